@@ -1,0 +1,161 @@
+//! Command-line definitions (clap derive). No logic lives here: see [`crate::commands`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Keeps WhatsApp Business (Cloud) API access tokens alive and shows how long each has left.
+///
+/// Without a subcommand, opens the dashboard (same as `tokentop watch`).
+#[derive(Debug, Parser)]
+#[command(name = "tokentop", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Flags that every subcommand understands.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalArgs {
+    /// Config file [default: $TOKENTOP_CONFIG, else ~/.config/tokentop/config.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Directory for the token store, history and log files
+    /// [default: $TOKENTOP_DATA_DIR, else the platform data dir]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Graph API base URL, overriding `[graph] base-url` (e.g. a `tokentop sim` address)
+    /// [env: TOKENTOP_GRAPH_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub graph_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the dashboard (the default)
+    Watch,
+    /// Open the dashboard on the built-in simulator: no config, credentials or network needed
+    Demo,
+    /// Refresh tokens forever without a screen; logs to stderr and rolling files
+    Daemon,
+    /// Inspect every account once; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+    Check(CheckArgs),
+    /// Force a refresh now; exit 0 ok, 1 failed
+    Refresh(RefreshArgs),
+    /// Send the account's test message through the send guard; exit 0 accepted, 1 failed
+    SendTest(SendTestArgs),
+    /// Turn a short-lived token into a long-lived one and store it for an account
+    Exchange(ExchangeArgs),
+    /// Print the refresh, send and alert history
+    History(HistoryArgs),
+    /// Print classified lines from the configured log sources as they arrive
+    Tail(TailArgs),
+    /// Run the Graph API simulator on loopback
+    Sim(SimArgs),
+    /// Validate, locate or create the config file
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Print one JSON document instead of one line per account
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// Account name [default: every account]
+    pub account: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SendTestArgs {
+    /// Account name [default: the only account]
+    pub account: Option<String>,
+    /// Recipient phone number (digits with country code), overriding `test-message.to`
+    #[arg(long, value_name = "NUMBER")]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExchangeArgs {
+    /// Account to store the token for
+    #[arg(long, default_value = "default")]
+    pub account: String,
+    /// Meta app id [env: WHATSAPP_APP_ID; prompted when missing]
+    #[arg(long, value_name = "ID")]
+    pub app_id: Option<String>,
+    /// Read the short-lived token from standard input instead of a prompt
+    #[arg(long)]
+    pub token_stdin: bool,
+    /// Ask for a 60-day expiring system-user token (set_token_expires_in_60_days)
+    #[arg(long)]
+    pub system_user: bool,
+    /// Print the token values in full instead of masked
+    #[arg(long)]
+    pub reveal: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Print JSON lines instead of a table
+    #[arg(long)]
+    pub json: bool,
+    /// Only this account
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
+    /// Only the newest N entries
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// Only this `[[log]]` source
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+    /// Lowest level to print: ok, warn or error
+    #[arg(long, value_name = "LEVEL")]
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Address to listen on; port 0 picks a free port
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// App id that the simulated app has
+    #[arg(long, value_name = "ID", default_value = crate::sim::DEFAULT_APP_ID)]
+    pub app_id: String,
+    /// App secret of the simulated app (a test value, never a real one)
+    /// [env: TOKENTOP_SIM_APP_SECRET]
+    #[arg(long, value_name = "SECRET")]
+    pub app_secret: Option<String>,
+    /// Refuse token-carrying calls that lack a correct appsecret_proof
+    #[arg(long)]
+    pub require_proof: bool,
+    /// Lifetime of a long-lived USER token minted by exchange, e.g. "60d" or "90s"
+    #[arg(long, value_name = "DURATION", default_value = "60d")]
+    pub long_lived_lifetime: String,
+    /// Lifetime of an expiring SYSTEM_USER token refreshed with set_token_expires_in_60_days
+    #[arg(long, value_name = "DURATION", default_value = "60d")]
+    pub system_user_lifetime: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config and the environment; exit 1 when invalid
+    Check,
+    /// Print where the config file and data dir are
+    Path,
+    /// Write a commented starter config file (refuses to overwrite)
+    Init,
+}

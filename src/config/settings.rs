@@ -1,0 +1,230 @@
+//! The resolved, validated settings that the rest of tokentop consumes.
+//!
+//! Everything here is already checked: durations parsed, secrets read, paths absolute.
+//! Built by [`crate::config::load`]; defaults live in the `Default` impls.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+/// Everything tokentop needs to run, after flags, env, file and defaults were merged.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The config file that was read, if any (shown in `?` help and `config path`).
+    pub config_path: Option<PathBuf>,
+    /// Token store, history and tokentop's own log files.
+    pub data_dir: PathBuf,
+    pub graph: GraphSettings,
+    pub refresh: RefreshPolicy,
+    pub accounts: Vec<AccountSettings>,
+    pub logs: Vec<LogSourceSettings>,
+    pub patterns: PatternSettings,
+    pub ui: UiSettings,
+}
+
+/// `[graph]`: where the Graph API is and how long to wait for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphSettings {
+    /// Default `https://graph.facebook.com`.
+    pub base_url: String,
+    /// Default `v25.0`.
+    pub version: String,
+    /// Whole-request timeout, default 30 s.
+    pub request_timeout: Duration,
+}
+
+impl Default for GraphSettings {
+    fn default() -> Self {
+        Self {
+            base_url: "https://graph.facebook.com".to_string(),
+            version: "v25.0".to_string(),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// When to refresh: either a fixed time before expiry or a share of the token's lifetime.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RefreshBefore {
+    Fixed(Duration),
+    /// Percent of the lifetime (issued_at..expires_at), 1..=99.
+    ShareOfLifetime(u8),
+}
+
+/// `auto` decides from `debug_token`'s type and expiry; `true`/`false` force it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExpiringSystemUser {
+    #[default]
+    Auto,
+    Yes,
+    No,
+}
+
+/// `[refresh]`: the policy shared by every account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshPolicy {
+    /// How often each token is inspected with `debug_token` (default 15 min, ±10% jitter).
+    pub check_interval: Duration,
+    /// Default 33% of the lifetime.
+    pub refresh_before: RefreshBefore,
+    /// A send refreshes first when the token expires within this (default 5 min).
+    pub send_guard: Duration,
+    /// WARNING inside this (default 7 days).
+    pub warn_before: Duration,
+    /// CRITICAL inside this (default 1 day).
+    pub critical_before: Duration,
+    pub expiring_system_user: ExpiringSystemUser,
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        Self {
+            check_interval: Duration::from_secs(15 * 60),
+            refresh_before: RefreshBefore::ShareOfLifetime(33),
+            send_guard: Duration::from_secs(5 * 60),
+            warn_before: Duration::from_secs(7 * 24 * 3600),
+            critical_before: Duration::from_secs(24 * 3600),
+            expiring_system_user: ExpiringSystemUser::Auto,
+        }
+    }
+}
+
+/// One `[[account]]` (or the `default` account built from `WHATSAPP_*` variables).
+#[derive(Debug, Clone)]
+pub struct AccountSettings {
+    pub name: String,
+    pub app_id: Option<String>,
+    pub app_secret: Option<SecretString>,
+    pub access_token: Option<SecretString>,
+    /// The credential the exchange turns into a fresh access token; `None` = the access token.
+    pub long_lived_token: Option<SecretString>,
+    pub phone_number_id: Option<String>,
+    pub business_account_id: Option<String>,
+    /// Rewritten atomically with `WHATSAPP_ACCESS_TOKEN=...` after each refresh.
+    pub env_file: Option<PathBuf>,
+    /// argv of a command run after each refresh, token on stdin.
+    pub on_refresh: Option<Vec<String>>,
+    /// Time limit for `on-refresh` (default 30 s).
+    pub on_refresh_timeout: Duration,
+    pub test_message: TestMessageSettings,
+}
+
+/// `[account.test-message]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestMessageSettings {
+    /// Recipient, digits with country code.
+    pub to: Option<String>,
+    /// Default `hello_world`.
+    pub template: String,
+    /// Default `en_US`.
+    pub language: String,
+    /// When set, a text message is sent instead of the template.
+    pub text: Option<String>,
+}
+
+impl Default for TestMessageSettings {
+    fn default() -> Self {
+        Self {
+            to: None,
+            template: "hello_world".to_string(),
+            language: "en_US".to_string(),
+            text: None,
+        }
+    }
+}
+
+/// Where a `[[log]]` source reads from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogInput {
+    File(PathBuf),
+    /// argv, spawned without a shell.
+    Command(Vec<String>),
+}
+
+/// How lines of a log source are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Plain,
+    /// Each line is a WhatsApp webhook payload.
+    WebhookJson,
+}
+
+/// One `[[log]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSourceSettings {
+    pub name: String,
+    pub input: LogInput,
+    pub format: LogFormat,
+}
+
+/// Level of a pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PatternLevel {
+    Ok,
+    Warn,
+    Error,
+}
+
+/// Delivery role of a pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatternRole {
+    Delivered,
+    Failed,
+}
+
+/// One `[[pattern]]` (the regex is already checked to compile).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatternSettings {
+    /// `[patterns] defaults` (default true): keep the built-in patterns.
+    pub use_defaults: bool,
+    pub patterns: Vec<PatternDef>,
+}
+
+impl Default for PatternSettings {
+    fn default() -> Self {
+        Self {
+            use_defaults: true,
+            patterns: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatternDef {
+    pub name: String,
+    pub regex: String,
+    pub level: PatternLevel,
+    pub role: Option<PatternRole>,
+}
+
+/// Colour theme of the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Theme {
+    #[default]
+    Dark,
+    Light,
+    /// No colours at all (also chosen by `NO_COLOR`).
+    Mono,
+}
+
+/// `[ui]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UiSettings {
+    /// Redraw interval when nothing changes (default 1 s).
+    pub tick: Duration,
+    pub theme: Theme,
+    /// Click a tab to select an account (default true).
+    pub mouse: bool,
+}
+
+impl Default for UiSettings {
+    fn default() -> Self {
+        Self {
+            tick: Duration::from_secs(1),
+            theme: Theme::Dark,
+            mouse: true,
+        }
+    }
+}

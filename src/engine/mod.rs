@@ -1,0 +1,1 @@
+//! The token engine: state, schedule, refresh, store, history, sends.

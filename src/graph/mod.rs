@@ -1,0 +1,1 @@
+//! The Meta Graph API client: typed requests and responses, error classes, appsecret_proof.

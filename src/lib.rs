@@ -1,0 +1,27 @@
+//! # tokentop
+//!
+//! Keeps WhatsApp Business (Cloud) API access tokens alive and shows how long each has left.
+//!
+//! ## Map of the codebase
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | [`cli`] | clap definitions of every subcommand and global flag (no logic) |
+//! | [`commands`] | one file per subcommand; the only place that prints to stdout |
+//! | [`config`] | config file discovery, parsing with spans, validation, secrets, env overrides |
+//! | [`graph`] | the Meta Graph API client: typed requests/responses, error classes, `appsecret_proof`, usage headers |
+//! | [`sim`] | the Graph API simulator (`tokentop sim`, tests, the demo) |
+//! | [`engine`] | token state, refresh schedule, single flight, store, history, sends (issue: token engine) |
+//! | [`mask`] | the one way a token is ever shown: `EAAG…x9Qf` |
+//!
+//! Layering rule: `engine`, `graph` and `sim` never import terminal code (`tui`, `ui`,
+//! ratatui, crossterm). Secrets are `secrecy::SecretString` from the moment they are read;
+//! only the HTTP layer in `graph` exposes them.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod engine;
+pub mod graph;
+pub mod mask;
+pub mod sim;
