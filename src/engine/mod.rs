@@ -1,1 +1,296 @@
 //! The token engine: state, schedule, refresh, store, history, sends.
+//!
+//! Started once per process with [`Engine::start`]. Clients (the dashboard and every headless
+//! command) send [`EngineCommand`]s through the [`EngineHandle`] and read [`EngineEvent`]s
+//! carrying owned snapshots. Nothing here knows about the terminal.
+
+mod account;
+pub mod atomic_file;
+pub mod clock;
+pub mod events;
+pub mod history;
+mod inspector;
+pub mod lock;
+pub mod publish;
+mod refresh;
+pub mod schedule;
+mod sends;
+pub mod source;
+pub mod state;
+pub mod store;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use account::{LOG_NOT_CONFIGURED, reauth_hint};
+pub use clock::Clock;
+pub use events::{EngineCommand, EngineEvent, RefreshReport, RequestId, SendReport};
+pub use refresh::{LOG_REFRESH_FAILED, LOG_REFRESHED, format_unix};
+pub use sends::{LOG_EXPIRED_ATTEMPTING, LOG_EXPIRING_REFRESHING};
+pub use source::TokenSource;
+pub use state::{AccountSnapshot, Inspection, TokenState};
+
+use account::{AccountLink, AccountMsg, Shared, Trigger, spawn_account};
+use history::HistoryLog;
+use store::TokenStore;
+
+use crate::config::Settings;
+
+/// How an engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Refresh on schedule. Off for one-shot commands that must only look (`check`).
+    pub auto_refresh: bool,
+    /// Inspect every `check-interval`. Off for one-shot commands.
+    pub periodic_checks: bool,
+    pub clock: Clock,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            auto_refresh: true,
+            periodic_checks: true,
+            clock: Clock::System,
+        }
+    }
+}
+
+/// The client side of a running engine: send commands with it.
+#[derive(Clone)]
+pub struct EngineHandle {
+    commands: mpsc::UnboundedSender<EngineCommand>,
+}
+
+impl EngineHandle {
+    /// Sends a command; returns false when the engine has stopped.
+    pub fn send(&self, command: EngineCommand) -> bool {
+        self.commands.send(command).is_ok()
+    }
+}
+
+/// Starting point of the engine.
+pub struct Engine;
+
+impl Engine {
+    /// Starts one actor per account and the command router. Events arrive on the returned
+    /// receiver until [`EngineEvent::Stopped`].
+    pub fn start(
+        settings: &Settings,
+        source: Arc<dyn TokenSource>,
+        options: EngineOptions,
+    ) -> (EngineHandle, mpsc::UnboundedReceiver<EngineEvent>) {
+        let (event_tx, event_rx) = mpsc::unbounded_channel();
+        let (command_tx, command_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            inspector: inspector::Inspector::spawn(source.clone()),
+            source,
+            policy: settings.refresh.clone(),
+            clock: options.clock.clone(),
+            store: TokenStore::new(&settings.data_dir),
+            history: HistoryLog::new(&settings.data_dir),
+            data_dir: settings.data_dir.clone(),
+            events: event_tx,
+            auto_refresh: options.auto_refresh,
+        });
+        let mut links = Vec::new();
+        let mut tasks = Vec::new();
+        for account in &settings.accounts {
+            let (link, task) = spawn_account(shared.clone(), account.clone());
+            links.push(link);
+            tasks.push(task);
+        }
+        let router = Router { shared, links };
+        let check_interval = options.periodic_checks.then_some(settings.refresh.check_interval);
+        tokio::spawn(router.run(command_rx, tasks, check_interval));
+        (EngineHandle { commands: command_tx }, event_rx)
+    }
+}
+
+/// Routes commands to account actors and runs the periodic inspection.
+struct Router {
+    shared: Arc<Shared>,
+    links: Vec<AccountLink>,
+}
+
+impl Router {
+    async fn run(
+        self,
+        mut commands: mpsc::UnboundedReceiver<EngineCommand>,
+        tasks: Vec<JoinHandle<()>>,
+        check_interval: Option<Duration>,
+    ) {
+        let mut next_check = check_interval.map(|i| tokio::time::Instant::now() + jittered(i));
+        loop {
+            let timer = async {
+                match next_check {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                command = commands.recv() => match command {
+                    None | Some(EngineCommand::Shutdown) => break,
+                    Some(command) => self.dispatch(command),
+                },
+                () = timer => {
+                    self.for_accounts(None, |link| { let _ = link.tx.send(AccountMsg::Recheck); });
+                    next_check = check_interval.map(|i| tokio::time::Instant::now() + jittered(i));
+                }
+            }
+        }
+        for link in &self.links {
+            let _ = link.tx.send(AccountMsg::Shutdown);
+        }
+        // Each actor finishes its in-flight refresh (and persists it) before it reads Shutdown.
+        for task in tasks {
+            let _ = task.await;
+        }
+        let _ = self.shared.events.send(EngineEvent::Stopped);
+    }
+
+    fn dispatch(&self, command: EngineCommand) {
+        match command {
+            EngineCommand::Recheck { account } => {
+                self.for_accounts(account.as_deref(), |link| {
+                    let _ = link.tx.send(AccountMsg::Recheck);
+                });
+            }
+            EngineCommand::ForceRefresh {
+                account,
+                request_id,
+            } => {
+                self.for_accounts(account.as_deref(), |link| {
+                    tokio::spawn(forced_refresh(link.clone(), self.shared.clone(), request_id));
+                });
+                self.report_unknown(account.as_deref(), request_id);
+            }
+            EngineCommand::SendTest {
+                account,
+                to,
+                request_id,
+            } => {
+                match self.links.iter().find(|l| l.settings.name == account) {
+                    Some(link) => {
+                        tokio::spawn(send_test(link.clone(), self.shared.clone(), to, request_id));
+                    }
+                    None => {
+                        let report = SendReport {
+                            account: account.clone(),
+                            accepted: false,
+                            to,
+                            message_id: None,
+                            message_status: None,
+                            error: Some(unknown_account(&account, &self.links)),
+                            error_code: None,
+                            refreshed: false,
+                            latency_ms: 0,
+                        };
+                        let _ = self.shared.events.send(EngineEvent::SendFinished { request_id, report });
+                    }
+                }
+            }
+            EngineCommand::Shutdown => {}
+        }
+    }
+
+    fn for_accounts(&self, account: Option<&str>, mut f: impl FnMut(&AccountLink)) {
+        for link in &self.links {
+            if account.is_none_or(|name| name == link.settings.name) {
+                f(link);
+            }
+        }
+    }
+
+    fn report_unknown(&self, account: Option<&str>, request_id: RequestId) {
+        if let Some(name) = account {
+            if !self.links.iter().any(|l| l.settings.name == name) {
+                let report = RefreshReport {
+                    account: name.to_string(),
+                    ok: false,
+                    message: unknown_account(name, &self.links),
+                    new_expires_at: None,
+                };
+                let _ = self.shared.events.send(EngineEvent::RefreshFinished { request_id, report });
+            }
+        }
+    }
+}
+
+fn unknown_account(name: &str, links: &[AccountLink]) -> String {
+    let known: Vec<&str> = links.iter().map(|l| l.settings.name.as_str()).collect();
+    format!("no account named {name:?}; configured accounts: {}", known.join(", "))
+}
+
+/// `interval` ± 10%, so many tokentop processes do not inspect in lockstep.
+fn jittered(interval: Duration) -> Duration {
+    interval.mul_f64(rand::random_range(0.9..=1.1))
+}
+
+async fn forced_refresh(link: AccountLink, shared: Arc<Shared>, request_id: RequestId) {
+    let result = link.refresh(Trigger::Forced, None).await;
+    let report = match result {
+        Ok(ok) => RefreshReport {
+            account: link.settings.name.clone(),
+            ok: true,
+            message: ok.message,
+            new_expires_at: ok.expires_at,
+        },
+        Err(failure) => RefreshReport {
+            account: link.settings.name.clone(),
+            ok: false,
+            message: failure.message,
+            new_expires_at: None,
+        },
+    };
+    let _ = shared.events.send(EngineEvent::RefreshFinished { request_id, report });
+}
+
+async fn send_test(link: AccountLink, shared: Arc<Shared>, to: Option<String>, request_id: RequestId) {
+    let report = match sends::test_message(&link, to.as_deref()) {
+        Ok(message) => {
+            let (report, entry) = sends::send_guarded(
+                &link,
+                shared.source.as_ref(),
+                &shared.policy,
+                &shared.clock,
+                &message,
+            )
+            .await;
+            shared.record(entry);
+            report
+        }
+        Err(reason) => SendReport {
+            account: link.settings.name.clone(),
+            accepted: false,
+            to,
+            message_id: None,
+            message_status: None,
+            error: Some(reason),
+            error_code: None,
+            refreshed: false,
+            latency_ms: 0,
+        },
+    };
+    let _ = shared.events.send(EngineEvent::SendFinished { request_id, report });
+}
+
+/// Account names in settings order, for clients that address accounts by index.
+pub fn account_names(settings: &Settings) -> Vec<String> {
+    settings.accounts.iter().map(|a| a.name.clone()).collect()
+}
+
+/// Groups snapshots by account name (latest wins), for one-shot commands.
+pub fn latest_by_account(events: &[EngineEvent]) -> HashMap<String, AccountSnapshot> {
+    let mut latest = HashMap::new();
+    for event in events {
+        if let EngineEvent::Account(snapshot) = event {
+            latest.insert(snapshot.name.clone(), (**snapshot).clone());
+        }
+    }
+    latest
+}

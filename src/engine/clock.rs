@@ -1,0 +1,69 @@
+//! The engine's clock: wall time for real runs, tokio's (pausable) clock for tests.
+//!
+//! Token expiries are unix seconds, but tests run under tokio's paused clock where the wall
+//! clock stands still; a virtual clock derives unix time from tokio's `Instant` instead.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+#[derive(Debug, Clone)]
+pub enum Clock {
+    /// Real wall time (`Utc::now`).
+    System,
+    /// Unix time = `base_unix` + tokio time elapsed since `base_instant`.
+    Virtual { base_unix: i64, base_instant: Instant },
+}
+
+impl Clock {
+    /// A virtual clock starting at `base_unix` now.
+    pub fn virtual_at(base_unix: i64) -> Self {
+        Clock::Virtual {
+            base_unix,
+            base_instant: Instant::now(),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now(),
+            Clock::Virtual {
+                base_unix,
+                base_instant,
+            } => {
+                let elapsed = base_instant.elapsed();
+                let millis = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
+                DateTime::from_timestamp_millis(base_unix.saturating_mul(1000).saturating_add(millis))
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    pub fn now_unix(&self) -> i64 {
+        self.now().timestamp()
+    }
+
+    /// The tokio instant at which unix second `unix` arrives (now, if it is in the past).
+    pub fn instant_at(&self, unix: i64) -> Instant {
+        let now = self.now();
+        let wait_millis = unix.saturating_mul(1000) - now.timestamp_millis();
+        Instant::now() + Duration::from_millis(u64::try_from(wait_millis).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn virtual_clock_follows_paused_tokio_time() {
+        let clock = Clock::virtual_at(1_000);
+        assert_eq!(clock.now_unix(), 1_000);
+        tokio::time::sleep(Duration::from_secs(90)).await;
+        assert_eq!(clock.now_unix(), 1_090);
+        let at = clock.instant_at(1_100);
+        assert_eq!(at - Instant::now(), Duration::from_secs(10));
+        assert!(clock.instant_at(0) <= Instant::now());
+    }
+}

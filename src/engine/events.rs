@@ -1,0 +1,76 @@
+//! The engine's two message types, named by direction: commands in, events out.
+
+use serde::Serialize;
+
+use super::history::HistoryEntry;
+use super::state::AccountSnapshot;
+
+/// Identifies a command so its result event can be matched by the caller.
+pub type RequestId = u64;
+
+/// What a client asks the engine to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineCommand {
+    /// Refresh now (`None` = every account).
+    ForceRefresh {
+        account: Option<String>,
+        request_id: RequestId,
+    },
+    /// Send the account's test message through the send guard, optionally to another number.
+    SendTest {
+        account: String,
+        to: Option<String>,
+        request_id: RequestId,
+    },
+    /// Inspect now (`None` = every account).
+    Recheck { account: Option<String> },
+    /// Finish in-flight refreshes, persist, and stop.
+    Shutdown,
+}
+
+/// How a forced refresh ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RefreshReport {
+    pub account: String,
+    pub ok: bool,
+    /// What happened, for people: "refreshed, expires ...", "skipped: ...", the error.
+    pub message: String,
+    pub new_expires_at: Option<i64>,
+}
+
+/// How a send ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SendReport {
+    pub account: String,
+    pub accepted: bool,
+    pub to: Option<String>,
+    pub message_id: Option<String>,
+    pub message_status: Option<String>,
+    /// The error, e.g. "131026 Message Undeliverable", when not accepted.
+    pub error: Option<String>,
+    pub error_code: Option<i64>,
+    /// True when the send had to refresh the token first or after a 190.
+    pub refreshed: bool,
+    pub latency_ms: u64,
+}
+
+/// What the engine tells its clients. Owned data only.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineEvent {
+    /// The latest state of one account (sent on every change).
+    Account(Box<AccountSnapshot>),
+    /// A line was added to the history.
+    History(Box<HistoryEntry>),
+    RefreshFinished {
+        request_id: RequestId,
+        report: RefreshReport,
+    },
+    SendFinished {
+        request_id: RequestId,
+        report: SendReport,
+    },
+    /// Something a person must see now (re-auth required, permission lost, publish failing).
+    Alert { account: String, message: String },
+    /// Every account task has finished; no more events follow.
+    Stopped,
+}

@@ -1,0 +1,247 @@
+//! History: one JSON line per inspection, refresh, publish, send and alert in `history.jsonl`.
+//!
+//! Lines never hold token values (only masked tokens). A torn last line from a crash is
+//! skipped on load; the file is compacted to its newest half once it passes a size cap.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::atomic_file::write_atomic;
+use crate::graph::GraphError;
+
+/// Past this size the file is compacted.
+pub const DEFAULT_SIZE_CAP_BYTES: u64 = 8 * 1024 * 1024;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HistoryEvent {
+    Inspect,
+    Refresh,
+    Publish,
+    Send,
+    Alert,
+}
+
+/// How it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Ok,
+    Failed,
+    /// Nothing needed doing (e.g. another process had just refreshed).
+    Skipped,
+}
+
+/// The Graph error behind a failure, without any secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryError {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subcode: Option<i64>,
+    pub class: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fbtrace_id: Option<String>,
+}
+
+impl From<&GraphError> for HistoryError {
+    fn from(err: &GraphError) -> Self {
+        Self {
+            code: err.code,
+            subcode: err.subcode,
+            class: err.class.label().to_string(),
+            message: err.message.clone(),
+            fbtrace_id: err.fbtrace_id.clone(),
+        }
+    }
+}
+
+/// One history line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub time: DateTime<Utc>,
+    pub account: String,
+    pub event: HistoryEvent,
+    /// Why it happened: scheduled, forced, startup, check, send-guard, auth-error, ...
+    pub trigger: String,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// Expiry (unix seconds) of the token after this event; 0 = never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_expires_at: Option<i64>,
+    /// Masked token the event concerned (`EAAG…x9Qf`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<HistoryError>,
+    /// Free text for people: what was sent to whom, what the alert says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl HistoryEntry {
+    pub fn new(account: &str, event: HistoryEvent, trigger: &str, outcome: Outcome) -> Self {
+        Self {
+            time: Utc::now(),
+            account: account.to_string(),
+            event,
+            trigger: trigger.to_string(),
+            outcome,
+            latency_ms: None,
+            new_expires_at: None,
+            token: None,
+            error: None,
+            detail: None,
+        }
+    }
+}
+
+/// The history file of a data dir.
+#[derive(Debug, Clone)]
+pub struct HistoryLog {
+    path: PathBuf,
+    size_cap_bytes: u64,
+}
+
+impl HistoryLog {
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            path: data_dir.join("history.jsonl"),
+            size_cap_bytes: DEFAULT_SIZE_CAP_BYTES,
+        }
+    }
+
+    pub fn with_size_cap(mut self, size_cap_bytes: u64) -> Self {
+        self.size_cap_bytes = size_cap_bytes;
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one line (a single `write` of the whole line, so concurrent appenders from
+    /// several processes do not interleave), compacting first when past the cap.
+    pub fn append(&self, entry: &HistoryEntry) -> io::Result<()> {
+        if let Some(dir) = self.path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        if fs::metadata(&self.path).is_ok_and(|m| m.len() > self.size_cap_bytes) {
+            self.compact()?;
+        }
+        let mut line = serde_json::to_vec(entry).map_err(io::Error::other)?;
+        line.push(b'\n');
+        let mut options = OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&self.path)?;
+        // A torn last line (crash mid-write) has no newline: start on a fresh line after it.
+        if ends_without_newline(&self.path)? {
+            line.insert(0, b'\n');
+        }
+        file.write_all(&line)
+    }
+
+    /// Every readable entry, oldest first; unreadable lines (a torn last line) are skipped.
+    pub fn load(&self) -> io::Result<Vec<HistoryEntry>> {
+        let text = match fs::read(&self.path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => return Err(err),
+        };
+        Ok(text
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect())
+    }
+
+    /// Keeps the newest half of the cap, rewriting the file atomically.
+    fn compact(&self) -> io::Result<()> {
+        let entries = self.load()?;
+        let keep_bytes = self.size_cap_bytes / 2;
+        let mut kept: Vec<Vec<u8>> = Vec::new();
+        let mut total: u64 = 0;
+        for entry in entries.iter().rev() {
+            let mut line = serde_json::to_vec(entry).map_err(io::Error::other)?;
+            line.push(b'\n');
+            total += line.len() as u64;
+            if total > keep_bytes {
+                break;
+            }
+            kept.push(line);
+        }
+        kept.reverse();
+        write_atomic(&self.path, &kept.concat())
+    }
+}
+
+fn ends_without_newline(path: &Path) -> io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::Start(len - 1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(account: &str) -> HistoryEntry {
+        HistoryEntry::new(account, HistoryEvent::Refresh, "scheduled", Outcome::Ok)
+    }
+
+    #[test]
+    fn appends_and_loads_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = HistoryLog::new(dir.path());
+        log.append(&entry("a")).unwrap();
+        log.append(&entry("b")).unwrap();
+        let names: Vec<_> = log.load().unwrap().into_iter().map(|e| e.account).collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
+    fn torn_last_line_is_skipped_and_next_append_survives() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = HistoryLog::new(dir.path());
+        log.append(&entry("a")).unwrap();
+        let mut file = OpenOptions::new().append(true).open(log.path()).unwrap();
+        file.write_all(b"{\"time\":\"2026-").unwrap();
+        assert_eq!(log.load().unwrap().len(), 1);
+        log.append(&entry("c")).unwrap();
+        let names: Vec<_> = log.load().unwrap().into_iter().map(|e| e.account).collect();
+        assert_eq!(names, ["a", "c"]);
+    }
+
+    #[test]
+    fn compaction_keeps_the_newest_entries_under_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = HistoryLog::new(dir.path()).with_size_cap(4096);
+        for i in 0..200 {
+            log.append(&entry(&format!("acct{i}"))).unwrap();
+        }
+        let size = fs::metadata(log.path()).unwrap().len();
+        assert!(size <= 4096 + 400, "size {size}");
+        let entries = log.load().unwrap();
+        assert_eq!(entries.last().unwrap().account, "acct199");
+        assert!(entries.len() < 200);
+    }
+}

@@ -1,0 +1,121 @@
+//! Batched token inspection: requests from all accounts that arrive together share HTTP
+//! requests (up to 50 tokens each, grouped by app), so 1,000 accounts cost 20 requests.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::{mpsc, oneshot};
+
+use super::source::TokenSource;
+use crate::graph::{AppCredentials, GraphError, TokenInfo};
+
+/// How long the inspector waits for more requests after the first, to batch them.
+const COALESCE_WINDOW: Duration = Duration::from_millis(25);
+
+pub type InspectResult = Result<TokenInfo, GraphError>;
+
+struct InspectRequest {
+    app: AppCredentials,
+    token: SecretString,
+    reply: oneshot::Sender<InspectResult>,
+}
+
+/// Cheap handle for asking the inspector task to inspect one token.
+#[derive(Clone)]
+pub struct Inspector {
+    tx: mpsc::UnboundedSender<InspectRequest>,
+}
+
+impl Inspector {
+    /// Starts the inspector task; it ends when every handle is dropped.
+    pub fn spawn(source: Arc<dyn TokenSource>) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(source, rx));
+        Self { tx }
+    }
+
+    /// Inspects one token, sharing an HTTP request with whatever else is asked meanwhile.
+    pub async fn inspect(&self, app: &AppCredentials, token: &SecretString) -> InspectResult {
+        let (reply, response) = oneshot::channel();
+        let request = InspectRequest {
+            app: app.clone(),
+            token: token.clone(),
+            reply,
+        };
+        if self.tx.send(request).is_err() {
+            return Err(stopped());
+        }
+        response.await.unwrap_or_else(|_| Err(stopped()))
+    }
+}
+
+fn stopped() -> GraphError {
+    GraphError::internal("the inspector stopped (tokentop is shutting down)")
+}
+
+async fn run(source: Arc<dyn TokenSource>, mut rx: mpsc::UnboundedReceiver<InspectRequest>) {
+    while let Some(first) = rx.recv().await {
+        tokio::time::sleep(COALESCE_WINDOW).await;
+        let mut pending = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            pending.push(more);
+        }
+        for group in group_by_app(pending) {
+            inspect_group(source.as_ref(), group).await;
+        }
+    }
+}
+
+/// Groups requests by app (the batch is authorised by one app token), keeping order.
+fn group_by_app(pending: Vec<InspectRequest>) -> Vec<Vec<InspectRequest>> {
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: HashMap<String, Vec<InspectRequest>> = HashMap::new();
+    for request in pending {
+        let key = format!(
+            "{}|{}",
+            request.app.app_id,
+            super::store::fingerprint(&request.app.app_secret)
+        );
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().push(request);
+    }
+    order
+        .into_iter()
+        .filter_map(|key| groups.remove(&key))
+        .collect()
+}
+
+async fn inspect_group(source: &dyn TokenSource, group: Vec<InspectRequest>) {
+    let Some(app) = group.first().map(|r| r.app.clone()) else {
+        return;
+    };
+    // The same token asked twice (access == long-lived) is inspected once.
+    let mut unique: Vec<SecretString> = Vec::new();
+    let mut index_of: Vec<usize> = Vec::with_capacity(group.len());
+    for request in &group {
+        let value = request.token.expose_secret();
+        match unique.iter().position(|t| t.expose_secret() == value) {
+            Some(i) => index_of.push(i),
+            None => {
+                index_of.push(unique.len());
+                unique.push(request.token.clone());
+            }
+        }
+    }
+    let results = source.inspect_many(&app, &unique).await;
+    for (request, index) in group.into_iter().zip(index_of) {
+        let result = match &results {
+            Ok(items) => items
+                .get(index)
+                .cloned()
+                .unwrap_or_else(|| Err(GraphError::internal("batch answer has fewer items than asked"))),
+            Err(err) => Err(err.clone()),
+        };
+        // The asker may have given up (shutdown): nothing to do then.
+        let _ = request.reply.send(result);
+    }
+}

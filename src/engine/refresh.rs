@@ -1,0 +1,294 @@
+//! The refresh procedure of one account: lock, reload, exchange, inspect, persist, publish.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tokio::time::Instant;
+
+use super::account::{AccountActor, RefreshFailure, RefreshOk, RefreshResult, Trigger};
+use super::events::EngineEvent;
+use super::history::{HistoryError, HistoryEvent, Outcome};
+use super::lock;
+use super::publish::{run_on_refresh, write_env_file};
+use super::schedule::backoff_delay;
+use super::state::Inspection;
+use super::store::StoredTokens;
+use crate::config::ExpiringSystemUser;
+use crate::graph::{ErrorClass, Expiry, GraphError};
+use crate::mask::mask;
+
+/// The log lines existing WhatsApp backends and their alerts use; keep verbatim.
+pub const LOG_REFRESHED: &str = "WhatsApp access token refreshed successfully";
+pub const LOG_REFRESH_FAILED: &str = "Failed to refresh WhatsApp token";
+
+/// How long a refresh waits for another process that holds the account's lock.
+const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+impl AccountActor {
+    /// One refresh attempt, with every outcome recorded and the state updated.
+    pub async fn refresh(&mut self, trigger: Trigger) -> RefreshResult {
+        let (Some(app), Some(credential)) = (self.app.clone(), self.credential().cloned()) else {
+            self.report_missing_for_refresh();
+            return Err(RefreshFailure {
+                message: super::account::LOG_NOT_CONFIGURED.to_string(),
+                class: None,
+            });
+        };
+        self.refreshing = true;
+        self.emit();
+        let result = self.refresh_locked(trigger, &app, &credential).await;
+        self.refreshing = false;
+        self.emit();
+        result
+    }
+
+    fn report_missing_for_refresh(&mut self) {
+        tracing::error!(account = %self.settings.name, "{}", super::account::LOG_NOT_CONFIGURED);
+        self.snapshot.last_error = Some(super::account::LOG_NOT_CONFIGURED.to_string());
+        self.emit();
+    }
+
+    async fn refresh_locked(
+        &mut self,
+        trigger: Trigger,
+        app: &crate::graph::AppCredentials,
+        credential: &SecretString,
+    ) -> RefreshResult {
+        let name = self.settings.name.clone();
+        let _lock = match lock::acquire(&self.shared.data_dir, &name, LOCK_WAIT).await {
+            Ok(lock) => lock,
+            Err(err) => return self.fail_without_exchange(trigger, err.to_string()),
+        };
+        // Another process may have refreshed while we waited: use its token, skip the exchange.
+        if self.adopt_newer_store(trigger.label()) {
+            return Ok(self.record_skip(trigger).await);
+        }
+        let started = Instant::now();
+        let sixty_days = self.wants_sixty_days();
+        let exchanged = self.shared.source.exchange(app, credential, sixty_days).await;
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match exchanged {
+            Ok(new) => {
+                let expires_in = new.expires_in_secs;
+                Ok(self.accept_new_token(trigger, new.access_token, expires_in, latency_ms).await)
+            }
+            Err(err) => Err(self.on_failure(trigger, &err, latency_ms)),
+        }
+        // The lock is released here, after the new token was persisted.
+    }
+
+    async fn record_skip(&mut self, trigger: Trigger) -> RefreshOk {
+        let mut entry = self.entry(HistoryEvent::Refresh, trigger.label(), Outcome::Skipped);
+        entry.detail = Some("another tokentop process had just refreshed".to_string());
+        entry.token = self.access.as_ref().map(mask);
+        self.shared.record(entry);
+        self.inspect_and_plan("after-refresh").await;
+        RefreshOk {
+            token: self.access.clone().unwrap_or_else(|| SecretString::from(String::new())),
+            expires_at: self.snapshot.access_expires_at(),
+            message: "skipped: another tokentop process had just refreshed".to_string(),
+        }
+    }
+
+    /// Auto: system-user tokens that expire are renewed for another 60 days.
+    fn wants_sixty_days(&self) -> bool {
+        match self.shared.policy.expiring_system_user {
+            ExpiringSystemUser::Yes => true,
+            ExpiringSystemUser::No => false,
+            ExpiringSystemUser::Auto => {
+                let inspection = self.snapshot.long_lived.as_ref().or(self.snapshot.access.as_ref());
+                inspection.is_some_and(|i| {
+                    i.info.is_system_user() && matches!(i.info.expiry(), Expiry::At(_))
+                })
+            }
+        }
+    }
+
+    async fn accept_new_token(
+        &mut self,
+        trigger: Trigger,
+        token: SecretString,
+        expires_in_secs: Option<u64>,
+        latency_ms: u64,
+    ) -> RefreshOk {
+        let now = self.shared.clock.now_unix();
+        let inspection = match &self.app {
+            Some(app) => self.shared.inspector.inspect(app, &token).await.ok(),
+            None => None,
+        };
+        let expires_at = match inspection.as_ref().map(|info| info.expiry()) {
+            Some(Expiry::At(at)) => Some(at),
+            Some(Expiry::Never) => None,
+            _ => expires_in_secs.map(|secs| now + i64::try_from(secs).unwrap_or(i64::MAX / 2)),
+        };
+        // Rolling renewal: a system-user credential is replaced by its renewed self.
+        if self.long_lived.is_some() && self.wants_sixty_days() {
+            self.long_lived = Some(token.clone());
+        }
+        self.access = Some(token.clone());
+        self.persist(now, expires_at);
+        let mut entry = self.entry(HistoryEvent::Refresh, trigger.label(), Outcome::Ok);
+        entry.latency_ms = Some(latency_ms);
+        entry.new_expires_at = Some(expires_at.unwrap_or(0));
+        entry.token = Some(mask(&token));
+        self.shared.record(entry);
+        tracing::info!(account = %self.settings.name, "{LOG_REFRESHED}");
+        self.retry_at = None;
+        self.backoff_attempt = 0;
+        self.reauth_reason = None;
+        self.hold_until_recheck = false;
+        self.snapshot.last_error = None;
+        if let Some(info) = inspection {
+            self.snapshot.access = Some(Inspection {
+                checked_at: self.shared.clock.now(),
+                info,
+            });
+        }
+        self.jitter_secs = rand::random_range(0..=60);
+        self.plan();
+        self.publish_token_view();
+        self.publish().await;
+        RefreshOk {
+            token,
+            expires_at,
+            message: match expires_at {
+                Some(at) => format!("refreshed; new token expires at {}", format_unix(at)),
+                None => "refreshed; new token does not expire".to_string(),
+            },
+        }
+    }
+
+    fn persist(&mut self, now: i64, expires_at: Option<i64>) {
+        let Some(access) = self.access.clone() else {
+            return;
+        };
+        let tokens = StoredTokens {
+            access_token: access,
+            long_lived_token: self.long_lived.clone(),
+            expires_at,
+            refreshed_at: now.max(self.seen_store_refreshed_at + 1),
+            origin_fingerprint: self.origin_fingerprint.clone(),
+        };
+        match self.shared.store.save(&self.settings.name, &tokens) {
+            Ok(()) => self.seen_store_refreshed_at = tokens.refreshed_at,
+            Err(err) => {
+                // The token stays in memory and is published; the next refresh retries the write.
+                tracing::error!(account = %self.settings.name, "{err}");
+                self.alert(format!("the new token could not be stored: {err}"));
+            }
+        }
+    }
+
+    fn alert(&self, message: String) {
+        let mut entry = self.entry(HistoryEvent::Alert, "store", Outcome::Failed);
+        entry.detail = Some(message.clone());
+        self.shared.record(entry);
+        let _ = self.shared.events.send(EngineEvent::Alert {
+            account: self.settings.name.clone(),
+            message,
+        });
+    }
+
+    fn fail_without_exchange(&mut self, trigger: Trigger, message: String) -> RefreshResult {
+        let err = GraphError::internal(&message);
+        Err(self.on_failure(trigger, &err, 0))
+    }
+
+    /// Records a failed refresh and decides what happens next, by error class.
+    fn on_failure(&mut self, trigger: Trigger, err: &GraphError, latency_ms: u64) -> RefreshFailure {
+        tracing::error!(account = %self.settings.name, "{LOG_REFRESH_FAILED}: {err}");
+        let mut entry = self.entry(HistoryEvent::Refresh, trigger.label(), Outcome::Failed);
+        entry.latency_ms = Some(latency_ms);
+        entry.error = Some(HistoryError::from(err));
+        entry.token = self.credential().map(mask);
+        self.shared.record(entry);
+        self.snapshot.last_error = Some(err.to_string());
+        match err.class {
+            ErrorClass::TokenDead => {
+                self.require_reauth(format!("the exchange was refused: {}", err.message));
+            }
+            ErrorClass::Permission => {
+                self.hold_until_recheck = true;
+                self.retry_at = None;
+                self.alert(format!(
+                    "refresh refused for lack of permission ({err}); check the app id, app secret and the token's scopes"
+                ));
+            }
+            _ => self.schedule_retry(err),
+        }
+        RefreshFailure {
+            message: err.to_string(),
+            class: Some(err.class),
+        }
+    }
+
+    fn schedule_retry(&mut self, err: &GraphError) {
+        let now = self.shared.clock.now_unix();
+        let expiries = [
+            self.snapshot.access_expires_at(),
+            self.snapshot.long_lived.as_ref().and_then(|i| match i.info.expiry() {
+                Expiry::At(at) => Some(at),
+                _ => None,
+            }),
+        ];
+        // Never retry past the expiry of whatever still works.
+        let secs_to_expiry = expiries.into_iter().flatten().filter(|at| *at > now).min().map(|at| at - now);
+        let delay = backoff_delay(
+            self.backoff_attempt,
+            rand::random::<f64>(),
+            err.retry_after,
+            secs_to_expiry,
+        );
+        self.backoff_attempt = self.backoff_attempt.saturating_add(1);
+        self.retry_at = Some(now + i64::try_from(delay.as_secs()).unwrap_or(300).max(1));
+    }
+
+    /// Publishes the current token to the env file and the on-refresh command.
+    pub async fn publish(&mut self) {
+        let Some(token) = self.access.clone() else {
+            return;
+        };
+        let mut failed = false;
+        if let Some(path) = self.settings.env_file.clone() {
+            let result = write_env_file(&path, &token, self.long_lived.as_ref())
+                .map_err(|err| format!("cannot write env-file {}: {err}", path.display()));
+            failed |= self.record_publish("env-file", result);
+        }
+        if let Some(argv) = self.settings.on_refresh.clone() {
+            let result = run_on_refresh(
+                &argv,
+                &self.settings.name,
+                &token,
+                self.snapshot.access_expires_at(),
+                self.settings.on_refresh_timeout,
+            )
+            .await;
+            failed |= self.record_publish("on-refresh", result);
+        }
+        self.pending_publish = failed;
+    }
+
+    /// Returns true when the publish failed.
+    fn record_publish(&mut self, target: &str, result: Result<(), String>) -> bool {
+        let outcome = if result.is_ok() { Outcome::Ok } else { Outcome::Failed };
+        let mut entry = self.entry(HistoryEvent::Publish, target, outcome);
+        entry.token = self.access.as_ref().map(mask);
+        if let Err(reason) = &result {
+            tracing::error!(account = %self.settings.name, "publish to {target} failed, will retry at the next check: {reason}");
+            entry.detail = Some(reason.clone());
+            let _ = self.shared.events.send(EngineEvent::Alert {
+                account: self.settings.name.clone(),
+                message: format!("publish to {target} failed (retrying at the next check): {reason}"),
+            });
+        }
+        self.shared.record(entry);
+        result.is_err()
+    }
+}
+
+/// `2026-11-28 14:03:12 UTC` for people.
+pub fn format_unix(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| unix.to_string())
+}

@@ -1,0 +1,71 @@
+//! The engine's view of the Graph API, as a trait so tests can substitute a fake source.
+
+use futures_util::future::BoxFuture;
+use secrecy::SecretString;
+
+use crate::graph::{
+    AppCredentials, ExchangedToken, GraphClient, GraphError, OutgoingMessage, SendResult,
+    TokenInfo, WithUsage,
+};
+
+/// The Graph calls the token engine makes.
+pub trait TokenSource: Send + Sync + 'static {
+    /// `debug_token` for many tokens of one app (batched by the implementation).
+    fn inspect_many<'a>(
+        &'a self,
+        app: &'a AppCredentials,
+        tokens: &'a [SecretString],
+    ) -> BoxFuture<'a, Result<Vec<Result<TokenInfo, GraphError>>, GraphError>>;
+
+    /// `fb_exchange_token`.
+    fn exchange<'a>(
+        &'a self,
+        app: &'a AppCredentials,
+        token: &'a SecretString,
+        expires_in_60_days: bool,
+    ) -> BoxFuture<'a, Result<ExchangedToken, GraphError>>;
+
+    /// `POST /{phone-number-id}/messages`.
+    fn send<'a>(
+        &'a self,
+        app: &'a AppCredentials,
+        token: &'a SecretString,
+        phone_number_id: &'a str,
+        message: &'a OutgoingMessage,
+    ) -> BoxFuture<'a, Result<WithUsage<SendResult>, GraphError>>;
+}
+
+impl TokenSource for GraphClient {
+    fn inspect_many<'a>(
+        &'a self,
+        app: &'a AppCredentials,
+        tokens: &'a [SecretString],
+    ) -> BoxFuture<'a, Result<Vec<Result<TokenInfo, GraphError>>, GraphError>> {
+        Box::pin(async move {
+            // One token needs no batch envelope.
+            if let [token] = tokens {
+                return Ok(vec![self.debug_token(app, token).await]);
+            }
+            self.debug_tokens(app, tokens).await
+        })
+    }
+
+    fn exchange<'a>(
+        &'a self,
+        app: &'a AppCredentials,
+        token: &'a SecretString,
+        expires_in_60_days: bool,
+    ) -> BoxFuture<'a, Result<ExchangedToken, GraphError>> {
+        Box::pin(GraphClient::exchange(self, app, token, expires_in_60_days))
+    }
+
+    fn send<'a>(
+        &'a self,
+        app: &'a AppCredentials,
+        token: &'a SecretString,
+        phone_number_id: &'a str,
+        message: &'a OutgoingMessage,
+    ) -> BoxFuture<'a, Result<WithUsage<SendResult>, GraphError>> {
+        Box::pin(self.send_message(app, token, phone_number_id, message))
+    }
+}

@@ -1,0 +1,125 @@
+//! Token states and the owned snapshots the engine sends to its clients.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::graph::{Expiry, TokenInfo};
+
+/// Where an account's access token stands. Drawn by the dashboard, mapped to exit codes by
+/// `check`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum TokenState {
+    /// Not inspected yet.
+    Unknown,
+    Valid,
+    /// `expires_at: 0`: no scheduled expiry (still inspected, since Meta can invalidate it).
+    NeverExpires,
+    /// Inside the refresh window; a refresh is due.
+    Expiring,
+    Refreshing,
+    /// The last refresh failed; the next try is at `retry_at` (unix seconds).
+    Backoff { retry_at: i64 },
+    Expired,
+    /// Meta says `is_valid:false`.
+    Invalid {
+        code: Option<i64>,
+        subcode: Option<i64>,
+    },
+    /// Cannot be refreshed any more: a person must mint a new token.
+    ReauthRequired { reason: String },
+}
+
+impl TokenState {
+    /// Short lowercase label for lines and tables, e.g. `re-auth required`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            TokenState::Unknown => "unknown",
+            TokenState::Valid => "valid",
+            TokenState::NeverExpires => "never expires",
+            TokenState::Expiring => "expiring",
+            TokenState::Refreshing => "refreshing",
+            TokenState::Backoff { .. } => "backoff",
+            TokenState::Expired => "expired",
+            TokenState::Invalid { .. } => "invalid",
+            TokenState::ReauthRequired { .. } => "re-auth required",
+        }
+    }
+
+    /// True for the states in which sending is down or about to be, whatever the clock says.
+    pub fn is_critical(&self) -> bool {
+        matches!(
+            self,
+            TokenState::Expired | TokenState::Invalid { .. } | TokenState::ReauthRequired { .. }
+        )
+    }
+}
+
+/// What one inspection of one token said, kept with when it was said.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Inspection {
+    pub checked_at: DateTime<Utc>,
+    pub info: TokenInfo,
+}
+
+impl Inspection {
+    pub fn expiry(&self) -> Expiry {
+        self.info.expiry()
+    }
+}
+
+/// Everything a client needs to draw or report one account. Owned, cheap to clone, no secrets.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountSnapshot {
+    pub name: String,
+    pub state: TokenState,
+    /// Masked access token (`EAAG…x9Qf`), if one is configured or stored.
+    pub access_token_masked: Option<String>,
+    /// Masked long-lived token; `None` when the access token is its own long-lived token.
+    pub long_lived_token_masked: Option<String>,
+    pub access: Option<Inspection>,
+    /// Inspection of the separate long-lived token, when there is one.
+    pub long_lived: Option<Inspection>,
+    /// Unix seconds of the next scheduled refresh or retry.
+    pub next_refresh_at: Option<i64>,
+    /// The last failure's one-line description, kept until a success.
+    pub last_error: Option<String>,
+    /// What the operator must do, when tokentop cannot fix it alone.
+    pub action_hint: Option<String>,
+    /// WhatsApp scopes the token lacks.
+    pub missing_scopes: Vec<String>,
+    /// Config problems that keep the account from refreshing (e.g. no app secret).
+    pub config_problem: Option<String>,
+    pub phone_number_id: Option<String>,
+    pub business_account_id: Option<String>,
+    pub test_recipient: Option<String>,
+}
+
+impl AccountSnapshot {
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            state: TokenState::Unknown,
+            access_token_masked: None,
+            long_lived_token_masked: None,
+            access: None,
+            long_lived: None,
+            next_refresh_at: None,
+            last_error: None,
+            action_hint: None,
+            missing_scopes: Vec::new(),
+            config_problem: None,
+            phone_number_id: None,
+            business_account_id: None,
+            test_recipient: None,
+        }
+    }
+
+    /// Unix seconds at which sending stops: the access token's expiry, `None` for never/unknown.
+    pub fn access_expires_at(&self) -> Option<i64> {
+        match self.access.as_ref()?.expiry() {
+            Expiry::At(at) => Some(at),
+            Expiry::Never | Expiry::Unknown => None,
+        }
+    }
+}
