@@ -1,1 +1,31 @@
 //! The Meta Graph API client: typed requests and responses, error classes, appsecret_proof.
+//!
+//! Everything that touches Meta goes through [`GraphClient`]; responses are parsed by pure
+//! functions (re-exported here) so that captured payloads can be tested without a server.
+
+// `GraphError` is a flat struct with public fields by design (the engine and UI read them
+// directly); errors are rare next to the network round trip, so its size costs nothing.
+#![allow(clippy::result_large_err)]
+
+mod batch;
+mod client;
+mod error;
+mod parse;
+mod proof;
+mod types;
+mod usage;
+
+pub use batch::MAX_BATCH_ITEMS;
+pub use client::GraphClient;
+pub use error::{ErrorClass, GraphError, classify, parse_error_body};
+pub use parse::{
+    parse_analytics, parse_debug_token, parse_exchange, parse_phone_health, parse_revoke,
+    parse_send_result,
+};
+pub use proof::{AppCredentials, appsecret_proof};
+pub use types::{
+    Analytics, DataPoint, ExchangedToken, Expiry, GranularScope, Granularity, HealthEntity,
+    HealthError, HealthStatus, OutgoingMessage, PhoneHealth, SendResult, TokenInfo, TokenInfoError,
+    WHATSAPP_SCOPES, WithUsage,
+};
+pub use usage::{AppUsage, BusinessUsage, Usage, parse_usage};

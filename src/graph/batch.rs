@@ -1,0 +1,180 @@
+//! Batched `debug_token` (REFERENCE.md section 11): up to 50 inspections per HTTP request.
+
+use reqwest::Method;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use super::client::GraphClient;
+use super::error::{GraphError, malformed};
+use super::parse::{self, Raw};
+use super::proof::AppCredentials;
+use super::types::TokenInfo;
+
+/// Meta's limit of items per batch request.
+pub const MAX_BATCH_ITEMS: usize = 50;
+
+impl GraphClient {
+    /// Batched debug_token: chunks of at most 50 per HTTP request (POST / with form body
+    /// access_token={app token} and batch=[...]), results in input order; a `null` item or an
+    /// item with an error body becomes Err for that item only.
+    pub async fn debug_tokens(
+        &self,
+        app: &AppCredentials,
+        tokens: &[SecretString],
+    ) -> Result<Vec<Result<TokenInfo, GraphError>>, GraphError> {
+        let mut results = Vec::with_capacity(tokens.len());
+        for chunk in tokens.chunks(MAX_BATCH_ITEMS) {
+            results.extend(self.debug_token_chunk(app, chunk).await?);
+        }
+        Ok(results)
+    }
+
+    async fn debug_token_chunk(
+        &self,
+        app: &AppCredentials,
+        chunk: &[SecretString],
+    ) -> Result<Vec<Result<TokenInfo, GraphError>>, GraphError> {
+        let app_token = app.app_token();
+        let mut secrets: Vec<&SecretString> = vec![&app.app_secret, &app_token];
+        secrets.extend(chunk.iter());
+        let batch = batch_json(self.version(), chunk);
+        let path = "/";
+        let request = self.http.post(self.url(path)).form(&[
+            ("access_token", app_token.expose_secret()),
+            ("batch", batch.as_str()),
+        ]);
+        let received = self.execute(Method::POST, path, request, &secrets).await?;
+        let value = parse::decode_value(received.raw(), &secrets)?;
+        let Value::Array(items) = value else {
+            return Err(malformed(
+                received.http_status,
+                "a batch answer must be a JSON array",
+                &secrets,
+            ));
+        };
+        Ok(chunk
+            .iter()
+            .enumerate()
+            .map(|(index, token)| item_result(items.get(index), token, &app.app_secret))
+            .collect())
+    }
+}
+
+/// `[{"method":"GET","relative_url":"{v}/debug_token?input_token=..."}, ...]`.
+fn batch_json(version: &str, chunk: &[SecretString]) -> String {
+    let items: Vec<Value> = chunk
+        .iter()
+        .map(|token| {
+            serde_json::json!({
+                "method": "GET",
+                "relative_url": format!(
+                    "{version}/debug_token?input_token={}",
+                    percent_encode(token.expose_secret())
+                ),
+            })
+        })
+        .collect();
+    Value::Array(items).to_string()
+}
+
+/// One item of the batch answer: `null` (timed out), or `{code, headers, body}` where the body
+/// is JSON inside a string and may be an error envelope.
+fn item_result(
+    item: Option<&Value>,
+    token: &SecretString,
+    app_secret: &SecretString,
+) -> Result<TokenInfo, GraphError> {
+    let secrets = [token, app_secret];
+    let item = match item {
+        None => {
+            return Err(GraphError::transient(
+                "the batch answer has no item for this token",
+            ));
+        }
+        Some(Value::Null) => {
+            return Err(GraphError::transient(
+                "this batch item got no answer (null: it timed out inside the batch)",
+            ));
+        }
+        Some(item) => item,
+    };
+    let Some(http_status) = item
+        .get("code")
+        .and_then(Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok())
+    else {
+        return Err(malformed(
+            200,
+            "a batch item has no numeric `code`",
+            &secrets,
+        ));
+    };
+    let headers = item_headers(item.get("headers"));
+    let body = item.get("body").and_then(Value::as_str).unwrap_or("");
+    let raw = Raw {
+        http_status,
+        headers: &headers,
+        body,
+    };
+    parse::token_info(raw, &secrets)
+}
+
+/// `[{"name":"...","value":"..."}]`; entries that are not valid headers are skipped.
+fn item_headers(value: Option<&Value>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let Some(list) = value.and_then(Value::as_array) else {
+        return headers;
+    };
+    for entry in list {
+        let name = entry.get("name").and_then(Value::as_str);
+        let value = entry.get("value").and_then(Value::as_str);
+        let (Some(name), Some(value)) = (name, value) else {
+            continue;
+        };
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    headers
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, so a token cannot break
+/// out of the `input_token` value inside `relative_url`.
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_encoding_keeps_unreserved_and_escapes_the_rest() {
+        assert_eq!(percent_encode("EAAG-x_9.~"), "EAAG-x_9.~");
+        assert_eq!(percent_encode("a|b&c=d é"), "a%7Cb%26c%3Dd%20%C3%A9");
+    }
+
+    #[test]
+    fn item_headers_skip_bad_entries() {
+        let value = serde_json::json!([
+            {"name": "X-App-Usage", "value": "{}"},
+            {"name": "bad name", "value": "x"},
+            {"value": "no name"}
+        ]);
+        let headers = item_headers(Some(&value));
+        assert_eq!(headers.len(), 1);
+        assert!(headers.contains_key("x-app-usage"));
+    }
+}

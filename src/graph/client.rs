@@ -1,0 +1,414 @@
+//! [`GraphClient`]: one shared HTTP client and the Graph API calls tokentop makes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, RequestBuilder};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::error::GraphError;
+use super::parse::{self, Raw};
+use super::proof::{AppCredentials, appsecret_proof_secret};
+use super::types::{
+    Analytics, ExchangedToken, Granularity, OutgoingMessage, PhoneHealth, SendResult, TokenInfo,
+    WithUsage,
+};
+use super::usage::parse_usage;
+use crate::config::GraphSettings;
+
+/// First API version whose phone number node has `whatsapp_business_manager_messaging_limit`.
+const NEW_LIMIT_FIELD_SINCE_MAJOR: u32 = 24;
+const NEW_LIMIT_FIELD: &str = "whatsapp_business_manager_messaging_limit";
+const OLD_LIMIT_FIELD: &str = "messaging_limit_tier";
+const HEALTH_FIELDS: &str =
+    "display_phone_number,verified_name,quality_rating,status,throughput,health_status";
+
+/// A Graph API client; cheap to clone (the connection pool is shared).
+#[derive(Debug, Clone)]
+pub struct GraphClient {
+    pub(crate) http: reqwest::Client,
+    inner: Arc<Endpoint>,
+}
+
+#[derive(Debug)]
+struct Endpoint {
+    base_url: String,
+    version: String,
+    version_major: u32,
+    request_timeout: Duration,
+}
+
+/// A response read to the end.
+pub(crate) struct Received {
+    pub http_status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Received {
+    pub(crate) fn raw(&self) -> Raw<'_> {
+        Raw {
+            http_status: self.http_status,
+            headers: &self.headers,
+            body: &self.body,
+        }
+    }
+}
+
+impl GraphClient {
+    /// Checks the base URL and version and builds the one HTTP client used for every call.
+    pub fn new(settings: &GraphSettings) -> Result<Self, GraphError> {
+        let base_url = validate_base_url(&settings.base_url)?;
+        let version_major = parse_version(&settings.version)?;
+        if settings.request_timeout.is_zero() {
+            return Err(GraphError::other(
+                "graph request timeout must be above zero (e.g. 30s)",
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(settings.request_timeout)
+            .connect_timeout(settings.request_timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("tokentop/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                GraphError::other(format!("cannot build the HTTP client: {}", e.without_url()))
+            })?;
+        Ok(Self {
+            http,
+            inner: Arc::new(Endpoint {
+                base_url,
+                version: settings.version.clone(),
+                version_major,
+                request_timeout: settings.request_timeout,
+            }),
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    pub fn version(&self) -> &str {
+        &self.inner.version
+    }
+
+    /// Inspects `token` with the app token. A dead token is `Ok` with `is_valid: false`.
+    pub async fn debug_token(
+        &self,
+        app: &AppCredentials,
+        token: &SecretString,
+    ) -> Result<TokenInfo, GraphError> {
+        let app_token = app.app_token();
+        let secrets = [token, &app.app_secret, &app_token];
+        let path = self.versioned("debug_token");
+        let request = self.http.get(self.url(&path)).query(&[
+            ("input_token", token.expose_secret()),
+            ("access_token", app_token.expose_secret()),
+        ]);
+        let received = self.execute(Method::GET, &path, request, &secrets).await?;
+        parse::token_info(received.raw(), &secrets)
+    }
+
+    /// Exchanges a still-valid token for a new one (`set_token_expires_in_60_days` for
+    /// expiring system-user tokens).
+    pub async fn exchange(
+        &self,
+        app: &AppCredentials,
+        token: &SecretString,
+        expires_in_60_days: bool,
+    ) -> Result<ExchangedToken, GraphError> {
+        let secrets = [token, &app.app_secret];
+        let path = self.versioned("oauth/access_token");
+        let mut query = vec![
+            ("grant_type", "fb_exchange_token"),
+            ("client_id", app.app_id.as_str()),
+            ("client_secret", app.app_secret.expose_secret()),
+            ("fb_exchange_token", token.expose_secret()),
+        ];
+        if expires_in_60_days {
+            query.push(("set_token_expires_in_60_days", "true"));
+        }
+        let request = self.http.get(self.url(&path)).query(&query);
+        let received = self.execute(Method::GET, &path, request, &secrets).await?;
+        parse::exchanged(received.raw(), &secrets)
+    }
+
+    /// Revokes `old`, authenticated with its replacement `new`.
+    pub async fn revoke(
+        &self,
+        app: &AppCredentials,
+        old: &SecretString,
+        new: &SecretString,
+    ) -> Result<(), GraphError> {
+        let secrets = [old, new, &app.app_secret];
+        let path = self.versioned("oauth/revoke");
+        let request = self.http.get(self.url(&path)).query(&[
+            ("client_id", app.app_id.as_str()),
+            ("client_secret", app.app_secret.expose_secret()),
+            ("revoke_token", old.expose_secret()),
+            ("access_token", new.expose_secret()),
+        ]);
+        let received = self.execute(Method::GET, &path, request, &secrets).await?;
+        parse::revoked(received.raw(), &secrets)
+    }
+
+    /// Sends a template or text message from `phone_number_id`.
+    pub async fn send_message(
+        &self,
+        app: &AppCredentials,
+        token: &SecretString,
+        phone_number_id: &str,
+        message: &OutgoingMessage,
+    ) -> Result<WithUsage<SendResult>, GraphError> {
+        let node = validate_node_id("phone number id", phone_number_id)?;
+        let path = self.versioned(&format!("{node}/messages"));
+        let request = self.http.post(self.url(&path)).json(&message.to_json());
+        let (received, secrets) = self
+            .execute_as_user(Method::POST, &path, request, app, token, &[])
+            .await?;
+        let value = parse::send_result(received.raw(), &secrets.as_refs())?;
+        Ok(with_usage(value, &received))
+    }
+
+    /// Quality, status, limit tier and `health_status` of a phone number.
+    pub async fn phone_health(
+        &self,
+        app: &AppCredentials,
+        token: &SecretString,
+        phone_number_id: &str,
+    ) -> Result<WithUsage<PhoneHealth>, GraphError> {
+        let node = validate_node_id("phone number id", phone_number_id)?;
+        let path = self.versioned(node);
+        let fields = format!("{HEALTH_FIELDS},{}", self.limit_field());
+        let request = self.http.get(self.url(&path));
+        let (received, secrets) = self
+            .execute_as_user(
+                Method::GET,
+                &path,
+                request,
+                app,
+                token,
+                &[("fields", &fields)],
+            )
+            .await?;
+        let value = parse::phone_health(received.raw(), &secrets.as_refs())?;
+        Ok(with_usage(value, &received))
+    }
+
+    /// Sent/delivered counts of a WhatsApp Business Account between two unix times.
+    pub async fn waba_analytics(
+        &self,
+        app: &AppCredentials,
+        token: &SecretString,
+        waba_id: &str,
+        start_unix: i64,
+        end_unix: i64,
+        granularity: Granularity,
+    ) -> Result<WithUsage<Analytics>, GraphError> {
+        let node = validate_node_id("WhatsApp Business Account id", waba_id)?;
+        if end_unix <= start_unix {
+            return Err(GraphError::other(format!(
+                "analytics window is empty: end ({end_unix}) must be after start ({start_unix})"
+            )));
+        }
+        let path = self.versioned(node);
+        let fields = format!(
+            "analytics.start({start_unix}).end({end_unix}).granularity({})",
+            granularity.as_param()
+        );
+        let request = self.http.get(self.url(&path));
+        let (received, secrets) = self
+            .execute_as_user(
+                Method::GET,
+                &path,
+                request,
+                app,
+                token,
+                &[("fields", &fields)],
+            )
+            .await?;
+        let value = parse::analytics(received.raw(), &secrets.as_refs())?;
+        Ok(with_usage(value, &received))
+    }
+
+    /// The field holding the messaging limit tier in this API version.
+    pub fn limit_field(&self) -> &'static str {
+        if self.inner.version_major >= NEW_LIMIT_FIELD_SINCE_MAJOR {
+            NEW_LIMIT_FIELD
+        } else {
+            OLD_LIMIT_FIELD
+        }
+    }
+
+    /// `/{version}/{rest}`: the path as logged (never with a query string).
+    pub(crate) fn versioned(&self, rest: &str) -> String {
+        format!("/{}/{rest}", self.inner.version)
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.inner.base_url)
+    }
+
+    /// A call made with a user or system-user token: bearer auth plus `appsecret_proof`.
+    async fn execute_as_user(
+        &self,
+        method: Method,
+        path: &str,
+        request: RequestBuilder,
+        app: &AppCredentials,
+        token: &SecretString,
+        query: &[(&str, &str)],
+    ) -> Result<(Received, UserSecrets), GraphError> {
+        let secrets = UserSecrets {
+            token: token.clone(),
+            app_secret: app.app_secret.clone(),
+            proof: appsecret_proof_secret(&app.app_secret, token),
+        };
+        let request = request
+            .bearer_auth(token.expose_secret())
+            .query(query)
+            .query(&[("appsecret_proof", secrets.proof.expose_secret())]);
+        let received = self
+            .execute(method, path, request, &secrets.as_refs())
+            .await?;
+        Ok((received, secrets))
+    }
+
+    /// Sends the request and reads the whole body; transport failures become transient errors.
+    pub(crate) async fn execute(
+        &self,
+        method: Method,
+        path: &str,
+        request: RequestBuilder,
+        secrets: &[&SecretString],
+    ) -> Result<Received, GraphError> {
+        let started = Instant::now();
+        let outcome = read_response(request).await;
+        let latency_ms = started.elapsed().as_millis();
+        match outcome {
+            Ok(received) => {
+                tracing::debug!(%method, path, status = received.http_status, latency_ms, "graph request");
+                Ok(received)
+            }
+            Err(err) => {
+                let err = GraphError::from_transport(&err, self.inner.request_timeout, secrets);
+                tracing::debug!(%method, path, latency_ms, error = %err, "graph request failed");
+                Err(err)
+            }
+        }
+    }
+}
+
+/// The secrets of a user-token call, kept so that parsing can redact with them.
+struct UserSecrets {
+    token: SecretString,
+    app_secret: SecretString,
+    proof: SecretString,
+}
+
+impl UserSecrets {
+    fn as_refs(&self) -> [&SecretString; 3] {
+        [&self.token, &self.app_secret, &self.proof]
+    }
+}
+
+/// Strips the URL from any error: it would carry tokens from the query string.
+async fn read_response(request: RequestBuilder) -> Result<Received, reqwest::Error> {
+    let response = request.send().await.map_err(reqwest::Error::without_url)?;
+    let http_status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.text().await.map_err(reqwest::Error::without_url)?;
+    Ok(Received {
+        http_status,
+        headers,
+        body,
+    })
+}
+
+fn with_usage<T>(value: T, received: &Received) -> WithUsage<T> {
+    WithUsage {
+        value,
+        usage: parse_usage(&received.headers),
+    }
+}
+
+fn validate_base_url(base_url: &str) -> Result<String, GraphError> {
+    let trimmed = base_url.trim().trim_end_matches('/');
+    let parsed = reqwest::Url::parse(trimmed).map_err(|e| {
+        GraphError::other(format!(
+            "graph base URL {trimmed:?} is not a URL ({e}); expected e.g. https://graph.facebook.com"
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
+        return Err(GraphError::other(format!(
+            "graph base URL {trimmed:?} must be http:// or https:// without a query string, e.g. https://graph.facebook.com"
+        )));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// Accepts `v{major}.{minor}` (e.g. `v25.0`) and returns the major version.
+fn parse_version(version: &str) -> Result<u32, GraphError> {
+    let invalid = || {
+        GraphError::other(format!(
+            "graph API version {version:?} is not valid: expected `v` + digits + `.` + digits, e.g. v25.0"
+        ))
+    };
+    let rest = version.strip_prefix('v').ok_or_else(invalid)?;
+    let (major, minor) = rest.split_once('.').ok_or_else(invalid)?;
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(major) || !all_digits(minor) {
+        return Err(invalid());
+    }
+    major.parse().map_err(|_| invalid())
+}
+
+/// Node ids go into the URL path, so only id-like values are allowed there.
+fn validate_node_id<'a>(what: &str, id: &'a str) -> Result<&'a str, GraphError> {
+    let ok = !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(id)
+    } else {
+        Err(GraphError::other(format!(
+            "{what} {id:?} is not valid: expected a numeric id such as 106540352242922"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_must_be_v_digits_dot_digits() {
+        assert_eq!(parse_version("v25.0").ok(), Some(25));
+        assert_eq!(parse_version("v3.10").ok(), Some(3));
+        for bad in [
+            "25.0", "v25", "v25.", "v.0", "v25.0.1", "V25.0", "v2x.0", "",
+        ] {
+            assert!(parse_version(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn base_url_loses_trailing_slashes() {
+        assert_eq!(
+            validate_base_url("http://127.0.0.1:9/").ok().as_deref(),
+            Some("http://127.0.0.1:9")
+        );
+        assert!(validate_base_url("ftp://example.com").is_err());
+        assert!(validate_base_url("not a url").is_err());
+    }
+
+    #[test]
+    fn node_ids_cannot_escape_the_path() {
+        assert!(validate_node_id("id", "106540352242922").is_ok());
+        assert!(validate_node_id("id", "../debug_token").is_err());
+        assert!(validate_node_id("id", "1?x=2").is_err());
+        assert!(validate_node_id("id", "").is_err());
+    }
+}

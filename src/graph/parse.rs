@@ -1,0 +1,168 @@
+//! Turning a raw response (status, headers, body) into a typed value or a [`GraphError`].
+//!
+//! Pure functions, so that captured payloads can be checked without a server.
+
+use reqwest::header::HeaderMap;
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::error::{GraphError, envelope_of, malformed, not_json, parse_error_body};
+use super::types::{
+    Analytics, AnalyticsWire, DebugTokenWire, ExchangedToken, PhoneHealth, PhoneWire, SendResult,
+    SendWire, TokenInfo,
+};
+use crate::mask::redact;
+
+/// A response as it came off the wire.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Raw<'a> {
+    pub http_status: u16,
+    pub headers: &'a HeaderMap,
+    pub body: &'a str,
+}
+
+impl<'a> Raw<'a> {
+    /// A bare HTTP 200 body, for parsing captured payloads.
+    fn ok(body: &'a str, headers: &'a HeaderMap) -> Self {
+        Self {
+            http_status: 200,
+            headers,
+            body,
+        }
+    }
+}
+
+/// The JSON of a successful response; any non-2xx status or `error` object becomes the error.
+pub(crate) fn decode_value(raw: Raw<'_>, secrets: &[&SecretString]) -> Result<Value, GraphError> {
+    if !(200..300).contains(&raw.http_status) {
+        return Err(parse_error_body(
+            raw.http_status,
+            raw.headers,
+            raw.body,
+            secrets,
+        ));
+    }
+    let value: Value =
+        serde_json::from_str(raw.body).map_err(|_| not_json(raw.http_status, raw.body, secrets))?;
+    if envelope_of(&value).is_some() {
+        return Err(parse_error_body(
+            raw.http_status,
+            raw.headers,
+            raw.body,
+            secrets,
+        ));
+    }
+    Ok(value)
+}
+
+pub(crate) fn decode<W: DeserializeOwned>(
+    raw: Raw<'_>,
+    secrets: &[&SecretString],
+) -> Result<W, GraphError> {
+    let value = decode_value(raw, secrets)?;
+    serde_json::from_value(value).map_err(|e| malformed(raw.http_status, &e.to_string(), secrets))
+}
+
+pub(crate) fn token_info(raw: Raw<'_>, secrets: &[&SecretString]) -> Result<TokenInfo, GraphError> {
+    let mut info = decode::<DebugTokenWire>(raw, secrets)?.data;
+    // Meta's message for a dead token can quote the token it was given.
+    if let Some(error) = info.error.as_mut() {
+        error.message = redact(&error.message, secrets);
+    }
+    Ok(info)
+}
+
+pub(crate) fn exchanged(
+    raw: Raw<'_>,
+    secrets: &[&SecretString],
+) -> Result<ExchangedToken, GraphError> {
+    let value = decode_value(raw, secrets)?;
+    // Read field by field rather than with serde: a serde message could quote the new token.
+    let Some(access_token) = value.get("access_token").and_then(Value::as_str) else {
+        return Err(malformed(
+            raw.http_status,
+            "the exchange answer has no access_token string",
+            secrets,
+        ));
+    };
+    let expires_in_secs = value.get("expires_in").and_then(|v| {
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+    });
+    Ok(ExchangedToken {
+        access_token: SecretString::from(access_token.to_string()),
+        token_type: value
+            .get("token_type")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        expires_in_secs,
+    })
+}
+
+/// `{"success":"true"}` (a string, per REFERENCE.md section 2) or a boolean.
+pub(crate) fn revoked(raw: Raw<'_>, secrets: &[&SecretString]) -> Result<(), GraphError> {
+    let value = decode_value(raw, secrets)?;
+    match value.get("success") {
+        Some(Value::Bool(true)) => Ok(()),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(()),
+        Some(other) => Err(GraphError::other(format!(
+            "the Graph API did not revoke the old token (success = {})",
+            redact(&other.to_string(), secrets)
+        ))),
+        None => Err(malformed(
+            raw.http_status,
+            "the revoke answer has no `success` field",
+            secrets,
+        )),
+    }
+}
+
+pub(crate) fn send_result(
+    raw: Raw<'_>,
+    secrets: &[&SecretString],
+) -> Result<SendResult, GraphError> {
+    decode::<SendWire>(raw, secrets).map(SendResult::from)
+}
+
+pub(crate) fn phone_health(
+    raw: Raw<'_>,
+    secrets: &[&SecretString],
+) -> Result<PhoneHealth, GraphError> {
+    decode::<PhoneWire>(raw, secrets).map(PhoneHealth::from)
+}
+
+/// A WABA without analytics in the window answers without the `analytics` key: no data points.
+pub(crate) fn analytics(raw: Raw<'_>, secrets: &[&SecretString]) -> Result<Analytics, GraphError> {
+    decode::<AnalyticsWire>(raw, secrets).map(|w| w.analytics.unwrap_or_default())
+}
+
+/// Parses a `debug_token` body (HTTP 200): a dead token is `Ok` with `is_valid: false`.
+pub fn parse_debug_token(body: &str) -> Result<TokenInfo, GraphError> {
+    token_info(Raw::ok(body, &HeaderMap::new()), &[])
+}
+
+/// Parses an `oauth/access_token` body (HTTP 200).
+pub fn parse_exchange(body: &str) -> Result<ExchangedToken, GraphError> {
+    exchanged(Raw::ok(body, &HeaderMap::new()), &[])
+}
+
+/// Parses an `oauth/revoke` body (HTTP 200).
+pub fn parse_revoke(body: &str) -> Result<(), GraphError> {
+    revoked(Raw::ok(body, &HeaderMap::new()), &[])
+}
+
+/// Parses a `/{phone-number-id}/messages` body (HTTP 200).
+pub fn parse_send_result(body: &str) -> Result<SendResult, GraphError> {
+    send_result(Raw::ok(body, &HeaderMap::new()), &[])
+}
+
+/// Parses a phone number fields body (HTTP 200).
+pub fn parse_phone_health(body: &str) -> Result<PhoneHealth, GraphError> {
+    phone_health(Raw::ok(body, &HeaderMap::new()), &[])
+}
+
+/// Parses a WABA `analytics` field body (HTTP 200).
+pub fn parse_analytics(body: &str) -> Result<Analytics, GraphError> {
+    analytics(Raw::ok(body, &HeaderMap::new()), &[])
+}
