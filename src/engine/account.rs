@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::clock::Clock;
 use super::events::EngineEvent;
-use super::history::{HistoryEntry, HistoryEvent, HistoryError, HistoryLog, Outcome};
+use super::history::{HistoryEntry, HistoryError, HistoryEvent, HistoryLog, Outcome};
 use super::inspector::Inspector;
 use super::schedule::{RefreshPlan, plan_refresh};
 use super::source::TokenSource;
@@ -84,7 +84,6 @@ pub struct RefreshOk {
 #[derive(Debug, Clone)]
 pub struct RefreshFailure {
     pub message: String,
-    pub class: Option<ErrorClass>,
 }
 
 pub type RefreshResult = Result<RefreshOk, RefreshFailure>;
@@ -132,7 +131,6 @@ impl AccountLink {
         };
         let stopped = || RefreshFailure {
             message: "tokentop is shutting down".to_string(),
-            class: None,
         };
         if self.tx.send(msg).is_err() {
             return Err(stopped());
@@ -255,14 +253,13 @@ impl AccountActor {
     fn next_wake(&self) -> Option<i64> {
         let now = self.shared.clock.now_unix();
         let expiry = self.snapshot.access_expires_at().filter(|at| *at > now);
-        let refresh = if !self.shared.auto_refresh
-            || self.reauth_reason.is_some()
-            || self.hold_until_recheck
-        {
-            None
-        } else {
-            self.retry_at.or(self.refresh_at)
-        };
+        let refresh =
+            if !self.shared.auto_refresh || self.reauth_reason.is_some() || self.hold_until_recheck
+            {
+                None
+            } else {
+                self.retry_at.or(self.refresh_at)
+            };
         [expiry, refresh].into_iter().flatten().min()
     }
 
@@ -315,7 +312,6 @@ impl AccountActor {
         self.last_result.clone().unwrap_or_else(|| {
             Err(RefreshFailure {
                 message: "refresh produced no result".to_string(),
-                class: None,
             })
         })
     }
@@ -364,7 +360,8 @@ impl AccountActor {
         let Ok(Some(stored)) = self.shared.store.load(&self.settings.name) else {
             return false;
         };
-        let differs = self.access.as_ref().map(fingerprint) != Some(fingerprint(&stored.access_token));
+        let differs =
+            self.access.as_ref().map(fingerprint) != Some(fingerprint(&stored.access_token));
         if stored.refreshed_at <= self.seen_store_refreshed_at || !differs {
             self.seen_store_refreshed_at = self.seen_store_refreshed_at.max(stored.refreshed_at);
             return false;
@@ -425,9 +422,15 @@ impl AccountActor {
         match access_result {
             Ok(info) => {
                 self.record_inspection(trigger, &access, &info, latency_ms);
-                self.snapshot.missing_scopes =
-                    info.missing_whatsapp_scopes().iter().map(|s| s.to_string()).collect();
-                self.snapshot.access = Some(Inspection { checked_at: now, info });
+                self.snapshot.missing_scopes = info
+                    .missing_whatsapp_scopes()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                self.snapshot.access = Some(Inspection {
+                    checked_at: now,
+                    info,
+                });
             }
             Err(err) => {
                 let mut entry = self.entry(HistoryEvent::Inspect, trigger, Outcome::Failed);
@@ -439,15 +442,28 @@ impl AccountActor {
             }
         }
         if let Some(Ok(info)) = long_lived_result {
-            self.snapshot.long_lived = Some(Inspection { checked_at: now, info });
+            self.snapshot.long_lived = Some(Inspection {
+                checked_at: now,
+                info,
+            });
         }
         self.plan();
         self.publish_token_view();
         self.emit();
     }
 
-    fn record_inspection(&self, trigger: &str, token: &SecretString, info: &TokenInfo, latency_ms: u64) {
-        let outcome = if info.is_valid { Outcome::Ok } else { Outcome::Failed };
+    fn record_inspection(
+        &self,
+        trigger: &str,
+        token: &SecretString,
+        info: &TokenInfo,
+        latency_ms: u64,
+    ) {
+        let outcome = if info.is_valid {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        };
         let mut entry = self.entry(HistoryEvent::Inspect, trigger, outcome);
         entry.latency_ms = Some(latency_ms);
         entry.token = Some(mask(token));
@@ -494,7 +510,11 @@ impl AccountActor {
         };
         if let Some(info) = credential_info {
             if let Some(reason) = dead_reason(info, now) {
-                let which = if self.long_lived.is_some() { "long-lived" } else { "access" };
+                let which = if self.long_lived.is_some() {
+                    "long-lived"
+                } else {
+                    "access"
+                };
                 self.require_reauth(format!("the {which} token {reason}"));
                 return;
             }
@@ -539,7 +559,11 @@ impl AccountActor {
     }
 
     pub fn is_system_user(&self) -> bool {
-        let inspection = self.snapshot.long_lived.as_ref().or(self.snapshot.access.as_ref());
+        let inspection = self
+            .snapshot
+            .long_lived
+            .as_ref()
+            .or(self.snapshot.access.as_ref());
         inspection.is_some_and(|i| i.info.is_system_user())
     }
 
@@ -554,7 +578,9 @@ impl AccountActor {
         self.snapshot.access_token_masked = self.access.as_ref().map(mask);
         self.snapshot.long_lived_token_masked = self.long_lived.as_ref().map(mask);
         self.snapshot.next_refresh_at = if self.shared.auto_refresh && !self.hold_until_recheck {
-            self.retry_at.or(self.refresh_at).filter(|_| self.reauth_reason.is_none())
+            self.retry_at
+                .or(self.refresh_at)
+                .filter(|_| self.reauth_reason.is_none())
         } else {
             None
         };
@@ -569,7 +595,9 @@ impl AccountActor {
 
     fn derive_state(&self, now: i64) -> TokenState {
         if let Some(reason) = &self.reauth_reason {
-            return TokenState::ReauthRequired { reason: reason.clone() };
+            return TokenState::ReauthRequired {
+                reason: reason.clone(),
+            };
         }
         if self.refreshing {
             return TokenState::Refreshing;
@@ -583,8 +611,14 @@ impl AccountActor {
         if !info.is_valid {
             return match &info.error {
                 Some(err) if err.subcode == Some(463) => TokenState::Expired,
-                Some(err) => TokenState::Invalid { code: err.code, subcode: err.subcode },
-                None => TokenState::Invalid { code: None, subcode: None },
+                Some(err) => TokenState::Invalid {
+                    code: err.code,
+                    subcode: err.subcode,
+                },
+                None => TokenState::Invalid {
+                    code: None,
+                    subcode: None,
+                },
             };
         }
         match info.expiry() {

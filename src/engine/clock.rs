@@ -13,7 +13,10 @@ pub enum Clock {
     /// Real wall time (`Utc::now`).
     System,
     /// Unix time = `base_unix` + tokio time elapsed since `base_instant`.
-    Virtual { base_unix: i64, base_instant: Instant },
+    Virtual {
+        base_unix: i64,
+        base_instant: Instant,
+    },
 }
 
 impl Clock {
@@ -34,8 +37,10 @@ impl Clock {
             } => {
                 let elapsed = base_instant.elapsed();
                 let millis = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
-                DateTime::from_timestamp_millis(base_unix.saturating_mul(1000).saturating_add(millis))
-                    .unwrap_or_default()
+                DateTime::from_timestamp_millis(
+                    base_unix.saturating_mul(1000).saturating_add(millis),
+                )
+                .unwrap_or_default()
             }
         }
     }

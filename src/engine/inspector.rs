@@ -52,7 +52,7 @@ impl Inspector {
 }
 
 fn stopped() -> GraphError {
-    GraphError::internal("the inspector stopped (tokentop is shutting down)")
+    super::source::local_error("the inspector stopped (tokentop is shutting down)")
 }
 
 async fn run(source: Arc<dyn TokenSource>, mut rx: mpsc::UnboundedReceiver<InspectRequest>) {
@@ -109,10 +109,11 @@ async fn inspect_group(source: &dyn TokenSource, group: Vec<InspectRequest>) {
     let results = source.inspect_many(&app, &unique).await;
     for (request, index) in group.into_iter().zip(index_of) {
         let result = match &results {
-            Ok(items) => items
-                .get(index)
-                .cloned()
-                .unwrap_or_else(|| Err(GraphError::internal("batch answer has fewer items than asked"))),
+            Ok(items) => items.get(index).cloned().unwrap_or_else(|| {
+                Err(super::source::local_error(
+                    "batch answer has fewer items than asked",
+                ))
+            }),
             Err(err) => Err(err.clone()),
         };
         // The asker may have given up (shutdown): nothing to do then.

@@ -80,19 +80,27 @@ mod tests {
     #[tokio::test]
     async fn second_holder_waits_until_the_first_releases() {
         let dir = tempfile::tempdir().unwrap();
-        let first = acquire(dir.path(), "a", Duration::from_secs(1)).await.unwrap();
+        let first = acquire(dir.path(), "a", Duration::from_secs(1))
+            .await
+            .unwrap();
         let err = acquire(dir.path(), "a", Duration::from_millis(120))
             .await
             .unwrap_err();
         assert!(matches!(err, LockError::TimedOut { .. }), "{err}");
         drop(first);
-        acquire(dir.path(), "a", Duration::from_secs(1)).await.unwrap();
+        acquire(dir.path(), "a", Duration::from_secs(1))
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
     async fn accounts_lock_independently() {
         let dir = tempfile::tempdir().unwrap();
-        let _a = acquire(dir.path(), "a", Duration::from_secs(1)).await.unwrap();
-        acquire(dir.path(), "b", Duration::from_millis(10)).await.unwrap();
+        let _a = acquire(dir.path(), "a", Duration::from_secs(1))
+            .await
+            .unwrap();
+        acquire(dir.path(), "b", Duration::from_millis(10))
+            .await
+            .unwrap();
     }
 }

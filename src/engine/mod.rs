@@ -105,9 +105,16 @@ impl Engine {
             tasks.push(task);
         }
         let router = Router { shared, links };
-        let check_interval = options.periodic_checks.then_some(settings.refresh.check_interval);
+        let check_interval = options
+            .periodic_checks
+            .then_some(settings.refresh.check_interval);
         tokio::spawn(router.run(command_rx, tasks, check_interval));
-        (EngineHandle { commands: command_tx }, event_rx)
+        (
+            EngineHandle {
+                commands: command_tx,
+            },
+            event_rx,
+        )
     }
 }
 
@@ -165,7 +172,11 @@ impl Router {
                 request_id,
             } => {
                 self.for_accounts(account.as_deref(), |link| {
-                    tokio::spawn(forced_refresh(link.clone(), self.shared.clone(), request_id));
+                    tokio::spawn(forced_refresh(
+                        link.clone(),
+                        self.shared.clone(),
+                        request_id,
+                    ));
                 });
                 self.report_unknown(account.as_deref(), request_id);
             }
@@ -173,27 +184,28 @@ impl Router {
                 account,
                 to,
                 request_id,
-            } => {
-                match self.links.iter().find(|l| l.settings.name == account) {
-                    Some(link) => {
-                        tokio::spawn(send_test(link.clone(), self.shared.clone(), to, request_id));
-                    }
-                    None => {
-                        let report = SendReport {
-                            account: account.clone(),
-                            accepted: false,
-                            to,
-                            message_id: None,
-                            message_status: None,
-                            error: Some(unknown_account(&account, &self.links)),
-                            error_code: None,
-                            refreshed: false,
-                            latency_ms: 0,
-                        };
-                        let _ = self.shared.events.send(EngineEvent::SendFinished { request_id, report });
-                    }
+            } => match self.links.iter().find(|l| l.settings.name == account) {
+                Some(link) => {
+                    tokio::spawn(send_test(link.clone(), self.shared.clone(), to, request_id));
                 }
-            }
+                None => {
+                    let report = SendReport {
+                        account: account.clone(),
+                        accepted: false,
+                        to,
+                        message_id: None,
+                        message_status: None,
+                        error: Some(unknown_account(&account, &self.links)),
+                        error_code: None,
+                        refreshed: false,
+                        latency_ms: 0,
+                    };
+                    let _ = self
+                        .shared
+                        .events
+                        .send(EngineEvent::SendFinished { request_id, report });
+                }
+            },
             EngineCommand::Shutdown => {}
         }
     }
@@ -215,7 +227,10 @@ impl Router {
                     message: unknown_account(name, &self.links),
                     new_expires_at: None,
                 };
-                let _ = self.shared.events.send(EngineEvent::RefreshFinished { request_id, report });
+                let _ = self
+                    .shared
+                    .events
+                    .send(EngineEvent::RefreshFinished { request_id, report });
             }
         }
     }
@@ -223,7 +238,10 @@ impl Router {
 
 fn unknown_account(name: &str, links: &[AccountLink]) -> String {
     let known: Vec<&str> = links.iter().map(|l| l.settings.name.as_str()).collect();
-    format!("no account named {name:?}; configured accounts: {}", known.join(", "))
+    format!(
+        "no account named {name:?}; configured accounts: {}",
+        known.join(", ")
+    )
 }
 
 /// `interval` ± 10%, so many tokentop processes do not inspect in lockstep.
@@ -247,10 +265,17 @@ async fn forced_refresh(link: AccountLink, shared: Arc<Shared>, request_id: Requ
             new_expires_at: None,
         },
     };
-    let _ = shared.events.send(EngineEvent::RefreshFinished { request_id, report });
+    let _ = shared
+        .events
+        .send(EngineEvent::RefreshFinished { request_id, report });
 }
 
-async fn send_test(link: AccountLink, shared: Arc<Shared>, to: Option<String>, request_id: RequestId) {
+async fn send_test(
+    link: AccountLink,
+    shared: Arc<Shared>,
+    to: Option<String>,
+    request_id: RequestId,
+) {
     let report = match sends::test_message(&link, to.as_deref()) {
         Ok(message) => {
             let (report, entry) = sends::send_guarded(
@@ -276,7 +301,9 @@ async fn send_test(link: AccountLink, shared: Arc<Shared>, to: Option<String>, r
             latency_ms: 0,
         },
     };
-    let _ = shared.events.send(EngineEvent::SendFinished { request_id, report });
+    let _ = shared
+        .events
+        .send(EngineEvent::SendFinished { request_id, report });
 }
 
 /// Account names in settings order, for clients that address accounts by index.

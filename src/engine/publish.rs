@@ -41,7 +41,11 @@ pub fn write_env_file(
         let key = line.split('=').next().unwrap_or("").trim();
         match updates.iter().position(|(k, _)| *k == key) {
             Some(i) => {
-                out.push_str(&format!("{}={}\n", updates[i].0, updates[i].1.expose_secret()));
+                out.push_str(&format!(
+                    "{}={}\n",
+                    updates[i].0,
+                    updates[i].1.expose_secret()
+                ));
                 written[i] = true;
             }
             None => {
@@ -88,7 +92,9 @@ pub async fn run_on_refresh(
     let work = async {
         if let Some(stdin) = stdin.as_mut() {
             // A command that ignores stdin may close it early: that is not a failure.
-            let _ = stdin.write_all(access_token.expose_secret().as_bytes()).await;
+            let _ = stdin
+                .write_all(access_token.expose_secret().as_bytes())
+                .await;
             let _ = stdin.write_all(b"\n").await;
         }
         drop(stdin);
@@ -110,7 +116,9 @@ pub async fn run_on_refresh(
         .trim()
         .to_string();
     let excerpt = redact(&excerpt, &[access_token]);
-    Err(format!("on-refresh command `{program}` exited with {status}: {excerpt}"))
+    Err(format!(
+        "on-refresh command `{program}` exited with {status}: {excerpt}"
+    ))
 }
 
 #[cfg(test)]
@@ -136,7 +144,10 @@ mod tests {
         let ll = SecretString::from("EAAGll");
         write_env_file(&path, &SecretString::from("EAAGa"), Some(&ll)).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text, "WHATSAPP_ACCESS_TOKEN=EAAGa\nWHATSAPP_REFRESH_TOKEN=EAAGll\n");
+        assert_eq!(
+            text,
+            "WHATSAPP_ACCESS_TOKEN=EAAGa\nWHATSAPP_REFRESH_TOKEN=EAAGll\n"
+        );
     }
 
     #[tokio::test]
@@ -152,7 +163,10 @@ mod tests {
         run_on_refresh(&argv, "prod", &token, Some(42), Duration::from_secs(10))
             .await
             .unwrap();
-        assert_eq!(std::fs::read_to_string(&out).unwrap(), "EAAGstdintoken\nprod 42\n");
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "EAAGstdintoken\nprod 42\n"
+        );
     }
 
     #[tokio::test]
@@ -189,9 +203,15 @@ mod tests {
     #[tokio::test]
     async fn missing_program_is_a_clear_error() {
         let argv = vec!["/nonexistent/publish-token".to_string()];
-        let err = run_on_refresh(&argv, "a", &SecretString::from("t"), None, Duration::from_secs(1))
-            .await
-            .unwrap_err();
+        let err = run_on_refresh(
+            &argv,
+            "a",
+            &SecretString::from("t"),
+            None,
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
         assert!(err.contains("cannot start"), "{err}");
     }
 }

@@ -31,7 +31,6 @@ impl AccountActor {
             self.report_missing_for_refresh();
             return Err(RefreshFailure {
                 message: super::account::LOG_NOT_CONFIGURED.to_string(),
-                class: None,
             });
         };
         self.refreshing = true;
@@ -65,12 +64,18 @@ impl AccountActor {
         }
         let started = Instant::now();
         let sixty_days = self.wants_sixty_days();
-        let exchanged = self.shared.source.exchange(app, credential, sixty_days).await;
+        let exchanged = self
+            .shared
+            .source
+            .exchange(app, credential, sixty_days)
+            .await;
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match exchanged {
             Ok(new) => {
                 let expires_in = new.expires_in_secs;
-                Ok(self.accept_new_token(trigger, new.access_token, expires_in, latency_ms).await)
+                Ok(self
+                    .accept_new_token(trigger, new.access_token, expires_in, latency_ms)
+                    .await)
             }
             Err(err) => Err(self.on_failure(trigger, &err, latency_ms)),
         }
@@ -84,7 +89,10 @@ impl AccountActor {
         self.shared.record(entry);
         self.inspect_and_plan("after-refresh").await;
         RefreshOk {
-            token: self.access.clone().unwrap_or_else(|| SecretString::from(String::new())),
+            token: self
+                .access
+                .clone()
+                .unwrap_or_else(|| SecretString::from(String::new())),
             expires_at: self.snapshot.access_expires_at(),
             message: "skipped: another tokentop process had just refreshed".to_string(),
         }
@@ -96,7 +104,11 @@ impl AccountActor {
             ExpiringSystemUser::Yes => true,
             ExpiringSystemUser::No => false,
             ExpiringSystemUser::Auto => {
-                let inspection = self.snapshot.long_lived.as_ref().or(self.snapshot.access.as_ref());
+                let inspection = self
+                    .snapshot
+                    .long_lived
+                    .as_ref()
+                    .or(self.snapshot.access.as_ref());
                 inspection.is_some_and(|i| {
                     i.info.is_system_user() && matches!(i.info.expiry(), Expiry::At(_))
                 })
@@ -190,12 +202,17 @@ impl AccountActor {
     }
 
     fn fail_without_exchange(&mut self, trigger: Trigger, message: String) -> RefreshResult {
-        let err = GraphError::internal(&message);
+        let err = super::source::local_error(&message);
         Err(self.on_failure(trigger, &err, 0))
     }
 
     /// Records a failed refresh and decides what happens next, by error class.
-    fn on_failure(&mut self, trigger: Trigger, err: &GraphError, latency_ms: u64) -> RefreshFailure {
+    fn on_failure(
+        &mut self,
+        trigger: Trigger,
+        err: &GraphError,
+        latency_ms: u64,
+    ) -> RefreshFailure {
         tracing::error!(account = %self.settings.name, "{LOG_REFRESH_FAILED}: {err}");
         let mut entry = self.entry(HistoryEvent::Refresh, trigger.label(), Outcome::Failed);
         entry.latency_ms = Some(latency_ms);
@@ -218,7 +235,6 @@ impl AccountActor {
         }
         RefreshFailure {
             message: err.to_string(),
-            class: Some(err.class),
         }
     }
 
@@ -226,13 +242,21 @@ impl AccountActor {
         let now = self.shared.clock.now_unix();
         let expiries = [
             self.snapshot.access_expires_at(),
-            self.snapshot.long_lived.as_ref().and_then(|i| match i.info.expiry() {
-                Expiry::At(at) => Some(at),
-                _ => None,
-            }),
+            self.snapshot
+                .long_lived
+                .as_ref()
+                .and_then(|i| match i.info.expiry() {
+                    Expiry::At(at) => Some(at),
+                    _ => None,
+                }),
         ];
         // Never retry past the expiry of whatever still works.
-        let secs_to_expiry = expiries.into_iter().flatten().filter(|at| *at > now).min().map(|at| at - now);
+        let secs_to_expiry = expiries
+            .into_iter()
+            .flatten()
+            .filter(|at| *at > now)
+            .min()
+            .map(|at| at - now);
         let delay = backoff_delay(
             self.backoff_attempt,
             rand::random::<f64>(),
@@ -270,7 +294,11 @@ impl AccountActor {
 
     /// Returns true when the publish failed.
     fn record_publish(&mut self, target: &str, result: Result<(), String>) -> bool {
-        let outcome = if result.is_ok() { Outcome::Ok } else { Outcome::Failed };
+        let outcome = if result.is_ok() {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        };
         let mut entry = self.entry(HistoryEvent::Publish, target, outcome);
         entry.token = self.access.as_ref().map(mask);
         if let Err(reason) = &result {
@@ -278,7 +306,9 @@ impl AccountActor {
             entry.detail = Some(reason.clone());
             let _ = self.shared.events.send(EngineEvent::Alert {
                 account: self.settings.name.clone(),
-                message: format!("publish to {target} failed (retrying at the next check): {reason}"),
+                message: format!(
+                    "publish to {target} failed (retrying at the next check): {reason}"
+                ),
             });
         }
         self.shared.record(entry);

@@ -108,13 +108,25 @@ mod tests {
 
     #[test]
     fn never_expiring_token_is_never_refreshed() {
-        let plan = plan_refresh(Expiry::Never, None, 1000, RefreshBefore::ShareOfLifetime(33), 0);
+        let plan = plan_refresh(
+            Expiry::Never,
+            None,
+            1000,
+            RefreshBefore::ShareOfLifetime(33),
+            0,
+        );
         assert_eq!(plan, RefreshPlan::Never);
     }
 
     #[test]
     fn unknown_expiry_asks_for_inspection() {
-        let plan = plan_refresh(Expiry::Unknown, None, 0, RefreshBefore::ShareOfLifetime(33), 0);
+        let plan = plan_refresh(
+            Expiry::Unknown,
+            None,
+            0,
+            RefreshBefore::ShareOfLifetime(33),
+            0,
+        );
         assert_eq!(plan, RefreshPlan::InspectFirst);
     }
 
@@ -134,39 +146,81 @@ mod tests {
 
     #[test]
     fn share_without_issue_time_counts_from_now() {
-        let plan = plan_refresh(Expiry::At(1000), None, 0, RefreshBefore::ShareOfLifetime(50), 0);
+        let plan = plan_refresh(
+            Expiry::At(1000),
+            None,
+            0,
+            RefreshBefore::ShareOfLifetime(50),
+            0,
+        );
         assert_eq!(plan, RefreshPlan::At(500));
     }
 
     #[test]
     fn fixed_lead_is_subtracted() {
         let lead = Duration::from_secs(3600);
-        let plan = plan_refresh(Expiry::At(10_000), Some(0), 0, RefreshBefore::Fixed(lead), 0);
+        let plan = plan_refresh(
+            Expiry::At(10_000),
+            Some(0),
+            0,
+            RefreshBefore::Fixed(lead),
+            0,
+        );
         assert_eq!(plan, RefreshPlan::At(6_400));
     }
 
     #[test]
     fn refresh_time_in_the_past_means_refresh_now() {
         // Inside the window already: the plan lies in the past, callers refresh at once.
-        let plan = plan_refresh(Expiry::At(100), Some(0), 90, RefreshBefore::ShareOfLifetime(33), 0);
+        let plan = plan_refresh(
+            Expiry::At(100),
+            Some(0),
+            90,
+            RefreshBefore::ShareOfLifetime(33),
+            0,
+        );
         assert!(matches!(plan, RefreshPlan::At(at) if at <= 90));
     }
 
     #[test]
     fn expired_token_is_too_late() {
-        let plan = plan_refresh(Expiry::At(100), Some(0), 100, RefreshBefore::ShareOfLifetime(33), 0);
+        let plan = plan_refresh(
+            Expiry::At(100),
+            Some(0),
+            100,
+            RefreshBefore::ShareOfLifetime(33),
+            0,
+        );
         assert_eq!(plan, RefreshPlan::TooLate);
     }
 
     #[test]
     fn jitter_moves_earlier_and_is_bounded() {
-        let plan = plan_refresh(Expiry::At(1000), Some(0), 0, RefreshBefore::ShareOfLifetime(10), 5);
+        let plan = plan_refresh(
+            Expiry::At(1000),
+            Some(0),
+            0,
+            RefreshBefore::ShareOfLifetime(10),
+            5,
+        );
         assert_eq!(plan, RefreshPlan::At(1000 - 100 - 5));
         // lead 100 s allows at most 10 s of jitter
-        let plan = plan_refresh(Expiry::At(1000), Some(0), 0, RefreshBefore::ShareOfLifetime(10), 500);
+        let plan = plan_refresh(
+            Expiry::At(1000),
+            Some(0),
+            0,
+            RefreshBefore::ShareOfLifetime(10),
+            500,
+        );
         assert_eq!(plan, RefreshPlan::At(1000 - 100 - 10));
         // negative jitter is ignored: never later than the lead says
-        let plan = plan_refresh(Expiry::At(1000), Some(0), 0, RefreshBefore::ShareOfLifetime(10), -50);
+        let plan = plan_refresh(
+            Expiry::At(1000),
+            Some(0),
+            0,
+            RefreshBefore::ShareOfLifetime(10),
+            -50,
+        );
         assert_eq!(plan, RefreshPlan::At(900));
     }
 
@@ -179,7 +233,9 @@ mod tests {
 
     #[test]
     fn backoff_doubles_from_ten_seconds_to_five_minutes() {
-        let delays: Vec<u64> = (0..8).map(|n| backoff_delay(n, 0.0, None, None).as_secs()).collect();
+        let delays: Vec<u64> = (0..8)
+            .map(|n| backoff_delay(n, 0.0, None, None).as_secs())
+            .collect();
         assert_eq!(delays, vec![10, 20, 40, 80, 160, 300, 300, 300]);
         assert_eq!(backoff_delay(1000, 0.0, None, None), BACKOFF_CAP);
     }
@@ -200,9 +256,15 @@ mod tests {
 
     #[test]
     fn backoff_never_passes_expiry() {
-        assert_eq!(backoff_delay(4, 0.0, None, Some(65)), Duration::from_secs(60));
+        assert_eq!(
+            backoff_delay(4, 0.0, None, Some(65)),
+            Duration::from_secs(60)
+        );
         let hint = Duration::from_secs(3600);
-        assert_eq!(backoff_delay(0, 0.0, Some(hint), Some(125)), Duration::from_secs(120));
+        assert_eq!(
+            backoff_delay(0, 0.0, Some(hint), Some(125)),
+            Duration::from_secs(120)
+        );
         assert_eq!(backoff_delay(0, 0.0, None, Some(2)), Duration::from_secs(1));
     }
 }

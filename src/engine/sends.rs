@@ -12,7 +12,8 @@ use crate::config::RefreshPolicy;
 use crate::graph::{ErrorClass, GraphError, OutgoingMessage};
 
 /// The log lines existing WhatsApp backends and their alerts use; keep verbatim.
-pub const LOG_EXPIRING_REFRESHING: &str = "WhatsApp token is expired or expiring soon, refreshing...";
+pub const LOG_EXPIRING_REFRESHING: &str =
+    "WhatsApp token is expired or expiring soon, refreshing...";
 pub const LOG_EXPIRED_ATTEMPTING: &str = "WhatsApp token expired, attempting refresh";
 
 /// The account's test message, to `to` or the configured recipient.
@@ -28,7 +29,10 @@ pub fn test_message(link: &AccountLink, to: Option<&str>) -> Result<OutgoingMess
             )
         })?;
     Ok(match &settings.text {
-        Some(body) => OutgoingMessage::Text { to, body: body.clone() },
+        Some(body) => OutgoingMessage::Text {
+            to,
+            body: body.clone(),
+        },
         None => OutgoingMessage::Template {
             to,
             name: settings.template.clone(),
@@ -93,7 +97,7 @@ async fn attempt(
 ) -> Result<crate::graph::SendResult, GraphError> {
     let name = &link.settings.name;
     let (Some(app), Some(phone)) = (&link.app, &link.settings.phone_number_id) else {
-        return Err(GraphError::internal(&format!(
+        return Err(super::source::local_error(&format!(
             "account {name} cannot send: app-id, app-secret and phone-number-id are required"
         )));
     };
@@ -104,21 +108,29 @@ async fn attempt(
         .is_some_and(|at| at - clock.now_unix() <= guard_secs);
     if expiring || view.token.is_none() {
         tracing::warn!(account = %name, "{LOG_EXPIRING_REFRESHING}");
-        if let Ok(fresh) = link.refresh(Trigger::SendGuard, view.fingerprint.clone()).await {
+        if let Ok(fresh) = link
+            .refresh(Trigger::SendGuard, view.fingerprint.clone())
+            .await
+        {
             report.refreshed = true;
             view = link.token.borrow().clone();
             view.token = Some(fresh.token);
         }
     }
     let Some(token) = view.token.clone() else {
-        return Err(GraphError::internal(&format!("account {name} has no access token")));
+        return Err(super::source::local_error(&format!(
+            "account {name} has no access token"
+        )));
     };
     match source.send(app, &token, phone, message).await {
         Ok(sent) => Ok(sent.value),
         Err(err) if err.class == ErrorClass::TokenDead => {
             tracing::warn!(account = %name, "{LOG_EXPIRED_ATTEMPTING}");
             let stale = Some(super::store::fingerprint(&token));
-            let fresh = link.refresh(Trigger::AuthError, stale).await.map_err(|_| err)?;
+            let fresh = link
+                .refresh(Trigger::AuthError, stale)
+                .await
+                .map_err(|_| err)?;
             report.refreshed = true;
             source
                 .send(app, &fresh.token, phone, message)

@@ -69,3 +69,9 @@ impl TokenSource for GraphClient {
         Box::pin(self.send_message(app, token, phone_number_id, message))
     }
 }
+
+/// An error that arose inside tokentop rather than at Meta (lock timeout, missing settings,
+/// shutdown), in the same type so callers handle one kind of failure.
+pub fn local_error(message: &str) -> GraphError {
+    GraphError::without_envelope(crate::graph::ErrorClass::Other, message)
+}

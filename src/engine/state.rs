@@ -19,7 +19,9 @@ pub enum TokenState {
     Expiring,
     Refreshing,
     /// The last refresh failed; the next try is at `retry_at` (unix seconds).
-    Backoff { retry_at: i64 },
+    Backoff {
+        retry_at: i64,
+    },
     Expired,
     /// Meta says `is_valid:false`.
     Invalid {
@@ -27,7 +29,9 @@ pub enum TokenState {
         subcode: Option<i64>,
     },
     /// Cannot be refreshed any more: a person must mint a new token.
-    ReauthRequired { reason: String },
+    ReauthRequired {
+        reason: String,
+    },
 }
 
 impl TokenState {

@@ -50,7 +50,9 @@ const STORE_VERSION: u32 = 1;
 pub enum StoreError {
     #[error("cannot read token store {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
-    #[error("token store {path} is not valid ({reason}); move it aside to start from the configured token")]
+    #[error(
+        "token store {path} is not valid ({reason}); move it aside to start from the configured token"
+    )]
     Corrupt { path: PathBuf, reason: String },
     #[error("cannot write token store {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
@@ -90,7 +92,12 @@ impl TokenStore {
         let file: StoreFile = serde_json::from_str(&text).map_err(|err| StoreError::Corrupt {
             path: path.clone(),
             // serde_json's message names line/column and the field, never the value.
-            reason: format!("line {} column {}: {}", err.line(), err.column(), err.classify_kind()),
+            reason: format!(
+                "line {} column {}: {}",
+                err.line(),
+                err.column(),
+                err.classify_kind()
+            ),
         })?;
         if file.version != STORE_VERSION || file.access_token.is_empty() {
             return Err(StoreError::Corrupt {

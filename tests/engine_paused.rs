@@ -1,0 +1,505 @@
+//! Engine schedule and state transitions under tokio's paused clock with a fake token source.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use secrecy::{ExposeSecret, SecretString};
+use tokentop::config::{
+    AccountSettings, GraphSettings, PatternSettings, RefreshBefore, RefreshPolicy, Settings,
+    TestMessageSettings, UiSettings,
+};
+use tokentop::engine::{
+    Clock, Engine, EngineCommand, EngineEvent, EngineOptions, TokenSource, TokenState,
+};
+use tokentop::graph::{
+    AppCredentials, ErrorClass, ExchangedToken, GraphError, OutgoingMessage, SendResult, TokenInfo,
+    Usage, WithUsage,
+};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+const START: i64 = 1_800_000_000;
+
+#[derive(Clone, Copy)]
+enum ExchangeMode {
+    /// New token with `lifetime_secs` from now.
+    Renew {
+        lifetime_secs: i64,
+    },
+    Fail(ErrorClass, i64),
+}
+
+struct FakeToken {
+    kind: &'static str,
+    expires_at: i64,
+    issued_at: i64,
+}
+
+/// A token source whose tokens live in memory, on the engine's (virtual) clock.
+struct FakeSource {
+    clock: Clock,
+    tokens: Mutex<HashMap<String, FakeToken>>,
+    mode: Mutex<ExchangeMode>,
+    exchanges: Mutex<Vec<i64>>,
+    sends: Mutex<u32>,
+    inspections: Mutex<u32>,
+    counter: Mutex<u32>,
+}
+
+impl FakeSource {
+    fn new(clock: Clock, mode: ExchangeMode) -> Arc<Self> {
+        Arc::new(Self {
+            clock,
+            tokens: Mutex::new(HashMap::new()),
+            mode: Mutex::new(mode),
+            exchanges: Mutex::new(Vec::new()),
+            sends: Mutex::new(0),
+            inspections: Mutex::new(0),
+            counter: Mutex::new(0),
+        })
+    }
+
+    fn mint(&self, kind: &'static str, lifetime_secs: Option<i64>) -> String {
+        let mut n = self.counter.lock().unwrap();
+        *n += 1;
+        let token = format!("EAAGfaketoken{:06}xxxxxxxxxxxxxxxx", *n);
+        let now = self.clock.now_unix();
+        let expires_at = lifetime_secs.map_or(0, |l| now + l);
+        self.tokens.lock().unwrap().insert(
+            token.clone(),
+            FakeToken {
+                kind,
+                expires_at,
+                issued_at: now,
+            },
+        );
+        token
+    }
+
+    fn info(&self, token: &str) -> TokenInfo {
+        let tokens = self.tokens.lock().unwrap();
+        let now = self.clock.now_unix();
+        let mut value = serde_json::json!({"is_valid": false});
+        if let Some(t) = tokens.get(token) {
+            let alive = t.expires_at == 0 || t.expires_at > now;
+            value = serde_json::json!({
+                "is_valid": alive, "type": t.kind, "expires_at": t.expires_at,
+                "issued_at": t.issued_at,
+                "scopes": ["whatsapp_business_management", "whatsapp_business_messaging"],
+            });
+            if !alive {
+                value["error"] =
+                    serde_json::json!({"code": 190, "subcode": 463, "message": "expired"});
+            }
+        }
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn alive(&self, token: &str) -> bool {
+        self.info(token).is_valid
+    }
+
+    fn error(class: ErrorClass, code: i64) -> GraphError {
+        let mut err = GraphError::without_envelope(class, format!("fake error {code}"));
+        err.code = Some(code);
+        err
+    }
+}
+
+impl TokenSource for FakeSource {
+    fn inspect_many<'a>(
+        &'a self,
+        _app: &'a AppCredentials,
+        tokens: &'a [SecretString],
+    ) -> BoxFuture<'a, Result<Vec<Result<TokenInfo, GraphError>>, GraphError>> {
+        Box::pin(async move {
+            *self.inspections.lock().unwrap() += 1;
+            Ok(tokens
+                .iter()
+                .map(|t| Ok(self.info(t.expose_secret())))
+                .collect())
+        })
+    }
+
+    fn exchange<'a>(
+        &'a self,
+        _app: &'a AppCredentials,
+        token: &'a SecretString,
+        _sixty: bool,
+    ) -> BoxFuture<'a, Result<ExchangedToken, GraphError>> {
+        Box::pin(async move {
+            self.exchanges.lock().unwrap().push(self.clock.now_unix());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if !self.alive(token.expose_secret()) {
+                return Err(Self::error(ErrorClass::TokenDead, 190));
+            }
+            let mode = *self.mode.lock().unwrap();
+            match mode {
+                ExchangeMode::Renew { lifetime_secs } => {
+                    let new = self.mint("SYSTEM_USER", Some(lifetime_secs));
+                    Ok(ExchangedToken {
+                        access_token: SecretString::from(new),
+                        token_type: Some("bearer".into()),
+                        expires_in_secs: Some(lifetime_secs as u64),
+                    })
+                }
+                ExchangeMode::Fail(class, code) => Err(Self::error(class, code)),
+            }
+        })
+    }
+
+    fn send<'a>(
+        &'a self,
+        _app: &'a AppCredentials,
+        token: &'a SecretString,
+        _phone: &'a str,
+        _message: &'a OutgoingMessage,
+    ) -> BoxFuture<'a, Result<WithUsage<SendResult>, GraphError>> {
+        Box::pin(async move {
+            *self.sends.lock().unwrap() += 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if !self.alive(token.expose_secret()) {
+                return Err(Self::error(ErrorClass::TokenDead, 190));
+            }
+            Ok(WithUsage {
+                value: SendResult {
+                    message_id: Some("wamid.fake".into()),
+                    message_status: Some("accepted".into()),
+                    wa_id: None,
+                },
+                usage: Usage::default(),
+            })
+        })
+    }
+}
+
+fn settings(data_dir: &std::path::Path, accounts: Vec<AccountSettings>) -> Settings {
+    Settings {
+        config_path: None,
+        data_dir: data_dir.to_path_buf(),
+        graph: GraphSettings::default(),
+        refresh: RefreshPolicy {
+            check_interval: Duration::from_secs(3600),
+            refresh_before: RefreshBefore::ShareOfLifetime(33),
+            ..RefreshPolicy::default()
+        },
+        accounts,
+        logs: Vec::new(),
+        patterns: PatternSettings::default(),
+        ui: UiSettings::default(),
+    }
+}
+
+fn account(name: &str, token: &str) -> AccountSettings {
+    AccountSettings {
+        name: name.to_string(),
+        app_id: Some("1234".into()),
+        app_secret: Some(SecretString::from("fake-app-secret")),
+        access_token: Some(SecretString::from(token)),
+        long_lived_token: None,
+        phone_number_id: Some("5550001".into()),
+        business_account_id: None,
+        env_file: None,
+        on_refresh: None,
+        on_refresh_timeout: Duration::from_secs(5),
+        test_message: TestMessageSettings {
+            to: Some("15551234567".into()),
+            ..TestMessageSettings::default()
+        },
+    }
+}
+
+/// Drains events for `secs` of virtual time, returning them.
+async fn run_for(events: &mut UnboundedReceiver<EngineEvent>, secs: u64) -> Vec<EngineEvent> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    let mut seen = Vec::new();
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => seen.push(event),
+                None => return seen,
+            },
+            () = tokio::time::sleep_until(deadline) => return seen,
+        }
+    }
+}
+
+fn states(events: &[EngineEvent], name: &str) -> Vec<TokenState> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::Account(s) if s.name == name => Some(s.state.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn short_lived_token_is_refreshed_before_expiry_repeatedly() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::virtual_at(START);
+    let fake = FakeSource::new(clock.clone(), ExchangeMode::Renew { lifetime_secs: 100 });
+    let token = fake.mint("SYSTEM_USER", Some(100));
+    let options = EngineOptions {
+        clock: clock.clone(),
+        ..EngineOptions::default()
+    };
+    let (_handle, mut events) = Engine::start(
+        &settings(dir.path(), vec![account("a", &token)]),
+        fake.clone(),
+        options,
+    );
+    let seen = run_for(&mut events, 1000).await;
+    let exchanges = fake.exchanges.lock().unwrap().clone();
+    // 33% of a 100 s lifetime: a refresh every ~67 s, never later than expiry.
+    assert!(
+        exchanges.len() >= 12,
+        "only {} refreshes in 1000 s",
+        exchanges.len()
+    );
+    assert!(
+        exchanges.len() <= 16,
+        "{} refreshes in 1000 s",
+        exchanges.len()
+    );
+    assert!(
+        exchanges[0] - START <= 67 && exchanges[0] - START >= 60,
+        "{exchanges:?}"
+    );
+    let all = states(&seen, "a");
+    assert!(all.contains(&TokenState::Refreshing));
+    assert!(!all.contains(&TokenState::Expired), "token lapsed: {all:?}");
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, EngineEvent::History(h) if h.trigger == "scheduled"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn never_expiring_token_is_only_inspected() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::virtual_at(START);
+    let fake = FakeSource::new(clock.clone(), ExchangeMode::Renew { lifetime_secs: 100 });
+    let token = fake.mint("SYSTEM_USER", None);
+    let options = EngineOptions {
+        clock,
+        ..EngineOptions::default()
+    };
+    let (_handle, mut events) = Engine::start(
+        &settings(dir.path(), vec![account("a", &token)]),
+        fake.clone(),
+        options,
+    );
+    let seen = run_for(&mut events, 3 * 3600).await;
+    assert!(fake.exchanges.lock().unwrap().is_empty());
+    assert_eq!(states(&seen, "a").last(), Some(&TokenState::NeverExpires));
+    // startup + checks every hour (±10%)
+    let inspections = *fake.inspections.lock().unwrap();
+    assert!((3..=5).contains(&inspections), "{inspections} inspections");
+}
+
+#[tokio::test(start_paused = true)]
+async fn transient_failures_back_off_from_ten_seconds_doubling() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::virtual_at(START);
+    let fake = FakeSource::new(clock.clone(), ExchangeMode::Fail(ErrorClass::Transient, 2));
+    let token = fake.mint("SYSTEM_USER", Some(3000));
+    let options = EngineOptions {
+        clock,
+        ..EngineOptions::default()
+    };
+    let (_handle, mut events) = Engine::start(
+        &settings(dir.path(), vec![account("a", &token)]),
+        fake.clone(),
+        options,
+    );
+    let seen = run_for(&mut events, 2500).await;
+    let times = fake.exchanges.lock().unwrap().clone();
+    let gaps: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    let expected = [10, 20, 40, 80, 160, 300, 300];
+    for (gap, base) in gaps.iter().zip(expected) {
+        assert!(*gap >= base && *gap <= base * 6 / 5 + 1, "gaps {gaps:?}");
+    }
+    assert!(
+        states(&seen, "a")
+            .iter()
+            .any(|s| matches!(s, TokenState::Backoff { .. }))
+    );
+    // Retries never pass expiry (START + 3000).
+    assert!(times.iter().all(|t| *t < START + 3000), "{times:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn dead_long_lived_token_requires_reauth_without_retry_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::virtual_at(START);
+    let fake = FakeSource::new(
+        clock.clone(),
+        ExchangeMode::Fail(ErrorClass::TokenDead, 190),
+    );
+    let token = fake.mint("USER", Some(300));
+    let options = EngineOptions {
+        clock,
+        ..EngineOptions::default()
+    };
+    let (_handle, mut events) = Engine::start(
+        &settings(dir.path(), vec![account("a", &token)]),
+        fake.clone(),
+        options,
+    );
+    let seen = run_for(&mut events, 6 * 3600).await;
+    assert_eq!(
+        fake.exchanges.lock().unwrap().len(),
+        1,
+        "retried a dead token"
+    );
+    let last = states(&seen, "a").last().cloned().unwrap();
+    assert!(
+        matches!(last, TokenState::ReauthRequired { .. }),
+        "{last:?}"
+    );
+    assert!(seen.iter().any(
+        |e| matches!(e, EngineEvent::Alert { message, .. } if message.contains("tokentop exchange"))
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_sends_hitting_190_share_one_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::virtual_at(START);
+    let fake = FakeSource::new(
+        clock.clone(),
+        ExchangeMode::Renew {
+            lifetime_secs: 5000,
+        },
+    );
+    let token = fake.mint("USER", Some(5000));
+    let long_lived = fake.mint("USER", Some(50_000));
+    let mut acct = account("a", &token);
+    acct.long_lived_token = Some(SecretString::from(long_lived));
+    let options = EngineOptions {
+        clock,
+        ..EngineOptions::default()
+    };
+    let (handle, mut events) =
+        Engine::start(&settings(dir.path(), vec![acct]), fake.clone(), options);
+    run_for(&mut events, 5).await;
+    // Meta invalidates the access token early: every send with it now gets 190.
+    fake.tokens
+        .lock()
+        .unwrap()
+        .get_mut(&token)
+        .unwrap()
+        .expires_at = START + 1;
+    for id in 0..100 {
+        handle.send(EngineCommand::SendTest {
+            account: "a".into(),
+            to: None,
+            request_id: id,
+        });
+    }
+    let seen = run_for(&mut events, 30).await;
+    let reports: Vec<_> = seen
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::SendFinished { report, .. } => Some(report.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reports.len(), 100);
+    assert!(
+        reports.iter().all(|r| r.accepted),
+        "{:?}",
+        reports.iter().find(|r| !r.accepted)
+    );
+    assert_eq!(fake.exchanges.lock().unwrap().len(), 1);
+    // each send: one failed attempt and one retry
+    assert_eq!(*fake.sends.lock().unwrap(), 200);
+}
+
+#[tokio::test(start_paused = true)]
+async fn forced_refresh_reports_and_stored_token_wins_at_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::virtual_at(START);
+    let fake = FakeSource::new(
+        clock.clone(),
+        ExchangeMode::Renew {
+            lifetime_secs: 5000,
+        },
+    );
+    let token = fake.mint("SYSTEM_USER", Some(5000));
+    let cfg = settings(dir.path(), vec![account("a", &token)]);
+    let options = EngineOptions {
+        clock: clock.clone(),
+        ..EngineOptions::default()
+    };
+    let (handle, mut events) = Engine::start(&cfg, fake.clone(), options.clone());
+    run_for(&mut events, 2).await;
+    handle.send(EngineCommand::ForceRefresh {
+        account: Some("a".into()),
+        request_id: 7,
+    });
+    let seen = run_for(&mut events, 5).await;
+    let report = seen
+        .iter()
+        .find_map(|e| match e {
+            EngineEvent::RefreshFinished {
+                request_id: 7,
+                report,
+            } => Some(report.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(report.ok, "{report:?}");
+    handle.send(EngineCommand::Shutdown);
+    let rest = run_for(&mut events, 5).await;
+    assert!(rest.iter().any(|e| matches!(e, EngineEvent::Stopped)));
+
+    // Restart with the same (now stale) configured token: the stored one is used.
+    let (_handle, mut events) = Engine::start(&cfg, fake.clone(), options);
+    let seen = run_for(&mut events, 2).await;
+    let masked = seen
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            EngineEvent::Account(s) => s.access_token_masked.clone(),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(masked, "EAAG…xxxx");
+    assert_eq!(fake.exchanges.lock().unwrap().len(), 1);
+    let store = std::fs::read_to_string(dir.path().join("tokens/a.json")).unwrap();
+    assert!(!store.contains(&token), "store still holds the old token");
+}
+
+#[tokio::test(start_paused = true)]
+async fn missing_credentials_are_reported_not_refreshed() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::virtual_at(START);
+    let fake = FakeSource::new(clock.clone(), ExchangeMode::Renew { lifetime_secs: 100 });
+    let mut acct = account("a", "EAAGwhatever-token-value");
+    acct.app_secret = None;
+    let options = EngineOptions {
+        clock,
+        ..EngineOptions::default()
+    };
+    let (_handle, mut events) =
+        Engine::start(&settings(dir.path(), vec![acct]), fake.clone(), options);
+    let seen = run_for(&mut events, 60).await;
+    let snapshot = seen
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            EngineEvent::Account(s) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        snapshot.config_problem.as_deref(),
+        Some("missing app-secret")
+    );
+    assert!(fake.exchanges.lock().unwrap().is_empty());
+    assert_eq!(*fake.inspections.lock().unwrap(), 0);
+}
