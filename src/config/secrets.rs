@@ -63,8 +63,15 @@ fn from_reference(
     ctx.check_keys(reference, full_key, full_key, &["env", "file"]);
     let env_name = ctx.string(reference, full_key, "env");
     let file = ctx.string(reference, full_key, "file");
-    let shown = Some(ctx.shown(item));
+    let shown = Some(shown_reference(env_name.as_deref(), file.as_deref()));
     match (env_name, file) {
+        (Some(name), None) if !looks_like_variable_name(&name) => {
+            let problem = "env must name an environment variable; this looks like a secret value \
+                           (not shown), which belongs in that variable instead";
+            let allowed = "a variable name such as \"WHATSAPP_ACCESS_TOKEN\"";
+            ctx.issue(&item.span(), full_key.to_string(), shown, Invalid::new(problem, allowed));
+            None
+        }
         (Some(name), None) => {
             let value = ctx
                 .env
@@ -104,6 +111,33 @@ fn from_reference(
             None
         }
     }
+}
+
+/// The reference as written, rebuilt from its known parts so that nothing else in the inline
+/// table (a misplaced token) is ever echoed.
+fn shown_reference(env_name: Option<&str>, file: Option<&str>) -> String {
+    let env_part = env_name.map(|name| {
+        if looks_like_variable_name(name) {
+            format!("env = {name:?}")
+        } else {
+            format!("env = {SECRET_SHOWN}")
+        }
+    });
+    let file_part = file.map(|path| format!("file = {path:?}"));
+    let parts: Vec<String> = env_part.into_iter().chain(file_part).collect();
+    if parts.is_empty() {
+        return "{}".to_string();
+    }
+    format!("{{ {} }}", parts.join(", "))
+}
+
+/// Variable names are short identifiers; a long mixed-case or `EAA…` value is a token pasted
+/// in the wrong place, and must not be repeated in a message.
+fn looks_like_variable_name(name: &str) -> bool {
+    let identifier = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let upper = name.chars().all(|c| !c.is_ascii_lowercase());
+    identifier && name.len() <= 64 && !name.starts_with("EAA") && (upper || name.len() < 20)
 }
 
 /// The trimmed content; the error names the path and the cause, never the content.
