@@ -69,7 +69,12 @@ fn from_reference(
             let problem = "env must name an environment variable; this looks like a secret value \
                            (not shown), which belongs in that variable instead";
             let allowed = "a variable name such as \"WHATSAPP_ACCESS_TOKEN\"";
-            ctx.issue(&item.span(), full_key.to_string(), shown, Invalid::new(problem, allowed));
+            ctx.issue(
+                &item.span(),
+                full_key.to_string(),
+                shown,
+                Invalid::new(problem, allowed),
+            );
             None
         }
         (Some(name), None) => {
@@ -134,7 +139,10 @@ fn shown_reference(env_name: Option<&str>, file: Option<&str>) -> String {
 /// Variable names are short identifiers; a long mixed-case or `EAA…` value is a token pasted
 /// in the wrong place, and must not be repeated in a message.
 fn looks_like_variable_name(name: &str) -> bool {
-    let identifier = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let identifier = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     let upper = name.chars().all(|c| !c.is_ascii_lowercase());
     identifier && name.len() <= 64 && !name.starts_with("EAA") && (upper || name.len() < 20)
