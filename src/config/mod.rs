@@ -41,9 +41,20 @@ pub struct Overrides {
 }
 
 /// A snapshot of the environment, so that resolution is a pure function that tests can feed.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct EnvSnapshot {
     vars: HashMap<String, String>,
+}
+
+/// Names only: the values include tokens such as `WHATSAPP_ACCESS_TOKEN`.
+impl std::fmt::Debug for EnvSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&str> = self.vars.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("EnvSnapshot")
+            .field("names", &names)
+            .finish()
+    }
 }
 
 impl EnvSnapshot {
@@ -195,4 +206,24 @@ fn read_config(
         allowed: "a readable TOML file (`tokentop config init` writes a starter one)".to_string(),
     });
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_snapshot_debug_shows_names_but_no_values() {
+        let env = EnvSnapshot::from_pairs([("WHATSAPP_ACCESS_TOKEN", "EAAGsecretsecretx9Qf")]);
+        let shown = format!("{env:?}");
+        assert!(shown.contains("WHATSAPP_ACCESS_TOKEN"));
+        assert!(!shown.contains("secretsecret"));
+    }
+
+    #[test]
+    fn empty_variables_count_as_unset() {
+        let env = EnvSnapshot::from_pairs([("TOKENTOP_CONFIG", "")]);
+        assert_eq!(env.get("TOKENTOP_CONFIG"), None);
+        assert_eq!(explicit_source(&Overrides::default(), &env), None);
+    }
 }
