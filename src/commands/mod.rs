@@ -1,5 +1,7 @@
 //! One file per subcommand; [`run`] dispatches. The only layer that prints to stdout.
 
+mod config_cmd;
+
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
@@ -17,7 +19,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::History(_)) => not_yet("history"),
         Some(Command::Tail(_)) => not_yet("tail"),
         Some(Command::Sim(_)) => not_yet("sim"),
-        Some(Command::Config(_)) => not_yet("config"),
+        Some(Command::Config(c)) => config_cmd::run(&cli.global, &c).await,
     }
 }
 

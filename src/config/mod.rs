@@ -2,12 +2,35 @@
 //!
 //! Precedence: command-line flag > environment > config file > built-in default.
 
+mod account;
+mod duration;
+mod env;
+mod file;
+mod issues;
+mod reader;
+mod secrets;
+mod sections;
 mod settings;
+mod telemetry;
+mod values;
 
+pub use duration::parse_duration;
+pub use issues::{ConfigErrors, ConfigIssue};
 pub use settings::*;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use directories::ProjectDirs;
+
+/// The commented starter config that `tokentop config init` writes; documents every key.
+pub const EXAMPLE_CONFIG: &str = include_str!("../../config.example.toml");
+
+/// Used under the platform config and data dirs.
+const APP_NAME: &str = "tokentop";
+
+/// Data dir when the platform has none (no home directory).
+const FALLBACK_DATA_DIR: &str = "tokentop-data";
 
 /// Values given on the command line, which win over everything else.
 #[derive(Debug, Clone, Default)]
@@ -18,9 +41,20 @@ pub struct Overrides {
 }
 
 /// A snapshot of the environment, so that resolution is a pure function that tests can feed.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct EnvSnapshot {
     vars: HashMap<String, String>,
+}
+
+/// Names only: the values include tokens such as `WHATSAPP_ACCESS_TOKEN`.
+impl std::fmt::Debug for EnvSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&str> = self.vars.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("EnvSnapshot")
+            .field("names", &names)
+            .finish()
+    }
 }
 
 impl EnvSnapshot {
@@ -53,5 +87,143 @@ impl EnvSnapshot {
             .get(name)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
+    }
+}
+
+/// Loads and validates the whole configuration: file (if any), environment and flags.
+///
+/// Every problem is collected; the error lists all of them, never just the first.
+pub fn load(overrides: &Overrides, env: &EnvSnapshot) -> Result<Settings, ConfigErrors> {
+    let mut issues = Vec::new();
+    let config_path = discover_config_path(overrides, env);
+    let text = config_path
+        .as_deref()
+        .and_then(|path| read_config(path, explicit_source(overrides, env), &mut issues));
+    let mut file_config = match (&config_path, &text) {
+        (Some(path), Some(text)) => {
+            let parsed = file::parse(path, text, env, &mut issues);
+            issues.extend(secrets::check_file_mode(path, &parsed.plain_secrets));
+            parsed
+        }
+        _ => file::FileConfig::default(),
+    };
+    env::apply_graph_overrides(&mut file_config.graph, overrides, env, &mut issues);
+    if !file_config.has_accounts {
+        file_config
+            .accounts
+            .extend(env::env_account(env, &mut issues));
+    }
+    if !issues.is_empty() {
+        // Stable: issues without a file (env, flags) come first, then the file's by line.
+        issues.sort_by_key(|issue| (issue.file.is_some(), issue.line));
+        return Err(ConfigErrors { issues });
+    }
+    Ok(Settings {
+        config_path: text.and(config_path),
+        data_dir: discover_data_dir(overrides, env),
+        graph: file_config.graph,
+        refresh: file_config.refresh,
+        accounts: file_config.accounts,
+        logs: file_config.logs,
+        patterns: file_config.patterns,
+        ui: file_config.ui,
+    })
+}
+
+/// `--config` > `$TOKENTOP_CONFIG` > `<platform config dir>/config.toml`; `None` only when
+/// there is no home directory and nothing was given.
+pub fn discover_config_path(overrides: &Overrides, env: &EnvSnapshot) -> Option<PathBuf> {
+    if let Some(path) = overrides
+        .config
+        .as_ref()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        return Some(absolute(path));
+    }
+    if let Some(path) = env.get("TOKENTOP_CONFIG") {
+        return Some(absolute(Path::new(path)));
+    }
+    ProjectDirs::from("", "", APP_NAME).map(|dirs| dirs.config_dir().join("config.toml"))
+}
+
+/// `--data-dir` > `$TOKENTOP_DATA_DIR` > the platform data dir > `./tokentop-data`.
+pub fn discover_data_dir(overrides: &Overrides, env: &EnvSnapshot) -> PathBuf {
+    if let Some(path) = overrides
+        .data_dir
+        .as_ref()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        return absolute(path);
+    }
+    if let Some(path) = env.get("TOKENTOP_DATA_DIR") {
+        return absolute(Path::new(path));
+    }
+    match ProjectDirs::from("", "", APP_NAME) {
+        Some(dirs) => dirs.data_dir().to_path_buf(),
+        None => absolute(Path::new(FALLBACK_DATA_DIR)),
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Which flag or variable named the config file, if one did: then it must exist.
+fn explicit_source(overrides: &Overrides, env: &EnvSnapshot) -> Option<&'static str> {
+    if overrides
+        .config
+        .as_ref()
+        .is_some_and(|p| !p.as_os_str().is_empty())
+    {
+        Some("--config")
+    } else if env.get("TOKENTOP_CONFIG").is_some() {
+        Some("TOKENTOP_CONFIG")
+    } else {
+        None
+    }
+}
+
+/// The file's text; a missing default-location file is fine (built-in defaults).
+fn read_config(
+    path: &Path,
+    explicit: Option<&str>,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<String> {
+    let problem = match std::fs::read_to_string(path) {
+        Ok(text) => return Some(text),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => match explicit {
+            None => return None,
+            Some(_) => "file not found".to_string(),
+        },
+        Err(err) => format!("cannot read the file: {err}"),
+    };
+    issues.push(ConfigIssue {
+        file: None,
+        line: None,
+        key: explicit.unwrap_or("config file").to_string(),
+        value: Some(format!("{:?}", path.display().to_string())),
+        problem,
+        allowed: "a readable TOML file (`tokentop config init` writes a starter one)".to_string(),
+    });
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_snapshot_debug_shows_names_but_no_values() {
+        let env = EnvSnapshot::from_pairs([("WHATSAPP_ACCESS_TOKEN", "EAAGsecretsecretx9Qf")]);
+        let shown = format!("{env:?}");
+        assert!(shown.contains("WHATSAPP_ACCESS_TOKEN"));
+        assert!(!shown.contains("secretsecret"));
+    }
+
+    #[test]
+    fn empty_variables_count_as_unset() {
+        let env = EnvSnapshot::from_pairs([("TOKENTOP_CONFIG", "")]);
+        assert_eq!(env.get("TOKENTOP_CONFIG"), None);
+        assert_eq!(explicit_source(&Overrides::default(), &env), None);
     }
 }

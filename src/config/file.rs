@@ -1,0 +1,66 @@
+//! One config file: TOML syntax, then every table checked against the schema.
+
+use std::path::Path;
+
+use toml::de::DeTable;
+
+use super::issues::{ConfigIssue, Invalid};
+use super::reader::{Ctx, PlainSecret};
+use super::settings::{
+    AccountSettings, GraphSettings, LogSourceSettings, PatternSettings, RefreshPolicy, UiSettings,
+};
+use super::{EnvSnapshot, account, sections, telemetry};
+
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "graph", "refresh", "account", "log", "patterns", "pattern", "ui",
+];
+
+/// What the file said, over the built-in defaults.
+#[derive(Debug, Default)]
+pub(crate) struct FileConfig {
+    pub graph: GraphSettings,
+    pub refresh: RefreshPolicy,
+    pub accounts: Vec<AccountSettings>,
+    /// Whether the file has any `[[account]]`, valid or not: then the environment defines none.
+    pub has_accounts: bool,
+    pub logs: Vec<LogSourceSettings>,
+    pub patterns: PatternSettings,
+    pub ui: UiSettings,
+    pub plain_secrets: Vec<PlainSecret>,
+}
+
+/// Parses `text` (the content of `file`), appending every problem to `issues`.
+pub(crate) fn parse(
+    file: &Path,
+    text: &str,
+    env: &EnvSnapshot,
+    issues: &mut Vec<ConfigIssue>,
+) -> FileConfig {
+    let mut ctx = Ctx::new(text, file, env);
+    let doc = match DeTable::parse(text) {
+        Ok(doc) => doc,
+        Err(err) => {
+            let span = err.span().unwrap_or(0..0);
+            // Only the parser's message: its full Display quotes the source line, which may
+            // hold a secret.
+            let invalid = Invalid::new(format!("invalid TOML: {}", err.message().trim()), "");
+            ctx.issue(&span, String::new(), None, invalid);
+            issues.append(&mut ctx.issues);
+            return FileConfig::default();
+        }
+    };
+    let root = doc.get_ref();
+    ctx.check_keys(root, "", "the top level", TOP_LEVEL_KEYS);
+    let config = FileConfig {
+        graph: sections::graph(&mut ctx, root),
+        refresh: sections::refresh(&mut ctx, root),
+        has_accounts: root.contains_key("account"),
+        accounts: account::accounts(&mut ctx, root),
+        logs: telemetry::logs(&mut ctx, root),
+        patterns: telemetry::patterns(&mut ctx, root),
+        ui: sections::ui(&mut ctx, root),
+        plain_secrets: std::mem::take(&mut ctx.plain_secrets),
+    };
+    issues.append(&mut ctx.issues);
+    config
+}

@@ -1,0 +1,145 @@
+//! The single tables of the file: `[graph]`, `[refresh]` and `[ui]`.
+
+use std::time::Duration;
+
+use toml::de::DeTable;
+
+use super::issues::Invalid;
+use super::reader::Ctx;
+use super::settings::{ExpiringSystemUser, GraphSettings, RefreshPolicy, Theme, UiSettings};
+use super::values;
+
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const DAY: Duration = Duration::from_secs(86_400);
+
+const GRAPH_KEYS: &[&str] = &["base-url", "version", "timeout"];
+const REFRESH_KEYS: &[&str] = &[
+    "check-interval",
+    "refresh-before",
+    "send-guard",
+    "warn-before",
+    "critical-before",
+    "expiring-system-user",
+];
+const UI_KEYS: &[&str] = &["tick", "theme", "mouse"];
+
+/// Limits of `[graph] timeout`.
+pub(crate) const GRAPH_TIMEOUT_RANGE: (Duration, Duration) = (SECOND, Duration::from_secs(300));
+
+pub(crate) fn graph(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> GraphSettings {
+    let mut graph = GraphSettings::default();
+    let Some((table, _)) = ctx.table(root, "", "graph") else {
+        return graph;
+    };
+    ctx.check_keys(table, "graph", "[graph]", GRAPH_KEYS);
+    if let Some(url) = ctx.checked(table, "graph", "base-url", values::base_url) {
+        graph.base_url = url;
+    }
+    if let Some(version) = ctx.checked(table, "graph", "version", values::graph_version) {
+        graph.version = version;
+    }
+    let (min, max) = GRAPH_TIMEOUT_RANGE;
+    if let Some(timeout) = ctx.checked(table, "graph", "timeout", |t| {
+        values::duration_in(t, min, max)
+    }) {
+        graph.request_timeout = timeout;
+    }
+    graph
+}
+
+pub(crate) fn refresh(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> RefreshPolicy {
+    let mut policy = RefreshPolicy::default();
+    let Some((table, _)) = ctx.table(root, "", "refresh") else {
+        return policy;
+    };
+    let path = "refresh";
+    ctx.check_keys(table, path, "[refresh]", REFRESH_KEYS);
+    let duration = |ctx: &mut Ctx<'_>, key: &str, min: Duration, max: Duration| {
+        ctx.checked(table, path, key, |text| values::duration_in(text, min, max))
+    };
+    if let Some(interval) = duration(ctx, "check-interval", 10 * SECOND, 7 * DAY) {
+        policy.check_interval = interval;
+    }
+    if let Some(guard) = duration(ctx, "send-guard", Duration::ZERO, DAY) {
+        policy.send_guard = guard;
+    }
+    if let Some(warn) = duration(ctx, "warn-before", Duration::ZERO, 365 * DAY) {
+        policy.warn_before = warn;
+    }
+    if let Some(critical) = duration(ctx, "critical-before", Duration::ZERO, 365 * DAY) {
+        policy.critical_before = critical;
+    }
+    let refresh_before = |text: &str| values::refresh_before(text, MINUTE, 90 * DAY);
+    if let Some(before) = ctx.checked(table, path, "refresh-before", refresh_before) {
+        policy.refresh_before = before;
+    }
+    if let Some(mode) = expiring_system_user(ctx, table) {
+        policy.expiring_system_user = mode;
+    }
+    check_warn_after_critical(ctx, table, &policy);
+    policy
+}
+
+/// Accepts the TOML booleans as well as the words, since `true` unquoted is the natural spelling.
+fn expiring_system_user(ctx: &mut Ctx<'_>, table: &DeTable<'_>) -> Option<ExpiringSystemUser> {
+    if let Some(flag) = table
+        .get("expiring-system-user")
+        .and_then(|item| item.get_ref().as_bool())
+    {
+        return Some(if flag {
+            ExpiringSystemUser::Yes
+        } else {
+            ExpiringSystemUser::No
+        });
+    }
+    let options = [
+        ("auto", ExpiringSystemUser::Auto),
+        ("true", ExpiringSystemUser::Yes),
+        ("false", ExpiringSystemUser::No),
+    ];
+    ctx.choice(table, "refresh", "expiring-system-user", &options)
+}
+
+fn check_warn_after_critical(ctx: &mut Ctx<'_>, table: &DeTable<'_>, policy: &RefreshPolicy) {
+    if policy.warn_before >= policy.critical_before {
+        return;
+    }
+    // Point at whichever of the two was written; warn-before when both were.
+    let (key, item) = match (table.get("warn-before"), table.get("critical-before")) {
+        (Some(item), _) => ("refresh.warn-before", item),
+        (None, Some(item)) => ("refresh.critical-before", item),
+        (None, None) => return,
+    };
+    let shown = Some(ctx.shown(item));
+    let invalid = Invalid::new(
+        "warn-before is shorter than critical-before",
+        "warn-before at least as long as critical-before (defaults 7d and 1d)",
+    );
+    ctx.issue(&item.span(), key.to_string(), shown, invalid);
+}
+
+pub(crate) fn ui(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> UiSettings {
+    let mut ui = UiSettings::default();
+    let Some((table, _)) = ctx.table(root, "", "ui") else {
+        return ui;
+    };
+    ctx.check_keys(table, "ui", "[ui]", UI_KEYS);
+    let tick_range =
+        |text: &str| values::duration_in(text, Duration::from_millis(100), 60 * SECOND);
+    if let Some(tick) = ctx.checked(table, "ui", "tick", tick_range) {
+        ui.tick = tick;
+    }
+    let themes = [
+        ("dark", Theme::Dark),
+        ("light", Theme::Light),
+        ("mono", Theme::Mono),
+    ];
+    if let Some(theme) = ctx.choice(table, "ui", "theme", &themes) {
+        ui.theme = theme;
+    }
+    if let Some(mouse) = ctx.bool(table, "ui", "mouse") {
+        ui.mouse = mouse;
+    }
+    ui
+}

@@ -1,0 +1,804 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Config loading: valid and invalid files, secrets, environment, precedence, the example file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use tokentop::config::{
+    ConfigErrors, EnvSnapshot, ExpiringSystemUser, GraphSettings, LogFormat, LogInput, Overrides,
+    PatternLevel, PatternRole, PatternSettings, RefreshBefore, RefreshPolicy, Settings, Theme,
+    UiSettings, load, parse_duration,
+};
+
+const SECRET: &str = "EAAGtopsecretvalue0123456789x9Qf";
+
+/// A config file in its own temp dir, mode 0600 unless changed.
+struct ConfigFile {
+    dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl ConfigFile {
+    fn new(text: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        set_mode(&path, 0o600);
+        Self { dir, path }
+    }
+
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            config: Some(self.path.clone()),
+            data_dir: Some(self.dir.path().join("data")),
+            graph_url: None,
+        }
+    }
+
+    fn load(&self) -> Result<Settings, ConfigErrors> {
+        self.load_with(&[])
+    }
+
+    fn load_with(&self, env: &[(&str, &str)]) -> Result<Settings, ConfigErrors> {
+        load(
+            &self.overrides(),
+            &EnvSnapshot::from_pairs(env.iter().copied()),
+        )
+    }
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) {}
+
+fn load_ok(text: &str) -> Settings {
+    match ConfigFile::new(text).load() {
+        Ok(settings) => settings,
+        Err(errors) => panic!("expected valid config:\n{text}\ngot:\n{errors}"),
+    }
+}
+
+fn load_err(text: &str) -> ConfigErrors {
+    match ConfigFile::new(text).load() {
+        Ok(settings) => panic!("expected errors for:\n{text}\ngot {settings:?}"),
+        Err(errors) => errors,
+    }
+}
+
+#[test]
+fn valid_cases_resolve_to_their_values() {
+    type Check = fn(&Settings);
+    let cases: &[(&str, Check)] = &[
+        ("", |s| {
+            assert_eq!(s.graph, GraphSettings::default());
+            assert_eq!(s.refresh, RefreshPolicy::default());
+            assert_eq!(s.ui, UiSettings::default());
+            assert_eq!(s.patterns, PatternSettings::default());
+            assert!(s.accounts.is_empty());
+        }),
+        (
+            "[graph]\nbase-url = \"http://127.0.0.1:9999/\"\nversion = \"v19.0\"\ntimeout = \"5m\"",
+            |s| {
+                assert_eq!(s.graph.base_url, "http://127.0.0.1:9999");
+                assert_eq!(s.graph.version, "v19.0");
+                assert_eq!(s.graph.request_timeout, Duration::from_secs(300));
+            },
+        ),
+        (
+            "[refresh]\ncheck-interval = \"1h30m\"\nrefresh-before = \"10d\"\nsend-guard = \"0s\"",
+            |s| {
+                assert_eq!(s.refresh.check_interval, Duration::from_secs(5400));
+                assert_eq!(
+                    s.refresh.refresh_before,
+                    RefreshBefore::Fixed(Duration::from_secs(10 * 86_400))
+                );
+                assert_eq!(s.refresh.send_guard, Duration::ZERO);
+            },
+        ),
+        (
+            "[refresh]\nrefresh-before = \"50%\"\nwarn-before = \"2d\"\ncritical-before = \"2d\"",
+            |s| {
+                assert_eq!(s.refresh.refresh_before, RefreshBefore::ShareOfLifetime(50));
+                assert_eq!(s.refresh.warn_before, s.refresh.critical_before);
+            },
+        ),
+        ("[refresh]\nexpiring-system-user = true", |s| {
+            assert_eq!(s.refresh.expiring_system_user, ExpiringSystemUser::Yes);
+        }),
+        ("[refresh]\nexpiring-system-user = \"false\"", |s| {
+            assert_eq!(s.refresh.expiring_system_user, ExpiringSystemUser::No);
+        }),
+        (
+            "[ui]\ntick = \"500ms\"\ntheme = \"mono\"\nmouse = false",
+            |s| {
+                assert_eq!(s.ui.tick, Duration::from_millis(500));
+                assert_eq!(s.ui.theme, Theme::Mono);
+                assert!(!s.ui.mouse);
+            },
+        ),
+        (
+            "[[account]]\nname = \"prod-1\"\napp-id = 123456\nphone-number-id = \"987654\"\n\
+             business-account-id = \"555\"\non-refresh = [\"/bin/publish\", \"--x\"]\non-refresh-timeout = \"2m\"\n\
+             [account.test-message]\nto = \"+4915123456789\"\ntemplate = \"order_update\"\nlanguage = \"de\"\ntext = \"hi\"",
+            |s| {
+                let account = &s.accounts[0];
+                assert_eq!(account.name, "prod-1");
+                assert_eq!(account.app_id.as_deref(), Some("123456"));
+                assert_eq!(account.phone_number_id.as_deref(), Some("987654"));
+                assert_eq!(account.business_account_id.as_deref(), Some("555"));
+                assert_eq!(
+                    account.on_refresh,
+                    Some(vec!["/bin/publish".to_string(), "--x".to_string()])
+                );
+                assert_eq!(account.on_refresh_timeout, Duration::from_secs(120));
+                assert_eq!(account.test_message.to.as_deref(), Some("4915123456789"));
+                assert_eq!(account.test_message.template, "order_update");
+                assert_eq!(account.test_message.language, "de");
+                assert_eq!(account.test_message.text.as_deref(), Some("hi"));
+            },
+        ),
+        (
+            "[[account]]\nname = \"a\"\n[[account]]\nname = \"b\"",
+            |s| {
+                let names: Vec<&str> = s.accounts.iter().map(|a| a.name.as_str()).collect();
+                assert_eq!(names, ["a", "b"]);
+                assert_eq!(s.accounts[0].on_refresh_timeout, Duration::from_secs(30));
+                assert_eq!(s.accounts[0].test_message.template, "hello_world");
+            },
+        ),
+        (
+            "[[log]]\nname = \"cmd\"\ncommand = [\"aws\", \"logs\"]\nformat = \"webhook-json\"\n\
+             [patterns]\ndefaults = false\n[[pattern]]\nname = \"sent\"\nregex = 'sent \\d+'\nlevel = \"ok\"\nrole = \"delivered\"\n\
+             [[pattern]]\nname = \"oops\"\nregex = \"oops\"\nlevel = \"error\"",
+            |s| {
+                assert_eq!(
+                    s.logs[0].input,
+                    LogInput::Command(vec!["aws".into(), "logs".into()])
+                );
+                assert_eq!(s.logs[0].format, LogFormat::WebhookJson);
+                assert!(!s.patterns.use_defaults);
+                assert_eq!(s.patterns.patterns[0].regex, "sent \\d+");
+                assert_eq!(s.patterns.patterns[0].role, Some(PatternRole::Delivered));
+                assert_eq!(s.patterns.patterns[1].level, PatternLevel::Error);
+                assert_eq!(s.patterns.patterns[1].role, None);
+            },
+        ),
+    ];
+    for (text, check) in cases {
+        check(&load_ok(text));
+    }
+}
+
+/// (file text, line, key, bad value as shown, a piece of the allowed text)
+const INVALID_CASES: &[(&str, usize, &str, &str, &str)] = &[
+    (
+        "[refresh]\ncheck-interval = \"5x\"",
+        2,
+        "refresh.check-interval",
+        "\"5x\"",
+        "\"15m\"",
+    ),
+    (
+        "[refresh]\ncheck-interval = \"5s\"",
+        2,
+        "refresh.check-interval",
+        "\"5s\"",
+        "from 10s to 7d",
+    ),
+    (
+        "[refresh]\ncheck-interval = \"8d\"",
+        2,
+        "refresh.check-interval",
+        "\"8d\"",
+        "from 10s to 7d",
+    ),
+    (
+        "[refresh]\nsend-guard = \"2d\"",
+        2,
+        "refresh.send-guard",
+        "\"2d\"",
+        "at most 1d",
+    ),
+    (
+        "[refresh]\nrefresh-before = \"100%\"",
+        2,
+        "refresh.refresh-before",
+        "\"100%\"",
+        "\"99%\"",
+    ),
+    (
+        "[refresh]\nrefresh-before = \"soon\"",
+        2,
+        "refresh.refresh-before",
+        "\"soon\"",
+        "\"1%\"",
+    ),
+    (
+        "[refresh]\nwarn-before = \"12h\"",
+        2,
+        "refresh.warn-before",
+        "\"12h\"",
+        "critical-before",
+    ),
+    (
+        "[refresh]\nexpiring-system-user = \"maybe\"",
+        2,
+        "refresh.expiring-system-user",
+        "\"maybe\"",
+        "auto, true, false",
+    ),
+    (
+        "[graph]\ntimeout = \"10m\"",
+        2,
+        "graph.timeout",
+        "\"10m\"",
+        "from 1s to 5m",
+    ),
+    ("[graph]\ntimeout = 30", 2, "graph.timeout", "30", "\"90s\""),
+    (
+        "[graph]\nversion = \"25.0\"",
+        2,
+        "graph.version",
+        "\"25.0\"",
+        "\"v25.0\"",
+    ),
+    (
+        "[graph]\nbase-url = \"graph.facebook.com\"",
+        2,
+        "graph.base-url",
+        "\"graph.facebook.com\"",
+        "https://",
+    ),
+    (
+        "[ui]\ntick = \"50ms\"",
+        2,
+        "ui.tick",
+        "\"50ms\"",
+        "from 100ms to 1m",
+    ),
+    (
+        "[ui]\ntheme = \"pink\"",
+        2,
+        "ui.theme",
+        "\"pink\"",
+        "dark, light, mono",
+    ),
+    (
+        "[ui]\nmouse = \"yes\"",
+        2,
+        "ui.mouse",
+        "\"yes\"",
+        "true or false",
+    ),
+    (
+        "[[account]]\nname = \"has space\"",
+        2,
+        "account.name",
+        "\"has space\"",
+        "A-Z, a-z, 0-9, _ and -",
+    ),
+    (
+        "[[account]]\nname = \"\"",
+        2,
+        "account.name",
+        "\"\"",
+        "1 to 32 characters",
+    ),
+    (
+        "[[account]]\nname = \"a\"\n\n[[account]]\nname = \"a\"",
+        5,
+        "account.name",
+        "\"a\"",
+        "no other [[account]]",
+    ),
+    (
+        "[[account]]\nname = \"a\"\napp-id = \"12ab\"",
+        3,
+        "account.app-id",
+        "\"12ab\"",
+        "digits only",
+    ),
+    (
+        "[[account]]\nname = \"a\"\nphone-number-id = \"+1\"",
+        3,
+        "account.phone-number-id",
+        "\"+1\"",
+        "digits only",
+    ),
+    (
+        "[[account]]\nname = \"a\"\nbusiness-account-id = \"x\"",
+        3,
+        "account.business-account-id",
+        "\"x\"",
+        "digits only",
+    ),
+    (
+        "[[account]]\nname = \"a\"\non-refresh = []",
+        3,
+        "account.on-refresh",
+        "[]",
+        "non-empty array of strings",
+    ),
+    (
+        "[[account]]\nname = \"a\"\non-refresh = [1]",
+        3,
+        "account.on-refresh",
+        "[1]",
+        "non-empty array of strings",
+    ),
+    (
+        "[[account]]\nname = \"a\"\n[account.test-message]\nto = \"12a\"",
+        4,
+        "account.test-message.to",
+        "\"12a\"",
+        "7 to 15 digits",
+    ),
+    (
+        "[[log]]\nname = \"x\"\nformat = \"json\"\nfile = \"a.log\"",
+        3,
+        "log.format",
+        "\"json\"",
+        "plain, webhook-json",
+    ),
+    (
+        "[[pattern]]\nname = \"p\"\nregex = \"x\"\nlevel = \"fatal\"",
+        4,
+        "pattern.level",
+        "\"fatal\"",
+        "ok, warn, error",
+    ),
+    (
+        "[[pattern]]\nname = \"p\"\nregex = \"x\"\nlevel = \"ok\"\nrole = \"sent\"",
+        5,
+        "pattern.role",
+        "\"sent\"",
+        "delivered, failed",
+    ),
+    (
+        "[patterns]\ndefaults = \"no\"",
+        2,
+        "patterns.defaults",
+        "\"no\"",
+        "true or false",
+    ),
+];
+
+#[test]
+fn invalid_cases_name_line_key_value_and_allowed() {
+    for (text, line, key, value, allowed) in INVALID_CASES {
+        let errors = load_err(text);
+        assert_eq!(errors.issues.len(), 1, "{text}\n{errors}");
+        let issue = &errors.issues[0];
+        let shown = issue.to_string();
+        assert_eq!(issue.line, Some(*line), "{shown}");
+        assert_eq!(issue.key, *key, "{shown}");
+        assert_eq!(issue.value.as_deref(), Some(*value), "{shown}");
+        assert!(issue.allowed.contains(allowed), "{shown}");
+        assert!(
+            shown.contains(&format!(":{line}: {key} = {value}: ")),
+            "{shown}"
+        );
+        assert!(shown.contains("; allowed: "), "{shown}");
+    }
+}
+
+#[test]
+fn a_file_with_three_errors_reports_all_three_in_line_order() {
+    let errors = load_err(
+        "[graph]\nversion = \"x\"\n\n[refresh]\nsend-guard = \"forever\"\n\n[ui]\ntheme = \"neon\"\n",
+    );
+    let places: Vec<(Option<usize>, &str)> = errors
+        .issues
+        .iter()
+        .map(|i| (i.line, i.key.as_str()))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (Some(2), "graph.version"),
+            (Some(5), "refresh.send-guard"),
+            (Some(8), "ui.theme")
+        ]
+    );
+    assert_eq!(errors.to_string().lines().count(), 3);
+}
+
+#[test]
+fn unknown_key_names_the_key_its_table_and_the_allowed_keys() {
+    let errors = load_err("[graph]\nbase-url = \"https://x.example\"\ncolour = \"red\"\n");
+    let issue = &errors.issues[0];
+    assert_eq!((issue.line, issue.key.as_str()), (Some(3), "graph.colour"));
+    assert!(issue.problem.contains("[graph]"), "{issue}");
+    assert_eq!(issue.allowed, "base-url, version, timeout");
+
+    let errors = load_err("[[account]]\nname = \"a\"\ntoken = \"x\"\n");
+    assert_eq!(errors.issues[0].key, "account.token");
+    assert!(errors.issues[0].problem.contains("[[account]]"));
+    assert!(errors.issues[0].allowed.contains("access-token"));
+
+    let errors = load_err("[server]\nport = 1\n");
+    assert_eq!(errors.issues[0].key, "server");
+    assert!(errors.issues[0].allowed.contains("graph, refresh, account"));
+}
+
+#[test]
+fn missing_required_keys_point_at_the_table() {
+    let errors = load_err("[ui]\nmouse = true\n\n[[account]]\napp-id = \"1\"\n");
+    assert_eq!(errors.issues[0].key, "account.name");
+    assert_eq!(errors.issues[0].line, Some(4));
+    let errors = load_err("[[log]]\nname = \"x\"\n");
+    assert!(
+        errors.issues[0]
+            .problem
+            .contains("neither file nor command")
+    );
+    let errors = load_err("[[pattern]]\nname = \"x\"\nregex = \"a\"\n");
+    assert_eq!(errors.issues[0].key, "pattern.level");
+}
+
+#[test]
+fn invalid_regex_names_the_pattern_and_quotes_the_regex_error() {
+    let errors = load_err("[[pattern]]\nname = \"broken\"\nregex = \"(abc\"\nlevel = \"warn\"\n");
+    let issue = &errors.issues[0];
+    assert_eq!((issue.line, issue.key.as_str()), (Some(3), "pattern.regex"));
+    assert!(issue.problem.contains("\"broken\""), "{issue}");
+    assert!(issue.problem.contains("\"unclosed group\""), "{issue}");
+}
+
+#[test]
+fn duplicate_log_names_and_both_inputs_are_refused() {
+    let errors = load_err(
+        "[[log]]\nname = \"a\"\nfile = \"x\"\n[[log]]\nname = \"a\"\nfile = \"y\"\n[[log]]\nname = \"b\"\nfile = \"x\"\ncommand = [\"y\"]\n",
+    );
+    let lines: Vec<Option<usize>> = errors.issues.iter().map(|i| i.line).collect();
+    assert_eq!(lines, [Some(5), Some(7)], "{errors}");
+    assert!(errors.issues[0].problem.contains("line 2"));
+    assert!(errors.issues[1].problem.contains("both file and command"));
+}
+
+#[test]
+fn toml_syntax_error_is_one_issue_with_its_line() {
+    let errors = load_err("[graph]\nversion = \"v1.0\"\ntimeout = 30s\n");
+    assert_eq!(errors.issues.len(), 1);
+    assert_eq!(errors.issues[0].line, Some(3));
+    assert!(
+        errors.issues[0].problem.starts_with("invalid TOML"),
+        "{errors}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn plain_secret_in_a_file_others_can_read_is_refused() {
+    let text = format!("[[account]]\nname = \"a\"\napp-secret = \"{SECRET}\"\n");
+    let file = ConfigFile::new(&text);
+    set_mode(&file.path, 0o644);
+    let errors = file.load().unwrap_err();
+    let shown = errors.to_string();
+    assert_eq!(errors.issues.len(), 1, "{shown}");
+    assert_eq!(errors.issues[0].line, Some(3));
+    assert!(shown.contains("mode 0644"), "{shown}");
+    assert!(shown.contains("chmod 600"), "{shown}");
+    assert!(
+        shown.contains("app-secret = { env = \"WHATSAPP_APP_SECRET\" }"),
+        "{shown}"
+    );
+    assert!(!shown.contains(SECRET));
+
+    set_mode(&file.path, 0o600);
+    let settings = file.load().unwrap();
+    assert_eq!(
+        settings.accounts[0]
+            .app_secret
+            .as_ref()
+            .unwrap()
+            .expose_secret(),
+        SECRET
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn env_secret_in_a_file_others_can_read_is_accepted() {
+    let file =
+        ConfigFile::new("[[account]]\nname = \"a\"\naccess-token = { env = \"MY_TOKEN\" }\n");
+    set_mode(&file.path, 0o644);
+    let settings = file.load_with(&[("MY_TOKEN", SECRET)]).unwrap();
+    assert_eq!(
+        settings.accounts[0]
+            .access_token
+            .as_ref()
+            .unwrap()
+            .expose_secret(),
+        SECRET
+    );
+}
+
+#[test]
+fn missing_secret_variable_names_the_variable_and_the_key() {
+    let errors =
+        load_err("[[account]]\nname = \"a\"\nlong-lived-token = { env = \"NOPE_TOKEN\" }\n");
+    let issue = &errors.issues[0];
+    assert_eq!(
+        (issue.line, issue.key.as_str()),
+        (Some(3), "account.long-lived-token")
+    );
+    assert!(issue.problem.contains("NOPE_TOKEN"), "{issue}");
+}
+
+#[test]
+fn secret_reference_needs_exactly_one_source() {
+    let errors =
+        load_err("[[account]]\nname = \"a\"\napp-secret = { env = \"A\", file = \"b\" }\n");
+    assert!(
+        errors.issues[0]
+            .problem
+            .contains("exactly one of env or file"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn relative_paths_are_relative_to_the_config_file() {
+    let file = ConfigFile::new(
+        "[[account]]\nname = \"a\"\nenv-file = \"app/.env\"\napp-secret = { file = \"secret.txt\" }\n\
+         [[log]]\nname = \"l\"\nfile = \"logs/app.log\"\n",
+    );
+    std::fs::write(file.dir.path().join("secret.txt"), format!("  {SECRET}\n")).unwrap();
+    let settings = file.load().unwrap();
+    let account = &settings.accounts[0];
+    assert_eq!(
+        account.env_file.as_deref(),
+        Some(file.dir.path().join("app/.env").as_path())
+    );
+    assert_eq!(account.app_secret.as_ref().unwrap().expose_secret(), SECRET);
+    assert_eq!(
+        settings.logs[0].input,
+        LogInput::File(file.dir.path().join("logs/app.log"))
+    );
+}
+
+#[test]
+fn unreadable_secret_file_is_reported_with_its_path() {
+    let errors = load_err("[[account]]\nname = \"a\"\napp-secret = { file = \"missing.txt\" }\n");
+    assert!(errors.issues[0].problem.contains("missing.txt"), "{errors}");
+    assert_eq!(errors.issues[0].line, Some(3));
+}
+
+fn whatsapp_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("WHATSAPP_APP_ID", "1234567890"),
+        ("WHATSAPP_APP_SECRET", "appsecretappsecret"),
+        ("WHATSAPP_ACCESS_TOKEN", SECRET),
+        ("WHATSAPP_REFRESH_TOKEN", "EAAGlonglivedlonglivedlonglived"),
+        ("WHATSAPP_PHONE_NUMBER_ID", "111222333"),
+        ("WHATSAPP_BUSINESS_ACCOUNT_ID", "444555666"),
+        ("WHATSAPP_TEST_RECIPIENT", "+4915123456789"),
+    ]
+}
+
+#[test]
+fn environment_alone_defines_one_default_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = whatsapp_env();
+    let data_dir = dir.path().join("data");
+    let data_dir_text = data_dir.to_str().unwrap().to_string();
+    env.push(("TOKENTOP_DATA_DIR", &data_dir_text));
+    let settings = load(&Overrides::default(), &EnvSnapshot::from_pairs(env)).unwrap();
+    assert_eq!(settings.data_dir, data_dir);
+    assert_eq!(settings.accounts.len(), 1);
+    let account = &settings.accounts[0];
+    assert_eq!(account.name, "default");
+    assert_eq!(account.app_id.as_deref(), Some("1234567890"));
+    assert_eq!(
+        account.app_secret.as_ref().unwrap().expose_secret(),
+        "appsecretappsecret"
+    );
+    assert_eq!(
+        account.access_token.as_ref().unwrap().expose_secret(),
+        SECRET
+    );
+    assert_eq!(
+        account.long_lived_token.as_ref().unwrap().expose_secret(),
+        "EAAGlonglivedlonglivedlonglived"
+    );
+    assert_eq!(account.phone_number_id.as_deref(), Some("111222333"));
+    assert_eq!(account.business_account_id.as_deref(), Some("444555666"));
+    assert_eq!(account.test_message.to.as_deref(), Some("4915123456789"));
+}
+
+#[test]
+fn no_whatsapp_variables_means_no_account_and_file_accounts_win() {
+    let file = ConfigFile::new("");
+    assert!(
+        file.load_with(&[("WHATSAPP_TEST_RECIPIENT", "4915123456789")])
+            .unwrap()
+            .accounts
+            .is_empty()
+    );
+    let file = ConfigFile::new("[[account]]\nname = \"only\"\n");
+    let settings = file.load_with(&whatsapp_env()).unwrap();
+    let names: Vec<&str> = settings.accounts.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["only"]);
+}
+
+#[test]
+fn bad_environment_values_are_reported_by_variable_name() {
+    let file = ConfigFile::new("");
+    let errors = file
+        .load_with(&[("WHATSAPP_APP_ID", "abc"), ("TOKENTOP_GRAPH_VERSION", "25")])
+        .unwrap_err();
+    let keys: Vec<&str> = errors.issues.iter().map(|i| i.key.as_str()).collect();
+    assert!(keys.contains(&"WHATSAPP_APP_ID"), "{errors}");
+    assert!(keys.contains(&"TOKENTOP_GRAPH_VERSION"), "{errors}");
+}
+
+#[test]
+fn graph_url_precedence_is_flag_then_env_then_file() {
+    let file =
+        ConfigFile::new("[graph]\nbase-url = \"https://file.example\"\nversion = \"v20.0\"\n");
+    assert_eq!(file.load().unwrap().graph.base_url, "https://file.example");
+
+    let env = [
+        ("TOKENTOP_GRAPH_URL", "http://127.0.0.1:1234"),
+        ("TOKENTOP_GRAPH_VERSION", "v21.0"),
+    ];
+    let settings = file.load_with(&env).unwrap();
+    assert_eq!(settings.graph.base_url, "http://127.0.0.1:1234");
+    assert_eq!(settings.graph.version, "v21.0");
+
+    let mut overrides = file.overrides();
+    overrides.graph_url = Some("http://127.0.0.1:5678".to_string());
+    let settings = load(&overrides, &EnvSnapshot::from_pairs(env)).unwrap();
+    assert_eq!(settings.graph.base_url, "http://127.0.0.1:5678");
+
+    overrides.graph_url = Some("not a url".to_string());
+    let errors = load(&overrides, &EnvSnapshot::from_pairs(env)).unwrap_err();
+    assert_eq!(errors.issues[0].key, "--graph-url");
+}
+
+#[test]
+fn data_dir_precedence_is_flag_then_env() {
+    let file = ConfigFile::new("");
+    let settings = file
+        .load_with(&[("TOKENTOP_DATA_DIR", "/somewhere/else")])
+        .unwrap();
+    assert_eq!(settings.data_dir, file.dir.path().join("data"));
+    let mut overrides = file.overrides();
+    overrides.data_dir = None;
+    let settings = load(
+        &overrides,
+        &EnvSnapshot::from_pairs([("TOKENTOP_DATA_DIR", "/somewhere/else")]),
+    )
+    .unwrap();
+    assert_eq!(settings.data_dir, PathBuf::from("/somewhere/else"));
+}
+
+#[test]
+fn explicit_config_path_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.toml");
+    let overrides = Overrides {
+        config: Some(missing.clone()),
+        ..Overrides::default()
+    };
+    let errors = load(&overrides, &EnvSnapshot::default()).unwrap_err();
+    assert_eq!(errors.issues[0].key, "--config");
+    assert!(errors.to_string().contains("nope.toml"));
+    let env = EnvSnapshot::from_pairs([("TOKENTOP_CONFIG", missing.to_str().unwrap())]);
+    let errors = load(&Overrides::default(), &env).unwrap_err();
+    assert_eq!(errors.issues[0].key, "TOKENTOP_CONFIG");
+}
+
+#[test]
+fn example_config_parses_with_the_built_in_defaults() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
+    let overrides = Overrides {
+        config: Some(PathBuf::from(path)),
+        ..Overrides::default()
+    };
+    let env = EnvSnapshot::from_pairs([
+        ("WHATSAPP_APP_SECRET", "s3cr3t-s3cr3t"),
+        ("WHATSAPP_ACCESS_TOKEN", SECRET),
+    ]);
+    let settings = load(&overrides, &env).unwrap_or_else(|errors| panic!("{errors}"));
+    assert_eq!(settings.graph, GraphSettings::default());
+    assert_eq!(settings.refresh, RefreshPolicy::default());
+    assert_eq!(settings.ui, UiSettings::default());
+    assert_eq!(settings.patterns, PatternSettings::default());
+    assert_eq!(settings.accounts.len(), 1);
+    assert_eq!(settings.accounts[0].test_message, Default::default());
+    assert_eq!(
+        settings.accounts[0].on_refresh_timeout,
+        Duration::from_secs(30)
+    );
+    assert_eq!(
+        tokentop::config::EXAMPLE_CONFIG,
+        std::fs::read_to_string(path).unwrap()
+    );
+}
+
+#[test]
+fn example_config_documents_every_key() {
+    let keys = [
+        "base-url",
+        "version",
+        "timeout",
+        "check-interval",
+        "refresh-before",
+        "send-guard",
+        "warn-before",
+        "critical-before",
+        "expiring-system-user",
+        "name",
+        "app-id",
+        "app-secret",
+        "access-token",
+        "long-lived-token",
+        "phone-number-id",
+        "business-account-id",
+        "env-file",
+        "on-refresh",
+        "on-refresh-timeout",
+        "to",
+        "template",
+        "language",
+        "text",
+        "file",
+        "command",
+        "format",
+        "defaults",
+        "regex",
+        "level",
+        "role",
+        "tick",
+        "theme",
+        "mouse",
+    ];
+    for key in keys {
+        let written = tokentop::config::EXAMPLE_CONFIG.lines().any(|line| {
+            line.trim_start_matches(['#', ' '])
+                .starts_with(&format!("{key} = "))
+        });
+        assert!(written, "config.example.toml does not show {key}");
+    }
+}
+
+#[test]
+fn no_secret_value_appears_in_any_error() {
+    let cases = [
+        format!("[[account]]\nname = \"bad name\"\napp-secret = \"{SECRET}\"\naccess-token = 5\n"),
+        format!("[[account]]\nname = \"a\"\naccess-token = [\"{SECRET}\"]\n"),
+        format!("[[account]]\nname = \"a\"\napp-secret = {SECRET}\n"),
+        format!(
+            "[[account]]\nname = \"a\"\naccess-token = {{ env = \"{SECRET}\", file = \"x\" }}\n"
+        ),
+        format!("[[account]]\nname = \"a\"\naccess-token = \"{SECRET}\"\nbogus = 1\n"),
+        format!("[[account]]\nname = \"a\"\napp-secret = {{ value = \"{SECRET}\" }}\n"),
+        format!("[[account]]\nname = \"a\"\napp-secret = {{ env = \"{SECRET}\" }}\n"),
+    ];
+    for text in &cases {
+        let file = ConfigFile::new(text);
+        set_mode(&file.path, 0o644);
+        let errors = file.load().unwrap_err();
+        assert!(!errors.to_string().contains("topsecret"), "{errors}");
+        assert!(!format!("{errors:?}").contains("topsecret"), "{errors:?}");
+    }
+    let env = [("WHATSAPP_ACCESS_TOKEN", SECRET), ("WHATSAPP_APP_ID", "x")];
+    let errors = ConfigFile::new("").load_with(&env).unwrap_err();
+    assert!(!errors.to_string().contains("topsecret"));
+}
+
+#[test]
+fn parse_duration_accepts_units_and_names_allowed_forms() {
+    assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+    assert_eq!(parse_duration("1w"), Ok(Duration::from_secs(604_800)));
+    let err = parse_duration("5x").unwrap_err();
+    assert!(err.contains("\"90s\"") && err.contains("\"7d\""), "{err}");
+}
