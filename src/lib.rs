@@ -23,5 +23,6 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod graph;
+pub mod logging;
 pub mod mask;
 pub mod sim;
