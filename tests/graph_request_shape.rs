@@ -372,6 +372,8 @@ async fn revoke_accepts_string_or_bool_success() {
     client.revoke(&app(), &token(), &new).await.unwrap();
     let err = client.revoke(&app(), &token(), &new).await.unwrap_err();
     assert_eq!(err.class, ErrorClass::Other);
+    assert_eq!(err.http_status, Some(200));
+    assert!(err.to_string().contains("did not revoke"), "{err}");
 
     let request = &mock.requests()[0];
     assert_eq!(request.path, "/v25.0/oauth/revoke");
@@ -788,6 +790,11 @@ fn new_rejects_bad_versions_and_urls_with_clear_messages() {
         })
         .unwrap_err();
         assert!(err.message.contains("e.g. v25.0"), "{}", err.message);
+        assert!(
+            err.to_string()
+                .starts_with("Graph API client: graph API version"),
+            "{err}"
+        );
     }
     let err = GraphClient::new(&GraphSettings {
         base_url: "graph.facebook.com".to_string(),
