@@ -120,6 +120,10 @@ fn render(err: &GraphError) -> String {
             }
             head
         }
+        // No code, no status, not transient: the call was refused before any request.
+        None if err.class == ErrorClass::Other && err.http_status.is_none() => {
+            "Graph API client".to_string()
+        }
         None => format!("Graph API request failed ({})", err.class),
     };
     out.push_str(": ");
@@ -160,7 +164,7 @@ impl GraphError {
         Self::without_envelope(ErrorClass::Other, message)
     }
 
-    fn with_status(mut self, http_status: u16) -> Self {
+    pub(crate) fn with_status(mut self, http_status: u16) -> Self {
         self.http_status = Some(http_status);
         self
     }

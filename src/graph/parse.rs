@@ -109,7 +109,8 @@ pub(crate) fn revoked(raw: Raw<'_>, secrets: &[&SecretString]) -> Result<(), Gra
         Some(other) => Err(GraphError::other(format!(
             "the Graph API did not revoke the old token (success = {})",
             redact(&other.to_string(), secrets)
-        ))),
+        ))
+        .with_status(raw.http_status)),
         None => Err(malformed(
             raw.http_status,
             "the revoke answer has no `success` field",

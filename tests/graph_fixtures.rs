@@ -1,0 +1,129 @@
+//! Real captured Graph API payloads parse into the right types and error classes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use reqwest::header::HeaderMap;
+use tokentop::graph::{ErrorClass, Expiry, parse_debug_token, parse_error_body};
+
+/// Where CI has the fixtures: `shared/` beside the checkout.
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/graph-api/fixtures/");
+
+/// `TOKENTOP_FIXTURES_DIR` overrides [`FIXTURES`] for checkouts that are not beside `shared/`
+/// (git worktrees).
+fn fixtures_dir() -> String {
+    match std::env::var("TOKENTOP_FIXTURES_DIR") {
+        Ok(dir) if !dir.is_empty() => format!("{}/", dir.trim_end_matches('/')),
+        _ => FIXTURES.to_string(),
+    }
+}
+
+/// Fixtures covered by a test in this file; a new fixture must be added here (and tested).
+const COVERED: [&str; 4] = [
+    "debug_token_user_expired_463.json",
+    "debug_token_user_long_lived_valid.json",
+    "error_access_token_session_expired.json",
+    "webhook_message_statuses.json",
+];
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}{name}", fixtures_dir()))
+        .unwrap_or_else(|e| panic!("cannot read fixture {name}: {e}"))
+}
+
+#[test]
+fn every_fixture_is_covered_by_a_test() {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures_dir())
+        .expect("fixtures directory beside the checkout")
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, COVERED.map(str::to_string).to_vec());
+}
+
+#[test]
+fn long_lived_user_token_is_valid_with_sixty_days() {
+    let info = parse_debug_token(&fixture("debug_token_user_long_lived_valid.json")).unwrap();
+    assert!(info.is_valid);
+    assert_eq!(info.token_type.as_deref(), Some("USER"));
+    assert!(!info.is_system_user());
+    assert_eq!(info.app_id.as_deref(), Some("257422819769992"));
+    assert_eq!(
+        info.application.as_deref(),
+        Some("oauth2-rs-f-b-web-app-demo")
+    );
+    assert_eq!(info.expiry(), Expiry::At(1_673_934_788));
+    assert_eq!(info.data_access_expiry(), Expiry::At(1_676_526_788));
+    assert_eq!(info.issued_at, Some(1_668_750_788));
+    assert_eq!(1_673_934_788 - info.issued_at.unwrap(), 60 * 24 * 3600);
+    assert_eq!(info.scopes, vec!["public_profile".to_string()]);
+    assert!(info.granular_scopes.is_empty());
+    assert_eq!(info.user_id.as_deref(), Some("123"));
+    assert!(info.error.is_none());
+    assert_eq!(
+        info.missing_whatsapp_scopes(),
+        vec![
+            "whatsapp_business_messaging",
+            "whatsapp_business_management"
+        ]
+    );
+}
+
+#[test]
+fn expired_token_is_http_200_with_in_body_error_190_463() {
+    let info = parse_debug_token(&fixture("debug_token_user_expired_463.json")).unwrap();
+    assert!(!info.is_valid);
+    let error = info.error.as_ref().expect("data.error");
+    assert_eq!(error.code, Some(190));
+    assert_eq!(error.subcode, Some(463));
+    assert!(
+        error
+            .message
+            .starts_with("Error validating access token: Session has expired")
+    );
+    assert_eq!(info.expiry(), Expiry::At(1_668_613_551));
+    assert_eq!(info.scopes, vec!["email", "public_profile"]);
+}
+
+#[test]
+fn session_expired_envelope_is_token_dead_and_keeps_fbtrace_id() {
+    let body = fixture("error_access_token_session_expired.json");
+    let err = parse_error_body(400, &HeaderMap::new(), &body, &[]);
+    assert_eq!(err.class, ErrorClass::TokenDead);
+    assert_eq!(err.code, Some(190));
+    assert_eq!(err.subcode, None);
+    assert_eq!(err.error_type.as_deref(), Some("OAuthException"));
+    assert_eq!(err.fbtrace_id.as_deref(), Some("AOl1gSqZRMyPzEMw9OJXzYh"));
+    assert_eq!(err.http_status, Some(400));
+    assert!(!err.is_transient);
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with("Graph API error 190 (OAuthException, token dead): Error validating access token: Session has expired"),
+        "{shown}"
+    );
+    assert!(
+        shown.ends_with("[fbtrace_id AOl1gSqZRMyPzEMw9OJXzYh]"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn session_expired_envelope_in_a_200_debug_token_answer_is_an_error() {
+    let body = fixture("error_access_token_session_expired.json");
+    let err = parse_debug_token(&body).unwrap_err();
+    assert_eq!(err.class, ErrorClass::TokenDead);
+    assert_eq!(err.fbtrace_id.as_deref(), Some("AOl1gSqZRMyPzEMw9OJXzYh"));
+}
+
+#[test]
+fn webhook_fixture_is_not_a_graph_answer() {
+    // Webhook statuses are parsed by the log reader, not the Graph client; here we only make
+    // sure the client does not mistake one for a debug_token answer or an error envelope.
+    let body = fixture("webhook_message_statuses.json");
+    let err = parse_debug_token(&body).unwrap_err();
+    assert_eq!(err.class, ErrorClass::Transient);
+    assert!(err.message.contains("unexpected body"), "{}", err.message);
+    let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+    for case in ["sent", "delivered", "read", "failed"] {
+        let status = &value[case]["entry"][0]["changes"][0]["value"]["statuses"][0];
+        assert_eq!(status["status"], case, "case {case}");
+    }
+}
