@@ -32,9 +32,7 @@ pub fn current_log_file(data_dir: &Path) -> PathBuf {
 /// Installs the global subscriber. Keep the guard alive until exit so lines are flushed.
 /// Returns `None` (logging to stderr only) when the log dir cannot be created.
 pub fn init(data_dir: &Path, console: Console) -> Option<WorkerGuard> {
-    let filter = || {
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
-    };
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let stderr_level = match console {
         Console::Stderr { verbose: true } => tracing::Level::INFO,
         _ => tracing::Level::WARN,

@@ -1,6 +1,13 @@
 //! One file per subcommand; [`run`] dispatches. The only layer that prints to stdout.
 
+mod check;
+mod common;
 mod config_cmd;
+mod daemon;
+mod exchange;
+mod history_cmd;
+mod refresh_cmd;
+mod send_test;
 
 use std::process::ExitCode;
 
@@ -11,12 +18,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         None | Some(Command::Watch) => not_yet("watch"),
         Some(Command::Demo) => not_yet("demo"),
-        Some(Command::Daemon) => not_yet("daemon"),
-        Some(Command::Check(_)) => not_yet("check"),
-        Some(Command::Refresh(_)) => not_yet("refresh"),
-        Some(Command::SendTest(_)) => not_yet("send-test"),
-        Some(Command::Exchange(_)) => not_yet("exchange"),
-        Some(Command::History(_)) => not_yet("history"),
+        Some(Command::Daemon) => daemon::run(&cli.global).await,
+        Some(Command::Check(args)) => check::run(&cli.global, &args).await,
+        Some(Command::Refresh(args)) => refresh_cmd::run(&cli.global, &args).await,
+        Some(Command::SendTest(args)) => send_test::run(&cli.global, &args).await,
+        Some(Command::Exchange(args)) => exchange::run(&cli.global, &args).await,
+        Some(Command::History(args)) => history_cmd::run(&cli.global, &args).await,
         Some(Command::Tail(_)) => not_yet("tail"),
         Some(Command::Sim(_)) => not_yet("sim"),
         Some(Command::Config(c)) => config_cmd::run(&cli.global, &c).await,

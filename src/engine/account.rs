@@ -508,16 +508,14 @@ impl AccountActor {
             (Some(_), None) => None,
             (None, _) => self.snapshot.access.as_ref().map(|i| &i.info),
         };
-        if let Some(info) = credential_info {
-            if let Some(reason) = dead_reason(info, now) {
-                let which = if self.long_lived.is_some() {
-                    "long-lived"
-                } else {
-                    "access"
-                };
-                self.require_reauth(format!("the {which} token {reason}"));
-                return;
-            }
+        if let Some(reason) = credential_info.and_then(|info| dead_reason(info, now)) {
+            let which = if self.long_lived.is_some() {
+                "long-lived"
+            } else {
+                "access"
+            };
+            self.require_reauth(format!("the {which} token {reason}"));
+            return;
         }
         let Some(access) = self.snapshot.access.as_ref().map(|i| i.info.clone()) else {
             self.refresh_at = None;

@@ -219,8 +219,10 @@ impl Router {
     }
 
     fn report_unknown(&self, account: Option<&str>, request_id: RequestId) {
-        if let Some(name) = account {
-            if !self.links.iter().any(|l| l.settings.name == name) {
+        if let Some(name) = account
+            && !self.links.iter().any(|l| l.settings.name == name)
+        {
+            {
                 let report = RefreshReport {
                     account: name.to_string(),
                     ok: false,

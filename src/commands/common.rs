@@ -1,0 +1,157 @@
+//! What the headless commands share: settings loading, engine start, waiting for results.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::cli::GlobalArgs;
+use crate::config::{self, EnvSnapshot, Overrides, Settings};
+use crate::engine::{AccountSnapshot, Engine, EngineEvent, EngineHandle, EngineOptions};
+use crate::graph::GraphClient;
+
+/// Exit code of a config error in commands that follow the monitoring-plugin convention.
+pub const EXIT_UNKNOWN: u8 = 3;
+
+/// Command-line overrides from the global flags.
+pub fn overrides(global: &GlobalArgs) -> Overrides {
+    Overrides {
+        config: global.config.clone(),
+        data_dir: global.data_dir.clone(),
+        graph_url: global.graph_url.clone(),
+    }
+}
+
+/// Loads settings from flags, env and file; every problem is in the error, one per line.
+pub fn load_settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
+    config::load(&overrides(global), &EnvSnapshot::from_process())
+        .map_err(|errors| anyhow::anyhow!("invalid configuration:\n{errors}"))
+}
+
+/// Settings that must name at least one account.
+pub fn require_accounts(settings: &Settings) -> anyhow::Result<()> {
+    if settings.accounts.is_empty() {
+        anyhow::bail!(
+            "no accounts configured: add an [[account]] to {} or set WHATSAPP_APP_ID, \
+             WHATSAPP_APP_SECRET and WHATSAPP_ACCESS_TOKEN (see `tokentop config init`)",
+            settings
+                .config_path
+                .as_ref()
+                .map_or("the config file".to_string(), |p| p.display().to_string())
+        );
+    }
+    Ok(())
+}
+
+/// Starts the engine on the real Graph API client.
+pub fn start_engine(
+    settings: &Settings,
+    options: EngineOptions,
+) -> anyhow::Result<(EngineHandle, UnboundedReceiver<EngineEvent>)> {
+    let client = GraphClient::new(&settings.graph).context("cannot set up the Graph API client")?;
+    Ok(Engine::start(settings, Arc::new(client), options))
+}
+
+/// Options for one-shot commands: look, refresh only when asked.
+pub fn one_shot_options() -> EngineOptions {
+    EngineOptions {
+        auto_refresh: false,
+        periodic_checks: false,
+        ..EngineOptions::default()
+    }
+}
+
+/// True once an account has been looked at: inspected, or known not to be inspectable.
+pub fn settled(snapshot: &AccountSnapshot) -> bool {
+    snapshot.access.is_some() || snapshot.config_problem.is_some() || snapshot.last_error.is_some()
+}
+
+/// Collects account snapshots until every account has settled or `limit` passes.
+pub async fn wait_settled(
+    events: &mut UnboundedReceiver<EngineEvent>,
+    names: &[String],
+    limit: Duration,
+) -> HashMap<String, AccountSnapshot> {
+    let mut latest: HashMap<String, AccountSnapshot> = HashMap::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    while !names.iter().all(|n| latest.get(n).is_some_and(settled)) {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(EngineEvent::Account(snapshot))) => {
+                latest.insert(snapshot.name.clone(), *snapshot);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    latest
+}
+
+/// Asks the engine to stop and waits (bounded) until it has persisted and stopped.
+pub async fn shutdown(handle: &EngineHandle, events: &mut UnboundedReceiver<EngineEvent>) {
+    handle.send(crate::engine::EngineCommand::Shutdown);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
+        if event == EngineEvent::Stopped {
+            break;
+        }
+    }
+}
+
+/// The account a single-account command applies to: the named one, or the only one.
+pub fn pick_account(settings: &Settings, name: Option<&str>) -> anyhow::Result<String> {
+    let names: Vec<&str> = settings.accounts.iter().map(|a| a.name.as_str()).collect();
+    match name {
+        Some(name) if names.contains(&name) => Ok(name.to_string()),
+        Some(name) => anyhow::bail!(
+            "no account named {name:?}; configured accounts: {}",
+            names.join(", ")
+        ),
+        None if names.len() == 1 => Ok(names[0].to_string()),
+        None => anyhow::bail!(
+            "{} accounts are configured; name one of: {}",
+            names.len(),
+            names.join(", ")
+        ),
+    }
+}
+
+/// `41d 03:12:45`, `03:12:45`, or `expired 2h ago` for people.
+pub fn format_left(secs: i64) -> String {
+    if secs < 0 {
+        return format!("expired {} ago", format_span(-secs));
+    }
+    format_span(secs)
+}
+
+fn format_span(secs: i64) -> String {
+    let days = secs / 86_400;
+    let rest = secs % 86_400;
+    let clock = format!(
+        "{:02}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    );
+    if days > 0 {
+        format!("{days}d {clock}")
+    } else {
+        clock
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_like_the_dashboard() {
+        assert_eq!(
+            format_left(41 * 86_400 + 3 * 3600 + 12 * 60 + 45),
+            "41d 03:12:45"
+        );
+        assert_eq!(format_left(59), "00:00:59");
+        assert_eq!(format_left(-7200), "expired 02:00:00 ago");
+    }
+}

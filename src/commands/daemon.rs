@@ -1,0 +1,65 @@
+//! `tokentop daemon`: refresh forever without a screen, until SIGINT or SIGTERM.
+
+use std::process::ExitCode;
+
+use super::common::{load_settings, require_accounts, shutdown, start_engine};
+use crate::cli::GlobalArgs;
+use crate::engine::{EngineEvent, EngineOptions};
+use crate::logging::{Console, init};
+
+pub async fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let settings = load_settings(global)?;
+    require_accounts(&settings)?;
+    let _guard = init(&settings.data_dir, Console::Stderr { verbose: true });
+    tracing::info!(
+        accounts = settings.accounts.len(),
+        data_dir = %settings.data_dir.display(),
+        "tokentop daemon started"
+    );
+    let (handle, mut events) = start_engine(&settings, EngineOptions::default())?;
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(EngineEvent::Alert { account, message }) => {
+                    tracing::warn!(account = %account, "ALERT: {message}");
+                }
+                Some(EngineEvent::Stopped) | None => break,
+                Some(_) => {}
+            },
+            signal = &mut stop => {
+                tracing::info!("{signal}: finishing in-flight refreshes, then exiting");
+                shutdown(&handle, &mut events).await;
+                break;
+            }
+        }
+    }
+    tracing::info!("tokentop daemon stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves with the name of the first SIGINT or SIGTERM.
+pub async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            },
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}

@@ -1,0 +1,206 @@
+//! `tokentop exchange`: turn a short-lived token into a long-lived one, store it for an
+//! account, and print the `WHATSAPP_*` lines (masked unless `--reveal`).
+//!
+//! The secret and the token are never taken from argv: env, a hidden prompt, or stdin.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::common::load_settings;
+use crate::cli::{ExchangeArgs, GlobalArgs};
+use crate::config::{AccountSettings, Settings};
+use crate::engine::history::{HistoryEntry, HistoryEvent, HistoryLog, Outcome};
+use crate::engine::store::{StoredTokens, TokenStore, fingerprint};
+use crate::engine::{format_unix, lock, reauth_hint};
+use crate::graph::{AppCredentials, Expiry, GraphClient};
+use crate::mask::mask;
+
+pub async fn run(global: &GlobalArgs, args: &ExchangeArgs) -> anyhow::Result<ExitCode> {
+    let settings = load_settings(global)?;
+    let _guard = crate::logging::init(
+        &settings.data_dir,
+        crate::logging::Console::Stderr { verbose: false },
+    );
+    let configured = settings.accounts.iter().find(|a| a.name == args.account);
+    let app = AppCredentials {
+        app_id: app_id(args, configured)?,
+        app_secret: app_secret(configured)?,
+    };
+    let short_lived = short_lived_token(args)?;
+    let client = GraphClient::new(&settings.graph).context("cannot set up the Graph API client")?;
+    let exchanged = match client.exchange(&app, &short_lived, args.system_user).await {
+        Ok(exchanged) => exchanged,
+        Err(err) => {
+            eprintln!(
+                "tokentop exchange: account {}: Meta refused the exchange: {err}",
+                args.account
+            );
+            eprintln!(
+                "  what to do: {}",
+                reauth_hint(&args.account, args.system_user)
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let token = exchanged.access_token;
+    let now = chrono::Utc::now().timestamp();
+    let info = client.debug_token(&app, &token).await.ok();
+    let expires_at = match info.as_ref().map(|i| i.expiry()) {
+        Some(Expiry::At(at)) => Some(at),
+        Some(Expiry::Never) => None,
+        _ => exchanged
+            .expires_in_secs
+            .map(|secs| now + i64::try_from(secs).unwrap_or(0)),
+    };
+    store(
+        &settings,
+        &args.account,
+        configured,
+        &token,
+        expires_at,
+        now,
+    )
+    .await?;
+    let kind = info
+        .as_ref()
+        .and_then(|i| i.token_type.clone())
+        .unwrap_or_else(|| "token".to_string());
+    match expires_at {
+        Some(at) => println!(
+            "account {}: exchanged for a {kind} that expires {} (in {})",
+            args.account,
+            format_unix(at),
+            super::common::format_left(at - now)
+        ),
+        None => println!(
+            "account {}: exchanged for a {kind} that does not expire",
+            args.account
+        ),
+    }
+    println!(
+        "stored in {}",
+        TokenStore::new(&settings.data_dir)
+            .path_for(&args.account)
+            .display()
+    );
+    print_env_lines(&app.app_id, &token, args.reveal);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn store(
+    settings: &Settings,
+    account: &str,
+    configured: Option<&AccountSettings>,
+    token: &SecretString,
+    expires_at: Option<i64>,
+    now: i64,
+) -> anyhow::Result<()> {
+    let _lock = lock::acquire(&settings.data_dir, account, Duration::from_secs(60)).await?;
+    let configured_credential =
+        configured.and_then(|a| a.long_lived_token.as_ref().or(a.access_token.as_ref()));
+    let has_separate_long_lived = configured.is_some_and(|a| a.long_lived_token.is_some());
+    let tokens = StoredTokens {
+        access_token: token.clone(),
+        long_lived_token: has_separate_long_lived.then(|| token.clone()),
+        expires_at,
+        refreshed_at: now,
+        // The configured token is older than this one: the store wins at the next start.
+        origin_fingerprint: configured_credential.map(fingerprint).unwrap_or_default(),
+    };
+    TokenStore::new(&settings.data_dir).save(account, &tokens)?;
+    let mut entry = HistoryEntry::new(account, HistoryEvent::Refresh, "exchange", Outcome::Ok);
+    entry.new_expires_at = Some(expires_at.unwrap_or(0));
+    entry.token = Some(mask(token));
+    HistoryLog::new(&settings.data_dir).append(&entry)?;
+    Ok(())
+}
+
+fn print_env_lines(app_id: &str, token: &SecretString, reveal: bool) {
+    let shown = if reveal {
+        token.expose_secret().to_string()
+    } else {
+        mask(token)
+    };
+    println!("WHATSAPP_APP_ID={app_id}");
+    println!("WHATSAPP_ACCESS_TOKEN={shown}");
+    println!("WHATSAPP_REFRESH_TOKEN={shown}");
+    if !reveal {
+        println!(
+            "# values masked; pass --reveal to print them in full (they will be in your terminal scrollback)"
+        );
+    }
+}
+
+fn app_id(args: &ExchangeArgs, configured: Option<&AccountSettings>) -> anyhow::Result<String> {
+    if let Some(id) = args.app_id.clone().or_else(|| env_value("WHATSAPP_APP_ID")) {
+        return Ok(id);
+    }
+    if let Some(id) = configured.and_then(|a| a.app_id.clone()) {
+        return Ok(id);
+    }
+    let id = prompt_visible("Meta app id: ")?;
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        anyhow::bail!("the app id must be digits, e.g. 634974688087057");
+    }
+    Ok(id)
+}
+
+fn app_secret(configured: Option<&AccountSettings>) -> anyhow::Result<SecretString> {
+    if let Some(secret) = env_value("WHATSAPP_APP_SECRET") {
+        return Ok(SecretString::from(secret));
+    }
+    if let Some(secret) = configured.and_then(|a| a.app_secret.clone()) {
+        return Ok(secret);
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "no app secret: set WHATSAPP_APP_SECRET, configure the account's app-secret, or run on a terminal to be asked"
+        );
+    }
+    let secret = rpassword::prompt_password("Meta app secret (hidden): ")
+        .context("cannot read the app secret")?;
+    non_empty(secret, "app secret")
+}
+
+fn short_lived_token(args: &ExchangeArgs) -> anyhow::Result<SecretString> {
+    if args.token_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the token from stdin")?;
+        return non_empty(line, "token on stdin");
+    }
+    let token = rpassword::prompt_password("Short-lived user token (hidden): ")
+        .context("cannot read the token")?;
+    non_empty(token, "token")
+}
+
+fn non_empty(value: String, what: &str) -> anyhow::Result<SecretString> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        anyhow::bail!("the {what} is empty");
+    }
+    Ok(SecretString::from(trimmed.to_string()))
+}
+
+fn prompt_visible(question: &str) -> anyhow::Result<String> {
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "no app id: pass --app-id, set WHATSAPP_APP_ID, or run on a terminal to be asked"
+        );
+    }
+    eprint!("{question}");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().to_string())
+}
+
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}

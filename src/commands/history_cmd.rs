@@ -1,0 +1,83 @@
+//! `tokentop history [--json] [--account A] [--limit N]`: print the history, newest last.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::common::{format_left, load_settings};
+use crate::cli::{GlobalArgs, HistoryArgs};
+use crate::engine::history::{HistoryEntry, HistoryLog, Outcome};
+
+pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> anyhow::Result<ExitCode> {
+    let settings = load_settings(global)?;
+    let log = HistoryLog::new(&settings.data_dir);
+    let entries = log
+        .load()
+        .with_context(|| format!("cannot read {}", log.path().display()))?;
+    let selected: Vec<&HistoryEntry> = entries
+        .iter()
+        .filter(|e| args.account.as_deref().is_none_or(|a| a == e.account))
+        .collect();
+    let start = selected.len().saturating_sub(args.limit);
+    for entry in &selected[start..] {
+        if args.json {
+            println!("{}", serde_json::to_string(entry)?);
+        } else {
+            println!("{}", history_line(entry));
+        }
+    }
+    if selected.is_empty() && !args.json {
+        eprintln!("no history yet in {}", log.path().display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `2026-11-28 14:01:02  production  refresh  forced     ok      312ms  expires in 59d 23:59:59  EAAG…x9Qf`
+pub fn history_line(entry: &HistoryEntry) -> String {
+    let outcome = match entry.outcome {
+        Outcome::Ok => "ok",
+        Outcome::Failed => "FAIL",
+        Outcome::Skipped => "skipped",
+    };
+    let event = serde_json::to_value(entry.event)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let mut line = format!(
+        "{}  {:<12} {:<8} {:<11} {:<7}",
+        entry.time.format("%Y-%m-%d %H:%M:%S"),
+        entry.account,
+        event,
+        entry.trigger,
+        outcome
+    );
+    if let Some(ms) = entry.latency_ms {
+        line.push_str(&format!(" {ms:>5}ms"));
+    }
+    match entry.new_expires_at {
+        Some(0) => line.push_str("  never expires"),
+        Some(at) => line.push_str(&format!(
+            "  expires in {}",
+            format_left(at - entry.time.timestamp())
+        )),
+        None => {}
+    }
+    if let Some(err) = &entry.error {
+        let code = match (err.code, err.subcode) {
+            (Some(c), Some(s)) => format!("{c}/{s} "),
+            (Some(c), None) => format!("{c} "),
+            _ => String::new(),
+        };
+        line.push_str(&format!("  {code}{}: {}", err.class, err.message));
+        if let Some(trace) = &err.fbtrace_id {
+            line.push_str(&format!(" [fbtrace_id {trace}]"));
+        }
+    }
+    if let Some(detail) = &entry.detail {
+        line.push_str(&format!("  {detail}"));
+    }
+    if let Some(token) = &entry.token {
+        line.push_str(&format!("  {token}"));
+    }
+    line
+}

@@ -1,0 +1,79 @@
+//! `tokentop refresh [ACCOUNT]`: force a refresh now; exit 0 when every refresh worked.
+
+use std::collections::HashSet;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::common::{
+    load_settings, one_shot_options, pick_account, require_accounts, shutdown, start_engine,
+};
+use crate::cli::{GlobalArgs, RefreshArgs};
+use crate::engine::{EngineCommand, EngineEvent};
+use crate::logging::{Console, init};
+
+pub async fn run(global: &GlobalArgs, args: &RefreshArgs) -> anyhow::Result<ExitCode> {
+    let settings = load_settings(global)?;
+    require_accounts(&settings)?;
+    let targets: Vec<String> = match &args.account {
+        Some(name) => vec![pick_account(&settings, Some(name))?],
+        None => settings.accounts.iter().map(|a| a.name.clone()).collect(),
+    };
+    let _guard = init(&settings.data_dir, Console::Stderr { verbose: true });
+    let (handle, mut events) = start_engine(&settings, one_shot_options())?;
+    handle.send(EngineCommand::ForceRefresh {
+        account: args.account.clone(),
+        request_id: 1,
+    });
+    let mut pending: HashSet<String> = targets.into_iter().collect();
+    let mut all_ok = true;
+    // A refresh may wait up to a minute for another process's lock, then one exchange.
+    let limit = settings.graph.request_timeout * 3 + Duration::from_secs(90);
+    let deadline = tokio::time::Instant::now() + limit;
+    while !pending.is_empty() {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(EngineEvent::RefreshFinished { report, .. })) => {
+                pending.remove(&report.account);
+                all_ok &= report.ok;
+                let verdict = if report.ok { "ok" } else { "FAILED" };
+                println!("{}: {verdict} - {}", report.account, report.message);
+                if !report.ok {
+                    print_hint(&report.account, &report.message);
+                }
+            }
+            Ok(Some(EngineEvent::Alert { account, message })) => {
+                eprintln!("{account}: {message}");
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => {
+                for name in &pending {
+                    println!("{name}: FAILED - no result within {}s", limit.as_secs());
+                }
+                all_ok = false;
+                break;
+            }
+        }
+    }
+    shutdown(&handle, &mut events).await;
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_hint(account: &str, message: &str) {
+    if message.contains(crate::engine::LOG_NOT_CONFIGURED) {
+        eprintln!(
+            "  what to do: set app-id, app-secret and access-token for {account} (`tokentop config check`)"
+        );
+    } else if message.contains("(token dead") || message.contains("190") {
+        eprintln!(
+            "  what to do: {}",
+            crate::engine::reauth_hint(account, false)
+        );
+    } else {
+        eprintln!(
+            "  what to do: check connectivity to the Graph API and retry; `tokentop history --account {account}` shows earlier attempts"
+        );
+    }
+}
