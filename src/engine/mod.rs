@@ -222,18 +222,16 @@ impl Router {
         if let Some(name) = account
             && !self.links.iter().any(|l| l.settings.name == name)
         {
-            {
-                let report = RefreshReport {
-                    account: name.to_string(),
-                    ok: false,
-                    message: unknown_account(name, &self.links),
-                    new_expires_at: None,
-                };
-                let _ = self
-                    .shared
-                    .events
-                    .send(EngineEvent::RefreshFinished { request_id, report });
-            }
+            let report = RefreshReport {
+                account: name.to_string(),
+                ok: false,
+                message: unknown_account(name, &self.links),
+                new_expires_at: None,
+            };
+            let _ = self
+                .shared
+                .events
+                .send(EngineEvent::RefreshFinished { request_id, report });
         }
     }
 }
