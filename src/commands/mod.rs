@@ -1,5 +1,7 @@
 //! One file per subcommand; [`run`] dispatches. The only layer that prints to stdout.
 
+mod sim_cmd;
+
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
@@ -16,7 +18,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Exchange(_)) => not_yet("exchange"),
         Some(Command::History(_)) => not_yet("history"),
         Some(Command::Tail(_)) => not_yet("tail"),
-        Some(Command::Sim(_)) => not_yet("sim"),
+        Some(Command::Sim(args)) => sim_cmd::run(args).await,
         Some(Command::Config(_)) => not_yet("config"),
     }
 }
