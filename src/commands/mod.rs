@@ -8,6 +8,7 @@ mod exchange;
 mod history_cmd;
 mod refresh_cmd;
 mod send_test;
+mod sim_cmd;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Tail(_)) => not_yet("tail"),
         Some(Command::Sim(_)) => not_yet("sim"),
         Some(Command::Config(c)) => config_cmd::run(&cli.global, &c).await,
+=======
+        Some(Command::Sim(args)) => sim_cmd::run(args).await,
+        Some(Command::Config(_)) => not_yet("config"),
+>>>>>>> wt-sim
     }
 }
 

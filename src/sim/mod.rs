@@ -1,4 +1,70 @@
 //! The Graph API simulator: a stateful stand-in for the endpoints tokentop uses.
+//!
+//! [`RunningSim::start`] serves the Graph endpoints of REFERENCE.md (debug_token, exchange,
+//! revoke, messages, phone-number fields, WABA analytics, batch) on loopback, plus control
+//! endpoints under `/_sim/` to mint and invalidate tokens, read request counts and inject
+//! faults. [`SimHandle`] does the same in-process.
+
+mod analytics;
+mod batch;
+mod control;
+mod envelope;
+mod faults;
+mod graph;
+mod messages;
+mod node_auth;
+mod oauth;
+mod phone;
+mod request;
+mod server;
+mod state;
+mod token;
+mod usage;
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+pub use faults::Faults;
+pub use phone::SimPhone;
+pub use server::RunningSim;
+pub use state::{SimHandle, SimStats};
+pub use token::{MintedToken, TokenKind};
 
 /// App id of the simulated app when none is given.
 pub const DEFAULT_APP_ID: &str = "100000000000001";
+
+/// App secret of the simulated app when none is given (a test value, never a real one).
+pub const DEFAULT_APP_SECRET: &str = "sim-app-secret";
+
+const DAY_SECS: u64 = 86_400;
+
+/// How the simulated app behaves: its credentials and the lifetimes of the tokens it mints.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// App id that `client_id` and the app token must carry.
+    pub app_id: String,
+    /// App secret that `client_secret`, the app token and `appsecret_proof` are checked against.
+    pub app_secret: SecretString,
+    /// Refuse token-carrying calls without a correct `appsecret_proof`.
+    pub require_proof: bool,
+    /// Lifetime of a long-lived USER token minted by exchanging a short-lived one.
+    pub long_lived_lifetime: Duration,
+    /// Lifetime of a SYSTEM_USER token renewed with `set_token_expires_in_60_days=true`.
+    pub system_user_lifetime: Duration,
+    /// Lifetime of a short-lived USER token minted through `/_sim/tokens` without a lifetime.
+    pub short_lived_lifetime: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            app_id: DEFAULT_APP_ID.to_string(),
+            app_secret: SecretString::from(DEFAULT_APP_SECRET),
+            require_proof: false,
+            long_lived_lifetime: Duration::from_secs(60 * DAY_SECS),
+            system_user_lifetime: Duration::from_secs(60 * DAY_SECS),
+            short_lived_lifetime: Duration::from_secs(3600),
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! `tokentop sim`: runs the Graph API simulator on loopback until SIGINT or SIGTERM.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::SecretString;
+
+use crate::cli::SimArgs;
+use crate::sim::{DEFAULT_APP_SECRET, RunningSim, SimConfig};
+
+/// Environment variable that supplies the app secret when `--app-secret` is absent.
+const APP_SECRET_ENV: &str = "TOKENTOP_SIM_APP_SECRET";
+
+/// Starts the simulator, prints its address, and serves until a termination signal.
+pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
+    let long_lived_lifetime = parse_duration("--long-lived-lifetime", &args.long_lived_lifetime)?;
+    let system_user_lifetime =
+        parse_duration("--system-user-lifetime", &args.system_user_lifetime)?;
+    let (app_secret, secret_source) = match (args.app_secret, std::env::var(APP_SECRET_ENV)) {
+        (Some(secret), _) => (secret, "--app-secret".to_string()),
+        (None, Ok(secret)) if !secret.is_empty() => (secret, APP_SECRET_ENV.to_string()),
+        (None, _) => (DEFAULT_APP_SECRET.to_string(), "the default".to_string()),
+    };
+    let config = SimConfig {
+        app_id: args.app_id,
+        app_secret: SecretString::from(app_secret),
+        require_proof: args.require_proof,
+        long_lived_lifetime,
+        system_user_lifetime,
+        ..SimConfig::default()
+    };
+    let app_id = config.app_id.clone();
+    let sim = RunningSim::start(config, args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "tokentop sim listening on {} (app id {app_id}, app secret from {secret_source})",
+        sim.base_url()
+    )?;
+    stdout.flush()?;
+    drop(stdout);
+    wait_for_termination().await?;
+    sim.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(unix)]
+async fn wait_for_termination() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("cannot listen for SIGINT")?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+async fn wait_for_termination() -> anyhow::Result<()> {
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot listen for Ctrl-C")
+}
+
+/// Parses `90s`, `15m`, `2h` or `60d`; the error names the flag and the allowed form.
+fn parse_duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
+    let invalid = || {
+        anyhow::anyhow!(
+            "{flag} \"{text}\" is not a duration; use a whole number followed by s, m, h or d \
+             (e.g. 90s, 15m, 2h, 60d)"
+        )
+    };
+    let text = text.trim();
+    let unit_at = text.len().checked_sub(1).ok_or_else(invalid)?;
+    if !text.is_char_boundary(unit_at) {
+        return Err(invalid());
+    }
+    let (number, unit) = text.split_at(unit_at);
+    let unit_secs: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(invalid()),
+    };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    let count: u64 = number.parse().map_err(|_| invalid())?;
+    let secs = count.checked_mul(unit_secs).ok_or_else(invalid)?;
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_each_unit() {
+        assert_eq!(
+            parse_duration("--x", "90s").unwrap(),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            parse_duration("--x", "15m").unwrap(),
+            Duration::from_secs(900)
+        );
+        assert_eq!(
+            parse_duration("--x", "2h").unwrap(),
+            Duration::from_secs(7200)
+        );
+        assert_eq!(
+            parse_duration("--x", "60d").unwrap(),
+            Duration::from_secs(5_184_000)
+        );
+    }
+
+    #[test]
+    fn rejects_bad_forms_naming_the_flag() {
+        for bad in [
+            "",
+            "s",
+            "60",
+            "1.5h",
+            "-1d",
+            "5w",
+            "ä",
+            "99999999999999999999d",
+            "1 d",
+        ] {
+            let message = parse_duration("--long-lived-lifetime", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.contains("--long-lived-lifetime"),
+                "{bad}: {message}"
+            );
+            assert!(message.contains("60d"), "{bad}: {message}");
+        }
+    }
+}
