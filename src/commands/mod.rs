@@ -26,12 +26,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Exchange(args)) => exchange::run(&cli.global, &args).await,
         Some(Command::History(args)) => history_cmd::run(&cli.global, &args).await,
         Some(Command::Tail(_)) => not_yet("tail"),
-        Some(Command::Sim(_)) => not_yet("sim"),
-        Some(Command::Config(c)) => config_cmd::run(&cli.global, &c).await,
-=======
         Some(Command::Sim(args)) => sim_cmd::run(args).await,
-        Some(Command::Config(_)) => not_yet("config"),
->>>>>>> wt-sim
+        Some(Command::Config(c)) => config_cmd::run(&cli.global, &c).await,
     }
 }
 
