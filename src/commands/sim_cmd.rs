@@ -67,32 +67,10 @@ async fn wait_for_termination() -> anyhow::Result<()> {
 }
 
 /// Parses `90s`, `15m`, `2h` or `60d`; the error names the flag and the allowed form.
+/// The shared duration parser, with the flag named in the error.
 fn parse_duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
-    let invalid = || {
-        anyhow::anyhow!(
-            "{flag} \"{text}\" is not a duration; use a whole number followed by s, m, h or d \
-             (e.g. 90s, 15m, 2h, 60d)"
-        )
-    };
-    let text = text.trim();
-    let unit_at = text.len().checked_sub(1).ok_or_else(invalid)?;
-    if !text.is_char_boundary(unit_at) {
-        return Err(invalid());
-    }
-    let (number, unit) = text.split_at(unit_at);
-    let unit_secs: u64 = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(invalid()),
-    };
-    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid());
-    }
-    let count: u64 = number.parse().map_err(|_| invalid())?;
-    let secs = count.checked_mul(unit_secs).ok_or_else(invalid)?;
-    Ok(Duration::from_secs(secs))
+    crate::config::parse_duration(text)
+        .map_err(|reason| anyhow::anyhow!("{flag} \"{text}\": {reason}"))
 }
 
 #[cfg(test)]
@@ -127,7 +105,6 @@ mod tests {
             "60",
             "1.5h",
             "-1d",
-            "5w",
             "ä",
             "99999999999999999999d",
             "1 d",
@@ -139,7 +116,7 @@ mod tests {
                 message.contains("--long-lived-lifetime"),
                 "{bad}: {message}"
             );
-            assert!(message.contains("60d"), "{bad}: {message}");
+            assert!(message.contains("\"7d\""), "{bad}: {message}");
         }
     }
 }
