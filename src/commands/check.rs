@@ -108,7 +108,7 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<ExitCo
     Ok(ExitCode::from(report.exit_code))
 }
 
-async fn inspect_all(settings: &Settings) -> anyhow::Result<CheckReport> {
+pub async fn inspect_all(settings: &Settings) -> anyhow::Result<CheckReport> {
     let (handle, mut events) = start_engine(settings, one_shot_options())?;
     let names: Vec<String> = settings.accounts.iter().map(|a| a.name.clone()).collect();
     let limit = settings.graph.request_timeout + Duration::from_secs(5);

@@ -4,6 +4,7 @@ mod check;
 mod common;
 mod config_cmd;
 mod daemon;
+mod demo;
 mod exchange;
 mod history_cmd;
 mod refresh_cmd;
@@ -18,7 +19,7 @@ use crate::cli::{Cli, Command};
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         None | Some(Command::Watch) => not_yet("watch"),
-        Some(Command::Demo) => not_yet("demo"),
+        Some(Command::Demo) => demo::run().await,
         Some(Command::Daemon) => daemon::run(&cli.global).await,
         Some(Command::Check(args)) => check::run(&cli.global, &args).await,
         Some(Command::Refresh(args)) => refresh_cmd::run(&cli.global, &args).await,

@@ -252,7 +252,15 @@ impl AccountActor {
     /// (so the state turns Expired on time).
     fn next_wake(&self) -> Option<i64> {
         let now = self.shared.clock.now_unix();
-        let expiry = self.snapshot.access_expires_at().filter(|at| *at > now);
+        let long_lived_expiry = self.snapshot.long_lived.as_ref().and_then(|i| match i.expiry() {
+            Expiry::At(at) => Some(at),
+            _ => None,
+        });
+        let expiry = [self.snapshot.access_expires_at(), long_lived_expiry]
+            .into_iter()
+            .flatten()
+            .filter(|at| *at > now)
+            .min();
         let refresh =
             if !self.shared.auto_refresh || self.reauth_reason.is_some() || self.hold_until_recheck
             {
@@ -264,6 +272,8 @@ impl AccountActor {
     }
 
     async fn on_timer(&mut self) {
+        // Time alone can kill a credential (expiry): replan before deciding.
+        self.plan();
         let now = self.shared.clock.now_unix();
         let due = |at: Option<i64>| at.is_some_and(|at| at <= now);
         if self.shared.auto_refresh && self.reauth_reason.is_none() && !self.hold_until_recheck {

@@ -8,6 +8,7 @@
 mod analytics;
 mod batch;
 mod control;
+pub mod demo;
 mod envelope;
 mod faults;
 mod graph;
