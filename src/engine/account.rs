@@ -252,10 +252,14 @@ impl AccountActor {
     /// (so the state turns Expired on time).
     fn next_wake(&self) -> Option<i64> {
         let now = self.shared.clock.now_unix();
-        let long_lived_expiry = self.snapshot.long_lived.as_ref().and_then(|i| match i.expiry() {
-            Expiry::At(at) => Some(at),
-            _ => None,
-        });
+        let long_lived_expiry = self
+            .snapshot
+            .long_lived
+            .as_ref()
+            .and_then(|i| match i.expiry() {
+                Expiry::At(at) => Some(at),
+                _ => None,
+            });
         let expiry = [self.snapshot.access_expires_at(), long_lived_expiry]
             .into_iter()
             .flatten()

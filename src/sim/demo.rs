@@ -43,34 +43,49 @@ impl Demo {
         let app_secret = config.app_secret.clone();
         let app_id = config.app_id.clone();
         let sim = RunningSim::start(config, ([127, 0, 0, 1], 0).into()).await?;
-        let dir = tempfile::Builder::new().prefix("tokentop-demo-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("tokentop-demo-")
+            .tempdir()?;
         let app_log = dir.path().join("backend.log");
         std::fs::write(&app_log, "")?;
         let sim_handle = sim.handle();
-        let account = |name: &str, phone: &str, access: String, long_lived: Option<String>| AccountSettings {
-            name: name.to_string(),
-            app_id: Some(app_id.clone()),
-            app_secret: Some(app_secret.clone()),
-            access_token: Some(SecretString::from(access)),
-            long_lived_token: long_lived.map(SecretString::from),
-            phone_number_id: Some(phone.to_string()),
-            business_account_id: Some("102290129340398".to_string()),
-            env_file: None,
-            on_refresh: None,
-            on_refresh_timeout: Duration::from_secs(10),
-            test_message: TestMessageSettings {
-                to: Some(TEST_RECIPIENT.to_string()),
-                ..TestMessageSettings::default()
-            },
-        };
+        let account =
+            |name: &str, phone: &str, access: String, long_lived: Option<String>| AccountSettings {
+                name: name.to_string(),
+                app_id: Some(app_id.clone()),
+                app_secret: Some(app_secret.clone()),
+                access_token: Some(SecretString::from(access)),
+                long_lived_token: long_lived.map(SecretString::from),
+                phone_number_id: Some(phone.to_string()),
+                business_account_id: Some("102290129340398".to_string()),
+                env_file: None,
+                on_refresh: None,
+                on_refresh_timeout: Duration::from_secs(10),
+                test_message: TestMessageSettings {
+                    to: Some(TEST_RECIPIENT.to_string()),
+                    ..TestMessageSettings::default()
+                },
+            };
         let production = sim_handle.mint_token(TokenKind::SystemUser, Some(SYSTEM_USER_LIFETIME));
         let marketing = sim_handle.mint_token(TokenKind::SystemUser, None);
-        let legacy_ll = sim_handle.mint_token(TokenKind::LongLivedUser, Some(LEGACY_LONG_LIVED_LIFETIME));
-        let legacy_access = sim_handle.mint_token(TokenKind::ShortLivedUser, Some(Duration::from_secs(30)));
+        let legacy_ll =
+            sim_handle.mint_token(TokenKind::LongLivedUser, Some(LEGACY_LONG_LIVED_LIFETIME));
+        let legacy_access =
+            sim_handle.mint_token(TokenKind::ShortLivedUser, Some(Duration::from_secs(30)));
         let accounts = vec![
-            account("production", "106540352242922", production.access_token, None),
+            account(
+                "production",
+                "106540352242922",
+                production.access_token,
+                None,
+            ),
             account("marketing", "106540352242923", marketing.access_token, None),
-            account("legacy", "106540352242924", legacy_access.access_token, Some(legacy_ll.access_token)),
+            account(
+                "legacy",
+                "106540352242924",
+                legacy_access.access_token,
+                Some(legacy_ll.access_token),
+            ),
         ];
         set_phones(&sim);
         let settings = Settings {
@@ -97,7 +112,12 @@ impl Demo {
             patterns: PatternSettings::default(),
             ui: UiSettings::default(),
         };
-        Ok(Demo { sim, settings, app_log, _dir: dir })
+        Ok(Demo {
+            sim,
+            settings,
+            app_log,
+            _dir: dir,
+        })
     }
 
     /// Runs the script: the synthetic log, test sends, and one transient outage.
@@ -114,15 +134,22 @@ impl Demo {
                 append_log_line(&log, tick);
                 let elapsed = started.elapsed();
                 if !outage_on && elapsed >= OUTAGE_START && elapsed < OUTAGE_START + OUTAGE_LENGTH {
-                    sim.set_faults(Faults { error_5xx_probability: 1.0, ..Faults::default() });
+                    sim.set_faults(Faults {
+                        error_5xx_probability: 1.0,
+                        ..Faults::default()
+                    });
                     outage_on = true;
                 } else if outage_on && elapsed >= OUTAGE_START + OUTAGE_LENGTH {
                     sim.clear_faults();
                     outage_on = false;
                 }
                 // A test send every ~20 s, alternating accounts.
-                if tick % 29 == 0 {
-                    let account = if tick % 58 == 0 { "legacy" } else { "production" };
+                if tick.is_multiple_of(29) {
+                    let account = if tick.is_multiple_of(58) {
+                        "legacy"
+                    } else {
+                        "production"
+                    };
                     engine.send(EngineCommand::SendTest {
                         account: account.to_string(),
                         to: None,
@@ -143,7 +170,9 @@ fn set_phones(sim: &RunningSim) {
             quality_rating: "YELLOW".to_string(),
             messaging_limit: "TIER_250".to_string(),
             can_send_message: "LIMITED".to_string(),
-            additional_info: vec!["Your WhatsApp Business Account has reached its messaging limit".to_string()],
+            additional_info: vec![
+                "Your WhatsApp Business Account has reached its messaging limit".to_string(),
+            ],
             ..SimPhone::default()
         },
     );
