@@ -180,7 +180,11 @@ impl PatternSet {
     /// line; the last line may lack its `\n`) and calls `on_match(line_start, line, match)`
     /// for each matching line, in order. Same results as `classify` on each of
     /// `str::lines()`, but only lines holding a pattern's literal are looked at.
-    pub fn classify_buffer(&self, buf: &[u8], mut on_match: impl FnMut(usize, &[u8], &Match)) {
+    pub fn classify_buffer<'s>(
+        &'s self,
+        buf: &[u8],
+        mut on_match: impl FnMut(usize, &[u8], &Match<'s>),
+    ) {
         if self.scan_every_line {
             let mut start = 0;
             while start < buf.len() {
@@ -206,12 +210,12 @@ impl PatternSet {
         }
     }
 
-    fn report_line(
-        &self,
+    fn report_line<'s>(
+        &'s self,
         buf: &[u8],
         start: usize,
         end: usize,
-        on_match: &mut impl FnMut(usize, &[u8], &Match),
+        on_match: &mut impl FnMut(usize, &[u8], &Match<'s>),
     ) {
         let mut line = &buf[start..end];
         if end < buf.len() {
@@ -224,16 +228,78 @@ impl PatternSet {
 }
 
 /// Literals of which every match contains at least one, or `None` when there are none
-/// usable (an empty literal, too many of them, or an unbounded set).
+/// usable (an empty literal, too many of them, or an unbounded set). Of the prefix and the
+/// suffix literals, the set with the longer shortest literal (then the smaller set) wins.
 fn required_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<Vec<u8>>> {
-    let usable = |seq: Seq| -> Option<Vec<Vec<u8>>> {
-        let literals = seq.literals()?;
-        if literals.len() > MAX_LITERALS_PER_PATTERN || literals.iter().any(|l| l.is_empty()) {
-            return None;
-        }
-        Some(literals.iter().map(|l| l.as_bytes().to_vec()).collect())
-    };
     let mut extractor = Extractor::new();
-    let prefixes = usable(extractor.kind(ExtractKind::Prefix).extract(hir));
-    prefixes.or_else(|| usable(extractor.kind(ExtractKind::Suffix).extract(hir)))
+    let prefixes = usable(extractor.kind(ExtractKind::Prefix).extract(hir), false);
+    let suffixes = usable(extractor.kind(ExtractKind::Suffix).extract(hir), true);
+    let quality = |lits: &Vec<Vec<u8>>| {
+        let shortest = lits.iter().map(Vec::len).min().unwrap_or(0);
+        (shortest.min(8), std::cmp::Reverse(lits.len()))
+    };
+    [prefixes, suffixes]
+        .into_iter()
+        .flatten()
+        .max_by_key(|lits| quality(lits))
+}
+
+/// The literals of `seq`, shortened (which keeps them required) until few enough remain:
+/// case-insensitive patterns expand into many case variants.
+fn usable(mut seq: Seq, is_suffix: bool) -> Option<Vec<Vec<u8>>> {
+    loop {
+        seq.sort();
+        seq.dedup();
+        let count = seq.len()?;
+        let longest = seq.max_literal_len()?;
+        if count <= MAX_LITERALS_PER_PATTERN || longest <= 1 {
+            break;
+        }
+        if is_suffix {
+            seq.keep_last_bytes(longest - 1);
+        } else {
+            seq.keep_first_bytes(longest - 1);
+        }
+    }
+    let literals = seq.literals()?;
+    if literals.len() > MAX_LITERALS_PER_PATTERN || literals.iter().any(|l| l.is_empty()) {
+        return None;
+    }
+    Some(literals.iter().map(|l| l.as_bytes().to_vec()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(regex: &str) -> PatternSet {
+        PatternSet::from_patterns(vec![PatternDef {
+            name: "p".into(),
+            regex: regex.into(),
+            level: PatternLevel::Ok,
+            role: None,
+        }])
+        .unwrap()
+    }
+
+    #[test]
+    fn defaults_use_the_prefilter_only() {
+        let set = PatternSet::new(&PatternSettings::default()).unwrap();
+        assert!(set.prefilter.is_some());
+        assert!(!set.scan_every_line);
+    }
+
+    #[test]
+    fn case_insensitive_and_suffix_literals_still_prefilter() {
+        for regex in ["(?i)payment declined", r"\w+ declined", r"[0-9]+ing done"] {
+            let set = one(regex);
+            assert!(!set.scan_every_line, "{regex}");
+        }
+    }
+
+    #[test]
+    fn pattern_without_literal_scans_every_line() {
+        assert!(one(r"^\d+ \d+$").scan_every_line);
+        assert!(one(r"a?").scan_every_line);
+    }
 }
