@@ -45,16 +45,6 @@ impl RawLine {
     }
 }
 
-/// Cuts a line to [`MAX_LINE_BYTES`] and strips a trailing `\r`.
-pub fn capped_line(line: &[u8]) -> RawLine {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let kept = line.len().min(MAX_LINE_BYTES);
-    RawLine {
-        bytes: line[..kept].to_vec(),
-        dropped_bytes: (line.len() - kept) as u64,
-    }
-}
-
 /// Accumulates chunks and yields complete lines; a partial last line is held, bounded.
 #[derive(Debug, Default)]
 pub struct LineAssembler {
@@ -153,7 +143,8 @@ mod tests {
         let mut line = vec![b'a'; MAX_LINE_BYTES - 1];
         line.extend_from_slice("é".as_bytes());
         line.extend_from_slice(b"zz");
-        let (text, _) = capped_line(&line).into_text();
+        line.push(b'\n');
+        let (text, _) = lines_of(&[&line])[0].clone().into_text();
         assert!(!text.contains('\u{FFFD}'));
         assert!(text.ends_with(" …[truncated 4 bytes]"), "{text}");
     }

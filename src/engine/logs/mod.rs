@@ -22,7 +22,7 @@ use crate::config::{LogInput, LogSourceSettings};
 pub use command::{FIRST_RESTART_DELAY, MAX_QUEUED_EVENTS, MAX_RESTART_DELAY, STABLE_RUN};
 pub use counts::{DEFAULT_RECENT_MATCHES, PatternCounts, RecentMatch};
 pub use file::{POLL_INTERVAL, TAIL_LINES};
-pub use line::{LineAssembler, LogLine, MAX_LINE_BYTES, RawLine, capped_line};
+pub use line::{LineAssembler, LogLine, MAX_LINE_BYTES, RawLine};
 pub use patterns::{Match, PatternError, PatternSet, default_patterns};
 pub use status::{DEFAULT_TRACKED_MESSAGES, OutcomeTransition, StatusOutcome, StatusTracker};
 pub use webhook::{DeliveryStatus, StatusError, WebhookStatus, parse_webhook_line};
@@ -41,7 +41,7 @@ pub enum SourceEvent {
     },
 }
 
-/// Starts one task per source, all sending into `tx`.
+/// Starts one task per source, all sending into `tx` (call it inside a tokio runtime).
 ///
 /// Tasks stop when every receiver of `tx` is gone, when `true` is sent on `shutdown`, or
 /// when the shutdown sender is dropped. File sources wait for a slow receiver (their data
