@@ -7,10 +7,12 @@
 mod account;
 pub mod atomic_file;
 pub mod clock;
+pub mod delivery;
 pub mod events;
 pub mod history;
 mod inspector;
 pub mod lock;
+pub mod logs;
 pub mod publish;
 mod refresh;
 pub mod schedule;

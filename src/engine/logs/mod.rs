@@ -1,0 +1,70 @@
+//! Log telemetry: file and command followers, the pattern classifier, status webhooks.
+//!
+//! Each `[[log]]` source runs as one tokio task that sends [`SourceEvent`]s into a bounded
+//! channel; the consumer classifies lines with a [`PatternSet`], counts them in
+//! [`PatternCounts`] and feeds webhook statuses through a [`StatusTracker`].
+
+mod command;
+mod counts;
+mod emit;
+mod file;
+mod line;
+mod patterns;
+mod status;
+mod webhook;
+pub(crate) mod window;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{LogInput, LogSourceSettings};
+
+pub use command::{FIRST_RESTART_DELAY, MAX_QUEUED_EVENTS, MAX_RESTART_DELAY, STABLE_RUN};
+pub use counts::{DEFAULT_RECENT_MATCHES, PatternCounts, RecentMatch};
+pub use file::{POLL_INTERVAL, TAIL_LINES};
+pub use line::{LineAssembler, LogLine, MAX_LINE_BYTES, RawLine};
+pub use patterns::{Match, PatternError, PatternSet, default_patterns};
+pub use status::{DEFAULT_TRACKED_MESSAGES, OutcomeTransition, StatusOutcome, StatusTracker};
+pub use webhook::{DeliveryStatus, StatusError, WebhookStatus, parse_webhook_line};
+
+/// What a log source reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceEvent {
+    Line(LogLine),
+    /// A message status from a `webhook-json` source (sent after its line).
+    Status(WebhookStatus),
+    /// Something about the source itself: rotated, truncated, missing, appeared, command
+    /// exited and restarting, lines dropped.
+    Notice {
+        source: String,
+        message: String,
+    },
+}
+
+/// Starts one task per source, all sending into `tx` (call it inside a tokio runtime).
+///
+/// Tasks stop when every receiver of `tx` is gone, when `true` is sent on `shutdown`, or
+/// when the shutdown sender is dropped. File sources wait for a slow receiver (their data
+/// stays on disk); command sources keep reading and drop their oldest queued lines instead,
+/// reporting how many in a [`SourceEvent::Notice`].
+pub fn spawn_sources(
+    sources: &[LogSourceSettings],
+    tx: mpsc::Sender<SourceEvent>,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    sources
+        .iter()
+        .map(|source| {
+            let emitter = emit::Emitter::new(&source.name, source.format);
+            let (tx, shutdown) = (tx.clone(), shutdown.clone());
+            match &source.input {
+                LogInput::File(path) => {
+                    tokio::spawn(file::follow_file(path.clone(), emitter, tx, shutdown))
+                }
+                LogInput::Command(argv) => {
+                    tokio::spawn(command::run_command(argv.clone(), emitter, tx, shutdown))
+                }
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,305 @@
+//! The pattern set that classifies log lines, with a literal prefilter for whole buffers.
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex::bytes::{Regex, RegexSet};
+use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
+
+use crate::config::{PatternDef, PatternLevel, PatternRole, PatternSettings};
+
+/// Literals one pattern may contribute to the prefilter before it is scanned line by line.
+const MAX_LITERALS_PER_PATTERN: usize = 64;
+
+/// The built-in patterns: the five log lines of DESIGN.md verbatim, then generic send
+/// failure and success. All are case-sensitive POSIX-ERE compatible, so `grep -E` runs them
+/// unchanged, and each holds a literal the prefilter can look for.
+pub fn default_patterns() -> Vec<PatternDef> {
+    let def = |name: &str, regex: &str, level, role| PatternDef {
+        name: name.to_string(),
+        regex: regex.to_string(),
+        level,
+        role,
+    };
+    use PatternLevel::{Error, Ok, Warn};
+    vec![
+        def(
+            "token-refreshed",
+            r"WhatsApp access token refreshed successfully",
+            Ok,
+            None,
+        ),
+        def(
+            "token-expiring",
+            r"WhatsApp token is expired or expiring soon, refreshing\.\.\.",
+            Warn,
+            None,
+        ),
+        def(
+            "token-expired",
+            r"WhatsApp token expired, attempting refresh",
+            Warn,
+            None,
+        ),
+        def(
+            "refresh-failed",
+            r"Failed to refresh WhatsApp token: ",
+            Error,
+            None,
+        ),
+        def(
+            "not-configured",
+            r"Refresh token or App ID not configured",
+            Error,
+            None,
+        ),
+        def(
+            "message-failed",
+            r"[Ff]ailed to send (WhatsApp )?message",
+            Error,
+            Some(PatternRole::Failed),
+        ),
+        def(
+            "message-sent",
+            r"[Mm]essage sent",
+            Ok,
+            Some(PatternRole::Delivered),
+        ),
+    ]
+}
+
+/// A pattern whose regex does not compile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("pattern \"{name}\": invalid regex {regex:?}: {reason}")]
+pub struct PatternError {
+    pub name: String,
+    pub regex: String,
+    pub reason: String,
+}
+
+/// The pattern a line matched (the first one in priority order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Match<'a> {
+    /// Position in [`PatternSet::patterns`]; lower wins.
+    pub index: usize,
+    pub name: &'a str,
+    pub level: PatternLevel,
+    pub role: Option<PatternRole>,
+}
+
+/// Compiled patterns in priority order.
+#[derive(Debug, Clone)]
+pub struct PatternSet {
+    patterns: Vec<PatternDef>,
+    set: RegexSet,
+    /// Finds every place where some pattern could start or end; `None` when there is
+    /// nothing to look for (no patterns, or only patterns that can never match).
+    prefilter: Option<AhoCorasick>,
+    /// Some pattern has no literal to look for: every line must go through the set.
+    scan_every_line: bool,
+}
+
+impl PatternSet {
+    /// Defaults (unless `use_defaults` is false) followed by the user's patterns; a user
+    /// pattern with the name of a default replaces that default in place.
+    pub fn new(settings: &PatternSettings) -> Result<Self, PatternError> {
+        let mut patterns = if settings.use_defaults {
+            default_patterns()
+        } else {
+            Vec::new()
+        };
+        for user in &settings.patterns {
+            match patterns.iter_mut().find(|p| p.name == user.name) {
+                Some(existing) => *existing = user.clone(),
+                None => patterns.push(user.clone()),
+            }
+        }
+        Self::from_patterns(patterns)
+    }
+
+    /// Exactly these patterns, in this priority order.
+    pub fn from_patterns(patterns: Vec<PatternDef>) -> Result<Self, PatternError> {
+        let mut literals = Vec::new();
+        let mut scan_every_line = false;
+        for p in &patterns {
+            let error = |reason: String| PatternError {
+                name: p.name.clone(),
+                regex: p.regex.clone(),
+                reason,
+            };
+            Regex::new(&p.regex).map_err(|e| error(e.to_string()))?;
+            let hir = regex_syntax::parse(&p.regex).map_err(|e| error(e.to_string()))?;
+            match required_literals(&hir) {
+                Some(found) => literals.extend(found),
+                None => scan_every_line = true,
+            }
+        }
+        let set = RegexSet::new(patterns.iter().map(|p| &p.regex)).map_err(|e| PatternError {
+            name: "(all patterns together)".to_string(),
+            regex: String::new(),
+            reason: e.to_string(),
+        })?;
+        let prefilter = if literals.is_empty() {
+            None
+        } else {
+            let built = AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(&literals);
+            // Without a prefilter every line is scanned, which is slower but still correct.
+            scan_every_line |= built.is_err();
+            built.ok()
+        };
+        Ok(Self {
+            patterns,
+            set,
+            prefilter,
+            scan_every_line,
+        })
+    }
+
+    pub fn patterns(&self) -> &[PatternDef] {
+        &self.patterns
+    }
+
+    /// The highest-priority pattern matching `line`, if any.
+    pub fn classify(&self, line: &str) -> Option<Match<'_>> {
+        self.classify_bytes(line.as_bytes())
+    }
+
+    /// Like [`PatternSet::classify`] on raw bytes (invalid UTF-8 is fine).
+    pub fn classify_bytes(&self, line: &[u8]) -> Option<Match<'_>> {
+        let index = self.set.matches(line).iter().next()?;
+        let p = self.patterns.get(index)?;
+        Some(Match {
+            index,
+            name: &p.name,
+            level: p.level,
+            role: p.role,
+        })
+    }
+
+    /// Classifies every line of `buf` (split on `\n`; a `\r` before it is not part of the
+    /// line; the last line may lack its `\n`) and calls `on_match(line_start, line, match)`
+    /// for each matching line, in order. Same results as `classify` on each of
+    /// `str::lines()`, but only lines holding a pattern's literal are looked at.
+    pub fn classify_buffer<'s>(
+        &'s self,
+        buf: &[u8],
+        mut on_match: impl FnMut(usize, &[u8], &Match<'s>),
+    ) {
+        if self.scan_every_line {
+            let mut start = 0;
+            while start < buf.len() {
+                let end = memchr::memchr(b'\n', &buf[start..]).map_or(buf.len(), |i| start + i);
+                self.report_line(buf, start, end, &mut on_match);
+                start = end + 1;
+            }
+            return;
+        }
+        let Some(prefilter) = &self.prefilter else {
+            return;
+        };
+        let mut from = 0;
+        while from < buf.len() {
+            let Some(hit) = prefilter.find(&buf[from..]) else {
+                return;
+            };
+            let at = from + hit.start();
+            let start = memchr::memrchr(b'\n', &buf[..at]).map_or(0, |i| i + 1);
+            let end = memchr::memchr(b'\n', &buf[at..]).map_or(buf.len(), |i| at + i);
+            self.report_line(buf, start, end, &mut on_match);
+            from = end + 1;
+        }
+    }
+
+    fn report_line<'s>(
+        &'s self,
+        buf: &[u8],
+        start: usize,
+        end: usize,
+        on_match: &mut impl FnMut(usize, &[u8], &Match<'s>),
+    ) {
+        let mut line = &buf[start..end];
+        if end < buf.len() {
+            line = line.strip_suffix(b"\r").unwrap_or(line);
+        }
+        if let Some(m) = self.classify_bytes(line) {
+            on_match(start, line, &m);
+        }
+    }
+}
+
+/// Literals of which every match contains at least one, or `None` when there are none
+/// usable (an empty literal, too many of them, or an unbounded set). Of the prefix and the
+/// suffix literals, the set with the longer shortest literal (then the smaller set) wins.
+fn required_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<Vec<u8>>> {
+    let mut extractor = Extractor::new();
+    let prefixes = usable(extractor.kind(ExtractKind::Prefix).extract(hir), false);
+    let suffixes = usable(extractor.kind(ExtractKind::Suffix).extract(hir), true);
+    let quality = |lits: &Vec<Vec<u8>>| {
+        let shortest = lits.iter().map(Vec::len).min().unwrap_or(0);
+        (shortest.min(8), std::cmp::Reverse(lits.len()))
+    };
+    [prefixes, suffixes]
+        .into_iter()
+        .flatten()
+        .max_by_key(|lits| quality(lits))
+}
+
+/// The literals of `seq`, shortened (which keeps them required) until few enough remain:
+/// case-insensitive patterns expand into many case variants.
+fn usable(mut seq: Seq, is_suffix: bool) -> Option<Vec<Vec<u8>>> {
+    loop {
+        seq.sort();
+        seq.dedup();
+        let count = seq.len()?;
+        let longest = seq.max_literal_len()?;
+        if count <= MAX_LITERALS_PER_PATTERN || longest <= 1 {
+            break;
+        }
+        if is_suffix {
+            seq.keep_last_bytes(longest - 1);
+        } else {
+            seq.keep_first_bytes(longest - 1);
+        }
+    }
+    let literals = seq.literals()?;
+    if literals.len() > MAX_LITERALS_PER_PATTERN || literals.iter().any(|l| l.is_empty()) {
+        return None;
+    }
+    Some(literals.iter().map(|l| l.as_bytes().to_vec()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(regex: &str) -> PatternSet {
+        PatternSet::from_patterns(vec![PatternDef {
+            name: "p".into(),
+            regex: regex.into(),
+            level: PatternLevel::Ok,
+            role: None,
+        }])
+        .unwrap()
+    }
+
+    #[test]
+    fn defaults_use_the_prefilter_only() {
+        let set = PatternSet::new(&PatternSettings::default()).unwrap();
+        assert!(set.prefilter.is_some());
+        assert!(!set.scan_every_line);
+    }
+
+    #[test]
+    fn case_insensitive_and_suffix_literals_still_prefilter() {
+        for regex in ["(?i)payment declined", r"\w+ declined", r"[0-9]+ing done"] {
+            let set = one(regex);
+            assert!(!set.scan_every_line, "{regex}");
+        }
+    }
+
+    #[test]
+    fn pattern_without_literal_scans_every_line() {
+        assert!(one(r"^\d+ \d+$").scan_every_line);
+        assert!(one(r"a?").scan_every_line);
+    }
+}

@@ -1,0 +1,127 @@
+//! Furthest delivery state per message, robust to duplicate and out-of-order webhooks.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+
+use super::webhook::{DeliveryStatus, StatusError, WebhookStatus};
+
+/// Messages remembered by default before the oldest are forgotten.
+pub const DEFAULT_TRACKED_MESSAGES: usize = 100_000;
+
+/// What a message turned out as, reported once per message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusOutcome {
+    /// `delivered`, `read` or `played` was seen.
+    Delivered,
+    Failed(Vec<StatusError>),
+}
+
+/// A message reached an outcome: feed it to the delivery windows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeTransition {
+    pub message_id: String,
+    /// The webhook's timestamp (the Unix epoch when Meta's value is out of range).
+    pub at: DateTime<Utc>,
+    pub outcome: StatusOutcome,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Tracked {
+    furthest: DeliveryStatus,
+    outcome_reported: bool,
+}
+
+/// Keeps the furthest state per wamid in a bounded map (oldest first out).
+///
+/// Each message yields at most one outcome: the first of delivered (read counts as
+/// delivered) or failed. `failed` is terminal: later statuses of that message are ignored.
+/// A message forgotten through eviction counts again if it shows up later.
+#[derive(Debug)]
+pub struct StatusTracker {
+    capacity: usize,
+    messages: HashMap<String, Tracked>,
+    insertion_order: VecDeque<String>,
+}
+
+impl Default for StatusTracker {
+    fn default() -> Self {
+        Self::new(DEFAULT_TRACKED_MESSAGES)
+    }
+}
+
+impl StatusTracker {
+    /// `capacity` is clamped to at least 1.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            messages: HashMap::new(),
+            insertion_order: VecDeque::new(),
+        }
+    }
+
+    /// Records a status; returns the message's outcome the first time it is known.
+    pub fn observe(&mut self, status: &WebhookStatus) -> Option<OutcomeTransition> {
+        let tracked = match self.messages.get_mut(&status.message_id) {
+            Some(tracked) => tracked,
+            None => self.insert(&status.message_id, status.status),
+        };
+        if tracked.furthest == DeliveryStatus::Failed {
+            if tracked.outcome_reported {
+                return None;
+            }
+        } else if status.status == DeliveryStatus::Failed
+            || status.status.rank() > tracked.furthest.rank()
+        {
+            tracked.furthest = status.status;
+        }
+        let outcome = if status.status == DeliveryStatus::Failed {
+            StatusOutcome::Failed(status.errors.clone())
+        } else if status.status.counts_as_delivered() {
+            StatusOutcome::Delivered
+        } else {
+            return None;
+        };
+        if tracked.outcome_reported {
+            return None;
+        }
+        tracked.outcome_reported = true;
+        Some(OutcomeTransition {
+            message_id: status.message_id.clone(),
+            at: DateTime::from_timestamp(status.timestamp, 0).unwrap_or_default(),
+            outcome,
+        })
+    }
+
+    /// The furthest state seen for a wamid, if it is still remembered.
+    pub fn furthest(&self, message_id: &str) -> Option<DeliveryStatus> {
+        self.messages.get(message_id).map(|t| t.furthest)
+    }
+
+    /// Messages currently remembered (never more than the capacity).
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    fn insert(&mut self, message_id: &str, status: DeliveryStatus) -> &mut Tracked {
+        while self.messages.len() >= self.capacity {
+            match self.insertion_order.pop_front() {
+                Some(oldest) => {
+                    self.messages.remove(&oldest);
+                }
+                None => break,
+            }
+        }
+        self.insertion_order.push_back(message_id.to_string());
+        self.messages
+            .entry(message_id.to_string())
+            .or_insert(Tracked {
+                furthest: status,
+                outcome_reported: false,
+            })
+    }
+}
