@@ -151,7 +151,8 @@ fn text() -> OutgoingMessage {
 
 /// `[start, end)` of the last `hours` whole hours, aligned to half hours.
 fn analytics_window(hours: i64) -> (i64, i64) {
-    let end = now_unix() - now_unix().rem_euclid(HALF_HOUR_SECS);
+    let now = now_unix();
+    let end = now - now.rem_euclid(HALF_HOUR_SECS);
     (end - hours * 3600, end)
 }
 
