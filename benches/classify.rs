@@ -71,7 +71,7 @@ fn generate(path: &Path) -> (u64, u64) {
         let (secs, millis) = (i / 12 % 86_400, r % 1000);
         let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
         write!(out, "2025-06-01T{h:02}:{m:02}:{s:02}.{millis:03}Z ").unwrap();
-        if r % 100 == 0 {
+        if r.is_multiple_of(100) {
             matching += 1;
             out.write_all(MATCHING[(r >> 8) as usize % MATCHING.len()].as_bytes())
                 .unwrap();
