@@ -226,7 +226,11 @@ fn mixed_buffer(lines: usize, seed: u64) -> String {
             .wrapping_add(1442695040888963407);
         let piece = pieces[(state >> 33) as usize % pieces.len()];
         buf.push_str(&format!("{i} {piece}"));
-        buf.push_str(if (state >> 20) % 5 == 0 { "\r\n" } else { "\n" });
+        buf.push_str(if (state >> 20).is_multiple_of(5) {
+            "\r\n"
+        } else {
+            "\n"
+        });
     }
     buf
 }
