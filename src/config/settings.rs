@@ -160,7 +160,8 @@ pub struct LogSourceSettings {
 }
 
 /// Level of a pattern.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum PatternLevel {
     Ok,
     Warn,
@@ -168,7 +169,8 @@ pub enum PatternLevel {
 }
 
 /// Delivery role of a pattern.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum PatternRole {
     Delivered,
     Failed,

@@ -15,7 +15,8 @@ use crate::engine::logs::{OutcomeTransition, StatusOutcome};
 pub const MAX_FAILURE_CODES: usize = 32;
 
 /// Where a delivery outcome was learned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum DeliverySource {
     /// The app's logs: patterns with a delivered/failed role, and status webhooks.
     Logs,
@@ -38,7 +39,7 @@ impl DeliverySource {
 }
 
 /// Outcomes inside one window.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct RateSummary {
     pub delivered: u64,
     pub failed: u64,

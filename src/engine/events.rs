@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::history::HistoryEntry;
 use super::state::AccountSnapshot;
+use super::telemetry_types::{ClassifiedLine, PhoneSnapshot, TelemetrySnapshot};
 
 /// Identifies a command so its result event can be matched by the caller.
 pub type RequestId = u64;
@@ -71,6 +72,19 @@ pub enum EngineEvent {
     },
     /// Something a person must see now (re-auth required, permission lost, publish failing).
     Alert { account: String, message: String },
+    /// New lines from the `[[log]]` sources, batched (about every 100 ms). In a burst only
+    /// the newest lines are sent; `skipped` counts the others (they are still counted in
+    /// the telemetry aggregates).
+    LogLines {
+        lines: Vec<ClassifiedLine>,
+        skipped: u64,
+    },
+    /// Pattern and delivery aggregates, about once a second when they change.
+    Telemetry(Box<TelemetrySnapshot>),
+    /// Phone-number health and rate-limit usage of one account.
+    Phone(Box<PhoneSnapshot>),
+    /// A log source's own news: rotated, truncated, missing, command exited.
+    SourceNotice { source: String, message: String },
     /// Every account task has finished; no more events follow.
     Stopped,
 }

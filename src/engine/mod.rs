@@ -20,6 +20,7 @@ mod sends;
 pub mod source;
 pub mod state;
 pub mod store;
+pub mod telemetry_types;
 
 use std::collections::HashMap;
 use std::sync::Arc;
