@@ -159,7 +159,7 @@ fn bad_lifetime_is_a_clear_error_and_non_zero_exit() {
     assert!(stderr.contains("--long-lived-lifetime"), "{stderr}");
     assert!(stderr.contains("60 days"), "{stderr}");
     assert!(
-        stderr.contains("60d"),
+        stderr.contains("\"7d\""),
         "the allowed form is shown: {stderr}"
     );
     assert!(output.stdout.is_empty(), "nothing is served");
