@@ -11,12 +11,13 @@ use tokentop::config::{
     AccountSettings, GraphSettings, PatternSettings, RefreshBefore, RefreshPolicy, Settings,
     TestMessageSettings, UiSettings,
 };
+use tokentop::engine::source::AnalyticsWindow;
 use tokentop::engine::{
     Clock, Engine, EngineCommand, EngineEvent, EngineOptions, TokenSource, TokenState,
 };
 use tokentop::graph::{
-    AppCredentials, ErrorClass, ExchangedToken, GraphError, OutgoingMessage, SendResult, TokenInfo,
-    Usage, WithUsage,
+    Analytics, AppCredentials, ErrorClass, ExchangedToken, GraphError, OutgoingMessage,
+    PhoneHealth, SendResult, TokenInfo, Usage, WithUsage,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -172,6 +173,32 @@ impl TokenSource for FakeSource {
                 usage: Usage::default(),
             })
         })
+    }
+
+    fn phone_health<'a>(
+        &'a self,
+        _app: &'a AppCredentials,
+        _token: &'a SecretString,
+        _phone: &'a str,
+    ) -> BoxFuture<'a, Result<WithUsage<PhoneHealth>, GraphError>> {
+        Box::pin(async move {
+            let health =
+                tokentop::graph::parse_phone_health(r#"{"quality_rating":"GREEN"}"#).unwrap();
+            Ok(WithUsage {
+                value: health,
+                usage: Usage::default(),
+            })
+        })
+    }
+
+    fn analytics<'a>(
+        &'a self,
+        _app: &'a AppCredentials,
+        _token: &'a SecretString,
+        _waba: &'a str,
+        _window: AnalyticsWindow,
+    ) -> BoxFuture<'a, Result<WithUsage<Analytics>, GraphError>> {
+        Box::pin(async move { Err(Self::error(ErrorClass::Permission, 10)) })
     }
 }
 

@@ -9,7 +9,9 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::cli::GlobalArgs;
 use crate::config::{self, EnvSnapshot, Overrides, Settings};
-use crate::engine::{AccountSnapshot, Engine, EngineEvent, EngineHandle, EngineOptions};
+use crate::engine::{
+    AccountSnapshot, Engine, EngineEvent, EngineHandle, EngineOptions, HealthPolling,
+};
 use crate::graph::GraphClient;
 
 /// Exit code of a config error in commands that follow the monitoring-plugin convention.
@@ -59,6 +61,9 @@ pub fn one_shot_options() -> EngineOptions {
     EngineOptions {
         auto_refresh: false,
         periodic_checks: false,
+        log_sources: false,
+        health: HealthPolling::Off,
+        write_summary: false,
         ..EngineOptions::default()
     }
 }

@@ -35,6 +35,7 @@ pub(crate) struct Shared {
     pub history: HistoryLog,
     pub data_dir: PathBuf,
     pub events: mpsc::UnboundedSender<EngineEvent>,
+    pub telemetry: mpsc::UnboundedSender<super::telemetry::TelemetryInput>,
     /// False for one-shot commands (`check`): inspect only, refresh only when asked.
     pub auto_refresh: bool,
 }
@@ -108,6 +109,8 @@ pub struct TokenView {
     pub token: Option<SecretString>,
     pub fingerprint: Option<String>,
     pub expires_at: Option<i64>,
+    /// WhatsApp scopes the token lacks; `None` until it was inspected.
+    pub missing_scopes: Option<Vec<String>>,
 }
 
 /// A cloneable link to one account actor.
@@ -405,6 +408,11 @@ impl AccountActor {
             token: self.access.clone(),
             fingerprint: self.access.as_ref().map(fingerprint),
             expires_at: self.snapshot.access_expires_at(),
+            missing_scopes: self
+                .snapshot
+                .access
+                .as_ref()
+                .map(|_| self.snapshot.missing_scopes.clone()),
         };
         self.token_tx.send_replace(view);
     }

@@ -15,7 +15,7 @@ use crate::engine::logs::{OutcomeTransition, StatusOutcome};
 pub const MAX_FAILURE_CODES: usize = 32;
 
 /// Where a delivery outcome was learned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DeliverySource {
     /// The app's logs: patterns with a delivered/failed role, and status webhooks.
@@ -39,7 +39,7 @@ impl DeliverySource {
 }
 
 /// Outcomes inside one window.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RateSummary {
     pub delivered: u64,
     pub failed: u64,

@@ -50,6 +50,8 @@ pub struct SendReport {
     /// The error, e.g. "131026 Message Undeliverable", when not accepted.
     pub error: Option<String>,
     pub error_code: Option<i64>,
+    /// Meta's short title of the error (`error_user_title`), e.g. "Message Undeliverable".
+    pub error_title: Option<String>,
     /// True when the send had to refresh the token first or after a 190.
     pub refreshed: bool,
     pub latency_ms: u64,

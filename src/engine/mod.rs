@@ -9,6 +9,7 @@ pub mod atomic_file;
 pub mod clock;
 pub mod delivery;
 pub mod events;
+pub mod health;
 pub mod history;
 mod inspector;
 pub mod lock;
@@ -20,13 +21,14 @@ mod sends;
 pub mod source;
 pub mod state;
 pub mod store;
+mod telemetry;
 pub mod telemetry_types;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use account::{LOG_NOT_CONFIGURED, reauth_hint};
@@ -50,7 +52,23 @@ pub struct EngineOptions {
     pub auto_refresh: bool,
     /// Inspect every `check-interval`. Off for one-shot commands.
     pub periodic_checks: bool,
+    /// Follow the `[[log]]` sources.
+    pub log_sources: bool,
+    /// Phone-number health and analytics polling.
+    pub health: HealthPolling,
+    /// Keep `<data dir>/telemetry.json` current for one-shot `check` runs.
+    pub write_summary: bool,
     pub clock: Clock,
+}
+
+/// How often phone health (and analytics, at most every 15 min) are polled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthPolling {
+    Off,
+    /// Once at start (`check`).
+    Once,
+    /// Every `check-interval`.
+    Periodic,
 }
 
 impl Default for EngineOptions {
@@ -58,6 +76,9 @@ impl Default for EngineOptions {
         Self {
             auto_refresh: true,
             periodic_checks: true,
+            log_sources: true,
+            health: HealthPolling::Periodic,
+            write_summary: true,
             clock: Clock::System,
         }
     }
@@ -89,6 +110,7 @@ impl Engine {
     ) -> (EngineHandle, mpsc::UnboundedReceiver<EngineEvent>) {
         let (event_tx, event_rx) = mpsc::unbounded_channel();
         let (command_tx, command_rx) = mpsc::unbounded_channel();
+        let (telemetry_tx, telemetry_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             inspector: inspector::Inspector::spawn(source.clone()),
             source,
@@ -97,17 +119,34 @@ impl Engine {
             store: TokenStore::new(&settings.data_dir),
             history: HistoryLog::new(&settings.data_dir),
             data_dir: settings.data_dir.clone(),
-            events: event_tx,
+            events: event_tx.clone(),
+            telemetry: telemetry_tx.clone(),
             auto_refresh: options.auto_refresh,
         });
+        let stop_sources = start_telemetry(settings, &options, event_tx, telemetry_rx);
         let mut links = Vec::new();
         let mut tasks = Vec::new();
+        let mut pollers = Vec::new();
         for account in &settings.accounts {
             let (link, task) = spawn_account(shared.clone(), account.clone());
+            if options.health != HealthPolling::Off {
+                pollers.push(tokio::spawn(health::poll_account(
+                    link.clone(),
+                    shared.clone(),
+                    telemetry_tx.clone(),
+                    settings.refresh.check_interval,
+                    options.health == HealthPolling::Once,
+                )));
+            }
             links.push(link);
             tasks.push(task);
         }
-        let router = Router { shared, links };
+        let router = Router {
+            shared,
+            links,
+            pollers,
+            stop_sources,
+        };
         let check_interval = options
             .periodic_checks
             .then_some(settings.refresh.check_interval);
@@ -125,7 +164,43 @@ impl Engine {
 struct Router {
     shared: Arc<Shared>,
     links: Vec<AccountLink>,
+    pollers: Vec<JoinHandle<()>>,
+    stop_sources: watch::Sender<bool>,
 }
+
+/// Starts the log sources and the telemetry hub; returns the switch that stops the sources.
+fn start_telemetry(
+    settings: &Settings,
+    options: &EngineOptions,
+    events: mpsc::UnboundedSender<EngineEvent>,
+    inputs: mpsc::UnboundedReceiver<telemetry::TelemetryInput>,
+) -> watch::Sender<bool> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (source_tx, source_rx) = mpsc::channel(telemetry::SOURCE_CHANNEL_CAPACITY);
+    let patterns = match logs::PatternSet::new(&settings.patterns) {
+        Ok(patterns) => patterns,
+        Err(err) => {
+            // Config validation compiles every regex first, so this is a defensive fallback.
+            let _ = events.send(EngineEvent::Alert {
+                account: String::new(),
+                message: err.to_string(),
+            });
+            return stop_tx;
+        }
+    };
+    if options.log_sources {
+        logs::spawn_sources(&settings.logs, source_tx, stop_rx);
+    }
+    let summary = options
+        .write_summary
+        .then(|| settings.data_dir.join(TELEMETRY_SUMMARY_FILE));
+    let hub = telemetry::TelemetryHub::new(patterns, events, options.clock.clone(), summary);
+    tokio::spawn(hub.run(source_rx, inputs));
+    stop_tx
+}
+
+/// The latest telemetry snapshot of a running daemon or dashboard, for `check`.
+pub const TELEMETRY_SUMMARY_FILE: &str = "telemetry.json";
 
 impl Router {
     async fn run(
@@ -152,6 +227,10 @@ impl Router {
                     next_check = check_interval.map(|i| tokio::time::Instant::now() + jittered(i));
                 }
             }
+        }
+        let _ = self.stop_sources.send(true);
+        for poller in &self.pollers {
+            poller.abort();
         }
         for link in &self.links {
             let _ = link.tx.send(AccountMsg::Shutdown);
@@ -200,6 +279,7 @@ impl Router {
                         message_status: None,
                         error: Some(unknown_account(&account, &self.links)),
                         error_code: None,
+                        error_title: None,
                         refreshed: false,
                         latency_ms: 0,
                     };
@@ -290,6 +370,12 @@ async fn send_test(
             )
             .await;
             shared.record(entry);
+            let _ = shared.telemetry.send(telemetry::TelemetryInput::TestSend {
+                at: shared.clock.now(),
+                delivered: report.accepted,
+                failure_code: report.error_code,
+                failure_title: report.error_title.clone(),
+            });
             report
         }
         Err(reason) => SendReport {
@@ -300,6 +386,7 @@ async fn send_test(
             message_status: None,
             error: Some(reason),
             error_code: None,
+            error_title: None,
             refreshed: false,
             latency_ms: 0,
         },

@@ -60,6 +60,7 @@ pub async fn send_guarded(
         message_status: None,
         error: None,
         error_code: None,
+        error_title: None,
         refreshed: false,
         latency_ms: 0,
     };
@@ -74,6 +75,7 @@ pub async fn send_guarded(
         Err(err) => {
             report.error = Some(err.to_string());
             report.error_code = err.code;
+            report.error_title = err.user_title.clone();
             Outcome::Failed
         }
     };

@@ -4,9 +4,17 @@ use futures_util::future::BoxFuture;
 use secrecy::SecretString;
 
 use crate::graph::{
-    AppCredentials, ExchangedToken, GraphClient, GraphError, OutgoingMessage, SendResult,
-    TokenInfo, WithUsage,
+    Analytics, AppCredentials, ExchangedToken, Granularity, GraphClient, GraphError,
+    OutgoingMessage, PhoneHealth, SendResult, TokenInfo, WithUsage,
 };
+
+/// A window of WABA analytics to ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnalyticsWindow {
+    pub start_unix: i64,
+    pub end_unix: i64,
+    pub granularity: Granularity,
+}
 
 /// The Graph calls the token engine makes.
 pub trait TokenSource: Send + Sync + 'static {
@@ -33,6 +41,23 @@ pub trait TokenSource: Send + Sync + 'static {
         phone_number_id: &'a str,
         message: &'a OutgoingMessage,
     ) -> BoxFuture<'a, Result<WithUsage<SendResult>, GraphError>>;
+
+    /// Phone-number health fields.
+    fn phone_health<'a>(
+        &'a self,
+        app: &'a AppCredentials,
+        token: &'a SecretString,
+        phone_number_id: &'a str,
+    ) -> BoxFuture<'a, Result<WithUsage<PhoneHealth>, GraphError>>;
+
+    /// WABA delivery analytics.
+    fn analytics<'a>(
+        &'a self,
+        app: &'a AppCredentials,
+        token: &'a SecretString,
+        waba_id: &'a str,
+        window: AnalyticsWindow,
+    ) -> BoxFuture<'a, Result<WithUsage<Analytics>, GraphError>>;
 }
 
 impl TokenSource for GraphClient {
@@ -67,6 +92,32 @@ impl TokenSource for GraphClient {
         message: &'a OutgoingMessage,
     ) -> BoxFuture<'a, Result<WithUsage<SendResult>, GraphError>> {
         Box::pin(self.send_message(app, token, phone_number_id, message))
+    }
+
+    fn phone_health<'a>(
+        &'a self,
+        app: &'a AppCredentials,
+        token: &'a SecretString,
+        phone_number_id: &'a str,
+    ) -> BoxFuture<'a, Result<WithUsage<PhoneHealth>, GraphError>> {
+        Box::pin(GraphClient::phone_health(self, app, token, phone_number_id))
+    }
+
+    fn analytics<'a>(
+        &'a self,
+        app: &'a AppCredentials,
+        token: &'a SecretString,
+        waba_id: &'a str,
+        window: AnalyticsWindow,
+    ) -> BoxFuture<'a, Result<WithUsage<Analytics>, GraphError>> {
+        Box::pin(self.waba_analytics(
+            app,
+            token,
+            waba_id,
+            window.start_unix,
+            window.end_unix,
+            window.granularity,
+        ))
     }
 }
 

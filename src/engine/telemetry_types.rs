@@ -2,7 +2,7 @@
 //! delivery aggregates, phone-number health and rate-limit usage.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::delivery::{DeliverySource, RateSummary};
 use crate::config::{PatternLevel, PatternRole};
@@ -22,7 +22,7 @@ pub struct ClassifiedLine {
 }
 
 /// Matches of one pattern over the rolling windows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PatternCountRow {
     pub name: String,
     pub level: PatternLevel,
@@ -32,7 +32,7 @@ pub struct PatternCountRow {
 }
 
 /// Matches per level in the last hour.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LevelCounts {
     pub ok: u64,
     pub warn: u64,
@@ -40,7 +40,7 @@ pub struct LevelCounts {
 }
 
 /// The delivery rate of one source over one window (`None` when nothing was counted).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryRow {
     pub source: DeliverySource,
     pub window_secs: u64,
@@ -48,7 +48,7 @@ pub struct DeliveryRow {
 }
 
 /// A failure code seen in webhook statuses or send errors, with its title.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailureRow {
     pub code: i64,
     pub title: Option<String>,
@@ -56,7 +56,7 @@ pub struct FailureRow {
 }
 
 /// Aggregates over every log source and send, sent about once a second when they change.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TelemetrySnapshot {
     pub at: DateTime<Utc>,
     pub patterns: Vec<PatternCountRow>,

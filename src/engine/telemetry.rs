@@ -1,0 +1,344 @@
+//! The telemetry hub: classifies log lines, keeps pattern and delivery aggregates, and sends
+//! them to clients as batched lines and periodic snapshots.
+//!
+//! Bounded everywhere: lines are batched (only the newest [`MAX_LINES_PER_BATCH`] of a burst
+//! are forwarded), aggregates live in fixed minute buckets, and the source channel is bounded
+//! so a flood of lines slows the readers, never the engine.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use regex::Regex;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::clock::Clock;
+use super::delivery::{DeliverySource, DeliveryWindows};
+use super::events::EngineEvent;
+use super::logs::{PatternCounts, PatternSet, SourceEvent, StatusTracker};
+use super::telemetry_types::{
+    ClassifiedLine, DeliveryRow, FailureRow, LevelCounts, PatternCountRow, TelemetrySnapshot,
+};
+use crate::config::{PatternLevel, PatternRole};
+use crate::graph::DataPoint;
+
+/// Lines forwarded per batch; older lines of a burst are only counted.
+pub const MAX_LINES_PER_BATCH: usize = 500;
+/// Lines wait at most this long before they are forwarded.
+const LINE_BATCH_DELAY: Duration = Duration::from_millis(100);
+/// Snapshots are sent at most this often.
+const SNAPSHOT_MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// Even without news, a snapshot is re-sent this often so windows age visibly.
+const SNAPSHOT_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+/// The summary file for `check` is rewritten at most this often.
+const SUMMARY_WRITE_INTERVAL: Duration = Duration::from_secs(10);
+/// Capacity of the bounded channel from the log sources.
+pub const SOURCE_CHANNEL_CAPACITY: usize = 4096;
+/// The windows the delivery rates are reported over.
+pub const WINDOWS: [Duration; 3] = [
+    Duration::from_secs(15 * 60),
+    Duration::from_secs(3600),
+    Duration::from_secs(24 * 3600),
+];
+const SPARKLINE_BUCKETS: usize = 12;
+const TOP_FAILURES: usize = 5;
+
+/// What the rest of the engine tells the hub.
+#[derive(Debug, Clone)]
+pub(crate) enum TelemetryInput {
+    /// A test send finished.
+    TestSend {
+        at: DateTime<Utc>,
+        delivered: bool,
+        failure_code: Option<i64>,
+        failure_title: Option<String>,
+    },
+    /// Analytics data points of one account (complete half hours only).
+    Analytics {
+        account: String,
+        points: Vec<DataPoint>,
+    },
+}
+
+/// The hub's state; runs as one task.
+pub(crate) struct TelemetryHub {
+    patterns: PatternSet,
+    counts: PatternCounts,
+    windows: DeliveryWindows,
+    tracker: StatusTracker,
+    events: mpsc::UnboundedSender<EngineEvent>,
+    clock: Clock,
+    pending: VecDeque<ClassifiedLine>,
+    skipped: u64,
+    dirty: bool,
+    /// Where the latest snapshot is written for `tokentop check` (daemon and dashboard only).
+    summary_path: Option<std::path::PathBuf>,
+    last_summary_write: Option<Instant>,
+    /// Analytics points already counted, per account, by start time.
+    analytics_seen: HashMap<String, VecDeque<i64>>,
+}
+
+/// Meta's errors show up in app logs as "(#131047) ...". A constant pattern: `None` is
+/// impossible, and would only mean no codes are extracted.
+static META_ERROR_CODE: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"\(#(\d{1,7})\)").ok());
+
+impl TelemetryHub {
+    pub fn new(
+        patterns: PatternSet,
+        events: mpsc::UnboundedSender<EngineEvent>,
+        clock: Clock,
+        summary_path: Option<std::path::PathBuf>,
+    ) -> Self {
+        let count = patterns.patterns().len();
+        Self {
+            patterns,
+            counts: PatternCounts::new(count),
+            windows: DeliveryWindows::new(),
+            tracker: StatusTracker::default(),
+            events,
+            clock,
+            pending: VecDeque::new(),
+            skipped: 0,
+            dirty: true,
+            analytics_seen: HashMap::new(),
+            summary_path,
+            last_summary_write: None,
+        }
+    }
+
+    /// Runs until both input channels are closed.
+    pub async fn run(
+        mut self,
+        mut sources: mpsc::Receiver<SourceEvent>,
+        mut inputs: mpsc::UnboundedReceiver<TelemetryInput>,
+    ) {
+        let mut flush_at: Option<Instant> = None;
+        let mut last_snapshot = Instant::now() - SNAPSHOT_MIN_INTERVAL;
+        let (mut sources_open, mut inputs_open) = (true, true);
+        while sources_open || inputs_open {
+            let next_snapshot = if self.dirty {
+                last_snapshot + SNAPSHOT_MIN_INTERVAL
+            } else {
+                last_snapshot + SNAPSHOT_REFRESH_INTERVAL
+            };
+            let wake = flush_at.map_or(next_snapshot, |f| f.min(next_snapshot));
+            tokio::select! {
+                event = sources.recv(), if sources_open => match event {
+                    Some(event) => {
+                        self.on_source_event(event);
+                        flush_at.get_or_insert_with(|| Instant::now() + LINE_BATCH_DELAY);
+                    }
+                    None => sources_open = false,
+                },
+                input = inputs.recv(), if inputs_open => match input {
+                    Some(input) => self.on_input(input),
+                    None => inputs_open = false,
+                },
+                () = tokio::time::sleep_until(wake) => {
+                    if flush_at.is_some_and(|f| f <= Instant::now()) {
+                        self.flush_lines();
+                        flush_at = None;
+                    }
+                    if Instant::now() >= next_snapshot {
+                        self.send_snapshot();
+                        last_snapshot = Instant::now();
+                    }
+                }
+            }
+        }
+        self.flush_lines();
+    }
+
+    fn on_source_event(&mut self, event: SourceEvent) {
+        match event {
+            SourceEvent::Line(line) => {
+                self.on_line(line.source, line.received_at, line.text, line.truncated)
+            }
+            SourceEvent::Status(status) => {
+                if let Some(transition) = self.tracker.observe(&status) {
+                    self.windows
+                        .record_outcome(DeliverySource::Logs, &transition);
+                    self.dirty = true;
+                }
+            }
+            SourceEvent::Notice { source, message } => {
+                let _ = self
+                    .events
+                    .send(EngineEvent::SourceNotice { source, message });
+            }
+        }
+    }
+
+    fn on_line(&mut self, source: String, at: DateTime<Utc>, text: String, truncated: bool) {
+        let mut line = ClassifiedLine {
+            source,
+            received_at: at,
+            text,
+            truncated,
+            pattern: None,
+            level: None,
+            role: None,
+        };
+        if let Some(found) = self.patterns.classify(&line.text) {
+            self.counts.record(at, &line.source, &line.text, &found);
+            line.pattern = Some(found.name.to_string());
+            line.level = Some(found.level);
+            line.role = found.role;
+            match found.role {
+                Some(PatternRole::Delivered) => self.windows.record(DeliverySource::Logs, at, true),
+                Some(PatternRole::Failed) => {
+                    self.windows.record(DeliverySource::Logs, at, false);
+                    if let Some(code) = self.meta_error_code(&line.text) {
+                        self.windows.record_failure_code(at, code, None);
+                    }
+                }
+                None => {}
+            }
+            self.dirty = true;
+        }
+        if self.pending.len() >= MAX_LINES_PER_BATCH {
+            self.pending.pop_front();
+            self.skipped += 1;
+        }
+        self.pending.push_back(line);
+    }
+
+    fn meta_error_code(&self, text: &str) -> Option<i64> {
+        META_ERROR_CODE
+            .as_ref()?
+            .captures(text)?
+            .get(1)?
+            .as_str()
+            .parse()
+            .ok()
+    }
+
+    fn on_input(&mut self, input: TelemetryInput) {
+        match input {
+            TelemetryInput::TestSend {
+                at,
+                delivered,
+                failure_code,
+                failure_title,
+            } => {
+                self.windows
+                    .record(DeliverySource::TestSends, at, delivered);
+                if let Some(code) = failure_code {
+                    self.windows.record_failure_code(at, code, failure_title);
+                }
+            }
+            TelemetryInput::Analytics { account, points } => {
+                self.record_analytics(&account, &points)
+            }
+        }
+        self.dirty = true;
+    }
+
+    fn record_analytics(&mut self, account: &str, points: &[DataPoint]) {
+        let seen = self.analytics_seen.entry(account.to_string()).or_default();
+        for point in points {
+            if seen.contains(&point.start) {
+                continue;
+            }
+            seen.push_back(point.start);
+            // 49 half hours cover the 24 h window; older starts can be forgotten.
+            if seen.len() > 49 {
+                seen.pop_front();
+            }
+            let at = DateTime::from_timestamp(point.end, 0).unwrap_or_default();
+            let failed = point.sent.saturating_sub(point.delivered);
+            self.windows
+                .record_many(DeliverySource::Analytics, at, point.delivered, failed);
+        }
+    }
+
+    fn flush_lines(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let lines: Vec<ClassifiedLine> = self.pending.drain(..).collect();
+        let skipped = std::mem::take(&mut self.skipped);
+        let _ = self.events.send(EngineEvent::LogLines { lines, skipped });
+    }
+
+    fn send_snapshot(&mut self) {
+        let snapshot = self.snapshot(self.clock.now());
+        self.dirty = false;
+        self.write_summary(&snapshot);
+        let _ = self.events.send(EngineEvent::Telemetry(Box::new(snapshot)));
+    }
+
+    /// Writes the snapshot for one-shot `check` runs, at most every [`SUMMARY_WRITE_INTERVAL`].
+    fn write_summary(&mut self, snapshot: &TelemetrySnapshot) {
+        let Some(path) = &self.summary_path else {
+            return;
+        };
+        if self
+            .last_summary_write
+            .is_some_and(|at| at.elapsed() < SUMMARY_WRITE_INTERVAL)
+        {
+            return;
+        }
+        self.last_summary_write = Some(Instant::now());
+        if let Ok(text) = serde_json::to_vec(snapshot) {
+            if let Err(err) = super::atomic_file::write_atomic(path, &text) {
+                tracing::warn!("cannot write telemetry summary {}: {err}", path.display());
+            }
+        }
+    }
+
+    /// The aggregates at `now`.
+    pub fn snapshot(&self, now: DateTime<Utc>) -> TelemetrySnapshot {
+        let [w15m, w1h, w24h] = WINDOWS;
+        let patterns = self
+            .patterns
+            .patterns()
+            .iter()
+            .enumerate()
+            .map(|(i, def)| PatternCountRow {
+                name: def.name.clone(),
+                level: def.level,
+                last_15m: self.counts.pattern_count(i, w15m, now),
+                last_1h: self.counts.pattern_count(i, w1h, now),
+                last_24h: self.counts.pattern_count(i, w24h, now),
+            })
+            .collect();
+        let levels_1h = LevelCounts {
+            ok: self.counts.level_count(PatternLevel::Ok, w1h, now),
+            warn: self.counts.level_count(PatternLevel::Warn, w1h, now),
+            error: self.counts.level_count(PatternLevel::Error, w1h, now),
+        };
+        let delivery = DeliverySource::ALL
+            .iter()
+            .flat_map(|source| {
+                WINDOWS.iter().map(move |window| DeliveryRow {
+                    source: *source,
+                    window_secs: window.as_secs(),
+                    rate: self.windows.rate(*source, *window, now),
+                })
+            })
+            .collect();
+        let top_failures = self
+            .windows
+            .top_failure_codes(w24h, now, TOP_FAILURES)
+            .into_iter()
+            .map(|(code, title, count)| FailureRow { code, title, count })
+            .collect();
+        TelemetrySnapshot {
+            at: now,
+            patterns,
+            levels_1h,
+            delivery,
+            delivery_sparkline: self.windows.sparkline(
+                DeliverySource::Logs,
+                SPARKLINE_BUCKETS,
+                w1h,
+                now,
+            ),
+            top_failures,
+        }
+    }
+}
