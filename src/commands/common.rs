@@ -1,6 +1,5 @@
 //! What the headless commands share: settings loading, engine start, waiting for results.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,26 +70,6 @@ pub fn one_shot_options() -> EngineOptions {
 /// True once an account has been looked at: inspected, or known not to be inspectable.
 pub fn settled(snapshot: &AccountSnapshot) -> bool {
     snapshot.access.is_some() || snapshot.config_problem.is_some() || snapshot.last_error.is_some()
-}
-
-/// Collects account snapshots until every account has settled or `limit` passes.
-pub async fn wait_settled(
-    events: &mut UnboundedReceiver<EngineEvent>,
-    names: &[String],
-    limit: Duration,
-) -> HashMap<String, AccountSnapshot> {
-    let mut latest: HashMap<String, AccountSnapshot> = HashMap::new();
-    let deadline = tokio::time::Instant::now() + limit;
-    while !names.iter().all(|n| latest.get(n).is_some_and(settled)) {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Some(EngineEvent::Account(snapshot))) => {
-                latest.insert(snapshot.name.clone(), *snapshot);
-            }
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => break,
-        }
-    }
-    latest
 }
 
 /// Asks the engine to stop and waits (bounded) until it has persisted and stopped.

@@ -1,6 +1,7 @@
 //! One file per subcommand; [`run`] dispatches. The only layer that prints to stdout.
 
 mod check;
+mod check_report;
 mod common;
 mod config_cmd;
 mod daemon;

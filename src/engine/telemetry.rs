@@ -283,10 +283,10 @@ impl TelemetryHub {
             return;
         }
         self.last_summary_write = Some(Instant::now());
-        if let Ok(text) = serde_json::to_vec(snapshot) {
-            if let Err(err) = super::atomic_file::write_atomic(path, &text) {
-                tracing::warn!("cannot write telemetry summary {}: {err}", path.display());
-            }
+        if let Ok(text) = serde_json::to_vec(snapshot)
+            && let Err(err) = super::atomic_file::write_atomic(path, &text)
+        {
+            tracing::warn!("cannot write telemetry summary {}: {err}", path.display());
         }
     }
 

@@ -1,0 +1,506 @@
+//! The `check` report: monitoring status of each account and why, as pure functions of what
+//! the engine found, so every rule is unit-tested without a network.
+
+use serde::Serialize;
+
+use super::common::format_left;
+use crate::config::RefreshPolicy;
+use crate::engine::AccountSnapshot;
+use crate::engine::delivery::RateSummary;
+use crate::engine::telemetry_types::PhoneSnapshot;
+use crate::graph::Expiry;
+
+/// Rate-limit usage at or above this percentage is a WARNING.
+pub const HEADROOM_WARN_PERCENT: u32 = 80;
+
+/// Monitoring-plugin status of one account or of the whole check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    #[default]
+    Ok,
+    Warning,
+    Unknown,
+    Critical,
+}
+
+impl Status {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Ok => 0,
+            Status::Warning => 1,
+            Status::Critical => 2,
+            Status::Unknown => 3,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Warning => "WARNING",
+            Status::Critical => "CRITICAL",
+            Status::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// One token's expiry in the JSON report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpiryReport {
+    /// Unix seconds; `null` when it never expires or is unknown.
+    pub expires_at: Option<i64>,
+    pub never: bool,
+    pub seconds_left: Option<i64>,
+}
+
+/// Phone-number health in the JSON report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PhoneReport {
+    pub quality_rating: Option<String>,
+    pub status: Option<String>,
+    /// AVAILABLE | LIMITED | BLOCKED (the worst entity).
+    pub can_send_message: Option<String>,
+    pub messaging_limit: Option<String>,
+    pub throughput: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Rate-limit headroom in the JSON report.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeadroomReport {
+    /// Highest usage percentage of any limit (100 = throttled).
+    pub max_percent: Option<u32>,
+    pub regain_access_secs: Option<u64>,
+}
+
+/// Delivery success over the last hour, per source.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeliveryReport {
+    /// From the app's logs (shared by every account).
+    pub logs: Option<RateSummary>,
+    pub test_sends: Option<RateSummary>,
+    pub analytics: Option<RateSummary>,
+    /// Why a source has no number (no running daemon, no WABA id, ...).
+    pub notes: Vec<String>,
+}
+
+/// One account in the JSON report.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountReport {
+    pub name: String,
+    pub status: Status,
+    pub state: String,
+    pub reasons: Vec<String>,
+    pub token_type: Option<String>,
+    pub access_token: Option<String>,
+    pub access_expiry: Option<ExpiryReport>,
+    /// `null` when the access token is its own long-lived token.
+    pub long_lived_token: Option<String>,
+    pub long_lived_expiry: Option<ExpiryReport>,
+    pub data_access_expiry: Option<ExpiryReport>,
+    pub missing_scopes: Vec<String>,
+    pub action_hint: Option<String>,
+    pub phone: Option<PhoneReport>,
+    pub headroom: Option<HeadroomReport>,
+    pub delivery_1h: DeliveryReport,
+}
+
+/// The whole JSON report.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub status: Status,
+    pub exit_code: u8,
+    pub checked_at: i64,
+    pub accounts: Vec<AccountReport>,
+}
+
+/// What `check` knows about one account besides the token snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    pub refresh_failing: bool,
+    pub phone: Option<PhoneSnapshot>,
+    pub delivery: DeliveryReport,
+}
+
+fn expiry_report(expiry: Expiry, now: i64) -> ExpiryReport {
+    match expiry {
+        Expiry::Never => ExpiryReport {
+            expires_at: None,
+            never: true,
+            seconds_left: None,
+        },
+        Expiry::Unknown => ExpiryReport {
+            expires_at: None,
+            never: false,
+            seconds_left: None,
+        },
+        Expiry::At(at) => ExpiryReport {
+            expires_at: Some(at),
+            never: false,
+            seconds_left: Some(at - now),
+        },
+    }
+}
+
+/// Collects the worst status and every reason for it.
+#[derive(Default)]
+struct Verdict {
+    status: Status,
+    reasons: Vec<String>,
+}
+
+impl Verdict {
+    fn raise(&mut self, to: Status, reason: String) {
+        self.status = self.status.max(to);
+        self.reasons.push(reason);
+    }
+}
+
+/// Status of one account and why.
+pub fn account_report(
+    snapshot: &AccountSnapshot,
+    policy: &RefreshPolicy,
+    now: i64,
+    extras: &Extras,
+) -> AccountReport {
+    let mut verdict = Verdict::default();
+    token_verdict(&mut verdict, snapshot, policy, now);
+    if extras.refresh_failing && !snapshot.state.is_critical() {
+        verdict.raise(Status::Warning, "last refresh failed".to_string());
+    }
+    let phone = extras.phone.as_ref().map(phone_report);
+    if let Some(phone) = &phone {
+        phone_verdict(&mut verdict, phone);
+    }
+    let headroom = extras
+        .phone
+        .as_ref()
+        .filter(|p| !p.usage.is_empty())
+        .map(|p| HeadroomReport {
+            max_percent: p.usage.max_percent(),
+            regain_access_secs: p.usage.regain_access_after().map(|d| d.as_secs()),
+        });
+    if let Some(percent) = headroom.as_ref().and_then(|h| h.max_percent)
+        && percent >= HEADROOM_WARN_PERCENT
+    {
+        verdict.raise(Status::Warning, format!("rate-limit usage at {percent}%"));
+    }
+    let info = snapshot.access.as_ref().map(|i| &i.info);
+    AccountReport {
+        name: snapshot.name.clone(),
+        status: verdict.status,
+        state: snapshot.state.label().to_string(),
+        reasons: verdict.reasons,
+        token_type: info.and_then(|i| i.token_type.clone()),
+        access_token: snapshot.access_token_masked.clone(),
+        access_expiry: info.map(|i| expiry_report(i.expiry(), now)),
+        long_lived_token: snapshot.long_lived_token_masked.clone(),
+        long_lived_expiry: snapshot
+            .long_lived
+            .as_ref()
+            .map(|i| expiry_report(i.expiry(), now)),
+        data_access_expiry: info.map(|i| expiry_report(i.data_access_expiry(), now)),
+        missing_scopes: snapshot.missing_scopes.clone(),
+        action_hint: snapshot.action_hint.clone(),
+        phone,
+        headroom,
+        delivery_1h: extras.delivery.clone(),
+    }
+}
+
+fn token_verdict(
+    verdict: &mut Verdict,
+    snapshot: &AccountSnapshot,
+    policy: &RefreshPolicy,
+    now: i64,
+) {
+    let warn_secs = i64::try_from(policy.warn_before.as_secs()).unwrap_or(i64::MAX);
+    let critical_secs = i64::try_from(policy.critical_before.as_secs()).unwrap_or(i64::MAX);
+    if let Some(problem) = &snapshot.config_problem {
+        verdict.raise(Status::Unknown, format!("not configured: {problem}"));
+    } else if snapshot.access.is_none() {
+        let why = snapshot
+            .last_error
+            .clone()
+            .unwrap_or_else(|| "no answer from the Graph API".into());
+        verdict.raise(Status::Unknown, why);
+    }
+    if snapshot.state.is_critical() {
+        verdict.raise(Status::Critical, snapshot.state.label().to_string());
+    }
+    let tokens = [
+        ("access token", &snapshot.access),
+        ("long-lived token", &snapshot.long_lived),
+    ];
+    for (what, inspection) in tokens {
+        if let Some(Expiry::At(at)) = inspection.as_ref().map(|i| i.expiry()) {
+            let left = at - now;
+            if left <= critical_secs {
+                verdict.raise(
+                    Status::Critical,
+                    format!("{what} expires in {}", format_left(left)),
+                );
+            } else if left <= warn_secs {
+                verdict.raise(
+                    Status::Warning,
+                    format!("{what} expires in {}", format_left(left)),
+                );
+            }
+        }
+    }
+    if !snapshot.missing_scopes.is_empty() {
+        let missing = snapshot.missing_scopes.join(", ");
+        verdict.raise(Status::Warning, format!("missing scopes: {missing}"));
+    }
+}
+
+fn phone_report(phone: &PhoneSnapshot) -> PhoneReport {
+    let Some(health) = &phone.health else {
+        return PhoneReport {
+            error: phone.error.clone(),
+            ..PhoneReport::default()
+        };
+    };
+    PhoneReport {
+        quality_rating: health.quality_rating.clone(),
+        status: health.status.clone(),
+        can_send_message: health
+            .health
+            .as_ref()
+            .and_then(|h| h.can_send_message.clone()),
+        messaging_limit: health.messaging_limit.clone(),
+        throughput: health.throughput_level.clone(),
+        error: phone.error.clone(),
+    }
+}
+
+/// BLOCKED or RED: CRITICAL. LIMITED or YELLOW: WARNING.
+fn phone_verdict(verdict: &mut Verdict, phone: &PhoneReport) {
+    match phone.can_send_message.as_deref() {
+        Some("BLOCKED") => verdict.raise(Status::Critical, "phone health BLOCKED".to_string()),
+        Some("LIMITED") => verdict.raise(Status::Warning, "phone health LIMITED".to_string()),
+        _ => {}
+    }
+    match phone.quality_rating.as_deref() {
+        Some("RED") => verdict.raise(Status::Critical, "phone quality RED".to_string()),
+        Some("YELLOW") => verdict.raise(Status::Warning, "phone quality YELLOW".to_string()),
+        _ => {}
+    }
+}
+
+fn describe(expiry: &Option<ExpiryReport>) -> String {
+    match expiry {
+        Some(ExpiryReport { never: true, .. }) => "never".to_string(),
+        Some(ExpiryReport {
+            seconds_left: Some(left),
+            ..
+        }) => format_left(*left),
+        _ => "unknown".to_string(),
+    }
+}
+
+fn describe_rate(rate: Option<RateSummary>) -> String {
+    match rate {
+        Some(r) => format!(
+            "{:.1}% ({}/{})",
+            r.percent,
+            r.delivered,
+            r.delivered + r.failed
+        ),
+        None => "-".to_string(),
+    }
+}
+
+/// `production: OK - valid; access 41d 03:12:45 (SYSTEM_USER EAAG…x9Qf); ...; phone GREEN CONNECTED AVAILABLE; ...`
+pub fn account_line(report: &AccountReport) -> String {
+    let long_lived = match &report.long_lived_token {
+        None => "same token".to_string(),
+        Some(_) => describe(&report.long_lived_expiry),
+    };
+    let scopes = if report.missing_scopes.is_empty() {
+        "ok".to_string()
+    } else {
+        format!("missing {}", report.missing_scopes.join(", "))
+    };
+    let mut line = format!(
+        "{}: {} - {}; access {} ({} {}); long-lived {}; data access {}; scopes {}",
+        report.name,
+        report.status.label(),
+        report.state,
+        describe(&report.access_expiry),
+        report.token_type.as_deref().unwrap_or("type unknown"),
+        report.access_token.as_deref().unwrap_or("no token"),
+        long_lived,
+        describe(&report.data_access_expiry),
+        scopes
+    );
+    if let Some(phone) = &report.phone {
+        let field = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".to_string());
+        match &phone.error {
+            Some(err) if phone.quality_rating.is_none() => {
+                line.push_str(&format!("; phone unknown ({err})"))
+            }
+            _ => line.push_str(&format!(
+                "; phone {} {} {}",
+                field(&phone.quality_rating),
+                field(&phone.status),
+                field(&phone.can_send_message)
+            )),
+        }
+    }
+    if let Some(percent) = report.headroom.as_ref().and_then(|h| h.max_percent) {
+        line.push_str(&format!("; rate-limit usage {percent}%"));
+    }
+    let d = &report.delivery_1h;
+    line.push_str(&format!(
+        "; delivery 1h logs {} test {} waba {}",
+        describe_rate(d.logs),
+        describe_rate(d.test_sends),
+        describe_rate(d.analytics)
+    ));
+    if !report.reasons.is_empty() {
+        line.push_str(&format!(" [{}]", report.reasons.join("; ")));
+    }
+    if let Some(hint) = &report.action_hint {
+        line.push_str(&format!("\n  what to do: {hint}"));
+    }
+    line
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::telemetry_types::PhoneSnapshot;
+    use crate::engine::{Inspection, TokenState};
+    use crate::graph::TokenInfo;
+    use crate::graph::Usage;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn snapshot(expires_at: i64, valid: bool) -> AccountSnapshot {
+        let info: TokenInfo = serde_json::from_value(serde_json::json!({
+            "is_valid": valid, "type": "SYSTEM_USER", "expires_at": expires_at,
+            "scopes": ["whatsapp_business_management", "whatsapp_business_messaging"]
+        }))
+        .unwrap();
+        let mut s = AccountSnapshot::new("a");
+        s.access = Some(Inspection {
+            checked_at: chrono::Utc::now(),
+            info,
+        });
+        s.state = if valid {
+            TokenState::Valid
+        } else {
+            TokenState::Expired
+        };
+        s
+    }
+
+    fn status(s: &AccountSnapshot, failing: bool) -> Status {
+        let extras = Extras {
+            refresh_failing: failing,
+            ..Extras::default()
+        };
+        account_report(s, &RefreshPolicy::default(), NOW, &extras).status
+    }
+
+    #[test]
+    fn far_expiry_is_ok_and_never_is_ok() {
+        assert_eq!(
+            status(&snapshot(NOW + 30 * 86_400, true), false),
+            Status::Ok
+        );
+        assert_eq!(status(&snapshot(0, true), false), Status::Ok);
+    }
+
+    #[test]
+    fn inside_warn_before_is_warning_inside_critical_before_is_critical() {
+        assert_eq!(
+            status(&snapshot(NOW + 3 * 86_400, true), false),
+            Status::Warning
+        );
+        assert_eq!(status(&snapshot(NOW + 3600, true), false), Status::Critical);
+    }
+
+    #[test]
+    fn dead_states_are_critical() {
+        assert_eq!(status(&snapshot(NOW - 10, false), false), Status::Critical);
+        let mut s = snapshot(NOW + 30 * 86_400, true);
+        s.state = TokenState::ReauthRequired { reason: "x".into() };
+        assert_eq!(status(&s, false), Status::Critical);
+    }
+
+    #[test]
+    fn failing_refresh_is_warning() {
+        assert_eq!(
+            status(&snapshot(NOW + 30 * 86_400, true), true),
+            Status::Warning
+        );
+    }
+
+    #[test]
+    fn uninspectable_account_is_unknown() {
+        let mut s = AccountSnapshot::new("a");
+        s.last_error = Some("connection refused".into());
+        assert_eq!(status(&s, false), Status::Unknown);
+        let mut s = AccountSnapshot::new("a");
+        s.config_problem = Some("missing app-secret".into());
+        assert_eq!(status(&s, false), Status::Unknown);
+    }
+
+    #[test]
+    fn overall_order_is_critical_unknown_warning_ok() {
+        assert!(Status::Critical > Status::Unknown);
+        assert!(Status::Unknown > Status::Warning);
+        assert!(Status::Warning > Status::Ok);
+    }
+
+    fn with_phone(body: &str) -> Status {
+        let health = crate::graph::parse_phone_health(body).unwrap();
+        let phone = PhoneSnapshot {
+            account: "a".into(),
+            checked_at: chrono::Utc::now(),
+            health: Some(health),
+            usage: Usage::default(),
+            error: None,
+            analytics_note: None,
+        };
+        let extras = Extras {
+            phone: Some(phone),
+            ..Extras::default()
+        };
+        account_report(
+            &snapshot(NOW + 30 * 86_400, true),
+            &RefreshPolicy::default(),
+            NOW,
+            &extras,
+        )
+        .status
+    }
+
+    #[test]
+    fn phone_health_blocked_or_red_is_critical_limited_or_yellow_warning() {
+        assert_eq!(
+            with_phone(
+                r#"{"quality_rating":"GREEN","health_status":{"can_send_message":"AVAILABLE"}}"#
+            ),
+            Status::Ok
+        );
+        assert_eq!(
+            with_phone(
+                r#"{"quality_rating":"GREEN","health_status":{"can_send_message":"BLOCKED"}}"#
+            ),
+            Status::Critical
+        );
+        assert_eq!(with_phone(r#"{"quality_rating":"RED"}"#), Status::Critical);
+        assert_eq!(
+            with_phone(
+                r#"{"quality_rating":"GREEN","health_status":{"can_send_message":"LIMITED"}}"#
+            ),
+            Status::Warning
+        );
+        assert_eq!(
+            with_phone(r#"{"quality_rating":"YELLOW"}"#),
+            Status::Warning
+        );
+    }
+}
