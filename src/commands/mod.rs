@@ -11,6 +11,7 @@ mod history_cmd;
 mod refresh_cmd;
 mod send_test;
 mod sim_cmd;
+mod tail;
 
 use std::process::ExitCode;
 
@@ -27,7 +28,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::SendTest(args)) => send_test::run(&cli.global, &args).await,
         Some(Command::Exchange(args)) => exchange::run(&cli.global, &args).await,
         Some(Command::History(args)) => history_cmd::run(&cli.global, &args).await,
-        Some(Command::Tail(_)) => not_yet("tail"),
+        Some(Command::Tail(args)) => tail::run(&cli.global, &args).await,
         Some(Command::Sim(args)) => sim_cmd::run(args).await,
         Some(Command::Config(c)) => config_cmd::run(&cli.global, &c).await,
     }
