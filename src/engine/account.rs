@@ -539,11 +539,14 @@ impl AccountActor {
     pub fn require_reauth(&mut self, reason: String) {
         self.refresh_at = None;
         self.retry_at = None;
-        if self.reauth_reason.as_deref() == Some(reason.as_str()) {
+        // One alert per episode: Meta's messages embed the current time, so the reason text
+        // differs at every inspection and comparing it would alert on every check.
+        if self.reauth_reason.is_some() {
+            self.reauth_reason = Some(reason);
             return;
         }
         let hint = reauth_hint(&self.settings.name, self.is_system_user());
-        let message = format!("re-auth required: {reason}. {hint}");
+        let message = format!("re-auth required: {}. {hint}", reason.trim_end_matches('.'));
         tracing::error!(account = %self.settings.name, "{message}");
         let mut entry = self.entry(HistoryEvent::Alert, "re-auth", Outcome::Failed);
         entry.detail = Some(message.clone());
