@@ -474,3 +474,156 @@ async fn check_is_unknown_without_an_answer_or_with_a_bad_config() {
     let output = bad.run(&["check", "--json"]).await;
     assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
 }
+
+/// Every place a secret must never reach, as (label, text).
+fn leak_sources(install: &Install, outputs: &[(String, Output)]) -> Vec<(String, String)> {
+    let mut sources: Vec<(String, String)> = Vec::new();
+    for (label, output) in outputs {
+        sources.push((format!("{label} stdout"), text(&output.stdout)));
+        sources.push((format!("{label} stderr"), text(&output.stderr)));
+    }
+    for name in ["daemon.out", "daemon.err", "ARGV", "PS"] {
+        sources.push((
+            name.to_string(),
+            std::fs::read_to_string(install.path(name)).unwrap(),
+        ));
+    }
+    let history = install.data_dir().join("history.jsonl");
+    sources.push((
+        "history.jsonl".into(),
+        std::fs::read_to_string(history).unwrap(),
+    ));
+    let logs = install.data_dir().join("logs");
+    for entry in std::fs::read_dir(&logs).unwrap() {
+        let path = entry.unwrap().path();
+        sources.push((
+            path.display().to_string(),
+            std::fs::read_to_string(&path).unwrap(),
+        ));
+    }
+    sources
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_and_app_secret_never_leak_outside_the_store_and_env_file() {
+    const APP_SECRET: &str = "appsecret-9f8e7d6c5b4a39281706f5e4d3c2b1a0";
+    let sim = start_sim(SimConfig {
+        app_secret: SecretString::from(APP_SECRET),
+        system_user_lifetime: Duration::from_secs(3600),
+        ..SimConfig::default()
+    })
+    .await;
+    let handle = sim.handle();
+    let first = handle
+        .mint_token(TokenKind::SystemUser, Some(Duration::from_secs(3600)))
+        .access_token;
+    let install = Install::new(&sim, APP_SECRET);
+    let env_file = install.path("app.env");
+    let publish = format!(
+        "env-file = \"{}\"\non-refresh = ['sh', '-c', 'cat > {dir}/OUT; tr \"\\000\" \" \" < /proc/$$/cmdline > {dir}/ARGV; ps -eo args > {dir}/PS']",
+        env_file.display(),
+        dir = install.home().display()
+    );
+    install.write_config(&first, "refresh-before = \"1m\"", &publish);
+    let debug = [("RUST_LOG", "debug")];
+    let mut tokens = vec![first.clone()];
+    let mut outputs: Vec<(String, Output)> = Vec::new();
+
+    for args in [&["check"][..], &["check", "--json"], &["refresh"]] {
+        let output = install.run_with(args, &debug, None).await;
+        outputs.push((args.join(" "), output));
+    }
+    assert_eq!(
+        outputs[2].1.status.code(),
+        Some(0),
+        "{}",
+        describe(&outputs[2].1)
+    );
+    tokens.push(install.stored_token().unwrap());
+    for args in [
+        &["send-test"][..],
+        &["history"],
+        &["history", "--json"],
+        &["config", "check"],
+    ] {
+        let output = install.run_with(args, &debug, None).await;
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            describe(&output)
+        );
+        outputs.push((args.join(" "), output));
+    }
+    let short_lived = handle
+        .mint_token(TokenKind::ShortLivedUser, None)
+        .access_token;
+    tokens.push(short_lived.clone());
+    let output = install
+        .run_with(
+            &["exchange", "--account", "main", "--token-stdin"],
+            &debug,
+            Some(&format!("{short_lived}\n")),
+        )
+        .await;
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    outputs.push(("exchange".into(), output));
+    tokens.push(install.stored_token().unwrap());
+
+    // The daemon starts from a newly configured token that is already due for refresh.
+    let due = handle
+        .mint_token(TokenKind::SystemUser, Some(Duration::from_secs(30)))
+        .access_token;
+    tokens.push(due.clone());
+    install.write_config(&due, "refresh-before = \"1m\"", &publish);
+    let mut daemon = install.spawn_daemon(&debug);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let refreshed = loop {
+        let stored = install.stored_token();
+        let published = std::fs::read_to_string(install.path("OUT")).unwrap_or_default();
+        if let Some(token) =
+            stored.filter(|t| !tokens.contains(t) && published.contains(t.as_str()))
+        {
+            break token;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not refresh and publish: {}",
+            std::fs::read_to_string(install.path("daemon.err")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokens.push(refreshed.clone());
+    assert_eq!(terminate(&mut daemon).await, Some(0));
+
+    let env_text = std::fs::read_to_string(&env_file).unwrap();
+    assert!(env_text.contains(&format!("WHATSAPP_ACCESS_TOKEN={refreshed}")));
+    let store_text =
+        std::fs::read_to_string(TokenStore::new(&install.data_dir()).path_for("main")).unwrap();
+    assert!(store_text.contains(&refreshed));
+    let mode = std::fs::metadata(&env_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let argv = std::fs::read_to_string(install.path("ARGV")).unwrap();
+    assert!(argv.starts_with("sh -c cat > "), "{argv}");
+    let masked = tokentop::mask::mask_str(&first);
+    assert!(
+        outputs
+            .iter()
+            .any(|(_, o)| text(&o.stdout).contains(&masked)),
+        "the masked token never shows, so the leak check below proves little"
+    );
+
+    let mut secrets: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    secrets.push(APP_SECRET);
+    for (label, source) in leak_sources(&install, &outputs) {
+        for secret in &secrets {
+            // A slice from the middle catches partial leaks that a mask never shows.
+            let middle = &secret[8..secret.len() - 8];
+            assert!(
+                !source.contains(middle),
+                "a secret ({}) leaked into {label}",
+                tokentop::mask::mask_str(secret)
+            );
+        }
+    }
+}

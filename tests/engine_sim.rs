@@ -11,6 +11,7 @@ use tokentop::config::{
     TestMessageSettings, UiSettings,
 };
 use tokentop::engine::history::{HistoryEvent, Outcome};
+use tokentop::engine::store::{StoredTokens, TokenStore};
 use tokentop::engine::{
     AccountSnapshot, Engine, EngineCommand, EngineEvent, EngineHandle, EngineOptions, TokenState,
 };
@@ -375,14 +376,61 @@ async fn server_errors_back_off_from_ten_seconds_and_recover_when_cleared() {
     );
     assert_eq!(snapshot.last_error, None);
     assert!(snapshot.next_refresh_at.is_some());
-    let stored = tokentop::engine::store::TokenStore::new(dir.path())
-        .load("main")
-        .unwrap()
-        .unwrap();
+    let stored = TokenStore::new(dir.path()).load("main").unwrap().unwrap();
     assert_ne!(stored.access_token.expose_secret(), access);
     assert_eq!(
         handle.token_expires_at(stored.access_token.expose_secret()),
         Some(stored.expires_at)
     );
+    stop(&engine, &mut events).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newly_configured_token_is_not_reverted_to_the_stale_stored_one() {
+    let sim = start_sim().await;
+    let handle = sim.handle();
+    let stale = handle
+        .mint_token(TokenKind::LongLivedUser, Some(Duration::from_secs(86_400)))
+        .access_token;
+    let dir = tempfile::tempdir().unwrap();
+    let store = TokenStore::new(dir.path());
+    let now = chrono::Utc::now().timestamp();
+    let old = StoredTokens {
+        access_token: SecretString::from(stale.as_str()),
+        long_lived_token: None,
+        expires_at: Some(now + 86_400),
+        refreshed_at: now - 100,
+        origin_fingerprint: "0123456789abcdef".into(),
+    };
+    store.save("main", &old).unwrap();
+    // The operator configured a new token; it is due for refresh right away.
+    let configured = handle
+        .mint_token(TokenKind::SystemUser, Some(Duration::from_secs(30)))
+        .access_token;
+    let settings = settings(
+        &sim,
+        dir.path(),
+        Duration::from_secs(3600),
+        RefreshBefore::Fixed(Duration::from_secs(60)),
+        vec![account(&configured, None)],
+    );
+    let (engine, mut events) = start_engine(&settings);
+    let mut seen = Vec::new();
+    let refresh = wait_for(
+        &mut events,
+        &mut seen,
+        Duration::from_secs(15),
+        |e| matches!(e, EngineEvent::History(h) if h.event == HistoryEvent::Refresh),
+    )
+    .await;
+    let Some(EngineEvent::History(entry)) = refresh else {
+        panic!("no refresh: {seen:#?}");
+    };
+    assert_eq!(entry.outcome, Outcome::Ok, "{entry:#?}");
+    assert_eq!(stat(&sim, "exchange"), 1);
+    let stored = store.load("main").unwrap().unwrap();
+    let stored = stored.access_token.expose_secret();
+    assert_ne!(stored, stale);
+    assert_ne!(stored, configured);
     stop(&engine, &mut events).await;
 }

@@ -350,6 +350,9 @@ impl AccountActor {
         if stored_wins {
             self.adopt(stored);
         } else {
+            // The stored token is older than the configured one: only a refresh stored after
+            // now may replace it (else the next refresh would mistake it for a newer one).
+            self.seen_store_refreshed_at = stored.refreshed_at;
             tracing::info!(account = %self.settings.name, "configured token differs from the stored one: using the configured token");
         }
         self.publish_token_view();
