@@ -367,6 +367,9 @@ impl AccountActor {
         if stored_wins {
             self.adopt(stored);
         } else {
+            // The stored token is older than the configured one: only a refresh stored after
+            // now may replace it (else the next refresh would mistake it for a newer one).
+            self.seen_store_refreshed_at = stored.refreshed_at;
             tracing::info!(account = %self.settings.name, "configured token differs from the stored one: using the configured token");
         }
         self.publish_token_view();
@@ -561,11 +564,14 @@ impl AccountActor {
     pub fn require_reauth(&mut self, reason: String) {
         self.refresh_at = None;
         self.retry_at = None;
-        if self.reauth_reason.as_deref() == Some(reason.as_str()) {
+        // One alert per episode: Meta's messages embed the current time, so the reason text
+        // differs at every inspection and comparing it would alert on every check.
+        if self.reauth_reason.is_some() {
+            self.reauth_reason = Some(reason);
             return;
         }
         let hint = reauth_hint(&self.settings.name, self.is_system_user());
-        let message = format!("re-auth required: {reason}. {hint}");
+        let message = format!("re-auth required: {}. {hint}", reason.trim_end_matches('.'));
         tracing::error!(account = %self.settings.name, "{message}");
         let mut entry = self.entry(HistoryEvent::Alert, "re-auth", Outcome::Failed);
         entry.detail = Some(message.clone());
