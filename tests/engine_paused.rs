@@ -530,3 +530,26 @@ async fn missing_credentials_are_reported_not_refreshed() {
     assert!(fake.exchanges.lock().unwrap().is_empty());
     assert_eq!(*fake.inspections.lock().unwrap(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn refresh_before_longer_than_the_lifetime_does_not_refresh_back_to_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::virtual_at(START);
+    let fake = FakeSource::new(clock.clone(), ExchangeMode::Renew { lifetime_secs: 100 });
+    let token = fake.mint("SYSTEM_USER", Some(100));
+    let mut cfg = settings(dir.path(), vec![account("a", &token)]);
+    cfg.refresh.refresh_before = RefreshBefore::Fixed(Duration::from_secs(15 * 60));
+    let options = EngineOptions {
+        clock,
+        ..EngineOptions::default()
+    };
+    let (_handle, mut events) = Engine::start(&cfg, fake.clone(), options);
+    let seen = run_for(&mut events, 300).await;
+    let times = fake.exchanges.lock().unwrap().clone();
+    assert!(
+        times.len() >= 10,
+        "the token must still be kept alive: {times:?}"
+    );
+    assert!(times.windows(2).all(|w| w[1] - w[0] >= 10), "{times:?}");
+    assert!(!states(&seen, "a").contains(&TokenState::Expired));
+}

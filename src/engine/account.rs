@@ -22,6 +22,9 @@ use crate::config::{AccountSettings, RefreshPolicy};
 use crate::graph::{AppCredentials, ErrorClass, Expiry, TokenInfo};
 use crate::mask::mask;
 
+/// Automatic refreshes of one account are at least this far apart.
+const MIN_REFRESH_GAP_SECS: i64 = 10;
+
 /// The log line existing WhatsApp backends and their alerts use; keep verbatim.
 pub const LOG_NOT_CONFIGURED: &str = "Refresh token or App ID not configured";
 
@@ -165,6 +168,8 @@ pub(crate) struct AccountActor {
     pub jitter_secs: i64,
     pub last_refresh_finished: Option<Instant>,
     pub last_result: Option<RefreshResult>,
+    /// Unix second of the last successful refresh (spacing of automatic refreshes).
+    pub last_refresh_unix: Option<i64>,
     pub token_tx: watch::Sender<TokenView>,
 }
 
@@ -206,6 +211,7 @@ pub(crate) fn spawn_account(
         jitter_secs: new_jitter(),
         last_refresh_finished: None,
         last_result: None,
+        last_refresh_unix: None,
         token_tx,
     };
     let task = tokio::spawn(actor.run(rx));
@@ -559,6 +565,16 @@ impl AccountActor {
             RefreshPlan::TooLate => Some(now),
             RefreshPlan::Never | RefreshPlan::InspectFirst => None,
         };
+        // A refresh-before longer than the lifetime would refresh back to back: keep a gap,
+        // but never let the gap push the refresh past the token's expiry.
+        if let (Some(at), Some(last)) = (self.refresh_at, self.last_refresh_unix) {
+            let spaced = at.max(last + MIN_REFRESH_GAP_SECS);
+            let latest = self
+                .snapshot
+                .access_expires_at()
+                .map_or(spaced, |exp| exp - 1);
+            self.refresh_at = Some(spaced.min(latest).max(at));
+        }
     }
 
     pub fn require_reauth(&mut self, reason: String) {

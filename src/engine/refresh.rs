@@ -145,6 +145,7 @@ impl AccountActor {
         entry.token = Some(mask(&token));
         self.shared.record(entry);
         tracing::info!(account = %self.settings.name, "{LOG_REFRESHED}");
+        self.last_refresh_unix = Some(now);
         self.retry_at = None;
         self.backoff_attempt = 0;
         self.reauth_reason = None;
