@@ -194,7 +194,19 @@ fn start_telemetry(
     let summary = options
         .write_summary
         .then(|| settings.data_dir.join(TELEMETRY_SUMMARY_FILE));
-    let hub = telemetry::TelemetryHub::new(patterns, events, options.clock.clone(), summary);
+    let webhook_sources = settings
+        .logs
+        .iter()
+        .filter(|l| l.format == crate::config::LogFormat::WebhookJson)
+        .map(|l| l.name.clone())
+        .collect();
+    let hub = telemetry::TelemetryHub::new(
+        patterns,
+        events,
+        options.clock.clone(),
+        summary,
+        webhook_sources,
+    );
     tokio::spawn(hub.run(source_rx, inputs));
     stop_tx
 }

@@ -73,6 +73,8 @@ pub(crate) struct TelemetryHub {
     pending: VecDeque<ClassifiedLine>,
     skipped: u64,
     dirty: bool,
+    /// Sources whose lines are webhook payloads: their statuses count, not their text.
+    webhook_sources: Vec<String>,
     /// Where the latest snapshot is written for `tokentop check` (daemon and dashboard only).
     summary_path: Option<std::path::PathBuf>,
     last_summary_write: Option<Instant>,
@@ -91,6 +93,7 @@ impl TelemetryHub {
         events: mpsc::UnboundedSender<EngineEvent>,
         clock: Clock,
         summary_path: Option<std::path::PathBuf>,
+        webhook_sources: Vec<String>,
     ) -> Self {
         let count = patterns.patterns().len();
         Self {
@@ -106,6 +109,7 @@ impl TelemetryHub {
             analytics_seen: HashMap::new(),
             summary_path,
             last_summary_write: None,
+            webhook_sources,
         }
     }
 
@@ -187,7 +191,11 @@ impl TelemetryHub {
             line.pattern = Some(found.name.to_string());
             line.level = Some(found.level);
             line.role = found.role;
-            match found.role {
+            // A webhook payload's text would double-count what its statuses already say.
+            let role = found
+                .role
+                .filter(|_| !self.webhook_sources.contains(&line.source));
+            match role {
                 Some(PatternRole::Delivered) => self.windows.record(DeliverySource::Logs, at, true),
                 Some(PatternRole::Failed) => {
                     self.windows.record(DeliverySource::Logs, at, false);
