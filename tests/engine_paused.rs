@@ -47,6 +47,8 @@ struct FakeSource {
     sends: Mutex<u32>,
     inspections: Mutex<u32>,
     counter: Mutex<u32>,
+    /// `call_count` reported in `X-App-Usage` by phone-health answers.
+    usage_percent: Mutex<u32>,
 }
 
 impl FakeSource {
@@ -59,6 +61,7 @@ impl FakeSource {
             sends: Mutex::new(0),
             inspections: Mutex::new(0),
             counter: Mutex::new(0),
+            usage_percent: Mutex::new(0),
         })
     }
 
@@ -184,9 +187,14 @@ impl TokenSource for FakeSource {
         Box::pin(async move {
             let health =
                 tokentop::graph::parse_phone_health(r#"{"quality_rating":"GREEN"}"#).unwrap();
+            let percent = *self.usage_percent.lock().unwrap();
+            let mut headers = reqwest::header::HeaderMap::new();
+            let value = format!(r#"{{"call_count":{percent},"total_time":1,"total_cputime":1}}"#);
+            headers.insert("x-app-usage", value.parse().unwrap());
+            let usage = tokentop::graph::parse_usage(&headers);
             Ok(WithUsage {
                 value: health,
-                usage: Usage::default(),
+                usage,
             })
         })
     }
@@ -552,4 +560,31 @@ async fn refresh_before_longer_than_the_lifetime_does_not_refresh_back_to_back()
     );
     assert!(times.windows(2).all(|w| w[1] - w[0] >= 10), "{times:?}");
     assert!(!states(&seen, "a").contains(&TokenState::Expired));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_limit_usage_above_80_percent_raises_one_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::virtual_at(START);
+    let fake = FakeSource::new(clock.clone(), ExchangeMode::Renew { lifetime_secs: 100 });
+    *fake.usage_percent.lock().unwrap() = 85;
+    let token = fake.mint("SYSTEM_USER", None);
+    let mut cfg = settings(dir.path(), vec![account("a", &token)]);
+    cfg.refresh.check_interval = Duration::from_secs(60);
+    let options = EngineOptions {
+        clock,
+        ..EngineOptions::default()
+    };
+    let (_handle, mut events) = Engine::start(&cfg, fake.clone(), options);
+    let seen = run_for(&mut events, 600).await;
+    let alerts: Vec<_> = seen
+        .iter()
+        .filter(|e| matches!(e, EngineEvent::Alert { message, .. } if message.contains("85%")))
+        .collect();
+    assert_eq!(alerts.len(), 1, "one alert per crossing, not one per poll");
+    let polls = seen
+        .iter()
+        .filter(|e| matches!(e, EngineEvent::Phone(_)))
+        .count();
+    assert!(polls >= 8, "{polls} polls in 10 minutes");
 }
