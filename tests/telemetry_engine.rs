@@ -141,10 +141,7 @@ async fn analytics_are_polled_at_most_every_15_minutes_even_across_processes() {
     let health = phones(&seen).last().unwrap().health.clone().unwrap();
     assert_eq!(health.quality_rating.as_deref(), Some("GREEN"));
     handle.send(EngineCommand::Shutdown);
-    collect(&mut events, 10, |seen| {
-        seen.iter().any(|e| *e == EngineEvent::Stopped)
-    })
-    .await;
+    collect(&mut events, 10, |seen| seen.contains(&EngineEvent::Stopped)).await;
 
     // A second engine on the same data dir reads the cache instead of asking Meta.
     let (handle, mut events) = start(&cfg);
@@ -257,7 +254,7 @@ async fn webhook_statuses_count_read_as_delivered_and_keep_failure_titles() {
     let log = dir.path().join("webhooks.log");
     let fixture: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(WEBHOOKS).unwrap()).unwrap();
-    let mut payload = |case: &str, id: &str| {
+    let payload = |case: &str, id: &str| {
         let mut v = fixture[case].clone();
         v["entry"][0]["changes"][0]["value"]["statuses"][0]["id"] = serde_json::json!(id);
         // Recent timestamps, so the statuses land inside the windows.
