@@ -11,8 +11,12 @@
 //! | [`config`] | config file discovery, parsing with spans, validation, secrets, env overrides |
 //! | [`graph`] | the Meta Graph API client: typed requests/responses, error classes, `appsecret_proof`, usage headers |
 //! | [`sim`] | the Graph API simulator (`tokentop sim`, tests, the demo) |
-//! | [`engine`] | token state, refresh schedule, single flight, store, history, sends (issue: token engine) |
+//! | [`engine`] | the engine: per-account actors (state, schedule, refresh, single flight), store, history, publish, sends; telemetry (log sources, patterns, delivery windows, phone health, analytics) |
 //! | [`mask`] | the one way a token is ever shown: `EAAG…x9Qf` |
+//!
+//! Data flow: `commands` (or the dashboard) start an [`engine::Engine`] on [`config::Settings`]
+//! and a [`engine::TokenSource`] (the [`graph::GraphClient`], or a fake in tests); they send
+//! [`engine::EngineCommand`]s and read [`engine::EngineEvent`]s with owned snapshots.
 //!
 //! Layering rule: `engine`, `graph` and `sim` never import terminal code (`tui`, `ui`,
 //! ratatui, crossterm). Secrets are `secrecy::SecretString` from the moment they are read;
