@@ -13,6 +13,8 @@
 //! | [`sim`] | the Graph API simulator (`tokentop sim`, tests, the demo) |
 //! | [`engine`] | token state, refresh schedule, single flight, store, history, sends (issue: token engine) |
 //! | [`mask`] | the one way a token is ever shown: `EAAG…x9Qf` |
+//! | [`tui`] | the dashboard: terminal lifecycle, event loop, `App` state + pure `update(msg)`, key map |
+//! | [`ui`] | pure render functions of the dashboard, one file per panel |
 //!
 //! Layering rule: `engine`, `graph` and `sim` never import terminal code (`tui`, `ui`,
 //! ratatui, crossterm). Secrets are `secrecy::SecretString` from the moment they are read;
@@ -26,3 +28,5 @@ pub mod graph;
 pub mod logging;
 pub mod mask;
 pub mod sim;
+pub mod tui;
+pub mod ui;

@@ -10,6 +10,7 @@ mod history_cmd;
 mod refresh_cmd;
 mod send_test;
 mod sim_cmd;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -18,7 +19,7 @@ use crate::cli::{Cli, Command};
 /// Runs the parsed command line and returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        None | Some(Command::Watch) => not_yet("watch"),
+        None | Some(Command::Watch) => watch::run(&cli.global).await,
         Some(Command::Demo) => demo::run().await,
         Some(Command::Daemon) => daemon::run(&cli.global).await,
         Some(Command::Check(args)) => check::run(&cli.global, &args).await,
