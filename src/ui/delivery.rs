@@ -17,7 +17,13 @@ use crate::tui::{AccountView, App};
 const WINDOWS_SECS: [u64; 3] = [15 * 60, 3600, 24 * 3600];
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
-    let block = super::panel_block().title_top(" Delivery ");
+    let spark = app
+        .telemetry
+        .as_ref()
+        .filter(|t| t.delivery_sparkline.iter().any(|v| *v > 0))
+        .map(|t| format!("· logs 1h {} ", sparkline(&t.delivery_sparkline)))
+        .unwrap_or_default();
+    let block = super::panel_block().title_top(format!(" Delivery {spark}"));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let mut lines = rate_lines(app.telemetry.as_ref(), palette);
@@ -50,16 +56,12 @@ fn rate_urgency(percent: f64) -> Urgency {
 }
 
 fn rate_lines(telemetry: Option<&TelemetrySnapshot>, palette: &Palette) -> Vec<Line<'static>> {
-    let spark = telemetry
-        .filter(|t| t.delivery_sparkline.iter().any(|v| *v > 0))
-        .map(|t| format!("  {} 1h", sparkline(&t.delivery_sparkline)))
-        .unwrap_or_default();
-    let mut lines = vec![Line::from(vec![
-        Span::styled("rate      15m     1h    24h", palette.dim()),
-        Span::styled(spark, palette.accent()),
-    ])];
+    let mut lines = vec![Line::styled(
+        "rate   15m    1h   24h  1h ok/fail",
+        palette.dim(),
+    )];
     for source in DeliverySource::ALL {
-        let mut spans = vec![Span::raw(fit(source_name(source), 6))];
+        let mut spans = vec![Span::raw(fit(source_name(source), 5))];
         let mut hour_counts = None;
         for window in WINDOWS_SECS {
             let rate = telemetry.and_then(|t| {
@@ -71,18 +73,18 @@ fn rate_lines(telemetry: Option<&TelemetrySnapshot>, palette: &Palette) -> Vec<L
             match rate {
                 Some(rate) => {
                     spans.push(Span::styled(
-                        format!("{:>6.1}%", rate.percent),
+                        format!(" {:>5}", percent(rate.percent)),
                         palette.urgency(rate_urgency(rate.percent)),
                     ));
                     if window == 3600 {
                         hour_counts = Some((rate.delivered, rate.failed));
                     }
                 }
-                None => spans.push(Span::styled(format!("{:>7}", "–"), palette.dim())),
+                None => spans.push(Span::styled(format!(" {:>5}", "–"), palette.dim())),
             }
         }
         if let Some((delivered, failed)) = hour_counts {
-            spans.push(Span::styled(format!("  {delivered} ok/{failed} fail"), palette.dim()));
+            spans.push(Span::styled(format!("  {delivered}/{failed}"), palette.dim()));
         }
         lines.push(Line::from(spans));
     }
@@ -128,4 +130,13 @@ fn failure_line(telemetry: Option<&TelemetrySnapshot>, palette: &Palette) -> Lin
 /// Seconds as `5m` for the regain estimate.
 pub fn minutes(duration: Duration) -> String {
     format!("{}m", duration.as_secs().div_ceil(60))
+}
+
+/// `98.7%`, or `100%` so the column stays five wide.
+fn percent(value: f64) -> String {
+    if value >= 99.95 {
+        "100%".to_string()
+    } else {
+        format!("{value:.1}%")
+    }
 }

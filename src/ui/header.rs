@@ -57,7 +57,8 @@ pub fn right_title(app: &App, palette: &Palette) -> Line<'static> {
 
 /// Tabs that fit in a screen `screen_width` wide, scrolled so the selected one shows.
 pub fn tab_slots(app: &App, screen_width: u16) -> Vec<TabSlot> {
-    let right = width_of(&format!(" {} UTC ─ ● stopped ", hms(app.now)));
+    let right = u16::try_from(right_title(app, &Palette::new(crate::config::Theme::Mono)).width())
+        .unwrap_or(u16::MAX);
     let start_x = 1 + width_of(BRAND) + 1;
     let limit = screen_width.saturating_sub(right + 2);
     let widths: Vec<u16> = (0..app.accounts.len())
@@ -66,14 +67,15 @@ pub fn tab_slots(app: &App, screen_width: u16) -> Vec<TabSlot> {
     // Drop tabs from the left until the selected one fits.
     let mut first = 0;
     while first < app.selected
-        && start_x + widths[first..=app.selected].iter().sum::<u16>() > limit
+        && start_x + widths[first..=app.selected].iter().sum::<u16>() - 1 > limit
     {
         first += 1;
     }
     let mut slots = Vec::new();
     let mut x = start_x;
     for (index, width) in widths.iter().enumerate().skip(first) {
-        if x + width > limit {
+        // The separator after the last tab is not drawn, so it need not fit.
+        if x + width - 1 > limit {
             break;
         }
         slots.push(TabSlot {

@@ -23,7 +23,7 @@ const HELP_KEYS: [(&str, &str); 14] = [
     ("Esc", "close a dialog or prompt, else quit"),
     ("q  Ctrl-C", "quit"),
     ("", ""),
-    ("", "states: ✓ valid ∞ never expires ◷ expiring ↻ refreshing ! backoff ✗ down"),
+    ("states", "✓ valid ∞ never ◷ expiring ↻ refreshing ! backoff ✗ down"),
 ];
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
