@@ -66,7 +66,10 @@ fn r_forces_one_refresh_of_the_selected_account_until_it_finishes() {
         })]
     );
     assert_eq!(app.accounts[0].refresh_pending, Some(id));
-    assert!(app.update(ch('r')).is_empty(), "r while one is pending is ignored");
+    assert!(
+        app.update(ch('r')).is_empty(),
+        "r while one is pending is ignored"
+    );
 
     engine(
         &mut app,
@@ -106,7 +109,10 @@ fn refreshing_is_shown_until_refresh_finished() {
 #[test]
 fn t_asks_for_confirmation_naming_the_recipient_and_y_sends() {
     let mut app = app_with(healthy("production"));
-    assert!(app.update(ch('t')).is_empty(), "nothing is sent before confirming");
+    assert!(
+        app.update(ch('t')).is_empty(),
+        "nothing is sent before confirming"
+    );
     assert_eq!(
         app.overlay,
         Some(Overlay::ConfirmSend {
@@ -115,7 +121,14 @@ fn t_asks_for_confirmation_naming_the_recipient_and_y_sends() {
         })
     );
     let effects = app.update(ch('y'));
-    let [Effect::Send(EngineCommand::SendTest { account, to, request_id })] = &effects[..] else {
+    let [
+        Effect::Send(EngineCommand::SendTest {
+            account,
+            to,
+            request_id,
+        }),
+    ] = &effects[..]
+    else {
         panic!("expected SendTest, got {effects:?}");
     };
     assert_eq!(account, "production");
@@ -129,7 +142,10 @@ fn enter_also_confirms_the_test_message() {
     let mut app = app_with(healthy("production"));
     app.update(ch('t'));
     let effects = app.update(key(KeyCode::Enter));
-    assert!(matches!(&effects[..], [Effect::Send(EngineCommand::SendTest { .. })]));
+    assert!(matches!(
+        &effects[..],
+        [Effect::Send(EngineCommand::SendTest { .. })]
+    ));
 }
 
 #[test]
@@ -137,7 +153,10 @@ fn n_and_esc_cancel_the_test_message() {
     for cancel in [ch('n'), key(KeyCode::Esc)] {
         let mut app = app_with(healthy("production"));
         app.update(ch('t'));
-        assert!(app.update(cancel).is_empty(), "cancel neither sends nor quits");
+        assert!(
+            app.update(cancel).is_empty(),
+            "cancel neither sends nor quits"
+        );
         assert_eq!(app.overlay, None);
         assert_eq!(app.accounts[0].send_pending, None);
     }
@@ -160,7 +179,10 @@ fn t_without_recipient_says_how_to_set_one() {
         panic!("expected a notice, got {:?}", app.overlay);
     };
     assert!(text.contains("[account.test-message]"), "{text}");
-    assert!(text.contains("/home/op/.config/tokentop/config.toml"), "{text}");
+    assert!(
+        text.contains("/home/op/.config/tokentop/config.toml"),
+        "{text}"
+    );
     assert!(app.update(ch('x')).is_empty(), "any key closes a notice");
     assert_eq!(app.overlay, None);
 }
@@ -199,7 +221,10 @@ fn another_clients_send_does_not_clear_our_pending_send() {
         },
     );
     assert!(app.accounts[0].send_pending.is_some());
-    assert!(app.accounts[0].last_send.is_some(), "still the latest test message");
+    assert!(
+        app.accounts[0].last_send.is_some(),
+        "still the latest test message"
+    );
 }
 
 // ---- account selection ----
@@ -270,8 +295,12 @@ fn f_and_arrows_move_focus_between_history_and_logs() {
 
 fn many_history_rows(app: &mut App, count: usize) {
     for i in 0..count {
-        let mut entry =
-            HistoryEntry::new("production", HistoryEvent::Refresh, "scheduled", Outcome::Ok);
+        let mut entry = HistoryEntry::new(
+            "production",
+            HistoryEvent::Refresh,
+            "scheduled",
+            Outcome::Ok,
+        );
         entry.detail = Some(format!("row {i}"));
         engine(app, EngineEvent::History(Box::new(entry)));
     }
@@ -290,7 +319,10 @@ fn arrows_and_pages_scroll_the_history_within_bounds() {
     for _ in 0..10 {
         app.update(key(KeyCode::PageDown));
     }
-    assert_eq!(app.accounts[0].history_scroll, 29, "stops at the oldest row");
+    assert_eq!(
+        app.accounts[0].history_scroll, 29,
+        "stops at the oldest row"
+    );
     for _ in 0..10 {
         app.update(key(KeyCode::PageUp));
     }
@@ -300,7 +332,9 @@ fn arrows_and_pages_scroll_the_history_within_bounds() {
 #[test]
 fn arrows_and_pages_scroll_the_logs_back_in_time() {
     let mut app = new_app();
-    let lines = (0..40).map(|i| log_line(i, None, &format!("line {i}"))).collect();
+    let lines = (0..40)
+        .map(|i| log_line(i, None, &format!("line {i}")))
+        .collect();
     engine(&mut app, EngineEvent::LogLines { lines, skipped: 0 });
     app.update(ch('f'));
     app.update(key(KeyCode::Up));
@@ -342,12 +376,18 @@ fn slash_filters_log_lines_by_regex_on_enter() {
     let mut app = app_with(healthy("production"));
     app.update(ch('/'));
     type_text(&mut app, "refresh(ed|ing)");
-    assert!(matches!(&app.overlay, Some(Overlay::Filter { input, .. }) if input == "refresh(ed|ing)"));
+    assert!(
+        matches!(&app.overlay, Some(Overlay::Filter { input, .. }) if input == "refresh(ed|ing)")
+    );
     assert!(app.logs.filter().is_none(), "nothing applies before Enter");
     app.update(key(KeyCode::Enter));
     assert_eq!(app.overlay, None);
     assert_eq!(app.logs.filter().unwrap().as_str(), "refresh(ed|ing)");
-    let shown: Vec<_> = app.logs.visible_newest_first().map(|l| l.text.clone()).collect();
+    let shown: Vec<_> = app
+        .logs
+        .visible_newest_first()
+        .map(|l| l.text.clone())
+        .collect();
     assert_eq!(shown.len(), 2, "{shown:?}");
 }
 
@@ -361,7 +401,11 @@ fn a_bad_regex_shows_its_error_and_keeps_the_old_filter() {
     app.update(key(KeyCode::Backspace));
     type_text(&mut app, "(");
     app.update(key(KeyCode::Enter));
-    let Some(Overlay::Filter { error: Some(error), input }) = &app.overlay else {
+    let Some(Overlay::Filter {
+        error: Some(error),
+        input,
+    }) = &app.overlay
+    else {
         panic!("expected the prompt with an error, got {:?}", app.overlay);
     };
     assert_eq!(input, "WAR(");
@@ -370,7 +414,10 @@ fn a_bad_regex_shows_its_error_and_keeps_the_old_filter() {
     let screen = render(&app);
     assert!(screen.contains("bad regex"), "{screen}");
     app.update(key(KeyCode::Esc));
-    assert_eq!(app.overlay, None, "Esc closes the prompt, not the dashboard");
+    assert_eq!(
+        app.overlay, None,
+        "Esc closes the prompt, not the dashboard"
+    );
     assert_eq!(app.logs.filter().unwrap().as_str(), "WARN");
 }
 
@@ -383,7 +430,11 @@ fn an_empty_filter_clears_it_and_esc_cancels_typing() {
     app.update(ch('/'));
     type_text(&mut app, "yz");
     assert!(app.update(key(KeyCode::Esc)).is_empty());
-    assert_eq!(app.logs.filter().unwrap().as_str(), "x", "Esc keeps the old filter");
+    assert_eq!(
+        app.logs.filter().unwrap().as_str(),
+        "x",
+        "Esc keeps the old filter"
+    );
     app.update(ch('/'));
     app.update(ctrl('u'));
     app.update(key(KeyCode::Enter));
@@ -420,7 +471,9 @@ fn p_pauses_the_log_panel_and_buffers_new_lines() {
 fn the_pause_buffer_is_bounded() {
     let mut app = new_app();
     app.update(ch('p'));
-    let lines = (0..MAX_PAUSED_LINES + 7).map(|_| log_line(0, None, "x")).collect();
+    let lines = (0..MAX_PAUSED_LINES + 7)
+        .map(|_| log_line(0, None, "x"))
+        .collect();
     engine(&mut app, EngineEvent::LogLines { lines, skipped: 0 });
     assert_eq!(app.logs.paused_len(), MAX_PAUSED_LINES);
     assert_eq!(app.logs.dropped_while_paused, 7);
@@ -444,7 +497,10 @@ fn help_lists_the_config_and_log_file_paths() {
     let mut app = new_app();
     app.update(ch('?'));
     let screen = render(&app);
-    assert!(screen.contains("/home/op/.config/tokentop/config.toml"), "{screen}");
+    assert!(
+        screen.contains("/home/op/.config/tokentop/config.toml"),
+        "{screen}"
+    );
     assert!(screen.contains("tokentop.log.2026-03-14"), "{screen}");
 }
 
@@ -492,7 +548,10 @@ fn tick_sets_the_clock_and_resize_the_size() {
 fn account_snapshots_replace_the_known_state_and_add_new_accounts() {
     let mut app = new_app();
     engine(&mut app, EngineEvent::Account(Box::new(reauth("legacy"))));
-    assert!(matches!(app.accounts[2].snapshot.state, TokenState::ReauthRequired { .. }));
+    assert!(matches!(
+        app.accounts[2].snapshot.state,
+        TokenState::ReauthRequired { .. }
+    ));
     engine(&mut app, EngineEvent::Account(Box::new(healthy("extra"))));
     assert_eq!(app.accounts.len(), 4);
 }
@@ -516,7 +575,11 @@ fn history_rows_go_to_their_account_and_are_bounded() {
 #[test]
 fn load_history_seeds_the_panels() {
     let mut app = new_app();
-    app.load_history(history_rows("production").into_iter().chain(history_rows("nobody")));
+    app.load_history(
+        history_rows("production")
+            .into_iter()
+            .chain(history_rows("nobody")),
+    );
     assert_eq!(app.accounts[0].history.len(), 4);
     assert_eq!(app.accounts[0].history_scroll, 0);
 }
@@ -564,7 +627,11 @@ fn log_lines_are_kept_counted_and_bounded() {
     ];
     engine(&mut app, EngineEvent::LogLines { lines, skipped: 9 });
     assert_eq!(app.logs.len(), 3);
-    assert_eq!(app.logs.counts().error, 0, "the evicted error line is no longer counted");
+    assert_eq!(
+        app.logs.counts().error,
+        0,
+        "the evicted error line is no longer counted"
+    );
     assert_eq!(app.logs.counts().ok, 2);
     assert_eq!(app.logs.skipped_by_engine, 9);
 }
@@ -604,8 +671,7 @@ fn stopped_marks_the_engine_as_stopped() {
 }
 
 fn render(app: &App) -> String {
-    let mut terminal =
-        ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
     terminal
         .draw(|frame| tokentop::ui::render(frame, app))
         .unwrap();

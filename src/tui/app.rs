@@ -35,11 +35,20 @@ pub enum Focus {
 pub enum Overlay {
     Help,
     /// Asks before sending a (real, billable) test message.
-    ConfirmSend { account: String, to: String },
+    ConfirmSend {
+        account: String,
+        to: String,
+    },
     /// A message that any key closes.
-    Notice { title: String, text: String },
+    Notice {
+        title: String,
+        text: String,
+    },
     /// The `/` prompt: the regex being typed and the error of the last bad one.
-    Filter { input: String, error: Option<String> },
+    Filter {
+        input: String,
+        error: Option<String>,
+    },
 }
 
 /// One account as the dashboard knows it.

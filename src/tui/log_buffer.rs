@@ -140,7 +140,9 @@ impl LogBuffer {
     }
 
     fn matches(&self, line: &ClassifiedLine) -> bool {
-        self.filter.as_ref().is_none_or(|re| re.is_match(&line.text))
+        self.filter
+            .as_ref()
+            .is_none_or(|re| re.is_match(&line.text))
     }
 
     /// Lines passing the filter, newest first.

@@ -10,7 +10,10 @@ use crate::engine::{EngineCommand, EngineEvent};
 pub enum Msg {
     Key(KeyEvent),
     Mouse(MouseEvent),
-    Resize { width: u16, height: u16 },
+    Resize {
+        width: u16,
+        height: u16,
+    },
     /// The clock moved on; countdowns are drawn against this time.
     Tick(DateTime<Utc>),
     Engine(EngineEvent),

@@ -84,7 +84,10 @@ fn rate_lines(telemetry: Option<&TelemetrySnapshot>, palette: &Palette) -> Vec<L
             }
         }
         if let Some((delivered, failed)) = hour_counts {
-            spans.push(Span::styled(format!("  {delivered}/{failed}"), palette.dim()));
+            spans.push(Span::styled(
+                format!("  {delivered}/{failed}"),
+                palette.dim(),
+            ));
         }
         lines.push(Line::from(spans));
     }
@@ -94,27 +97,44 @@ fn rate_lines(telemetry: Option<&TelemetrySnapshot>, palette: &Palette) -> Vec<L
 fn test_line(view: &AccountView, palette: &Palette) -> Line<'static> {
     let label = Span::styled("test  ", palette.label());
     if view.send_pending.is_some() {
-        return Line::from(vec![label, Span::styled("sending…", palette.urgency(Urgency::Warn))]);
+        return Line::from(vec![
+            label,
+            Span::styled("sending…", palette.urgency(Urgency::Warn)),
+        ]);
     }
     let Some((at, report)) = &view.last_send else {
-        return Line::from(vec![label, Span::styled("none sent yet · t sends one", palette.dim())]);
+        return Line::from(vec![
+            label,
+            Span::styled("none sent yet · t sends one", palette.dim()),
+        ]);
     };
     let to = report.to.clone().unwrap_or_default();
     let (text, urgency) = if report.accepted {
-        let status = report.message_status.clone().unwrap_or_else(|| "accepted".to_string());
+        let status = report
+            .message_status
+            .clone()
+            .unwrap_or_else(|| "accepted".to_string());
         (format!("{} {status} → {to}", hms(*at)), Urgency::Fine)
     } else {
         let error = report.error.clone().unwrap_or_else(|| "failed".to_string());
-        (format!("{} FAILED → {to}: {error}", hms(*at)), Urgency::Critical)
+        (
+            format!("{} FAILED → {to}: {error}", hms(*at)),
+            Urgency::Critical,
+        )
     };
     Line::from(vec![label, Span::styled(text, palette.urgency(urgency))])
 }
 
 fn failure_line(telemetry: Option<&TelemetrySnapshot>, palette: &Palette) -> Line<'static> {
     let label = Span::styled("fail  ", palette.label());
-    let failures = telemetry.map(|t| t.top_failures.as_slice()).unwrap_or_default();
+    let failures = telemetry
+        .map(|t| t.top_failures.as_slice())
+        .unwrap_or_default();
     if failures.is_empty() {
-        return Line::from(vec![label, Span::styled("no failure codes in 24h", palette.dim())]);
+        return Line::from(vec![
+            label,
+            Span::styled("no failure codes in 24h", palette.dim()),
+        ]);
     }
     let text: Vec<String> = failures
         .iter()

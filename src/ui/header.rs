@@ -42,7 +42,10 @@ fn width_of(text: &str) -> u16 {
 /// The right part: `14:03:12 UTC ─ ● live`.
 pub fn right_title(app: &App, palette: &Palette) -> Line<'static> {
     let (mark, style) = if !app.engine_running {
-        ("■ stopped", palette.urgency(super::theme::Urgency::Critical))
+        (
+            "■ stopped",
+            palette.urgency(super::theme::Urgency::Critical),
+        )
     } else if app.logs.is_paused() {
         ("‖ paused", palette.urgency(super::theme::Urgency::Warn))
     } else {
@@ -94,7 +97,10 @@ pub fn left_title(app: &App, screen_width: u16, palette: &Palette) -> Line<'stat
     for slot in tab_slots(app, screen_width) {
         let label = tab_label(app, slot.index);
         if slot.index == app.selected {
-            spans.push(Span::styled(label.replacen(' ', "▸", 1), palette.selected()));
+            spans.push(Span::styled(
+                label.replacen(' ', "▸", 1),
+                palette.selected(),
+            ));
         } else {
             spans.push(Span::raw(label));
         }

@@ -70,7 +70,10 @@ fn row(entry: &HistoryEntry, palette: &Palette) -> Line<'static> {
         Span::raw(fit(&what, 10)),
         Span::raw(" "),
         Span::styled(fit(outcome, 4), palette.urgency(urgency)),
-        Span::raw(format!(" {:>5} ", entry.latency_ms.map(latency).unwrap_or_default())),
+        Span::raw(format!(
+            " {:>5} ",
+            entry.latency_ms.map(latency).unwrap_or_default()
+        )),
         Span::raw(detail),
     ])
 }

@@ -88,9 +88,15 @@ fn counts_title(app: &App, palette: &Palette) -> Line<'static> {
         Span::raw(format!(" {window}: ")),
         Span::styled(format!("ok {ok}"), palette.level(Some(PatternLevel::Ok))),
         Span::raw(" · "),
-        Span::styled(format!("warn {warn}"), palette.level(Some(PatternLevel::Warn))),
+        Span::styled(
+            format!("warn {warn}"),
+            palette.level(Some(PatternLevel::Warn)),
+        ),
         Span::raw(" · "),
-        Span::styled(format!("error {error}"), palette.level(Some(PatternLevel::Error))),
+        Span::styled(
+            format!("error {error}"),
+            palette.level(Some(PatternLevel::Error)),
+        ),
         Span::raw(" "),
     ])
 }

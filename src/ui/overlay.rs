@@ -10,8 +10,14 @@ use super::theme::{Palette, Urgency};
 use crate::tui::{App, Overlay};
 
 const HELP_KEYS: [(&str, &str); 14] = [
-    ("r", "force a refresh of the selected account (one at a time)"),
-    ("t", "send the account's test message (asks first: it is billable)"),
+    (
+        "r",
+        "force a refresh of the selected account (one at a time)",
+    ),
+    (
+        "t",
+        "send the account's test message (asks first: it is billable)",
+    ),
     ("tab / shift-tab", "next / previous account"),
     ("1-9", "jump to account 1-9 (or click its tab)"),
     ("f  ← →", "move focus between history and logs"),
@@ -23,7 +29,10 @@ const HELP_KEYS: [(&str, &str); 14] = [
     ("Esc", "close a dialog or prompt, else quit"),
     ("q  Ctrl-C", "quit"),
     ("", ""),
-    ("states", "✓ valid ∞ never ◷ expiring ↻ refreshing ! backoff ✗ down"),
+    (
+        "states",
+        "✓ valid ∞ never ◷ expiring ↻ refreshing ! backoff ✗ down",
+    ),
 ];
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
@@ -69,10 +78,10 @@ fn help(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
             ])
         })
         .collect();
-    let config = app
-        .config_path
-        .as_ref()
-        .map_or_else(|| "none (built-in defaults and env)".to_string(), |p| p.display().to_string());
+    let config = app.config_path.as_ref().map_or_else(
+        || "none (built-in defaults and env)".to_string(),
+        |p| p.display().to_string(),
+    );
     lines.push(Line::from(""));
     lines.push(Line::from(vec![
         Span::styled(format!("{:<16}", "config file"), palette.label()),

@@ -42,10 +42,9 @@ pub fn lines(phone: Option<&PhoneSnapshot>, palette: &Palette) -> Vec<Line<'stat
                 health.push(Span::raw(" "));
             }
         }
-        (None, Some(error)) => health.push(Span::styled(
-            error.clone(),
-            palette.urgency(Urgency::Warn),
-        )),
+        (None, Some(error)) => {
+            health.push(Span::styled(error.clone(), palette.urgency(Urgency::Warn)))
+        }
         (None, None) => health.push(Span::styled("no data", palette.dim())),
     }
     vec![Line::from(health), headroom(phone, palette)]
@@ -54,7 +53,10 @@ pub fn lines(phone: Option<&PhoneSnapshot>, palette: &Palette) -> Vec<Line<'stat
 fn headroom(phone: &PhoneSnapshot, palette: &Palette) -> Line<'static> {
     let label = Span::styled("limit ", palette.label());
     let Some(percent) = phone.usage.max_percent() else {
-        return Line::from(vec![label, Span::styled("no usage reported yet", palette.dim())]);
+        return Line::from(vec![
+            label,
+            Span::styled("no usage reported yet", palette.dim()),
+        ]);
     };
     let urgency = match percent {
         p if p >= 90 => Urgency::Critical,
@@ -63,7 +65,10 @@ fn headroom(phone: &PhoneSnapshot, palette: &Palette) -> Line<'static> {
     };
     let mut spans = vec![
         label,
-        Span::styled(format!("{percent}% of rate limit used"), palette.urgency(urgency)),
+        Span::styled(
+            format!("{percent}% of rate limit used"),
+            palette.urgency(urgency),
+        ),
     ];
     if let Some(wait) = phone.usage.regain_access_after() {
         spans.push(Span::styled(

@@ -31,9 +31,7 @@ pub fn state_symbol(state: &TokenState) -> &'static str {
         TokenState::Expiring => "◷",
         TokenState::Refreshing => "↻",
         TokenState::Backoff { .. } => "!",
-        TokenState::Expired | TokenState::Invalid { .. } | TokenState::ReauthRequired { .. } => {
-            "✗"
-        }
+        TokenState::Expired | TokenState::Invalid { .. } | TokenState::ReauthRequired { .. } => "✗",
     }
 }
 
@@ -104,7 +102,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
             Line::styled(fit(&text, usize::from(inner.width)), style)
         })
         .collect();
-    lines.extend(countdown_lines(app, view, usize::from(inner.width), palette));
+    lines.extend(countdown_lines(
+        app,
+        view,
+        usize::from(inner.width),
+        palette,
+    ));
     lines.push(state_line(app, view, palette));
     lines.push(activity_line(view, palette));
     frame.render_widget(Paragraph::new(lines), inner);
@@ -117,26 +120,30 @@ fn banner_lines(view: &AccountView, width: u16) -> Vec<String> {
         TokenState::ReauthRequired { reason } => format!(" ✗ RE-AUTH REQUIRED: {reason}"),
         TokenState::Invalid { .. } => format!(
             " ✗ TOKEN INVALID{}: Meta rejects it, sending is down",
-            state_words(&snapshot.state)
-                .trim_start_matches("✗ invalid")
-                .to_string()
+            state_words(&snapshot.state).trim_start_matches("✗ invalid")
         ),
         TokenState::Expired => " ✗ TOKEN EXPIRED: sending is down".to_string(),
         _ => return Vec::new(),
     };
-    let hint = snapshot.action_hint.clone().unwrap_or_else(|| match snapshot.state {
-        TokenState::Expired => format!(
-            "press r to refresh now; if that fails, mint a new token and run \
+    let hint = snapshot
+        .action_hint
+        .clone()
+        .unwrap_or_else(|| match snapshot.state {
+            TokenState::Expired => format!(
+                "press r to refresh now; if that fails, mint a new token and run \
              `tokentop exchange --account {}`",
-            snapshot.name
-        ),
-        _ => format!(
-            "mint a new token, then run `tokentop exchange --account {}`",
-            snapshot.name
-        ),
-    });
+                snapshot.name
+            ),
+            _ => format!(
+                "mint a new token, then run `tokentop exchange --account {}`",
+                snapshot.name
+            ),
+        });
     let mut lines = vec![headline];
-    lines.extend(wrap(&format!("→ what to do: {hint}"), usize::from(width.saturating_sub(2))));
+    lines.extend(wrap(
+        &format!("→ what to do: {hint}"),
+        usize::from(width.saturating_sub(2)),
+    ));
     lines
 }
 
@@ -145,7 +152,8 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut current = String::new();
     for word in text.split_whitespace() {
-        let needed = current.chars().count() + usize::from(!current.is_empty()) + word.chars().count();
+        let needed =
+            current.chars().count() + usize::from(!current.is_empty()) + word.chars().count();
         if !current.is_empty() && needed > width {
             lines.push(std::mem::take(&mut current));
         }
@@ -171,17 +179,24 @@ fn countdown_lines(
     let token_type = access
         .and_then(|a| a.info.token_type.clone())
         .unwrap_or_else(|| "?".to_string());
-    let masked = snapshot.access_token_masked.clone().unwrap_or_else(|| "no token".to_string());
+    let masked = snapshot
+        .access_token_masked
+        .clone()
+        .unwrap_or_else(|| "no token".to_string());
     let access_what = format!("{token_type}  {masked}");
-    let access_row = countdown_row(app, "ACCESS TOKEN", &access_what, expiry_of(access), width, palette);
+    let access_row = countdown_row(
+        app,
+        "ACCESS TOKEN",
+        &access_what,
+        expiry_of(access),
+        width,
+        palette,
+    );
     let long_lived_row = match (&snapshot.long_lived_token_masked, &snapshot.long_lived) {
-        (None, _) => {
-            let row = Line::from(vec![
-                Span::styled(fit("LONG-LIVED", LABEL_WIDTH), palette.label()),
-                Span::styled("same token (renewed with each refresh)", palette.dim()),
-            ]);
-            row
-        }
+        (None, _) => Line::from(vec![
+            Span::styled(fit("LONG-LIVED", LABEL_WIDTH), palette.label()),
+            Span::styled("same token (renewed with each refresh)", palette.dim()),
+        ]),
         (Some(masked), inspection) => {
             let inspection = inspection.as_ref();
             let kind = inspection
@@ -311,30 +326,44 @@ fn state_line(app: &App, view: &AccountView, palette: &Palette) -> Line<'static>
 /// The latest thing that happened to the account, most pressing first.
 fn activity_line(view: &AccountView, palette: &Palette) -> Line<'static> {
     let snapshot = &view.snapshot;
-    let (text, urgency) = if view.refresh_pending.is_some()
-        || snapshot.state == TokenState::Refreshing
-    {
-        ("↻ refreshing…".to_string(), Urgency::Warn)
-    } else if let Some(problem) = &snapshot.config_problem {
-        (format!("✗ config: {problem}"), Urgency::Critical)
-    } else {
-        let refresh = view.last_refresh.as_ref().map(|(at, report)| {
-            let outcome = if report.ok { "ok" } else { "FAILED" };
-            let urgency = if report.ok { Urgency::Fine } else { Urgency::Critical };
-            (*at, format!("{} forced refresh {outcome}: {}", hms(*at), report.message), urgency)
-        });
-        let alert = view
-            .last_alert
-            .as_ref()
-            .map(|(at, message)| (*at, format!("{} ALERT: {message}", hms(*at)), Urgency::Critical));
-        match [refresh, alert].into_iter().flatten().max_by_key(|(at, _, _)| *at) {
-            Some((_, text, urgency)) => (text, urgency),
-            None => match &snapshot.last_error {
-                Some(error) => (format!("last error: {error}"), Urgency::Warn),
-                None => ("—".to_string(), Urgency::Neutral),
-            },
-        }
-    };
+    let (text, urgency) =
+        if view.refresh_pending.is_some() || snapshot.state == TokenState::Refreshing {
+            ("↻ refreshing…".to_string(), Urgency::Warn)
+        } else if let Some(problem) = &snapshot.config_problem {
+            (format!("✗ config: {problem}"), Urgency::Critical)
+        } else {
+            let refresh = view.last_refresh.as_ref().map(|(at, report)| {
+                let outcome = if report.ok { "ok" } else { "FAILED" };
+                let urgency = if report.ok {
+                    Urgency::Fine
+                } else {
+                    Urgency::Critical
+                };
+                (
+                    *at,
+                    format!("{} forced refresh {outcome}: {}", hms(*at), report.message),
+                    urgency,
+                )
+            });
+            let alert = view.last_alert.as_ref().map(|(at, message)| {
+                (
+                    *at,
+                    format!("{} ALERT: {message}", hms(*at)),
+                    Urgency::Critical,
+                )
+            });
+            match [refresh, alert]
+                .into_iter()
+                .flatten()
+                .max_by_key(|(at, _, _)| *at)
+            {
+                Some((_, text, urgency)) => (text, urgency),
+                None => match &snapshot.last_error {
+                    Some(error) => (format!("last error: {error}"), Urgency::Warn),
+                    None => ("—".to_string(), Urgency::Neutral),
+                },
+            }
+        };
     Line::from(vec![
         Span::styled(fit("LAST", LABEL_WIDTH), palette.label()),
         Span::styled(text, palette.urgency(urgency)),

@@ -113,7 +113,12 @@ pub fn healthy(name: &str) -> AccountSnapshot {
     let mut s = AccountSnapshot::new(name);
     s.state = TokenState::Valid;
     s.access_token_masked = Some("EAAG…x9Qf".to_string());
-    s.access = Some(inspection(info("SYSTEM_USER", expires - 60 * DAY, expires, 0)));
+    s.access = Some(inspection(info(
+        "SYSTEM_USER",
+        expires - 60 * DAY,
+        expires,
+        0,
+    )));
     s.next_refresh_at = Some(now + 21 * DAY + 3 * 3600 + 12 * 60 + 45);
     s.test_recipient = Some("15551234567".to_string());
     s.phone_number_id = Some("106540352242922".to_string());
@@ -157,7 +162,12 @@ pub fn reauth(name: &str) -> AccountSnapshot {
     let mut access = info("USER", now - 2 * 3600, now - 125, now + 80 * DAY);
     access.is_valid = false;
     s.access = Some(inspection(access));
-    s.long_lived = Some(inspection(info("USER", now - 60 * DAY, now - 600, now + 30 * DAY)));
+    s.long_lived = Some(inspection(info(
+        "USER",
+        now - 60 * DAY,
+        now - 600,
+        now + 30 * DAY,
+    )));
     s.last_error = Some("190/463 the long-lived token expired".to_string());
     s.action_hint = Some(reauth_hint(name, false));
     s
@@ -303,8 +313,14 @@ pub fn app_with(snapshot: AccountSnapshot) -> App {
     let mut app = new_app();
     let name = snapshot.name.clone();
     app.selected = app.accounts.iter().position(|a| a.name() == name).unwrap();
-    engine(&mut app, EngineEvent::Account(Box::new(healthy("production"))));
-    engine(&mut app, EngineEvent::Account(Box::new(expiring("staging"))));
+    engine(
+        &mut app,
+        EngineEvent::Account(Box::new(healthy("production"))),
+    );
+    engine(
+        &mut app,
+        EngineEvent::Account(Box::new(expiring("staging"))),
+    );
     engine(&mut app, EngineEvent::Account(Box::new(snapshot)));
     for entry in history_rows(&name) {
         engine(&mut app, EngineEvent::History(Box::new(entry)));
