@@ -76,3 +76,35 @@ fn states_are_written_as_words_not_only_colours() {
     assert!(screen.contains("RE-AUTH REQUIRED"));
     assert!(screen.contains("tokentop exchange"));
 }
+
+#[test]
+fn expired_and_invalid_tokens_get_the_banner_too() {
+    let mut expired = healthy("production");
+    expired.state = tokentop::engine::TokenState::Expired;
+    let drawn = screen(&app_with(expired), 80, 24);
+    assert!(drawn.contains("✗ TOKEN EXPIRED"), "{drawn}");
+    assert!(drawn.contains("press r to refresh now"), "{drawn}");
+
+    let mut invalid = healthy("production");
+    invalid.state = tokentop::engine::TokenState::Invalid {
+        code: Some(190),
+        subcode: Some(460),
+    };
+    let drawn = screen(&app_with(invalid), 80, 24);
+    assert!(drawn.contains("✗ TOKEN INVALID (190/460)"), "{drawn}");
+    assert!(drawn.contains("✗ invalid (190/460)"), "{drawn}");
+}
+
+#[test]
+fn a_long_reason_wraps_and_is_cut_after_two_lines() {
+    let mut snapshot = reauth("legacy");
+    snapshot.state = tokentop::engine::TokenState::ReauthRequired {
+        reason: "word ".repeat(60),
+    };
+    let screen = screen(&app_with(snapshot), 80, 24);
+    assert!(screen.contains("word …"), "{screen}");
+    assert!(
+        screen.contains("ACCESS TOKEN"),
+        "the countdowns stay visible: {screen}"
+    );
+}

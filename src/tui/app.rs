@@ -124,6 +124,8 @@ pub struct App {
     pub engine_running: bool,
     /// The terminal size, for mouse hit tests.
     pub size: (u16, u16),
+    /// Names of the configured `[[log]]` sources.
+    pub log_sources: Vec<String>,
     next_request_id: RequestId,
 }
 
@@ -159,6 +161,7 @@ impl App {
             tick: settings.ui.tick,
             engine_running: true,
             size: (80, 24),
+            log_sources: settings.logs.iter().map(|l| l.name.clone()).collect(),
             next_request_id: REQUEST_ID_BASE,
         }
     }

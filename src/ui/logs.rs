@@ -21,7 +21,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
     frame.render_widget(block, area);
     let height = usize::from(inner.height);
     if app.logs.is_empty() {
-        let text = "no log lines yet · add a [[log]] source to the config to tail your app's log";
+        let text = if app.log_sources.is_empty() {
+            "no log lines yet · add a [[log]] source to the config to tail your app's log"
+                .to_string()
+        } else {
+            format!("waiting for lines from {}", app.log_sources.join(", "))
+        };
         frame.render_widget(Paragraph::new(text).style(palette.dim()), inner);
         return;
     }

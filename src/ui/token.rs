@@ -92,9 +92,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
     };
     let mut lines: Vec<Line> = banner_lines(view, area.width)
         .into_iter()
-        .enumerate()
-        .map(|(i, text)| {
-            let style = if i == 0 {
+        .map(|(text, headline)| {
+            let style = if headline {
                 palette.banner()
             } else {
                 palette.urgency(Urgency::Critical)
@@ -113,16 +112,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-/// The banner for states that stop sending: headline, then what to do, wrapped.
-fn banner_lines(view: &AccountView, width: u16) -> Vec<String> {
+/// Lines of the headline of the banner at most; the full reason is also in history.
+const MAX_HEADLINE_LINES: usize = 2;
+
+/// The banner for states that stop sending: headline, then what to do, both wrapped.
+/// Each line comes with whether it belongs to the headline.
+fn banner_lines(view: &AccountView, width: u16) -> Vec<(String, bool)> {
     let snapshot = &view.snapshot;
     let headline = match &snapshot.state {
-        TokenState::ReauthRequired { reason } => format!(" ✗ RE-AUTH REQUIRED: {reason}"),
+        TokenState::ReauthRequired { reason } => format!("✗ RE-AUTH REQUIRED: {reason}"),
         TokenState::Invalid { .. } => format!(
-            " ✗ TOKEN INVALID{}: Meta rejects it, sending is down",
+            "✗ TOKEN INVALID{}: Meta rejects it, sending is down",
             state_words(&snapshot.state).trim_start_matches("✗ invalid")
         ),
-        TokenState::Expired => " ✗ TOKEN EXPIRED: sending is down".to_string(),
+        TokenState::Expired => "✗ TOKEN EXPIRED: sending is down".to_string(),
         _ => return Vec::new(),
     };
     let hint = snapshot
@@ -139,11 +142,23 @@ fn banner_lines(view: &AccountView, width: u16) -> Vec<String> {
                 snapshot.name
             ),
         });
-    let mut lines = vec![headline];
-    lines.extend(wrap(
-        &format!("→ what to do: {hint}"),
-        usize::from(width.saturating_sub(2)),
-    ));
+    let text_width = usize::from(width.saturating_sub(3));
+    let mut headline = wrap(&headline, text_width);
+    if headline.len() > MAX_HEADLINE_LINES {
+        headline.truncate(MAX_HEADLINE_LINES);
+        if let Some(last) = headline.last_mut() {
+            last.push_str(" …");
+        }
+    }
+    let mut lines: Vec<(String, bool)> = headline
+        .into_iter()
+        .map(|line| (format!(" {line}"), true))
+        .collect();
+    lines.extend(
+        wrap(&format!("→ what to do: {hint}"), text_width)
+            .into_iter()
+            .map(|line| (line, false)),
+    );
     lines
 }
 
