@@ -13,6 +13,8 @@
 //! | [`sim`] | the Graph API simulator (`tokentop sim`, tests, the demo) |
 //! | [`engine`] | the engine: per-account actors (state, schedule, refresh, single flight), store, history, publish, sends; telemetry (log sources, patterns, delivery windows, phone health, analytics) |
 //! | [`mask`] | the one way a token is ever shown: `EAAG…x9Qf` |
+//! | [`tui`] | the dashboard: terminal lifecycle, event loop, `App` state + pure `update(msg)`, key map |
+//! | [`ui`] | pure render functions of the dashboard, one file per panel |
 //!
 //! Data flow: `commands` (or the dashboard) start an [`engine::Engine`] on [`config::Settings`]
 //! and a [`engine::TokenSource`] (the [`graph::GraphClient`], or a fake in tests); they send
@@ -30,3 +32,5 @@ pub mod graph;
 pub mod logging;
 pub mod mask;
 pub mod sim;
+pub mod tui;
+pub mod ui;

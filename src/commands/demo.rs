@@ -1,18 +1,22 @@
-//! `tokentop demo`: the built-in simulator with three demo accounts; no config, credentials or
-//! network needed.
+//! `tokentop demo`: the dashboard on the built-in simulator with three demo accounts; no
+//! config, credentials or network needed.
 
 use std::process::ExitCode;
 
-use super::check::{account_line, inspect_all};
+use super::common::start_engine;
+use super::watch::dashboard;
+use crate::engine::EngineOptions;
+use crate::logging::{Console, init};
 use crate::sim::demo::Demo;
 
 pub async fn run() -> anyhow::Result<ExitCode> {
+    // Kept alive for the whole run: it owns the simulator and the demo's temp dir.
     let demo = Demo::start().await?;
-    println!("tokentop demo: simulator at {}", demo.sim.base_url());
-    let report = inspect_all(&demo.settings).await?;
-    for account in &report.accounts {
-        println!("{}", account_line(account));
-    }
-    println!("overall: {}", report.status.label());
-    Ok(ExitCode::SUCCESS)
+    let _log_guard = init(&demo.settings.data_dir, Console::None);
+    tracing::info!(sim = %demo.sim.base_url(), "tokentop demo started");
+    let (handle, events) = start_engine(&demo.settings, EngineOptions::default())?;
+    let script = demo.run_script(handle.clone());
+    let result = dashboard(&demo.settings, handle, events, Vec::new()).await;
+    script.abort();
+    result
 }

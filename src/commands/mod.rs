@@ -12,6 +12,7 @@ mod refresh_cmd;
 mod send_test;
 mod sim_cmd;
 mod tail;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -20,7 +21,7 @@ use crate::cli::{Cli, Command};
 /// Runs the parsed command line and returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        None | Some(Command::Watch) => not_yet("watch"),
+        None | Some(Command::Watch) => watch::run(&cli.global).await,
         Some(Command::Demo) => demo::run().await,
         Some(Command::Daemon) => daemon::run(&cli.global).await,
         Some(Command::Check(args)) => check::run(&cli.global, &args).await,
@@ -32,8 +33,4 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Sim(args)) => sim_cmd::run(args).await,
         Some(Command::Config(c)) => config_cmd::run(&cli.global, &c).await,
     }
-}
-
-fn not_yet(name: &str) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`tokentop {name}` is not available in this build yet")
 }

@@ -1,0 +1,289 @@
+//! The dashboard state and [`App::update`]: every input becomes a state change plus effects
+//! for the loop to run. No I/O happens here, so the whole dashboard is testable with a fixed
+//! clock.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::log_buffer::LogBuffer;
+use super::msg::{Effect, Msg};
+use crate::config::{Settings, Theme};
+use crate::engine::history::HistoryEntry;
+use crate::engine::telemetry_types::{ClassifiedLine, PhoneSnapshot, TelemetrySnapshot};
+use crate::engine::{AccountSnapshot, EngineEvent, RefreshReport, RequestId, SendReport};
+
+/// History rows kept per account (design budget: 10k rows).
+pub const MAX_HISTORY_ROWS: usize = 10_000;
+/// Rows moved by PgUp / PgDn.
+pub const PAGE_ROWS: usize = 10;
+/// The dashboard's request ids start here so they never collide with other clients' ids
+/// (the demo script numbers its sends from 1).
+pub const REQUEST_ID_BASE: RequestId = 1 << 40;
+
+/// The panel that arrow keys scroll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    History,
+    Logs,
+}
+
+/// What is drawn over the dashboard and takes the keys while open.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overlay {
+    Help,
+    /// Asks before sending a (real, billable) test message.
+    ConfirmSend {
+        account: String,
+        to: String,
+    },
+    /// A message that any key closes.
+    Notice {
+        title: String,
+        text: String,
+    },
+    /// The `/` prompt: the regex being typed and the error of the last bad one.
+    Filter {
+        input: String,
+        error: Option<String>,
+    },
+}
+
+/// One account as the dashboard knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountView {
+    pub snapshot: AccountSnapshot,
+    /// Oldest first, at most [`MAX_HISTORY_ROWS`].
+    pub history: VecDeque<HistoryEntry>,
+    pub phone: Option<PhoneSnapshot>,
+    pub refresh_pending: Option<RequestId>,
+    pub send_pending: Option<RequestId>,
+    pub last_refresh: Option<(DateTime<Utc>, RefreshReport)>,
+    pub last_send: Option<(DateTime<Utc>, SendReport)>,
+    pub last_alert: Option<(DateTime<Utc>, String)>,
+    /// Rows scrolled away from the newest history row.
+    pub history_scroll: usize,
+}
+
+impl AccountView {
+    pub fn new(snapshot: AccountSnapshot) -> Self {
+        Self {
+            snapshot,
+            history: VecDeque::new(),
+            phone: None,
+            refresh_pending: None,
+            send_pending: None,
+            last_refresh: None,
+            last_send: None,
+            last_alert: None,
+            history_scroll: 0,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.snapshot.name
+    }
+
+    pub fn push_history(&mut self, entry: HistoryEntry) {
+        if self.history.len() >= MAX_HISTORY_ROWS {
+            self.history.pop_front();
+        }
+        self.history.push_back(entry);
+        if self.history_scroll > 0 {
+            // Keep the rows the operator scrolled to in place.
+            self.history_scroll += 1;
+        }
+    }
+}
+
+/// Everything the dashboard draws.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The clock the countdowns are drawn against; set by [`Msg::Tick`].
+    pub now: DateTime<Utc>,
+    pub accounts: Vec<AccountView>,
+    pub selected: usize,
+    pub focus: Focus,
+    pub overlay: Option<Overlay>,
+    pub logs: LogBuffer,
+    /// Lines scrolled away from the newest log line.
+    pub log_scroll: usize,
+    pub telemetry: Option<TelemetrySnapshot>,
+    pub config_path: Option<PathBuf>,
+    /// tokentop's own log file (shown in help).
+    pub log_file: PathBuf,
+    pub warn_before: Duration,
+    pub critical_before: Duration,
+    /// `Mono` when `NO_COLOR` is set.
+    pub theme: Theme,
+    pub mouse: bool,
+    pub tick: Duration,
+    /// False once the engine has stopped.
+    pub engine_running: bool,
+    /// The terminal size, for mouse hit tests.
+    pub size: (u16, u16),
+    /// Names of the configured `[[log]]` sources.
+    pub log_sources: Vec<String>,
+    next_request_id: RequestId,
+}
+
+impl App {
+    /// A dashboard for the accounts of `settings`, drawn at `now`.
+    pub fn new(settings: &Settings, log_file: PathBuf, now: DateTime<Utc>) -> Self {
+        let accounts = settings
+            .accounts
+            .iter()
+            .map(|account| {
+                let mut snapshot = AccountSnapshot::new(&account.name);
+                snapshot.test_recipient = account.test_message.to.clone();
+                snapshot.phone_number_id = account.phone_number_id.clone();
+                snapshot.business_account_id = account.business_account_id.clone();
+                AccountView::new(snapshot)
+            })
+            .collect();
+        Self {
+            now,
+            accounts,
+            selected: 0,
+            focus: Focus::History,
+            overlay: None,
+            logs: LogBuffer::default(),
+            log_scroll: 0,
+            telemetry: None,
+            config_path: settings.config_path.clone(),
+            log_file,
+            warn_before: settings.refresh.warn_before,
+            critical_before: settings.refresh.critical_before,
+            theme: settings.ui.theme,
+            mouse: settings.ui.mouse,
+            tick: settings.ui.tick,
+            engine_running: true,
+            size: (80, 24),
+            log_sources: settings.logs.iter().map(|l| l.name.clone()).collect(),
+            next_request_id: REQUEST_ID_BASE,
+        }
+    }
+
+    /// Seeds the history panels with rows loaded from the history file (oldest first).
+    pub fn load_history(&mut self, entries: impl IntoIterator<Item = HistoryEntry>) {
+        for entry in entries {
+            if let Some(view) = self.account_mut(&entry.account) {
+                view.push_history(entry);
+            }
+        }
+        for view in &mut self.accounts {
+            view.history_scroll = 0;
+        }
+    }
+
+    pub fn selected_account(&self) -> Option<&AccountView> {
+        self.accounts.get(self.selected)
+    }
+
+    pub(super) fn selected_account_mut(&mut self) -> Option<&mut AccountView> {
+        self.accounts.get_mut(self.selected)
+    }
+
+    fn account_mut(&mut self, name: &str) -> Option<&mut AccountView> {
+        self.accounts.iter_mut().find(|a| a.name() == name)
+    }
+
+    pub(super) fn next_request_id(&mut self) -> RequestId {
+        let id = self.next_request_id;
+        self.next_request_id += 1;
+        id
+    }
+
+    /// Applies one input; returns what the loop must do.
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Key(key) => self.on_key(key),
+            Msg::Mouse(mouse) => {
+                self.on_mouse(mouse);
+                Vec::new()
+            }
+            Msg::Resize { width, height } => {
+                self.size = (width, height);
+                Vec::new()
+            }
+            Msg::Tick(now) => {
+                self.now = now;
+                Vec::new()
+            }
+            Msg::Engine(event) => {
+                self.on_engine(event);
+                Vec::new()
+            }
+            Msg::Quit => vec![Effect::Quit],
+        }
+    }
+
+    fn on_engine(&mut self, event: EngineEvent) {
+        let now = self.now;
+        match event {
+            EngineEvent::Account(snapshot) => match self.account_mut(&snapshot.name) {
+                Some(view) => view.snapshot = *snapshot,
+                None => self.accounts.push(AccountView::new(*snapshot)),
+            },
+            EngineEvent::History(entry) => {
+                if let Some(view) = self.account_mut(&entry.account) {
+                    view.push_history(*entry);
+                }
+            }
+            EngineEvent::RefreshFinished { request_id, report } => {
+                if let Some(view) = self.account_mut(&report.account) {
+                    if view.refresh_pending == Some(request_id) {
+                        view.refresh_pending = None;
+                    }
+                    view.last_refresh = Some((now, report));
+                }
+            }
+            EngineEvent::SendFinished { request_id, report } => {
+                if let Some(view) = self.account_mut(&report.account) {
+                    if view.send_pending == Some(request_id) {
+                        view.send_pending = None;
+                    }
+                    view.last_send = Some((now, report));
+                }
+            }
+            EngineEvent::Alert { account, message } => {
+                if let Some(view) = self.account_mut(&account) {
+                    view.last_alert = Some((now, message));
+                }
+            }
+            EngineEvent::LogLines { lines, skipped } => {
+                self.logs.skipped_by_engine += skipped;
+                self.push_log_lines(lines);
+            }
+            EngineEvent::Telemetry(snapshot) => self.telemetry = Some(*snapshot),
+            EngineEvent::Phone(phone) => {
+                if let Some(view) = self.account_mut(&phone.account) {
+                    view.phone = Some(*phone);
+                }
+            }
+            EngineEvent::SourceNotice { source, message } => {
+                let notice = ClassifiedLine {
+                    source,
+                    received_at: now,
+                    text: format!("[tokentop] {message}"),
+                    truncated: false,
+                    pattern: None,
+                    level: None,
+                    role: None,
+                };
+                self.push_log_lines(vec![notice]);
+            }
+            EngineEvent::Stopped => self.engine_running = false,
+        }
+    }
+
+    fn push_log_lines(&mut self, lines: Vec<ClassifiedLine>) {
+        let shown = self.logs.push(lines);
+        if self.log_scroll > 0 {
+            // Keep the lines the operator scrolled back to in place.
+            self.log_scroll += shown;
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The dashboard loop: merges terminal input, engine events and the clock tick into
+//! [`Msg`]s, applies them to the [`App`], runs the effects, and redraws when something changed.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::{Stream, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::MissedTickBehavior;
+
+use super::app::App;
+use super::msg::{Effect, Msg};
+use crate::engine::{EngineEvent, EngineHandle};
+
+/// Messages applied before one redraw at most, so a burst cannot starve the screen.
+const MAX_BATCH: usize = 256;
+
+/// Why the dashboard could not draw.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw the dashboard: {0}")]
+pub struct DrawError(String);
+
+/// Runs the dashboard until a quit key, [`Msg::Quit`], or the end of `input`.
+///
+/// Redraws once after each batch of messages and on every `app.tick`; it never waits on the
+/// network (the engine runs in its own tasks). The caller shuts the engine down afterwards.
+pub async fn run<B, S>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    input: S,
+    engine: &EngineHandle,
+    events: &mut UnboundedReceiver<EngineEvent>,
+) -> Result<(), DrawError>
+where
+    B: Backend,
+    S: Stream<Item = Msg> + Unpin,
+{
+    let mut input = input.fuse();
+    let mut tick = tokio::time::interval(app.tick.max(Duration::from_millis(50)));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut engine_open = true;
+    if let Ok(size) = terminal.size() {
+        app.update(Msg::Resize {
+            width: size.width,
+            height: size.height,
+        });
+    }
+    draw(terminal, app)?;
+    loop {
+        // Engine events first: what the engine already said is shown before a later key acts.
+        let first = tokio::select! {
+            biased;
+            event = events.recv(), if engine_open => match event {
+                Some(event) => Msg::Engine(event),
+                None => { engine_open = false; continue; }
+            },
+            msg = input.next() => match msg {
+                Some(msg) => msg,
+                None => return Ok(()),
+            },
+            _ = tick.tick() => Msg::Tick(Utc::now()),
+        };
+        let mut quit = apply(app, engine, first);
+        for _ in 0..MAX_BATCH {
+            let Ok(event) = events.try_recv() else { break };
+            quit |= apply(app, engine, Msg::Engine(event));
+        }
+        draw(terminal, app)?;
+        if quit {
+            return Ok(());
+        }
+    }
+}
+
+/// Applies one message and runs its effects; true when the dashboard must end.
+fn apply(app: &mut App, engine: &EngineHandle, msg: Msg) -> bool {
+    let mut quit = false;
+    for effect in app.update(msg) {
+        match effect {
+            Effect::Send(command) => {
+                engine.send(command);
+            }
+            Effect::Quit => quit = true,
+        }
+    }
+    quit
+}
+
+fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &App) -> Result<(), DrawError> {
+    terminal
+        .draw(|frame| crate::ui::render(frame, app))
+        .map(|_| ())
+        .map_err(|err| DrawError(err.to_string()))
+}

@@ -1,0 +1,14 @@
+//! The terminal dashboard: terminal lifecycle, the event loop, and the [`App`] state with its
+//! pure [`App::update`]. Drawing lives in [`crate::ui`].
+
+mod app;
+mod event_loop;
+mod keys;
+pub mod log_buffer;
+mod msg;
+pub mod terminal;
+
+pub use app::{AccountView, App, Focus, MAX_HISTORY_ROWS, Overlay, PAGE_ROWS, REQUEST_ID_BASE};
+pub use event_loop::{DrawError, run};
+pub use log_buffer::{LogBuffer, MAX_LOG_LINES, MAX_PAUSED_LINES};
+pub use msg::{Effect, Msg};

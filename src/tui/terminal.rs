@@ -1,0 +1,68 @@
+//! Terminal lifecycle: raw mode and the alternate screen on entry, restored on drop, on panic
+//! (before the previous panic hook prints) and on every exit path of the dashboard.
+
+use std::io::{self, Stdout, stdout};
+use std::sync::Once;
+
+use crossterm::cursor::{Hide, Show};
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+pub type CrosstermTerminal = Terminal<CrosstermBackend<Stdout>>;
+
+/// Owns the terminal while the dashboard runs; dropping it restores the terminal.
+pub struct TerminalGuard {
+    pub terminal: CrosstermTerminal,
+}
+
+impl TerminalGuard {
+    /// Enters raw mode and the alternate screen (with mouse capture when `mouse`).
+    pub fn enter(mouse: bool) -> io::Result<TerminalGuard> {
+        install_panic_hook();
+        enable_raw_mode()?;
+        let entered = (|| {
+            let mut out = stdout();
+            execute!(out, EnterAlternateScreen, Hide)?;
+            if mouse {
+                execute!(out, EnableMouseCapture)?;
+            }
+            Terminal::new(CrosstermBackend::new(stdout()))
+        })();
+        match entered {
+            Ok(terminal) => Ok(TerminalGuard { terminal }),
+            Err(err) => {
+                restore();
+                Err(err)
+            }
+        }
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Puts the terminal back as the shell expects it; safe to call more than once.
+pub fn restore() {
+    let _ = disable_raw_mode();
+    let _ = execute!(stdout(), DisableMouseCapture, LeaveAlternateScreen, Show);
+}
+
+/// Restores the terminal before the previous hook prints the panic, so the message is legible.
+fn install_panic_hook() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore();
+            previous(info);
+        }));
+    });
+}

@@ -1,0 +1,84 @@
+//! Pure render functions of the dashboard, one file per panel, all drawing from `&App`.
+//! Nothing here does I/O or reads the clock: the same `App` always draws the same screen.
+
+pub mod delivery;
+pub mod footer;
+pub mod format;
+pub mod header;
+pub mod history;
+pub mod logs;
+pub mod overlay;
+pub mod phone;
+pub mod theme;
+pub mod token;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::symbols::merge::MergeStrategy;
+use ratatui::widgets::{Block, Paragraph};
+
+use crate::tui::App;
+use theme::Palette;
+
+/// Smallest terminal the dashboard draws in; below it a notice says so.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+/// Rows of the history/delivery band at least (8 lines of content).
+const MIDDLE_MIN_ROWS: u16 = 10;
+
+/// Draws the whole dashboard.
+pub fn render(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(frame, area);
+        return;
+    }
+    let palette = Palette::new(app.theme);
+    let token_rows = token::height(app, area.width).min(area.height / 2);
+    // Panels overlap by one row/column so neighbours share a border.
+    let rest = area.height.saturating_sub(token_rows) + 1;
+    let middle_rows = (rest * 45 / 100).max(MIDDLE_MIN_ROWS);
+    let [top, middle, bottom] = Layout::vertical([
+        Constraint::Length(token_rows),
+        Constraint::Length(middle_rows),
+        Constraint::Fill(1),
+    ])
+    .spacing(-1)
+    .areas(area);
+    let [history_area, delivery_area] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Fill(1)])
+            .spacing(-1)
+            .areas(middle);
+    token::render(frame, top, app, &palette);
+    history::render(frame, history_area, app, &palette);
+    delivery::render(frame, delivery_area, app, &palette);
+    logs::render(frame, bottom, app, &palette);
+    overlay::render(frame, area, app, &palette);
+}
+
+fn too_small(frame: &mut Frame, area: Rect) {
+    let text = format!(
+        "terminal too small (need {MIN_WIDTH}x{MIN_HEIGHT}, have {}x{})",
+        area.width, area.height
+    );
+    let row = Rect {
+        y: area.y + area.height / 2,
+        height: 1.min(area.height),
+        ..area
+    };
+    frame.render_widget(Paragraph::new(text).centered(), row);
+}
+
+/// Every panel's block: borders merge where panels touch.
+pub(crate) fn panel_block<'a>() -> Block<'a> {
+    Block::bordered().merge_borders(MergeStrategy::Exact)
+}
+
+/// A panel title, marked with `▸` when the panel has the focus.
+pub(crate) fn focus_title(title: &str, focused: bool) -> String {
+    if focused {
+        format!("▸{title} ")
+    } else {
+        format!(" {title} ")
+    }
+}

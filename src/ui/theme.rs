@@ -1,0 +1,92 @@
+//! Colours of the dashboard. With the mono theme (or `NO_COLOR`) every style is colourless;
+//! states are always also written as words and symbols, so nothing depends on colour alone.
+
+use ratatui::style::{Color, Modifier, Style};
+
+use crate::config::{PatternLevel, Theme};
+
+/// How urgent a countdown or state is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Urgency {
+    Fine,
+    Warn,
+    Critical,
+    /// Nothing known yet.
+    Neutral,
+}
+
+/// The styles of one theme.
+#[derive(Debug, Clone, Copy)]
+pub struct Palette {
+    color: bool,
+    light: bool,
+}
+
+impl Palette {
+    pub fn new(theme: Theme) -> Self {
+        Self {
+            color: theme != Theme::Mono,
+            light: theme == Theme::Light,
+        }
+    }
+
+    fn fg(&self, color: Color) -> Style {
+        if self.color {
+            Style::new().fg(color)
+        } else {
+            Style::new()
+        }
+    }
+
+    pub fn urgency(&self, urgency: Urgency) -> Style {
+        match urgency {
+            Urgency::Fine => self.fg(Color::Green),
+            Urgency::Warn => self.fg(if self.light {
+                Color::Rgb(160, 110, 0)
+            } else {
+                Color::Yellow
+            }),
+            Urgency::Critical => self.fg(Color::Red).add_modifier(Modifier::BOLD),
+            Urgency::Neutral => self.dim(),
+        }
+    }
+
+    pub fn dim(&self) -> Style {
+        self.fg(if self.light {
+            Color::Gray
+        } else {
+            Color::DarkGray
+        })
+    }
+
+    pub fn label(&self) -> Style {
+        Style::new().add_modifier(Modifier::BOLD)
+    }
+
+    pub fn accent(&self) -> Style {
+        self.fg(if self.light { Color::Blue } else { Color::Cyan })
+    }
+
+    /// The banner across the token panel for states that stop sending.
+    pub fn banner(&self) -> Style {
+        let style = Style::new().add_modifier(Modifier::BOLD);
+        if self.color {
+            style.fg(Color::White).bg(Color::Red)
+        } else {
+            style.add_modifier(Modifier::REVERSED)
+        }
+    }
+
+    pub fn selected(&self) -> Style {
+        Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+    }
+
+    pub fn level(&self, level: Option<PatternLevel>) -> Style {
+        match level {
+            Some(PatternLevel::Ok) => self.urgency(Urgency::Fine),
+            Some(PatternLevel::Warn) => self.urgency(Urgency::Warn),
+            Some(PatternLevel::Error) => self.fg(Color::Red),
+            None => Style::new(),
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! The token panel: the three countdowns (access token, long-lived token, data access) as
+//! bars and text, token type, masked token, state in words, next refresh or retry, scopes,
+//! the latest activity, and a banner that cannot be missed when sending is down.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::format::{bar, fit, hms, left, span};
+use super::theme::{Palette, Urgency};
+use crate::engine::{AccountSnapshot, Inspection, TokenState};
+use crate::graph::Expiry;
+use crate::tui::{AccountView, App};
+
+const LABEL_WIDTH: usize = 14;
+const WHAT_WIDTH: usize = 24;
+const COUNTDOWN_WIDTH: usize = 21;
+/// Data access lasts 90 days (REFERENCE.md); used when the token does not say when it began.
+const DATA_ACCESS_SECS: i64 = 90 * 86_400;
+/// Assumed lifetime for a bar whose token has no `issued_at`.
+const DEFAULT_LIFETIME_SECS: i64 = 60 * 86_400;
+const BODY_ROWS: u16 = 5;
+
+/// A symbol for each state, shown next to the word and on the account's tab.
+pub fn state_symbol(state: &TokenState) -> &'static str {
+    match state {
+        TokenState::Unknown => "?",
+        TokenState::Valid => "✓",
+        TokenState::NeverExpires => "∞",
+        TokenState::Expiring => "◷",
+        TokenState::Refreshing => "↻",
+        TokenState::Backoff { .. } => "!",
+        TokenState::Expired | TokenState::Invalid { .. } | TokenState::ReauthRequired { .. } => "✗",
+    }
+}
+
+/// The state as words: `✗ invalid (190/463)`.
+pub fn state_words(state: &TokenState) -> String {
+    let detail = match state {
+        TokenState::Invalid { code, subcode } => match (code, subcode) {
+            (Some(c), Some(s)) => format!(" ({c}/{s})"),
+            (Some(c), None) => format!(" ({c})"),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
+    format!("{} {}{detail}", state_symbol(state), state.label())
+}
+
+/// How urgent `secs` left is under the warn / critical windows.
+pub fn urgency_of(app: &App, secs: i64) -> Urgency {
+    if secs <= app.critical_before.as_secs() as i64 {
+        Urgency::Critical
+    } else if secs <= app.warn_before.as_secs() as i64 {
+        Urgency::Warn
+    } else {
+        Urgency::Fine
+    }
+}
+
+fn state_urgency(app: &App, snapshot: &AccountSnapshot) -> Urgency {
+    match &snapshot.state {
+        s if s.is_critical() => Urgency::Critical,
+        TokenState::Unknown => Urgency::Neutral,
+        TokenState::Backoff { .. } => Urgency::Warn,
+        _ => match snapshot.access_expires_at() {
+            Some(at) => urgency_of(app, at - app.now.timestamp()),
+            None => Urgency::Fine,
+        },
+    }
+}
+
+/// Rows the panel needs at this width (borders included).
+pub fn height(app: &App, width: u16) -> u16 {
+    let banner = app
+        .selected_account()
+        .map_or(0, |view| banner_lines(view, width).len() as u16);
+    BODY_ROWS + 2 + banner
+}
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
+    let block = super::panel_block()
+        .title_top(super::header::left_title(app, area.width, palette))
+        .title_top(super::header::right_title(app, palette).right_aligned());
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(view) = app.selected_account() else {
+        let text = "no accounts configured: add an [[account]] to the config file";
+        frame.render_widget(Paragraph::new(text).style(palette.dim()), inner);
+        return;
+    };
+    let mut lines: Vec<Line> = banner_lines(view, area.width)
+        .into_iter()
+        .map(|(text, headline)| {
+            let style = if headline {
+                palette.banner()
+            } else {
+                palette.urgency(Urgency::Critical)
+            };
+            Line::styled(fit(&text, usize::from(inner.width)), style)
+        })
+        .collect();
+    lines.extend(countdown_lines(
+        app,
+        view,
+        usize::from(inner.width),
+        palette,
+    ));
+    lines.push(state_line(app, view, palette));
+    lines.push(activity_line(view, palette));
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Lines of the headline of the banner at most; the full reason is also in history.
+const MAX_HEADLINE_LINES: usize = 2;
+
+/// The banner for states that stop sending: headline, then what to do, both wrapped.
+/// Each line comes with whether it belongs to the headline.
+fn banner_lines(view: &AccountView, width: u16) -> Vec<(String, bool)> {
+    let snapshot = &view.snapshot;
+    let headline = match &snapshot.state {
+        TokenState::ReauthRequired { reason } => format!("✗ RE-AUTH REQUIRED: {reason}"),
+        TokenState::Invalid { .. } => format!(
+            "✗ TOKEN INVALID{}: Meta rejects it, sending is down",
+            state_words(&snapshot.state).trim_start_matches("✗ invalid")
+        ),
+        TokenState::Expired => "✗ TOKEN EXPIRED: sending is down".to_string(),
+        _ => return Vec::new(),
+    };
+    let hint = snapshot
+        .action_hint
+        .clone()
+        .unwrap_or_else(|| match snapshot.state {
+            TokenState::Expired => format!(
+                "press r to refresh now; if that fails, mint a new token and run \
+             `tokentop exchange --account {}`",
+                snapshot.name
+            ),
+            _ => format!(
+                "mint a new token, then run `tokentop exchange --account {}`",
+                snapshot.name
+            ),
+        });
+    let text_width = usize::from(width.saturating_sub(3));
+    let mut headline = wrap(&headline, text_width);
+    if headline.len() > MAX_HEADLINE_LINES {
+        headline.truncate(MAX_HEADLINE_LINES);
+        if let Some(last) = headline.last_mut() {
+            last.push_str(" …");
+        }
+    }
+    let mut lines: Vec<(String, bool)> = headline
+        .into_iter()
+        .map(|line| (format!(" {line}"), true))
+        .collect();
+    lines.extend(
+        wrap(&format!("→ what to do: {hint}"), text_width)
+            .into_iter()
+            .map(|line| (line, false)),
+    );
+    lines
+}
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(10);
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    for word in text.split_whitespace() {
+        let needed =
+            current.chars().count() + usize::from(!current.is_empty()) + word.chars().count();
+        if !current.is_empty() && needed > width {
+            lines.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    if !current.is_empty() {
+        lines.push(current);
+    }
+    lines
+}
+
+fn countdown_lines(
+    app: &App,
+    view: &AccountView,
+    width: usize,
+    palette: &Palette,
+) -> Vec<Line<'static>> {
+    let snapshot = &view.snapshot;
+    let access = snapshot.access.as_ref();
+    let token_type = access
+        .and_then(|a| a.info.token_type.clone())
+        .unwrap_or_else(|| "?".to_string());
+    let masked = snapshot
+        .access_token_masked
+        .clone()
+        .unwrap_or_else(|| "no token".to_string());
+    let access_what = format!("{token_type}  {masked}");
+    let access_row = countdown_row(
+        app,
+        "ACCESS TOKEN",
+        &access_what,
+        expiry_of(access),
+        width,
+        palette,
+    );
+    let long_lived_row = match (&snapshot.long_lived_token_masked, &snapshot.long_lived) {
+        (None, _) => Line::from(vec![
+            Span::styled(fit("LONG-LIVED", LABEL_WIDTH), palette.label()),
+            Span::styled("same token (renewed with each refresh)", palette.dim()),
+        ]),
+        (Some(masked), inspection) => {
+            let inspection = inspection.as_ref();
+            let kind = inspection
+                .and_then(|i| i.info.token_type.clone())
+                .unwrap_or_else(|| "?".to_string());
+            countdown_row(
+                app,
+                "LONG-LIVED",
+                &format!("{kind}  {masked}"),
+                expiry_of(inspection),
+                width,
+                palette,
+            )
+        }
+    };
+    let data = access.map(|a| {
+        let expiry = a.info.data_access_expiry();
+        let total = match expiry {
+            Expiry::At(at) => DATA_ACCESS_SECS.max(at - a.checked_at.timestamp()),
+            _ => DATA_ACCESS_SECS,
+        };
+        (expiry, total)
+    });
+    let data_row = countdown_row(
+        app,
+        "DATA ACCESS",
+        &scopes_text(snapshot),
+        data.unwrap_or((Expiry::Unknown, DATA_ACCESS_SECS)),
+        width,
+        palette,
+    );
+    vec![access_row, long_lived_row, data_row]
+}
+
+fn expiry_of(inspection: Option<&Inspection>) -> (Expiry, i64) {
+    match inspection {
+        Some(i) => {
+            let lifetime = match (i.info.expires_at, i.info.issued_at) {
+                (Some(end), Some(start)) if end > start => end - start,
+                _ => DEFAULT_LIFETIME_SECS,
+            };
+            (i.expiry(), lifetime)
+        }
+        None => (Expiry::Unknown, DEFAULT_LIFETIME_SECS),
+    }
+}
+
+fn scopes_text(snapshot: &AccountSnapshot) -> String {
+    if !snapshot.missing_scopes.is_empty() {
+        let names: Vec<&str> = snapshot
+            .missing_scopes
+            .iter()
+            .map(|s| s.trim_start_matches("whatsapp_business_"))
+            .collect();
+        return format!("✗ missing {}", names.join(", "));
+    }
+    match &snapshot.access {
+        Some(_) => "✓ messaging ✓ management".to_string(),
+        None => "scopes not checked yet".to_string(),
+    }
+}
+
+fn countdown_row(
+    app: &App,
+    label: &str,
+    what: &str,
+    (expiry, lifetime_secs): (Expiry, i64),
+    width: usize,
+    palette: &Palette,
+) -> Line<'static> {
+    let (text, urgency, fraction) = match expiry {
+        Expiry::Never => ("never expires".to_string(), Urgency::Fine, Some(1.0)),
+        Expiry::Unknown => ("unknown".to_string(), Urgency::Neutral, None),
+        Expiry::At(at) => {
+            let secs = at - app.now.timestamp();
+            let fraction = secs as f64 / lifetime_secs.max(1) as f64;
+            (left(secs), urgency_of(app, secs), Some(fraction))
+        }
+    };
+    let bar_width = width.saturating_sub(LABEL_WIDTH + WHAT_WIDTH + 1 + COUNTDOWN_WIDTH + 1);
+    let bar_text = match fraction {
+        Some(f) if bar_width >= 4 => bar(f, bar_width),
+        _ => " ".repeat(bar_width),
+    };
+    Line::from(vec![
+        Span::styled(fit(label, LABEL_WIDTH), palette.label()),
+        Span::raw(fit(what, WHAT_WIDTH)),
+        Span::raw(" "),
+        Span::styled(bar_text, palette.urgency(urgency)),
+        Span::raw(" "),
+        Span::styled(
+            format!("{text:>width$}", width = COUNTDOWN_WIDTH),
+            palette.urgency(urgency),
+        ),
+    ])
+}
+
+fn state_line(app: &App, view: &AccountView, palette: &Palette) -> Line<'static> {
+    let snapshot = &view.snapshot;
+    let now = app.now.timestamp();
+    let next = match (&snapshot.state, snapshot.next_refresh_at) {
+        (TokenState::Backoff { retry_at }, _) => {
+            format!("next retry in {}", span(retry_at - now))
+        }
+        (TokenState::ReauthRequired { .. }, _) => "no refresh possible".to_string(),
+        (_, Some(at)) if at <= now => "refresh due now".to_string(),
+        (_, Some(at)) => format!("next refresh in {}", span(at - now)),
+        (TokenState::NeverExpires, None) => "no refresh needed".to_string(),
+        (_, None) => "no refresh scheduled".to_string(),
+    };
+    let checked = snapshot
+        .access
+        .as_ref()
+        .map(|a| format!("  · checked {}", hms(a.checked_at)))
+        .unwrap_or_default();
+    Line::from(vec![
+        Span::styled(fit("STATE", LABEL_WIDTH), palette.label()),
+        Span::styled(
+            state_words(&snapshot.state),
+            palette.urgency(state_urgency(app, snapshot)),
+        ),
+        Span::raw(format!("  · {next}")),
+        Span::styled(checked, palette.dim()),
+    ])
+}
+
+/// The latest thing that happened to the account, most pressing first.
+fn activity_line(view: &AccountView, palette: &Palette) -> Line<'static> {
+    let snapshot = &view.snapshot;
+    let (text, urgency) =
+        if view.refresh_pending.is_some() || snapshot.state == TokenState::Refreshing {
+            ("↻ refreshing…".to_string(), Urgency::Warn)
+        } else if let Some(problem) = &snapshot.config_problem {
+            (format!("✗ config: {problem}"), Urgency::Critical)
+        } else {
+            let refresh = view.last_refresh.as_ref().map(|(at, report)| {
+                let outcome = if report.ok { "ok" } else { "FAILED" };
+                let urgency = if report.ok {
+                    Urgency::Fine
+                } else {
+                    Urgency::Critical
+                };
+                (
+                    *at,
+                    format!("{} forced refresh {outcome}: {}", hms(*at), report.message),
+                    urgency,
+                )
+            });
+            let alert = view.last_alert.as_ref().map(|(at, message)| {
+                (
+                    *at,
+                    format!("{} ALERT: {message}", hms(*at)),
+                    Urgency::Critical,
+                )
+            });
+            match [refresh, alert]
+                .into_iter()
+                .flatten()
+                .max_by_key(|(at, _, _)| *at)
+            {
+                Some((_, text, urgency)) => (text, urgency),
+                None => match &snapshot.last_error {
+                    Some(error) => (format!("last error: {error}"), Urgency::Warn),
+                    None => ("—".to_string(), Urgency::Neutral),
+                },
+            }
+        };
+    Line::from(vec![
+        Span::styled(fit("LAST", LABEL_WIDTH), palette.label()),
+        Span::styled(text, palette.urgency(urgency)),
+    ])
+}

@@ -1,0 +1,350 @@
+//! Fixtures shared by the dashboard tests: settings for three accounts, snapshots in each
+//! state, telemetry, and a fixed clock.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use secrecy::SecretString;
+use tokentop::config::{
+    AccountSettings, GraphSettings, PatternLevel, PatternSettings, RefreshPolicy, Settings,
+    TestMessageSettings, Theme, UiSettings,
+};
+use tokentop::engine::delivery::{DeliverySource, RateSummary};
+use tokentop::engine::history::{HistoryEntry, HistoryError, HistoryEvent, Outcome};
+use tokentop::engine::telemetry_types::{
+    ClassifiedLine, DeliveryRow, FailureRow, LevelCounts, PhoneSnapshot, TelemetrySnapshot,
+};
+use tokentop::engine::{AccountSnapshot, EngineEvent, Inspection, TokenState, reauth_hint};
+use tokentop::graph::{HealthStatus, PhoneHealth, TokenInfo, Usage};
+use tokentop::tui::{App, Msg};
+
+pub const DAY: i64 = 86_400;
+
+/// 2026-03-14 14:03:12 UTC: every screen test draws at this instant.
+pub fn fixed_now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 14, 14, 3, 12).unwrap()
+}
+
+pub fn now_unix() -> i64 {
+    fixed_now().timestamp()
+}
+
+fn account(name: &str, recipient: Option<&str>) -> AccountSettings {
+    AccountSettings {
+        name: name.to_string(),
+        app_id: Some("100000000000001".to_string()),
+        app_secret: Some(SecretString::from("not-a-real-secret")),
+        access_token: Some(SecretString::from("EAAGtesttesttesttestx9Qf")),
+        long_lived_token: None,
+        phone_number_id: Some("106540352242922".to_string()),
+        business_account_id: Some("102290129340398".to_string()),
+        env_file: None,
+        on_refresh: None,
+        on_refresh_timeout: Duration::from_secs(10),
+        test_message: TestMessageSettings {
+            to: recipient.map(str::to_string),
+            ..TestMessageSettings::default()
+        },
+    }
+}
+
+/// Three accounts: production and staging have a test recipient, legacy has none.
+pub fn settings() -> Settings {
+    Settings {
+        config_path: Some(PathBuf::from("/home/op/.config/tokentop/config.toml")),
+        data_dir: PathBuf::from("/home/op/.local/share/tokentop"),
+        graph: GraphSettings::default(),
+        refresh: RefreshPolicy::default(),
+        accounts: vec![
+            account("production", Some("15551234567")),
+            account("staging", Some("15557654321")),
+            account("legacy", None),
+        ],
+        logs: Vec::new(),
+        patterns: PatternSettings::default(),
+        ui: UiSettings {
+            theme: Theme::Mono,
+            ..UiSettings::default()
+        },
+    }
+}
+
+pub fn new_app() -> App {
+    App::new(
+        &settings(),
+        PathBuf::from("/home/op/.local/share/tokentop/logs/tokentop.log.2026-03-14"),
+        fixed_now(),
+    )
+}
+
+pub fn info(token_type: &str, issued_at: i64, expires_at: i64, data_access: i64) -> TokenInfo {
+    TokenInfo {
+        is_valid: true,
+        token_type: Some(token_type.to_string()),
+        app_id: Some("100000000000001".to_string()),
+        application: Some("tokentop test".to_string()),
+        expires_at: Some(expires_at),
+        data_access_expires_at: Some(data_access),
+        issued_at: Some(issued_at),
+        scopes: vec![
+            "whatsapp_business_messaging".to_string(),
+            "whatsapp_business_management".to_string(),
+        ],
+        granular_scopes: Vec::new(),
+        user_id: None,
+        error: None,
+    }
+}
+
+fn inspection(info: TokenInfo) -> Inspection {
+    Inspection {
+        checked_at: fixed_now() - chrono::Duration::seconds(40),
+        info,
+    }
+}
+
+/// A system-user token with 41 days left of 60, refresh scheduled in 21 days.
+pub fn healthy(name: &str) -> AccountSnapshot {
+    let now = now_unix();
+    let expires = now + 41 * DAY + 3 * 3600 + 12 * 60 + 45;
+    let mut s = AccountSnapshot::new(name);
+    s.state = TokenState::Valid;
+    s.access_token_masked = Some("EAAG…x9Qf".to_string());
+    s.access = Some(inspection(info(
+        "SYSTEM_USER",
+        expires - 60 * DAY,
+        expires,
+        0,
+    )));
+    s.next_refresh_at = Some(now + 21 * DAY + 3 * 3600 + 12 * 60 + 45);
+    s.test_recipient = Some("15551234567".to_string());
+    s.phone_number_id = Some("106540352242922".to_string());
+    s
+}
+
+/// A user token inside the warn window (3 days left) with a separate long-lived token.
+pub fn expiring(name: &str) -> AccountSnapshot {
+    let now = now_unix();
+    let mut s = AccountSnapshot::new(name);
+    s.state = TokenState::Expiring;
+    s.access_token_masked = Some("EAAG…a1B2".to_string());
+    s.long_lived_token_masked = Some("EAAG…ll9f".to_string());
+    s.access = Some(inspection(info(
+        "USER",
+        now - 57 * DAY,
+        now + 3 * DAY + 5 * 3600,
+        now + 30 * DAY,
+    )));
+    s.long_lived = Some(inspection(info(
+        "USER",
+        now - 20 * DAY,
+        now + 40 * DAY,
+        now + 70 * DAY,
+    )));
+    s.next_refresh_at = Some(now + 90);
+    s.missing_scopes = vec!["whatsapp_business_management".to_string()];
+    s.test_recipient = Some("15557654321".to_string());
+    s
+}
+
+/// The long-lived token ran out: a person must mint a new one.
+pub fn reauth(name: &str) -> AccountSnapshot {
+    let now = now_unix();
+    let mut s = AccountSnapshot::new(name);
+    s.state = TokenState::ReauthRequired {
+        reason: "the long-lived token expired".to_string(),
+    };
+    s.access_token_masked = Some("EAAG…dead".to_string());
+    s.long_lived_token_masked = Some("EAAG…gone".to_string());
+    let mut access = info("USER", now - 2 * 3600, now - 125, now + 80 * DAY);
+    access.is_valid = false;
+    s.access = Some(inspection(access));
+    s.long_lived = Some(inspection(info(
+        "USER",
+        now - 60 * DAY,
+        now - 600,
+        now + 30 * DAY,
+    )));
+    s.last_error = Some("190/463 the long-lived token expired".to_string());
+    s.action_hint = Some(reauth_hint(name, false));
+    s
+}
+
+pub fn history_rows(account: &str) -> Vec<HistoryEntry> {
+    let at = |secs_ago: i64| fixed_now() - chrono::Duration::seconds(secs_ago);
+    let mut ok = HistoryEntry::new(account, HistoryEvent::Refresh, "scheduled", Outcome::Ok);
+    ok.time = at(5580);
+    ok.latency_ms = Some(290);
+    ok.new_expires_at = Some(ok.time.timestamp() + 60 * DAY);
+    let mut failed = HistoryEntry::new(account, HistoryEvent::Refresh, "retry", Outcome::Failed);
+    failed.time = at(3732);
+    failed.latency_ms = Some(1204);
+    failed.error = Some(HistoryError {
+        code: Some(190),
+        subcode: Some(463),
+        class: "auth".to_string(),
+        message: "Session has expired".to_string(),
+        fbtrace_id: None,
+    });
+    let mut inspect = HistoryEntry::new(account, HistoryEvent::Inspect, "check", Outcome::Ok);
+    inspect.time = at(200);
+    let mut forced = HistoryEntry::new(account, HistoryEvent::Refresh, "forced", Outcome::Ok);
+    forced.time = at(130);
+    forced.latency_ms = Some(312);
+    forced.new_expires_at = Some(forced.time.timestamp() + 60 * DAY);
+    vec![ok, failed, inspect, forced]
+}
+
+pub fn telemetry() -> TelemetrySnapshot {
+    let row = |source, window_secs, delivered, failed| DeliveryRow {
+        source,
+        window_secs,
+        rate: Some(RateSummary {
+            delivered,
+            failed,
+            percent: delivered as f64 * 100.0 / (delivered + failed) as f64,
+        }),
+    };
+    TelemetrySnapshot {
+        at: fixed_now(),
+        patterns: Vec::new(),
+        levels_1h: LevelCounts {
+            ok: 12,
+            warn: 3,
+            error: 1,
+        },
+        delivery: vec![
+            row(DeliverySource::Logs, 900, 301, 4),
+            row(DeliverySource::Logs, 3600, 1204, 16),
+            row(DeliverySource::Logs, 86_400, 20_110, 402),
+            row(DeliverySource::TestSends, 86_400, 3, 0),
+            row(DeliverySource::Analytics, 86_400, 979, 21),
+        ],
+        delivery_sparkline: vec![3, 5, 8, 13, 21, 34, 55, 34, 21, 13, 8, 5],
+        top_failures: vec![
+            FailureRow {
+                code: 131047,
+                title: Some("Re-engagement message".to_string()),
+                count: 9,
+            },
+            FailureRow {
+                code: 131026,
+                title: None,
+                count: 2,
+            },
+        ],
+    }
+}
+
+pub fn phone(account: &str) -> PhoneSnapshot {
+    PhoneSnapshot {
+        account: account.to_string(),
+        checked_at: fixed_now(),
+        health: Some(PhoneHealth {
+            id: Some("106540352242922".to_string()),
+            display_phone_number: Some("+1 555-123-4567".to_string()),
+            verified_name: Some("Test Co".to_string()),
+            quality_rating: Some("GREEN".to_string()),
+            status: Some("CONNECTED".to_string()),
+            throughput_level: Some("STANDARD".to_string()),
+            messaging_limit: Some("TIER_1K".to_string()),
+            health: Some(HealthStatus {
+                can_send_message: Some("AVAILABLE".to_string()),
+                entities: Vec::new(),
+            }),
+        }),
+        usage: Usage {
+            app: Some(tokentop::graph::AppUsage {
+                call_count: 12,
+                total_time: 4,
+                total_cputime: 3,
+            }),
+            business: Vec::new(),
+        },
+        error: None,
+        analytics_note: None,
+    }
+}
+
+pub fn log_line(secs_ago: i64, level: Option<PatternLevel>, text: &str) -> ClassifiedLine {
+    ClassifiedLine {
+        source: "backend".to_string(),
+        received_at: fixed_now() - chrono::Duration::seconds(secs_ago),
+        text: text.to_string(),
+        truncated: false,
+        pattern: level.map(|_| "pattern".to_string()),
+        level,
+        role: None,
+    }
+}
+
+pub fn log_lines() -> Vec<ClassifiedLine> {
+    vec![
+        log_line(300, None, "INFO  POST /webhook 200 12ms"),
+        log_line(
+            250,
+            Some(PatternLevel::Error),
+            "ERROR Failed to send WhatsApp message: (#131047) Re-engagement message",
+        ),
+        log_line(
+            134,
+            Some(PatternLevel::Warn),
+            "WARN  WhatsApp token is expired or expiring soon, refreshing...",
+        ),
+        log_line(
+            130,
+            Some(PatternLevel::Ok),
+            "INFO  WhatsApp access token refreshed successfully",
+        ),
+        log_line(20, None, "INFO  GET /health 200 1ms"),
+    ]
+}
+
+pub fn engine(app: &mut App, event: EngineEvent) {
+    let effects = app.update(Msg::Engine(event));
+    assert!(effects.is_empty(), "engine events cause no effects");
+}
+
+/// An app whose selected account is `snapshot`, with history, telemetry, phone and logs.
+pub fn app_with(snapshot: AccountSnapshot) -> App {
+    let mut app = new_app();
+    let name = snapshot.name.clone();
+    app.selected = app.accounts.iter().position(|a| a.name() == name).unwrap();
+    engine(
+        &mut app,
+        EngineEvent::Account(Box::new(healthy("production"))),
+    );
+    engine(
+        &mut app,
+        EngineEvent::Account(Box::new(expiring("staging"))),
+    );
+    engine(&mut app, EngineEvent::Account(Box::new(snapshot)));
+    for entry in history_rows(&name) {
+        engine(&mut app, EngineEvent::History(Box::new(entry)));
+    }
+    engine(&mut app, EngineEvent::Telemetry(Box::new(telemetry())));
+    engine(&mut app, EngineEvent::Phone(Box::new(phone(&name))));
+    engine(
+        &mut app,
+        EngineEvent::LogLines {
+            lines: log_lines(),
+            skipped: 0,
+        },
+    );
+    app
+}
+
+pub fn key(code: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+pub fn ch(c: char) -> Msg {
+    key(KeyCode::Char(c))
+}
+
+pub fn ctrl(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
