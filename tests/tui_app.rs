@@ -37,6 +37,7 @@ fn send_report(account: &str) -> SendReport {
         message_status: Some("accepted".to_string()),
         error: None,
         error_code: None,
+        error_title: None,
         refreshed: false,
         latency_ms: 210,
     }
