@@ -212,7 +212,7 @@ fn append_log_line(path: &PathBuf, tick: u64) {
     };
     let line = format!(
         "{} {}\n",
-        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        chrono::Utc::now().format("%H:%M:%S%.3f"),
         LOG_LINES[index]
     );
     if let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(path) {
