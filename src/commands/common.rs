@@ -13,6 +13,9 @@ use crate::engine::{
 };
 use crate::graph::GraphClient;
 
+/// `41d 03:12:45`, or `expired 00:02:00 ago`: the same words as on the dashboard.
+pub use crate::ui::format::left as format_left;
+
 /// Exit code of a config error in commands that follow the monitoring-plugin convention.
 pub const EXIT_UNKNOWN: u8 = 3;
 
@@ -98,44 +101,5 @@ pub fn pick_account(settings: &Settings, name: Option<&str>) -> anyhow::Result<S
             names.len(),
             names.join(", ")
         ),
-    }
-}
-
-/// `41d 03:12:45`, `03:12:45`, or `expired 2h ago` for people.
-pub fn format_left(secs: i64) -> String {
-    if secs < 0 {
-        return format!("expired {} ago", format_span(-secs));
-    }
-    format_span(secs)
-}
-
-fn format_span(secs: i64) -> String {
-    let days = secs / 86_400;
-    let rest = secs % 86_400;
-    let clock = format!(
-        "{:02}:{:02}:{:02}",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    );
-    if days > 0 {
-        format!("{days}d {clock}")
-    } else {
-        clock
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spans_read_like_the_dashboard() {
-        assert_eq!(
-            format_left(41 * 86_400 + 3 * 3600 + 12 * 60 + 45),
-            "41d 03:12:45"
-        );
-        assert_eq!(format_left(59), "00:00:59");
-        assert_eq!(format_left(-7200), "expired 02:00:00 ago");
     }
 }
