@@ -658,7 +658,7 @@ fn source_notices_appear_in_the_log_panel() {
         },
     );
     let line = app.logs.visible_newest_first().next().unwrap();
-    assert_eq!(line.text, "[tokentop] file was rotated");
+    assert_eq!(&*line.text, "[tokentop] file was rotated");
     assert_eq!(line.level, None);
 }
 

@@ -132,7 +132,7 @@ mod tests {
             received_at: chrono::DateTime::from_timestamp(0, 0).unwrap(),
             text: "hello".into(),
             truncated: false,
-            pattern: level.map(|_| "p".to_string()),
+            pattern: level.map(|_| "p".into()),
             level,
             role: None,
         }

@@ -467,7 +467,7 @@ impl AccountActor {
                 let mut entry = self.entry(HistoryEvent::Inspect, trigger, Outcome::Failed);
                 entry.latency_ms = Some(latency_ms);
                 entry.token = Some(mask(&access));
-                entry.error = Some(HistoryError::from(&err));
+                entry.error = Some(Box::new(HistoryError::from(&err)));
                 self.shared.record(entry);
                 self.snapshot.last_error = Some(format!("inspection failed: {err}"));
             }
@@ -500,13 +500,13 @@ impl AccountActor {
         entry.token = Some(mask(token));
         entry.new_expires_at = info.expires_at;
         if let Some(err) = &info.error {
-            entry.error = Some(HistoryError {
+            entry.error = Some(Box::new(HistoryError {
                 code: err.code,
                 subcode: err.subcode,
                 class: ErrorClass::TokenDead.label().to_string(),
                 message: err.message.clone(),
                 fbtrace_id: None,
-            });
+            }));
         }
         self.shared.record(entry);
     }

@@ -80,7 +80,8 @@ pub struct HistoryEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<HistoryError>,
+    /// Boxed: most rows have none, and the dashboard keeps 10k rows.
+    pub error: Option<Box<HistoryError>>,
     /// Free text for people: what was sent to whom, what the alert says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,

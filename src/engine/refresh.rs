@@ -217,7 +217,7 @@ impl AccountActor {
         tracing::error!(account = %self.settings.name, "{LOG_REFRESH_FAILED}: {err}");
         let mut entry = self.entry(HistoryEvent::Refresh, trigger.label(), Outcome::Failed);
         entry.latency_ms = Some(latency_ms);
-        entry.error = Some(HistoryError::from(err));
+        entry.error = Some(Box::new(HistoryError::from(err)));
         entry.token = self.credential().map(mask);
         self.shared.record(entry);
         self.snapshot.last_error = Some(err.to_string());

@@ -84,7 +84,7 @@ pub async fn send_guarded(
     entry.latency_ms = Some(report.latency_ms);
     entry.detail = Some(format!("{} to {}", kind(message), recipient(message)));
     if let Err(err) = &result {
-        entry.error = Some(HistoryError::from(err));
+        entry.error = Some(Box::new(HistoryError::from(err)));
     }
     (report, entry)
 }

@@ -6,7 +6,7 @@
 //! so a flood of lines slows the readers, never the engine.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -73,6 +73,9 @@ pub(crate) struct TelemetryHub {
     pending: VecDeque<ClassifiedLine>,
     skipped: u64,
     dirty: bool,
+    /// Shared names, so 50k held lines do not each own a copy.
+    source_names: Vec<Arc<str>>,
+    pattern_names: Vec<Arc<str>>,
     /// Sources whose lines are webhook payloads: their statuses count, not their text.
     webhook_sources: Vec<String>,
     /// Where the latest snapshot is written for `tokentop check` (daemon and dashboard only).
@@ -96,6 +99,11 @@ impl TelemetryHub {
         webhook_sources: Vec<String>,
     ) -> Self {
         let count = patterns.patterns().len();
+        let pattern_names = patterns
+            .patterns()
+            .iter()
+            .map(|p| Arc::from(p.name.as_str()))
+            .collect();
         Self {
             patterns,
             counts: PatternCounts::new(count),
@@ -110,6 +118,8 @@ impl TelemetryHub {
             summary_path,
             last_summary_write: None,
             webhook_sources,
+            source_names: Vec::new(),
+            pattern_names,
         }
     }
 
@@ -177,10 +187,11 @@ impl TelemetryHub {
     }
 
     fn on_line(&mut self, source: String, at: DateTime<Utc>, text: String, truncated: bool) {
+        let is_webhook = self.webhook_sources.contains(&source);
         let mut line = ClassifiedLine {
-            source,
+            source: self.shared_name(source),
             received_at: at,
-            text,
+            text: text.into_boxed_str(),
             truncated,
             pattern: None,
             level: None,
@@ -188,13 +199,11 @@ impl TelemetryHub {
         };
         if let Some(found) = self.patterns.classify(&line.text) {
             self.counts.record(at, &line.source, &line.text, &found);
-            line.pattern = Some(found.name.to_string());
+            line.pattern = self.pattern_names.get(found.index).cloned();
             line.level = Some(found.level);
             line.role = found.role;
             // A webhook payload's text would double-count what its statuses already say.
-            let role = found
-                .role
-                .filter(|_| !self.webhook_sources.contains(&line.source));
+            let role = found.role.filter(|_| !is_webhook);
             match role {
                 Some(PatternRole::Delivered) => self.windows.record(DeliverySource::Logs, at, true),
                 Some(PatternRole::Failed) => {
@@ -212,6 +221,16 @@ impl TelemetryHub {
             self.skipped += 1;
         }
         self.pending.push_back(line);
+    }
+
+    /// One allocation per source name, shared by all its lines.
+    fn shared_name(&mut self, source: String) -> Arc<str> {
+        if let Some(name) = self.source_names.iter().find(|n| ***n == *source) {
+            return name.clone();
+        }
+        let name: Arc<str> = source.into();
+        self.source_names.push(name.clone());
+        name
     }
 
     fn meta_error_code(&self, text: &str) -> Option<i64> {

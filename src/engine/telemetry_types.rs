@@ -1,6 +1,8 @@
 //! Owned telemetry snapshots the engine sends to clients: classified log lines, pattern and
 //! delivery aggregates, phone-number health and rate-limit usage.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -11,12 +13,14 @@ use crate::graph::{PhoneHealth, Usage};
 /// One line from a `[[log]]` source, with the pattern it matched (if any).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClassifiedLine {
-    pub source: String,
+    /// Shared with every line of the source: the dashboard holds 50k lines.
+    pub source: Arc<str>,
     pub received_at: DateTime<Utc>,
-    /// Lossy UTF-8, capped at `logs::MAX_LINE_BYTES`.
-    pub text: String,
+    /// Lossy UTF-8, capped at `logs::MAX_LINE_BYTES`; boxed so no spare capacity is kept.
+    pub text: Box<str>,
     pub truncated: bool,
-    pub pattern: Option<String>,
+    /// Shared with every line the pattern matched.
+    pub pattern: Option<Arc<str>>,
     pub level: Option<PatternLevel>,
     pub role: Option<PatternRole>,
 }

@@ -265,9 +265,9 @@ impl App {
             }
             EngineEvent::SourceNotice { source, message } => {
                 let notice = ClassifiedLine {
-                    source,
+                    source: source.into(),
                     received_at: now,
-                    text: format!("[tokentop] {message}"),
+                    text: format!("[tokentop] {message}").into(),
                     truncated: false,
                     pattern: None,
                     level: None,

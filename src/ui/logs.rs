@@ -48,7 +48,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
                 Span::raw(" "),
                 Span::styled(format!("{:<5}", level_word(line.level)), style),
                 Span::raw(" "),
-                Span::styled(line.text.clone(), text_style),
+                Span::styled(&*line.text, text_style),
             ])
         })
         .collect();
@@ -59,7 +59,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
 fn left_title(app: &App) -> String {
     let mut sources: Vec<&str> = Vec::new();
     for line in app.logs.visible_newest_first().take(200) {
-        if !sources.contains(&line.source.as_str()) && sources.len() < 3 {
+        if !sources.contains(&&*line.source) && sources.len() < 3 {
             sources.push(&line.source);
         }
     }

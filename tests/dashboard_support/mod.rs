@@ -182,13 +182,13 @@ pub fn history_rows(account: &str) -> Vec<HistoryEntry> {
     let mut failed = HistoryEntry::new(account, HistoryEvent::Refresh, "retry", Outcome::Failed);
     failed.time = at(3732);
     failed.latency_ms = Some(1204);
-    failed.error = Some(HistoryError {
+    failed.error = Some(Box::new(HistoryError {
         code: Some(190),
         subcode: Some(463),
         class: "auth".to_string(),
         message: "Session has expired".to_string(),
         fbtrace_id: None,
-    });
+    }));
     let mut inspect = HistoryEntry::new(account, HistoryEvent::Inspect, "check", Outcome::Ok);
     inspect.time = at(200);
     let mut forced = HistoryEntry::new(account, HistoryEvent::Refresh, "forced", Outcome::Ok);
@@ -271,11 +271,11 @@ pub fn phone(account: &str) -> PhoneSnapshot {
 
 pub fn log_line(secs_ago: i64, level: Option<PatternLevel>, text: &str) -> ClassifiedLine {
     ClassifiedLine {
-        source: "backend".to_string(),
+        source: "backend".into(),
         received_at: fixed_now() - chrono::Duration::seconds(secs_ago),
-        text: text.to_string(),
+        text: text.into(),
         truncated: false,
-        pattern: level.map(|_| "pattern".to_string()),
+        pattern: level.map(|_| "pattern".into()),
         level,
         role: None,
     }
