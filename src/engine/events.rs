@@ -57,6 +57,24 @@ pub struct SendReport {
     pub latency_ms: u64,
 }
 
+impl SendReport {
+    /// A send that has not succeeded (yet): `error` says why, when known.
+    pub fn not_accepted(account: &str, to: Option<String>, error: Option<String>) -> Self {
+        Self {
+            account: account.to_string(),
+            accepted: false,
+            to,
+            message_id: None,
+            message_status: None,
+            error,
+            error_code: None,
+            error_title: None,
+            refreshed: false,
+            latency_ms: 0,
+        }
+    }
+}
+
 /// What the engine tells its clients. Owned data only.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineEvent {

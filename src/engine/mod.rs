@@ -283,18 +283,8 @@ impl Router {
                     tokio::spawn(send_test(link.clone(), self.shared.clone(), to, request_id));
                 }
                 None => {
-                    let report = SendReport {
-                        account: account.clone(),
-                        accepted: false,
-                        to,
-                        message_id: None,
-                        message_status: None,
-                        error: Some(unknown_account(&account, &self.links)),
-                        error_code: None,
-                        error_title: None,
-                        refreshed: false,
-                        latency_ms: 0,
-                    };
+                    let error = Some(unknown_account(&account, &self.links));
+                    let report = SendReport::not_accepted(&account, to, error);
                     let _ = self
                         .shared
                         .events
@@ -390,18 +380,7 @@ async fn send_test(
             });
             report
         }
-        Err(reason) => SendReport {
-            account: link.settings.name.clone(),
-            accepted: false,
-            to,
-            message_id: None,
-            message_status: None,
-            error: Some(reason),
-            error_code: None,
-            error_title: None,
-            refreshed: false,
-            latency_ms: 0,
-        },
+        Err(reason) => SendReport::not_accepted(&link.settings.name, to, Some(reason)),
     };
     let _ = shared
         .events

@@ -52,18 +52,7 @@ pub async fn send_guarded(
 ) -> (SendReport, HistoryEntry) {
     let started = Instant::now();
     let name = link.settings.name.clone();
-    let mut report = SendReport {
-        account: name.clone(),
-        accepted: false,
-        to: Some(recipient(message).to_string()),
-        message_id: None,
-        message_status: None,
-        error: None,
-        error_code: None,
-        error_title: None,
-        refreshed: false,
-        latency_ms: 0,
-    };
+    let mut report = SendReport::not_accepted(&name, Some(recipient(message).to_string()), None);
     let result = attempt(link, source, policy, clock, message, &mut report).await;
     let outcome = match &result {
         Ok(sent) => {
