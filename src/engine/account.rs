@@ -39,6 +39,9 @@ pub(crate) struct Shared {
     pub data_dir: PathBuf,
     pub events: mpsc::UnboundedSender<EngineEvent>,
     pub telemetry: mpsc::UnboundedSender<super::telemetry::TelemetryInput>,
+    /// Bounds concurrent health and analytics polls: 100 accounts must not open 100
+    /// connections at once (their buffers would stay resident).
+    pub poll_permits: Arc<tokio::sync::Semaphore>,
     /// False for one-shot commands (`check`): inspect only, refresh only when asked.
     pub auto_refresh: bool,
 }

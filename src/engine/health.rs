@@ -22,6 +22,8 @@ use crate::graph::{DataPoint, Granularity, Usage};
 
 /// Analytics are polled no more often than this.
 pub const ANALYTICS_MIN_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// Health polls running at once, across all accounts.
+pub const CONCURRENT_POLLS: usize = 4;
 /// An alert is raised when any usage percentage reaches this.
 pub const USAGE_ALERT_PERCENT: u32 = 80;
 const ANALYTICS_SPAN_SECS: i64 = 24 * 3600;
@@ -66,7 +68,11 @@ pub(crate) async fn poll_account(
     )
     .await;
     loop {
-        let snapshot = poller.poll_once().await;
+        let snapshot = {
+            // A closed semaphore never happens (it lives as long as the engine); poll anyway.
+            let _permit = poller.shared.poll_permits.clone().acquire_owned().await;
+            poller.poll_once().await
+        };
         if poller
             .shared
             .events

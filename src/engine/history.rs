@@ -156,16 +156,24 @@ impl HistoryLog {
 
     /// Every readable entry, oldest first; unreadable lines (a torn last line) are skipped.
     pub fn load(&self) -> io::Result<Vec<HistoryEntry>> {
-        let text = match fs::read(&self.path) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        let file = match fs::File::open(&self.path) {
+            Ok(file) => file,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(err) => return Err(err),
         };
-        Ok(text
-            .lines()
-            .filter(|line| !line.trim().is_empty())
-            .filter_map(|line| serde_json::from_str(line).ok())
-            .collect())
+        // Line by line: the file may be megabytes, and only the parsed rows are kept.
+        let mut reader = io::BufReader::new(file);
+        let mut line = Vec::new();
+        let mut entries = Vec::new();
+        loop {
+            line.clear();
+            if io::BufRead::read_until(&mut reader, b'\n', &mut line)? == 0 {
+                return Ok(entries);
+            }
+            if let Ok(entry) = serde_json::from_slice(line.trim_ascii()) {
+                entries.push(entry);
+            }
+        }
     }
 
     /// Keeps the newest half of the cap, rewriting the file atomically.

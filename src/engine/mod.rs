@@ -121,6 +121,7 @@ impl Engine {
             data_dir: settings.data_dir.clone(),
             events: event_tx.clone(),
             telemetry: telemetry_tx.clone(),
+            poll_permits: Arc::new(tokio::sync::Semaphore::new(health::CONCURRENT_POLLS)),
             auto_refresh: options.auto_refresh,
         });
         let stop_sources = start_telemetry(settings, &options, event_tx, telemetry_rx);

@@ -56,6 +56,9 @@ impl Received {
     }
 }
 
+/// Idle connections kept to the Graph API host.
+const MAX_IDLE_CONNECTIONS: usize = 4;
+
 impl GraphClient {
     /// Checks the base URL and version and builds the one HTTP client used for every call.
     pub fn new(settings: &GraphSettings) -> Result<Self, GraphError> {
@@ -66,10 +69,16 @@ impl GraphClient {
                 "graph request timeout must be above zero (e.g. 30s)",
             ));
         }
+        // The process-wide TLS provider; a second client finds it installed already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(settings.request_timeout)
             .connect_timeout(settings.request_timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("tokentop/", env!("CARGO_PKG_VERSION")))
+            // Many accounts polling at once must not leave one idle connection (and its
+            // buffers) each behind: a few suffice.
+            .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS)
+            .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| {
                 GraphError::other(format!("cannot build the HTTP client: {}", e.without_url()))

@@ -61,7 +61,9 @@ impl Default for LogBuffer {
 impl LogBuffer {
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
-            lines: VecDeque::new(),
+            // Reserved once: growing by doubling would overshoot to 65,536 slots and leave the
+            // smaller old buffers behind in the allocator.
+            lines: VecDeque::with_capacity(capacity.clamp(1, MAX_LOG_LINES)),
             paused_lines: VecDeque::new(),
             capacity: capacity.max(1),
             paused: false,
