@@ -74,6 +74,7 @@ fn wait_with_deadline(child: &mut Child) -> ExitStatus {
 }
 
 async fn debug_token_is_valid(base: &str, app_secret: &str) -> bool {
+    tokentop::graph::install_tls_provider();
     let client = reqwest::Client::new();
     let minted: Value = client
         .post(format!("{base}/_sim/tokens"))

@@ -22,6 +22,7 @@ impl Sim {
         let sim = RunningSim::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
+        tokentop::graph::install_tls_provider();
         let client = Client::builder()
             .timeout(Duration::from_secs(10))
             .build()

@@ -38,7 +38,10 @@ impl Sim {
             .unwrap();
         Sim {
             sim,
-            client: Client::new(),
+            client: {
+                tokentop::graph::install_tls_provider();
+                Client::new()
+            },
         }
     }
 

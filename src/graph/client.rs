@@ -56,6 +56,13 @@ impl Received {
     }
 }
 
+/// Installs the process-wide TLS provider (ring) that every reqwest client needs; harmless
+/// when it is installed already. `GraphClient::new` calls it; code that builds its own
+/// reqwest client (tests) calls it first.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Idle connections kept to the Graph API host.
 const MAX_IDLE_CONNECTIONS: usize = 4;
 
@@ -69,8 +76,7 @@ impl GraphClient {
                 "graph request timeout must be above zero (e.g. 30s)",
             ));
         }
-        // The process-wide TLS provider; a second client finds it installed already.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_tls_provider();
         let http = reqwest::Client::builder()
             .timeout(settings.request_timeout)
             .connect_timeout(settings.request_timeout.min(Duration::from_secs(10)))

@@ -16,7 +16,7 @@ mod types;
 mod usage;
 
 pub use batch::MAX_BATCH_ITEMS;
-pub use client::GraphClient;
+pub use client::{GraphClient, install_tls_provider};
 pub use error::{ErrorClass, GraphError, classify, parse_error_body};
 pub use parse::{
     parse_analytics, parse_debug_token, parse_exchange, parse_phone_health, parse_revoke,
