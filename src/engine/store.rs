@@ -44,6 +44,8 @@ struct StoreFile {
 }
 
 const STORE_VERSION: u32 = 1;
+/// A temp file this old is a crash's leftover, not a write in progress.
+const TORN_WRITE_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Errors reading or writing the store. Never carry a token value.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +85,7 @@ impl TokenStore {
 
     /// Reads an account's stored tokens; `Ok(None)` when nothing was stored yet.
     pub fn load(&self, account: &str) -> Result<Option<StoredTokens>, StoreError> {
+        self.remove_torn_writes(account);
         let path = self.path_for(account);
         let text = match fs::read_to_string(&path) {
             Ok(text) => text,
@@ -112,6 +115,25 @@ impl TokenStore {
             refreshed_at: file.refreshed_at,
             origin_fingerprint: file.origin_fingerprint,
         }))
+    }
+
+    /// Deletes temp files a crash left mid-write (each a 0600 copy of a token that either made
+    /// it into the store or was never acknowledged). Only old ones: a fresh one may be another
+    /// process's write in progress. Best effort.
+    fn remove_torn_writes(&self, account: &str) {
+        let prefix = format!(".{account}.json.tmp.");
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|at| at.elapsed().is_ok_and(|age| age > TORN_WRITE_AGE));
+            if stale && entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// Replaces an account's stored tokens atomically (mode 0600).
@@ -188,6 +210,32 @@ mod tests {
         let err = store.load("a").unwrap_err().to_string();
         assert!(err.contains("a.json"), "{err}");
         assert!(!err.contains("EAAGsecretsecret"), "{err}");
+    }
+
+    #[test]
+    fn load_removes_temp_files_left_by_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::new(dir.path());
+        store.save("a", &tokens("EAAGfirsttokenvalue1")).unwrap();
+        let torn = dir.path().join("tokens").join(".a.json.tmp.123.456");
+        let other = dir.path().join("tokens").join(".b.json.tmp.1.2");
+        let fresh = dir.path().join("tokens").join(".a.json.tmp.9.9");
+        for path in [&torn, &other, &fresh] {
+            fs::write(path, "{\"half").unwrap();
+        }
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for path in [&torn, &other] {
+            fs::File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        assert!(store.load("a").unwrap().is_some());
+        assert!(!torn.exists());
+        assert!(fresh.exists(), "a write in progress is left alone");
+        assert!(other.exists(), "only the loaded account's leftovers go");
     }
 
     #[test]
