@@ -47,6 +47,8 @@ struct FakeSource {
     sends: Mutex<u32>,
     inspections: Mutex<u32>,
     counter: Mutex<u32>,
+    /// Tokens Meta invalidated early (password change): `is_valid:false`, subcode 460.
+    invalidated: Mutex<Vec<String>>,
     /// `call_count` reported in `X-App-Usage` by phone-health answers.
     usage_percent: Mutex<u32>,
 }
@@ -62,6 +64,7 @@ impl FakeSource {
             inspections: Mutex::new(0),
             counter: Mutex::new(0),
             usage_percent: Mutex::new(0),
+            invalidated: Mutex::new(Vec::new()),
         })
     }
 
@@ -86,7 +89,14 @@ impl FakeSource {
         let tokens = self.tokens.lock().unwrap();
         let now = self.clock.now_unix();
         let mut value = serde_json::json!({"is_valid": false});
-        if let Some(t) = tokens.get(token) {
+        if self.invalidated.lock().unwrap().iter().any(|t| t == token) {
+            // Like Meta's answer for a dead token: the type stays, is_valid is false.
+            let kind = tokens.get(token).map_or("USER", |t| t.kind);
+            value = serde_json::json!({
+                "is_valid": false, "type": kind, "expires_at": 0,
+                "error": {"code": 190, "subcode": 460, "message": "password changed"},
+            });
+        } else if let Some(t) = tokens.get(token) {
             let alive = t.expires_at == 0 || t.expires_at > now;
             value = serde_json::json!({
                 "is_valid": alive, "type": t.kind, "expires_at": t.expires_at,
@@ -587,4 +597,43 @@ async fn rate_limit_usage_above_80_percent_raises_one_alert() {
         .filter(|e| matches!(e, EngineEvent::Phone(_)))
         .count();
     assert!(polls >= 8, "{polls} polls in 10 minutes");
+}
+
+#[tokio::test(start_paused = true)]
+async fn early_invalidation_shows_invalid_with_what_to_do_and_no_retry_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::virtual_at(START);
+    let fake = FakeSource::new(clock.clone(), ExchangeMode::Renew { lifetime_secs: 100 });
+    let token = fake.mint("SYSTEM_USER", None);
+    let mut cfg = settings(dir.path(), vec![account("a", &token)]);
+    cfg.refresh.check_interval = Duration::from_secs(60);
+    let options = EngineOptions {
+        clock,
+        ..EngineOptions::default()
+    };
+    let (_handle, mut events) = Engine::start(&cfg, fake.clone(), options);
+    run_for(&mut events, 5).await;
+    fake.invalidated.lock().unwrap().push(token.clone());
+    let seen = run_for(&mut events, 3600).await;
+    let last = seen
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            EngineEvent::Account(s) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        last.state,
+        TokenState::Invalid {
+            code: Some(190),
+            subcode: Some(460)
+        }
+    );
+    assert!(last.state.is_critical());
+    assert!(last.action_hint.unwrap().contains("System users"));
+    assert!(
+        fake.exchanges.lock().unwrap().is_empty(),
+        "an invalid token is not exchanged"
+    );
 }

@@ -640,8 +640,17 @@ impl AccountActor {
 
     fn derive_state(&self, now: i64) -> TokenState {
         if let Some(reason) = &self.reauth_reason {
-            return TokenState::ReauthRequired {
-                reason: reason.clone(),
+            // Meta invalidated the token early (password change, security reset): say so;
+            // the action hint is the same as for re-auth.
+            let invalidated = self.snapshot.access.as_ref().and_then(|i| {
+                let err = i.info.error.as_ref().filter(|_| !i.info.is_valid)?;
+                (err.subcode != Some(463)).then_some((err.code, err.subcode))
+            });
+            return match invalidated {
+                Some((code, subcode)) => TokenState::Invalid { code, subcode },
+                None => TokenState::ReauthRequired {
+                    reason: reason.clone(),
+                },
             };
         }
         if self.refreshing {

@@ -1,6 +1,6 @@
 //! The demo scenario: three accounts on an in-process simulator that between them show every
-//! token state within two minutes, plus a synthetic application log and a script of faults
-//! and test sends.
+//! token state within two minutes, plus a synthetic application log and a script of faults,
+//! test sends and one early invalidation (the marketing token, at 100 s).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -24,12 +24,16 @@ const LEGACY_LONG_LIVED_LIFETIME: Duration = Duration::from_secs(95);
 const OUTAGE_START: Duration = Duration::from_secs(74);
 const OUTAGE_LENGTH: Duration = Duration::from_secs(10);
 const TEST_RECIPIENT: &str = "15551234567";
+/// When Meta "invalidates" the marketing account's never-expiring token (a password change).
+const INVALIDATION_AT: Duration = Duration::from_secs(100);
 
 /// A running demo: the simulator, settings pointing at it, and a temp dir with its data.
 pub struct Demo {
     pub sim: RunningSim,
     pub settings: Settings,
     pub app_log: PathBuf,
+    /// The never-expiring token the script invalidates at [`INVALIDATION_AT`].
+    invalidated_later: String,
     _dir: tempfile::TempDir,
 }
 
@@ -79,7 +83,12 @@ impl Demo {
                 production.access_token,
                 None,
             ),
-            account("marketing", "106540352242923", marketing.access_token, None),
+            account(
+                "marketing",
+                "106540352242923",
+                marketing.access_token.clone(),
+                None,
+            ),
             account(
                 "legacy",
                 "106540352242924",
@@ -116,6 +125,7 @@ impl Demo {
             sim,
             settings,
             app_log,
+            invalidated_later: marketing.access_token,
             _dir: dir,
         })
     }
@@ -124,10 +134,12 @@ impl Demo {
     pub fn run_script(&self, engine: EngineHandle) -> JoinHandle<()> {
         let sim = self.sim.handle();
         let log = self.app_log.clone();
+        let invalidated_later = self.invalidated_later.clone();
         tokio::spawn(async move {
             let started = tokio::time::Instant::now();
             let mut tick: u64 = 0;
             let mut outage_on = false;
+            let mut invalidated = false;
             loop {
                 tokio::time::sleep(Duration::from_millis(700)).await;
                 tick += 1;
@@ -142,6 +154,9 @@ impl Demo {
                 } else if outage_on && elapsed >= OUTAGE_START + OUTAGE_LENGTH {
                     sim.clear_faults();
                     outage_on = false;
+                }
+                if !invalidated && elapsed >= INVALIDATION_AT {
+                    invalidated = sim.invalidate(&invalidated_later);
                 }
                 // A test send every ~20 s, alternating accounts.
                 if tick.is_multiple_of(29) {
