@@ -49,6 +49,8 @@ struct FakeSource {
     counter: Mutex<u32>,
     /// Tokens Meta invalidated early (password change): `is_valid:false`, subcode 460.
     invalidated: Mutex<Vec<String>>,
+    /// Sizes of the token lists passed to `inspect_many`.
+    inspect_sizes: Mutex<Vec<usize>>,
     /// `call_count` reported in `X-App-Usage` by phone-health answers.
     usage_percent: Mutex<u32>,
 }
@@ -65,6 +67,7 @@ impl FakeSource {
             counter: Mutex::new(0),
             usage_percent: Mutex::new(0),
             invalidated: Mutex::new(Vec::new()),
+            inspect_sizes: Mutex::new(Vec::new()),
         })
     }
 
@@ -130,6 +133,7 @@ impl TokenSource for FakeSource {
     ) -> BoxFuture<'a, Result<Vec<Result<TokenInfo, GraphError>>, GraphError>> {
         Box::pin(async move {
             *self.inspections.lock().unwrap() += 1;
+            self.inspect_sizes.lock().unwrap().push(tokens.len());
             Ok(tokens
                 .iter()
                 .map(|t| Ok(self.info(t.expose_secret())))
@@ -636,4 +640,30 @@ async fn early_invalidation_shows_invalid_with_what_to_do_and_no_retry_loop() {
         fake.exchanges.lock().unwrap().is_empty(),
         "an invalid token is not exchanged"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn inspecting_1000_accounts_takes_at_most_20_http_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::virtual_at(START);
+    let fake = FakeSource::new(clock.clone(), ExchangeMode::Renew { lifetime_secs: 100 });
+    let accounts = (0..1000)
+        .map(|i| account(&format!("acct{i}"), &fake.mint("SYSTEM_USER", None)))
+        .collect();
+    let options = EngineOptions {
+        clock,
+        ..EngineOptions::default()
+    };
+    let (_handle, mut events) =
+        Engine::start(&settings(dir.path(), accounts), fake.clone(), options);
+    let seen = run_for(&mut events, 10).await;
+    let inspected = seen
+        .iter()
+        .filter(|e| matches!(e, EngineEvent::Account(s) if s.state == TokenState::NeverExpires))
+        .count();
+    assert!(inspected >= 1000, "{inspected}");
+    // GraphClient::debug_tokens sends one HTTP request per 50 tokens of a call.
+    let sizes = fake.inspect_sizes.lock().unwrap().clone();
+    let requests: usize = sizes.iter().map(|n| n.div_ceil(50)).sum();
+    assert!(requests <= 20, "{requests} requests for {sizes:?}");
 }
