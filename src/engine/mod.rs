@@ -5,6 +5,7 @@
 //! carrying owned snapshots. Nothing here knows about the terminal.
 
 mod account;
+mod account_state;
 pub mod atomic_file;
 pub mod clock;
 pub mod delivery;
@@ -31,7 +32,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-pub use account::{LOG_NOT_CONFIGURED, reauth_hint};
+pub use account::LOG_NOT_CONFIGURED;
+pub use account_state::reauth_hint;
 pub use clock::Clock;
 pub use events::{EngineCommand, EngineEvent, RefreshReport, RequestId, SendReport};
 pub use refresh::{LOG_REFRESH_FAILED, LOG_REFRESHED, format_unix};
