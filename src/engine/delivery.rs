@@ -2,7 +2,7 @@
 //!
 //! Every call takes the time explicitly (`at` or `now`): nothing here reads the clock, so the
 //! windows are tested with an injected clock. Counts live in one-minute buckets (see
-//! [`MinuteRing`]); windows longer than 24 h are clamped to 24 h.
+//! `MinuteRing`); windows longer than 24 h are clamped to 24 h.
 
 use std::time::Duration;
 
