@@ -44,6 +44,22 @@ pub fn redact(text: &str, secrets: &[&SecretString]) -> String {
     out
 }
 
+/// Anything shaped like a Meta access token (`EAA` + at least 16 more token characters).
+static META_TOKEN: std::sync::LazyLock<Option<regex::Regex>> =
+    std::sync::LazyLock::new(|| regex::Regex::new(r"EAA[A-Za-z0-9]{16,}").ok());
+
+/// Masks every Meta-token-shaped word in text from outside (an application's log line), so a
+/// backend that logs its own token never puts it on tokentop's screen.
+pub fn mask_meta_tokens(text: &str) -> std::borrow::Cow<'_, str> {
+    match META_TOKEN.as_ref() {
+        // Cheap check first: most lines hold no "EAA" at all.
+        Some(re) if text.contains("EAA") => {
+            re.replace_all(text, |c: &regex::Captures| mask_str(&c[0]))
+        }
+        _ => std::borrow::Cow::Borrowed(text),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +78,19 @@ mod tests {
     #[test]
     fn handles_multibyte_characters() {
         assert_eq!(mask_str("ééééxxxxxxxxxxxxxxxxyyyy"), "éééé…yyyy");
+    }
+
+    #[test]
+    fn meta_tokens_in_foreign_text_are_masked() {
+        let line = "using token=EAAGm0PX4ZCpsBAKZCZAabcdefghijklmnop1234 for send; EAA is short";
+        assert_eq!(
+            mask_meta_tokens(line),
+            "using token=EAAG…1234 for send; EAA is short"
+        );
+        assert!(matches!(
+            mask_meta_tokens("plain line"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -296,3 +296,41 @@ async fn webhook_statuses_count_read_as_delivered_and_keep_failure_titles() {
     );
     handle.send(EngineCommand::Shutdown);
 }
+
+#[tokio::test]
+async fn a_token_the_application_logs_is_masked_before_it_reaches_clients() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let token = sim
+        .handle()
+        .mint_token(TokenKind::SystemUser, None)
+        .access_token;
+    std::fs::write(
+        &log,
+        format!("DEBUG calling Graph with access_token={token}\n"),
+    )
+    .unwrap();
+    let source = LogSourceSettings {
+        name: "backend".into(),
+        input: LogInput::File(log),
+        format: LogFormat::Plain,
+    };
+    let cfg = settings(&sim, dir.path(), vec![], vec![source]);
+    let (handle, mut events) = start(&cfg);
+    let seen = collect(&mut events, 20, |seen| {
+        seen.iter()
+            .any(|e| matches!(e, EngineEvent::LogLines { .. }))
+    })
+    .await;
+    let text = seen
+        .iter()
+        .find_map(|e| match e {
+            EngineEvent::LogLines { lines, .. } => Some(lines[0].text.to_string()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(!text.contains(&token), "{text}");
+    assert!(text.contains(&tokentop::mask::mask_str(&token)), "{text}");
+    handle.send(EngineCommand::Shutdown);
+}

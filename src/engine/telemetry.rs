@@ -157,6 +157,9 @@ impl TelemetryHub {
                         flush_at = None;
                     }
                     if Instant::now() >= next_snapshot {
+                        // Lines that went into the counts reach clients before the counts do.
+                        self.flush_lines();
+                        flush_at = None;
                         self.send_snapshot();
                         last_snapshot = Instant::now();
                     }
@@ -191,7 +194,11 @@ impl TelemetryHub {
         let mut line = ClassifiedLine {
             source: self.shared_name(source),
             received_at: at,
-            text: text.into_boxed_str(),
+            // A backend that logs its own token must not put it on the screen.
+            text: match crate::mask::mask_meta_tokens(&text) {
+                std::borrow::Cow::Borrowed(_) => text.into_boxed_str(),
+                std::borrow::Cow::Owned(masked) => masked.into_boxed_str(),
+            },
             truncated,
             pattern: None,
             level: None,
