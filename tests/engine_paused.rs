@@ -13,7 +13,8 @@ use tokentop::config::{
 };
 use tokentop::engine::source::AnalyticsWindow;
 use tokentop::engine::{
-    Clock, Engine, EngineCommand, EngineEvent, EngineOptions, TokenSource, TokenState,
+    AccountSnapshot, Clock, Engine, EngineCommand, EngineEvent, EngineOptions, TokenSource,
+    TokenState,
 };
 use tokentop::graph::{
     Analytics, AppCredentials, ErrorClass, ExchangedToken, GraphError, OutgoingMessage,
@@ -275,6 +276,18 @@ async fn run_for(events: &mut UnboundedReceiver<EngineEvent>, secs: u64) -> Vec<
     }
 }
 
+/// The newest account snapshot among `events`.
+fn last_snapshot(events: &[EngineEvent]) -> AccountSnapshot {
+    events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            EngineEvent::Account(s) => Some((**s).clone()),
+            _ => None,
+        })
+        .expect("an account snapshot")
+}
+
 fn states(events: &[EngineEvent], name: &str) -> Vec<TokenState> {
     events
         .iter()
@@ -509,14 +522,7 @@ async fn forced_refresh_reports_and_stored_token_wins_at_next_start() {
     // Restart with the same (now stale) configured token: the stored one is used.
     let (_handle, mut events) = Engine::start(&cfg, fake.clone(), options);
     let seen = run_for(&mut events, 2).await;
-    let masked = seen
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            EngineEvent::Account(s) => s.access_token_masked.clone(),
-            _ => None,
-        })
-        .unwrap();
+    let masked = last_snapshot(&seen).access_token_masked.unwrap();
     assert_eq!(masked, "EAAG…xxxx");
     assert_eq!(fake.exchanges.lock().unwrap().len(), 1);
     let store = std::fs::read_to_string(dir.path().join("tokens/a.json")).unwrap();
@@ -537,14 +543,7 @@ async fn missing_credentials_are_reported_not_refreshed() {
     let (_handle, mut events) =
         Engine::start(&settings(dir.path(), vec![acct]), fake.clone(), options);
     let seen = run_for(&mut events, 60).await;
-    let snapshot = seen
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            EngineEvent::Account(s) => Some(s.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let snapshot = last_snapshot(&seen);
     assert_eq!(
         snapshot.config_problem.as_deref(),
         Some("missing app-secret")
@@ -619,14 +618,7 @@ async fn early_invalidation_shows_invalid_with_what_to_do_and_no_retry_loop() {
     run_for(&mut events, 5).await;
     fake.invalidated.lock().unwrap().push(token.clone());
     let seen = run_for(&mut events, 3600).await;
-    let last = seen
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            EngineEvent::Account(s) => Some(s.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let last = last_snapshot(&seen);
     assert_eq!(
         last.state,
         TokenState::Invalid {

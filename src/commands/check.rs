@@ -193,7 +193,7 @@ fn delivery(
             failed += 1
         }
     }
-    report.test_sends = rate(delivered, failed);
+    report.test_sends = RateSummary::from_counts(delivered, failed);
     match load_analytics_cache(&settings.data_dir, account) {
         Some(cache) => {
             let (sent, ok) = cache
@@ -201,20 +201,11 @@ fn delivery(
                 .iter()
                 .filter(|p| p.end > since && p.end <= now.timestamp())
                 .fold((0, 0), |(s, d), p| (s + p.sent, d + p.delivered));
-            report.analytics = rate(ok, sent.saturating_sub(ok));
+            report.analytics = RateSummary::from_counts(ok, sent.saturating_sub(ok));
         }
         None => report
             .notes
             .push("analytics: not polled (no business-account-id or scope)".to_string()),
     }
     report
-}
-
-fn rate(delivered: u64, failed: u64) -> Option<RateSummary> {
-    let total = delivered + failed;
-    (total > 0).then(|| RateSummary {
-        delivered,
-        failed,
-        percent: delivered as f64 * 100.0 / total as f64,
-    })
 }

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use super::common::{load_settings, require_accounts, shutdown, start_engine};
+use super::common::{load_settings, require_accounts, shutdown, start_engine, stop_signal};
 use crate::cli::GlobalArgs;
 use crate::engine::{EngineEvent, EngineOptions};
 use crate::logging::{Console, init};
@@ -37,29 +37,4 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     }
     tracing::info!("tokentop daemon stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-/// Resolves with the name of the first SIGINT or SIGTERM.
-pub async fn stop_signal() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let term = signal(SignalKind::terminate());
-        let int = signal(SignalKind::interrupt());
-        match (term, int) {
-            (Ok(mut term), Ok(mut int)) => tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = int.recv() => "SIGINT",
-            },
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
-    }
 }

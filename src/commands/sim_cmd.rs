@@ -43,30 +43,11 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     )?;
     stdout.flush()?;
     drop(stdout);
-    wait_for_termination().await?;
+    super::common::stop_signal().await;
     sim.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
-#[cfg(unix)]
-async fn wait_for_termination() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("cannot listen for SIGINT")?,
-        _ = terminate.recv() => {}
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-async fn wait_for_termination() -> anyhow::Result<()> {
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for Ctrl-C")
-}
-
-/// Parses `90s`, `15m`, `2h` or `60d`; the error names the flag and the allowed form.
 /// The shared duration parser, with the flag named in the error.
 fn parse_duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
     crate::config::parse_duration(text)

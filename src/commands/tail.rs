@@ -4,8 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use super::common::{load_settings, start_engine};
-use super::daemon::stop_signal;
+use super::common::{load_settings, start_engine, stop_signal};
 use crate::cli::{GlobalArgs, TailArgs};
 use crate::config::PatternLevel;
 use crate::engine::telemetry_types::ClassifiedLine;
@@ -101,12 +100,7 @@ fn shown(line: &ClassifiedLine, min_level: Option<PatternLevel>) -> bool {
 
 /// `14:01:02 backend  warn  token-expiring  WhatsApp token is expired or expiring soon, refreshing...`
 pub fn format_line(line: &ClassifiedLine) -> String {
-    let level = match line.level {
-        Some(PatternLevel::Ok) => "ok",
-        Some(PatternLevel::Warn) => "warn",
-        Some(PatternLevel::Error) => "error",
-        None => "-",
-    };
+    let level = crate::ui::format::level_word(line.level);
     format!(
         "{} {:<10} {:<5} {:<16} {}{}",
         line.received_at.format("%Y-%m-%dT%H:%M:%SZ"),

@@ -9,8 +9,8 @@ use crossterm::event::EventStream;
 use futures_util::{StreamExt, future, stream};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use super::common::stop_signal;
 use super::common::{load_settings, require_accounts, shutdown, start_engine};
-use super::daemon::stop_signal;
 use crate::cli::GlobalArgs;
 use crate::config::{Settings, Theme};
 use crate::engine::history::{HistoryEntry, HistoryLog};

@@ -47,6 +47,18 @@ pub struct RateSummary {
     pub percent: f64,
 }
 
+impl RateSummary {
+    /// The rate of these counts; `None` when there were none.
+    pub fn from_counts(delivered: u64, failed: u64) -> Option<Self> {
+        let total = delivered + failed;
+        (total > 0).then(|| RateSummary {
+            delivered,
+            failed,
+            percent: delivered as f64 * 100.0 / total as f64,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct SourceRings {
     delivered: MinuteRing,
@@ -133,12 +145,7 @@ impl DeliveryWindows {
         let rings = &self.sources[source.index()];
         let delivered = rings.delivered.sum(window, now);
         let failed = rings.failed.sum(window, now);
-        let total = delivered + failed;
-        (total > 0).then(|| RateSummary {
-            delivered,
-            failed,
-            percent: delivered as f64 * 100.0 / total as f64,
-        })
+        RateSummary::from_counts(delivered, failed)
     }
 
     /// The `n` most frequent failure codes inside `window` (most first, then lowest code).
