@@ -1,7 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Status webhooks from the captured fixture, the status tracker and the delivery windows.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -12,18 +11,12 @@ use tokentop::engine::logs::{
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/graph-api/fixtures/webhook_message_statuses.json"
+    "/tests/fixtures/webhook_message_statuses.json"
 );
 
-/// The fixture sits next to the main checkout; a worktree is one directory deeper.
 fn fixture_cases() -> serde_json::Map<String, serde_json::Value> {
-    let deeper = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/graph-api/fixtures/webhook_message_statuses.json");
-    let path = [PathBuf::from(FIXTURE), deeper]
-        .into_iter()
-        .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("fixture not found at {FIXTURE}"));
-    let text = std::fs::read_to_string(path).unwrap();
+    let text =
+        std::fs::read_to_string(FIXTURE).unwrap_or_else(|err| panic!("fixture {FIXTURE}: {err}"));
     serde_json::from_str(&text).unwrap()
 }
 

@@ -4,35 +4,33 @@
 use reqwest::header::HeaderMap;
 use tokentop::graph::{ErrorClass, Expiry, parse_debug_token, parse_error_body};
 
-/// Where CI has the fixtures: `shared/` beside the checkout.
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/graph-api/fixtures/");
-
-/// `TOKENTOP_FIXTURES_DIR` overrides [`FIXTURES`] for checkouts that are not beside `shared/`
-/// (git worktrees).
-fn fixtures_dir() -> String {
-    match std::env::var("TOKENTOP_FIXTURES_DIR") {
-        Ok(dir) if !dir.is_empty() => format!("{}/", dir.trim_end_matches('/')),
-        _ => FIXTURES.to_string(),
-    }
-}
+/// Real payloads captured from Meta, kept in the repository.
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
 
 /// Fixtures covered by a test in this file; a new fixture must be added here (and tested).
-const COVERED: [&str; 4] = [
+const COVERED: [&str; 11] = [
+    "debug_token_app_token.json",
+    "debug_token_cannot_parse.json",
+    "debug_token_invalid_signature.json",
     "debug_token_user_expired_463.json",
     "debug_token_user_long_lived_valid.json",
     "error_access_token_session_expired.json",
+    "error_appsecret_proof_missing.json",
+    "error_debug_only_access_token.json",
+    "error_debug_token_caller_not_allowed.json",
+    "error_session_invalidated_password.json",
     "webhook_message_statuses.json",
 ];
 
 fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}{name}", fixtures_dir()))
+    std::fs::read_to_string(format!("{FIXTURES}{name}"))
         .unwrap_or_else(|e| panic!("cannot read fixture {name}: {e}"))
 }
 
 #[test]
 fn every_fixture_is_covered_by_a_test() {
-    let mut names: Vec<String> = std::fs::read_dir(fixtures_dir())
-        .expect("fixtures directory beside the checkout")
+    let mut names: Vec<String> = std::fs::read_dir(FIXTURES)
+        .expect("tests/fixtures")
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
@@ -126,4 +124,93 @@ fn webhook_fixture_is_not_a_graph_answer() {
         let status = &value[case]["entry"][0]["changes"][0]["value"]["statuses"][0];
         assert_eq!(status["status"], case, "case {case}");
     }
+}
+
+#[test]
+fn app_token_inspection_is_valid_type_app_without_expiry() {
+    let info = parse_debug_token(&fixture("debug_token_app_token.json")).unwrap();
+    assert!(info.is_valid);
+    assert_eq!(info.token_type.as_deref(), Some("APP"));
+    assert_eq!(info.app_id.as_deref(), Some("257422819769992"));
+    assert!(info.scopes.is_empty());
+    assert!(info.error.is_none());
+}
+
+#[test]
+fn unparseable_and_badly_signed_tokens_are_invalid_190_without_app_id() {
+    for (name, message) in [
+        (
+            "debug_token_cannot_parse.json",
+            "Invalid OAuth access token - Cannot parse access token",
+        ),
+        (
+            "debug_token_invalid_signature.json",
+            "Invalid OAuth access token signature.",
+        ),
+    ] {
+        let info = parse_debug_token(&fixture(name)).unwrap();
+        assert!(!info.is_valid, "{name}");
+        assert_eq!(info.app_id, None, "{name}");
+        let error = info.error.as_ref().expect("data.error");
+        assert_eq!(error.code, Some(190), "{name}");
+        assert_eq!(error.subcode, None, "{name}");
+        assert_eq!(error.message, message, "{name}");
+    }
+}
+
+#[test]
+fn missing_appsecret_proof_is_code_100_graph_method_exception() {
+    let err = parse_error_body(
+        400,
+        &HeaderMap::new(),
+        &fixture("error_appsecret_proof_missing.json"),
+        &[],
+    );
+    assert_eq!(err.code, Some(100));
+    assert_eq!(err.error_type.as_deref(), Some("GraphMethodException"));
+    assert_eq!(
+        err.message,
+        "API calls from the server require an appsecret_proof argument"
+    );
+    assert_eq!(err.class, ErrorClass::Other);
+    assert!(!err.is_transient);
+}
+
+#[test]
+fn dead_session_envelopes_are_token_dead() {
+    for (name, trace) in [
+        (
+            "error_debug_only_access_token.json",
+            "AUfDHCHqpctBdmnqRGLPQbQ",
+        ),
+        (
+            "error_session_invalidated_password.json",
+            "AnXK4d44QgU4tjsUwmICTtj",
+        ),
+    ] {
+        let err = parse_error_body(400, &HeaderMap::new(), &fixture(name), &[]);
+        assert_eq!(err.class, ErrorClass::TokenDead, "{name}");
+        assert_eq!(err.code, Some(190), "{name}");
+        assert_eq!(err.error_type.as_deref(), Some("OAuthException"), "{name}");
+        assert_eq!(err.fbtrace_id.as_deref(), Some(trace), "{name}");
+    }
+}
+
+#[test]
+fn debug_token_caller_not_allowed_is_code_100_and_keeps_its_message() {
+    let err = parse_error_body(
+        400,
+        &HeaderMap::new(),
+        &fixture("error_debug_token_caller_not_allowed.json"),
+        &[],
+    );
+    assert_eq!(err.code, Some(100));
+    assert_eq!(err.error_type.as_deref(), Some("OAuthException"));
+    assert!(
+        err.message
+            .starts_with("(#100) You must provide an app access token"),
+        "{}",
+        err.message
+    );
+    assert_eq!(err.fbtrace_id.as_deref(), Some("ATro7hQJL1cSosoigB2Od10"));
 }

@@ -15,11 +15,11 @@ const V: &str = "v25.0";
 const DAY: i64 = 86_400;
 const EXPIRED_FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/graph-api/fixtures/debug_token_user_expired_463.json"
+    "/tests/fixtures/debug_token_user_expired_463.json"
 );
 const SESSION_EXPIRED_FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/graph-api/fixtures/error_access_token_session_expired.json"
+    "/tests/fixtures/error_access_token_session_expired.json"
 );
 
 struct Sim {
@@ -125,13 +125,9 @@ fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|name| name.to_string()).collect()
 }
 
-/// Reads a fixture from `../shared` next to the checkout; a git worktree under
-/// `/work/wt/NAME` has it one level further up, so that layout is tried second.
+/// Reads a captured payload from `tests/fixtures/`.
 fn fixture(path: &str) -> Value {
-    let worktree_path = path.replace("/../shared/", "/../../shared/");
-    let text = std::fs::read_to_string(path)
-        .or_else(|_| std::fs::read_to_string(&worktree_path))
-        .unwrap_or_else(|err| panic!("fixture {path}: {err}"));
+    let text = std::fs::read_to_string(path).unwrap_or_else(|err| panic!("fixture {path}: {err}"));
     serde_json::from_str(&text).unwrap()
 }
 

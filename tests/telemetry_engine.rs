@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 const WEBHOOKS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/graph-api/fixtures/webhook_message_statuses.json"
+    "/tests/fixtures/webhook_message_statuses.json"
 );
 
 async fn start_sim() -> RunningSim {
