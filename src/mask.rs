@@ -28,11 +28,12 @@ pub fn mask(token: &SecretString) -> String {
     mask_str(token.expose_secret())
 }
 
-/// Removes every occurrence of each secret from `text`, replacing it with its mask.
+/// Removes every occurrence of each secret from `text`, replacing it with its mask, then masks
+/// every token-shaped word that is left (see [`mask_token_like`]).
 ///
 /// A safety net for text that came from outside (an error body that echoes a query string, a
 /// child process's stderr): the secret never reaches a log line or the screen even when a
-/// remote party repeats it back to us.
+/// remote party repeats it back to us, or hands us a token we do not know yet.
 pub fn redact(text: &str, secrets: &[&SecretString]) -> String {
     let mut out = text.to_string();
     for secret in secrets {
@@ -41,7 +42,7 @@ pub fn redact(text: &str, secrets: &[&SecretString]) -> String {
             out = out.replace(value, &mask_str(value));
         }
     }
-    out
+    mask_token_like(&out).into_owned()
 }
 
 /// Anything shaped like a Meta access token (`EAA` + at least 16 more token characters).
@@ -58,6 +59,34 @@ pub fn mask_meta_tokens(text: &str) -> std::borrow::Cow<'_, str> {
         }
         _ => std::borrow::Cow::Borrowed(text),
     }
+}
+
+/// A secret-bearing key followed by its value (JSON `"key": "value"` or query `key=value`),
+/// a Meta-shaped token, or a long unbroken run of token characters. Meta's tokens are about
+/// 200 characters; ids, trace ids and wamids stay well below 64 unbroken characters.
+static TOKEN_LIKE: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(concat!(
+        r#"(?P<key>(?:access_token|fb_exchange_token|client_secret|appsecret_proof|input_token)"?\s*[:=]\s*"?)"#,
+        r#"(?P<value>[^"&\s,}]+)"#,
+        r"|EAA[A-Za-z0-9]{16,}",
+        r"|[A-Za-z0-9_\-|%+/=]{64,}",
+    ))
+    .ok()
+});
+
+/// Masks token-shaped words known or not: the values of secret-bearing keys, Meta-shaped
+/// tokens and long runs of token characters. Used on every excerpt of a response body, so a
+/// new token in a half-broken answer never reaches an error message.
+pub fn mask_token_like(text: &str) -> std::borrow::Cow<'_, str> {
+    let Some(re) = TOKEN_LIKE.as_ref() else {
+        return std::borrow::Cow::Borrowed(text);
+    };
+    re.replace_all(text, |c: &regex::Captures| {
+        match (c.name("key"), c.name("value")) {
+            (Some(key), Some(value)) => format!("{}{}", key.as_str(), mask_str(value.as_str())),
+            _ => mask_str(&c[0]),
+        }
+    })
 }
 
 #[cfg(test)]
@@ -91,6 +120,26 @@ mod tests {
             mask_meta_tokens("plain line"),
             std::borrow::Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn unknown_tokens_in_foreign_text_are_masked() {
+        let body = r#"{"access_token":"XYZnotmetashapedbutsecret","token_type":"bearer"}junk"#;
+        let out = mask_token_like(body);
+        assert!(!out.contains("notmetashaped"), "{out}");
+        assert!(out.contains(r#""access_token":"XYZn…cret""#), "{out}");
+        let query = "GET /oauth/access_token?fb_exchange_token=abcdefghijklmnopqrstu&x=1";
+        assert!(!mask_token_like(query).contains("ghijklmnop"));
+        let long = format!("error near {}", "Zq9".repeat(30));
+        assert!(!mask_token_like(&long).contains("Zq9Zq9Zq9Zq9"));
+        let meta = "Error validating access token EAAGm0PX4ZCpsBAKZCZAabcdefghijklmnop1234";
+        assert!(!mask_token_like(meta).contains("m0PX4ZCps"));
+    }
+
+    #[test]
+    fn ordinary_error_text_is_left_alone() {
+        let text = "(#100) Param to must be a phone number [fbtrace_id AOl1gSqZRMyPzEMw9OJXzYh] see https://developers.facebook.com/docs/graph-api wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI4QUFERjg0NDEzNDdBMUQ1QzYA";
+        assert_eq!(mask_token_like(text), text);
     }
 
     #[test]

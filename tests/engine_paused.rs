@@ -31,6 +31,8 @@ enum ExchangeMode {
         lifetime_secs: i64,
     },
     Fail(ErrorClass, i64),
+    /// Answers with exactly this token (well-formed or not, known to Meta or not).
+    Answer(&'static str),
 }
 
 struct FakeToken {
@@ -165,6 +167,11 @@ impl TokenSource for FakeSource {
                     })
                 }
                 ExchangeMode::Fail(class, code) => Err(Self::error(class, code)),
+                ExchangeMode::Answer(token) => Ok(ExchangedToken {
+                    access_token: SecretString::from(token),
+                    token_type: Some("bearer".into()),
+                    expires_in_secs: Some(5_183_944),
+                }),
             }
         })
     }
@@ -658,4 +665,85 @@ async fn inspecting_1000_accounts_takes_at_most_20_http_requests() {
     let sizes = fake.inspect_sizes.lock().unwrap().clone();
     let requests: usize = sizes.iter().map(|n| n.div_ceil(50)).sum();
     assert!(requests <= 20, "{requests} requests for {sizes:?}");
+}
+
+/// Issue 8 item 1: an exchange answer whose token is empty, blank, injects a line, or is not
+/// valid at Meta fails the refresh; the working token stays in memory, the store and the
+/// env-file, and the refresh is retried with backoff, never sent to re-auth.
+#[tokio::test(start_paused = true)]
+async fn unusable_exchange_answers_never_replace_the_working_token() {
+    let answers = [
+        "",
+        "   ",
+        "EAAGgoodlookingtoken123\nINJECTED_VAR=pwned",
+        "EAAGwelformedbutunknowntoMeta0000000000",
+    ];
+    for answer in answers {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::virtual_at(START);
+        let fake = FakeSource::new(clock.clone(), ExchangeMode::Answer(answer));
+        let token = fake.mint("SYSTEM_USER", Some(3000));
+        let env_file = dir.path().join("app.env");
+        let original_env = format!("OTHER=1\nWHATSAPP_ACCESS_TOKEN={token}\n");
+        std::fs::write(&env_file, &original_env).unwrap();
+        let mut acct = account("a", &token);
+        acct.env_file = Some(env_file.clone());
+        let options = EngineOptions {
+            clock,
+            ..EngineOptions::default()
+        };
+        let (_handle, mut events) =
+            Engine::start(&settings(dir.path(), vec![acct]), fake.clone(), options);
+        let seen = run_for(&mut events, 2500).await;
+
+        let times = fake.exchanges.lock().unwrap().clone();
+        assert!(
+            times.len() >= 3,
+            "{answer:?}: retried with backoff: {times:?}"
+        );
+        assert!(
+            times.windows(2).all(|w| w[1] - w[0] >= 10),
+            "{answer:?}: backoff gaps {times:?}"
+        );
+        let states = states(&seen, "a");
+        assert!(
+            states
+                .iter()
+                .any(|s| matches!(s, TokenState::Backoff { .. })),
+            "{answer:?}: {states:?}"
+        );
+        assert!(
+            !states
+                .iter()
+                .any(|s| matches!(s, TokenState::ReauthRequired { .. })),
+            "{answer:?}: the working token is not dead: {states:?}"
+        );
+        let snapshot = last_snapshot(&seen);
+        assert_eq!(
+            snapshot.access_token_masked.as_deref(),
+            Some(tokentop::mask::mask_str(&token).as_str()),
+            "{answer:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&env_file).unwrap(),
+            original_env,
+            "{answer:?}"
+        );
+        let stored = tokentop::engine::store::TokenStore::new(dir.path())
+            .load("a")
+            .unwrap()
+            .map(|t| t.access_token.expose_secret().to_string());
+        assert!(
+            stored.is_none() || stored.as_deref() == Some(token.as_str()),
+            "{answer:?}: the store holds {stored:?}"
+        );
+        let failure = seen.iter().find_map(|e| match e {
+            EngineEvent::History(h) if h.outcome == tokentop::engine::history::Outcome::Failed => {
+                h.error.as_ref().map(|e| e.message.clone())
+            }
+            _ => None,
+        });
+        let failure = failure.expect("a failed refresh in history");
+        assert!(!failure.contains("INJECTED"), "{failure}");
+    }
 }

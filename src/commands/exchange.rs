@@ -14,6 +14,7 @@ use super::common::load_settings;
 use crate::cli::{ExchangeArgs, GlobalArgs};
 use crate::config::{AccountSettings, Settings};
 use crate::engine::history::{HistoryEntry, HistoryEvent, HistoryLog, Outcome};
+use crate::engine::new_token::vet_new_token;
 use crate::engine::store::{StoredTokens, TokenStore, fingerprint};
 use crate::engine::{format_unix, lock, reauth_hint};
 use crate::graph::{AppCredentials, Expiry, GraphClient};
@@ -48,13 +49,26 @@ pub async fn run(global: &GlobalArgs, args: &ExchangeArgs) -> anyhow::Result<Exi
     };
     let token = exchanged.access_token;
     let now = chrono::Utc::now().timestamp();
-    let info = client.debug_token(&app, &token).await.ok();
-    let expires_at = match info.as_ref().map(|i| i.expiry()) {
-        Some(Expiry::At(at)) => Some(at),
-        Some(Expiry::Never) => None,
+    let inspected = client.debug_token(&app, &token).await;
+    let info = match vet_new_token(&app.app_id, &token, inspected) {
+        Ok(info) => info,
+        Err(err) => {
+            eprintln!(
+                "tokentop exchange: account {}: nothing was stored: {}",
+                args.account, err.message
+            );
+            eprintln!(
+                "  what to do: run the exchange again; if it keeps failing, mint a new token"
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let expires_at = match info.expiry() {
+        Expiry::At(at) => Some(at),
+        Expiry::Never => None,
         _ => exchanged
             .expires_in_secs
-            .map(|secs| now + i64::try_from(secs).unwrap_or(0)),
+            .map(|secs| now.saturating_add_unsigned(secs)),
     };
     store(
         &settings,
@@ -65,16 +79,13 @@ pub async fn run(global: &GlobalArgs, args: &ExchangeArgs) -> anyhow::Result<Exi
         now,
     )
     .await?;
-    let kind = info
-        .as_ref()
-        .and_then(|i| i.token_type.clone())
-        .unwrap_or_else(|| "token".to_string());
+    let kind = info.token_type.unwrap_or_else(|| "token".to_string());
     match expires_at {
         Some(at) => println!(
             "account {}: exchanged for a {kind} that expires {} (in {})",
             args.account,
             format_unix(at),
-            super::common::format_left(at - now)
+            super::common::format_left(at.saturating_sub(now))
         ),
         None => println!(
             "account {}: exchanged for a {kind} that does not expire",
@@ -166,18 +177,39 @@ fn app_secret(configured: Option<&AccountSettings>) -> anyhow::Result<SecretStri
     non_empty(secret, "app secret")
 }
 
+/// Longest line read from stdin for the token: far more than any token, far less than memory.
+const MAX_STDIN_LINE_BYTES: u64 = 16 * 1024;
+
 fn short_lived_token(args: &ExchangeArgs) -> anyhow::Result<SecretString> {
     if args.token_stdin || !std::io::stdin().is_terminal() {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
+        let line = read_capped_line(std::io::stdin().lock(), MAX_STDIN_LINE_BYTES)
             .context("cannot read the token from stdin")?;
-        return non_empty(line, "token on stdin");
+        return token_from(line, "token on stdin");
     }
     let token = rpassword::prompt_password("Short-lived user token (hidden): ")
         .context("cannot read the token")?;
-    non_empty(token, "token")
+    token_from(token, "token")
+}
+
+/// The first line of `input`, refusing one longer than `max_bytes` instead of reading on.
+fn read_capped_line(input: impl BufRead, max_bytes: u64) -> anyhow::Result<String> {
+    let mut bytes = Vec::new();
+    input.take(max_bytes + 1).read_until(b'\n', &mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        anyhow::bail!("the first line is longer than {max_bytes} bytes; a token is one short line");
+    }
+    String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("the token is not valid UTF-8 text"))
+}
+
+/// A token typed or piped in: trimmed, non-empty and well-formed (the error never quotes it).
+fn token_from(value: String, what: &str) -> anyhow::Result<SecretString> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        anyhow::bail!("the {what} is empty");
+    }
+    crate::graph::check_token_shape(trimmed)
+        .map_err(|problem| anyhow::anyhow!("the {what} is not a token: {problem}"))?;
+    Ok(SecretString::from(trimmed.to_string()))
 }
 
 fn non_empty(value: String, what: &str) -> anyhow::Result<SecretString> {

@@ -1,6 +1,6 @@
 //! `tokentop refresh [ACCOUNT]`: force a refresh now; exit 0 when every refresh worked.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -25,6 +25,8 @@ pub async fn run(global: &GlobalArgs, args: &RefreshArgs) -> anyhow::Result<Exit
         request_id: 1,
     });
     let mut pending: HashSet<String> = targets.into_iter().collect();
+    // The engine's own advice per account (it knows whether the token is a system user's).
+    let mut hints: HashMap<String, String> = HashMap::new();
     let mut all_ok = true;
     // A refresh may wait up to a minute for another process's lock, then one exchange.
     let limit = settings.graph.request_timeout * 3 + Duration::from_secs(90);
@@ -37,7 +39,12 @@ pub async fn run(global: &GlobalArgs, args: &RefreshArgs) -> anyhow::Result<Exit
                 let verdict = if report.ok { "ok" } else { "FAILED" };
                 println!("{}: {verdict} - {}", report.account, report.message);
                 if !report.ok {
-                    print_hint(&report.account, &report.message);
+                    print_hint(&report.account, &report.message, hints.get(&report.account));
+                }
+            }
+            Ok(Some(EngineEvent::Account(snapshot))) => {
+                if let Some(hint) = &snapshot.action_hint {
+                    hints.insert(snapshot.name.clone(), hint.clone());
                 }
             }
             Ok(Some(EngineEvent::Alert { account, message })) => {
@@ -61,19 +68,18 @@ pub async fn run(global: &GlobalArgs, args: &RefreshArgs) -> anyhow::Result<Exit
     })
 }
 
-fn print_hint(account: &str, message: &str) {
-    if message.contains(crate::engine::LOG_NOT_CONFIGURED) {
-        eprintln!(
-            "  what to do: set app-id, app-secret and access-token for {account} (`tokentop config check`)"
-        );
-    } else if message.contains("(token dead") || message.contains("190") {
-        eprintln!(
-            "  what to do: {}",
-            crate::engine::reauth_hint(account, false)
-        );
+fn print_hint(account: &str, message: &str, engine_hint: Option<&String>) {
+    let advice = if message.contains(crate::engine::LOG_NOT_CONFIGURED) {
+        format!("set app-id, app-secret and access-token for {account} (`tokentop config check`)")
+    } else if message.starts_with("refreshed") {
+        // Meta gave a new token, but a step after the exchange failed.
+        "the new token is in use by tokentop but did not reach everywhere: fix the failed step above (disk space, permissions, the env-file or the on-refresh command); tokentop retries the step at the next check".to_string()
+    } else if let Some(hint) = engine_hint {
+        hint.clone()
     } else {
-        eprintln!(
-            "  what to do: check connectivity to the Graph API and retry; `tokentop history --account {account}` shows earlier attempts"
-        );
-    }
+        format!(
+            "check connectivity to the Graph API and retry; `tokentop history --account {account}` shows earlier attempts"
+        )
+    };
+    eprintln!("  what to do: {advice}");
 }

@@ -83,6 +83,9 @@ pub struct RefreshOk {
     pub token: SecretString,
     pub expires_at: Option<i64>,
     pub message: String,
+    /// Steps after the exchange that failed (storing, publishing); the new token is in use
+    /// but has not reached everywhere, so a caller reports failure.
+    pub problems: Vec<String>,
 }
 
 /// A refresh that failed.
@@ -329,6 +332,7 @@ impl AccountActor {
                     token,
                     expires_at: self.snapshot.access_expires_at(),
                     message: "already refreshed".to_string(),
+                    problems: Vec::new(),
                 });
             }
         }
@@ -345,7 +349,7 @@ impl AccountActor {
         self.hold_until_recheck = false;
         self.inspect_and_plan("check").await;
         if self.pending_publish {
-            self.publish().await;
+            let _ = self.publish().await;
         }
     }
 

@@ -15,6 +15,7 @@ pub mod history;
 mod inspector;
 pub mod lock;
 pub mod logs;
+pub mod new_token;
 pub mod publish;
 mod refresh;
 pub mod schedule;
@@ -342,7 +343,7 @@ async fn forced_refresh(link: AccountLink, shared: Arc<Shared>, request_id: Requ
     let report = match result {
         Ok(ok) => RefreshReport {
             account: link.settings.name.clone(),
-            ok: true,
+            ok: ok.problems.is_empty(),
             message: ok.message,
             new_expires_at: ok.expires_at,
         },

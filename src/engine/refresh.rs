@@ -9,12 +9,13 @@ use super::account::{AccountActor, RefreshFailure, RefreshOk, RefreshResult, Tri
 use super::events::EngineEvent;
 use super::history::{HistoryError, HistoryEvent, Outcome};
 use super::lock;
+use super::new_token::vet_new_token;
 use super::publish::{run_on_refresh, write_env_file};
 use super::schedule::backoff_delay;
 use super::state::Inspection;
 use super::store::StoredTokens;
 use crate::config::ExpiringSystemUser;
-use crate::graph::{ErrorClass, Expiry, GraphError};
+use crate::graph::{ErrorClass, Expiry, GraphError, TokenInfo};
 use crate::mask::mask;
 
 /// The log lines existing WhatsApp backends and their alerts use; keep verbatim.
@@ -70,13 +71,23 @@ impl AccountActor {
             .exchange(app, credential, sixty_days)
             .await;
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        match exchanged {
+        let vetted = match exchanged {
             Ok(new) => {
-                let expires_in = new.expires_in_secs;
-                Ok(self
-                    .accept_new_token(trigger, new.access_token, expires_in, latency_ms)
-                    .await)
+                let inspected = self.shared.inspector.inspect(app, &new.access_token).await;
+                vet_new_token(&app.app_id, &new.access_token, inspected).map(|info| (new, info))
             }
+            Err(err) => Err(err),
+        };
+        match vetted {
+            Ok((new, info)) => Ok(self
+                .accept_new_token(
+                    trigger,
+                    new.access_token,
+                    info,
+                    new.expires_in_secs,
+                    latency_ms,
+                )
+                .await),
             Err(err) => Err(self.on_failure(trigger, &err, latency_ms)),
         }
         // The lock is released here, after the new token was persisted.
@@ -95,6 +106,7 @@ impl AccountActor {
                 .unwrap_or_else(|| SecretString::from(String::new())),
             expires_at: self.snapshot.access_expires_at(),
             message: "skipped: another tokentop process had just refreshed".to_string(),
+            problems: Vec::new(),
         }
     }
 
@@ -120,25 +132,22 @@ impl AccountActor {
         &mut self,
         trigger: Trigger,
         token: SecretString,
+        info: TokenInfo,
         expires_in_secs: Option<u64>,
         latency_ms: u64,
     ) -> RefreshOk {
         let now = self.shared.clock.now_unix();
-        let inspection = match &self.app {
-            Some(app) => self.shared.inspector.inspect(app, &token).await.ok(),
-            None => None,
-        };
-        let expires_at = match inspection.as_ref().map(|info| info.expiry()) {
-            Some(Expiry::At(at)) => Some(at),
-            Some(Expiry::Never) => None,
-            _ => expires_in_secs.map(|secs| now + i64::try_from(secs).unwrap_or(i64::MAX / 2)),
+        let expires_at = match info.expiry() {
+            Expiry::At(at) => Some(at),
+            Expiry::Never => None,
+            _ => expires_in_secs.map(|secs| now.saturating_add_unsigned(secs)),
         };
         // Rolling renewal: a system-user credential is replaced by its renewed self.
         if self.long_lived.is_some() && self.wants_sixty_days() {
             self.long_lived = Some(token.clone());
         }
         self.access = Some(token.clone());
-        self.persist(now, expires_at);
+        let mut problems: Vec<String> = self.persist(now, expires_at).into_iter().collect();
         let mut entry = self.entry(HistoryEvent::Refresh, trigger.label(), Outcome::Ok);
         entry.latency_ms = Some(latency_ms);
         entry.new_expires_at = Some(expires_at.unwrap_or(0));
@@ -151,29 +160,34 @@ impl AccountActor {
         self.reauth_reason = None;
         self.hold_until_recheck = false;
         self.snapshot.last_error = None;
-        if let Some(info) = inspection {
-            self.snapshot.access = Some(Inspection {
-                checked_at: self.shared.clock.now(),
-                info,
-            });
-        }
+        self.snapshot.access = Some(Inspection {
+            checked_at: self.shared.clock.now(),
+            info,
+        });
         self.jitter_secs = rand::random_range(0..=60);
         self.plan();
         self.publish_token_view();
-        self.publish().await;
+        problems.extend(self.publish().await);
+        let mut message = match expires_at {
+            Some(at) => format!("refreshed; new token expires at {}", format_unix(at)),
+            None => "refreshed; new token does not expire".to_string(),
+        };
+        if !problems.is_empty() {
+            message.push_str("; but ");
+            message.push_str(&problems.join("; and "));
+        }
         RefreshOk {
             token,
             expires_at,
-            message: match expires_at {
-                Some(at) => format!("refreshed; new token expires at {}", format_unix(at)),
-                None => "refreshed; new token does not expire".to_string(),
-            },
+            message,
+            problems,
         }
     }
 
-    fn persist(&mut self, now: i64, expires_at: Option<i64>) {
+    /// Stores the current tokens; returns the problem when the store write failed.
+    fn persist(&mut self, now: i64, expires_at: Option<i64>) -> Option<String> {
         let Some(access) = self.access.clone() else {
-            return;
+            return None;
         };
         let tokens = StoredTokens {
             access_token: access,
@@ -183,11 +197,16 @@ impl AccountActor {
             origin_fingerprint: self.origin_fingerprint.clone(),
         };
         match self.shared.store.save(&self.settings.name, &tokens) {
-            Ok(()) => self.seen_store_refreshed_at = tokens.refreshed_at,
+            Ok(()) => {
+                self.seen_store_refreshed_at = tokens.refreshed_at;
+                None
+            }
             Err(err) => {
                 // The token stays in memory and is published; the next refresh retries the write.
                 tracing::error!(account = %self.settings.name, "{err}");
-                self.alert(format!("the new token could not be stored: {err}"));
+                let problem = format!("storing the new token failed: {err}");
+                self.alert(problem.clone());
+                Some(problem)
             }
         }
     }
@@ -268,16 +287,17 @@ impl AccountActor {
         self.retry_at = Some(now + i64::try_from(delay.as_secs()).unwrap_or(300).max(1));
     }
 
-    /// Publishes the current token to the env file and the on-refresh command.
-    pub async fn publish(&mut self) {
+    /// Publishes the current token to the env file and the on-refresh command; returns what
+    /// failed, one line per target.
+    pub async fn publish(&mut self) -> Vec<String> {
         let Some(token) = self.access.clone() else {
-            return;
+            return Vec::new();
         };
-        let mut failed = false;
+        let mut problems = Vec::new();
         if let Some(path) = self.settings.env_file.clone() {
             let result = write_env_file(&path, &token, self.long_lived.as_ref())
                 .map_err(|err| format!("cannot write env-file {}: {err}", path.display()));
-            failed |= self.record_publish("env-file", result);
+            problems.extend(self.record_publish("env-file", result));
         }
         if let Some(argv) = self.settings.on_refresh.clone() {
             let result = run_on_refresh(
@@ -288,13 +308,14 @@ impl AccountActor {
                 self.settings.on_refresh_timeout,
             )
             .await;
-            failed |= self.record_publish("on-refresh", result);
+            problems.extend(self.record_publish("on-refresh", result));
         }
-        self.pending_publish = failed;
+        self.pending_publish = !problems.is_empty();
+        problems
     }
 
-    /// Returns true when the publish failed.
-    fn record_publish(&mut self, target: &str, result: Result<(), String>) -> bool {
+    /// Records one publish; returns the problem when it failed.
+    fn record_publish(&mut self, target: &str, result: Result<(), String>) -> Option<String> {
         let outcome = if result.is_ok() {
             Outcome::Ok
         } else {
@@ -313,7 +334,9 @@ impl AccountActor {
             });
         }
         self.shared.record(entry);
-        result.is_err()
+        result
+            .err()
+            .map(|reason| format!("publishing to {target} failed: {reason}"))
     }
 }
 

@@ -12,17 +12,20 @@ mod client;
 mod error;
 mod parse;
 mod proof;
+mod token_shape;
 mod types;
 mod usage;
 
 pub use batch::MAX_BATCH_ITEMS;
 pub use client::{GraphClient, install_tls_provider};
 pub use error::{ErrorClass, GraphError, classify, parse_error_body};
+pub use parse::MAX_EXPIRES_IN_SECS;
 pub use parse::{
     parse_analytics, parse_debug_token, parse_exchange, parse_phone_health, parse_revoke,
     parse_send_result,
 };
 pub use proof::{AppCredentials, appsecret_proof};
+pub use token_shape::{MAX_TOKEN_CHARS, MIN_TOKEN_CHARS, TokenShapeError, check_token_shape};
 pub use types::{
     Analytics, DataPoint, ExchangedToken, Expiry, GranularScope, Granularity, HealthEntity,
     HealthError, HealthStatus, OutgoingMessage, PhoneHealth, SendResult, TokenInfo, TokenInfoError,

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::error::{GraphError, envelope_of, malformed, not_json, parse_error_body};
+use super::token_shape::check_token_shape;
 use super::types::{
     Analytics, AnalyticsWire, DebugTokenWire, ExchangedToken, PhoneHealth, PhoneWire, SendResult,
     SendWire, TokenInfo,
@@ -73,6 +74,13 @@ pub(crate) fn token_info(raw: Raw<'_>, secrets: &[&SecretString]) -> Result<Toke
     Ok(info)
 }
 
+/// Longest lifetime an exchange answer may announce: Meta's longest is 60 days, so a year is
+/// generous; anything beyond is a broken or hostile answer.
+pub const MAX_EXPIRES_IN_SECS: u64 = 366 * 86_400;
+
+/// An `oauth/access_token` answer, accepted only when its token is well-formed and its
+/// `expires_in` (optional) is a whole number of seconds within a year: a bad answer must never
+/// replace a working token.
 pub(crate) fn exchanged(
     raw: Raw<'_>,
     secrets: &[&SecretString],
@@ -86,18 +94,61 @@ pub(crate) fn exchanged(
             secrets,
         ));
     };
-    let expires_in_secs = value.get("expires_in").and_then(|v| {
-        v.as_u64()
-            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-    });
+    if let Err(problem) = check_token_shape(access_token) {
+        let problem = format!("the exchange answer's access_token is not a token: {problem}");
+        return Err(malformed(raw.http_status, &problem, secrets));
+    }
+    let expires_in_secs = match value.get("expires_in") {
+        None | Some(Value::Null) => None,
+        Some(given) => Some(expires_in(given).ok_or_else(|| {
+            let problem = format!(
+                "the exchange answer's expires_in is {}; expected whole seconds from 0 to {MAX_EXPIRES_IN_SECS}",
+                shown_number(given)
+            );
+            malformed(raw.http_status, &problem, secrets)
+        })?),
+    };
     Ok(ExchangedToken {
         access_token: SecretString::from(access_token.to_string()),
         token_type: value
             .get("token_type")
             .and_then(Value::as_str)
             .map(str::to_string),
-        expires_in_secs,
+        // 0 announces no lifetime: the new token's own inspection tells.
+        expires_in_secs: expires_in_secs.filter(|secs| *secs > 0),
     })
+}
+
+/// `expires_in` as a number or a numeric string, within [`MAX_EXPIRES_IN_SECS`].
+fn expires_in(value: &Value) -> Option<u64> {
+    let secs = match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }?;
+    (secs <= MAX_EXPIRES_IN_SECS).then_some(secs)
+}
+
+/// A short rendering of a bad `expires_in` for the error message: numbers only, since a
+/// string could be anything (even a token).
+fn shown_number(value: &Value) -> String {
+    match value {
+        Value::Number(n) if n.to_string().len() <= 24 => n.to_string(),
+        Value::Number(_) => "a very long number".to_string(),
+        Value::String(_) => "a string that is not a whole number".to_string(),
+        other => format!("of JSON type {}", json_type(other)),
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
 }
 
 /// `{"success":"true"}` (a string, per REFERENCE.md section 2) or a boolean.

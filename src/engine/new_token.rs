@@ -1,0 +1,106 @@
+//! The rule a new token must pass before it replaces a working one.
+//!
+//! An exchange answer can be empty, cut short or hostile. A new token is accepted only when it
+//! is well-formed and its own `debug_token` inspection says it is valid for this app; anything
+//! else fails the refresh as a transient error (retried with backoff), and the working token
+//! stays in the store, the env-file and the hooks. Pure, so the engine and `tokentop exchange`
+//! apply the same rule after their own I/O.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::graph::{ErrorClass, GraphError, TokenInfo, check_token_shape};
+
+/// Checks a freshly exchanged `token` against its inspection (`inspected`).
+///
+/// An inspection without an `app_id` is tolerated (Meta always sends one for a valid token,
+/// so only test doubles omit it); one naming another app is refused.
+pub fn vet_new_token(
+    app_id: &str,
+    token: &SecretString,
+    inspected: Result<TokenInfo, GraphError>,
+) -> Result<TokenInfo, GraphError> {
+    check_token_shape(token.expose_secret())
+        .map_err(|problem| refused(format!("the exchange answer is not usable: {problem}")))?;
+    let info = inspected.map_err(|err| {
+        refused(format!(
+            "the new token could not be inspected, so it was not used: {}",
+            err.message
+        ))
+    })?;
+    if !info.is_valid {
+        let why = info
+            .error
+            .as_ref()
+            .map(|e| format!(" ({})", e.message))
+            .unwrap_or_default();
+        return Err(refused(format!(
+            "Meta says the new token is not valid{why}, so it was not used"
+        )));
+    }
+    if let Some(other) = info.app_id.as_deref().filter(|id| *id != app_id) {
+        return Err(refused(format!(
+            "the new token belongs to app {other}, not to app {app_id}, so it was not used"
+        )));
+    }
+    Ok(info)
+}
+
+/// Transient, whatever Meta said about the new token: the working credential is not at fault,
+/// so this must never lead to re-auth, only to a later retry.
+fn refused(message: String) -> GraphError {
+    GraphError::without_envelope(ErrorClass::Transient, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const APP: &str = "100000000000001";
+
+    fn token(text: &str) -> SecretString {
+        SecretString::from(text.to_string())
+    }
+
+    fn info(json: serde_json::Value) -> TokenInfo {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn good() -> SecretString {
+        token("EAAGm0PX4ZCpsBAKZCZAabcdefghijklmnop1234")
+    }
+
+    #[test]
+    fn a_valid_token_of_this_app_is_accepted() {
+        let inspected = info(serde_json::json!({"is_valid": true, "app_id": APP}));
+        assert!(vet_new_token(APP, &good(), Ok(inspected)).is_ok());
+    }
+
+    #[test]
+    fn empty_or_blank_tokens_are_refused_before_anything_else() {
+        let inspected = || Ok(info(serde_json::json!({"is_valid": true})));
+        for bad in ["", "   ", "EAAG\nINJECTED=1xxxxxxxxxxxxxxx"] {
+            let err = vet_new_token(APP, &token(bad), inspected()).unwrap_err();
+            assert_eq!(err.class, ErrorClass::Transient);
+            assert!(err.message.contains("not usable"), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn an_invalid_or_foreign_or_uninspectable_token_is_refused_as_transient() {
+        let dead = info(serde_json::json!({
+            "is_valid": false, "error": {"code": 190, "message": "Cannot parse access token"}
+        }));
+        let foreign = info(serde_json::json!({"is_valid": true, "app_id": "999"}));
+        let mut unreachable = GraphError::without_envelope(ErrorClass::TokenDead, "boom");
+        unreachable.code = Some(190);
+        for (inspected, expected) in [
+            (Ok(dead), "not valid (Cannot parse access token)"),
+            (Ok(foreign), "belongs to app 999"),
+            (Err(unreachable), "could not be inspected"),
+        ] {
+            let err = vet_new_token(APP, &good(), inspected).unwrap_err();
+            assert_eq!(err.class, ErrorClass::Transient, "{}", err.message);
+            assert!(err.message.contains(expected), "{}", err.message);
+        }
+    }
+}
