@@ -186,9 +186,7 @@ impl AccountActor {
 
     /// Stores the current tokens; returns the problem when the store write failed.
     fn persist(&mut self, now: i64, expires_at: Option<i64>) -> Option<String> {
-        let Some(access) = self.access.clone() else {
-            return None;
-        };
+        let access = self.access.clone()?;
         let tokens = StoredTokens {
             access_token: access,
             long_lived_token: self.long_lived.clone(),
