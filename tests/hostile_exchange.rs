@@ -374,3 +374,18 @@ async fn refresh_exits_1_and_names_the_step_when_publishing_fails() {
     use secrecy::ExposeSecret;
     assert_eq!(stored.access_token.expose_secret(), fresh);
 }
+
+/// Issue 8 item 12: a huge answer is refused at the cap, not buffered whole.
+#[tokio::test]
+async fn a_huge_exchange_answer_is_refused_at_the_cap() {
+    let setup = Setup::new().await;
+    let huge = format!(
+        r#"{{"access_token":"{}","token_type":"bearer"}}"#,
+        "A".repeat(tokentop::graph::MAX_BODY_BYTES + 1)
+    );
+    setup.set_exchange_answer(&huge);
+    let output = setup.run(&["refresh"], None).await;
+    setup.assert_working_token_kept("huge answer", &output);
+    let shown = describe(&output);
+    assert!(shown.contains("larger than 8 MiB"), "{shown}");
+}

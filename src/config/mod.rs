@@ -3,6 +3,7 @@
 //! Precedence: command-line flag > environment > config file > built-in default.
 
 mod account;
+mod capped_read;
 mod duration;
 mod env;
 mod file;
@@ -22,6 +23,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use directories::ProjectDirs;
+
+use capped_read::{CappedReadError, MAX_CONFIG_BYTES, read_capped};
 
 /// The commented starter config that `tokentop config init` writes; documents every key.
 pub const EXAMPLE_CONFIG: &str = include_str!("../../config.example.toml");
@@ -189,13 +192,13 @@ fn read_config(
     explicit: Option<&str>,
     issues: &mut Vec<ConfigIssue>,
 ) -> Option<String> {
-    let problem = match std::fs::read_to_string(path) {
+    let problem = match read_capped(path, MAX_CONFIG_BYTES) {
         Ok(text) => return Some(text),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => match explicit {
+        Err(CappedReadError::NotFound) => match explicit {
             None => return None,
             Some(_) => "file not found".to_string(),
         },
-        Err(err) => format!("cannot read the file: {err}"),
+        Err(err) => err.to_string(),
     };
     issues.push(ConfigIssue {
         file: None,
@@ -203,7 +206,10 @@ fn read_config(
         key: explicit.unwrap_or("config file").to_string(),
         value: Some(format!("{:?}", path.display().to_string())),
         problem,
-        allowed: "a readable TOML file (`tokentop config init` writes a starter one)".to_string(),
+        allowed: format!(
+            "a readable regular TOML file of at most {} MiB (`tokentop config init` writes a starter one)",
+            MAX_CONFIG_BYTES / (1024 * 1024)
+        ),
     });
     None
 }

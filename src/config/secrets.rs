@@ -6,6 +6,7 @@ use std::path::Path;
 use secrecy::SecretString;
 use toml::de::{DeTable, DeValue};
 
+use super::capped_read::{MAX_SECRET_FILE_BYTES, read_capped};
 use super::issues::{ConfigIssue, Invalid};
 use super::reader::{Ctx, Item, PlainSecret, join};
 
@@ -150,8 +151,8 @@ fn looks_like_variable_name(name: &str) -> bool {
 
 /// The trimmed content; the error names the path and the cause, never the content.
 fn read_secret_file(path: &Path) -> Result<SecretString, String> {
-    let content = std::fs::read_to_string(path)
-        .map_err(|err| format!("cannot read {}: {}", path.display(), err.kind()))?;
+    let content = read_capped(path, MAX_SECRET_FILE_BYTES)
+        .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
     let trimmed = content.trim();
     if trimmed.is_empty() {
         return Err(format!("{} is empty", path.display()));

@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::body::{MAX_BODY_BYTES, ReadError, Received, read_response};
 use super::error::GraphError;
-use super::parse::{self, Raw};
+use super::parse;
 use super::proof::{AppCredentials, appsecret_proof_secret};
 use super::types::{
     Analytics, ExchangedToken, Granularity, OutgoingMessage, PhoneHealth, SendResult, TokenInfo,
@@ -37,23 +37,6 @@ struct Endpoint {
     version: String,
     version_major: u32,
     request_timeout: Duration,
-}
-
-/// A response read to the end.
-pub(crate) struct Received {
-    pub http_status: u16,
-    pub headers: HeaderMap,
-    pub body: String,
-}
-
-impl Received {
-    pub(crate) fn raw(&self) -> Raw<'_> {
-        Raw {
-            http_status: self.http_status,
-            headers: &self.headers,
-            body: &self.body,
-        }
-    }
 }
 
 /// Installs the process-wide TLS provider (ring) that every reqwest client needs; harmless
@@ -299,14 +282,22 @@ impl GraphClient {
         secrets: &[&SecretString],
     ) -> Result<Received, GraphError> {
         let started = Instant::now();
-        let outcome = read_response(request).await;
+        let outcome = read_response(request, MAX_BODY_BYTES).await;
         let latency_ms = started.elapsed().as_millis();
         match outcome {
             Ok(received) => {
                 tracing::debug!(%method, path, status = received.http_status, latency_ms, "graph request");
                 Ok(received)
             }
-            Err(err) => {
+            Err(ReadError::TooLarge { http_status, limit }) => {
+                let message = format!(
+                    "the Graph API answer is larger than {} MiB, the most tokentop reads; it was dropped unread",
+                    limit / (1024 * 1024)
+                );
+                tracing::debug!(%method, path, latency_ms, "{message}");
+                Err(GraphError::transient(message).with_status(http_status))
+            }
+            Err(ReadError::Transport(err)) => {
                 let err = GraphError::from_transport(&err, self.inner.request_timeout, secrets);
                 tracing::debug!(%method, path, latency_ms, error = %err, "graph request failed");
                 Err(err)
@@ -326,19 +317,6 @@ impl UserSecrets {
     fn as_refs(&self) -> [&SecretString; 3] {
         [&self.token, &self.app_secret, &self.proof]
     }
-}
-
-/// Strips the URL from any error: it would carry tokens from the query string.
-async fn read_response(request: RequestBuilder) -> Result<Received, reqwest::Error> {
-    let response = request.send().await.map_err(reqwest::Error::without_url)?;
-    let http_status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response.text().await.map_err(reqwest::Error::without_url)?;
-    Ok(Received {
-        http_status,
-        headers,
-        body,
-    })
 }
 
 fn with_usage<T>(value: T, received: &Received) -> WithUsage<T> {

@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 mod batch;
+mod body;
 mod client;
 mod error;
 mod parse;
@@ -17,6 +18,7 @@ mod types;
 mod usage;
 
 pub use batch::MAX_BATCH_ITEMS;
+pub use body::MAX_BODY_BYTES;
 pub use client::{GraphClient, install_tls_provider};
 pub use error::{ErrorClass, GraphError, classify, parse_error_body};
 pub use parse::MAX_EXPIRES_IN_SECS;

@@ -1,0 +1,112 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Issue 8 item 12: every read from outside is capped. A config or secret file that is a FIFO
+//! or a device is refused at once with a message naming it, never read until memory runs out
+//! or waited on forever.
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+/// `tokentop ARGS` with a clean environment, bounded in time: a hang fails the test.
+async fn tokentop(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tokentop"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .envs(env.iter().copied())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("tokentop hung on a FIFO or device")
+        .unwrap()
+}
+
+fn all_text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn a_config_that_is_a_fifo_or_a_device_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("config.fifo");
+    mkfifo(&fifo);
+    for (path, kind) in [
+        (fifo.to_str().unwrap(), "a FIFO (named pipe)"),
+        ("/dev/zero", "a character device"),
+    ] {
+        let output = tokentop(dir.path(), &["--config", path, "config", "check"], &[]).await;
+        let text = all_text(&output);
+        assert_eq!(output.status.code(), Some(1), "{text}");
+        assert!(
+            text.contains(&format!("it is {kind}, not a regular file")),
+            "{text}"
+        );
+        assert!(text.contains("regular TOML file"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_secret_file_that_is_a_fifo_or_a_device_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("secret.fifo");
+    mkfifo(&fifo);
+    let config = dir.path().join("config.toml");
+    let text = format!(
+        "[[account]]\nname = \"prod\"\napp-id = \"1234\"\n\
+         app-secret = {{ file = \"{}\" }}\naccess-token = {{ file = \"/dev/zero\" }}\n",
+        fifo.display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let output = tokentop(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "config", "check"],
+        &[],
+    )
+    .await;
+    let text = all_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("a FIFO (named pipe), not a regular file"),
+        "{text}"
+    );
+    assert!(
+        text.contains("a character device, not a regular file"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_config_is_refused_without_reading_it_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let file = std::fs::File::create(&config).unwrap();
+    // Sparse: 17 MiB of size on disk costs nothing.
+    file.set_len(17 * 1024 * 1024).unwrap();
+    let output = tokentop(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "config", "check"],
+        &[],
+    )
+    .await;
+    let text = all_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("larger than 16777216 bytes"), "{text}");
+}
