@@ -25,6 +25,7 @@ fn refresh_report(account: &str, ok: bool) -> RefreshReport {
         ok,
         message: if ok { "refreshed" } else { "190 expired" }.to_string(),
         new_expires_at: ok.then_some(now_unix() + 60 * DAY),
+        error_class: (!ok).then_some(tokentop::graph::ErrorClass::TokenDead),
     }
 }
 

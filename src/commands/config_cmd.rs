@@ -51,7 +51,8 @@ fn print_summary(settings: &Settings) {
     println!("data: {}", settings.data_dir.display());
     println!(
         "graph: {}/{}",
-        settings.graph.base_url, settings.graph.version
+        crate::config::url_without_password(&settings.graph.base_url),
+        settings.graph.version
     );
     if settings.accounts.is_empty() {
         println!("accounts: none (add an [[account]] or set WHATSAPP_* variables)");

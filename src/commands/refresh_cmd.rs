@@ -8,7 +8,8 @@ use super::common::{
     load_settings, one_shot_options, pick_account, require_accounts, shutdown, start_engine,
 };
 use crate::cli::{GlobalArgs, RefreshArgs};
-use crate::engine::{EngineCommand, EngineEvent};
+use crate::engine::{EngineCommand, EngineEvent, RefreshReport};
+use crate::graph::ErrorClass;
 use crate::logging::{Console, init};
 
 pub async fn run(global: &GlobalArgs, args: &RefreshArgs) -> anyhow::Result<ExitCode> {
@@ -39,7 +40,7 @@ pub async fn run(global: &GlobalArgs, args: &RefreshArgs) -> anyhow::Result<Exit
                 let verdict = if report.ok { "ok" } else { "FAILED" };
                 println!("{}: {verdict} - {}", report.account, report.message);
                 if !report.ok {
-                    print_hint(&report.account, &report.message, hints.get(&report.account));
+                    print_hint(&report, hints.get(&report.account));
                 }
             }
             Ok(Some(EngineEvent::Account(snapshot))) => {
@@ -68,18 +69,30 @@ pub async fn run(global: &GlobalArgs, args: &RefreshArgs) -> anyhow::Result<Exit
     })
 }
 
-fn print_hint(account: &str, message: &str, engine_hint: Option<&String>) {
-    let advice = if message.contains(crate::engine::LOG_NOT_CONFIGURED) {
+fn print_hint(report: &RefreshReport, engine_hint: Option<&String>) {
+    let account = &report.account;
+    let advice = if report.message.contains(crate::engine::LOG_NOT_CONFIGURED) {
         format!("set app-id, app-secret and access-token for {account} (`tokentop config check`)")
-    } else if message.starts_with("refreshed") {
+    } else if report.message.starts_with("refreshed") {
         // Meta gave a new token, but a step after the exchange failed.
         "the new token is in use by tokentop but did not reach everywhere: fix the failed step above (disk space, permissions, the env-file or the on-refresh command); tokentop retries the step at the next check".to_string()
-    } else if let Some(hint) = engine_hint {
-        hint.clone()
     } else {
-        format!(
-            "check connectivity to the Graph API and retry; `tokentop history --account {account}` shows earlier attempts"
-        )
+        match (report.error_class, engine_hint) {
+            (Some(ErrorClass::TokenDead), Some(hint)) => hint.clone(),
+            (Some(ErrorClass::TokenDead), None) => {
+                "the token cannot be refreshed any more: mint a new one and run `tokentop exchange`"
+                    .to_string()
+            }
+            (Some(ErrorClass::Local), _) => format!(
+                "a problem on this machine, not at Meta: check the data dir (permissions, disk space, another tokentop process holding {account}'s lock)"
+            ),
+            (Some(ErrorClass::Permission), _) => format!(
+                "check {account}'s app-id, app-secret and the token's scopes in Meta Business Settings"
+            ),
+            _ => format!(
+                "check connectivity to the Graph API and retry; `tokentop history --account {account}` shows earlier attempts"
+            ),
+        }
     };
     eprintln!("  what to do: {advice}");
 }

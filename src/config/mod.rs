@@ -18,6 +18,7 @@ mod values;
 pub use duration::parse_duration;
 pub use issues::{ConfigErrors, ConfigIssue};
 pub use settings::*;
+pub use values::url_without_password;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -69,18 +69,36 @@ pub(crate) fn base_url(text: &str) -> Result<String, Invalid> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
-/// `[graph] version`: `v<digits>.<digits>`.
+/// A URL for people: a password in it is replaced by `***` (a user name stays, to tell which).
+pub fn url_without_password(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Only fails for URLs that cannot carry credentials, which this one does.
+            let _ = parsed.set_password(Some("***"));
+            parsed.as_str().trim_end_matches('/').to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// `[graph] version`: `v<digits>.<digits>`, each part a number the Graph client can use
+/// (so `config check` refuses exactly what `GraphClient::new` would).
 pub(crate) fn graph_version(text: &str) -> Result<String, Invalid> {
     let valid = text
         .strip_prefix('v')
         .and_then(|rest| rest.split_once('.'))
-        .is_some_and(|(major, minor)| is_digits(major) && is_digits(minor));
+        .is_some_and(|(major, minor)| {
+            is_digits(major)
+                && is_digits(minor)
+                && major.parse::<u32>().is_ok()
+                && minor.parse::<u32>().is_ok()
+        });
     if valid {
         Ok(text.to_string())
     } else {
         Err(Invalid::new(
             "not a Graph API version",
-            "\"v\" followed by <digits>.<digits>, e.g. \"v25.0\"",
+            "\"v\" followed by <digits>.<digits> (each below 4294967296), e.g. \"v25.0\"",
         ))
     }
 }
@@ -158,8 +176,21 @@ mod tests {
     }
 
     #[test]
+    fn passwords_in_urls_are_not_shown() {
+        let shown = url_without_password("https://ops:hunter2@graph.example.com/base");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(shown, "https://ops:***@graph.example.com/base");
+        assert_eq!(
+            url_without_password("https://graph.facebook.com"),
+            "https://graph.facebook.com"
+        );
+    }
+
+    #[test]
     fn version_needs_v_digits_dot_digits() {
         assert!(graph_version("v25.0").is_ok());
+        assert!(graph_version("v99999999999.0").is_err());
+        assert!(graph_version("v25.99999999999").is_err());
         for bad in ["25.0", "v25", "v25.x", "v.0", "vv25.0"] {
             assert!(graph_version(bad).is_err(), "{bad}");
         }

@@ -18,7 +18,7 @@ use super::source::TokenSource;
 use super::state::AccountSnapshot;
 use super::store::{StoredTokens, TokenStore, fingerprint};
 use crate::config::{AccountSettings, RefreshPolicy};
-use crate::graph::{AppCredentials, Expiry};
+use crate::graph::{AppCredentials, ErrorClass, Expiry};
 
 /// Automatic refreshes of one account are at least this far apart.
 pub(crate) const MIN_REFRESH_GAP_SECS: i64 = 10;
@@ -92,6 +92,8 @@ pub struct RefreshOk {
 #[derive(Debug, Clone)]
 pub struct RefreshFailure {
     pub message: String,
+    /// What kind of failure, so callers advise without reading the message.
+    pub class: ErrorClass,
 }
 
 pub type RefreshResult = Result<RefreshOk, RefreshFailure>;
@@ -141,6 +143,7 @@ impl AccountLink {
         };
         let stopped = || RefreshFailure {
             message: "tokentop is shutting down".to_string(),
+            class: ErrorClass::Local,
         };
         if self.tx.send(msg).is_err() {
             return Err(stopped());
@@ -340,6 +343,7 @@ impl AccountActor {
         self.last_result.clone().unwrap_or_else(|| {
             Err(RefreshFailure {
                 message: "refresh produced no result".to_string(),
+                class: ErrorClass::Local,
             })
         })
     }

@@ -5,6 +5,7 @@ use serde::Serialize;
 use super::history::HistoryEntry;
 use super::state::AccountSnapshot;
 use super::telemetry_types::{ClassifiedLine, PhoneSnapshot, TelemetrySnapshot};
+use crate::graph::ErrorClass;
 
 /// Identifies a command so its result event can be matched by the caller.
 pub type RequestId = u64;
@@ -37,6 +38,8 @@ pub struct RefreshReport {
     /// What happened, for people: "refreshed, expires ...", "skipped: ...", the error.
     pub message: String,
     pub new_expires_at: Option<i64>,
+    /// Why it failed, when it did.
+    pub error_class: Option<ErrorClass>,
 }
 
 /// How a send ended.

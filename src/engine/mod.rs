@@ -316,6 +316,7 @@ impl Router {
                 ok: false,
                 message: unknown_account(name, &self.links),
                 new_expires_at: None,
+                error_class: Some(crate::graph::ErrorClass::Local),
             };
             let _ = self
                 .shared
@@ -346,12 +347,14 @@ async fn forced_refresh(link: AccountLink, shared: Arc<Shared>, request_id: Requ
             ok: ok.problems.is_empty(),
             message: ok.message,
             new_expires_at: ok.expires_at,
+            error_class: (!ok.problems.is_empty()).then_some(crate::graph::ErrorClass::Local),
         },
         Err(failure) => RefreshReport {
             account: link.settings.name.clone(),
             ok: false,
             message: failure.message,
             new_expires_at: None,
+            error_class: Some(failure.class),
         },
     };
     let _ = shared

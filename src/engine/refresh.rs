@@ -32,6 +32,7 @@ impl AccountActor {
             self.report_missing_for_refresh();
             return Err(RefreshFailure {
                 message: super::account::LOG_NOT_CONFIGURED.to_string(),
+                class: ErrorClass::Local,
             });
         };
         self.refreshing = true;
@@ -253,6 +254,7 @@ impl AccountActor {
         }
         RefreshFailure {
             message: err.to_string(),
+            class: err.class,
         }
     }
 

@@ -124,5 +124,5 @@ impl TokenSource for GraphClient {
 /// An error that arose inside tokentop rather than at Meta (lock timeout, missing settings,
 /// shutdown), in the same type so callers handle one kind of failure.
 pub fn local_error(message: &str) -> GraphError {
-    GraphError::without_envelope(crate::graph::ErrorClass::Other, message)
+    GraphError::without_envelope(crate::graph::ErrorClass::Local, message)
 }

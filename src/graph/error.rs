@@ -29,6 +29,9 @@ pub enum ErrorClass {
     /// 131026, 131047, 131049, 131050, 132xxx, 133010: a delivery failure of one message.
     MessageLevel,
     Other,
+    /// A failure inside tokentop, before or after Meta (lock file, store, shutdown): no
+    /// request was refused, so no Graph API advice applies.
+    Local,
 }
 
 impl ErrorClass {
@@ -40,6 +43,7 @@ impl ErrorClass {
             Self::Transient => "transient",
             Self::MessageLevel => "message-level",
             Self::Other => "other",
+            Self::Local => "local",
         }
     }
 }
@@ -120,6 +124,7 @@ fn render(err: &GraphError) -> String {
             }
             head
         }
+        None if err.class == ErrorClass::Local => "tokentop".to_string(),
         // No code, no status, not transient: the call was refused before any request.
         None if err.class == ErrorClass::Other && err.http_status.is_none() => {
             "Graph API client".to_string()
