@@ -24,6 +24,9 @@ pub(crate) struct PlainSecret {
 /// State of one pass over one config file.
 pub(crate) struct Ctx<'a> {
     text: &'a str,
+    /// Byte offset where each line starts, so a line number is a binary search: counting
+    /// newlines for every issue made loading quadratic in the number of accounts.
+    line_starts: Vec<usize>,
     file: PathBuf,
     /// Relative paths in the file are relative to this directory.
     base_dir: PathBuf,
@@ -44,8 +47,12 @@ pub(crate) fn join(path: &str, key: &str) -> String {
 impl<'a> Ctx<'a> {
     pub(crate) fn new(text: &'a str, file: &Path, env: &'a EnvSnapshot) -> Self {
         let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let line_starts = std::iter::once(0)
+            .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|at| at + 1))
+            .collect();
         Self {
             text,
+            line_starts,
             file: file.to_path_buf(),
             base_dir,
             env,
@@ -56,8 +63,9 @@ impl<'a> Ctx<'a> {
 
     /// 1-based line of a byte offset.
     pub(crate) fn line(&self, span: &Range<usize>) -> usize {
-        let before = self.text.get(..span.start).unwrap_or(self.text);
-        before.bytes().filter(|b| *b == b'\n').count() + 1
+        // The number of line starts at or before the offset is the 1-based line.
+        self.line_starts
+            .partition_point(|start| *start <= span.start)
     }
 
     /// A path from the file, made relative to the config file's directory.
