@@ -17,6 +17,7 @@ use super::common::{
     EXIT_UNKNOWN, load_settings, one_shot_options, require_accounts, settled, shutdown,
     start_engine,
 };
+use super::stdout;
 use crate::cli::{CheckArgs, GlobalArgs};
 use crate::config::Settings;
 use crate::engine::delivery::{DeliverySource, RateSummary};
@@ -46,14 +47,22 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<ExitCo
         crate::logging::Console::Stderr { verbose: false },
     );
     let report = inspect_all(&settings).await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        for account in &report.accounts {
-            println!("{}", account_line(account));
-        }
+    match print_report(&report, args.json) {
+        // Whoever reads the exit code still gets the status, even with the output cut off.
+        Err(err) if stdout::is_closed(&err) => {}
+        other => other?,
     }
     Ok(ExitCode::from(report.exit_code))
+}
+
+fn print_report(report: &CheckReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        return stdout::line(serde_json::to_string_pretty(report)?);
+    }
+    for account in &report.accounts {
+        stdout::line(account_line(account))?;
+    }
+    Ok(())
 }
 
 /// Inspects every account once (token, phone health, analytics within the polling budget).
