@@ -526,9 +526,11 @@ fn on_refresh_env_lists_variable_names() {
         settings.accounts[0].on_refresh_env,
         ["AWS_PROFILE", "KUBECONFIG"]
     );
-    assert!(load_ok("[[account]]\nname = \"a\"\n").accounts[0]
-        .on_refresh_env
-        .is_empty());
+    assert!(
+        load_ok("[[account]]\nname = \"a\"\n").accounts[0]
+            .on_refresh_env
+            .is_empty()
+    );
 }
 
 #[test]

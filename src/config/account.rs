@@ -54,7 +54,8 @@ pub(crate) fn accounts(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Vec<AccountSett
                         "account name differs only by case from {first_name:?} on line {first_line}"
                     )
                 };
-                let invalid = Invalid::new(problem, "a name no other [[account]] uses, ignoring case");
+                let invalid =
+                    Invalid::new(problem, "a name no other [[account]] uses, ignoring case");
                 let shown = Some(ctx.shown(item));
                 ctx.issue(&item.span(), "account.name".to_string(), shown, invalid);
             } else {
@@ -151,7 +152,12 @@ fn on_refresh_env(ctx: &mut Ctx<'_>, table: &DeTable<'_>) -> Vec<String> {
             let shown = Some(ctx.shown(item));
             let problem = problem.unwrap_or_default();
             let invalid = Invalid::new(problem, ALLOWED);
-            ctx.issue(&item.span(), "account.on-refresh-env".to_string(), shown, invalid);
+            ctx.issue(
+                &item.span(),
+                "account.on-refresh-env".to_string(),
+                shown,
+                invalid,
+            );
             Vec::new()
         }
     }

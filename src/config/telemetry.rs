@@ -160,7 +160,10 @@ fn check_regex(
     };
     let item = table.get("regex")?;
     let shown = Some(ctx.shown(item));
-    let invalid = Invalid::new(problem, "a non-empty regular expression in Rust regex syntax");
+    let invalid = Invalid::new(
+        problem,
+        "a non-empty regular expression in Rust regex syntax",
+    );
     ctx.issue(&item.span(), "pattern.regex".to_string(), shown, invalid);
     None
 }

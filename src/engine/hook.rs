@@ -160,9 +160,16 @@ mod tests {
         );
         let argv = vec!["sh".to_string(), "-c".to_string(), script];
         let token = SecretString::from("EAAGstdintoken");
-        run_on_refresh(&argv, "prod", &token, Some(42), Duration::from_secs(10), &[])
-            .await
-            .unwrap();
+        run_on_refresh(
+            &argv,
+            "prod",
+            &token,
+            Some(42),
+            Duration::from_secs(10),
+            &[],
+        )
+        .await
+        .unwrap();
         assert_eq!(
             std::fs::read_to_string(&out).unwrap(),
             "EAAGstdintoken\nprod 42\n"

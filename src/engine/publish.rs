@@ -65,7 +65,8 @@ fn read_existing(path: &Path) -> io::Result<String> {
         Err(err) => return Err(err),
     };
     let mut text = String::new();
-    file.take(ENV_FILE_MAX_BYTES + 1).read_to_string(&mut text)?;
+    file.take(ENV_FILE_MAX_BYTES + 1)
+        .read_to_string(&mut text)?;
     if text.len() as u64 > ENV_FILE_MAX_BYTES {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
