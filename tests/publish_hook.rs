@@ -38,17 +38,13 @@ async fn wait_for_file(path: &Path, deadline: Instant) -> String {
     }
 }
 
-#[tokio::test]
-async fn a_timed_out_hook_is_killed_with_the_children_it_started() {
+/// Starts a hook whose shell leaves a child behind, lets `run` end it, and asserts the child
+/// is gone within a deadline.
+async fn assert_hook_child_is_killed(run: impl AsyncFnOnce(Vec<String>)) {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("child.pid");
     let script = format!("sleep 1000 & echo $! > {}; sleep 1000", pid_file.display());
-    let argv = vec!["sh".to_string(), "-c".to_string(), script];
-    let token = SecretString::from("EAAGhooktoken");
-    let err = run_on_refresh(&argv, "a", &token, None, Duration::from_secs(2), &[])
-        .await
-        .unwrap_err();
-    assert!(err.contains("timed out"), "{err}");
+    run(vec!["sh".to_string(), "-c".to_string(), script]).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     let pid: u32 = wait_for_file(&pid_file, deadline)
         .await
@@ -64,7 +60,34 @@ async fn a_timed_out_hook_is_killed_with_the_children_it_started() {
             .args(["-KILL", &pid.to_string()])
             .status();
     }
-    assert!(!survived, "the hook's child {pid} outlived the timeout");
+    assert!(!survived, "the hook's child {pid} outlived the hook");
+}
+
+#[tokio::test]
+async fn a_timed_out_hook_is_killed_with_the_children_it_started() {
+    assert_hook_child_is_killed(async |argv| {
+        let token = SecretString::from("EAAGhooktoken");
+        let err = run_on_refresh(&argv, "a", &token, None, Duration::from_secs(2), &[])
+            .await
+            .unwrap_err();
+        assert!(err.contains("timed out"), "{err}");
+    })
+    .await;
+}
+
+/// The engine stopping mid-publish drops the hook's future: its children go too.
+#[tokio::test]
+async fn an_abandoned_hook_is_killed_with_the_children_it_started() {
+    assert_hook_child_is_killed(async |argv| {
+        let token = SecretString::from("EAAGhooktoken");
+        let run = run_on_refresh(&argv, "a", &token, None, Duration::from_secs(600), &[]);
+        assert!(
+            tokio::time::timeout(Duration::from_secs(2), run)
+                .await
+                .is_err()
+        );
+    })
+    .await;
 }
 
 /// Through the real binary, with the secrets in tokentop's own environment as in the

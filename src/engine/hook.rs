@@ -55,7 +55,8 @@ pub async fn run_on_refresh(
     let mut child = command
         .spawn()
         .map_err(|err| format!("cannot start on-refresh command `{program}`: {err}"))?;
-    let group = child.id();
+    // Declared after `child`, so dropped (group killed) before the child is reaped.
+    let group = GroupKill(child.id());
     let mut stdin = child.stdin.take();
     let mut stderr = child.stderr.take();
     let work = async {
@@ -75,7 +76,7 @@ pub async fn run_on_refresh(
         (status, err_text)
     };
     let Ok((status, err_text)) = tokio::time::timeout(time_limit, work).await else {
-        kill_group(group);
+        drop(group);
         // Reaps the hook itself (its group is already gone or going).
         let _ = child.kill().await;
         return Err(format!(
@@ -83,6 +84,9 @@ pub async fn run_on_refresh(
              process group)"
         ));
     };
+    // The hook ended and was reaped: its id may be reused, and what a hook that succeeded
+    // left running in the background is its business.
+    group.disarm();
     let status = status.map_err(|err| format!("on-refresh command `{program}` failed: {err}"))?;
     if status.success() {
         return Ok(());
@@ -115,6 +119,22 @@ async fn read_capped(stderr: &mut (impl AsyncRead + Unpin)) -> Vec<u8> {
     let _ = (&mut *stderr).take(cap).read_to_end(&mut kept).await;
     let _ = tokio::io::copy(stderr, &mut tokio::io::sink()).await;
     kept
+}
+
+/// Kills the hook's process group when dropped armed: on timeout, and when the publish is
+/// abandoned mid-way (the engine stopping), where `kill_on_drop` alone would end only the hook.
+struct GroupKill(Option<u32>);
+
+impl GroupKill {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        kill_group(self.0.take());
+    }
 }
 
 /// SIGKILL to the hook's process group (its id, from `process_group(0)`).
