@@ -23,6 +23,7 @@ use crate::config::Settings;
 use crate::engine::delivery::{DeliverySource, RateSummary};
 use crate::engine::health::load_analytics_cache;
 use crate::engine::history::{HistoryEntry, HistoryEvent, HistoryLog, Outcome};
+use crate::engine::private_fs::read_capped_no_follow;
 use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
 use crate::engine::{
     AccountSnapshot, EngineEvent, EngineOptions, HealthPolling, TELEMETRY_SUMMARY_FILE,
@@ -33,6 +34,8 @@ pub use super::check_report::account_line;
 /// A daemon's or dashboard's telemetry summary older than this is not used.
 const SUMMARY_FRESH_SECS: i64 = 120;
 const HOUR_SECS: i64 = 3600;
+/// The telemetry summary is a few kilobytes; a larger file is not one.
+const SUMMARY_MAX_BYTES: u64 = 4 * 1024 * 1024;
 
 pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let settings = match load_settings(global).and_then(|s| require_accounts(&s).map(|()| s)) {
@@ -162,7 +165,7 @@ fn logs_rate(settings: &Settings, now: DateTime<Utc>) -> Result<Option<RateSumma
         return Err("logs: no [[log]] source configured".to_string());
     }
     let path = settings.data_dir.join(TELEMETRY_SUMMARY_FILE);
-    let summary: Option<TelemetrySnapshot> = std::fs::read_to_string(&path)
+    let summary: Option<TelemetrySnapshot> = read_capped_no_follow(&path, SUMMARY_MAX_BYTES)
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok());
     match summary {

@@ -8,11 +8,13 @@
 //! killed with every process it started (its process group).
 
 use std::ffi::OsString;
-use std::process::Stdio;
+use std::io;
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
 
 use crate::mask::redact;
 
@@ -38,44 +40,13 @@ pub async fn run_on_refresh(
     let (program, args) = argv
         .split_first()
         .ok_or_else(|| "on-refresh is an empty command".to_string())?;
-    let mut command = tokio::process::Command::new(program);
-    command
-        .args(args)
-        .env_clear()
-        .envs(hook_env(pass_env, |name| std::env::var_os(name)))
-        .env("TOKENTOP_ACCOUNT", account)
-        .env("TOKENTOP_EXPIRES_AT", expires_at.unwrap_or(0).to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    // Its own group, so that a timeout ends the children it started too.
-    #[cfg(unix)]
-    command.process_group(0);
-    let mut child = command
+    let mut child = hook_command(program, args, account, expires_at, pass_env)
         .spawn()
         .map_err(|err| format!("cannot start on-refresh command `{program}`: {err}"))?;
     // Declared after `child`, so dropped (group killed) before the child is reaped.
     let group = GroupKill(child.id());
-    let mut stdin = child.stdin.take();
-    let mut stderr = child.stderr.take();
-    let work = async {
-        if let Some(stdin) = stdin.as_mut() {
-            // A command that ignores stdin may close it early: that is not a failure.
-            let _ = stdin
-                .write_all(access_token.expose_secret().as_bytes())
-                .await;
-            let _ = stdin.write_all(b"\n").await;
-        }
-        drop(stdin);
-        let err_text = match stderr.as_mut() {
-            Some(stderr) => read_capped(stderr).await,
-            None => Vec::new(),
-        };
-        let status = child.wait().await;
-        (status, err_text)
-    };
-    let Ok((status, err_text)) = tokio::time::timeout(time_limit, work).await else {
+    let conversation = converse(&mut child, access_token);
+    let Ok((status, err_text)) = tokio::time::timeout(time_limit, conversation).await else {
         drop(group);
         // Reaps the hook itself (its group is already gone or going).
         let _ = child.kill().await;
@@ -96,6 +67,50 @@ pub async fn run_on_refresh(
     Err(format!(
         "on-refresh command `{program}` exited with {status}: {excerpt}"
     ))
+}
+
+/// The hook's command: minimal environment, stdin and stderr piped, its own process group.
+fn hook_command(
+    program: &str,
+    args: &[String],
+    account: &str,
+    expires_at: Option<i64>,
+    pass_env: &[String],
+) -> Command {
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .env_clear()
+        .envs(hook_env(pass_env, |name| std::env::var_os(name)))
+        .env("TOKENTOP_ACCOUNT", account)
+        .env("TOKENTOP_EXPIRES_AT", expires_at.unwrap_or(0).to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // Its own group, so that a timeout ends the children it started too.
+    #[cfg(unix)]
+    command.process_group(0);
+    command
+}
+
+/// Writes the token to the hook's stdin, keeps the start of its stderr, waits for its exit.
+async fn converse(
+    child: &mut Child,
+    access_token: &SecretString,
+) -> (io::Result<ExitStatus>, Vec<u8>) {
+    if let Some(mut stdin) = child.stdin.take() {
+        // A command that ignores stdin may close it early: that is not a failure.
+        let _ = stdin
+            .write_all(access_token.expose_secret().as_bytes())
+            .await;
+        let _ = stdin.write_all(b"\n").await;
+    }
+    let err_text = match child.stderr.as_mut() {
+        Some(stderr) => read_capped(stderr).await,
+        None => Vec::new(),
+    };
+    (child.wait().await, err_text)
 }
 
 /// The variables a hook inherits: [`HOOK_BASE_ENV`] and `pass_env`, those that are set.

@@ -40,6 +40,17 @@ pub fn open_read_no_follow(path: &Path) -> io::Result<File> {
     open_no_follow(path, OpenOptions::new().read(true))
 }
 
+/// Reads a whole data-dir file without following a symlink, at most `max_bytes` of it (a
+/// longer file is cut there, which its parser then reports as truncated).
+pub fn read_capped_no_follow(path: &Path, max_bytes: u64) -> io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    open_read_no_follow(path)?
+        .take(max_bytes)
+        .read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// With O_NOFOLLOW, a symlink at the path fails with ELOOP; say what happened instead.
 fn symlink_refused(path: &Path, err: io::Error) -> io::Error {
     #[cfg(unix)]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::atomic_file::write_atomic;
-use super::private_fs::open_read_no_follow;
+use super::private_fs::read_capped_no_follow;
 
 /// One account's tokens as last refreshed.
 #[derive(Debug, Clone)]
@@ -88,7 +88,7 @@ impl TokenStore {
     pub fn load(&self, account: &str) -> Result<Option<StoredTokens>, StoreError> {
         self.remove_torn_writes(account);
         let path = self.path_for(account);
-        let text = match read_capped(&path) {
+        let text = match read_capped_no_follow(&path, STORE_MAX_BYTES) {
             Ok(text) => text,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(StoreError::Read { path, source }),
@@ -164,17 +164,6 @@ impl TokenStore {
 
 /// A store file is a few hundred bytes; anything past this is not one.
 const STORE_MAX_BYTES: u64 = 64 * 1024;
-
-/// Reads a store file without following a planted symlink, at most [`STORE_MAX_BYTES`] (more
-/// is reported as corrupt by the parser: the JSON ends early).
-fn read_capped(path: &Path) -> io::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    open_read_no_follow(path)?
-        .take(STORE_MAX_BYTES)
-        .read_to_string(&mut text)?;
-    Ok(text)
-}
 
 /// A small extension so corrupt-store messages say what kind of JSON problem it was.
 trait ClassifyKind {
