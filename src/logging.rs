@@ -37,7 +37,7 @@ pub fn init(data_dir: &Path, console: Console) -> Option<WorkerGuard> {
         Console::Stderr { verbose: true } => tracing::Level::INFO,
         _ => tracing::Level::WARN,
     };
-    let file = std::fs::create_dir_all(log_dir(data_dir))
+    let file = crate::engine::private_fs::create_private_dir_all(&log_dir(data_dir))
         .ok()
         .and_then(|()| {
             tracing_appender::rolling::Builder::new()

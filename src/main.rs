@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tokentop::cli::Cli;
+use tokentop::commands::StdoutClosed;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -19,6 +20,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(tokentop::commands::run(cli)) {
         Ok(code) => code,
+        // The reader of our output went away (`| head`): nothing to report to anyone.
+        Err(err) if err.downcast_ref::<StdoutClosed>().is_some() => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("tokentop: {err:#}");
             ExitCode::FAILURE

@@ -277,11 +277,39 @@ const INVALID_CASES: &[(&str, usize, &str, &str, &str)] = &[
         "true or false",
     ),
     (
+        "[[account]]\nname = \"-rf\"",
+        2,
+        "account.name",
+        "\"-rf\"",
+        "not starting with - or .",
+    ),
+    (
+        "[[account]]\nname = \"a\"\non-refresh-env = [\"AWS PROFILE\"]",
+        3,
+        "account.on-refresh-env",
+        "[\"AWS PROFILE\"]",
+        "environment variable names",
+    ),
+    (
+        "[[account]]\nname = \"a\"\non-refresh-env = [\"WHATSAPP_APP_SECRET\"]",
+        3,
+        "account.on-refresh-env",
+        "[\"WHATSAPP_APP_SECRET\"]",
+        "not the token",
+    ),
+    (
+        "[[pattern]]\nname = \"p\"\nregex = \"\"\nlevel = \"ok\"",
+        3,
+        "pattern.regex",
+        "\"\"",
+        "non-empty regular expression",
+    ),
+    (
         "[[account]]\nname = \"has space\"",
         2,
         "account.name",
         "\"has space\"",
-        "A-Z, a-z, 0-9, _ and -",
+        "A-Z, a-z, 0-9, _, . and -",
     ),
     (
         "[[account]]\nname = \"\"",
@@ -463,6 +491,49 @@ fn duplicate_log_names_and_both_inputs_are_refused() {
 }
 
 #[test]
+fn account_names_differing_only_by_case_are_refused_naming_both_lines() {
+    let errors = load_err("[[account]]\nname = \"prod\"\n\n[[account]]\nname = \"PROD\"\n");
+    assert_eq!(errors.issues.len(), 1, "{errors}");
+    let issue = &errors.issues[0];
+    assert_eq!((issue.line, issue.key.as_str()), (Some(5), "account.name"));
+    assert!(issue.problem.contains("only by case"), "{issue}");
+    assert!(issue.problem.contains("\"prod\" on line 2"), "{issue}");
+}
+
+#[test]
+fn env_file_in_a_missing_directory_is_refused_and_not_created() {
+    let file = ConfigFile::new("[[account]]\nname = \"a\"\nenv-file = \"nowhere/app.env\"\n");
+    let errors = file.load().unwrap_err();
+    let issue = &errors.issues[0];
+    assert_eq!(
+        (issue.line, issue.key.as_str()),
+        (Some(3), "account.env-file")
+    );
+    let missing = file.dir.path().join("nowhere");
+    assert!(
+        issue.problem.contains(&missing.display().to_string()),
+        "{issue}"
+    );
+    assert!(issue.problem.contains("does not exist"), "{issue}");
+    assert!(!missing.exists());
+}
+
+#[test]
+fn on_refresh_env_lists_variable_names() {
+    let settings =
+        load_ok("[[account]]\nname = \"a\"\non-refresh-env = [\"AWS_PROFILE\", \"KUBECONFIG\"]\n");
+    assert_eq!(
+        settings.accounts[0].on_refresh_env,
+        ["AWS_PROFILE", "KUBECONFIG"]
+    );
+    assert!(
+        load_ok("[[account]]\nname = \"a\"\n").accounts[0]
+            .on_refresh_env
+            .is_empty()
+    );
+}
+
+#[test]
 fn toml_syntax_error_is_one_issue_with_its_line() {
     let errors = load_err("[graph]\nversion = \"v1.0\"\ntimeout = 30s\n");
     assert_eq!(errors.issues.len(), 1);
@@ -550,6 +621,7 @@ fn relative_paths_are_relative_to_the_config_file() {
         "[[account]]\nname = \"a\"\nenv-file = \"app/.env\"\napp-secret = { file = \"secret.txt\" }\n\
          [[log]]\nname = \"l\"\nfile = \"logs/app.log\"\n",
     );
+    std::fs::create_dir(file.dir.path().join("app")).unwrap();
     std::fs::write(file.dir.path().join("secret.txt"), format!("  {SECRET}\n")).unwrap();
     let settings = file.load().unwrap();
     let account = &settings.accounts[0];
@@ -746,6 +818,7 @@ fn example_config_documents_every_key() {
         "env-file",
         "on-refresh",
         "on-refresh-timeout",
+        "on-refresh-env",
         "to",
         "template",
         "language",

@@ -261,6 +261,7 @@ fn account(name: &str, token: &str) -> AccountSettings {
         env_file: None,
         on_refresh: None,
         on_refresh_timeout: Duration::from_secs(5),
+        on_refresh_env: Vec::new(),
         test_message: TestMessageSettings {
             to: Some("15551234567".into()),
             ..TestMessageSettings::default()

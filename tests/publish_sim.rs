@@ -48,6 +48,7 @@ async fn failed_publish_keeps_the_token_and_is_retried_at_the_next_check() {
         env_file: Some(env_file.clone()),
         on_refresh: Some(vec!["sh".into(), "-c".into(), script]),
         on_refresh_timeout: Duration::from_secs(10),
+        on_refresh_env: Vec::new(),
         test_message: TestMessageSettings::default(),
     };
     let settings = Settings {

@@ -43,6 +43,7 @@ fn settings(sim: &RunningSim, config: &SimConfig, token: String, data_dir: PathB
         env_file: None,
         on_refresh: None,
         on_refresh_timeout: Duration::from_secs(10),
+        on_refresh_env: Vec::new(),
         test_message: TestMessageSettings::default(),
     }];
     settings

@@ -17,11 +17,13 @@ use super::common::{
     EXIT_UNKNOWN, load_settings, one_shot_options, require_accounts, settled, shutdown,
     start_engine,
 };
+use super::stdout;
 use crate::cli::{CheckArgs, GlobalArgs};
 use crate::config::Settings;
 use crate::engine::delivery::{DeliverySource, RateSummary};
 use crate::engine::health::load_analytics_cache;
 use crate::engine::history::{HistoryEntry, HistoryEvent, HistoryLog, Outcome};
+use crate::engine::private_fs::read_capped_no_follow;
 use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
 use crate::engine::{
     AccountSnapshot, EngineEvent, EngineOptions, HealthPolling, TELEMETRY_SUMMARY_FILE,
@@ -32,6 +34,8 @@ pub use super::check_report::account_line;
 /// A daemon's or dashboard's telemetry summary older than this is not used.
 const SUMMARY_FRESH_SECS: i64 = 120;
 const HOUR_SECS: i64 = 3600;
+/// The telemetry summary is a few kilobytes; a larger file is not one.
+const SUMMARY_MAX_BYTES: u64 = 4 * 1024 * 1024;
 
 pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let settings = match load_settings(global).and_then(|s| require_accounts(&s).map(|()| s)) {
@@ -46,14 +50,22 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<ExitCo
         crate::logging::Console::Stderr { verbose: false },
     );
     let report = inspect_all(&settings).await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        for account in &report.accounts {
-            println!("{}", account_line(account));
-        }
+    match print_report(&report, args.json) {
+        // Whoever reads the exit code still gets the status, even with the output cut off.
+        Err(err) if stdout::is_closed(&err) => {}
+        other => other?,
     }
     Ok(ExitCode::from(report.exit_code))
+}
+
+fn print_report(report: &CheckReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        return stdout::line(serde_json::to_string_pretty(report)?);
+    }
+    for account in &report.accounts {
+        stdout::line(account_line(account))?;
+    }
+    Ok(())
 }
 
 /// Inspects every account once (token, phone health, analytics within the polling budget).
@@ -153,7 +165,7 @@ fn logs_rate(settings: &Settings, now: DateTime<Utc>) -> Result<Option<RateSumma
         return Err("logs: no [[log]] source configured".to_string());
     }
     let path = settings.data_dir.join(TELEMETRY_SUMMARY_FILE);
-    let summary: Option<TelemetrySnapshot> = std::fs::read_to_string(&path)
+    let summary: Option<TelemetrySnapshot> = read_capped_no_follow(&path, SUMMARY_MAX_BYTES)
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok());
     match summary {

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use super::stdout;
 use crate::cli::{ConfigCommand, GlobalArgs};
 use crate::config::{self, AccountSettings, EXAMPLE_CONFIG, EnvSnapshot, Overrides, Settings};
 use crate::mask::mask;
@@ -19,17 +20,17 @@ pub async fn run(global: &GlobalArgs, command: &ConfigCommand) -> anyhow::Result
     };
     let env = EnvSnapshot::from_process();
     match command {
-        ConfigCommand::Check => Ok(check(&overrides, &env)),
-        ConfigCommand::Path => Ok(path(&overrides, &env)),
+        ConfigCommand::Check => check(&overrides, &env),
+        ConfigCommand::Path => path(&overrides, &env),
         ConfigCommand::Init => init(&overrides, &env),
     }
 }
 
-fn check(overrides: &Overrides, env: &EnvSnapshot) -> ExitCode {
+fn check(overrides: &Overrides, env: &EnvSnapshot) -> anyhow::Result<ExitCode> {
     match config::load(overrides, env) {
         Ok(settings) => {
-            print_summary(&settings);
-            ExitCode::SUCCESS
+            print_summary(&settings)?;
+            Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {
             for issue in &errors.issues {
@@ -38,29 +39,29 @@ fn check(overrides: &Overrides, env: &EnvSnapshot) -> ExitCode {
             let count = errors.issues.len();
             let noun = if count == 1 { "problem" } else { "problems" };
             eprintln!("config check: {count} {noun} found");
-            ExitCode::FAILURE
+            Ok(ExitCode::FAILURE)
         }
     }
 }
 
-fn print_summary(settings: &Settings) {
+fn print_summary(settings: &Settings) -> anyhow::Result<()> {
     match &settings.config_path {
-        Some(path) => println!("config: {}", path.display()),
-        None => println!("config: none (built-in defaults and environment)"),
+        Some(path) => stdout::line(format_args!("config: {}", path.display()))?,
+        None => stdout::line("config: none (built-in defaults and environment)")?,
     }
-    println!("data: {}", settings.data_dir.display());
-    println!(
+    stdout::line(format_args!("data: {}", settings.data_dir.display()))?;
+    stdout::line(format_args!(
         "graph: {}/{}",
         crate::config::url_without_password(&settings.graph.base_url),
         settings.graph.version
-    );
+    ))?;
     if settings.accounts.is_empty() {
-        println!("accounts: none (add an [[account]] or set WHATSAPP_* variables)");
+        stdout::line("accounts: none (add an [[account]] or set WHATSAPP_* variables)")?;
     }
     for account in &settings.accounts {
-        println!("{}", account_line(account));
+        stdout::line(account_line(account))?;
     }
-    println!("config ok");
+    stdout::line("config ok")
 }
 
 /// One line per account: ids, masked tokens and what it still lacks.
@@ -115,19 +116,19 @@ fn missing_parts(account: &AccountSettings) -> Vec<&'static str> {
         .collect()
 }
 
-fn path(overrides: &Overrides, env: &EnvSnapshot) -> ExitCode {
+fn path(overrides: &Overrides, env: &EnvSnapshot) -> anyhow::Result<ExitCode> {
     match config::discover_config_path(overrides, env) {
         Some(path) => {
             let state = if path.exists() { "exists" } else { "not found" };
-            println!("config: {} ({state})", path.display());
+            stdout::line(format_args!("config: {} ({state})", path.display()))?;
         }
-        None => println!("config: none (no home directory; use --config or TOKENTOP_CONFIG)"),
+        None => stdout::line("config: none (no home directory; use --config or TOKENTOP_CONFIG)")?,
     }
-    println!(
+    stdout::line(format_args!(
         "data: {}",
         config::discover_data_dir(overrides, env).display()
-    );
-    ExitCode::SUCCESS
+    ))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init(overrides: &Overrides, env: &EnvSnapshot) -> anyhow::Result<ExitCode> {
@@ -148,9 +149,13 @@ fn init(overrides: &Overrides, env: &EnvSnapshot) -> anyhow::Result<ExitCode> {
     }
     match write_new_private(&path, EXAMPLE_CONFIG) {
         Ok(()) => {
-            println!("wrote {}", path.display());
-            println!("edit it, then run `tokentop config check`");
-            Ok(ExitCode::SUCCESS)
+            // The file is written: a closed stdout must not turn that into a failure.
+            let told = stdout::line(format_args!("wrote {}", path.display()))
+                .and_then(|()| stdout::line("edit it, then run `tokentop config check`"));
+            match told {
+                Err(err) if !stdout::is_closed(&err) => Err(err),
+                _ => Ok(ExitCode::SUCCESS),
+            }
         }
         // Lost a race with another writer: still never overwrite.
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::common::{format_left, load_settings};
+use super::stdout;
 use crate::cli::{GlobalArgs, HistoryArgs};
 use crate::engine::history::{HistoryEntry, HistoryLog, Outcome};
 
@@ -21,9 +22,9 @@ pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> anyhow::Result<Exit
     let start = selected.len().saturating_sub(args.limit);
     for entry in &selected[start..] {
         if args.json {
-            println!("{}", serde_json::to_string(entry)?);
+            stdout::line(serde_json::to_string(entry)?)?;
         } else {
-            println!("{}", history_line(entry));
+            stdout::line(history_line(entry))?;
         }
     }
     if selected.is_empty() && !args.json {

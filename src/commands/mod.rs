@@ -11,12 +11,15 @@ mod history_cmd;
 mod refresh_cmd;
 mod send_test;
 mod sim_cmd;
+mod stdout;
 mod tail;
 mod watch;
 
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
+
+pub use stdout::StdoutClosed;
 
 /// Runs the parsed command line and returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

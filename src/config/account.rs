@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use toml::de::DeTable;
+use toml::de::{DeTable, DeValue};
 
 use super::issues::Invalid;
 use super::reader::Ctx;
@@ -23,6 +24,7 @@ const ACCOUNT_KEYS: &[&str] = &[
     "env-file",
     "on-refresh",
     "on-refresh-timeout",
+    "on-refresh-env",
     "test-message",
 ];
 const TEST_MESSAGE_KEYS: &[&str] = &["to", "template", "language", "text"];
@@ -34,21 +36,30 @@ pub(crate) const DEFAULT_ON_REFRESH_TIMEOUT: Duration = Duration::from_secs(30);
 /// WhatsApp's limit on the body of a text message.
 const MAX_TEXT_CHARS: usize = 4096;
 
-/// Every `[[account]]` of the file, checked; names must be unique.
+/// Every `[[account]]` of the file, checked; names must be unique, also ignoring case (the
+/// store files `tokens/prod.json` and `tokens/PROD.json` are one file on some filesystems).
 pub(crate) fn accounts(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Vec<AccountSettings> {
-    let mut first_line_of_name: HashMap<String, usize> = HashMap::new();
+    // Lower-cased name -> (line, name as written) of its first use.
+    let mut first_use: HashMap<String, (usize, String)> = HashMap::new();
     let mut accounts = Vec::new();
     for (table, span) in ctx.array_of_tables(root, PATH) {
         let account = account(ctx, table, &span);
         if let Some(item) = table.get("name").filter(|_| !account.name.is_empty()) {
             let line = ctx.line(&item.span());
-            if let Some(first_line) = first_line_of_name.get(&account.name) {
-                let problem = format!("duplicate account name (first used on line {first_line})");
-                let invalid = Invalid::new(problem, "a name no other [[account]] uses");
+            if let Some((first_line, first_name)) = first_use.get(&account.name.to_lowercase()) {
+                let problem = if *first_name == account.name {
+                    format!("duplicate account name (first used on line {first_line})")
+                } else {
+                    format!(
+                        "account name differs only by case from {first_name:?} on line {first_line}"
+                    )
+                };
+                let invalid =
+                    Invalid::new(problem, "a name no other [[account]] uses, ignoring case");
                 let shown = Some(ctx.shown(item));
                 ctx.issue(&item.span(), "account.name".to_string(), shown, invalid);
             } else {
-                first_line_of_name.insert(account.name.clone(), line);
+                first_use.insert(account.name.to_lowercase(), (line, account.name.clone()));
             }
         }
         accounts.push(account);
@@ -59,12 +70,7 @@ pub(crate) fn accounts(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Vec<AccountSett
 fn account(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: &Range<usize>) -> AccountSettings {
     ctx.check_keys(table, PATH, "[[account]]", ACCOUNT_KEYS);
     if !table.contains_key("name") {
-        ctx.missing(
-            span,
-            PATH,
-            "name",
-            "1 to 32 characters from A-Z, a-z, 0-9, _ and -",
-        );
+        ctx.missing(span, PATH, "name", values::ACCOUNT_NAME_ALLOWED);
     }
     let timeout =
         |text: &str| values::duration_in(text, Duration::from_secs(1), Duration::from_secs(600));
@@ -78,15 +84,89 @@ fn account(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: &Range<usize>) -> Accou
         long_lived_token: secret(ctx, table, PATH, "long-lived-token"),
         phone_number_id: ctx.id(table, PATH, "phone-number-id", values::digits_id),
         business_account_id: ctx.id(table, PATH, "business-account-id", values::digits_id),
-        env_file: ctx
-            .checked(table, PATH, "env-file", values::non_empty)
-            .map(|path| ctx.resolve(&path)),
+        env_file: env_file(ctx, table),
         on_refresh: ctx.argv(table, PATH, "on-refresh"),
         on_refresh_timeout: ctx
             .checked(table, PATH, "on-refresh-timeout", timeout)
             .unwrap_or(DEFAULT_ON_REFRESH_TIMEOUT),
+        on_refresh_env: on_refresh_env(ctx, table),
         test_message: test_message(ctx, table),
     }
+}
+
+/// `env-file`: its directory must exist; tokentop never creates it (a typo in the path would
+/// otherwise publish the token where nothing reads it).
+fn env_file(ctx: &mut Ctx<'_>, table: &DeTable<'_>) -> Option<PathBuf> {
+    let path = ctx
+        .checked(table, PATH, "env-file", values::non_empty)
+        .map(|path| ctx.resolve(&path))?;
+    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty())?;
+    if dir.is_dir() {
+        return Some(path);
+    }
+    let item = table.get("env-file")?;
+    let problem = format!(
+        "the directory {} does not exist (tokentop does not create it)",
+        dir.display()
+    );
+    let shown = Some(ctx.shown(item));
+    let invalid = Invalid::new(problem, "a file in an existing directory");
+    ctx.issue(&item.span(), "account.env-file".to_string(), shown, invalid);
+    None
+}
+
+/// Variables tokentop sets for the hook itself, or that hold the secrets it must not see.
+const NOT_PASSED: &[&str] = &[
+    "TOKENTOP_ACCOUNT",
+    "TOKENTOP_EXPIRES_AT",
+    "WHATSAPP_APP_SECRET",
+    "WHATSAPP_ACCESS_TOKEN",
+    "WHATSAPP_REFRESH_TOKEN",
+];
+
+/// `on-refresh-env = ["AWS_PROFILE", ...]`: names of variables passed on to the hook.
+fn on_refresh_env(ctx: &mut Ctx<'_>, table: &DeTable<'_>) -> Vec<String> {
+    const ALLOWED: &str = "an array of environment variable names (letters, digits and _, not \
+        starting with a digit), e.g. [\"AWS_PROFILE\", \"KUBECONFIG\"]; not the token \
+        variables (the hook reads the new token on stdin) nor TOKENTOP_ACCOUNT/EXPIRES_AT";
+    let Some(item) = table.get("on-refresh-env") else {
+        return Vec::new();
+    };
+    let names: Option<Vec<String>> = match item.get_ref() {
+        DeValue::Array(array) => array
+            .iter()
+            .map(|element| element.get_ref().as_str().map(str::to_string))
+            .collect(),
+        _ => None,
+    };
+    let bad = match &names {
+        None => Some("not an array of strings".to_string()),
+        Some(names) => names
+            .iter()
+            .find(|name| !is_env_name(name) || NOT_PASSED.contains(&name.as_str()))
+            .map(|name| format!("{name:?} cannot be passed on")),
+    };
+    match (names, bad) {
+        (Some(names), None) => names,
+        (_, problem) => {
+            let shown = Some(ctx.shown(item));
+            let problem = problem.unwrap_or_default();
+            let invalid = Invalid::new(problem, ALLOWED);
+            ctx.issue(
+                &item.span(),
+                "account.on-refresh-env".to_string(),
+                shown,
+                invalid,
+            );
+            Vec::new()
+        }
+    }
+}
+
+fn is_env_name(name: &str) -> bool {
+    name.len() <= 128
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn test_message(ctx: &mut Ctx<'_>, account: &DeTable<'_>) -> TestMessageSettings {

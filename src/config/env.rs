@@ -51,6 +51,7 @@ pub(crate) fn env_account(
         env_file: None,
         on_refresh: None,
         on_refresh_timeout: DEFAULT_ON_REFRESH_TIMEOUT,
+        on_refresh_env: Vec::new(),
         test_message: TestMessageSettings {
             to,
             ..TestMessageSettings::default()

@@ -107,6 +107,9 @@ pub struct AccountSettings {
     pub on_refresh: Option<Vec<String>>,
     /// Time limit for `on-refresh` (default 30 s).
     pub on_refresh_timeout: Duration,
+    /// Names of tokentop's environment variables passed on to `on-refresh` besides `PATH`,
+    /// `HOME` and `TOKENTOP_*` (the hook gets no other variable).
+    pub on_refresh_env: Vec<String>,
     pub test_message: TestMessageSettings,
 }
 

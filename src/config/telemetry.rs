@@ -146,18 +146,24 @@ fn check_regex(
     name: Option<&str>,
     regex: String,
 ) -> Option<String> {
-    let err = match regex::Regex::new(&regex) {
-        Ok(_) => return Some(regex),
-        Err(err) => err,
+    let label = name.map_or_else(|| "pattern".to_string(), |name| format!("pattern {name:?}"));
+    let problem = if regex.is_empty() {
+        format!("{label}: an empty regex matches every line")
+    } else {
+        match regex::Regex::new(&regex) {
+            Ok(_) => return Some(regex),
+            Err(err) => format!(
+                "{label}: the regex does not compile: \"{}\"",
+                regex_error_summary(&err)
+            ),
+        }
     };
     let item = table.get("regex")?;
-    let label = name.map_or_else(|| "pattern".to_string(), |name| format!("pattern {name:?}"));
-    let problem = format!(
-        "{label}: the regex does not compile: \"{}\"",
-        regex_error_summary(&err)
-    );
     let shown = Some(ctx.shown(item));
-    let invalid = Invalid::new(problem, "a regular expression in Rust regex syntax");
+    let invalid = Invalid::new(
+        problem,
+        "a non-empty regular expression in Rust regex syntax",
+    );
     ctx.issue(&item.span(), "pattern.regex".to_string(), shown, invalid);
     None
 }

@@ -128,18 +128,24 @@ pub(crate) fn phone_number(text: &str) -> Result<String, Invalid> {
     }
 }
 
-/// Account names appear in file names and on the command line, so they are kept plain.
+/// What an account name may be, for every message that refuses one.
+pub(crate) const ACCOUNT_NAME_ALLOWED: &str =
+    "1 to 32 characters from A-Z, a-z, 0-9, _, . and -, not starting with - or .";
+
+/// Account names become file names (`tokens/NAME.json`) and command-line arguments, so they
+/// are kept plain: no path separators, no leading `-` (an option) or `.` (a hidden file).
 pub(crate) fn account_name(text: &str) -> Result<String, Invalid> {
     let valid = (1..=32).contains(&text.len())
+        && !text.starts_with(['-', '.'])
         && text
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if valid {
         Ok(text.to_string())
     } else {
         Err(Invalid::new(
             "not a valid account name",
-            "1 to 32 characters from A-Z, a-z, 0-9, _ and -",
+            ACCOUNT_NAME_ALLOWED,
         ))
     }
 }
@@ -209,6 +215,17 @@ mod tests {
         );
         for bad in ["0%", "100%", "x%", "5x"] {
             assert!(refresh_before(bad, min, max).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn account_names_are_plain_file_names() {
+        for good in ["prod", "PROD_2", "eu-west.1", "_x"] {
+            assert!(account_name(good).is_ok(), "{good}");
+        }
+        for bad in ["-rf", ".hidden", "a/b", "a b", "", "é", &"x".repeat(33)] {
+            let err = account_name(bad).unwrap_err();
+            assert!(err.allowed.contains("not starting with -"), "{bad}");
         }
     }
 

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::atomic_file::write_atomic;
+use super::private_fs::{create_private_dir_all, open_no_follow, open_read_no_follow};
 use crate::graph::GraphError;
 
 /// Past this size the file is compacted.
@@ -132,7 +133,7 @@ impl HistoryLog {
     /// several processes do not interleave), compacting first when past the cap.
     pub fn append(&self, entry: &HistoryEntry) -> io::Result<()> {
         if let Some(dir) = self.path.parent() {
-            fs::create_dir_all(dir)?;
+            create_private_dir_all(dir)?;
         }
         if fs::metadata(&self.path).is_ok_and(|m| m.len() > self.size_cap_bytes) {
             self.compact()?;
@@ -146,7 +147,8 @@ impl HistoryLog {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let mut file = options.open(&self.path)?;
+        // A symlink planted at the path is refused: appending would write through it.
+        let mut file = open_no_follow(&self.path, &mut options)?;
         // A torn last line (crash mid-write) has no newline: start on a fresh line after it.
         if ends_without_newline(&self.path)? {
             line.insert(0, b'\n');
@@ -156,7 +158,7 @@ impl HistoryLog {
 
     /// Every readable entry, oldest first; unreadable lines (a torn last line) are skipped.
     pub fn load(&self) -> io::Result<Vec<HistoryEntry>> {
-        let file = match fs::File::open(&self.path) {
+        let file = match open_read_no_follow(&self.path) {
             Ok(file) => file,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(err) => return Err(err),
@@ -198,7 +200,7 @@ impl HistoryLog {
 
 fn ends_without_newline(path: &Path) -> io::Result<bool> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut file = fs::File::open(path)?;
+    let mut file = open_read_no_follow(path)?;
     let len = file.metadata()?.len();
     if len == 0 {
         return Ok(false);

@@ -4,10 +4,12 @@
 //! both exchange the same token. The lock is held for the whole refresh; the OS releases it
 //! when the holder dies, so a `kill -9` never leaves a stale lock behind.
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use super::private_fs::{create_private_dir_all, open_no_follow};
 
 /// How often a waiting process retries the lock.
 const LOCK_POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -59,9 +61,10 @@ pub async fn acquire(
     }
 }
 
+/// Opens (creating, 0600) the lock file; a symlink planted there is refused, not followed.
 fn open_lock_file(path: &Path) -> io::Result<File> {
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
+        create_private_dir_all(dir)?;
     }
     let mut options = OpenOptions::new();
     options.create(true).truncate(false).write(true);
@@ -70,7 +73,7 @@ fn open_lock_file(path: &Path) -> io::Result<File> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options.open(path)
+    open_no_follow(path, &mut options)
 }
 
 #[cfg(test)]

@@ -306,6 +306,7 @@ impl AccountActor {
                 &token,
                 self.snapshot.access_expires_at(),
                 self.settings.on_refresh_timeout,
+                &self.settings.on_refresh_env,
             )
             .await;
             problems.extend(self.record_publish("on-refresh", result));

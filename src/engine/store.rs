@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::atomic_file::write_atomic;
+use super::private_fs::read_capped_no_follow;
 
 /// One account's tokens as last refreshed.
 #[derive(Debug, Clone)]
@@ -87,7 +88,7 @@ impl TokenStore {
     pub fn load(&self, account: &str) -> Result<Option<StoredTokens>, StoreError> {
         self.remove_torn_writes(account);
         let path = self.path_for(account);
-        let text = match fs::read_to_string(&path) {
+        let text = match read_capped_no_follow(&path, STORE_MAX_BYTES) {
             Ok(text) => text,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(StoreError::Read { path, source }),
@@ -136,7 +137,8 @@ impl TokenStore {
         }
     }
 
-    /// Replaces an account's stored tokens atomically (mode 0600).
+    /// Replaces an account's stored tokens atomically (mode 0600). The rename replaces a
+    /// symlink planted at the path instead of writing through it.
     pub fn save(&self, account: &str, tokens: &StoredTokens) -> Result<(), StoreError> {
         let path = self.path_for(account);
         let file = StoreFile {
@@ -159,6 +161,9 @@ impl TokenStore {
         write_atomic(&path, &text).map_err(|source| StoreError::Write { path, source })
     }
 }
+
+/// A store file is a few hundred bytes; anything past this is not one.
+const STORE_MAX_BYTES: u64 = 64 * 1024;
 
 /// A small extension so corrupt-store messages say what kind of JSON problem it was.
 trait ClassifyKind {

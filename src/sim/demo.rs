@@ -65,6 +65,7 @@ impl Demo {
                 env_file: None,
                 on_refresh: None,
                 on_refresh_timeout: Duration::from_secs(10),
+                on_refresh_env: Vec::new(),
                 test_message: TestMessageSettings {
                     to: Some(TEST_RECIPIENT.to_string()),
                     ..TestMessageSettings::default()

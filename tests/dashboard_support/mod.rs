@@ -44,6 +44,7 @@ fn account(name: &str, recipient: Option<&str>) -> AccountSettings {
         env_file: None,
         on_refresh: None,
         on_refresh_timeout: Duration::from_secs(10),
+        on_refresh_env: Vec::new(),
         test_message: TestMessageSettings {
             to: recipient.map(str::to_string),
             ..TestMessageSettings::default()
