@@ -9,6 +9,8 @@ use std::path::Path;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::graph::check_token_shape;
+
 use super::atomic_file::write_through;
 pub use super::hook::run_on_refresh;
 
@@ -25,11 +27,20 @@ pub fn write_env_file(
     access_token: &SecretString,
     long_lived_token: Option<&SecretString>,
 ) -> io::Result<()> {
-    let existing = read_existing(path)?;
     let mut updates = vec![(ACCESS_TOKEN_KEY, access_token)];
     if let Some(token) = long_lived_token {
         updates.push(("WHATSAPP_REFRESH_TOKEN", token));
     }
+    // A value with a newline would inject a line into the application's environment.
+    for (key, token) in &updates {
+        check_token_shape(token.expose_secret()).map_err(|problem| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("refusing to write {key}: {problem}"),
+            )
+        })?;
+    }
+    let existing = read_existing(path)?;
     let mut out = String::new();
     let mut written = vec![false; updates.len()];
     for line in existing.lines() {
@@ -85,10 +96,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".env");
         std::fs::write(&path, "# app\nWHATSAPP_ACCESS_TOKEN=old\nOTHER=1\n").unwrap();
-        write_env_file(&path, &SecretString::from("EAAGnew"), None).unwrap();
+        write_env_file(&path, &SecretString::from("EAAGnewnewnewnewnew1"), None).unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
-            "# app\nWHATSAPP_ACCESS_TOKEN=EAAGnew\nOTHER=1\n"
+            "# app\nWHATSAPP_ACCESS_TOKEN=EAAGnewnewnewnewnew1\nOTHER=1\n"
         );
     }
 
@@ -96,12 +107,28 @@ mod tests {
     fn env_file_is_created_with_both_tokens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("new.env");
-        let ll = SecretString::from("EAAGll");
-        write_env_file(&path, &SecretString::from("EAAGa"), Some(&ll)).unwrap();
+        let ll = SecretString::from("EAAGlonglivedlonglived");
+        write_env_file(&path, &SecretString::from("EAAGaccessaccessaccess"), Some(&ll)).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,
-            "WHATSAPP_ACCESS_TOKEN=EAAGa\nWHATSAPP_REFRESH_TOKEN=EAAGll\n"
+            "WHATSAPP_ACCESS_TOKEN=EAAGaccessaccessaccess\nWHATSAPP_REFRESH_TOKEN=EAAGlonglivedlonglived\n"
         );
+    }
+
+    #[test]
+    fn a_token_that_would_inject_a_line_is_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        std::fs::write(&path, "WHATSAPP_ACCESS_TOKEN=EAAGworkingworkingworking\n").unwrap();
+        let hostile = SecretString::from("EAAGlooksfine0000000\nINJECTED_VAR=pwned");
+        let err = write_env_file(&path, &hostile, None).unwrap_err();
+        assert!(err.to_string().contains("refusing to write WHATSAPP_ACCESS_TOKEN"), "{err}");
+        assert!(!err.to_string().contains("INJECTED"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "WHATSAPP_ACCESS_TOKEN=EAAGworkingworkingworking\n"
+        );
+        assert!(write_env_file(&path, &SecretString::from(""), None).is_err());
     }
 }

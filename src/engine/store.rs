@@ -103,11 +103,21 @@ impl TokenStore {
                 err.classify_kind()
             ),
         })?;
-        if file.version != STORE_VERSION || file.access_token.is_empty() {
+        if file.version != STORE_VERSION {
             return Err(StoreError::Corrupt {
                 path,
-                reason: format!("unsupported version {} or empty token", file.version),
+                reason: format!("unsupported version {}", file.version),
             });
+        }
+        // A stored token goes into requests, env-files and hooks: it must be one.
+        let tokens = [Some(&file.access_token), file.long_lived_token.as_ref()];
+        for (name, token) in ["access_token", "long_lived_token"].iter().zip(tokens) {
+            if let Some(Err(problem)) = token.map(|t| crate::graph::check_token_shape(t)) {
+                return Err(StoreError::Corrupt {
+                    path,
+                    reason: format!("{name}: {problem}"),
+                });
+            }
         }
         Ok(Some(StoredTokens {
             access_token: SecretString::from(file.access_token),
@@ -215,6 +225,21 @@ mod tests {
         let err = store.load("a").unwrap_err().to_string();
         assert!(err.contains("a.json"), "{err}");
         assert!(!err.contains("EAAGsecretsecret"), "{err}");
+    }
+
+    #[test]
+    fn a_stored_value_that_is_not_a_token_is_refused_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::new(dir.path());
+        store.save("a", &tokens("EAAGfirsttokenvalue1")).unwrap();
+        let path = store.path_for("a");
+        let text = fs::read_to_string(&path).unwrap();
+        for bad in ["", "EAAGinjected00000000\\nX=1"] {
+            fs::write(&path, text.replace("EAAGfirsttokenvalue1", bad)).unwrap();
+            let err = store.load("a").unwrap_err().to_string();
+            assert!(err.contains("access_token: the token"), "{err}");
+            assert!(!err.contains("injected"), "{err}");
+        }
     }
 
     #[test]
