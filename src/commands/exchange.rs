@@ -54,7 +54,7 @@ pub async fn run(global: &GlobalArgs, args: &ExchangeArgs) -> anyhow::Result<Exi
         Some(Expiry::Never) => None,
         _ => exchanged
             .expires_in_secs
-            .map(|secs| now + i64::try_from(secs).unwrap_or(0)),
+            .map(|secs| now.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX))),
     };
     store(
         &settings,
@@ -74,7 +74,7 @@ pub async fn run(global: &GlobalArgs, args: &ExchangeArgs) -> anyhow::Result<Exi
             "account {}: exchanged for a {kind} that expires {} (in {})",
             args.account,
             format_unix(at),
-            super::common::format_left(at - now)
+            super::common::format_left(at.saturating_sub(now))
         ),
         None => println!(
             "account {}: exchanged for a {kind} that does not expire",
