@@ -499,7 +499,10 @@ mod tests {
             past.access_expiry.as_ref().and_then(|e| e.seconds_left),
             Some(i64::MIN)
         );
-        assert!(past.reasons.iter().any(|r| r.contains("expired")), "{past:?}");
+        assert!(
+            past.reasons.iter().any(|r| r.contains("expired")),
+            "{past:?}"
+        );
         assert_eq!(report(-1).status, Status::Critical);
         // 0 is Meta's "never".
         let never = report(0);

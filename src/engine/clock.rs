@@ -55,7 +55,9 @@ impl Clock {
     /// The tokio instant at which unix second `unix` arrives (now, if it is in the past).
     pub fn instant_at(&self, unix: i64) -> Instant {
         let now = self.now();
-        let wait_millis = unix.saturating_mul(1000).saturating_sub(now.timestamp_millis());
+        let wait_millis = unix
+            .saturating_mul(1000)
+            .saturating_sub(now.timestamp_millis());
         let wait = Duration::from_millis(u64::try_from(wait_millis).unwrap_or(0));
         // An expiry centuries away (Meta may say i64::MAX) cannot be an Instant: wait "forever".
         let start = Instant::now();

@@ -242,8 +242,7 @@ mod tests {
             for issued_at in values.map(Some).into_iter().chain([None]) {
                 for now in values {
                     for policy in [share, fixed] {
-                        let plan =
-                            plan_refresh(Expiry::At(expires_at), issued_at, now, policy, 60);
+                        let plan = plan_refresh(Expiry::At(expires_at), issued_at, now, policy, 60);
                         if let RefreshPlan::At(at) = plan {
                             assert!(at <= expires_at, "{plan:?} for {expires_at}");
                         }

@@ -31,7 +31,10 @@ pub fn state_symbol(state: &TokenState) -> &'static str {
         TokenState::Expiring => "◷",
         TokenState::Refreshing => "↻",
         TokenState::Backoff { .. } => "!",
-        TokenState::Expired | TokenState::Invalid { .. } | TokenState::ReauthRequired { .. } => "✗",
+        TokenState::Expired
+        | TokenState::Invalid { .. }
+        | TokenState::ReauthRequired { .. }
+        | TokenState::Failed { .. } => "✗",
     }
 }
 
@@ -126,6 +129,7 @@ fn banner_lines(view: &AccountView, width: u16) -> Vec<(String, bool)> {
             state_words(&snapshot.state).trim_start_matches("✗ invalid")
         ),
         TokenState::Expired => "✗ TOKEN EXPIRED: sending is down".to_string(),
+        TokenState::Failed { reason } => format!("✗ FAILED: {reason}"),
         _ => return Vec::new(),
     };
     let hint = snapshot
