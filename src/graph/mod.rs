@@ -15,7 +15,7 @@ mod proof;
 mod types;
 mod usage;
 
-pub use batch::MAX_BATCH_ITEMS;
+pub use batch::{MAX_BATCH_ITEMS, parse_debug_token_batch};
 pub use client::{GraphClient, install_tls_provider};
 pub use error::{ErrorClass, GraphError, classify, parse_error_body};
 pub use parse::{
