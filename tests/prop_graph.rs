@@ -116,8 +116,17 @@ fn typed_debug_token() -> impl Strategy<Value = (Value, bool, Option<i64>, Optio
 }
 
 const KNOWN_TOKEN_KEYS: &[&str] = &[
-    "is_valid", "type", "app_id", "application", "expires_at", "data_access_expires_at",
-    "issued_at", "scopes", "granular_scopes", "user_id", "error",
+    "is_valid",
+    "type",
+    "app_id",
+    "application",
+    "expires_at",
+    "data_access_expires_at",
+    "issued_at",
+    "scopes",
+    "granular_scopes",
+    "user_id",
+    "error",
 ];
 
 /// An error envelope whose `code` is a number, a numeric string, or something else.
