@@ -137,7 +137,7 @@ fn expiry_report(expiry: Expiry, now: i64) -> ExpiryReport {
         Expiry::At(at) => ExpiryReport {
             expires_at: Some(at),
             never: false,
-            seconds_left: Some(at - now),
+            seconds_left: Some(at.saturating_sub(now)),
         },
     }
 }
@@ -234,7 +234,7 @@ fn token_verdict(
     ];
     for (what, inspection) in tokens {
         if let Some(Expiry::At(at)) = inspection.as_ref().map(|i| i.expiry()) {
-            let left = at - now;
+            let left = at.saturating_sub(now);
             if left <= critical_secs {
                 verdict.raise(
                     Status::Critical,
@@ -452,6 +452,62 @@ mod tests {
         assert!(Status::Critical > Status::Unknown);
         assert!(Status::Unknown > Status::Warning);
         assert!(Status::Warning > Status::Ok);
+    }
+
+    /// Meta's answer may hold any i64; none of them may panic `check` (issue 8 item 6).
+    #[test]
+    fn extreme_expiry_values_give_a_report_without_panicking() {
+        let extremes = [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX];
+        for access in extremes {
+            for data_access in extremes {
+                let mut s = snapshot(access, true);
+                if let Some(inspection) = s.access.as_mut() {
+                    inspection.info.data_access_expires_at = Some(data_access);
+                }
+                s.long_lived = s.access.clone();
+                s.long_lived_token_masked = Some("EAAG…x9Qf".into());
+                for now in [i64::MIN, 0, NOW, i64::MAX] {
+                    let report =
+                        account_report(&s, &RefreshPolicy::default(), now, &Extras::default());
+                    let line = account_line(&report);
+                    assert!(line.starts_with("a: "), "{line}");
+                    serde_json::to_string(&report).unwrap();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn extreme_expiries_are_graded_by_saturated_time_left() {
+        let report = |at: i64| {
+            account_report(
+                &snapshot(at, true),
+                &RefreshPolicy::default(),
+                NOW,
+                &Extras::default(),
+            )
+        };
+        let far = report(i64::MAX);
+        assert_eq!(far.status, Status::Ok);
+        assert_eq!(
+            far.access_expiry.as_ref().and_then(|e| e.seconds_left),
+            Some(i64::MAX - NOW)
+        );
+        let past = report(i64::MIN);
+        assert_eq!(past.status, Status::Critical);
+        assert_eq!(
+            past.access_expiry.as_ref().and_then(|e| e.seconds_left),
+            Some(i64::MIN)
+        );
+        assert!(
+            past.reasons.iter().any(|r| r.contains("expired")),
+            "{past:?}"
+        );
+        assert_eq!(report(-1).status, Status::Critical);
+        // 0 is Meta's "never".
+        let never = report(0);
+        assert_eq!(never.status, Status::Ok);
+        assert!(never.access_expiry.is_some_and(|e| e.never));
     }
 
     fn with_phone(body: &str) -> Status {

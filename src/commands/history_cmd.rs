@@ -59,7 +59,7 @@ pub fn history_line(entry: &HistoryEntry) -> String {
         Some(0) => line.push_str("  never expires"),
         Some(at) => line.push_str(&format!(
             "  expires in {}",
-            format_left(at - entry.time.timestamp())
+            format_left(at.saturating_sub(entry.time.timestamp()))
         )),
         None => {}
     }

@@ -141,14 +141,18 @@ impl AccountLink {
             stale,
             reply: Some(reply),
         };
-        let stopped = || RefreshFailure {
-            message: "tokentop is shutting down".to_string(),
+        let stopped = |why: &str| RefreshFailure {
+            message: why.to_string(),
             class: ErrorClass::Local,
         };
         if self.tx.send(msg).is_err() {
-            return Err(stopped());
+            return Err(stopped("tokentop is shutting down"));
         }
-        result.await.unwrap_or_else(|_| Err(stopped()))
+        result.await.unwrap_or_else(|_| {
+            Err(stopped(
+                "the account's task stopped before answering (shutdown, or a panic: see the alert)",
+            ))
+        })
     }
 }
 
@@ -180,7 +184,8 @@ pub(crate) struct AccountActor {
     pub token_tx: watch::Sender<TokenView>,
 }
 
-/// Starts an account actor and returns the link to it.
+/// Starts an account actor, under a supervisor that restarts it after a panic, and returns
+/// the link to it.
 pub(crate) fn spawn_account(
     shared: Arc<Shared>,
     settings: AccountSettings,
@@ -195,33 +200,13 @@ pub(crate) fn spawn_account(
     };
     let (tx, rx) = mpsc::unbounded_channel();
     let (token_tx, token_rx) = watch::channel(TokenView::default());
-    let mut snapshot = AccountSnapshot::new(&settings.name);
-    snapshot.phone_number_id = settings.phone_number_id.clone();
-    snapshot.business_account_id = settings.business_account_id.clone();
-    snapshot.test_recipient = settings.test_message.to.clone();
-    let actor = AccountActor {
+    let task = tokio::spawn(super::supervise::supervise(
         shared,
-        settings: settings.clone(),
-        app: app.clone(),
-        access: settings.access_token.clone(),
-        long_lived: settings.long_lived_token.clone(),
-        origin_fingerprint: String::new(),
-        seen_store_refreshed_at: 0,
-        snapshot,
-        refresh_at: None,
-        retry_at: None,
-        backoff_attempt: 0,
-        reauth_reason: None,
-        refreshing: false,
-        hold_until_recheck: false,
-        pending_publish: false,
-        jitter_secs: new_jitter(),
-        last_refresh_finished: None,
-        last_result: None,
-        last_refresh_unix: None,
+        settings.clone(),
+        app.clone(),
+        rx,
         token_tx,
-    };
-    let task = tokio::spawn(actor.run(rx));
+    ));
     let link = AccountLink {
         settings,
         app,
@@ -231,12 +216,54 @@ pub(crate) fn spawn_account(
     (link, task)
 }
 
+/// What clients see of an account before anything is known about its tokens.
+pub(crate) fn blank_snapshot(settings: &AccountSettings) -> AccountSnapshot {
+    let mut snapshot = AccountSnapshot::new(&settings.name);
+    snapshot.phone_number_id = settings.phone_number_id.clone();
+    snapshot.business_account_id = settings.business_account_id.clone();
+    snapshot.test_recipient = settings.test_message.to.clone();
+    snapshot
+}
+
 fn new_jitter() -> i64 {
     rand::random_range(0..=60)
 }
 
 impl AccountActor {
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<AccountMsg>) {
+    /// A fresh actor from the account's settings (at start, and after a panic).
+    pub fn new(
+        shared: Arc<Shared>,
+        settings: Arc<AccountSettings>,
+        app: Option<AppCredentials>,
+        token_tx: watch::Sender<TokenView>,
+    ) -> Self {
+        Self {
+            shared,
+            access: settings.access_token.clone(),
+            long_lived: settings.long_lived_token.clone(),
+            snapshot: blank_snapshot(&settings),
+            settings,
+            app,
+            origin_fingerprint: String::new(),
+            seen_store_refreshed_at: 0,
+            refresh_at: None,
+            retry_at: None,
+            backoff_attempt: 0,
+            reauth_reason: None,
+            refreshing: false,
+            hold_until_recheck: false,
+            pending_publish: false,
+            jitter_secs: new_jitter(),
+            last_refresh_finished: None,
+            last_result: None,
+            last_refresh_unix: None,
+            token_tx,
+        }
+    }
+
+    /// Runs until Shutdown. Borrows the mailbox so that a restarted actor keeps it (and every
+    /// link to the account stays valid).
+    pub async fn run(mut self, rx: &mut mpsc::UnboundedReceiver<AccountMsg>) {
         self.adopt_store_at_start();
         self.inspect_and_plan("startup").await;
         loop {

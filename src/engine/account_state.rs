@@ -150,11 +150,11 @@ impl AccountActor {
         // A refresh-before longer than the lifetime would refresh back to back: keep a gap,
         // but never let the gap push the refresh past the token's expiry.
         if let (Some(at), Some(last)) = (self.refresh_at, self.last_refresh_unix) {
-            let spaced = at.max(last + MIN_REFRESH_GAP_SECS);
+            let spaced = at.max(last.saturating_add(MIN_REFRESH_GAP_SECS));
             let latest = self
                 .snapshot
                 .access_expires_at()
-                .map_or(spaced, |exp| exp - 1);
+                .map_or(spaced, |exp| exp.saturating_sub(1));
             self.refresh_at = Some(spaced.min(latest).max(at));
         }
     }

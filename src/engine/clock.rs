@@ -8,6 +8,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
+/// What [`Clock::instant_at`] waits for an instant too far away to represent (30 years).
+const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 86_400);
+
 #[derive(Debug, Clone)]
 pub enum Clock {
     /// Real wall time (`Utc::now`).
@@ -52,8 +55,15 @@ impl Clock {
     /// The tokio instant at which unix second `unix` arrives (now, if it is in the past).
     pub fn instant_at(&self, unix: i64) -> Instant {
         let now = self.now();
-        let wait_millis = unix.saturating_mul(1000) - now.timestamp_millis();
-        Instant::now() + Duration::from_millis(u64::try_from(wait_millis).unwrap_or(0))
+        let wait_millis = unix
+            .saturating_mul(1000)
+            .saturating_sub(now.timestamp_millis());
+        let wait = Duration::from_millis(u64::try_from(wait_millis).unwrap_or(0));
+        // An expiry centuries away (Meta may say i64::MAX) cannot be an Instant: wait "forever".
+        let start = Instant::now();
+        start
+            .checked_add(wait)
+            .unwrap_or_else(|| start + FAR_FUTURE)
     }
 }
 
@@ -70,5 +80,15 @@ mod tests {
         let at = clock.instant_at(1_100);
         assert_eq!(at - Instant::now(), Duration::from_secs(10));
         assert!(clock.instant_at(0) <= Instant::now());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn instants_of_extreme_unix_seconds_do_not_overflow() {
+        let clock = Clock::virtual_at(1_000);
+        assert!(clock.instant_at(i64::MIN) <= Instant::now());
+        assert!(clock.instant_at(i64::MAX) >= Instant::now() + FAR_FUTURE);
+        let clock = Clock::virtual_at(i64::MIN);
+        let _ = clock.now_unix();
+        let _ = clock.instant_at(i64::MAX);
     }
 }

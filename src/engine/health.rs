@@ -147,13 +147,13 @@ impl Poller {
         let data_dir = self.shared.data_dir.clone();
         let min_secs = i64::try_from(ANALYTICS_MIN_INTERVAL.as_secs()).unwrap_or(900);
         if let Some(cache) = load_analytics_cache(&data_dir, &name)
-            && now - cache.polled_at < min_secs
+            && now.saturating_sub(cache.polled_at) < min_secs
         {
             self.forward_points(&name, cache.points, now);
             return None;
         }
         let window = AnalyticsWindow {
-            start_unix: now - ANALYTICS_SPAN_SECS,
+            start_unix: now.saturating_sub(ANALYTICS_SPAN_SECS),
             end_unix: now,
             granularity: Granularity::HalfHour,
         };

@@ -2,9 +2,11 @@
 //! requests (up to 50 tokens each, grouped by app), so 1,000 accounts cost 20 requests.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{mpsc, oneshot};
 
@@ -106,7 +108,19 @@ async fn inspect_group(source: &dyn TokenSource, group: Vec<InspectRequest>) {
             }
         }
     }
-    let results = source.inspect_many(&app, &unique).await;
+    // A panicking source must not take batched inspection down for every account: each
+    // asker gets the panic as an error (recorded in its history), and the inspector goes on.
+    let results = AssertUnwindSafe(source.inspect_many(&app, &unique))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|payload| {
+            let secrets: Vec<&SecretString> = unique.iter().chain([&app.app_secret]).collect();
+            let what = super::supervise::panic_text(payload.as_ref(), &secrets);
+            tracing::error!("token inspection panicked: {what}");
+            Err(super::source::local_error(&format!(
+                "token inspection panicked: {what}"
+            )))
+        });
     for (request, index) in group.into_iter().zip(index_of) {
         let result = match &results {
             Ok(items) => items.get(index).cloned().unwrap_or_else(|| {

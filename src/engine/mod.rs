@@ -25,6 +25,7 @@ mod sends;
 pub mod source;
 pub mod state;
 pub mod store;
+mod supervise;
 mod telemetry;
 pub mod telemetry_types;
 

@@ -41,8 +41,10 @@ pub fn refresh_lead_secs(
         RefreshBefore::Fixed(lead) => i64::try_from(lead.as_secs()).unwrap_or(i64::MAX),
         RefreshBefore::ShareOfLifetime(percent) => {
             // Without issued_at the lifetime is counted from now: a conservative (early) choice.
+            // i128: Meta's answer may hold any i64 (i64::MIN..i64::MAX span overflows i64).
             let start = issued_at.unwrap_or(now).min(expires_at);
-            (expires_at - start) * i64::from(percent) / 100
+            let lifetime = i128::from(expires_at) - i128::from(start);
+            i64::try_from(lifetime * i128::from(percent) / 100).unwrap_or(i64::MAX)
         }
     }
 }
@@ -94,7 +96,7 @@ pub fn backoff_delay(
         delay = delay.max(hint);
     }
     if let Some(left) = secs_to_expiry {
-        let latest = u64::try_from(left - RETRY_BEFORE_EXPIRY_SECS).unwrap_or(0);
+        let latest = u64::try_from(left.saturating_sub(RETRY_BEFORE_EXPIRY_SECS)).unwrap_or(0);
         delay = delay.min(Duration::from_secs(latest.max(1)));
     }
     delay
@@ -229,6 +231,44 @@ mod tests {
         assert_eq!(max_jitter_secs(20 * DAY), 60);
         assert_eq!(max_jitter_secs(30), 3);
         assert_eq!(max_jitter_secs(-5), 0);
+    }
+
+    #[test]
+    fn extreme_expiry_and_issue_times_plan_without_overflow() {
+        let share = RefreshBefore::ShareOfLifetime(33);
+        let fixed = RefreshBefore::Fixed(Duration::from_secs(u64::MAX));
+        let values = [i64::MIN, -1, 0, 1, DAY, i64::MAX];
+        for expires_at in values {
+            for issued_at in values.map(Some).into_iter().chain([None]) {
+                for now in values {
+                    for policy in [share, fixed] {
+                        let plan = plan_refresh(Expiry::At(expires_at), issued_at, now, policy, 60);
+                        if let RefreshPlan::At(at) = plan {
+                            assert!(at <= expires_at, "{plan:?} for {expires_at}");
+                        }
+                    }
+                }
+            }
+        }
+        // A token "expiring" at i64::MAX issued now: a third of that lifetime before expiry.
+        let plan = plan_refresh(Expiry::At(i64::MAX), Some(0), 0, share, 0);
+        assert_eq!(plan, RefreshPlan::At(6_179_659_264_692_699_791));
+        let plan = plan_refresh(Expiry::At(i64::MAX), Some(i64::MIN), 0, share, 0);
+        // The lifetime from i64::MIN to i64::MAX does not fit an i64; a third of it does.
+        assert_eq!(plan, RefreshPlan::At(i64::MAX - 6_087_425_544_324_152_032));
+        assert_eq!(
+            plan_refresh(Expiry::At(i64::MIN), None, 0, share, 0),
+            RefreshPlan::TooLate
+        );
+    }
+
+    #[test]
+    fn backoff_with_extreme_time_to_expiry() {
+        assert_eq!(
+            backoff_delay(0, 0.0, None, Some(i64::MIN)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(backoff_delay(0, 0.0, None, Some(i64::MAX)), BACKOFF_FIRST);
     }
 
     #[test]

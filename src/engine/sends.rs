@@ -96,7 +96,7 @@ async fn attempt(
     let guard_secs = i64::try_from(policy.send_guard.as_secs()).unwrap_or(i64::MAX);
     let expiring = view
         .expires_at
-        .is_some_and(|at| at - clock.now_unix() <= guard_secs);
+        .is_some_and(|at| at.saturating_sub(clock.now_unix()) <= guard_secs);
     if expiring || view.token.is_none() {
         tracing::warn!(account = %name, "{LOG_EXPIRING_REFRESHING}");
         if let Ok(fresh) = link

@@ -32,6 +32,11 @@ pub enum TokenState {
     ReauthRequired {
         reason: String,
     },
+    /// The account's task kept panicking and was given up: tokentop no longer inspects or
+    /// refreshes this account until it is restarted.
+    Failed {
+        reason: String,
+    },
 }
 
 impl TokenState {
@@ -47,14 +52,19 @@ impl TokenState {
             TokenState::Expired => "expired",
             TokenState::Invalid { .. } => "invalid",
             TokenState::ReauthRequired { .. } => "re-auth required",
+            TokenState::Failed { .. } => "failed",
         }
     }
 
-    /// True for the states in which sending is down or about to be, whatever the clock says.
+    /// True for the states in which sending is down or about to be, whatever the clock says
+    /// (`Failed`: nothing refreshes the token any more).
     pub fn is_critical(&self) -> bool {
         matches!(
             self,
-            TokenState::Expired | TokenState::Invalid { .. } | TokenState::ReauthRequired { .. }
+            TokenState::Expired
+                | TokenState::Invalid { .. }
+                | TokenState::ReauthRequired { .. }
+                | TokenState::Failed { .. }
         )
     }
 }

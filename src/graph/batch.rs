@@ -45,20 +45,47 @@ impl GraphClient {
             ("batch", batch.as_str()),
         ]);
         let received = self.execute(Method::POST, path, request, &secrets).await?;
-        let value = parse::decode_value(received.raw(), &secrets)?;
-        let Value::Array(items) = value else {
-            return Err(malformed(
-                received.http_status,
-                "a batch answer must be a JSON array",
-                &secrets,
-            ));
-        };
-        Ok(chunk
-            .iter()
-            .enumerate()
-            .map(|(index, token)| item_result(items.get(index), token, &app.app_secret))
-            .collect())
+        batch_results(received.raw(), chunk, &app.app_secret, &secrets)
     }
+}
+
+/// Parses a batch answer (HTTP 200 body) to `debug_token` requests for `tokens`: one result
+/// per token, in order. Pure, for captured payloads and property tests.
+pub fn parse_debug_token_batch(
+    body: &str,
+    tokens: &[SecretString],
+    app_secret: &SecretString,
+) -> Result<Vec<Result<TokenInfo, GraphError>>, GraphError> {
+    let headers = HeaderMap::new();
+    let raw = Raw {
+        http_status: 200,
+        headers: &headers,
+        body,
+    };
+    let mut secrets: Vec<&SecretString> = vec![app_secret];
+    secrets.extend(tokens.iter());
+    batch_results(raw, tokens, app_secret, &secrets)
+}
+
+fn batch_results(
+    raw: Raw<'_>,
+    tokens: &[SecretString],
+    app_secret: &SecretString,
+    secrets: &[&SecretString],
+) -> Result<Vec<Result<TokenInfo, GraphError>>, GraphError> {
+    let value = parse::decode_value(raw, secrets)?;
+    let Value::Array(items) = value else {
+        return Err(malformed(
+            raw.http_status,
+            "a batch answer must be a JSON array",
+            secrets,
+        ));
+    };
+    Ok(tokens
+        .iter()
+        .enumerate()
+        .map(|(index, token)| item_result(items.get(index), token, app_secret))
+        .collect())
 }
 
 /// `[{"method":"GET","relative_url":"{v}/debug_token?input_token=..."}, ...]`.

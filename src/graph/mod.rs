@@ -17,7 +17,7 @@ mod token_shape;
 mod types;
 mod usage;
 
-pub use batch::MAX_BATCH_ITEMS;
+pub use batch::{MAX_BATCH_ITEMS, parse_debug_token_batch};
 pub use body::MAX_BODY_BYTES;
 pub use client::{GraphClient, install_tls_provider};
 pub use error::{ErrorClass, GraphError, classify, parse_error_body};

@@ -25,7 +25,7 @@ pub fn span(secs: i64) -> String {
 /// Time left, or `expired 00:02:10 ago`.
 pub fn left(secs: i64) -> String {
     if secs < 0 {
-        format!("expired {} ago", span(-secs))
+        format!("expired {} ago", span(secs.saturating_neg()))
     } else {
         span(secs)
     }
@@ -36,9 +36,9 @@ pub fn ahead(expires_at: i64, from: i64) -> String {
     if expires_at == 0 {
         return "never".to_string();
     }
-    let secs = expires_at - from;
+    let secs = expires_at.saturating_sub(from);
     let sign = if secs < 0 { "-" } else { "+" };
-    let secs = secs.abs();
+    let secs = secs.unsigned_abs();
     let amount = match secs {
         s if s >= 86_400 => format!("{}d", s / 86_400),
         s if s >= 3600 => format!("{}h", s / 3600),
@@ -125,6 +125,16 @@ mod tests {
         assert_eq!(ahead(1_000 + 60 * 86_400, 1_000), "+60d");
         assert_eq!(ahead(0, 1_000), "never");
         assert_eq!(latency(1234), "1.2s");
+    }
+
+    #[test]
+    fn countdowns_saturate_at_the_ends_of_time() {
+        assert_eq!(left(i64::MIN), format!("expired {} ago", span(i64::MAX)));
+        assert!(left(i64::MAX).starts_with("106751991167300d "));
+        assert_eq!(ahead(i64::MIN, i64::MAX), "-106751991167300d");
+        assert_eq!(ahead(i64::MAX, i64::MIN), "+106751991167300d");
+        assert_eq!(ahead(i64::MIN, 0), "-106751991167300d");
+        assert_eq!(ahead(-1, 0), "-1s");
     }
 
     #[test]

@@ -31,7 +31,10 @@ pub fn state_symbol(state: &TokenState) -> &'static str {
         TokenState::Expiring => "◷",
         TokenState::Refreshing => "↻",
         TokenState::Backoff { .. } => "!",
-        TokenState::Expired | TokenState::Invalid { .. } | TokenState::ReauthRequired { .. } => "✗",
+        TokenState::Expired
+        | TokenState::Invalid { .. }
+        | TokenState::ReauthRequired { .. }
+        | TokenState::Failed { .. } => "✗",
     }
 }
 
@@ -65,7 +68,7 @@ fn state_urgency(app: &App, snapshot: &AccountSnapshot) -> Urgency {
         TokenState::Unknown => Urgency::Neutral,
         TokenState::Backoff { .. } => Urgency::Warn,
         _ => match snapshot.access_expires_at() {
-            Some(at) => urgency_of(app, at - app.now.timestamp()),
+            Some(at) => urgency_of(app, at.saturating_sub(app.now.timestamp())),
             None => Urgency::Fine,
         },
     }
@@ -126,6 +129,7 @@ fn banner_lines(view: &AccountView, width: u16) -> Vec<(String, bool)> {
             state_words(&snapshot.state).trim_start_matches("✗ invalid")
         ),
         TokenState::Expired => "✗ TOKEN EXPIRED: sending is down".to_string(),
+        TokenState::Failed { reason } => format!("✗ FAILED: {reason}"),
         _ => return Vec::new(),
     };
     let hint = snapshot
@@ -230,7 +234,7 @@ fn countdown_lines(
     let data = access.map(|a| {
         let expiry = a.info.data_access_expiry();
         let total = match expiry {
-            Expiry::At(at) => DATA_ACCESS_SECS.max(at - a.checked_at.timestamp()),
+            Expiry::At(at) => DATA_ACCESS_SECS.max(at.saturating_sub(a.checked_at.timestamp())),
             _ => DATA_ACCESS_SECS,
         };
         (expiry, total)
@@ -286,7 +290,7 @@ fn countdown_row(
         Expiry::Never => ("never expires".to_string(), Urgency::Fine, Some(1.0)),
         Expiry::Unknown => ("unknown".to_string(), Urgency::Neutral, None),
         Expiry::At(at) => {
-            let secs = at - app.now.timestamp();
+            let secs = at.saturating_sub(app.now.timestamp());
             let fraction = secs as f64 / lifetime_secs.max(1) as f64;
             (left(secs), urgency_of(app, secs), Some(fraction))
         }
@@ -314,11 +318,11 @@ fn state_line(app: &App, view: &AccountView, palette: &Palette) -> Line<'static>
     let now = app.now.timestamp();
     let next = match (&snapshot.state, snapshot.next_refresh_at) {
         (TokenState::Backoff { retry_at }, _) => {
-            format!("next retry in {}", span(retry_at - now))
+            format!("next retry in {}", span(retry_at.saturating_sub(now)))
         }
         (TokenState::ReauthRequired { .. }, _) => "no refresh possible".to_string(),
         (_, Some(at)) if at <= now => "refresh due now".to_string(),
-        (_, Some(at)) => format!("next refresh in {}", span(at - now)),
+        (_, Some(at)) => format!("next refresh in {}", span(at.saturating_sub(now))),
         (TokenState::NeverExpires, None) => "no refresh needed".to_string(),
         (_, None) => "no refresh scheduled".to_string(),
     };

@@ -1,0 +1,194 @@
+//! Keeps an account's actor alive: a panic in it is reported and the actor restarted.
+//!
+//! The actor runs inside its supervisor's task (`catch_unwind`), so its mailbox and token
+//! channel outlive a panic and every link to the account stays valid. Restarts are bounded:
+//! an actor that keeps panicking is given up and shown as failed, never silently lost.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use secrecy::SecretString;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::account::{AccountActor, AccountMsg, RefreshFailure, Shared, TokenView, blank_snapshot};
+use super::events::EngineEvent;
+use super::history::{HistoryEntry, HistoryEvent, Outcome};
+use super::state::TokenState;
+use crate::config::AccountSettings;
+use crate::graph::AppCredentials;
+use crate::mask::{mask, mask_meta_tokens, redact};
+
+/// An account's actor is restarted at most this many times within [`RESTART_WINDOW`]; one
+/// more panic and the account is given up (shown as failed).
+pub(crate) const MAX_RESTARTS: usize = 5;
+pub(crate) const RESTART_WINDOW: Duration = Duration::from_secs(60);
+/// A panic message is cut to this many characters in alerts and history.
+const MAX_PANIC_MESSAGE_CHARS: usize = 300;
+
+/// Runs the account's actor until Shutdown, restarting it from its settings after a panic.
+pub(crate) async fn supervise(
+    shared: Arc<Shared>,
+    settings: Arc<AccountSettings>,
+    app: Option<AppCredentials>,
+    mut rx: mpsc::UnboundedReceiver<AccountMsg>,
+    token_tx: watch::Sender<TokenView>,
+) {
+    let mut restarts: VecDeque<Instant> = VecDeque::new();
+    loop {
+        let actor = AccountActor::new(
+            shared.clone(),
+            settings.clone(),
+            app.clone(),
+            token_tx.clone(),
+        );
+        // The actor's state is dropped after a panic, so a half-updated actor is never reused;
+        // the mailbox is only ever read between messages.
+        let Err(payload) = AssertUnwindSafe(actor.run(&mut rx)).catch_unwind().await else {
+            return;
+        };
+        let message = panic_message(payload.as_ref(), &settings);
+        let now = Instant::now();
+        while restarts
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= RESTART_WINDOW)
+        {
+            restarts.pop_front();
+        }
+        if restarts.len() >= MAX_RESTARTS {
+            give_up(&shared, &settings, &message, &mut rx).await;
+            return;
+        }
+        restarts.push_back(now);
+        alert(
+            &shared,
+            &settings.name,
+            "restarted",
+            format!("the account's task panicked and was restarted: {message}"),
+        );
+    }
+}
+
+/// Shows the account as failed and answers its mail until Shutdown.
+async fn give_up(
+    shared: &Shared,
+    settings: &AccountSettings,
+    message: &str,
+    rx: &mut mpsc::UnboundedReceiver<AccountMsg>,
+) {
+    let reason = format!(
+        "the account's task panicked {} times within {} s and was stopped: {message}",
+        MAX_RESTARTS + 1,
+        RESTART_WINDOW.as_secs()
+    );
+    alert(shared, &settings.name, "gave-up", reason.clone());
+    let mut snapshot = blank_snapshot(settings);
+    snapshot.state = TokenState::Failed {
+        reason: reason.clone(),
+    };
+    snapshot.access_token_masked = settings.access_token.as_ref().map(mask);
+    snapshot.long_lived_token_masked = settings.long_lived_token.as_ref().map(mask);
+    snapshot.last_error = Some(reason.clone());
+    snapshot.action_hint =
+        Some("restart tokentop; the panic is in its log and in history (please report it)".into());
+    let _ = shared
+        .events
+        .send(EngineEvent::Account(Box::new(snapshot.clone())));
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            AccountMsg::Shutdown => return,
+            AccountMsg::Refresh { reply, .. } => {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(RefreshFailure {
+                        message: reason.clone(),
+                        class: crate::graph::ErrorClass::Local,
+                    }));
+                }
+            }
+            AccountMsg::Recheck => {
+                let _ = shared
+                    .events
+                    .send(EngineEvent::Account(Box::new(snapshot.clone())));
+            }
+        }
+    }
+}
+
+/// Logs, records in history and tells clients.
+fn alert(shared: &Shared, account: &str, trigger: &str, message: String) {
+    tracing::error!(account = %account, "{message}");
+    let mut entry = HistoryEntry::new(account, HistoryEvent::Alert, trigger, Outcome::Failed);
+    entry.detail = Some(message.clone());
+    shared.record(entry);
+    let _ = shared.events.send(EngineEvent::Alert {
+        account: account.to_string(),
+        message,
+    });
+}
+
+/// The panic's text, without the account's secrets, cut to a readable length.
+fn panic_message(payload: &(dyn Any + Send), settings: &AccountSettings) -> String {
+    let secrets: Vec<&SecretString> = [
+        &settings.access_token,
+        &settings.long_lived_token,
+        &settings.app_secret,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    panic_text(payload, &secrets)
+}
+
+/// A panic payload as text: `secrets` and Meta-token-shaped words masked, cut to
+/// [`MAX_PANIC_MESSAGE_CHARS`].
+pub(crate) fn panic_text(payload: &(dyn Any + Send), secrets: &[&SecretString]) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string());
+    let text = mask_meta_tokens(&redact(&text, secrets)).into_owned();
+    let mut cut: String = text.chars().take(MAX_PANIC_MESSAGE_CHARS).collect();
+    if cut.len() < text.len() {
+        cut.push('…');
+    }
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_message_hides_secrets_and_is_bounded() {
+        let settings = AccountSettings {
+            name: "a".into(),
+            app_id: None,
+            app_secret: Some(SecretString::from("appsecret123")),
+            access_token: Some(SecretString::from("EAAGsecretsecretsecret1234")),
+            long_lived_token: None,
+            phone_number_id: None,
+            business_account_id: None,
+            env_file: None,
+            on_refresh: None,
+            on_refresh_env: Vec::new(),
+            on_refresh_timeout: Duration::from_secs(1),
+            test_message: crate::config::TestMessageSettings::default(),
+        };
+        let payload: Box<dyn Any + Send> = Box::new(format!(
+            "bad EAAGsecretsecretsecret1234 appsecret123 {}",
+            "x".repeat(500)
+        ));
+        let text = panic_message(payload.as_ref(), &settings);
+        assert!(!text.contains("secretsecret"), "{text}");
+        assert!(!text.contains("appsecret123"), "{text}");
+        assert!(text.starts_with("bad EAAG…1234"), "{text}");
+        assert_eq!(text.chars().count(), MAX_PANIC_MESSAGE_CHARS + 1);
+        let payload: Box<dyn Any + Send> = Box::new("static text");
+        assert_eq!(panic_message(payload.as_ref(), &settings), "static text");
+    }
+}
