@@ -83,7 +83,7 @@ mod tests {
             path: "/v25.0/1".into(),
             params: parse_urlencoded(&query),
             bearer: None,
-            body: Vec::new(),
+            body: crate::sim::encodings::RequestBody::Empty,
         }
     }
 
