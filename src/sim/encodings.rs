@@ -52,12 +52,17 @@ pub(crate) async fn decode(headers: &HeaderMap, body: Bytes) -> RequestBody {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    // The boundary parameter is case-sensitive: only the media type is lowercased.
+    let essence = content_type
+        .split(';')
+        .next()
         .unwrap_or_default()
+        .trim()
         .to_ascii_lowercase();
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    match essence {
+    match essence.as_str() {
         "application/x-www-form-urlencoded" => form(&body),
-        "multipart/form-data" => multipart(&content_type, body).await,
+        "multipart/form-data" => multipart(content_type, body).await,
         "application/json" => json(&body),
         essence if essence.ends_with("+json") => json(&body),
         // Undocumented at Meta: a body without a known type. Graph servers observed in captures
