@@ -13,6 +13,16 @@ use super::state::SimHandle;
 const DEFAULT_FIELDS: &str = "verified_name,code_verification_status,display_phone_number,\
     quality_rating,platform_type,throughput,webhook_configuration";
 
+/// Documented fields the simulated phone has no value for: Meta omits a field without a value
+/// from the answer rather than refusing it.
+const VALUELESS_FIELDS: [&str; 5] = [
+    "conversational_automation",
+    "new_name_status",
+    "certificate",
+    "new_certificate",
+    "eligibility_for_api_business_global_search",
+];
+
 /// The health a simulated phone number reports. Every field is optional in JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -79,6 +89,12 @@ impl SimPhone {
             "account_mode" => json!(self.account_mode),
             "is_official_business_account" => json!(self.is_official_business_account),
             "webhook_configuration" => json!({"application": self.webhook_url}),
+            "quality_score" => json!({"score": self.quality_rating}),
+            "is_on_biz_app" | "is_pin_enabled" | "is_preverified_number" => json!(false),
+            "search_visibility" => json!("VISIBLE"),
+            "last_onboarded_time" => json!("2024-04-02T22:29:47+0000"),
+            "country_code" => json!("US"),
+            "country_dial_code" => json!("1"),
             "throughput" => json!({"level": self.throughput_level}),
             // The deprecated name (v23.0 and older) and its successor serve the same tier.
             "whatsapp_business_manager_messaging_limit" | "messaging_limit_tier" => {
@@ -115,7 +131,7 @@ pub(crate) fn fields(sim: &SimHandle, request: &GraphRequest, id: &str, now: i64
     for field in split_fields(requested) {
         // Nested selections such as `health_status{can_send_message}` get the whole field.
         let name = field.split('{').next().unwrap_or_default().trim();
-        if name.is_empty() || name == "id" {
+        if name.is_empty() || name == "id" || VALUELESS_FIELDS.contains(&name) {
             continue;
         }
         match phone.field(name, id) {
