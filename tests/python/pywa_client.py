@@ -75,8 +75,8 @@ def main():
     try:
         expired.send_message(to="15551234567", text="never sent")
     except ExpiredAccessToken as error:
-        sim_args.check(error.error_code == 190, f"error code {error.error_code!r}")
-        report["expired_error"] = {"class": type(error).__name__, "code": error.error_code}
+        sim_args.check(error.code == 190, f"error code {error.code!r}")
+        report["expired_error"] = {"class": type(error).__name__, "code": error.code}
     else:
         raise AssertionError("an expired token was accepted")
 

@@ -1,8 +1,10 @@
-"""Command-line arguments shared by the client scripts: where the simulator is and which tokens to use."""
+"""Arguments shared by the client scripts: where the simulator is (argv) and the credentials
+to use (environment: SIM_APP_SECRET, SIM_TOKEN, SIM_EXPIRED_TOKEN, kept out of argv)."""
 
 import argparse
 import hashlib
 import hmac
+import os
 
 
 def parse(description):
@@ -10,11 +12,18 @@ def parse(description):
     parser.add_argument("--base-url", required=True, help="simulator base URL, e.g. http://127.0.0.1:PORT")
     parser.add_argument("--phone-id", required=True, help="phone-number id to send from")
     parser.add_argument("--app-id", required=True)
-    parser.add_argument("--app-secret", required=True)
-    parser.add_argument("--token", required=True, help="a valid system-user token")
-    parser.add_argument("--expired-token", required=True, help="a token past its expiry")
     parser.add_argument("--api-version", default="25.0")
-    return parser.parse_args()
+    args = parser.parse_args()
+    for name, variable in (
+        ("app_secret", "SIM_APP_SECRET"),
+        ("token", "SIM_TOKEN"),  # a valid system-user token
+        ("expired_token", "SIM_EXPIRED_TOKEN"),  # a token past its expiry
+    ):
+        value = os.environ.get(variable)
+        if not value:
+            parser.error(f"environment variable {variable} is required")
+        setattr(args, name, value)
+    return args
 
 
 def appsecret_proof(app_secret, token):
