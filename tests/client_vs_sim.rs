@@ -572,7 +572,11 @@ async fn batch_of_120_tokens_answers_in_order_in_three_requests() -> TestResult 
                 // fixtures/debug_token_cannot_parse.json: code 190, no subcode.
                 assert!(!info.is_valid, "item {index}");
                 assert_eq!(subcode, None, "item {index}");
-                assert_eq!(info.error.as_ref().and_then(|e| e.code), Some(190), "item {index}");
+                assert_eq!(
+                    info.error.as_ref().and_then(|e| e.code),
+                    Some(190),
+                    "item {index}"
+                );
             }
         }
     }

@@ -130,7 +130,14 @@ async fn run(script: &str, require_proof: bool) -> Value {
     let output = Command::new(&python)
         .current_dir(repo().join("tests/python"))
         .arg(script)
-        .args(["--base-url", &sim.base_url, "--phone-id", PHONE, "--app-id", APP_ID])
+        .args([
+            "--base-url",
+            &sim.base_url,
+            "--phone-id",
+            PHONE,
+            "--app-id",
+            APP_ID,
+        ])
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("SIM_APP_SECRET", APP_SECRET)
         .env("SIM_TOKEN", &token)

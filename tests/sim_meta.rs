@@ -76,8 +76,8 @@ async fn reply(request: RequestBuilder) -> (StatusCode, Value) {
     let response = request.send().await.unwrap();
     let status = response.status();
     let text = response.text().await.unwrap();
-    let body =
-        serde_json::from_str(&text).unwrap_or_else(|err| panic!("{status} not JSON ({err}): {text}"));
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|err| panic!("{status} not JSON ({err}): {text}"));
     (status, body)
 }
 
@@ -317,23 +317,37 @@ async fn every_cloud_api_message_type_is_accepted_and_validated() {
         message("text", json!({"body":"hello","preview_url":false})),
         template(),
         message("image", json!({"id":"1479537139650973"})),
-        message("image", json!({"link":"https://example.com/i.jpg","caption":"c"})),
+        message(
+            "image",
+            json!({"link":"https://example.com/i.jpg","caption":"c"}),
+        ),
         message("audio", json!({"id":"1"})),
         message("video", json!({"link":"https://example.com/v.mp4"})),
         message("document", json!({"id":"1","filename":"a.pdf"})),
         message("sticker", json!({"link":"https://example.com/s.webp"})),
-        message("location", json!({"latitude":37.48,"longitude":-122.14,"name":"HQ"})),
+        message(
+            "location",
+            json!({"latitude":37.48,"longitude":-122.14,"name":"HQ"}),
+        ),
         contacts,
         message("interactive", button),
         message("interactive", list),
         message("interactive", cta),
         message("interactive", flow),
-        message("reaction", json!({"message_id":"wamid.HBgL","emoji":"\u{1F600}"})),
+        message(
+            "reaction",
+            json!({"message_id":"wamid.HBgL","emoji":"\u{1F600}"}),
+        ),
     ];
     for body in &accepted {
         let (status, reply) = sim.send_json(&token, body).await;
         assert_eq!(status, StatusCode::OK, "{body} -> {reply}");
-        assert!(reply["messages"][0]["id"].as_str().unwrap().starts_with("wamid."));
+        assert!(
+            reply["messages"][0]["id"]
+                .as_str()
+                .unwrap()
+                .starts_with("wamid.")
+        );
         // message_status is template pacing: only template sends carry it.
         let is_template = body["type"] == "template";
         assert_eq!(
@@ -345,29 +359,44 @@ async fn every_cloud_api_message_type_is_accepted_and_validated() {
     let refused = [
         (message("text", json!({"preview_url":true})), "body"),
         (message("template", json!({"name":"hello_world"})), "code"),
-        (message("image", json!({"caption":"no media"})), "id or link"),
+        (
+            message("image", json!({"caption":"no media"})),
+            "id or link",
+        ),
         (message("location", json!({"latitude":1.0})), "longitude"),
         (
             json!({"messaging_product":"whatsapp","to":"1","type":"contacts","contacts":[{"name":{}}]}),
             "formatted_name",
         ),
         (
-            message("interactive", json!({"type":"button","body":{"text":"x"},"action":{}})),
+            message(
+                "interactive",
+                json!({"type":"button","body":{"text":"x"},"action":{}}),
+            ),
             "buttons",
         ),
         (
-            message("interactive", json!({"type":"list","body":{"text":"x"},
-                "action":{"button":"b","sections":[{"rows":[{"id":"r"}]}]}})),
+            message(
+                "interactive",
+                json!({"type":"list","body":{"text":"x"},
+                "action":{"button":"b","sections":[{"rows":[{"id":"r"}]}]}}),
+            ),
             "title",
         ),
         (
-            message("interactive", json!({"type":"cta_url","body":{"text":"x"},
-                "action":{"parameters":{"url":"https://example.com"}}})),
+            message(
+                "interactive",
+                json!({"type":"cta_url","body":{"text":"x"},
+                "action":{"parameters":{"url":"https://example.com"}}}),
+            ),
             "display_text",
         ),
         (
-            message("interactive", json!({"type":"flow","body":{"text":"x"},
-                "action":{"parameters":{"flow_id":"1"}}})),
+            message(
+                "interactive",
+                json!({"type":"flow","body":{"text":"x"},
+                "action":{"parameters":{"flow_id":"1"}}}),
+            ),
             "flow_cta",
         ),
         (message("reaction", json!({"emoji":"x"})), "message_id"),
@@ -500,7 +529,10 @@ async fn client_credentials_answers_an_app_token_as_meta() {
     let sim = Sim::start().await;
     let (status, body) = client_credentials(&sim).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(keys(&body), ["access_token", "token_type"].map(String::from).into());
+    assert_eq!(
+        keys(&body),
+        ["access_token", "token_type"].map(String::from).into()
+    );
     assert_eq!(body["token_type"], "bearer");
     let token = body["access_token"].as_str().unwrap();
     assert!(token.starts_with(&format!("{DEFAULT_APP_ID}|")), "{token}");
@@ -571,15 +603,25 @@ async fn debug_token_input_shapes_follow_the_fixtures_and_fields_are_honoured() 
         }
     };
     let cases = [
-        ("garbage-not-a-token".to_string(), "debug_token_cannot_parse.json"),
-        (format!("{DEFAULT_APP_ID}|forged"), "debug_token_invalid_signature.json"),
+        (
+            "garbage-not-a-token".to_string(),
+            "debug_token_cannot_parse.json",
+        ),
+        (
+            format!("{DEFAULT_APP_ID}|forged"),
+            "debug_token_invalid_signature.json",
+        ),
         (app_token(), "debug_token_app_token.json"),
     ];
     for (input, name) in cases {
         let (status, body) = inspect(input).await;
         assert_eq!(status, StatusCode::OK, "{name}: {body}");
         let expected = fixture(name);
-        assert_eq!(keys(&body["data"]), keys(&expected["data"]), "{name}: {body}");
+        assert_eq!(
+            keys(&body["data"]),
+            keys(&expected["data"]),
+            "{name}: {body}"
+        );
         assert_eq!(body["data"]["is_valid"], expected["data"]["is_valid"]);
         if let Some(error) = expected["data"].get("error") {
             assert_eq!(body["data"]["error"], *error, "{name}");
@@ -627,7 +669,10 @@ async fn expiry_messages_carry_pacific_time_like_meta() {
     let (_, inspected) = sim
         .get(
             "/debug_token",
-            &[("input_token", expired.as_str()), ("access_token", &app_token())],
+            &[
+                ("input_token", expired.as_str()),
+                ("access_token", &app_token()),
+            ],
         )
         .await;
     assert_eq!(inspected["data"]["error"]["message"], message.as_str());

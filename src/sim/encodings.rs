@@ -188,7 +188,9 @@ mod tests {
             Bytes::from_static(b"--x\r\n"),
         )
         .await;
-        assert!(matches!(bad_multipart, RequestBody::Invalid(ref why) if why.contains("multipart")));
+        assert!(
+            matches!(bad_multipart, RequestBody::Invalid(ref why) if why.contains("multipart"))
+        );
         assert_eq!(
             decode(&HeaderMap::new(), Bytes::new()).await,
             RequestBody::Empty
@@ -197,9 +199,12 @@ mod tests {
 
     #[test]
     fn nested_values_are_decoded_and_scalars_stay_strings() {
-        let pairs = vec![
+        let pairs = [
             ("to".to_string(), "15551234567".to_string()),
-            ("template".to_string(), r#"{"name":"hello_world"}"#.to_string()),
+            (
+                "template".to_string(),
+                r#"{"name":"hello_world"}"#.to_string(),
+            ),
             ("access_token".to_string(), "EAAGx".to_string()),
             ("to".to_string(), "ignored".to_string()),
             ("text".to_string(), "{not json".to_string()),

@@ -124,10 +124,14 @@ fn interactive(body: &Value) -> Result<(), Refusal> {
             let by_name = text_at(body, "/interactive/action/parameters/flow_name");
             by_id.or(by_name).map(drop)
         }
-        "product" | "product_list" | "catalog_message" | "location_request_message"
-        | "address_message" | "call_permission_request" | "voice_call" | "order_details" => {
-            present_at(body, "/interactive/action")
-        }
+        "product"
+        | "product_list"
+        | "catalog_message"
+        | "location_request_message"
+        | "address_message"
+        | "call_permission_request"
+        | "voice_call"
+        | "order_details" => present_at(body, "/interactive/action"),
         other => Err(Refusal::Invalid(format!(
             "Parameter interactive.type \"{other}\" is not one of: button, list, cta_url, \
              flow, product, product_list, catalog_message, location_request_message, \
@@ -202,13 +206,22 @@ mod tests {
             "parameters":{"flow_message_version":"3","flow_cta":"Open","flow_id":"1"}}});
         let cases = [
             with("text", json!({"body": "hi"})),
-            with("template", json!({"name":"hello_world","language":{"code":"en_US"}})),
+            with(
+                "template",
+                json!({"name":"hello_world","language":{"code":"en_US"}}),
+            ),
             with("image", json!({"id": "1234"})),
             with("audio", json!({"link": "https://example.com/a.ogg"})),
             with("video", json!({"id": "1"})),
-            with("document", json!({"link": "https://example.com/d.pdf", "filename": "d.pdf"})),
+            with(
+                "document",
+                json!({"link": "https://example.com/d.pdf", "filename": "d.pdf"}),
+            ),
             with("sticker", json!({"id": "1"})),
-            with("location", json!({"latitude": 37.48, "longitude": "-122.14"})),
+            with(
+                "location",
+                json!({"latitude": 37.48, "longitude": "-122.14"}),
+            ),
             with("interactive", button),
             with("interactive", list),
             with("interactive", cta),
@@ -232,17 +245,35 @@ mod tests {
             (json!({"type": "sticker"}), "sticker"),
             (with("location", json!({"latitude": 1})), "longitude"),
             (json!({"type": "contacts", "contacts": []}), "contacts"),
-            (json!({"type": "contacts", "contacts": [{"name": {}}]}), "formatted_name"),
-            (with("interactive", json!({"type": "button", "body": {"text": "x"}})), "buttons"),
-            (with("interactive", json!({"type": "list", "action": {}})), "text"),
             (
-                with("interactive", json!({"type":"cta_url","body":{"text":"x"},
-                    "action":{"parameters":{"display_text":"d"}}})),
+                json!({"type": "contacts", "contacts": [{"name": {}}]}),
+                "formatted_name",
+            ),
+            (
+                with(
+                    "interactive",
+                    json!({"type": "button", "body": {"text": "x"}}),
+                ),
+                "buttons",
+            ),
+            (
+                with("interactive", json!({"type": "list", "action": {}})),
+                "text",
+            ),
+            (
+                with(
+                    "interactive",
+                    json!({"type":"cta_url","body":{"text":"x"},
+                    "action":{"parameters":{"display_text":"d"}}}),
+                ),
                 "url",
             ),
             (
-                with("interactive", json!({"type":"flow","body":{"text":"x"},
-                    "action":{"parameters":{"flow_cta":"c"}}})),
+                with(
+                    "interactive",
+                    json!({"type":"flow","body":{"text":"x"},
+                    "action":{"parameters":{"flow_cta":"c"}}}),
+                ),
                 "flow_name",
             ),
             (with("reaction", json!({"message_id": "wamid.x"})), "emoji"),
@@ -258,9 +289,11 @@ mod tests {
             panic!("fax accepted");
         };
         assert!(why.contains("fax") && why.contains("interactive"), "{why}");
-        let Err(Refusal::Invalid(why)) = check(&with("location", json!({"latitude": "north",
-            "longitude": 1})))
-        else {
+        let Err(Refusal::Invalid(why)) = check(&with(
+            "location",
+            json!({"latitude": "north",
+            "longitude": 1}),
+        )) else {
             panic!("bad latitude accepted");
         };
         assert!(why.contains("latitude"), "{why}");

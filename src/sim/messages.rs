@@ -73,12 +73,11 @@ fn mark_read(body: &Value) -> Result<Value, GraphError> {
     if string_at(body, "/message_id").is_none() {
         return Err(required("message_id"));
     }
-    if let Some(indicator) = body.get("typing_indicator") {
-        if indicator.get("type").and_then(Value::as_str) != Some("text") {
-            return Err(invalid(
-                "Parameter typing_indicator.type must be \"text\"".into(),
-            ));
-        }
+    let indicator = body.get("typing_indicator");
+    if indicator.is_some_and(|i| i.get("type").and_then(Value::as_str) != Some("text")) {
+        return Err(invalid(
+            "Parameter typing_indicator.type must be \"text\"".into(),
+        ));
     }
     Ok(json!({"success": true}))
 }

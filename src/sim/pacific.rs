@@ -65,7 +65,10 @@ mod tests {
             "Tuesday, 22-Nov-22 19:54:40 PST"
         );
         // fixtures/debug_token_user_expired_463.json: expires_at 1668613551.
-        assert_eq!(meta_time(1_668_613_551), "Wednesday, 16-Nov-22 07:45:51 PST");
+        assert_eq!(
+            meta_time(1_668_613_551),
+            "Wednesday, 16-Nov-22 07:45:51 PST"
+        );
     }
 
     #[test]

@@ -59,7 +59,9 @@ impl GraphRequest {
         match &self.body {
             RequestBody::Json(value) => Ok(value.clone()),
             RequestBody::Invalid(why) => Err(why.clone()),
-            RequestBody::Empty | RequestBody::Fields(_) => Ok(object_from_pairs(self.params.iter())),
+            RequestBody::Empty | RequestBody::Fields(_) => {
+                Ok(object_from_pairs(self.params.iter()))
+            }
         }
     }
 
