@@ -268,6 +268,15 @@ async fn a_dead_token_gets_190_on_unknown_paths_and_wrong_methods() {
             }
         }
     }
+    // No token learns nothing either: Meta's code 104, on unknown paths and nodes alike.
+    for path in ["/nonsense".to_string(), format!("/{PHONE}")] {
+        let (status, body) = sim.get(&path, &[]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(
+            error(&body, 104)["message"],
+            "An access token is required to request this resource."
+        );
+    }
     // Only a valid token learns that a path does not exist (code 100, subcode 33).
     let valid = sim.token();
     let (status, body) = reply(sim.client.get(sim.url("/nonsense")).bearer_auth(&valid)).await;

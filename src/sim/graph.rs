@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use super::batch;
 use super::envelope::{GraphError, GraphResponse};
 use super::faults::Fault;
-use super::node_auth::authenticate;
+use super::node_auth::{Caller, authenticate, token_required};
 use super::request::{GraphRequest, Route};
 use super::state::{SimHandle, now_unix};
 use super::usage::{APP_USAGE_HEADER, BUSINESS_USAGE_HEADER, UseCase};
@@ -60,10 +60,13 @@ pub(crate) fn route_one(sim: &SimHandle, request: &GraphRequest, now: i64) -> Gr
         }
     }
     // Authentication comes before routing: only a valid token learns a path does not exist.
-    if let Err(error) = authenticate(sim, request, now) {
-        let business_id = target.as_ref().map(|(id, _)| id.as_str());
-        return with_usage(sim, error.response(), business_id, now, false);
-    }
+    let caller = match authenticate(sim, request, now) {
+        Ok(caller) => caller,
+        Err(error) => {
+            let business_id = target.as_ref().map(|(id, _)| id.as_str());
+            return with_usage(sim, error.response(), business_id, now, false);
+        }
+    };
     let response = match request.route() {
         Route::DebugToken => oauth::debug_token(sim, request, now),
         Route::Exchange => oauth::exchange(sim, request, now),
@@ -77,6 +80,8 @@ pub(crate) fn route_one(sim: &SimHandle, request: &GraphRequest, now: i64) -> Gr
             "(#100) A batch must be sent as POST / with the parameter batch; batches do not nest",
         )
         .response(),
+        // Without a token nothing is learnt about the path either.
+        Route::Unknown { .. } if matches!(caller, Caller::Anonymous) => token_required().response(),
         Route::Unknown { object } => {
             GraphError::unsupported(request.method.as_str(), &object).response()
         }

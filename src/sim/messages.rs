@@ -23,7 +23,7 @@ pub(crate) fn send(sim: &SimHandle, request: &GraphRequest, now: i64) -> GraphRe
 }
 
 fn try_send(sim: &SimHandle, request: &GraphRequest, now: i64) -> Result<Value, GraphError> {
-    authorize(sim, request, now, StatusCode::UNAUTHORIZED)?;
+    authorize(sim, request, now)?;
     let body = request
         .payload()
         .map_err(|why| invalid(format!("Invalid parameter: {why}")))?;

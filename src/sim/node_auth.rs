@@ -96,21 +96,25 @@ fn dead_status(request: &GraphRequest) -> StatusCode {
     }
 }
 
+/// Meta's answer to a call without any token: code 104, HTTP 400, as captured in public
+/// integrations' tests.
+pub(crate) fn token_required() -> GraphError {
+    GraphError::new(
+        StatusCode::BAD_REQUEST,
+        104,
+        "An access token is required to request this resource.",
+    )
+}
+
 /// The USER or SYSTEM_USER token a node call (messages, phone fields, analytics) needs.
-/// `dead_status` is the HTTP status of a missing-token refusal.
 pub(crate) fn authorize(
     sim: &SimHandle,
     request: &GraphRequest,
     now: i64,
-    dead_status: StatusCode,
 ) -> Result<TokenRecord, GraphError> {
     match authenticate(sim, request, now)? {
         Caller::Token(record) => Ok(record),
-        Caller::Anonymous => Err(GraphError::new(
-            dead_status,
-            190,
-            "An access token is required to request this resource.",
-        )),
+        Caller::Anonymous => Err(token_required()),
         // An app token sees no WhatsApp node: Meta answers as for an object it cannot load.
         Caller::App | Caller::OtherApp => {
             let object = request.path.rsplit('/').find(|s| !s.is_empty());
@@ -198,8 +202,8 @@ mod tests {
         let ok = request(format!(
             "access_token={token}&appsecret_proof={fresh}&appsecret_time={now}"
         ));
-        assert!(authorize(&sim, &ok, now, StatusCode::BAD_REQUEST).is_ok());
-        let stale = authorize(&sim, &ok, now + 301, StatusCode::BAD_REQUEST).unwrap_err();
+        assert!(authorize(&sim, &ok, now).is_ok());
+        let stale = authorize(&sim, &ok, now + 301).unwrap_err();
         assert_eq!(stale.code, 100);
     }
 }

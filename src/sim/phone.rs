@@ -1,6 +1,6 @@
 //! Phone-number health: [`SimPhone`] and `GET /{v}/{phone-number-id}?fields=...` (section 8).
 
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -119,7 +119,7 @@ pub(crate) fn fields(sim: &SimHandle, request: &GraphRequest, id: &str, now: i64
     if request.method != Method::GET {
         return GraphError::unsupported(request.method.as_str(), id).response();
     }
-    if let Err(error) = authorize(sim, request, now, StatusCode::BAD_REQUEST) {
+    if let Err(error) = authorize(sim, request, now) {
         return error.response();
     }
     let phone = sim.lock().phones.get(id).cloned().unwrap_or_default();
