@@ -687,3 +687,37 @@ async fn expiry_messages_carry_pacific_time_like_meta() {
     assert_eq!(inspected["data"]["error"]["message"], message.as_str());
     assert_eq!(inspected["data"]["error"]["subcode"], 463);
 }
+
+#[tokio::test]
+async fn control_api_mints_an_already_expired_token_and_refuses_two_expiries() {
+    let sim = Sim::start().await;
+    let control = format!("{}/_sim/tokens", sim.sim.base_url());
+    let (status, body) = reply(
+        sim.client
+            .post(&control)
+            .json(&json!({"type": "LONG_LIVED_USER", "expires_at": 1_665_039_600})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["expires_at"], 1_665_039_600);
+    let token = body["access_token"].as_str().unwrap();
+    let (_, inspected) = sim
+        .get(
+            "/debug_token",
+            &[("input_token", token), ("access_token", &app_token())],
+        )
+        .await;
+    assert_eq!(inspected["data"]["is_valid"], false);
+    assert_eq!(inspected["data"]["expires_at"], 1_665_039_600);
+    let (status, body) = reply(
+        sim.client
+            .post(&control)
+            .json(&json!({"type": "USER", "expires_at": 1, "lifetime_secs": 5})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"].as_str().unwrap().contains("not both"),
+        "{body}"
+    );
+}

@@ -16,7 +16,7 @@ use super::token::{DATA_ACCESS_SECS, Invalidation, TokenKind, TokenRecord, Token
 const APPLICATION_NAME: &str = "tokentop simulator";
 /// `user_id` that `debug_token` reports for every token of the simulated app.
 const SIM_USER_ID: &str = "100000000000100";
-/// Random characters after `{app-id}|` in a client_credentials app token (Meta's are 27).
+/// Random characters after `{app-id}|` in a client_credentials app token, about as many as Meta's.
 const APP_TOKEN_RANDOM_CHARS: usize = 27;
 const SCOPES: [&str; 2] = [
     "whatsapp_business_management",
