@@ -1,7 +1,7 @@
 //! `GET /{v}/{waba-id}?fields=analytics.start(S).end(E).granularity(G)` (section 9), with
 //! synthetic but deterministic counts.
 
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use chrono::{DateTime, Months};
 use serde_json::{Value, json};
 
@@ -33,7 +33,7 @@ pub(crate) fn analytics(
     if request.method != Method::GET {
         return GraphError::unsupported(request.method.as_str(), id).response();
     }
-    if let Err(error) = authorize(sim, request, now, StatusCode::BAD_REQUEST) {
+    if let Err(error) = authorize(sim, request, now) {
         return error.response();
     }
     let query = match parse(request.param("fields").unwrap_or_default()) {

@@ -4,6 +4,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use super::encodings::RequestBody;
 use super::envelope::{GraphError, GraphResponse};
 use super::graph::route_one;
 use super::request::{GraphRequest, parse_urlencoded};
@@ -96,7 +97,7 @@ fn item_request(item: &Value, batch_token: Option<&str>) -> Result<GraphRequest,
         path: format!("/{}", path.trim_start_matches('/')),
         params,
         bearer: None,
-        body: body.as_bytes().to_vec(),
+        body: RequestBody::Fields(parse_urlencoded(body)),
     })
 }
 

@@ -26,6 +26,8 @@ struct MintRequest {
     kind: TokenKind,
     /// Seconds until expiry; 0 means never; absent means the kind's usual lifetime.
     lifetime_secs: Option<u64>,
+    /// Unix seconds of expiry instead of a lifetime; may be in the past (an expired token).
+    expires_at: Option<i64>,
 }
 
 pub(crate) fn router() -> Router<SimHandle> {
@@ -71,6 +73,14 @@ async fn mint(State(sim): State<SimHandle>, body: Bytes) -> Response {
         Ok(request) => request,
         Err(message) => return bad_request(message),
     };
+    if let Some(expires_at) = request.expires_at {
+        if request.lifetime_secs.is_some() {
+            return bad_request("give `lifetime_secs` or `expires_at`, not both".to_string());
+        }
+        let minted = sim.mint_token_expiring_at(request.kind, expires_at);
+        return Json(json!({"access_token": minted.access_token, "expires_at": expires_at}))
+            .into_response();
+    }
     let config = sim.config();
     let lifetime = match (request.lifetime_secs, request.kind) {
         (Some(0), _) | (None, TokenKind::SystemUser) => None,

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use super::batch;
 use super::envelope::{GraphError, GraphResponse};
 use super::faults::Fault;
+use super::node_auth::{Caller, authenticate, token_required};
 use super::request::{GraphRequest, Route};
 use super::state::{SimHandle, now_unix};
 use super::usage::{APP_USAGE_HEADER, BUSINESS_USAGE_HEADER, UseCase};
@@ -31,7 +32,10 @@ pub(crate) async fn serve(sim: &SimHandle, request: GraphRequest) -> GraphRespon
         return fault_response(sim, &request, fault, now);
     }
     match request.route() {
-        Route::Batch => batch::run(sim, &request, now),
+        Route::Batch => match authenticate(sim, &request, now) {
+            Ok(_) => batch::run(sim, &request, now),
+            Err(error) => with_usage(sim, error.response(), None, now, false),
+        },
         _ => route_one(sim, &request, now),
     }
 }
@@ -55,6 +59,14 @@ pub(crate) fn route_one(sim: &SimHandle, request: &GraphRequest, now: i64) -> Gr
             state.usage.record_business_call(now, id, *use_case);
         }
     }
+    // Authentication comes before routing: only a valid token learns a path does not exist.
+    let caller = match authenticate(sim, request, now) {
+        Ok(caller) => caller,
+        Err(error) => {
+            let business_id = target.as_ref().map(|(id, _)| id.as_str());
+            return with_usage(sim, error.response(), business_id, now, false);
+        }
+    };
     let response = match request.route() {
         Route::DebugToken => oauth::debug_token(sim, request, now),
         Route::Exchange => oauth::exchange(sim, request, now),
@@ -68,6 +80,8 @@ pub(crate) fn route_one(sim: &SimHandle, request: &GraphRequest, now: i64) -> Gr
             "(#100) A batch must be sent as POST / with the parameter batch; batches do not nest",
         )
         .response(),
+        // Without a token nothing is learnt about the path either.
+        Route::Unknown { .. } if matches!(caller, Caller::Anonymous) => token_required().response(),
         Route::Unknown { object } => {
             GraphError::unsupported(request.method.as_str(), &object).response()
         }

@@ -4,17 +4,24 @@
 //! revoke, messages, phone-number fields, WABA analytics, batch) on loopback, plus control
 //! endpoints under `/_sim/` to mint and invalidate tokens, read request counts and inject
 //! faults. [`SimHandle`] does the same in-process.
+//!
+//! It answers as Meta does: POST bodies as JSON, form or multipart (nested values as JSON
+//! strings), the token from the query, body or bearer header, authentication before routing,
+//! Meta's error shapes and messages (expiry times in US Pacific time).
 
 mod analytics;
 mod batch;
 mod control;
 pub mod demo;
+mod encodings;
 mod envelope;
 mod faults;
 mod graph;
+mod message_types;
 mod messages;
 mod node_auth;
 mod oauth;
+mod pacific;
 mod phone;
 mod request;
 mod server;

@@ -1,10 +1,13 @@
 //! Token endpoints: `debug_token`, `oauth/access_token` (exchange/refresh) and `oauth/revoke`.
 
 use axum::http::{Method, StatusCode};
+use rand::Rng;
+use rand::distr::Alphanumeric;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use super::envelope::{GraphError, GraphResponse};
+use super::node_auth::{AppToken, BAD_SIGNATURE, Caller, app_token, authenticate};
 use super::request::GraphRequest;
 use super::state::{SimHandle, expiry_after};
 use super::token::{DATA_ACCESS_SECS, Invalidation, TokenKind, TokenRecord, TokenStatus};
@@ -13,38 +16,76 @@ use super::token::{DATA_ACCESS_SECS, Invalidation, TokenKind, TokenRecord, Token
 const APPLICATION_NAME: &str = "tokentop simulator";
 /// `user_id` that `debug_token` reports for every token of the simulated app.
 const SIM_USER_ID: &str = "100000000000100";
+/// Random characters after `{app-id}|` in a client_credentials app token, about as many as Meta's.
+const APP_TOKEN_RANDOM_CHARS: usize = 27;
 const SCOPES: [&str; 2] = [
     "whatsapp_business_management",
     "whatsapp_business_messaging",
 ];
 
-/// `GET /{v}/debug_token?input_token=..&access_token={app-id}|{app-secret}`.
+/// Meta's refusal of a `debug_token` caller that may not inspect tokens of this app
+/// (fixtures/error_debug_token_caller_not_allowed.json).
+const CALLER_NOT_ALLOWED: &str = "(#100) You must provide an app access token, or a user access \
+     token that is an owner or developer of the app";
+/// Meta's message for an input token that is no token at all (fixtures/debug_token_cannot_parse.json).
+const CANNOT_PARSE: &str = "Invalid OAuth access token - Cannot parse access token";
+
+/// `GET /{v}/debug_token?input_token=..&access_token=..[&fields=..]`.
+///
+/// The caller may be the app token or a valid user / system-user token of the app: Meta's docs
+/// allow a developer's user token, and integrations commonly inspect a token with itself.
 pub(crate) fn debug_token(sim: &SimHandle, request: &GraphRequest, now: i64) -> GraphResponse {
     if request.method != Method::GET {
         return GraphError::unsupported(request.method.as_str(), "debug_token").response();
     }
-    if let Err(error) = check_app_token(sim, request.access_token()) {
-        return error.response();
+    match authenticate(sim, request, now) {
+        Ok(Caller::App | Caller::Token(_)) => {}
+        Ok(Caller::Anonymous | Caller::OtherApp) => {
+            return GraphError::new(StatusCode::BAD_REQUEST, 100, CALLER_NOT_ALLOWED).response();
+        }
+        Err(error) => return error.response(),
     }
     let Some(input_token) = request.param("input_token") else {
         return GraphError::invalid_param("(#100) The parameter input_token is required")
             .response();
     };
-    let status = TokenStatus::of(sim.lock().tokens.get(input_token), now);
+    let mut data = inspect(sim, input_token, now);
+    if let (Some(fields), Value::Object(map)) = (request.param("fields"), &mut data) {
+        let wanted: Vec<&str> = fields.split(',').map(str::trim).collect();
+        map.retain(|key, _| wanted.contains(&key.as_str()));
+    }
+    GraphResponse::ok(&json!({ "data": data }))
+}
+
+/// The `data` of a `debug_token` answer about `input_token`.
+fn inspect(sim: &SimHandle, input_token: &str, now: i64) -> Value {
     let app_id = sim.config().app_id.as_str();
-    let data = match &status {
+    match app_token(sim, input_token) {
+        // fixtures/debug_token_app_token.json
+        Some(AppToken::Ours) => {
+            return json!({"app_id": app_id, "type": "APP", "application": APPLICATION_NAME,
+                "is_valid": true, "scopes": []});
+        }
+        // fixtures/debug_token_invalid_signature.json: no app_id, no subcode.
+        Some(AppToken::OtherApp | AppToken::BadSignature) => {
+            return json!({"error": {"code": 190, "message": BAD_SIGNATURE},
+                "is_valid": false, "scopes": []});
+        }
+        None => {}
+    }
+    let status = TokenStatus::of(sim.lock().tokens.get(input_token), now);
+    match &status {
         TokenStatus::Valid(record) => valid_data(app_id, record),
         TokenStatus::Expired(record) | TokenStatus::Invalidated(record, _) => {
             dead_data(app_id, record, &status, now)
         }
+        // fixtures/debug_token_cannot_parse.json: no app_id, no subcode.
         TokenStatus::Unknown => json!({
-            "app_id": app_id,
-            "error": {"code": 190, "message": status.error_message(now), "subcode": status.subcode()},
+            "error": {"code": 190, "message": CANNOT_PARSE},
             "is_valid": false,
             "scopes": [],
         }),
-    };
-    GraphResponse::ok(&json!({ "data": data }))
+    }
 }
 
 fn data_access_expires_at(record: &TokenRecord) -> i64 {
@@ -86,28 +127,6 @@ fn dead_data(app_id: &str, record: &TokenRecord, status: &TokenStatus, now: i64)
         "scopes": SCOPES,
         "user_id": SIM_USER_ID,
     })
-}
-
-/// Accepts only the app token `{app-id}|{app-secret}`.
-fn check_app_token(sim: &SimHandle, presented: Option<&str>) -> Result<(), GraphError> {
-    let config = sim.config();
-    let Some(presented) = presented else {
-        return Err(GraphError::new(
-            StatusCode::BAD_REQUEST,
-            190,
-            "An access token is required to request this resource.",
-        ));
-    };
-    let expected = format!("{}|{}", config.app_id, config.app_secret.expose_secret());
-    if presented == expected {
-        Ok(())
-    } else {
-        Err(GraphError::new(
-            StatusCode::BAD_REQUEST,
-            190,
-            "Invalid OAuth access token signature.",
-        ))
-    }
 }
 
 /// Checks `client_id` and `client_secret` against the simulated app (code 101 on mismatch).
@@ -155,9 +174,13 @@ pub(crate) fn exchange(sim: &SimHandle, request: &GraphRequest, now: i64) -> Gra
 
 fn try_exchange(sim: &SimHandle, request: &GraphRequest, now: i64) -> Result<Value, GraphError> {
     let grant_type = required(request, "grant_type")?;
+    if grant_type == "client_credentials" {
+        return client_credentials(sim, request);
+    }
     if grant_type != "fb_exchange_token" {
         return Err(GraphError::invalid_param(format!(
-            "(#100) Unsupported grant_type \"{grant_type}\"; allowed: fb_exchange_token"
+            "(#100) Unsupported grant_type \"{grant_type}\"; allowed: fb_exchange_token, \
+             client_credentials"
         )));
     }
     check_client(sim, request)?;
@@ -191,6 +214,20 @@ fn try_exchange(sim: &SimHandle, request: &GraphRequest, now: i64) -> Result<Val
         body["expires_in"] = json!(expires_at.saturating_sub(now).max(0));
     }
     Ok(body)
+}
+
+/// `grant_type=client_credentials`: an app access token `{app-id}|{random}`, as Meta mints
+/// them, answered `{"access_token":..,"token_type":"bearer"}` with no expiry.
+fn client_credentials(sim: &SimHandle, request: &GraphRequest) -> Result<Value, GraphError> {
+    check_client(sim, request)?;
+    let random: String = rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(APP_TOKEN_RANDOM_CHARS)
+        .map(char::from)
+        .collect();
+    let token = format!("{}|{random}", sim.config().app_id);
+    sim.lock().app_tokens.insert(token.clone());
+    Ok(json!({"access_token": token, "token_type": "bearer"}))
 }
 
 /// `GET /{v}/oauth/revoke?client_id&client_secret&revoke_token&access_token`.

@@ -1,6 +1,6 @@
 //! Phone-number health: [`SimPhone`] and `GET /{v}/{phone-number-id}?fields=...` (section 8).
 
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -9,8 +9,19 @@ use super::node_auth::authorize;
 use super::request::GraphRequest;
 use super::state::SimHandle;
 
-/// Fields served when a request names none.
-const DEFAULT_FIELDS: &str = "verified_name,display_phone_number,quality_rating";
+/// Fields Meta serves when a request names none (besides `id`).
+const DEFAULT_FIELDS: &str = "verified_name,code_verification_status,display_phone_number,\
+    quality_rating,platform_type,throughput,webhook_configuration";
+
+/// Documented fields the simulated phone has no value for: Meta omits a field without a value
+/// from the answer rather than refusing it.
+const VALUELESS_FIELDS: [&str; 5] = [
+    "conversational_automation",
+    "new_name_status",
+    "certificate",
+    "new_certificate",
+    "eligibility_for_api_business_global_search",
+];
 
 /// The health a simulated phone number reports. Every field is optional in JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +41,17 @@ pub struct SimPhone {
     pub can_send_message: String,
     /// `additional_info` of the phone's health entity, omitted when empty.
     pub additional_info: Vec<String>,
+    /// VERIFIED, NOT_VERIFIED, EXPIRED.
+    pub code_verification_status: String,
+    /// CLOUD_API, ON_PREMISE, NOT_APPLICABLE.
+    pub platform_type: String,
+    /// APPROVED, AVAILABLE_WITHOUT_REVIEW, PENDING_REVIEW, DECLINED, EXPIRED, NONE.
+    pub name_status: String,
+    /// LIVE or SANDBOX.
+    pub account_mode: String,
+    pub is_official_business_account: bool,
+    /// Served as `webhook_configuration.application`.
+    pub webhook_url: String,
 }
 
 impl Default for SimPhone {
@@ -43,6 +65,12 @@ impl Default for SimPhone {
             throughput_level: "STANDARD".to_string(),
             can_send_message: "AVAILABLE".to_string(),
             additional_info: Vec::new(),
+            code_verification_status: "VERIFIED".to_string(),
+            platform_type: "CLOUD_API".to_string(),
+            name_status: "APPROVED".to_string(),
+            account_mode: "LIVE".to_string(),
+            is_official_business_account: false,
+            webhook_url: "https://webhook.example.com/whatsapp".to_string(),
         }
     }
 }
@@ -55,7 +83,20 @@ impl SimPhone {
             "verified_name" => json!(self.verified_name),
             "quality_rating" => json!(self.quality_rating),
             "status" => json!(self.status),
+            "code_verification_status" => json!(self.code_verification_status),
+            "platform_type" => json!(self.platform_type),
+            "name_status" => json!(self.name_status),
+            "account_mode" => json!(self.account_mode),
+            "is_official_business_account" => json!(self.is_official_business_account),
+            "webhook_configuration" => json!({"application": self.webhook_url}),
+            "quality_score" => json!({"score": self.quality_rating}),
+            "is_on_biz_app" | "is_pin_enabled" | "is_preverified_number" => json!(false),
+            "search_visibility" => json!("VISIBLE"),
+            "last_onboarded_time" => json!("2024-04-02T22:29:47+0000"),
+            "country_code" => json!("US"),
+            "country_dial_code" => json!("1"),
             "throughput" => json!({"level": self.throughput_level}),
+            // The deprecated name (v23.0 and older) and its successor serve the same tier.
             "whatsapp_business_manager_messaging_limit" | "messaging_limit_tier" => {
                 json!(self.messaging_limit)
             }
@@ -78,16 +119,19 @@ pub(crate) fn fields(sim: &SimHandle, request: &GraphRequest, id: &str, now: i64
     if request.method != Method::GET {
         return GraphError::unsupported(request.method.as_str(), id).response();
     }
-    if let Err(error) = authorize(sim, request, now, StatusCode::BAD_REQUEST) {
+    if let Err(error) = authorize(sim, request, now) {
         return error.response();
     }
     let phone = sim.lock().phones.get(id).cloned().unwrap_or_default();
-    let requested = request.param("fields").unwrap_or(DEFAULT_FIELDS);
+    let requested = request
+        .param("fields")
+        .filter(|fields| !fields.trim().is_empty())
+        .unwrap_or(DEFAULT_FIELDS);
     let mut body = Map::new();
     for field in split_fields(requested) {
         // Nested selections such as `health_status{can_send_message}` get the whole field.
         let name = field.split('{').next().unwrap_or_default().trim();
-        if name.is_empty() || name == "id" {
+        if name.is_empty() || name == "id" || VALUELESS_FIELDS.contains(&name) {
             continue;
         }
         match phone.field(name, id) {

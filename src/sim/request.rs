@@ -1,17 +1,20 @@
 //! A Graph request in a transport-neutral form, so direct calls and batch items share routing.
 
 use axum::http::Method;
+use serde_json::Value;
+
+use super::encodings::{RequestBody, object_from_pairs};
 
 /// One Graph request: from HTTP, or from an item of a batch.
 #[derive(Debug, Clone)]
 pub(crate) struct GraphRequest {
     pub method: Method,
     pub path: String,
-    /// Query parameters, followed by form-body parameters when the body is a form.
+    /// Query parameters, followed by the body's top-level fields (any encoding).
     pub params: Vec<(String, String)>,
     /// The token of an `Authorization: Bearer` header.
     pub bearer: Option<String>,
-    pub body: Vec<u8>,
+    pub body: RequestBody,
 }
 
 /// The endpoint a request is for, parsed from its path.
@@ -44,7 +47,22 @@ impl GraphRequest {
 
     /// The token the caller presented: `access_token` parameter, else the bearer header.
     pub(crate) fn access_token(&self) -> Option<&str> {
-        self.param("access_token").or(self.bearer.as_deref())
+        self.param("access_token")
+            .filter(|token| !token.is_empty())
+            .or(self.bearer.as_deref())
+    }
+
+    /// The call's arguments as one JSON object: a JSON body as sent, otherwise the query and
+    /// form (or multipart) fields with JSON-encoded nested values decoded. Auth parameters are
+    /// left out.
+    pub(crate) fn payload(&self) -> Result<Value, String> {
+        match &self.body {
+            RequestBody::Json(value) => Ok(value.clone()),
+            RequestBody::Invalid(why) => Err(why.clone()),
+            RequestBody::Empty | RequestBody::Fields(_) => {
+                Ok(object_from_pairs(self.params.iter()))
+            }
+        }
     }
 
     pub(crate) fn route(&self) -> Route {
@@ -154,7 +172,7 @@ mod tests {
             path: path.to_string(),
             params: parse_urlencoded(query),
             bearer: None,
-            body: Vec::new(),
+            body: RequestBody::Empty,
         }
     }
 

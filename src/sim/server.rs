@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use super::request::{GraphRequest, parse_urlencoded};
 use super::state::SimHandle;
-use super::{SimConfig, control, graph};
+use super::{SimConfig, control, encodings, graph};
 
 /// How long [`RunningSim::shutdown`] waits for open connections before cutting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -134,13 +134,8 @@ async fn graph_fallback(
             .into_response();
     }
     let mut params = parse_urlencoded(uri.query().unwrap_or_default());
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
-    if is_form {
-        params.extend(parse_urlencoded(&String::from_utf8_lossy(&body)));
-    }
+    let body = encodings::decode(&headers, body).await;
+    params.extend(body.params());
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -155,7 +150,7 @@ async fn graph_fallback(
         path: uri.path().to_string(),
         params,
         bearer,
-        body: body.to_vec(),
+        body,
     };
     graph::serve(&sim, request).await.into_response()
 }

@@ -1,6 +1,6 @@
 //! The simulator's shared state and [`SimHandle`], the in-process way to drive it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -28,6 +28,8 @@ pub struct SimStats {
 #[derive(Debug, Default)]
 pub(crate) struct SimState {
     pub tokens: HashMap<String, TokenRecord>,
+    /// App tokens minted by `grant_type=client_credentials`.
+    pub app_tokens: HashSet<String>,
     pub stats: SimStats,
     pub faults: Faults,
     pub phones: HashMap<String, SimPhone>,
@@ -121,6 +123,13 @@ impl SimHandle {
         let now = now_unix();
         let expires_at = lifetime.map(|lifetime| expiry_after(now, lifetime));
         self.lock().insert_token(kind, now, expires_at)
+    }
+
+    /// Mints a token of `kind` that expires at `expires_at` (unix seconds), which may be past:
+    /// the way to get an already-expired token without waiting.
+    pub fn mint_token_expiring_at(&self, kind: TokenKind, expires_at: i64) -> MintedToken {
+        let issued_at = now_unix().min(expires_at.saturating_sub(3600));
+        self.lock().insert_token(kind, issued_at, Some(expires_at))
     }
 
     /// Invalidates a token early, as Meta does after a password change; `false` if unknown.

@@ -4,6 +4,8 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde::{Deserialize, Serialize};
 
+use super::pacific::meta_time;
+
 /// Random characters after the `EAAG` prefix, about as many as Meta's tokens carry.
 const TOKEN_RANDOM_CHARS: usize = 180;
 
@@ -118,14 +120,6 @@ impl TokenStatus {
     }
 }
 
-/// Formats unix seconds the way Meta's expiry messages do: `Wednesday, 16-Nov-22 07:45:51 UTC`.
-fn meta_time(unix_secs: i64) -> String {
-    match chrono::DateTime::from_timestamp(unix_secs, 0) {
-        Some(time) => time.format("%A, %d-%b-%y %H:%M:%S UTC").to_string(),
-        None => unix_secs.to_string(),
-    }
-}
-
 /// A fresh token string: `EAAG` plus random alphanumerics.
 pub(crate) fn new_token_string() -> String {
     let random: String = rand::rng()
@@ -178,7 +172,7 @@ mod tests {
         let status = TokenStatus::of(Some(&record(Some(1_668_613_551))), 1_668_750_000);
         let message = status.error_message(1_668_750_000);
         assert!(message.starts_with("Error validating access token: Session has expired on "));
-        assert!(message.contains("16-Nov-22"), "{message}");
+        assert!(message.contains("16-Nov-22 07:45:51 PST"), "{message}");
     }
 
     #[test]
