@@ -748,3 +748,43 @@ async fn unusable_exchange_answers_never_replace_the_working_token() {
         assert!(!failure.contains("INJECTED"), "{failure}");
     }
 }
+
+/// Issue 8 item 1: a restart republishes when the env-file holds an older token than the
+/// current one; a one-shot command (no auto refresh) never writes it.
+#[tokio::test(start_paused = true)]
+async fn a_restart_republishes_a_stale_env_file() {
+    for auto_refresh in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::virtual_at(START);
+        let fake = FakeSource::new(
+            clock.clone(),
+            ExchangeMode::Renew {
+                lifetime_secs: 3000,
+            },
+        );
+        let token = fake.mint("SYSTEM_USER", Some(3000));
+        let env_file = dir.path().join("app.env");
+        let stale = "KEEP=1\nWHATSAPP_ACCESS_TOKEN=EAAGanoldertokenanoldertoken\n";
+        std::fs::write(&env_file, stale).unwrap();
+        let mut acct = account("a", &token);
+        acct.env_file = Some(env_file.clone());
+        let options = EngineOptions {
+            clock,
+            auto_refresh,
+            ..EngineOptions::default()
+        };
+        let (_handle, mut events) =
+            Engine::start(&settings(dir.path(), vec![acct]), fake.clone(), options);
+        run_for(&mut events, 5).await;
+        let text = std::fs::read_to_string(&env_file).unwrap();
+        if auto_refresh {
+            assert_eq!(text, format!("KEEP=1\nWHATSAPP_ACCESS_TOKEN={token}\n"));
+        } else {
+            assert_eq!(text, stale, "a one-shot command changed the env-file");
+        }
+        assert!(
+            fake.exchanges.lock().unwrap().is_empty(),
+            "no exchange needed"
+        );
+    }
+}

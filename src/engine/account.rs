@@ -266,6 +266,7 @@ impl AccountActor {
     pub async fn run(mut self, rx: &mut mpsc::UnboundedReceiver<AccountMsg>) {
         self.adopt_store_at_start();
         self.inspect_and_plan("startup").await;
+        self.republish_if_stale().await;
         loop {
             let wake = self.next_wake();
             let clock = self.shared.clock.clone();
@@ -288,6 +289,18 @@ impl AccountActor {
                 },
                 () = timer => self.on_timer().await,
             }
+        }
+    }
+
+    /// A refresher that starts with an env-file holding another token than the current one
+    /// (a publish failed or was cut short before a restart) publishes again at once.
+    async fn republish_if_stale(&mut self) {
+        let (Some(path), Some(token)) = (&self.settings.env_file, &self.access) else {
+            return;
+        };
+        if self.shared.auto_refresh && super::publish::env_file_is_stale(path, token) {
+            tracing::info!(account = %self.settings.name, "the env-file holds an older token; publishing the current one");
+            let _ = self.publish().await;
         }
     }
 

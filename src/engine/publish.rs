@@ -68,6 +68,19 @@ pub fn write_env_file(
     write_through(path, out.as_bytes())
 }
 
+/// Whether the env-file at `path` exists and holds another `WHATSAPP_ACCESS_TOKEN` than
+/// `token` (a restart after a failed or interrupted publish finds it stale).
+pub fn env_file_is_stale(path: &Path, token: &SecretString) -> bool {
+    let Ok(text) = read_existing(path) else {
+        return false;
+    };
+    let held = text.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        (key.trim() == ACCESS_TOKEN_KEY).then(|| value.trim())
+    });
+    held.is_some_and(|value| value != token.expose_secret())
+}
+
 /// The current content (empty when there is none yet), at most [`ENV_FILE_MAX_BYTES`].
 fn read_existing(path: &Path) -> io::Result<String> {
     let file = match std::fs::File::open(path) {
@@ -108,12 +121,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("new.env");
         let ll = SecretString::from("EAAGlonglivedlonglived");
-        write_env_file(&path, &SecretString::from("EAAGaccessaccessaccess"), Some(&ll)).unwrap();
+        write_env_file(
+            &path,
+            &SecretString::from("EAAGaccessaccessaccess"),
+            Some(&ll),
+        )
+        .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,
             "WHATSAPP_ACCESS_TOKEN=EAAGaccessaccessaccess\nWHATSAPP_REFRESH_TOKEN=EAAGlonglivedlonglived\n"
         );
+    }
+
+    #[test]
+    fn a_stale_env_file_is_told_from_a_current_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        let token = SecretString::from("EAAGcurrentcurrentcurrent");
+        assert!(!env_file_is_stale(&path, &token), "missing is not stale");
+        std::fs::write(
+            &path,
+            "A=1\nWHATSAPP_ACCESS_TOKEN=EAAGcurrentcurrentcurrent\n",
+        )
+        .unwrap();
+        assert!(!env_file_is_stale(&path, &token));
+        std::fs::write(&path, "WHATSAPP_ACCESS_TOKEN=\n").unwrap();
+        assert!(env_file_is_stale(&path, &token));
+        std::fs::write(&path, "WHATSAPP_ACCESS_TOKEN=EAAGolderolderolder\n").unwrap();
+        assert!(env_file_is_stale(&path, &token));
     }
 
     #[test]
@@ -123,7 +159,11 @@ mod tests {
         std::fs::write(&path, "WHATSAPP_ACCESS_TOKEN=EAAGworkingworkingworking\n").unwrap();
         let hostile = SecretString::from("EAAGlooksfine0000000\nINJECTED_VAR=pwned");
         let err = write_env_file(&path, &hostile, None).unwrap_err();
-        assert!(err.to_string().contains("refusing to write WHATSAPP_ACCESS_TOKEN"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("refusing to write WHATSAPP_ACCESS_TOKEN"),
+            "{err}"
+        );
         assert!(!err.to_string().contains("INJECTED"), "{err}");
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
