@@ -181,7 +181,7 @@ mod tests {
         };
         let payload: Box<dyn Any + Send> = Box::new(format!(
             "bad EAAGsecretsecretsecret1234 appsecret123 {}",
-            "x".repeat(500)
+            "x ".repeat(250)
         ));
         let text = panic_message(payload.as_ref(), &settings);
         assert!(!text.contains("secretsecret"), "{text}");
