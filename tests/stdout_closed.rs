@@ -127,3 +127,59 @@ async fn check_exits_quietly_with_its_status_code() {
         assert_quiet(&closed, code, if json { "check --json" } else { "check" });
     }
 }
+
+/// `refresh` and `send-test` finish their work with a closed stdout and still tell the
+/// outcome by the exit code (0: the refresh and the send worked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_and_send_test_finish_their_work_with_a_closed_stdout() {
+    let sim = RunningSim::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let token = sim
+        .handle()
+        .mint_token(TokenKind::SystemUser, Some(Duration::from_secs(86_400)))
+        .access_token;
+    let phone = "106540352242922";
+    sim.handle()
+        .set_phone(phone, tokentop::sim::SimPhone::default());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (data, url) = (data.to_str().unwrap().to_string(), sim.base_url());
+    let env = vec![
+        ("WHATSAPP_APP_ID".to_string(), DEFAULT_APP_ID.to_string()),
+        (
+            "WHATSAPP_APP_SECRET".to_string(),
+            DEFAULT_APP_SECRET.to_string(),
+        ),
+        ("WHATSAPP_ACCESS_TOKEN".to_string(), token.clone()),
+        (
+            "WHATSAPP_TEST_RECIPIENT".to_string(),
+            "15551234567".to_string(),
+        ),
+        ("WHATSAPP_PHONE_NUMBER_ID".to_string(), phone.to_string()),
+    ];
+    let home = dir.path().to_path_buf();
+    let outputs = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::task::spawn_blocking(move || {
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            ["refresh", "send-test"].map(|command| {
+                let args = ["--data-dir", &data, "--graph-url", &url, command];
+                (command, run_with_closed_stdout(&home, &args, &env))
+            })
+        }),
+    )
+    .await
+    .expect("refresh / send-test did not finish within 120 s")
+    .unwrap();
+    for (command, output) in outputs {
+        assert_quiet(&output, 0, command);
+    }
+    let refreshed = tokentop::engine::store::TokenStore::new(&dir.path().join("data"))
+        .load("default")
+        .unwrap()
+        .expect("the refresh stored its token");
+    use secrecy::ExposeSecret;
+    assert_ne!(refreshed.access_token.expose_secret(), token);
+}

@@ -81,23 +81,23 @@ pub async fn run(global: &GlobalArgs, args: &ExchangeArgs) -> anyhow::Result<Exi
     .await?;
     let kind = info.token_type.unwrap_or_else(|| "token".to_string());
     match expires_at {
-        Some(at) => println!(
+        Some(at) => say(format_args!(
             "account {}: exchanged for a {kind} that expires {} (in {})",
             args.account,
             format_unix(at),
             super::common::format_left(at.saturating_sub(now))
-        ),
-        None => println!(
+        )),
+        None => say(format_args!(
             "account {}: exchanged for a {kind} that does not expire",
             args.account
-        ),
+        )),
     }
-    println!(
+    say(format_args!(
         "stored in {}",
         TokenStore::new(&settings.data_dir)
             .path_for(&args.account)
             .display()
-    );
+    ));
     print_env_lines(&app.app_id, &token, args.reveal);
     Ok(ExitCode::SUCCESS)
 }
@@ -136,13 +136,13 @@ fn print_env_lines(app_id: &str, token: &SecretString, reveal: bool) {
     } else {
         mask(token)
     };
-    println!("WHATSAPP_APP_ID={app_id}");
-    println!("WHATSAPP_ACCESS_TOKEN={shown}");
-    println!("WHATSAPP_REFRESH_TOKEN={shown}");
+    say(format_args!("WHATSAPP_APP_ID={app_id}"));
+    say(format_args!("WHATSAPP_ACCESS_TOKEN={shown}"));
+    say(format_args!("WHATSAPP_REFRESH_TOKEN={shown}"));
     if !reveal {
-        println!(
+        say(format_args!(
             "# values masked; pass --reveal to print them in full (they will be in your terminal scrollback)"
-        );
+        ));
     }
 }
 
@@ -235,4 +235,10 @@ fn prompt_visible(question: &str) -> anyhow::Result<String> {
 
 fn env_value(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// One line of the report on stdout. A closed stdout (`| head`) is ignored: the command still
+/// finishes its work and its exit status still tells the outcome.
+fn say(line: std::fmt::Arguments<'_>) {
+    let _ = super::stdout::line(line);
 }

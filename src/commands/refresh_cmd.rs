@@ -38,7 +38,10 @@ pub async fn run(global: &GlobalArgs, args: &RefreshArgs) -> anyhow::Result<Exit
                 pending.remove(&report.account);
                 all_ok &= report.ok;
                 let verdict = if report.ok { "ok" } else { "FAILED" };
-                println!("{}: {verdict} - {}", report.account, report.message);
+                say(format_args!(
+                    "{}: {verdict} - {}",
+                    report.account, report.message
+                ));
                 if !report.ok {
                     print_hint(&report, hints.get(&report.account));
                 }
@@ -54,7 +57,10 @@ pub async fn run(global: &GlobalArgs, args: &RefreshArgs) -> anyhow::Result<Exit
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => {
                 for name in &pending {
-                    println!("{name}: FAILED - no result within {}s", limit.as_secs());
+                    say(format_args!(
+                        "{name}: FAILED - no result within {}s",
+                        limit.as_secs()
+                    ));
                 }
                 all_ok = false;
                 break;
@@ -95,4 +101,10 @@ fn print_hint(report: &RefreshReport, engine_hint: Option<&String>) {
         }
     };
     eprintln!("  what to do: {advice}");
+}
+
+/// One line of the report on stdout. A closed stdout (`| head`) is ignored: the command still
+/// finishes its work and its exit status still tells the outcome.
+fn say(line: std::fmt::Arguments<'_>) {
+    let _ = super::stdout::line(line);
 }

@@ -30,7 +30,7 @@ pub async fn run(global: &GlobalArgs, args: &SendTestArgs) -> anyhow::Result<Exi
                 accepted = report.accepted;
                 let to = report.to.as_deref().unwrap_or("?");
                 if report.accepted {
-                    println!(
+                    say(format_args!(
                         "{account}: accepted - {} to {to} ({}, {} ms{})",
                         report.message_id.as_deref().unwrap_or("no message id"),
                         report.message_status.as_deref().unwrap_or("accepted"),
@@ -40,18 +40,21 @@ pub async fn run(global: &GlobalArgs, args: &SendTestArgs) -> anyhow::Result<Exi
                         } else {
                             ""
                         }
-                    );
+                    ));
                 } else {
-                    println!(
+                    say(format_args!(
                         "{account}: FAILED - to {to}: {}",
                         report.error.as_deref().unwrap_or("unknown error")
-                    );
+                    ));
                 }
                 break;
             }
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => {
-                println!("{account}: FAILED - no result within {}s", limit.as_secs());
+                say(format_args!(
+                    "{account}: FAILED - no result within {}s",
+                    limit.as_secs()
+                ));
                 break;
             }
         }
@@ -62,4 +65,10 @@ pub async fn run(global: &GlobalArgs, args: &SendTestArgs) -> anyhow::Result<Exi
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// One line of the report on stdout. A closed stdout (`| head`) is ignored: the command still
+/// finishes its work and its exit status still tells the outcome.
+fn say(line: std::fmt::Arguments<'_>) {
+    let _ = super::stdout::line(line);
 }
