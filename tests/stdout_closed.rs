@@ -145,7 +145,7 @@ async fn refresh_and_send_test_finish_their_work_with_a_closed_stdout() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (data, url) = (data.to_str().unwrap().to_string(), sim.base_url());
-    let env = vec![
+    let env = [
         ("WHATSAPP_APP_ID".to_string(), DEFAULT_APP_ID.to_string()),
         (
             "WHATSAPP_APP_SECRET".to_string(),

@@ -49,7 +49,15 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<ExitCo
         &settings.data_dir,
         crate::logging::Console::Stderr { verbose: false },
     );
-    let report = inspect_all(&settings).await?;
+    // Whatever keeps the check from running (the Graph client cannot be set up, say) is
+    // UNKNOWN to a monitoring system, never a plain failure.
+    let report = match inspect_all(&settings).await {
+        Ok(report) => report,
+        Err(err) => {
+            eprintln!("tokentop check: UNKNOWN - {err:#}");
+            return Ok(ExitCode::from(EXIT_UNKNOWN));
+        }
+    };
     match print_report(&report, args.json) {
         // Whoever reads the exit code still gets the status, even with the output cut off.
         Err(err) if stdout::is_closed(&err) => {}
