@@ -29,13 +29,13 @@ fn an_existing_env_file_keeps_its_owner_group_and_mode() {
         eprintln!("skipped: changing a file's owner needs root");
         return;
     }
-    publish(&path, "EAAGnewtoken").unwrap();
+    publish(&path, "EAAGnewtokennewtoken0001").unwrap();
     let metadata = fs::metadata(&path).unwrap();
     assert_eq!((metadata.uid(), metadata.gid()), (1, 1));
     assert_eq!(mode(&path), 0o640);
     assert_eq!(
         fs::read_to_string(&path).unwrap(),
-        "WHATSAPP_ACCESS_TOKEN=EAAGnewtoken\nPORT=8080\n"
+        "WHATSAPP_ACCESS_TOKEN=EAAGnewtokennewtoken0001\nPORT=8080\n"
     );
 }
 
@@ -43,7 +43,7 @@ fn an_existing_env_file_keeps_its_owner_group_and_mode() {
 fn a_new_env_file_is_private() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.env");
-    publish(&path, "EAAGnewtoken").unwrap();
+    publish(&path, "EAAGnewtokennewtoken0001").unwrap();
     assert_eq!(mode(&path), 0o600);
 }
 
@@ -59,7 +59,7 @@ fn a_symlinked_env_file_is_written_through_to_its_target() {
     let link = dir.path().join("current.env");
     symlink(&target, &link).unwrap();
 
-    publish(&link, "EAAGnewtoken").unwrap();
+    publish(&link, "EAAGnewtokennewtoken0001").unwrap();
 
     assert!(
         fs::symlink_metadata(&link)
@@ -70,7 +70,7 @@ fn a_symlinked_env_file_is_written_through_to_its_target() {
     assert_eq!(fs::read_link(&link).unwrap(), target);
     assert_eq!(
         fs::read_to_string(&target).unwrap(),
-        "WHATSAPP_ACCESS_TOKEN=EAAGnewtoken\n"
+        "WHATSAPP_ACCESS_TOKEN=EAAGnewtokennewtoken0001\n"
     );
     assert_eq!(mode(&target), 0o640);
     // The temp file went to the target's directory and is gone.
@@ -88,7 +88,7 @@ fn a_chain_of_symlinks_reaches_the_final_target() {
     symlink(&target, &middle).unwrap();
     let link = dir.path().join("app.env");
     symlink(&middle, &link).unwrap();
-    publish(&link, "EAAGnewtoken").unwrap();
+    publish(&link, "EAAGnewtokennewtoken0001").unwrap();
     assert!(
         fs::symlink_metadata(&middle)
             .unwrap()
@@ -97,7 +97,7 @@ fn a_chain_of_symlinks_reaches_the_final_target() {
     );
     assert_eq!(
         fs::read_to_string(&target).unwrap(),
-        "A=1\nWHATSAPP_ACCESS_TOKEN=EAAGnewtoken\n"
+        "A=1\nWHATSAPP_ACCESS_TOKEN=EAAGnewtokennewtoken0001\n"
     );
 }
 
@@ -107,10 +107,12 @@ fn a_dangling_symlink_is_an_error_naming_both_paths() {
     let target = dir.path().join("gone.env");
     let link = dir.path().join("app.env");
     symlink(&target, &link).unwrap();
-    let err = publish(&link, "EAAGnewtoken").unwrap_err().to_string();
+    let err = publish(&link, "EAAGnewtokennewtoken0001")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains(&link.display().to_string()), "{err}");
     assert!(err.contains(&target.display().to_string()), "{err}");
-    assert!(!err.contains("EAAGnewtoken"), "{err}");
+    assert!(!err.contains("EAAGnewtokennewtoken0001"), "{err}");
     assert!(
         fs::symlink_metadata(&link)
             .unwrap()
@@ -124,6 +126,6 @@ fn a_dangling_symlink_is_an_error_naming_both_paths() {
 fn a_missing_directory_is_an_error_and_is_not_created() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nowhere");
-    publish(&missing.join("app.env"), "EAAGnewtoken").unwrap_err();
+    publish(&missing.join("app.env"), "EAAGnewtokennewtoken0001").unwrap_err();
     assert!(!missing.exists());
 }

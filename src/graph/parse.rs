@@ -62,11 +62,30 @@ pub(crate) fn decode<W: DeserializeOwned>(
     secrets: &[&SecretString],
 ) -> Result<W, GraphError> {
     let value = decode_value(raw, secrets)?;
+    // serde reads a struct from an array too; every Graph answer tokentop parses is an object.
+    if !value.is_object() {
+        return Err(malformed(
+            raw.http_status,
+            "the answer is not a JSON object",
+            secrets,
+        ));
+    }
     serde_json::from_value(value).map_err(|e| malformed(raw.http_status, &e.to_string(), secrets))
 }
 
 pub(crate) fn token_info(raw: Raw<'_>, secrets: &[&SecretString]) -> Result<TokenInfo, GraphError> {
-    let mut info = decode::<DebugTokenWire>(raw, secrets)?.data;
+    let value = decode_value(raw, secrets)?;
+    // serde reads a struct from an array too (`{"data":[false]}`): only an object is an answer.
+    if !value.get("data").is_some_and(Value::is_object) {
+        return Err(malformed(
+            raw.http_status,
+            "the debug_token answer has no `data` object",
+            secrets,
+        ));
+    }
+    let mut info = serde_json::from_value::<DebugTokenWire>(value)
+        .map_err(|e| malformed(raw.http_status, &e.to_string(), secrets))?
+        .data;
     // Meta's message for a dead token can quote the token it was given.
     if let Some(error) = info.error.as_mut() {
         error.message = redact(&error.message, secrets);
