@@ -11,11 +11,12 @@
 //! | [`config`] | config file discovery, parsing with spans, validation, secrets, env overrides |
 //! | [`graph`] | the Meta Graph API client: typed requests/responses, error classes, `appsecret_proof`, usage headers |
 //! | [`sim`] | the Graph API simulator (`tokentop sim`, tests, the demo) |
-//! | [`engine`] | the engine: per-account actors (state, schedule, refresh, single flight), store, history, publish, sends; telemetry (log sources, patterns, delivery windows, phone health, analytics) |
+//! | [`engine`] | the engine: per-account actors (state, schedule, refresh, single flight), store, history, publish, sends; the urgency rule (`engine::urgency`: OK/WARNING/CRITICAL and the remedy, for the dashboard, `check` and alerts alike); telemetry (log sources, patterns, delivery windows, phone health, analytics) |
+//! | [`format`] | words for times and levels shared by the dashboard and the commands: countdowns, clock times, durations |
 //! | [`logging`] | tracing setup: stderr for headless commands, daily rolling files in the data dir |
 //! | [`mask`] | the one way a token is ever shown: `EAAG…x9Qf` |
 //! | [`tui`] | the dashboard: terminal lifecycle, event loop, `App` state + pure `update(msg)`, key map |
-//! | [`ui`] | pure render functions of the dashboard, one file per panel |
+//! | [`ui`] | pure render functions of the dashboard, one file per panel; terminal-only shapes (bars, sparklines) |
 //!
 //! Data flow: `commands` (or the dashboard) start an [`engine::Engine`] on [`config::Settings`]
 //! and a [`engine::TokenSource`] (the [`graph::GraphClient`], or a fake in tests); they send
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod format;
 pub mod graph;
 pub mod logging;
 pub mod mask;

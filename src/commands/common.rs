@@ -14,7 +14,7 @@ use crate::engine::{
 use crate::graph::GraphClient;
 
 /// `41d 03:12:45`, or `expired 00:02:00 ago`: the same words as on the dashboard.
-pub use crate::ui::format::left as format_left;
+pub use crate::format::left as format_left;
 
 /// Exit code of a config error in commands that follow the monitoring-plugin convention.
 pub const EXIT_UNKNOWN: u8 = 3;

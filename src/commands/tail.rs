@@ -100,7 +100,7 @@ fn shown(line: &ClassifiedLine, min_level: Option<PatternLevel>) -> bool {
 
 /// `14:01:02 backend  warn  token-expiring  WhatsApp token is expired or expiring soon, refreshing...`
 pub fn format_line(line: &ClassifiedLine) -> String {
-    let level = crate::ui::format::level_word(line.level);
+    let level = crate::format::level_word(line.level);
     format!(
         "{} {:<10} {:<5} {:<16} {}{}",
         line.received_at.format("%Y-%m-%dT%H:%M:%SZ"),

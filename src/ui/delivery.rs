@@ -8,7 +8,8 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::format::{fit, hms, sparkline};
+use super::format::{fit, sparkline};
+use crate::format::hms;
 use super::theme::{Palette, Urgency};
 use crate::engine::delivery::DeliverySource;
 use crate::engine::telemetry_types::TelemetrySnapshot;

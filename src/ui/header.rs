@@ -4,7 +4,7 @@
 
 use ratatui::text::{Line, Span};
 
-use super::format::hms;
+use crate::format::hms;
 use super::theme::Palette;
 use super::token::state_symbol;
 use crate::tui::App;

@@ -7,7 +7,8 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::format::{ahead, fit, hms, latency};
+use super::format::fit;
+use crate::format::{ahead, hms, latency};
 use super::theme::{Palette, Urgency};
 use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
 use crate::tui::{App, Focus};

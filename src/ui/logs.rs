@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::format::{hms, level_word};
+use crate::format::{hms, level_word};
 use super::theme::Palette;
 use crate::config::PatternLevel;
 use crate::tui::{App, Focus};

@@ -7,7 +7,8 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::format::{bar, fit, hms, left, span};
+use super::format::{bar, fit};
+use crate::format::{hms, left, span};
 use super::theme::{Palette, Urgency};
 use crate::engine::{AccountSnapshot, Inspection, TokenState};
 use crate::graph::Expiry;
