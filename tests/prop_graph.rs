@@ -11,11 +11,11 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokentop::config::RefreshBefore;
 use tokentop::engine::schedule::{backoff_delay, plan_refresh};
+use tokentop::format::{ahead, left};
 use tokentop::graph::{
     ErrorClass, classify, parse_analytics, parse_debug_token, parse_debug_token_batch,
     parse_error_body, parse_phone_health, parse_revoke, parse_send_result, parse_usage,
 };
-use tokentop::format::{ahead, left};
 
 use prop_support::{config, fixture, hostile_body, hostile_number, hostile_string, json_value};
 

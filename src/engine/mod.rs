@@ -28,6 +28,7 @@ pub mod store;
 mod supervise;
 mod telemetry;
 pub mod telemetry_types;
+pub mod urgency;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -9,10 +9,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::format::{fit, sparkline};
-use crate::format::hms;
 use super::theme::{Palette, Urgency};
 use crate::engine::delivery::DeliverySource;
 use crate::engine::telemetry_types::TelemetrySnapshot;
+use crate::format::hms;
 use crate::tui::{AccountView, App};
 
 const WINDOWS_SECS: [u64; 3] = [15 * 60, 3600, 24 * 3600];

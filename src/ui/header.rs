@@ -4,9 +4,9 @@
 
 use ratatui::text::{Line, Span};
 
-use crate::format::hms;
 use super::theme::Palette;
 use super::token::state_symbol;
+use crate::format::hms;
 use crate::tui::App;
 
 const BRAND: &str = " tokentop ";

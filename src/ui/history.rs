@@ -8,9 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::format::fit;
-use crate::format::{ahead, hms, latency};
 use super::theme::{Palette, Urgency};
 use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+use crate::format::{ahead, hms, latency};
 use crate::tui::{App, Focus};
 
 /// True for the rows the panel shows.

@@ -7,9 +7,9 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::format::{hms, level_word};
 use super::theme::Palette;
 use crate::config::PatternLevel;
+use crate::format::{hms, level_word};
 use crate::tui::{App, Focus};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {

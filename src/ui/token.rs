@@ -8,9 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::format::{bar, fit};
-use crate::format::{hms, left, span};
 use super::theme::{Palette, Urgency};
 use crate::engine::{AccountSnapshot, Inspection, TokenState};
+use crate::format::{hms, left, span};
 use crate::graph::Expiry;
 use crate::tui::{AccountView, App};
 

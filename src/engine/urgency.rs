@@ -1,0 +1,517 @@
+//! The one urgency rule: how urgent an account is (OK, WARNING, UNKNOWN, CRITICAL) and what a
+//! person must do, following the time until sending stops. Used by `check`, the dashboard and
+//! anything that alerts, so they never disagree. Pure: no clock, no I/O.
+//!
+//! Sending stops when the access token dies. A token that can no longer be refreshed (a dead
+//! long-lived token) is therefore a WARNING while the access token still has time ("re-auth
+//! needed within 59d"), and CRITICAL only inside `critical-before` or once the access token
+//! itself is dead.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::account_state::reauth_hint;
+use super::state::{AccountSnapshot, Inspection, TokenState};
+use crate::config::RefreshPolicy;
+use crate::format::{left, span, within};
+use crate::graph::Expiry;
+
+/// How urgent an account is, in the monitoring-plugin order: the worst of several is the
+/// maximum (CRITICAL > UNKNOWN > WARNING > OK).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Level {
+    #[default]
+    Ok,
+    Warning,
+    /// Not known: not configured, or never inspected.
+    Unknown,
+    Critical,
+}
+
+impl Level {
+    pub fn label(self) -> &'static str {
+        match self {
+            Level::Ok => "OK",
+            Level::Warning => "WARNING",
+            Level::Unknown => "UNKNOWN",
+            Level::Critical => "CRITICAL",
+        }
+    }
+}
+
+/// The `[refresh]` windows: WARNING inside `warn-before`, CRITICAL inside `critical-before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Windows {
+    pub warn_before: Duration,
+    pub critical_before: Duration,
+}
+
+impl From<&RefreshPolicy> for Windows {
+    fn from(policy: &RefreshPolicy) -> Self {
+        Self {
+            warn_before: policy.warn_before,
+            critical_before: policy.critical_before,
+        }
+    }
+}
+
+fn secs(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+impl Windows {
+    /// The countdown rule for `secs_left` until something lapses (negative: already past).
+    pub fn level(&self, secs_left: i64) -> Level {
+        if secs_left <= secs(self.critical_before) {
+            Level::Critical
+        } else if secs_left <= secs(self.warn_before) {
+            Level::Warning
+        } else {
+            Level::Ok
+        }
+    }
+}
+
+/// An account's urgency and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Urgency {
+    pub level: Level,
+    /// One short phrase per thing that raised the level, in the order found.
+    pub reasons: Vec<String>,
+    /// Seconds until sending stops if nobody acts: the access token's time left, 0 once it
+    /// is dead; `None` when it never expires or is not known.
+    pub sending_stops_in: Option<i64>,
+    /// Only a person can keep sending going: the token can no longer be refreshed.
+    pub reauth_needed: bool,
+}
+
+impl Urgency {
+    fn raise(&mut self, to: Level, reason: String) {
+        self.level = self.level.max(to);
+        self.reasons.push(reason);
+    }
+
+    /// `re-auth needed within 59d`, or `re-auth required: sending is down`; `None` when no
+    /// re-auth is needed.
+    pub fn reauth_phrase(&self) -> Option<String> {
+        if !self.reauth_needed {
+            return None;
+        }
+        Some(match self.sending_stops_in {
+            Some(secs) if secs > 0 => format!("re-auth needed within {}", within(secs)),
+            Some(_) => "re-auth required: sending is down".to_string(),
+            None => "re-auth required".to_string(),
+        })
+    }
+}
+
+/// The access token is dead for sending, whatever its expiry says.
+fn access_dead(snapshot: &AccountSnapshot) -> bool {
+    matches!(
+        snapshot.state,
+        TokenState::Expired | TokenState::Invalid { .. }
+    ) || snapshot.access.as_ref().is_some_and(|i| !i.info.is_valid)
+}
+
+fn sending_stops_in(snapshot: &AccountSnapshot, now: i64) -> Option<i64> {
+    if access_dead(snapshot) {
+        return Some(0);
+    }
+    match snapshot.access.as_ref()?.expiry() {
+        Expiry::At(at) => Some(at.saturating_sub(now).max(0)),
+        Expiry::Never | Expiry::Unknown => None,
+    }
+}
+
+/// Dead for exchanging: Meta rejects it, or it has expired.
+fn dead(inspection: &Inspection, now: i64) -> bool {
+    !inspection.info.is_valid || matches!(inspection.expiry(), Expiry::At(at) if at <= now)
+}
+
+fn reauth_needed(snapshot: &AccountSnapshot, now: i64) -> bool {
+    matches!(snapshot.state, TokenState::ReauthRequired { .. })
+        || snapshot.long_lived.as_ref().is_some_and(|i| dead(i, now))
+}
+
+/// How urgent `snapshot` is at `now` (unix seconds) under `windows`.
+pub fn urgency(snapshot: &AccountSnapshot, windows: &Windows, now: i64) -> Urgency {
+    let mut urgency = Urgency {
+        sending_stops_in: sending_stops_in(snapshot, now),
+        reauth_needed: reauth_needed(snapshot, now),
+        ..Urgency::default()
+    };
+    not_known(&mut urgency, snapshot);
+    state(&mut urgency, &snapshot.state);
+    access_countdown(&mut urgency, snapshot, windows, now);
+    long_lived_countdown(&mut urgency, snapshot, windows, now);
+    reauth(&mut urgency, windows);
+    if !snapshot.missing_scopes.is_empty() {
+        let missing = snapshot.missing_scopes.join(", ");
+        urgency.raise(Level::Warning, format!("missing scopes: {missing}"));
+    }
+    urgency
+}
+
+/// Not configured, or no answer from Meta: UNKNOWN.
+fn not_known(urgency: &mut Urgency, snapshot: &AccountSnapshot) {
+    if let Some(problem) = &snapshot.config_problem {
+        urgency.raise(Level::Unknown, format!("not configured: {problem}"));
+    } else if snapshot.access.is_none() {
+        let why = snapshot
+            .last_error
+            .clone()
+            .unwrap_or_else(|| "no answer from the Graph API".into());
+        urgency.raise(Level::Unknown, why);
+    }
+}
+
+/// States that say more than the countdowns. `ReauthRequired` is graded by [`reauth`].
+fn state(urgency: &mut Urgency, state: &TokenState) {
+    match state {
+        // Sending is down, or nothing watches or refreshes the account any more.
+        TokenState::Expired | TokenState::Invalid { .. } | TokenState::Failed { .. } => {
+            urgency.raise(Level::Critical, state.label().to_string())
+        }
+        TokenState::Backoff { .. } => {
+            urgency.raise(Level::Warning, "refresh failing, retrying".to_string())
+        }
+        _ => {}
+    }
+}
+
+fn access_countdown(
+    urgency: &mut Urgency,
+    snapshot: &AccountSnapshot,
+    windows: &Windows,
+    now: i64,
+) {
+    let Some(Expiry::At(at)) = snapshot.access.as_ref().map(Inspection::expiry) else {
+        return;
+    };
+    let secs_left = at.saturating_sub(now);
+    let level = windows.level(secs_left);
+    if level == Level::Ok {
+        return;
+    }
+    let reason = if secs_left < 0 {
+        format!(
+            "access token expired {} ago",
+            span(secs_left.saturating_neg())
+        )
+    } else {
+        format!("access token expires in {}", left(secs_left))
+    };
+    urgency.raise(level, reason);
+}
+
+/// A separate long-lived token running out stops refreshes, not sending: at most a WARNING.
+/// Once it is dead, [`reauth`] grades it.
+fn long_lived_countdown(
+    urgency: &mut Urgency,
+    snapshot: &AccountSnapshot,
+    windows: &Windows,
+    now: i64,
+) {
+    let Some(Expiry::At(at)) = snapshot.long_lived.as_ref().map(Inspection::expiry) else {
+        return;
+    };
+    let secs_left = at.saturating_sub(now);
+    if secs_left > 0 && windows.level(secs_left) > Level::Ok {
+        urgency.raise(
+            Level::Warning,
+            format!("long-lived token expires in {}", left(secs_left)),
+        );
+    }
+}
+
+/// Re-auth needed: WARNING while the access token has time, by the countdown rule inside
+/// `critical-before`, CRITICAL once it is dead.
+fn reauth(urgency: &mut Urgency, windows: &Windows) {
+    let Some(phrase) = urgency.reauth_phrase() else {
+        return;
+    };
+    let level = urgency.sending_stops_in.map_or(Level::Warning, |secs| {
+        windows.level(secs).max(Level::Warning)
+    });
+    urgency.raise(level, phrase);
+}
+
+/// What a person must do about an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remedy {
+    /// A refresh may bring it back (the access token is dead, but what it is refreshed from
+    /// is not): try that first.
+    pub refresh_first: bool,
+    /// What to do (or do if the refresh fails): the engine's own hint, else the re-auth text.
+    pub text: String,
+}
+
+/// What a person must do, when anything: `None` while tokentop copes on its own.
+pub fn remedy(snapshot: &AccountSnapshot, urgency: &Urgency) -> Option<Remedy> {
+    let refresh_first = access_dead(snapshot) && !urgency.reauth_needed;
+    if let Some(hint) = &snapshot.action_hint {
+        return Some(Remedy {
+            refresh_first,
+            text: hint.clone(),
+        });
+    }
+    if !(urgency.reauth_needed || access_dead(snapshot)) {
+        return None;
+    }
+    let system_user = snapshot
+        .long_lived
+        .as_ref()
+        .or(snapshot.access.as_ref())
+        .is_some_and(|i| i.info.is_system_user());
+    Some(Remedy {
+        refresh_first,
+        text: reauth_hint(&snapshot.name, system_user),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::TokenInfo;
+
+    const NOW: i64 = 1_800_000_000;
+    const DAY: i64 = 86_400;
+
+    fn inspection(token_type: &str, valid: bool, expires_at: i64) -> Inspection {
+        let info: TokenInfo = serde_json::from_value(serde_json::json!({
+            "is_valid": valid, "type": token_type, "expires_at": expires_at,
+            "scopes": ["whatsapp_business_management", "whatsapp_business_messaging"]
+        }))
+        .unwrap();
+        Inspection {
+            checked_at: chrono::Utc::now(),
+            info,
+        }
+    }
+
+    /// A USER account: access token valid for `access_left`, state `state`, and a separate
+    /// long-lived token with `long_lived_left` (`None`: the access token is its own).
+    fn account(
+        access_left: i64,
+        long_lived_left: Option<i64>,
+        state: TokenState,
+    ) -> AccountSnapshot {
+        let mut s = AccountSnapshot::new("a");
+        s.state = state;
+        s.access = Some(inspection("USER", true, NOW + access_left));
+        s.long_lived = long_lived_left.map(|left| inspection("USER", true, NOW + left));
+        s
+    }
+
+    fn reauth_state() -> TokenState {
+        TokenState::ReauthRequired {
+            reason: "the long-lived token has expired".into(),
+        }
+    }
+
+    fn windows() -> Windows {
+        Windows::from(&RefreshPolicy::default())
+    }
+
+    fn judge(s: &AccountSnapshot) -> Urgency {
+        urgency(s, &windows(), NOW)
+    }
+
+    #[test]
+    fn the_level_follows_the_time_until_sending_stops() {
+        let mut never = account(0, None, TokenState::NeverExpires);
+        never.access = Some(inspection("SYSTEM_USER", true, 0));
+        let mut access_dead = account(-125, Some(-600), reauth_state());
+        if let Some(access) = access_dead.access.as_mut() {
+            access.info.is_valid = false;
+        }
+        let cases: Vec<(&str, AccountSnapshot, Level, Option<&str>)> = vec![
+            (
+                "dead long-lived, access 59d left",
+                account(59 * DAY + 3600, Some(-600), reauth_state()),
+                Level::Warning,
+                Some("re-auth needed within 59d"),
+            ),
+            (
+                "dead long-lived, access inside critical-before",
+                account(12 * 3600, Some(-600), reauth_state()),
+                Level::Critical,
+                Some("re-auth needed within 12h"),
+            ),
+            (
+                "dead long-lived, access inside warn-before",
+                account(3 * DAY, Some(-600), reauth_state()),
+                Level::Warning,
+                Some("re-auth needed within 3d"),
+            ),
+            (
+                "dead long-lived before the engine replanned",
+                account(59 * DAY, Some(-600), TokenState::Valid),
+                Level::Warning,
+                Some("re-auth needed within 59d"),
+            ),
+            (
+                "access token dead",
+                access_dead,
+                Level::Critical,
+                Some("re-auth required: sending is down"),
+            ),
+            (
+                "access token expired",
+                account(-10, None, TokenState::Expired),
+                Level::Critical,
+                Some("access token expired 00:00:10 ago"),
+            ),
+            ("never expiring", never, Level::Ok, None),
+            (
+                "far expiry",
+                account(30 * DAY, None, TokenState::Valid),
+                Level::Ok,
+                None,
+            ),
+            (
+                "inside warn-before",
+                account(3 * DAY, None, TokenState::Expiring),
+                Level::Warning,
+                Some("access token expires in 3d 00:00:00"),
+            ),
+            (
+                "inside critical-before",
+                account(3600, None, TokenState::Expiring),
+                Level::Critical,
+                Some("access token expires in 01:00:00"),
+            ),
+            (
+                "long-lived token inside critical-before, access 59d left",
+                account(59 * DAY, Some(3600), TokenState::Valid),
+                Level::Warning,
+                Some("long-lived token expires in 01:00:00"),
+            ),
+            (
+                "refresh failing",
+                account(30 * DAY, None, TokenState::Backoff { retry_at: NOW + 10 }),
+                Level::Warning,
+                Some("refresh failing, retrying"),
+            ),
+            (
+                "gave up on the account",
+                AccountSnapshot {
+                    state: TokenState::Failed {
+                        reason: "panic".into(),
+                    },
+                    ..AccountSnapshot::new("a")
+                },
+                Level::Critical,
+                Some("failed"),
+            ),
+            (
+                "never inspected",
+                AccountSnapshot::new("a"),
+                Level::Unknown,
+                Some("no answer from the Graph API"),
+            ),
+            (
+                "not configured",
+                AccountSnapshot {
+                    config_problem: Some("missing app-secret".into()),
+                    ..AccountSnapshot::new("a")
+                },
+                Level::Unknown,
+                Some("not configured: missing app-secret"),
+            ),
+            (
+                "missing scopes",
+                AccountSnapshot {
+                    missing_scopes: vec!["whatsapp_business_management".into()],
+                    ..account(30 * DAY, None, TokenState::Valid)
+                },
+                Level::Warning,
+                Some("missing scopes: whatsapp_business_management"),
+            ),
+        ];
+        for (name, snapshot, level, reason) in cases {
+            let got = judge(&snapshot);
+            assert_eq!(got.level, level, "{name}: {got:?}");
+            match reason {
+                Some(reason) => assert!(
+                    got.reasons.iter().any(|r| r == reason),
+                    "{name}: no {reason:?} in {:?}",
+                    got.reasons
+                ),
+                None => assert!(got.reasons.is_empty(), "{name}: {:?}", got.reasons),
+            }
+        }
+    }
+
+    #[test]
+    fn sending_stops_when_the_access_token_dies() {
+        let alive = judge(&account(59 * DAY, Some(-600), reauth_state()));
+        assert_eq!(alive.sending_stops_in, Some(59 * DAY));
+        assert!(alive.reauth_needed);
+        let expired = judge(&account(-10, None, TokenState::Expired));
+        assert_eq!(expired.sending_stops_in, Some(0));
+        let mut never = account(0, None, TokenState::NeverExpires);
+        never.access = Some(inspection("SYSTEM_USER", true, 0));
+        assert_eq!(judge(&never).sending_stops_in, None);
+        assert!(!judge(&never).reauth_needed);
+    }
+
+    #[test]
+    fn the_windows_are_inclusive_at_their_edges() {
+        let w = windows();
+        assert_eq!(w.level(DAY), Level::Critical);
+        assert_eq!(w.level(DAY + 1), Level::Warning);
+        assert_eq!(w.level(7 * DAY), Level::Warning);
+        assert_eq!(w.level(7 * DAY + 1), Level::Ok);
+        assert_eq!(w.level(i64::MIN), Level::Critical);
+        assert_eq!(w.level(i64::MAX), Level::Ok);
+        let huge = Windows {
+            warn_before: Duration::MAX,
+            critical_before: Duration::MAX,
+        };
+        assert_eq!(huge.level(i64::MAX), Level::Critical);
+    }
+
+    #[test]
+    fn extreme_expiries_never_panic() {
+        let extremes = [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX];
+        for access in extremes {
+            for long_lived in extremes {
+                for now in [i64::MIN, 0, NOW, i64::MAX] {
+                    let mut s = account(0, Some(0), reauth_state());
+                    s.access = Some(inspection("USER", true, access));
+                    s.long_lived = Some(inspection("USER", true, long_lived));
+                    let got = urgency(&s, &windows(), now);
+                    assert!(got.sending_stops_in.is_none_or(|secs| secs >= 0));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_remedy_is_the_one_reauth_text() {
+        let s = account(59 * DAY, Some(-600), reauth_state());
+        let reauth = remedy_of(&s);
+        assert_eq!(reauth.text, reauth_hint("a", false));
+        assert!(!reauth.refresh_first);
+
+        let mut system = account(-10, None, TokenState::Expired);
+        system.access = Some(inspection("SYSTEM_USER", true, NOW - 10));
+        let expired = remedy_of(&system);
+        assert_eq!(expired.text, reauth_hint("a", true));
+        assert!(expired.refresh_first, "an expired access token may refresh");
+
+        let mut hinted = account(30 * DAY, None, TokenState::Failed { reason: "x".into() });
+        hinted.action_hint = Some("restart tokentop".into());
+        assert_eq!(remedy_of(&hinted).text, "restart tokentop");
+
+        let healthy = account(30 * DAY, None, TokenState::Valid);
+        assert_eq!(remedy(&healthy, &judge(&healthy)), None);
+    }
+
+    fn remedy_of(s: &AccountSnapshot) -> Remedy {
+        remedy(s, &judge(s)).unwrap()
+    }
+}
