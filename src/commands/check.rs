@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::check_report::{
-    AccountReport, CheckReport, DeliveryReport, Extras, Status, account_report,
+    AccountReport, CheckReport, DeliveryReport, Extras, Status, account_report, exit_code,
 };
 use super::common::{
     EXIT_UNKNOWN, load_settings, one_shot_options, require_accounts, settled, shutdown,
@@ -114,7 +114,7 @@ pub async fn inspect_all(settings: &Settings) -> anyhow::Result<CheckReport> {
         .unwrap_or(Status::Unknown);
     Ok(CheckReport {
         status,
-        exit_code: status.exit_code(),
+        exit_code: exit_code(status),
         checked_at: now.timestamp(),
         accounts,
     })

@@ -3,44 +3,28 @@
 
 use serde::Serialize;
 
-use super::common::format_left;
 use crate::config::RefreshPolicy;
 use crate::engine::AccountSnapshot;
 use crate::engine::delivery::RateSummary;
 use crate::engine::telemetry_types::PhoneSnapshot;
+use crate::engine::urgency::{Remedy, Windows, remedy, urgency};
+use crate::format::left as format_left;
 use crate::graph::Expiry;
 
 /// Rate-limit usage at or above this percentage is a WARNING.
 pub const HEADROOM_WARN_PERCENT: u32 = 80;
 
-/// Monitoring-plugin status of one account or of the whole check.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Status {
-    #[default]
-    Ok,
-    Warning,
-    Unknown,
-    Critical,
-}
+/// Monitoring-plugin status of one account or of the whole check: the engine's one urgency
+/// rule, so `check` and the dashboard always agree.
+pub use crate::engine::urgency::Level as Status;
 
-impl Status {
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Status::Ok => 0,
-            Status::Warning => 1,
-            Status::Critical => 2,
-            Status::Unknown => 3,
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Status::Ok => "OK",
-            Status::Warning => "WARNING",
-            Status::Critical => "CRITICAL",
-            Status::Unknown => "UNKNOWN",
-        }
+/// The monitoring-plugin exit code of a status.
+pub fn exit_code(status: Status) -> u8 {
+    match status {
+        Status::Ok => 0,
+        Status::Warning => 1,
+        Status::Critical => 2,
+        Status::Unknown => 3,
     }
 }
 
@@ -163,9 +147,15 @@ pub fn account_report(
     now: i64,
     extras: &Extras,
 ) -> AccountReport {
-    let mut verdict = Verdict::default();
-    token_verdict(&mut verdict, snapshot, policy, now);
-    if extras.refresh_failing && !snapshot.state.is_critical() {
+    let token = urgency(snapshot, &Windows::from(policy), now);
+    let action_hint = remedy(snapshot, &token).map(|r| what_to_do(&snapshot.name, r));
+    // Once only a person can help, a failed refresh is no news.
+    let reauth_or_down = token.reauth_needed || token.level == Status::Critical;
+    let mut verdict = Verdict {
+        status: token.level,
+        reasons: token.reasons,
+    };
+    if extras.refresh_failing && !reauth_or_down {
         verdict.raise(Status::Warning, "last refresh failed".to_string());
     }
     let phone = extras.phone.as_ref().map(phone_report);
@@ -201,56 +191,22 @@ pub fn account_report(
             .map(|i| expiry_report(i.expiry(), now)),
         data_access_expiry: info.map(|i| expiry_report(i.data_access_expiry(), now)),
         missing_scopes: snapshot.missing_scopes.clone(),
-        action_hint: snapshot.action_hint.clone(),
+        action_hint,
         phone,
         headroom,
         delivery_1h: extras.delivery.clone(),
     }
 }
 
-fn token_verdict(
-    verdict: &mut Verdict,
-    snapshot: &AccountSnapshot,
-    policy: &RefreshPolicy,
-    now: i64,
-) {
-    let warn_secs = i64::try_from(policy.warn_before.as_secs()).unwrap_or(i64::MAX);
-    let critical_secs = i64::try_from(policy.critical_before.as_secs()).unwrap_or(i64::MAX);
-    if let Some(problem) = &snapshot.config_problem {
-        verdict.raise(Status::Unknown, format!("not configured: {problem}"));
-    } else if snapshot.access.is_none() {
-        let why = snapshot
-            .last_error
-            .clone()
-            .unwrap_or_else(|| "no answer from the Graph API".into());
-        verdict.raise(Status::Unknown, why);
-    }
-    if snapshot.state.is_critical() {
-        verdict.raise(Status::Critical, snapshot.state.label().to_string());
-    }
-    let tokens = [
-        ("access token", &snapshot.access),
-        ("long-lived token", &snapshot.long_lived),
-    ];
-    for (what, inspection) in tokens {
-        if let Some(Expiry::At(at)) = inspection.as_ref().map(|i| i.expiry()) {
-            let left = at.saturating_sub(now);
-            if left <= critical_secs {
-                verdict.raise(
-                    Status::Critical,
-                    format!("{what} expires in {}", format_left(left)),
-                );
-            } else if left <= warn_secs {
-                verdict.raise(
-                    Status::Warning,
-                    format!("{what} expires in {}", format_left(left)),
-                );
-            }
-        }
-    }
-    if !snapshot.missing_scopes.is_empty() {
-        let missing = snapshot.missing_scopes.join(", ");
-        verdict.raise(Status::Warning, format!("missing scopes: {missing}"));
+/// The remedy in words for a terminal or a monitoring system.
+fn what_to_do(account: &str, remedy: Remedy) -> String {
+    if remedy.refresh_first {
+        format!(
+            "run `tokentop refresh {account}`. If that fails: {}",
+            remedy.text
+        )
+    } else {
+        remedy.text
     }
 }
 
@@ -422,11 +378,61 @@ mod tests {
     }
 
     #[test]
-    fn dead_states_are_critical() {
+    fn a_dead_access_token_is_critical() {
         assert_eq!(status(&snapshot(NOW - 10, false), false), Status::Critical);
-        let mut s = snapshot(NOW + 30 * 86_400, true);
+        let mut s = snapshot(NOW - 10, false);
         s.state = TokenState::ReauthRequired { reason: "x".into() };
         assert_eq!(status(&s, false), Status::Critical);
+    }
+
+    /// Issue 10: severity follows the time until sending stops, not the refresh credential.
+    #[test]
+    fn reauth_while_the_access_token_has_time_is_a_warning_with_the_remedy() {
+        let mut s = snapshot(NOW + 30 * 86_400, true);
+        s.state = TokenState::ReauthRequired { reason: "x".into() };
+        let report = account_report(&s, &RefreshPolicy::default(), NOW, &Extras::default());
+        assert_eq!(report.status, Status::Warning);
+        assert_eq!(report.reasons, ["re-auth needed within 30d"]);
+        assert_eq!(
+            report.action_hint.as_deref(),
+            Some(crate::engine::reauth_hint("a", true).as_str())
+        );
+        // The failed exchange that found it adds nothing: only a person can help now.
+        assert_eq!(status(&s, true), Status::Warning);
+        let line = account_line(&report);
+        assert!(line.starts_with("a: WARNING - re-auth required;"), "{line}");
+        assert!(line.contains("[re-auth needed within 30d]"), "{line}");
+    }
+
+    #[test]
+    fn an_expired_token_says_to_refresh_first() {
+        let report = account_report(
+            &snapshot(NOW - 10, true),
+            &RefreshPolicy::default(),
+            NOW,
+            &Extras::default(),
+        );
+        let hint = report.action_hint.unwrap_or_default();
+        assert!(
+            hint.starts_with("run `tokentop refresh a`. If that fails: "),
+            "{hint}"
+        );
+        assert!(
+            hint.ends_with(&crate::engine::reauth_hint("a", true)),
+            "{hint}"
+        );
+    }
+
+    #[test]
+    fn exit_codes_follow_the_monitoring_convention() {
+        let codes = [
+            Status::Ok,
+            Status::Warning,
+            Status::Critical,
+            Status::Unknown,
+        ]
+        .map(exit_code);
+        assert_eq!(codes, [0, 1, 2, 3]);
     }
 
     #[test]

@@ -107,16 +107,16 @@ impl Urgency {
     }
 }
 
-/// The access token is dead for sending, whatever its expiry says.
-fn access_dead(snapshot: &AccountSnapshot) -> bool {
+/// The access token is dead for sending: the engine says so, Meta rejects it, or it expired.
+fn access_dead(snapshot: &AccountSnapshot, now: i64) -> bool {
     matches!(
         snapshot.state,
         TokenState::Expired | TokenState::Invalid { .. }
-    ) || snapshot.access.as_ref().is_some_and(|i| !i.info.is_valid)
+    ) || snapshot.access.as_ref().is_some_and(|i| dead(i, now))
 }
 
 fn sending_stops_in(snapshot: &AccountSnapshot, now: i64) -> Option<i64> {
-    if access_dead(snapshot) {
+    if access_dead(snapshot, now) {
         return Some(0);
     }
     match snapshot.access.as_ref()?.expiry() {
@@ -250,14 +250,15 @@ pub struct Remedy {
 
 /// What a person must do, when anything: `None` while tokentop copes on its own.
 pub fn remedy(snapshot: &AccountSnapshot, urgency: &Urgency) -> Option<Remedy> {
-    let refresh_first = access_dead(snapshot) && !urgency.reauth_needed;
+    let access_dead = urgency.sending_stops_in == Some(0);
+    let refresh_first = access_dead && !urgency.reauth_needed;
     if let Some(hint) = &snapshot.action_hint {
         return Some(Remedy {
             refresh_first,
             text: hint.clone(),
         });
     }
-    if !(urgency.reauth_needed || access_dead(snapshot)) {
+    if !(urgency.reauth_needed || access_dead) {
         return None;
     }
     let system_user = snapshot
