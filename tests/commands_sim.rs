@@ -446,6 +446,48 @@ async fn check_exit_codes_follow_the_monitoring_convention() {
     assert!(report["accounts"][0]["action_hint"].is_string());
 }
 
+/// Issue 10: severity follows the time until sending stops. A user token whose long-lived
+/// token is dead can no longer be refreshed, but the access token still sends for weeks:
+/// WARNING with the deadline and the re-auth remedy, not CRITICAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_warns_when_reauth_is_needed_but_the_access_token_has_weeks() {
+    let sim = start_sim(SimConfig::default()).await;
+    let handle = sim.handle();
+    let weeks = handle
+        .mint_token(
+            TokenKind::LongLivedUser,
+            Some(Duration::from_secs(40 * 86_400)),
+        )
+        .access_token;
+    let now = chrono::Utc::now().timestamp();
+    let dead = handle
+        .mint_token_expiring_at(TokenKind::LongLivedUser, now - 600)
+        .access_token;
+    let install = Install::new(&sim, DEFAULT_APP_SECRET);
+    install.write_config(&weeks, "", &format!("long-lived-token = \"{dead}\""));
+    let (code, report) = check(&install).await;
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(report["status"], "WARNING");
+    let account = &report["accounts"][0];
+    assert_account_shape(account, &weeks);
+    assert_eq!(account["state"], "re-auth required");
+    let reasons: Vec<&str> = account["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    // The deadline is the access token's time left, in whole days rounded down.
+    let left = account["access_expiry"]["seconds_left"].as_i64().unwrap();
+    assert!((40 * 86_400 - 60..=40 * 86_400).contains(&left), "{left}");
+    let expected = format!("re-auth needed within {}d", left / 86_400);
+    assert!(reasons.contains(&expected.as_str()), "{account:#}");
+    assert!(!reasons.iter().any(|r| r.contains("expire")), "{account:#}");
+    let hint = account["action_hint"].as_str().unwrap();
+    assert!(hint.contains("tokentop exchange --account main"), "{hint}");
+    assert!(!hint.contains(&weeks) && !hint.contains(&dead), "{hint}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_is_unknown_without_an_answer_or_with_a_bad_config() {
     let sim = start_sim(SimConfig::default()).await;
