@@ -3,14 +3,18 @@
 use std::process::ExitCode;
 
 use super::common::{load_settings, require_accounts, shutdown, start_engine, stop_signal};
-use crate::cli::GlobalArgs;
+use crate::cli::{DaemonArgs, GlobalArgs};
 use crate::engine::{EngineEvent, EngineOptions};
-use crate::logging::{Console, init};
+use crate::logging::{Console, init_with};
 
-pub async fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<ExitCode> {
     let settings = load_settings(global)?;
     require_accounts(&settings)?;
-    let _guard = init(&settings.data_dir, Console::Stderr { verbose: true });
+    let _guard = init_with(
+        &settings.data_dir,
+        Console::Stderr { verbose: true },
+        args.log_format,
+    );
     tracing::info!(
         accounts = settings.accounts.len(),
         data_dir = %settings.data_dir.display(),
@@ -24,6 +28,10 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             event = events.recv() => match event {
                 Some(EngineEvent::Alert { account, message }) => {
                     tracing::warn!(account = %account, "ALERT: {message}");
+                }
+                // A source that is missing, rotated or refused (a FIFO, a device).
+                Some(EngineEvent::SourceNotice { source, message }) => {
+                    tracing::info!(source = %source, "{message}");
                 }
                 Some(EngineEvent::Stopped) | None => break,
                 Some(_) => {}
