@@ -15,14 +15,25 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<ExitC
         Console::Stderr { verbose: true },
         args.log_format,
     );
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    // Polled once so the SIGTERM/SIGINT handlers exist before "started" is logged: a stop
+    // sent right after start then shuts down cleanly instead of killing the process.
+    let early = tokio::select! {
+        biased;
+        signal = &mut stop => Some(signal),
+        () = std::future::ready(()) => None,
+    };
+    if let Some(signal) = early {
+        tracing::info!("{signal} before start: exiting");
+        return Ok(ExitCode::SUCCESS);
+    }
     tracing::info!(
         accounts = settings.accounts.len(),
         data_dir = %settings.data_dir.display(),
         "tokentop daemon started"
     );
     let (handle, mut events) = start_engine(&settings, EngineOptions::default())?;
-    let stop = stop_signal();
-    tokio::pin!(stop);
     loop {
         tokio::select! {
             event = events.recv() => match event {
