@@ -152,9 +152,7 @@ async fn log_format_json_writes_one_object_per_line_with_the_same_fields() {
     let text = std::fs::read_to_string(install.stderr_path()).unwrap();
     let lines: Vec<serde_json::Value> = text
         .lines()
-        .map(|line| {
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
-        })
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
         .collect();
     let started = lines
         .iter()
@@ -164,7 +162,9 @@ async fn log_format_json_writes_one_object_per_line_with_the_same_fields() {
     assert_eq!(started["accounts"], 1, "{started}");
     assert!(started["timestamp"].is_string(), "{started}");
     assert!(
-        lines.iter().any(|l| l["message"] == "tokentop daemon stopped"),
+        lines
+            .iter()
+            .any(|l| l["message"] == "tokentop daemon stopped"),
         "{text}"
     );
 }

@@ -157,6 +157,20 @@ async fn copytruncate_restarts_at_the_beginning() {
     h.stop().await;
 }
 
+/// Opens the FIFO for writing when dropped: a reader stuck in `open` (the defect) is let go,
+/// so a regression fails this test instead of hanging the test binary at runtime shutdown.
+struct FifoUnblocker(PathBuf);
+
+impl Drop for FifoUnblocker {
+    fn drop(&mut self) {
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&self.0);
+    }
+}
+
 /// A FIFO with no writer would block the open forever, and shutdown with it.
 #[tokio::test]
 async fn fifo_is_refused_with_a_reason_and_shutdown_is_prompt() {
@@ -167,9 +181,12 @@ async fn fifo_is_refused_with_a_reason_and_shutdown_is_prompt() {
         .status()
         .unwrap();
     assert!(made.success());
+    let _unblock = FifoUnblocker(fifo.clone());
     let mut h = Harness::file(&fifo);
-    h.until("a notice about the FIFO", |h| h.notices("not a regular file") == 1)
-        .await;
+    h.until("a notice about the FIFO", |h| {
+        h.notices("not a regular file") == 1
+    })
+    .await;
     let reason = format!("{:?}", h.seen);
     assert!(
         reason.contains("app.fifo") && reason.contains("FIFO") && reason.contains("command"),
@@ -183,8 +200,10 @@ async fn fifo_is_refused_with_a_reason_and_shutdown_is_prompt() {
 #[tokio::test]
 async fn character_device_is_refused_not_read() {
     let mut h = Harness::file(Path::new("/dev/zero"));
-    h.until("a notice about the device", |h| h.notices("not a regular file") == 1)
-        .await;
+    h.until("a notice about the device", |h| {
+        h.notices("not a regular file") == 1
+    })
+    .await;
     let reason = format!("{:?}", h.seen);
     assert!(
         reason.contains("/dev/zero") && reason.contains("character device"),

@@ -81,7 +81,10 @@ pub fn init_with(data_dir: &Path, console: Console, format: LogFormat) -> Option
         Err(err) => (None, None, Some(err)),
     };
     let stderr = matches!(console, Console::Stderr { .. });
-    let colour = stderr_colour(std::io::stderr().is_terminal(), &EnvSnapshot::from_process());
+    let colour = stderr_colour(
+        std::io::stderr().is_terminal(),
+        &EnvSnapshot::from_process(),
+    );
     let text_layer = (stderr && format == LogFormat::Text).then(|| {
         tracing_subscriber::fmt::layer()
             .with_target(false)
@@ -121,6 +124,9 @@ mod tests {
         assert!(!stderr_colour(false, &empty));
         assert!(!stderr_colour(true, &no_color));
         // An empty NO_COLOR does not count (no-color.org).
-        assert!(stderr_colour(true, &EnvSnapshot::from_pairs([("NO_COLOR", "")])));
+        assert!(stderr_colour(
+            true,
+            &EnvSnapshot::from_pairs([("NO_COLOR", "")])
+        ));
     }
 }

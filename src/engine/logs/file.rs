@@ -379,7 +379,10 @@ mod tests {
 
         let (lines, notices) = drain(&mut rx);
         assert_eq!(lines, [long], "notices: {notices:?}");
-        assert!(notices.iter().any(|n| n.contains("truncated")), "{notices:?}");
+        assert!(
+            notices.iter().any(|n| n.contains("truncated")),
+            "{notices:?}"
+        );
     }
 
     #[tokio::test]
