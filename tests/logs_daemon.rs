@@ -184,3 +184,20 @@ async fn an_unknown_log_format_names_the_allowed_ones() {
         "{stderr}"
     );
 }
+
+/// Someone who can write to `<data>/logs/` plants a symlink at today's log file: the daemon
+/// must not append to its target, and must say why it writes no log file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlink_planted_at_the_log_file_is_not_followed() {
+    let install = Install::new(|_| String::new()).await;
+    let victim = install.dir.path().join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let logs = install.dir.path().join("data").join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let today = chrono::Utc::now().format("%Y-%m-%d");
+    std::os::unix::fs::symlink(&victim, logs.join(format!("tokentop.log.{today}"))).unwrap();
+    let mut daemon = install.spawn_daemon(&[]);
+    install.wait_for_stderr("is a symlink").await;
+    assert_eq!(terminate(&mut daemon).await, Some(0));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+}

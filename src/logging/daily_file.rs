@@ -93,16 +93,19 @@ pub(crate) fn open_no_follow(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
-/// `ELOOP` from `O_NOFOLLOW` means a symlink sits at the path: say so.
+/// Says why the open failed when something other than a regular file sits at the path
+/// (`O_NOFOLLOW` gives `ELOOP` for a symlink, `O_NONBLOCK` gives `ENXIO` for a FIFO).
 fn refusal(path: &Path, error: io::Error) -> io::Error {
-    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    if is_link {
-        io::Error::other(format!(
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => io::Error::other(format!(
             "{} is a symlink; tokentop does not follow it (remove it to let logging resume)",
             path.display()
-        ))
-    } else {
-        error
+        )),
+        Ok(meta) if !meta.is_file() => io::Error::other(format!(
+            "{} is not a regular file; tokentop writes its log only to a regular file",
+            path.display()
+        )),
+        _ => error,
     }
 }
 
@@ -141,6 +144,20 @@ mod tests {
         let err = DailyFile::open(&logs).unwrap_err().to_string();
         assert!(err.contains("is a symlink"), "{err}");
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    }
+
+    #[test]
+    fn a_fifo_planted_at_todays_file_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let today = chrono::Utc::now().format("%Y-%m-%d");
+        let fifo = dir.path().join(format!("{FILE_PREFIX}{today}"));
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let err = DailyFile::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
     }
 
     #[test]
