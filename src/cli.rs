@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use crate::logging::LogFormat;
+pub use crate::logging::ConsoleFormat;
 
 /// Keeps WhatsApp Business (Cloud) API access tokens alive and shows how long each has left.
 ///
@@ -69,8 +69,8 @@ pub enum Command {
 pub struct DaemonArgs {
     /// How log lines are written to stderr: text (coloured only on a terminal, never with
     /// NO_COLOR) or json (one object per line, for log shippers)
-    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ConsoleFormat::Text)]
+    pub log_format: ConsoleFormat,
 }
 
 #[derive(Debug, Args)]

@@ -29,9 +29,9 @@ pub enum Console {
     None,
 }
 
-/// How lines are written to stderr.
+/// How tokentop's own lines are written to stderr (`--log-format`; not the `[[log]]` `format`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
+pub enum ConsoleFormat {
     /// Human-readable lines (coloured on a terminal).
     #[default]
     Text,
@@ -57,12 +57,12 @@ pub fn stderr_colour(stderr_is_terminal: bool, env: &EnvSnapshot) -> bool {
 
 /// [`init_with`] in text format.
 pub fn init(data_dir: &Path, console: Console) -> Option<WorkerGuard> {
-    init_with(data_dir, console, LogFormat::Text)
+    init_with(data_dir, console, ConsoleFormat::Text)
 }
 
 /// Installs the global subscriber. Keep the guard alive until exit so lines are flushed.
 /// Returns `None` (logging to stderr only) when the log file cannot be used; why is logged.
-pub fn init_with(data_dir: &Path, console: Console, format: LogFormat) -> Option<WorkerGuard> {
+pub fn init_with(data_dir: &Path, console: Console, format: ConsoleFormat) -> Option<WorkerGuard> {
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let stderr_level = match console {
         Console::Stderr { verbose: true } => tracing::Level::INFO,
@@ -85,13 +85,13 @@ pub fn init_with(data_dir: &Path, console: Console, format: LogFormat) -> Option
         std::io::stderr().is_terminal(),
         &EnvSnapshot::from_process(),
     );
-    let text_layer = (stderr && format == LogFormat::Text).then(|| {
+    let text_layer = (stderr && format == ConsoleFormat::Text).then(|| {
         tracing_subscriber::fmt::layer()
             .with_target(false)
             .with_ansi(colour)
             .with_writer(std::io::stderr.with_max_level(stderr_level))
     });
-    let json_layer = (stderr && format == LogFormat::Json).then(|| {
+    let json_layer = (stderr && format == ConsoleFormat::Json).then(|| {
         tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
