@@ -98,7 +98,7 @@ impl Follower {
         }
     }
 
-    pub(super) async fn poll(&mut self) -> Result<(), Stop> {
+    async fn poll(&mut self) -> Result<(), Stop> {
         let meta = match tokio::fs::metadata(&self.path).await {
             Ok(meta) => meta,
             Err(e) => return self.path_gone(e).await,
