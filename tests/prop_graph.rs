@@ -360,3 +360,21 @@ fn batch_item() -> impl Strategy<Value = (Value, Expected)> {
         }),
     ]
 }
+
+/// Found by `debug_token_never_panics_and_keeps_is_valid`: serde read `[true]` as the fields
+/// of a token in order, inventing a valid token.
+#[test]
+fn debug_token_data_must_be_an_object() {
+    for body in [
+        r#"{"data":[true]}"#,
+        r#"{"data":[false,"USER"]}"#,
+        r#"{"data":true}"#,
+    ] {
+        assert!(parse_debug_token(body).is_err(), "{body}");
+    }
+    assert!(
+        parse_debug_token(r#"{"data":{"is_valid":true}}"#)
+            .unwrap()
+            .is_valid
+    );
+}

@@ -255,7 +255,15 @@ pub struct WithUsage<T> {
 
 #[derive(Deserialize)]
 pub(crate) struct DebugTokenWire {
+    #[serde(deserialize_with = "token_info_object")]
     pub data: TokenInfo,
+}
+
+/// `data` must be an object: serde would also read an array as the fields in order, so
+/// `{"data":[true]}` would pass for a valid token that never expires.
+fn token_info_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<TokenInfo, D::Error> {
+    let object = serde_json::Map::<String, Value>::deserialize(d)?;
+    TokenInfo::deserialize(Value::Object(object)).map_err(serde::de::Error::custom)
 }
 
 #[derive(Deserialize)]
