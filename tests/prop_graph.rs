@@ -364,8 +364,8 @@ fn batch_item() -> impl Strategy<Value = (Value, Expected)> {
     ]
 }
 
-/// Found by `debug_token_never_panics_and_keeps_is_valid`: serde read `[true]` as the fields
-/// of a token in order, inventing a valid token.
+/// Found by `debug_token_never_panics_and_keeps_is_valid`: serde read arrays as the fields of
+/// a token in order, inventing a valid token.
 #[test]
 fn debug_token_data_must_be_an_object() {
     for body in [
