@@ -427,6 +427,11 @@ mod tests {
         let mut s = snapshot(NOW + 30 * 86_400, true);
         s.state = TokenState::ReauthRequired { reason: "x".into() };
         assert_eq!(status(&s, false), Status::Critical);
+        // Its task kept panicking: nothing refreshes the token any more.
+        s.state = TokenState::Failed {
+            reason: "panicked".into(),
+        };
+        assert_eq!(status(&s, false), Status::Critical);
     }
 
     #[test]

@@ -184,38 +184,6 @@ pub(crate) struct AccountActor {
     pub token_tx: watch::Sender<TokenView>,
 }
 
-/// Starts an account actor, under a supervisor that restarts it after a panic, and returns
-/// the link to it.
-pub(crate) fn spawn_account(
-    shared: Arc<Shared>,
-    settings: AccountSettings,
-) -> (AccountLink, tokio::task::JoinHandle<()>) {
-    let settings = Arc::new(settings);
-    let app = match (&settings.app_id, &settings.app_secret) {
-        (Some(app_id), Some(app_secret)) => Some(AppCredentials {
-            app_id: app_id.clone(),
-            app_secret: app_secret.clone(),
-        }),
-        _ => None,
-    };
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (token_tx, token_rx) = watch::channel(TokenView::default());
-    let task = tokio::spawn(super::supervise::supervise(
-        shared,
-        settings.clone(),
-        app.clone(),
-        rx,
-        token_tx,
-    ));
-    let link = AccountLink {
-        settings,
-        app,
-        tx,
-        token: token_rx,
-    };
-    (link, task)
-}
-
 /// What clients see of an account before anything is known about its tokens.
 pub(crate) fn blank_snapshot(settings: &AccountSettings) -> AccountSnapshot {
     let mut snapshot = AccountSnapshot::new(&settings.name);
