@@ -192,7 +192,7 @@ impl AccountActor {
             access_token: access,
             long_lived_token: self.long_lived.clone(),
             expires_at,
-            refreshed_at: now.max(self.seen_store_refreshed_at + 1),
+            refreshed_at: now.max(self.seen_store_refreshed_at.saturating_add(1)),
             origin_fingerprint: self.origin_fingerprint.clone(),
         };
         match self.shared.store.save(&self.settings.name, &tokens) {
@@ -284,7 +284,8 @@ impl AccountActor {
             secs_to_expiry,
         );
         self.backoff_attempt = self.backoff_attempt.saturating_add(1);
-        self.retry_at = Some(now + i64::try_from(delay.as_secs()).unwrap_or(300).max(1));
+        let delay_secs = i64::try_from(delay.as_secs()).unwrap_or(300).max(1);
+        self.retry_at = Some(now.saturating_add(delay_secs));
     }
 
     /// Publishes the current token to the env file and the on-refresh command; returns what
