@@ -172,6 +172,9 @@ pub(crate) struct AccountActor {
     pub retry_at: Option<i64>,
     pub backoff_attempt: u32,
     pub reauth_reason: Option<String>,
+    /// The last exchange could not extend the expiry past the credential's own (this unix
+    /// second): no more scheduled refreshes, a person must re-auth before then.
+    pub capped_until: Option<i64>,
     pub refreshing: bool,
     /// Set after a permission error: no automatic retries until the next inspection.
     pub hold_until_recheck: bool,
@@ -218,6 +221,7 @@ impl AccountActor {
             retry_at: None,
             backoff_attempt: 0,
             reauth_reason: None,
+            capped_until: None,
             refreshing: false,
             hold_until_recheck: false,
             pending_publish: false,
@@ -419,6 +423,7 @@ impl AccountActor {
     }
 
     fn adopt(&mut self, stored: StoredTokens) {
+        self.capped_until = None;
         self.access = Some(stored.access_token);
         if stored.long_lived_token.is_some() {
             self.long_lived = stored.long_lived_token;
