@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use crate::logging::ConsoleFormat;
+
 /// Keeps WhatsApp Business (Cloud) API access tokens alive and shows how long each has left.
 ///
 /// Without a subcommand, opens the dashboard (same as `tokentop watch`).
@@ -43,7 +45,7 @@ pub enum Command {
     /// Open the dashboard on the built-in simulator: no config, credentials or network needed
     Demo,
     /// Refresh tokens forever without a screen; logs to stderr and rolling files
-    Daemon,
+    Daemon(DaemonArgs),
     /// Inspect every account once; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
     Check(CheckArgs),
     /// Force a refresh now; exit 0 ok, 1 failed
@@ -61,6 +63,14 @@ pub enum Command {
     /// Validate, locate or create the config file
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// How log lines are written to stderr: text (coloured only on a terminal, never with
+    /// NO_COLOR) or json (one object per line, for log shippers)
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ConsoleFormat::Text)]
+    pub log_format: ConsoleFormat,
 }
 
 #[derive(Debug, Args)]

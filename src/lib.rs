@@ -13,7 +13,7 @@
 //! | [`sim`] | the Graph API simulator (`tokentop sim`, tests, the demo) |
 //! | [`engine`] | the engine: per-account actors (state, schedule, refresh, single flight), store, history, publish, sends; the urgency rule (`engine::urgency`: OK/WARNING/CRITICAL and the remedy, for the dashboard, `check` and alerts alike); telemetry (log sources, patterns, delivery windows, phone health, analytics) |
 //! | [`format`] | words for times and levels shared by the dashboard and the commands: countdowns, clock times, durations |
-//! | [`logging`] | tracing setup: stderr for headless commands, daily rolling files in the data dir |
+//! | [`logging`] | tracing setup: stderr (text or JSON) for headless commands, daily files in the data dir opened without following symlinks |
 //! | [`mask`] | the one way a token is ever shown: `EAAG…x9Qf` |
 //! | [`tui`] | the dashboard: terminal lifecycle, event loop, `App` state + pure `update(msg)`, key map |
 //! | [`ui`] | pure render functions of the dashboard, one file per panel; terminal-only shapes (bars, sparklines) |

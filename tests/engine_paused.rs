@@ -33,6 +33,13 @@ enum ExchangeMode {
     Fail(ErrorClass, i64),
     /// Answers with exactly this token (well-formed or not, known to Meta or not).
     Answer(&'static str),
+    /// A new USER token that expires when the exchanged token does (Meta does not reliably
+    /// extend a long-lived user token).
+    SameExpiry,
+    /// A new long-lived USER token with `lifetime_secs` from now.
+    RenewUser {
+        lifetime_secs: i64,
+    },
 }
 
 struct FakeToken {
@@ -75,11 +82,16 @@ impl FakeSource {
     }
 
     fn mint(&self, kind: &'static str, lifetime_secs: Option<i64>) -> String {
+        let now = self.clock.now_unix();
+        self.mint_at(kind, lifetime_secs.map_or(0, |l| now + l))
+    }
+
+    /// A token expiring at `expires_at` (0: never).
+    fn mint_at(&self, kind: &'static str, expires_at: i64) -> String {
         let mut n = self.counter.lock().unwrap();
         *n += 1;
         let token = format!("EAAGfaketoken{:06}xxxxxxxxxxxxxxxx", *n);
         let now = self.clock.now_unix();
-        let expires_at = lifetime_secs.map_or(0, |l| now + l);
         self.tokens.lock().unwrap().insert(
             token.clone(),
             FakeToken {
@@ -167,6 +179,23 @@ impl TokenSource for FakeSource {
                     })
                 }
                 ExchangeMode::Fail(class, code) => Err(Self::error(class, code)),
+                ExchangeMode::SameExpiry => {
+                    let expires_at = self.tokens.lock().unwrap()[token.expose_secret()].expires_at;
+                    let new = self.mint_at("USER", expires_at);
+                    Ok(ExchangedToken {
+                        access_token: SecretString::from(new),
+                        token_type: Some("bearer".into()),
+                        expires_in_secs: None,
+                    })
+                }
+                ExchangeMode::RenewUser { lifetime_secs } => {
+                    let new = self.mint("USER", Some(lifetime_secs));
+                    Ok(ExchangedToken {
+                        access_token: SecretString::from(new),
+                        token_type: Some("bearer".into()),
+                        expires_in_secs: Some(lifetime_secs as u64),
+                    })
+                }
                 ExchangeMode::Answer(token) => Ok(ExchangedToken {
                     access_token: SecretString::from(token),
                     token_type: Some("bearer".into()),
@@ -787,4 +816,101 @@ async fn a_restart_republishes_a_stale_env_file() {
             "no exchange needed"
         );
     }
+}
+
+fn history_alerts(events: &[EngineEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::Alert { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Issue 10: exchanging a long-lived user token that is running out gives a token capped at
+/// its expiry. Once an exchange cannot extend the expiry, scheduled refreshes stop (instead of
+/// coming faster and faster with shrinking gains) and the account says re-auth is needed by
+/// when.
+#[tokio::test(start_paused = true)]
+async fn an_exchange_that_cannot_extend_the_expiry_stops_scheduled_refreshes() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::virtual_at(START);
+    let fake = FakeSource::new(clock.clone(), ExchangeMode::SameExpiry);
+    let long_lived = fake.mint("USER", Some(4000));
+    let access = fake.mint("USER", Some(1000));
+    let mut acct = account("a", &access);
+    acct.long_lived_token = Some(SecretString::from(long_lived.as_str()));
+    let options = EngineOptions {
+        clock,
+        ..EngineOptions::default()
+    };
+    let (_handle, mut events) =
+        Engine::start(&settings(dir.path(), vec![acct]), fake.clone(), options);
+    let seen = run_for(&mut events, 3900).await;
+    let exchanges = fake.exchanges.lock().unwrap().clone();
+    assert_eq!(
+        exchanges.len(),
+        1,
+        "one exchange, then no more: {exchanges:?}"
+    );
+    let snapshot = last_snapshot(&seen);
+    let hint = snapshot.action_hint.clone().unwrap_or_default();
+    assert!(hint.contains("re-auth needed before"), "{hint}");
+    assert_eq!(snapshot.next_refresh_at, None);
+    assert_eq!(snapshot.state, TokenState::Valid);
+    let alerts = history_alerts(&seen);
+    assert_eq!(
+        alerts
+            .iter()
+            .filter(|a| a.contains("re-auth needed before"))
+            .count(),
+        1,
+        "{alerts:?}"
+    );
+}
+
+/// Issue 10: an exchange that returns a long-lived user token expiring later than the
+/// configured long-lived token makes it the account's long-lived token (stored, shown, used
+/// next), so the old one running out does not force a re-auth.
+#[tokio::test(start_paused = true)]
+async fn a_later_long_lived_user_token_replaces_the_configured_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::virtual_at(START);
+    let fake = FakeSource::new(
+        clock.clone(),
+        ExchangeMode::RenewUser {
+            lifetime_secs: 6000,
+        },
+    );
+    let long_lived = fake.mint("USER", Some(2000));
+    let access = fake.mint("USER", Some(1000));
+    let mut acct = account("a", &access);
+    acct.long_lived_token = Some(SecretString::from(long_lived.as_str()));
+    let options = EngineOptions {
+        clock,
+        ..EngineOptions::default()
+    };
+    let (_handle, mut events) =
+        Engine::start(&settings(dir.path(), vec![acct]), fake.clone(), options);
+    let seen = run_for(&mut events, 2500).await;
+    let snapshot = last_snapshot(&seen);
+    assert!(
+        !matches!(snapshot.state, TokenState::ReauthRequired { .. }),
+        "{:?}",
+        snapshot.state
+    );
+    let stored = tokentop::engine::store::TokenStore::new(dir.path())
+        .load("a")
+        .unwrap()
+        .unwrap();
+    let stored_long_lived = stored.long_lived_token.unwrap().expose_secret().to_string();
+    assert_ne!(
+        stored_long_lived, long_lived,
+        "the configured long-lived token was kept"
+    );
+    assert_eq!(
+        snapshot.long_lived_token_masked.as_deref(),
+        Some(tokentop::mask::mask_str(&stored_long_lived).as_str())
+    );
 }

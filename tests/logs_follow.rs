@@ -157,6 +157,62 @@ async fn copytruncate_restarts_at_the_beginning() {
     h.stop().await;
 }
 
+/// Opens the FIFO for writing when dropped: a reader stuck in `open` (the defect) is let go,
+/// so a regression fails this test instead of hanging the test binary at runtime shutdown.
+struct FifoUnblocker(PathBuf);
+
+impl Drop for FifoUnblocker {
+    fn drop(&mut self) {
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&self.0);
+    }
+}
+
+/// A FIFO with no writer would block the open forever, and shutdown with it.
+#[tokio::test]
+async fn fifo_is_refused_with_a_reason_and_shutdown_is_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("app.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let _unblock = FifoUnblocker(fifo.clone());
+    let mut h = Harness::file(&fifo);
+    h.until("a notice about the FIFO", |h| {
+        h.notices("not a regular file") == 1
+    })
+    .await;
+    let reason = format!("{:?}", h.seen);
+    assert!(
+        reason.contains("app.fifo") && reason.contains("FIFO") && reason.contains("command"),
+        "names the path, what it is and what to use instead: {reason}"
+    );
+    // `stop` fails the test unless every source task ends within the deadline.
+    h.stop().await;
+}
+
+/// `/dev/zero` never ends and has no newlines: reading it would keep a core busy for good.
+#[tokio::test]
+async fn character_device_is_refused_not_read() {
+    let mut h = Harness::file(Path::new("/dev/zero"));
+    h.until("a notice about the device", |h| {
+        h.notices("not a regular file") == 1
+    })
+    .await;
+    let reason = format!("{:?}", h.seen);
+    assert!(
+        reason.contains("/dev/zero") && reason.contains("character device"),
+        "{reason}"
+    );
+    assert!(h.lines().is_empty());
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn waits_for_a_file_created_late() {
     let dir = tempfile::tempdir().unwrap();

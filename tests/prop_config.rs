@@ -209,3 +209,14 @@ fn the_example_config_loads() {
     let dir = tempfile::tempdir().unwrap();
     load_text(EXAMPLE_CONFIG, dir.path()).unwrap();
 }
+
+/// Found by `generated_config_gives_settings_or_located_errors`: a token under a wrong key was
+/// echoed in full in the error.
+#[test]
+fn a_token_under_a_wrong_key_is_masked_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[ui]\ntick = \"EAAGsecretsecretsecret1234\"\n[refresh]\nwarn-before = \"EAAGsecretsecretsecret5678\"\n";
+    let errors = load_text(text, dir.path()).unwrap_err().to_string();
+    assert!(!errors.contains("secretsecret"), "{errors}");
+    assert!(errors.contains("EAAG…1234"), "{errors}");
+}

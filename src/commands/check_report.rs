@@ -378,10 +378,16 @@ mod tests {
     }
 
     #[test]
-    fn a_dead_access_token_is_critical() {
+    fn a_dead_access_token_or_a_failed_account_is_critical() {
         assert_eq!(status(&snapshot(NOW - 10, false), false), Status::Critical);
         let mut s = snapshot(NOW - 10, false);
         s.state = TokenState::ReauthRequired { reason: "x".into() };
+        assert_eq!(status(&s, false), Status::Critical);
+        // Its task kept panicking: nothing watches or refreshes the token any more.
+        let mut s = snapshot(NOW + 30 * 86_400, true);
+        s.state = TokenState::Failed {
+            reason: "panicked".into(),
+        };
         assert_eq!(status(&s, false), Status::Critical);
     }
 

@@ -26,7 +26,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         None | Some(Command::Watch) => watch::run(&cli.global).await,
         Some(Command::Demo) => demo::run().await,
-        Some(Command::Daemon) => daemon::run(&cli.global).await,
+        Some(Command::Daemon(args)) => daemon::run(&cli.global, &args).await,
         Some(Command::Check(args)) => check::run(&cli.global, &args).await,
         Some(Command::Refresh(args)) => refresh_cmd::run(&cli.global, &args).await,
         Some(Command::SendTest(args)) => send_test::run(&cli.global, &args).await,

@@ -84,8 +84,9 @@ impl Invalid {
             file: None,
             line: None,
             key: key.to_string(),
-            value: Some(format!("{value:?}")),
-            problem: self.problem,
+            // A token in the wrong variable must not be echoed back in full.
+            value: Some(crate::mask::mask_meta_tokens(&format!("{value:?}")).into_owned()),
+            problem: crate::mask::mask_meta_tokens(&self.problem).into_owned(),
             allowed: self.allowed,
         }
     }

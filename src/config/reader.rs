@@ -83,12 +83,14 @@ impl<'a> Ctx<'a> {
         invalid: Invalid,
     ) {
         let line = self.line(span);
+        // A token pasted under the wrong key must not be echoed back in full.
+        let masked = |text: &str| crate::mask::mask_meta_tokens(text).into_owned();
         self.issues.push(ConfigIssue {
             file: Some(self.file.clone()),
             line: Some(line),
             key,
-            value,
-            problem: invalid.problem,
+            value: value.as_deref().map(masked),
+            problem: masked(&invalid.problem),
             allowed: invalid.allowed,
         });
     }

@@ -172,6 +172,9 @@ pub(crate) struct AccountActor {
     pub retry_at: Option<i64>,
     pub backoff_attempt: u32,
     pub reauth_reason: Option<String>,
+    /// The last exchange could not extend the expiry past the credential's own (this unix
+    /// second): no more scheduled refreshes, a person must re-auth before then.
+    pub capped_until: Option<i64>,
     pub refreshing: bool,
     /// Set after a permission error: no automatic retries until the next inspection.
     pub hold_until_recheck: bool,
@@ -182,38 +185,6 @@ pub(crate) struct AccountActor {
     /// Unix second of the last successful refresh (spacing of automatic refreshes).
     pub last_refresh_unix: Option<i64>,
     pub token_tx: watch::Sender<TokenView>,
-}
-
-/// Starts an account actor, under a supervisor that restarts it after a panic, and returns
-/// the link to it.
-pub(crate) fn spawn_account(
-    shared: Arc<Shared>,
-    settings: AccountSettings,
-) -> (AccountLink, tokio::task::JoinHandle<()>) {
-    let settings = Arc::new(settings);
-    let app = match (&settings.app_id, &settings.app_secret) {
-        (Some(app_id), Some(app_secret)) => Some(AppCredentials {
-            app_id: app_id.clone(),
-            app_secret: app_secret.clone(),
-        }),
-        _ => None,
-    };
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (token_tx, token_rx) = watch::channel(TokenView::default());
-    let task = tokio::spawn(super::supervise::supervise(
-        shared,
-        settings.clone(),
-        app.clone(),
-        rx,
-        token_tx,
-    ));
-    let link = AccountLink {
-        settings,
-        app,
-        tx,
-        token: token_rx,
-    };
-    (link, task)
 }
 
 /// What clients see of an account before anything is known about its tokens.
@@ -250,6 +221,7 @@ impl AccountActor {
             retry_at: None,
             backoff_attempt: 0,
             reauth_reason: None,
+            capped_until: None,
             refreshing: false,
             hold_until_recheck: false,
             pending_publish: false,
@@ -451,6 +423,7 @@ impl AccountActor {
     }
 
     fn adopt(&mut self, stored: StoredTokens) {
+        self.capped_until = None;
         self.access = Some(stored.access_token);
         if stored.long_lived_token.is_some() {
             self.long_lived = stored.long_lived_token;

@@ -130,6 +130,11 @@ impl AccountActor {
             self.require_reauth(format!("the {which} token {reason}"));
             return;
         }
+        if let Some(until) = self.capped_until.filter(|until| *until > now) {
+            self.refresh_at = None;
+            self.announce_capped(until);
+            return;
+        }
         let Some(access) = self.snapshot.access.as_ref().map(|i| i.info.clone()) else {
             self.refresh_at = None;
             return;
@@ -157,6 +162,27 @@ impl AccountActor {
                 .map_or(spaced, |exp| exp.saturating_sub(1));
             self.refresh_at = Some(spaced.min(latest).max(at));
         }
+    }
+
+    /// Says once per episode that only re-auth helps now, and until when the token works.
+    fn announce_capped(&mut self, until: i64) {
+        if self.snapshot.action_hint.is_some() {
+            return;
+        }
+        let hint = format!(
+            "re-auth needed before {}: exchanges cannot extend the token past its long-lived token's expiry. {}",
+            super::refresh::format_unix(until),
+            reauth_hint(&self.settings.name, self.is_system_user())
+        );
+        tracing::warn!(account = %self.settings.name, "{hint}");
+        let mut entry = self.entry(HistoryEvent::Alert, "re-auth", Outcome::Failed);
+        entry.detail = Some(hint.clone());
+        self.shared.record(entry);
+        let _ = self.shared.events.send(EngineEvent::Alert {
+            account: self.settings.name.clone(),
+            message: hint.clone(),
+        });
+        self.snapshot.action_hint = Some(hint);
     }
 
     pub fn require_reauth(&mut self, reason: String) {
@@ -208,7 +234,7 @@ impl AccountActor {
         } else {
             None
         };
-        if self.reauth_reason.is_none() {
+        if self.reauth_reason.is_none() && self.capped_until.is_none() {
             self.snapshot.action_hint = None;
         }
         let _ = self

@@ -46,9 +46,10 @@ pub use sends::{LOG_EXPIRED_ATTEMPTING, LOG_EXPIRING_REFRESHING};
 pub use source::TokenSource;
 pub use state::{AccountSnapshot, Inspection, TokenState};
 
-use account::{AccountLink, AccountMsg, Shared, Trigger, spawn_account};
+use account::{AccountLink, AccountMsg, Shared, Trigger};
 use history::HistoryLog;
 use store::TokenStore;
+use supervise::spawn_account;
 
 use crate::config::Settings;
 

@@ -111,6 +111,19 @@ impl AccountActor {
         }
     }
 
+    /// When the credential the exchange is made with expires, as last inspected.
+    fn credential_expiry(&self) -> Option<i64> {
+        let inspection = if self.long_lived.is_some() {
+            self.snapshot.long_lived.as_ref()
+        } else {
+            self.snapshot.access.as_ref()
+        };
+        match inspection.map(|i| i.info.expiry()) {
+            Some(Expiry::At(at)) => Some(at),
+            _ => None,
+        }
+    }
+
     /// Auto: system-user tokens that expire are renewed for another 60 days.
     fn wants_sixty_days(&self) -> bool {
         match self.shared.policy.expiring_system_user {
@@ -143,10 +156,29 @@ impl AccountActor {
             Expiry::Never => None,
             _ => expires_in_secs.map(|secs| now.saturating_add_unsigned(secs)),
         };
-        // Rolling renewal: a system-user credential is replaced by its renewed self.
-        if self.long_lived.is_some() && self.wants_sixty_days() {
+        let rolling = self.wants_sixty_days();
+        let credential_expiry = self.credential_expiry();
+        // Rolling renewal replaces a system-user credential by its renewed self; a long-lived
+        // user token that outlives the configured one becomes the credential, so it is used
+        // for the next exchange instead of letting the old one run out.
+        let outlives_credential = match (expires_at, credential_expiry) {
+            (Some(new), Some(old)) => new > old,
+            (None, _) => matches!(info.expiry(), Expiry::Never),
+            (Some(_), None) => false,
+        };
+        if self.long_lived.is_some() && (rolling || outlives_credential) {
             self.long_lived = Some(token.clone());
+            self.snapshot.long_lived = Some(Inspection {
+                checked_at: self.shared.clock.now(),
+                info: info.clone(),
+            });
         }
+        // An exchange that could not move the expiry past the credential's own will never do
+        // better: refreshing again only brings ever smaller gains, so stop until re-auth.
+        self.capped_until = match (expires_at, credential_expiry) {
+            (Some(new), Some(old)) if !rolling && new <= old => Some(old),
+            _ => None,
+        };
         self.access = Some(token.clone());
         let mut problems: Vec<String> = self.persist(now, expires_at).into_iter().collect();
         let mut entry = self.entry(HistoryEvent::Refresh, trigger.label(), Outcome::Ok);
@@ -192,7 +224,7 @@ impl AccountActor {
             access_token: access,
             long_lived_token: self.long_lived.clone(),
             expires_at,
-            refreshed_at: now.max(self.seen_store_refreshed_at + 1),
+            refreshed_at: now.max(self.seen_store_refreshed_at.saturating_add(1)),
             origin_fingerprint: self.origin_fingerprint.clone(),
         };
         match self.shared.store.save(&self.settings.name, &tokens) {
@@ -284,7 +316,8 @@ impl AccountActor {
             secs_to_expiry,
         );
         self.backoff_attempt = self.backoff_attempt.saturating_add(1);
-        self.retry_at = Some(now + i64::try_from(delay.as_secs()).unwrap_or(300).max(1));
+        let delay_secs = i64::try_from(delay.as_secs()).unwrap_or(300).max(1);
+        self.retry_at = Some(now.saturating_add(delay_secs));
     }
 
     /// Publishes the current token to the env file and the on-refresh command; returns what

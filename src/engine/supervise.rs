@@ -15,7 +15,9 @@ use secrecy::SecretString;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::account::{AccountActor, AccountMsg, RefreshFailure, Shared, TokenView, blank_snapshot};
+use super::account::{
+    AccountActor, AccountLink, AccountMsg, RefreshFailure, Shared, TokenView, blank_snapshot,
+};
 use super::events::EngineEvent;
 use super::history::{HistoryEntry, HistoryEvent, Outcome};
 use super::state::TokenState;
@@ -29,6 +31,38 @@ pub(crate) const MAX_RESTARTS: usize = 5;
 pub(crate) const RESTART_WINDOW: Duration = Duration::from_secs(60);
 /// A panic message is cut to this many characters in alerts and history.
 const MAX_PANIC_MESSAGE_CHARS: usize = 300;
+
+/// Starts an account actor, under a supervisor that restarts it after a panic, and returns
+/// the link to it.
+pub(crate) fn spawn_account(
+    shared: Arc<Shared>,
+    settings: AccountSettings,
+) -> (AccountLink, tokio::task::JoinHandle<()>) {
+    let settings = Arc::new(settings);
+    let app = match (&settings.app_id, &settings.app_secret) {
+        (Some(app_id), Some(app_secret)) => Some(AppCredentials {
+            app_id: app_id.clone(),
+            app_secret: app_secret.clone(),
+        }),
+        _ => None,
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (token_tx, token_rx) = watch::channel(TokenView::default());
+    let task = tokio::spawn(supervise(
+        shared,
+        settings.clone(),
+        app.clone(),
+        rx,
+        token_tx,
+    ));
+    let link = AccountLink {
+        settings,
+        app,
+        tx,
+        token: token_rx,
+    };
+    (link, task)
+}
 
 /// Runs the account's actor until Shutdown, restarting it from its settings after a panic.
 pub(crate) async fn supervise(

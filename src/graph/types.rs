@@ -253,9 +253,24 @@ pub struct WithUsage<T> {
 
 // ---- wire shapes that differ from the public types ----
 
-#[derive(Deserialize)]
 pub(crate) struct DebugTokenWire {
     pub data: TokenInfo,
+}
+
+/// An object whose `data` is an object: serde's derive would also read an array as the fields
+/// in order, so `[{"is_valid":true}]` or `{"data":[true]}` would pass for a valid token.
+impl<'de> Deserialize<'de> for DebugTokenWire {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut body = serde_json::Map::<String, Value>::deserialize(d)?;
+        let data = match body.remove("data") {
+            Some(Value::Object(data)) => data,
+            Some(_) => return Err(D::Error::custom("`data` must be an object")),
+            None => return Err(D::Error::missing_field("data")),
+        };
+        let data = TokenInfo::deserialize(Value::Object(data)).map_err(D::Error::custom)?;
+        Ok(Self { data })
+    }
 }
 
 #[derive(Deserialize)]

@@ -56,13 +56,24 @@ pub fn restore() {
 }
 
 /// Restores the terminal before the previous hook prints the panic, so the message is legible.
+///
+/// Only for a panic of the dashboard's own thread (the one that entered the terminal; the
+/// dashboard runs on the runtime's `block_on` thread). A panic in an engine task is caught
+/// and its account restarted by the supervisor, so the dashboard goes on: restoring the
+/// terminal then would break the screen, and printing would scribble over it. Such a panic
+/// goes to tokentop's log file instead.
 fn install_panic_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
+        let ui_thread = std::thread::current().id();
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            restore();
-            previous(info);
+            if std::thread::current().id() == ui_thread {
+                restore();
+                previous(info);
+            } else {
+                tracing::error!("a background task panicked: {info}");
+            }
         }));
     });
 }

@@ -1,7 +1,8 @@
 //! Following a file like `tail -F`: across rotation, truncation, deletion and late creation.
 
+use std::fs::Metadata;
 use std::io::SeekFrom;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::fs::File;
@@ -10,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::SourceEvent;
 use super::emit::{Emitter, Stop, send, sleep};
+use super::fingerprint::Fingerprint;
 use super::line::{LineAssembler, MAX_LINE_BYTES};
 
 /// Lines shown from an existing file when following starts.
@@ -40,6 +42,8 @@ struct OpenFile {
     file: File,
     id: FileId,
     offset: u64,
+    /// The bytes before `offset`, to notice a truncation hidden by quick new writes.
+    fingerprint: Fingerprint,
 }
 
 struct Follower {
@@ -75,9 +79,16 @@ pub(crate) async fn follow_file(
 impl Follower {
     async fn run(&mut self) -> Result<(), Stop> {
         if let Some(mut open) = self.open_path().await? {
-            open.offset = tail_start(&mut open.file, TAIL_LINES).await.unwrap_or(0);
-            if open.file.seek(SeekFrom::Start(open.offset)).await.is_err() {
-                open.offset = 0;
+            let start = tail_start(&mut open.file, TAIL_LINES).await.unwrap_or(0);
+            match Fingerprint::read_before(&mut open.file, start).await {
+                Ok(fingerprint) => {
+                    open.offset = start;
+                    open.fingerprint = fingerprint;
+                }
+                // Reading it all from the start is the safe fallback.
+                Err(_) => {
+                    let _ = open.file.seek(SeekFrom::Start(0)).await;
+                }
             }
             self.open = Some(open);
         }
@@ -101,9 +112,13 @@ impl Follower {
             self.notice("file was rotated; following the new file from its start")
                 .await?;
             self.open = self.open_path().await?;
-        } else if meta.len() < open.offset {
+        } else if meta.len() < open.offset
+            // Truncated and already written past the old size (copytruncate, then a burst).
+            || !open.fingerprint.still_matches(&mut open.file, open.offset).await
+        {
             let reset = open.file.seek(SeekFrom::Start(0)).await.is_ok();
             open.offset = 0;
+            open.fingerprint = Fingerprint::default();
             self.lines.clear();
             if !reset {
                 self.open = None;
@@ -116,18 +131,23 @@ impl Follower {
 
     /// The path is missing or unreadable: finish the old file, then report once.
     async fn path_gone(&mut self, error: std::io::Error) -> Result<(), Stop> {
+        let message = if error.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                "{} is missing; waiting for it to appear",
+                self.path.display()
+            )
+        } else {
+            format!("cannot read {}: {error}; retrying", self.path.display())
+        };
+        self.unusable(message).await
+    }
+
+    /// The path cannot be followed now: finish the old file, then report `message` once.
+    async fn unusable(&mut self, message: String) -> Result<(), Stop> {
         let had_file = self.open.is_some();
         self.finish_old_file().await?;
         if had_file || !self.absence_reported {
             self.absence_reported = true;
-            let message = if error.kind() == std::io::ErrorKind::NotFound {
-                format!(
-                    "{} is missing; waiting for it to appear",
-                    self.path.display()
-                )
-            } else {
-                format!("cannot read {}: {error}; retrying", self.path.display())
-            };
             self.notice(message).await?;
         }
         Ok(())
@@ -135,13 +155,8 @@ impl Follower {
 
     /// Opens the path for reading from its start; reports failures once.
     async fn open_path(&mut self) -> Result<Option<OpenFile>, Stop> {
-        let opened = async {
-            let file = File::open(&self.path).await?;
-            let meta = file.metadata().await?;
-            Ok::<_, std::io::Error>((file, meta))
-        };
-        match opened.await {
-            Ok((file, meta)) => {
+        match open_regular(&self.path).await {
+            Ok(Ok((file, meta))) => {
                 if self.absence_reported {
                     self.absence_reported = false;
                     self.notice(format!("{} appeared; following it", self.path.display()))
@@ -151,7 +166,18 @@ impl Follower {
                     file,
                     id: file_id(&meta),
                     offset: 0,
+                    fingerprint: Fingerprint::default(),
                 }))
+            }
+            Ok(Err(kind)) => {
+                let path = self.path.display();
+                self.unusable(format!(
+                    "{path} is {kind}, not a regular file: a [[log]] `file` must be a regular \
+                     file (to read a pipe or device, use `command = [\"cat\", \"{path}\"]`); \
+                     not reading it"
+                ))
+                .await?;
+                Ok(None)
             }
             Err(e) => {
                 self.path_gone(e).await?;
@@ -191,6 +217,7 @@ impl Follower {
                 }
             };
             open.offset += n as u64;
+            open.fingerprint.advance(&buf[..n]);
             let mut events = Vec::new();
             let emitter = &mut self.emitter;
             self.lines.push(&buf[..n], |raw| {
@@ -210,6 +237,54 @@ impl Follower {
     async fn notice(&mut self, message: impl Into<String>) -> Result<(), Stop> {
         let event = self.emitter.notice(message);
         send(&self.tx, &mut self.shutdown, event).await
+    }
+}
+
+/// Opens `path` for reading when it is a regular file; otherwise says what it is.
+///
+/// A FIFO would block the open (and with it shutdown) until a writer comes, and a device
+/// such as `/dev/zero` never ends: neither is opened. `O_NONBLOCK` covers a path swapped
+/// for a FIFO between the check and the open.
+async fn open_regular(path: &Path) -> std::io::Result<Result<(File, Metadata), &'static str>> {
+    let meta = tokio::fs::metadata(path).await?;
+    if !meta.is_file() {
+        return Ok(Err(file_kind(&meta)));
+    }
+    let mut options = tokio::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    options.custom_flags(libc::O_NONBLOCK);
+    let file = options.open(path).await?;
+    let meta = file.metadata().await?;
+    if !meta.is_file() {
+        return Ok(Err(file_kind(&meta)));
+    }
+    Ok(Ok((file, meta)))
+}
+
+/// What a non-regular file is, for the message.
+fn file_kind(meta: &Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = meta.file_type();
+        if kind.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if kind.is_char_device() {
+            return "a character device";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if meta.is_dir() {
+        "a directory"
+    } else {
+        "a special file"
     }
 }
 
@@ -245,4 +320,88 @@ async fn tail_start(file: &mut File, lines: usize) -> std::io::Result<u64> {
     } else {
         earliest_line_start.unwrap_or(len)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::config::LogFormat;
+
+    fn follower(path: PathBuf) -> (Follower, mpsc::Receiver<SourceEvent>, watch::Sender<bool>) {
+        let (tx, rx) = mpsc::channel(1024);
+        let (stop, shutdown) = watch::channel(false);
+        let follower = Follower {
+            path,
+            emitter: Emitter::new("app", LogFormat::Plain),
+            tx,
+            shutdown,
+            open: None,
+            lines: LineAssembler::new(),
+            absence_reported: false,
+        };
+        (follower, rx, stop)
+    }
+
+    fn drain(rx: &mut mpsc::Receiver<SourceEvent>) -> (Vec<String>, Vec<String>) {
+        let (mut lines, mut notices) = (Vec::new(), Vec::new());
+        while let Ok(event) = rx.try_recv() {
+            match event {
+                SourceEvent::Line(line) => lines.push(line.text),
+                SourceEvent::Notice { message, .. } => notices.push(message),
+                SourceEvent::Status(_) => {}
+            }
+        }
+        (lines, notices)
+    }
+
+    /// copytruncate, then a line longer than the whole old file, all between two polls: the
+    /// size grew past the old offset, yet the whole new line must come out.
+    #[tokio::test]
+    async fn copytruncate_then_a_longer_write_within_one_poll_reads_the_new_line_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        std::fs::write(&path, "old one\nold two\n").unwrap();
+        let (mut follower, mut rx, _stop) = follower(path.clone());
+        follower.poll().await.unwrap();
+        assert_eq!(drain(&mut rx).0, ["old one", "old two"]);
+
+        let long = "after truncation: a line longer than everything the file held before";
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        writeln!(file, "{long}").unwrap();
+        drop(file);
+        follower.poll().await.unwrap();
+
+        let (lines, notices) = drain(&mut rx);
+        assert_eq!(lines, [long], "notices: {notices:?}");
+        assert!(
+            notices.iter().any(|n| n.contains("truncated")),
+            "{notices:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn plain_growth_is_not_mistaken_for_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        std::fs::write(&path, "one\n").unwrap();
+        let (mut follower, mut rx, _stop) = follower(path.clone());
+        follower.poll().await.unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        write!(file, "{}", "two\n".repeat(100)).unwrap();
+        drop(file);
+        follower.poll().await.unwrap();
+        follower.poll().await.unwrap();
+        let (lines, notices) = drain(&mut rx);
+        assert_eq!(lines.len(), 101);
+        assert!(notices.is_empty(), "{notices:?}");
+    }
 }

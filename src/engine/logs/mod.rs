@@ -8,6 +8,7 @@ mod command;
 mod counts;
 mod emit;
 mod file;
+mod fingerprint;
 mod line;
 mod patterns;
 mod status;

@@ -14,6 +14,17 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    /// The word Meta uses for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Read => "read",
+            Self::Played => "played",
+            Self::Failed => "failed",
+        }
+    }
+
     /// Progress rank of a non-failed status; `None` for `Failed`.
     pub fn rank(self) -> Option<u8> {
         match self {
@@ -59,8 +70,21 @@ pub struct WebhookStatus {
     pub status: DeliveryStatus,
     /// Unix seconds, as Meta sent it.
     pub timestamp: i64,
+    /// The recipient's phone number (`recipient_id`); Meta may leave it out for a user who
+    /// set a username.
     pub recipient_id: Option<String>,
+    /// The recipient's business-scoped user id (BSUID, `recipient_user_id`), when sent.
+    pub recipient_user_id: Option<String>,
     pub errors: Vec<StatusError>,
+}
+
+impl WebhookStatus {
+    /// The recipient as sent: the phone number, else the business-scoped user id.
+    pub fn recipient(&self) -> Option<&str> {
+        self.recipient_id
+            .as_deref()
+            .or(self.recipient_user_id.as_deref())
+    }
 }
 
 #[derive(Deserialize)]
@@ -93,6 +117,7 @@ struct RawStatus {
     status: Option<String>,
     timestamp: Option<serde_json::Value>,
     recipient_id: Option<String>,
+    recipient_user_id: Option<String>,
     #[serde(default)]
     errors: Vec<RawError>,
 }
@@ -172,6 +197,7 @@ fn convert(index: usize, raw: RawStatus) -> Result<Option<WebhookStatus>, String
         status,
         timestamp,
         recipient_id: raw.recipient_id,
+        recipient_user_id: raw.recipient_user_id,
         errors,
     }))
 }

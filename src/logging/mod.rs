@@ -1,0 +1,133 @@
+//! tokentop's own logs: `tracing` to stderr for headless commands and to daily files in
+//! `<data dir>/logs/` always. `RUST_LOG` filters both.
+//!
+//! Stderr gets ANSI colour only on a terminal and never with `NO_COLOR`; a file or journald
+//! gets plain text, or one JSON object per line with `--log-format json`.
+
+mod daily_file;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::MakeWriterExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+pub use daily_file::DailyFile;
+
+use crate::config::EnvSnapshot;
+
+/// Where log lines go besides the daily file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Console {
+    /// Headless commands: stderr too, at INFO when verbose, else WARN, unless `RUST_LOG`
+    /// says otherwise.
+    Stderr { verbose: bool },
+    /// The dashboard owns the screen: file only.
+    None,
+}
+
+/// How tokentop's own lines are written to stderr (`--log-format`; not the `[[log]]` `format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConsoleFormat {
+    /// Human-readable lines (coloured on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// The directory of tokentop's own log files.
+pub fn log_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("logs")
+}
+
+/// The file today's lines go to (for the help overlay).
+pub fn current_log_file(data_dir: &Path) -> PathBuf {
+    let today = chrono::Utc::now().format("%Y-%m-%d");
+    log_dir(data_dir).join(format!("{}{today}", daily_file::FILE_PREFIX))
+}
+
+/// Whether stderr lines get ANSI colour: only on a terminal, and never with `NO_COLOR`.
+pub fn stderr_colour(stderr_is_terminal: bool, env: &EnvSnapshot) -> bool {
+    stderr_is_terminal && env.get("NO_COLOR").is_none()
+}
+
+/// [`init_with`] in text format.
+pub fn init(data_dir: &Path, console: Console) -> Option<WorkerGuard> {
+    init_with(data_dir, console, ConsoleFormat::Text)
+}
+
+/// Installs the global subscriber. Keep the guard alive until exit so lines are flushed.
+/// Returns `None` (logging to stderr only) when the log file cannot be used; why is logged.
+pub fn init_with(data_dir: &Path, console: Console, format: ConsoleFormat) -> Option<WorkerGuard> {
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let stderr_level = match console {
+        Console::Stderr { verbose: true } => tracing::Level::INFO,
+        _ => tracing::Level::WARN,
+    };
+    let dir = log_dir(data_dir);
+    let file = crate::engine::private_fs::create_private_dir_all(&dir)
+        .and_then(|()| DailyFile::open(&dir));
+    let (file_layer, guard, file_error) = match file {
+        Ok(daily) => {
+            let (writer, guard) = tracing_appender::non_blocking(daily);
+            let layer = tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(writer);
+            (Some(layer), Some(guard), None)
+        }
+        Err(err) => (None, None, Some(err)),
+    };
+    let stderr = matches!(console, Console::Stderr { .. });
+    let colour = stderr_colour(
+        std::io::stderr().is_terminal(),
+        &EnvSnapshot::from_process(),
+    );
+    let text_layer = (stderr && format == ConsoleFormat::Text).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_ansi(colour)
+            .with_writer(std::io::stderr.with_max_level(stderr_level))
+    });
+    let json_layer = (stderr && format == ConsoleFormat::Json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_target(false)
+            .with_ansi(false)
+            .with_writer(std::io::stderr.with_max_level(stderr_level))
+    });
+    // A second init in one process (tests) is harmless: the first subscriber stays.
+    let _ = tracing_subscriber::registry()
+        .with(filter())
+        .with(file_layer)
+        .with(text_layer)
+        .with(json_layer)
+        .try_init();
+    if let Some(err) = file_error {
+        tracing::warn!("not writing log files in {}: {err}", dir.display());
+    }
+    guard
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        let empty = EnvSnapshot::default();
+        let no_color = EnvSnapshot::from_pairs([("NO_COLOR", "1")]);
+        assert!(stderr_colour(true, &empty));
+        assert!(!stderr_colour(false, &empty));
+        assert!(!stderr_colour(true, &no_color));
+        // An empty NO_COLOR does not count (no-color.org).
+        assert!(stderr_colour(
+            true,
+            &EnvSnapshot::from_pairs([("NO_COLOR", "")])
+        ));
+    }
+}
