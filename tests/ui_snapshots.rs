@@ -8,6 +8,10 @@ use dashboard_support::*;
 use insta::assert_snapshot;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::Color;
+use tokentop::config::Theme;
+use tokentop::engine::{AccountSnapshot, TokenState};
 use tokentop::tui::{App, Msg};
 
 fn screen(app: &App, width: u16, height: u16) -> String {
@@ -16,6 +20,46 @@ fn screen(app: &App, width: u16, height: u16) -> String {
         .draw(|frame| tokentop::ui::render(frame, app))
         .unwrap();
     terminal.backend().to_string()
+}
+
+fn buffer(app: &App, width: u16, height: u16) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| tokentop::ui::render(frame, app))
+        .unwrap();
+    terminal.backend().buffer().clone()
+}
+
+/// The colours of the first cell of the first row that contains `text`.
+fn colours_at(buffer: &Buffer, text: &str) -> (Color, Color) {
+    let area = buffer.area;
+    for y in 0..area.height {
+        let row: String = (0..area.width)
+            .map(|x| buffer[(x, y)].symbol().to_string())
+            .collect();
+        if let Some(byte) = row.find(text) {
+            let x = u16::try_from(row[..byte].chars().count()).unwrap();
+            let cell = &buffer[(x, y)];
+            return (cell.fg, cell.bg);
+        }
+    }
+    panic!("{text:?} is not on the screen");
+}
+
+/// Issue 10: the long-lived token is dead but the access token still sends for 59 days.
+fn reauth_with_time(name: &str) -> AccountSnapshot {
+    let now = now_unix();
+    let mut s = reauth(name);
+    s.state = TokenState::ReauthRequired {
+        reason: "the long-lived token has expired".to_string(),
+    };
+    s.access_token_masked = Some("EAAG…a1B2".to_string());
+    s.access = Some(tokentop::engine::Inspection {
+        checked_at: fixed_now() - chrono::Duration::seconds(40),
+        info: info("USER", now - DAY, now + 59 * DAY + 3 * 3600, now + 80 * DAY),
+    });
+    s.last_error = None;
+    s
 }
 
 fn both_sizes(name: &str, app: &App) {
@@ -36,6 +80,48 @@ fn expiring_account() {
 #[test]
 fn reauth_required_account() {
     both_sizes("reauth", &app_with(reauth("legacy")));
+}
+
+#[test]
+fn reauth_required_while_the_access_token_still_sends() {
+    both_sizes("reauth_with_time", &app_with(reauth_with_time("legacy")));
+}
+
+/// Severity follows the time until sending stops: the dashboard colours a needed re-auth
+/// yellow while the access token has weeks, red once it is inside critical-before.
+#[test]
+fn the_banner_is_yellow_while_the_access_token_has_time_and_red_once_it_is_dead() {
+    let mut app = app_with(reauth_with_time("legacy"));
+    app.theme = Theme::Dark;
+    let drawn = buffer(&app, 120, 40);
+    let (_, banner_bg) = colours_at(&drawn, "RE-AUTH REQUIRED");
+    assert_eq!(banner_bg, Color::Yellow);
+    assert_eq!(colours_at(&drawn, "re-auth required").0, Color::Yellow);
+    assert_eq!(colours_at(&drawn, "59d 03:00:00").0, Color::Green);
+    assert_eq!(
+        colours_at(&drawn, "expired 00:10:00 ago").0,
+        Color::Yellow,
+        "the dead long-lived token is as urgent as the re-auth it calls for"
+    );
+    let text = screen(&app, 120, 40);
+    assert!(text.contains("· re-auth needed within 59d"), "{text}");
+
+    let mut soon = reauth_with_time("legacy");
+    if let Some(access) = soon.access.as_mut() {
+        access.info.expires_at = Some(now_unix() + 3600);
+    }
+    let mut app = app_with(soon);
+    app.theme = Theme::Dark;
+    let drawn = buffer(&app, 120, 40);
+    assert_eq!(colours_at(&drawn, "RE-AUTH REQUIRED").1, Color::Red);
+    assert_eq!(colours_at(&drawn, "re-auth required").0, Color::Red);
+
+    let mut dead = app_with(reauth("legacy"));
+    dead.theme = Theme::Dark;
+    assert_eq!(
+        colours_at(&buffer(&dead, 120, 40), "RE-AUTH REQUIRED").1,
+        Color::Red
+    );
 }
 
 #[test]

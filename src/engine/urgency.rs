@@ -226,16 +226,28 @@ fn long_lived_countdown(
     }
 }
 
-/// Re-auth needed: WARNING while the access token has time, by the countdown rule inside
-/// `critical-before`, CRITICAL once it is dead.
-fn reauth(urgency: &mut Urgency, windows: &Windows) {
-    let Some(phrase) = urgency.reauth_phrase() else {
-        return;
-    };
-    let level = urgency.sending_stops_in.map_or(Level::Warning, |secs| {
+/// How urgent a needed re-auth is: WARNING while the access token has time, by the
+/// countdown rule inside `critical-before`, CRITICAL once it is dead.
+fn reauth_level(windows: &Windows, sending_stops_in: Option<i64>) -> Level {
+    sending_stops_in.map_or(Level::Warning, |secs| {
         windows.level(secs).max(Level::Warning)
-    });
-    urgency.raise(level, phrase);
+    })
+}
+
+fn reauth(urgency: &mut Urgency, windows: &Windows) {
+    if let Some(phrase) = urgency.reauth_phrase() {
+        urgency.raise(reauth_level(windows, urgency.sending_stops_in), phrase);
+    }
+}
+
+/// The level of the long-lived token's own countdown (`secs_left` of it), for its colour:
+/// at most WARNING while it lives, as urgent as the re-auth it calls for once dead.
+pub fn long_lived_level(urgency: &Urgency, windows: &Windows, secs_left: i64) -> Level {
+    if secs_left <= 0 {
+        reauth_level(windows, urgency.sending_stops_in)
+    } else {
+        windows.level(secs_left).min(Level::Warning)
+    }
 }
 
 /// What a person must do about an account.
@@ -473,6 +485,17 @@ mod tests {
             critical_before: Duration::MAX,
         };
         assert_eq!(huge.level(i64::MAX), Level::Critical);
+    }
+
+    #[test]
+    fn the_long_lived_countdown_is_as_urgent_as_the_reauth_it_calls_for() {
+        let w = windows();
+        let weeks = judge(&account(59 * DAY, Some(-600), reauth_state()));
+        assert_eq!(long_lived_level(&weeks, &w, -600), Level::Warning);
+        assert_eq!(long_lived_level(&weeks, &w, 3600), Level::Warning);
+        assert_eq!(long_lived_level(&weeks, &w, 30 * DAY), Level::Ok);
+        let hours = judge(&account(3600, Some(-600), reauth_state()));
+        assert_eq!(long_lived_level(&hours, &w, -600), Level::Critical);
     }
 
     #[test]

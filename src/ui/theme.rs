@@ -4,6 +4,7 @@
 use ratatui::style::{Color, Modifier, Style};
 
 use crate::config::{PatternLevel, Theme};
+use crate::engine::urgency::Level;
 
 /// How urgent a countdown or state is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +14,18 @@ pub enum Urgency {
     Critical,
     /// Nothing known yet.
     Neutral,
+}
+
+/// The colour of a level of the one urgency rule, so the dashboard agrees with `check`.
+impl From<Level> for Urgency {
+    fn from(level: Level) -> Self {
+        match level {
+            Level::Ok => Urgency::Fine,
+            Level::Warning => Urgency::Warn,
+            Level::Critical => Urgency::Critical,
+            Level::Unknown => Urgency::Neutral,
+        }
+    }
 }
 
 /// The styles of one theme.
@@ -67,13 +80,17 @@ impl Palette {
         self.fg(if self.light { Color::Blue } else { Color::Cyan })
     }
 
-    /// The banner across the token panel for states that stop sending.
-    pub fn banner(&self) -> Style {
+    /// The banner across the token panel when a person must act: red once sending is down
+    /// or about to be, yellow while there is time.
+    pub fn banner(&self, urgency: Urgency) -> Style {
         let style = Style::new().add_modifier(Modifier::BOLD);
-        if self.color {
-            style.fg(Color::White).bg(Color::Red)
-        } else {
-            style.add_modifier(Modifier::REVERSED)
+        if !self.color {
+            return style.add_modifier(Modifier::REVERSED);
+        }
+        match urgency {
+            Urgency::Critical => style.fg(Color::White).bg(Color::Red),
+            _ if self.light => style.fg(Color::White).bg(Color::Rgb(160, 110, 0)),
+            _ => style.fg(Color::Black).bg(Color::Yellow),
         }
     }
 

@@ -9,6 +9,7 @@ use ratatui::widgets::Paragraph;
 
 use super::format::{bar, fit};
 use super::theme::{Palette, Urgency};
+use crate::engine::urgency::{self, Level, Windows, long_lived_level, remedy};
 use crate::engine::{AccountSnapshot, Inspection, TokenState};
 use crate::format::{hms, left, span};
 use crate::graph::Expiry;
@@ -52,34 +53,29 @@ pub fn state_words(state: &TokenState) -> String {
     format!("{} {}{detail}", state_symbol(state), state.label())
 }
 
-/// How urgent `secs` left is under the warn / critical windows.
-pub fn urgency_of(app: &App, secs: i64) -> Urgency {
-    if secs <= app.critical_before.as_secs() as i64 {
-        Urgency::Critical
-    } else if secs <= app.warn_before.as_secs() as i64 {
-        Urgency::Warn
-    } else {
-        Urgency::Fine
+/// The dashboard's `[refresh]` warn and critical windows.
+fn windows(app: &App) -> Windows {
+    Windows {
+        warn_before: app.warn_before,
+        critical_before: app.critical_before,
     }
 }
 
-fn state_urgency(app: &App, snapshot: &AccountSnapshot) -> Urgency {
-    match &snapshot.state {
-        s if s.is_critical() => Urgency::Critical,
-        TokenState::Unknown => Urgency::Neutral,
-        TokenState::Backoff { .. } => Urgency::Warn,
-        _ => match snapshot.access_expires_at() {
-            Some(at) => urgency_of(app, at.saturating_sub(app.now.timestamp())),
-            None => Urgency::Fine,
-        },
-    }
+/// How urgent `secs` left on a countdown is under the warn / critical windows.
+pub fn urgency_of(app: &App, secs: i64) -> Urgency {
+    windows(app).level(secs).into()
+}
+
+/// The account's urgency by the one rule `check` uses too.
+pub fn account_urgency(app: &App, snapshot: &AccountSnapshot) -> urgency::Urgency {
+    urgency::urgency(snapshot, &windows(app), app.now.timestamp())
 }
 
 /// Rows the panel needs at this width (borders included).
 pub fn height(app: &App, width: u16) -> u16 {
     let banner = app
         .selected_account()
-        .map_or(0, |view| banner_lines(view, width).len() as u16);
+        .map_or(0, |view| banner_lines(app, view, width).0.len() as u16);
     BODY_ROWS + 2 + banner
 }
 
@@ -94,13 +90,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
         frame.render_widget(Paragraph::new(text).style(palette.dim()), inner);
         return;
     };
-    let mut lines: Vec<Line> = banner_lines(view, area.width)
+    let (banner, level) = banner_lines(app, view, area.width);
+    let mut lines: Vec<Line> = banner
         .into_iter()
         .map(|(text, headline)| {
             let style = if headline {
-                palette.banner()
+                palette.banner(level.into())
             } else {
-                palette.urgency(Urgency::Critical)
+                palette.urgency(level.into())
             };
             Line::styled(fit(&text, usize::from(inner.width)), style)
         })
@@ -119,34 +116,34 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
 /// Lines of the headline of the banner at most; the full reason is also in history.
 const MAX_HEADLINE_LINES: usize = 2;
 
-/// The banner for states that stop sending: headline, then what to do, both wrapped.
-/// Each line comes with whether it belongs to the headline.
-fn banner_lines(view: &AccountView, width: u16) -> Vec<(String, bool)> {
+/// The banner when a person must act (sending is down, or re-auth is needed): headline, then
+/// what to do, both wrapped, and how urgent it is. Each line comes with whether it belongs to
+/// the headline.
+fn banner_lines(app: &App, view: &AccountView, width: u16) -> (Vec<(String, bool)>, Level) {
     let snapshot = &view.snapshot;
+    let urgency = account_urgency(app, snapshot);
+    // While the access token still sends, say until when.
+    let deadline = urgency
+        .reauth_phrase()
+        .filter(|_| urgency.sending_stops_in != Some(0))
+        .map(|phrase| format!(" · {phrase}"))
+        .unwrap_or_default();
     let headline = match &snapshot.state {
-        TokenState::ReauthRequired { reason } => format!("✗ RE-AUTH REQUIRED: {reason}"),
+        TokenState::ReauthRequired { reason } => format!("✗ RE-AUTH REQUIRED: {reason}{deadline}"),
         TokenState::Invalid { .. } => format!(
             "✗ TOKEN INVALID{}: Meta rejects it, sending is down",
             state_words(&snapshot.state).trim_start_matches("✗ invalid")
         ),
         TokenState::Expired => "✗ TOKEN EXPIRED: sending is down".to_string(),
         TokenState::Failed { reason } => format!("✗ FAILED: {reason}"),
-        _ => return Vec::new(),
+        _ if urgency.reauth_needed => format!("! RE-AUTH REQUIRED{deadline}"),
+        _ => return (Vec::new(), urgency.level),
     };
-    let hint = snapshot
-        .action_hint
-        .clone()
-        .unwrap_or_else(|| match snapshot.state {
-            TokenState::Expired => format!(
-                "press r to refresh now; if that fails, mint a new token and run \
-             `tokentop exchange --account {}`",
-                snapshot.name
-            ),
-            _ => format!(
-                "mint a new token, then run `tokentop exchange --account {}`",
-                snapshot.name
-            ),
-        });
+    let hint = match remedy(snapshot, &urgency) {
+        Some(r) if r.refresh_first => format!("press r to refresh now. If that fails: {}", r.text),
+        Some(r) => r.text,
+        None => "press r to refresh now".to_string(),
+    };
     let text_width = usize::from(width.saturating_sub(3));
     let mut headline = wrap(&headline, text_width);
     if headline.len() > MAX_HEADLINE_LINES {
@@ -164,7 +161,7 @@ fn banner_lines(view: &AccountView, width: u16) -> Vec<(String, bool)> {
             .into_iter()
             .map(|line| (line, false)),
     );
-    lines
+    (lines, urgency.level)
 }
 
 fn wrap(text: &str, width: usize) -> Vec<String> {
@@ -204,11 +201,14 @@ fn countdown_lines(
         .clone()
         .unwrap_or_else(|| "no token".to_string());
     let access_what = format!("{token_type}  {masked}");
+    let now = app.now.timestamp();
+    let by_windows = |secs| urgency_of(app, secs);
     let access_row = countdown_row(
-        app,
+        now,
         "ACCESS TOKEN",
         &access_what,
         expiry_of(access),
+        &by_windows,
         width,
         palette,
     );
@@ -222,11 +222,15 @@ fn countdown_lines(
             let kind = inspection
                 .and_then(|i| i.info.token_type.clone())
                 .unwrap_or_else(|| "?".to_string());
+            // Its running out stops refreshes, not sending: coloured by the one rule.
+            let account = account_urgency(app, snapshot);
+            let by_rule = |secs| long_lived_level(&account, &windows(app), secs).into();
             countdown_row(
-                app,
+                now,
                 "LONG-LIVED",
                 &format!("{kind}  {masked}"),
                 expiry_of(inspection),
+                &by_rule,
                 width,
                 palette,
             )
@@ -241,10 +245,11 @@ fn countdown_lines(
         (expiry, total)
     });
     let data_row = countdown_row(
-        app,
+        now,
         "DATA ACCESS",
         &scopes_text(snapshot),
         data.unwrap_or((Expiry::Unknown, DATA_ACCESS_SECS)),
+        &by_windows,
         width,
         palette,
     );
@@ -279,11 +284,14 @@ fn scopes_text(snapshot: &AccountSnapshot) -> String {
     }
 }
 
+/// One countdown: label, what, bar and time left, the last two coloured by `colour` of the
+/// seconds left.
 fn countdown_row(
-    app: &App,
+    now: i64,
     label: &str,
     what: &str,
     (expiry, lifetime_secs): (Expiry, i64),
+    colour: &dyn Fn(i64) -> Urgency,
     width: usize,
     palette: &Palette,
 ) -> Line<'static> {
@@ -291,9 +299,9 @@ fn countdown_row(
         Expiry::Never => ("never expires".to_string(), Urgency::Fine, Some(1.0)),
         Expiry::Unknown => ("unknown".to_string(), Urgency::Neutral, None),
         Expiry::At(at) => {
-            let secs = at.saturating_sub(app.now.timestamp());
+            let secs = at.saturating_sub(now);
             let fraction = secs as f64 / lifetime_secs.max(1) as f64;
-            (left(secs), urgency_of(app, secs), Some(fraction))
+            (left(secs), colour(secs), Some(fraction))
         }
     };
     let bar_width = width.saturating_sub(LABEL_WIDTH + WHAT_WIDTH + 1 + COUNTDOWN_WIDTH + 1);
@@ -336,7 +344,7 @@ fn state_line(app: &App, view: &AccountView, palette: &Palette) -> Line<'static>
         Span::styled(fit("STATE", LABEL_WIDTH), palette.label()),
         Span::styled(
             state_words(&snapshot.state),
-            palette.urgency(state_urgency(app, snapshot)),
+            palette.urgency(account_urgency(app, snapshot).level.into()),
         ),
         Span::raw(format!("  · {next}")),
         Span::styled(checked, palette.dim()),
