@@ -124,6 +124,31 @@ fn the_banner_is_yellow_while_the_access_token_has_time_and_red_once_it_is_dead(
     );
 }
 
+/// Exchanges can no longer extend the token: the engine leaves a hint while the token works.
+#[test]
+fn a_token_that_can_no_longer_be_extended_gets_a_yellow_banner_with_the_deadline() {
+    let mut capped = healthy("production");
+    capped.next_refresh_at = None;
+    capped.action_hint = Some(format!(
+        "re-auth needed before 2026-04-24 17:15 UTC: exchanges cannot extend the token. {}",
+        tokentop::engine::reauth_hint("production", true)
+    ));
+    let mut app = app_with(capped);
+    let text = screen(&app, 120, 40);
+    assert!(
+        text.contains(
+            "! RE-AUTH NEEDED: tokentop can no longer extend this token · re-auth needed within 41d"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("Meta Business Settings"), "{text}");
+    app.theme = Theme::Dark;
+    assert_eq!(
+        colours_at(&buffer(&app, 120, 40), "RE-AUTH NEEDED").1,
+        Color::Yellow
+    );
+}
+
 #[test]
 fn help_overlay() {
     let mut app = app_with(healthy("production"));

@@ -130,9 +130,18 @@ fn dead(inspection: &Inspection, now: i64) -> bool {
     !inspection.info.is_valid || matches!(inspection.expiry(), Expiry::At(at) if at <= now)
 }
 
+/// Only re-auth keeps sending going: the engine said so (the state, or an action hint, which
+/// it sets only when it cannot fix the account alone, e.g. exchanges can no longer extend the
+/// token), or the long-lived token is dead. A failed account needs a restart, not re-auth.
 fn reauth_needed(snapshot: &AccountSnapshot, now: i64) -> bool {
-    matches!(snapshot.state, TokenState::ReauthRequired { .. })
-        || snapshot.long_lived.as_ref().is_some_and(|i| dead(i, now))
+    match snapshot.state {
+        TokenState::ReauthRequired { .. } => true,
+        TokenState::Failed { .. } => false,
+        _ => {
+            snapshot.action_hint.is_some()
+                || snapshot.long_lived.as_ref().is_some_and(|i| dead(i, now))
+        }
+    }
 }
 
 /// How urgent `snapshot` is at `now` (unix seconds) under `windows`.
@@ -364,6 +373,15 @@ mod tests {
                 account(59 * DAY, Some(-600), TokenState::Valid),
                 Level::Warning,
                 Some("re-auth needed within 59d"),
+            ),
+            (
+                "exchanges can no longer extend the token",
+                AccountSnapshot {
+                    action_hint: Some("re-auth needed before 2027-01-01 00:00 UTC".into()),
+                    ..account(20 * DAY, Some(20 * DAY), TokenState::Valid)
+                },
+                Level::Warning,
+                Some("re-auth needed within 20d"),
             ),
             (
                 "access token dead",

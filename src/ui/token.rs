@@ -136,7 +136,9 @@ fn banner_lines(app: &App, view: &AccountView, width: u16) -> (Vec<(String, bool
         ),
         TokenState::Expired => "✗ TOKEN EXPIRED: sending is down".to_string(),
         TokenState::Failed { reason } => format!("✗ FAILED: {reason}"),
-        _ if urgency.reauth_needed => format!("! RE-AUTH REQUIRED{deadline}"),
+        _ if urgency.reauth_needed => {
+            format!("! RE-AUTH NEEDED: tokentop can no longer extend this token{deadline}")
+        }
         _ => return (Vec::new(), urgency.level),
     };
     let hint = match remedy(snapshot, &urgency) {
