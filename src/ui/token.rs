@@ -163,7 +163,13 @@ fn banner_lines(app: &App, view: &AccountView, width: u16) -> (Vec<(String, bool
             .into_iter()
             .map(|line| (line, false)),
     );
-    (lines, urgency.level)
+    // A banner is never green or grey: someone must act, soon or now.
+    let level = if urgency.level == Level::Critical {
+        Level::Critical
+    } else {
+        Level::Warning
+    };
+    (lines, level)
 }
 
 fn wrap(text: &str, width: usize) -> Vec<String> {
