@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::account_state::reauth_hint;
+use super::reauth_hint;
 use super::state::{AccountSnapshot, Inspection, TokenState};
 use crate::config::RefreshPolicy;
 use crate::format::{left, span, within};
