@@ -5,15 +5,15 @@ use std::time::Duration;
 use secrecy::SecretString;
 use tokio::time::Instant;
 
-use super::account::{AccountActor, RefreshFailure, RefreshOk, RefreshResult, Trigger};
-use super::events::EngineEvent;
-use super::history::{HistoryError, HistoryEvent, Outcome};
-use super::lock;
-use super::new_token::vet_new_token;
-use super::publish::{run_on_refresh, write_env_file};
-use super::schedule::backoff_delay;
-use super::state::Inspection;
-use super::store::StoredTokens;
+use super::{AccountActor, RefreshFailure, RefreshOk, RefreshResult, Trigger};
+use crate::engine::events::EngineEvent;
+use crate::engine::history::{HistoryError, HistoryEvent, Outcome};
+use crate::engine::lock;
+use crate::engine::new_token::vet_new_token;
+use crate::engine::publish::{run_on_refresh, write_env_file};
+use crate::engine::schedule::backoff_delay;
+use crate::engine::state::Inspection;
+use crate::engine::store::StoredTokens;
 use crate::config::ExpiringSystemUser;
 use crate::graph::{ErrorClass, Expiry, GraphError, TokenInfo};
 use crate::mask::mask;
@@ -31,7 +31,7 @@ impl AccountActor {
         let (Some(app), Some(credential)) = (self.app.clone(), self.credential().cloned()) else {
             self.report_missing_for_refresh();
             return Err(RefreshFailure {
-                message: super::account::LOG_NOT_CONFIGURED.to_string(),
+                message: super::LOG_NOT_CONFIGURED.to_string(),
                 class: ErrorClass::Local,
             });
         };
@@ -44,8 +44,8 @@ impl AccountActor {
     }
 
     fn report_missing_for_refresh(&mut self) {
-        tracing::error!(account = %self.settings.name, "{}", super::account::LOG_NOT_CONFIGURED);
-        self.snapshot.last_error = Some(super::account::LOG_NOT_CONFIGURED.to_string());
+        tracing::error!(account = %self.settings.name, "{}", super::LOG_NOT_CONFIGURED);
+        self.snapshot.last_error = Some(super::LOG_NOT_CONFIGURED.to_string());
         self.emit();
     }
 
@@ -253,7 +253,7 @@ impl AccountActor {
     }
 
     fn fail_without_exchange(&mut self, trigger: Trigger, message: String) -> RefreshResult {
-        let err = super::source::local_error(&message);
+        let err = crate::engine::source::local_error(&message);
         Err(self.on_failure(trigger, &err, 0))
     }
 

@@ -3,11 +3,11 @@
 
 use tokio::time::Instant;
 
-use super::account::{AccountActor, LOG_NOT_CONFIGURED, MIN_REFRESH_GAP_SECS};
-use super::events::EngineEvent;
-use super::history::{HistoryEntry, HistoryError, HistoryEvent, Outcome};
-use super::schedule::{RefreshPlan, plan_refresh};
-use super::state::{Inspection, TokenState};
+use super::{AccountActor, LOG_NOT_CONFIGURED, MIN_REFRESH_GAP_SECS};
+use crate::engine::events::EngineEvent;
+use crate::engine::history::{HistoryEntry, HistoryError, HistoryEvent, Outcome};
+use crate::engine::schedule::{RefreshPlan, plan_refresh};
+use crate::engine::state::{Inspection, TokenState};
 use crate::graph::{ErrorClass, Expiry, TokenInfo};
 use crate::mask::mask;
 use secrecy::SecretString;
