@@ -35,17 +35,17 @@ use tokio::task::JoinHandle;
 
 pub use account::LOG_NOT_CONFIGURED;
 pub use account::reauth_hint;
+pub use account::{LOG_REFRESH_FAILED, LOG_REFRESHED, format_unix};
 pub use clock::Clock;
 pub use events::{EngineCommand, EngineEvent, RefreshReport, RequestId, SendReport};
-pub use account::{LOG_REFRESH_FAILED, LOG_REFRESHED, format_unix};
 pub use sends::{LOG_EXPIRED_ATTEMPTING, LOG_EXPIRING_REFRESHING};
 pub use source::TokenSource;
 pub use state::{AccountSnapshot, Inspection, TokenState};
 
+use account::spawn_account;
 use account::{AccountLink, AccountMsg, Shared, Trigger};
 use history::HistoryLog;
 use store::TokenStore;
-use account::spawn_account;
 
 use crate::config::Settings;
 

@@ -7,6 +7,7 @@ use secrecy::SecretString;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use super::phase::AccountState;
 use super::{
     AccountMsg, RefreshFailure, RefreshOk, RefreshResult, Shared, TokenView, Trigger,
     blank_snapshot,
@@ -28,26 +29,16 @@ pub(crate) struct AccountActor {
     /// `refreshed_at` of the store as this process last saw it (cross-process detection).
     pub seen_store_refreshed_at: i64,
     pub snapshot: AccountSnapshot,
-    pub refresh_at: Option<i64>,
-    pub retry_at: Option<i64>,
-    pub backoff_attempt: u32,
-    pub reauth_reason: Option<String>,
-    /// The last exchange could not extend the expiry past the credential's own (this unix
-    /// second): no more scheduled refreshes, a person must re-auth before then.
-    pub capped_until: Option<i64>,
-    pub refreshing: bool,
-    /// Set after a permission error: no automatic retries until the next inspection.
-    pub hold_until_recheck: bool,
+    /// The pure lifecycle state: phase, refresh plan, what to announce.
+    pub state: AccountState,
+    /// The last publish failed: retried at the next inspection.
     pub pending_publish: bool,
-    pub jitter_secs: i64,
     pub last_refresh_finished: Option<Instant>,
     pub last_result: Option<RefreshResult>,
-    /// Unix second of the last successful refresh (spacing of automatic refreshes).
-    pub last_refresh_unix: Option<i64>,
     pub token_tx: watch::Sender<TokenView>,
 }
 
-fn new_jitter() -> i64 {
+pub(crate) fn new_jitter() -> i64 {
     rand::random_range(0..=60)
 }
 
@@ -68,18 +59,10 @@ impl AccountActor {
             app,
             origin_fingerprint: String::new(),
             seen_store_refreshed_at: 0,
-            refresh_at: None,
-            retry_at: None,
-            backoff_attempt: 0,
-            reauth_reason: None,
-            capped_until: None,
-            refreshing: false,
-            hold_until_recheck: false,
+            state: AccountState::new(new_jitter()),
             pending_publish: false,
-            jitter_secs: new_jitter(),
             last_refresh_finished: None,
             last_result: None,
-            last_refresh_unix: None,
             token_tx,
         }
     }
@@ -139,37 +122,21 @@ impl AccountActor {
                 Expiry::At(at) => Some(at),
                 _ => None,
             });
-        let expiry = [self.snapshot.access_expires_at(), long_lived_expiry]
-            .into_iter()
-            .flatten()
-            .filter(|at| *at > now)
-            .min();
-        let refresh =
-            if !self.shared.auto_refresh || self.reauth_reason.is_some() || self.hold_until_recheck
-            {
-                None
-            } else {
-                self.retry_at.or(self.refresh_at)
-            };
-        [expiry, refresh].into_iter().flatten().min()
+        self.state.next_wake(
+            &[self.snapshot.access_expires_at(), long_lived_expiry],
+            now,
+            self.shared.auto_refresh,
+        )
     }
 
     async fn on_timer(&mut self) {
         // Time alone can kill a credential (expiry): replan before deciding.
         self.plan();
         let now = self.shared.clock.now_unix();
-        let due = |at: Option<i64>| at.is_some_and(|at| at <= now);
-        if self.shared.auto_refresh && self.reauth_reason.is_none() && !self.hold_until_recheck {
-            if due(self.retry_at) {
-                self.refresh_and_remember(Trigger::Retry).await;
-                return;
-            }
-            if self.retry_at.is_none() && due(self.refresh_at) {
-                self.refresh_and_remember(Trigger::Scheduled).await;
-                return;
-            }
+        match self.state.due(now, self.shared.auto_refresh) {
+            Some(trigger) => self.refresh_and_remember(trigger).await,
+            None => self.emit(),
         }
-        self.emit();
     }
 
     async fn refresh_and_remember(&mut self, trigger: Trigger) {
@@ -213,7 +180,7 @@ impl AccountActor {
 
     async fn recheck(&mut self) {
         self.adopt_newer_store("check");
-        self.hold_until_recheck = false;
+        self.state.rechecked();
         self.inspect_and_plan("check").await;
         if self.pending_publish {
             let _ = self.publish().await;
@@ -266,22 +233,18 @@ impl AccountActor {
         }
         tracing::info!(account = %self.settings.name, trigger, "picked up a token refreshed by another tokentop process");
         self.adopt(stored);
-        self.reauth_reason = None;
-        self.retry_at = None;
-        self.backoff_attempt = 0;
         self.publish_token_view();
         true
     }
 
     fn adopt(&mut self, stored: StoredTokens) {
-        self.capped_until = None;
+        self.state.store_adopted(new_jitter());
         self.access = Some(stored.access_token);
         if stored.long_lived_token.is_some() {
             self.long_lived = stored.long_lived_token;
         }
         self.origin_fingerprint = stored.origin_fingerprint;
         self.seen_store_refreshed_at = stored.refreshed_at;
-        self.jitter_secs = new_jitter();
     }
 
     /// Lets senders see the current access token.

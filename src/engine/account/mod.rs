@@ -1,7 +1,28 @@
-//! One account's actor: owns its tokens and state, inspects, plans and runs refreshes.
+//! One account: its actor (the task that owns its tokens and does its I/O) around a pure
+//! lifecycle state, and the link clients use to reach it.
 //!
 //! Every refresh of an account goes through this one task, which is what makes refreshes
 //! single-flight within a process: callers that ask while one is running share its result.
+//!
+//! ```text
+//!            plan(): refresh due                       success
+//!   ┌──────┐ ─────────────────────▶ ┌────────────┐ ─────────────────▶ ┌──────┐
+//!   │ Idle │   forced / send-guard  │ Refreshing │                    │ Idle │
+//!   └──────┘ ─────────────────────▶ └────────────┘                    └──────┘
+//!      ▲  ▲                            │      │ │  transient / rate limit
+//!      │  │ retry due                  │      │ └───────────▶ Backoff { attempt, retry_at }
+//!      │  └────────────────────────────┼──────┼───────────────────────┘   (10 s doubling, 5 min)
+//!      │   next inspection             │      │ permission
+//!      └───────────────────── Held ◀───┘      │
+//!                                             │ token dead (190), or plan() finds the
+//!   store adopted from another process        ▼ credential expired / invalid
+//!   ────────────────────────────▶ Idle   Reauth { reason }   (one alert per episode)
+//! ```
+//!
+//! Files: `phase.rs` the pure state ([`phase::AccountState`]: `plan`, `refresh_*`, `due`,
+//! `token_state`, returning `Action`s), `actor.rs` the run loop, timers and store adoption,
+//! `inspect.rs` inspections and performing actions, `refresh.rs` the refresh procedure (lock,
+//! exchange, vet, persist, publish), `supervise.rs` restarts after a panic.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -167,6 +188,7 @@ pub(crate) fn blank_snapshot(settings: &AccountSettings) -> AccountSnapshot {
 
 mod actor;
 mod inspect;
+mod phase;
 mod refresh;
 mod supervise;
 

@@ -18,10 +18,10 @@ use tokio::time::Instant;
 use super::{
     AccountActor, AccountLink, AccountMsg, RefreshFailure, Shared, TokenView, blank_snapshot,
 };
+use crate::config::AccountSettings;
 use crate::engine::events::EngineEvent;
 use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
 use crate::engine::state::TokenState;
-use crate::config::AccountSettings;
 use crate::graph::AppCredentials;
 use crate::mask::{mask, mask_meta_tokens, redact};
 
