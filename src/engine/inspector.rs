@@ -115,7 +115,7 @@ async fn inspect_group(source: &dyn TokenSource, group: Vec<InspectRequest>) {
         .await
         .unwrap_or_else(|payload| {
             let secrets: Vec<&SecretString> = unique.iter().chain([&app.app_secret]).collect();
-            let what = super::supervise::panic_text(payload.as_ref(), &secrets);
+            let what = super::account::panic_text(payload.as_ref(), &secrets);
             tracing::error!("token inspection panicked: {what}");
             Err(super::source::local_error(&format!(
                 "token inspection panicked: {what}"

@@ -5,7 +5,6 @@
 //! carrying owned snapshots. Nothing here knows about the terminal.
 
 mod account;
-mod account_state;
 pub mod atomic_file;
 pub mod clock;
 pub mod delivery;
@@ -19,13 +18,11 @@ pub mod logs;
 pub mod new_token;
 pub mod private_fs;
 pub mod publish;
-mod refresh;
 pub mod schedule;
 mod sends;
 pub mod source;
 pub mod state;
 pub mod store;
-mod supervise;
 mod telemetry;
 pub mod telemetry_types;
 pub mod urgency;
@@ -38,18 +35,18 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use account::LOG_NOT_CONFIGURED;
-pub use account_state::reauth_hint;
+pub use account::reauth_hint;
+pub use account::{LOG_REFRESH_FAILED, LOG_REFRESHED, format_unix};
 pub use clock::Clock;
 pub use events::{EngineCommand, EngineEvent, RefreshReport, RequestId, SendReport};
-pub use refresh::{LOG_REFRESH_FAILED, LOG_REFRESHED, format_unix};
 pub use sends::{LOG_EXPIRED_ATTEMPTING, LOG_EXPIRING_REFRESHING};
 pub use source::TokenSource;
 pub use state::{AccountSnapshot, Inspection, TokenState};
 
+use account::spawn_account;
 use account::{AccountLink, AccountMsg, Shared, Trigger};
 use history::HistoryLog;
 use store::TokenStore;
-use supervise::spawn_account;
 
 use crate::config::Settings;
 

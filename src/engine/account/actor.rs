@@ -1,160 +1,21 @@
-//! One account's actor: owns its tokens and state, inspects, plans and runs refreshes.
-//!
-//! Every refresh of an account goes through this one task, which is what makes refreshes
-//! single-flight within a process: callers that ask while one is running share its result.
+//! The account actor: the task that owns one account's tokens and does its I/O (inspection,
+//! exchange, store, publish, timers).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use secrecy::SecretString;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::clock::Clock;
-use super::events::EngineEvent;
-use super::history::{HistoryEntry, HistoryLog};
-use super::inspector::Inspector;
-use super::source::TokenSource;
-use super::state::AccountSnapshot;
-use super::store::{StoredTokens, TokenStore, fingerprint};
-use crate::config::{AccountSettings, RefreshPolicy};
+use super::phase::AccountState;
+use super::{
+    AccountMsg, RefreshFailure, RefreshOk, RefreshResult, Shared, TokenView, Trigger,
+    blank_snapshot,
+};
+use crate::config::AccountSettings;
+use crate::engine::state::AccountSnapshot;
+use crate::engine::store::{StoredTokens, fingerprint};
 use crate::graph::{AppCredentials, ErrorClass, Expiry};
-
-/// Automatic refreshes of one account are at least this far apart.
-pub(crate) const MIN_REFRESH_GAP_SECS: i64 = 10;
-
-/// The log line existing WhatsApp backends and their alerts use; keep verbatim.
-pub const LOG_NOT_CONFIGURED: &str = "Refresh token or App ID not configured";
-
-/// What every account actor shares.
-pub(crate) struct Shared {
-    pub source: Arc<dyn TokenSource>,
-    pub inspector: Inspector,
-    pub policy: RefreshPolicy,
-    pub clock: Clock,
-    pub store: TokenStore,
-    pub history: HistoryLog,
-    pub data_dir: PathBuf,
-    pub events: mpsc::UnboundedSender<EngineEvent>,
-    pub telemetry: mpsc::UnboundedSender<super::telemetry::TelemetryInput>,
-    /// Bounds concurrent health and analytics polls: 100 accounts must not open 100
-    /// connections at once (their buffers would stay resident).
-    pub poll_permits: Arc<tokio::sync::Semaphore>,
-    /// False for one-shot commands (`check`): inspect only, refresh only when asked.
-    pub auto_refresh: bool,
-}
-
-impl Shared {
-    /// Appends to history and tells clients; a history write failure is logged, not fatal.
-    pub fn record(&self, mut entry: HistoryEntry) {
-        entry.time = self.clock.now();
-        if let Err(err) = self.history.append(&entry) {
-            tracing::warn!(account = %entry.account, "cannot append to history: {err}");
-        }
-        let _ = self.events.send(EngineEvent::History(Box::new(entry)));
-    }
-}
-
-/// Why a refresh was started; shown in history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    Scheduled,
-    Retry,
-    Forced,
-    SendGuard,
-    AuthError,
-}
-
-impl Trigger {
-    pub fn label(self) -> &'static str {
-        match self {
-            Trigger::Scheduled => "scheduled",
-            Trigger::Retry => "retry",
-            Trigger::Forced => "forced",
-            Trigger::SendGuard => "send-guard",
-            Trigger::AuthError => "auth-error",
-        }
-    }
-}
-
-/// A refresh that worked (or was shared with one that had just worked).
-#[derive(Debug, Clone)]
-pub struct RefreshOk {
-    pub token: SecretString,
-    pub expires_at: Option<i64>,
-    pub message: String,
-    /// Steps after the exchange that failed (storing, publishing); the new token is in use
-    /// but has not reached everywhere, so a caller reports failure.
-    pub problems: Vec<String>,
-}
-
-/// A refresh that failed.
-#[derive(Debug, Clone)]
-pub struct RefreshFailure {
-    pub message: String,
-    /// What kind of failure, so callers advise without reading the message.
-    pub class: ErrorClass,
-}
-
-pub type RefreshResult = Result<RefreshOk, RefreshFailure>;
-
-/// Messages to an account actor.
-pub(crate) enum AccountMsg {
-    Refresh {
-        trigger: Trigger,
-        requested_at: Instant,
-        /// Fingerprint of the token the caller found dead; if it was already replaced, the
-        /// caller gets the new one without another exchange.
-        stale: Option<String>,
-        reply: Option<oneshot::Sender<RefreshResult>>,
-    },
-    Recheck,
-    Shutdown,
-}
-
-/// The access token as senders see it.
-#[derive(Debug, Clone, Default)]
-pub struct TokenView {
-    pub token: Option<SecretString>,
-    pub fingerprint: Option<String>,
-    pub expires_at: Option<i64>,
-    /// WhatsApp scopes the token lacks; `None` until it was inspected.
-    pub missing_scopes: Option<Vec<String>>,
-}
-
-/// A cloneable link to one account actor.
-#[derive(Clone)]
-pub(crate) struct AccountLink {
-    pub settings: Arc<AccountSettings>,
-    pub app: Option<AppCredentials>,
-    pub tx: mpsc::UnboundedSender<AccountMsg>,
-    pub token: watch::Receiver<TokenView>,
-}
-
-impl AccountLink {
-    /// Asks for a refresh and waits for its (possibly shared) result.
-    pub async fn refresh(&self, trigger: Trigger, stale: Option<String>) -> RefreshResult {
-        let (reply, result) = oneshot::channel();
-        let msg = AccountMsg::Refresh {
-            trigger,
-            requested_at: Instant::now(),
-            stale,
-            reply: Some(reply),
-        };
-        let stopped = |why: &str| RefreshFailure {
-            message: why.to_string(),
-            class: ErrorClass::Local,
-        };
-        if self.tx.send(msg).is_err() {
-            return Err(stopped("tokentop is shutting down"));
-        }
-        result.await.unwrap_or_else(|_| {
-            Err(stopped(
-                "the account's task stopped before answering (shutdown, or a panic: see the alert)",
-            ))
-        })
-    }
-}
 
 /// The actor's state. Fields are shared with `refresh.rs`, which holds the refresh procedure.
 pub(crate) struct AccountActor {
@@ -168,35 +29,16 @@ pub(crate) struct AccountActor {
     /// `refreshed_at` of the store as this process last saw it (cross-process detection).
     pub seen_store_refreshed_at: i64,
     pub snapshot: AccountSnapshot,
-    pub refresh_at: Option<i64>,
-    pub retry_at: Option<i64>,
-    pub backoff_attempt: u32,
-    pub reauth_reason: Option<String>,
-    /// The last exchange could not extend the expiry past the credential's own (this unix
-    /// second): no more scheduled refreshes, a person must re-auth before then.
-    pub capped_until: Option<i64>,
-    pub refreshing: bool,
-    /// Set after a permission error: no automatic retries until the next inspection.
-    pub hold_until_recheck: bool,
+    /// The pure lifecycle state: phase, refresh plan, what to announce.
+    pub state: AccountState,
+    /// The last publish failed: retried at the next inspection.
     pub pending_publish: bool,
-    pub jitter_secs: i64,
     pub last_refresh_finished: Option<Instant>,
     pub last_result: Option<RefreshResult>,
-    /// Unix second of the last successful refresh (spacing of automatic refreshes).
-    pub last_refresh_unix: Option<i64>,
     pub token_tx: watch::Sender<TokenView>,
 }
 
-/// What clients see of an account before anything is known about its tokens.
-pub(crate) fn blank_snapshot(settings: &AccountSettings) -> AccountSnapshot {
-    let mut snapshot = AccountSnapshot::new(&settings.name);
-    snapshot.phone_number_id = settings.phone_number_id.clone();
-    snapshot.business_account_id = settings.business_account_id.clone();
-    snapshot.test_recipient = settings.test_message.to.clone();
-    snapshot
-}
-
-fn new_jitter() -> i64 {
+pub(crate) fn new_jitter() -> i64 {
     rand::random_range(0..=60)
 }
 
@@ -217,18 +59,10 @@ impl AccountActor {
             app,
             origin_fingerprint: String::new(),
             seen_store_refreshed_at: 0,
-            refresh_at: None,
-            retry_at: None,
-            backoff_attempt: 0,
-            reauth_reason: None,
-            capped_until: None,
-            refreshing: false,
-            hold_until_recheck: false,
+            state: AccountState::new(new_jitter()),
             pending_publish: false,
-            jitter_secs: new_jitter(),
             last_refresh_finished: None,
             last_result: None,
-            last_refresh_unix: None,
             token_tx,
         }
     }
@@ -270,7 +104,7 @@ impl AccountActor {
         let (Some(path), Some(token)) = (&self.settings.env_file, &self.access) else {
             return;
         };
-        if self.shared.auto_refresh && super::publish::env_file_is_stale(path, token) {
+        if self.shared.auto_refresh && crate::engine::publish::env_file_is_stale(path, token) {
             tracing::info!(account = %self.settings.name, "the env-file holds an older token; publishing the current one");
             let _ = self.publish().await;
         }
@@ -288,37 +122,21 @@ impl AccountActor {
                 Expiry::At(at) => Some(at),
                 _ => None,
             });
-        let expiry = [self.snapshot.access_expires_at(), long_lived_expiry]
-            .into_iter()
-            .flatten()
-            .filter(|at| *at > now)
-            .min();
-        let refresh =
-            if !self.shared.auto_refresh || self.reauth_reason.is_some() || self.hold_until_recheck
-            {
-                None
-            } else {
-                self.retry_at.or(self.refresh_at)
-            };
-        [expiry, refresh].into_iter().flatten().min()
+        self.state.next_wake(
+            &[self.snapshot.access_expires_at(), long_lived_expiry],
+            now,
+            self.shared.auto_refresh,
+        )
     }
 
     async fn on_timer(&mut self) {
         // Time alone can kill a credential (expiry): replan before deciding.
         self.plan();
         let now = self.shared.clock.now_unix();
-        let due = |at: Option<i64>| at.is_some_and(|at| at <= now);
-        if self.shared.auto_refresh && self.reauth_reason.is_none() && !self.hold_until_recheck {
-            if due(self.retry_at) {
-                self.refresh_and_remember(Trigger::Retry).await;
-                return;
-            }
-            if self.retry_at.is_none() && due(self.refresh_at) {
-                self.refresh_and_remember(Trigger::Scheduled).await;
-                return;
-            }
+        match self.state.due(now, self.shared.auto_refresh) {
+            Some(trigger) => self.refresh_and_remember(trigger).await,
+            None => self.emit(),
         }
-        self.emit();
     }
 
     async fn refresh_and_remember(&mut self, trigger: Trigger) {
@@ -362,7 +180,7 @@ impl AccountActor {
 
     async fn recheck(&mut self) {
         self.adopt_newer_store("check");
-        self.hold_until_recheck = false;
+        self.state.rechecked();
         self.inspect_and_plan("check").await;
         if self.pending_publish {
             let _ = self.publish().await;
@@ -415,22 +233,18 @@ impl AccountActor {
         }
         tracing::info!(account = %self.settings.name, trigger, "picked up a token refreshed by another tokentop process");
         self.adopt(stored);
-        self.reauth_reason = None;
-        self.retry_at = None;
-        self.backoff_attempt = 0;
         self.publish_token_view();
         true
     }
 
     fn adopt(&mut self, stored: StoredTokens) {
-        self.capped_until = None;
+        self.state.store_adopted(new_jitter());
         self.access = Some(stored.access_token);
         if stored.long_lived_token.is_some() {
             self.long_lived = stored.long_lived_token;
         }
         self.origin_fingerprint = stored.origin_fingerprint;
         self.seen_store_refreshed_at = stored.refreshed_at;
-        self.jitter_secs = new_jitter();
     }
 
     /// Lets senders see the current access token.

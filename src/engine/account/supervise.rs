@@ -15,13 +15,13 @@ use secrecy::SecretString;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::account::{
+use super::{
     AccountActor, AccountLink, AccountMsg, RefreshFailure, Shared, TokenView, blank_snapshot,
 };
-use super::events::EngineEvent;
-use super::history::{HistoryEntry, HistoryEvent, Outcome};
-use super::state::TokenState;
 use crate::config::AccountSettings;
+use crate::engine::events::EngineEvent;
+use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+use crate::engine::state::TokenState;
 use crate::graph::AppCredentials;
 use crate::mask::{mask, mask_meta_tokens, redact};
 

@@ -5,16 +5,16 @@ use std::time::Duration;
 use secrecy::SecretString;
 use tokio::time::Instant;
 
-use super::account::{AccountActor, RefreshFailure, RefreshOk, RefreshResult, Trigger};
-use super::events::EngineEvent;
-use super::history::{HistoryError, HistoryEvent, Outcome};
-use super::lock;
-use super::new_token::vet_new_token;
-use super::publish::{run_on_refresh, write_env_file};
-use super::schedule::backoff_delay;
-use super::state::Inspection;
-use super::store::StoredTokens;
+use super::phase::Failure;
+use super::{AccountActor, RefreshFailure, RefreshOk, RefreshResult, Trigger};
 use crate::config::ExpiringSystemUser;
+use crate::engine::events::EngineEvent;
+use crate::engine::history::{HistoryError, HistoryEvent, Outcome};
+use crate::engine::lock;
+use crate::engine::new_token::vet_new_token;
+use crate::engine::publish::{run_on_refresh, write_env_file};
+use crate::engine::state::Inspection;
+use crate::engine::store::StoredTokens;
 use crate::graph::{ErrorClass, Expiry, GraphError, TokenInfo};
 use crate::mask::mask;
 
@@ -31,21 +31,21 @@ impl AccountActor {
         let (Some(app), Some(credential)) = (self.app.clone(), self.credential().cloned()) else {
             self.report_missing_for_refresh();
             return Err(RefreshFailure {
-                message: super::account::LOG_NOT_CONFIGURED.to_string(),
+                message: super::LOG_NOT_CONFIGURED.to_string(),
                 class: ErrorClass::Local,
             });
         };
-        self.refreshing = true;
+        self.state.refresh_started();
         self.emit();
         let result = self.refresh_locked(trigger, &app, &credential).await;
-        self.refreshing = false;
+        self.state.refresh_finished();
         self.emit();
         result
     }
 
     fn report_missing_for_refresh(&mut self) {
-        tracing::error!(account = %self.settings.name, "{}", super::account::LOG_NOT_CONFIGURED);
-        self.snapshot.last_error = Some(super::account::LOG_NOT_CONFIGURED.to_string());
+        tracing::error!(account = %self.settings.name, "{}", super::LOG_NOT_CONFIGURED);
+        self.snapshot.last_error = Some(super::LOG_NOT_CONFIGURED.to_string());
         self.emit();
     }
 
@@ -175,7 +175,7 @@ impl AccountActor {
         }
         // An exchange that could not move the expiry past the credential's own will never do
         // better: refreshing again only brings ever smaller gains, so stop until re-auth.
-        self.capped_until = match (expires_at, credential_expiry) {
+        let capped_until = match (expires_at, credential_expiry) {
             (Some(new), Some(old)) if !rolling && new <= old => Some(old),
             _ => None,
         };
@@ -187,17 +187,13 @@ impl AccountActor {
         entry.token = Some(mask(&token));
         self.shared.record(entry);
         tracing::info!(account = %self.settings.name, "{LOG_REFRESHED}");
-        self.last_refresh_unix = Some(now);
-        self.retry_at = None;
-        self.backoff_attempt = 0;
-        self.reauth_reason = None;
-        self.hold_until_recheck = false;
+        self.state
+            .refresh_succeeded(now, capped_until, super::actor::new_jitter());
         self.snapshot.last_error = None;
         self.snapshot.access = Some(Inspection {
             checked_at: self.shared.clock.now(),
             info,
         });
-        self.jitter_secs = rand::random_range(0..=60);
         self.plan();
         self.publish_token_view();
         problems.extend(self.publish().await);
@@ -236,24 +232,14 @@ impl AccountActor {
                 // The token stays in memory and is published; the next refresh retries the write.
                 tracing::error!(account = %self.settings.name, "{err}");
                 let problem = format!("storing the new token failed: {err}");
-                self.alert(problem.clone());
+                self.alert("store", problem.clone());
                 Some(problem)
             }
         }
     }
 
-    fn alert(&self, message: String) {
-        let mut entry = self.entry(HistoryEvent::Alert, "store", Outcome::Failed);
-        entry.detail = Some(message.clone());
-        self.shared.record(entry);
-        let _ = self.shared.events.send(EngineEvent::Alert {
-            account: self.settings.name.clone(),
-            message,
-        });
-    }
-
     fn fail_without_exchange(&mut self, trigger: Trigger, message: String) -> RefreshResult {
-        let err = super::source::local_error(&message);
+        let err = crate::engine::source::local_error(&message);
         Err(self.on_failure(trigger, &err, 0))
     }
 
@@ -271,53 +257,40 @@ impl AccountActor {
         entry.token = self.credential().map(mask);
         self.shared.record(entry);
         self.snapshot.last_error = Some(err.to_string());
-        match err.class {
-            ErrorClass::TokenDead => {
-                self.require_reauth(format!("the exchange was refused: {}", err.message));
-            }
-            ErrorClass::Permission => {
-                self.hold_until_recheck = true;
-                self.retry_at = None;
-                self.alert(format!(
-                    "refresh refused for lack of permission ({err}); check the app id, app secret and the token's scopes"
-                ));
-            }
-            _ => self.schedule_retry(err),
-        }
+        let reauth_reason = format!("the exchange was refused: {}", err.message);
+        let failure = Failure {
+            class: err.class,
+            reauth_reason: &reauth_reason,
+            retry_after: err.retry_after,
+            secs_to_expiry: self.secs_to_expiry(),
+            jitter_fraction: rand::random::<f64>(),
+        };
+        let now = self.shared.clock.now_unix();
+        let actions = self.state.refresh_failed(failure, now);
+        self.perform(actions);
         RefreshFailure {
             message: err.to_string(),
             class: err.class,
         }
     }
 
-    fn schedule_retry(&mut self, err: &GraphError) {
+    /// Seconds until whatever still works (access or long-lived token) expires.
+    fn secs_to_expiry(&self) -> Option<i64> {
         let now = self.shared.clock.now_unix();
-        let expiries = [
-            self.snapshot.access_expires_at(),
-            self.snapshot
-                .long_lived
-                .as_ref()
-                .and_then(|i| match i.info.expiry() {
-                    Expiry::At(at) => Some(at),
-                    _ => None,
-                }),
-        ];
-        // Never retry past the expiry of whatever still works.
-        let secs_to_expiry = expiries
+        let long_lived = self
+            .snapshot
+            .long_lived
+            .as_ref()
+            .and_then(|i| match i.info.expiry() {
+                Expiry::At(at) => Some(at),
+                _ => None,
+            });
+        [self.snapshot.access_expires_at(), long_lived]
             .into_iter()
             .flatten()
             .filter(|at| *at > now)
             .min()
-            .map(|at| at - now);
-        let delay = backoff_delay(
-            self.backoff_attempt,
-            rand::random::<f64>(),
-            err.retry_after,
-            secs_to_expiry,
-        );
-        self.backoff_attempt = self.backoff_attempt.saturating_add(1);
-        let delay_secs = i64::try_from(delay.as_secs()).unwrap_or(300).max(1);
-        self.retry_at = Some(now.saturating_add(delay_secs));
+            .map(|at| at.saturating_sub(now))
     }
 
     /// Publishes the current token to the env file and the on-refresh command; returns what

@@ -1,0 +1,222 @@
+//! What an account actor knows and says: inspection, the refresh plan, re-auth, and the
+//! snapshot it sends to clients.
+
+use tokio::time::Instant;
+
+use super::phase::{Action, Credential};
+use super::refresh::format_unix;
+use super::{AccountActor, LOG_NOT_CONFIGURED};
+use crate::engine::events::EngineEvent;
+use crate::engine::history::{HistoryEntry, HistoryError, HistoryEvent, Outcome};
+use crate::engine::state::Inspection;
+use crate::graph::{ErrorClass, TokenInfo};
+use crate::mask::mask;
+use secrecy::SecretString;
+
+impl AccountActor {
+    /// Inspects the access token (and the separate long-lived token) and replans.
+    pub async fn inspect_and_plan(&mut self, trigger: &str) {
+        let (Some(app), Some(access)) = (self.app.clone(), self.access.clone()) else {
+            self.report_not_configured();
+            return;
+        };
+        let started = Instant::now();
+        let long_lived = self.long_lived.clone();
+        let inspector = self.shared.inspector.clone();
+        let access_job = inspector.inspect(&app, &access);
+        let long_lived_job = async {
+            match &long_lived {
+                Some(token) => Some(inspector.inspect(&app, token).await),
+                None => None,
+            }
+        };
+        let (access_result, long_lived_result) = tokio::join!(access_job, long_lived_job);
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let now = self.shared.clock.now();
+        match access_result {
+            Ok(info) => {
+                self.record_inspection(trigger, &access, &info, latency_ms);
+                self.snapshot.missing_scopes = info
+                    .missing_whatsapp_scopes()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                self.snapshot.access = Some(Inspection {
+                    checked_at: now,
+                    info,
+                });
+            }
+            Err(err) => {
+                let mut entry = self.entry(HistoryEvent::Inspect, trigger, Outcome::Failed);
+                entry.latency_ms = Some(latency_ms);
+                entry.token = Some(mask(&access));
+                entry.error = Some(Box::new(HistoryError::from(&err)));
+                self.shared.record(entry);
+                self.snapshot.last_error = Some(format!("inspection failed: {err}"));
+            }
+        }
+        if let Some(Ok(info)) = long_lived_result {
+            self.snapshot.long_lived = Some(Inspection {
+                checked_at: now,
+                info,
+            });
+        }
+        self.plan();
+        self.publish_token_view();
+        self.emit();
+    }
+
+    fn record_inspection(
+        &self,
+        trigger: &str,
+        token: &SecretString,
+        info: &TokenInfo,
+        latency_ms: u64,
+    ) {
+        let outcome = if info.is_valid {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        };
+        let mut entry = self.entry(HistoryEvent::Inspect, trigger, outcome);
+        entry.latency_ms = Some(latency_ms);
+        entry.token = Some(mask(token));
+        entry.new_expires_at = info.expires_at;
+        if let Some(err) = &info.error {
+            entry.error = Some(Box::new(HistoryError {
+                code: err.code,
+                subcode: err.subcode,
+                class: ErrorClass::TokenDead.label().to_string(),
+                message: err.message.clone(),
+                fbtrace_id: None,
+            }));
+        }
+        self.shared.record(entry);
+    }
+
+    fn report_not_configured(&mut self) {
+        let mut missing = Vec::new();
+        if self.settings.app_id.is_none() {
+            missing.push("app-id");
+        }
+        if self.settings.app_secret.is_none() {
+            missing.push("app-secret");
+        }
+        if self.access.is_none() {
+            missing.push("access-token");
+        }
+        let problem = format!("missing {}", missing.join(", "));
+        if self.snapshot.config_problem.as_deref() != Some(problem.as_str()) {
+            tracing::error!(account = %self.settings.name, "{LOG_NOT_CONFIGURED}");
+        }
+        self.snapshot.config_problem = Some(problem);
+        self.snapshot.access_token_masked = self.access.as_ref().map(mask);
+        self.emit();
+    }
+
+    /// Replans from the latest inspections and performs what the state asks for.
+    pub fn plan(&mut self) {
+        let now = self.shared.clock.now_unix();
+        let credential = match (&self.long_lived, &self.snapshot.long_lived) {
+            (Some(_), Some(inspection)) => Credential::Separate(&inspection.info),
+            (Some(_), None) => Credential::SeparateUninspected,
+            (None, _) => Credential::Access,
+        };
+        let access = self.snapshot.access.as_ref().map(|i| &i.info);
+        let actions = self
+            .state
+            .plan(access, credential, now, self.shared.policy.refresh_before);
+        self.perform(actions);
+    }
+
+    /// The I/O half of [`Action`]s: alerts, history rows, the remedy on screen.
+    pub fn perform(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::ReauthNeeded { reason } => {
+                    let hint = reauth_hint(&self.settings.name, self.is_system_user());
+                    let message =
+                        format!("re-auth required: {}. {hint}", reason.trim_end_matches('.'));
+                    tracing::error!(account = %self.settings.name, "{message}");
+                    self.alert("re-auth", message);
+                    self.snapshot.action_hint = Some(hint);
+                }
+                Action::RefreshCapped { until } => {
+                    let hint = format!(
+                        "re-auth needed before {}: exchanges cannot extend the token past its long-lived token's expiry. {}",
+                        format_unix(until),
+                        reauth_hint(&self.settings.name, self.is_system_user())
+                    );
+                    tracing::warn!(account = %self.settings.name, "{hint}");
+                    self.alert("re-auth", hint.clone());
+                    self.snapshot.action_hint = Some(hint);
+                }
+                Action::PermissionHeld => {
+                    let detail = self.snapshot.last_error.clone().unwrap_or_default();
+                    self.alert(
+                        "permission",
+                        format!(
+                            "refresh refused for lack of permission ({detail}); check the app id, app secret and the token's scopes"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// An alert: in history and to every client.
+    pub fn alert(&self, trigger: &str, message: String) {
+        let mut entry = self.entry(HistoryEvent::Alert, trigger, Outcome::Failed);
+        entry.detail = Some(message.clone());
+        self.shared.record(entry);
+        let _ = self.shared.events.send(EngineEvent::Alert {
+            account: self.settings.name.clone(),
+            message,
+        });
+    }
+
+    pub fn is_system_user(&self) -> bool {
+        let inspection = self
+            .snapshot
+            .long_lived
+            .as_ref()
+            .or(self.snapshot.access.as_ref());
+        inspection.is_some_and(|i| i.info.is_system_user())
+    }
+
+    pub fn entry(&self, event: HistoryEvent, trigger: &str, outcome: Outcome) -> HistoryEntry {
+        HistoryEntry::new(&self.settings.name, event, trigger, outcome)
+    }
+
+    /// Derives the state and sends the snapshot to clients.
+    pub fn emit(&mut self) {
+        let now = self.shared.clock.now_unix();
+        let access = self.snapshot.access.as_ref().map(|i| &i.info);
+        self.snapshot.state = self.state.token_state(access, now);
+        self.snapshot.access_token_masked = self.access.as_ref().map(mask);
+        self.snapshot.long_lived_token_masked = self.long_lived.as_ref().map(mask);
+        self.snapshot.next_refresh_at = self.state.next_refresh_at(self.shared.auto_refresh);
+        if !self.state.needs_person() {
+            self.snapshot.action_hint = None;
+        }
+        let _ = self
+            .shared
+            .events
+            .send(EngineEvent::Account(Box::new(self.snapshot.clone())));
+    }
+}
+
+/// What a person must do to bring an account back.
+pub fn reauth_hint(account: &str, system_user: bool) -> String {
+    if system_user {
+        format!(
+            "Generate a new system-user token in Meta Business Settings > Users > System users, \
+             then run `tokentop exchange --account {account} --system-user` with it"
+        )
+    } else {
+        format!(
+            "Get a fresh user token (Graph API Explorer or your login flow), then run \
+             `tokentop exchange --account {account}` to turn it into a long-lived one"
+        )
+    }
+}

@@ -1,0 +1,198 @@
+//! One account: its actor (the task that owns its tokens and does its I/O) around a pure
+//! lifecycle state, and the link clients use to reach it.
+//!
+//! Every refresh of an account goes through this one task, which is what makes refreshes
+//! single-flight within a process: callers that ask while one is running share its result.
+//!
+//! ```text
+//!            plan(): refresh due                       success
+//!   ┌──────┐ ─────────────────────▶ ┌────────────┐ ─────────────────▶ ┌──────┐
+//!   │ Idle │   forced / send-guard  │ Refreshing │                    │ Idle │
+//!   └──────┘ ─────────────────────▶ └────────────┘                    └──────┘
+//!      ▲  ▲                            │      │ │  transient / rate limit
+//!      │  │ retry due                  │      │ └───────────▶ Backoff { attempt, retry_at }
+//!      │  └────────────────────────────┼──────┼───────────────────────┘   (10 s doubling, 5 min)
+//!      │   next inspection             │      │ permission
+//!      └───────────────────── Held ◀───┘      │
+//!                                             │ token dead (190), or plan() finds the
+//!   store adopted from another process        ▼ credential expired / invalid
+//!   ────────────────────────────▶ Idle   Reauth { reason }   (one alert per episode)
+//! ```
+//!
+//! Files: `phase.rs` the pure state ([`phase::AccountState`]: `plan`, `refresh_*`, `due`,
+//! `token_state`, returning `Action`s), `actor.rs` the run loop, timers and store adoption,
+//! `inspect.rs` inspections and performing actions, `refresh.rs` the refresh procedure (lock,
+//! exchange, vet, persist, publish), `supervise.rs` restarts after a panic.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use super::clock::Clock;
+use super::events::EngineEvent;
+use super::history::{HistoryEntry, HistoryLog};
+use super::inspector::Inspector;
+use super::source::TokenSource;
+use super::state::AccountSnapshot;
+use super::store::TokenStore;
+use crate::config::{AccountSettings, RefreshPolicy};
+use crate::graph::{AppCredentials, ErrorClass};
+
+/// Automatic refreshes of one account are at least this far apart.
+pub(crate) const MIN_REFRESH_GAP_SECS: i64 = 10;
+
+/// The log line existing WhatsApp backends and their alerts use; keep verbatim.
+pub const LOG_NOT_CONFIGURED: &str = "Refresh token or App ID not configured";
+
+/// What every account actor shares.
+pub(crate) struct Shared {
+    pub source: Arc<dyn TokenSource>,
+    pub inspector: Inspector,
+    pub policy: RefreshPolicy,
+    pub clock: Clock,
+    pub store: TokenStore,
+    pub history: HistoryLog,
+    pub data_dir: PathBuf,
+    pub events: mpsc::UnboundedSender<EngineEvent>,
+    pub telemetry: mpsc::UnboundedSender<super::telemetry::TelemetryInput>,
+    /// Bounds concurrent health and analytics polls: 100 accounts must not open 100
+    /// connections at once (their buffers would stay resident).
+    pub poll_permits: Arc<tokio::sync::Semaphore>,
+    /// False for one-shot commands (`check`): inspect only, refresh only when asked.
+    pub auto_refresh: bool,
+}
+
+impl Shared {
+    /// Appends to history and tells clients; a history write failure is logged, not fatal.
+    pub fn record(&self, mut entry: HistoryEntry) {
+        entry.time = self.clock.now();
+        if let Err(err) = self.history.append(&entry) {
+            tracing::warn!(account = %entry.account, "cannot append to history: {err}");
+        }
+        let _ = self.events.send(EngineEvent::History(Box::new(entry)));
+    }
+}
+
+/// Why a refresh was started; shown in history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Scheduled,
+    Retry,
+    Forced,
+    SendGuard,
+    AuthError,
+}
+
+impl Trigger {
+    pub fn label(self) -> &'static str {
+        match self {
+            Trigger::Scheduled => "scheduled",
+            Trigger::Retry => "retry",
+            Trigger::Forced => "forced",
+            Trigger::SendGuard => "send-guard",
+            Trigger::AuthError => "auth-error",
+        }
+    }
+}
+
+/// A refresh that worked (or was shared with one that had just worked).
+#[derive(Debug, Clone)]
+pub struct RefreshOk {
+    pub token: SecretString,
+    pub expires_at: Option<i64>,
+    pub message: String,
+    /// Steps after the exchange that failed (storing, publishing); the new token is in use
+    /// but has not reached everywhere, so a caller reports failure.
+    pub problems: Vec<String>,
+}
+
+/// A refresh that failed.
+#[derive(Debug, Clone)]
+pub struct RefreshFailure {
+    pub message: String,
+    /// What kind of failure, so callers advise without reading the message.
+    pub class: ErrorClass,
+}
+
+pub type RefreshResult = Result<RefreshOk, RefreshFailure>;
+
+/// Messages to an account actor.
+pub(crate) enum AccountMsg {
+    Refresh {
+        trigger: Trigger,
+        requested_at: Instant,
+        /// Fingerprint of the token the caller found dead; if it was already replaced, the
+        /// caller gets the new one without another exchange.
+        stale: Option<String>,
+        reply: Option<oneshot::Sender<RefreshResult>>,
+    },
+    Recheck,
+    Shutdown,
+}
+
+/// The access token as senders see it.
+#[derive(Debug, Clone, Default)]
+pub struct TokenView {
+    pub token: Option<SecretString>,
+    pub fingerprint: Option<String>,
+    pub expires_at: Option<i64>,
+    /// WhatsApp scopes the token lacks; `None` until it was inspected.
+    pub missing_scopes: Option<Vec<String>>,
+}
+
+/// A cloneable link to one account actor.
+#[derive(Clone)]
+pub(crate) struct AccountLink {
+    pub settings: Arc<AccountSettings>,
+    pub app: Option<AppCredentials>,
+    pub tx: mpsc::UnboundedSender<AccountMsg>,
+    pub token: watch::Receiver<TokenView>,
+}
+
+impl AccountLink {
+    /// Asks for a refresh and waits for its (possibly shared) result.
+    pub async fn refresh(&self, trigger: Trigger, stale: Option<String>) -> RefreshResult {
+        let (reply, result) = oneshot::channel();
+        let msg = AccountMsg::Refresh {
+            trigger,
+            requested_at: Instant::now(),
+            stale,
+            reply: Some(reply),
+        };
+        let stopped = |why: &str| RefreshFailure {
+            message: why.to_string(),
+            class: ErrorClass::Local,
+        };
+        if self.tx.send(msg).is_err() {
+            return Err(stopped("tokentop is shutting down"));
+        }
+        result.await.unwrap_or_else(|_| {
+            Err(stopped(
+                "the account's task stopped before answering (shutdown, or a panic: see the alert)",
+            ))
+        })
+    }
+}
+
+/// What clients see of an account before anything is known about its tokens.
+pub(crate) fn blank_snapshot(settings: &AccountSettings) -> AccountSnapshot {
+    let mut snapshot = AccountSnapshot::new(&settings.name);
+    snapshot.phone_number_id = settings.phone_number_id.clone();
+    snapshot.business_account_id = settings.business_account_id.clone();
+    snapshot.test_recipient = settings.test_message.to.clone();
+    snapshot
+}
+
+mod actor;
+mod inspect;
+mod phase;
+mod refresh;
+mod supervise;
+
+pub(crate) use actor::AccountActor;
+pub use inspect::reauth_hint;
+pub use refresh::{LOG_REFRESH_FAILED, LOG_REFRESHED, format_unix};
+pub(crate) use supervise::{panic_text, spawn_account};
