@@ -25,7 +25,14 @@ fn refresh_report(account: &str, ok: bool) -> RefreshReport {
         ok,
         message: if ok { "refreshed" } else { "190 expired" }.to_string(),
         new_expires_at: ok.then_some(now_unix() + 60 * DAY),
-        error_class: (!ok).then_some(tokentop::graph::ErrorClass::TokenDead),
+        error: (!ok).then(|| tokentop::engine::RefreshError {
+            message: "190 expired".into(),
+            class: tokentop::graph::ErrorClass::TokenDead,
+            code: Some(190),
+            subcode: None,
+            remedy: "mint a new token".into(),
+        }),
+        failed_steps: Vec::new(),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `tokentop refresh [ACCOUNT]`: force a refresh now; exit 0 when every refresh worked.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -9,7 +9,6 @@ use super::common::{
 };
 use crate::cli::{GlobalArgs, RefreshArgs};
 use crate::engine::{EngineCommand, EngineEvent, RefreshReport};
-use crate::graph::ErrorClass;
 use crate::logging::{Console, init};
 
 pub async fn run(global: &GlobalArgs, args: &RefreshArgs) -> anyhow::Result<ExitCode> {
@@ -26,8 +25,6 @@ pub async fn run(global: &GlobalArgs, args: &RefreshArgs) -> anyhow::Result<Exit
         request_id: 1,
     });
     let mut pending: HashSet<String> = targets.into_iter().collect();
-    // The engine's own advice per account (it knows whether the token is a system user's).
-    let mut hints: HashMap<String, String> = HashMap::new();
     let mut all_ok = true;
     // A refresh may wait up to a minute for another process's lock, then one exchange.
     let limit = settings.graph.request_timeout * 3 + Duration::from_secs(90);
@@ -43,12 +40,7 @@ pub async fn run(global: &GlobalArgs, args: &RefreshArgs) -> anyhow::Result<Exit
                     report.account, report.message
                 ));
                 if !report.ok {
-                    print_hint(&report, hints.get(&report.account));
-                }
-            }
-            Ok(Some(EngineEvent::Account(snapshot))) => {
-                if let Some(hint) = &snapshot.action_hint {
-                    hints.insert(snapshot.name.clone(), hint.clone());
+                    print_hint(&report);
                 }
             }
             Ok(Some(EngineEvent::Alert { account, message })) => {
@@ -75,30 +67,12 @@ pub async fn run(global: &GlobalArgs, args: &RefreshArgs) -> anyhow::Result<Exit
     })
 }
 
-fn print_hint(report: &RefreshReport, engine_hint: Option<&String>) {
-    let account = &report.account;
-    let advice = if report.message.contains(crate::engine::LOG_NOT_CONFIGURED) {
-        format!("set app-id, app-secret and access-token for {account} (`tokentop config check`)")
-    } else if report.message.starts_with("refreshed") {
+fn print_hint(report: &RefreshReport) {
+    let advice = match (&report.error, report.failed_steps.is_empty()) {
+        (Some(error), _) => error.remedy.clone(),
         // Meta gave a new token, but a step after the exchange failed.
-        "the new token is in use by tokentop but did not reach everywhere: fix the failed step above (disk space, permissions, the env-file or the on-refresh command); tokentop retries the step at the next check".to_string()
-    } else {
-        match (report.error_class, engine_hint) {
-            (Some(ErrorClass::TokenDead), Some(hint)) => hint.clone(),
-            (Some(ErrorClass::TokenDead), None) => {
-                "the token cannot be refreshed any more: mint a new one and run `tokentop exchange`"
-                    .to_string()
-            }
-            (Some(ErrorClass::Local), _) => format!(
-                "a problem on this machine, not at Meta: check the data dir (permissions, disk space, another tokentop process holding {account}'s lock)"
-            ),
-            (Some(ErrorClass::Permission), _) => format!(
-                "check {account}'s app-id, app-secret and the token's scopes in Meta Business Settings"
-            ),
-            _ => format!(
-                "check connectivity to the Graph API and retry; `tokentop history --account {account}` shows earlier attempts"
-            ),
-        }
+        (None, false) => "the new token is in use by tokentop but did not reach everywhere: fix the failed step above (disk space, permissions, the env-file or the on-refresh command); tokentop retries the step at the next check".to_string(),
+        (None, true) => return,
     };
     eprintln!("  what to do: {advice}");
 }

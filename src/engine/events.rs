@@ -34,12 +34,40 @@ pub enum EngineCommand {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RefreshReport {
     pub account: String,
+    /// The exchange worked and every step after it too.
     pub ok: bool,
     /// What happened, for people: "refreshed, expires ...", "skipped: ...", the error.
     pub message: String,
     pub new_expires_at: Option<i64>,
-    /// Why it failed, when it did.
-    pub error_class: Option<ErrorClass>,
+    /// Why the refresh failed, when it did.
+    pub error: Option<RefreshError>,
+    /// Steps after a successful exchange that failed (storing, publishing), one line each.
+    pub failed_steps: Vec<String>,
+}
+
+/// A refresh that failed: what kind, Meta's code when Meta answered, and what to do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RefreshError {
+    pub message: String,
+    /// What kind of failure, so callers advise without reading the message.
+    pub class: ErrorClass,
+    pub code: Option<i64>,
+    pub subcode: Option<i64>,
+    /// What the operator should do.
+    pub remedy: String,
+}
+
+impl RefreshError {
+    /// A failure inside tokentop (shutdown, lock, missing settings).
+    pub fn local(message: &str, remedy: &str) -> Self {
+        Self {
+            message: message.to_string(),
+            class: ErrorClass::Local,
+            code: None,
+            subcode: None,
+            remedy: remedy.to_string(),
+        }
+    }
 }
 
 /// How a send ended.

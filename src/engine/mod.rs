@@ -38,7 +38,7 @@ pub use account::LOG_NOT_CONFIGURED;
 pub use account::reauth_hint;
 pub use account::{LOG_REFRESH_FAILED, LOG_REFRESHED, format_unix};
 pub use clock::Clock;
-pub use events::{EngineCommand, EngineEvent, RefreshReport, RequestId, SendReport};
+pub use events::{EngineCommand, EngineEvent, RefreshError, RefreshReport, RequestId, SendReport};
 pub use sends::{LOG_EXPIRED_ATTEMPTING, LOG_EXPIRING_REFRESHING};
 pub use source::TokenSource;
 pub use state::{AccountSnapshot, Inspection, TokenState};
@@ -313,12 +313,17 @@ impl Router {
         if let Some(name) = account
             && !self.links.iter().any(|l| l.settings.name == name)
         {
+            let message = unknown_account(name, &self.links);
             let report = RefreshReport {
                 account: name.to_string(),
                 ok: false,
-                message: unknown_account(name, &self.links),
+                error: Some(RefreshError::local(
+                    &message,
+                    "name one of the configured accounts (`tokentop config check` lists them)",
+                )),
+                message,
                 new_expires_at: None,
-                error_class: Some(crate::graph::ErrorClass::Local),
+                failed_steps: Vec::new(),
             };
             let _ = self
                 .shared
@@ -344,19 +349,21 @@ fn jittered(interval: Duration) -> Duration {
 async fn forced_refresh(link: AccountLink, shared: Arc<Shared>, request_id: RequestId) {
     let result = link.refresh(Trigger::Forced, None).await;
     let report = match result {
-        Ok(ok) => RefreshReport {
+        Ok(done) => RefreshReport {
             account: link.settings.name.clone(),
-            ok: ok.problems.is_empty(),
-            message: ok.message,
-            new_expires_at: ok.expires_at,
-            error_class: (!ok.problems.is_empty()).then_some(crate::graph::ErrorClass::Local),
+            ok: done.problems.is_empty(),
+            message: done.message,
+            new_expires_at: done.expires_at,
+            error: None,
+            failed_steps: done.problems,
         },
         Err(failure) => RefreshReport {
             account: link.settings.name.clone(),
             ok: false,
-            message: failure.message,
+            message: failure.message.clone(),
             new_expires_at: None,
-            error_class: Some(failure.class),
+            error: Some(failure),
+            failed_steps: Vec::new(),
         },
     };
     let _ = shared

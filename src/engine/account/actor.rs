@@ -8,14 +8,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::phase::AccountState;
-use super::{
-    AccountMsg, RefreshFailure, RefreshOk, RefreshResult, Shared, TokenView, Trigger,
-    blank_snapshot,
-};
+use super::{AccountMsg, RefreshOutcome, Refreshed, Shared, TokenView, Trigger, blank_snapshot};
 use crate::config::AccountSettings;
+use crate::engine::events::RefreshError;
 use crate::engine::state::AccountSnapshot;
 use crate::engine::store::{StoredTokens, fingerprint};
-use crate::graph::{AppCredentials, ErrorClass, Expiry};
+use crate::graph::{AppCredentials, Expiry};
 
 /// The actor's state. Fields are shared with `refresh.rs`, which holds the refresh procedure.
 pub(crate) struct AccountActor {
@@ -34,7 +32,7 @@ pub(crate) struct AccountActor {
     /// The last publish failed: retried at the next inspection.
     pub pending_publish: bool,
     pub last_refresh_finished: Option<Instant>,
-    pub last_result: Option<RefreshResult>,
+    pub last_result: Option<RefreshOutcome>,
     pub token_tx: watch::Sender<TokenView>,
 }
 
@@ -150,7 +148,7 @@ impl AccountActor {
         trigger: Trigger,
         requested_at: Instant,
         stale: Option<String>,
-    ) -> RefreshResult {
+    ) -> RefreshOutcome {
         let current = self.access.as_ref().map(fingerprint);
         let replaced_since = stale.is_some() && stale != current;
         let finished_since = self
@@ -161,7 +159,7 @@ impl AccountActor {
                 return result;
             }
             if let Some(token) = self.access.clone() {
-                return Ok(RefreshOk {
+                return Ok(Refreshed {
                     token,
                     expires_at: self.snapshot.access_expires_at(),
                     message: "already refreshed".to_string(),
@@ -171,10 +169,10 @@ impl AccountActor {
         }
         self.refresh_and_remember(trigger).await;
         self.last_result.clone().unwrap_or_else(|| {
-            Err(RefreshFailure {
-                message: "refresh produced no result".to_string(),
-                class: ErrorClass::Local,
-            })
+            Err(RefreshError::local(
+                "refresh produced no result",
+                "retry; if it keeps failing, see tokentop's log file",
+            ))
         })
     }
 

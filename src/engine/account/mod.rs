@@ -32,14 +32,14 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::clock::Clock;
-use super::events::EngineEvent;
+use super::events::{EngineEvent, RefreshError};
 use super::history::{HistoryEntry, HistoryLog};
 use super::inspector::Inspector;
 use super::source::TokenSource;
 use super::state::AccountSnapshot;
 use super::store::TokenStore;
 use crate::config::{AccountSettings, RefreshPolicy};
-use crate::graph::{AppCredentials, ErrorClass};
+use crate::graph::AppCredentials;
 
 /// Automatic refreshes of one account are at least this far apart.
 pub(crate) const MIN_REFRESH_GAP_SECS: i64 = 10;
@@ -100,7 +100,7 @@ impl Trigger {
 
 /// A refresh that worked (or was shared with one that had just worked).
 #[derive(Debug, Clone)]
-pub struct RefreshOk {
+pub struct Refreshed {
     pub token: SecretString,
     pub expires_at: Option<i64>,
     pub message: String,
@@ -109,15 +109,7 @@ pub struct RefreshOk {
     pub problems: Vec<String>,
 }
 
-/// A refresh that failed.
-#[derive(Debug, Clone)]
-pub struct RefreshFailure {
-    pub message: String,
-    /// What kind of failure, so callers advise without reading the message.
-    pub class: ErrorClass,
-}
-
-pub type RefreshResult = Result<RefreshOk, RefreshFailure>;
+pub type RefreshOutcome = Result<Refreshed, RefreshError>;
 
 /// Messages to an account actor.
 pub(crate) enum AccountMsg {
@@ -127,7 +119,7 @@ pub(crate) enum AccountMsg {
         /// Fingerprint of the token the caller found dead; if it was already replaced, the
         /// caller gets the new one without another exchange.
         stale: Option<String>,
-        reply: Option<oneshot::Sender<RefreshResult>>,
+        reply: Option<oneshot::Sender<RefreshOutcome>>,
     },
     Recheck,
     Shutdown,
@@ -154,7 +146,7 @@ pub(crate) struct AccountLink {
 
 impl AccountLink {
     /// Asks for a refresh and waits for its (possibly shared) result.
-    pub async fn refresh(&self, trigger: Trigger, stale: Option<String>) -> RefreshResult {
+    pub async fn refresh(&self, trigger: Trigger, stale: Option<String>) -> RefreshOutcome {
         let (reply, result) = oneshot::channel();
         let msg = AccountMsg::Refresh {
             trigger,
@@ -162,10 +154,8 @@ impl AccountLink {
             stale,
             reply: Some(reply),
         };
-        let stopped = |why: &str| RefreshFailure {
-            message: why.to_string(),
-            class: ErrorClass::Local,
-        };
+        let stopped =
+            |why: &str| RefreshError::local(why, "restart tokentop if it is not shutting down");
         if self.tx.send(msg).is_err() {
             return Err(stopped("tokentop is shutting down"));
         }

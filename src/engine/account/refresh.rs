@@ -6,9 +6,10 @@ use secrecy::SecretString;
 use tokio::time::Instant;
 
 use super::phase::Failure;
-use super::{AccountActor, RefreshFailure, RefreshOk, RefreshResult, Trigger};
+use super::{AccountActor, RefreshOutcome, Refreshed, Trigger};
 use crate::config::ExpiringSystemUser;
 use crate::engine::events::EngineEvent;
+use crate::engine::events::RefreshError;
 use crate::engine::history::{HistoryError, HistoryEvent, Outcome};
 use crate::engine::lock;
 use crate::engine::new_token::vet_new_token;
@@ -27,13 +28,16 @@ const LOCK_WAIT: Duration = Duration::from_secs(60);
 
 impl AccountActor {
     /// One refresh attempt, with every outcome recorded and the state updated.
-    pub async fn refresh(&mut self, trigger: Trigger) -> RefreshResult {
+    pub async fn refresh(&mut self, trigger: Trigger) -> RefreshOutcome {
         let (Some(app), Some(credential)) = (self.app.clone(), self.credential().cloned()) else {
             self.report_missing_for_refresh();
-            return Err(RefreshFailure {
-                message: super::LOG_NOT_CONFIGURED.to_string(),
-                class: ErrorClass::Local,
-            });
+            return Err(RefreshError::local(
+                super::LOG_NOT_CONFIGURED,
+                &format!(
+                    "set app-id, app-secret and access-token for {} (`tokentop config check`)",
+                    self.settings.name
+                ),
+            ));
         };
         self.state.refresh_started();
         self.emit();
@@ -54,7 +58,7 @@ impl AccountActor {
         trigger: Trigger,
         app: &crate::graph::AppCredentials,
         credential: &SecretString,
-    ) -> RefreshResult {
+    ) -> RefreshOutcome {
         let name = self.settings.name.clone();
         let _lock = match lock::acquire(&self.shared.data_dir, &name, LOCK_WAIT).await {
             Ok(lock) => lock,
@@ -94,13 +98,13 @@ impl AccountActor {
         // The lock is released here, after the new token was persisted.
     }
 
-    async fn record_skip(&mut self, trigger: Trigger) -> RefreshOk {
+    async fn record_skip(&mut self, trigger: Trigger) -> Refreshed {
         let mut entry = self.entry(HistoryEvent::Refresh, trigger.label(), Outcome::Skipped);
         entry.detail = Some("another tokentop process had just refreshed".to_string());
         entry.token = self.access.as_ref().map(mask);
         self.shared.record(entry);
         self.inspect_and_plan("after-refresh").await;
-        RefreshOk {
+        Refreshed {
             token: self
                 .access
                 .clone()
@@ -149,7 +153,7 @@ impl AccountActor {
         info: TokenInfo,
         expires_in_secs: Option<u64>,
         latency_ms: u64,
-    ) -> RefreshOk {
+    ) -> Refreshed {
         let now = self.shared.clock.now_unix();
         let expires_at = match info.expiry() {
             Expiry::At(at) => Some(at),
@@ -205,7 +209,7 @@ impl AccountActor {
             message.push_str("; but ");
             message.push_str(&problems.join("; and "));
         }
-        RefreshOk {
+        Refreshed {
             token,
             expires_at,
             message,
@@ -238,18 +242,13 @@ impl AccountActor {
         }
     }
 
-    fn fail_without_exchange(&mut self, trigger: Trigger, message: String) -> RefreshResult {
+    fn fail_without_exchange(&mut self, trigger: Trigger, message: String) -> RefreshOutcome {
         let err = crate::engine::source::local_error(&message);
         Err(self.on_failure(trigger, &err, 0))
     }
 
     /// Records a failed refresh and decides what happens next, by error class.
-    fn on_failure(
-        &mut self,
-        trigger: Trigger,
-        err: &GraphError,
-        latency_ms: u64,
-    ) -> RefreshFailure {
+    fn on_failure(&mut self, trigger: Trigger, err: &GraphError, latency_ms: u64) -> RefreshError {
         tracing::error!(account = %self.settings.name, "{LOG_REFRESH_FAILED}: {err}");
         let mut entry = self.entry(HistoryEvent::Refresh, trigger.label(), Outcome::Failed);
         entry.latency_ms = Some(latency_ms);
@@ -268,9 +267,39 @@ impl AccountActor {
         let now = self.shared.clock.now_unix();
         let actions = self.state.refresh_failed(failure, now);
         self.perform(actions);
-        RefreshFailure {
+        RefreshError {
             message: err.to_string(),
             class: err.class,
+            code: err.code,
+            subcode: err.subcode,
+            remedy: self.remedy_for(err.class),
+        }
+    }
+
+    /// What the operator should do after a failed refresh of this class.
+    fn remedy_for(&self, class: ErrorClass) -> String {
+        let name = &self.settings.name;
+        match class {
+            ErrorClass::TokenDead => self
+                .snapshot
+                .action_hint
+                .clone()
+                .unwrap_or_else(|| super::reauth_hint(name, self.is_system_user())),
+            ErrorClass::Local => format!(
+                "a problem on this machine, not at Meta: check the data dir (permissions, disk space, another tokentop process holding {name}'s lock)"
+            ),
+            ErrorClass::Permission => format!(
+                "check {name}'s app-id, app-secret and the token's scopes in Meta Business Settings"
+            ),
+            _ => match self.state.next_refresh_at(self.shared.auto_refresh) {
+                Some(at) => format!(
+                    "nothing yet: tokentop retries at {} (`tokentop history --account {name}` shows the attempts)",
+                    format_unix(at)
+                ),
+                None => format!(
+                    "check connectivity to the Graph API and retry; `tokentop history --account {name}` shows earlier attempts"
+                ),
+            },
         }
     }
 

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::{
-    AccountActor, AccountLink, AccountMsg, RefreshFailure, Shared, TokenView, blank_snapshot,
+    AccountActor, AccountLink, AccountMsg, RefreshError, Shared, TokenView, blank_snapshot,
 };
 use crate::config::AccountSettings;
 use crate::engine::events::EngineEvent;
@@ -137,10 +137,10 @@ async fn give_up(
             AccountMsg::Shutdown => return,
             AccountMsg::Refresh { reply, .. } => {
                 if let Some(reply) = reply {
-                    let _ = reply.send(Err(RefreshFailure {
-                        message: reason.clone(),
-                        class: crate::graph::ErrorClass::Local,
-                    }));
+                    let _ = reply.send(Err(RefreshError::local(
+                        &reason,
+                        "restart tokentop; the panic is in its log file",
+                    )));
                 }
             }
             AccountMsg::Recheck => {
