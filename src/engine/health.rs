@@ -67,7 +67,12 @@ pub(crate) async fn poll_accounts(
     interval: Duration,
     once: bool,
 ) {
-    let mut arrivals = Arrivals::new(&links);
+    let mut arrivals = Arrivals::new(
+        links
+            .iter()
+            .map(|link| (link.app.is_some(), link.token.clone()))
+            .collect(),
+    );
     let mut pollers: Vec<Poller> = links
         .into_iter()
         .map(|link| Poller {
@@ -87,8 +92,11 @@ pub(crate) async fn poll_accounts(
             return;
         }
     }
+    if once {
+        return;
+    }
     let everyone: Vec<usize> = (0..pollers.len()).collect();
-    while !once {
+    loop {
         tokio::time::sleep(interval.mul_f64(rand::random_range(0.9..=1.1))).await;
         if !poll_round(&shared, &mut pollers, &everyone).await {
             return;

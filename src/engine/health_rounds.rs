@@ -14,7 +14,7 @@ use futures_util::stream::FuturesUnordered;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::account::{AccountLink, TokenView};
+use super::account::TokenView;
 
 /// The longest the first poll of an account waits for its first inspection.
 pub(crate) const FIRST_INSPECTION_WAIT: Duration = Duration::from_secs(30);
@@ -31,14 +31,14 @@ pub(crate) struct Arrivals {
 }
 
 impl Arrivals {
-    pub(crate) fn new(links: &[AccountLink]) -> Self {
-        let waits = links
-            .iter()
+    /// Every account's token channel, and whether it is inspected at all: without app
+    /// credentials an account never is, so there is nothing to wait for.
+    pub(crate) fn new(accounts: Vec<(bool, watch::Receiver<TokenView>)>) -> Self {
+        let count = accounts.len();
+        let waits = accounts
+            .into_iter()
             .enumerate()
-            .map(|(index, link)| {
-                // Without app credentials an account is never inspected: nothing to wait for.
-                let inspected = link.app.is_some();
-                let rx = link.token.clone();
+            .map(|(index, (inspected, rx))| {
                 let wait: BoxFuture<'static, usize> =
                     Box::pin(first_inspection(rx, inspected, index));
                 wait
@@ -46,7 +46,7 @@ impl Arrivals {
             .collect();
         Self {
             waits,
-            outstanding: vec![true; links.len()],
+            outstanding: vec![true; count],
             deadline: Instant::now() + FIRST_INSPECTION_WAIT,
         }
     }
@@ -98,4 +98,65 @@ async fn first_inspection(
         let _ = rx.wait_for(|view| view.missing_scopes.is_some()).await;
     }
     index
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inspected() -> TokenView {
+        TokenView {
+            missing_scopes: Some(Vec::new()),
+            ..TokenView::default()
+        }
+    }
+
+    fn channels(count: usize) -> (Vec<watch::Sender<TokenView>>, Arrivals) {
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..count)
+            .map(|_| watch::channel(TokenView::default()))
+            .unzip();
+        let arrivals = Arrivals::new(receivers.into_iter().map(|rx| (true, rx)).collect());
+        (senders, arrivals)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn accounts_inspected_together_are_one_group() {
+        let (senders, mut arrivals) = channels(3);
+        for sender in &senders {
+            sender.send_replace(inspected());
+        }
+        let mut group = arrivals.next_group().await;
+        group.sort_unstable();
+        assert_eq!(group, vec![0, 1, 2]);
+        assert!(arrivals.next_group().await.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_account_gets_its_own_group_and_a_silent_one_the_deadline() {
+        let (senders, mut arrivals) = channels(3);
+        let started = Instant::now();
+        senders[0].send_replace(inspected());
+        let late = senders[1].clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            late.send_replace(inspected());
+        });
+        assert_eq!(arrivals.next_group().await, vec![0]);
+        assert!(started.elapsed() <= SETTLE, "{:?}", started.elapsed());
+        assert_eq!(arrivals.next_group().await, vec![1]);
+        // Account 2 is never inspected: polled anyway at the deadline, as before batching.
+        assert_eq!(arrivals.next_group().await, vec![2]);
+        assert!(started.elapsed() >= FIRST_INSPECTION_WAIT);
+        assert!(arrivals.next_group().await.is_empty());
+        drop(senders);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn accounts_without_app_credentials_do_not_wait() {
+        let (_sender, rx) = watch::channel(TokenView::default());
+        let mut arrivals = Arrivals::new(vec![(false, rx)]);
+        let started = Instant::now();
+        assert_eq!(arrivals.next_group().await, vec![0]);
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
 }
