@@ -18,7 +18,7 @@ use tokentop::engine::{
 };
 use tokentop::graph::{
     Analytics, AppCredentials, ErrorClass, ExchangedToken, GraphError, OutgoingMessage,
-    PhoneHealth, SendResult, TokenInfo, Usage, WithUsage,
+    PhoneHealth, PhoneHealthResult, PhoneRead, SendResult, TokenInfo, Usage, WithUsage,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -63,9 +63,27 @@ struct FakeSource {
     inspect_sizes: Mutex<Vec<usize>>,
     /// `call_count` reported in `X-App-Usage` by phone-health answers.
     usage_percent: Mutex<u32>,
+    /// Sizes of the read lists passed to `phone_health_many`.
+    phone_batches: Mutex<Vec<usize>>,
+    /// Calls of the one-phone `phone_health`.
+    single_phone_reads: Mutex<u32>,
 }
 
 impl FakeSource {
+    /// A GREEN phone, with `usage_percent` in `X-App-Usage`.
+    fn health(&self) -> WithUsage<PhoneHealth> {
+        let health = tokentop::graph::parse_phone_health(r#"{"quality_rating":"GREEN"}"#).unwrap();
+        let percent = *self.usage_percent.lock().unwrap();
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = format!(r#"{{"call_count":{percent},"total_time":1,"total_cputime":1}}"#);
+        headers.insert("x-app-usage", value.parse().unwrap());
+        let usage = tokentop::graph::parse_usage(&headers);
+        WithUsage {
+            value: health,
+            usage,
+        }
+    }
+
     fn new(clock: Clock, mode: ExchangeMode) -> Arc<Self> {
         Arc::new(Self {
             clock,
@@ -78,6 +96,8 @@ impl FakeSource {
             usage_percent: Mutex::new(0),
             invalidated: Mutex::new(Vec::new()),
             inspect_sizes: Mutex::new(Vec::new()),
+            phone_batches: Mutex::new(Vec::new()),
+            single_phone_reads: Mutex::new(0),
         })
     }
 
@@ -236,17 +256,19 @@ impl TokenSource for FakeSource {
         _phone: &'a str,
     ) -> BoxFuture<'a, Result<WithUsage<PhoneHealth>, GraphError>> {
         Box::pin(async move {
-            let health =
-                tokentop::graph::parse_phone_health(r#"{"quality_rating":"GREEN"}"#).unwrap();
-            let percent = *self.usage_percent.lock().unwrap();
-            let mut headers = reqwest::header::HeaderMap::new();
-            let value = format!(r#"{{"call_count":{percent},"total_time":1,"total_cputime":1}}"#);
-            headers.insert("x-app-usage", value.parse().unwrap());
-            let usage = tokentop::graph::parse_usage(&headers);
-            Ok(WithUsage {
-                value: health,
-                usage,
-            })
+            *self.single_phone_reads.lock().unwrap() += 1;
+            Ok(self.health())
+        })
+    }
+
+    fn phone_health_many<'a>(
+        &'a self,
+        _app: &'a AppCredentials,
+        reads: &'a [PhoneRead],
+    ) -> BoxFuture<'a, Result<Vec<PhoneHealthResult>, GraphError>> {
+        Box::pin(async move {
+            self.phone_batches.lock().unwrap().push(reads.len());
+            Ok(reads.iter().map(|_| Ok(self.health())).collect())
         })
     }
 
@@ -695,6 +717,39 @@ async fn inspecting_1000_accounts_takes_at_most_20_http_requests() {
     let sizes = fake.inspect_sizes.lock().unwrap().clone();
     let requests: usize = sizes.iter().map(|n| n.div_ceil(50)).sum();
     assert!(requests <= 20, "{requests} requests for {sizes:?}");
+}
+
+/// Issue 10: the daemon's health rounds read the phones of 1,000 accounts together every
+/// check-interval (one batched read per app: 20 HTTP requests for the Graph client), never
+/// one request per account, and every account still gets its snapshot each round.
+#[tokio::test(start_paused = true)]
+async fn health_rounds_read_1000_phones_together_every_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::virtual_at(START);
+    let fake = FakeSource::new(clock.clone(), ExchangeMode::Renew { lifetime_secs: 100 });
+    let accounts = (0..1000)
+        .map(|i| account(&format!("acct{i}"), &fake.mint("SYSTEM_USER", None)))
+        .collect();
+    let mut cfg = settings(dir.path(), accounts);
+    cfg.refresh.check_interval = Duration::from_secs(60);
+    let options = EngineOptions {
+        clock,
+        ..EngineOptions::default()
+    };
+    let (_handle, mut events) = Engine::start(&cfg, fake.clone(), options);
+    let seen = run_for(&mut events, 200).await;
+    assert_eq!(*fake.single_phone_reads.lock().unwrap(), 0);
+    let batches = fake.phone_batches.lock().unwrap().clone();
+    // Rounds at start, then every 60 s ±10%: at least 3 in 200 s.
+    assert!(batches.len() >= 3, "{batches:?}");
+    assert!(batches.iter().all(|n| *n == 1000), "{batches:?}");
+    let requests: usize = batches.iter().map(|n| n.div_ceil(50)).sum();
+    assert_eq!(requests, 20 * batches.len());
+    let snapshots = seen
+        .iter()
+        .filter(|e| matches!(e, EngineEvent::Phone(p) if p.health.is_some()))
+        .count();
+    assert_eq!(snapshots, 1000 * batches.len());
 }
 
 /// Issue 8 item 1: an exchange answer whose token is empty, blank, injects a line, or is not

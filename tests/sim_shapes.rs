@@ -733,9 +733,15 @@ async fn batch_of_50_answers_each_item_in_order() {
     for (reply, (_, valid)) in replies.iter().zip(&tokens) {
         assert_eq!(keys(reply), set(&["code", "headers", "body"]));
         assert_eq!(reply["code"], 200);
+        // Each item has its own headers, usage included (issue 10: per-account headroom).
+        let headers = reply["headers"].as_array().unwrap();
         assert_eq!(
-            reply["headers"],
-            json!([{"name":"Content-Type","value":"text/javascript; charset=UTF-8"}])
+            headers[0],
+            json!({"name":"Content-Type","value":"text/javascript; charset=UTF-8"})
+        );
+        assert!(
+            headers.iter().any(|h| h["name"] == "x-app-usage"),
+            "{headers:?}"
         );
         let inner: Value = serde_json::from_str(reply["body"].as_str().unwrap()).unwrap();
         assert_eq!(inner["data"]["is_valid"], *valid, "{inner}");

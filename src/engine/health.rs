@@ -1,28 +1,42 @@
-//! Per-account polling of phone-number health, WABA analytics and rate-limit usage.
+//! Polling of phone-number health, WABA analytics and rate-limit usage, for all accounts.
 //!
-//! Health is read every `check-interval`; analytics at most every 15 minutes (they count
-//! against the WABA's 200-per-hour management budget), also across processes: the last poll
-//! is cached in the data dir, and a fresh cache answers instead of Meta.
+//! Health is read in rounds: all accounts at once every `check-interval` (±10%), their phone
+//! reads grouped by app and batched 50 per request ([`super::phone_reads`]), so 1,000
+//! accounts cost 20 requests a round rather than 1,000 (each read still counts against its
+//! WABA's limits, and each account keeps its own usage headers). The first round waits for the
+//! accounts' first inspections ([`super::health_rounds`]). Analytics at most every 15 minutes
+//! (they count against the WABA's 200-per-hour management budget), also across processes: the
+//! last poll is cached in the data dir, and a fresh cache answers instead of Meta.
 
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
+use futures_util::future::join_all;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::account::{AccountLink, Shared};
 use super::atomic_file::write_atomic;
 use super::events::EngineEvent;
+use super::health_rounds::Arrivals;
 use super::history::{HistoryEntry, HistoryEvent, Outcome};
+use super::phone_reads::{PhoneAsk, read_phones};
 use super::source::AnalyticsWindow;
 use super::telemetry::TelemetryInput;
 use super::telemetry_types::PhoneSnapshot;
-use crate::graph::{DataPoint, Granularity, Usage};
+use crate::graph::{
+    Analytics, AppCredentials, DataPoint, Granularity, GraphError, PhoneHealthResult, PhoneRead,
+    Usage, WithUsage,
+};
 
 /// Analytics are polled no more often than this.
 pub const ANALYTICS_MIN_INTERVAL: Duration = Duration::from_secs(15 * 60);
-/// Health polls running at once, across all accounts.
+/// Analytics calls running at once, across all accounts (phone reads share batch requests).
 pub const CONCURRENT_POLLS: usize = 4;
 /// An alert is raised when any usage percentage reaches this.
 pub const USAGE_ALERT_PERCENT: u32 = 80;
@@ -45,45 +59,97 @@ pub fn load_analytics_cache(data_dir: &Path, account: &str) -> Option<AnalyticsC
     serde_json::from_str(&text).ok()
 }
 
-/// Polls one account until the engine stops; `once` for one-shot commands.
-pub(crate) async fn poll_account(
-    link: AccountLink,
+/// Polls every account until the engine stops; `once` for one-shot commands.
+pub(crate) async fn poll_accounts(
+    links: Vec<AccountLink>,
     shared: Arc<Shared>,
     telemetry: mpsc::UnboundedSender<TelemetryInput>,
     interval: Duration,
     once: bool,
 ) {
-    let mut poller = Poller {
-        link,
-        shared,
-        telemetry,
-        usage_alerted: false,
-        usage: Usage::default(),
-    };
-    // Let the first inspection land, so the token and its scopes are known.
-    let mut token_rx = poller.link.token.clone();
-    let _ = tokio::time::timeout(
-        Duration::from_secs(30),
-        token_rx.wait_for(|v| v.missing_scopes.is_some()),
-    )
-    .await;
+    let mut arrivals = Arrivals::new(
+        links
+            .iter()
+            .map(|link| (link.app.is_some(), link.token.clone()))
+            .collect(),
+    );
+    let mut pollers: Vec<Poller> = links
+        .into_iter()
+        .map(|link| Poller {
+            link,
+            shared: shared.clone(),
+            telemetry: telemetry.clone(),
+            usage_alerted: false,
+            usage: Usage::default(),
+        })
+        .collect();
     loop {
-        let snapshot = {
-            // A closed semaphore never happens (it lives as long as the engine); poll anyway.
-            let _permit = poller.shared.poll_permits.clone().acquire_owned().await;
-            poller.poll_once().await
-        };
-        if poller
-            .shared
-            .events
-            .send(EngineEvent::Phone(Box::new(snapshot)))
-            .is_err()
-            || once
-        {
+        let group = arrivals.next_group().await;
+        if group.is_empty() {
+            break;
+        }
+        if !poll_round(&shared, &mut pollers, &group).await {
             return;
         }
-        tokio::time::sleep(interval.mul_f64(rand::random_range(0.9..=1.1))).await;
     }
+    if once {
+        return;
+    }
+    let everyone: Vec<usize> = (0..pollers.len()).collect();
+    loop {
+        tokio::time::sleep(interval.mul_f64(rand::random_range(0.9..=1.1))).await;
+        if !poll_round(&shared, &mut pollers, &everyone).await {
+            return;
+        }
+    }
+}
+
+/// What one account's poll in a round works with.
+enum Plan {
+    /// Nothing can be read without both.
+    NoCredentials,
+    Poll {
+        app: AppCredentials,
+        token: SecretString,
+        missing_scopes: Option<Vec<String>>,
+    },
+}
+
+/// Polls the accounts at `group` (indices into `pollers`): their phones in shared batch
+/// requests, then each one's analytics and snapshot. False once the engine stopped listening.
+async fn poll_round(shared: &Shared, pollers: &mut [Poller], group: &[usize]) -> bool {
+    let mut plans: HashMap<usize, Plan> = HashMap::with_capacity(group.len());
+    let mut asks = Vec::new();
+    let mut asked_by = Vec::new();
+    for &index in group {
+        let Some(poller) = pollers.get(index) else {
+            continue;
+        };
+        let plan = poller.plan();
+        if let (Plan::Poll { app, token, .. }, Some(phone)) =
+            (&plan, &poller.link.settings.phone_number_id)
+        {
+            asks.push(PhoneAsk {
+                app: app.clone(),
+                read: PhoneRead {
+                    token: token.clone(),
+                    phone_number_id: phone.clone(),
+                },
+            });
+            asked_by.push(index);
+        }
+        plans.insert(index, plan);
+    }
+    let answers = read_phones(shared.source.as_ref(), asks).await;
+    let mut phones: HashMap<usize, PhoneHealthResult> = asked_by.into_iter().zip(answers).collect();
+    let polls = pollers
+        .iter_mut()
+        .enumerate()
+        .filter_map(|(index, poller)| {
+            let plan = plans.remove(&index)?;
+            Some(poller.finish(plan, phones.remove(&index)))
+        });
+    join_all(polls).await.into_iter().all(|sent| sent)
 }
 
 struct Poller {
@@ -95,33 +161,56 @@ struct Poller {
 }
 
 impl Poller {
-    async fn poll_once(&mut self) -> PhoneSnapshot {
-        let name = self.link.settings.name.clone();
+    fn plan(&self) -> Plan {
+        let view = self.link.token.borrow().clone();
+        match (self.link.app.clone(), view.token) {
+            (Some(app), Some(token)) => Plan::Poll {
+                app,
+                token,
+                missing_scopes: view.missing_scopes,
+            },
+            _ => Plan::NoCredentials,
+        }
+    }
+
+    /// Takes in the account's phone answer (`None`: not asked, no phone-number id), polls
+    /// analytics when due and sends the snapshot; false once nobody listens.
+    async fn finish(&mut self, plan: Plan, phone: Option<PhoneHealthResult>) -> bool {
+        let snapshot = self.snapshot(plan, phone).await;
+        self.shared
+            .events
+            .send(EngineEvent::Phone(Box::new(snapshot)))
+            .is_ok()
+    }
+
+    async fn snapshot(&mut self, plan: Plan, phone: Option<PhoneHealthResult>) -> PhoneSnapshot {
         let mut snapshot = PhoneSnapshot {
-            account: name.clone(),
+            account: self.link.settings.name.clone(),
             checked_at: self.shared.clock.now(),
             health: None,
             usage: Usage::default(),
             error: None,
             analytics_note: None,
         };
-        let view = self.link.token.borrow().clone();
-        let (Some(app), Some(token)) = (self.link.app.clone(), view.token.clone()) else {
+        let Plan::Poll {
+            app,
+            token,
+            missing_scopes,
+        } = plan
+        else {
             snapshot.error = Some("no app credentials or token".to_string());
             return snapshot;
         };
-        match &self.link.settings.phone_number_id {
-            Some(phone) => match self.shared.source.phone_health(&app, &token, phone).await {
-                Ok(answer) => {
-                    self.note_usage(answer.usage);
-                    snapshot.health = Some(answer.value);
-                }
-                Err(err) => snapshot.error = Some(err.to_string()),
-            },
+        match phone {
+            Some(Ok(answer)) => {
+                self.note_usage(answer.usage);
+                snapshot.health = Some(answer.value);
+            }
+            Some(Err(err)) => snapshot.error = Some(err.to_string()),
             None => snapshot.error = Some("no phone-number-id configured".to_string()),
         }
         snapshot.analytics_note = self
-            .poll_analytics(&app, &token, view.missing_scopes.as_deref())
+            .poll_analytics(&app, &token, missing_scopes.as_deref())
             .await;
         snapshot.usage = self.usage.clone();
         snapshot
@@ -130,8 +219,8 @@ impl Poller {
     /// Polls analytics when due; returns a note when they are skipped or failed.
     async fn poll_analytics(
         &mut self,
-        app: &crate::graph::AppCredentials,
-        token: &secrecy::SecretString,
+        app: &AppCredentials,
+        token: &SecretString,
         missing_scopes: Option<&[String]>,
     ) -> Option<String> {
         let Some(waba) = self.link.settings.business_account_id.clone() else {
@@ -162,11 +251,7 @@ impl Poller {
             polled_at: now,
             points: Vec::new(),
         };
-        let result = self
-            .shared
-            .source
-            .analytics(app, token, &waba, window)
-            .await;
+        let result = self.fetch_analytics(app, token, &waba, window).await;
         let note = match result {
             Ok(answer) => {
                 self.note_usage(answer.usage);
@@ -180,6 +265,30 @@ impl Poller {
         }
         self.forward_points(&name, cache.points, now);
         note
+    }
+
+    /// One analytics call, at most [`CONCURRENT_POLLS`] at once across accounts; a panicking
+    /// source becomes this account's error instead of ending polling for every account.
+    async fn fetch_analytics(
+        &self,
+        app: &AppCredentials,
+        token: &SecretString,
+        waba: &str,
+        window: AnalyticsWindow,
+    ) -> Result<WithUsage<Analytics>, GraphError> {
+        // A closed semaphore never happens (it lives as long as the engine); call anyway.
+        let _permit = self.shared.poll_permits.clone().acquire_owned().await;
+        let call = self.shared.source.analytics(app, token, waba, window);
+        AssertUnwindSafe(call)
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|payload| {
+                let what = super::account::panic_text(payload.as_ref(), &[token, &app.app_secret]);
+                tracing::error!(account = %self.link.settings.name, "analytics poll panicked: {what}");
+                Err(super::source::local_error(&format!(
+                    "analytics poll panicked: {what}"
+                )))
+            })
     }
 
     fn forward_points(&self, account: &str, points: Vec<DataPoint>, now: i64) {

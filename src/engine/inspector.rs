@@ -13,8 +13,13 @@ use tokio::sync::{mpsc, oneshot};
 use super::source::TokenSource;
 use crate::graph::{AppCredentials, GraphError, TokenInfo};
 
-/// How long the inspector waits for more requests after the first, to batch them.
+/// How long the inspector waits for more requests after the first (and after each window
+/// in which more arrived), to batch them.
 const COALESCE_WINDOW: Duration = Duration::from_millis(25);
+/// Requests keep joining a batch while they keep arriving, at most this long after the first:
+/// 1,000 account tasks starting on a busy machine take longer than one window, and a batch
+/// cut in the middle of them costs an extra request.
+const MAX_COALESCE: Duration = Duration::from_millis(500);
 
 pub type InspectResult = Result<TokenInfo, GraphError>;
 
@@ -59,10 +64,17 @@ fn stopped() -> GraphError {
 
 async fn run(source: Arc<dyn TokenSource>, mut rx: mpsc::UnboundedReceiver<InspectRequest>) {
     while let Some(first) = rx.recv().await {
-        tokio::time::sleep(COALESCE_WINDOW).await;
+        let started = tokio::time::Instant::now();
         let mut pending = vec![first];
-        while let Ok(more) = rx.try_recv() {
-            pending.push(more);
+        loop {
+            tokio::time::sleep(COALESCE_WINDOW).await;
+            let before = pending.len();
+            while let Ok(more) = rx.try_recv() {
+                pending.push(more);
+            }
+            if pending.len() == before || started.elapsed() >= MAX_COALESCE {
+                break;
+            }
         }
         for group in group_by_app(pending) {
             inspect_group(source.as_ref(), group).await;

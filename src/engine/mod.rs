@@ -10,12 +10,14 @@ pub mod clock;
 pub mod delivery;
 pub mod events;
 pub mod health;
+mod health_rounds;
 pub mod history;
 pub mod hook;
 mod inspector;
 pub mod lock;
 pub mod logs;
 pub mod new_token;
+mod phone_reads;
 pub mod private_fs;
 pub mod publish;
 pub mod schedule;
@@ -135,17 +137,18 @@ impl Engine {
         let mut pollers = Vec::new();
         for account in &settings.accounts {
             let (link, task) = spawn_account(shared.clone(), account.clone());
-            if options.health != HealthPolling::Off {
-                pollers.push(tokio::spawn(health::poll_account(
-                    link.clone(),
-                    shared.clone(),
-                    telemetry_tx.clone(),
-                    settings.refresh.check_interval,
-                    options.health == HealthPolling::Once,
-                )));
-            }
             links.push(link);
             tasks.push(task);
+        }
+        // One poller for every account, so that their phone reads share batch requests.
+        if options.health != HealthPolling::Off {
+            pollers.push(tokio::spawn(health::poll_accounts(
+                links.clone(),
+                shared.clone(),
+                telemetry_tx.clone(),
+                settings.refresh.check_interval,
+                options.health == HealthPolling::Once,
+            )));
         }
         let router = Router {
             shared,

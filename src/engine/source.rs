@@ -5,7 +5,7 @@ use secrecy::SecretString;
 
 use crate::graph::{
     Analytics, AppCredentials, ExchangedToken, Granularity, GraphClient, GraphError,
-    OutgoingMessage, PhoneHealth, SendResult, TokenInfo, WithUsage,
+    OutgoingMessage, PhoneHealth, PhoneHealthResult, PhoneRead, SendResult, TokenInfo, WithUsage,
 };
 
 /// A window of WABA analytics to ask for.
@@ -49,6 +49,26 @@ pub trait TokenSource: Send + Sync + 'static {
         token: &'a SecretString,
         phone_number_id: &'a str,
     ) -> BoxFuture<'a, Result<WithUsage<PhoneHealth>, GraphError>>;
+
+    /// Phone-number health of many accounts of one app, each read with its own token; one
+    /// result per read, in order. `Err` when nothing could be read (the request failed).
+    /// The default asks [`TokenSource::phone_health`] once per read; the Graph client batches.
+    fn phone_health_many<'a>(
+        &'a self,
+        app: &'a AppCredentials,
+        reads: &'a [PhoneRead],
+    ) -> BoxFuture<'a, Result<Vec<PhoneHealthResult>, GraphError>> {
+        Box::pin(async move {
+            let mut results = Vec::with_capacity(reads.len());
+            for read in reads {
+                results.push(
+                    self.phone_health(app, &read.token, &read.phone_number_id)
+                        .await,
+                );
+            }
+            Ok(results)
+        })
+    }
 
     /// WABA delivery analytics.
     fn analytics<'a>(
@@ -101,6 +121,22 @@ impl TokenSource for GraphClient {
         phone_number_id: &'a str,
     ) -> BoxFuture<'a, Result<WithUsage<PhoneHealth>, GraphError>> {
         Box::pin(GraphClient::phone_health(self, app, token, phone_number_id))
+    }
+
+    fn phone_health_many<'a>(
+        &'a self,
+        app: &'a AppCredentials,
+        reads: &'a [PhoneRead],
+    ) -> BoxFuture<'a, Result<Vec<PhoneHealthResult>, GraphError>> {
+        Box::pin(async move {
+            // One read needs no batch envelope: a single account polls as it always did.
+            if let [read] = reads {
+                let result =
+                    GraphClient::phone_health(self, app, &read.token, &read.phone_number_id).await;
+                return Ok(vec![result]);
+            }
+            self.phone_healths(app, reads).await
+        })
     }
 
     fn analytics<'a>(

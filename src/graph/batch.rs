@@ -1,10 +1,13 @@
-//! Batched `debug_token` (REFERENCE.md section 11): up to 50 inspections per HTTP request.
+//! Graph batch requests (REFERENCE.md section 11): `POST /` with the app token and up to 50
+//! items, answered by an array of `{code, headers, body}`. The shared plumbing lives here, with
+//! batched `debug_token`; batched phone-health reads are in `phone_batch`.
 
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
+use super::body::Received;
 use super::client::GraphClient;
 use super::error::{GraphError, malformed};
 use super::parse::{self, Raw};
@@ -39,13 +42,24 @@ impl GraphClient {
         let mut secrets: Vec<&SecretString> = vec![&app.app_secret, &app_token];
         secrets.extend(chunk.iter());
         let batch = batch_json(self.version(), chunk);
+        let received = self.post_batch(&app_token, &batch, &secrets).await?;
+        batch_results(received.raw(), chunk, &app.app_secret, &secrets)
+    }
+
+    /// Sends one batch (`batch` is the JSON array of items) authorised by the app token, which
+    /// is also the fallback token of items that carry none of their own.
+    pub(crate) async fn post_batch(
+        &self,
+        app_token: &SecretString,
+        batch: &str,
+        secrets: &[&SecretString],
+    ) -> Result<Received, GraphError> {
         let path = "/";
         let request = self.http.post(self.url(path)).form(&[
             ("access_token", app_token.expose_secret()),
-            ("batch", batch.as_str()),
+            ("batch", batch),
         ]);
-        let received = self.execute(Method::POST, path, request, &secrets).await?;
-        batch_results(received.raw(), chunk, &app.app_secret, &secrets)
+        self.execute(Method::POST, path, request, secrets).await
     }
 }
 
@@ -73,18 +87,15 @@ fn batch_results(
     app_secret: &SecretString,
     secrets: &[&SecretString],
 ) -> Result<Vec<Result<TokenInfo, GraphError>>, GraphError> {
-    let value = parse::decode_value(raw, secrets)?;
-    let Value::Array(items) = value else {
-        return Err(malformed(
-            raw.http_status,
-            "a batch answer must be a JSON array",
-            secrets,
-        ));
-    };
+    let items = answer_items(raw, secrets)?;
     Ok(tokens
         .iter()
         .enumerate()
-        .map(|(index, token)| item_result(items.get(index), token, app_secret))
+        .map(|(index, token)| {
+            let secrets = [token, app_secret];
+            let answer = item_answer(items.get(index), &secrets)?;
+            parse::token_info(answer.raw(), &secrets)
+        })
         .collect())
 }
 
@@ -105,18 +116,48 @@ fn batch_json(version: &str, chunk: &[SecretString]) -> String {
     Value::Array(items).to_string()
 }
 
+/// The items of a batch answer: a JSON array, one entry per request item, in request order.
+pub(crate) fn answer_items(
+    raw: Raw<'_>,
+    secrets: &[&SecretString],
+) -> Result<Vec<Value>, GraphError> {
+    match parse::decode_value(raw, secrets)? {
+        Value::Array(items) => Ok(items),
+        _ => Err(malformed(
+            raw.http_status,
+            "a batch answer must be a JSON array",
+            secrets,
+        )),
+    }
+}
+
+/// One item of a batch answer, as if it had been a response of its own.
+pub(crate) struct ItemAnswer {
+    http_status: u16,
+    pub headers: HeaderMap,
+    body: String,
+}
+
+impl ItemAnswer {
+    pub(crate) fn raw(&self) -> Raw<'_> {
+        Raw {
+            http_status: self.http_status,
+            headers: &self.headers,
+            body: &self.body,
+        }
+    }
+}
+
 /// One item of the batch answer: `null` (timed out), or `{code, headers, body}` where the body
-/// is JSON inside a string and may be an error envelope.
-fn item_result(
+/// is JSON inside a string and may be an error envelope (parsed by the caller).
+pub(crate) fn item_answer(
     item: Option<&Value>,
-    token: &SecretString,
-    app_secret: &SecretString,
-) -> Result<TokenInfo, GraphError> {
-    let secrets = [token, app_secret];
+    secrets: &[&SecretString],
+) -> Result<ItemAnswer, GraphError> {
     let item = match item {
         None => {
             return Err(GraphError::transient(
-                "the batch answer has no item for this token",
+                "the batch answer has no item for this request",
             ));
         }
         Some(Value::Null) => {
@@ -134,17 +175,18 @@ fn item_result(
         return Err(malformed(
             200,
             "a batch item has no numeric `code`",
-            &secrets,
+            secrets,
         ));
     };
-    let headers = item_headers(item.get("headers"));
-    let body = item.get("body").and_then(Value::as_str).unwrap_or("");
-    let raw = Raw {
+    Ok(ItemAnswer {
         http_status,
-        headers: &headers,
-        body,
-    };
-    parse::token_info(raw, &secrets)
+        headers: item_headers(item.get("headers")),
+        body: item
+            .get("body")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+    })
 }
 
 /// `[{"name":"...","value":"..."}]`; entries that are not valid headers are skipped.
@@ -169,9 +211,9 @@ fn item_headers(value: Option<&Value>) -> HeaderMap {
     headers
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters, so a token cannot break
-/// out of the `input_token` value inside `relative_url`.
-fn percent_encode(value: &str) -> String {
+/// Percent-encodes everything but RFC 3986 unreserved characters, so a value cannot break
+/// out of its parameter inside `relative_url`.
+pub(crate) fn percent_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {

@@ -178,7 +178,7 @@ impl GraphClient {
     ) -> Result<WithUsage<PhoneHealth>, GraphError> {
         let node = validate_node_id("phone number id", phone_number_id)?;
         let path = self.versioned(node);
-        let fields = format!("{HEALTH_FIELDS},{}", self.limit_field());
+        let fields = self.health_fields();
         let request = self.http.get(self.url(&path));
         let (received, secrets) = self
             .execute_as_user(
@@ -228,6 +228,11 @@ impl GraphClient {
             .await?;
         let value = parse::analytics(received.raw(), &secrets.as_refs())?;
         Ok(with_usage(value, &received))
+    }
+
+    /// The `fields` of a phone-health read (REFERENCE.md section 8), direct or batched.
+    pub(crate) fn health_fields(&self) -> String {
+        format!("{HEALTH_FIELDS},{}", self.limit_field())
     }
 
     /// The field holding the messaging limit tier in this API version.
@@ -358,7 +363,7 @@ fn parse_version(version: &str) -> Result<u32, GraphError> {
 }
 
 /// Node ids go into the URL path, so only id-like values are allowed there.
-fn validate_node_id<'a>(what: &str, id: &'a str) -> Result<&'a str, GraphError> {
+pub(crate) fn validate_node_id<'a>(what: &str, id: &'a str) -> Result<&'a str, GraphError> {
     let ok = !id.is_empty()
         && id
             .bytes()

@@ -12,6 +12,7 @@ mod body;
 mod client;
 mod error;
 mod parse;
+mod phone_batch;
 mod proof;
 mod token_shape;
 mod types;
@@ -26,6 +27,7 @@ pub use parse::{
     parse_analytics, parse_debug_token, parse_exchange, parse_phone_health, parse_revoke,
     parse_send_result,
 };
+pub use phone_batch::{PhoneHealthResult, PhoneRead};
 pub use proof::{AppCredentials, appsecret_proof};
 pub use token_shape::{MAX_TOKEN_CHARS, MIN_TOKEN_CHARS, TokenShapeError, check_token_shape};
 pub use types::{

@@ -61,11 +61,25 @@ fn try_run(sim: &SimHandle, request: &GraphRequest, now: i64) -> Result<Vec<Valu
             let response = route_one(sim, item, now);
             json!({
                 "code": response.status.as_u16(),
-                "headers": [{"name": "Content-Type", "value": ITEM_CONTENT_TYPE}],
+                "headers": item_headers(&response),
                 "body": response.body,
             })
         })
         .collect())
+}
+
+/// An item's `headers`: its content type and, as Meta does per item, the usage headers of
+/// that call (`X-App-Usage`, and `X-Business-Use-Case-Usage` of the phone or WABA it is about).
+fn item_headers(response: &GraphResponse) -> Vec<Value> {
+    let content_type = json!({"name": "Content-Type", "value": ITEM_CONTENT_TYPE});
+    std::iter::once(content_type)
+        .chain(
+            response
+                .headers
+                .iter()
+                .map(|(name, value)| json!({"name": name, "value": value})),
+        )
+        .collect()
 }
 
 /// Builds the request of one item; an item without `access_token` uses the batch's.
