@@ -42,7 +42,10 @@ pub async fn dashboard(
     history: Vec<HistoryEntry>,
 ) -> anyhow::Result<ExitCode> {
     let mut app = App::new(settings, current_log_file(&settings.data_dir), Utc::now());
-    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+    if crate::config::EnvSnapshot::from_process()
+        .get("NO_COLOR")
+        .is_some()
+    {
         app.theme = Theme::Mono;
     }
     app.load_history(history);

@@ -29,7 +29,6 @@ mod telemetry;
 pub mod telemetry_types;
 pub mod urgency;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -404,20 +403,4 @@ async fn send_test(
     let _ = shared
         .events
         .send(EngineEvent::SendFinished { request_id, report });
-}
-
-/// Account names in settings order, for clients that address accounts by index.
-pub fn account_names(settings: &Settings) -> Vec<String> {
-    settings.accounts.iter().map(|a| a.name.clone()).collect()
-}
-
-/// Groups snapshots by account name (latest wins), for one-shot commands.
-pub fn latest_by_account(events: &[EngineEvent]) -> HashMap<String, AccountSnapshot> {
-    let mut latest = HashMap::new();
-    for event in events {
-        if let EngineEvent::Account(snapshot) = event {
-            latest.insert(snapshot.name.clone(), (**snapshot).clone());
-        }
-    }
-    latest
 }

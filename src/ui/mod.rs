@@ -1,5 +1,16 @@
 //! Pure render functions of the dashboard, one file per panel, all drawing from `&App`.
 //! Nothing here does I/O or reads the clock: the same `App` always draws the same screen.
+//!
+//! ```text
+//! ┌ header.rs: tabs (accounts) ─────────────────────────── clock ─ live ┐  token.rs draws
+//! │ token.rs: access / long-lived / data-access countdowns, banner      │  the top band
+//! ├ history.rs: refresh history ─────┬ delivery.rs: rates, test send,  ┤  (its own height,
+//! │   (50% of the width)             │ phone.rs: phone health, usage   │  at most half);
+//! ├ logs.rs: the application's log lines (filter, pause) ──────────────┤  middle band 45%
+//! └ footer.rs: keys ───────────────────────────────────────────────────┘  of the rest
+//! overlay.rs: help and the send confirmation, drawn over everything; below 60x16 only a
+//! "terminal too small" line. Colours come from theme.rs, urgency from `engine::urgency`.
+//! ```
 
 pub mod delivery;
 pub mod footer;
