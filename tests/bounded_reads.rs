@@ -3,37 +3,11 @@
 //! or a device is refused at once with a message naming it, never read until memory runs out
 //! or waited on forever.
 
+mod cli_support;
+
 use std::path::Path;
-use std::process::{Output, Stdio};
-use std::time::Duration;
 
-/// `tokentop ARGS` with a clean environment, bounded in time: a hang fails the test.
-async fn tokentop(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tokentop"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .envs(env.iter().copied())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("tokentop hung on a FIFO or device")
-        .unwrap()
-}
-
-fn all_text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+use cli_support::{all_text, tokentop};
 
 fn mkfifo(path: &Path) {
     let status = std::process::Command::new("mkfifo")

@@ -5,15 +5,17 @@
 //! broken answer must never reach stdout, stderr, history or the log files.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::os::unix::fs::PermissionsExt;
+mod cli_support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{Request, Response, StatusCode};
+use cli_support::{all_text as describe, tokentop_with_stdin, write_private};
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, RunningSim, SimConfig, TokenKind};
 
 /// Forwards to the simulator, except the exchange, which gets `exchange_body`.
@@ -130,9 +132,7 @@ impl Setup {
             self.env_file().display(),
             hook_out.display()
         );
-        let path = self.path("config.toml");
-        std::fs::write(&path, text).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        write_private(&self.path("config.toml"), &text);
     }
 
     fn set_exchange_answer(&self, body: &str) {
@@ -140,36 +140,17 @@ impl Setup {
     }
 
     async fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tokentop"));
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .arg("--config")
-            .arg(self.path("config.toml"))
-            .arg("--data-dir")
-            .arg(self.path("data"))
-            .arg("--graph-url")
-            .arg(&self.front_url)
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command.spawn().unwrap();
-        if let Some(text) = stdin {
-            use tokio::io::AsyncWriteExt;
-            let mut pipe = child.stdin.take().unwrap();
-            pipe.write_all(text.as_bytes()).await.unwrap();
-        }
-        tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
-            .await
-            .expect("tokentop finished within 120 s")
-            .unwrap()
+        let (config, data) = (self.path("config.toml"), self.path("data"));
+        let mut full = vec![
+            "--config",
+            config.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--graph-url",
+            &self.front_url,
+        ];
+        full.extend_from_slice(args);
+        tokentop_with_stdin(self.dir.path(), &full, &[], stdin).await
     }
 
     /// The working token is still everywhere: store (if any), env-file, and no hook ran.
@@ -190,15 +171,6 @@ impl Setup {
             assert_eq!(stored.access_token.expose_secret(), self.token, "{case}");
         }
     }
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// Every file under `dir` whose text holds `needle`.

@@ -1,0 +1,78 @@
+//! Helpers shared by the tests that run the real `tokentop` binary: a clean environment, a
+//! time limit (a hang fails the test instead of blocking CI), a private config file, and the
+//! whole output for assertion messages.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use tokentop::sim::{RunningSim, SimConfig};
+
+/// Longest any single command may take before the test fails.
+pub const COMMAND_TIME_LIMIT: Duration = Duration::from_secs(120);
+
+/// `tokentop ARGS` with only PATH, HOME (`home`) and `env`, stdin empty.
+pub async fn tokentop(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    tokentop_with_stdin(home, args, env, None).await
+}
+
+/// [`tokentop`] with `stdin` written to the command (and closed).
+pub async fn tokentop_with_stdin(
+    home: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tokentop"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .envs(env.iter().copied())
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().unwrap();
+    if let Some(text) = stdin {
+        use tokio::io::AsyncWriteExt;
+        let mut pipe = child.stdin.take().unwrap();
+        // A command that stops reading early (a refused token) closes the pipe: not an error.
+        let _ = pipe.write_all(text.as_bytes()).await;
+    }
+    tokio::time::timeout(COMMAND_TIME_LIMIT, child.wait_with_output())
+        .await
+        .expect("tokentop did not finish in time (a hang on a FIFO, a device or the network?)")
+        .unwrap()
+}
+
+/// Exit code, stdout and stderr in one text, for assertions and their messages.
+pub fn all_text(output: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Writes a config file readable only by its owner (plain secrets are allowed in it).
+pub fn write_private(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// The simulator on a free loopback port, TLS provider installed for clients.
+pub async fn start_sim() -> RunningSim {
+    tokentop::graph::install_tls_provider();
+    RunningSim::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
