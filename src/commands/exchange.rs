@@ -14,10 +14,10 @@ use super::common::load_settings;
 use crate::cli::{ExchangeArgs, GlobalArgs};
 use crate::config::{AccountSettings, Settings};
 use crate::engine::history::{HistoryEntry, HistoryEvent, HistoryLog, Outcome};
-use crate::engine::new_token::vet_new_token;
+use crate::engine::new_token::{new_token_expiry, vet_new_token};
 use crate::engine::store::{StoredTokens, TokenStore, fingerprint};
 use crate::engine::{format_unix, lock, reauth_hint};
-use crate::graph::{AppCredentials, Expiry, GraphClient};
+use crate::graph::{AppCredentials, GraphClient};
 use crate::mask::mask;
 
 pub async fn run(global: &GlobalArgs, args: &ExchangeArgs) -> anyhow::Result<ExitCode> {
@@ -63,13 +63,7 @@ pub async fn run(global: &GlobalArgs, args: &ExchangeArgs) -> anyhow::Result<Exi
             return Ok(ExitCode::FAILURE);
         }
     };
-    let expires_at = match info.expiry() {
-        Expiry::At(at) => Some(at),
-        Expiry::Never => None,
-        _ => exchanged
-            .expires_in_secs
-            .map(|secs| now.saturating_add_unsigned(secs)),
-    };
+    let expires_at = new_token_expiry(&info, exchanged.expires_in_secs, now);
     store(
         &settings,
         &args.account,

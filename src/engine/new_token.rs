@@ -8,7 +8,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::graph::{ErrorClass, GraphError, TokenInfo, check_token_shape};
+use crate::graph::{ErrorClass, Expiry, GraphError, TokenInfo, check_token_shape};
 
 /// Checks a freshly exchanged `token` against its inspection (`inspected`).
 ///
@@ -45,6 +45,16 @@ pub fn vet_new_token(
     Ok(info)
 }
 
+/// When a vetted new token expires (`None`: never): its own inspection decides; the exchange
+/// answer's `expires_in` only fills in when the inspection left the expiry out.
+pub fn new_token_expiry(info: &TokenInfo, expires_in_secs: Option<u64>, now: i64) -> Option<i64> {
+    match info.expiry() {
+        Expiry::At(at) => Some(at),
+        Expiry::Never => None,
+        Expiry::Unknown => expires_in_secs.map(|secs| now.saturating_add_unsigned(secs)),
+    }
+}
+
 /// Transient, whatever Meta said about the new token: the working credential is not at fault,
 /// so this must never lead to re-auth, only to a later retry.
 fn refused(message: String) -> GraphError {
@@ -67,6 +77,22 @@ mod tests {
 
     fn good() -> SecretString {
         token("EAAGm0PX4ZCpsBAKZCZAabcdefghijklmnop1234")
+    }
+
+    #[test]
+    fn the_inspection_decides_the_expiry_and_expires_in_only_fills_in() {
+        let now = 1_800_000_000;
+        let at = info(serde_json::json!({"is_valid": true, "expires_at": now + 60}));
+        let never = info(serde_json::json!({"is_valid": true, "expires_at": 0}));
+        let unknown = info(serde_json::json!({"is_valid": true}));
+        assert_eq!(new_token_expiry(&at, Some(5_183_944), now), Some(now + 60));
+        assert_eq!(new_token_expiry(&never, Some(5_183_944), now), None);
+        assert_eq!(new_token_expiry(&unknown, Some(100), now), Some(now + 100));
+        assert_eq!(new_token_expiry(&unknown, None, now), None);
+        assert_eq!(
+            new_token_expiry(&unknown, Some(u64::MAX), i64::MAX - 1),
+            Some(i64::MAX)
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::engine::events::EngineEvent;
 use crate::engine::events::RefreshError;
 use crate::engine::history::{HistoryError, HistoryEvent, Outcome};
 use crate::engine::lock;
-use crate::engine::new_token::vet_new_token;
+use crate::engine::new_token::{new_token_expiry, vet_new_token};
 use crate::engine::publish::{run_on_refresh, write_env_file};
 use crate::engine::state::Inspection;
 use crate::engine::store::StoredTokens;
@@ -155,11 +155,7 @@ impl AccountActor {
         latency_ms: u64,
     ) -> Refreshed {
         let now = self.shared.clock.now_unix();
-        let expires_at = match info.expiry() {
-            Expiry::At(at) => Some(at),
-            Expiry::Never => None,
-            _ => expires_in_secs.map(|secs| now.saturating_add_unsigned(secs)),
-        };
+        let expires_at = new_token_expiry(&info, expires_in_secs, now);
         let rolling = self.wants_sixty_days();
         let credential_expiry = self.credential_expiry();
         // Rolling renewal replaces a system-user credential by its renewed self; a long-lived
