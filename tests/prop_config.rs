@@ -29,41 +29,13 @@ const SECTIONS: &[&str] = &[
     "[[graph]]",
 ];
 
-const KEYS: &[&str] = &[
-    "base-url",
-    "version",
-    "timeout",
-    "check-interval",
-    "refresh-before",
-    "send-guard",
-    "warn-before",
-    "critical-before",
-    "expiring-system-user",
-    "name",
-    "app-id",
-    "app-secret",
-    "access-token",
-    "long-lived-token",
-    "phone-number-id",
-    "business-account-id",
-    "env-file",
-    "on-refresh",
-    "on-refresh-timeout",
-    "template",
-    "language",
-    "to",
-    "text",
-    "defaults",
-    "tick",
-    "theme",
-    "mouse",
-    "format",
-    "command",
-    "regex",
-    "level",
-    "role",
-    "path",
-];
+/// Every key the reader knows (its own list, so new keys are fuzzed too).
+fn keys() -> Vec<&'static str> {
+    tokentop::config::known_keys()
+        .into_iter()
+        .map(|(_, key)| key)
+        .collect()
+}
 
 /// A TOML basic string; JSON's escapes are all valid TOML.
 fn quoted(text: &str) -> String {
@@ -94,7 +66,7 @@ fn value() -> impl Strategy<Value = String> {
 
 fn line() -> impl Strategy<Value = String> {
     let key = prop_oneof![
-        6 => proptest::sample::select(KEYS).prop_map(str::to_string),
+        6 => proptest::sample::select(keys()).prop_map(str::to_string),
         1 => "[a-z-]{1,12}",
     ];
     prop_oneof![

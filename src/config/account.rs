@@ -13,7 +13,7 @@ use super::secrets::secret;
 use super::settings::{AccountSettings, TestMessageSettings};
 use super::values;
 
-const ACCOUNT_KEYS: &[&str] = &[
+pub(crate) const ACCOUNT_KEYS: &[&str] = &[
     "name",
     "app-id",
     "app-secret",
@@ -27,7 +27,7 @@ const ACCOUNT_KEYS: &[&str] = &[
     "on-refresh-env",
     "test-message",
 ];
-const TEST_MESSAGE_KEYS: &[&str] = &["to", "template", "language", "text"];
+pub(crate) const TEST_MESSAGE_KEYS: &[&str] = &["to", "template", "language", "text"];
 const PATH: &str = "account";
 
 /// Default time limit of an `on-refresh` command.

@@ -187,6 +187,27 @@ fn explicit_source(overrides: &Overrides, env: &EnvSnapshot) -> Option<&'static 
     }
 }
 
+/// Every key the config reader accepts, as `(table, key)`: the one list that tests, the
+/// example config and documentation check themselves against. `[[account]]`'s
+/// `test-message` is a table, listed as `account.test-message`.
+pub fn known_keys() -> Vec<(&'static str, &'static str)> {
+    let tables: [(&'static str, &[&'static str]); 8] = [
+        ("graph", sections::GRAPH_KEYS),
+        ("refresh", sections::REFRESH_KEYS),
+        ("account", account::ACCOUNT_KEYS),
+        ("account.test-message", account::TEST_MESSAGE_KEYS),
+        ("log", telemetry::LOG_KEYS),
+        ("patterns", telemetry::PATTERNS_KEYS),
+        ("pattern", telemetry::PATTERN_KEYS),
+        ("ui", sections::UI_KEYS),
+    ];
+    tables
+        .into_iter()
+        .flat_map(|(table, keys)| keys.iter().map(move |key| (table, *key)))
+        .filter(|(_, key)| *key != "test-message")
+        .collect()
+}
+
 /// The file's text; a missing default-location file is fine (built-in defaults).
 fn read_config(
     path: &Path,

@@ -13,8 +13,8 @@ const SECOND: Duration = Duration::from_secs(1);
 const MINUTE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(86_400);
 
-const GRAPH_KEYS: &[&str] = &["base-url", "version", "timeout"];
-const REFRESH_KEYS: &[&str] = &[
+pub(crate) const GRAPH_KEYS: &[&str] = &["base-url", "version", "timeout"];
+pub(crate) const REFRESH_KEYS: &[&str] = &[
     "check-interval",
     "refresh-before",
     "send-guard",
@@ -22,7 +22,7 @@ const REFRESH_KEYS: &[&str] = &[
     "critical-before",
     "expiring-system-user",
 ];
-const UI_KEYS: &[&str] = &["tick", "theme", "mouse"];
+pub(crate) const UI_KEYS: &[&str] = &["tick", "theme", "mouse"];
 
 /// Limits of `[graph] timeout`.
 pub(crate) const GRAPH_TIMEOUT_RANGE: (Duration, Duration) = (SECOND, Duration::from_secs(300));

@@ -12,9 +12,9 @@ use super::settings::{
 };
 use super::values;
 
-const LOG_KEYS: &[&str] = &["name", "file", "command", "format"];
-const PATTERNS_KEYS: &[&str] = &["defaults"];
-const PATTERN_KEYS: &[&str] = &["name", "regex", "level", "role"];
+pub(crate) const LOG_KEYS: &[&str] = &["name", "file", "command", "format"];
+pub(crate) const PATTERNS_KEYS: &[&str] = &["defaults"];
+pub(crate) const PATTERN_KEYS: &[&str] = &["name", "regex", "level", "role"];
 
 /// Every `[[log]]`; names must be unique and each has exactly one of `file` and `command`.
 pub(crate) fn logs(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Vec<LogSourceSettings> {
