@@ -1,4 +1,5 @@
-//! The token engine: state, schedule, refresh, store, history, sends.
+//! The token engine: accounts (`account/`), schedule, store, history, publish, sends, and the
+//! telemetry beside them (`telemetry/`).
 //!
 //! Started once per process with [`Engine::start`]. Clients (the dashboard and every headless
 //! command) send [`EngineCommand`]s through the [`EngineHandle`] and read [`EngineEvent`]s
@@ -7,17 +8,12 @@
 mod account;
 pub mod atomic_file;
 pub mod clock;
-pub mod delivery;
 pub mod events;
-pub mod health;
-mod health_rounds;
 pub mod history;
 pub mod hook;
 mod inspector;
 pub mod lock;
-pub mod logs;
 pub mod new_token;
-mod phone_reads;
 pub mod private_fs;
 pub mod publish;
 pub mod schedule;
@@ -25,9 +21,11 @@ mod sends;
 pub mod source;
 pub mod state;
 pub mod store;
-mod telemetry;
-pub mod telemetry_types;
+pub mod telemetry;
 pub mod urgency;
+
+// The telemetry modules keep their engine-level paths for clients and tests.
+pub use telemetry::{delivery, health, logs, types as telemetry_types};
 
 use std::sync::Arc;
 use std::time::Duration;

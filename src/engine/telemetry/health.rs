@@ -20,15 +20,15 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::account::{AccountLink, Shared};
-use super::atomic_file::write_atomic;
-use super::events::EngineEvent;
 use super::health_rounds::Arrivals;
-use super::history::{HistoryEntry, HistoryEvent, Outcome};
+use super::hub::TelemetryInput;
 use super::phone_reads::{PhoneAsk, read_phones};
-use super::source::AnalyticsWindow;
-use super::telemetry::TelemetryInput;
-use super::telemetry_types::PhoneSnapshot;
+use super::types::PhoneSnapshot;
+use crate::engine::account::{AccountLink, Shared};
+use crate::engine::atomic_file::write_atomic;
+use crate::engine::events::EngineEvent;
+use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+use crate::engine::source::AnalyticsWindow;
 use crate::graph::{
     Analytics, AppCredentials, DataPoint, Granularity, GraphError, PhoneHealthResult, PhoneRead,
     Usage, WithUsage,
@@ -283,9 +283,9 @@ impl Poller {
             .catch_unwind()
             .await
             .unwrap_or_else(|payload| {
-                let what = super::account::panic_text(payload.as_ref(), &[token, &app.app_secret]);
+                let what = crate::engine::account::panic_text(payload.as_ref(), &[token, &app.app_secret]);
                 tracing::error!(account = %self.link.settings.name, "analytics poll panicked: {what}");
-                Err(super::source::local_error(&format!(
+                Err(crate::engine::source::local_error(&format!(
                     "analytics poll panicked: {what}"
                 )))
             })

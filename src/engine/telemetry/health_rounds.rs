@@ -14,7 +14,7 @@ use futures_util::stream::FuturesUnordered;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::account::TokenView;
+use crate::engine::account::TokenView;
 
 /// The longest the first poll of an account waits for its first inspection.
 pub(crate) const FIRST_INSPECTION_WAIT: Duration = Duration::from_secs(30);

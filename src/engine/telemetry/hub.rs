@@ -14,14 +14,14 @@ use regex::Regex;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::clock::Clock;
 use super::delivery::{DeliverySource, DeliveryWindows};
-use super::events::EngineEvent;
 use super::logs::{PatternCounts, PatternSet, SourceEvent, StatusTracker};
-use super::telemetry_types::{
+use super::types::{
     ClassifiedLine, DeliveryRow, FailureRow, LevelCounts, PatternCountRow, TelemetrySnapshot,
 };
 use crate::config::{PatternLevel, PatternRole};
+use crate::engine::clock::Clock;
+use crate::engine::events::EngineEvent;
 use crate::graph::DataPoint;
 
 /// Lines forwarded per batch; older lines of a burst are only counted.
@@ -318,7 +318,7 @@ impl TelemetryHub {
         }
         self.last_summary_write = Some(Instant::now());
         if let Ok(text) = serde_json::to_vec(snapshot)
-            && let Err(err) = super::atomic_file::write_atomic(path, &text)
+            && let Err(err) = crate::engine::atomic_file::write_atomic(path, &text)
         {
             tracing::warn!("cannot write telemetry summary {}: {err}", path.display());
         }

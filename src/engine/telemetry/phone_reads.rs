@@ -9,7 +9,7 @@ use std::panic::AssertUnwindSafe;
 use futures_util::FutureExt;
 use secrecy::SecretString;
 
-use super::source::{TokenSource, local_error};
+use crate::engine::source::{TokenSource, local_error};
 use crate::graph::{AppCredentials, PhoneHealthResult, PhoneRead};
 
 /// One account's phone read, with the app its batch runs under.
@@ -61,7 +61,7 @@ fn group_by_app(asks: Vec<PhoneAsk>) -> Vec<Group> {
         let key = format!(
             "{}|{}",
             ask.app.app_id,
-            super::store::fingerprint(&ask.app.app_secret)
+            crate::engine::store::fingerprint(&ask.app.app_secret)
         );
         let position = *by_key.entry(key).or_insert_with(|| {
             groups.push((ask.app.clone(), Vec::new()));
@@ -90,7 +90,7 @@ async fn read_group(
                 .map(|r| &r.token)
                 .chain([&app.app_secret])
                 .collect();
-            let what = super::account::panic_text(payload.as_ref(), &secrets);
+            let what = crate::engine::account::panic_text(payload.as_ref(), &secrets);
             tracing::error!("phone health read panicked: {what}");
             Err(local_error(&format!("phone health read panicked: {what}")))
         })

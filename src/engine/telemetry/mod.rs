@@ -1,0 +1,17 @@
+//! Telemetry beside the tokens: the application's log lines (sources, patterns, webhook
+//! statuses), delivery windows, phone-number health and WABA analytics, and the hub that
+//! turns them into snapshots for clients.
+//!
+//! `logs/` follows and classifies; `hub.rs` aggregates and batches; `delivery.rs` keeps the
+//! rolling rates; `health.rs` polls phone health (in rounds, `health_rounds.rs`, batched by
+//! `phone_reads.rs`) and analytics; `types.rs` holds the owned data sent to clients.
+
+pub mod delivery;
+pub mod health;
+mod health_rounds;
+mod hub;
+pub mod logs;
+mod phone_reads;
+pub mod types;
+
+pub(crate) use hub::*;
