@@ -11,7 +11,7 @@
 //! | [`config`] | config file discovery, parsing with spans, validation, secrets, env overrides |
 //! | [`graph`] | the Meta Graph API client: typed requests/responses, error classes, `appsecret_proof`, usage headers |
 //! | [`sim`] | the Graph API simulator (`tokentop sim`, tests, the demo) |
-//! | [`engine`] | the engine: per-account actors in `engine/account/` (a pure lifecycle state machine, the actor doing its I/O, refresh, supervision), the new-token rule, schedule, store, history, publish, hooks, sends; the urgency rule (`engine::urgency`: OK/WARNING/CRITICAL and the remedy, for the dashboard, `check` and alerts alike); telemetry (log sources, patterns, delivery windows, phone health, analytics) |
+//! | [`engine`] | the engine: per-account actors in `engine/account/` (a pure lifecycle state machine, the actor doing its I/O, refresh, supervision), the new-token rule, schedule, store, history, publish, hooks, sends; the urgency rule (`engine::urgency`: OK/WARNING/CRITICAL and the remedy, for the dashboard, `check` and alerts alike); `engine/telemetry/` (log sources and patterns, the hub, delivery windows, phone health, analytics) |
 //! | [`format`] | words for times and levels shared by the dashboard and the commands: countdowns, clock times, durations |
 //! | [`logging`] | tracing setup: stderr (text or JSON) for headless commands, daily files in the data dir opened without following symlinks |
 //! | [`mask`] | the one way a token is ever shown: `EAAG…x9Qf` |
