@@ -45,7 +45,8 @@ pub fn within(secs: i64) -> String {
     }
 }
 
-/// `+60d`, `+3h`, `+45m`, `+30s`: how far past `from` an expiry lies.
+/// `+60d`, `+3h`, `+45m`, `+30s`: how far past `from` an expiry lies, to the nearest unit (a
+/// 60-day token recorded a second after it was minted still shows `+60d`).
 pub fn ahead(expires_at: i64, from: i64) -> String {
     if expires_at == 0 {
         return "never".to_string();
@@ -55,7 +56,18 @@ pub fn ahead(expires_at: i64, from: i64) -> String {
     // `unsigned_abs` keeps i64::MIN representable; the amount then fits back into i64 unless
     // it is exactly 2^63, which saturates by one second.
     let amount = i64::try_from(secs.unsigned_abs()).unwrap_or(i64::MAX);
-    format!("{sign}{}", within(amount))
+    format!("{sign}{}", nearest(amount))
+}
+
+/// Like [`within`], but rounded to the nearest whole unit instead of down.
+fn nearest(secs: i64) -> String {
+    let round = |unit: i64| secs.saturating_add(unit / 2) / unit;
+    match secs {
+        s if s >= DAY - DAY / 48 => format!("{}d", round(DAY)),
+        s if s >= 3600 - 30 => format!("{}h", round(3600)),
+        s if s >= 60 => format!("{}m", round(60)),
+        s => format!("{s}s"),
+    }
 }
 
 /// `14:03:12` (UTC).
@@ -91,6 +103,14 @@ mod tests {
         assert_eq!(span(41 * 86_400 + 3 * 3600 + 12 * 60 + 45), "41d 03:12:45");
         assert_eq!(left(-130), "expired 00:02:10 ago");
         assert_eq!(ahead(1_000 + 60 * 86_400, 1_000), "+60d");
+        assert_eq!(
+            ahead(60 * 86_400 - 1, 0),
+            "+60d",
+            "a second short is still 60 days"
+        );
+        assert_eq!(ahead(36 * 3600, 0), "+2d");
+        assert_eq!(ahead(3599, 0), "+1h");
+        assert_eq!(ahead(89, 0), "+1m");
         assert_eq!(ahead(0, 1_000), "never");
         assert_eq!(latency(1234), "1.2s");
     }
