@@ -54,8 +54,15 @@ pub fn analytics_cache_path(data_dir: &Path, account: &str) -> PathBuf {
     data_dir.join("analytics").join(format!("{account}.json"))
 }
 
+/// A cached analytics answer is a few kilobytes; a larger file is not one.
+const ANALYTICS_CACHE_MAX_BYTES: u64 = 1024 * 1024;
+
+/// The last analytics poll of any tokentop process on this data dir (read without following
+/// a symlink, capped); anything unreadable counts as no cache.
 pub fn load_analytics_cache(data_dir: &Path, account: &str) -> Option<AnalyticsCache> {
-    let text = std::fs::read_to_string(analytics_cache_path(data_dir, account)).ok()?;
+    let path = analytics_cache_path(data_dir, account);
+    let text =
+        crate::engine::private_fs::read_capped_no_follow(&path, ANALYTICS_CACHE_MAX_BYTES).ok()?;
     serde_json::from_str(&text).ok()
 }
 
@@ -327,5 +334,31 @@ impl Poller {
             self.usage_alerted = false;
         }
         self.usage = usage;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_planted_symlink_or_a_huge_file_is_no_analytics_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("analytics")).unwrap();
+        let elsewhere = dir.path().join("elsewhere.json");
+        std::fs::write(&elsewhere, r#"{"polled_at": 1, "points": []}"#).unwrap();
+        let path = analytics_cache_path(dir.path(), "a");
+        std::fs::copy(&elsewhere, &path).unwrap();
+        assert!(
+            load_analytics_cache(dir.path(), "a").is_some(),
+            "a real cache is read"
+        );
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        assert!(load_analytics_cache(dir.path(), "a").is_none());
+        std::fs::remove_file(&path).unwrap();
+        let huge = std::fs::File::create(&path).unwrap();
+        huge.set_len(ANALYTICS_CACHE_MAX_BYTES + 1).unwrap();
+        assert!(load_analytics_cache(dir.path(), "a").is_none());
     }
 }
