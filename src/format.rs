@@ -70,6 +70,13 @@ fn nearest(secs: i64) -> String {
     }
 }
 
+/// `2026-11-28 14:03:12 UTC` for people.
+pub fn format_unix(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| unix.to_string())
+}
+
 /// `14:03:12` (UTC).
 pub fn hms(at: DateTime<Utc>) -> String {
     at.format("%H:%M:%S").to_string()

@@ -16,7 +16,8 @@ use crate::config::{AccountSettings, Settings};
 use crate::engine::history::{HistoryEntry, HistoryEvent, HistoryLog, Outcome};
 use crate::engine::new_token::{new_token_expiry, vet_new_token};
 use crate::engine::store::{StoredTokens, TokenStore, fingerprint};
-use crate::engine::{format_unix, lock, reauth_hint};
+use crate::engine::{lock, reauth_hint};
+use crate::format::format_unix;
 use crate::graph::{AppCredentials, GraphClient};
 use crate::mask::mask;
 

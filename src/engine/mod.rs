@@ -35,7 +35,7 @@ use tokio::task::JoinHandle;
 
 pub use account::LOG_NOT_CONFIGURED;
 pub use account::reauth_hint;
-pub use account::{LOG_REFRESH_FAILED, LOG_REFRESHED, format_unix};
+pub use account::{LOG_REFRESH_FAILED, LOG_REFRESHED};
 pub use clock::Clock;
 pub use events::{EngineCommand, EngineEvent, RefreshError, RefreshReport, RequestId, SendReport};
 pub use sends::{LOG_EXPIRED_ATTEMPTING, LOG_EXPIRING_REFRESHING};

@@ -131,9 +131,18 @@ impl AccountSnapshot {
 
     /// Unix seconds at which sending stops: the access token's expiry, `None` for never/unknown.
     pub fn access_expires_at(&self) -> Option<i64> {
-        match self.access.as_ref()?.expiry() {
-            Expiry::At(at) => Some(at),
-            Expiry::Never | Expiry::Unknown => None,
-        }
+        expires_at(self.access.as_ref()?)
+    }
+
+    /// Unix seconds at which the separate long-lived token lapses, `None` for never/unknown.
+    pub fn long_lived_expires_at(&self) -> Option<i64> {
+        expires_at(self.long_lived.as_ref()?)
+    }
+}
+
+fn expires_at(inspection: &Inspection) -> Option<i64> {
+    match inspection.expiry() {
+        Expiry::At(at) => Some(at),
+        Expiry::Never | Expiry::Unknown => None,
     }
 }

@@ -13,7 +13,7 @@ use crate::config::AccountSettings;
 use crate::engine::events::RefreshError;
 use crate::engine::state::AccountSnapshot;
 use crate::engine::store::{StoredTokens, fingerprint};
-use crate::graph::{AppCredentials, Expiry};
+use crate::graph::AppCredentials;
 
 /// The actor's state. Fields are shared with `refresh.rs`, which holds the refresh procedure.
 pub(crate) struct AccountActor {
@@ -112,16 +112,11 @@ impl AccountActor {
     /// (so the state turns Expired on time).
     fn next_wake(&self) -> Option<i64> {
         let now = self.shared.clock.now_unix();
-        let long_lived_expiry = self
-            .snapshot
-            .long_lived
-            .as_ref()
-            .and_then(|i| match i.expiry() {
-                Expiry::At(at) => Some(at),
-                _ => None,
-            });
         self.state.next_wake(
-            &[self.snapshot.access_expires_at(), long_lived_expiry],
+            &[
+                self.snapshot.access_expires_at(),
+                self.snapshot.long_lived_expires_at(),
+            ],
             now,
             self.shared.auto_refresh,
         )

@@ -4,11 +4,11 @@
 use tokio::time::Instant;
 
 use super::phase::{Action, Credential};
-use super::refresh::format_unix;
 use super::{AccountActor, LOG_NOT_CONFIGURED};
 use crate::engine::events::EngineEvent;
 use crate::engine::history::{HistoryEntry, HistoryError, HistoryEvent, Outcome};
 use crate::engine::state::Inspection;
+use crate::format::format_unix;
 use crate::graph::{ErrorClass, TokenInfo};
 use crate::mask::mask;
 use secrecy::SecretString;

@@ -184,5 +184,5 @@ mod supervise;
 
 pub(crate) use actor::AccountActor;
 pub use inspect::reauth_hint;
-pub use refresh::{LOG_REFRESH_FAILED, LOG_REFRESHED, format_unix};
+pub use refresh::{LOG_REFRESH_FAILED, LOG_REFRESHED};
 pub(crate) use supervise::{panic_text, spawn_account};

@@ -16,6 +16,7 @@ use crate::engine::new_token::{new_token_expiry, vet_new_token};
 use crate::engine::publish::{run_on_refresh, write_env_file};
 use crate::engine::state::Inspection;
 use crate::engine::store::StoredTokens;
+use crate::format::format_unix;
 use crate::graph::{ErrorClass, Expiry, GraphError, TokenInfo};
 use crate::mask::mask;
 
@@ -117,14 +118,10 @@ impl AccountActor {
 
     /// When the credential the exchange is made with expires, as last inspected.
     fn credential_expiry(&self) -> Option<i64> {
-        let inspection = if self.long_lived.is_some() {
-            self.snapshot.long_lived.as_ref()
+        if self.long_lived.is_some() {
+            self.snapshot.long_lived_expires_at()
         } else {
-            self.snapshot.access.as_ref()
-        };
-        match inspection.map(|i| i.info.expiry()) {
-            Some(Expiry::At(at)) => Some(at),
-            _ => None,
+            self.snapshot.access_expires_at()
         }
     }
 
@@ -302,20 +299,15 @@ impl AccountActor {
     /// Seconds until whatever still works (access or long-lived token) expires.
     fn secs_to_expiry(&self) -> Option<i64> {
         let now = self.shared.clock.now_unix();
-        let long_lived = self
-            .snapshot
-            .long_lived
-            .as_ref()
-            .and_then(|i| match i.info.expiry() {
-                Expiry::At(at) => Some(at),
-                _ => None,
-            });
-        [self.snapshot.access_expires_at(), long_lived]
-            .into_iter()
-            .flatten()
-            .filter(|at| *at > now)
-            .min()
-            .map(|at| at.saturating_sub(now))
+        [
+            self.snapshot.access_expires_at(),
+            self.snapshot.long_lived_expires_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|at| *at > now)
+        .min()
+        .map(|at| at.saturating_sub(now))
     }
 
     /// Publishes the current token to the env file and the on-refresh command; returns what
@@ -370,11 +362,4 @@ impl AccountActor {
             .err()
             .map(|reason| format!("publishing to {target} failed: {reason}"))
     }
-}
-
-/// `2026-11-28 14:03:12 UTC` for people.
-pub fn format_unix(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| unix.to_string())
 }

@@ -23,7 +23,7 @@ use crate::engine::events::EngineEvent;
 use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
 use crate::engine::state::TokenState;
 use crate::graph::AppCredentials;
-use crate::mask::{mask, mask_meta_tokens, redact};
+use crate::mask::{mask, redact};
 
 /// An account's actor is restarted at most this many times within [`RESTART_WINDOW`]; one
 /// more panic and the account is given up (shown as failed).
@@ -185,7 +185,8 @@ pub(crate) fn panic_text(payload: &(dyn Any + Send), secrets: &[&SecretString]) 
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".to_string());
-    let text = mask_meta_tokens(&redact(&text, secrets)).into_owned();
+    // `redact` masks the secrets and every token-shaped word, known or not.
+    let text = redact(&text, secrets);
     let mut cut: String = text.chars().take(MAX_PANIC_MESSAGE_CHARS).collect();
     if cut.len() < text.len() {
         cut.push('…');
