@@ -3,7 +3,7 @@
 //! Precedence: command-line flag > environment > config file > built-in default.
 
 mod account;
-mod capped_read;
+pub(crate) mod capped_read;
 mod duration;
 mod env;
 mod file;

@@ -4,11 +4,12 @@
 //! retried at the next cycle. The env-file is the operator's file: a symlink is written
 //! through to its target, and an existing file keeps its owner, group and mode.
 
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::config::capped_read::{CappedReadError, read_capped};
 use crate::graph::check_token_shape;
 
 use super::atomic_file::write_through;
@@ -81,23 +82,18 @@ pub fn env_file_is_stale(path: &Path, token: &SecretString) -> bool {
     held.is_some_and(|value| value != token.expose_secret())
 }
 
-/// The current content (empty when there is none yet), at most [`ENV_FILE_MAX_BYTES`].
+/// The current content (empty when there is none yet), at most [`ENV_FILE_MAX_BYTES`]; a
+/// FIFO or device there is refused rather than waited on.
 fn read_existing(path: &Path) -> io::Result<String> {
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(String::new()),
-        Err(err) => return Err(err),
-    };
-    let mut text = String::new();
-    file.take(ENV_FILE_MAX_BYTES + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > ENV_FILE_MAX_BYTES {
-        return Err(io::Error::new(
+    match read_capped(path, ENV_FILE_MAX_BYTES) {
+        Ok(text) => Ok(text),
+        Err(CappedReadError::NotFound) => Ok(String::new()),
+        Err(CappedReadError::Io(err)) => Err(err),
+        Err(other) => Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("larger than {ENV_FILE_MAX_BYTES} bytes: not a KEY=value env file"),
-        ));
+            format!("{other}: not a KEY=value env file"),
+        )),
     }
-    Ok(text)
 }
 
 #[cfg(test)]
