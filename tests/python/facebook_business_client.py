@@ -5,7 +5,6 @@ nested values (template, text, typing_indicator) JSON-encoded.
 """
 
 import json
-import sys
 
 from facebook_business.api import FacebookAdsApi, FacebookSession
 from facebook_business.exceptions import FacebookRequestError
@@ -86,8 +85,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as error:  # report any failure as one line for the Rust test
-        print(f"facebook_business_client failed: {type(error).__name__}: {error}", file=sys.stderr)
-        sys.exit(1)
+    sim_args.run(main, "facebook_business_client")

@@ -5,7 +5,6 @@ has "Require App Secret" on sends it; pywa itself has no appsecret_proof option.
 """
 
 import json
-import sys
 
 import httpx
 from pywa import WhatsApp
@@ -84,8 +83,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as error:  # report any failure as one line for the Rust test
-        print(f"pywa_client failed: {type(error).__name__}: {error}", file=sys.stderr)
-        sys.exit(1)
+    sim_args.run(main, "pywa_client")

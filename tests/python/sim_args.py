@@ -5,6 +5,7 @@ import argparse
 import hashlib
 import hmac
 import os
+import sys
 
 
 def parse(description):
@@ -34,3 +35,12 @@ def appsecret_proof(app_secret, token):
 def check(condition, what):
     if not condition:
         raise AssertionError(what)
+
+
+def run(main, name):
+    """Runs `main`; any failure becomes one line on stderr and exit 1, for the Rust test."""
+    try:
+        main()
+    except Exception as error:
+        print(f"{name} failed: {type(error).__name__}: {error}", file=sys.stderr)
+        sys.exit(1)
