@@ -17,18 +17,25 @@ fn mkfifo(path: &Path) {
     assert!(status.success());
 }
 
+/// `tokentop --config CONFIG config check`, which must refuse it (exit 1): all its output.
+async fn refused_config_check(home: &Path, config: &Path) -> String {
+    let args = ["--config", config.to_str().unwrap(), "config", "check"];
+    let output = tokentop(home, &args, &[]).await;
+    let text = all_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    text
+}
+
 #[tokio::test]
 async fn a_config_that_is_a_fifo_or_a_device_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("config.fifo");
     mkfifo(&fifo);
     for (path, kind) in [
-        (fifo.to_str().unwrap(), "a FIFO (named pipe)"),
-        ("/dev/zero", "a character device"),
+        (fifo.as_path(), "a FIFO (named pipe)"),
+        (Path::new("/dev/zero"), "a character device"),
     ] {
-        let output = tokentop(dir.path(), &["--config", path, "config", "check"], &[]).await;
-        let text = all_text(&output);
-        assert_eq!(output.status.code(), Some(1), "{text}");
+        let text = refused_config_check(dir.path(), path).await;
         assert!(
             text.contains(&format!("it is {kind}, not a regular file")),
             "{text}"
@@ -49,14 +56,7 @@ async fn a_secret_file_that_is_a_fifo_or_a_device_is_refused_by_name() {
         fifo.display()
     );
     std::fs::write(&config, text).unwrap();
-    let output = tokentop(
-        dir.path(),
-        &["--config", config.to_str().unwrap(), "config", "check"],
-        &[],
-    )
-    .await;
-    let text = all_text(&output);
-    assert_eq!(output.status.code(), Some(1), "{text}");
+    let text = refused_config_check(dir.path(), &config).await;
     assert!(
         text.contains("a FIFO (named pipe), not a regular file"),
         "{text}"
@@ -74,13 +74,6 @@ async fn an_oversized_config_is_refused_without_reading_it_all() {
     let file = std::fs::File::create(&config).unwrap();
     // Sparse: 17 MiB of size on disk costs nothing.
     file.set_len(17 * 1024 * 1024).unwrap();
-    let output = tokentop(
-        dir.path(),
-        &["--config", config.to_str().unwrap(), "config", "check"],
-        &[],
-    )
-    .await;
-    let text = all_text(&output);
-    assert_eq!(output.status.code(), Some(1), "{text}");
+    let text = refused_config_check(dir.path(), &config).await;
     assert!(text.contains("larger than 16777216 bytes"), "{text}");
 }
