@@ -41,7 +41,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Open the dashboard (the default)
-    Watch,
+    Watch(WatchArgs),
     /// Open the dashboard on the built-in simulator: no config, credentials or network needed
     Demo,
     /// Refresh tokens forever without a screen; logs to stderr and rolling files
@@ -71,6 +71,30 @@ pub struct DaemonArgs {
     /// NO_COLOR) or json (one object per line, for log shippers)
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ConsoleFormat::Text)]
     pub log_format: ConsoleFormat,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// The HTTP endpoint for Prometheus and probes.
+#[derive(Debug, Default, Clone, Args)]
+pub struct ServeArgs {
+    /// Serve /metrics, /healthz, /readyz and /status on this address, e.g. 127.0.0.1:9477
+    /// (overrides [serve] listen; a non-loopback address exposes them to the network: set
+    /// [serve] bearer-token)
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
+    pub listen: Option<SocketAddr>,
+}
+
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    crate::config::listen_addr(text)
+        .map_err(|invalid| format!("{} (allowed: {})", invalid.problem, invalid.allowed))
 }
 
 #[derive(Debug, Args)]

@@ -297,6 +297,7 @@ fn settings(data_dir: &std::path::Path, accounts: Vec<AccountSettings>) -> Setti
         logs: Vec::new(),
         patterns: PatternSettings::default(),
         ui: UiSettings::default(),
+        serve: Default::default(),
     }
 }
 

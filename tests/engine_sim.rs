@@ -51,6 +51,7 @@ fn settings(
         logs: Vec::new(),
         patterns: PatternSettings::default(),
         ui: UiSettings::default(),
+        serve: Default::default(),
     }
 }
 

@@ -75,6 +75,7 @@ fn settings(
         logs,
         patterns: PatternSettings::default(),
         ui: UiSettings::default(),
+        serve: Default::default(),
     }
 }
 

@@ -14,8 +14,7 @@ use super::check_report::{
     AccountReport, CheckReport, DeliveryReport, Extras, Status, account_report, exit_code,
 };
 use super::common::{
-    EXIT_UNKNOWN, load_settings, one_shot_options, require_accounts, settled, shutdown,
-    start_engine,
+    EXIT_UNKNOWN, load_settings, one_shot_options, require_accounts, shutdown, start_engine,
 };
 use super::stdout;
 use crate::cli::{CheckArgs, GlobalArgs};
@@ -91,18 +90,42 @@ pub async fn inspect_all(settings: &Settings) -> anyhow::Result<CheckReport> {
         .load()
         .unwrap_or_default();
     let now = Utc::now();
-    let logs_rate = logs_rate(settings, now);
-    let accounts: Vec<AccountReport> = names
+    let known = Known {
+        latest: &latest,
+        phones: &phones,
+        history: &history,
+        logs_rate: logs_rate(settings, now),
+    };
+    Ok(build_report(settings, &known, now))
+}
+
+/// What is known about the accounts when a report is made, by `check` or by a running
+/// daemon's `/status`.
+pub struct Known<'a> {
+    pub latest: &'a HashMap<String, AccountSnapshot>,
+    pub phones: &'a HashMap<String, PhoneSnapshot>,
+    /// Refresh and send rows: the last refresh of each account, and the last hour's sends.
+    pub history: &'a [HistoryEntry],
+    /// The logs' 1 h delivery rate, or why there is none.
+    pub logs_rate: Result<Option<RateSummary>, String>,
+}
+
+/// The report on every configured account, in config order.
+pub fn build_report(settings: &Settings, known: &Known<'_>, now: DateTime<Utc>) -> CheckReport {
+    let accounts: Vec<AccountReport> = settings
+        .accounts
         .iter()
-        .map(|name| {
-            let snapshot = latest
+        .map(|account| {
+            let name = &account.name;
+            let snapshot = known
+                .latest
                 .get(name)
                 .cloned()
                 .unwrap_or_else(|| AccountSnapshot::new(name));
             let extras = Extras {
-                refresh_failing: last_refresh_failed(&history, name),
-                phone: phones.get(name).cloned(),
-                delivery: delivery(settings, name, &history, &logs_rate, now),
+                refresh_failing: last_refresh_failed(known.history, name),
+                phone: known.phones.get(name).cloned(),
+                delivery: delivery(settings, name, known.history, &known.logs_rate, now),
             };
             account_report(&snapshot, &settings.refresh, now.timestamp(), &extras)
         })
@@ -112,12 +135,12 @@ pub async fn inspect_all(settings: &Settings) -> anyhow::Result<CheckReport> {
         .map(|a| a.status)
         .max()
         .unwrap_or(Status::Unknown);
-    Ok(CheckReport {
+    CheckReport {
         status,
         exit_code: exit_code(status),
         checked_at: now.timestamp(),
         accounts,
-    })
+    }
 }
 
 type Collected = (
@@ -138,7 +161,7 @@ async fn collect(
                 phones: &HashMap<String, PhoneSnapshot>| {
         names
             .iter()
-            .all(|n| latest.get(n).is_some_and(settled) && phones.contains_key(n))
+            .all(|n| latest.get(n).is_some_and(AccountSnapshot::settled) && phones.contains_key(n))
     };
     while !done(&latest, &phones) {
         match tokio::time::timeout_at(deadline, events.recv()).await {
@@ -169,13 +192,22 @@ fn last_refresh_failed(history: &[HistoryEntry], account: &str) -> bool {
 
 /// The logs' 1 h rate from a running daemon's or dashboard's summary, or why there is none.
 fn logs_rate(settings: &Settings, now: DateTime<Utc>) -> Result<Option<RateSummary>, String> {
-    if settings.logs.is_empty() {
-        return Err("logs: no [[log]] source configured".to_string());
-    }
     let path = settings.data_dir.join(TELEMETRY_SUMMARY_FILE);
     let summary: Option<TelemetrySnapshot> = read_capped_no_follow(&path, SUMMARY_MAX_BYTES)
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok());
+    logs_rate_of(settings, summary.as_ref(), now)
+}
+
+/// The logs' 1 h rate in a telemetry snapshot no older than 2 min, or why there is none.
+pub fn logs_rate_of(
+    settings: &Settings,
+    summary: Option<&TelemetrySnapshot>,
+    now: DateTime<Utc>,
+) -> Result<Option<RateSummary>, String> {
+    if settings.logs.is_empty() {
+        return Err("logs: no [[log]] source configured".to_string());
+    }
     match summary {
         Some(s) if now.timestamp() - s.at.timestamp() <= SUMMARY_FRESH_SECS => Ok(s
             .delivery

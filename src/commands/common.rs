@@ -8,9 +8,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::cli::GlobalArgs;
 use crate::config::{self, EnvSnapshot, Overrides, Settings};
-use crate::engine::{
-    AccountSnapshot, Engine, EngineEvent, EngineHandle, EngineOptions, HealthPolling,
-};
+use crate::engine::{Engine, EngineEvent, EngineHandle, EngineOptions, HealthPolling};
 use crate::graph::GraphClient;
 
 /// `41d 03:12:45`, or `expired 00:02:00 ago`: the same words as on the dashboard.
@@ -58,6 +56,29 @@ pub fn start_engine(
     Ok(Engine::start(settings, Arc::new(client), options))
 }
 
+/// Starts the engine, and the `/metrics` endpoint in front of its events when `--listen` or
+/// `[serve] listen` asks for it. Read events from the returned receiver.
+pub async fn start_engine_served(
+    settings: &Settings,
+    options: EngineOptions,
+    serve: &crate::cli::ServeArgs,
+) -> anyhow::Result<(EngineHandle, UnboundedReceiver<EngineEvent>)> {
+    let client = GraphClient::new(&settings.graph).context("cannot set up the Graph API client")?;
+    let serve_options = crate::serve::ServeOptions::from_settings(settings, serve.listen);
+    // PENDING-COUNTERS let counts = client.request_counts();
+    let (handle, events) = Engine::start(settings, Arc::new(client), options);
+    let Some(serve_options) = serve_options else {
+        return Ok((handle, events));
+    };
+    match crate::serve::start(&serve_options, settings, handle.clone(), events, None).await {
+        Ok(serving) => Ok((handle, serving.events)),
+        Err(err) => {
+            handle.send(crate::engine::EngineCommand::Shutdown);
+            Err(err)
+        }
+    }
+}
+
 /// Options for one-shot commands: look, refresh only when asked.
 pub fn one_shot_options() -> EngineOptions {
     EngineOptions {
@@ -68,11 +89,6 @@ pub fn one_shot_options() -> EngineOptions {
         write_summary: false,
         ..EngineOptions::default()
     }
-}
-
-/// True once an account has been looked at: inspected, or known not to be inspectable.
-pub fn settled(snapshot: &AccountSnapshot) -> bool {
-    snapshot.access.is_some() || snapshot.config_problem.is_some() || snapshot.last_error.is_some()
 }
 
 /// Asks the engine to stop and waits (bounded) until it has persisted and stopped.

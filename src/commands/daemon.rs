@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use super::common::{load_settings, require_accounts, shutdown, start_engine, stop_signal};
+use super::common::{load_settings, require_accounts, shutdown, start_engine_served, stop_signal};
 use crate::cli::{DaemonArgs, GlobalArgs};
 use crate::engine::{EngineEvent, EngineOptions};
 use crate::logging::{Console, init_with};
@@ -33,7 +33,8 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<ExitC
         data_dir = %settings.data_dir.display(),
         "tokentop daemon started"
     );
-    let (handle, mut events) = start_engine(&settings, EngineOptions::default())?;
+    let (handle, mut events) =
+        start_engine_served(&settings, EngineOptions::default(), &args.serve).await?;
     loop {
         tokio::select! {
             event = events.recv() => match event {

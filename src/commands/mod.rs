@@ -1,7 +1,7 @@
 //! One file per subcommand; [`run`] dispatches. The only layer that prints to stdout.
 
-mod check;
-mod check_report;
+pub(crate) mod check;
+pub(crate) mod check_report;
 mod common;
 mod config_cmd;
 mod daemon;
@@ -17,14 +17,15 @@ mod watch;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, WatchArgs};
 
 pub use stdout::StdoutClosed;
 
 /// Runs the parsed command line and returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        None | Some(Command::Watch) => watch::run(&cli.global).await,
+        None => watch::run(&cli.global, &WatchArgs::default()).await,
+        Some(Command::Watch(args)) => watch::run(&cli.global, &args).await,
         Some(Command::Demo) => demo::run().await,
         Some(Command::Daemon(args)) => daemon::run(&cli.global, &args).await,
         Some(Command::Check(args)) => check::run(&cli.global, &args).await,

@@ -10,15 +10,15 @@ use futures_util::{StreamExt, future, stream};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::common::stop_signal;
-use super::common::{load_settings, require_accounts, shutdown, start_engine};
-use crate::cli::GlobalArgs;
+use super::common::{load_settings, require_accounts, shutdown, start_engine_served};
+use crate::cli::{GlobalArgs, WatchArgs};
 use crate::config::{Settings, Theme};
 use crate::engine::history::{HistoryEntry, HistoryLog};
 use crate::engine::{EngineEvent, EngineHandle, EngineOptions};
 use crate::logging::{Console, current_log_file, init};
 use crate::tui::{App, Msg, terminal::TerminalGuard};
 
-pub async fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     // Every config problem is printed before the terminal is touched.
     let settings = load_settings(global)?;
     require_accounts(&settings)?;
@@ -29,7 +29,8 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             tracing::warn!("cannot read the history file: {err}");
             Vec::new()
         });
-    let (handle, events) = start_engine(&settings, EngineOptions::default())?;
+    let (handle, events) =
+        start_engine_served(&settings, EngineOptions::default(), &args.serve).await?;
     dashboard(&settings, handle, events, history).await
 }
 

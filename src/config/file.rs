@@ -7,12 +7,13 @@ use toml::de::DeTable;
 use super::issues::{ConfigIssue, Invalid};
 use super::reader::{Ctx, PlainSecret};
 use super::settings::{
-    AccountSettings, GraphSettings, LogSourceSettings, PatternSettings, RefreshPolicy, UiSettings,
+    AccountSettings, GraphSettings, LogSourceSettings, PatternSettings, RefreshPolicy,
+    ServeSettings, UiSettings,
 };
 use super::{EnvSnapshot, account, sections, telemetry};
 
 const TOP_LEVEL_KEYS: &[&str] = &[
-    "graph", "refresh", "account", "log", "patterns", "pattern", "ui",
+    "graph", "refresh", "account", "log", "patterns", "pattern", "ui", "serve",
 ];
 
 /// What the file said, over the built-in defaults.
@@ -26,6 +27,7 @@ pub(crate) struct FileConfig {
     pub logs: Vec<LogSourceSettings>,
     pub patterns: PatternSettings,
     pub ui: UiSettings,
+    pub serve: ServeSettings,
     pub plain_secrets: Vec<PlainSecret>,
 }
 
@@ -59,6 +61,7 @@ pub(crate) fn parse(
         logs: telemetry::logs(&mut ctx, root),
         patterns: telemetry::patterns(&mut ctx, root),
         ui: sections::ui(&mut ctx, root),
+        serve: sections::serve(&mut ctx, root),
         plain_secrets: std::mem::take(&mut ctx.plain_secrets),
     };
     issues.append(&mut ctx.issues);

@@ -18,6 +18,7 @@ mod values;
 pub use duration::parse_duration;
 pub use issues::{ConfigErrors, ConfigIssue};
 pub use settings::*;
+pub(crate) use values::listen_addr;
 pub use values::url_without_password;
 
 use std::collections::HashMap;
@@ -131,6 +132,7 @@ pub fn load(overrides: &Overrides, env: &EnvSnapshot) -> Result<Settings, Config
         logs: file_config.logs,
         patterns: file_config.patterns,
         ui: file_config.ui,
+        serve: file_config.serve,
     })
 }
 
@@ -191,7 +193,7 @@ fn explicit_source(overrides: &Overrides, env: &EnvSnapshot) -> Option<&'static 
 /// example config and documentation check themselves against. `[[account]]`'s
 /// `test-message` is a table, listed as `account.test-message`.
 pub fn known_keys() -> Vec<(&'static str, &'static str)> {
-    let tables: [(&'static str, &[&'static str]); 8] = [
+    let tables: [(&'static str, &[&'static str]); 9] = [
         ("graph", sections::GRAPH_KEYS),
         ("refresh", sections::REFRESH_KEYS),
         ("account", account::ACCOUNT_KEYS),
@@ -200,6 +202,7 @@ pub fn known_keys() -> Vec<(&'static str, &'static str)> {
         ("patterns", telemetry::PATTERNS_KEYS),
         ("pattern", telemetry::PATTERN_KEYS),
         ("ui", sections::UI_KEYS),
+        ("serve", sections::SERVE_KEYS),
     ];
     tables
         .into_iter()

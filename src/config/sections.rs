@@ -1,4 +1,4 @@
-//! The single tables of the file: `[graph]`, `[refresh]` and `[ui]`.
+//! The single tables of the file: `[graph]`, `[refresh]`, `[ui]` and `[serve]`.
 
 use std::time::Duration;
 
@@ -6,7 +6,10 @@ use toml::de::DeTable;
 
 use super::issues::Invalid;
 use super::reader::Ctx;
-use super::settings::{ExpiringSystemUser, GraphSettings, RefreshPolicy, Theme, UiSettings};
+use super::secrets::secret;
+use super::settings::{
+    ExpiringSystemUser, GraphSettings, RefreshPolicy, ServeSettings, Theme, UiSettings,
+};
 use super::values;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -23,6 +26,7 @@ pub(crate) const REFRESH_KEYS: &[&str] = &[
     "expiring-system-user",
 ];
 pub(crate) const UI_KEYS: &[&str] = &["tick", "theme", "mouse"];
+pub(crate) const SERVE_KEYS: &[&str] = &["listen", "bearer-token"];
 
 /// Limits of `[graph] timeout`.
 pub(crate) const GRAPH_TIMEOUT_RANGE: (Duration, Duration) = (SECOND, Duration::from_secs(300));
@@ -142,4 +146,15 @@ pub(crate) fn ui(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> UiSettings {
         ui.mouse = mouse;
     }
     ui
+}
+
+pub(crate) fn serve(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> ServeSettings {
+    let mut serve = ServeSettings::default();
+    let Some((table, _)) = ctx.table(root, "", "serve") else {
+        return serve;
+    };
+    ctx.check_keys(table, "serve", "[serve]", SERVE_KEYS);
+    serve.listen = ctx.checked(table, "serve", "listen", values::listen_addr);
+    serve.bearer_token = secret(ctx, table, "serve", "bearer-token");
+    serve
 }

@@ -21,6 +21,7 @@ pub struct Settings {
     pub logs: Vec<LogSourceSettings>,
     pub patterns: PatternSettings,
     pub ui: UiSettings,
+    pub serve: ServeSettings,
 }
 
 /// `[graph]`: where the Graph API is and how long to wait for it.
@@ -214,6 +215,23 @@ pub enum Theme {
     Light,
     /// No colours at all (also chosen by `NO_COLOR`).
     Mono,
+}
+
+/// `[serve]`: the HTTP endpoint for Prometheus and probes (`/metrics`, `/healthz`,
+/// `/readyz`, `/status`). Off unless `listen` is set.
+#[derive(Debug, Clone, Default)]
+pub struct ServeSettings {
+    pub listen: Option<std::net::SocketAddr>,
+    /// When set, every request must carry `Authorization: Bearer <this>`.
+    pub bearer_token: Option<secrecy::SecretString>,
+}
+
+impl PartialEq for ServeSettings {
+    /// Secrets are not compared: two settings are equal when they listen alike and both do
+    /// (or do not) require a bearer token.
+    fn eq(&self, other: &Self) -> bool {
+        self.listen == other.listen && self.bearer_token.is_some() == other.bearer_token.is_some()
+    }
 }
 
 /// `[ui]`.

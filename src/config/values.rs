@@ -163,6 +163,15 @@ fn is_digits(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// `[serve] listen` / `--listen`: an IP address and port such as "127.0.0.1:9477". Host
+/// names are refused so that what is exposed never depends on DNS.
+pub(crate) fn listen_addr(text: &str) -> Result<std::net::SocketAddr, Invalid> {
+    const ALLOWED: &str = "an IP address and port, e.g. \"127.0.0.1:9477\" (loopback only) or \"0.0.0.0:9477\" (every interface: set [serve] bearer-token too)";
+    text.trim()
+        .parse()
+        .map_err(|_| Invalid::new("not an IP address and port", ALLOWED))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

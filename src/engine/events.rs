@@ -26,6 +26,9 @@ pub enum EngineCommand {
     },
     /// Inspect now (`None` = every account).
     Recheck { account: Option<String> },
+    /// Answer with [`EngineEvent::Pong`]: proves the command router and the client's event
+    /// loop are both alive (the `/healthz` probe).
+    Ping { request_id: RequestId },
     /// Finish in-flight refreshes, persist, and stop.
     Shutdown,
 }
@@ -136,6 +139,8 @@ pub enum EngineEvent {
     Phone(Box<PhoneSnapshot>),
     /// A log source's own news: rotated, truncated, missing, command exited.
     SourceNotice { source: String, message: String },
+    /// The answer to [`EngineCommand::Ping`].
+    Pong { request_id: RequestId },
     /// Every account task has finished; no more events follow.
     Stopped,
 }

@@ -297,6 +297,9 @@ impl Router {
                         .send(EngineEvent::SendFinished { request_id, report });
                 }
             },
+            EngineCommand::Ping { request_id } => {
+                let _ = self.shared.events.send(EngineEvent::Pong { request_id });
+            }
             EngineCommand::Shutdown => {}
         }
     }

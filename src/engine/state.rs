@@ -110,6 +110,11 @@ pub struct AccountSnapshot {
 }
 
 impl AccountSnapshot {
+    /// The first inspection has finished, whichever way: a result, an error or a config problem.
+    pub fn settled(&self) -> bool {
+        self.access.is_some() || self.config_problem.is_some() || self.last_error.is_some()
+    }
+
     pub fn new(name: &str) -> Self {
         Self {
             name: name.to_string(),

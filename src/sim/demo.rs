@@ -121,6 +121,7 @@ impl Demo {
             }],
             patterns: PatternSettings::default(),
             ui: UiSettings::default(),
+            serve: Default::default(),
         };
         Ok(Demo {
             sim,

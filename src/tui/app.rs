@@ -276,6 +276,8 @@ impl App {
                 self.push_log_lines(vec![notice]);
             }
             EngineEvent::Stopped => self.engine_running = false,
+            // Answers the `/healthz` probe's ping; the dashboard has nothing to show.
+            EngineEvent::Pong { .. } => {}
         }
     }
 

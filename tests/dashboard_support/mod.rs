@@ -70,6 +70,7 @@ pub fn settings() -> Settings {
             theme: Theme::Mono,
             ..UiSettings::default()
         },
+        serve: Default::default(),
     }
 }
 

@@ -1,0 +1,516 @@
+//! The Prometheus metrics: families of the `prometheus-client` crate, updated from the
+//! engine's events and rendered as Prometheus text (0.0.4) or OpenMetrics.
+//!
+//! Names and labels are a stable interface, documented in the README ("Metrics"). Every label
+//! value comes from a bounded set: account names from the config, fixed enums, and Meta error
+//! codes capped by the telemetry totals. Nothing unbounded (message ids, texts) is a label.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::{EncodeLabelSet, prometheus_text, text};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use super::labels::{
+    self, PHONE_QUALITIES, PHONE_STATUSES, TOKEN_STATES, quality_label, status_label, trigger_label,
+};
+use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
+use crate::engine::{AccountSnapshot, EngineEvent};
+use crate::graph::Expiry;
+// PENDING-COUNTERS use crate::graph::RequestCounts;
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AccountLabels {
+    account: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    account: String,
+    token: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    account: String,
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefreshLabels {
+    account: String,
+    trigger: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PublishLabels {
+    account: String,
+    target: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GraphLabels {
+    endpoint: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MessageLabels {
+    account: String,
+    source: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    account: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RatingLabels {
+    account: String,
+    rating: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhoneStatusLabels {
+    account: String,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UsageLabels {
+    account: String,
+    header: &'static str,
+    metric: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LogLineLabels {
+    source: String,
+    pattern: String,
+    level: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    version: &'static str,
+}
+
+/// Buckets of `tokentop_refresh_duration_seconds`: 50 ms to about 100 s, doubling.
+fn refresh_duration_histogram() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.05, 2.0, 12,
+    ))
+}
+
+/// How a scrape wants its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `text/plain; version=0.0.4`, what Prometheus asks for by default and people read.
+    PrometheusText,
+    /// `application/openmetrics-text; version=1.0.0`.
+    OpenMetrics,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::PrometheusText => prometheus_text::CONTENT_TYPE,
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+
+    /// OpenMetrics when the `Accept` header names it, else the Prometheus text format.
+    pub fn from_accept(accept: Option<&str>) -> Self {
+        match accept {
+            Some(accept) if accept.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::PrometheusText,
+        }
+    }
+}
+
+/// Every metric tokentop exports.
+pub struct Metrics {
+    registry: Registry,
+    token_expiry: Family<TokenLabels, FloatGauge>,
+    token_state: Family<StateLabels, Gauge>,
+    token_valid: Family<AccountLabels, Gauge>,
+    missing_scopes: Family<AccountLabels, Gauge>,
+    refreshes: Family<RefreshLabels, Counter>,
+    refresh_duration: Family<AccountLabels, Histogram, fn() -> Histogram>,
+    last_success: Family<AccountLabels, Gauge>,
+    publish_failures: Family<PublishLabels, Counter>,
+    graph_requests: Family<GraphLabels, Counter>,
+    messages: Family<MessageLabels, Counter>,
+    message_failures: Family<FailureLabels, Counter>,
+    phone_quality: Family<RatingLabels, Gauge>,
+    phone_status: Family<PhoneStatusLabels, Gauge>,
+    rate_limit_usage: Family<UsageLabels, FloatGauge>,
+    log_lines: Family<LogLineLabels, Counter>,
+    /// Cumulative totals already added to the counters fed from totals, so that each new
+    /// snapshot adds only its growth.
+    counted: Counted,
+}
+
+#[derive(Default)]
+struct Counted {
+    graph: HashMap<GraphLabels, u64>,
+    messages: HashMap<MessageLabels, u64>,
+    failures: HashMap<FailureLabels, u64>,
+    log_lines: HashMap<LogLineLabels, u64>,
+}
+
+impl Metrics {
+    /// The metrics of these accounts, each in state `unknown` until its first snapshot.
+    pub fn new(accounts: &[String]) -> Self {
+        let mut metrics = Self {
+            registry: Registry::default(),
+            token_expiry: Family::default(),
+            token_state: Family::default(),
+            token_valid: Family::default(),
+            missing_scopes: Family::default(),
+            refreshes: Family::default(),
+            refresh_duration: Family::new_with_constructor(refresh_duration_histogram),
+            last_success: Family::default(),
+            publish_failures: Family::default(),
+            graph_requests: Family::default(),
+            messages: Family::default(),
+            message_failures: Family::default(),
+            phone_quality: Family::default(),
+            phone_status: Family::default(),
+            rate_limit_usage: Family::default(),
+            log_lines: Family::default(),
+            counted: Counted::default(),
+        };
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        metrics.registry = registry;
+        for account in accounts {
+            metrics.set_state(account, "unknown");
+            metrics
+                .token_valid
+                .get_or_create(&account_labels(account))
+                .set(0);
+        }
+        metrics
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        let build_info = Family::<VersionLabels, Gauge>::default();
+        build_info
+            .get_or_create(&VersionLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register("tokentop_build_info", "tokentop's version", build_info);
+        let r = registry;
+        r.register(
+            "tokentop_token_expiry_timestamp_seconds",
+            "When the token expires (unix seconds; +Inf = never); token is access, long_lived or data_access",
+            self.token_expiry.clone(),
+        );
+        r.register(
+            "tokentop_token_state",
+            "1 for the account's current state, 0 for the others",
+            self.token_state.clone(),
+        );
+        r.register(
+            "tokentop_token_valid",
+            "1 when Meta's last inspection said the access token is valid",
+            self.token_valid.clone(),
+        );
+        r.register(
+            "tokentop_token_missing_scopes",
+            "Required permissions the access token lacks",
+            self.missing_scopes.clone(),
+        );
+        r.register(
+            "tokentop_refreshes",
+            "Refreshes by trigger and outcome (ok, failed, skipped)",
+            self.refreshes.clone(),
+        );
+        r.register(
+            "tokentop_refresh_duration_seconds",
+            "How long refreshes took, exchange to stored",
+            self.refresh_duration.clone(),
+        );
+        r.register(
+            "tokentop_last_successful_refresh_timestamp_seconds",
+            "When the last refresh by this process succeeded (unix seconds)",
+            self.last_success.clone(),
+        );
+        r.register(
+            "tokentop_publish_failures",
+            "Failed hand-offs of a new token to the env-file or the on-refresh hook",
+            self.publish_failures.clone(),
+        );
+        r.register(
+            "tokentop_graph_requests",
+            "HTTP requests to the Graph API by endpoint and outcome",
+            self.graph_requests.clone(),
+        );
+        r.register(
+            "tokentop_messages",
+            "Message outcomes (delivered, failed) by source: logs, webhook, test, waba",
+            self.messages.clone(),
+        );
+        r.register(
+            "tokentop_message_failures",
+            "Failed messages by Meta error code",
+            self.message_failures.clone(),
+        );
+        r.register(
+            "tokentop_phone_quality",
+            "1 for the phone number's current quality rating, 0 for the others",
+            self.phone_quality.clone(),
+        );
+        r.register(
+            "tokentop_phone_status",
+            "1 for the phone number's current status, 0 for the others",
+            self.phone_status.clone(),
+        );
+        r.register(
+            "tokentop_rate_limit_usage_ratio",
+            "Share of Meta's rate limit used (1 = throttled) from the usage headers",
+            self.rate_limit_usage.clone(),
+        );
+        r.register(
+            "tokentop_log_lines",
+            "Lines read from the [[log]] sources by matching pattern and level",
+            self.log_lines.clone(),
+        );
+    }
+
+    /// Applies one engine event.
+    pub fn observe(&mut self, event: &EngineEvent) {
+        match event {
+            EngineEvent::Account(snapshot) => self.account(snapshot),
+            EngineEvent::History(entry) => self.history(entry),
+            EngineEvent::Phone(phone) => self.phone(phone),
+            EngineEvent::Telemetry(snapshot) => self.telemetry(snapshot),
+            _ => {}
+        }
+    }
+
+    /// Brings the Graph request counters up to date with the client's totals.
+    #[cfg(any())] // PENDING-COUNTERS
+    pub fn graph_requests(&mut self, counts: &RequestCounts) {
+        for (endpoint, outcome, total) in counts.snapshot() {
+            let labels = GraphLabels {
+                endpoint: endpoint.label(),
+                outcome: outcome.label(),
+            };
+            add_growth(&self.graph_requests, &mut self.counted.graph, labels, total);
+        }
+    }
+
+    /// The whole exposition.
+    pub fn render(&self, format: Format) -> Result<String, std::fmt::Error> {
+        let mut out = String::with_capacity(64 * 1024);
+        match format {
+            Format::PrometheusText => prometheus_text::encode(&mut out, &self.registry)?,
+            Format::OpenMetrics => text::encode(&mut out, &self.registry)?,
+        }
+        Ok(out)
+    }
+
+    fn set_state(&self, account: &str, current: &str) {
+        for state in TOKEN_STATES {
+            let labels = StateLabels {
+                account: account.to_string(),
+                state,
+            };
+            self.token_state
+                .get_or_create(&labels)
+                .set(i64::from(state == current));
+        }
+    }
+
+    fn account(&mut self, snapshot: &AccountSnapshot) {
+        let name = &snapshot.name;
+        self.set_state(name, labels::state_label(&snapshot.state));
+        let info = snapshot.access.as_ref().map(|i| &i.info);
+        let valid = info.is_some_and(|i| i.is_valid);
+        self.token_valid
+            .get_or_create(&account_labels(name))
+            .set(i64::from(valid));
+        let missing = i64::try_from(snapshot.missing_scopes.len()).unwrap_or(i64::MAX);
+        self.missing_scopes
+            .get_or_create(&account_labels(name))
+            .set(missing);
+        let long_lived = snapshot.long_lived.as_ref().map(|i| i.info.expiry());
+        let expiries = [
+            ("access", info.map(|i| i.expiry())),
+            ("long_lived", long_lived),
+            ("data_access", info.map(|i| i.data_access_expiry())),
+        ];
+        for (token, expiry) in expiries {
+            let labels = TokenLabels {
+                account: name.clone(),
+                token,
+            };
+            match expiry {
+                Some(Expiry::At(at)) => {
+                    // Unix seconds are exact in an f64 for 285 million years.
+                    self.token_expiry.get_or_create(&labels).set(at as f64);
+                }
+                Some(Expiry::Never) => {
+                    self.token_expiry.get_or_create(&labels).set(f64::INFINITY);
+                }
+                Some(Expiry::Unknown) | None => {
+                    self.token_expiry.remove(&labels);
+                }
+            }
+        }
+    }
+
+    fn history(&mut self, entry: &HistoryEntry) {
+        let account = entry.account.clone();
+        match entry.event {
+            HistoryEvent::Refresh => {
+                let labels = RefreshLabels {
+                    account: account.clone(),
+                    trigger: trigger_label(&entry.trigger),
+                    outcome: labels::outcome_label(entry.outcome),
+                };
+                self.refreshes.get_or_create(&labels).inc();
+                if entry.outcome == Outcome::Skipped {
+                    return;
+                }
+                let labels = account_labels(&account);
+                if let Some(ms) = entry.latency_ms {
+                    // Milliseconds of a refresh are far below 2^53: exact in an f64.
+                    let seconds = ms as f64 / 1000.0;
+                    self.refresh_duration
+                        .get_or_create(&labels)
+                        .observe(seconds);
+                }
+                if entry.outcome == Outcome::Ok {
+                    let at = entry.time.timestamp();
+                    self.last_success.get_or_create(&labels).set(at);
+                }
+            }
+            HistoryEvent::Publish if entry.outcome == Outcome::Failed => {
+                let labels = PublishLabels {
+                    account,
+                    target: labels::publish_target_label(&entry.trigger),
+                };
+                self.publish_failures.get_or_create(&labels).inc();
+            }
+            _ => {}
+        }
+    }
+
+    fn phone(&mut self, phone: &PhoneSnapshot) {
+        let account = &phone.account;
+        if let Some(health) = &phone.health {
+            let quality = quality_label(health.quality_rating.as_deref());
+            for rating in PHONE_QUALITIES {
+                let labels = RatingLabels {
+                    account: account.clone(),
+                    rating,
+                };
+                self.phone_quality
+                    .get_or_create(&labels)
+                    .set(i64::from(rating == quality));
+            }
+            let current = status_label(health.status.as_deref());
+            for status in PHONE_STATUSES {
+                let labels = PhoneStatusLabels {
+                    account: account.clone(),
+                    status,
+                };
+                self.phone_status
+                    .get_or_create(&labels)
+                    .set(i64::from(status == current));
+            }
+        }
+        for (header, metric, percent) in labels::usage_percents(&phone.usage) {
+            let labels = UsageLabels {
+                account: account.clone(),
+                header,
+                metric,
+            };
+            let ratio = f64::from(percent) / 100.0;
+            self.rate_limit_usage.get_or_create(&labels).set(ratio);
+        }
+    }
+
+    #[cfg(any())] // PENDING-COUNTERS
+    fn telemetry(&mut self, snapshot: &TelemetrySnapshot) {}
+    fn telemetry(&mut self, _snapshot: &TelemetrySnapshot) {}
+    #[cfg(any())] // PENDING-COUNTERS
+    fn telemetry_real(&mut self, snapshot: &TelemetrySnapshot) {
+        let totals = &snapshot.totals;
+        for line in &totals.log_lines {
+            let labels = LogLineLabels {
+                source: line.source.clone(),
+                pattern: line.pattern.clone().unwrap_or_default(),
+                level: labels::level_label(line.level),
+            };
+            add_growth(
+                &self.log_lines,
+                &mut self.counted.log_lines,
+                labels,
+                line.count,
+            );
+        }
+        for message in &totals.messages {
+            let labels = MessageLabels {
+                account: message.account.clone().unwrap_or_default(),
+                source: message.source.label(),
+                outcome: if message.delivered {
+                    "delivered"
+                } else {
+                    "failed"
+                },
+            };
+            add_growth(
+                &self.messages,
+                &mut self.counted.messages,
+                labels,
+                message.count,
+            );
+        }
+        for failure in &totals.failures {
+            let labels = FailureLabels {
+                account: failure.account.clone().unwrap_or_default(),
+                code: failure.code.to_string(),
+            };
+            let (family, counted) = (&self.message_failures, &mut self.counted.failures);
+            add_growth(family, counted, labels, failure.count);
+        }
+    }
+}
+
+fn account_labels(account: &str) -> AccountLabels {
+    AccountLabels {
+        account: account.to_string(),
+    }
+}
+
+/// Adds to a counter what a cumulative total grew by since the last call.
+fn add_growth<L>(family: &Family<L, Counter>, counted: &mut HashMap<L, u64>, labels: L, total: u64)
+where
+    L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug,
+{
+    let before = counted.entry(labels.clone()).or_insert(0);
+    let growth = total.saturating_sub(*before);
+    *before = (*before).max(total);
+    // Created even at zero, so a series exists from the first scrape on and `increase()`
+    // sees its first messages.
+    let counter = family.get_or_create(&labels);
+    if growth > 0 {
+        counter.inc_by(growth);
+    }
+}

@@ -1,0 +1,120 @@
+//! What `/status` and `/readyz` answer from: the latest engine events, kept without asking
+//! Meta anything. `/status` is the `tokentop check --json` document of the running engine.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+
+use crate::commands::check::{Known, build_report, logs_rate_of};
+use crate::commands::check_report::CheckReport;
+use crate::config::Settings;
+use crate::engine::history::{HistoryEntry, HistoryEvent};
+use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
+use crate::engine::{AccountSnapshot, EngineEvent};
+
+/// Send rows older than this do not count in the report's 1 h delivery.
+const SEND_WINDOW_SECS: i64 = 3600;
+/// At most this many send rows are kept, whatever the rate.
+const MAX_SENDS: usize = 10_000;
+
+/// The engine's state as its events told it.
+pub struct LiveStatus {
+    settings: Settings,
+    latest: HashMap<String, AccountSnapshot>,
+    phones: HashMap<String, PhoneSnapshot>,
+    /// Each account's last refresh row, so a failing refresh shows as WARNING.
+    last_refresh: HashMap<String, HistoryEntry>,
+    /// The last hour's send rows, oldest first.
+    sends: VecDeque<HistoryEntry>,
+    telemetry: Option<TelemetrySnapshot>,
+}
+
+impl LiveStatus {
+    /// Starts from the history file's rows, so a refresh that failed before a restart still
+    /// counts.
+    pub fn new(settings: Settings, history: Vec<HistoryEntry>) -> Self {
+        let mut status = Self {
+            settings,
+            latest: HashMap::new(),
+            phones: HashMap::new(),
+            last_refresh: HashMap::new(),
+            sends: VecDeque::new(),
+            telemetry: None,
+        };
+        for entry in history {
+            status.history(entry);
+        }
+        status
+    }
+
+    pub fn observe(&mut self, event: &EngineEvent) {
+        match event {
+            EngineEvent::Account(snapshot) => {
+                self.latest
+                    .insert(snapshot.name.clone(), (**snapshot).clone());
+            }
+            EngineEvent::Phone(phone) => {
+                self.phones.insert(phone.account.clone(), (**phone).clone());
+            }
+            EngineEvent::History(entry) => self.history((**entry).clone()),
+            EngineEvent::Telemetry(snapshot) => self.telemetry = Some((**snapshot).clone()),
+            _ => {}
+        }
+    }
+
+    fn history(&mut self, entry: HistoryEntry) {
+        match entry.event {
+            HistoryEvent::Refresh => {
+                self.last_refresh.insert(entry.account.clone(), entry);
+            }
+            HistoryEvent::Send => {
+                self.sends.push_back(entry);
+                if self.sends.len() > MAX_SENDS {
+                    self.sends.pop_front();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// True once every account's first inspection has finished (with a result or an error).
+    pub fn ready(&self) -> bool {
+        self.settings.accounts.iter().all(|a| {
+            self.latest
+                .get(&a.name)
+                .is_some_and(AccountSnapshot::settled)
+        })
+    }
+
+    /// The accounts whose first inspection is still running, for `/readyz`'s answer.
+    pub fn waiting_for(&self) -> Vec<&str> {
+        self.settings
+            .accounts
+            .iter()
+            .filter(|a| {
+                !self
+                    .latest
+                    .get(&a.name)
+                    .is_some_and(AccountSnapshot::settled)
+            })
+            .map(|a| a.name.as_str())
+            .collect()
+    }
+
+    /// The `check --json` document as of `now`.
+    pub fn report(&mut self, now: DateTime<Utc>) -> CheckReport {
+        let since = now - ChronoDuration::seconds(SEND_WINDOW_SECS);
+        while self.sends.front().is_some_and(|e| e.time < since) {
+            self.sends.pop_front();
+        }
+        let mut history: Vec<HistoryEntry> = self.last_refresh.values().cloned().collect();
+        history.extend(self.sends.iter().cloned());
+        let known = Known {
+            latest: &self.latest,
+            phones: &self.phones,
+            history: &history,
+            logs_rate: logs_rate_of(&self.settings, self.telemetry.as_ref(), now),
+        };
+        build_report(&self.settings, &known, now)
+    }
+}
