@@ -43,7 +43,7 @@ pub enum Command {
     /// Open the dashboard (the default)
     Watch(WatchArgs),
     /// Open the dashboard on the built-in simulator: no config, credentials or network needed
-    Demo,
+    Demo(WatchArgs),
     /// Refresh tokens forever without a screen; logs to stderr and rolling files
     Daemon(DaemonArgs),
     /// Inspect every account once; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN

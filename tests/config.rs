@@ -846,3 +846,33 @@ fn parse_duration_accepts_units_and_names_allowed_forms() {
     let err = parse_duration("5x").unwrap_err();
     assert!(err.contains("\"90s\"") && err.contains("\"7d\""), "{err}");
 }
+
+#[test]
+fn serve_section_is_off_by_default_and_checked_when_present() {
+    let settings = load_ok("");
+    assert_eq!(settings.serve.listen, None);
+    assert!(settings.serve.bearer_token.is_none());
+
+    let settings = load_ok("[serve]\nlisten = \"127.0.0.1:9477\"\nbearer-token = \"scrape-me\"\n");
+    assert_eq!(
+        settings.serve.listen,
+        Some("127.0.0.1:9477".parse().unwrap())
+    );
+    assert_eq!(
+        settings
+            .serve
+            .bearer_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_string()),
+        Some("scrape-me".to_string())
+    );
+
+    let errors = load_err("[serve]\nlisten = \"localhost:9477\"\nport = 1\n").to_string();
+    assert!(errors.contains("serve.listen"), "{errors}");
+    assert!(errors.contains("not an IP address and port"), "{errors}");
+    assert!(errors.contains("127.0.0.1:9477"), "{errors}");
+    assert!(
+        errors.contains("unknown key in [serve]; allowed: listen, bearer-token"),
+        "{errors}"
+    );
+}

@@ -13,7 +13,10 @@ struct Tmux {
 
 impl Tmux {
     fn start(width: u16, height: u16, command: &str) -> Tmux {
-        let socket = format!("tokentop-smoke-{}", std::process::id());
+        // One server per test: the tests of this file run in parallel in one process.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let socket = format!("tokentop-smoke-{}-{n}", std::process::id());
         let tmux = Tmux { socket };
         let status = tmux
             .cmd(&[
@@ -135,4 +138,47 @@ fn demo_runs_in_a_real_terminal_and_restores_it_on_quit() {
     // The terminal is usable again: echo works and is visible (raw mode is off).
     tmux.keys(&["echo smoke-$((40+2))", "Enter"]);
     tmux.wait_for("echo output", |s| s.contains("smoke-42"));
+}
+
+/// `GET path` over plain HTTP/1.0: status line and body.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn the_dashboard_serves_metrics_with_listen() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let binary = env!("CARGO_BIN_EXE_tokentop");
+    let tmux = Tmux::start(120, 40, &format!("{binary} demo --listen 127.0.0.1:{port}"));
+    tmux.wait_for("dashboard", |s| {
+        s.contains("ACCESS TOKEN") && s.contains("production")
+    });
+    let health = http_get(port, "/healthz");
+    assert!(health.starts_with("HTTP/1.0 200"), "{health}");
+    let metrics = http_get(port, "/metrics");
+    assert!(metrics.starts_with("HTTP/1.0 200"), "{metrics}");
+    for account in ["production", "marketing", "legacy"] {
+        let state = format!("tokentop_token_state{{account=\"{account}\",state=");
+        assert!(
+            metrics.contains(&state),
+            "no state of {account}:\n{metrics}"
+        );
+    }
+    // The dashboard still draws and quits as usual.
+    tmux.keys(&["q"]);
+    tmux.wait_for("shell prompt after quit", |s| {
+        !s.contains("ACCESS TOKEN") && s.trim_end().ends_with("SMOKE-PROMPT$")
+    });
 }

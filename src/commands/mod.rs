@@ -26,7 +26,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         None => watch::run(&cli.global, &WatchArgs::default()).await,
         Some(Command::Watch(args)) => watch::run(&cli.global, &args).await,
-        Some(Command::Demo) => demo::run().await,
+        Some(Command::Demo(args)) => demo::run(&args).await,
         Some(Command::Daemon(args)) => daemon::run(&cli.global, &args).await,
         Some(Command::Check(args)) => check::run(&cli.global, &args).await,
         Some(Command::Refresh(args)) => refresh_cmd::run(&cli.global, &args).await,
