@@ -52,6 +52,7 @@ fn settings(
         patterns: PatternSettings::default(),
         ui: UiSettings::default(),
         serve: Default::default(),
+        proxy: Default::default(),
     }
 }
 

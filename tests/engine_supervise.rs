@@ -223,6 +223,7 @@ fn settings(data_dir: &std::path::Path, accounts: Vec<AccountSettings>) -> Setti
         patterns: PatternSettings::default(),
         ui: UiSettings::default(),
         serve: Default::default(),
+        proxy: Default::default(),
     }
 }
 

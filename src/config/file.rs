@@ -7,13 +7,14 @@ use toml::de::DeTable;
 use super::issues::{ConfigIssue, Invalid};
 use super::reader::{Ctx, PlainSecret};
 use super::settings::{
-    AccountSettings, GraphSettings, LogSourceSettings, PatternSettings, RefreshPolicy,
-    ServeSettings, UiSettings,
+    AccountSettings, GraphSettings, LogSourceSettings, PatternSettings, ProxySettings,
+    RefreshPolicy, ServeSettings, UiSettings,
 };
-use super::{EnvSnapshot, account, sections, telemetry};
+use super::{EnvSnapshot, account, proxy, sections, telemetry};
 
 const TOP_LEVEL_KEYS: &[&str] = &[
     "graph", "refresh", "account", "log", "patterns", "pattern", "ui", "serve",
+    "proxy",
 ];
 
 /// What the file said, over the built-in defaults.
@@ -28,6 +29,7 @@ pub(crate) struct FileConfig {
     pub patterns: PatternSettings,
     pub ui: UiSettings,
     pub serve: ServeSettings,
+    pub proxy: ProxySettings,
     pub plain_secrets: Vec<PlainSecret>,
 }
 
@@ -62,6 +64,7 @@ pub(crate) fn parse(
         patterns: telemetry::patterns(&mut ctx, root),
         ui: sections::ui(&mut ctx, root),
         serve: sections::serve(&mut ctx, root),
+        proxy: proxy::proxy(&mut ctx, root),
         plain_secrets: std::mem::take(&mut ctx.plain_secrets),
     };
     issues.append(&mut ctx.issues);

@@ -8,6 +8,7 @@ mod duration;
 mod env;
 mod file;
 mod issues;
+mod proxy;
 mod reader;
 mod secrets;
 mod sections;
@@ -133,6 +134,7 @@ pub fn load(overrides: &Overrides, env: &EnvSnapshot) -> Result<Settings, Config
         patterns: file_config.patterns,
         ui: file_config.ui,
         serve: file_config.serve,
+        proxy: file_config.proxy,
     })
 }
 
@@ -193,7 +195,7 @@ fn explicit_source(overrides: &Overrides, env: &EnvSnapshot) -> Option<&'static 
 /// example config and documentation check themselves against. `[[account]]`'s
 /// `test-message` is a table, listed as `account.test-message`.
 pub fn known_keys() -> Vec<(&'static str, &'static str)> {
-    let tables: [(&'static str, &[&'static str]); 9] = [
+    let tables: [(&'static str, &[&'static str]); 10] = [
         ("graph", sections::GRAPH_KEYS),
         ("refresh", sections::REFRESH_KEYS),
         ("account", account::ACCOUNT_KEYS),
@@ -203,6 +205,7 @@ pub fn known_keys() -> Vec<(&'static str, &'static str)> {
         ("pattern", telemetry::PATTERN_KEYS),
         ("ui", sections::UI_KEYS),
         ("serve", sections::SERVE_KEYS),
+        ("proxy", proxy::PROXY_KEYS),
     ];
     tables
         .into_iter()

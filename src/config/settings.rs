@@ -22,6 +22,7 @@ pub struct Settings {
     pub patterns: PatternSettings,
     pub ui: UiSettings,
     pub serve: ServeSettings,
+    pub proxy: ProxySettings,
 }
 
 /// `[graph]`: where the Graph API is and how long to wait for it.
@@ -231,6 +232,55 @@ impl PartialEq for ServeSettings {
     /// (or do not) require a bearer token.
     fn eq(&self, other: &Self) -> bool {
         self.listen == other.listen && self.bearer_token.is_some() == other.bearer_token.is_some()
+    }
+}
+
+/// Where the Graph API proxy listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyListen {
+    Tcp(std::net::SocketAddr),
+    /// A Unix socket, created 0660.
+    Unix(std::path::PathBuf),
+}
+
+impl std::fmt::Display for ProxyListen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProxyListen::Tcp(addr) => write!(f, "{addr}"),
+            ProxyListen::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// `[proxy]`: the Graph API proxy. Off unless `listen` is set.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    pub listen: Option<ProxyListen>,
+    /// When set, every request must carry `Authorization: Bearer <this>`; required off loopback.
+    pub client_token: Option<secrecy::SecretString>,
+    /// Extra path patterns (`*` = one segment) beyond the accounts' ids and `/debug_token`.
+    pub allow: Vec<String>,
+    /// Bodies up to this size are kept for a retry after a 190 (default 16 MiB).
+    pub retry_body_limit: u64,
+    /// Larger request bodies are refused with 413 (default 100 MiB, WhatsApp's media limit).
+    pub max_request_body: u64,
+    /// Whole upstream request, default 60 s.
+    pub timeout: std::time::Duration,
+    /// Upstream requests in flight per account; more wait their turn (default 64).
+    pub max_concurrent: usize,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            client_token: None,
+            allow: Vec::new(),
+            retry_body_limit: 16 * 1024 * 1024,
+            max_request_body: 100 * 1024 * 1024,
+            timeout: std::time::Duration::from_secs(60),
+            max_concurrent: 64,
+        }
     }
 }
 

@@ -172,6 +172,36 @@ pub(crate) fn listen_addr(text: &str) -> Result<std::net::SocketAddr, Invalid> {
         .map_err(|_| Invalid::new("not an IP address and port", ALLOWED))
 }
 
+/// A size such as "16MiB", "512KiB", "100MB" or a number of bytes, within `min..=max`.
+pub(crate) fn byte_size(text: &str, min: u64, max: u64) -> Result<u64, Invalid> {
+    const ALLOWED: &str = "a size such as \"16MiB\", \"512KiB\", \"100MB\" or a number of bytes";
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return Err(Invalid::new("unknown unit", ALLOWED)),
+    };
+    let bytes = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(|| Invalid::new("not a size", ALLOWED))?;
+    if !(min..=max).contains(&bytes) {
+        let range = format!("{ALLOWED}, from {min} to {max} bytes");
+        return Err(Invalid::new("out of range", range));
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

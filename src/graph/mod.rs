@@ -20,6 +20,7 @@ mod usage;
 
 pub use batch::{MAX_BATCH_ITEMS, parse_debug_token_batch};
 pub use body::MAX_BODY_BYTES;
+pub(crate) use body::read_capped;
 pub use client::{GraphClient, install_tls_provider};
 pub use error::{ErrorClass, GraphError, classify, parse_error_body};
 pub use parse::MAX_EXPIRES_IN_SECS;

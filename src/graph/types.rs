@@ -13,7 +13,7 @@ pub const WHATSAPP_SCOPES: [&str; 2] = [
 ];
 
 /// `debug_token`'s `data`: what Meta knows about a token.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TokenInfo {
     pub is_valid: bool,
     #[serde(default, rename = "type")]
@@ -157,7 +157,7 @@ pub struct SendResult {
 }
 
 /// A phone number's state and its ability to send (REFERENCE.md section 8).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PhoneHealth {
     pub id: Option<String>,
     pub display_phone_number: Option<String>,

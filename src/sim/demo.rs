@@ -122,6 +122,7 @@ impl Demo {
             patterns: PatternSettings::default(),
             ui: UiSettings::default(),
             serve: Default::default(),
+            proxy: Default::default(),
         };
         Ok(Demo {
             sim,

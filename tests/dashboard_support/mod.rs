@@ -71,6 +71,7 @@ pub fn settings() -> Settings {
             ..UiSettings::default()
         },
         serve: Default::default(),
+        proxy: Default::default(),
     }
 }
 

@@ -1,0 +1,300 @@
+//! One proxied request: check the client, route, scrub, add the token, forward, and on a
+//! token rejection (190) refresh once and retry, then hand Meta's answer back unchanged.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, Method, Response, StatusCode};
+use bytes::Bytes;
+use secrecy::ExposeSecret;
+
+use super::body::{RequestBody, read_request_body};
+use super::reply::{error_response, proxy_error};
+use super::route::{Route, route};
+use super::scrub;
+use super::{ACCOUNT_HEADER, Proxy};
+use crate::engine::broker::{Lease, SendOutcome};
+use crate::graph::{ErrorClass, MAX_BODY_BYTES, Usage, parse_error_body, parse_usage, read_capped};
+
+/// Request headers never forwarded: hop-by-hop, the client's credentials, tokentop's own.
+const DROPPED_REQUEST_HEADERS: [&str; 11] = [
+    "authorization",
+    "proxy-authorization",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "accept-encoding",
+];
+
+/// Response headers not copied back: hop-by-hop, and the length axum sets itself.
+const DROPPED_RESPONSE_HEADERS: [&str; 6] = [
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "trailer",
+    "upgrade",
+    "content-length",
+];
+
+/// What the access log says about a request.
+struct Outcome {
+    status: u16,
+    upstream_ms: Option<u128>,
+    retried: bool,
+}
+
+pub async fn handle(proxy: Proxy, request: axum::extract::Request) -> Response<Body> {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let (response, account, outcome) = match forward(&proxy, request).await {
+        Ok((response, account, outcome)) => (response, account, outcome),
+        Err(response) => {
+            let status = response.status().as_u16();
+            let outcome = Outcome {
+                status,
+                upstream_ms: None,
+                retried: false,
+            };
+            (response, None, outcome)
+        }
+    };
+    tracing::info!(
+        target: "tokentop::proxy",
+        account = account.as_deref().unwrap_or("-"),
+        upstream_ms = outcome.upstream_ms.map(|ms| ms as u64),
+        retried = outcome.retried,
+        total_ms = started.elapsed().as_millis() as u64,
+        "{method} {path} {}",
+        outcome.status
+    );
+    response
+}
+
+type Forwarded = (Response<Body>, Option<String>, Outcome);
+
+async fn forward(proxy: &Proxy, request: axum::extract::Request) -> Result<Forwarded, Response<Body>> {
+    proxy.check_client(request.headers())?;
+    let header_account = request
+        .headers()
+        .get(ACCOUNT_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let account = match route(request.uri().path(), header_account, &proxy.accounts, &proxy.allow) {
+        Route::Account(account) => account,
+        other => return Err(super::reply::refused(&other)),
+    };
+    let _permit = proxy.permit(&account).await?;
+    let (parts, body) = request.into_parts();
+    let body = read_request_body(body, &parts.headers, proxy.limits()).await?;
+    if body.has_multipart_credentials() {
+        return Err(proxy_error(
+            StatusCode::BAD_REQUEST,
+            "the multipart body has an access_token or appsecret_proof part: remove it, tokentop adds the token",
+        ));
+    }
+    let mut lease = proxy.broker.lease(&account).await.map_err(|err| {
+        proxy_error(StatusCode::SERVICE_UNAVAILABLE, &format!("account {account}: {err}"))
+    })?;
+    let target = Target::new(proxy, &parts.method, &parts.uri, &parts.headers);
+    let upstream_started = Instant::now();
+    let mut retried = false;
+    let mut answer = target.send(proxy, &lease, body.for_upstream()).await?;
+    if answer.token_rejected() && body.retriable() {
+        tracing::warn!(account = %account, "{}", crate::engine::LOG_EXPIRED_ATTEMPTING);
+        if let Ok(fresh) = proxy.broker.renew(&account, &lease).await {
+            lease = fresh;
+            retried = true;
+            answer = target.send(proxy, &lease, body.for_upstream()).await?;
+        }
+    }
+    let upstream_ms = upstream_started.elapsed().as_millis();
+    proxy.broker.report_usage(&account, answer.usage());
+    if target.is_message_send() {
+        if let Some(outcome) = answer.send_outcome() {
+            proxy.broker.report_send(&account, outcome, retried || lease.refreshed);
+        }
+    }
+    let outcome = Outcome {
+        status: answer.status.as_u16(),
+        upstream_ms: Some(upstream_ms),
+        retried,
+    };
+    Ok((answer.into_response(), Some(account), outcome))
+}
+
+/// Where and how the request goes upstream, built once for both attempts.
+struct Target {
+    method: reqwest::Method,
+    url: String,
+    query: Vec<u8>,
+    headers: reqwest::header::HeaderMap,
+    message_send: bool,
+}
+
+impl Target {
+    fn new(proxy: &Proxy, method: &Method, uri: &axum::http::Uri, headers: &HeaderMap) -> Self {
+        let query = scrub::without_credentials(uri.query().unwrap_or("").as_bytes());
+        let mut forwarded = reqwest::header::HeaderMap::new();
+        for (name, value) in headers {
+            let dropped = DROPPED_REQUEST_HEADERS.contains(&name.as_str())
+                || name.as_str().eq_ignore_ascii_case(ACCOUNT_HEADER);
+            if !dropped {
+                forwarded.append(name.clone(), value.clone());
+            }
+        }
+        let path = uri.path();
+        Self {
+            method: method.clone(),
+            url: format!("{}{path}", proxy.graph_base_url),
+            query,
+            headers: forwarded,
+            message_send: *method == Method::POST && path.trim_end_matches('/').ends_with("/messages"),
+        }
+    }
+
+    fn is_message_send(&self) -> bool {
+        self.message_send
+    }
+
+    async fn send(&self, proxy: &Proxy, lease: &Lease, body: reqwest::Body) -> Result<Answer, Response<Body>> {
+        let mut query = self.query.clone();
+        if let Some(proof) = &lease.appsecret_proof {
+            if !query.is_empty() {
+                query.push(b'&');
+            }
+            query.extend_from_slice(b"appsecret_proof=");
+            query.extend_from_slice(proof.as_bytes());
+        }
+        let mut url = self.url.clone();
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(&String::from_utf8_lossy(&query));
+        }
+        let response = proxy
+            .http
+            .request(self.method.clone(), url)
+            .headers(self.headers.clone())
+            .bearer_auth(lease.token.expose_secret())
+            .body(body)
+            .send()
+            .await
+            .map_err(|err| upstream_failed(proxy, &err))?;
+        Answer::read(response, self.message_send).await
+    }
+}
+
+fn upstream_failed(proxy: &Proxy, err: &reqwest::Error) -> Response<Body> {
+    if err.is_timeout() {
+        let message = format!(
+            "the Graph API did not answer within {} s ([proxy] timeout)",
+            proxy.timeout.as_secs()
+        );
+        return proxy_error(StatusCode::GATEWAY_TIMEOUT, &message);
+    }
+    if err.is_body() || err.is_request() && !err.is_connect() {
+        return proxy_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!(
+                "the request body could not be sent: larger than [proxy] max-request-body ({} bytes) or cut short by the client",
+                proxy.max_request_body
+            ),
+        );
+    }
+    proxy_error(
+        StatusCode::BAD_GATEWAY,
+        "the Graph API could not be reached (connection refused, reset or TLS failure)",
+    )
+}
+
+/// Meta's answer: buffered when it may need reading (errors, message sends), else streamed.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: AnswerBody,
+}
+
+enum AnswerBody {
+    Buffered(Bytes),
+    Streamed(reqwest::Response),
+}
+
+impl Answer {
+    async fn read(response: reqwest::Response, message_send: bool) -> Result<Answer, Response<Body>> {
+        let status = response.status();
+        let mut headers = HeaderMap::new();
+        for (name, value) in response.headers() {
+            if !DROPPED_RESPONSE_HEADERS.contains(&name.as_str()) {
+                headers.append(HeaderName::from(name), value.clone());
+            }
+        }
+        let small = response
+            .content_length()
+            .is_none_or(|len| len <= MAX_BODY_BYTES as u64);
+        if !(message_send || status.is_client_error()) || !small {
+            return Ok(Answer {
+                status,
+                headers,
+                body: AnswerBody::Streamed(response),
+            });
+        }
+        let bytes = read_capped(response, MAX_BODY_BYTES).await.map_err(|_| {
+            proxy_error(
+                StatusCode::BAD_GATEWAY,
+                "the Graph API's answer was cut short or larger than 8 MiB",
+            )
+        })?;
+        Ok(Answer {
+            status,
+            headers,
+            body: AnswerBody::Buffered(Bytes::from(bytes)),
+        })
+    }
+
+    fn buffered(&self) -> Option<&[u8]> {
+        match &self.body {
+            AnswerBody::Buffered(bytes) => Some(bytes),
+            AnswerBody::Streamed(_) => None,
+        }
+    }
+
+    /// Meta refused the token itself (190, 102): a refresh may help.
+    fn token_rejected(&self) -> bool {
+        self.status.is_client_error()
+            && self.buffered().is_some_and(|body| {
+                let text = String::from_utf8_lossy(body);
+                parse_error_body(self.status.as_u16(), &self.headers, &text).class
+                    == ErrorClass::TokenDead
+            })
+    }
+
+    fn usage(&self) -> Usage {
+        parse_usage(&self.headers)
+    }
+
+    /// Accepted, or failed with Meta's code and title, for the delivery counts.
+    fn send_outcome(&self) -> Option<SendOutcome> {
+        let body = self.buffered()?;
+        if self.status.is_success() {
+            return Some(SendOutcome::accepted());
+        }
+        let text = String::from_utf8_lossy(body);
+        let error = parse_error_body(self.status.as_u16(), &self.headers, &text);
+        Some(SendOutcome::failed(error.code, error.user_title))
+    }
+
+    fn into_response(self) -> Response<Body> {
+        let body = match self.body {
+            AnswerBody::Buffered(bytes) => Body::from(bytes),
+            AnswerBody::Streamed(response) => Body::from_stream(response.bytes_stream()),
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers;
+        response
+    }
+}

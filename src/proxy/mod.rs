@@ -1,0 +1,179 @@
+//! The Graph API proxy (`[proxy] listen`): applications send the Graph API requests they would
+//! send to graph.facebook.com, without a token; the proxy adds the account's current token
+//! and `appsecret_proof`, refreshes first inside the send guard, and on a 190 refreshes once
+//! (single flight, shared with the engine) and retries a request whose body it kept.
+//!
+//! ```text
+//!  app ──► listener (TCP or unix:) ──► client token? ──► route (ids, allow-list) ──► scrub
+//!        ──► lease token (send guard) ──► Graph API ──► 190? renew + retry once ──► app
+//! ```
+//!
+//! Files: `route.rs` (which account, allowed or not; pure), `scrub.rs` (credentials out; pure),
+//! `body.rs` (buffer for retry or stream), `forward.rs` (one request), `reply.rs` (the proxy's
+//! own error answers), `listen.rs` (TCP and Unix sockets).
+
+mod body;
+mod forward;
+mod listen;
+mod reply;
+pub mod route;
+pub mod scrub;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::http::{HeaderMap, StatusCode, header};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::{ProxyListen, Settings};
+use crate::engine::broker::TokenBroker;
+use body::Limits;
+use reply::proxy_error;
+use route::AccountIds;
+
+/// Names the account when the path holds none of its ids.
+pub const ACCOUNT_HEADER: &str = "x-tokentop-account";
+
+/// Everything a request needs; cheap to clone.
+#[derive(Clone)]
+pub struct Proxy {
+    inner: Arc<Inner>,
+}
+
+pub struct Inner {
+    broker: TokenBroker,
+    accounts: Vec<AccountIds>,
+    allow: Vec<String>,
+    graph_base_url: String,
+    http: reqwest::Client,
+    client_token: Option<[u8; 32]>,
+    permits: HashMap<String, Arc<Semaphore>>,
+    max_concurrent: usize,
+    retry_body_limit: u64,
+    max_request_body: u64,
+    timeout: Duration,
+}
+
+impl std::ops::Deref for Proxy {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl Proxy {
+    pub fn new(settings: &Settings, broker: TokenBroker) -> anyhow::Result<Self> {
+        let proxy = &settings.proxy;
+        crate::graph::install_tls_provider();
+        let http = reqwest::Client::builder()
+            .timeout(proxy.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(proxy.max_concurrent)
+            .build()
+            .context("cannot set up the proxy's HTTP client")?;
+        let accounts: Vec<AccountIds> = settings
+            .accounts
+            .iter()
+            .map(|a| AccountIds {
+                name: a.name.clone(),
+                phone_number_id: a.phone_number_id.clone(),
+                business_account_id: a.business_account_id.clone(),
+            })
+            .collect();
+        let permits = accounts
+            .iter()
+            .map(|a| (a.name.clone(), Arc::new(Semaphore::new(proxy.max_concurrent))))
+            .collect();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                broker,
+                accounts,
+                allow: proxy.allow.clone(),
+                graph_base_url: settings.graph.base_url.trim_end_matches('/').to_string(),
+                http,
+                client_token: proxy.client_token.as_ref().map(digest),
+                permits,
+                max_concurrent: proxy.max_concurrent,
+                retry_body_limit: proxy.retry_body_limit,
+                max_request_body: proxy.max_request_body,
+                timeout: proxy.timeout,
+            }),
+        })
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            retry_body_limit: self.retry_body_limit,
+            max_request_body: self.max_request_body,
+        }
+    }
+
+    /// With a client token configured, the request must carry it as a bearer token.
+    #[allow(clippy::result_large_err)]
+    fn check_client(&self, headers: &HeaderMap) -> Result<(), axum::response::Response> {
+        let Some(expected) = self.client_token else {
+            return Ok(());
+        };
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| Sha256::digest(t.trim().as_bytes()));
+        if given.is_some_and(|g| g.as_slice() == expected) {
+            return Ok(());
+        }
+        Err(proxy_error(
+            StatusCode::UNAUTHORIZED,
+            "send `Authorization: Bearer <client token>` with the token of [proxy] client-token",
+        ))
+    }
+
+    /// A slot among the account's `max-concurrent` upstream requests, waiting at most the
+    /// proxy timeout for one.
+    async fn permit(&self, account: &str) -> Result<Option<OwnedSemaphorePermit>, axum::response::Response> {
+        let Some(semaphore) = self.permits.get(account) else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(self.timeout, semaphore.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            _ => Err(proxy_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "account {account} already has {} requests in flight and none finished within {} s ([proxy] max-concurrent, timeout)",
+                    self.max_concurrent,
+                    self.timeout.as_secs()
+                ),
+            )),
+        }
+    }
+}
+
+fn digest(token: &SecretString) -> [u8; 32] {
+    Sha256::digest(token.expose_secret().trim().as_bytes()).into()
+}
+
+/// Binds `[proxy] listen` and serves until the process ends. Returns where it listens.
+pub async fn start(settings: &Settings, broker: TokenBroker) -> anyhow::Result<Option<String>> {
+    let Some(listen) = settings.proxy.listen.clone() else {
+        return Ok(None);
+    };
+    let proxy = Proxy::new(settings, broker)?;
+    let app = axum::Router::new()
+        .fallback(forward::handle)
+        .with_state(proxy);
+    let shown = listen::serve(&listen, app).await?;
+    tracing::info!("Graph API proxy on {shown}");
+    Ok(Some(shown))
+}
+
+/// The address form a client uses, for messages.
+pub fn describe(listen: &ProxyListen) -> String {
+    match listen {
+        ProxyListen::Tcp(addr) => format!("http://{addr}"),
+        ProxyListen::Unix(path) => format!("unix:{}", path.display()),
+    }
+}
