@@ -12,6 +12,7 @@ use super::client::GraphClient;
 use super::error::{GraphError, malformed};
 use super::parse::{self, Raw};
 use super::proof::AppCredentials;
+use super::request_counts::Endpoint;
 use super::types::TokenInfo;
 
 /// Meta's limit of items per batch request.
@@ -59,7 +60,8 @@ impl GraphClient {
             ("access_token", app_token.expose_secret()),
             ("batch", batch),
         ]);
-        self.execute(Method::POST, path, request, secrets).await
+        self.execute(Endpoint::Batch, Method::POST, path, request, secrets)
+            .await
     }
 }
 

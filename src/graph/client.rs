@@ -10,6 +10,7 @@ use super::body::{MAX_BODY_BYTES, ReadError, Received, read_response};
 use super::error::GraphError;
 use super::parse;
 use super::proof::{AppCredentials, appsecret_proof_secret};
+use super::request_counts::{Endpoint, RequestCounts, RequestOutcome};
 use super::types::{
     Analytics, ExchangedToken, Granularity, OutgoingMessage, PhoneHealth, SendResult, TokenInfo,
     WithUsage,
@@ -28,11 +29,12 @@ const HEALTH_FIELDS: &str =
 #[derive(Debug, Clone)]
 pub struct GraphClient {
     pub(crate) http: reqwest::Client,
-    inner: Arc<Endpoint>,
+    inner: Arc<Api>,
+    counts: RequestCounts,
 }
 
 #[derive(Debug)]
-struct Endpoint {
+struct Api {
     base_url: String,
     version: String,
     version_major: u32,
@@ -74,7 +76,8 @@ impl GraphClient {
             })?;
         Ok(Self {
             http,
-            inner: Arc::new(Endpoint {
+            counts: RequestCounts::new(),
+            inner: Arc::new(Api {
                 base_url,
                 version: settings.version.clone(),
                 version_major,
@@ -91,6 +94,11 @@ impl GraphClient {
         &self.inner.version
     }
 
+    /// Every request made so far by this client and its clones, by endpoint and outcome.
+    pub fn request_counts(&self) -> RequestCounts {
+        self.counts.clone()
+    }
+
     /// Inspects `token` with the app token. A dead token is `Ok` with `is_valid: false`.
     pub async fn debug_token(
         &self,
@@ -104,7 +112,9 @@ impl GraphClient {
             ("input_token", token.expose_secret()),
             ("access_token", app_token.expose_secret()),
         ]);
-        let received = self.execute(Method::GET, &path, request, &secrets).await?;
+        let received = self
+            .execute(Endpoint::DebugToken, Method::GET, &path, request, &secrets)
+            .await?;
         parse::token_info(received.raw(), &secrets)
     }
 
@@ -128,7 +138,15 @@ impl GraphClient {
             query.push(("set_token_expires_in_60_days", "true"));
         }
         let request = self.http.get(self.url(&path)).query(&query);
-        let received = self.execute(Method::GET, &path, request, &secrets).await?;
+        let received = self
+            .execute(
+                Endpoint::OauthAccessToken,
+                Method::GET,
+                &path,
+                request,
+                &secrets,
+            )
+            .await?;
         parse::exchanged(received.raw(), &secrets)
     }
 
@@ -147,7 +165,9 @@ impl GraphClient {
             ("revoke_token", old.expose_secret()),
             ("access_token", new.expose_secret()),
         ]);
-        let received = self.execute(Method::GET, &path, request, &secrets).await?;
+        let received = self
+            .execute(Endpoint::Revoke, Method::GET, &path, request, &secrets)
+            .await?;
         parse::revoked(received.raw(), &secrets)
     }
 
@@ -163,7 +183,15 @@ impl GraphClient {
         let path = self.versioned(&format!("{node}/messages"));
         let request = self.http.post(self.url(&path)).json(&message.to_json());
         let (received, secrets) = self
-            .execute_as_user(Method::POST, &path, request, app, token, &[])
+            .execute_as_user(
+                Endpoint::Messages,
+                Method::POST,
+                &path,
+                request,
+                app,
+                token,
+                &[],
+            )
             .await?;
         let value = parse::send_result(received.raw(), &secrets.as_refs())?;
         Ok(with_usage(value, &received))
@@ -182,6 +210,7 @@ impl GraphClient {
         let request = self.http.get(self.url(&path));
         let (received, secrets) = self
             .execute_as_user(
+                Endpoint::PhoneNumber,
                 Method::GET,
                 &path,
                 request,
@@ -218,6 +247,7 @@ impl GraphClient {
         let request = self.http.get(self.url(&path));
         let (received, secrets) = self
             .execute_as_user(
+                Endpoint::Analytics,
                 Method::GET,
                 &path,
                 request,
@@ -254,8 +284,10 @@ impl GraphClient {
     }
 
     /// A call made with a user or system-user token: bearer auth plus `appsecret_proof`.
+    #[allow(clippy::too_many_arguments)]
     async fn execute_as_user(
         &self,
+        endpoint: Endpoint,
         method: Method,
         path: &str,
         request: RequestBuilder,
@@ -273,15 +305,29 @@ impl GraphClient {
             .query(query)
             .query(&[("appsecret_proof", secrets.proof.expose_secret())]);
         let received = self
-            .execute(method, path, request, &secrets.as_refs())
+            .execute(endpoint, method, path, request, &secrets.as_refs())
             .await?;
         Ok((received, secrets))
     }
 
     /// Sends the request and reads the whole body; transport failures become transient errors.
+    /// Every Graph request goes through here, so this is where each one is counted, once.
     pub(crate) async fn execute(
         &self,
+        endpoint: Endpoint,
         method: Method,
+        path: &str,
+        request: RequestBuilder,
+        secrets: &[&SecretString],
+    ) -> Result<Received, GraphError> {
+        let result = self.send(&method, path, request, secrets).await;
+        self.counts.record(endpoint, outcome_of(&result, secrets));
+        result
+    }
+
+    async fn send(
+        &self,
+        method: &Method,
         path: &str,
         request: RequestBuilder,
         secrets: &[&SecretString],
@@ -308,6 +354,18 @@ impl GraphClient {
                 Err(err)
             }
         }
+    }
+}
+
+/// The HTTP-level outcome: a 2xx JSON answer without an `error` object is `ok`, anything else
+/// is the class of the error the callers' parsing will see.
+fn outcome_of(result: &Result<Received, GraphError>, secrets: &[&SecretString]) -> RequestOutcome {
+    match result {
+        Ok(received) => match parse::decode_value(received.raw(), secrets) {
+            Ok(_) => RequestOutcome::Ok,
+            Err(err) => RequestOutcome::from_class(err.class),
+        },
+        Err(err) => RequestOutcome::from_class(err.class),
     }
 }
 
