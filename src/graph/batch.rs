@@ -2,7 +2,6 @@
 //! items, answered by an array of `{code, headers, body}`. The shared plumbing lives here, with
 //! batched `debug_token`; batched phone-health reads are in `phone_batch`.
 
-use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -60,8 +59,7 @@ impl GraphClient {
             ("access_token", app_token.expose_secret()),
             ("batch", batch),
         ]);
-        self.execute(Endpoint::Batch, Method::POST, path, request, secrets)
-            .await
+        self.execute(Endpoint::Batch, path, request, secrets).await
     }
 }
 

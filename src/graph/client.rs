@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::{Method, RequestBuilder};
+use reqwest::RequestBuilder;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::body::{MAX_BODY_BYTES, ReadError, Received, read_response};
@@ -113,7 +113,7 @@ impl GraphClient {
             ("access_token", app_token.expose_secret()),
         ]);
         let received = self
-            .execute(Endpoint::DebugToken, Method::GET, &path, request, &secrets)
+            .execute(Endpoint::DebugToken, &path, request, &secrets)
             .await?;
         parse::token_info(received.raw(), &secrets)
     }
@@ -139,13 +139,7 @@ impl GraphClient {
         }
         let request = self.http.get(self.url(&path)).query(&query);
         let received = self
-            .execute(
-                Endpoint::OauthAccessToken,
-                Method::GET,
-                &path,
-                request,
-                &secrets,
-            )
+            .execute(Endpoint::OauthAccessToken, &path, request, &secrets)
             .await?;
         parse::exchanged(received.raw(), &secrets)
     }
@@ -166,7 +160,7 @@ impl GraphClient {
             ("access_token", new.expose_secret()),
         ]);
         let received = self
-            .execute(Endpoint::Revoke, Method::GET, &path, request, &secrets)
+            .execute(Endpoint::Revoke, &path, request, &secrets)
             .await?;
         parse::revoked(received.raw(), &secrets)
     }
@@ -183,15 +177,7 @@ impl GraphClient {
         let path = self.versioned(&format!("{node}/messages"));
         let request = self.http.post(self.url(&path)).json(&message.to_json());
         let (received, secrets) = self
-            .execute_as_user(
-                Endpoint::Messages,
-                Method::POST,
-                &path,
-                request,
-                app,
-                token,
-                &[],
-            )
+            .execute_as_user(Endpoint::Messages, &path, request, app, token, &[])
             .await?;
         let value = parse::send_result(received.raw(), &secrets.as_refs())?;
         Ok(with_usage(value, &received))
@@ -211,7 +197,6 @@ impl GraphClient {
         let (received, secrets) = self
             .execute_as_user(
                 Endpoint::PhoneNumber,
-                Method::GET,
                 &path,
                 request,
                 app,
@@ -248,7 +233,6 @@ impl GraphClient {
         let (received, secrets) = self
             .execute_as_user(
                 Endpoint::Analytics,
-                Method::GET,
                 &path,
                 request,
                 app,
@@ -284,11 +268,9 @@ impl GraphClient {
     }
 
     /// A call made with a user or system-user token: bearer auth plus `appsecret_proof`.
-    #[allow(clippy::too_many_arguments)]
     async fn execute_as_user(
         &self,
         endpoint: Endpoint,
-        method: Method,
         path: &str,
         request: RequestBuilder,
         app: &AppCredentials,
@@ -305,7 +287,7 @@ impl GraphClient {
             .query(query)
             .query(&[("appsecret_proof", secrets.proof.expose_secret())]);
         let received = self
-            .execute(endpoint, method, path, request, &secrets.as_refs())
+            .execute(endpoint, path, request, &secrets.as_refs())
             .await?;
         Ok((received, secrets))
     }
@@ -315,19 +297,6 @@ impl GraphClient {
     pub(crate) async fn execute(
         &self,
         endpoint: Endpoint,
-        method: Method,
-        path: &str,
-        request: RequestBuilder,
-        secrets: &[&SecretString],
-    ) -> Result<Received, GraphError> {
-        let result = self.send(&method, path, request, secrets).await;
-        self.counts.record(endpoint, outcome_of(&result, secrets));
-        result
-    }
-
-    async fn send(
-        &self,
-        method: &Method,
         path: &str,
         request: RequestBuilder,
         secrets: &[&SecretString],
@@ -335,9 +304,15 @@ impl GraphClient {
         let started = Instant::now();
         let outcome = read_response(request, MAX_BODY_BYTES).await;
         let latency_ms = started.elapsed().as_millis();
-        match outcome {
+        let result = match outcome {
             Ok(received) => {
-                tracing::debug!(%method, path, status = received.http_status, latency_ms, "graph request");
+                tracing::debug!(
+                    endpoint = endpoint.label(),
+                    path,
+                    status = received.http_status,
+                    latency_ms,
+                    "graph request"
+                );
                 Ok(received)
             }
             Err(ReadError::TooLarge { http_status, limit }) => {
@@ -345,27 +320,18 @@ impl GraphClient {
                     "the Graph API answer is larger than {} MiB, the most tokentop reads; it was dropped unread",
                     limit / (1024 * 1024)
                 );
-                tracing::debug!(%method, path, latency_ms, "{message}");
+                tracing::debug!(endpoint = endpoint.label(), path, latency_ms, "{message}");
                 Err(GraphError::transient(message).with_status(http_status))
             }
             Err(ReadError::Transport(err)) => {
                 let err = GraphError::from_transport(&err, self.inner.request_timeout, secrets);
-                tracing::debug!(%method, path, latency_ms, error = %err, "graph request failed");
+                tracing::debug!(endpoint = endpoint.label(), path, latency_ms, error = %err, "graph request failed");
                 Err(err)
             }
-        }
-    }
-}
-
-/// The HTTP-level outcome: a 2xx JSON answer without an `error` object is `ok`, anything else
-/// is the class of the error the callers' parsing will see.
-fn outcome_of(result: &Result<Received, GraphError>, secrets: &[&SecretString]) -> RequestOutcome {
-    match result {
-        Ok(received) => match parse::decode_value(received.raw(), secrets) {
-            Ok(_) => RequestOutcome::Ok,
-            Err(err) => RequestOutcome::from_class(err.class),
-        },
-        Err(err) => RequestOutcome::from_class(err.class),
+        };
+        self.counts
+            .record(endpoint, RequestOutcome::of(&result, secrets));
+        result
     }
 }
 

@@ -7,7 +7,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::error::ErrorClass;
+use secrecy::SecretString;
+
+use super::body::Received;
+use super::error::{ErrorClass, GraphError};
+use super::parse;
 
 /// What a request called; chosen at the call site, which knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -93,6 +97,18 @@ impl RequestOutcome {
             ErrorClass::RateLimited => Self::RateLimited,
             ErrorClass::Transient => Self::Transient,
             ErrorClass::MessageLevel | ErrorClass::Other | ErrorClass::Local => Self::Other,
+        }
+    }
+
+    /// The HTTP-level outcome of a request: a 2xx JSON answer without an `error` object is
+    /// `ok`, anything else the class of the error the caller's parsing sees.
+    pub(crate) fn of(result: &Result<Received, GraphError>, secrets: &[&SecretString]) -> Self {
+        match result {
+            Ok(received) => match parse::decode_value(received.raw(), secrets) {
+                Ok(_) => Self::Ok,
+                Err(err) => Self::from_class(err.class),
+            },
+            Err(err) => Self::from_class(err.class),
         }
     }
 
