@@ -237,6 +237,7 @@ pub fn telemetry() -> TelemetrySnapshot {
                 count: 2,
             },
         ],
+        totals: Default::default(),
     }
 }
 
