@@ -206,12 +206,22 @@ fn start_telemetry(
         .filter(|l| l.format == crate::config::LogFormat::WebhookJson)
         .map(|l| l.name.clone())
         .collect();
+    let mut phone_accounts = std::collections::HashMap::new();
+    for account in &settings.accounts {
+        if let Some(phone) = &account.phone_number_id {
+            // Two accounts on one number: its statuses count for the first.
+            phone_accounts
+                .entry(phone.clone())
+                .or_insert_with(|| account.name.clone());
+        }
+    }
     let hub = telemetry::TelemetryHub::new(
         patterns,
         events,
         options.clock.clone(),
         summary,
         webhook_sources,
+        phone_accounts,
     );
     tokio::spawn(hub.run(source_rx, inputs));
     stop_tx
@@ -392,6 +402,7 @@ async fn send_test(
             .await;
             shared.record(entry);
             let _ = shared.telemetry.send(telemetry::TelemetryInput::TestSend {
+                account: link.settings.name.clone(),
                 at: shared.clock.now(),
                 delivered: report.accepted,
                 failure_code: report.error_code,

@@ -2,7 +2,6 @@
 //! items, answered by an array of `{code, headers, body}`. The shared plumbing lives here, with
 //! batched `debug_token`; batched phone-health reads are in `phone_batch`.
 
-use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -12,6 +11,7 @@ use super::client::GraphClient;
 use super::error::{GraphError, malformed};
 use super::parse::{self, Raw};
 use super::proof::AppCredentials;
+use super::request_counts::Endpoint;
 use super::types::TokenInfo;
 
 /// Meta's limit of items per batch request.
@@ -59,7 +59,7 @@ impl GraphClient {
             ("access_token", app_token.expose_secret()),
             ("batch", batch),
         ]);
-        self.execute(Method::POST, path, request, secrets).await
+        self.execute(Endpoint::Batch, path, request, secrets).await
     }
 }
 

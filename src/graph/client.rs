@@ -3,13 +3,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::{Method, RequestBuilder};
+use reqwest::RequestBuilder;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::body::{MAX_BODY_BYTES, ReadError, Received, read_response};
 use super::error::GraphError;
 use super::parse;
 use super::proof::{AppCredentials, appsecret_proof_secret};
+use super::request_counts::{Endpoint, RequestCounts, RequestOutcome};
 use super::types::{
     Analytics, ExchangedToken, Granularity, OutgoingMessage, PhoneHealth, SendResult, TokenInfo,
     WithUsage,
@@ -28,11 +29,12 @@ const HEALTH_FIELDS: &str =
 #[derive(Debug, Clone)]
 pub struct GraphClient {
     pub(crate) http: reqwest::Client,
-    inner: Arc<Endpoint>,
+    inner: Arc<Api>,
+    counts: RequestCounts,
 }
 
 #[derive(Debug)]
-struct Endpoint {
+struct Api {
     base_url: String,
     version: String,
     version_major: u32,
@@ -74,7 +76,8 @@ impl GraphClient {
             })?;
         Ok(Self {
             http,
-            inner: Arc::new(Endpoint {
+            counts: RequestCounts::new(),
+            inner: Arc::new(Api {
                 base_url,
                 version: settings.version.clone(),
                 version_major,
@@ -91,6 +94,11 @@ impl GraphClient {
         &self.inner.version
     }
 
+    /// Every request made so far by this client and its clones, by endpoint and outcome.
+    pub fn request_counts(&self) -> RequestCounts {
+        self.counts.clone()
+    }
+
     /// Inspects `token` with the app token. A dead token is `Ok` with `is_valid: false`.
     pub async fn debug_token(
         &self,
@@ -104,7 +112,9 @@ impl GraphClient {
             ("input_token", token.expose_secret()),
             ("access_token", app_token.expose_secret()),
         ]);
-        let received = self.execute(Method::GET, &path, request, &secrets).await?;
+        let received = self
+            .execute(Endpoint::DebugToken, &path, request, &secrets)
+            .await?;
         parse::token_info(received.raw(), &secrets)
     }
 
@@ -128,7 +138,9 @@ impl GraphClient {
             query.push(("set_token_expires_in_60_days", "true"));
         }
         let request = self.http.get(self.url(&path)).query(&query);
-        let received = self.execute(Method::GET, &path, request, &secrets).await?;
+        let received = self
+            .execute(Endpoint::OauthAccessToken, &path, request, &secrets)
+            .await?;
         parse::exchanged(received.raw(), &secrets)
     }
 
@@ -147,7 +159,9 @@ impl GraphClient {
             ("revoke_token", old.expose_secret()),
             ("access_token", new.expose_secret()),
         ]);
-        let received = self.execute(Method::GET, &path, request, &secrets).await?;
+        let received = self
+            .execute(Endpoint::Revoke, &path, request, &secrets)
+            .await?;
         parse::revoked(received.raw(), &secrets)
     }
 
@@ -163,7 +177,7 @@ impl GraphClient {
         let path = self.versioned(&format!("{node}/messages"));
         let request = self.http.post(self.url(&path)).json(&message.to_json());
         let (received, secrets) = self
-            .execute_as_user(Method::POST, &path, request, app, token, &[])
+            .execute_as_user(Endpoint::Messages, &path, request, app, token, &[])
             .await?;
         let value = parse::send_result(received.raw(), &secrets.as_refs())?;
         Ok(with_usage(value, &received))
@@ -182,7 +196,7 @@ impl GraphClient {
         let request = self.http.get(self.url(&path));
         let (received, secrets) = self
             .execute_as_user(
-                Method::GET,
+                Endpoint::PhoneNumber,
                 &path,
                 request,
                 app,
@@ -218,7 +232,7 @@ impl GraphClient {
         let request = self.http.get(self.url(&path));
         let (received, secrets) = self
             .execute_as_user(
-                Method::GET,
+                Endpoint::Analytics,
                 &path,
                 request,
                 app,
@@ -256,7 +270,7 @@ impl GraphClient {
     /// A call made with a user or system-user token: bearer auth plus `appsecret_proof`.
     async fn execute_as_user(
         &self,
-        method: Method,
+        endpoint: Endpoint,
         path: &str,
         request: RequestBuilder,
         app: &AppCredentials,
@@ -273,15 +287,16 @@ impl GraphClient {
             .query(query)
             .query(&[("appsecret_proof", secrets.proof.expose_secret())]);
         let received = self
-            .execute(method, path, request, &secrets.as_refs())
+            .execute(endpoint, path, request, &secrets.as_refs())
             .await?;
         Ok((received, secrets))
     }
 
     /// Sends the request and reads the whole body; transport failures become transient errors.
+    /// Every Graph request goes through here, so this is where each one is counted, once.
     pub(crate) async fn execute(
         &self,
-        method: Method,
+        endpoint: Endpoint,
         path: &str,
         request: RequestBuilder,
         secrets: &[&SecretString],
@@ -289,9 +304,15 @@ impl GraphClient {
         let started = Instant::now();
         let outcome = read_response(request, MAX_BODY_BYTES).await;
         let latency_ms = started.elapsed().as_millis();
-        match outcome {
+        let result = match outcome {
             Ok(received) => {
-                tracing::debug!(%method, path, status = received.http_status, latency_ms, "graph request");
+                tracing::debug!(
+                    endpoint = endpoint.label(),
+                    path,
+                    status = received.http_status,
+                    latency_ms,
+                    "graph request"
+                );
                 Ok(received)
             }
             Err(ReadError::TooLarge { http_status, limit }) => {
@@ -299,15 +320,18 @@ impl GraphClient {
                     "the Graph API answer is larger than {} MiB, the most tokentop reads; it was dropped unread",
                     limit / (1024 * 1024)
                 );
-                tracing::debug!(%method, path, latency_ms, "{message}");
+                tracing::debug!(endpoint = endpoint.label(), path, latency_ms, "{message}");
                 Err(GraphError::transient(message).with_status(http_status))
             }
             Err(ReadError::Transport(err)) => {
                 let err = GraphError::from_transport(&err, self.inner.request_timeout, secrets);
-                tracing::debug!(%method, path, latency_ms, error = %err, "graph request failed");
+                tracing::debug!(endpoint = endpoint.label(), path, latency_ms, error = %err, "graph request failed");
                 Err(err)
             }
-        }
+        };
+        self.counts
+            .record(endpoint, RequestOutcome::of(&result, secrets));
+        result
     }
 }
 

@@ -14,6 +14,7 @@ mod error;
 mod parse;
 mod phone_batch;
 mod proof;
+mod request_counts;
 mod token_shape;
 mod types;
 mod usage;
@@ -30,6 +31,7 @@ pub use parse::{
 };
 pub use phone_batch::{PhoneHealthResult, PhoneRead};
 pub use proof::{AppCredentials, appsecret_proof};
+pub use request_counts::{Endpoint, RequestCounts, RequestOutcome};
 pub use token_shape::{MAX_TOKEN_CHARS, MIN_TOKEN_CHARS, TokenShapeError, check_token_shape};
 pub use types::{
     Analytics, DataPoint, ExchangedToken, Expiry, GranularScope, Granularity, HealthEntity,

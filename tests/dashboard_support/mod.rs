@@ -239,6 +239,7 @@ pub fn telemetry() -> TelemetrySnapshot {
                 count: 2,
             },
         ],
+        totals: Default::default(),
     }
 }
 

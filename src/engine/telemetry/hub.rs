@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use super::delivery::{DeliverySource, DeliveryWindows};
 use super::logs::{PatternCounts, PatternSet, SourceEvent, StatusTracker};
+use super::totals::Totals;
 use super::types::{
     ClassifiedLine, DeliveryRow, FailureRow, LevelCounts, PatternCountRow, TelemetrySnapshot,
 };
@@ -50,6 +51,7 @@ const TOP_FAILURES: usize = 5;
 pub(crate) enum TelemetryInput {
     /// A test send finished.
     TestSend {
+        account: String,
         at: DateTime<Utc>,
         delivered: bool,
         failure_code: Option<i64>,
@@ -81,8 +83,8 @@ pub(crate) struct TelemetryHub {
     /// Where the latest snapshot is written for `tokentop check` (daemon and dashboard only).
     summary_path: Option<std::path::PathBuf>,
     last_summary_write: Option<Instant>,
-    /// Analytics points already counted, per account, by start time.
-    analytics_seen: HashMap<String, VecDeque<i64>>,
+    /// Exact counts since start (the windows above forget, the line batches skip).
+    totals: Totals,
 }
 
 /// Meta's errors show up in app logs as "(#131047) ...". A constant pattern: `None` is
@@ -97,6 +99,7 @@ impl TelemetryHub {
         clock: Clock,
         summary_path: Option<std::path::PathBuf>,
         webhook_sources: Vec<String>,
+        phone_accounts: HashMap<String, String>,
     ) -> Self {
         let count = patterns.patterns().len();
         let pattern_names = patterns
@@ -114,7 +117,7 @@ impl TelemetryHub {
             pending: VecDeque::new(),
             skipped: 0,
             dirty: true,
-            analytics_seen: HashMap::new(),
+            totals: Totals::new(phone_accounts),
             summary_path,
             last_summary_write: None,
             webhook_sources,
@@ -178,6 +181,8 @@ impl TelemetryHub {
                 if let Some(transition) = self.tracker.observe(&status) {
                     self.windows
                         .record_outcome(DeliverySource::Logs, &transition);
+                    let phone = status.phone_number_id.as_deref();
+                    self.totals.record_webhook(phone, &transition);
                     self.dirty = true;
                 }
             }
@@ -212,17 +217,25 @@ impl TelemetryHub {
             // A webhook payload's text would double-count what its statuses already say.
             let role = found.role.filter(|_| !is_webhook);
             match role {
-                Some(PatternRole::Delivered) => self.windows.record(DeliverySource::Logs, at, true),
+                Some(PatternRole::Delivered) => {
+                    self.windows.record(DeliverySource::Logs, at, true);
+                    self.totals.record_log_outcome(true, None);
+                }
                 Some(PatternRole::Failed) => {
                     self.windows.record(DeliverySource::Logs, at, false);
-                    if let Some(code) = self.meta_error_code(&line.text) {
+                    let code = self.meta_error_code(&line.text);
+                    if let Some(code) = code {
                         self.windows.record_failure_code(at, code, None);
                     }
+                    self.totals.record_log_outcome(false, code);
                 }
                 None => {}
             }
-            self.dirty = true;
         }
+        // Every line counts, matched or not, and before the batch may skip it.
+        self.totals
+            .record_line(&line.source, line.pattern.as_ref(), line.level);
+        self.dirty = true;
         if self.pending.len() >= MAX_LINES_PER_BATCH {
             self.pending.pop_front();
             self.skipped += 1;
@@ -253,6 +266,7 @@ impl TelemetryHub {
     fn on_input(&mut self, input: TelemetryInput) {
         match input {
             TelemetryInput::TestSend {
+                account,
                 at,
                 delivered,
                 failure_code,
@@ -260,6 +274,8 @@ impl TelemetryHub {
             } => {
                 self.windows
                     .record(DeliverySource::TestSends, at, delivered);
+                self.totals
+                    .record_test_send(&account, delivered, failure_code);
                 if let Some(code) = failure_code {
                     self.windows.record_failure_code(at, code, failure_title);
                 }
@@ -271,21 +287,15 @@ impl TelemetryHub {
         self.dirty = true;
     }
 
+    /// Polls overlap: only points not counted before go into the windows and the totals.
     fn record_analytics(&mut self, account: &str, points: &[DataPoint]) {
-        let seen = self.analytics_seen.entry(account.to_string()).or_default();
-        for point in points {
-            if seen.contains(&point.start) {
-                continue;
-            }
-            seen.push_back(point.start);
-            // 49 half hours cover the 24 h window; older starts can be forgotten.
-            if seen.len() > 49 {
-                seen.pop_front();
-            }
+        for point in self.totals.new_analytics_points(account, points) {
             let at = DateTime::from_timestamp(point.end, 0).unwrap_or_default();
             let failed = point.sent.saturating_sub(point.delivered);
             self.windows
                 .record_many(DeliverySource::Analytics, at, point.delivered, failed);
+            self.totals
+                .record_analytics_point(account, point.delivered, failed);
         }
     }
 
@@ -373,6 +383,11 @@ impl TelemetryHub {
                 now,
             ),
             top_failures,
+            totals: self.totals.snapshot(),
         }
     }
 }
+
+#[cfg(test)]
+#[path = "hub_tests.rs"]
+mod tests;

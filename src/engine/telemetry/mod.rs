@@ -4,7 +4,8 @@
 //!
 //! `logs/` follows and classifies; `hub.rs` aggregates and batches; `delivery.rs` keeps the
 //! rolling rates; `health.rs` polls phone health (in rounds, `health_rounds.rs`, batched by
-//! `phone_reads.rs`) and analytics; `types.rs` holds the owned data sent to clients.
+//! `phone_reads.rs`) and analytics; `totals.rs` keeps the exact counts since start;
+//! `types.rs` holds the owned data sent to clients.
 
 pub mod delivery;
 pub mod health;
@@ -12,6 +13,7 @@ mod health_rounds;
 mod hub;
 pub mod logs;
 mod phone_reads;
+mod totals;
 pub mod types;
 
 pub(crate) use hub::*;

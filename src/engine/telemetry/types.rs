@@ -71,6 +71,74 @@ pub struct TelemetrySnapshot {
     pub delivery_sparkline: Vec<u64>,
     /// Most frequent failure codes over 24 h, most frequent first.
     pub top_failures: Vec<FailureRow>,
+    /// Cumulative counts since start, for counters (summaries written before lack them).
+    #[serde(default)]
+    pub totals: TelemetryTotals,
+}
+
+/// Everything counted since the engine started: exact (no line or outcome is skipped) and
+/// bounded in labels. Each vector is sorted by its label fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TelemetryTotals {
+    /// Every classified log line since start, by source, matching pattern (None = no
+    /// pattern) and its level. At most sources × (patterns + 1) rows.
+    pub log_lines: Vec<LogLineTotal>,
+    /// Every delivery outcome since start. At most (accounts + 1) × 4 sources × 2 rows.
+    pub messages: Vec<MessageTotal>,
+    /// Every failed message by Meta error code since start, where the code is known. At most
+    /// `totals::MAX_FAILURE_CODES_PER_ACCOUNT` codes per account.
+    pub failures: Vec<FailureTotal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLineTotal {
+    pub source: String,
+    pub pattern: Option<String>,
+    pub level: Option<PatternLevel>,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageTotal {
+    /// The configured account, when the outcome can be tied to one.
+    pub account: Option<String>,
+    pub source: MessageSource,
+    pub delivered: bool,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureTotal {
+    pub account: Option<String>,
+    pub code: i64,
+    pub count: u64,
+}
+
+/// Where a counted delivery outcome was learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageSource {
+    /// Log lines whose pattern has a delivered/failed role.
+    Logs,
+    /// Statuses from `webhook-json` sources.
+    Webhook,
+    /// tokentop's own test sends.
+    Test,
+    /// The WABA's analytics (sent minus delivered counts as failed).
+    Waba,
+}
+
+impl MessageSource {
+    pub const ALL: [MessageSource; 4] = [Self::Logs, Self::Webhook, Self::Test, Self::Waba];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Logs => "logs",
+            Self::Webhook => "webhook",
+            Self::Test => "test",
+            Self::Waba => "waba",
+        }
+    }
 }
 
 /// Phone-number health and rate-limit usage of one account, as last polled.

@@ -76,6 +76,8 @@ pub struct WebhookStatus {
     /// The recipient's business-scoped user id (BSUID, `recipient_user_id`), when sent.
     pub recipient_user_id: Option<String>,
     pub errors: Vec<StatusError>,
+    /// The business phone number the status is about (`value.metadata.phone_number_id`).
+    pub phone_number_id: Option<String>,
 }
 
 impl WebhookStatus {
@@ -109,6 +111,25 @@ struct Change {
 struct Value {
     #[serde(default)]
     statuses: Vec<RawStatus>,
+    #[serde(default)]
+    metadata: Option<Metadata>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    /// A string in Meta's payloads; any other JSON is read leniently, never refused.
+    #[serde(default)]
+    phone_number_id: Option<serde_json::Value>,
+}
+
+impl Metadata {
+    fn phone_number_id(self) -> Option<String> {
+        match self.phone_number_id? {
+            serde_json::Value::String(id) => Some(id),
+            serde_json::Value::Number(id) => Some(id.to_string()),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -154,17 +175,24 @@ pub fn parse_webhook_line(line: &str) -> Result<Vec<WebhookStatus>, String> {
         .into_iter()
         .flat_map(|e| e.changes)
         .filter_map(|c| c.value)
-        .flat_map(|v| v.statuses);
+        .flat_map(|v| {
+            let phone = v.metadata.and_then(Metadata::phone_number_id);
+            v.statuses.into_iter().map(move |s| (phone.clone(), s))
+        });
     let mut statuses = Vec::new();
-    for (i, status) in raw.enumerate() {
-        if let Some(parsed) = convert(i, status)? {
+    for (i, (phone_number_id, status)) in raw.enumerate() {
+        if let Some(parsed) = convert(i, status, phone_number_id)? {
             statuses.push(parsed);
         }
     }
     Ok(statuses)
 }
 
-fn convert(index: usize, raw: RawStatus) -> Result<Option<WebhookStatus>, String> {
+fn convert(
+    index: usize,
+    raw: RawStatus,
+    phone_number_id: Option<String>,
+) -> Result<Option<WebhookStatus>, String> {
     let Some(status) = raw.status.as_deref().and_then(DeliveryStatus::parse) else {
         return Ok(None);
     };
@@ -199,5 +227,6 @@ fn convert(index: usize, raw: RawStatus) -> Result<Option<WebhookStatus>, String
         recipient_id: raw.recipient_id,
         recipient_user_id: raw.recipient_user_id,
         errors,
+        phone_number_id,
     }))
 }
