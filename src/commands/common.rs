@@ -65,12 +65,20 @@ pub async fn start_engine_served(
 ) -> anyhow::Result<(EngineHandle, UnboundedReceiver<EngineEvent>)> {
     let client = GraphClient::new(&settings.graph).context("cannot set up the Graph API client")?;
     let serve_options = crate::serve::ServeOptions::from_settings(settings, serve.listen);
-    // PENDING-COUNTERS let counts = client.request_counts();
+    let counts = client.request_counts();
     let (handle, events) = Engine::start(settings, Arc::new(client), options);
     let Some(serve_options) = serve_options else {
         return Ok((handle, events));
     };
-    match crate::serve::start(&serve_options, settings, handle.clone(), events, None).await {
+    match crate::serve::start(
+        &serve_options,
+        settings,
+        handle.clone(),
+        events,
+        Some(counts),
+    )
+    .await
+    {
         Ok(serving) => Ok((handle, serving.events)),
         Err(err) => {
             handle.send(crate::engine::EngineCommand::Shutdown);

@@ -13,8 +13,7 @@ use super::settings::{
 use super::{EnvSnapshot, account, proxy, sections, telemetry};
 
 const TOP_LEVEL_KEYS: &[&str] = &[
-    "graph", "refresh", "account", "log", "patterns", "pattern", "ui", "serve",
-    "proxy",
+    "graph", "refresh", "account", "log", "patterns", "pattern", "ui", "serve", "proxy",
 ];
 
 /// What the file said, over the built-in defaults.

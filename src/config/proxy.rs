@@ -42,9 +42,8 @@ pub(crate) fn proxy(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> ProxySettings {
     if let Some(limit) = size(ctx, "max-request-body", 4096 * MIB) {
         proxy.max_request_body = limit;
     }
-    let timeout_range = |text: &str| {
-        values::duration_in(text, Duration::from_secs(1), Duration::from_secs(600))
-    };
+    let timeout_range =
+        |text: &str| values::duration_in(text, Duration::from_secs(1), Duration::from_secs(600));
     if let Some(timeout) = ctx.checked(table, path, "timeout", timeout_range) {
         proxy.timeout = timeout;
     }

@@ -61,7 +61,10 @@ pub(crate) async fn read_response(
     })
 }
 
-pub(crate) async fn read_capped(mut response: Response, limit: usize) -> Result<Vec<u8>, ReadError> {
+pub(crate) async fn read_capped(
+    mut response: Response,
+    limit: usize,
+) -> Result<Vec<u8>, ReadError> {
     let too_large = ReadError::TooLarge {
         http_status: 0,
         limit,

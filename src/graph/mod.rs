@@ -21,6 +21,7 @@ mod usage;
 
 pub use batch::{MAX_BATCH_ITEMS, parse_debug_token_batch};
 pub use body::MAX_BODY_BYTES;
+#[allow(unused_imports)] // used by the proxy, wired next
 pub(crate) use body::read_capped;
 pub use client::{GraphClient, install_tls_provider};
 pub use error::{ErrorClass, GraphError, classify, parse_error_body};

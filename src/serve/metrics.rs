@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 
+use bytes::Bytes;
 use prometheus_client::encoding::{EncodeLabelSet, prometheus_text, text};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -21,8 +22,7 @@ use super::labels::{
 use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
 use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
 use crate::engine::{AccountSnapshot, EngineEvent};
-use crate::graph::Expiry;
-// PENDING-COUNTERS use crate::graph::RequestCounts;
+use crate::graph::{Expiry, RequestCounts};
 
 type FloatGauge = Gauge<f64, AtomicU64>;
 
@@ -106,20 +106,22 @@ struct VersionLabels {
     version: &'static str,
 }
 
-/// Buckets of `tokentop_refresh_duration_seconds`: 50 ms to about 100 s, doubling.
+/// Buckets of `tokentop_refresh_duration_seconds`, in seconds. Few on purpose: the histogram
+/// is per account, and at 1,000 accounts each bucket is 1,000 lines of every scrape.
+const REFRESH_DURATION_BUCKETS: [f64; 7] = [0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
 fn refresh_duration_histogram() -> Histogram {
-    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-        0.05, 2.0, 12,
-    ))
+    Histogram::new(REFRESH_DURATION_BUCKETS)
 }
 
 /// How a scrape wants its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
 pub enum Format {
     /// `text/plain; version=0.0.4`, what Prometheus asks for by default and people read.
-    PrometheusText,
+    PrometheusText = 0,
     /// `application/openmetrics-text; version=1.0.0`.
-    OpenMetrics,
+    OpenMetrics = 1,
 }
 
 impl Format {
@@ -160,6 +162,9 @@ pub struct Metrics {
     /// Cumulative totals already added to the counters fed from totals, so that each new
     /// snapshot adds only its growth.
     counted: Counted,
+    /// The last rendering of each format, until something changes: an idle daemon scraped
+    /// every second encodes nothing.
+    cached: [Option<Bytes>; 2],
 }
 
 #[derive(Default)]
@@ -191,6 +196,7 @@ impl Metrics {
             rate_limit_usage: Family::default(),
             log_lines: Family::default(),
             counted: Counted::default(),
+            cached: [None, None],
         };
         let mut registry = Registry::default();
         metrics.register(&mut registry);
@@ -298,30 +304,40 @@ impl Metrics {
             EngineEvent::History(entry) => self.history(entry),
             EngineEvent::Phone(phone) => self.phone(phone),
             EngineEvent::Telemetry(snapshot) => self.telemetry(snapshot),
-            _ => {}
+            _ => return,
         }
+        self.cached = [None, None];
     }
 
     /// Brings the Graph request counters up to date with the client's totals.
-    #[cfg(any())] // PENDING-COUNTERS
     pub fn graph_requests(&mut self, counts: &RequestCounts) {
+        let mut grew = false;
         for (endpoint, outcome, total) in counts.snapshot() {
             let labels = GraphLabels {
                 endpoint: endpoint.label(),
                 outcome: outcome.label(),
             };
-            add_growth(&self.graph_requests, &mut self.counted.graph, labels, total);
+            grew |= add_growth(&self.graph_requests, &mut self.counted.graph, labels, total);
+        }
+        if grew {
+            self.cached = [None, None];
         }
     }
 
-    /// The whole exposition.
-    pub fn render(&self, format: Format) -> Result<String, std::fmt::Error> {
-        let mut out = String::with_capacity(64 * 1024);
+    /// The whole exposition, encoded again only after a change.
+    pub fn render(&mut self, format: Format) -> Result<Bytes, std::fmt::Error> {
+        let slot = format as usize;
+        if let Some(cached) = &self.cached[slot] {
+            return Ok(cached.clone());
+        }
+        let mut out = String::with_capacity(256 * 1024);
         match format {
             Format::PrometheusText => prometheus_text::encode(&mut out, &self.registry)?,
             Format::OpenMetrics => text::encode(&mut out, &self.registry)?,
         }
-        Ok(out)
+        let bytes = Bytes::from(out);
+        self.cached[slot] = Some(bytes.clone());
+        Ok(bytes)
     }
 
     fn set_state(&self, account: &str, current: &str) {
@@ -446,11 +462,7 @@ impl Metrics {
         }
     }
 
-    #[cfg(any())] // PENDING-COUNTERS
-    fn telemetry(&mut self, snapshot: &TelemetrySnapshot) {}
-    fn telemetry(&mut self, _snapshot: &TelemetrySnapshot) {}
-    #[cfg(any())] // PENDING-COUNTERS
-    fn telemetry_real(&mut self, snapshot: &TelemetrySnapshot) {
+    fn telemetry(&mut self, snapshot: &TelemetrySnapshot) {
         let totals = &snapshot.totals;
         for line in &totals.log_lines {
             let labels = LogLineLabels {
@@ -499,11 +511,18 @@ fn account_labels(account: &str) -> AccountLabels {
     }
 }
 
-/// Adds to a counter what a cumulative total grew by since the last call.
-fn add_growth<L>(family: &Family<L, Counter>, counted: &mut HashMap<L, u64>, labels: L, total: u64)
+/// Adds to a counter what a cumulative total grew by since the last call; true if it grew
+/// (or the series is new).
+fn add_growth<L>(
+    family: &Family<L, Counter>,
+    counted: &mut HashMap<L, u64>,
+    labels: L,
+    total: u64,
+) -> bool
 where
     L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug,
 {
+    let new = !counted.contains_key(&labels);
     let before = counted.entry(labels.clone()).or_insert(0);
     let growth = total.saturating_sub(*before);
     *before = (*before).max(total);
@@ -513,4 +532,5 @@ where
     if growth > 0 {
         counter.inc_by(growth);
     }
+    new || growth > 0
 }

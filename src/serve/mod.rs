@@ -27,8 +27,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::config::Settings;
 use crate::engine::history::HistoryLog;
 use crate::engine::{EngineEvent, EngineHandle};
-/// PENDING-COUNTERS
-pub type RequestCounts = ();
+use crate::graph::RequestCounts;
 
 pub use metrics::{Format, Metrics};
 

@@ -3,20 +3,23 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::RequestCounts;
 use super::metrics::{Format, Metrics};
 use super::status::LiveStatus;
 use crate::commands::check_report::CheckReport;
 use crate::config::Settings;
 use crate::engine::history::HistoryEntry;
 use crate::engine::{EngineCommand, EngineEvent, EngineHandle, RequestId};
+use crate::graph::RequestCounts;
 
 /// Health checks waiting for their pong; more than this and the oldest is answered "no".
 const MAX_PENDING_PINGS: usize = 64;
 
 /// What a handler asks.
 pub enum Query {
-    Metrics(Format, oneshot::Sender<Result<String, std::fmt::Error>>),
+    Metrics(
+        Format,
+        oneshot::Sender<Result<bytes::Bytes, std::fmt::Error>>,
+    ),
     Status(oneshot::Sender<Box<CheckReport>>),
     /// `Ok` when ready, else the accounts still waiting for their first inspection.
     Ready(oneshot::Sender<Result<(), Vec<String>>>),
@@ -135,7 +138,9 @@ impl Monitor {
     fn answer(&mut self, query: Query) {
         match query {
             Query::Metrics(format, reply) => {
-                // PENDING-COUNTERS if let Some(counts) = &self.graph_requests { self.metrics.graph_requests(counts); }
+                if let Some(counts) = &self.graph_requests {
+                    self.metrics.graph_requests(counts);
+                }
                 let _ = reply.send(self.metrics.render(format));
             }
             Query::Status(reply) => {

@@ -60,7 +60,7 @@ pub struct FailureRow {
 }
 
 /// Aggregates over every log source and send, sent about once a second when they change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TelemetrySnapshot {
     pub at: DateTime<Utc>,
     pub patterns: Vec<PatternCountRow>,
