@@ -22,6 +22,7 @@ pub mod source;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod token_write;
 pub mod urgency;
 
 // The telemetry modules keep their engine-level paths for clients and tests.

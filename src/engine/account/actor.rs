@@ -13,6 +13,7 @@ use crate::config::AccountSettings;
 use crate::engine::events::RefreshError;
 use crate::engine::state::AccountSnapshot;
 use crate::engine::store::{StoredTokens, fingerprint};
+use crate::engine::token_write;
 use crate::graph::AppCredentials;
 
 /// The actor's state. Fields are shared with `refresh.rs`, which holds the refresh procedure.
@@ -214,8 +215,9 @@ impl AccountActor {
     }
 
     /// Takes over tokens another process stored after we last looked. Returns true if it did.
+    /// The storage path's step 2 when called under the account's lock.
     pub fn adopt_newer_store(&mut self, trigger: &str) -> bool {
-        let Ok(Some(stored)) = self.shared.store.load(&self.settings.name) else {
+        let Ok(Some(stored)) = token_write::reread(&self.shared.store, &self.settings.name) else {
             return false;
         };
         let differs =
