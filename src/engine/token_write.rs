@@ -18,6 +18,7 @@ use secrecy::SecretString;
 use super::history::{HistoryEntry, HistoryEvent, Outcome};
 use super::lock::{self, LockError, RefreshLock};
 use super::store::{StoreError, StoredTokens, TokenStore};
+use crate::graph::Expiry;
 use crate::mask::mask;
 
 /// How long a writer waits for another process that holds the account's lock.
@@ -56,8 +57,7 @@ pub fn refreshed_row(
     token: &SecretString,
 ) -> HistoryEntry {
     let mut entry = HistoryEntry::new(account, HistoryEvent::Refresh, trigger, Outcome::Ok);
-    // 0: never, as the history file has always said it.
-    entry.new_expires_at = Some(expires_at.unwrap_or(0));
+    entry.new_expires_at = Some(expires_at.map_or(Expiry::Never, Expiry::At));
     entry.token = Some(mask(token));
     entry
 }
@@ -95,9 +95,9 @@ mod tests {
     fn the_row_says_never_for_a_token_without_expiry_and_masks_the_token() {
         let token = SecretString::from("EAAGm0PX4ZCpsBAKZCZAabcdefghijklmnop1234");
         let never = refreshed_row("a", "exchange", None, &token);
-        assert_eq!(never.new_expires_at, Some(0));
+        assert_eq!(never.new_expires_at, Some(Expiry::Never));
         let at = refreshed_row("a", "forced", Some(1_900_000_000), &token);
-        assert_eq!(at.new_expires_at, Some(1_900_000_000));
+        assert_eq!(at.new_expires_at, Some(Expiry::At(1_900_000_000)));
         let text = serde_json::to_string(&at).unwrap();
         assert!(!text.contains("abcdefghijklmnop"), "{text}");
     }

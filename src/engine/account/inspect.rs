@@ -9,7 +9,7 @@ use crate::engine::events::EngineEvent;
 use crate::engine::history::{HistoryEntry, HistoryError, HistoryEvent, Outcome};
 use crate::engine::state::Inspection;
 use crate::format::format_unix;
-use crate::graph::{ErrorClass, TokenInfo};
+use crate::graph::{ErrorClass, Expiry, TokenInfo};
 use crate::mask::mask;
 use secrecy::SecretString;
 
@@ -81,7 +81,7 @@ impl AccountActor {
         let mut entry = self.entry(HistoryEvent::Inspect, trigger, outcome);
         entry.latency_ms = Some(latency_ms);
         entry.token = Some(mask(token));
-        entry.new_expires_at = info.expires_at;
+        entry.new_expires_at = Some(info.expiry()).filter(|e| *e != Expiry::Unknown);
         if let Some(err) = &info.error {
             entry.error = Some(Box::new(HistoryError {
                 code: err.code,
