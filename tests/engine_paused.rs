@@ -562,6 +562,33 @@ async fn a_restart_republishes_a_stale_env_file() {
     }
 }
 
+/// Issue 10: a re-auth alert says until when sending goes on, in the words `check` and the
+/// dashboard use ("re-auth needed within 59d"), with the date.
+#[tokio::test(start_paused = true)]
+async fn a_reauth_alert_carries_the_deadline_check_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::virtual_at(START);
+    let fake = FakeSource::new(clock.clone(), ExchangeMode::Renew { lifetime_secs: 100 });
+    let access = fake.mint("USER", Some(59 * 86_400 + 3600));
+    let dead_long_lived = fake.mint_at("USER", START - 10);
+    let mut acct = account("a", &access);
+    acct.long_lived_token = Some(SecretString::from(dead_long_lived.as_str()));
+    let options = EngineOptions {
+        clock,
+        ..EngineOptions::default()
+    };
+    let (_handle, mut events) =
+        Engine::start(&settings(dir.path(), vec![acct]), fake.clone(), options);
+    let seen = run_for(&mut events, 10).await;
+    let alerts = history_alerts(&seen);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].starts_with("re-auth needed before 2027-03-15 09:00:00 UTC (within 59d); "),
+        "{alerts:?}"
+    );
+    assert!(alerts[0].contains("tokentop exchange"), "{alerts:?}");
+}
+
 fn history_alerts(events: &[EngineEvent]) -> Vec<String> {
     events
         .iter()

@@ -8,7 +8,7 @@ use super::{AccountActor, LOG_NOT_CONFIGURED};
 use crate::engine::events::EngineEvent;
 use crate::engine::history::{HistoryEntry, HistoryError, HistoryEvent, Outcome};
 use crate::engine::state::Inspection;
-use crate::format::format_unix;
+use crate::engine::urgency::{self, reauth_before};
 use crate::graph::{ErrorClass, Expiry, TokenInfo};
 use crate::mask::mask;
 use secrecy::SecretString;
@@ -135,21 +135,22 @@ impl AccountActor {
             match action {
                 Action::ReauthNeeded { reason } => {
                     let hint = reauth_hint(&self.settings.name, self.is_system_user());
-                    let message =
-                        format!("re-auth required: {}. {hint}", reason.trim_end_matches('.'));
+                    let reason = reason.trim_end_matches('.');
+                    let message = format!("{}; {reason}. {hint}", self.reauth_deadline(None));
                     tracing::error!(account = %self.settings.name, "{message}");
                     self.alert("re-auth", message);
                     self.snapshot.action_hint = Some(hint);
                 }
                 Action::RefreshCapped { until } => {
-                    let hint = format!(
-                        "re-auth needed before {}: exchanges cannot extend the token past its long-lived token's expiry. {}",
-                        format_unix(until),
+                    let why = format!(
+                        "exchanges cannot extend the token past its long-lived token's expiry. {}",
                         reauth_hint(&self.settings.name, self.is_system_user())
                     );
-                    tracing::warn!(account = %self.settings.name, "{hint}");
-                    self.alert("re-auth", hint.clone());
-                    self.snapshot.action_hint = Some(hint);
+                    let alert = format!("{}: {why}", self.reauth_deadline(Some(until)));
+                    tracing::warn!(account = %self.settings.name, "{alert}");
+                    self.alert("re-auth", alert);
+                    // The hint stays on screen: a date, which does not go stale.
+                    self.snapshot.action_hint = Some(format!("{}: {why}", reauth_before(until)));
                 }
                 Action::PermissionHeld => {
                     let detail = self.snapshot.last_error.clone().unwrap_or_default();
@@ -162,6 +163,16 @@ impl AccountActor {
                 }
             }
         }
+    }
+
+    /// The deadline words of a re-auth alert, as `check` and the dashboard say it: until
+    /// sending stops, or until `until` when the engine knows better (a capped refresh).
+    fn reauth_deadline(&mut self, until: Option<i64>) -> String {
+        let now = self.shared.clock.now_unix();
+        let access = self.snapshot.access.as_ref().map(|i| &i.info);
+        self.snapshot.state = self.state.token_state(access, now);
+        let stops_at = until.or_else(|| urgency::sending_stops_at(&self.snapshot, now));
+        urgency::reauth_alert_phrase(stops_at, now)
     }
 
     /// An alert: in history and to every client.
