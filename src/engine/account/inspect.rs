@@ -15,7 +15,7 @@ use secrecy::SecretString;
 
 impl AccountActor {
     /// Inspects the access token (and the separate long-lived token) and replans.
-    pub async fn inspect_and_plan(&mut self, trigger: &str) {
+    pub(super) async fn inspect_and_plan(&mut self, trigger: &str) {
         let (Some(app), Some(access)) = (self.app.clone(), self.access.clone()) else {
             self.report_not_configured();
             return;
@@ -115,7 +115,7 @@ impl AccountActor {
     }
 
     /// Replans from the latest inspections and performs what the state asks for.
-    pub fn plan(&mut self) {
+    pub(super) fn plan(&mut self) {
         let now = self.shared.clock.now_unix();
         let credential = match (&self.long_lived, &self.snapshot.long_lived) {
             (Some(_), Some(inspection)) => Credential::Separate(&inspection.info),
@@ -130,7 +130,7 @@ impl AccountActor {
     }
 
     /// The I/O half of [`Action`]s: alerts, history rows, the remedy on screen.
-    pub fn perform(&mut self, actions: Vec<Action>) {
+    pub(super) fn perform(&mut self, actions: Vec<Action>) {
         for action in actions {
             match action {
                 Action::ReauthNeeded { reason } => {
@@ -176,7 +176,7 @@ impl AccountActor {
     }
 
     /// An alert: in history and to every client.
-    pub fn alert(&self, trigger: &str, message: String) {
+    pub(super) fn alert(&self, trigger: &str, message: String) {
         let mut entry = self.entry(HistoryEvent::Alert, trigger, Outcome::Failed);
         entry.detail = Some(message.clone());
         self.shared.record(entry);
@@ -186,7 +186,7 @@ impl AccountActor {
         });
     }
 
-    pub fn is_system_user(&self) -> bool {
+    pub(super) fn is_system_user(&self) -> bool {
         let inspection = self
             .snapshot
             .long_lived
@@ -195,12 +195,17 @@ impl AccountActor {
         inspection.is_some_and(|i| i.info.is_system_user())
     }
 
-    pub fn entry(&self, event: HistoryEvent, trigger: &str, outcome: Outcome) -> HistoryEntry {
+    pub(super) fn entry(
+        &self,
+        event: HistoryEvent,
+        trigger: &str,
+        outcome: Outcome,
+    ) -> HistoryEntry {
         HistoryEntry::new(&self.settings.name, event, trigger, outcome)
     }
 
     /// Derives the state and sends the snapshot to clients.
-    pub fn emit(&mut self) {
+    pub(super) fn emit(&mut self) {
         let now = self.shared.clock.now_unix();
         let access = self.snapshot.access.as_ref().map(|i| &i.info);
         self.snapshot.state = self.state.token_state(access, now);

@@ -42,7 +42,7 @@ use crate::config::{AccountSettings, RefreshPolicy};
 use crate::graph::AppCredentials;
 
 /// Automatic refreshes of one account are at least this far apart.
-pub(crate) const MIN_REFRESH_GAP_SECS: i64 = 10;
+pub(super) const MIN_REFRESH_GAP_SECS: i64 = 10;
 
 /// The log line existing WhatsApp backends and their alerts use; keep verbatim.
 pub const LOG_NOT_CONFIGURED: &str = "Refresh token or App ID not configured";
@@ -168,7 +168,7 @@ impl AccountLink {
 }
 
 /// What clients see of an account before anything is known about its tokens.
-pub(crate) fn blank_snapshot(settings: &AccountSettings) -> AccountSnapshot {
+fn blank_snapshot(settings: &AccountSettings) -> AccountSnapshot {
     let mut snapshot = AccountSnapshot::new(&settings.name);
     snapshot.phone_number_id = settings.phone_number_id.clone();
     snapshot.business_account_id = settings.business_account_id.clone();
@@ -182,7 +182,7 @@ mod phase;
 mod refresh;
 mod supervise;
 
-pub(crate) use actor::AccountActor;
+use actor::AccountActor;
 pub use inspect::reauth_hint;
 pub use refresh::{LOG_REFRESH_FAILED, LOG_REFRESHED};
 pub(crate) use supervise::{panic_text, spawn_account};

@@ -24,7 +24,7 @@ pub const LOG_REFRESH_FAILED: &str = "Failed to refresh WhatsApp token";
 
 impl AccountActor {
     /// One refresh attempt, with every outcome recorded and the state updated.
-    pub async fn refresh(&mut self, trigger: Trigger) -> RefreshOutcome {
+    pub(super) async fn refresh(&mut self, trigger: Trigger) -> RefreshOutcome {
         let (Some(app), Some(credential)) = (self.app.clone(), self.credential().cloned()) else {
             self.report_missing_for_refresh();
             return Err(RefreshError::local(
@@ -315,7 +315,7 @@ impl AccountActor {
 
     /// Publishes the current token to the env file and the on-refresh command; returns what
     /// failed, one line per target.
-    pub async fn publish(&mut self) -> Vec<String> {
+    pub(super) async fn publish(&mut self) -> Vec<String> {
         let Some(token) = self.access.clone() else {
             return Vec::new();
         };
