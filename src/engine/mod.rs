@@ -1,4 +1,5 @@
-//! The token engine: accounts (`account/`), schedule, store, history, publish, sends, and the
+//! The token engine: accounts (`account/`), schedule, store and its write path (`token_write`),
+//! history, publish, sends, and the
 //! telemetry beside them (`telemetry/`).
 //!
 //! Started once per process with [`Engine::start`]. Clients (the dashboard and every headless
