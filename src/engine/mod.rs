@@ -1,6 +1,5 @@
 //! The token engine: accounts (`account/`), schedule, store and its write path (`token_write`),
-//! history, publish, sends, and the
-//! telemetry beside them (`telemetry/`).
+//! history, publish, sends, and the telemetry beside them (`telemetry/`).
 //!
 //! Started once per process with [`Engine::start`]. Clients (the dashboard and every headless
 //! command) send [`EngineCommand`]s through the [`EngineHandle`] and read [`EngineEvent`]s

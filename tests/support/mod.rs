@@ -1,8 +1,9 @@
-//! Helpers shared by the engine tests: a fake token source on a virtual clock, and the
-//! settings, event draining and state reading around it. Each test file takes what it needs
-//! with `mod support;`.
+//! Helpers shared by the tests: a fake token source on a virtual clock and the settings, event
+//! draining and state reading around it (engine tests), and runners of the real binary
+//! (`cli`). Each test file takes what it needs with `mod support;`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod cli;
 pub mod fake_source;
 
 use std::time::Duration;
