@@ -11,13 +11,30 @@
 //! | [`config`] | config file discovery, parsing with spans, validation, secrets, env overrides |
 //! | [`graph`] | the Meta Graph API client: typed requests/responses, error classes, `appsecret_proof`, usage headers |
 //! | [`sim`] | the Graph API simulator (`tokentop sim`, tests, the demo) |
-//! | [`engine`] | the engine: per-account actors in `engine/account/` (a pure lifecycle state machine, the actor doing its I/O, refresh, supervision), the new-token rule, schedule, store, history, publish, hooks, sends; the urgency rule (`engine::urgency`: OK/WARNING/CRITICAL and the remedy, for the dashboard, `check` and alerts alike); `engine/telemetry/` (log sources and patterns, the hub, delivery windows, phone health, analytics) |
+//! | [`engine`] | the token engine and the telemetry beside it; the files below |
 //! | [`format`] | words for times and levels shared by the dashboard and the commands: countdowns, clock times, durations |
 //! | [`logging`] | tracing setup: stderr (text or JSON) for headless commands, daily files in the data dir opened without following symlinks |
 //! | [`mask`] | the one way a token is ever shown: `EAAG…x9Qf` |
 //! | [`serve`] | the HTTP endpoint for on-call tools: Prometheus `/metrics`, `/healthz`, `/readyz`, `/status`; fed by a tee of the engine's events |
 //! | [`tui`] | the dashboard: terminal lifecycle, event loop, `App` state + pure `update(msg)`, key map |
 //! | [`ui`] | pure render functions of the dashboard, one file per panel; terminal-only shapes (bars, sparklines) |
+//!
+//! Inside `engine/`:
+//!
+//! | path | what lives there |
+//! |---|---|
+//! | `engine/mod.rs` | `Engine::start`, the handle, the command loop |
+//! | `engine/account/` | one account: `phase.rs` the pure lifecycle state (`Phase`, `plan`, `Action`s), `actor.rs` the run loop and timers, `inspect.rs` inspections and performing actions, `refresh.rs` the refresh procedure, `supervise.rs` restarts after a panic |
+//! | `engine/new_token.rs` | the rule a new token must pass, and its expiry |
+//! | `engine/token_write.rs` | the one storage path of a new token (lock, re-read, persist, history row), for refresh and `exchange` |
+//! | `engine/store.rs`, `engine/lock.rs`, `engine/atomic_file.rs`, `engine/private_fs.rs` | the token store, the cross-process lock, atomic and symlink-safe file access |
+//! | `engine/history.rs` | `history.jsonl` |
+//! | `engine/schedule.rs` | when to refresh, how to back off |
+//! | `engine/urgency.rs` | the one urgency rule and re-auth wording, for the dashboard, `check` and alerts |
+//! | `engine/publish.rs`, `engine/hook.rs` | env-file and on-refresh command |
+//! | `engine/sends.rs`, `engine/inspector.rs`, `engine/source.rs` | the send guard, batched inspection, the `TokenSource` seam |
+//! | `engine/events.rs`, `engine/state.rs`, `engine/clock.rs` | commands in, events and snapshots out; the clock |
+//! | `engine/telemetry/` | log sources and patterns (`logs/`), the hub, delivery windows, phone health, analytics |
 //!
 //! Data flow: `commands` (or the dashboard) start an [`engine::Engine`] on [`config::Settings`]
 //! and a [`engine::TokenSource`] (the [`graph::GraphClient`], or a fake in tests); they send

@@ -3,11 +3,11 @@
 //! or a device is refused at once with a message naming it, never read until memory runs out
 //! or waited on forever.
 
-mod cli_support;
+mod support;
 
 use std::path::Path;
 
-use cli_support::{all_text, tokentop};
+use support::cli::{all_text, tokentop};
 
 fn mkfifo(path: &Path) {
     let status = std::process::Command::new("mkfifo")

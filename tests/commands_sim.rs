@@ -234,7 +234,7 @@ async fn daemon_keeps_a_20_second_token_alive_and_exits_0_on_sigterm() {
     assert!(refreshes.len() >= 2, "{refreshes:#?}");
     let expiries: Vec<i64> = refreshes
         .iter()
-        .map(|e| e.new_expires_at.unwrap())
+        .map(|e| e.new_expires_at_unix().unwrap())
         .collect();
     assert!(
         expiries.windows(2).all(|w| w[1] > w[0]),

@@ -1,306 +1,18 @@
 //! Engine schedule and state transitions under tokio's paused clock with a fake token source.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+mod support;
+
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
-use tokentop::config::{
-    AccountSettings, GraphSettings, PatternSettings, RefreshBefore, RefreshPolicy, Settings,
-    TestMessageSettings, UiSettings,
-};
-use tokentop::engine::source::AnalyticsWindow;
+use support::fake_source::{ExchangeMode, FakeSource};
+use support::{START, run_for, settings, states};
+use tokentop::config::{AccountSettings, RefreshBefore, TestMessageSettings};
 use tokentop::engine::{
-    AccountSnapshot, Clock, Engine, EngineCommand, EngineEvent, EngineOptions, TokenSource,
-    TokenState,
+    AccountSnapshot, Clock, Engine, EngineCommand, EngineEvent, EngineOptions, TokenState,
 };
-use tokentop::graph::{
-    Analytics, AppCredentials, ErrorClass, ExchangedToken, GraphError, OutgoingMessage,
-    PhoneHealth, PhoneHealthResult, PhoneRead, SendResult, TokenInfo, Usage, WithUsage,
-};
-use tokio::sync::mpsc::UnboundedReceiver;
-
-const START: i64 = 1_800_000_000;
-
-#[derive(Clone, Copy)]
-enum ExchangeMode {
-    /// New token with `lifetime_secs` from now.
-    Renew {
-        lifetime_secs: i64,
-    },
-    Fail(ErrorClass, i64),
-    /// Answers with exactly this token (well-formed or not, known to Meta or not).
-    Answer(&'static str),
-    /// A new USER token that expires when the exchanged token does (Meta does not reliably
-    /// extend a long-lived user token).
-    SameExpiry,
-    /// A new long-lived USER token with `lifetime_secs` from now.
-    RenewUser {
-        lifetime_secs: i64,
-    },
-}
-
-struct FakeToken {
-    kind: &'static str,
-    expires_at: i64,
-    issued_at: i64,
-}
-
-/// A token source whose tokens live in memory, on the engine's (virtual) clock.
-struct FakeSource {
-    clock: Clock,
-    tokens: Mutex<HashMap<String, FakeToken>>,
-    mode: Mutex<ExchangeMode>,
-    exchanges: Mutex<Vec<i64>>,
-    sends: Mutex<u32>,
-    inspections: Mutex<u32>,
-    counter: Mutex<u32>,
-    /// Tokens Meta invalidated early (password change): `is_valid:false`, subcode 460.
-    invalidated: Mutex<Vec<String>>,
-    /// Sizes of the token lists passed to `inspect_many`.
-    inspect_sizes: Mutex<Vec<usize>>,
-    /// `call_count` reported in `X-App-Usage` by phone-health answers.
-    usage_percent: Mutex<u32>,
-    /// Sizes of the read lists passed to `phone_health_many`.
-    phone_batches: Mutex<Vec<usize>>,
-    /// Calls of the one-phone `phone_health`.
-    single_phone_reads: Mutex<u32>,
-}
-
-impl FakeSource {
-    /// A GREEN phone, with `usage_percent` in `X-App-Usage`.
-    fn health(&self) -> WithUsage<PhoneHealth> {
-        let health = tokentop::graph::parse_phone_health(r#"{"quality_rating":"GREEN"}"#).unwrap();
-        let percent = *self.usage_percent.lock().unwrap();
-        let mut headers = reqwest::header::HeaderMap::new();
-        let value = format!(r#"{{"call_count":{percent},"total_time":1,"total_cputime":1}}"#);
-        headers.insert("x-app-usage", value.parse().unwrap());
-        let usage = tokentop::graph::parse_usage(&headers);
-        WithUsage {
-            value: health,
-            usage,
-        }
-    }
-
-    fn new(clock: Clock, mode: ExchangeMode) -> Arc<Self> {
-        Arc::new(Self {
-            clock,
-            tokens: Mutex::new(HashMap::new()),
-            mode: Mutex::new(mode),
-            exchanges: Mutex::new(Vec::new()),
-            sends: Mutex::new(0),
-            inspections: Mutex::new(0),
-            counter: Mutex::new(0),
-            usage_percent: Mutex::new(0),
-            invalidated: Mutex::new(Vec::new()),
-            inspect_sizes: Mutex::new(Vec::new()),
-            phone_batches: Mutex::new(Vec::new()),
-            single_phone_reads: Mutex::new(0),
-        })
-    }
-
-    fn mint(&self, kind: &'static str, lifetime_secs: Option<i64>) -> String {
-        let now = self.clock.now_unix();
-        self.mint_at(kind, lifetime_secs.map_or(0, |l| now + l))
-    }
-
-    /// A token expiring at `expires_at` (0: never).
-    fn mint_at(&self, kind: &'static str, expires_at: i64) -> String {
-        let mut n = self.counter.lock().unwrap();
-        *n += 1;
-        let token = format!("EAAGfaketoken{:06}xxxxxxxxxxxxxxxx", *n);
-        let now = self.clock.now_unix();
-        self.tokens.lock().unwrap().insert(
-            token.clone(),
-            FakeToken {
-                kind,
-                expires_at,
-                issued_at: now,
-            },
-        );
-        token
-    }
-
-    fn info(&self, token: &str) -> TokenInfo {
-        let tokens = self.tokens.lock().unwrap();
-        let now = self.clock.now_unix();
-        let mut value = serde_json::json!({"is_valid": false});
-        if self.invalidated.lock().unwrap().iter().any(|t| t == token) {
-            // Like Meta's answer for a dead token: the type stays, is_valid is false.
-            let kind = tokens.get(token).map_or("USER", |t| t.kind);
-            value = serde_json::json!({
-                "is_valid": false, "type": kind, "expires_at": 0,
-                "error": {"code": 190, "subcode": 460, "message": "password changed"},
-            });
-        } else if let Some(t) = tokens.get(token) {
-            let alive = t.expires_at == 0 || t.expires_at > now;
-            value = serde_json::json!({
-                "is_valid": alive, "type": t.kind, "expires_at": t.expires_at,
-                "issued_at": t.issued_at,
-                "scopes": ["whatsapp_business_management", "whatsapp_business_messaging"],
-            });
-            if !alive {
-                value["error"] =
-                    serde_json::json!({"code": 190, "subcode": 463, "message": "expired"});
-            }
-        }
-        serde_json::from_value(value).unwrap()
-    }
-
-    fn alive(&self, token: &str) -> bool {
-        self.info(token).is_valid
-    }
-
-    fn error(class: ErrorClass, code: i64) -> GraphError {
-        let mut err = GraphError::without_envelope(class, format!("fake error {code}"));
-        err.code = Some(code);
-        err
-    }
-}
-
-impl TokenSource for FakeSource {
-    fn inspect_many<'a>(
-        &'a self,
-        _app: &'a AppCredentials,
-        tokens: &'a [SecretString],
-    ) -> BoxFuture<'a, Result<Vec<Result<TokenInfo, GraphError>>, GraphError>> {
-        Box::pin(async move {
-            *self.inspections.lock().unwrap() += 1;
-            self.inspect_sizes.lock().unwrap().push(tokens.len());
-            Ok(tokens
-                .iter()
-                .map(|t| Ok(self.info(t.expose_secret())))
-                .collect())
-        })
-    }
-
-    fn exchange<'a>(
-        &'a self,
-        _app: &'a AppCredentials,
-        token: &'a SecretString,
-        _sixty: bool,
-    ) -> BoxFuture<'a, Result<ExchangedToken, GraphError>> {
-        Box::pin(async move {
-            self.exchanges.lock().unwrap().push(self.clock.now_unix());
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            if !self.alive(token.expose_secret()) {
-                return Err(Self::error(ErrorClass::TokenDead, 190));
-            }
-            let mode = *self.mode.lock().unwrap();
-            match mode {
-                ExchangeMode::Renew { lifetime_secs } => {
-                    let new = self.mint("SYSTEM_USER", Some(lifetime_secs));
-                    Ok(ExchangedToken {
-                        access_token: SecretString::from(new),
-                        token_type: Some("bearer".into()),
-                        expires_in_secs: Some(lifetime_secs as u64),
-                    })
-                }
-                ExchangeMode::Fail(class, code) => Err(Self::error(class, code)),
-                ExchangeMode::SameExpiry => {
-                    let expires_at = self.tokens.lock().unwrap()[token.expose_secret()].expires_at;
-                    let new = self.mint_at("USER", expires_at);
-                    Ok(ExchangedToken {
-                        access_token: SecretString::from(new),
-                        token_type: Some("bearer".into()),
-                        expires_in_secs: None,
-                    })
-                }
-                ExchangeMode::RenewUser { lifetime_secs } => {
-                    let new = self.mint("USER", Some(lifetime_secs));
-                    Ok(ExchangedToken {
-                        access_token: SecretString::from(new),
-                        token_type: Some("bearer".into()),
-                        expires_in_secs: Some(lifetime_secs as u64),
-                    })
-                }
-                ExchangeMode::Answer(token) => Ok(ExchangedToken {
-                    access_token: SecretString::from(token),
-                    token_type: Some("bearer".into()),
-                    expires_in_secs: Some(5_183_944),
-                }),
-            }
-        })
-    }
-
-    fn send<'a>(
-        &'a self,
-        _app: &'a AppCredentials,
-        token: &'a SecretString,
-        _phone: &'a str,
-        _message: &'a OutgoingMessage,
-    ) -> BoxFuture<'a, Result<WithUsage<SendResult>, GraphError>> {
-        Box::pin(async move {
-            *self.sends.lock().unwrap() += 1;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            if !self.alive(token.expose_secret()) {
-                return Err(Self::error(ErrorClass::TokenDead, 190));
-            }
-            Ok(WithUsage {
-                value: SendResult {
-                    message_id: Some("wamid.fake".into()),
-                    message_status: Some("accepted".into()),
-                    wa_id: None,
-                },
-                usage: Usage::default(),
-            })
-        })
-    }
-
-    fn phone_health<'a>(
-        &'a self,
-        _app: &'a AppCredentials,
-        _token: &'a SecretString,
-        _phone: &'a str,
-    ) -> BoxFuture<'a, Result<WithUsage<PhoneHealth>, GraphError>> {
-        Box::pin(async move {
-            *self.single_phone_reads.lock().unwrap() += 1;
-            Ok(self.health())
-        })
-    }
-
-    fn phone_health_many<'a>(
-        &'a self,
-        _app: &'a AppCredentials,
-        reads: &'a [PhoneRead],
-    ) -> BoxFuture<'a, Result<Vec<PhoneHealthResult>, GraphError>> {
-        Box::pin(async move {
-            self.phone_batches.lock().unwrap().push(reads.len());
-            Ok(reads.iter().map(|_| Ok(self.health())).collect())
-        })
-    }
-
-    fn analytics<'a>(
-        &'a self,
-        _app: &'a AppCredentials,
-        _token: &'a SecretString,
-        _waba: &'a str,
-        _window: AnalyticsWindow,
-    ) -> BoxFuture<'a, Result<WithUsage<Analytics>, GraphError>> {
-        Box::pin(async move { Err(Self::error(ErrorClass::Permission, 10)) })
-    }
-}
-
-fn settings(data_dir: &std::path::Path, accounts: Vec<AccountSettings>) -> Settings {
-    Settings {
-        config_path: None,
-        data_dir: data_dir.to_path_buf(),
-        graph: GraphSettings::default(),
-        refresh: RefreshPolicy {
-            check_interval: Duration::from_secs(3600),
-            refresh_before: RefreshBefore::ShareOfLifetime(33),
-            ..RefreshPolicy::default()
-        },
-        accounts,
-        logs: Vec::new(),
-        patterns: PatternSettings::default(),
-        ui: UiSettings::default(),
-        serve: Default::default(),
-        proxy: Default::default(),
-    }
-}
+use tokentop::graph::ErrorClass;
 
 fn account(name: &str, token: &str) -> AccountSettings {
     AccountSettings {
@@ -322,21 +34,6 @@ fn account(name: &str, token: &str) -> AccountSettings {
     }
 }
 
-/// Drains events for `secs` of virtual time, returning them.
-async fn run_for(events: &mut UnboundedReceiver<EngineEvent>, secs: u64) -> Vec<EngineEvent> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    let mut seen = Vec::new();
-    loop {
-        tokio::select! {
-            event = events.recv() => match event {
-                Some(event) => seen.push(event),
-                None => return seen,
-            },
-            () = tokio::time::sleep_until(deadline) => return seen,
-        }
-    }
-}
-
 /// The newest account snapshot among `events`.
 fn last_snapshot(events: &[EngineEvent]) -> AccountSnapshot {
     events
@@ -347,16 +44,6 @@ fn last_snapshot(events: &[EngineEvent]) -> AccountSnapshot {
             _ => None,
         })
         .expect("an account snapshot")
-}
-
-fn states(events: &[EngineEvent], name: &str) -> Vec<TokenState> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            EngineEvent::Account(s) if s.name == name => Some(s.state.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -873,6 +560,33 @@ async fn a_restart_republishes_a_stale_env_file() {
             "no exchange needed"
         );
     }
+}
+
+/// Issue 10: a re-auth alert says until when sending goes on, in the words `check` and the
+/// dashboard use ("re-auth needed within 59d"), with the date.
+#[tokio::test(start_paused = true)]
+async fn a_reauth_alert_carries_the_deadline_check_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::virtual_at(START);
+    let fake = FakeSource::new(clock.clone(), ExchangeMode::Renew { lifetime_secs: 100 });
+    let access = fake.mint("USER", Some(59 * 86_400 + 3600));
+    let dead_long_lived = fake.mint_at("USER", START - 10);
+    let mut acct = account("a", &access);
+    acct.long_lived_token = Some(SecretString::from(dead_long_lived.as_str()));
+    let options = EngineOptions {
+        clock,
+        ..EngineOptions::default()
+    };
+    let (_handle, mut events) =
+        Engine::start(&settings(dir.path(), vec![acct]), fake.clone(), options);
+    let seen = run_for(&mut events, 10).await;
+    let alerts = history_alerts(&seen);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].starts_with("re-auth needed before 2027-03-15 09:00:00 UTC (within 59d); "),
+        "{alerts:?}"
+    );
+    assert!(alerts[0].contains("tokentop exchange"), "{alerts:?}");
 }
 
 fn history_alerts(events: &[EngineEvent]) -> Vec<String> {

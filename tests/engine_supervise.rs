@@ -2,230 +2,20 @@
 //! keeps inspecting, restarts a panicked account task (bounded) and reports it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+mod support;
+
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
-use secrecy::{ExposeSecret, SecretString};
-use tokentop::config::{
-    AccountSettings, GraphSettings, PatternSettings, RefreshBefore, RefreshPolicy, Settings,
-    TestMessageSettings, UiSettings,
-};
+use secrecy::SecretString;
+use support::fake_source::{FakeSource, Panics};
+use support::{START, run_for, settings, states};
+use tokentop::config::{AccountSettings, TestMessageSettings};
 use tokentop::engine::history::HistoryEvent;
-use tokentop::engine::source::AnalyticsWindow;
 use tokentop::engine::{
-    Clock, Engine, EngineCommand, EngineEvent, EngineOptions, HealthPolling, TokenSource,
-    TokenState,
-};
-use tokentop::graph::{
-    Analytics, AppCredentials, ErrorClass, ExchangedToken, GraphError, OutgoingMessage,
-    PhoneHealth, SendResult, TokenInfo, WithUsage,
+    Clock, Engine, EngineCommand, EngineEvent, EngineOptions, HealthPolling, TokenState,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
-
-const START: i64 = 1_800_000_000;
-
-/// When the fake panics (test code may).
-#[derive(Clone, Copy, PartialEq)]
-enum Panics {
-    Never,
-    /// On the first exchange of the named account's token.
-    FirstExchangeOf(&'static str),
-    /// On every exchange of the named account's token.
-    EveryExchangeOf(&'static str),
-    /// On the first `inspect_many` call.
-    FirstInspection,
-}
-
-/// Tokens are named `EAAGfake<account>Z…` (lowercase names), so the fake knows whose token it sees.
-struct Fake {
-    clock: Clock,
-    panics: Panics,
-    /// token -> (expires_at, issued_at)
-    tokens: Mutex<HashMap<String, (i64, i64)>>,
-    inspections: Mutex<HashMap<String, u32>>,
-    inspect_calls: Mutex<u32>,
-    exchanges: Mutex<HashMap<String, u32>>,
-    counter: Mutex<u32>,
-}
-
-impl Fake {
-    fn new(clock: Clock, panics: Panics) -> Arc<Self> {
-        Arc::new(Self {
-            clock,
-            panics,
-            tokens: Mutex::new(HashMap::new()),
-            inspections: Mutex::new(HashMap::new()),
-            inspect_calls: Mutex::new(0),
-            exchanges: Mutex::new(HashMap::new()),
-            counter: Mutex::new(0),
-        })
-    }
-
-    fn put(&self, account: &str, expires_at: i64, issued_at: i64) -> String {
-        let mut n = self.counter.lock().unwrap();
-        *n += 1;
-        let token = format!("EAAGfake{account}Z{:06}xxxxxxxxxxxxxxxx", *n);
-        self.tokens
-            .lock()
-            .unwrap()
-            .insert(token.clone(), (expires_at, issued_at));
-        token
-    }
-
-    fn account_of(token: &str) -> String {
-        let rest = token.trim_start_matches("EAAGfake");
-        rest.split('Z').next().unwrap_or_default().to_string()
-    }
-
-    fn info(&self, token: &str) -> TokenInfo {
-        let now = self.clock.now_unix();
-        let value = match self.tokens.lock().unwrap().get(token) {
-            Some(&(expires_at, issued_at)) => serde_json::json!({
-                "is_valid": expires_at == 0 || expires_at > now, "type": "SYSTEM_USER",
-                "expires_at": expires_at, "issued_at": issued_at,
-                "data_access_expires_at": expires_at,
-                "scopes": ["whatsapp_business_management", "whatsapp_business_messaging"],
-            }),
-            None => serde_json::json!({"is_valid": false}),
-        };
-        serde_json::from_value(value).unwrap()
-    }
-
-    fn inspected(&self, account: &str) -> u32 {
-        self.inspections
-            .lock()
-            .unwrap()
-            .get(account)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    fn exchanged(&self, account: &str) -> u32 {
-        self.exchanges
-            .lock()
-            .unwrap()
-            .get(account)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    fn unsupported() -> GraphError {
-        GraphError::without_envelope(ErrorClass::Permission, "not in this fake")
-    }
-}
-
-impl TokenSource for Fake {
-    fn inspect_many<'a>(
-        &'a self,
-        _app: &'a AppCredentials,
-        tokens: &'a [SecretString],
-    ) -> BoxFuture<'a, Result<Vec<Result<TokenInfo, GraphError>>, GraphError>> {
-        Box::pin(async move {
-            let call = {
-                let mut calls = self.inspect_calls.lock().unwrap();
-                *calls += 1;
-                *calls
-            };
-            if call == 1 && self.panics == Panics::FirstInspection {
-                panic!("fake source panics on the first inspection");
-            }
-            let mut counts = self.inspections.lock().unwrap();
-            Ok(tokens
-                .iter()
-                .map(|t| {
-                    *counts
-                        .entry(Fake::account_of(t.expose_secret()))
-                        .or_default() += 1;
-                    Ok(self.info(t.expose_secret()))
-                })
-                .collect())
-        })
-    }
-
-    fn exchange<'a>(
-        &'a self,
-        _app: &'a AppCredentials,
-        token: &'a SecretString,
-        _sixty: bool,
-    ) -> BoxFuture<'a, Result<ExchangedToken, GraphError>> {
-        Box::pin(async move {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let account = Fake::account_of(token.expose_secret());
-            let count = {
-                let mut exchanges = self.exchanges.lock().unwrap();
-                let n = exchanges.entry(account.clone()).or_default();
-                *n += 1;
-                *n
-            };
-            match self.panics {
-                Panics::FirstExchangeOf(a) if a == account && count == 1 => {
-                    panic!("fake source panics on the first exchange of {a}")
-                }
-                Panics::EveryExchangeOf(a) if a == account => {
-                    panic!("fake source panics on exchange {count} of {a}")
-                }
-                _ => {}
-            }
-            let now = self.clock.now_unix();
-            let new = self.put(&account, now + 100, now);
-            Ok(ExchangedToken {
-                access_token: SecretString::from(new),
-                token_type: Some("bearer".into()),
-                expires_in_secs: Some(100),
-            })
-        })
-    }
-
-    fn send<'a>(
-        &'a self,
-        _app: &'a AppCredentials,
-        _token: &'a SecretString,
-        _phone: &'a str,
-        _message: &'a OutgoingMessage,
-    ) -> BoxFuture<'a, Result<WithUsage<SendResult>, GraphError>> {
-        Box::pin(async { Err(Fake::unsupported()) })
-    }
-
-    fn phone_health<'a>(
-        &'a self,
-        _app: &'a AppCredentials,
-        _token: &'a SecretString,
-        _phone: &'a str,
-    ) -> BoxFuture<'a, Result<WithUsage<PhoneHealth>, GraphError>> {
-        Box::pin(async { Err(Fake::unsupported()) })
-    }
-
-    fn analytics<'a>(
-        &'a self,
-        _app: &'a AppCredentials,
-        _token: &'a SecretString,
-        _waba: &'a str,
-        _window: AnalyticsWindow,
-    ) -> BoxFuture<'a, Result<WithUsage<Analytics>, GraphError>> {
-        Box::pin(async { Err(Fake::unsupported()) })
-    }
-}
-
-fn settings(data_dir: &std::path::Path, accounts: Vec<AccountSettings>) -> Settings {
-    Settings {
-        config_path: None,
-        data_dir: data_dir.to_path_buf(),
-        graph: GraphSettings::default(),
-        refresh: RefreshPolicy {
-            check_interval: Duration::from_secs(3600),
-            refresh_before: RefreshBefore::ShareOfLifetime(33),
-            ..RefreshPolicy::default()
-        },
-        accounts,
-        logs: Vec::new(),
-        patterns: PatternSettings::default(),
-        ui: UiSettings::default(),
-        serve: Default::default(),
-        proxy: Default::default(),
-    }
-}
 
 fn account(name: &str, token: &str) -> AccountSettings {
     AccountSettings {
@@ -247,7 +37,7 @@ fn account(name: &str, token: &str) -> AccountSettings {
 fn start(
     dir: &std::path::Path,
     clock: Clock,
-    fake: Arc<Fake>,
+    fake: Arc<FakeSource>,
     accounts: Vec<AccountSettings>,
 ) -> (
     tokentop::engine::EngineHandle,
@@ -261,31 +51,6 @@ fn start(
         ..EngineOptions::default()
     };
     Engine::start(&settings(dir, accounts), fake, options)
-}
-
-/// Drains events for `secs` of virtual time, returning them.
-async fn run_for(events: &mut UnboundedReceiver<EngineEvent>, secs: u64) -> Vec<EngineEvent> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    let mut seen = Vec::new();
-    loop {
-        tokio::select! {
-            event = events.recv() => match event {
-                Some(event) => seen.push(event),
-                None => return seen,
-            },
-            () = tokio::time::sleep_until(deadline) => return seen,
-        }
-    }
-}
-
-fn states(events: &[EngineEvent], name: &str) -> Vec<TokenState> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            EngineEvent::Account(s) if s.name == name => Some(s.state.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 fn alerts<'a>(events: &'a [EngineEvent], name: &str) -> Vec<&'a str> {
@@ -302,7 +67,7 @@ fn alerts<'a>(events: &'a [EngineEvent], name: &str) -> Vec<&'a str> {
 async fn extreme_expiries_neither_panic_nor_stop_inspection() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Clock::virtual_at(START);
-    let fake = Fake::new(clock.clone(), Panics::Never);
+    let fake = FakeSource::panicking(clock.clone(), Panics::Never);
     let cases = [
         ("max", i64::MAX, START),
         ("maxold", i64::MAX, i64::MIN),
@@ -336,7 +101,7 @@ async fn extreme_expiries_neither_panic_nor_stop_inspection() {
 async fn panicking_account_task_is_reported_and_restarted() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Clock::virtual_at(START);
-    let fake = Fake::new(clock.clone(), Panics::FirstExchangeOf("a"));
+    let fake = FakeSource::panicking(clock.clone(), Panics::FirstExchangeOf("a"));
     let a = fake.put("a", START + 100, START);
     let b = fake.put("b", START + 100, START);
     let (_handle, mut events) = start(
@@ -390,7 +155,7 @@ async fn panicking_account_task_is_reported_and_restarted() {
 async fn account_that_keeps_panicking_is_given_up_and_shown_failed() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Clock::virtual_at(START);
-    let fake = Fake::new(clock.clone(), Panics::EveryExchangeOf("a"));
+    let fake = FakeSource::panicking(clock.clone(), Panics::EveryExchangeOf("a"));
     let a = fake.put("a", START + 100, START);
     let b = fake.put("b", START + 100, START);
     let (handle, mut events) = start(
@@ -444,7 +209,7 @@ async fn account_that_keeps_panicking_is_given_up_and_shown_failed() {
 async fn panicking_inspection_is_an_error_and_inspection_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Clock::virtual_at(START);
-    let fake = Fake::new(clock.clone(), Panics::FirstInspection);
+    let fake = FakeSource::panicking(clock.clone(), Panics::FirstInspection);
     let a = fake.put("a", START + 86_400, START);
     let (handle, mut events) = start(dir.path(), clock, fake.clone(), vec![account("a", &a)]);
     let mut seen = run_for(&mut events, 5).await;

@@ -5,7 +5,7 @@
 //! broken answer must never reach stdout, stderr, history or the log files.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod cli_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -15,7 +15,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{Request, Response, StatusCode};
-use cli_support::{all_text as describe, tokentop_with_stdin, write_private};
+use support::cli::{all_text as describe, tokentop_with_stdin, write_private};
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, RunningSim, SimConfig, TokenKind};
 
 /// Forwards to the simulator, except the exchange, which gets `exchange_body`.

@@ -1,11 +1,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Issue 8 item 13: messages that point the operator at the right cause.
 
-mod cli_support;
+mod support;
 
 use std::time::Duration;
 
-use cli_support::{all_text, start_sim, tokentop, write_private as write_config};
+use support::cli::{all_text, start_sim, tokentop, write_private as write_config};
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, TokenKind};
 
 #[tokio::test]

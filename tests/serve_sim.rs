@@ -4,11 +4,11 @@
 //! a real Prometheus server. `scripts/test` installs Debian's `prometheus` package.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod serve_support;
+mod support;
 
 use std::time::Duration;
 
-use serve_support::{Daemon, Prometheus, promtool_check_metrics};
+use support::serve::{Daemon, Prometheus, promtool_check_metrics};
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, Faults, RunningSim, SimConfig, TokenKind};
 
 const SCRAPE_TOKEN: &str = "scrape-4f1c9a7e-token-for-prometheus";

@@ -128,7 +128,7 @@ async fn pressing_r_shows_a_new_history_row_with_a_later_expiry_then_q_quits() {
                 && e.trigger == "forced"
                 && e.outcome == Outcome::Ok =>
         {
-            e.new_expires_at
+            e.new_expires_at_unix()
         }
         _ => None,
     })

@@ -5,7 +5,6 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
@@ -13,10 +12,10 @@ use secrecy::{ExposeSecret, SecretString};
 use super::common::load_settings;
 use crate::cli::{ExchangeArgs, GlobalArgs};
 use crate::config::{AccountSettings, Settings};
-use crate::engine::history::{HistoryEntry, HistoryEvent, HistoryLog, Outcome};
+use crate::engine::history::HistoryLog;
 use crate::engine::new_token::{new_token_expiry, vet_new_token};
 use crate::engine::store::{StoredTokens, TokenStore, fingerprint};
-use crate::engine::{lock, reauth_hint};
+use crate::engine::{reauth_hint, token_write};
 use crate::format::format_unix;
 use crate::graph::{AppCredentials, GraphClient};
 use crate::mask::mask;
@@ -97,6 +96,7 @@ pub async fn run(global: &GlobalArgs, args: &ExchangeArgs) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
+/// The engine's storage path (lock, re-read, persist, history row), as a refresh uses it.
 async fn store(
     settings: &Settings,
     account: &str,
@@ -105,11 +105,17 @@ async fn store(
     expires_at: Option<i64>,
     now: i64,
 ) -> anyhow::Result<()> {
-    let _lock = lock::acquire(&settings.data_dir, account, Duration::from_secs(60)).await?;
+    let _lock = token_write::lock_account(&settings.data_dir, account).await?;
+    let store = TokenStore::new(&settings.data_dir);
+    // An unreadable store is replaced: the exchanged token is the one to keep.
+    let seen_refreshed_at = token_write::reread(&store, account)
+        .ok()
+        .flatten()
+        .map_or(0, |stored| stored.refreshed_at);
     let configured_credential =
         configured.and_then(|a| a.long_lived_token.as_ref().or(a.access_token.as_ref()));
     let has_separate_long_lived = configured.is_some_and(|a| a.long_lived_token.is_some());
-    let tokens = StoredTokens {
+    let mut tokens = StoredTokens {
         access_token: token.clone(),
         long_lived_token: has_separate_long_lived.then(|| token.clone()),
         expires_at,
@@ -117,10 +123,8 @@ async fn store(
         // The configured token is older than this one: the store wins at the next start.
         origin_fingerprint: configured_credential.map(fingerprint).unwrap_or_default(),
     };
-    TokenStore::new(&settings.data_dir).save(account, &tokens)?;
-    let mut entry = HistoryEntry::new(account, HistoryEvent::Refresh, "exchange", Outcome::Ok);
-    entry.new_expires_at = Some(expires_at.unwrap_or(0));
-    entry.token = Some(mask(token));
+    token_write::persist(&store, account, &mut tokens, seen_refreshed_at)?;
+    let entry = token_write::refreshed_row(account, "exchange", expires_at, token);
     HistoryLog::new(&settings.data_dir).append(&entry)?;
     Ok(())
 }

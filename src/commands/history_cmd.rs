@@ -8,6 +8,7 @@ use super::common::{format_left, load_settings};
 use super::stdout;
 use crate::cli::{GlobalArgs, HistoryArgs};
 use crate::engine::history::{HistoryEntry, HistoryLog, Outcome};
+use crate::graph::Expiry;
 
 pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> anyhow::Result<ExitCode> {
     let settings = load_settings(global)?;
@@ -56,12 +57,12 @@ pub fn history_line(entry: &HistoryEntry) -> String {
         line.push_str(&format!(" {ms:>5}ms"));
     }
     match entry.new_expires_at {
-        Some(0) => line.push_str("  never expires"),
-        Some(at) => line.push_str(&format!(
+        Some(Expiry::Never) => line.push_str("  never expires"),
+        Some(Expiry::At(at)) => line.push_str(&format!(
             "  expires in {}",
             format_left(at.saturating_sub(entry.time.timestamp()))
         )),
-        None => {}
+        Some(Expiry::Unknown) | None => {}
     }
     if let Some(err) = &entry.error {
         let code = match (err.code, err.subcode) {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::atomic_file::write_atomic;
 use super::private_fs::{create_private_dir_all, open_no_follow, open_read_no_follow};
-use crate::graph::GraphError;
+use crate::graph::{Expiry, GraphError};
 
 /// Past this size the file is compacted.
 pub const DEFAULT_SIZE_CAP_BYTES: u64 = 8 * 1024 * 1024;
@@ -74,9 +74,14 @@ pub struct HistoryEntry {
     pub outcome: Outcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
-    /// Expiry (unix seconds) of the token after this event; 0 = never.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub new_expires_at: Option<i64>,
+    /// Expiry of the token after this event; `None` when the event did not learn one. On
+    /// disk: unix seconds, or `"never"` (older files wrote never as `0`; it still reads).
+    #[serde(
+        default,
+        skip_serializing_if = "expiry_field::unrecorded",
+        with = "expiry_field"
+    )]
+    pub new_expires_at: Option<Expiry>,
     /// Masked token the event concerned (`EAAG…x9Qf`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
@@ -102,6 +107,61 @@ impl HistoryEntry {
             error: None,
             detail: None,
         }
+    }
+}
+
+impl HistoryEntry {
+    /// The new expiry in unix seconds, when the token expires at a known time.
+    pub fn new_expires_at_unix(&self) -> Option<i64> {
+        match self.new_expires_at {
+            Some(Expiry::At(at)) => Some(at),
+            _ => None,
+        }
+    }
+}
+
+/// How `new_expires_at` is written and read: unix seconds, or `"never"`; the `0` older files
+/// wrote for never reads as never.
+mod expiry_field {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::graph::Expiry;
+
+    const NEVER: &str = "never";
+
+    /// Nothing worth a field: not recorded, or not known.
+    pub fn unrecorded(value: &Option<Expiry>) -> bool {
+        matches!(value, None | Some(Expiry::Unknown))
+    }
+
+    pub fn serialize<S: Serializer>(value: &Option<Expiry>, out: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(Expiry::At(at)) => out.serialize_i64(*at),
+            Some(Expiry::Never) => out.serialize_str(NEVER),
+            Some(Expiry::Unknown) | None => out.serialize_none(),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OnDisk {
+        Unix(i64),
+        Word(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Option<Expiry>, D::Error> {
+        Ok(match Option::<OnDisk>::deserialize(input)? {
+            None => None,
+            Some(OnDisk::Unix(0)) => Some(Expiry::Never),
+            Some(OnDisk::Unix(at)) => Some(Expiry::At(at)),
+            Some(OnDisk::Word(word)) if word == NEVER => Some(Expiry::Never),
+            Some(OnDisk::Word(_)) => {
+                return Err(D::Error::custom(
+                    "new_expires_at is neither unix seconds nor \"never\"",
+                ));
+            }
+        })
     }
 }
 
@@ -240,6 +300,47 @@ mod tests {
         log.append(&entry("c")).unwrap();
         let names: Vec<_> = log.load().unwrap().into_iter().map(|e| e.account).collect();
         assert_eq!(names, ["a", "c"]);
+    }
+
+    #[test]
+    fn never_is_written_as_never_and_old_files_with_0_still_read_as_never() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = HistoryLog::new(dir.path());
+        let old = r#"{"time":"2026-11-28T10:00:00Z","account":"a","event":"refresh","trigger":"exchange","outcome":"ok","new_expires_at":0,"token":"EAAG…x9Qf"}"#;
+        let dated = r#"{"time":"2026-11-28T10:00:01Z","account":"b","event":"refresh","trigger":"scheduled","outcome":"ok","new_expires_at":1800000000}"#;
+        fs::write(log.path(), format!("{old}\n{dated}\n")).unwrap();
+        let mut never = entry("c");
+        never.new_expires_at = Some(Expiry::Never);
+        let mut unknown = entry("d");
+        unknown.new_expires_at = Some(Expiry::Unknown);
+        log.append(&never).unwrap();
+        log.append(&unknown).unwrap();
+        let loaded = log.load().unwrap();
+        let expiries: Vec<_> = loaded.iter().map(|e| e.new_expires_at).collect();
+        assert_eq!(
+            expiries,
+            [
+                Some(Expiry::Never),
+                Some(Expiry::At(1_800_000_000)),
+                Some(Expiry::Never),
+                None
+            ]
+        );
+        assert_eq!(loaded[1].new_expires_at_unix(), Some(1_800_000_000));
+        assert_eq!(loaded[2].new_expires_at_unix(), None);
+        let text = fs::read_to_string(log.path()).unwrap();
+        let written: Vec<&str> = text.lines().skip(2).collect();
+        assert!(written[0].contains(r#""new_expires_at":"never""#), "{text}");
+        assert!(!written[1].contains("new_expires_at"), "{text}");
+    }
+
+    #[test]
+    fn a_line_with_another_word_for_the_expiry_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = HistoryLog::new(dir.path());
+        let line = r#"{"time":"2026-11-28T10:00:00Z","account":"a","event":"refresh","trigger":"x","outcome":"ok","new_expires_at":"soon"}"#;
+        fs::write(log.path(), format!("{line}\n")).unwrap();
+        assert!(log.load().unwrap().is_empty());
     }
 
     #[test]

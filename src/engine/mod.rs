@@ -1,5 +1,5 @@
-//! The token engine: accounts (`account/`), schedule, store, history, publish, sends, and the
-//! telemetry beside them (`telemetry/`).
+//! The token engine: accounts (`account/`), schedule, store and its write path (`token_write`),
+//! history, publish, sends, and the telemetry beside them (`telemetry/`).
 //!
 //! Started once per process with [`Engine::start`]. Clients (the dashboard and every headless
 //! command) send [`EngineCommand`]s through the [`EngineHandle`] and read [`EngineEvent`]s
@@ -22,6 +22,7 @@ pub mod source;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod token_write;
 pub mod urgency;
 
 // The telemetry modules keep their engine-level paths for clients and tests.

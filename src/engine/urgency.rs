@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::reauth_hint;
 use super::state::{AccountSnapshot, Inspection, TokenState};
 use crate::config::RefreshPolicy;
-use crate::format::{left, span, within};
+use crate::format::{format_unix, left, span, within};
 use crate::graph::Expiry;
 
 /// How urgent an account is, in the monitoring-plugin order: the worst of several is the
@@ -96,15 +96,47 @@ impl Urgency {
     /// `re-auth needed within 59d`, or `re-auth required: sending is down`; `None` when no
     /// re-auth is needed.
     pub fn reauth_phrase(&self) -> Option<String> {
-        if !self.reauth_needed {
-            return None;
-        }
-        Some(match self.sending_stops_in {
-            Some(secs) if secs > 0 => format!("re-auth needed within {}", within(secs)),
-            Some(_) => "re-auth required: sending is down".to_string(),
-            None => "re-auth required".to_string(),
-        })
+        self.reauth_needed
+            .then(|| reauth_deadline(self.sending_stops_in))
     }
+}
+
+/// The one phrasing of a re-auth deadline, from the seconds until sending stops (`None`: the
+/// access token never expires, or it is not known).
+fn reauth_deadline(sending_stops_in: Option<i64>) -> String {
+    match sending_stops_in {
+        Some(secs) if secs > 0 => format!("re-auth needed within {}", within(secs)),
+        Some(_) => "re-auth required: sending is down".to_string(),
+        None => "re-auth required".to_string(),
+    }
+}
+
+/// `re-auth needed before 2026-12-03 14:00:00 UTC`: a deadline as a date, for text that stays up
+/// (an action hint) and so must not go stale.
+pub fn reauth_before(at: i64) -> String {
+    format!("re-auth needed before {}", format_unix(at))
+}
+
+/// The deadline an alert about a needed re-auth carries at `now`, in the words `check` and the
+/// dashboard use, with the date while there is time: `re-auth needed before 2026-12-03 14:00:00
+/// UTC (within 59d)`, `re-auth required: sending is down`. `stops_at`: when sending stops
+/// (unix seconds), `None` when never or not known.
+pub fn reauth_alert_phrase(stops_at: Option<i64>, now: i64) -> String {
+    let stops_in = stops_at.map(|at| at.saturating_sub(now).max(0));
+    match (stops_at, stops_in) {
+        (Some(at), Some(secs)) if secs > 0 => {
+            let words = reauth_deadline(stops_in);
+            let within = words.trim_start_matches("re-auth needed ");
+            format!("{} ({within})", reauth_before(at))
+        }
+        _ => reauth_deadline(stops_in),
+    }
+}
+
+/// When sending stops for `snapshot` if nobody acts (unix seconds): now once the access token
+/// is dead, `None` when it never expires or is not known.
+pub fn sending_stops_at(snapshot: &AccountSnapshot, now: i64) -> Option<i64> {
+    sending_stops_in(snapshot, now).map(|secs| now.saturating_add(secs))
 }
 
 /// The access token is dead for sending: the engine says so, Meta rejects it, or it expired.
@@ -551,6 +583,24 @@ mod tests {
 
         let healthy = account(30 * DAY, None, TokenState::Valid);
         assert_eq!(remedy(&healthy, &judge(&healthy)), None);
+    }
+
+    #[test]
+    fn alerts_carry_the_deadline_in_the_words_check_uses() {
+        let s = account(59 * DAY, Some(-600), reauth_state());
+        let phrase = judge(&s).reauth_phrase().unwrap();
+        let alert = reauth_alert_phrase(sending_stops_at(&s, NOW), NOW);
+        assert_eq!(phrase, "re-auth needed within 59d");
+        assert_eq!(
+            alert,
+            format!("{} (within 59d)", reauth_before(NOW + 59 * DAY))
+        );
+        assert!(alert.starts_with("re-auth needed before 20"), "{alert}");
+        assert_eq!(
+            reauth_alert_phrase(Some(NOW), NOW),
+            "re-auth required: sending is down"
+        );
+        assert_eq!(reauth_alert_phrase(None, NOW), "re-auth required");
     }
 
     fn remedy_of(s: &AccountSnapshot) -> Remedy {

@@ -11,6 +11,7 @@ use super::format::fit;
 use super::theme::{Palette, Urgency};
 use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
 use crate::format::{ahead, hms, latency};
+use crate::graph::Expiry;
 use crate::tui::{App, Focus};
 
 /// True for the rows the panel shows.
@@ -62,8 +63,9 @@ fn row(entry: &HistoryEntry, palette: &Palette) -> Line<'static> {
             (Some(code), None) => format!("{code} {}", error.class),
             _ => error.class.clone(),
         },
-        (None, Some(expires_at)) => ahead(expires_at, entry.time.timestamp()),
-        (None, None) => entry.detail.clone().unwrap_or_default(),
+        (None, Some(Expiry::Never)) => "never".to_string(),
+        (None, Some(Expiry::At(at))) => ahead(at, entry.time.timestamp()),
+        (None, Some(Expiry::Unknown) | None) => entry.detail.clone().unwrap_or_default(),
     };
     Line::from(vec![
         Span::styled(hms(entry.time), palette.dim()),

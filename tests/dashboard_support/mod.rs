@@ -18,7 +18,7 @@ use tokentop::engine::telemetry_types::{
     ClassifiedLine, DeliveryRow, FailureRow, LevelCounts, PhoneSnapshot, TelemetrySnapshot,
 };
 use tokentop::engine::{AccountSnapshot, EngineEvent, Inspection, TokenState, reauth_hint};
-use tokentop::graph::{HealthStatus, PhoneHealth, TokenInfo, Usage};
+use tokentop::graph::{Expiry, HealthStatus, PhoneHealth, TokenInfo, Usage};
 use tokentop::tui::{App, Msg};
 
 pub const DAY: i64 = 86_400;
@@ -181,7 +181,7 @@ pub fn history_rows(account: &str) -> Vec<HistoryEntry> {
     let mut ok = HistoryEntry::new(account, HistoryEvent::Refresh, "scheduled", Outcome::Ok);
     ok.time = at(5580);
     ok.latency_ms = Some(290);
-    ok.new_expires_at = Some(ok.time.timestamp() + 60 * DAY);
+    ok.new_expires_at = Some(Expiry::At(ok.time.timestamp() + 60 * DAY));
     let mut failed = HistoryEntry::new(account, HistoryEvent::Refresh, "retry", Outcome::Failed);
     failed.time = at(3732);
     failed.latency_ms = Some(1204);
@@ -197,7 +197,7 @@ pub fn history_rows(account: &str) -> Vec<HistoryEntry> {
     let mut forced = HistoryEntry::new(account, HistoryEvent::Refresh, "forced", Outcome::Ok);
     forced.time = at(130);
     forced.latency_ms = Some(312);
-    forced.new_expires_at = Some(forced.time.timestamp() + 60 * DAY);
+    forced.new_expires_at = Some(Expiry::At(forced.time.timestamp() + 60 * DAY));
     vec![ok, failed, inspect, forced]
 }
 

@@ -13,36 +13,38 @@ use crate::config::AccountSettings;
 use crate::engine::events::RefreshError;
 use crate::engine::state::AccountSnapshot;
 use crate::engine::store::{StoredTokens, fingerprint};
+use crate::engine::token_write;
 use crate::graph::AppCredentials;
 
-/// The actor's state. Fields are shared with `refresh.rs`, which holds the refresh procedure.
-pub(crate) struct AccountActor {
-    pub shared: Arc<Shared>,
-    pub settings: Arc<AccountSettings>,
-    pub app: Option<AppCredentials>,
-    pub access: Option<SecretString>,
+/// The actor's state. Fields are private to the account module: `inspect.rs` and `refresh.rs`
+/// implement the rest of the actor; nothing outside `account/` reaches in.
+pub(super) struct AccountActor {
+    pub(super) shared: Arc<Shared>,
+    pub(super) settings: Arc<AccountSettings>,
+    pub(super) app: Option<AppCredentials>,
+    pub(super) access: Option<SecretString>,
     /// A separate long-lived token; `None` when the access token is its own credential.
-    pub long_lived: Option<SecretString>,
-    pub origin_fingerprint: String,
+    pub(super) long_lived: Option<SecretString>,
+    pub(super) origin_fingerprint: String,
     /// `refreshed_at` of the store as this process last saw it (cross-process detection).
-    pub seen_store_refreshed_at: i64,
-    pub snapshot: AccountSnapshot,
+    pub(super) seen_store_refreshed_at: i64,
+    pub(super) snapshot: AccountSnapshot,
     /// The pure lifecycle state: phase, refresh plan, what to announce.
-    pub state: AccountState,
+    pub(super) state: AccountState,
     /// The last publish failed: retried at the next inspection.
-    pub pending_publish: bool,
-    pub last_refresh_finished: Option<Instant>,
-    pub last_result: Option<RefreshOutcome>,
-    pub token_tx: watch::Sender<TokenView>,
+    pub(super) pending_publish: bool,
+    last_refresh_finished: Option<Instant>,
+    last_result: Option<RefreshOutcome>,
+    token_tx: watch::Sender<TokenView>,
 }
 
-pub(crate) fn new_jitter() -> i64 {
+pub(super) fn new_jitter() -> i64 {
     rand::random_range(0..=60)
 }
 
 impl AccountActor {
     /// A fresh actor from the account's settings (at start, and after a panic).
-    pub fn new(
+    pub(super) fn new(
         shared: Arc<Shared>,
         settings: Arc<AccountSettings>,
         app: Option<AppCredentials>,
@@ -67,7 +69,7 @@ impl AccountActor {
 
     /// Runs until Shutdown. Borrows the mailbox so that a restarted actor keeps it (and every
     /// link to the account stays valid).
-    pub async fn run(mut self, rx: &mut mpsc::UnboundedReceiver<AccountMsg>) {
+    pub(super) async fn run(mut self, rx: &mut mpsc::UnboundedReceiver<AccountMsg>) {
         self.adopt_store_at_start();
         self.inspect_and_plan("startup").await;
         self.republish_if_stale().await;
@@ -214,8 +216,9 @@ impl AccountActor {
     }
 
     /// Takes over tokens another process stored after we last looked. Returns true if it did.
-    pub fn adopt_newer_store(&mut self, trigger: &str) -> bool {
-        let Ok(Some(stored)) = self.shared.store.load(&self.settings.name) else {
+    /// The storage path's step 2 when called under the account's lock.
+    pub(super) fn adopt_newer_store(&mut self, trigger: &str) -> bool {
+        let Ok(Some(stored)) = token_write::reread(&self.shared.store, &self.settings.name) else {
             return false;
         };
         let differs =
@@ -241,7 +244,7 @@ impl AccountActor {
     }
 
     /// Lets senders see the current access token.
-    pub fn publish_token_view(&self) {
+    pub(super) fn publish_token_view(&self) {
         let view = TokenView {
             token: self.access.clone(),
             fingerprint: self.access.as_ref().map(fingerprint),
@@ -256,7 +259,7 @@ impl AccountActor {
     }
 
     /// The credential the exchange is made with.
-    pub fn credential(&self) -> Option<&SecretString> {
+    pub(super) fn credential(&self) -> Option<&SecretString> {
         self.long_lived.as_ref().or(self.access.as_ref())
     }
 }

@@ -8,14 +8,14 @@ use super::{AccountActor, LOG_NOT_CONFIGURED};
 use crate::engine::events::EngineEvent;
 use crate::engine::history::{HistoryEntry, HistoryError, HistoryEvent, Outcome};
 use crate::engine::state::Inspection;
-use crate::format::format_unix;
-use crate::graph::{ErrorClass, TokenInfo};
+use crate::engine::urgency::{self, reauth_before};
+use crate::graph::{ErrorClass, Expiry, TokenInfo};
 use crate::mask::mask;
 use secrecy::SecretString;
 
 impl AccountActor {
     /// Inspects the access token (and the separate long-lived token) and replans.
-    pub async fn inspect_and_plan(&mut self, trigger: &str) {
+    pub(super) async fn inspect_and_plan(&mut self, trigger: &str) {
         let (Some(app), Some(access)) = (self.app.clone(), self.access.clone()) else {
             self.report_not_configured();
             return;
@@ -81,7 +81,7 @@ impl AccountActor {
         let mut entry = self.entry(HistoryEvent::Inspect, trigger, outcome);
         entry.latency_ms = Some(latency_ms);
         entry.token = Some(mask(token));
-        entry.new_expires_at = info.expires_at;
+        entry.new_expires_at = Some(info.expiry()).filter(|e| *e != Expiry::Unknown);
         if let Some(err) = &info.error {
             entry.error = Some(Box::new(HistoryError {
                 code: err.code,
@@ -115,7 +115,7 @@ impl AccountActor {
     }
 
     /// Replans from the latest inspections and performs what the state asks for.
-    pub fn plan(&mut self) {
+    pub(super) fn plan(&mut self) {
         let now = self.shared.clock.now_unix();
         let credential = match (&self.long_lived, &self.snapshot.long_lived) {
             (Some(_), Some(inspection)) => Credential::Separate(&inspection.info),
@@ -130,26 +130,27 @@ impl AccountActor {
     }
 
     /// The I/O half of [`Action`]s: alerts, history rows, the remedy on screen.
-    pub fn perform(&mut self, actions: Vec<Action>) {
+    pub(super) fn perform(&mut self, actions: Vec<Action>) {
         for action in actions {
             match action {
                 Action::ReauthNeeded { reason } => {
                     let hint = reauth_hint(&self.settings.name, self.is_system_user());
-                    let message =
-                        format!("re-auth required: {}. {hint}", reason.trim_end_matches('.'));
+                    let reason = reason.trim_end_matches('.');
+                    let message = format!("{}; {reason}. {hint}", self.reauth_deadline(None));
                     tracing::error!(account = %self.settings.name, "{message}");
                     self.alert("re-auth", message);
                     self.snapshot.action_hint = Some(hint);
                 }
                 Action::RefreshCapped { until } => {
-                    let hint = format!(
-                        "re-auth needed before {}: exchanges cannot extend the token past its long-lived token's expiry. {}",
-                        format_unix(until),
+                    let why = format!(
+                        "exchanges cannot extend the token past its long-lived token's expiry. {}",
                         reauth_hint(&self.settings.name, self.is_system_user())
                     );
-                    tracing::warn!(account = %self.settings.name, "{hint}");
-                    self.alert("re-auth", hint.clone());
-                    self.snapshot.action_hint = Some(hint);
+                    let alert = format!("{}: {why}", self.reauth_deadline(Some(until)));
+                    tracing::warn!(account = %self.settings.name, "{alert}");
+                    self.alert("re-auth", alert);
+                    // The hint stays on screen: a date, which does not go stale.
+                    self.snapshot.action_hint = Some(format!("{}: {why}", reauth_before(until)));
                 }
                 Action::PermissionHeld => {
                     let detail = self.snapshot.last_error.clone().unwrap_or_default();
@@ -164,8 +165,18 @@ impl AccountActor {
         }
     }
 
+    /// The deadline words of a re-auth alert, as `check` and the dashboard say it: until
+    /// sending stops, or until `until` when the engine knows better (a capped refresh).
+    fn reauth_deadline(&mut self, until: Option<i64>) -> String {
+        let now = self.shared.clock.now_unix();
+        let access = self.snapshot.access.as_ref().map(|i| &i.info);
+        self.snapshot.state = self.state.token_state(access, now);
+        let stops_at = until.or_else(|| urgency::sending_stops_at(&self.snapshot, now));
+        urgency::reauth_alert_phrase(stops_at, now)
+    }
+
     /// An alert: in history and to every client.
-    pub fn alert(&self, trigger: &str, message: String) {
+    pub(super) fn alert(&self, trigger: &str, message: String) {
         let mut entry = self.entry(HistoryEvent::Alert, trigger, Outcome::Failed);
         entry.detail = Some(message.clone());
         self.shared.record(entry);
@@ -175,7 +186,7 @@ impl AccountActor {
         });
     }
 
-    pub fn is_system_user(&self) -> bool {
+    pub(super) fn is_system_user(&self) -> bool {
         let inspection = self
             .snapshot
             .long_lived
@@ -184,12 +195,17 @@ impl AccountActor {
         inspection.is_some_and(|i| i.info.is_system_user())
     }
 
-    pub fn entry(&self, event: HistoryEvent, trigger: &str, outcome: Outcome) -> HistoryEntry {
+    pub(super) fn entry(
+        &self,
+        event: HistoryEvent,
+        trigger: &str,
+        outcome: Outcome,
+    ) -> HistoryEntry {
         HistoryEntry::new(&self.settings.name, event, trigger, outcome)
     }
 
     /// Derives the state and sends the snapshot to clients.
-    pub fn emit(&mut self) {
+    pub(super) fn emit(&mut self) {
         let now = self.shared.clock.now_unix();
         let access = self.snapshot.access.as_ref().map(|i| &i.info);
         self.snapshot.state = self.state.token_state(access, now);

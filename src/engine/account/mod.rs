@@ -22,7 +22,8 @@
 //! Files: `phase.rs` the pure state ([`phase::AccountState`]: `plan`, `refresh_*`, `due`,
 //! `token_state`, returning `Action`s), `actor.rs` the run loop, timers and store adoption,
 //! `inspect.rs` inspections and performing actions, `refresh.rs` the refresh procedure (lock,
-//! exchange, vet, persist, publish), `supervise.rs` restarts after a panic.
+//! exchange, vet, persist, publish; the storage steps are `engine::token_write`'s, shared with
+//! `tokentop exchange`), `supervise.rs` restarts after a panic.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,7 +43,7 @@ use crate::config::{AccountSettings, RefreshPolicy};
 use crate::graph::AppCredentials;
 
 /// Automatic refreshes of one account are at least this far apart.
-pub(crate) const MIN_REFRESH_GAP_SECS: i64 = 10;
+pub(super) const MIN_REFRESH_GAP_SECS: i64 = 10;
 
 /// The log line existing WhatsApp backends and their alerts use; keep verbatim.
 pub const LOG_NOT_CONFIGURED: &str = "Refresh token or App ID not configured";
@@ -168,7 +169,7 @@ impl AccountLink {
 }
 
 /// What clients see of an account before anything is known about its tokens.
-pub(crate) fn blank_snapshot(settings: &AccountSettings) -> AccountSnapshot {
+fn blank_snapshot(settings: &AccountSettings) -> AccountSnapshot {
     let mut snapshot = AccountSnapshot::new(&settings.name);
     snapshot.phone_number_id = settings.phone_number_id.clone();
     snapshot.business_account_id = settings.business_account_id.clone();
@@ -182,7 +183,7 @@ mod phase;
 mod refresh;
 mod supervise;
 
-pub(crate) use actor::AccountActor;
+use actor::AccountActor;
 pub use inspect::reauth_hint;
 pub use refresh::{LOG_REFRESH_FAILED, LOG_REFRESHED};
 pub(crate) use supervise::{panic_text, spawn_account};

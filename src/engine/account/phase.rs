@@ -15,7 +15,7 @@ use super::{MIN_REFRESH_GAP_SECS, Trigger};
 
 /// Where an account is in its refresh lifecycle.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Phase {
+pub(super) enum Phase {
     /// Nothing in flight; a refresh may be planned.
     Idle,
     /// A refresh is running; `from` is the phase it interrupted (where a failure returns to).
@@ -30,7 +30,7 @@ pub(crate) enum Phase {
 
 /// What the actor must do for the state (the state itself does no I/O).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Action {
+pub(super) enum Action {
     /// A re-auth episode began: alert once, record it, show the remedy.
     ReauthNeeded { reason: String },
     /// Exchanges cannot extend the expiry past this unix second: alert once, show the remedy.
@@ -41,7 +41,7 @@ pub(crate) enum Action {
 
 /// Which token the exchange is made with, as last inspected.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Credential<'a> {
+pub(super) enum Credential<'a> {
     /// The access token is its own credential.
     Access,
     /// A separate long-lived token, not inspected yet.
@@ -52,7 +52,7 @@ pub(crate) enum Credential<'a> {
 
 /// The pure state of one account. Token values and inspections stay with the actor.
 #[derive(Debug, Clone)]
-pub(crate) struct AccountState {
+pub(super) struct AccountState {
     phase: Phase,
     /// When the next scheduled refresh is due (unix seconds), if one is.
     refresh_at: Option<i64>,
@@ -65,7 +65,7 @@ pub(crate) struct AccountState {
 }
 
 impl AccountState {
-    pub fn new(jitter_secs: i64) -> Self {
+    pub(super) fn new(jitter_secs: i64) -> Self {
         Self {
             phase: Phase::Idle,
             refresh_at: None,
@@ -77,12 +77,12 @@ impl AccountState {
     }
 
     #[cfg(test)]
-    pub fn phase(&self) -> &Phase {
+    pub(super) fn phase(&self) -> &Phase {
         &self.phase
     }
 
     /// In (or refreshing out of) a re-auth episode.
-    pub fn reauth_reason(&self) -> Option<&str> {
+    pub(super) fn reauth_reason(&self) -> Option<&str> {
         match &self.phase {
             Phase::Reauth { reason } => Some(reason),
             Phase::Refreshing { from } => match from.as_ref() {
@@ -94,7 +94,7 @@ impl AccountState {
     }
 
     /// Whether a remedy must stay on screen (re-auth, or re-auth needed before a date).
-    pub fn needs_person(&self) -> bool {
+    pub(super) fn needs_person(&self) -> bool {
         self.reauth_reason().is_some() || self.capped_until.is_some()
     }
 
@@ -111,7 +111,7 @@ impl AccountState {
     }
 
     /// Decides when to refresh, and whether only a person can help now.
-    pub fn plan(
+    pub(super) fn plan(
         &mut self,
         access: Option<&TokenInfo>,
         credential: Credential<'_>,
@@ -181,7 +181,7 @@ impl AccountState {
 
     /// Enters re-auth; announces only the start of an episode (Meta's messages embed the
     /// current time, so comparing reason texts would alert at every inspection).
-    pub fn require_reauth(&mut self, reason: String) -> Vec<Action> {
+    pub(super) fn require_reauth(&mut self, reason: String) -> Vec<Action> {
         self.refresh_at = None;
         let announce = self.reauth_reason().is_none();
         self.phase = match std::mem::replace(&mut self.phase, Phase::Idle) {
@@ -202,7 +202,7 @@ impl AccountState {
     }
 
     /// What is due now, if anything (`None` with automatic refreshes off).
-    pub fn due(&self, now: i64, auto_refresh: bool) -> Option<Trigger> {
+    pub(super) fn due(&self, now: i64, auto_refresh: bool) -> Option<Trigger> {
         if !auto_refresh || !self.may_refresh_automatically() {
             return None;
         }
@@ -215,7 +215,12 @@ impl AccountState {
 
     /// The next moment something is due: a retry, a scheduled refresh, or an expiry (so the
     /// state turns Expired on time).
-    pub fn next_wake(&self, expiries: &[Option<i64>], now: i64, auto_refresh: bool) -> Option<i64> {
+    pub(super) fn next_wake(
+        &self,
+        expiries: &[Option<i64>],
+        now: i64,
+        auto_refresh: bool,
+    ) -> Option<i64> {
         let expiry = expiries
             .iter()
             .flatten()
@@ -227,13 +232,13 @@ impl AccountState {
     }
 
     /// When the next automatic refresh or retry happens, as shown to people.
-    pub fn next_refresh_at(&self, auto_refresh: bool) -> Option<i64> {
+    pub(super) fn next_refresh_at(&self, auto_refresh: bool) -> Option<i64> {
         (auto_refresh && self.may_refresh_automatically())
             .then(|| self.retry_at().or(self.refresh_at))
             .flatten()
     }
 
-    pub fn refresh_started(&mut self) {
+    pub(super) fn refresh_started(&mut self) {
         let from = std::mem::replace(&mut self.phase, Phase::Idle);
         self.phase = Phase::Refreshing {
             from: Box::new(from),
@@ -242,7 +247,7 @@ impl AccountState {
 
     /// The refresh procedure ended: a phase still `Refreshing` (no outcome was recorded, as
     /// when another process's token was adopted) goes back to where it came from.
-    pub fn refresh_finished(&mut self) {
+    pub(super) fn refresh_finished(&mut self) {
         if let Phase::Refreshing { from } = &mut self.phase {
             let from = std::mem::replace(from.as_mut(), Phase::Idle);
             self.phase = from;
@@ -251,7 +256,12 @@ impl AccountState {
 
     /// A refresh worked: back to Idle. `capped_until` is set when the new token could not
     /// outlive the credential it was exchanged from.
-    pub fn refresh_succeeded(&mut self, now: i64, capped_until: Option<i64>, jitter_secs: i64) {
+    pub(super) fn refresh_succeeded(
+        &mut self,
+        now: i64,
+        capped_until: Option<i64>,
+        jitter_secs: i64,
+    ) {
         self.phase = Phase::Idle;
         self.last_refresh_unix = Some(now);
         self.capped_until = capped_until;
@@ -261,7 +271,7 @@ impl AccountState {
 
     /// A refresh failed with `class`: re-auth for a dead credential, held for a permission
     /// error, else a retry after `backoff_delay` (never past `secs_to_expiry`).
-    pub fn refresh_failed(&mut self, failure: Failure<'_>, now: i64) -> Vec<Action> {
+    pub(super) fn refresh_failed(&mut self, failure: Failure<'_>, now: i64) -> Vec<Action> {
         let from = match std::mem::replace(&mut self.phase, Phase::Idle) {
             Phase::Refreshing { from } => *from,
             other => other,
@@ -298,14 +308,14 @@ impl AccountState {
     }
 
     /// An inspection on demand lifts a permission hold.
-    pub fn rechecked(&mut self) {
+    pub(super) fn rechecked(&mut self) {
         if matches!(self.phase, Phase::Held { .. }) {
             self.phase = Phase::Idle;
         }
     }
 
     /// Another process stored a newer token: start over from it.
-    pub fn store_adopted(&mut self, jitter_secs: i64) {
+    pub(super) fn store_adopted(&mut self, jitter_secs: i64) {
         self.phase = Phase::Idle;
         self.capped_until = None;
         self.capped_announced = false;
@@ -313,7 +323,7 @@ impl AccountState {
     }
 
     /// The state people see, from the phase and the access token's last inspection.
-    pub fn token_state(&self, access: Option<&TokenInfo>, now: i64) -> TokenState {
+    pub(super) fn token_state(&self, access: Option<&TokenInfo>, now: i64) -> TokenState {
         if let Some(reason) = self.reauth_reason() {
             // Meta invalidated the token early (password change, security reset): say so.
             let invalidated = access.and_then(|info| {
@@ -359,20 +369,20 @@ impl AccountState {
 
 /// Facts about a failed refresh that decide what happens next.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Failure<'a> {
-    pub class: ErrorClass,
+pub(super) struct Failure<'a> {
+    pub(super) class: ErrorClass,
     /// Why re-auth is needed, if the class says the credential is dead.
-    pub reauth_reason: &'a str,
+    pub(super) reauth_reason: &'a str,
     /// Meta's hint (`estimated_time_to_regain_access`, `Retry-After`).
-    pub retry_after: Option<Duration>,
+    pub(super) retry_after: Option<Duration>,
     /// Seconds until whatever still works expires; retries never go past it.
-    pub secs_to_expiry: Option<i64>,
+    pub(super) secs_to_expiry: Option<i64>,
     /// 0..=1, for the retry jitter.
-    pub jitter_fraction: f64,
+    pub(super) jitter_fraction: f64,
 }
 
 /// Why a token can no longer be used or exchanged, if it can't.
-pub(crate) fn dead_reason(info: &TokenInfo, now: i64) -> Option<String> {
+pub(super) fn dead_reason(info: &TokenInfo, now: i64) -> Option<String> {
     if !info.is_valid {
         return Some(match &info.error {
             Some(err) => format!(

@@ -1,7 +1,5 @@
 //! The refresh procedure of one account: lock, reload, exchange, inspect, persist, publish.
 
-use std::time::Duration;
-
 use secrecy::SecretString;
 use tokio::time::Instant;
 
@@ -11,11 +9,11 @@ use crate::config::ExpiringSystemUser;
 use crate::engine::events::EngineEvent;
 use crate::engine::events::RefreshError;
 use crate::engine::history::{HistoryError, HistoryEvent, Outcome};
-use crate::engine::lock;
 use crate::engine::new_token::{new_token_expiry, vet_new_token};
 use crate::engine::publish::{run_on_refresh, write_env_file};
 use crate::engine::state::Inspection;
 use crate::engine::store::StoredTokens;
+use crate::engine::token_write;
 use crate::format::format_unix;
 use crate::graph::{ErrorClass, Expiry, GraphError, TokenInfo};
 use crate::mask::mask;
@@ -24,12 +22,9 @@ use crate::mask::mask;
 pub const LOG_REFRESHED: &str = "WhatsApp access token refreshed successfully";
 pub const LOG_REFRESH_FAILED: &str = "Failed to refresh WhatsApp token";
 
-/// How long a refresh waits for another process that holds the account's lock.
-const LOCK_WAIT: Duration = Duration::from_secs(60);
-
 impl AccountActor {
     /// One refresh attempt, with every outcome recorded and the state updated.
-    pub async fn refresh(&mut self, trigger: Trigger) -> RefreshOutcome {
+    pub(super) async fn refresh(&mut self, trigger: Trigger) -> RefreshOutcome {
         let (Some(app), Some(credential)) = (self.app.clone(), self.credential().cloned()) else {
             self.report_missing_for_refresh();
             return Err(RefreshError::local(
@@ -61,7 +56,8 @@ impl AccountActor {
         credential: &SecretString,
     ) -> RefreshOutcome {
         let name = self.settings.name.clone();
-        let _lock = match lock::acquire(&self.shared.data_dir, &name, LOCK_WAIT).await {
+        // The storage path's steps 1 and 2 (lock, re-read); the exchange runs under the lock.
+        let _lock = match token_write::lock_account(&self.shared.data_dir, &name).await {
             Ok(lock) => lock,
             Err(err) => return self.fail_without_exchange(trigger, err.to_string()),
         };
@@ -178,10 +174,9 @@ impl AccountActor {
         };
         self.access = Some(token.clone());
         let mut problems: Vec<String> = self.persist(now, expires_at).into_iter().collect();
-        let mut entry = self.entry(HistoryEvent::Refresh, trigger.label(), Outcome::Ok);
+        let mut entry =
+            token_write::refreshed_row(&self.settings.name, trigger.label(), expires_at, &token);
         entry.latency_ms = Some(latency_ms);
-        entry.new_expires_at = Some(expires_at.unwrap_or(0));
-        entry.token = Some(mask(&token));
         self.shared.record(entry);
         tracing::info!(account = %self.settings.name, "{LOG_REFRESHED}");
         self.state
@@ -210,17 +205,25 @@ impl AccountActor {
         }
     }
 
-    /// Stores the current tokens; returns the problem when the store write failed.
+    /// Stores the current tokens (the storage path's step 3); returns the problem when the
+    /// store write failed.
     fn persist(&mut self, now: i64, expires_at: Option<i64>) -> Option<String> {
         let access = self.access.clone()?;
-        let tokens = StoredTokens {
+        let mut tokens = StoredTokens {
             access_token: access,
             long_lived_token: self.long_lived.clone(),
             expires_at,
-            refreshed_at: now.max(self.seen_store_refreshed_at.saturating_add(1)),
+            refreshed_at: now,
             origin_fingerprint: self.origin_fingerprint.clone(),
         };
-        match self.shared.store.save(&self.settings.name, &tokens) {
+        let name = &self.settings.name;
+        let stored = token_write::persist(
+            &self.shared.store,
+            name,
+            &mut tokens,
+            self.seen_store_refreshed_at,
+        );
+        match stored {
             Ok(()) => {
                 self.seen_store_refreshed_at = tokens.refreshed_at;
                 None
@@ -312,7 +315,7 @@ impl AccountActor {
 
     /// Publishes the current token to the env file and the on-refresh command; returns what
     /// failed, one line per target.
-    pub async fn publish(&mut self) -> Vec<String> {
+    pub(super) async fn publish(&mut self) -> Vec<String> {
         let Some(token) = self.access.clone() else {
             return Vec::new();
         };

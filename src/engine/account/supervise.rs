@@ -27,8 +27,8 @@ use crate::mask::{mask, redact};
 
 /// An account's actor is restarted at most this many times within [`RESTART_WINDOW`]; one
 /// more panic and the account is given up (shown as failed).
-pub(crate) const MAX_RESTARTS: usize = 5;
-pub(crate) const RESTART_WINDOW: Duration = Duration::from_secs(60);
+const MAX_RESTARTS: usize = 5;
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
 /// A panic message is cut to this many characters in alerts and history.
 const MAX_PANIC_MESSAGE_CHARS: usize = 300;
 
@@ -65,7 +65,7 @@ pub(crate) fn spawn_account(
 }
 
 /// Runs the account's actor until Shutdown, restarting it from its settings after a panic.
-pub(crate) async fn supervise(
+async fn supervise(
     shared: Arc<Shared>,
     settings: Arc<AccountSettings>,
     app: Option<AppCredentials>,

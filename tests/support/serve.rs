@@ -1,6 +1,5 @@
 //! Helpers for the `/metrics` tests: the real daemon with `--listen`, a real Prometheus
 //! server scraping it, and `promtool check metrics`.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -28,7 +27,7 @@ impl Daemon {
     pub async fn start(sim: &RunningSim, config: &str, env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("config.toml");
-        crate::serve_support::write_private(&config_path, config);
+        super::cli::write_private(&config_path, config);
         let stderr = dir.path().join("daemon.err");
         let child = Command::new(env!("CARGO_BIN_EXE_tokentop"))
             .env_clear()
@@ -153,13 +152,6 @@ async fn wait_for_address(stderr: &Path) -> SocketAddr {
     }
 }
 
-/// Writes a file readable only by its owner.
-pub fn write_private(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
 fn tool(name: &str) -> PathBuf {
     let found = std::env::var_os("PATH")
         .map(|paths| {
@@ -215,7 +207,7 @@ impl Prometheus {
     pub async fn start(target: SocketAddr, bearer: &str) -> Prometheus {
         let dir = tempfile::tempdir().unwrap();
         let token_file = dir.path().join("scrape-token");
-        write_private(&token_file, bearer);
+        super::cli::write_private(&token_file, bearer);
         let config = format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
              scrape_configs:\n  - job_name: tokentop\n    scrape_interval: 1s\n    scrape_timeout: 1s\n\

@@ -1,0 +1,66 @@
+//! Helpers shared by the tests: a fake token source on a virtual clock and the settings, event
+//! draining and state reading around it (engine tests), and runners of the real binary
+//! (`cli`). Each test file takes what it needs with `mod support;`.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod cli;
+pub mod fake_source;
+pub mod serve;
+
+use std::time::Duration;
+
+use tokentop::config::{
+    AccountSettings, GraphSettings, PatternSettings, RefreshBefore, RefreshPolicy, Settings,
+    UiSettings,
+};
+use tokentop::engine::{EngineEvent, TokenState};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// The virtual clock's start: 2027-01-15.
+pub const START: i64 = 1_800_000_000;
+
+/// Settings for `accounts`: an hourly check, refresh at a third of the lifetime left.
+pub fn settings(data_dir: &std::path::Path, accounts: Vec<AccountSettings>) -> Settings {
+    Settings {
+        config_path: None,
+        data_dir: data_dir.to_path_buf(),
+        graph: GraphSettings::default(),
+        refresh: RefreshPolicy {
+            check_interval: Duration::from_secs(3600),
+            refresh_before: RefreshBefore::ShareOfLifetime(33),
+            ..RefreshPolicy::default()
+        },
+        accounts,
+        logs: Vec::new(),
+        patterns: PatternSettings::default(),
+        ui: UiSettings::default(),
+        serve: Default::default(),
+        proxy: Default::default(),
+    }
+}
+
+/// Drains events for `secs` of virtual time, returning them.
+pub async fn run_for(events: &mut UnboundedReceiver<EngineEvent>, secs: u64) -> Vec<EngineEvent> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    let mut seen = Vec::new();
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => seen.push(event),
+                None => return seen,
+            },
+            () = tokio::time::sleep_until(deadline) => return seen,
+        }
+    }
+}
+
+/// The states account `name` went through, in order.
+pub fn states(events: &[EngineEvent], name: &str) -> Vec<TokenState> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::Account(s) if s.name == name => Some(s.state.clone()),
+            _ => None,
+        })
+        .collect()
+}
