@@ -15,6 +15,7 @@
 //! | [`format`] | words for times and levels shared by the dashboard and the commands: countdowns, clock times, durations |
 //! | [`logging`] | tracing setup: stderr (text or JSON) for headless commands, daily files in the data dir opened without following symlinks |
 //! | [`mask`] | the one way a token is ever shown: `EAAG…x9Qf` |
+//! | [`proxy`] | the Graph API proxy: applications send their Graph requests without a token; it adds the account's token and proof, refreshes inside the send guard, and retries once after a 190 |
 //! | [`serve`] | the HTTP endpoint for on-call tools: Prometheus `/metrics`, `/healthz`, `/readyz`, `/status`; fed by a tee of the engine's events |
 //! | [`tui`] | the dashboard: terminal lifecycle, event loop, `App` state + pure `update(msg)`, key map |
 //! | [`ui`] | pure render functions of the dashboard, one file per panel; terminal-only shapes (bars, sparklines) |
@@ -52,6 +53,7 @@ pub mod format;
 pub mod graph;
 pub mod logging;
 pub mod mask;
+pub mod proxy;
 pub mod serve;
 pub mod sim;
 pub mod tui;

@@ -56,8 +56,9 @@ pub fn start_engine(
     Ok(Engine::start(settings, Arc::new(client), options))
 }
 
-/// Starts the engine, and the `/metrics` endpoint in front of its events when `--listen` or
-/// `[serve] listen` asks for it. Read events from the returned receiver.
+/// Starts the engine, the Graph API proxy when `[proxy] listen` is set, and the `/metrics`
+/// endpoint in front of its events when `--listen` or `[serve] listen` asks for it. Read
+/// events from the returned receiver.
 pub async fn start_engine_served(
     settings: &Settings,
     options: EngineOptions,
@@ -67,6 +68,10 @@ pub async fn start_engine_served(
     let serve_options = crate::serve::ServeOptions::from_settings(settings, serve.listen);
     let counts = client.request_counts();
     let (handle, events) = Engine::start(settings, Arc::new(client), options);
+    if let Err(err) = crate::proxy::start(settings, handle.token_broker()).await {
+        handle.send(crate::engine::EngineCommand::Shutdown);
+        return Err(err);
+    }
     let Some(serve_options) = serve_options else {
         return Ok((handle, events));
     };

@@ -7,6 +7,7 @@
 
 mod account;
 pub mod atomic_file;
+pub mod broker;
 pub mod clock;
 pub mod events;
 pub mod history;
@@ -93,9 +94,15 @@ impl Default for EngineOptions {
 #[derive(Clone)]
 pub struct EngineHandle {
     commands: mpsc::UnboundedSender<EngineCommand>,
+    broker: broker::TokenBroker,
 }
 
 impl EngineHandle {
+    /// Lends tokens to a sender outside the engine (the Graph API proxy).
+    pub fn token_broker(&self) -> broker::TokenBroker {
+        self.broker.clone()
+    }
+
     /// Sends a command; returns false when the engine has stopped.
     pub fn send(&self, command: EngineCommand) -> bool {
         self.commands.send(command).is_ok()
@@ -148,6 +155,7 @@ impl Engine {
                 options.health == HealthPolling::Once,
             )));
         }
+        let broker = broker::TokenBroker::new(links.clone(), shared.clone());
         let router = Router {
             shared,
             links,
@@ -161,6 +169,7 @@ impl Engine {
         (
             EngineHandle {
                 commands: command_tx,
+                broker,
             },
             event_rx,
         )

@@ -1,6 +1,7 @@
 //! Sending through the send guard: refresh first when the token is about to expire, and
 //! refresh-and-retry once when Meta says the token is dead (code 190).
 
+use secrecy::SecretString;
 use tokio::time::Instant;
 
 use super::account::{AccountLink, Trigger};
@@ -92,27 +93,8 @@ async fn attempt(
             "account {name} cannot send: app-id, app-secret and phone-number-id are required"
         )));
     };
-    let mut view = link.token.borrow().clone();
-    let guard_secs = i64::try_from(policy.send_guard.as_secs()).unwrap_or(i64::MAX);
-    let expiring = view
-        .expires_at
-        .is_some_and(|at| at.saturating_sub(clock.now_unix()) <= guard_secs);
-    if expiring || view.token.is_none() {
-        tracing::warn!(account = %name, "{LOG_EXPIRING_REFRESHING}");
-        if let Ok(fresh) = link
-            .refresh(Trigger::SendGuard, view.fingerprint.clone())
-            .await
-        {
-            report.refreshed = true;
-            view = link.token.borrow().clone();
-            view.token = Some(fresh.token);
-        }
-    }
-    let Some(token) = view.token.clone() else {
-        return Err(super::source::local_error(&format!(
-            "account {name} has no access token"
-        )));
-    };
+    let (token, refreshed) = guarded_token(link, policy, clock).await?;
+    report.refreshed = refreshed;
     match source.send(app, &token, phone, message).await {
         Ok(sent) => Ok(sent.value),
         Err(err) if err.class == ErrorClass::TokenDead => {
@@ -129,6 +111,36 @@ async fn attempt(
                 .map(|sent| sent.value)
         }
         Err(err) => Err(err),
+    }
+}
+
+/// The account's token for a send, refreshed first when it expires within the send guard (or
+/// is missing); true when it was refreshed. A failed refresh leaves the current token to try.
+pub(crate) async fn guarded_token(
+    link: &AccountLink,
+    policy: &RefreshPolicy,
+    clock: &Clock,
+) -> Result<(SecretString, bool), GraphError> {
+    let name = &link.settings.name;
+    let view = link.token.borrow().clone();
+    let guard_secs = i64::try_from(policy.send_guard.as_secs()).unwrap_or(i64::MAX);
+    let expiring = view
+        .expires_at
+        .is_some_and(|at| at.saturating_sub(clock.now_unix()) <= guard_secs);
+    if expiring || view.token.is_none() {
+        tracing::warn!(account = %name, "{LOG_EXPIRING_REFRESHING}");
+        if let Ok(fresh) = link
+            .refresh(Trigger::SendGuard, view.fingerprint.clone())
+            .await
+        {
+            return Ok((fresh.token, true));
+        }
+    }
+    match view.token {
+        Some(token) => Ok((token, false)),
+        None => Err(super::source::local_error(&format!(
+            "account {name} has no access token"
+        ))),
     }
 }
 

@@ -66,18 +66,17 @@ pub async fn read_request_body(
     let mut kept: Vec<Bytes> = Vec::new();
     let mut size: u64 = 0;
     while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(|_| {
-            proxy_error(StatusCode::BAD_REQUEST, "the request body broke off")
-        })?;
+        let chunk = chunk
+            .map_err(|_| proxy_error(StatusCode::BAD_REQUEST, "the request body broke off"))?;
         size = size.saturating_add(chunk.len() as u64);
         kept.push(chunk);
         if size > limits.retry_body_limit {
             let max = limits.max_request_body;
             let rest = chunks.map_err(std::io::Error::other);
             let whole = stream::iter(kept.into_iter().map(Ok)).chain(rest);
-            return Ok(RequestBody::Streaming(Some(reqwest::Body::wrap_stream(capped(
-                whole, max,
-            )))));
+            return Ok(RequestBody::Streaming(Some(reqwest::Body::wrap_stream(
+                capped(whole, max),
+            ))));
         }
     }
     let bytes: Bytes = kept.concat().into();
@@ -94,7 +93,9 @@ fn capped(
         let chunk = chunk?;
         seen = seen.saturating_add(chunk.len() as u64);
         if seen > max {
-            return Err(std::io::Error::other("request body over [proxy] max-request-body"));
+            return Err(std::io::Error::other(
+                "request body over [proxy] max-request-body",
+            ));
         }
         Ok(chunk)
     })

@@ -8,13 +8,13 @@ use axum::http::{HeaderMap, HeaderName, Method, Response, StatusCode};
 use bytes::Bytes;
 use secrecy::ExposeSecret;
 
-use super::body::{RequestBody, read_request_body};
-use super::reply::{error_response, proxy_error};
+use super::body::read_request_body;
+use super::reply::proxy_error;
 use super::route::{Route, route};
 use super::scrub;
 use super::{ACCOUNT_HEADER, Proxy};
 use crate::engine::broker::{Lease, SendOutcome};
-use crate::graph::{ErrorClass, MAX_BODY_BYTES, Usage, parse_error_body, parse_usage, read_capped};
+use crate::graph::{ErrorClass, MAX_BODY_BYTES, parse_error_body, read_capped};
 
 /// Request headers never forwarded: hop-by-hop, the client's credentials, tokentop's own.
 const DROPPED_REQUEST_HEADERS: [&str; 11] = [
@@ -48,7 +48,10 @@ struct Outcome {
     retried: bool,
 }
 
-pub async fn handle(proxy: Proxy, request: axum::extract::Request) -> Response<Body> {
+pub async fn handle(
+    axum::extract::State(proxy): axum::extract::State<Proxy>,
+    request: axum::extract::Request,
+) -> Response<Body> {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
@@ -78,19 +81,27 @@ pub async fn handle(proxy: Proxy, request: axum::extract::Request) -> Response<B
 
 type Forwarded = (Response<Body>, Option<String>, Outcome);
 
-async fn forward(proxy: &Proxy, request: axum::extract::Request) -> Result<Forwarded, Response<Body>> {
+async fn forward(
+    proxy: &Proxy,
+    request: axum::extract::Request,
+) -> Result<Forwarded, Response<Body>> {
     proxy.check_client(request.headers())?;
     let header_account = request
         .headers()
         .get(ACCOUNT_HEADER)
         .and_then(|v| v.to_str().ok());
-    let account = match route(request.uri().path(), header_account, &proxy.accounts, &proxy.allow) {
+    let account = match route(
+        request.uri().path(),
+        header_account,
+        &proxy.accounts,
+        &proxy.allow,
+    ) {
         Route::Account(account) => account,
         other => return Err(super::reply::refused(&other)),
     };
     let _permit = proxy.permit(&account).await?;
     let (parts, body) = request.into_parts();
-    let body = read_request_body(body, &parts.headers, proxy.limits()).await?;
+    let mut body = read_request_body(body, &parts.headers, proxy.limits()).await?;
     if body.has_multipart_credentials() {
         return Err(proxy_error(
             StatusCode::BAD_REQUEST,
@@ -98,7 +109,10 @@ async fn forward(proxy: &Proxy, request: axum::extract::Request) -> Result<Forwa
         ));
     }
     let mut lease = proxy.broker.lease(&account).await.map_err(|err| {
-        proxy_error(StatusCode::SERVICE_UNAVAILABLE, &format!("account {account}: {err}"))
+        proxy_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("account {account}: {err}"),
+        )
     })?;
     let target = Target::new(proxy, &parts.method, &parts.uri, &parts.headers);
     let upstream_started = Instant::now();
@@ -113,11 +127,11 @@ async fn forward(proxy: &Proxy, request: axum::extract::Request) -> Result<Forwa
         }
     }
     let upstream_ms = upstream_started.elapsed().as_millis();
-    proxy.broker.report_usage(&account, answer.usage());
-    if target.is_message_send() {
-        if let Some(outcome) = answer.send_outcome() {
-            proxy.broker.report_send(&account, outcome, retried || lease.refreshed);
-        }
+    if target.is_message_send()
+        && let Some(outcome) = answer.send_outcome()
+    {
+        let refreshed = retried || lease.refreshed;
+        proxy.broker.report_send(&account, outcome, refreshed);
     }
     let outcome = Outcome {
         status: answer.status.as_u16(),
@@ -153,7 +167,8 @@ impl Target {
             url: format!("{}{path}", proxy.graph_base_url),
             query,
             headers: forwarded,
-            message_send: *method == Method::POST && path.trim_end_matches('/').ends_with("/messages"),
+            message_send: *method == Method::POST
+                && path.trim_end_matches('/').ends_with("/messages"),
         }
     }
 
@@ -161,7 +176,12 @@ impl Target {
         self.message_send
     }
 
-    async fn send(&self, proxy: &Proxy, lease: &Lease, body: reqwest::Body) -> Result<Answer, Response<Body>> {
+    async fn send(
+        &self,
+        proxy: &Proxy,
+        lease: &Lease,
+        body: reqwest::Body,
+    ) -> Result<Answer, Response<Body>> {
         let mut query = self.query.clone();
         if let Some(proof) = &lease.appsecret_proof {
             if !query.is_empty() {
@@ -224,7 +244,10 @@ enum AnswerBody {
 }
 
 impl Answer {
-    async fn read(response: reqwest::Response, message_send: bool) -> Result<Answer, Response<Body>> {
+    async fn read(
+        response: reqwest::Response,
+        message_send: bool,
+    ) -> Result<Answer, Response<Body>> {
         let status = response.status();
         let mut headers = HeaderMap::new();
         for (name, value) in response.headers() {
@@ -267,13 +290,9 @@ impl Answer {
         self.status.is_client_error()
             && self.buffered().is_some_and(|body| {
                 let text = String::from_utf8_lossy(body);
-                parse_error_body(self.status.as_u16(), &self.headers, &text).class
+                parse_error_body(self.status.as_u16(), &self.headers, &text, &[]).class
                     == ErrorClass::TokenDead
             })
-    }
-
-    fn usage(&self) -> Usage {
-        parse_usage(&self.headers)
     }
 
     /// Accepted, or failed with Meta's code and title, for the delivery counts.
@@ -283,7 +302,7 @@ impl Answer {
             return Some(SendOutcome::accepted());
         }
         let text = String::from_utf8_lossy(body);
-        let error = parse_error_body(self.status.as_u16(), &self.headers, &text);
+        let error = parse_error_body(self.status.as_u16(), &self.headers, &text, &[]);
         Some(SendOutcome::failed(error.code, error.user_title))
     }
 

@@ -86,7 +86,12 @@ impl Proxy {
             .collect();
         let permits = accounts
             .iter()
-            .map(|a| (a.name.clone(), Arc::new(Semaphore::new(proxy.max_concurrent))))
+            .map(|a| {
+                (
+                    a.name.clone(),
+                    Arc::new(Semaphore::new(proxy.max_concurrent)),
+                )
+            })
             .collect();
         Ok(Self {
             inner: Arc::new(Inner {
@@ -134,7 +139,10 @@ impl Proxy {
 
     /// A slot among the account's `max-concurrent` upstream requests, waiting at most the
     /// proxy timeout for one.
-    async fn permit(&self, account: &str) -> Result<Option<OwnedSemaphorePermit>, axum::response::Response> {
+    async fn permit(
+        &self,
+        account: &str,
+    ) -> Result<Option<OwnedSemaphorePermit>, axum::response::Response> {
         let Some(semaphore) = self.permits.get(account) else {
             return Ok(None);
         };

@@ -38,9 +38,9 @@ pub fn segments(path: &str) -> Vec<&str> {
 }
 
 fn is_version(segment: &str) -> bool {
-    segment
-        .strip_prefix('v')
-        .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
+    segment.strip_prefix('v').is_some_and(|rest| {
+        !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit() || c == '.')
+    })
 }
 
 fn is_id(segment: &str) -> bool {
@@ -48,7 +48,12 @@ fn is_id(segment: &str) -> bool {
 }
 
 /// Routes `path` (without the query) given the `X-Tokentop-Account` header.
-pub fn route(path: &str, header_account: Option<&str>, accounts: &[AccountIds], allow: &[String]) -> Route {
+pub fn route(
+    path: &str,
+    header_account: Option<&str>,
+    accounts: &[AccountIds],
+    allow: &[String],
+) -> Route {
     let parts = segments(path);
     let names = || accounts.iter().map(|a| a.name.clone()).collect::<Vec<_>>();
     let by_id = parts.first().and_then(|first| {
@@ -164,13 +169,21 @@ mod tests {
             "/v25.0",
         ] {
             assert!(
-                matches!(route(path, Some("production"), &accounts, &[]), Route::Forbidden { .. }),
+                matches!(
+                    route(path, Some("production"), &accounts, &[]),
+                    Route::Forbidden { .. }
+                ),
                 "{path}"
             );
         }
         let allow = vec!["/*/subscribed_apps".to_string()];
         assert_eq!(
-            route("/v25.0/987654321/subscribed_apps", Some("production"), &accounts, &allow),
+            route(
+                "/v25.0/987654321/subscribed_apps",
+                Some("production"),
+                &accounts,
+                &allow
+            ),
             Route::Account("production".into())
         );
     }

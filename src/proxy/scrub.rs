@@ -76,12 +76,16 @@ mod tests {
         );
         let clean = br#"{"to":"1555"}"#;
         assert!(matches!(json_without_credentials(clean), Cow::Borrowed(_)));
-        assert!(matches!(json_without_credentials(b"not json"), Cow::Borrowed(_)));
+        assert!(matches!(
+            json_without_credentials(b"not json"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
     fn multipart_credentials_are_found() {
-        let body = b"--b\r\nContent-Disposition: form-data; name=\"access_token\"\r\n\r\nEAAG\r\n--b--";
+        let body =
+            b"--b\r\nContent-Disposition: form-data; name=\"access_token\"\r\n\r\nEAAG\r\n--b--";
         assert!(multipart_has_credentials(body));
         let media = b"--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n...\r\n--b--";
         assert!(!multipart_has_credentials(media));

@@ -43,7 +43,16 @@ fn source_name(source: DeliverySource) -> &'static str {
         DeliverySource::Logs => "logs",
         DeliverySource::TestSends => "test",
         DeliverySource::Analytics => "WABA",
+        DeliverySource::Proxy => "proxy",
     }
+}
+
+fn has_rows(telemetry: Option<&TelemetrySnapshot>, source: DeliverySource) -> bool {
+    telemetry.is_some_and(|t| {
+        t.delivery
+            .iter()
+            .any(|row| row.source == source && row.rate.is_some())
+    })
 }
 
 fn rate_urgency(percent: f64) -> Urgency {
@@ -62,6 +71,10 @@ fn rate_lines(telemetry: Option<&TelemetrySnapshot>, palette: &Palette) -> Vec<L
         palette.dim(),
     )];
     for source in DeliverySource::ALL {
+        // The proxy's row appears once the proxy has carried a send: most setups have none.
+        if source == DeliverySource::Proxy && !has_rows(telemetry, source) {
+            continue;
+        }
         let mut spans = vec![Span::raw(fit(source_name(source), 5))];
         let mut hour_counts = None;
         for window in WINDOWS_SECS {

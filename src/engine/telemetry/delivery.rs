@@ -24,16 +24,20 @@ pub enum DeliverySource {
     TestSends,
     /// The WABA's `analytics` (sent vs delivered).
     Analytics,
+    /// Message sends through the Graph API proxy (`[proxy]`): accepted or refused by Meta.
+    Proxy,
 }
 
 impl DeliverySource {
-    pub const ALL: [DeliverySource; 3] = [Self::Logs, Self::TestSends, Self::Analytics];
+    pub const ALL: [DeliverySource; 4] =
+        [Self::Logs, Self::TestSends, Self::Analytics, Self::Proxy];
 
     fn index(self) -> usize {
         match self {
             Self::Logs => 0,
             Self::TestSends => 1,
             Self::Analytics => 2,
+            Self::Proxy => 3,
         }
     }
 }
@@ -76,7 +80,7 @@ struct FailureCode {
 /// Rolling delivery counts per source plus failure codes.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryWindows {
-    sources: [SourceRings; 3],
+    sources: [SourceRings; 4],
     failure_codes: Vec<FailureCode>,
 }
 

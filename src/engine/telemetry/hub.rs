@@ -57,6 +57,14 @@ pub(crate) enum TelemetryInput {
         failure_code: Option<i64>,
         failure_title: Option<String>,
     },
+    /// A message send through the Graph API proxy finished.
+    ProxySend {
+        account: String,
+        at: DateTime<Utc>,
+        delivered: bool,
+        failure_code: Option<i64>,
+        failure_title: Option<String>,
+    },
     /// Analytics data points of one account (complete half hours only).
     Analytics {
         account: String,
@@ -276,6 +284,20 @@ impl TelemetryHub {
                     .record(DeliverySource::TestSends, at, delivered);
                 self.totals
                     .record_test_send(&account, delivered, failure_code);
+                if let Some(code) = failure_code {
+                    self.windows.record_failure_code(at, code, failure_title);
+                }
+            }
+            TelemetryInput::ProxySend {
+                account,
+                at,
+                delivered,
+                failure_code,
+                failure_title,
+            } => {
+                self.windows.record(DeliverySource::Proxy, at, delivered);
+                self.totals
+                    .record_proxy_send(&account, delivered, failure_code);
                 if let Some(code) = failure_code {
                     self.windows.record_failure_code(at, code, failure_title);
                 }

@@ -107,6 +107,14 @@ impl Totals {
         }
     }
 
+    /// A message send through the Graph API proxy.
+    pub fn record_proxy_send(&mut self, account: &str, delivered: bool, code: Option<i64>) {
+        self.record_messages(Some(account), MessageSource::Proxy, delivered, 1);
+        if let Some(code) = code {
+            self.record_failure(Some(account), code);
+        }
+    }
+
     /// One analytics point not counted before (see [`Self::new_analytics_points`]).
     pub fn record_analytics_point(&mut self, account: &str, delivered: u64, failed: u64) {
         self.record_messages(Some(account), MessageSource::Waba, true, delivered);

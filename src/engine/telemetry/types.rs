@@ -126,10 +126,18 @@ pub enum MessageSource {
     Test,
     /// The WABA's analytics (sent minus delivered counts as failed).
     Waba,
+    /// Sends through the Graph API proxy.
+    Proxy,
 }
 
 impl MessageSource {
-    pub const ALL: [MessageSource; 4] = [Self::Logs, Self::Webhook, Self::Test, Self::Waba];
+    pub const ALL: [MessageSource; 5] = [
+        Self::Logs,
+        Self::Webhook,
+        Self::Test,
+        Self::Waba,
+        Self::Proxy,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -137,6 +145,7 @@ impl MessageSource {
             Self::Webhook => "webhook",
             Self::Test => "test",
             Self::Waba => "waba",
+            Self::Proxy => "proxy",
         }
     }
 }

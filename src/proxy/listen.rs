@@ -1,0 +1,60 @@
+//! The proxy's listener: a TCP address, or a Unix socket created 0660 (owner and group).
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use axum::Router;
+
+use crate::config::ProxyListen;
+
+/// Binds `listen`, serves `app` on it in the background, and returns the address clients use.
+pub async fn serve(listen: &ProxyListen, app: Router) -> anyhow::Result<String> {
+    match listen {
+        ProxyListen::Tcp(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} ([proxy] listen)"))?;
+            let local = listener
+                .local_addr()
+                .context("cannot read the bound address")?;
+            tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, app).await {
+                    tracing::error!("the Graph API proxy stopped: {err}");
+                }
+            });
+            Ok(format!("http://{local}"))
+        }
+        ProxyListen::Unix(path) => {
+            remove_stale_socket(path)?;
+            let listener = tokio::net::UnixListener::bind(path).with_context(|| {
+                format!(
+                    "cannot create the socket {} ([proxy] listen)",
+                    path.display()
+                )
+            })?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+                .with_context(|| format!("cannot set mode 0660 on {}", path.display()))?;
+            tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, app).await {
+                    tracing::error!("the Graph API proxy stopped: {err}");
+                }
+            });
+            Ok(format!("unix:{}", path.display()))
+        }
+    }
+}
+
+/// A socket left by a previous run is removed; anything else at the path is kept and refused.
+fn remove_stale_socket(path: &Path) -> anyhow::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("cannot look at {}", path.display())),
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove the old socket {}", path.display())),
+        Ok(_) => bail!(
+            "{} exists and is not a socket: [proxy] listen = \"unix:PATH\" needs a free path (it is left as it is)",
+            path.display()
+        ),
+    }
+}
