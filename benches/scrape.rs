@@ -174,6 +174,15 @@ fn bench_render() {
             size = body.len();
         }
         times.sort();
+        metrics.observe(&news);
+        let zip_started = Instant::now();
+        let zipped = metrics.render_gzip(format).unwrap().len();
+        let zip_time = zip_started.elapsed();
+        println!(
+            "  {format:?} gzip (as Prometheus asks): {:.2} MB, render + compress {:.2} ms",
+            zipped as f64 / 1e6,
+            ms(zip_time)
+        );
         println!(
             "  {format:?}: median {:.2} ms, slowest {:.2} ms, {:.2} MB ({} lines)   budget < 20 ms, < 2 MB",
             ms(times[RENDERS / 2]),

@@ -127,6 +127,9 @@ async fn probes_metrics_and_status_follow_the_engine_without_secrets() {
     promtool_check_metrics(&scrape);
     let open_metrics = daemon.metrics_openmetrics(SCRAPE_TOKEN).await;
     assert!(open_metrics.ends_with("# EOF\n"), "{open_metrics}");
+    // As Prometheus asks: gzip, which decompresses to a scrape with the same series.
+    let unzipped = daemon.metrics_gzip(SCRAPE_TOKEN).await;
+    assert!(unzipped.contains(expected[0]), "{unzipped}");
 
     let (status, json) = daemon.get("/status", Some(SCRAPE_TOKEN)).await;
     assert_eq!(status, 200, "{json}");

@@ -89,14 +89,43 @@ async fn require_bearer(
 async fn metrics(State(monitor): State<MonitorLink>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::from_accept(accept);
-    match monitor.ask(|reply| Query::Metrics(format, reply)).await {
-        Some(Ok(body)) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
+    let gzip = accepts_gzip(&headers);
+    match monitor
+        .ask(|reply| Query::Metrics(format, gzip, reply))
+        .await
+    {
+        Some(Ok(body)) => {
+            let mut response =
+                ([(header::CONTENT_TYPE, format.content_type())], body).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            if gzip {
+                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            response
+        }
         Some(Err(_)) => text(
             StatusCode::INTERNAL_SERVER_ERROR,
             "500: the metrics could not be encoded\n",
         ),
         None => stopped(),
     }
+}
+
+/// True when `Accept-Encoding` lists gzip without `q=0`, as Prometheus sends it.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused =
+                parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0");
+            name.eq_ignore_ascii_case("gzip") && !refused
+        })
 }
 
 async fn status(State(monitor): State<MonitorLink>) -> Response {

@@ -16,8 +16,10 @@ const MAX_PENDING_PINGS: usize = 64;
 
 /// What a handler asks.
 pub enum Query {
+    /// The exposition in `Format`, gzip-compressed when the flag says so.
     Metrics(
         Format,
+        bool,
         oneshot::Sender<Result<bytes::Bytes, std::fmt::Error>>,
     ),
     Status(oneshot::Sender<Box<CheckReport>>),
@@ -137,11 +139,16 @@ impl Monitor {
 
     fn answer(&mut self, query: Query) {
         match query {
-            Query::Metrics(format, reply) => {
+            Query::Metrics(format, gzip, reply) => {
                 if let Some(counts) = &self.graph_requests {
                     self.metrics.graph_requests(counts);
                 }
-                let _ = reply.send(self.metrics.render(format));
+                let body = if gzip {
+                    self.metrics.render_gzip(format)
+                } else {
+                    self.metrics.render(format)
+                };
+                let _ = reply.send(body);
             }
             Query::Status(reply) => {
                 let _ = reply.send(Box::new(self.status.report(chrono::Utc::now())));

@@ -94,6 +94,31 @@ impl Daemon {
         body
     }
 
+    /// A scrape asked for with `Accept-Encoding: gzip`; panics unless it came compressed.
+    pub async fn metrics_gzip(&self, bearer: &str) -> String {
+        let response = self
+            .http
+            .get(format!("http://{}/metrics", self.addr))
+            .bearer_auth(bearer)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response
+                .headers()
+                .get("content-encoding")
+                .map(|v| v.to_str().unwrap()),
+            Some("gzip")
+        );
+        let bytes = response.bytes().await.unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+            .unwrap();
+        text
+    }
+
     /// A scrape in OpenMetrics, as Prometheus asks for it.
     pub async fn metrics_openmetrics(&self, bearer: &str) -> String {
         let accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
