@@ -6,13 +6,14 @@
 use std::sync::Arc;
 
 use secrecy::SecretString;
+use tokio::sync::watch;
 
 use super::account::{AccountLink, Shared, Trigger};
 use super::history::{HistoryEntry, HistoryEvent, Outcome};
 use super::sends::guarded_token;
 use super::store::fingerprint;
 use super::telemetry::TelemetryInput;
-use crate::graph::appsecret_proof;
+use crate::graph::{Usage, appsecret_proof};
 
 /// A token lent for one request (and its one retry).
 pub struct Lease {
@@ -61,24 +62,53 @@ impl SendOutcome {
 #[derive(Clone)]
 pub struct TokenBroker {
     links: Arc<Vec<AccountLink>>,
+    /// One per link: the usage headers of the borrower's latest call, for the health poller.
+    usage: Arc<Vec<watch::Sender<Usage>>>,
     shared: Arc<Shared>,
 }
 
 impl TokenBroker {
-    pub(crate) fn new(links: Vec<AccountLink>, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(
+        links: Vec<AccountLink>,
+        usage: Vec<watch::Sender<Usage>>,
+        shared: Arc<Shared>,
+    ) -> Self {
         Self {
             links: Arc::new(links),
+            usage: Arc::new(usage),
             shared,
         }
     }
 
-    fn link(&self, account: &str) -> Result<&AccountLink, LeaseError> {
+    fn position(&self, account: &str) -> Result<usize, LeaseError> {
         self.links
             .iter()
-            .find(|l| l.settings.name == account)
+            .position(|l| l.settings.name == account)
             .ok_or_else(|| LeaseError {
                 message: format!("no account named {account}"),
             })
+    }
+
+    fn link(&self, account: &str) -> Result<&AccountLink, LeaseError> {
+        let index = self.position(account)?;
+        self.links.get(index).ok_or_else(|| LeaseError {
+            message: format!("no account named {account}"),
+        })
+    }
+
+    /// Keeps the usage headers of a call: the account's rate-limit headroom (dashboard, `check`,
+    /// metrics, the 80% alert) counts the borrower's calls from the next health round on.
+    pub fn report_usage(&self, account: &str, usage: Usage) {
+        if usage.is_empty() {
+            return;
+        }
+        if let Some(sender) = self
+            .position(account)
+            .ok()
+            .and_then(|index| self.usage.get(index))
+        {
+            sender.send_replace(usage);
+        }
     }
 
     /// The account's token, refreshed first when it expires within the send guard.

@@ -145,17 +145,23 @@ impl Engine {
             links.push(link);
             tasks.push(task);
         }
+        // The usage headers of the proxy's calls, per account, for the health poller.
+        let (usage_senders, usage_receivers): (Vec<_>, Vec<_>) = links
+            .iter()
+            .map(|_| watch::channel(crate::graph::Usage::default()))
+            .unzip();
         // One poller for every account, so that their phone reads share batch requests.
         if options.health != HealthPolling::Off {
             pollers.push(tokio::spawn(health::poll_accounts(
                 links.clone(),
+                usage_receivers,
                 shared.clone(),
                 telemetry_tx.clone(),
                 settings.refresh.check_interval,
                 options.health == HealthPolling::Once,
             )));
         }
-        let broker = broker::TokenBroker::new(links.clone(), shared.clone());
+        let broker = broker::TokenBroker::new(links.clone(), usage_senders, shared.clone());
         let router = Router {
             shared,
             links,

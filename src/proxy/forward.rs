@@ -14,7 +14,7 @@ use super::route::{Route, route};
 use super::scrub;
 use super::{ACCOUNT_HEADER, Proxy};
 use crate::engine::broker::{Lease, SendOutcome};
-use crate::graph::{ErrorClass, MAX_BODY_BYTES, parse_error_body, read_capped};
+use crate::graph::{ErrorClass, MAX_BODY_BYTES, parse_error_body, parse_usage, read_capped};
 
 /// Request headers never forwarded: hop-by-hop, the client's credentials, tokentop's own.
 const DROPPED_REQUEST_HEADERS: [&str; 11] = [
@@ -127,6 +127,9 @@ async fn forward(
         }
     }
     let upstream_ms = upstream_started.elapsed().as_millis();
+    proxy
+        .broker
+        .report_usage(&account, parse_usage(&answer.headers));
     if target.is_message_send()
         && let Some(outcome) = answer.send_outcome()
     {

@@ -18,7 +18,7 @@ use futures_util::FutureExt;
 use futures_util::future::join_all;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::health_rounds::Arrivals;
 use super::hub::TelemetryInput;
@@ -69,6 +69,7 @@ pub fn load_analytics_cache(data_dir: &Path, account: &str) -> Option<AnalyticsC
 /// Polls every account until the engine stops; `once` for one-shot commands.
 pub(crate) async fn poll_accounts(
     links: Vec<AccountLink>,
+    proxy_usage: Vec<watch::Receiver<Usage>>,
     shared: Arc<Shared>,
     telemetry: mpsc::UnboundedSender<TelemetryInput>,
     interval: Duration,
@@ -82,12 +83,14 @@ pub(crate) async fn poll_accounts(
     );
     let mut pollers: Vec<Poller> = links
         .into_iter()
-        .map(|link| Poller {
+        .zip(proxy_usage)
+        .map(|(link, proxy_usage)| Poller {
             link,
             shared: shared.clone(),
             telemetry: telemetry.clone(),
             usage_alerted: false,
             usage: Usage::default(),
+            proxy_usage,
         })
         .collect();
     loop {
@@ -165,6 +168,8 @@ struct Poller {
     telemetry: mpsc::UnboundedSender<TelemetryInput>,
     usage_alerted: bool,
     usage: Usage,
+    /// The latest usage headers of the Graph API proxy's calls for this account.
+    proxy_usage: watch::Receiver<Usage>,
 }
 
 impl Poller {
@@ -208,6 +213,11 @@ impl Poller {
             snapshot.error = Some("no app credentials or token".to_string());
             return snapshot;
         };
+        // The proxy's latest headers first: the poll's own answer, when there is one, is newer.
+        if self.proxy_usage.has_changed().unwrap_or(false) {
+            let usage = self.proxy_usage.borrow_and_update().clone();
+            self.note_usage(usage);
+        }
         match phone {
             Some(Ok(answer)) => {
                 self.note_usage(answer.usage);
