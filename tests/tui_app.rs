@@ -24,7 +24,7 @@ fn refresh_report(account: &str, ok: bool) -> RefreshReport {
         account: account.to_string(),
         ok,
         message: if ok { "refreshed" } else { "190 expired" }.to_string(),
-        new_expires_at: ok.then_some(now_unix() + 60 * DAY),
+        new_expires_at: ok.then_some(tokentop::graph::Expiry::At(now_unix() + 60 * DAY)),
         error: (!ok).then(|| tokentop::engine::RefreshError {
             message: "190 expired".into(),
             class: tokentop::graph::ErrorClass::TokenDead,

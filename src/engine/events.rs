@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::history::HistoryEntry;
 use super::state::AccountSnapshot;
 use super::telemetry_types::{ClassifiedLine, PhoneSnapshot, TelemetrySnapshot};
-use crate::graph::ErrorClass;
+use crate::graph::{ErrorClass, Expiry};
 
 /// Identifies a command so its result event can be matched by the caller.
 pub type RequestId = u64;
@@ -41,7 +41,8 @@ pub struct RefreshReport {
     pub ok: bool,
     /// What happened, for people: "refreshed, expires ...", "skipped: ...", the error.
     pub message: String,
-    pub new_expires_at: Option<i64>,
+    /// The new token's expiry; `None` when there is no new token (the refresh failed).
+    pub new_expires_at: Option<Expiry>,
     /// Why the refresh failed, when it did.
     pub error: Option<RefreshError>,
     /// Steps after a successful exchange that failed (storing, publishing), one line each.

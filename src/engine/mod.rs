@@ -382,7 +382,10 @@ async fn forced_refresh(link: AccountLink, shared: Arc<Shared>, request_id: Requ
             account: link.settings.name.clone(),
             ok: done.problems.is_empty(),
             message: done.message,
-            new_expires_at: done.expires_at,
+            new_expires_at: Some(
+                done.expires_at
+                    .map_or(crate::graph::Expiry::Never, crate::graph::Expiry::At),
+            ),
             error: None,
             failed_steps: done.problems,
         },
