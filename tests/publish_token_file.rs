@@ -1,6 +1,7 @@
 //! The token file through the engine (fake token source, paused clock): written at start,
 //! rewritten with the new token after a refresh, a publish row in history, a failed write
-//! alerted and retried at the next check, and the token never in history or the log.
+//! alerted and retried at the next check, and the token never in history or the log; and
+//! through the real binary against the simulator, with its log files.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -17,6 +18,7 @@ use tokentop::config::{AccountSettings, DEFAULT_TOKEN_FILE_MODE, TestMessageSett
 use tokentop::engine::history::{HistoryEvent, HistoryLog, Outcome};
 use tokentop::engine::store::TokenStore;
 use tokentop::engine::{Clock, Engine, EngineCommand, EngineEvent, EngineOptions};
+use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, TokenKind};
 
 fn account(token: &str, token_file: &Path, mode: u32) -> AccountSettings {
     AccountSettings {
@@ -64,8 +66,12 @@ fn token_file_publishes(data_dir: &Path) -> Vec<Outcome> {
 }
 
 fn stored_token(data_dir: &Path) -> String {
+    stored_token_of(data_dir, "a")
+}
+
+fn stored_token_of(data_dir: &Path, account: &str) -> String {
     use secrecy::ExposeSecret;
-    let stored = TokenStore::new(data_dir).load("a").unwrap().unwrap();
+    let stored = TokenStore::new(data_dir).load(account).unwrap().unwrap();
     stored.access_token.expose_secret().to_string()
 }
 
@@ -227,4 +233,93 @@ async fn a_failed_token_file_write_is_alerted_and_retried_at_the_next_check() {
     assert!(!hook_runs.exists(), "retrying the token file ran the hook");
     let history = std::fs::read_to_string(dir.path().join("history.jsonl")).unwrap();
     assert!(!history.contains(&token), "token in history");
+}
+
+/// `tokentop refresh` (the real binary, debug logging) against the simulator: the token file
+/// holds the new token with the configured mode, history has its publish row, and neither
+/// token is in the output, history or the log files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_publishes_the_refreshed_token_to_the_token_file_and_nowhere_else() {
+    let sim = support::cli::start_sim().await;
+    let first = sim
+        .handle()
+        .mint_token(TokenKind::SystemUser, Some(Duration::from_secs(3600)))
+        .access_token;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, data_dir) = (dir.path().join("config.toml"), dir.path().join("data"));
+    let token_file = dir.path().join("run").join("main.token");
+    std::fs::create_dir(dir.path().join("run")).unwrap();
+    support::cli::write_private(
+        &config,
+        &format!(
+            "[[account]]\nname = \"main\"\napp-id = \"{DEFAULT_APP_ID}\"\n\
+             app-secret = \"{DEFAULT_APP_SECRET}\"\naccess-token = \"{first}\"\n\
+             token-file = \"{}\"\ntoken-file-mode = \"0640\"\n",
+            token_file.display()
+        ),
+    );
+    let output = support::cli::tokentop(
+        dir.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "refresh",
+        ],
+        &[
+            ("TOKENTOP_GRAPH_URL", sim.base_url().as_str()),
+            ("RUST_LOG", "debug"),
+        ],
+    )
+    .await;
+    let all = support::cli::all_text(&output);
+    assert_eq!(output.status.code(), Some(0), "{all}");
+    let new_token = stored_token_of(&data_dir, "main");
+    assert_ne!(new_token, first);
+    assert_eq!(
+        std::fs::read_to_string(&token_file).unwrap(),
+        format!("{new_token}\n")
+    );
+    assert_eq!(mode(&token_file), 0o640);
+    let publishes: Vec<Outcome> = HistoryLog::new(&data_dir)
+        .load()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event == HistoryEvent::Publish && e.trigger == "token-file")
+        .map(|e| e.outcome)
+        .collect();
+    assert_eq!(publishes, vec![Outcome::Ok]);
+
+    let mut sources = vec![
+        ("output".to_string(), all),
+        (
+            "history.jsonl".to_string(),
+            std::fs::read_to_string(data_dir.join("history.jsonl")).unwrap(),
+        ),
+    ];
+    let mut log_files = 0;
+    for entry in std::fs::read_dir(data_dir.join("logs")).unwrap() {
+        let path = entry.unwrap().path();
+        sources.push((
+            path.display().to_string(),
+            std::fs::read_to_string(&path).unwrap(),
+        ));
+        log_files += 1;
+    }
+    assert!(log_files > 0, "no log file to check");
+    assert!(
+        sources
+            .iter()
+            .skip(2)
+            .any(|(_, text)| text.contains("WhatsApp access token refreshed successfully")),
+        "the log files do not show the refresh, so the leak check proves little"
+    );
+    for (label, text) in &sources {
+        for secret in [&first, &new_token] {
+            // A slice from the middle catches partial leaks that a mask never shows.
+            let middle = &secret[8..secret.len() - 8];
+            assert!(!text.contains(middle), "a token leaked into {label}");
+        }
+    }
 }

@@ -131,8 +131,7 @@ fn token_file_mode(text: &str) -> Result<u32, Invalid> {
         .map(|mode| format!("\"{mode:04o}\""))
         .collect::<Vec<_>>()
         .join(", ");
-    let allowed =
-        format!("one of {allowed} (owner, group; a token file is never readable by others)");
+    let allowed = format!("one of {allowed}, as a string (never readable by others)");
     TOKEN_FILE_MODES
         .into_iter()
         .find(|mode| format!("{mode:04o}") == text.trim())
