@@ -519,6 +519,76 @@ fn env_file_in_a_missing_directory_is_refused_and_not_created() {
 }
 
 #[test]
+fn token_file_is_relative_to_the_config_file_with_mode_0600_by_default() {
+    let file = ConfigFile::new("[[account]]\nname = \"a\"\ntoken-file = \"run/a.token\"\n");
+    std::fs::create_dir(file.dir.path().join("run")).unwrap();
+    let settings = file.load().unwrap();
+    let account = &settings.accounts[0];
+    assert_eq!(
+        account.token_file.as_deref(),
+        Some(file.dir.path().join("run/a.token").as_path())
+    );
+    assert_eq!(account.token_file_mode, 0o600);
+    assert_eq!(tokentop::config::DEFAULT_TOKEN_FILE_MODE, 0o600);
+    assert_eq!(
+        load_ok("[[account]]\nname = \"a\"\n").accounts[0].token_file,
+        None
+    );
+}
+
+#[test]
+fn token_file_mode_accepts_owner_and_group_modes() {
+    for (text, mode) in [("0600", 0o600), ("0640", 0o640), ("0660", 0o660)] {
+        let settings = load_ok(&format!(
+            "[[account]]\nname = \"a\"\ntoken-file-mode = \"{text}\"\n"
+        ));
+        assert_eq!(settings.accounts[0].token_file_mode, mode, "{text}");
+    }
+}
+
+#[test]
+fn a_token_file_mode_readable_by_others_is_refused_naming_the_key_and_the_allowed_modes() {
+    for bad in [
+        "\"0644\"",
+        "\"0666\"",
+        "\"0400\"",
+        "\"rw-r-----\"",
+        "\"\"",
+        "416",
+    ] {
+        let errors = load_err(&format!(
+            "[[account]]\nname = \"a\"\ntoken-file-mode = {bad}\n"
+        ));
+        assert_eq!(errors.issues.len(), 1, "{bad}: {errors}");
+        let issue = &errors.issues[0];
+        assert_eq!(
+            (issue.line, issue.key.as_str()),
+            (Some(3), "account.token-file-mode"),
+            "{bad}"
+        );
+        for allowed in ["\"0600\"", "\"0640\"", "\"0660\""] {
+            assert!(issue.allowed.contains(allowed), "{bad}: {issue}");
+        }
+        let text = errors.to_string();
+        assert!(text.contains("account.token-file-mode"), "{text}");
+        assert!(text.contains("\"0640\""), "{text}");
+    }
+}
+
+#[test]
+fn token_file_in_a_missing_directory_is_refused_and_not_created() {
+    let file = ConfigFile::new("[[account]]\nname = \"a\"\ntoken-file = \"nowhere/a.token\"\n");
+    let errors = file.load().unwrap_err();
+    let issue = &errors.issues[0];
+    assert_eq!(
+        (issue.line, issue.key.as_str()),
+        (Some(3), "account.token-file")
+    );
+    assert!(issue.problem.contains("does not exist"), "{issue}");
+    assert!(!file.dir.path().join("nowhere").exists());
+}
+
+#[test]
 fn on_refresh_env_lists_variable_names() {
     let settings =
         load_ok("[[account]]\nname = \"a\"\non-refresh-env = [\"AWS_PROFILE\", \"KUBECONFIG\"]\n");

@@ -66,6 +66,8 @@ fn account(access: &str, long_lived: Option<&str>) -> AccountSettings {
         phone_number_id: Some("106540352242922".into()),
         business_account_id: None,
         env_file: None,
+        token_file: None,
+        token_file_mode: tokentop::config::DEFAULT_TOKEN_FILE_MODE,
         on_refresh: None,
         on_refresh_timeout: Duration::from_secs(5),
         on_refresh_env: Vec::new(),

@@ -27,6 +27,8 @@ fn account(name: &str, token: &str) -> AccountSettings {
         phone_number_id: None,
         business_account_id: None,
         env_file: None,
+        token_file: None,
+        token_file_mode: tokentop::config::DEFAULT_TOKEN_FILE_MODE,
         on_refresh: None,
         on_refresh_env: Vec::new(),
         on_refresh_timeout: Duration::from_secs(5),

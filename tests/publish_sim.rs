@@ -46,6 +46,8 @@ async fn failed_publish_keeps_the_token_and_is_retried_at_the_next_check() {
         phone_number_id: None,
         business_account_id: None,
         env_file: Some(env_file.clone()),
+        token_file: None,
+        token_file_mode: tokentop::config::DEFAULT_TOKEN_FILE_MODE,
         on_refresh: Some(vec!["sh".into(), "-c".into(), script]),
         on_refresh_timeout: Duration::from_secs(10),
         on_refresh_env: Vec::new(),

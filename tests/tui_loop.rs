@@ -41,6 +41,8 @@ fn settings(sim: &RunningSim, config: &SimConfig, token: String, data_dir: PathB
         phone_number_id: None,
         business_account_id: None,
         env_file: None,
+        token_file: None,
+        token_file_mode: tokentop::config::DEFAULT_TOKEN_FILE_MODE,
         on_refresh: None,
         on_refresh_timeout: Duration::from_secs(10),
         on_refresh_env: Vec::new(),

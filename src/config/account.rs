@@ -10,7 +10,9 @@ use toml::de::{DeTable, DeValue};
 use super::issues::Invalid;
 use super::reader::Ctx;
 use super::secrets::secret;
-use super::settings::{AccountSettings, TestMessageSettings};
+use super::settings::{
+    AccountSettings, DEFAULT_TOKEN_FILE_MODE, TOKEN_FILE_MODES, TestMessageSettings,
+};
 use super::values;
 
 pub(crate) const ACCOUNT_KEYS: &[&str] = &[
@@ -22,6 +24,8 @@ pub(crate) const ACCOUNT_KEYS: &[&str] = &[
     "phone-number-id",
     "business-account-id",
     "env-file",
+    "token-file",
+    "token-file-mode",
     "on-refresh",
     "on-refresh-timeout",
     "on-refresh-env",
@@ -84,7 +88,11 @@ fn account(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: &Range<usize>) -> Accou
         long_lived_token: secret(ctx, table, PATH, "long-lived-token"),
         phone_number_id: ctx.id(table, PATH, "phone-number-id", values::digits_id),
         business_account_id: ctx.id(table, PATH, "business-account-id", values::digits_id),
-        env_file: env_file(ctx, table),
+        env_file: publish_file(ctx, table, "env-file"),
+        token_file: publish_file(ctx, table, "token-file"),
+        token_file_mode: ctx
+            .checked(table, PATH, "token-file-mode", token_file_mode)
+            .unwrap_or(DEFAULT_TOKEN_FILE_MODE),
         on_refresh: ctx.argv(table, PATH, "on-refresh"),
         on_refresh_timeout: ctx
             .checked(table, PATH, "on-refresh-timeout", timeout)
@@ -94,25 +102,47 @@ fn account(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: &Range<usize>) -> Accou
     }
 }
 
-/// `env-file`: its directory must exist; tokentop never creates it (a typo in the path would
-/// otherwise publish the token where nothing reads it).
-fn env_file(ctx: &mut Ctx<'_>, table: &DeTable<'_>) -> Option<PathBuf> {
+/// `env-file` or `token-file`: its directory must exist; tokentop never creates it (a typo in
+/// the path would otherwise publish the token where nothing reads it).
+fn publish_file(ctx: &mut Ctx<'_>, table: &DeTable<'_>, key: &str) -> Option<PathBuf> {
     let path = ctx
-        .checked(table, PATH, "env-file", values::non_empty)
+        .checked(table, PATH, key, values::non_empty)
         .map(|path| ctx.resolve(&path))?;
     let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty())?;
     if dir.is_dir() {
         return Some(path);
     }
-    let item = table.get("env-file")?;
+    let item = table.get(key)?;
     let problem = format!(
         "the directory {} does not exist (tokentop does not create it)",
         dir.display()
     );
     let shown = Some(ctx.shown(item));
     let invalid = Invalid::new(problem, "a file in an existing directory");
-    ctx.issue(&item.span(), "account.env-file".to_string(), shown, invalid);
+    ctx.issue(&item.span(), format!("{PATH}.{key}"), shown, invalid);
     None
+}
+
+/// `token-file-mode = "0640"`: octal, as `chmod` takes it; never readable by others (the file
+/// holds a live token).
+fn token_file_mode(text: &str) -> Result<u32, Invalid> {
+    let allowed = TOKEN_FILE_MODES
+        .iter()
+        .map(|mode| format!("\"{mode:04o}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let allowed = format!("one of {allowed}, as a string (never readable by others)");
+    TOKEN_FILE_MODES
+        .into_iter()
+        .find(|mode| format!("{mode:04o}") == text.trim())
+        .ok_or_else(|| {
+            let problem = if text.trim().is_empty() {
+                "no mode".to_string()
+            } else {
+                format!("mode {text:?} is not allowed for a file holding a token")
+            };
+            Invalid::new(problem, allowed)
+        })
 }
 
 /// Variables tokentop sets for the hook itself, or that hold the secrets it must not see.

@@ -49,6 +49,8 @@ pub(crate) fn env_account(
         phone_number_id,
         business_account_id,
         env_file: None,
+        token_file: None,
+        token_file_mode: crate::config::DEFAULT_TOKEN_FILE_MODE,
         on_refresh: None,
         on_refresh_timeout: DEFAULT_ON_REFRESH_TIMEOUT,
         on_refresh_env: Vec::new(),

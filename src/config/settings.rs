@@ -92,6 +92,11 @@ impl Default for RefreshPolicy {
     }
 }
 
+/// The mode of a token file unless `token-file-mode` says otherwise: the owner only.
+pub const DEFAULT_TOKEN_FILE_MODE: u32 = 0o600;
+/// The modes `token-file-mode` accepts: never readable by others.
+pub const TOKEN_FILE_MODES: [u32; 3] = [0o600, 0o640, 0o660];
+
 /// One `[[account]]` (or the `default` account built from `WHATSAPP_*` variables).
 #[derive(Debug, Clone)]
 pub struct AccountSettings {
@@ -105,6 +110,12 @@ pub struct AccountSettings {
     pub business_account_id: Option<String>,
     /// Rewritten atomically with `WHATSAPP_ACCESS_TOKEN=...` after each refresh.
     pub env_file: Option<PathBuf>,
+    /// Rewritten atomically with just the access token and a newline, at start (unless it
+    /// already holds the current token) and after each refresh.
+    pub token_file: Option<PathBuf>,
+    /// Mode of the token file, set on every write: [`DEFAULT_TOKEN_FILE_MODE`] or one of
+    /// [`TOKEN_FILE_MODES`].
+    pub token_file_mode: u32,
     /// argv of a command run after each refresh, token on stdin.
     pub on_refresh: Option<Vec<String>>,
     /// Time limit for `on-refresh` (default 30 s).

@@ -14,20 +14,32 @@ use super::private_fs::create_private_dir_all;
 /// Replaces `path` with `contents`, mode 0600 on unix, creating its directory (0700) first.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     create_private_dir_all(dir_of(path))?;
-    replace(path, contents, None)
+    replace(path, contents, None, None)
 }
 
 /// Replaces the file at `path`, an operator's file: a symlink is written through (the link
 /// stays, its target gets the content), an existing file keeps its owner, group and mode, and
 /// a new file is 0600. The directory must already exist: it is never created.
 pub fn write_through(path: &Path, contents: &[u8]) -> io::Result<()> {
+    write_through_to_target(path, contents, None)
+}
+
+/// [`write_through`] with the mode set to `mode` on every write (also over an existing file
+/// with another mode); an existing file keeps its owner and group. The mode is set on the
+/// temp file before the content is written, so the content is never readable by more than
+/// `mode` allows.
+pub fn write_through_with_mode(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    write_through_to_target(path, contents, Some(mode))
+}
+
+fn write_through_to_target(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
     let target = resolve_target(path)?;
     let keep = match fs::metadata(&target) {
         Ok(metadata) => Some(metadata),
         Err(err) if err.kind() == io::ErrorKind::NotFound => None,
         Err(err) => return Err(err),
     };
-    replace(&target, contents, keep.as_ref())
+    replace(&target, contents, keep.as_ref(), mode)
 }
 
 /// The file a write to `path` must replace: `path` itself, or the final target of a symlink.
@@ -63,8 +75,14 @@ fn dir_of(path: &Path) -> &Path {
     }
 }
 
-/// Writes a temp file next to `path` (owner and mode of `keep` when given), then renames it.
-fn replace(path: &Path, contents: &[u8], keep: Option<&Metadata>) -> io::Result<()> {
+/// Writes a temp file next to `path` (owner and mode of `keep` when given, then `mode` when
+/// given), then renames it.
+fn replace(
+    path: &Path,
+    contents: &[u8],
+    keep: Option<&Metadata>,
+    mode: Option<u32>,
+) -> io::Result<()> {
     let dir = dir_of(path);
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let temp_path = dir.join(format!(
@@ -72,7 +90,7 @@ fn replace(path: &Path, contents: &[u8], keep: Option<&Metadata>) -> io::Result<
         std::process::id(),
         rand::random::<u32>()
     ));
-    let result = write_then_rename(&temp_path, path, contents, keep);
+    let result = write_then_rename(&temp_path, path, contents, keep, mode);
     if result.is_err() {
         // Best effort: a leftover temp file holds at most a copy of the new content.
         let _ = fs::remove_file(&temp_path);
@@ -86,10 +104,14 @@ fn write_then_rename(
     path: &Path,
     contents: &[u8],
     keep: Option<&Metadata>,
+    mode: Option<u32>,
 ) -> io::Result<()> {
     let mut file = create_private(temp_path)?;
     if let Some(metadata) = keep {
         copy_owner_and_mode(&file, metadata, path)?;
+    }
+    if let Some(mode) = mode {
+        set_mode(&file, mode)?;
     }
     file.write_all(contents)?;
     file.sync_all()?;
@@ -124,6 +146,18 @@ fn copy_owner_and_mode(file: &File, keep: &Metadata, path: &Path) -> io::Result<
 #[cfg(not(unix))]
 fn copy_owner_and_mode(file: &File, keep: &Metadata, _path: &Path) -> io::Result<()> {
     file.set_permissions(keep.permissions())
+}
+
+/// Sets exactly `mode` (fchmod: the umask does not apply).
+#[cfg(unix)]
+fn set_mode(file: &File, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(fs::Permissions::from_mode(mode & 0o7777))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_file: &File, _mode: u32) -> io::Result<()> {
+    Ok(())
 }
 
 /// Creates a new file (never an existing one or a planted link) readable and writable by its

@@ -23,6 +23,7 @@ pub mod source;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod token_file;
 pub mod token_write;
 pub mod urgency;
 

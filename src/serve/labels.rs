@@ -70,10 +70,11 @@ pub fn outcome_label(outcome: Outcome) -> &'static str {
     }
 }
 
-/// A publish row's trigger names its target: `env-file` or `on-refresh`.
+/// A publish row's trigger names its target: `env-file`, `token-file` or `on-refresh`.
 pub fn publish_target_label(target: &str) -> &'static str {
     match target {
         "env-file" => "env_file",
+        "token-file" => "token_file",
         "on-refresh" => "on_refresh",
         _ => "other",
     }

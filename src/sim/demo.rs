@@ -63,6 +63,8 @@ impl Demo {
                 phone_number_id: Some(phone.to_string()),
                 business_account_id: Some("102290129340398".to_string()),
                 env_file: None,
+                token_file: None,
+                token_file_mode: crate::config::DEFAULT_TOKEN_FILE_MODE,
                 on_refresh: None,
                 on_refresh_timeout: Duration::from_secs(10),
                 on_refresh_env: Vec::new(),

@@ -42,6 +42,8 @@ fn account(name: &str, recipient: Option<&str>) -> AccountSettings {
         phone_number_id: Some("106540352242922".to_string()),
         business_account_id: Some("102290129340398".to_string()),
         env_file: None,
+        token_file: None,
+        token_file_mode: tokentop::config::DEFAULT_TOKEN_FILE_MODE,
         on_refresh: None,
         on_refresh_timeout: Duration::from_secs(10),
         on_refresh_env: Vec::new(),

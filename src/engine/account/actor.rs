@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::phase::AccountState;
+use super::publishing::Targets;
 use super::{AccountMsg, RefreshOutcome, Refreshed, Shared, TokenView, Trigger, blank_snapshot};
 use crate::config::AccountSettings;
 use crate::engine::events::RefreshError;
@@ -31,8 +32,8 @@ pub(super) struct AccountActor {
     pub(super) snapshot: AccountSnapshot,
     /// The pure lifecycle state: phase, refresh plan, what to announce.
     pub(super) state: AccountState,
-    /// The last publish failed: retried at the next inspection.
-    pub(super) pending_publish: bool,
+    /// The publish targets whose last publish failed: retried at the next check.
+    pub(super) pending_publish: Targets,
     last_refresh_finished: Option<Instant>,
     last_result: Option<RefreshOutcome>,
     token_tx: watch::Sender<TokenView>,
@@ -60,7 +61,7 @@ impl AccountActor {
             origin_fingerprint: String::new(),
             seen_store_refreshed_at: 0,
             state: AccountState::new(new_jitter()),
-            pending_publish: false,
+            pending_publish: Targets::default(),
             last_refresh_finished: None,
             last_result: None,
             token_tx,
@@ -95,18 +96,6 @@ impl AccountActor {
                 },
                 () = timer => self.on_timer().await,
             }
-        }
-    }
-
-    /// A refresher that starts with an env-file holding another token than the current one
-    /// (a publish failed or was cut short before a restart) publishes again at once.
-    async fn republish_if_stale(&mut self) {
-        let (Some(path), Some(token)) = (&self.settings.env_file, &self.access) else {
-            return;
-        };
-        if self.shared.auto_refresh && crate::engine::publish::env_file_is_stale(path, token) {
-            tracing::info!(account = %self.settings.name, "the env-file holds an older token; publishing the current one");
-            let _ = self.publish().await;
         }
     }
 
@@ -177,9 +166,7 @@ impl AccountActor {
         self.adopt_newer_store("check");
         self.state.rechecked();
         self.inspect_and_plan("check").await;
-        if self.pending_publish {
-            let _ = self.publish().await;
-        }
+        self.retry_pending_publish().await;
     }
 
     /// Start: a stored token newer than the configured one wins (the configured value is the

@@ -180,6 +180,7 @@ fn blank_snapshot(settings: &AccountSettings) -> AccountSnapshot {
 mod actor;
 mod inspect;
 mod phase;
+mod publishing;
 mod refresh;
 mod supervise;
 

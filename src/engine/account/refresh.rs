@@ -6,11 +6,9 @@ use tokio::time::Instant;
 use super::phase::Failure;
 use super::{AccountActor, RefreshOutcome, Refreshed, Trigger};
 use crate::config::ExpiringSystemUser;
-use crate::engine::events::EngineEvent;
 use crate::engine::events::RefreshError;
 use crate::engine::history::{HistoryError, HistoryEvent, Outcome};
 use crate::engine::new_token::{new_token_expiry, vet_new_token};
-use crate::engine::publish::{run_on_refresh, write_env_file};
 use crate::engine::state::Inspection;
 use crate::engine::store::StoredTokens;
 use crate::engine::token_write;
@@ -311,58 +309,5 @@ impl AccountActor {
         .filter(|at| *at > now)
         .min()
         .map(|at| at.saturating_sub(now))
-    }
-
-    /// Publishes the current token to the env file and the on-refresh command; returns what
-    /// failed, one line per target.
-    pub(super) async fn publish(&mut self) -> Vec<String> {
-        let Some(token) = self.access.clone() else {
-            return Vec::new();
-        };
-        let mut problems = Vec::new();
-        if let Some(path) = self.settings.env_file.clone() {
-            let result = write_env_file(&path, &token, self.long_lived.as_ref())
-                .map_err(|err| format!("cannot write env-file {}: {err}", path.display()));
-            problems.extend(self.record_publish("env-file", result));
-        }
-        if let Some(argv) = self.settings.on_refresh.clone() {
-            let result = run_on_refresh(
-                &argv,
-                &self.settings.name,
-                &token,
-                self.snapshot.access_expires_at(),
-                self.settings.on_refresh_timeout,
-                &self.settings.on_refresh_env,
-            )
-            .await;
-            problems.extend(self.record_publish("on-refresh", result));
-        }
-        self.pending_publish = !problems.is_empty();
-        problems
-    }
-
-    /// Records one publish; returns the problem when it failed.
-    fn record_publish(&mut self, target: &str, result: Result<(), String>) -> Option<String> {
-        let outcome = if result.is_ok() {
-            Outcome::Ok
-        } else {
-            Outcome::Failed
-        };
-        let mut entry = self.entry(HistoryEvent::Publish, target, outcome);
-        entry.token = self.access.as_ref().map(mask);
-        if let Err(reason) = &result {
-            tracing::error!(account = %self.settings.name, "publish to {target} failed, will retry at the next check: {reason}");
-            entry.detail = Some(reason.clone());
-            let _ = self.shared.events.send(EngineEvent::Alert {
-                account: self.settings.name.clone(),
-                message: format!(
-                    "publish to {target} failed (retrying at the next check): {reason}"
-                ),
-            });
-        }
-        self.shared.record(entry);
-        result
-            .err()
-            .map(|reason| format!("publishing to {target} failed: {reason}"))
     }
 }

@@ -209,6 +209,8 @@ mod tests {
             phone_number_id: None,
             business_account_id: None,
             env_file: None,
+            token_file: None,
+            token_file_mode: crate::config::DEFAULT_TOKEN_FILE_MODE,
             on_refresh: None,
             on_refresh_env: Vec::new(),
             on_refresh_timeout: Duration::from_secs(1),
