@@ -63,6 +63,17 @@ pub enum Command {
     /// Validate, locate or create the config file
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script to stdout
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to stdout, e.g. `tokentop man | man -l -`
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for, e.g. `source <(tokentop completions bash)`
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

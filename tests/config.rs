@@ -680,7 +680,7 @@ fn secret_reference_needs_exactly_one_source() {
     assert!(
         errors.issues[0]
             .problem
-            .contains("exactly one of env or file"),
+            .contains("exactly one of env, file or credential"),
         "{errors}"
     );
 }
@@ -711,6 +711,127 @@ fn unreadable_secret_file_is_reported_with_its_path() {
     let errors = load_err("[[account]]\nname = \"a\"\napp-secret = { file = \"missing.txt\" }\n");
     assert!(errors.issues[0].problem.contains("missing.txt"), "{errors}");
     assert_eq!(errors.issues[0].line, Some(3));
+}
+
+/// A config whose app-secret is `{ credential = "NAME" }`, with a credentials directory.
+fn credential_config(name: &str) -> (ConfigFile, PathBuf) {
+    let file = ConfigFile::new(&format!(
+        "[[account]]\nname = \"a\"\napp-secret = {{ credential = {name:?} }}\n"
+    ));
+    let credentials = file.dir.path().join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    (file, credentials)
+}
+
+#[test]
+fn credential_secret_is_read_from_the_credentials_directory() {
+    let (file, credentials) = credential_config("whatsapp-app-secret");
+    std::fs::write(
+        credentials.join("whatsapp-app-secret"),
+        format!(" {SECRET}\n"),
+    )
+    .unwrap();
+    // Not a plain secret: a config others can read is fine.
+    set_mode(&file.path, 0o644);
+    let settings = file
+        .load_with(&[("CREDENTIALS_DIRECTORY", credentials.to_str().unwrap())])
+        .unwrap_or_else(|errors| panic!("{errors}"));
+    let secret = settings.accounts[0].app_secret.as_ref().unwrap();
+    assert_eq!(secret.expose_secret(), SECRET);
+}
+
+#[test]
+fn credential_without_credentials_directory_says_to_run_under_systemd() {
+    let (file, _credentials) = credential_config("whatsapp-app-secret");
+    let errors = file.load().unwrap_err();
+    let issue = &errors.issues[0];
+    assert_eq!(
+        (issue.line, issue.key.as_str()),
+        (Some(3), "account.app-secret")
+    );
+    for part in [
+        "CREDENTIALS_DIRECTORY is not set",
+        "LoadCredential=/LoadCredentialEncrypted=",
+        "use { env } or { file } otherwise",
+    ] {
+        assert!(issue.problem.contains(part), "{part}: {issue}");
+    }
+}
+
+#[test]
+fn missing_or_unreadable_credential_names_the_credential_and_the_key() {
+    let (file, credentials) = credential_config("app-secret");
+    let dir = credentials.to_str().unwrap();
+    let errors = file
+        .load_with(&[("CREDENTIALS_DIRECTORY", dir)])
+        .unwrap_err();
+    let issue = &errors.issues[0];
+    assert_eq!(issue.key, "account.app-secret");
+    assert!(
+        issue.problem.contains("no credential \"app-secret\""),
+        "{issue}"
+    );
+    assert!(issue.problem.contains(dir), "{issue}");
+    assert!(issue.problem.contains("LoadCredential="), "{issue}");
+
+    std::fs::create_dir(credentials.join("app-secret")).unwrap();
+    let errors = file
+        .load_with(&[("CREDENTIALS_DIRECTORY", dir)])
+        .unwrap_err();
+    assert!(
+        errors.issues[0].problem.contains("not a regular file"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn empty_credential_is_refused() {
+    let (file, credentials) = credential_config("token");
+    std::fs::write(credentials.join("token"), " \n").unwrap();
+    let errors = file
+        .load_with(&[("CREDENTIALS_DIRECTORY", credentials.to_str().unwrap())])
+        .unwrap_err();
+    assert!(errors.issues[0].problem.contains("is empty"), "{errors}");
+}
+
+#[test]
+fn credential_name_must_be_a_plain_file_name() {
+    for name in ["../secret", "sub/secret", "/etc/secret", ".", "..", ""] {
+        let (file, credentials) = credential_config(name);
+        std::fs::write(file.dir.path().join("secret"), SECRET).unwrap();
+        let errors = file
+            .load_with(&[("CREDENTIALS_DIRECTORY", credentials.to_str().unwrap())])
+            .unwrap_err();
+        let issue = &errors.issues[0];
+        assert_eq!(issue.key, "account.app-secret", "{name:?}");
+        assert!(
+            issue.problem.contains("plain file name"),
+            "{name:?}: {issue}"
+        );
+    }
+}
+
+#[test]
+fn no_credential_value_or_pasted_token_appears_in_errors() {
+    let credentials = tempfile::tempdir().unwrap();
+    let dir = credentials.path().to_str().unwrap();
+    // A token or a 32-hex app secret pasted as the name; the directory is set or not.
+    for name in [SECRET, "0123456789abcdef0123456789abcdef"] {
+        for env in [vec![], vec![("CREDENTIALS_DIRECTORY", dir)]] {
+            let (file, _) = credential_config(name);
+            let errors = file.load_with(&env).unwrap_err();
+            let shown = format!("{errors}\n{errors:?}");
+            assert!(!shown.contains(&name[..24]), "{shown}");
+        }
+    }
+}
+
+#[test]
+fn example_config_explains_the_credential_form() {
+    assert!(
+        tokentop::config::EXAMPLE_CONFIG.contains("{ credential = \"NAME\" }"),
+        "config.example.toml does not explain {{ credential = \"NAME\" }}"
+    );
 }
 
 fn whatsapp_env() -> Vec<(&'static str, &'static str)> {
@@ -896,6 +1017,7 @@ fn no_secret_value_appears_in_any_error() {
         format!("[[account]]\nname = \"a\"\naccess-token = \"{SECRET}\"\nbogus = 1\n"),
         format!("[[account]]\nname = \"a\"\napp-secret = {{ value = \"{SECRET}\" }}\n"),
         format!("[[account]]\nname = \"a\"\napp-secret = {{ env = \"{SECRET}\" }}\n"),
+        format!("[[account]]\nname = \"a\"\napp-secret = {{ credential = \"{SECRET}\" }}\n"),
     ];
     for text in &cases {
         let file = ConfigFile::new(text);

@@ -54,6 +54,8 @@ fn value() -> impl Strategy<Value = String> {
             "[]", "[\"a\", \"b\"]", "[1, 2]", "[[]]", "{}", "{ env = \"WHATSAPP_APP_SECRET\" }",
             "{ env = \"MISSING_VAR\" }", "{ env = 5 }", "{ file = \"/nonexistent/secret\" }",
             "{ env = \"A\", file = \"/nonexistent\" }", "\"EAAGsecretsecretsecret1234\"",
+            "{ credential = \"app-secret\" }", "{ credential = \"../x\" }",
+            "{ credential = \"EAAGsecretsecretsecret1234\" }", "{ credential = 5 }",
             "'order \\d+ sent'", "'('", "\"[\"", "1979-05-27T07:32:00Z",
         ])
         .prop_map(str::to_string),

@@ -3,11 +3,13 @@
 pub(crate) mod check;
 pub(crate) mod check_report;
 mod common;
+mod completions;
 mod config_cmd;
 mod daemon;
 mod demo;
 mod exchange;
 mod history_cmd;
+mod man;
 mod refresh_cmd;
 mod send_test;
 mod sim_cmd;
@@ -36,5 +38,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Tail(args)) => tail::run(&cli.global, &args).await,
         Some(Command::Sim(args)) => sim_cmd::run(args).await,
         Some(Command::Config(c)) => config_cmd::run(&cli.global, &c).await,
+        Some(Command::Completions(args)) => completions::run(&args),
+        Some(Command::Man) => man::run(),
     }
 }

@@ -23,3 +23,14 @@ pub fn line(text: impl Display) -> anyhow::Result<()> {
 pub fn is_closed(err: &anyhow::Error) -> bool {
     err.downcast_ref::<StdoutClosed>().is_some()
 }
+
+/// Writes `text` as it is (no newline added) to stdout and flushes it; a closed stdout is
+/// [`StdoutClosed`], as in [`line`].
+pub fn text(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(err) => Err(anyhow::Error::new(err).context("cannot write to stdout")),
+    }
+}

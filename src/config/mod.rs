@@ -4,6 +4,7 @@
 
 mod account;
 pub(crate) mod capped_read;
+mod credential;
 mod duration;
 mod env;
 mod file;

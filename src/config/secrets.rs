@@ -1,4 +1,5 @@
-//! Secret values (`"plain"`, `{ env = "NAME" }`, `{ file = "PATH" }`) and the file-mode check
+//! Secret values (`"plain"`, `{ env = "NAME" }`, `{ file = "PATH" }`, `{ credential = "NAME" }`
+//! from systemd's `$CREDENTIALS_DIRECTORY`) and the file-mode check
 //! that refuses plain secrets in a config file others can read, the way ssh treats keys.
 
 use std::path::Path;
@@ -7,13 +8,14 @@ use secrecy::SecretString;
 use toml::de::{DeTable, DeValue};
 
 use super::capped_read::{MAX_SECRET_FILE_BYTES, read_capped};
+use super::credential;
 use super::issues::{ConfigIssue, Invalid};
 use super::reader::{Ctx, Item, PlainSecret, join};
 
 /// Shown instead of a secret value in every message.
-const SECRET_SHOWN: &str = "<secret>";
+pub(super) const SECRET_SHOWN: &str = "<secret>";
 
-const SECRET_FORMS: &str = "a string, { env = \"NAME\" } (an environment variable) or { file = \"PATH\" } (a file's trimmed content)";
+const SECRET_FORMS: &str = "a string, { env = \"NAME\" } (an environment variable), { file = \"PATH\" } (a file's trimmed content) or { credential = \"NAME\" } (a systemd credential)";
 
 /// Reads the secret at `key`, if present; problems are reported without the secret value.
 pub(crate) fn secret(
@@ -55,73 +57,65 @@ pub(crate) fn secret(
     }
 }
 
+/// `{ env = "NAME" }`, `{ file = "PATH" }` or `{ credential = "NAME" }`: exactly one of them.
 fn from_reference(
     ctx: &mut Ctx<'_>,
     reference: &DeTable<'_>,
     item: &Item<'_>,
     full_key: &str,
 ) -> Option<SecretString> {
-    ctx.check_keys(reference, full_key, full_key, &["env", "file"]);
+    ctx.check_keys(
+        reference,
+        full_key,
+        full_key,
+        &["env", "file", "credential"],
+    );
     let env_name = ctx.string(reference, full_key, "env");
     let file = ctx.string(reference, full_key, "file");
-    let shown = Some(shown_reference(env_name.as_deref(), file.as_deref()));
-    match (env_name, file) {
-        (Some(name), None) if !looks_like_variable_name(&name) => {
-            let problem = "env must name an environment variable; this looks like a secret value \
-                           (not shown), which belongs in that variable instead";
-            let allowed = "a variable name such as \"WHATSAPP_ACCESS_TOKEN\"";
-            ctx.issue(
-                &item.span(),
-                full_key.to_string(),
-                shown,
-                Invalid::new(problem, allowed),
-            );
-            None
-        }
-        (Some(name), None) => {
-            let value = ctx
-                .env
-                .get(&name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty());
-            if value.is_none() {
-                let problem = format!("environment variable {name} is not set or empty");
-                let allowed =
-                    format!("export {name}, or give the secret another way: {SECRET_FORMS}");
-                ctx.issue(
-                    &item.span(),
-                    full_key.to_string(),
-                    shown,
-                    Invalid::new(problem, allowed),
-                );
-            }
-            value.map(SecretString::from)
-        }
-        (None, Some(file)) => {
-            let path = ctx.resolve(&file);
-            let result = read_secret_file(&path);
-            if let Err(problem) = &result {
-                let allowed = "a readable file holding only the secret".to_string();
-                ctx.issue(
-                    &item.span(),
-                    full_key.to_string(),
-                    shown,
-                    Invalid::new(problem.clone(), allowed),
-                );
-            }
-            result.ok()
-        }
-        (Some(_), Some(_)) | (None, None) => {
-            let invalid = Invalid::new("needs exactly one of env or file", SECRET_FORMS);
-            ctx.issue(&item.span(), full_key.to_string(), shown, invalid);
-            None
-        }
+    let credential = ctx.string(reference, full_key, "credential");
+    let shown = Some(shown_reference(
+        env_name.as_deref(),
+        file.as_deref(),
+        credential.as_deref(),
+    ));
+    let result = match (env_name, file, credential) {
+        (Some(name), None, None) => from_env(ctx, &name),
+        (None, Some(file), None) => read_secret_file(&ctx.resolve(&file))
+            .map_err(|problem| Invalid::new(problem, "a readable file holding only the secret")),
+        (None, None, Some(name)) => credential::read(ctx.env, &name),
+        _ => Err(Invalid::new(
+            "needs exactly one of env, file or credential",
+            SECRET_FORMS,
+        )),
+    };
+    result
+        .map_err(|invalid| ctx.issue(&item.span(), full_key.to_string(), shown, invalid))
+        .ok()
+}
+
+/// The trimmed value of the variable `name`, which must look like a variable name.
+fn from_env(ctx: &Ctx<'_>, name: &str) -> Result<SecretString, Invalid> {
+    if !looks_like_variable_name(name) {
+        let problem = "env must name an environment variable; this looks like a secret value \
+                       (not shown), which belongs in that variable instead";
+        let allowed = "a variable name such as \"WHATSAPP_ACCESS_TOKEN\"";
+        return Err(Invalid::new(problem, allowed));
     }
+    let value = ctx
+        .env
+        .get(name)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    value.map(SecretString::from).ok_or_else(|| {
+        let problem = format!("environment variable {name} is not set or empty");
+        let allowed = format!("export {name}, or give the secret another way: {SECRET_FORMS}");
+        Invalid::new(problem, allowed)
+    })
 }
 
 /// The reference as written, rebuilt from its known parts so that nothing else in the inline
 /// table (a misplaced token) is ever echoed.
-fn shown_reference(env_name: Option<&str>, file: Option<&str>) -> String {
+fn shown_reference(env_name: Option<&str>, file: Option<&str>, credential: Option<&str>) -> String {
     let env_part = env_name.map(|name| {
         if looks_like_variable_name(name) {
             format!("env = {name:?}")
@@ -130,7 +124,13 @@ fn shown_reference(env_name: Option<&str>, file: Option<&str>) -> String {
         }
     });
     let file_part = file.map(|path| format!("file = {path:?}"));
-    let parts: Vec<String> = env_part.into_iter().chain(file_part).collect();
+    let credential_part =
+        credential.map(|name| format!("credential = {}", credential::shown_name(name)));
+    let parts: Vec<String> = env_part
+        .into_iter()
+        .chain(file_part)
+        .chain(credential_part)
+        .collect();
     if parts.is_empty() {
         return "{}".to_string();
     }
@@ -150,7 +150,7 @@ fn looks_like_variable_name(name: &str) -> bool {
 }
 
 /// The trimmed content; the error names the path and the cause, never the content.
-fn read_secret_file(path: &Path) -> Result<SecretString, String> {
+pub(super) fn read_secret_file(path: &Path) -> Result<SecretString, String> {
     let content = read_capped(path, MAX_SECRET_FILE_BYTES)
         .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
     let trimmed = content.trim();
