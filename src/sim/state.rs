@@ -175,6 +175,20 @@ impl SimHandle {
         }
     }
 
+    /// Makes a token expire now (a second ago), as if its holder's clock had been wrong about
+    /// it: Meta answers 190 (subcode 463) from then on. `false` if unknown.
+    pub fn expire_now(&self, token: &str) -> bool {
+        let now = now_unix();
+        match self.lock().tokens.get_mut(token) {
+            Some(record) => {
+                record.expires_at = Some(now - 1);
+                record.issued_at = record.issued_at.min(now - 3600);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Request counts per endpoint so far.
     pub fn stats(&self) -> SimStats {
         self.lock().stats.clone()
