@@ -116,7 +116,9 @@ fn media_body(boundary: &str, file: &[u8]) -> Vec<u8> {
 
 /// Bytes that are not UTF-8 and hold CR LF and a would-be boundary prefix.
 fn binary_file(len: usize) -> Vec<u8> {
-    let mut file = vec![0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n', 0xff, 0x00];
+    let mut file = vec![
+        0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n', 0xff, 0x00,
+    ];
     file.extend((0..len.saturating_sub(file.len())).map(|i| (i * 7 % 256) as u8));
     file
 }
@@ -196,5 +198,276 @@ async fn json_form_and_media_reach_meta_with_the_accounts_token_and_proof() {
     assert_meta_headers(&headers, "media upload");
     assert_eq!(stat(&sim, "media"), 1);
     assert_eq!(stat(&sim, "exchange"), 0);
+    daemon.stop().await;
+}
+
+/// Waits until the daemon's startup inspection is in the history: from then on the engine
+/// knows the tokens' expiry (the send guard needs it).
+async fn wait_inspected(daemon: &ProxyDaemon) {
+    let history = daemon.data_dir().join("history.jsonl");
+    wait_until(
+        "the startup inspection in history.jsonl",
+        support::proxy::PATIENCE,
+        || {
+            std::fs::read_to_string(&history)
+                .is_ok_and(|text| text.contains("\"trigger\":\"startup\""))
+        },
+    )
+    .await;
+}
+
+/// A user account whose long-lived token is good for 60 days; `access` as given.
+async fn user_daemon(sim: &RunningSim, access: &str, refresh: &str) -> ProxyDaemon {
+    let long_lived = sim
+        .handle()
+        .mint_token(TokenKind::LongLivedUser, None)
+        .access_token;
+    let account = format!("access-token = \"{access}\"\nlong-lived-token = \"{long_lived}\"");
+    let daemon = ProxyDaemon::start(
+        sim,
+        &config(LOOPBACK, refresh, DEFAULT_APP_SECRET, &account),
+        &[],
+    )
+    .await;
+    wait_inspected(&daemon).await;
+    daemon
+}
+
+/// 100 sends at once through the proxy, each with its own text; all must be accepted.
+async fn hundred_concurrent_sends(daemon: &ProxyDaemon) {
+    let http = http();
+    let url = format!("{}{}", daemon.url(), messages_path());
+    let sends = (0..100).map(|i| {
+        let (http, url) = (http.clone(), url.clone());
+        tokio::spawn(async move {
+            let response = http
+                .post(&url)
+                .json(&text_send(&format!("concurrent {i}")))
+                .send()
+                .await
+                .unwrap();
+            read(response).await
+        })
+    });
+    for (i, send) in futures_util::future::join_all(sends)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let (status, _, body) = send.unwrap();
+        assert_eq!(status, 200, "send {i}: {body}\n{}", daemon.stderr());
+    }
+}
+
+/// The message log holds each of the 100 texts exactly once, sent with one token that is not
+/// `old`.
+fn assert_each_sent_once(sim: &RunningSim, old: &str) {
+    let sent = sim.handle().sent_messages();
+    let texts: Vec<&str> = sent
+        .iter()
+        .filter_map(|m| m.text.as_deref())
+        .filter(|t| t.starts_with("concurrent "))
+        .collect();
+    assert_eq!(texts.len(), 100, "{sent:?}");
+    let unique: HashSet<&str> = texts.iter().copied().collect();
+    assert_eq!(unique.len(), 100, "a message went twice: {texts:?}");
+    let tokens: HashSet<&str> = sent
+        .iter()
+        .filter(|m| {
+            m.text
+                .as_deref()
+                .is_some_and(|t| t.starts_with("concurrent "))
+        })
+        .map(|m| m.access_token.as_str())
+        .collect();
+    assert_eq!(tokens.len(), 1, "the sends used several tokens");
+    assert!(!tokens.contains(old), "a send went with the expired token");
+}
+
+/// Meta says 190 (expired) although the engine still thought the token good: every request
+/// meets the 190, the proxy refreshes once (single flight) and retries each request once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_is_refreshed_once_for_a_hundred_concurrent_sends() {
+    let sim = start_sim().await;
+    let access = sim
+        .handle()
+        .mint_token(
+            TokenKind::LongLivedUser,
+            Some(Duration::from_secs(30 * 86_400)),
+        )
+        .access_token;
+    let daemon = user_daemon(&sim, &access, "send-guard = \"0s\"").await;
+    assert!(sim.handle().expire_now(&access));
+    hundred_concurrent_sends(&daemon).await;
+    assert_eq!(
+        stat(&sim, "exchange"),
+        1,
+        "{:?}\n{}",
+        sim.handle().stats(),
+        daemon.stderr()
+    );
+    assert_each_sent_once(&sim, &access);
+    let stderr = daemon.stderr();
+    assert!(
+        stderr.contains("WhatsApp token expired, attempting refresh"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("retried=true"), "{stderr}");
+    daemon.stop().await;
+}
+
+/// The token expires within the send guard: the first leases refresh it first (single flight),
+/// so no send meets a 190 at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_send_guard_refreshes_once_before_a_hundred_concurrent_sends() {
+    let sim = start_sim().await;
+    let access = sim
+        .handle()
+        .mint_token(
+            TokenKind::LongLivedUser,
+            Some(Duration::from_secs(2 * 3600)),
+        )
+        .access_token;
+    let daemon = user_daemon(
+        &sim,
+        &access,
+        "send-guard = \"3h\"\nrefresh-before = \"1m\"",
+    )
+    .await;
+    hundred_concurrent_sends(&daemon).await;
+    assert_eq!(
+        stat(&sim, "exchange"),
+        1,
+        "{:?}\n{}",
+        sim.handle().stats(),
+        daemon.stderr()
+    );
+    assert_each_sent_once(&sim, &access);
+    let stderr = daemon.stderr();
+    assert!(
+        stderr.contains("WhatsApp token is expired or expiring soon, refreshing..."),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("retried=true"), "{stderr}");
+    daemon.stop().await;
+}
+
+/// A body without its `fbtrace_id` (random per answer).
+fn without_trace(body: &str) -> Value {
+    let mut value: Value = serde_json::from_str(body).unwrap();
+    value["error"]
+        .as_object_mut()
+        .unwrap()
+        .remove("fbtrace_id")
+        .expect("Meta's error has an fbtrace_id");
+    value
+}
+
+/// An invalidated system-user token cannot be refreshed: the client gets Meta's 190 as it is,
+/// the account needs re-auth, and nothing keeps calling Meta.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidated_system_user_token_passes_metas_190_through_once() {
+    let sim = start_sim().await;
+    let token = system_user(&sim);
+    let daemon = ProxyDaemon::start(
+        &sim,
+        &config(
+            LOOPBACK,
+            "",
+            DEFAULT_APP_SECRET,
+            &format!("access-token = \"{token}\""),
+        ),
+        &[],
+    )
+    .await;
+    wait_inspected(&daemon).await;
+    assert!(sim.handle().invalidate(&token));
+    let http = http();
+    let response = http
+        .post(format!("{}{}", daemon.url(), messages_path()))
+        .json(&text_send("never sent"))
+        .send()
+        .await
+        .unwrap();
+    let (status, headers, body) = read(response).await;
+    // What Meta answers this token directly, for comparison.
+    let proof = tokentop::graph::appsecret_proof(
+        &secrecy::SecretString::from(DEFAULT_APP_SECRET),
+        &secrecy::SecretString::from(token.clone()),
+    );
+    let direct = http
+        .post(format!(
+            "{}{}?appsecret_proof={proof}",
+            sim.base_url(),
+            messages_path()
+        ))
+        .bearer_auth(&token)
+        .json(&text_send("never sent"))
+        .send()
+        .await
+        .unwrap();
+    let (direct_status, _, direct_body) = read(direct).await;
+    assert_eq!(status, direct_status, "{body}");
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(without_trace(&body), without_trace(&direct_body));
+    assert_eq!(without_trace(&body)["error"]["code"], 190);
+    assert_meta_headers(&headers, "190 answer");
+    assert!(sim.handle().sent_messages().is_empty());
+
+    // The daemon's account needs re-auth: its log and history say so.
+    let history = daemon.data_dir().join("history.jsonl");
+    wait_until("re-auth in the history", support::proxy::PATIENCE, || {
+        std::fs::read_to_string(&history)
+            .is_ok_and(|t| t.contains("\"event\":\"alert\",\"trigger\":\"re-auth\""))
+    })
+    .await;
+    daemon.wait_for_log("ERROR re-auth required").await;
+    let exchanges = stat(&sim, "exchange");
+    assert_eq!(exchanges, 1, "{:?}", sim.handle().stats());
+    // No loop: over a few seconds, nothing more reaches Meta.
+    let before = sim.handle().stats();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = sim.handle().stats();
+    assert_eq!(before, after, "{}", daemon.stderr());
+    // Further sends get the 190 too, each one request to Meta and no new refresh attempt.
+    for _ in 0..5 {
+        let response = http
+            .post(format!("{}{}", daemon.url(), messages_path()))
+            .json(&text_send("never sent"))
+            .send()
+            .await
+            .unwrap();
+        let (status, _, body) = read(response).await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(without_trace(&body)["error"]["code"], 190);
+    }
+    let after_sends = sim.handle().stats();
+    assert_eq!(
+        after_sends.total,
+        after.total + 5,
+        "{after:?} then {after_sends:?}\n{}",
+        daemon.stderr()
+    );
+    assert!(sim.handle().sent_messages().is_empty());
+    let check = support::cli::tokentop(
+        daemon.dir.path(),
+        &[
+            "--config",
+            daemon.config_path().to_str().unwrap(),
+            "--data-dir",
+            daemon.data_dir().to_str().unwrap(),
+            "--graph-url",
+            &sim.base_url(),
+            "check",
+            "--json",
+        ],
+        &[],
+    )
+    .await;
+    let report: Value = serde_json::from_slice(&check.stdout)
+        .unwrap_or_else(|_| panic!("{}", support::cli::all_text(&check)));
+    let reasons = report["accounts"][0]["reasons"].to_string();
+    assert!(reasons.contains("re-auth required"), "{report:#}");
+    assert_eq!(report["status"], "CRITICAL", "{report:#}");
     daemon.stop().await;
 }

@@ -118,13 +118,15 @@ async fn forward(
     let upstream_started = Instant::now();
     let mut retried = false;
     let mut answer = target.send(proxy, &lease, body.for_upstream()).await?;
-    if answer.token_rejected() && body.retriable() {
-        tracing::warn!(account = %account, "{}", crate::engine::LOG_EXPIRED_ATTEMPTING);
-        if let Ok(fresh) = proxy.broker.renew(&account, &lease).await {
-            lease = fresh;
-            retried = true;
-            answer = target.send(proxy, &lease, body.for_upstream()).await?;
-        }
+    // A rejected token is renewed even when the body streamed through and cannot be sent
+    // again: the application's next request then goes with the new token.
+    if answer.token_rejected()
+        && let Ok(fresh) = proxy.broker.renew(&account, &lease).await
+        && body.retriable()
+    {
+        lease = fresh;
+        retried = true;
+        answer = target.send(proxy, &lease, body.for_upstream()).await?;
     }
     let upstream_ms = upstream_started.elapsed().as_millis();
     if target.is_message_send()
