@@ -471,3 +471,284 @@ async fn an_invalidated_system_user_token_passes_metas_190_through_once() {
     assert_eq!(report["status"], "CRITICAL", "{report:#}");
     daemon.stop().await;
 }
+
+/// Every answer a client got, for the leak check.
+#[derive(Default)]
+struct Seen(Vec<String>);
+
+impl Seen {
+    async fn read(&mut self, response: reqwest::Response) -> (u16, String) {
+        let (status, headers, body) = read(response).await;
+        self.0.push(format!("{headers:?}\n{body}"));
+        (status, body)
+    }
+}
+
+fn assert_no_secret(label: &str, text: &str, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(
+            !text.contains(secret),
+            "{label} holds a secret ({}…):\n{text}",
+            &secret[..6]
+        );
+    }
+}
+
+/// The client's credentials never reach Meta (a junk token anywhere still sends with the
+/// account's), other paths are refused, and no answer, log or history line holds a secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_are_stripped_and_nothing_leaks() {
+    let sim = start_sim().await;
+    let token = system_user(&sim);
+    let daemon = ProxyDaemon::start(
+        &sim,
+        &config(
+            LOOPBACK,
+            "",
+            DEFAULT_APP_SECRET,
+            &format!("access-token = \"{token}\""),
+        ),
+        &[],
+    )
+    .await;
+    let junk = "EAAGjunkClientToken0000000000";
+    let http = http();
+    let url = format!("{}{}", daemon.url(), messages_path());
+    let mut seen = Seen::default();
+
+    let sends = [
+        (
+            "bearer",
+            http.post(&url).bearer_auth(junk).json(&text_send("bearer")),
+        ),
+        (
+            "query",
+            http.post(format!("{url}?access_token={junk}&appsecret_proof=00ff"))
+                .json(&text_send("query")),
+        ),
+        (
+            "form",
+            http.post(&url).form(&[
+                ("access_token", junk),
+                ("messaging_product", "whatsapp"),
+                ("to", TO),
+                ("type", "text"),
+                ("text", r#"{"body":"form"}"#),
+            ]),
+        ),
+        (
+            "json",
+            http.post(&url).json(&json!({
+                "access_token": junk, "appsecret_proof": "00ff",
+                "messaging_product": "whatsapp", "to": TO, "type": "text",
+                "text": {"body": "json"},
+            })),
+        ),
+    ];
+    for (what, request) in sends {
+        let (status, body) = seen.read(request.send().await.unwrap()).await;
+        assert_eq!(status, 200, "{what}: {body}\n{}", daemon.stderr());
+    }
+    let sent = sim.handle().sent_messages();
+    let texts: Vec<_> = sent.iter().filter_map(|m| m.text.as_deref()).collect();
+    assert_eq!(texts, ["bearer", "query", "form", "json"]);
+    assert!(sent.iter().all(|m| m.access_token == token), "{sent:?}");
+
+    // A read with the junk token in the query: Meta sees the account's token.
+    let (status, body) = seen
+        .read(
+            http.get(format!(
+                "{}/v25.0/{PHONE_ID}?fields=status&access_token={junk}",
+                daemon.url()
+            ))
+            .send()
+            .await
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // A multipart body with a credential part is refused, not rewritten.
+    let boundary = "b0undary";
+    let mut multipart = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"access_token\"\r\n\r\n{junk}\r\n"
+    )
+    .into_bytes();
+    multipart.extend(media_body(boundary, b"file"));
+    let (status, body) = seen
+        .read(
+            http.post(format!("{}/v25.0/{PHONE_ID}/media", daemon.url()))
+                .header(
+                    "content-type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(multipart)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("access_token"), "{body}");
+    assert_eq!(stat(&sim, "media"), 0);
+
+    // Outside the allow-list: 403, saying how to allow it; Meta never sees it.
+    let before = sim.handle().stats().total;
+    for (method, path) in [
+        (reqwest::Method::GET, "/v25.0/oauth/access_token?grant_type=fb_exchange_token"),
+        (reqwest::Method::POST, "/oauth/access_token"),
+        (reqwest::Method::GET, "/v25.0/me/accounts"),
+    ] {
+        let (status, body) = seen
+            .read(
+                http.request(method, format!("{}{path}", daemon.url()))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(body.contains("[proxy] allow"), "{body}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap()["error"]["type"],
+            "TokentopProxyError"
+        );
+    }
+    assert_eq!(sim.handle().stats().total, before);
+
+    let secrets = [token.as_str(), DEFAULT_APP_SECRET];
+    for (i, answer) in seen.0.iter().enumerate() {
+        assert_no_secret(&format!("answer {i}"), answer, &secrets);
+    }
+    let history = std::fs::read_to_string(daemon.data_dir().join("history.jsonl")).unwrap();
+    assert!(history.contains("\"event\":\"inspect\""), "{history}");
+    let dir = daemon.stop().await;
+    let stderr = std::fs::read_to_string(dir.path().join("daemon.err")).unwrap();
+    // The access log has a line per request, tokens never in it.
+    assert!(
+        stderr.contains(&format!("POST /v25.0/{PHONE_ID}/messages 200")),
+        "{stderr}"
+    );
+    assert_no_secret("the daemon's stderr", &stderr, &secrets);
+    assert_no_secret("the daemon's stderr", &stderr, &[junk]);
+    let files = support::proxy::files_under(&dir.path().join("data"));
+    assert!(!files.is_empty());
+    for (path, text) in files {
+        assert_no_secret(&path.display().to_string(), &text, &secrets);
+    }
+}
+
+/// With `client-token`, the application must send it as a bearer token; it is not forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_token_is_required_when_configured() {
+    let sim = start_sim().await;
+    let token = system_user(&sim);
+    let client_token = "proxy-client-token-for-tests-3f9a";
+    let daemon = ProxyDaemon::start(
+        &sim,
+        &config(
+            &format!("{LOOPBACK}\nclient-token = {{ env = \"TOKENTOP_TEST_CLIENT_TOKEN\" }}"),
+            "",
+            DEFAULT_APP_SECRET,
+            &format!("access-token = \"{token}\""),
+        ),
+        &[("TOKENTOP_TEST_CLIENT_TOKEN", client_token)],
+    )
+    .await;
+    let http = http();
+    let url = format!("{}{}", daemon.url(), messages_path());
+    let mut seen = Seen::default();
+    let missing = http.post(&url).json(&text_send("no client token"));
+    let wrong = http
+        .post(&url)
+        .bearer_auth("not-the-client-token")
+        .json(&text_send("wrong client token"));
+    for (what, request) in [("missing", missing), ("wrong", wrong)] {
+        let (status, body) = seen.read(request.send().await.unwrap()).await;
+        assert_eq!(status, 401, "{what}: {body}");
+        assert!(body.contains("client-token"), "{body}");
+    }
+    // The allow-list is not even consulted without the client token.
+    let (status, _) = seen
+        .read(
+            http.get(format!("{}/v25.0/oauth/access_token", daemon.url()))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(sim.handle().stats().by_endpoint.get("messages"), None);
+    let (status, body) = seen
+        .read(
+            http.post(&url)
+                .bearer_auth(client_token)
+                .json(&text_send("with the client token"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let sent = sim.handle().sent_messages();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].access_token, token);
+    assert_eq!(body, accepted_body(TO, &sent[0].wamid));
+    for answer in &seen.0 {
+        assert_no_secret("an answer", answer, &[&token, DEFAULT_APP_SECRET, client_token]);
+    }
+    let dir = daemon.stop().await;
+    let stderr = std::fs::read_to_string(dir.path().join("daemon.err")).unwrap();
+    assert_no_secret("stderr", &stderr, &[&token, DEFAULT_APP_SECRET, client_token]);
+}
+
+/// `listen = "unix:PATH"`: a socket of mode 0660 that serves the same proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_over_the_unix_socket_works() {
+    let sim = start_sim().await;
+    let token = system_user(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("graph.sock");
+    let daemon = ProxyDaemon::start_in(
+        dir,
+        &sim,
+        &config(
+            &format!("listen = \"unix:{}\"", socket.display()),
+            "",
+            DEFAULT_APP_SECRET,
+            &format!("access-token = \"{token}\""),
+        ),
+        &[],
+    )
+    .await;
+    let ProxyAddr::Unix(logged) = &daemon.addr else {
+        panic!("{:?}", daemon.addr);
+    };
+    assert_eq!(logged, &socket);
+    let meta = std::fs::symlink_metadata(&socket).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    let body = text_send("over the socket").to_string();
+    let (status, headers, answer) = unix_request(
+        &socket,
+        "POST",
+        &messages_path(),
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+    .await;
+    let answer = String::from_utf8(answer).unwrap();
+    assert_eq!(status, 200, "{answer}\n{}", daemon.stderr());
+    let sent = sim.handle().sent_messages();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].access_token, token);
+    assert_eq!(sent[0].text.as_deref(), Some("over the socket"));
+    assert_eq!(answer, accepted_body(TO, &sent[0].wamid));
+    assert!(
+        headers
+            .iter()
+            .any(|(name, _)| name == "x-business-use-case-usage"),
+        "{headers:?}"
+    );
+    daemon.stop().await;
+}

@@ -102,9 +102,7 @@ impl ProxyDaemon {
 
     /// Every file under the data dir (history, state, logs) with its text, lossily.
     pub fn data_files(&self) -> Vec<(PathBuf, String)> {
-        let mut found = Vec::new();
-        collect(&self.data_dir(), &mut found);
-        found
+        files_under(&self.data_dir())
     }
 
     /// Waits (at most a minute) until the daemon's stderr holds `needle`.
@@ -120,8 +118,9 @@ impl ProxyDaemon {
         }
     }
 
-    /// SIGTERM, and the exit code must be 0.
-    pub async fn stop(mut self) {
+    /// SIGTERM, and the exit code must be 0. Returns the directory (stderr in `daemon.err`,
+    /// data dir in `data`) for a look at what was left.
+    pub async fn stop(mut self) -> tempfile::TempDir {
         let pid = self.child.id().unwrap();
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
@@ -131,7 +130,15 @@ impl ProxyDaemon {
             .expect("daemon did not stop within 30 s of SIGTERM")
             .unwrap();
         assert_eq!(status.code(), Some(0), "{}", self.stderr());
+        self.dir
     }
+}
+
+/// Every file under `dir` with its text, lossily.
+pub fn files_under(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut found = Vec::new();
+    collect(dir, &mut found);
+    found
 }
 
 fn collect(dir: &Path, found: &mut Vec<(PathBuf, String)>) {
