@@ -752,3 +752,71 @@ async fn a_send_over_the_unix_socket_works() {
     );
     daemon.stop().await;
 }
+
+/// Bodies over `retry-body-limit` stream through (a media upload arrives whole), are never
+/// sent twice: a 190 on one reaches the client, and the token is renewed for the next request.
+/// Bodies over `max-request-body` are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_uploads_stream_through_and_are_not_retried() {
+    let sim = start_sim().await;
+    let access = sim
+        .handle()
+        .mint_token(TokenKind::LongLivedUser, Some(Duration::from_secs(30 * 86_400)))
+        .access_token;
+    let long_lived = sim
+        .handle()
+        .mint_token(TokenKind::LongLivedUser, None)
+        .access_token;
+    let daemon = ProxyDaemon::start(
+        &sim,
+        &config(
+            &format!("{LOOPBACK}\nretry-body-limit = \"4KiB\"\nmax-request-body = \"1MiB\""),
+            "send-guard = \"0s\"",
+            DEFAULT_APP_SECRET,
+            &format!("access-token = \"{access}\"\nlong-lived-token = \"{long_lived}\""),
+        ),
+        &[],
+    )
+    .await;
+    wait_inspected(&daemon).await;
+    let http = http();
+    let boundary = "large-upload-boundary";
+    let upload = |file: Vec<u8>| {
+        http.post(format!("{}/v25.0/{PHONE_ID}/media", daemon.url()))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(media_body(boundary, &file))
+    };
+    let file = binary_file(200 * 1024);
+    let (status, _, body) = read(upload(file.clone()).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{body}\n{}", daemon.stderr());
+    let media = sim.handle().uploaded_media();
+    assert_eq!(media[0].file_len, file.len());
+    assert_eq!(body, json!({"id": media[0].id}).to_string());
+
+    // The token expires behind the engine's back: the streamed upload gets Meta's 190 as it
+    // is (Meta saw it once), and the next upload goes with the renewed token.
+    assert!(sim.handle().expire_now(&access));
+    let media_before = stat(&sim, "media");
+    let (status, _, body) = read(upload(file.clone()).send().await.unwrap()).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(without_trace(&body)["error"]["code"], 190, "{body}");
+    assert_eq!(stat(&sim, "media"), media_before + 1);
+    assert_eq!(stat(&sim, "exchange"), 1, "{}", daemon.stderr());
+    let (status, _, body) = read(upload(file.clone()).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{body}\n{}", daemon.stderr());
+    let media = sim.handle().uploaded_media();
+    assert_eq!(media.len(), 2, "{media:?}");
+    assert_ne!(media[1].access_token, access);
+    assert_eq!(stat(&sim, "exchange"), 1);
+
+    // Over max-request-body: refused before Meta sees it.
+    let total = sim.handle().stats().total;
+    let (status, _, body) = read(upload(binary_file(2 << 20)).send().await.unwrap()).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("max-request-body"), "{body}");
+    assert_eq!(sim.handle().stats().total, total);
+    daemon.stop().await;
+}
