@@ -595,7 +595,10 @@ async fn client_credentials_are_stripped_and_nothing_leaks() {
     // Outside the allow-list: 403, saying how to allow it; Meta never sees it.
     let before = sim.handle().stats().total;
     for (method, path) in [
-        (reqwest::Method::GET, "/v25.0/oauth/access_token?grant_type=fb_exchange_token"),
+        (
+            reqwest::Method::GET,
+            "/v25.0/oauth/access_token?grant_type=fb_exchange_token",
+        ),
         (reqwest::Method::POST, "/oauth/access_token"),
         (reqwest::Method::GET, "/v25.0/me/accounts"),
     ] {
@@ -695,11 +698,19 @@ async fn the_client_token_is_required_when_configured() {
     assert_eq!(sent[0].access_token, token);
     assert_eq!(body, accepted_body(TO, &sent[0].wamid));
     for answer in &seen.0 {
-        assert_no_secret("an answer", answer, &[&token, DEFAULT_APP_SECRET, client_token]);
+        assert_no_secret(
+            "an answer",
+            answer,
+            &[&token, DEFAULT_APP_SECRET, client_token],
+        );
     }
     let dir = daemon.stop().await;
     let stderr = std::fs::read_to_string(dir.path().join("daemon.err")).unwrap();
-    assert_no_secret("stderr", &stderr, &[&token, DEFAULT_APP_SECRET, client_token]);
+    assert_no_secret(
+        "stderr",
+        &stderr,
+        &[&token, DEFAULT_APP_SECRET, client_token],
+    );
 }
 
 /// `listen = "unix:PATH"`: a socket of mode 0660 that serves the same proxy.
@@ -761,7 +772,10 @@ async fn large_uploads_stream_through_and_are_not_retried() {
     let sim = start_sim().await;
     let access = sim
         .handle()
-        .mint_token(TokenKind::LongLivedUser, Some(Duration::from_secs(30 * 86_400)))
+        .mint_token(
+            TokenKind::LongLivedUser,
+            Some(Duration::from_secs(30 * 86_400)),
+        )
         .access_token;
     let long_lived = sim
         .handle()

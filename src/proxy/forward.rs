@@ -154,7 +154,13 @@ struct Target {
 
 impl Target {
     fn new(proxy: &Proxy, method: &Method, uri: &axum::http::Uri, headers: &HeaderMap) -> Self {
-        let query = scrub::without_credentials(uri.query().unwrap_or("").as_bytes());
+        // Re-encoded only when a credential has to go: otherwise the query goes as sent.
+        let sent = uri.query().unwrap_or("").as_bytes();
+        let query = if scrub::has_credentials(sent) {
+            scrub::without_credentials(sent)
+        } else {
+            sent.to_vec()
+        };
         let mut forwarded = reqwest::header::HeaderMap::new();
         for (name, value) in headers {
             let dropped = DROPPED_REQUEST_HEADERS.contains(&name.as_str())

@@ -158,7 +158,8 @@ mod tests {
     fn missing_fields_are_named() {
         let sim = SimHandle::new(SimConfig::default());
         let token = sim.mint_token(TokenKind::SystemUser, None).access_token;
-        let cases: [(&[(&str, &str)], bool, &str); 3] = [
+        type Fields<'a> = &'a [(&'a str, &'a str)];
+        let cases: [(Fields, bool, &str); 3] = [
             (&[("type", "image/png")], true, "messaging_product"),
             (&[("messaging_product", "whatsapp")], true, "type"),
             (
