@@ -784,7 +784,7 @@ async fn large_uploads_stream_through_and_are_not_retried() {
     let daemon = ProxyDaemon::start(
         &sim,
         &config(
-            &format!("{LOOPBACK}\nretry-body-limit = \"4KiB\"\nmax-request-body = \"1MiB\""),
+            &format!("{LOOPBACK}\nretry-body-limit = \"4KiB\"\nmax-request-body = \"8MiB\""),
             "send-guard = \"0s\"",
             DEFAULT_APP_SECRET,
             &format!("access-token = \"{access}\"\nlong-lived-token = \"{long_lived}\""),
@@ -803,7 +803,8 @@ async fn large_uploads_stream_through_and_are_not_retried() {
             )
             .body(media_body(boundary, &file))
     };
-    let file = binary_file(200 * 1024);
+    // Over axum's default body limit (2 MB) too, which the simulator must not apply.
+    let file = binary_file(3 << 20);
     let (status, _, body) = read(upload(file.clone()).send().await.unwrap()).await;
     assert_eq!(status, 200, "{body}\n{}", daemon.stderr());
     let media = sim.handle().uploaded_media();
@@ -828,7 +829,7 @@ async fn large_uploads_stream_through_and_are_not_retried() {
 
     // Over max-request-body: refused before Meta sees it.
     let total = sim.handle().stats().total;
-    let (status, _, body) = read(upload(binary_file(2 << 20)).send().await.unwrap()).await;
+    let (status, _, body) = read(upload(binary_file(9 << 20)).send().await.unwrap()).await;
     assert_eq!(status, 413, "{body}");
     assert!(body.contains("max-request-body"), "{body}");
     assert_eq!(sim.handle().stats().total, total);

@@ -3,7 +3,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart};
-use axum::http::{HeaderMap, Request, header};
+use axum::http::{Extensions, HeaderMap, Request, header};
 use serde_json::{Map, Value};
 
 use super::request::parse_urlencoded;
@@ -61,8 +61,14 @@ impl RequestBody {
     }
 }
 
-/// Decodes a body by its `Content-Type`.
-pub(crate) async fn decode(headers: &HeaderMap, body: Bytes) -> RequestBody {
+/// Decodes a body by its `Content-Type`. `extensions` are the HTTP request's: they carry the
+/// router's body limit, which the multipart parser applies again (without them it would
+/// stop at axum's default of 2 MB).
+pub(crate) async fn decode(
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    body: Bytes,
+) -> RequestBody {
     if body.is_empty() {
         return RequestBody::Empty;
     }
@@ -79,7 +85,7 @@ pub(crate) async fn decode(headers: &HeaderMap, body: Bytes) -> RequestBody {
         .to_ascii_lowercase();
     match essence.as_str() {
         "application/x-www-form-urlencoded" => form(&body),
-        "multipart/form-data" => multipart(content_type, body).await,
+        "multipart/form-data" => multipart(content_type, extensions, body).await,
         "application/json" => json(&body),
         essence if essence.ends_with("+json") => json(&body),
         // Undocumented at Meta: a body without a known type. Graph servers observed in captures
@@ -100,13 +106,14 @@ fn json(body: &[u8]) -> RequestBody {
     }
 }
 
-async fn multipart(content_type: &str, body: Bytes) -> RequestBody {
-    let Ok(request) = Request::builder()
+async fn multipart(content_type: &str, extensions: &Extensions, body: Bytes) -> RequestBody {
+    let Ok(mut request) = Request::builder()
         .header(header::CONTENT_TYPE, content_type)
         .body(Body::from(body))
     else {
         return RequestBody::Invalid("the multipart Content-Type is not valid".to_string());
     };
+    *request.extensions_mut() = extensions.clone();
     let mut parts = match Multipart::from_request(request, &()).await {
         Ok(parts) => parts,
         Err(rejection) => return RequestBody::Invalid(format!("multipart body: {rejection}")),
@@ -179,16 +186,19 @@ mod tests {
     async fn each_encoding_yields_the_same_params() {
         let form = decode(
             &headers("application/x-www-form-urlencoded"),
+            &Extensions::new(),
             Bytes::from_static(b"access_token=EAAGx&to=1555"),
         )
         .await;
         let json_body = decode(
             &headers("application/json; charset=utf-8"),
+            &Extensions::new(),
             Bytes::from_static(br#"{"access_token":"EAAGx","to":"1555"}"#),
         )
         .await;
         let multipart = decode(
             &headers("multipart/form-data; boundary=XyZ"),
+            &Extensions::new(),
             Bytes::from_static(
                 b"--XyZ\r\nContent-Disposition: form-data; name=\"access_token\"\r\n\r\nEAAGx\r\n\
                   --XyZ\r\nContent-Disposition: form-data; name=\"to\"\r\n\r\n1555\r\n--XyZ--\r\n",
@@ -223,6 +233,7 @@ Content-Type: image/png\r\n\r\n"
         body.extend_from_slice(b"\r\n--XyZ--\r\n");
         let decoded = decode(
             &headers("multipart/form-data; boundary=XyZ"),
+            &Extensions::new(),
             Bytes::from(body),
         )
         .await;
@@ -252,10 +263,16 @@ Content-Type: image/png\r\n\r\n"
 
     #[tokio::test]
     async fn broken_bodies_say_what_was_wrong() {
-        let bad_json = decode(&headers("application/json"), Bytes::from_static(b"{")).await;
+        let bad_json = decode(
+            &headers("application/json"),
+            &Extensions::new(),
+            Bytes::from_static(b"{"),
+        )
+        .await;
         assert!(matches!(bad_json, RequestBody::Invalid(ref why) if why.contains("JSON")));
         let bad_multipart = decode(
             &headers("multipart/form-data"),
+            &Extensions::new(),
             Bytes::from_static(b"--x\r\n"),
         )
         .await;
@@ -263,7 +280,7 @@ Content-Type: image/png\r\n\r\n"
             matches!(bad_multipart, RequestBody::Invalid(ref why) if why.contains("multipart"))
         );
         assert_eq!(
-            decode(&HeaderMap::new(), Bytes::new()).await,
+            decode(&HeaderMap::new(), &Extensions::new(), Bytes::new()).await,
             RequestBody::Empty
         );
     }
