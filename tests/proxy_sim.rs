@@ -552,6 +552,7 @@ async fn client_credentials_are_stripped_and_nothing_leaks() {
     let sent = sim.handle().sent_messages();
     let texts: Vec<_> = sent.iter().filter_map(|m| m.text.as_deref()).collect();
     assert_eq!(texts, ["bearer", "query", "form", "json"]);
+    assert_eq!(sent.len(), 4);
     assert!(sent.iter().all(|m| m.access_token == token), "{sent:?}");
 
     // A read with the junk token in the query: Meta sees the account's token.
@@ -568,28 +569,48 @@ async fn client_credentials_are_stripped_and_nothing_leaks() {
         .await;
     assert_eq!(status, 200, "{body}");
 
-    // A multipart body with a credential part is refused, not rewritten.
-    let boundary = "b0undary";
-    let mut multipart = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"access_token\"\r\n\r\n{junk}\r\n"
-    )
-    .into_bytes();
-    multipart.extend(media_body(boundary, b"file"));
+    // A body without a Content-Type, which Meta reads as a form: scrubbed as one.
+    let untyped = format!(
+        "messaging_product=whatsapp&to={TO}&type=text&text=%7B%22body%22%3A%22untyped%22%7D&access_token={junk}"
+    );
     let (status, body) = seen
-        .read(
-            http.post(format!("{}/v25.0/{PHONE_ID}/media", daemon.url()))
-                .header(
-                    "content-type",
-                    format!("multipart/form-data; boundary={boundary}"),
-                )
-                .body(multipart)
-                .send()
-                .await
-                .unwrap(),
-        )
+        .read(http.post(&url).body(untyped).send().await.unwrap())
         .await;
-    assert_eq!(status, 400, "{body}");
-    assert!(body.contains("access_token"), "{body}");
+    assert_eq!(status, 200, "untyped: {body}");
+    let last = sim.handle().sent_messages().pop().unwrap();
+    assert_eq!(last.text.as_deref(), Some("untyped"));
+    assert_eq!(last.access_token, token);
+
+    // A multipart body with a credential part, in any spelling a parser accepts, is refused,
+    // not rewritten.
+    let boundary = "b0undary";
+    for disposition in [
+        "name=\"access_token\"",
+        "name=access_token",
+        "name = \"access_token\"",
+        "name*=UTF-8''appsecret_proof",
+    ] {
+        let mut multipart = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; {disposition}\r\n\r\n{junk}\r\n"
+        )
+        .into_bytes();
+        multipart.extend(media_body(boundary, b"file"));
+        let (status, body) = seen
+            .read(
+                http.post(format!("{}/v25.0/{PHONE_ID}/media", daemon.url()))
+                    .header(
+                        "content-type",
+                        format!("multipart/form-data; boundary={boundary}"),
+                    )
+                    .body(multipart)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, 400, "{disposition}: {body}");
+        assert!(body.contains("access_token"), "{body}");
+    }
     assert_eq!(stat(&sim, "media"), 0);
 
     // Outside the allow-list: 403, saying how to allow it; Meta never sees it.
@@ -827,11 +848,84 @@ async fn large_uploads_stream_through_and_are_not_retried() {
     assert_ne!(media[1].access_token, access);
     assert_eq!(stat(&sim, "exchange"), 1);
 
-    // Over max-request-body: refused before Meta sees it.
-    let total = sim.handle().stats().total;
-    let (status, _, body) = read(upload(binary_file(9 << 20)).send().await.unwrap()).await;
+    // A credential part after the file of a streamed upload: cut off before it goes up.
+    let mut tail = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=access_token\r\n\r\nEAAGjunk\r\n"
+    )
+    .into_bytes();
+    let mut sneaky = media_body(boundary, &binary_file(64 * 1024));
+    let end = sneaky.len() - format!("--{boundary}--\r\n").len();
+    tail.extend_from_slice(&sneaky[end..]);
+    sneaky.truncate(end);
+    sneaky.extend(tail);
+    let response = http
+        .post(format!("{}/v25.0/{PHONE_ID}/media", daemon.url()))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(sneaky)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = read(response).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("access_token"), "{body}");
+    assert_eq!(sim.handle().uploaded_media().len(), 2);
+
+    // A JSON body cannot stream: it must be read whole to lose its credentials.
+    let padding = "x".repeat(8 * 1024);
+    let response = http
+        .post(format!("{}{}", daemon.url(), messages_path()))
+        .json(
+            &json!({"messaging_product": "whatsapp", "to": TO, "type": "text",
+            "text": {"body": padding}, "access_token": "EAAGjunk"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = read(response).await;
     assert_eq!(status, 413, "{body}");
-    assert!(body.contains("max-request-body"), "{body}");
+    assert!(body.contains("retry-body-limit"), "{body}");
+
+    // Over max-request-body: refused before Meta sees it.
+    // The proxy answers from the declared length without reading the body (a client still
+    // writing it may meet a closed connection first), so only the head is sent here.
+    let total = sim.handle().stats().total;
+    let answer = head_only(
+        daemon.url(),
+        &format!(
+            "POST /v25.0/{PHONE_ID}/media HTTP/1.1\r\nHost: proxy\r\n\
+             Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+            9 << 20
+        ),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("max-request-body"), "{answer}");
     assert_eq!(sim.handle().stats().total, total);
     daemon.stop().await;
+}
+
+/// Sends a request head (no body) over TCP and reads the answer until the proxy closes.
+async fn head_only(url: &str, head: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    // Until the body of the answer is in (the connection may stay open).
+    while !String::from_utf8_lossy(&answer).contains("}}") {
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut buf))
+            .await
+            .expect("no answer within 30 s")
+            .unwrap();
+        if read == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..read]);
+    }
+    String::from_utf8_lossy(&answer).into_owned()
 }
