@@ -6,6 +6,10 @@
 //!
 //! The Python venv is provisioned by `scripts/test` at `target/pyvenv` (or `$TOKENTOP_TEST_VENV`).
 //! A missing venv or package fails these tests: they never skip.
+//!
+//! pywa also sends through tokentop's Graph API proxy (the real daemon), holding no token.
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -205,4 +209,83 @@ async fn facebook_business_against_tokentop_sim_requiring_proof() {
         &run("facebook_business_client.py", true).await,
         "FacebookRequestError",
     );
+}
+
+/// Issue 12: pywa with a dummy token and an httpx client that connects to the proxy sends a
+/// text and uploads media; the simulator (requiring the proof) got them with the account's
+/// token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pywa_through_the_proxy_holding_no_token() {
+    use support::proxy::{ProxyDaemon, config};
+    use tokentop::sim::{DEFAULT_APP_SECRET, RunningSim, SimConfig, TokenKind};
+
+    tokentop::graph::install_tls_provider();
+    let python = venv_python();
+    check_packages(&python).await;
+    let sim = RunningSim::start(
+        SimConfig {
+            require_proof: true,
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let token = sim
+        .handle()
+        .mint_token(TokenKind::SystemUser, None)
+        .access_token;
+    let daemon = ProxyDaemon::start(
+        &sim,
+        &config(
+            "listen = \"127.0.0.1:0\"",
+            "",
+            DEFAULT_APP_SECRET,
+            &format!("access-token = \"{token}\""),
+        ),
+        &[],
+    )
+    .await;
+    let text = "pywa through the proxy";
+    // No credential of any kind in the script's argv or environment.
+    let output = Command::new(&python)
+        .current_dir(repo().join("tests/python"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .args([
+            "pywa_proxy.py",
+            "--proxy-url",
+            daemon.url(),
+            "--phone-id",
+            support::proxy::PHONE_ID,
+            "--text",
+            text,
+        ])
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(SCRIPT_TIMEOUT, output)
+        .await
+        .unwrap_or_else(|_| panic!("pywa_proxy.py ran longer than {SCRIPT_TIMEOUT:?}"))
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "pywa_proxy.py failed:\n{}{stdout}\n--- daemon\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        daemon.stderr()
+    );
+    let report: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|err| panic!("pywa_proxy.py printed no JSON report ({err}): {stdout}"));
+    let sent = sim.handle().sent_messages();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(report["text_id"], sent[0].wamid.as_str(), "{report}");
+    assert_eq!(sent[0].text.as_deref(), Some(text));
+    assert_eq!(sent[0].access_token, token);
+    let media = sim.handle().uploaded_media();
+    assert_eq!(media.len(), 1, "{media:?}");
+    assert_eq!(report["media_id"], media[0].id.as_str(), "{report}");
+    assert_eq!(media[0].file_len, 256 * 8);
+    assert_eq!(media[0].access_token, token);
+    daemon.stop().await;
 }

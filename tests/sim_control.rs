@@ -480,3 +480,84 @@ async fn bad_control_json_is_400_naming_the_field() {
     let reply: Value = response.json().await.unwrap();
     assert!(reply["message"].as_str().unwrap().contains("not JSON"));
 }
+
+/// `GET /_sim/messages`: every accepted send in order, with its wamid, recipient, token and
+/// text; refused sends and mark-as-read are not in it. Media uploads count as `media`.
+#[tokio::test]
+async fn the_message_log_holds_accepted_sends_only() {
+    let sim = Sim::start().await;
+    let (token, _) = sim.mint("SYSTEM_USER", 0).await;
+    let send = |body: Value| {
+        sim.client
+            .post(sim.url(&format!("/{V}/{PHONE}/messages")))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let answer: Value = send(json!({"messaging_product": "whatsapp", "to": "15551234567",
+        "type": "text", "text": {"body": "first"}}))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let refused = send(json!({"messaging_product": "whatsapp", "type": "text"}))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let read = send(json!({"messaging_product": "whatsapp", "status": "read",
+        "message_id": answer["messages"][0]["id"]}))
+    .await
+    .unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    let log: Value = sim
+        .client
+        .get(sim.url("/_sim/messages"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        log,
+        json!([{
+            "wamid": answer["messages"][0]["id"],
+            "phone_number_id": PHONE,
+            "to": "15551234567",
+            "access_token": token,
+            "text": "first",
+        }])
+    );
+
+    let boundary = "XyZ";
+    let mut upload = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"messaging_product\"\r\n\r\nwhatsapp\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\naudio/ogg\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.ogg\"\r\n\r\n"
+    )
+    .into_bytes();
+    upload.extend_from_slice(&[0xff, 0xfe, 0x00, 0x80, b'\r', b'\n', 0x01]);
+    upload.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let response = sim
+        .client
+        .post(sim.url(&format!("/{V}/{PHONE}/media")))
+        .bearer_auth(&token)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(upload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let media: Value = response.json().await.unwrap();
+    let id = media["id"].as_str().unwrap();
+    assert!(id.bytes().all(|b| b.is_ascii_digit()), "{media}");
+    let uploaded = sim.sim.handle().uploaded_media();
+    assert_eq!(uploaded[0].id, id);
+    assert_eq!(uploaded[0].file_len, 7);
+    assert_eq!(uploaded[0].mime_type, "audio/ogg");
+    assert_eq!(sim.sim.handle().stats().by_endpoint["media"], 1);
+}

@@ -2,8 +2,16 @@
 //! proxy): through the send guard, and renewed once when Meta rejects it, with the same
 //! single-flight refresh the engine's own sends use. The token goes straight into the
 //! borrower's request; it never travels in an [`super::EngineEvent`].
+//!
+//! A renewal that failed is remembered for the token it failed for: while that token is still
+//! the account's, later requests do not each ask Meta again (an application sending a thousand
+//! messages a second to an account that needs re-auth would otherwise make a thousand refresh
+//! attempts a second). A token that Meta refused for good (re-auth needed) is not renewed
+//! again until the account has another token; any other failure holds renewals off for
+//! [`RENEW_HOLD_OFF_SECS`].
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use secrecy::SecretString;
 use tokio::sync::watch;
@@ -13,7 +21,20 @@ use super::history::{HistoryEntry, HistoryEvent, Outcome};
 use super::sends::guarded_token;
 use super::store::fingerprint;
 use super::telemetry::TelemetryInput;
-use crate::graph::{Usage, appsecret_proof};
+use crate::graph::{ErrorClass, Usage, appsecret_proof};
+
+/// How long a renewal that failed for a passing reason (network, rate limit) holds off the
+/// next one for the same token.
+pub const RENEW_HOLD_OFF_SECS: i64 = 30;
+
+/// The last renewal of an account that failed.
+struct FailedRenewal {
+    fingerprint: String,
+    at: i64,
+    /// Meta refused the refresh for good (dead token, permission): only a new token helps.
+    for_good: bool,
+    message: String,
+}
 
 /// A token lent for one request (and its one retry).
 pub struct Lease {
@@ -65,6 +86,7 @@ pub struct TokenBroker {
     /// One per link: the usage headers of the borrower's latest call, for the health poller.
     usage: Arc<Vec<watch::Sender<Usage>>>,
     shared: Arc<Shared>,
+    failed: Arc<Mutex<HashMap<String, FailedRenewal>>>,
 }
 
 impl TokenBroker {
@@ -77,7 +99,34 @@ impl TokenBroker {
             links: Arc::new(links),
             usage: Arc::new(usage),
             shared,
+            failed: Arc::default(),
         }
+    }
+
+    /// The failures map; a panic elsewhere while it was held leaves plain data, so poison is
+    /// ignored.
+    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, FailedRenewal>> {
+        self.failed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Why renewing `fingerprint` is not tried again now, if it is held off.
+    fn held_off(&self, account: &str, fingerprint: &str) -> Option<String> {
+        let now = self.shared.clock.now_unix();
+        self.failures().get(account).and_then(|failed| {
+            let holds = failed.fingerprint == fingerprint
+                && (failed.for_good || now.saturating_sub(failed.at) < RENEW_HOLD_OFF_SECS);
+            holds.then(|| failed.message.clone())
+        })
+    }
+
+    fn remember_failure(&self, account: &str, fingerprint: &str, for_good: bool, message: String) {
+        let failed = FailedRenewal {
+            fingerprint: fingerprint.to_string(),
+            at: self.shared.clock.now_unix(),
+            for_good,
+            message,
+        };
+        self.failures().insert(account.to_string(), failed);
     }
 
     fn position(&self, account: &str) -> Result<usize, LeaseError> {
@@ -112,26 +161,52 @@ impl TokenBroker {
     }
 
     /// The account's token, refreshed first when it expires within the send guard.
+    /// While a renewal of the current token is held off, the token is lent as it is.
     pub async fn lease(&self, account: &str) -> Result<Lease, LeaseError> {
         let link = self.link(account)?;
+        let view = link.token.borrow().clone();
+        if let (Some(token), Some(fingerprint)) = (&view.token, &view.fingerprint)
+            && self.held_off(account, fingerprint).is_some()
+        {
+            return Ok(lease(link, token.clone(), false));
+        }
+        let guard_secs = i64::try_from(self.shared.policy.send_guard.as_secs()).unwrap_or(i64::MAX);
+        let expiring = view
+            .expires_at
+            .is_some_and(|at| at.saturating_sub(self.shared.clock.now_unix()) <= guard_secs);
         let (token, refreshed) = guarded_token(link, &self.shared.policy, &self.shared.clock)
             .await
             .map_err(|err| LeaseError {
                 message: err.message,
             })?;
+        if expiring
+            && !refreshed
+            && let Some(fingerprint) = &view.fingerprint
+        {
+            let message = "the send guard's refresh failed (see the log)".to_string();
+            self.remember_failure(account, fingerprint, false, message);
+        }
         Ok(lease(link, token, refreshed))
     }
 
     /// After Meta rejected `rejected` (190): a new token from the single-flight refresh (or
     /// the one another caller's refresh already produced).
+    /// Not tried while a failed renewal of the same token is held off.
     pub async fn renew(&self, account: &str, rejected: &Lease) -> Result<Lease, LeaseError> {
         let link = self.link(account)?;
+        if let Some(message) = self.held_off(account, &rejected.fingerprint) {
+            return Err(LeaseError { message });
+        }
+        tracing::warn!(account = %account, "{}", super::LOG_EXPIRED_ATTEMPTING);
         let stale = Some(rejected.fingerprint.clone());
         match link.refresh(Trigger::AuthError, stale).await {
             Ok(fresh) => Ok(lease(link, fresh.token, true)),
-            Err(err) => Err(LeaseError {
-                message: format!("{} ({})", err.message, err.remedy),
-            }),
+            Err(err) => {
+                let message = format!("{} ({})", err.message, err.remedy);
+                let for_good = matches!(err.class, ErrorClass::TokenDead | ErrorClass::Permission);
+                self.remember_failure(account, &rejected.fingerprint, for_good, message.clone());
+                Err(LeaseError { message })
+            }
         }
     }
 
@@ -156,10 +231,10 @@ impl TokenBroker {
         };
         let mut entry = HistoryEntry::new(account, HistoryEvent::Send, "proxy", result);
         entry.detail = Some(match (&outcome.code, refreshed) {
-            (Some(code), _) => format!(
-                "through the proxy: failed with {code} {}",
-                outcome.title.as_deref().unwrap_or("")
-            ),
+            (Some(code), _) => match outcome.title.as_deref().filter(|t| !t.is_empty()) {
+                Some(title) => format!("through the proxy: failed with {code} {title}"),
+                None => format!("through the proxy: failed with {code}"),
+            },
             (None, true) => "through the proxy, after a token refresh".to_string(),
             (None, false) => "through the proxy".to_string(),
         });

@@ -1,5 +1,11 @@
 //! The application's request body: kept in memory up to `retry-body-limit` (so that it can be
 //! sent again after a refresh, and scrubbed of credentials), streamed through beyond that.
+//! Form, JSON and untyped bodies can only be scrubbed whole, so beyond the limit they are
+//! refused (413); a streamed multipart body is scanned for credential parts on the way and
+//! cut off before one goes upstream.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -21,7 +27,48 @@ pub enum RequestBody {
     /// Whole, scrubbed, and sendable any number of times.
     Buffered { bytes: Bytes, multipart: bool },
     /// Too large to keep: the part already read, then the rest as it arrives. Sent once.
-    Streaming(Option<reqwest::Body>),
+    /// `stopped` is set when a multipart credential part was found on the way and the upload
+    /// was cut off before it.
+    Streaming {
+        body: Option<reqwest::Body>,
+        stopped: Arc<AtomicBool>,
+    },
+}
+
+/// What the body is, by its `Content-Type`, for scrubbing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Multipart,
+    Form,
+    Json,
+    /// No `Content-Type`: Meta reads it as JSON when it looks like JSON, else as a form (see
+    /// the simulator's `encodings.rs`), so it is scrubbed as either.
+    Untyped,
+    /// Any other declared type (a file's bytes): passed as it is.
+    Other,
+}
+
+fn kind(headers: &HeaderMap) -> Kind {
+    let Some(content_type) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Kind::Untyped;
+    };
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "" => Kind::Untyped,
+        "application/x-www-form-urlencoded" => Kind::Form,
+        "application/json" => Kind::Json,
+        e if e.ends_with("+json") => Kind::Json,
+        e if e.starts_with("multipart/") => Kind::Multipart,
+        _ => Kind::Other,
+    }
 }
 
 impl RequestBody {
@@ -29,12 +76,21 @@ impl RequestBody {
         matches!(self, RequestBody::Buffered { .. })
     }
 
+    /// A buffered multipart body with a credential part (a streamed one is checked on the way).
     pub fn has_multipart_credentials(&self) -> bool {
         match self {
             RequestBody::Buffered { bytes, multipart } => {
                 *multipart && scrub::multipart_has_credentials(bytes)
             }
-            RequestBody::Streaming(_) => false,
+            RequestBody::Streaming { .. } => false,
+        }
+    }
+
+    /// A streamed upload was cut off because it carried a credential part.
+    pub fn stopped_for_credentials(&self) -> bool {
+        match self {
+            RequestBody::Buffered { .. } => false,
+            RequestBody::Streaming { stopped, .. } => stopped.load(Ordering::SeqCst),
         }
     }
 
@@ -43,7 +99,9 @@ impl RequestBody {
     pub fn for_upstream(&mut self) -> reqwest::Body {
         match self {
             RequestBody::Buffered { bytes, .. } => reqwest::Body::from(bytes.clone()),
-            RequestBody::Streaming(body) => body.take().unwrap_or_else(|| reqwest::Body::from("")),
+            RequestBody::Streaming { body, .. } => {
+                body.take().unwrap_or_else(|| reqwest::Body::from(""))
+            }
         }
     }
 }
@@ -62,6 +120,7 @@ pub async fn read_request_body(
     if declared.is_some_and(|len| len > limits.max_request_body) {
         return Err(too_large(limits));
     }
+    let kind = kind(headers);
     let mut chunks = body.into_data_stream();
     let mut kept: Vec<Bytes> = Vec::new();
     let mut size: u64 = 0;
@@ -71,16 +130,45 @@ pub async fn read_request_body(
         size = size.saturating_add(chunk.len() as u64);
         kept.push(chunk);
         if size > limits.retry_body_limit {
+            if matches!(kind, Kind::Form | Kind::Json | Kind::Untyped) {
+                return Err(unscrubbable(limits));
+            }
             let max = limits.max_request_body;
             let rest = chunks.map_err(std::io::Error::other);
             let whole = stream::iter(kept.into_iter().map(Ok)).chain(rest);
-            return Ok(RequestBody::Streaming(Some(reqwest::Body::wrap_stream(
-                capped(whole, max),
-            ))));
+            let stopped = Arc::new(AtomicBool::new(false));
+            let body = if kind == Kind::Multipart {
+                reqwest::Body::wrap_stream(scanned(capped(whole, max), stopped.clone()))
+            } else {
+                reqwest::Body::wrap_stream(capped(whole, max))
+            };
+            return Ok(RequestBody::Streaming {
+                body: Some(body),
+                stopped,
+            });
         }
     }
     let bytes: Bytes = kept.concat().into();
-    Ok(scrubbed(bytes, headers))
+    Ok(scrubbed(bytes, kind))
+}
+
+/// Stops a streamed multipart body before the chunk that completes a credential part's
+/// header goes upstream (so the credential itself never does), and says so in `stopped`.
+fn scanned(
+    body: impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    stopped: Arc<AtomicBool>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let mut scanner = scrub::CredentialScanner::default();
+    body.map(move |chunk| {
+        let chunk = chunk?;
+        if scanner.feed(&chunk) {
+            stopped.store(true, Ordering::SeqCst);
+            return Err(std::io::Error::other(
+                "multipart credential part in a streamed body",
+            ));
+        }
+        Ok(chunk)
+    })
 }
 
 /// Fails the stream once more than `max` bytes went through.
@@ -101,26 +189,47 @@ fn capped(
     })
 }
 
-fn scrubbed(bytes: Bytes, headers: &HeaderMap) -> RequestBody {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let multipart = content_type.starts_with("multipart/");
-    let bytes = if content_type.starts_with("application/x-www-form-urlencoded")
-        && scrub::has_credentials(&bytes)
-    {
-        Bytes::from(scrub::without_credentials(&bytes))
-    } else if content_type.starts_with("application/json") {
-        match scrub::json_without_credentials(&bytes) {
-            std::borrow::Cow::Borrowed(_) => bytes,
-            std::borrow::Cow::Owned(clean) => Bytes::from(clean),
+fn scrubbed(bytes: Bytes, kind: Kind) -> RequestBody {
+    let looks_like_json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let bytes = match kind {
+        Kind::Multipart => {
+            return RequestBody::Buffered {
+                bytes,
+                multipart: true,
+            };
         }
-    } else {
-        bytes
+        Kind::Other => bytes,
+        Kind::Json => json_scrubbed(bytes),
+        Kind::Untyped if looks_like_json => json_scrubbed(bytes),
+        Kind::Form | Kind::Untyped => {
+            if scrub::has_credentials(&bytes) {
+                Bytes::from(scrub::without_credentials(&bytes))
+            } else {
+                bytes
+            }
+        }
     };
-    RequestBody::Buffered { bytes, multipart }
+    RequestBody::Buffered {
+        bytes,
+        multipart: false,
+    }
+}
+
+fn json_scrubbed(bytes: Bytes) -> Bytes {
+    match scrub::json_without_credentials(&bytes) {
+        std::borrow::Cow::Borrowed(_) => bytes,
+        std::borrow::Cow::Owned(clean) => Bytes::from(clean),
+    }
+}
+
+fn unscrubbable(limits: Limits) -> axum::response::Response {
+    proxy_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!(
+            "a form, JSON or untyped body is read whole to remove credentials from it, and this one is larger than [proxy] retry-body-limit ({} bytes); send files as multipart/form-data or raise the limit",
+            limits.retry_body_limit
+        ),
+    )
 }
 
 fn too_large(limits: Limits) -> axum::response::Response {

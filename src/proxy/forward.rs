@@ -103,10 +103,7 @@ async fn forward(
     let (parts, body) = request.into_parts();
     let mut body = read_request_body(body, &parts.headers, proxy.limits()).await?;
     if body.has_multipart_credentials() {
-        return Err(proxy_error(
-            StatusCode::BAD_REQUEST,
-            "the multipart body has an access_token or appsecret_proof part: remove it, tokentop adds the token",
-        ));
+        return Err(credential_part_refused());
     }
     let mut lease = proxy.broker.lease(&account).await.map_err(|err| {
         proxy_error(
@@ -117,14 +114,20 @@ async fn forward(
     let target = Target::new(proxy, &parts.method, &parts.uri, &parts.headers);
     let upstream_started = Instant::now();
     let mut retried = false;
-    let mut answer = target.send(proxy, &lease, body.for_upstream()).await?;
-    if answer.token_rejected() && body.retriable() {
-        tracing::warn!(account = %account, "{}", crate::engine::LOG_EXPIRED_ATTEMPTING);
-        if let Ok(fresh) = proxy.broker.renew(&account, &lease).await {
-            lease = fresh;
-            retried = true;
-            answer = target.send(proxy, &lease, body.for_upstream()).await?;
-        }
+    let mut answer = match target.send(proxy, &lease, body.for_upstream()).await {
+        Ok(answer) => answer,
+        Err(_) if body.stopped_for_credentials() => return Err(credential_part_refused()),
+        Err(response) => return Err(response),
+    };
+    // A rejected token is renewed even when the body streamed through and cannot be sent
+    // again: the application's next request then goes with the new token.
+    if answer.token_rejected()
+        && let Ok(fresh) = proxy.broker.renew(&account, &lease).await
+        && body.retriable()
+    {
+        lease = fresh;
+        retried = true;
+        answer = target.send(proxy, &lease, body.for_upstream()).await?;
     }
     let upstream_ms = upstream_started.elapsed().as_millis();
     proxy
@@ -144,6 +147,13 @@ async fn forward(
     Ok((answer.into_response(), Some(account), outcome))
 }
 
+fn credential_part_refused() -> Response<Body> {
+    proxy_error(
+        StatusCode::BAD_REQUEST,
+        "the multipart body has an access_token, appsecret_proof or appsecret_time part: remove it, tokentop adds the token",
+    )
+}
+
 /// Where and how the request goes upstream, built once for both attempts.
 struct Target {
     method: reqwest::Method,
@@ -155,7 +165,13 @@ struct Target {
 
 impl Target {
     fn new(proxy: &Proxy, method: &Method, uri: &axum::http::Uri, headers: &HeaderMap) -> Self {
-        let query = scrub::without_credentials(uri.query().unwrap_or("").as_bytes());
+        // Re-encoded only when a credential has to go: otherwise the query goes as sent.
+        let sent = uri.query().unwrap_or("").as_bytes();
+        let query = if scrub::has_credentials(sent) {
+            scrub::without_credentials(sent)
+        } else {
+            sent.to_vec()
+        };
         let mut forwarded = reqwest::header::HeaderMap::new();
         for (name, value) in headers {
             let dropped = DROPPED_REQUEST_HEADERS.contains(&name.as_str())

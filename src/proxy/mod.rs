@@ -123,11 +123,7 @@ impl Proxy {
         let Some(expected) = self.client_token else {
             return Ok(());
         };
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| Sha256::digest(t.trim().as_bytes()));
+        let given = bearer_token(headers).map(|t| Sha256::digest(t.as_bytes()));
         if given.is_some_and(|g| g.as_slice() == expected) {
             return Ok(());
         }
@@ -160,6 +156,17 @@ impl Proxy {
     }
 }
 
+/// The token of an `Authorization: Bearer` header; the scheme is case-insensitive (RFC 9110),
+/// so `bearer x` from a hand-written client counts too.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 fn digest(token: &SecretString) -> [u8; 32] {
     Sha256::digest(token.expose_secret().trim().as_bytes()).into()
 }
@@ -183,5 +190,25 @@ pub fn describe(listen: &ProxyListen) -> String {
     match listen {
         ProxyListen::Tcp(addr) => format!("http://{addr}"),
         ProxyListen::Unix(path) => format!("unix:{}", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+            bearer_token(&headers).map(str::to_string)
+        };
+        assert_eq!(with("Bearer abc").as_deref(), Some("abc"));
+        assert_eq!(with("bearer  abc ").as_deref(), Some("abc"));
+        assert_eq!(with("BEARER abc").as_deref(), Some("abc"));
+        assert_eq!(with("Basic abc"), None);
+        assert_eq!(with("Bearer "), None);
+        assert_eq!(bearer_token(&HeaderMap::new()), None);
     }
 }

@@ -45,9 +45,121 @@ pub fn json_without_credentials(body: &[u8]) -> Cow<'_, [u8]> {
 /// True when a multipart body has a part named like a credential. Such a body is refused
 /// rather than rewritten: a media upload is forwarded byte for byte.
 pub fn multipart_has_credentials(body: &[u8]) -> bool {
-    CREDENTIAL_PARAMS.iter().any(|name| {
-        let needle = format!("name=\"{name}\"");
-        memchr::memmem::find(body, needle.as_bytes()).is_some()
+    let mut scanner = CredentialScanner::default();
+    scanner.feed(body) || scanner.finish()
+}
+
+/// Longest `Content-Disposition` line looked at; a longer one is taken as naming a credential
+/// (no client needs one, and the proxy cannot tell what a parser upstream makes of it).
+const MAX_DISPOSITION_LINE: usize = 16 * 1024;
+
+/// Finds a multipart part named like a credential, in a body seen whole or chunk by chunk (a
+/// streamed upload is stopped before the chunk that completes such a line goes upstream).
+///
+/// Every line starting with `Content-Disposition:` is read, wherever it is, rather than only
+/// the part headers a boundary delimits: a parser upstream may split parts differently, and a
+/// file that happens to hold such a line is refused, which is harmless. The part's name counts
+/// in any spelling a parser may accept: quoted or not, spaces around `=`, any case, `name*=`
+/// (RFC 5987) and percent-encoded.
+#[derive(Debug, Default)]
+pub struct CredentialScanner {
+    /// The current line so far, while it may still be a `Content-Disposition` line.
+    line: Vec<u8>,
+    /// The current line cannot be one: skip to the next newline.
+    skipping: bool,
+}
+
+impl CredentialScanner {
+    /// Looks at the next bytes; true when a credential part was found.
+    pub fn feed(&mut self, chunk: &[u8]) -> bool {
+        let mut rest = chunk;
+        loop {
+            let newline = memchr::memchr(b'\n', rest);
+            let segment = &rest[..newline.unwrap_or(rest.len())];
+            if !self.skipping {
+                // Only the start of a segment is needed to rule the line out.
+                let room = MAX_DISPOSITION_LINE + 1 - self.line.len().min(MAX_DISPOSITION_LINE);
+                self.line
+                    .extend_from_slice(&segment[..segment.len().min(room)]);
+                if !could_be_disposition(&self.line) {
+                    self.skipping = true;
+                    self.line.clear();
+                } else if self.line.len() > MAX_DISPOSITION_LINE {
+                    return true;
+                }
+            }
+            let Some(at) = newline else {
+                return false;
+            };
+            if self.end_line() {
+                return true;
+            }
+            rest = &rest[at + 1..];
+        }
+    }
+
+    /// The body ended; true when its last line names a credential.
+    pub fn finish(&mut self) -> bool {
+        self.end_line()
+    }
+
+    fn end_line(&mut self) -> bool {
+        let found = !self.skipping && disposition_names_credential(&self.line);
+        self.line.clear();
+        self.skipping = false;
+        found
+    }
+}
+
+const DISPOSITION: &[u8] = b"content-disposition:";
+
+/// The line so far is, or may still become, a `Content-Disposition:` header line.
+fn could_be_disposition(line: &[u8]) -> bool {
+    let trimmed = trim_start(line);
+    let n = trimmed.len().min(DISPOSITION.len());
+    trimmed[..n].eq_ignore_ascii_case(&DISPOSITION[..n])
+}
+
+fn trim_start(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+/// A complete `Content-Disposition:` line whose `name` (or `name*`) is a credential.
+fn disposition_names_credential(line: &[u8]) -> bool {
+    let trimmed = trim_start(line);
+    if trimmed.len() < DISPOSITION.len()
+        || !trimmed[..DISPOSITION.len()].eq_ignore_ascii_case(DISPOSITION)
+    {
+        return false;
+    }
+    let params = String::from_utf8_lossy(&trimmed[DISPOSITION.len()..]);
+    params.split(';').any(|param| {
+        let Some((key, value)) = param.split_once('=') else {
+            return false;
+        };
+        let key = key.trim().to_ascii_lowercase();
+        if key != "name" && key != "name*" {
+            return false;
+        }
+        let mut value = value.trim().trim_matches(|c| c == '"' || c == '\'');
+        if key == "name*" {
+            // charset'language'value
+            value = value.rsplit('\'').next().unwrap_or(value);
+        }
+        let unescaped = value.replace('\\', "");
+        let decoded: String = form_urlencoded::parse(format!("n={unescaped}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        [unescaped.as_str(), decoded.as_str()].iter().any(|name| {
+            CREDENTIAL_PARAMS
+                .iter()
+                .any(|c| name.eq_ignore_ascii_case(c))
+        })
     })
 }
 
@@ -89,5 +201,48 @@ mod tests {
         assert!(multipart_has_credentials(body));
         let media = b"--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n...\r\n--b--";
         assert!(!multipart_has_credentials(media));
+    }
+
+    #[test]
+    fn multipart_credentials_are_found_in_any_spelling() {
+        for disposition in [
+            "Content-Disposition: form-data; name=access_token",
+            "content-disposition: form-data; name = \"access_token\"",
+            "CONTENT-DISPOSITION:form-data;NAME='appsecret_proof'",
+            "Content-Disposition: form-data; name*=UTF-8''access_token",
+            "Content-Disposition: form-data; name=\"access%5Ftoken\"",
+            "Content-Disposition: form-data; name=\"Access_Token\"",
+            "  Content-Disposition: form-data; filename=\"a\"; name=\"appsecret_time\"",
+        ] {
+            let body = format!(
+                "--b\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\nimage/png\r\n\
+                 --b\r\n{disposition}\r\n\r\nEAAG\r\n--b--\r\n"
+            );
+            assert!(multipart_has_credentials(body.as_bytes()), "{disposition}");
+            // Fed in every possible pair of chunks, it is found as well.
+            for split in 0..body.len() {
+                let mut scanner = CredentialScanner::default();
+                let (a, b) = body.as_bytes().split_at(split);
+                assert!(
+                    scanner.feed(a) || scanner.feed(b) || scanner.finish(),
+                    "{disposition} split at {split}"
+                );
+            }
+        }
+        for innocent in [
+            "Content-Disposition: form-data; name=\"file\"; filename=\"access_token.png\"",
+            "Content-Disposition: form-data; name=\"messaging_product\"",
+            "X-Content-Disposition: form-data; name=\"access_token\"",
+        ] {
+            let body = format!("--b\r\n{innocent}\r\n\r\nx\r\n--b--\r\n");
+            assert!(!multipart_has_credentials(body.as_bytes()), "{innocent}");
+        }
+        // Binary content without newlines is skipped, whatever its size.
+        let mut scanner = CredentialScanner::default();
+        assert!(!scanner.feed(&vec![0xffu8; 1 << 20]));
+        assert!(!scanner.finish());
+        // An endless Content-Disposition line is refused.
+        let mut scanner = CredentialScanner::default();
+        assert!(scanner.feed(format!("Content-Disposition: {}", "x".repeat(20_000)).as_bytes()));
     }
 }

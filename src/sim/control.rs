@@ -1,4 +1,5 @@
-//! Control endpoints under `/_sim/`: mint and invalidate tokens, stats, faults, phone health.
+//! Control endpoints under `/_sim/`: mint and invalidate tokens, stats, the message log,
+//! faults, phone health.
 
 use std::time::Duration;
 
@@ -35,6 +36,7 @@ pub(crate) fn router() -> Router<SimHandle> {
         .route("/_sim/tokens", post(mint))
         .route("/_sim/tokens/{token}/invalidate", post(invalidate))
         .route("/_sim/stats", axum::routing::get(stats))
+        .route("/_sim/messages", axum::routing::get(sent_messages))
         .route("/_sim/faults", post(set_faults).delete(clear_faults))
         .route("/_sim/phones/{id}", post(set_phone))
 }
@@ -113,6 +115,11 @@ async fn invalidate(State(sim): State<SimHandle>, Path(token): Path<String>) -> 
 async fn stats(State(sim): State<SimHandle>) -> Response {
     tracing::debug!("GET /_sim/stats");
     Json(sim.stats()).into_response()
+}
+
+async fn sent_messages(State(sim): State<SimHandle>) -> Response {
+    tracing::debug!("GET /_sim/messages");
+    Json(sim.sent_messages()).into_response()
 }
 
 async fn set_faults(State(sim): State<SimHandle>, body: Bytes) -> Response {

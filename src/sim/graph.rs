@@ -11,7 +11,7 @@ use super::node_auth::{Caller, authenticate, token_required};
 use super::request::{GraphRequest, Route};
 use super::state::{SimHandle, now_unix};
 use super::usage::{APP_USAGE_HEADER, BUSINESS_USAGE_HEADER, UseCase};
-use super::{analytics, messages, oauth, phone};
+use super::{analytics, media, messages, oauth, phone};
 
 /// What a malformed-body fault answers: the start of a debug_token reply, cut off.
 const TRUNCATED_BODY: &str = r#"{"data":{"app_id":"100000000000001","type":"USER","applicat"#;
@@ -43,7 +43,9 @@ pub(crate) async fn serve(sim: &SimHandle, request: GraphRequest) -> GraphRespon
 /// The phone or WABA a token-carrying call is about, and the budget it draws on.
 fn business_target(request: &GraphRequest) -> Option<(String, UseCase)> {
     match request.route() {
-        Route::Messages { phone_id } => Some((phone_id, UseCase::Messaging)),
+        Route::Messages { phone_id } | Route::Media { phone_id } => {
+            Some((phone_id, UseCase::Messaging))
+        }
         Route::Node { id } => Some((id, UseCase::Management)),
         _ => None,
     }
@@ -71,7 +73,8 @@ pub(crate) fn route_one(sim: &SimHandle, request: &GraphRequest, now: i64) -> Gr
         Route::DebugToken => oauth::debug_token(sim, request, now),
         Route::Exchange => oauth::exchange(sim, request, now),
         Route::Revoke => oauth::revoke(sim, request, now),
-        Route::Messages { .. } => messages::send(sim, request, now),
+        Route::Messages { phone_id } => messages::send(sim, request, &phone_id, now),
+        Route::Media { phone_id } => media::upload(sim, request, &phone_id, now),
         Route::Node { id } if request.is_analytics() => {
             analytics::analytics(sim, request, &id, now)
         }

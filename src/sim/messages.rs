@@ -9,20 +9,30 @@ use super::envelope::{GraphError, GraphResponse};
 use super::message_types::{self, Refusal};
 use super::node_auth::authorize;
 use super::request::GraphRequest;
-use super::state::SimHandle;
+use super::state::{SentMessage, SimHandle};
 
 /// `POST /{v}/{phone-number-id}/messages` with a bearer token (or `access_token` parameter).
-pub(crate) fn send(sim: &SimHandle, request: &GraphRequest, now: i64) -> GraphResponse {
+pub(crate) fn send(
+    sim: &SimHandle,
+    request: &GraphRequest,
+    phone_id: &str,
+    now: i64,
+) -> GraphResponse {
     if request.method != Method::POST {
         return GraphError::unsupported(request.method.as_str(), "messages").response();
     }
-    match try_send(sim, request, now) {
+    match try_send(sim, request, phone_id, now) {
         Ok(body) => GraphResponse::ok(&body),
         Err(error) => error.response(),
     }
 }
 
-fn try_send(sim: &SimHandle, request: &GraphRequest, now: i64) -> Result<Value, GraphError> {
+fn try_send(
+    sim: &SimHandle,
+    request: &GraphRequest,
+    phone_id: &str,
+    now: i64,
+) -> Result<Value, GraphError> {
     authorize(sim, request, now)?;
     let body = request
         .payload()
@@ -51,7 +61,15 @@ fn try_send(sim: &SimHandle, request: &GraphRequest, now: i64) -> Result<Value, 
         return Err(message_failure(code));
     }
     let wa_id: String = to.chars().filter(char::is_ascii_digit).collect();
-    let mut message = json!({"id": new_wamid()});
+    let wamid = new_wamid();
+    sim.lock().sent.push(SentMessage {
+        wamid: wamid.clone(),
+        phone_number_id: phone_id.to_string(),
+        to: to.clone(),
+        access_token: request.access_token().unwrap_or_default().to_string(),
+        text: string_at(&body, "/text/body").map(str::to_string),
+    });
+    let mut message = json!({"id": wamid});
     // Meta's send reference: `message_status` (template pacing) comes with template sends only.
     if body.get("type").and_then(Value::as_str) == Some("template") {
         message["message_status"] = json!("accepted");

@@ -1,9 +1,9 @@
 //! The Graph API simulator: a stateful stand-in for the endpoints tokentop uses.
 //!
 //! [`RunningSim::start`] serves the Graph endpoints of REFERENCE.md (debug_token, exchange,
-//! revoke, messages, phone-number fields, WABA analytics, batch) on loopback, plus control
-//! endpoints under `/_sim/` to mint and invalidate tokens, read request counts and inject
-//! faults. [`SimHandle`] does the same in-process.
+//! revoke, messages, phone-number fields, WABA analytics, batch), plus media upload (from
+//! Meta's Upload Media documentation), on loopback, and control endpoints under `/_sim/` to
+//! mint and invalidate tokens, read request counts and the message log, and inject faults. [`SimHandle`] does the same in-process.
 //!
 //! It answers as Meta does: POST bodies as JSON, form or multipart (nested values as JSON
 //! strings), the token from the query, body or bearer header, authentication before routing,
@@ -17,6 +17,7 @@ mod encodings;
 mod envelope;
 mod faults;
 mod graph;
+mod media;
 mod message_types;
 mod messages;
 mod node_auth;
@@ -36,7 +37,7 @@ use secrecy::SecretString;
 pub use faults::Faults;
 pub use phone::SimPhone;
 pub use server::RunningSim;
-pub use state::{SimHandle, SimStats};
+pub use state::{SentMessage, SimHandle, SimStats, UploadedMedia};
 pub use token::{MintedToken, TokenKind};
 
 /// App id of the simulated app when none is given.

@@ -27,6 +27,10 @@ pub(crate) enum Route {
     Messages {
         phone_id: String,
     },
+    /// `POST /{v}/{phone-number-id}/media`: Upload Media.
+    Media {
+        phone_id: String,
+    },
     /// `/{v}/{id}`: phone-number fields, or WABA analytics when `fields` starts with `analytics`.
     Node {
         id: String,
@@ -59,7 +63,7 @@ impl GraphRequest {
         match &self.body {
             RequestBody::Json(value) => Ok(value.clone()),
             RequestBody::Invalid(why) => Err(why.clone()),
-            RequestBody::Empty | RequestBody::Fields(_) => {
+            RequestBody::Empty | RequestBody::Fields(_) | RequestBody::Multipart { .. } => {
                 Ok(object_from_pairs(self.params.iter()))
             }
         }
@@ -76,6 +80,9 @@ impl GraphRequest {
             ["oauth", "access_token"] => Route::Exchange,
             ["oauth", "revoke"] => Route::Revoke,
             [id, "messages"] if is_node_id(id) => Route::Messages {
+                phone_id: (*id).to_string(),
+            },
+            [id, "media"] if is_node_id(id) => Route::Media {
                 phone_id: (*id).to_string(),
             },
             [id] if is_node_id(id) => Route::Node {
@@ -95,6 +102,7 @@ impl GraphRequest {
             Route::Exchange => "exchange",
             Route::Revoke => "revoke",
             Route::Messages { .. } => "messages",
+            Route::Media { .. } => "media",
             Route::Node { .. } if self.is_analytics() => "analytics",
             Route::Node { .. } => "phone_number",
             Route::Unknown { .. } => "unknown",

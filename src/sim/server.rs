@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{Extensions, HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -109,9 +109,15 @@ impl Drop for RunningSim {
     }
 }
 
+/// Largest request body the simulator reads: Meta's largest media upload (documents, 100 MB
+/// in the Upload Media documentation's supported media types). axum's default (2 MB) would
+/// refuse ordinary image and video uploads with a 413 Meta never sends.
+const MAX_BODY_BYTES: usize = 100 * 1024 * 1024;
+
 fn router(handle: SimHandle) -> Router {
     control::router()
         .fallback(graph_fallback)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(handle)
 }
 
@@ -121,6 +127,7 @@ async fn graph_fallback(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    extensions: Extensions,
     body: Bytes,
 ) -> Response {
     // Paths carry ids only; the query (which can hold tokens) is never logged.
@@ -134,7 +141,7 @@ async fn graph_fallback(
             .into_response();
     }
     let mut params = parse_urlencoded(uri.query().unwrap_or_default());
-    let body = encodings::decode(&headers, body).await;
+    let body = encodings::decode(&headers, &extensions, body).await;
     params.extend(body.params());
     let bearer = headers
         .get(header::AUTHORIZATION)

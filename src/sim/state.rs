@@ -15,13 +15,40 @@ use super::usage::Usage;
 
 /// Request counts per Graph endpoint since the simulator started.
 ///
-/// Keys: `debug_token`, `exchange`, `revoke`, `messages`, `phone_number`, `analytics`,
-/// `batch` (and `unknown` for unserved paths). A batch counts once as `batch` and each item
+/// Keys: `debug_token`, `exchange`, `revoke`, `messages`, `media`, `phone_number`,
+/// `analytics`, `batch` (and `unknown` for unserved paths). A batch counts once as `batch` and each item
 /// under its own endpoint; `total` counts HTTP requests, so a batch adds one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimStats {
     pub by_endpoint: BTreeMap<String, u64>,
     pub total: u64,
+}
+
+/// One send the simulator accepted on `/messages` (marking as read is not a send).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentMessage {
+    /// The `messages[0].id` it answered.
+    pub wamid: String,
+    pub phone_number_id: String,
+    /// `to` as sent.
+    pub to: String,
+    /// The token the send was authenticated with (the simulator's own tokens, test values).
+    pub access_token: String,
+    /// `text.body` of a text message.
+    pub text: Option<String>,
+}
+
+/// One file the simulator accepted on `/{phone-number-id}/media`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadedMedia {
+    /// The `id` it answered.
+    pub id: String,
+    pub phone_number_id: String,
+    /// The `type` field (a MIME type).
+    pub mime_type: String,
+    /// The `file` part's length in bytes.
+    pub file_len: usize,
+    pub access_token: String,
 }
 
 /// Everything that changes while the simulator runs.
@@ -34,6 +61,10 @@ pub(crate) struct SimState {
     pub faults: Faults,
     pub phones: HashMap<String, SimPhone>,
     pub usage: Usage,
+    /// Accepted sends, in order.
+    pub sent: Vec<SentMessage>,
+    /// Accepted media uploads, in order.
+    pub media: Vec<UploadedMedia>,
 }
 
 impl SimState {
@@ -144,9 +175,33 @@ impl SimHandle {
         }
     }
 
+    /// Makes a token expire now (a second ago), as if its holder's clock had been wrong about
+    /// it: Meta answers 190 (subcode 463) from then on. `false` if unknown.
+    pub fn expire_now(&self, token: &str) -> bool {
+        let now = now_unix();
+        match self.lock().tokens.get_mut(token) {
+            Some(record) => {
+                record.expires_at = Some(now - 1);
+                record.issued_at = record.issued_at.min(now - 3600);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Request counts per endpoint so far.
     pub fn stats(&self) -> SimStats {
         self.lock().stats.clone()
+    }
+
+    /// Every send accepted on `/messages` so far, in order.
+    pub fn sent_messages(&self) -> Vec<SentMessage> {
+        self.lock().sent.clone()
+    }
+
+    /// Every media upload accepted so far, in order.
+    pub fn uploaded_media(&self) -> Vec<UploadedMedia> {
+        self.lock().media.clone()
     }
 
     /// Replaces the injected faults.

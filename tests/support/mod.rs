@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod fake_source;
+pub mod proxy;
 pub mod serve;
 
 use std::time::Duration;
