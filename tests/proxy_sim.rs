@@ -929,3 +929,82 @@ async fn head_only(url: &str, head: &str) -> String {
     }
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+/// The `/metrics` address the daemon logged (`serving /metrics ... on http://ADDR`).
+fn metrics_url(daemon: &ProxyDaemon) -> Option<String> {
+    let stderr = daemon.stderr();
+    let line = stderr.lines().find(|l| l.contains("serving /metrics"))?;
+    let addr = line.split("on http://").nth(1)?.split_whitespace().next()?;
+    Some(format!("http://{addr}/metrics"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxied_sends_count_as_delivery_source_proxy_in_the_metrics() {
+    let sim = start_sim().await;
+    let token = system_user(&sim);
+    // `[serve]` rides in the `[refresh]` slot of the helper's config: it is its own table.
+    let serve = "\n[serve]\nlisten = \"127.0.0.1:0\"";
+    let account = format!("access-token = \"{token}\"");
+    let daemon = ProxyDaemon::start(
+        &sim,
+        &config(LOOPBACK, serve, DEFAULT_APP_SECRET, &account),
+        &[],
+    )
+    .await;
+    let url = format!("{}{}", daemon.url(), messages_path());
+    let http = http();
+    for text in ["one", "two"] {
+        let response = http.post(&url).json(&text_send(text)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    sim.handle().set_faults(tokentop::sim::Faults {
+        message_failure_code: Some(131_026),
+        ..tokentop::sim::Faults::default()
+    });
+    let refused = http
+        .post(&url)
+        .json(&text_send("three"))
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.status().is_client_error(), "{}", refused.status());
+    sim.handle().clear_faults();
+
+    let expected = [
+        r#"tokentop_messages_total{account="main",source="proxy",outcome="delivered"} 2"#,
+        r#"tokentop_messages_total{account="main",source="proxy",outcome="failed"} 1"#,
+        r#"tokentop_message_failures_total{account="main",code="131026"} 1"#,
+    ];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let scrape = match metrics_url(&daemon) {
+            Some(metrics) => http
+                .get(&metrics)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+            None => String::new(),
+        };
+        if expected.iter().all(|line| scrape.contains(line)) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the proxy's sends never showed in /metrics:\n{scrape}\n--- stderr ---\n{}",
+            daemon.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The refused send has a history row; the accepted ones do not (see README).
+    let history = std::fs::read_to_string(daemon.data_dir().join("history.jsonl")).unwrap();
+    let proxy_rows: Vec<&str> = history
+        .lines()
+        .filter(|l| l.contains(r#""trigger":"proxy""#))
+        .collect();
+    assert_eq!(proxy_rows.len(), 1, "{history}");
+    assert!(proxy_rows[0].contains("131026"), "{history}");
+    daemon.stop().await;
+}
