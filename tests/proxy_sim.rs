@@ -1008,3 +1008,45 @@ async fn proxied_sends_count_as_delivery_source_proxy_in_the_metrics() {
     assert!(proxy_rows[0].contains("131026"), "{history}");
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_meta_meets_the_concurrency_cap_and_the_timeout_with_clear_errors() {
+    let sim = start_sim().await;
+    let token = system_user(&sim);
+    let proxy = "listen = \"127.0.0.1:0\"\ntimeout = \"2s\"\nmax-concurrent = 1";
+    let account = format!("access-token = \"{token}\"");
+    let daemon =
+        ProxyDaemon::start(&sim, &config(proxy, "", DEFAULT_APP_SECRET, &account), &[]).await;
+    // The first inspection happens before Meta slows down.
+    wait_inspected(&daemon).await;
+    let slow = |latency_ms| tokentop::sim::Faults {
+        latency_ms,
+        ..tokentop::sim::Faults::default()
+    };
+    sim.handle().set_faults(slow(1500));
+    let url = format!("{}{}", daemon.url(), messages_path());
+    let http = http();
+    let send = |text: &'static str| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let response = http.post(&url).json(&text_send(text)).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    // One slot, 1.5 s per send, 2 s to wait for the slot: the first send holds it until
+    // 1.5 s, the first waiter takes it then (done at 3 s), the second gives up at 2 s.
+    let (a, b, c) = tokio::join!(send("one"), send("two"), send("three"));
+    let mut answers = [a, b, c];
+    answers.sort();
+    let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, [200, 200, 503], "{answers:?}");
+    assert!(answers[2].1.contains("max-concurrent"), "{answers:?}");
+    assert_eq!(sim.handle().sent_messages().len(), 2);
+
+    sim.handle().set_faults(slow(3000));
+    let (status, body) = send("too slow").await;
+    assert_eq!(status, 504, "{body}");
+    assert!(body.contains("did not answer within 2 s"), "{body}");
+    sim.handle().clear_faults();
+    daemon.stop().await;
+}
