@@ -28,9 +28,9 @@ const SENDERS: usize = 64;
 
 struct Setup {
     _sim: RunningSim,
-    /// The proxy runs on its own runtime, threads named `proxy-rt`, so its CPU can be told
-    /// apart from the simulator's and the client's.
-    _proxy_runtime: tokio::runtime::Runtime,
+    /// For the throughput phase the proxy runs on its own runtime, threads named `proxy-rt`,
+    /// so its CPU can be told apart from the simulator's and the client's.
+    proxy_runtime: Option<tokio::runtime::Runtime>,
     _dir: tempfile::TempDir,
     direct_url: String,
     proxy_url: String,
@@ -38,7 +38,7 @@ struct Setup {
     proof: String,
 }
 
-async fn setup() -> Setup {
+async fn setup(own_runtime: bool) -> Setup {
     tokentop::graph::install_tls_provider();
     let sim = RunningSim::start(
         SimConfig {
@@ -76,19 +76,23 @@ async fn setup() -> Setup {
     let client = GraphClient::new(&settings.graph).unwrap();
     let (handle, mut events) = Engine::start(&settings, Arc::new(client), EngineOptions::default());
     tokio::spawn(async move { while events.recv().await.is_some() {} });
-    let proxy_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("proxy-rt")
-        .enable_all()
-        .build()
-        .unwrap();
     let broker = handle.token_broker();
-    let proxy_url = proxy_runtime
-        .spawn(async move { tokentop::proxy::start(&settings, broker).await })
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let (proxy_url, proxy_runtime) = if own_runtime {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("proxy-rt")
+            .enable_all()
+            .build()
+            .unwrap();
+        let url = runtime
+            .spawn(async move { tokentop::proxy::start(&settings, broker).await })
+            .await
+            .unwrap();
+        (url, Some(runtime))
+    } else {
+        (tokentop::proxy::start(&settings, broker).await, None)
+    };
+    let proxy_url = proxy_url.unwrap().unwrap();
     let proof = appsecret_proof(
         &SecretString::from(DEFAULT_APP_SECRET),
         &SecretString::from(token.clone()),
@@ -97,7 +101,7 @@ async fn setup() -> Setup {
         direct_url: format!("{}/v25.0/{PHONE}/messages", sim.base_url()),
         proxy_url: format!("{proxy_url}/v25.0/{PHONE}/messages"),
         _sim: sim,
-        _proxy_runtime: proxy_runtime,
+        proxy_runtime,
         _dir: dir,
         token,
         proof,
@@ -221,8 +225,10 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let setup = Arc::new(setup().await);
-        latency(&setup, seconds).await;
+        // Latency with everything on one runtime, as in the daemon.
+        let shared = setup(false).await;
+        latency(&shared, seconds).await;
+        let setup = Arc::new(setup(true).await);
         let proxy_cpu_before = thread_cpu("proxy-rt");
         let proxied = throughput(&setup, seconds, false).await;
         let proxy_cpu = thread_cpu("proxy-rt") - proxy_cpu_before;
@@ -239,5 +245,11 @@ fn main() {
             per_send * 1e6,
             2.0 / per_send
         );
+        // A runtime cannot be dropped inside another one's async context.
+        if let Ok(mut setup) = Arc::try_unwrap(setup)
+            && let Some(runtime) = setup.proxy_runtime.take()
+        {
+            runtime.shutdown_background();
+        }
     });
 }

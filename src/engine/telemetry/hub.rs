@@ -349,11 +349,17 @@ impl TelemetryHub {
             return;
         }
         self.last_summary_write = Some(Instant::now());
-        if let Ok(text) = serde_json::to_vec(snapshot)
-            && let Err(err) = crate::engine::atomic_file::write_atomic(path, &text)
-        {
-            tracing::warn!("cannot write telemetry summary {}: {err}", path.display());
-        }
+        let Ok(text) = serde_json::to_vec(snapshot) else {
+            return;
+        };
+        let path = path.clone();
+        // The fsyncs can take milliseconds: not on the runtime's worker threads, which also
+        // answer the proxy's requests and the scrapes.
+        tokio::task::spawn_blocking(move || {
+            if let Err(err) = crate::engine::atomic_file::write_atomic(&path, &text) {
+                tracing::warn!("cannot write telemetry summary {}: {err}", path.display());
+            }
+        });
     }
 
     /// The aggregates at `now`.
