@@ -115,14 +115,19 @@ async fn tls_outcome(
             return Outcome::fail(format!("{found}, but TLS failed: {problem}"), todo);
         }
     };
-    if let Err(problem) = trusted(graph).await {
-        let found =
-            format!("{found}, TLS handshake ok but the certificate is not trusted: {problem}");
-        return Outcome::fail(found, todo);
+    let noun = if chain == 1 {
+        "certificate"
+    } else {
+        "certificates"
+    };
+    let facts = format!("{version} handshake ok, certificate chain of {chain} {noun}");
+    match trusted(graph).await {
+        Ok(()) => Outcome::pass(format!("{found}, {facts}, trusted")),
+        Err(problem) => Outcome::fail(
+            format!("{found}, {facts}, but the certificate is not trusted: {problem}"),
+            todo,
+        ),
     }
-    Outcome::pass(format!(
-        "{found}, {version} handshake ok, certificate chain of {chain} certificates, trusted"
-    ))
 }
 
 /// An HTTPS request through the Graph client's own TLS stack: any HTTP answer means the
