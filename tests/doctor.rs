@@ -303,3 +303,25 @@ async fn a_missing_hook_program_fails_the_publish_step() {
         "install the program",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_secret_fails_only_the_account_that_names_it() {
+    let setup = Setup::new().await;
+    setup.write_config(&[]);
+    let config = setup.path("config.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[[account]]\nname = \"second\"\napp-id = \"{DEFAULT_APP_ID}\"\n\
+         app-secret = {{ env = \"DOCTOR_NOT_SET\" }}\naccess-token = \"{}\"\n",
+        setup.access
+    ));
+    write_private(&config, &text);
+    let output = setup.doctor_healthy_url(Some(DEFAULT_APP_SECRET)).await;
+    let found = "environment variable DOCTOR_NOT_SET is not set or empty";
+    assert_only_failure(&output, "secrets [second]", found, "set the variable");
+    assert!(
+        stdout(&output).contains("✓ phone number [main]"),
+        "{}",
+        all_text(&output)
+    );
+}
