@@ -89,7 +89,11 @@ pub fn config_step(checked: &CheckedConfig, issues: &Attributed) -> Outcome {
     if !issues.general.is_empty() {
         let count = issues.general.len();
         let noun = if count == 1 { "problem" } else { "problems" };
-        let mut found = format!("{count} {noun} in {place}");
+        let source = settings.config_path.as_ref().map_or_else(
+            || "the configuration".to_string(),
+            |path| path.display().to_string(),
+        );
+        let mut found = format!("{count} {noun} in {source}");
         for issue in &issues.general {
             found.push_str(&format!("\n{issue}"));
         }
