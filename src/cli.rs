@@ -60,6 +60,9 @@ pub enum Command {
     Tail(TailArgs),
     /// Run the Graph API simulator on loopback
     Sim(SimArgs),
+    /// Check config, secrets, network, tokens, phone, webhooks and publish targets step by
+    /// step, saying what to do about each failure; exit 0 all pass, 1 otherwise
+    Doctor(DoctorArgs),
     /// Validate, locate or create the config file
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -117,6 +120,12 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct RefreshArgs {
+    /// Account name [default: every account]
+    pub account: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
     /// Account name [default: every account]
     pub account: Option<String>,
 }

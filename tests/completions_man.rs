@@ -130,6 +130,7 @@ async fn the_man_page_names_every_subcommand_and_exit_code() {
         "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
         "0 ok, 1 failed",
         "0 ok, 1 invalid",
+        "0 when every step passed, 1 when a step failed",
     ] {
         assert!(page.contains(codes), "exit codes {codes:?} missing");
     }

@@ -233,6 +233,10 @@ fn exit_status(roff: &mut Roff) {
         ("tokentop refresh, send-test, exchange", "0 ok, 1 failed."),
         ("tokentop config check", "0 ok, 1 invalid."),
         (
+            "tokentop doctor",
+            "0 when every step passed, 1 when a step failed (or was skipped for an earlier failure).",
+        ),
+        (
             "Other commands",
             "0 on success, 1 on an error (printed on stderr), 2 on a command-line usage error.",
         ),

@@ -7,6 +7,7 @@ mod completions;
 mod config_cmd;
 mod daemon;
 mod demo;
+mod doctor;
 mod exchange;
 mod history_cmd;
 mod man;
@@ -37,6 +38,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::History(args)) => history_cmd::run(&cli.global, &args).await,
         Some(Command::Tail(args)) => tail::run(&cli.global, &args).await,
         Some(Command::Sim(args)) => sim_cmd::run(args).await,
+        Some(Command::Doctor(args)) => doctor::run(&cli.global, &args).await,
         Some(Command::Config(c)) => config_cmd::run(&cli.global, &c).await,
         Some(Command::Completions(args)) => completions::run(&args),
         Some(Command::Man) => man::run(),

@@ -69,3 +69,21 @@ pub(crate) fn parse(
     issues.append(&mut ctx.issues);
     config
 }
+
+/// The 1-based line where each `[[account]]` table starts; empty when the text is not TOML.
+pub(crate) fn account_lines(text: &str) -> Vec<usize> {
+    let Ok(doc) = DeTable::parse(text) else {
+        return Vec::new();
+    };
+    let Some(toml::de::DeValue::Array(array)) = doc.get_ref().get("account").map(|i| i.get_ref())
+    else {
+        return Vec::new();
+    };
+    array
+        .iter()
+        .map(|table| {
+            let before = text.get(..table.span().start).unwrap_or(text);
+            before.matches('\n').count() + 1
+        })
+        .collect()
+}

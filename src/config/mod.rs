@@ -101,6 +101,41 @@ impl EnvSnapshot {
 ///
 /// Every problem is collected; the error lists all of them, never just the first.
 pub fn load(overrides: &Overrides, env: &EnvSnapshot) -> Result<Settings, ConfigErrors> {
+    let (settings, issues, _) = load_all(overrides, env);
+    if issues.is_empty() {
+        Ok(settings)
+    } else {
+        Err(ConfigErrors { issues })
+    }
+}
+
+/// What `tokentop doctor` reads: the settings as far as they could be read (a value with a
+/// problem is left at its default or `None`), every problem, and the line of each
+/// `[[account]]` in the file (to tell which account a problem belongs to).
+#[derive(Debug)]
+pub struct CheckedConfig {
+    pub settings: Settings,
+    pub issues: Vec<ConfigIssue>,
+    /// 1-based line of each `[[account]]` table, in file order; empty without a file.
+    pub account_lines: Vec<usize>,
+}
+
+/// Like [`load`], but keeps the settings next to the problems.
+pub fn load_checked(overrides: &Overrides, env: &EnvSnapshot) -> CheckedConfig {
+    let (settings, issues, text) = load_all(overrides, env);
+    let account_lines = text.as_deref().map(file::account_lines).unwrap_or_default();
+    CheckedConfig {
+        settings,
+        issues,
+        account_lines,
+    }
+}
+
+/// The settings, every problem (sorted) and the file's text, if one was read.
+fn load_all(
+    overrides: &Overrides,
+    env: &EnvSnapshot,
+) -> (Settings, Vec<ConfigIssue>, Option<String>) {
     let mut issues = Vec::new();
     let config_path = discover_config_path(overrides, env);
     let text = config_path
@@ -120,13 +155,10 @@ pub fn load(overrides: &Overrides, env: &EnvSnapshot) -> Result<Settings, Config
             .accounts
             .extend(env::env_account(env, &mut issues));
     }
-    if !issues.is_empty() {
-        // Stable: issues without a file (env, flags) come first, then the file's by line.
-        issues.sort_by_key(|issue| (issue.file.is_some(), issue.line));
-        return Err(ConfigErrors { issues });
-    }
-    Ok(Settings {
-        config_path: text.and(config_path),
+    // Stable: issues without a file (env, flags) come first, then the file's by line.
+    issues.sort_by_key(|issue| (issue.file.is_some(), issue.line));
+    let settings = Settings {
+        config_path: text.is_some().then_some(config_path).flatten(),
         data_dir: discover_data_dir(overrides, env),
         graph: file_config.graph,
         refresh: file_config.refresh,
@@ -136,7 +168,8 @@ pub fn load(overrides: &Overrides, env: &EnvSnapshot) -> Result<Settings, Config
         ui: file_config.ui,
         serve: file_config.serve,
         proxy: file_config.proxy,
-    })
+    };
+    (settings, issues, text)
 }
 
 /// `--config` > `$TOKENTOP_CONFIG` > `<platform config dir>/config.toml`; `None` only when

@@ -268,7 +268,7 @@ impl GraphClient {
     }
 
     /// A call made with a user or system-user token: bearer auth plus `appsecret_proof`.
-    async fn execute_as_user(
+    pub(super) async fn execute_as_user(
         &self,
         endpoint: Endpoint,
         path: &str,
@@ -336,14 +336,14 @@ impl GraphClient {
 }
 
 /// The secrets of a user-token call, kept so that parsing can redact with them.
-struct UserSecrets {
+pub(super) struct UserSecrets {
     token: SecretString,
     app_secret: SecretString,
     proof: SecretString,
 }
 
 impl UserSecrets {
-    fn as_refs(&self) -> [&SecretString; 3] {
+    pub(super) fn as_refs(&self) -> [&SecretString; 3] {
         [&self.token, &self.app_secret, &self.proof]
     }
 }

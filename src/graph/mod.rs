@@ -13,6 +13,7 @@ mod client;
 mod error;
 mod parse;
 mod phone_batch;
+mod phone_fields;
 mod proof;
 mod request_counts;
 mod token_shape;
@@ -31,6 +32,7 @@ pub use parse::{
     parse_send_result,
 };
 pub use phone_batch::{PhoneHealthResult, PhoneRead};
+pub use phone_fields::PhoneDetails;
 pub use proof::{AppCredentials, appsecret_proof};
 pub use request_counts::{Endpoint, RequestCounts, RequestOutcome};
 pub use token_shape::{MAX_TOKEN_CHARS, MIN_TOKEN_CHARS, TokenShapeError, check_token_shape};
