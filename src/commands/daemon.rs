@@ -1,10 +1,16 @@
 //! `tokentop daemon`: refresh forever without a screen, until SIGINT or SIGTERM.
 
+use std::pin::Pin;
 use std::process::ExitCode;
 
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::Interval;
+
 use super::common::{load_settings, require_accounts, shutdown, start_engine_served, stop_signal};
+use super::service::{ServiceLink, next_tick};
 use crate::cli::{DaemonArgs, GlobalArgs};
-use crate::engine::{EngineEvent, EngineOptions};
+use crate::config::EnvSnapshot;
+use crate::engine::{EngineEvent, EngineHandle, EngineOptions};
 use crate::logging::{Console, init_with};
 
 pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<ExitCode> {
@@ -33,28 +39,74 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<ExitC
         data_dir = %settings.data_dir.display(),
         "tokentop daemon started"
     );
+    // systemd's $NOTIFY_SOCKET and $WATCHDOG_USEC, read once.
+    let mut service = ServiceLink::new(&EnvSnapshot::from_process(), &settings);
+    service.starting();
     let (handle, mut events) =
         start_engine_served(&settings, EngineOptions::default(), &args.serve).await?;
+    follow(&handle, &mut events, &mut service, stop).await;
+    tracing::info!("tokentop daemon stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Logs and reports the engine's events until `stop` or the engine's end; pings the
+/// watchdog on the way.
+async fn follow(
+    handle: &EngineHandle,
+    events: &mut UnboundedReceiver<EngineEvent>,
+    service: &mut ServiceLink,
+    mut stop: Pin<&mut impl Future<Output = &'static str>>,
+) {
+    let mut watchdog = service.watchdog_timer();
     loop {
         tokio::select! {
-            event = events.recv() => match event {
-                Some(EngineEvent::Alert { account, message }) => {
-                    tracing::warn!(account = %account, "ALERT: {message}");
-                }
-                // A source that is missing, rotated or refused (a FIFO, a device).
-                Some(EngineEvent::SourceNotice { source, message }) => {
-                    tracing::info!(source = %source, "{message}");
-                }
-                Some(EngineEvent::Stopped) | None => break,
-                Some(_) => {}
+            event = events.recv() => {
+                let Some(event) = event.filter(|e| !matches!(e, EngineEvent::Stopped)) else {
+                    service.stopping("the engine stopped");
+                    return;
+                };
+                service.observe(&event);
+                log_event(event);
             },
+            () = next_tick(&mut watchdog) => service.tick(handle),
             signal = &mut stop => {
+                service.stopping(signal);
                 tracing::info!("{signal}: finishing in-flight refreshes, then exiting");
-                shutdown(&handle, &mut events).await;
-                break;
+                shut_down(handle, events, service, &mut watchdog).await;
+                return;
             }
         }
     }
-    tracing::info!("tokentop daemon stopped");
-    Ok(ExitCode::SUCCESS)
+}
+
+/// [`shutdown`] (bounded at 120 s) with the watchdog fed: systemd keeps it armed while the
+/// service stops, and the engine answers no ping once it is shutting down.
+async fn shut_down(
+    handle: &EngineHandle,
+    events: &mut UnboundedReceiver<EngineEvent>,
+    service: &ServiceLink,
+    watchdog: &mut Option<Interval>,
+) {
+    let stopped = shutdown(handle, events);
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            () = &mut stopped => return,
+            () = next_tick(watchdog) => service.still_stopping(),
+        }
+    }
+}
+
+/// The events a person reading the daemon's log must see.
+fn log_event(event: EngineEvent) {
+    match event {
+        EngineEvent::Alert { account, message } => {
+            tracing::warn!(account = %account, "ALERT: {message}");
+        }
+        // A source that is missing, rotated or refused (a FIFO, a device).
+        EngineEvent::SourceNotice { source, message } => {
+            tracing::info!(source = %source, "{message}");
+        }
+        _ => {}
+    }
 }

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod fake_source;
+pub mod notify;
 pub mod proxy;
 pub mod serve;
 
