@@ -459,9 +459,9 @@ pub fn fleet_history(i: usize) -> Vec<HistoryEntry> {
     let mut refresh = HistoryEntry::new(&name, HistoryEvent::Refresh, "scheduled", outcome);
     refresh.time = at(400 + spread * 420);
     let mut rows = vec![refresh];
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         for (n, secs_ago) in [3000, 1800, 600].into_iter().enumerate() {
-            let failed = i % 6 == 0 && n == 1;
+            let failed = i.is_multiple_of(6) && n == 1;
             let outcome = if failed { Outcome::Failed } else { Outcome::Ok };
             let mut send = HistoryEntry::new(&name, HistoryEvent::Send, "test", outcome);
             send.time = at(secs_ago);
