@@ -219,3 +219,66 @@ fn a_long_reason_wraps_and_is_cut_after_two_lines() {
         "the countdowns stay visible: {screen}"
     );
 }
+
+// ---- the fleet view (issue 14 §5) ----
+
+#[test]
+fn fleet_of_sixty_accounts() {
+    both_sizes("fleet", &fleet_app(60));
+}
+
+#[test]
+fn fleet_filtered_by_name() {
+    let mut app = fleet_app(60);
+    app.update(ch('/'));
+    for c in "acme".chars() {
+        app.update(ch(c));
+    }
+    assert_snapshot!("fleet_filter_80x24", screen(&app, 80, 24));
+}
+
+#[test]
+fn fleet_help() {
+    let mut app = fleet_app(60);
+    app.update(ch('?'));
+    assert_snapshot!("fleet_help_80x24", screen(&app, 80, 24));
+}
+
+#[test]
+fn an_account_opened_from_the_fleet_offers_the_way_back() {
+    let mut app = fleet_app(60);
+    app.update(Msg::Key(crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Enter,
+        crossterm::event::KeyModifiers::NONE,
+    )));
+    assert_snapshot!("fleet_account_80x24", screen(&app, 80, 24));
+}
+
+/// NO_COLOR: every row still says its state in a symbol and a word; in colour the worst rows
+/// are red and the healthy ones green.
+#[test]
+fn fleet_states_read_without_colour() {
+    let mono = fleet_app(60);
+    let text = screen(&mono, 120, 40);
+    for word in [
+        "✗ re-auth required",
+        "✗ expired",
+        "◷ expiring",
+        "! backoff",
+        "✓ valid",
+    ] {
+        assert!(text.contains(word), "{word}: {text}");
+    }
+    let drawn = buffer(&mono, 120, 40);
+    for y in 0..drawn.area.height {
+        for x in 0..drawn.area.width {
+            assert_eq!(drawn[(x, y)].fg, Color::Reset, "mono has no colour");
+        }
+    }
+    let mut app = fleet_app(60);
+    app.theme = Theme::Dark;
+    let drawn = buffer(&app, 120, 40);
+    assert_eq!(colours_at(&drawn, "✗ expired").0, Color::Red);
+    assert_eq!(colours_at(&drawn, "✓ valid").0, Color::Green);
+    assert_eq!(colours_at(&drawn, "! backoff").0, Color::Yellow);
+}

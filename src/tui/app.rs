@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::fleet::{FLEET_DEFAULT_ABOVE, Fleet, View};
 use super::log_buffer::LogBuffer;
 use super::msg::{Effect, Msg};
 use crate::config::{Settings, Theme};
@@ -104,7 +105,11 @@ pub struct App {
     /// The clock the countdowns are drawn against; set by [`Msg::Tick`].
     pub now: DateTime<Utc>,
     pub accounts: Vec<AccountView>,
+    /// The account the account view shows and the fleet view's selection.
     pub selected: usize,
+    /// The fleet table or one account; the fleet above [`FLEET_DEFAULT_ABOVE`] accounts.
+    pub view: View,
+    pub fleet: Fleet,
     pub focus: Focus,
     pub overlay: Option<Overlay>,
     pub logs: LogBuffer,
@@ -142,11 +147,17 @@ impl App {
                 snapshot.business_account_id = account.business_account_id.clone();
                 AccountView::new(snapshot)
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let many = accounts.len() > FLEET_DEFAULT_ABOVE;
         Self {
             now,
             accounts,
             selected: 0,
+            view: if many { View::Fleet } else { View::Account },
+            fleet: Fleet {
+                shown: many,
+                ..Fleet::default()
+            },
             focus: Focus::History,
             overlay: None,
             logs: LogBuffer::default(),

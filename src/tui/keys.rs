@@ -4,6 +4,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent,
 use regex::Regex;
 
 use super::app::{App, Focus, Overlay, PAGE_ROWS};
+use super::fleet::View;
 use super::msg::Effect;
 use crate::engine::EngineCommand;
 
@@ -13,6 +14,7 @@ impl App {
             return vec![Effect::Quit];
         }
         match self.overlay.take() {
+            None if self.view == View::Fleet => self.on_fleet_key(key),
             None => self.on_dashboard_key(key),
             Some(Overlay::Help) => self.on_help_key(key),
             Some(Overlay::ConfirmSend { account, to }) => self.on_confirm_key(key, account, to),
@@ -26,7 +28,9 @@ impl App {
 
     fn on_dashboard_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         match key.code {
+            KeyCode::Esc if self.fleet.shown => self.show_fleet(),
             KeyCode::Char('q') | KeyCode::Esc => return vec![Effect::Quit],
+            KeyCode::Char('F') => self.show_fleet(),
             KeyCode::Char('r') => return self.force_refresh(),
             KeyCode::Char('t') => self.ask_send_test(),
             KeyCode::Tab => self.select_relative(1),
@@ -130,7 +134,7 @@ impl App {
         self.overlay = Some(Overlay::Filter { input, error });
     }
 
-    fn force_refresh(&mut self) -> Vec<Effect> {
+    pub(super) fn force_refresh(&mut self) -> Vec<Effect> {
         let request_id = self.next_request_id();
         let Some(view) = self.selected_account_mut() else {
             return Vec::new();
@@ -145,7 +149,7 @@ impl App {
         })]
     }
 
-    fn ask_send_test(&mut self) {
+    pub(super) fn ask_send_test(&mut self) {
         let config = self.config_path.as_ref().map_or_else(
             || "your config file (`tokentop config path` shows where)".to_string(),
             |p| p.display().to_string(),
@@ -213,7 +217,8 @@ impl App {
     }
 
     pub(super) fn on_mouse(&mut self, mouse: MouseEvent) {
-        if !self.mouse || self.overlay.is_some() {
+        // The fleet's top border has no tabs to click.
+        if !self.mouse || self.overlay.is_some() || self.view == View::Fleet {
             return;
         }
         if mouse.kind == MouseEventKind::Down(MouseButton::Left)

@@ -3,6 +3,8 @@
 
 mod app;
 mod event_loop;
+pub mod fleet;
+mod fleet_keys;
 mod keys;
 pub mod log_buffer;
 mod msg;
@@ -10,5 +12,6 @@ pub mod terminal;
 
 pub use app::{AccountView, App, Focus, MAX_HISTORY_ROWS, Overlay, PAGE_ROWS, REQUEST_ID_BASE};
 pub use event_loop::{DrawError, run};
+pub use fleet::{FLEET_DEFAULT_ABOVE, Fleet, SortKey, View};
 pub use log_buffer::{LogBuffer, MAX_LOG_LINES, MAX_PAUSED_LINES};
 pub use msg::{Effect, Msg};

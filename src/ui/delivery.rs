@@ -55,7 +55,7 @@ fn has_rows(telemetry: Option<&TelemetrySnapshot>, source: DeliverySource) -> bo
     })
 }
 
-fn rate_urgency(percent: f64) -> Urgency {
+pub(crate) fn rate_urgency(percent: f64) -> Urgency {
     if percent >= 95.0 {
         Urgency::Fine
     } else if percent >= 80.0 {
@@ -167,7 +167,7 @@ pub fn minutes(duration: Duration) -> String {
 }
 
 /// `98.7%`, or `100%` so the column stays five wide.
-fn percent(value: f64) -> String {
+pub(crate) fn percent(value: f64) -> String {
     if value >= 99.95 {
         "100%".to_string()
     } else {

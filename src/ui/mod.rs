@@ -10,9 +10,19 @@
 //! └ footer.rs: keys ───────────────────────────────────────────────────┘  of the rest
 //! overlay.rs: help and the send confirmation, drawn over everything; below 60x16 only a
 //! "terminal too small" line. Colours come from theme.rs, urgency from `engine::urgency`.
+//!
+//! The fleet view (the default above six accounts, `F` switches) replaces all of the above:
+//! ┌ tokentop ─ 60 accounts · 4 critical · 9 warning ───────────── clock ─ live ┐
+//! │ fleet.rs: STATE ACCOUNT ACCESS LONG-LIVED PHONE 1H LAST NEXT (header row)  │
+//! │▸one row per account (fleet_cells.rs), worst first; columns narrow, then    │
+//! │ drop as the width shrinks; the cursor row reversed                         │
+//! │ /filter prompt (while a name filter is set)                                │
+//! └ footer.rs: fleet keys ─────────────────────────────────────────────────────┘
 //! ```
 
 pub mod delivery;
+pub mod fleet;
+pub mod fleet_cells;
 pub mod footer;
 pub mod format;
 pub mod header;
@@ -28,7 +38,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::symbols::merge::MergeStrategy;
 use ratatui::widgets::{Block, Paragraph};
 
-use crate::tui::App;
+use crate::tui::{App, View};
 use theme::Palette;
 
 /// Smallest terminal the dashboard draws in; below it a notice says so.
@@ -45,6 +55,11 @@ pub fn render(frame: &mut Frame, app: &App) {
         return;
     }
     let palette = Palette::new(app.theme);
+    if app.view == View::Fleet {
+        fleet::render(frame, area, app, &palette);
+        overlay::render(frame, area, app, &palette);
+        return;
+    }
     let token_rows = token::height(app, area.width).min(area.height / 2);
     // Panels overlap by one row/column so neighbours share a border.
     let rest = area.height.saturating_sub(token_rows) + 1;

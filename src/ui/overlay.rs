@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
 use super::theme::{Palette, Urgency};
-use crate::tui::{App, Overlay};
+use crate::tui::{App, Overlay, View};
 
 const HELP_KEYS: [(&str, &str); 14] = [
     (
@@ -34,6 +34,55 @@ const HELP_KEYS: [(&str, &str); 14] = [
         "✓ valid ∞ never ◷ expiring ↻ refreshing ! backoff ✗ down",
     ),
 ];
+
+/// The help of the fleet view.
+const FLEET_HELP_KEYS: [(&str, &str); 15] = [
+    ("↑ ↓  PgUp PgDn", "move the selection"),
+    ("Home / End", "first / last row"),
+    ("Enter", "open the selected account (Esc comes back)"),
+    ("F", "switch between this table and the account view"),
+    (
+        "/",
+        "filter by name: typing narrows, Enter keeps, Esc clears",
+    ),
+    ("s", "sort: worst first, name, time left, state"),
+    ("r", "force a refresh of the selected account"),
+    ("t", "send the selected account's test message (asks first)"),
+    ("?", "this help"),
+    ("Esc", "clear the filter or close a dialog"),
+    ("q  Ctrl-C", "quit"),
+    ("", ""),
+    (
+        "columns",
+        "ACCESS, LONG(-LIVED): time left · PHONE: quality, status",
+    ),
+    (
+        "",
+        "1H: test sends delivered in 1h · LAST / NEXT: refreshes",
+    ),
+    (
+        "states",
+        "✓ valid ∞ never ◷ expiring ↻ refreshing ! backoff ✗ down",
+    ),
+];
+
+/// The account view's keys; with many accounts (or once the fleet was shown) also the way
+/// back to the fleet.
+fn help_keys(app: &App) -> Vec<(&'static str, &'static str)> {
+    if app.view == View::Fleet {
+        return FLEET_HELP_KEYS.to_vec();
+    }
+    let mut keys = HELP_KEYS.to_vec();
+    if app.fleet_offered() {
+        for key in &mut keys {
+            if key.0 == "Esc" {
+                key.1 = "close a dialog or prompt, else back to the fleet";
+            }
+        }
+        keys.insert(3, ("F", "the fleet: all accounts in one table"));
+    }
+    keys
+}
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
     match &app.overlay {
@@ -69,12 +118,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
 }
 
 fn help(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
-    let mut lines: Vec<Line> = HELP_KEYS
-        .iter()
+    let mut lines: Vec<Line> = help_keys(app)
+        .into_iter()
         .map(|(key, what)| {
             Line::from(vec![
                 Span::styled(format!("{key:<16}"), palette.accent()),
-                Span::raw(*what),
+                Span::raw(what),
             ])
         })
         .collect();

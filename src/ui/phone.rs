@@ -7,7 +7,7 @@ use super::delivery::minutes;
 use super::theme::{Palette, Urgency};
 use crate::engine::telemetry_types::PhoneSnapshot;
 
-fn quality_urgency(word: &str) -> Urgency {
+pub(crate) fn quality_urgency(word: &str) -> Urgency {
     match word {
         "GREEN" | "AVAILABLE" | "CONNECTED" => Urgency::Fine,
         "YELLOW" | "LIMITED" => Urgency::Warn,

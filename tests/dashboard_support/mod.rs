@@ -354,3 +354,147 @@ pub fn ch(c: char) -> Msg {
 pub fn ctrl(c: char) -> Msg {
     Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
 }
+
+// ---- a fleet of many accounts ----
+
+const CLIENTS: [&str; 12] = [
+    "acme", "bakery", "clinic", "dental", "florist", "garage", "hotel", "insure", "jewels",
+    "kiosk", "lawfirm", "motors",
+];
+
+/// `acme-01`, `bakery-01`, … `motors-05`: an agency's numbers, one client after another.
+pub fn fleet_name(i: usize) -> String {
+    format!(
+        "{}-{:02}",
+        CLIENTS[i % CLIENTS.len()],
+        i / CLIENTS.len() + 1
+    )
+}
+
+/// Settings with `count` accounts named by [`fleet_name`].
+pub fn fleet_settings(count: usize) -> Settings {
+    let mut settings = settings();
+    settings.accounts = (0..count)
+        .map(|i| account(&fleet_name(i), Some("15551234567")))
+        .collect();
+    settings
+}
+
+fn with_access_left(mut s: AccountSnapshot, secs: i64) -> AccountSnapshot {
+    if let Some(access) = s.access.as_mut() {
+        access.info.expires_at = Some(now_unix() + secs);
+    }
+    s
+}
+
+/// Account `i` of the fleet, in one of ten situations with times that differ per account.
+pub fn fleet_snapshot(i: usize) -> AccountSnapshot {
+    let name = fleet_name(i);
+    let now = now_unix();
+    let spread = i64::try_from(i).unwrap();
+    match i % 10 {
+        0 => reauth(&name),
+        2 => with_access_left(expiring(&name), 2 * DAY + spread * 3600),
+        3 => {
+            let mut s = with_access_left(healthy(&name), 20 * DAY + spread * 3600);
+            s.state = TokenState::Backoff {
+                retry_at: now + 300 + spread,
+            };
+            s.last_error = Some("connection timed out".to_string());
+            s
+        }
+        4 => {
+            let mut s = healthy(&name);
+            s.state = TokenState::NeverExpires;
+            if let Some(access) = s.access.as_mut() {
+                access.info.expires_at = Some(0);
+            }
+            s.next_refresh_at = None;
+            s
+        }
+        6 => {
+            let mut s = with_access_left(healthy(&name), -(600 + spread));
+            s.state = TokenState::Expired;
+            s.next_refresh_at = Some(now - 60);
+            s
+        }
+        7 => AccountSnapshot::new(&name),
+        9 => {
+            let mut s = with_access_left(healthy(&name), 6 * 3600 + spread * 60);
+            s.state = TokenState::Expiring;
+            s.next_refresh_at = Some(now + 120);
+            s
+        }
+        _ => with_access_left(healthy(&name), 30 * DAY + spread * 3600),
+    }
+}
+
+/// The phone of account `i`: mostly GREEN, some YELLOW or RED, some not checked yet.
+pub fn fleet_phone(i: usize) -> Option<PhoneSnapshot> {
+    let mut p = phone(&fleet_name(i));
+    let health = p.health.as_mut().unwrap();
+    match i % 7 {
+        5 => return None,
+        0 => health.quality_rating = Some("YELLOW".to_string()),
+        3 => {
+            health.quality_rating = Some("RED".to_string());
+            health.status = Some("FLAGGED".to_string());
+        }
+        _ => {}
+    }
+    Some(p)
+}
+
+/// History of account `i`: its last scheduled refresh (every fourth failed), and for every
+/// third account three test sends in the last hour (every sixth with one failed).
+pub fn fleet_history(i: usize) -> Vec<HistoryEntry> {
+    let name = fleet_name(i);
+    let spread = i64::try_from(i).unwrap();
+    let at = |secs_ago: i64| fixed_now() - chrono::Duration::seconds(secs_ago);
+    let outcome = if i % 4 == 1 {
+        Outcome::Failed
+    } else {
+        Outcome::Ok
+    };
+    let mut refresh = HistoryEntry::new(&name, HistoryEvent::Refresh, "scheduled", outcome);
+    refresh.time = at(400 + spread * 420);
+    let mut rows = vec![refresh];
+    if i.is_multiple_of(3) {
+        for (n, secs_ago) in [3000, 1800, 600].into_iter().enumerate() {
+            let failed = i.is_multiple_of(6) && n == 1;
+            let outcome = if failed { Outcome::Failed } else { Outcome::Ok };
+            let mut send = HistoryEntry::new(&name, HistoryEvent::Send, "test", outcome);
+            send.time = at(secs_ago);
+            rows.push(send);
+        }
+    }
+    rows
+}
+
+/// A dashboard of `count` agency accounts ([`fleet_snapshot`], phones, history) at the
+/// fixed clock, with telemetry and log lines.
+pub fn fleet_app(count: usize) -> App {
+    let mut app = App::new(
+        &fleet_settings(count),
+        PathBuf::from("/home/op/.local/share/tokentop/logs/tokentop.log.2026-03-14"),
+        fixed_now(),
+    );
+    for i in 0..count {
+        engine(&mut app, EngineEvent::Account(Box::new(fleet_snapshot(i))));
+        if let Some(phone) = fleet_phone(i) {
+            engine(&mut app, EngineEvent::Phone(Box::new(phone)));
+        }
+        for entry in fleet_history(i) {
+            engine(&mut app, EngineEvent::History(Box::new(entry)));
+        }
+    }
+    engine(&mut app, EngineEvent::Telemetry(Box::new(telemetry())));
+    engine(
+        &mut app,
+        EngineEvent::LogLines {
+            lines: log_lines(),
+            skipped: 0,
+        },
+    );
+    app
+}

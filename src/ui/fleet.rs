@@ -1,0 +1,319 @@
+//! The fleet view: every account in one table, k9s-style, worst first by default. The top
+//! border counts the accounts by urgency, the bottom border holds the keys, and a prompt row
+//! shows the name filter. Columns narrow, then drop, as the terminal gets narrower.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::fleet_cells::{Col, RowCtx, cell};
+use super::format::fit;
+use super::theme::{Palette, Urgency};
+use crate::engine::urgency::Level;
+use crate::tui::App;
+use crate::tui::fleet::{RowKey, order};
+
+const BRAND: &str = " tokentop ";
+
+/// One column: what, its narrow and wide widths, and its titles for each.
+struct Spec {
+    col: Col,
+    narrow: usize,
+    wide: usize,
+    narrow_title: &'static str,
+    wide_title: &'static str,
+}
+
+const fn spec(col: Col, narrow: usize, wide: usize, titles: (&'static str, &'static str)) -> Spec {
+    Spec {
+        col,
+        narrow,
+        wide,
+        narrow_title: titles.0,
+        wide_title: titles.1,
+    }
+}
+
+/// In screen order. The name column is sized apart (see [`layout`]).
+const SPECS: [Spec; 8] = [
+    spec(Col::State, 12, 18, ("STATE", "STATE")),
+    spec(Col::Name, NAME_MIN, NAME_MIN, ("ACCOUNT", "ACCOUNT")),
+    spec(Col::Access, 7, 12, ("ACCESS", "ACCESS")),
+    spec(Col::LongLived, 7, 12, ("LONG", "LONG-LIVED")),
+    spec(Col::Phone, 6, 16, ("PHONE", "PHONE")),
+    spec(Col::Rate, 5, 7, ("1H", "TEST 1H")),
+    spec(Col::Last, 8, 20, ("LAST", "LAST REFRESH")),
+    spec(Col::Next, 6, 15, ("NEXT", "NEXT REFRESH")),
+];
+/// Dropped in this order while the columns do not fit.
+const DROP: [Col; 4] = [Col::Rate, Col::Next, Col::Phone, Col::LongLived];
+/// Widened in this order while there is room.
+const WIDEN: [Col; 7] = [
+    Col::State,
+    Col::Access,
+    Col::LongLived,
+    Col::Last,
+    Col::Phone,
+    Col::Next,
+    Col::Rate,
+];
+const NAME_MIN: usize = 12;
+const NAME_GOOD: usize = 20;
+const NAME_MAX: usize = 32;
+
+/// A column as laid out: which, how wide, and whether it uses its wide form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    pub col: Col,
+    pub width: usize,
+}
+
+fn spec_of(col: Col) -> &'static Spec {
+    // Every `Col` has one entry in SPECS, so the search always finds it; the fallback is
+    // the first entry only to avoid a panic path.
+    SPECS.iter().find(|s| s.col == col).unwrap_or(&SPECS[0])
+}
+
+fn used(columns: &[Column]) -> usize {
+    columns.iter().map(|c| c.width).sum::<usize>() + columns.len().saturating_sub(1)
+}
+
+fn grow(columns: &mut [Column], col: Col, to: usize, room: usize) {
+    let spare = room.saturating_sub(used(columns));
+    if let Some(c) = columns.iter_mut().find(|c| c.col == col) {
+        c.width = to.max(c.width).min(c.width + spare);
+    }
+}
+
+/// The columns for a table `width` cells wide (the cursor column included).
+pub fn layout(width: u16) -> Vec<Column> {
+    let room = usize::from(width).saturating_sub(1);
+    let mut columns: Vec<Column> = SPECS
+        .iter()
+        .map(|s| Column {
+            col: s.col,
+            width: s.narrow,
+        })
+        .collect();
+    for col in DROP {
+        if used(&columns) <= room {
+            break;
+        }
+        columns.retain(|c| c.col != col);
+    }
+    grow(&mut columns, Col::Name, NAME_GOOD, room);
+    for col in WIDEN {
+        let wide = spec_of(col).wide;
+        let extra = columns
+            .iter()
+            .find(|c| c.col == col)
+            .map_or(0, |c| wide.saturating_sub(c.width));
+        if used(&columns) + extra <= room {
+            grow(&mut columns, col, wide, room);
+        }
+    }
+    grow(&mut columns, Col::Name, NAME_MAX, room);
+    columns
+}
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
+    let keys = app.fleet_keys();
+    let rows = order(&keys, app.fleet.sort, &app.fleet.filter);
+    let block = super::panel_block()
+        .title_top(title(app, &keys, area.width, palette))
+        .title_top(super::header::right_title(app, palette).right_aligned())
+        .title_bottom(super::footer::fleet_line(app, area.width, palette));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let prompt = app.fleet.editing || !app.fleet.filter.is_empty();
+    let body_rows = inner.height.saturating_sub(1 + u16::from(prompt));
+    let columns = layout(inner.width);
+    let mut lines = vec![header(&columns, palette)];
+    lines.extend(body(app, &rows, &columns, usize::from(body_rows), palette));
+    frame.render_widget(Paragraph::new(lines), inner);
+    if prompt && inner.height >= 2 {
+        let row = Rect {
+            y: inner.y + inner.height - 1,
+            height: 1,
+            ..inner
+        };
+        let line = prompt_line(app, rows.len(), keys.len(), palette);
+        frame.render_widget(Paragraph::new(line), row);
+    }
+}
+
+fn header(columns: &[Column], palette: &Palette) -> Line<'static> {
+    let mut spans = vec![Span::raw(" ")];
+    for (i, column) in columns.iter().enumerate() {
+        let spec = spec_of(column.col);
+        let title = if column.width >= spec.wide {
+            spec.wide_title
+        } else {
+            spec.narrow_title
+        };
+        let gap = if i + 1 < columns.len() { " " } else { "" };
+        spans.push(Span::styled(
+            format!("{}{gap}", fit(title, column.width)),
+            palette.label(),
+        ));
+    }
+    Line::from(spans)
+}
+
+/// The page of rows holding the cursor; the cursor row is reversed and marked `▸`.
+fn body(
+    app: &App,
+    rows: &[usize],
+    columns: &[Column],
+    height: usize,
+    palette: &Palette,
+) -> Vec<Line<'static>> {
+    if rows.is_empty() {
+        let text = if app.accounts.is_empty() {
+            "no accounts configured: add an [[account]] to the config file".to_string()
+        } else {
+            format!("no account name contains {:?}", app.fleet.filter)
+        };
+        return vec![Line::styled(text, palette.dim())];
+    }
+    let cursor = app.fleet_cursor(rows);
+    let position = rows.iter().position(|&r| Some(r) == cursor).unwrap_or(0);
+    let height = height.max(1);
+    let first = position / height * height;
+    rows.iter()
+        .skip(first)
+        .take(height)
+        .filter_map(|&index| {
+            let at_cursor = Some(index) == cursor;
+            let line = row(app, index, columns, at_cursor, palette)?;
+            Some(if at_cursor {
+                line.style(palette.selected())
+            } else {
+                line
+            })
+        })
+        .collect()
+}
+
+fn row(
+    app: &App,
+    index: usize,
+    columns: &[Column],
+    at_cursor: bool,
+    palette: &Palette,
+) -> Option<Line<'static>> {
+    let ctx = RowCtx {
+        app,
+        view: app.accounts.get(index)?,
+        urgency: app.urgency_of(index)?,
+    };
+    let mut spans = vec![Span::raw(if at_cursor { "▸" } else { " " })];
+    for (i, column) in columns.iter().enumerate() {
+        let (text, style) = cell(column.col, column.width, &ctx, palette);
+        spans.push(Span::styled(fit(&text, column.width), style));
+        if i + 1 < columns.len() {
+            spans.push(Span::raw(" "));
+        }
+    }
+    Some(Line::from(spans))
+}
+
+/// `/prod▏  12 of 60 · Enter keeps · Esc clears`
+fn prompt_line(app: &App, shown: usize, total: usize, palette: &Palette) -> Line<'static> {
+    let mut spans = vec![
+        Span::styled("/", palette.accent()),
+        Span::raw(app.fleet.filter.clone()),
+    ];
+    let help = if app.fleet.editing {
+        spans.push(Span::styled("▏", palette.accent()));
+        "Enter keeps · Esc clears"
+    } else {
+        "/ edits · Esc clears"
+    };
+    spans.push(Span::styled(
+        format!("  {shown} of {total} accounts · {help}"),
+        palette.dim(),
+    ));
+    Line::from(spans)
+}
+
+/// Counts of accounts per level, worst first, with each level's word and short word.
+fn counts(keys: &[RowKey]) -> [(usize, &'static str, &'static str, Level); 4] {
+    let count = |level| keys.iter().filter(|k| k.level == level).count();
+    [
+        (count(Level::Critical), "critical", "crit", Level::Critical),
+        (count(Level::Unknown), "unknown", "unkn", Level::Unknown),
+        (count(Level::Warning), "warning", "warn", Level::Warning),
+        (count(Level::Ok), "ok", "ok", Level::Ok),
+    ]
+}
+
+/// The top border: brand, then `60 accounts · 4 critical · 9 warning · 47 ok`, shortened
+/// until it fits beside the clock.
+fn title(app: &App, keys: &[RowKey], width: u16, palette: &Palette) -> Line<'static> {
+    let right = super::header::right_title(app, palette).width();
+    let room = usize::from(width).saturating_sub(right + 2 + BRAND.len() + 2);
+    let counts = counts(keys);
+    let spans = |short: bool, with_ok: bool| -> Vec<Span<'static>> {
+        let mut spans = vec![Span::raw(format!(" {} accounts", keys.len()))];
+        for (count, word, short_word, level) in counts {
+            if count == 0 || (level == Level::Ok && !with_ok) {
+                continue;
+            }
+            let word = if short { short_word } else { word };
+            spans.push(Span::raw(" · "));
+            let style = palette.urgency(Urgency::from(level));
+            spans.push(Span::styled(format!("{count} {word}"), style));
+        }
+        spans.push(Span::raw(" "));
+        spans
+    };
+    let fits = |s: &[Span]| s.iter().map(Span::width).sum::<usize>() <= room;
+    let summary = [(false, true), (false, false), (true, false)]
+        .into_iter()
+        .map(|(short, with_ok)| spans(short, with_ok))
+        .find(|s| fits(s.as_slice()))
+        .unwrap_or_else(|| vec![Span::raw(format!(" {} ", keys.len()))]);
+    let mut line = vec![Span::styled(BRAND, palette.label()), Span::raw("─")];
+    line.extend(summary);
+    Line::from(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cols(width: u16) -> Vec<Col> {
+        layout(width).into_iter().map(|c| c.col).collect()
+    }
+
+    #[test]
+    fn columns_drop_as_the_width_shrinks_and_always_fit() {
+        assert_eq!(cols(200).len(), 8);
+        assert_eq!(cols(78).len(), 8, "all eight fit at 80 columns");
+        assert!(!cols(58).contains(&Col::Rate));
+        assert!(!cols(58).contains(&Col::Next));
+        for width in 58..=300u16 {
+            let columns = layout(width);
+            assert!(used(&columns) < usize::from(width), "{width}: {columns:?}");
+        }
+        for width in 0..58u16 {
+            let _ = layout(width);
+        }
+    }
+
+    #[test]
+    fn wider_screens_widen_columns_and_the_name() {
+        let at = |width: u16, col: Col| {
+            layout(width)
+                .into_iter()
+                .find(|c| c.col == col)
+                .map(|c| c.width)
+        };
+        assert_eq!(at(78, Col::Access), Some(7));
+        assert_eq!(at(118, Col::Access), Some(12));
+        assert!(at(118, Col::Name).unwrap_or(0) >= NAME_GOOD);
+        assert_eq!(at(198, Col::Name), Some(NAME_MAX));
+    }
+}
