@@ -214,7 +214,8 @@ impl TokenBroker {
     /// that needed a refresh also get a history row (every accepted one would drown the
     /// refresh history at production rates).
     pub fn report_send(&self, account: &str, outcome: SendOutcome, refreshed: bool) {
-        let _ = self.shared.telemetry.send(TelemetryInput::ProxySend {
+        let _ = self.shared.telemetry.send(TelemetryInput::Send {
+            via: super::telemetry::SentVia::Proxy,
             account: account.to_string(),
             at: self.shared.clock.now(),
             delivered: outcome.accepted,

@@ -421,7 +421,8 @@ async fn send_test(
             )
             .await;
             shared.record(entry);
-            let _ = shared.telemetry.send(telemetry::TelemetryInput::TestSend {
+            let _ = shared.telemetry.send(telemetry::TelemetryInput::Send {
+                via: telemetry::SentVia::TestSend,
                 account: link.settings.name.clone(),
                 at: shared.clock.now(),
                 delivered: report.accepted,

@@ -76,3 +76,35 @@ pub async fn start_sim() -> RunningSim {
         .await
         .unwrap()
 }
+
+/// `tokentop --config DIR/config.toml --data-dir DIR/data --graph-url GRAPH ARGS` in the
+/// background, with only PATH, HOME (`dir`) and `env`, stderr to `DIR/daemon.err`; killed when
+/// dropped. `config` is written 0600 first.
+pub fn spawn_in(
+    dir: &Path,
+    config: &str,
+    graph_url: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> tokio::process::Child {
+    let config_path = dir.join("config.toml");
+    write_private(&config_path, config);
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_tokentop"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .envs(env.iter().copied())
+        .arg("--config")
+        .arg(&config_path)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("--graph-url")
+        .arg(graph_url)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("daemon.err")).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}

@@ -2,11 +2,11 @@
 //! pointed at an in-process simulator, with the address it logs, its stderr and its data dir.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+
 use std::time::Duration;
 
 use tokentop::sim::RunningSim;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::time::Instant;
 
 /// How often a condition is looked at while waiting for it.
@@ -55,27 +55,8 @@ impl ProxyDaemon {
         config: &str,
         env: &[(&str, &str)],
     ) -> ProxyDaemon {
-        let config_path = dir.path().join("config.toml");
-        super::cli::write_private(&config_path, config);
+        let child = super::cli::spawn_in(dir.path(), config, &sim.base_url(), &["daemon"], env);
         let stderr = dir.path().join("daemon.err");
-        let child = Command::new(env!("CARGO_BIN_EXE_tokentop"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", dir.path())
-            .envs(env.iter().copied())
-            .arg("--config")
-            .arg(&config_path)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .arg("--graph-url")
-            .arg(sim.base_url())
-            .arg("daemon")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
         let addr = wait_for_proxy(&stderr).await;
         ProxyDaemon { addr, child, dir }
     }

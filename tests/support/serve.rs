@@ -26,27 +26,9 @@ pub struct Daemon {
 impl Daemon {
     pub async fn start(sim: &RunningSim, config: &str, env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
-        let config_path = dir.path().join("config.toml");
-        super::cli::write_private(&config_path, config);
+        let args = ["daemon", "--listen", "127.0.0.1:0"];
+        let child = super::cli::spawn_in(dir.path(), config, &sim.base_url(), &args, env);
         let stderr = dir.path().join("daemon.err");
-        let child = Command::new(env!("CARGO_BIN_EXE_tokentop"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", dir.path())
-            .envs(env.iter().copied())
-            .arg("--config")
-            .arg(&config_path)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .arg("--graph-url")
-            .arg(sim.base_url())
-            .args(["daemon", "--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
         let addr = wait_for_address(&stderr).await;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))

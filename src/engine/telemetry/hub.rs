@@ -18,7 +18,8 @@ use super::delivery::{DeliverySource, DeliveryWindows};
 use super::logs::{PatternCounts, PatternSet, SourceEvent, StatusTracker};
 use super::totals::Totals;
 use super::types::{
-    ClassifiedLine, DeliveryRow, FailureRow, LevelCounts, PatternCountRow, TelemetrySnapshot,
+    ClassifiedLine, DeliveryRow, FailureRow, LevelCounts, MessageSource, PatternCountRow,
+    TelemetrySnapshot,
 };
 use crate::config::{PatternLevel, PatternRole};
 use crate::engine::clock::Clock;
@@ -49,16 +50,9 @@ const TOP_FAILURES: usize = 5;
 /// What the rest of the engine tells the hub.
 #[derive(Debug, Clone)]
 pub(crate) enum TelemetryInput {
-    /// A test send finished.
-    TestSend {
-        account: String,
-        at: DateTime<Utc>,
-        delivered: bool,
-        failure_code: Option<i64>,
-        failure_title: Option<String>,
-    },
-    /// A message send through the Graph API proxy finished.
-    ProxySend {
+    /// A message send finished: a test send, or one through the Graph API proxy.
+    Send {
+        via: SentVia,
         account: String,
         at: DateTime<Utc>,
         delivered: bool,
@@ -70,6 +64,13 @@ pub(crate) enum TelemetryInput {
         account: String,
         points: Vec<DataPoint>,
     },
+}
+
+/// Who sent a message tokentop saw the answer to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SentVia {
+    TestSend,
+    Proxy,
 }
 
 /// The hub's state; runs as one task.
@@ -273,31 +274,21 @@ impl TelemetryHub {
 
     fn on_input(&mut self, input: TelemetryInput) {
         match input {
-            TelemetryInput::TestSend {
+            TelemetryInput::Send {
+                via,
                 account,
                 at,
                 delivered,
                 failure_code,
                 failure_title,
             } => {
-                self.windows
-                    .record(DeliverySource::TestSends, at, delivered);
+                let (window, total) = match via {
+                    SentVia::TestSend => (DeliverySource::TestSends, MessageSource::Test),
+                    SentVia::Proxy => (DeliverySource::Proxy, MessageSource::Proxy),
+                };
+                self.windows.record(window, at, delivered);
                 self.totals
-                    .record_test_send(&account, delivered, failure_code);
-                if let Some(code) = failure_code {
-                    self.windows.record_failure_code(at, code, failure_title);
-                }
-            }
-            TelemetryInput::ProxySend {
-                account,
-                at,
-                delivered,
-                failure_code,
-                failure_title,
-            } => {
-                self.windows.record(DeliverySource::Proxy, at, delivered);
-                self.totals
-                    .record_proxy_send(&account, delivered, failure_code);
+                    .record_send(total, &account, delivered, failure_code);
                 if let Some(code) = failure_code {
                     self.windows.record_failure_code(at, code, failure_title);
                 }

@@ -100,7 +100,8 @@ fn a_burst_beyond_one_batch_still_counts_every_line() {
 #[test]
 fn a_test_send_and_an_analytics_point_seen_twice_count_once() {
     let (mut hub, _events) = hub(HashMap::new());
-    hub.on_input(TelemetryInput::TestSend {
+    hub.on_input(TelemetryInput::Send {
+        via: SentVia::TestSend,
         account: "main".to_string(),
         at: at(0),
         delivered: false,

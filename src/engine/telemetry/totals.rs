@@ -99,17 +99,15 @@ impl Totals {
         }
     }
 
-    /// A finished test send of `account`.
-    pub fn record_test_send(&mut self, account: &str, delivered: bool, code: Option<i64>) {
-        self.record_messages(Some(account), MessageSource::Test, delivered, 1);
-        if let Some(code) = code {
-            self.record_failure(Some(account), code);
-        }
-    }
-
-    /// A message send through the Graph API proxy.
-    pub fn record_proxy_send(&mut self, account: &str, delivered: bool, code: Option<i64>) {
-        self.record_messages(Some(account), MessageSource::Proxy, delivered, 1);
+    /// A finished send of `account` (a test send, or one through the proxy).
+    pub fn record_send(
+        &mut self,
+        source: MessageSource,
+        account: &str,
+        delivered: bool,
+        code: Option<i64>,
+    ) {
+        self.record_messages(Some(account), source, delivered, 1);
         if let Some(code) = code {
             self.record_failure(Some(account), code);
         }
