@@ -6,6 +6,7 @@
 //!
 //! | module | what lives there |
 //! |---|---|
+//! | [`bearer`] | the bearer-token check of the two HTTP listeners (`/metrics`, the proxy) |
 //! | [`cli`] | clap definitions of every subcommand and global flag (no logic) |
 //! | [`commands`] | one file per subcommand; the only place that prints to stdout |
 //! | [`config`] | config file discovery, parsing with spans, validation, secrets, env overrides |
@@ -45,6 +46,7 @@
 //! ratatui, crossterm). Secrets are `secrecy::SecretString` from the moment they are read;
 //! only the HTTP layer in `graph` exposes them.
 
+pub mod bearer;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -24,11 +24,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::http::{HeaderMap, StatusCode, header};
-use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
+use axum::http::{HeaderMap, StatusCode};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::bearer::BearerCheck;
 use crate::config::{ProxyListen, Settings};
 use crate::engine::broker::TokenBroker;
 use body::Limits;
@@ -50,7 +49,7 @@ pub struct Inner {
     allow: Vec<String>,
     graph_base_url: String,
     http: reqwest::Client,
-    client_token: Option<[u8; 32]>,
+    client_token: BearerCheck,
     permits: HashMap<String, Arc<Semaphore>>,
     max_concurrent: usize,
     retry_body_limit: u64,
@@ -100,7 +99,7 @@ impl Proxy {
                 allow: proxy.allow.clone(),
                 graph_base_url: settings.graph.base_url.trim_end_matches('/').to_string(),
                 http,
-                client_token: proxy.client_token.as_ref().map(digest),
+                client_token: BearerCheck::new(proxy.client_token.as_ref()),
                 permits,
                 max_concurrent: proxy.max_concurrent,
                 retry_body_limit: proxy.retry_body_limit,
@@ -120,11 +119,7 @@ impl Proxy {
     /// With a client token configured, the request must carry it as a bearer token.
     #[allow(clippy::result_large_err)]
     fn check_client(&self, headers: &HeaderMap) -> Result<(), axum::response::Response> {
-        let Some(expected) = self.client_token else {
-            return Ok(());
-        };
-        let given = bearer_token(headers).map(|t| Sha256::digest(t.as_bytes()));
-        if given.is_some_and(|g| g.as_slice() == expected) {
+        if self.client_token.allows(headers) {
             return Ok(());
         }
         Err(proxy_error(
@@ -156,21 +151,6 @@ impl Proxy {
     }
 }
 
-/// The token of an `Authorization: Bearer` header; the scheme is case-insensitive (RFC 9110),
-/// so `bearer x` from a hand-written client counts too.
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
-
-fn digest(token: &SecretString) -> [u8; 32] {
-    Sha256::digest(token.expose_secret().trim().as_bytes()).into()
-}
-
 /// Binds `[proxy] listen` and serves until the process ends. Returns where it listens.
 pub async fn start(settings: &Settings, broker: TokenBroker) -> anyhow::Result<Option<String>> {
     let Some(listen) = settings.proxy.listen.clone() else {
@@ -190,25 +170,5 @@ pub fn describe(listen: &ProxyListen) -> String {
     match listen {
         ProxyListen::Tcp(addr) => format!("http://{addr}"),
         ProxyListen::Unix(path) => format!("unix:{}", path.display()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_bearer_scheme_is_case_insensitive() {
-        let with = |value: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::AUTHORIZATION, value.parse().unwrap());
-            bearer_token(&headers).map(str::to_string)
-        };
-        assert_eq!(with("Bearer abc").as_deref(), Some("abc"));
-        assert_eq!(with("bearer  abc ").as_deref(), Some("abc"));
-        assert_eq!(with("BEARER abc").as_deref(), Some("abc"));
-        assert_eq!(with("Basic abc"), None);
-        assert_eq!(with("Bearer "), None);
-        assert_eq!(bearer_token(&HeaderMap::new()), None);
     }
 }

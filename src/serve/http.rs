@@ -11,11 +11,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
+use secrecy::SecretString;
 
 use super::metrics::Format;
 use super::monitor::{MonitorLink, Query};
+use crate::bearer::BearerCheck;
 
 /// How long `/healthz` waits for the engine's pong.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -28,7 +28,7 @@ pub fn router(monitor: MonitorLink, bearer_token: Option<SecretString>) -> Route
         .route("/metrics", get(metrics))
         .route("/status", get(status))
         .route_layer(middleware::from_fn_with_state(
-            BearerCheck::new(bearer_token),
+            BearerCheck::new(bearer_token.as_ref()),
             require_bearer,
         ));
     Router::new()
@@ -39,40 +39,12 @@ pub fn router(monitor: MonitorLink, bearer_token: Option<SecretString>) -> Route
         .with_state(monitor)
 }
 
-/// The expected token, kept as its SHA-256 so the comparison takes the same time whatever
-/// the guess.
-#[derive(Clone)]
-struct BearerCheck {
-    expected: Option<[u8; 32]>,
-}
-
-impl BearerCheck {
-    fn new(token: Option<SecretString>) -> Self {
-        Self {
-            expected: token.map(|t| digest(t.expose_secret())),
-        }
-    }
-}
-
-fn digest(text: &str) -> [u8; 32] {
-    Sha256::digest(text.as_bytes()).into()
-}
-
 async fn require_bearer(
     State(check): State<BearerCheck>,
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(expected) = check.expected else {
-        return next.run(request).await;
-    };
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|token| digest(token.trim()));
-    if given == Some(expected) {
+    if check.allows(request.headers()) {
         return next.run(request).await;
     }
     let mut response = text(
