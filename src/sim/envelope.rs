@@ -18,6 +18,22 @@ pub(crate) struct GraphResponse {
 }
 
 impl GraphResponse {
+    /// The answer of a POST-only edge: another method is refused the way Meta refuses it,
+    /// else `answer`'s body or error.
+    pub(crate) fn post_only(
+        method: &axum::http::Method,
+        edge: &str,
+        answer: impl FnOnce() -> Result<Value, GraphError>,
+    ) -> GraphResponse {
+        if method != axum::http::Method::POST {
+            return GraphError::unsupported(method.as_str(), edge).response();
+        }
+        match answer() {
+            Ok(body) => GraphResponse::ok(&body),
+            Err(error) => error.response(),
+        }
+    }
+
     pub(crate) fn json(status: StatusCode, body: &Value) -> GraphResponse {
         GraphResponse {
             status,

@@ -5,7 +5,7 @@
 //! type) and a `file` part, answered with `{"id":"<MEDIA_ID>"}` (a decimal id). The token is
 //! authenticated as for `/messages` (with `appsecret_proof` when the app requires it).
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use rand::Rng;
 use serde_json::{Value, json};
 
@@ -22,13 +22,9 @@ pub(crate) fn upload(
     phone_id: &str,
     now: i64,
 ) -> GraphResponse {
-    if request.method != Method::POST {
-        return GraphError::unsupported(request.method.as_str(), "media").response();
-    }
-    match try_upload(sim, request, phone_id, now) {
-        Ok(body) => GraphResponse::ok(&body),
-        Err(error) => error.response(),
-    }
+    GraphResponse::post_only(&request.method, "media", || {
+        try_upload(sim, request, phone_id, now)
+    })
 }
 
 fn try_upload(
@@ -121,7 +117,7 @@ mod tests {
         };
         params.push(("access_token".into(), token.into()));
         GraphRequest {
-            method: Method::POST,
+            method: axum::http::Method::POST,
             path: "/v25.0/106540352242922/media".into(),
             params,
             bearer: None,

@@ -1,6 +1,6 @@
 //! `POST /{v}/{phone-number-id}/messages`: validates the send and answers REFERENCE.md section 7.
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Value, json};
@@ -18,13 +18,9 @@ pub(crate) fn send(
     phone_id: &str,
     now: i64,
 ) -> GraphResponse {
-    if request.method != Method::POST {
-        return GraphError::unsupported(request.method.as_str(), "messages").response();
-    }
-    match try_send(sim, request, phone_id, now) {
-        Ok(body) => GraphResponse::ok(&body),
-        Err(error) => error.response(),
-    }
+    GraphResponse::post_only(&request.method, "messages", || {
+        try_send(sim, request, phone_id, now)
+    })
 }
 
 fn try_send(
