@@ -48,6 +48,7 @@
 
 pub mod bearer;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod engine;

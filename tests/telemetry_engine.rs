@@ -79,6 +79,7 @@ fn settings(
         ui: UiSettings::default(),
         serve: Default::default(),
         proxy: Default::default(),
+        cluster: Default::default(),
     }
 }
 

@@ -8,6 +8,8 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::cli::GlobalArgs;
 use crate::config::{self, EnvSnapshot, Overrides, Settings};
+use crate::engine::coordinator::Coordinator;
+use crate::engine::coordinator::local::LocalCoordinator;
 use crate::engine::{Engine, EngineEvent, EngineHandle, EngineOptions, HealthPolling};
 use crate::graph::GraphClient;
 
@@ -47,12 +49,25 @@ pub fn require_accounts(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where leases and tokens live: Redis with `[cluster]`, else the data dir.
+pub fn coordinator(settings: &Settings) -> anyhow::Result<Arc<dyn Coordinator>> {
+    if settings.cluster.redis_url.is_some() {
+        let redis = crate::cluster::RedisCoordinator::start(&settings.cluster, &settings.data_dir)?;
+        Ok(Arc::new(redis))
+    } else {
+        Ok(Arc::new(LocalCoordinator::new(&settings.data_dir)))
+    }
+}
+
 /// Starts the engine on the real Graph API client.
 pub fn start_engine(
     settings: &Settings,
-    options: EngineOptions,
+    mut options: EngineOptions,
 ) -> anyhow::Result<(EngineHandle, UnboundedReceiver<EngineEvent>)> {
     let client = GraphClient::new(&settings.graph).context("cannot set up the Graph API client")?;
+    if options.coordinator.is_none() {
+        options.coordinator = Some(coordinator(settings)?);
+    }
     Ok(Engine::start(settings, Arc::new(client), options))
 }
 
@@ -64,7 +79,11 @@ pub async fn start_engine_served(
     options: EngineOptions,
     serve: &crate::cli::ServeArgs,
 ) -> anyhow::Result<(EngineHandle, UnboundedReceiver<EngineEvent>)> {
+    let mut options = options;
     let client = GraphClient::new(&settings.graph).context("cannot set up the Graph API client")?;
+    if options.coordinator.is_none() {
+        options.coordinator = Some(coordinator(settings)?);
+    }
     let serve_options = crate::serve::ServeOptions::from_settings(settings, serve.listen);
     let counts = client.request_counts();
     let (handle, events) = Engine::start(settings, Arc::new(client), options);

@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::common::load_settings;
 use crate::cli::{ExchangeArgs, GlobalArgs};
 use crate::config::{AccountSettings, Settings};
+use crate::engine::coordinator::WriteOutcome;
 use crate::engine::history::HistoryLog;
 use crate::engine::new_token::{new_token_expiry, vet_new_token};
 use crate::engine::store::{StoredTokens, TokenStore, fingerprint};
@@ -105,17 +106,18 @@ async fn store(
     expires_at: Option<i64>,
     now: i64,
 ) -> anyhow::Result<()> {
-    let _lock = token_write::lock_account(&settings.data_dir, account).await?;
-    let store = TokenStore::new(&settings.data_dir);
+    let coordinator = super::common::coordinator(settings)?;
+    let lease = token_write::lock_account(coordinator.as_ref(), account).await?;
     // An unreadable store is replaced: the exchanged token is the one to keep.
-    let seen_refreshed_at = token_write::reread(&store, account)
+    let seen_version = token_write::reread(coordinator.as_ref(), account)
+        .await
         .ok()
         .flatten()
-        .map_or(0, |stored| stored.refreshed_at);
+        .map_or(0, |stored| stored.version);
     let configured_credential =
         configured.and_then(|a| a.long_lived_token.as_ref().or(a.access_token.as_ref()));
     let has_separate_long_lived = configured.is_some_and(|a| a.long_lived_token.is_some());
-    let mut tokens = StoredTokens {
+    let tokens = StoredTokens {
         access_token: token.clone(),
         long_lived_token: has_separate_long_lived.then(|| token.clone()),
         expires_at,
@@ -123,8 +125,22 @@ async fn store(
         // The configured token is older than this one: the store wins at the next start.
         origin_fingerprint: configured_credential.map(fingerprint).unwrap_or_default(),
     };
-    token_write::persist(&store, account, &mut tokens, seen_refreshed_at)?;
-    let entry = token_write::refreshed_row(account, "exchange", expires_at, token);
+    let outcome =
+        token_write::persist(coordinator.as_ref(), account, &lease, &tokens, seen_version).await?;
+    match outcome {
+        WriteOutcome::Stored { .. } => {}
+        WriteOutcome::Deferred => say(format_args!(
+            "{} is unreachable: the token is kept in {} and stored there when a tokentop daemon on this host reconnects",
+            coordinator.backend(),
+            settings.data_dir.display()
+        )),
+        WriteOutcome::Refused { .. } => anyhow::bail!(
+            "another tokentop process stored a token for {account} while this exchange ran; nothing was replaced (run `tokentop check {account}`)"
+        ),
+    }
+    let mut entry = token_write::refreshed_row(account, "exchange", expires_at, token);
+    entry.host = coordinator.member().map(str::to_string);
+    coordinator.record(&entry);
     HistoryLog::new(&settings.data_dir).append(&entry)?;
     Ok(())
 }

@@ -7,13 +7,13 @@ use toml::de::DeTable;
 use super::issues::{ConfigIssue, Invalid};
 use super::reader::{Ctx, PlainSecret};
 use super::settings::{
-    AccountSettings, GraphSettings, LogSourceSettings, PatternSettings, ProxySettings,
-    RefreshPolicy, ServeSettings, UiSettings,
+    AccountSettings, ClusterSettings, GraphSettings, LogSourceSettings, PatternSettings,
+    ProxySettings, RefreshPolicy, ServeSettings, UiSettings,
 };
-use super::{EnvSnapshot, account, proxy, sections, telemetry};
+use super::{EnvSnapshot, account, cluster, proxy, sections, telemetry};
 
 const TOP_LEVEL_KEYS: &[&str] = &[
-    "graph", "refresh", "account", "log", "patterns", "pattern", "ui", "serve", "proxy",
+    "graph", "refresh", "account", "log", "patterns", "pattern", "ui", "serve", "proxy", "cluster",
 ];
 
 /// What the file said, over the built-in defaults.
@@ -29,6 +29,7 @@ pub(crate) struct FileConfig {
     pub ui: UiSettings,
     pub serve: ServeSettings,
     pub proxy: ProxySettings,
+    pub cluster: ClusterSettings,
     pub plain_secrets: Vec<PlainSecret>,
 }
 
@@ -64,6 +65,7 @@ pub(crate) fn parse(
         ui: sections::ui(&mut ctx, root),
         serve: sections::serve(&mut ctx, root),
         proxy: proxy::proxy(&mut ctx, root),
+        cluster: cluster::cluster(&mut ctx, root),
         plain_secrets: std::mem::take(&mut ctx.plain_secrets),
     };
     issues.append(&mut ctx.issues);

@@ -4,6 +4,7 @@
 
 mod account;
 pub(crate) mod capped_read;
+mod cluster;
 mod credential;
 mod duration;
 mod env;
@@ -168,6 +169,7 @@ fn load_all(
         ui: file_config.ui,
         serve: file_config.serve,
         proxy: file_config.proxy,
+        cluster: file_config.cluster,
     };
     (settings, issues, text)
 }
@@ -229,7 +231,7 @@ fn explicit_source(overrides: &Overrides, env: &EnvSnapshot) -> Option<&'static 
 /// example config and documentation check themselves against. `[[account]]`'s
 /// `test-message` is a table, listed as `account.test-message`.
 pub fn known_keys() -> Vec<(&'static str, &'static str)> {
-    let tables: [(&'static str, &[&'static str]); 10] = [
+    let tables: [(&'static str, &[&'static str]); 11] = [
         ("graph", sections::GRAPH_KEYS),
         ("refresh", sections::REFRESH_KEYS),
         ("account", account::ACCOUNT_KEYS),
@@ -240,6 +242,7 @@ pub fn known_keys() -> Vec<(&'static str, &'static str)> {
         ("ui", sections::UI_KEYS),
         ("serve", sections::SERVE_KEYS),
         ("proxy", proxy::PROXY_KEYS),
+        ("cluster", cluster::CLUSTER_KEYS),
     ];
     tables
         .into_iter()

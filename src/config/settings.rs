@@ -23,6 +23,7 @@ pub struct Settings {
     pub ui: UiSettings,
     pub serve: ServeSettings,
     pub proxy: ProxySettings,
+    pub cluster: ClusterSettings,
 }
 
 /// `[graph]`: where the Graph API is and how long to wait for it.
@@ -312,5 +313,44 @@ impl Default for UiSettings {
             theme: Theme::Dark,
             mouse: true,
         }
+    }
+}
+
+/// `[cluster]`: tokens, leases and history shared through Redis. Off unless `redis-url` is set.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    /// `redis://` or `rediss://`, with any ACL user and password (a secret).
+    pub redis_url: Option<secrecy::SecretString>,
+    /// Every key tokentop writes starts with this (default `tokentop:`).
+    pub key_prefix: String,
+    /// This process's name in the cluster; default `<host name>-<pid>`.
+    pub member: Option<String>,
+    /// How long a refresh lease lives without renewal (default 15 s): the longest a dead
+    /// holder keeps the others waiting.
+    pub lease: std::time::Duration,
+    /// Rows kept in the history stream (default 100000).
+    pub history_max_len: u64,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            key_prefix: "tokentop:".to_string(),
+            member: None,
+            lease: std::time::Duration::from_secs(15),
+            history_max_len: 100_000,
+        }
+    }
+}
+
+impl PartialEq for ClusterSettings {
+    /// The URL (it may hold a password) is compared by presence only.
+    fn eq(&self, other: &Self) -> bool {
+        self.redis_url.is_some() == other.redis_url.is_some()
+            && self.key_prefix == other.key_prefix
+            && self.member == other.member
+            && self.lease == other.lease
+            && self.history_max_len == other.history_max_len
     }
 }

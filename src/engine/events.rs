@@ -142,6 +142,8 @@ pub enum EngineEvent {
     SourceNotice { source: String, message: String },
     /// The answer to [`EngineCommand::Ping`].
     Pong { request_id: RequestId },
+    /// The cluster's members, leases and reachability (only with a shared coordinator).
+    Cluster(Box<super::coordinator::ClusterStatus>),
     /// Every account task has finished; no more events follow.
     Stopped,
 }

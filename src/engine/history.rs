@@ -91,6 +91,9 @@ pub struct HistoryEntry {
     /// Free text for people: what was sent to whom, what the alert says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The cluster member (host) that did the work, when tokens are shared through a cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl HistoryEntry {
@@ -106,6 +109,7 @@ impl HistoryEntry {
             token: None,
             error: None,
             detail: None,
+            host: None,
         }
     }
 }

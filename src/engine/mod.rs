@@ -9,6 +9,7 @@ mod account;
 pub mod atomic_file;
 pub mod broker;
 pub mod clock;
+pub mod coordinator;
 pub mod events;
 pub mod history;
 pub mod hook;
@@ -48,7 +49,6 @@ pub use state::{AccountSnapshot, Inspection, TokenState};
 use account::spawn_account;
 use account::{AccountLink, AccountMsg, Shared, Trigger};
 use history::HistoryLog;
-use store::TokenStore;
 
 use crate::config::Settings;
 
@@ -66,6 +66,8 @@ pub struct EngineOptions {
     /// Keep `<data dir>/telemetry.json` current for one-shot `check` runs.
     pub write_summary: bool,
     pub clock: Clock,
+    /// Leases and the token store; `None` for the data dir alone (one host).
+    pub coordinator: Option<Arc<dyn coordinator::Coordinator>>,
 }
 
 /// How often phone health (and analytics, at most every 15 min) are polled.
@@ -87,6 +89,7 @@ impl Default for EngineOptions {
             health: HealthPolling::Periodic,
             write_summary: true,
             clock: Clock::System,
+            coordinator: None,
         }
     }
 }
@@ -124,12 +127,18 @@ impl Engine {
         let (event_tx, event_rx) = mpsc::unbounded_channel();
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (telemetry_tx, telemetry_rx) = mpsc::unbounded_channel();
+        let coordinator = options.coordinator.clone().unwrap_or_else(|| {
+            Arc::new(coordinator::local::LocalCoordinator::new(
+                &settings.data_dir,
+            ))
+        });
+        let notices = coordinator.take_notices();
         let shared = Arc::new(Shared {
             inspector: inspector::Inspector::spawn(source.clone()),
             source,
             policy: settings.refresh.clone(),
             clock: options.clock.clone(),
-            store: TokenStore::new(&settings.data_dir),
+            coordinator,
             history: HistoryLog::new(&settings.data_dir),
             data_dir: settings.data_dir.clone(),
             events: event_tx.clone(),
@@ -161,6 +170,9 @@ impl Engine {
                 settings.refresh.check_interval,
                 options.health == HealthPolling::Once,
             )));
+        }
+        if let Some(notices) = notices {
+            tokio::spawn(route_notices(notices, links.clone(), shared.events.clone()));
         }
         let broker = broker::TokenBroker::new(links.clone(), usage_senders, shared.clone());
         let router = Router {
@@ -369,6 +381,35 @@ fn unknown_account(name: &str, links: &[AccountLink]) -> String {
         "no account named {name:?}; configured accounts: {}",
         known.join(", ")
     )
+}
+
+/// Hands a shared coordinator's notices to the accounts (a token changed) and the clients
+/// (the cluster's status).
+async fn route_notices(
+    mut notices: mpsc::UnboundedReceiver<coordinator::CoordinatorNotice>,
+    links: Vec<AccountLink>,
+    events: mpsc::UnboundedSender<EngineEvent>,
+) {
+    use coordinator::CoordinatorNotice;
+    while let Some(notice) = notices.recv().await {
+        match notice {
+            CoordinatorNotice::TokenChanged { account } => {
+                for link in links.iter().filter(|l| l.settings.name == account) {
+                    let _ = link.tx.send(AccountMsg::StoreChanged);
+                }
+            }
+            CoordinatorNotice::Resync => {
+                for link in &links {
+                    let _ = link.tx.send(AccountMsg::StoreChanged);
+                }
+            }
+            CoordinatorNotice::Status(status) => {
+                if events.send(EngineEvent::Cluster(Box::new(status))).is_err() {
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// `interval` ± 10%, so many tokentop processes do not inspect in lockstep.

@@ -1,51 +1,57 @@
 //! The one storage path for a new token, used by the engine's refresh procedure and by
-//! `tokentop exchange` alike:
+//! `tokentop exchange` alike, through the [`Coordinator`] (the local data dir, or a store
+//! shared by many hosts):
 //!
-//! 1. [`lock_account`]: take the account's cross-process lock and hold it to the end;
-//! 2. [`reread`]: re-read the store, since another process may have stored a token meanwhile;
-//! 3. [`persist`]: replace the store atomically, stamped later than anything seen in step 2 so
-//!    every other process notices the change;
+//! 1. [`lock_account`]: take the account's lease (a lock file locally) and hold it to the end;
+//! 2. [`reread`]: re-read the stored tokens, since another process may have stored some;
+//! 3. [`persist`]: store by compare-and-set on the version seen in step 2, stamped later than
+//!    it so every other process notices the change;
 //! 4. [`refreshed_row`]: the history row of the new token, which the caller appends (the engine
 //!    through its clock and event channel, `exchange` straight to the file).
 //!
 //! Which expiry a new token has is decided before, by [`super::new_token`].
 
-use std::path::Path;
 use std::time::Duration;
 
 use secrecy::SecretString;
 
+use super::coordinator::{CoordError, Coordinator, Lease, Versioned, WriteOutcome};
 use super::history::{HistoryEntry, HistoryEvent, Outcome};
-use super::lock::{self, LockError, RefreshLock};
-use super::store::{StoreError, StoredTokens, TokenStore};
+use super::store::StoredTokens;
 use crate::graph::Expiry;
 use crate::mask::mask;
 
-/// How long a writer waits for another process that holds the account's lock.
+/// How long a writer waits for another process that holds the account's lease.
 pub const LOCK_WAIT: Duration = Duration::from_secs(60);
 
-/// Step 1: the account's lock, waiting up to [`LOCK_WAIT`] for another holder. Keep the
-/// returned guard until [`persist`] returned.
-pub async fn lock_account(data_dir: &Path, account: &str) -> Result<RefreshLock, LockError> {
-    lock::acquire(data_dir, account, LOCK_WAIT).await
-}
-
-/// Step 2: the account's stored tokens as they are now, under the lock.
-pub fn reread(store: &TokenStore, account: &str) -> Result<Option<StoredTokens>, StoreError> {
-    store.load(account)
-}
-
-/// Step 3: stores `tokens` atomically. Their `refreshed_at` is moved past `seen_refreshed_at`
-/// (the newest store this process has seen) when needed, so a reader that saw the older store
-/// takes this one for newer; `tokens` holds the stamp actually stored.
-pub fn persist(
-    store: &TokenStore,
+/// Step 1: the account's lease, waiting up to [`LOCK_WAIT`] for another holder. Keep the
+/// returned lease until [`persist`] returned.
+pub async fn lock_account(
+    coordinator: &dyn Coordinator,
     account: &str,
-    tokens: &mut StoredTokens,
-    seen_refreshed_at: i64,
-) -> Result<(), StoreError> {
-    tokens.refreshed_at = tokens.refreshed_at.max(seen_refreshed_at.saturating_add(1));
-    store.save(account, tokens)
+) -> Result<Lease, CoordError> {
+    coordinator.acquire(account, LOCK_WAIT).await
+}
+
+/// Step 2: the account's stored tokens as they are now, under the lease.
+pub async fn reread(
+    coordinator: &dyn Coordinator,
+    account: &str,
+) -> Result<Option<Versioned>, CoordError> {
+    coordinator.load(account).await
+}
+
+/// Step 3: stores `tokens` if nothing newer than `seen_version` was stored meanwhile.
+pub async fn persist(
+    coordinator: &dyn Coordinator,
+    account: &str,
+    lease: &Lease,
+    tokens: &StoredTokens,
+    seen_version: i64,
+) -> Result<WriteOutcome, CoordError> {
+    coordinator
+        .store(account, lease, tokens, seen_version)
+        .await
 }
 
 /// Step 4: the history row of a stored new token. `expires_at` as derived by
@@ -65,6 +71,7 @@ pub fn refreshed_row(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::coordinator::local::LocalCoordinator;
 
     fn tokens(value: &str, refreshed_at: i64) -> StoredTokens {
         StoredTokens {
@@ -76,19 +83,35 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_write_is_stamped_after_the_store_it_replaces() {
+    #[tokio::test]
+    async fn a_write_is_stamped_after_the_store_it_replaces() {
         let dir = tempfile::tempdir().unwrap();
-        let store = TokenStore::new(dir.path());
-        let mut first = tokens("EAAGfirsttokenvalue1", 100);
-        persist(&store, "a", &mut first, 0).unwrap();
-        assert_eq!(first.refreshed_at, 100);
+        let local = LocalCoordinator::new(dir.path());
+        let lease = lock_account(&local, "a").await.unwrap();
+        let first = persist(&local, "a", &lease, &tokens("EAAGfirsttokenvalue1", 100), 0)
+            .await
+            .unwrap();
+        assert!(
+            matches!(first, WriteOutcome::Stored { version: 100 }),
+            "{first:?}"
+        );
         // Same second as the write before it (another process, say): still newer.
-        let seen = reread(&store, "a").unwrap().unwrap().refreshed_at;
-        let mut second = tokens("EAAGsecondtokenvalue", 100);
-        persist(&store, "a", &mut second, seen).unwrap();
-        assert_eq!(second.refreshed_at, 101);
-        assert_eq!(reread(&store, "a").unwrap().unwrap().refreshed_at, 101);
+        let seen = reread(&local, "a").await.unwrap().unwrap().version;
+        let second = persist(
+            &local,
+            "a",
+            &lease,
+            &tokens("EAAGsecondtokenvalue", 100),
+            seen,
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(second, WriteOutcome::Stored { version: 101 }),
+            "{second:?}"
+        );
+        let stored = reread(&local, "a").await.unwrap().unwrap();
+        assert_eq!((stored.version, stored.tokens.refreshed_at), (101, 101));
     }
 
     #[test]

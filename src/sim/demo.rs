@@ -115,6 +115,7 @@ impl Demo {
                 critical_before: Duration::from_secs(15),
                 ..RefreshPolicy::default()
             },
+            cluster: Default::default(),
             accounts,
             logs: vec![LogSourceSettings {
                 name: "backend".to_string(),

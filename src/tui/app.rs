@@ -116,6 +116,8 @@ pub struct App {
     /// Lines scrolled away from the newest log line.
     pub log_scroll: usize,
     pub telemetry: Option<TelemetrySnapshot>,
+    /// The cluster's members, leases and reachability, with `[cluster]` configured.
+    pub cluster: Option<crate::engine::coordinator::ClusterStatus>,
     pub config_path: Option<PathBuf>,
     /// tokentop's own log file (shown in help).
     pub log_file: PathBuf,
@@ -163,6 +165,7 @@ impl App {
             logs: LogBuffer::default(),
             log_scroll: 0,
             telemetry: None,
+            cluster: None,
             config_path: settings.config_path.clone(),
             log_file,
             warn_before: settings.refresh.warn_before,
@@ -289,6 +292,7 @@ impl App {
             EngineEvent::Stopped => self.engine_running = false,
             // Answers the `/healthz` probe's ping; the dashboard has nothing to show.
             EngineEvent::Pong { .. } => {}
+            EngineEvent::Cluster(status) => self.cluster = Some(*status),
         }
     }
 

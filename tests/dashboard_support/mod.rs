@@ -74,6 +74,7 @@ pub fn settings() -> Settings {
         },
         serve: Default::default(),
         proxy: Default::default(),
+        cluster: Default::default(),
     }
 }
 

@@ -38,6 +38,7 @@ pub fn settings(data_dir: &std::path::Path, accounts: Vec<AccountSettings>) -> S
         ui: UiSettings::default(),
         serve: Default::default(),
         proxy: Default::default(),
+        cluster: Default::default(),
     }
 }
 

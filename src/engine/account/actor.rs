@@ -11,9 +11,10 @@ use super::phase::AccountState;
 use super::publishing::Targets;
 use super::{AccountMsg, RefreshOutcome, Refreshed, Shared, TokenView, Trigger, blank_snapshot};
 use crate::config::AccountSettings;
+use crate::engine::coordinator::Versioned;
 use crate::engine::events::RefreshError;
 use crate::engine::state::AccountSnapshot;
-use crate::engine::store::{StoredTokens, fingerprint};
+use crate::engine::store::fingerprint;
 use crate::engine::token_write;
 use crate::graph::AppCredentials;
 
@@ -27,8 +28,9 @@ pub(super) struct AccountActor {
     /// A separate long-lived token; `None` when the access token is its own credential.
     pub(super) long_lived: Option<SecretString>,
     pub(super) origin_fingerprint: String,
-    /// `refreshed_at` of the store as this process last saw it (cross-process detection).
-    pub(super) seen_store_refreshed_at: i64,
+    /// The coordinator's version of the stored tokens as this process last saw it (how it
+    /// notices other processes' refreshes, and what its own writes compare-and-set against).
+    pub(super) seen_version: i64,
     pub(super) snapshot: AccountSnapshot,
     /// The pure lifecycle state: phase, refresh plan, what to announce.
     pub(super) state: AccountState,
@@ -59,7 +61,7 @@ impl AccountActor {
             settings,
             app,
             origin_fingerprint: String::new(),
-            seen_store_refreshed_at: 0,
+            seen_version: 0,
             state: AccountState::new(new_jitter()),
             pending_publish: Targets::default(),
             last_refresh_finished: None,
@@ -71,7 +73,7 @@ impl AccountActor {
     /// Runs until Shutdown. Borrows the mailbox so that a restarted actor keeps it (and every
     /// link to the account stays valid).
     pub(super) async fn run(mut self, rx: &mut mpsc::UnboundedReceiver<AccountMsg>) {
-        self.adopt_store_at_start();
+        self.adopt_store_at_start().await;
         self.inspect_and_plan("startup").await;
         self.republish_if_stale().await;
         loop {
@@ -87,6 +89,7 @@ impl AccountActor {
                 msg = rx.recv() => match msg {
                     None | Some(AccountMsg::Shutdown) => break,
                     Some(AccountMsg::Recheck) => self.recheck().await,
+                    Some(AccountMsg::StoreChanged) => self.on_store_changed().await,
                     Some(AccountMsg::Refresh { trigger, requested_at, stale, reply }) => {
                         let result = self.refresh_single_flight(trigger, requested_at, stale).await;
                         if let Some(reply) = reply {
@@ -163,18 +166,29 @@ impl AccountActor {
     }
 
     async fn recheck(&mut self) {
-        self.adopt_newer_store("check");
+        self.adopt_newer_store("check").await;
         self.state.rechecked();
         self.inspect_and_plan("check").await;
         self.retry_pending_publish().await;
     }
 
+    /// Another process stored a token (announced by a shared coordinator): take it over and
+    /// hand it to this host's env-file and token file.
+    async fn on_store_changed(&mut self) {
+        if self.adopt_newer_store("cluster").await {
+            self.emit();
+            self.republish_if_stale().await;
+        }
+    }
+
     /// Start: a stored token newer than the configured one wins (the configured value is the
     /// stale original after the first refresh), unless the operator configured a new token.
-    fn adopt_store_at_start(&mut self) {
+    async fn adopt_store_at_start(&mut self) {
         let configured = self.long_lived.clone().or_else(|| self.access.clone());
         self.origin_fingerprint = configured.as_ref().map(fingerprint).unwrap_or_default();
-        let stored = match self.shared.store.load(&self.settings.name) {
+        let loaded =
+            token_write::reread(self.shared.coordinator.as_ref(), &self.settings.name).await;
+        let stored = match loaded {
             Ok(Some(stored)) => stored,
             Ok(None) => return self.publish_token_view(),
             Err(err) => {
@@ -189,14 +203,14 @@ impl AccountActor {
             .map(fingerprint)
             .collect();
         let stored_wins = configured_fps.is_empty()
-            || configured_fps.contains(&stored.origin_fingerprint)
-            || configured_fps.contains(&fingerprint(&stored.access_token));
+            || configured_fps.contains(&stored.tokens.origin_fingerprint)
+            || configured_fps.contains(&fingerprint(&stored.tokens.access_token));
         if stored_wins {
             self.adopt(stored);
         } else {
             // The stored token is older than the configured one: only a refresh stored after
             // now may replace it (else the next refresh would mistake it for a newer one).
-            self.seen_store_refreshed_at = stored.refreshed_at;
+            self.seen_version = stored.version;
             tracing::info!(account = %self.settings.name, "configured token differs from the stored one: using the configured token");
         }
         self.publish_token_view();
@@ -204,30 +218,37 @@ impl AccountActor {
 
     /// Takes over tokens another process stored after we last looked. Returns true if it did.
     /// The storage path's step 2 when called under the account's lock.
-    pub(super) fn adopt_newer_store(&mut self, trigger: &str) -> bool {
-        let Ok(Some(stored)) = token_write::reread(&self.shared.store, &self.settings.name) else {
+    pub(super) async fn adopt_newer_store(&mut self, trigger: &str) -> bool {
+        let loaded =
+            token_write::reread(self.shared.coordinator.as_ref(), &self.settings.name).await;
+        let Ok(Some(stored)) = loaded else {
             return false;
         };
         let differs =
-            self.access.as_ref().map(fingerprint) != Some(fingerprint(&stored.access_token));
-        if stored.refreshed_at <= self.seen_store_refreshed_at || !differs {
-            self.seen_store_refreshed_at = self.seen_store_refreshed_at.max(stored.refreshed_at);
+            self.access.as_ref().map(fingerprint) != Some(fingerprint(&stored.tokens.access_token));
+        if stored.version <= self.seen_version || !differs {
+            self.seen_version = self.seen_version.max(stored.version);
             return false;
         }
-        tracing::info!(account = %self.settings.name, trigger, "picked up a token refreshed by another tokentop process");
+        let writer = stored
+            .writer
+            .clone()
+            .unwrap_or_else(|| "another tokentop process".to_string());
+        tracing::info!(account = %self.settings.name, trigger, writer = %writer, "picked up a token refreshed by another tokentop process");
         self.adopt(stored);
         self.publish_token_view();
         true
     }
 
-    fn adopt(&mut self, stored: StoredTokens) {
+    pub(super) fn adopt(&mut self, stored: Versioned) {
         self.state.store_adopted(new_jitter());
-        self.access = Some(stored.access_token);
-        if stored.long_lived_token.is_some() {
-            self.long_lived = stored.long_lived_token;
+        self.seen_version = stored.version;
+        let tokens = stored.tokens;
+        self.access = Some(tokens.access_token);
+        if tokens.long_lived_token.is_some() {
+            self.long_lived = tokens.long_lived_token;
         }
-        self.origin_fingerprint = stored.origin_fingerprint;
-        self.seen_store_refreshed_at = stored.refreshed_at;
+        self.origin_fingerprint = tokens.origin_fingerprint;
     }
 
     /// Lets senders see the current access token.

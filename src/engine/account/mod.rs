@@ -33,12 +33,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::clock::Clock;
+use super::coordinator::Coordinator;
 use super::events::{EngineEvent, RefreshError};
 use super::history::{HistoryEntry, HistoryLog};
 use super::inspector::Inspector;
 use super::source::TokenSource;
 use super::state::AccountSnapshot;
-use super::store::TokenStore;
 use crate::config::{AccountSettings, RefreshPolicy};
 use crate::graph::AppCredentials;
 
@@ -54,7 +54,8 @@ pub(crate) struct Shared {
     pub inspector: Inspector,
     pub policy: RefreshPolicy,
     pub clock: Clock,
-    pub store: TokenStore,
+    /// Leases and the token store: the data dir, or a store shared by many hosts.
+    pub coordinator: Arc<dyn Coordinator>,
     pub history: HistoryLog,
     pub data_dir: PathBuf,
     pub events: mpsc::UnboundedSender<EngineEvent>,
@@ -70,6 +71,8 @@ impl Shared {
     /// Appends to history and tells clients; a history write failure is logged, not fatal.
     pub fn record(&self, mut entry: HistoryEntry) {
         entry.time = self.clock.now();
+        entry.host = self.coordinator.member().map(str::to_string);
+        self.coordinator.record(&entry);
         if let Err(err) = self.history.append(&entry) {
             tracing::warn!(account = %entry.account, "cannot append to history: {err}");
         }
@@ -123,6 +126,8 @@ pub(crate) enum AccountMsg {
         reply: Option<oneshot::Sender<RefreshOutcome>>,
     },
     Recheck,
+    /// The shared coordinator says another process stored a new token.
+    StoreChanged,
     Shutdown,
 }
 

@@ -6,6 +6,9 @@ use tokio::time::Instant;
 use super::phase::Failure;
 use super::{AccountActor, RefreshOutcome, Refreshed, Trigger};
 use crate::config::ExpiringSystemUser;
+use crate::engine::coordinator::{
+    CoordError, Lease, Versioned, WriteOutcome, refresh_without_lease, secs_until_leaseless,
+};
 use crate::engine::events::RefreshError;
 use crate::engine::history::{HistoryError, HistoryEvent, Outcome};
 use crate::engine::new_token::{new_token_expiry, vet_new_token};
@@ -54,13 +57,21 @@ impl AccountActor {
         credential: &SecretString,
     ) -> RefreshOutcome {
         let name = self.settings.name.clone();
-        // The storage path's steps 1 and 2 (lock, re-read); the exchange runs under the lock.
-        let _lock = match token_write::lock_account(&self.shared.data_dir, &name).await {
-            Ok(lock) => lock,
-            Err(err) => return self.fail_without_exchange(trigger, err.to_string()),
+        let coordinator = self.shared.coordinator.clone();
+        // The storage path's steps 1 and 2 (lease, re-read); the exchange runs under the lease.
+        let lease = match token_write::lock_account(coordinator.as_ref(), &name).await {
+            Ok(lease) => lease,
+            Err(err)
+                if err.is_unavailable()
+                    && refresh_without_lease(self.secs_to_expiry(), coordinator.lease_time()) =>
+            {
+                tracing::warn!(account = %name, "{err}; the token expires too soon to wait for it: refreshing without a lease");
+                Lease::without()
+            }
+            Err(err) => return self.fail_without_exchange(trigger, &err),
         };
         // Another process may have refreshed while we waited: use its token, skip the exchange.
-        if self.adopt_newer_store(trigger.label()) {
+        if self.adopt_newer_store(trigger.label()).await {
             return Ok(self.record_skip(trigger).await);
         }
         let started = Instant::now();
@@ -82,6 +93,7 @@ impl AccountActor {
             Ok((new, info)) => Ok(self
                 .accept_new_token(
                     trigger,
+                    &lease,
                     new.access_token,
                     info,
                     new.expires_in_secs,
@@ -90,7 +102,7 @@ impl AccountActor {
                 .await),
             Err(err) => Err(self.on_failure(trigger, &err, latency_ms)),
         }
-        // The lock is released here, after the new token was persisted.
+        // The lease is released here, after the new token was persisted.
     }
 
     async fn record_skip(&mut self, trigger: Trigger) -> Refreshed {
@@ -140,6 +152,7 @@ impl AccountActor {
     async fn accept_new_token(
         &mut self,
         trigger: Trigger,
+        lease: &Lease,
         token: SecretString,
         info: TokenInfo,
         expires_in_secs: Option<u64>,
@@ -157,21 +170,37 @@ impl AccountActor {
             (None, _) => matches!(info.expiry(), Expiry::Never),
             (Some(_), None) => false,
         };
-        if self.long_lived.is_some() && (rolling || outlives_credential) {
-            self.long_lived = Some(token.clone());
-            self.snapshot.long_lived = Some(Inspection {
-                checked_at: self.shared.clock.now(),
-                info: info.clone(),
-            });
-        }
+        let replaces_credential = self.long_lived.is_some() && (rolling || outlives_credential);
         // An exchange that could not move the expiry past the credential's own will never do
         // better: refreshing again only brings ever smaller gains, so stop until re-auth.
         let capped_until = match (expires_at, credential_expiry) {
             (Some(new), Some(old)) if !rolling && new <= old => Some(old),
             _ => None,
         };
+        let tokens = StoredTokens {
+            access_token: token.clone(),
+            long_lived_token: if replaces_credential {
+                Some(token.clone())
+            } else {
+                self.long_lived.clone()
+            },
+            expires_at,
+            refreshed_at: now,
+            origin_fingerprint: self.origin_fingerprint.clone(),
+        };
+        let mut problems = Vec::new();
+        match self.persist(lease, &tokens).await {
+            Ok(problem) => problems.extend(problem),
+            Err(current) => return self.lost_write(trigger, *current).await,
+        }
+        if replaces_credential {
+            self.long_lived = Some(token.clone());
+            self.snapshot.long_lived = Some(Inspection {
+                checked_at: self.shared.clock.now(),
+                info: info.clone(),
+            });
+        }
         self.access = Some(token.clone());
-        let mut problems: Vec<String> = self.persist(now, expires_at).into_iter().collect();
         let mut entry =
             token_write::refreshed_row(&self.settings.name, trigger.label(), expires_at, &token);
         entry.latency_ms = Some(latency_ms);
@@ -203,46 +232,106 @@ impl AccountActor {
         }
     }
 
-    /// Stores the current tokens (the storage path's step 3); returns the problem when the
-    /// store write failed.
-    fn persist(&mut self, now: i64, expires_at: Option<i64>) -> Option<String> {
-        let access = self.access.clone()?;
-        let mut tokens = StoredTokens {
-            access_token: access,
-            long_lived_token: self.long_lived.clone(),
-            expires_at,
-            refreshed_at: now,
-            origin_fingerprint: self.origin_fingerprint.clone(),
-        };
-        let name = &self.settings.name;
+    /// Stores the new tokens (the storage path's step 3). `Ok` with the problem when the store
+    /// write failed (the token is still used and published; the next refresh writes again);
+    /// `Err` with the stored tokens when a newer token was stored meanwhile.
+    async fn persist(
+        &mut self,
+        lease: &Lease,
+        tokens: &StoredTokens,
+    ) -> Result<Option<String>, Box<Option<Versioned>>> {
+        let name = self.settings.name.clone();
+        let coordinator = self.shared.coordinator.clone();
         let stored = token_write::persist(
-            &self.shared.store,
-            name,
-            &mut tokens,
-            self.seen_store_refreshed_at,
-        );
+            coordinator.as_ref(),
+            &name,
+            lease,
+            tokens,
+            self.seen_version,
+        )
+        .await;
         match stored {
-            Ok(()) => {
-                self.seen_store_refreshed_at = tokens.refreshed_at;
-                None
+            Ok(WriteOutcome::Stored { version }) => {
+                self.seen_version = version;
+                Ok(None)
             }
+            Ok(WriteOutcome::Deferred) => {
+                tracing::warn!(account = %name, "{} is unreachable: the new token is kept in the data dir and stored there when it returns", coordinator.backend());
+                Ok(None)
+            }
+            Ok(WriteOutcome::Refused { current }) => Err(Box::new(current)),
             Err(err) => {
-                // The token stays in memory and is published; the next refresh retries the write.
-                tracing::error!(account = %self.settings.name, "{err}");
+                tracing::error!(account = %name, "{err}");
                 let problem = format!("storing the new token failed: {err}");
                 self.alert("store", problem.clone());
-                Some(problem)
+                Ok(Some(problem))
             }
         }
     }
 
-    fn fail_without_exchange(&mut self, trigger: Trigger, message: String) -> RefreshOutcome {
-        let err = crate::engine::source::local_error(&message);
-        Err(self.on_failure(trigger, &err, 0))
+    /// This process lost its lease during the exchange (paused, cut off) and someone stored a
+    /// newer token: the version check refused our write. Ours is still valid at Meta but
+    /// unused; the stored one is taken over.
+    async fn lost_write(&mut self, trigger: Trigger, current: Option<Versioned>) -> Refreshed {
+        let writer = current
+            .as_ref()
+            .and_then(|c| c.writer.clone())
+            .unwrap_or_else(|| "another tokentop process".to_string());
+        let detail = format!(
+            "lost the lease during the exchange: the version check refused this write; using the newer token stored by {writer}"
+        );
+        tracing::warn!(account = %self.settings.name, "{detail}");
+        let mut entry = self.entry(HistoryEvent::Refresh, trigger.label(), Outcome::Skipped);
+        entry.detail = Some(detail.clone());
+        if let Some(current) = current {
+            entry.token = Some(mask(&current.tokens.access_token));
+            self.adopt(current);
+        } else {
+            // Nothing readable was stored: re-read at the next check.
+            self.seen_version = 0;
+        }
+        self.shared.record(entry);
+        self.publish_token_view();
+        self.inspect_and_plan("after-refresh").await;
+        let _ = self.publish().await;
+        Refreshed {
+            token: self
+                .access
+                .clone()
+                .unwrap_or_else(|| SecretString::from(String::new())),
+            expires_at: self.snapshot.access_expires_at(),
+            message: detail,
+            problems: Vec::new(),
+        }
+    }
+
+    /// No exchange without the lease. An unreachable coordinator is transient, retried no later
+    /// than the moment the refresh may go ahead without a lease.
+    fn fail_without_exchange(&mut self, trigger: Trigger, err: &CoordError) -> RefreshOutcome {
+        if err.is_unavailable() {
+            let graph_err = GraphError::without_envelope(ErrorClass::Transient, &err.to_string());
+            let lease_time = self.shared.coordinator.lease_time();
+            let deadline = secs_until_leaseless(self.secs_to_expiry(), lease_time);
+            return Err(self.on_failure_by(trigger, &graph_err, 0, deadline));
+        }
+        let graph_err = crate::engine::source::local_error(&err.to_string());
+        Err(self.on_failure(trigger, &graph_err, 0))
     }
 
     /// Records a failed refresh and decides what happens next, by error class.
     fn on_failure(&mut self, trigger: Trigger, err: &GraphError, latency_ms: u64) -> RefreshError {
+        let secs_to_expiry = self.secs_to_expiry();
+        self.on_failure_by(trigger, err, latency_ms, secs_to_expiry)
+    }
+
+    /// [`Self::on_failure`], retrying no later than `deadline_secs` from now.
+    fn on_failure_by(
+        &mut self,
+        trigger: Trigger,
+        err: &GraphError,
+        latency_ms: u64,
+        deadline_secs: Option<i64>,
+    ) -> RefreshError {
         tracing::error!(account = %self.settings.name, "{LOG_REFRESH_FAILED}: {err}");
         let mut entry = self.entry(HistoryEvent::Refresh, trigger.label(), Outcome::Failed);
         entry.latency_ms = Some(latency_ms);
@@ -255,7 +344,7 @@ impl AccountActor {
             class: err.class,
             reauth_reason: &reauth_reason,
             retry_after: err.retry_after,
-            secs_to_expiry: self.secs_to_expiry(),
+            secs_to_expiry: deadline_secs,
             jitter_fraction: rand::random::<f64>(),
         };
         let now = self.shared.clock.now_unix();

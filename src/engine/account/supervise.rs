@@ -143,7 +143,7 @@ async fn give_up(
                     )));
                 }
             }
-            AccountMsg::Recheck => {
+            AccountMsg::Recheck | AccountMsg::StoreChanged => {
                 let _ = shared
                     .events
                     .send(EngineEvent::Account(Box::new(snapshot.clone())));
