@@ -221,6 +221,11 @@ impl SimHandle {
             .insert(phone_number_id.to_string(), phone);
     }
 
+    /// When a token was issued (unix seconds); `None` if unknown.
+    pub fn token_issued_at(&self, token: &str) -> Option<i64> {
+        self.lock().tokens.get(token).map(|record| record.issued_at)
+    }
+
     /// Expiry of a token: `None` if unknown, `Some(None)` if it never expires.
     pub fn token_expires_at(&self, token: &str) -> Option<Option<i64>> {
         self.lock()

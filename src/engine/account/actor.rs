@@ -172,11 +172,12 @@ impl AccountActor {
         self.retry_pending_publish().await;
     }
 
-    /// Another process stored a token (announced by a shared coordinator): take it over and
-    /// hand it to this host's env-file and token file.
+    /// Another process stored a token (announced by a shared coordinator): take it over,
+    /// inspect it (its expiry sets the next refresh), and hand it to this host's env-file and
+    /// token file.
     async fn on_store_changed(&mut self) {
         if self.adopt_newer_store("cluster").await {
-            self.emit();
+            self.inspect_and_plan("cluster").await;
             self.republish_if_stale().await;
         }
     }
