@@ -22,7 +22,7 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
 const MEMBER_FORGET_AFTER: Duration = Duration::from_secs(10 * 60);
 /// The subscriber waits this long before reconnecting, doubling up to [`RETRY_CAP`].
 const RETRY_FIRST: Duration = Duration::from_millis(500);
-const RETRY_CAP: Duration = Duration::from_secs(10);
+const RETRY_CAP: Duration = Duration::from_secs(2);
 
 pub fn spawn(
     inner: Arc<Inner>,

@@ -63,7 +63,7 @@ impl Connection {
                 self.mark_up();
                 Ok(value)
             }
-            Err(err) if is_server_reply(&err) => Err(CoordError::Backend(self.describe(&err))),
+            Err(err) if !is_unreachable(&err) => Err(CoordError::Backend(self.describe(&err))),
             Err(err) => {
                 *self.cached.lock().await = None;
                 Err(self.mark_down(&err))
@@ -138,15 +138,15 @@ impl Connection {
     }
 }
 
-/// An error Redis itself answered (a script error, a wrong type): the server is up.
-fn is_server_reply(err: &RedisError) -> bool {
-    matches!(
-        err.kind(),
-        ErrorKind::Server(_) | ErrorKind::UnexpectedReturnType | ErrorKind::Parse
-    ) && !err.is_io_error()
-        && !err.is_timeout()
-        && !err.is_connection_dropped()
-        && !is_unavailable_reply(err)
+/// Redis cannot be reached or will not serve us now (as opposed to answering that something
+/// is wrong, like a script error or a record of the wrong type).
+fn is_unreachable(err: &RedisError) -> bool {
+    err.is_io_error()
+        || err.is_timeout()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+        || err.kind() == ErrorKind::AuthenticationFailed
+        || is_unavailable_reply(err)
 }
 
 /// Server replies that mean "not now" rather than "wrong": loading, read-only replica, busy.

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod fake_source;
 pub mod notify;
 pub mod proxy;
+pub mod redis_server;
 pub mod serve;
 
 use std::time::Duration;

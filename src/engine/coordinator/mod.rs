@@ -41,6 +41,15 @@ pub struct Lease {
     guard: Option<Box<dyn Send + Sync>>,
 }
 
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("fence", &self.fence)
+            .field("held", &self.is_held())
+            .finish()
+    }
+}
+
 impl Lease {
     /// A lease whose `guard` releases it when dropped.
     pub fn held(fence: Option<u64>, guard: impl Send + Sync + 'static) -> Self {
