@@ -17,6 +17,7 @@ pub mod lock;
 pub mod new_token;
 pub mod private_fs;
 pub mod publish;
+pub mod refresh_stats;
 pub mod schedule;
 mod sends;
 pub mod source;
