@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::config::RefreshPolicy;
 use crate::engine::AccountSnapshot;
 use crate::engine::delivery::RateSummary;
+use crate::engine::refresh_stats::RefreshRates;
 use crate::engine::telemetry_types::PhoneSnapshot;
 use crate::engine::urgency::{Remedy, Windows, remedy, urgency};
 use crate::format::left as format_left;
@@ -87,6 +88,10 @@ pub struct AccountReport {
     pub phone: Option<PhoneReport>,
     pub headroom: Option<HeadroomReport>,
     pub delivery_1h: DeliveryReport,
+    /// Refresh success over 24 h, 7 d and 30 d from the history file; absent when the
+    /// reporter keeps no refresh history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_rate: Option<RefreshRates>,
 }
 
 /// The whole JSON report.
@@ -104,6 +109,7 @@ pub struct Extras {
     pub refresh_failing: bool,
     pub phone: Option<PhoneSnapshot>,
     pub delivery: DeliveryReport,
+    pub refresh_rate: Option<RefreshRates>,
 }
 
 fn expiry_report(expiry: Expiry, now: i64) -> ExpiryReport {
@@ -195,6 +201,7 @@ pub fn account_report(
         phone,
         headroom,
         delivery_1h: extras.delivery.clone(),
+        refresh_rate: extras.refresh_rate.clone(),
     }
 }
 
@@ -314,6 +321,9 @@ pub fn account_line(report: &AccountReport) -> String {
         describe_rate(d.test_sends),
         describe_rate(d.analytics)
     ));
+    if let Some(rates) = &report.refresh_rate {
+        line.push_str(&format!("; refresh ok {}", rates.describe(true)));
+    }
     if !report.reasons.is_empty() {
         line.push_str(&format!(" [{}]", report.reasons.join("; ")));
     }

@@ -110,8 +110,10 @@ fn percent(part: u32, whole: u32) -> f64 {
     f64::from(part) * 100.0 / f64::from(whole)
 }
 
-/// One account's refresh success rate over [`WINDOWS`], shortest first.
+/// One account's refresh success rate over [`WINDOWS`], shortest first; in JSON the list of
+/// windows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
 pub struct RefreshRates {
     pub windows: Vec<WindowStats>,
 }
@@ -229,7 +231,8 @@ mod tests {
             "24h no refreshes · 7d no refreshes · 30d no refreshes"
         );
         let json = serde_json::to_value(&rates).unwrap();
-        assert!(json["windows"][0]["success_percent"].is_null(), "{json}");
+        assert!(json[0]["success_percent"].is_null(), "{json}");
+        assert_eq!(json[2]["window"], "30d", "{json}");
     }
 
     #[test]
