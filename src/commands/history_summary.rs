@@ -104,7 +104,11 @@ fn account_names(
         Some(name) if names.iter().any(|n| n == name) => Ok(vec![name.to_string()]),
         Some(name) => anyhow::bail!(
             "no account named {name:?} in the config or the history; known accounts: {}",
-            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
         ),
     }
 }
@@ -299,7 +303,12 @@ fn account_block(account: &AccountSummary) -> Vec<String> {
     let r = &d.refreshes;
     let mut refreshes = match r.attempted {
         0 => "no refreshes".to_string(),
-        _ => format!("{}/{} ok{}", r.succeeded, r.attempted, percent(r.success_percent)),
+        _ => format!(
+            "{}/{} ok{}",
+            r.succeeded,
+            r.attempted,
+            percent(r.success_percent)
+        ),
     };
     if r.skipped > 0 {
         refreshes.push_str(&format!(", {} skipped", r.skipped));

@@ -109,9 +109,8 @@ pub fn digest<'a>(
         count_send(&mut out.sends, entry);
         count_failure(&mut failures, entry);
     }
-    out.sends.test_success_percent = (out.sends.test_sent > 0).then(|| {
-        f64::from(out.sends.test_accepted) * 100.0 / f64::from(out.sends.test_sent)
-    });
+    out.sends.test_success_percent = (out.sends.test_sent > 0)
+        .then(|| f64::from(out.sends.test_accepted) * 100.0 / f64::from(out.sends.test_sent));
     out.top_failures = failures.into_values().collect();
     out.top_failures
         .sort_by(|a, b| b.count.cmp(&a.count).then(b.last_at.cmp(&a.last_at)));
@@ -199,7 +198,12 @@ mod tests {
         entry.error = Some(Box::new(HistoryError {
             code: Some(code),
             subcode: (code == 190).then_some(463),
-            class: if code == 190 { "token dead" } else { "transient" }.to_string(),
+            class: if code == 190 {
+                "token dead"
+            } else {
+                "transient"
+            }
+            .to_string(),
             message: message.to_string(),
             fbtrace_id: None,
         }));

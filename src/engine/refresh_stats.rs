@@ -139,10 +139,22 @@ impl RefreshRates {
     /// `24h 12/12 · 7d 83/84 (1 transient) · 30d no refreshes`; failures named only when
     /// `with_failures`.
     pub fn describe(&self, with_failures: bool) -> String {
+        self.describe_where(|_| with_failures)
+    }
+
+    /// `24h 12/12 · 7d 83/84 · 30d 300/302 (2 transient)`: failures named for the longest
+    /// window only, which holds those of the shorter ones.
+    pub fn describe_longest_failures(&self) -> String {
+        let last = self.windows.len().saturating_sub(1);
+        self.describe_where(|i| i == last)
+    }
+
+    fn describe_where(&self, with_failures: impl Fn(usize) -> bool) -> String {
         let parts: Vec<String> = self
             .windows
             .iter()
-            .map(|w| format!("{} {}", w.window, w.describe(with_failures)))
+            .enumerate()
+            .map(|(i, w)| format!("{} {}", w.window, w.describe(with_failures(i))))
             .collect();
         parts.join(" · ")
     }
@@ -253,6 +265,10 @@ mod tests {
             "24h 2/2 · 7d 3/4 (1 transient) · 30d 4/6 (1 token dead, 1 transient)"
         );
         assert_eq!(rates.windows[1].success_percent, Some(75.0));
+        assert_eq!(
+            rates.describe_longest_failures(),
+            "24h 2/2 · 7d 3/4 · 30d 4/6 (1 token dead, 1 transient)"
+        );
     }
 
     #[test]
@@ -294,7 +310,12 @@ mod tests {
             let account = format!("acct{}", i % 100);
             let failed = i % 3 == 0;
             let outcome = if failed { Outcome::Failed } else { Outcome::Ok };
-            history.push(row(&account, i * 3600, outcome, failed.then_some("rate limited")));
+            history.push(row(
+                &account,
+                i * 3600,
+                outcome,
+                failed.then_some("rate limited"),
+            ));
         }
         let by_account = rates_by_account(&history, now());
         assert_eq!(by_account.len(), 100);
