@@ -289,6 +289,15 @@ fn human(summary: &Summary) -> Vec<String> {
     lines
 }
 
+/// `1 alert`, `2 alerts`.
+fn plural(count: u32, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 fn field(label: &str, value: String) -> String {
     format!("  {label:<17} {value}")
 }
@@ -334,8 +343,9 @@ fn account_block(account: &AccountSummary) -> Vec<String> {
         field(
             "re-auth",
             format!(
-                "{} alerts, {} exchanges",
-                d.reauth.alerts, d.reauth.exchanges
+                "{}, {} by `tokentop exchange`",
+                plural(d.reauth.alerts, "alert"),
+                plural(d.reauth.exchanges, "exchange")
             ),
         ),
         field("test sends", test_sends),
