@@ -1,9 +1,10 @@
-//! The refresh success rate in `tokentop check` / `check --json` and the review digest of
-//! `tokentop history --summary`: the real binary against the simulator, on a data dir whose
-//! `history.jsonl` is written with the real `HistoryEntry` type, so the fixture cannot drift
-//! from what the engine writes.
+//! The refresh success rate in `tokentop check` / `check --json`, a daemon's `/status`, and the
+//! review digest of `tokentop history --summary`: the real binary against the simulator, on a
+//! data dir whose `history.jsonl` is written with the real `HistoryEntry` type, so the fixture
+//! cannot drift from what the engine writes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod dashboard_support;
 mod support;
 
 use std::path::Path;
@@ -14,9 +15,11 @@ use chrono::Utc;
 use secrecy::SecretString;
 use serde_json::Value;
 use support::cli::{all_text, start_sim, tokentop, write_private};
+use tokentop::engine::EngineEvent;
 use tokentop::engine::history::{HistoryEntry, HistoryError, HistoryEvent, HistoryLog, Outcome};
 use tokentop::graph::ErrorClass;
 use tokentop::mask::mask;
+use tokentop::serve::status::LiveStatus;
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, TokenKind};
 
 const DAY: i64 = 86_400;
@@ -325,4 +328,47 @@ async fn history_summary_takes_a_span_and_one_account_and_names_the_known_ones()
         "{}",
         all_text(&without)
     );
+}
+
+/// `/status` keeps the last 30 days' refresh rows it loaded or was told of, and reports their
+/// rate like `check` does; an account without rows has "no refreshes", not 0 %.
+#[test]
+fn the_live_status_reports_the_rate_of_the_refresh_rows_it_keeps() {
+    use HistoryEvent::Refresh;
+    let mut transient = failed(
+        Refresh,
+        "retry",
+        (1, None),
+        ErrorClass::Transient,
+        "An unknown error occurred",
+        2 * DAY,
+    );
+    transient.account = "production".to_string();
+    let loaded = vec![
+        row("production", Refresh, "scheduled", Outcome::Ok, 40 * DAY),
+        transient,
+    ];
+    let mut status = LiveStatus::new(dashboard_support::settings(), loaded);
+    status.observe(&EngineEvent::History(Box::new(row(
+        "production",
+        Refresh,
+        "scheduled",
+        Outcome::Ok,
+        HOUR,
+    ))));
+    let report = status.report(Utc::now());
+    let rate = |name: &str| {
+        let account = report.accounts.iter().find(|a| a.name == name).unwrap();
+        let rates = account.refresh_rate.clone().unwrap();
+        rates
+            .windows
+            .iter()
+            .map(|w| (w.succeeded, w.attempted, w.success_percent))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        rate("production"),
+        [(1, 1, Some(100.0)), (1, 2, Some(50.0)), (1, 2, Some(50.0))]
+    );
+    assert_eq!(rate("staging"), [(0, 0, None); 3]);
 }
