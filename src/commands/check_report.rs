@@ -321,8 +321,12 @@ pub fn account_line(report: &AccountReport) -> String {
         describe_rate(d.test_sends),
         describe_rate(d.analytics)
     ));
-    if let Some(rates) = &report.refresh_rate {
-        line.push_str(&format!("; refresh ok {}", rates.describe(true)));
+    match report.refresh_rate.as_ref().map(|r| (r, r.windows.last())) {
+        Some((_, Some(longest))) if longest.attempted == 0 => {
+            line.push_str(&format!("; no refreshes in {}", longest.window));
+        }
+        Some((rates, _)) => line.push_str(&format!("; refresh ok {}", rates.describe(true))),
+        None => {}
     }
     if !report.reasons.is_empty() {
         line.push_str(&format!(" [{}]", report.reasons.join("; ")));
@@ -437,6 +441,37 @@ mod tests {
             hint.ends_with(&crate::engine::reauth_hint("a", true)),
             "{hint}"
         );
+    }
+
+    #[test]
+    fn the_line_says_the_refresh_rate_or_that_there_were_no_refreshes() {
+        use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+        use crate::engine::refresh_stats::{RefreshRates, account_rates};
+        let s = snapshot(NOW + 30 * 86_400, true);
+        let line = |rates: RefreshRates| {
+            let extras = Extras {
+                refresh_rate: Some(rates),
+                ..Extras::default()
+            };
+            account_line(&account_report(&s, &RefreshPolicy::default(), NOW, &extras))
+        };
+        let none = line(RefreshRates::default());
+        assert!(none.contains("; no refreshes in 30d"), "{none}");
+        let now = chrono::DateTime::from_timestamp(NOW, 0).unwrap();
+        let mut entry = HistoryEntry::new("a", HistoryEvent::Refresh, "scheduled", Outcome::Ok);
+        entry.time = now - chrono::Duration::days(2);
+        let some = line(account_rates([&entry], "a", now));
+        assert!(
+            some.contains("; refresh ok 24h no refreshes · 7d 1/1 · 30d 1/1"),
+            "{some}"
+        );
+        let without = account_line(&account_report(
+            &s,
+            &RefreshPolicy::default(),
+            NOW,
+            &Extras::default(),
+        ));
+        assert!(!without.contains("refresh"), "{without}");
     }
 
     #[test]
