@@ -169,6 +169,14 @@ pub struct HistoryArgs {
     /// Only the newest N entries
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub limit: usize,
+    /// A review digest instead of rows: refresh success rate, re-auth events, sends, top
+    /// failure codes, days until the long-lived token and data access run out (inspects each
+    /// token once, like `check`)
+    #[arg(long)]
+    pub summary: bool,
+    /// The span of `--summary`, e.g. 7d, 30d, 12w
+    #[arg(long, value_name = "DURATION", default_value = "30d", requires = "summary", value_parser = crate::config::parse_duration)]
+    pub since: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

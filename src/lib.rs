@@ -31,6 +31,7 @@
 //! | `engine/token_write.rs` | the one storage path of a new token (lock, re-read, persist, history row), for refresh and `exchange` |
 //! | `engine/store.rs`, `engine/lock.rs`, `engine/atomic_file.rs`, `engine/private_fs.rs` | the token store, the cross-process lock, atomic and symlink-safe file access |
 //! | `engine/history.rs` | `history.jsonl` |
+//! | `engine/refresh_stats.rs`, `engine/history_digest.rs` | from history rows: the refresh success rate over 24 h / 7 d / 30 d (`check`, `/status`, the dashboard), and the digest of `history --summary` |
 //! | `engine/schedule.rs` | when to refresh, how to back off |
 //! | `engine/urgency.rs` | the one urgency rule and re-auth wording, for the dashboard, `check` and alerts |
 //! | `engine/publish.rs`, `engine/hook.rs` | env-file and on-refresh command |

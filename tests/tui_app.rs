@@ -686,3 +686,53 @@ fn render(app: &App) -> String {
         .unwrap();
     terminal.backend().to_string()
 }
+
+fn refresh_row(secs_ago: i64, outcome: Outcome) -> HistoryEntry {
+    let mut entry = HistoryEntry::new("production", HistoryEvent::Refresh, "scheduled", outcome);
+    entry.time = fixed_now() - chrono::Duration::seconds(secs_ago);
+    entry
+}
+
+/// (succeeded, attempted) of each window of the cached rate, and when it was computed.
+fn cached_rates(app: &App) -> (chrono::DateTime<chrono::Utc>, Vec<(u32, u32)>) {
+    let (at, rates) = app.accounts[0].refresh_rates.clone().unwrap();
+    let counts = rates
+        .windows
+        .iter()
+        .map(|w| (w.succeeded, w.attempted))
+        .collect();
+    (at, counts)
+}
+
+#[test]
+fn the_refresh_success_rate_is_cached_until_a_refresh_row_arrives_or_a_minute_passes() {
+    let mut app = new_app();
+    assert!(app.accounts[0].refresh_rates.is_none());
+    engine(
+        &mut app,
+        EngineEvent::History(Box::new(refresh_row(3600, Outcome::Ok))),
+    );
+    assert_eq!(cached_rates(&app), (fixed_now(), vec![(1, 1); 3]));
+    // Send rows do not change the rate: no recomputation.
+    let mut send = HistoryEntry::new("production", HistoryEvent::Send, "proxy", Outcome::Failed);
+    send.time = fixed_now();
+    app.update(Msg::Tick(fixed_now() + chrono::Duration::seconds(30)));
+    engine(&mut app, EngineEvent::History(Box::new(send)));
+    assert_eq!(cached_rates(&app).0, fixed_now());
+    // A failed refresh is counted at once.
+    engine(
+        &mut app,
+        EngineEvent::History(Box::new(refresh_row(60, Outcome::Failed))),
+    );
+    let later = fixed_now() + chrono::Duration::seconds(30);
+    assert_eq!(cached_rates(&app), (later, vec![(1, 2); 3]));
+    assert!(render(&app).contains("refresh ok 24h 1/2 · 7d 1/2 · 30d 1/2 (1 unknown)"));
+    // A day later both rows left the 24 h window; the next tick after a minute says so.
+    let day_later = fixed_now() + chrono::Duration::days(1);
+    app.update(Msg::Tick(day_later));
+    assert_eq!(
+        cached_rates(&app),
+        (day_later, vec![(0, 0), (1, 2), (1, 2)])
+    );
+    assert!(render(&app).contains("24h no refreshes · 7d 1/2"));
+}

@@ -23,6 +23,7 @@ use crate::engine::delivery::{DeliverySource, RateSummary};
 use crate::engine::health::load_analytics_cache;
 use crate::engine::history::{HistoryEntry, HistoryEvent, HistoryLog, Outcome};
 use crate::engine::private_fs::read_capped_no_follow;
+use crate::engine::refresh_stats::{RefreshRates, rates_by_account};
 use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
 use crate::engine::{
     AccountSnapshot, EngineEvent, EngineOptions, HealthPolling, TELEMETRY_SUMMARY_FILE,
@@ -86,6 +87,7 @@ pub async fn inspect_all(settings: &Settings) -> anyhow::Result<CheckReport> {
     let limit = settings.graph.request_timeout * 2 + Duration::from_secs(5);
     let (latest, phones) = collect(&mut events, &names, limit).await;
     shutdown(&handle, &mut events).await;
+    // Bounded: the history file is compacted past 8 MiB (`DEFAULT_SIZE_CAP_BYTES`).
     let history = HistoryLog::new(&settings.data_dir)
         .load()
         .unwrap_or_default();
@@ -95,6 +97,7 @@ pub async fn inspect_all(settings: &Settings) -> anyhow::Result<CheckReport> {
         phones: &phones,
         history: &history,
         logs_rate: logs_rate(settings, now),
+        refresh_rates: Some(rates_by_account(&history, now)),
     };
     Ok(build_report(settings, &known, now))
 }
@@ -108,6 +111,9 @@ pub struct Known<'a> {
     pub history: &'a [HistoryEntry],
     /// The logs' 1 h delivery rate, or why there is none.
     pub logs_rate: Result<Option<RateSummary>, String>,
+    /// Each account's refresh success rate ([`rates_by_account`] of the last 30 days' rows);
+    /// `None` leaves `refresh_rate` out of the report.
+    pub refresh_rates: Option<HashMap<String, RefreshRates>>,
 }
 
 /// The report on every configured account, in config order.
@@ -126,6 +132,10 @@ pub fn build_report(settings: &Settings, known: &Known<'_>, now: DateTime<Utc>) 
                 refresh_failing: last_refresh_failed(known.history, name),
                 phone: known.phones.get(name).cloned(),
                 delivery: delivery(settings, name, known.history, &known.logs_rate, now),
+                refresh_rate: known
+                    .refresh_rates
+                    .as_ref()
+                    .map(|rates| rates.get(name).cloned().unwrap_or_default()),
             };
             account_report(&snapshot, &settings.refresh, now.timestamp(), &extras)
         })

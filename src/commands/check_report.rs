@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::config::RefreshPolicy;
 use crate::engine::AccountSnapshot;
 use crate::engine::delivery::RateSummary;
+use crate::engine::refresh_stats::RefreshRates;
 use crate::engine::telemetry_types::PhoneSnapshot;
 use crate::engine::urgency::{Remedy, Windows, remedy, urgency};
 use crate::format::left as format_left;
@@ -87,6 +88,10 @@ pub struct AccountReport {
     pub phone: Option<PhoneReport>,
     pub headroom: Option<HeadroomReport>,
     pub delivery_1h: DeliveryReport,
+    /// Refresh success over 24 h, 7 d and 30 d from the history file; absent when the
+    /// reporter keeps no refresh history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_rate: Option<RefreshRates>,
 }
 
 /// The whole JSON report.
@@ -104,6 +109,7 @@ pub struct Extras {
     pub refresh_failing: bool,
     pub phone: Option<PhoneSnapshot>,
     pub delivery: DeliveryReport,
+    pub refresh_rate: Option<RefreshRates>,
 }
 
 fn expiry_report(expiry: Expiry, now: i64) -> ExpiryReport {
@@ -195,6 +201,7 @@ pub fn account_report(
         phone,
         headroom,
         delivery_1h: extras.delivery.clone(),
+        refresh_rate: extras.refresh_rate.clone(),
     }
 }
 
@@ -314,6 +321,13 @@ pub fn account_line(report: &AccountReport) -> String {
         describe_rate(d.test_sends),
         describe_rate(d.analytics)
     ));
+    match report.refresh_rate.as_ref().map(|r| (r, r.windows.last())) {
+        Some((_, Some(longest))) if longest.attempted == 0 => {
+            line.push_str(&format!("; no refreshes in {}", longest.window));
+        }
+        Some((rates, _)) => line.push_str(&format!("; refresh ok {}", rates.describe(true))),
+        None => {}
+    }
     if !report.reasons.is_empty() {
         line.push_str(&format!(" [{}]", report.reasons.join("; ")));
     }
@@ -427,6 +441,37 @@ mod tests {
             hint.ends_with(&crate::engine::reauth_hint("a", true)),
             "{hint}"
         );
+    }
+
+    #[test]
+    fn the_line_says_the_refresh_rate_or_that_there_were_no_refreshes() {
+        use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+        use crate::engine::refresh_stats::{RefreshRates, account_rates};
+        let s = snapshot(NOW + 30 * 86_400, true);
+        let line = |rates: RefreshRates| {
+            let extras = Extras {
+                refresh_rate: Some(rates),
+                ..Extras::default()
+            };
+            account_line(&account_report(&s, &RefreshPolicy::default(), NOW, &extras))
+        };
+        let none = line(RefreshRates::default());
+        assert!(none.contains("; no refreshes in 30d"), "{none}");
+        let now = chrono::DateTime::from_timestamp(NOW, 0).unwrap();
+        let mut entry = HistoryEntry::new("a", HistoryEvent::Refresh, "scheduled", Outcome::Ok);
+        entry.time = now - chrono::Duration::days(2);
+        let some = line(account_rates([&entry], "a", now));
+        assert!(
+            some.contains("; refresh ok 24h no refreshes · 7d 1/1 · 30d 1/1"),
+            "{some}"
+        );
+        let without = account_line(&account_report(
+            &s,
+            &RefreshPolicy::default(),
+            NOW,
+            &Extras::default(),
+        ));
+        assert!(!without.contains("refresh"), "{without}");
     }
 
     #[test]

@@ -11,6 +11,9 @@ use crate::engine::history::{HistoryEntry, HistoryLog, Outcome};
 use crate::graph::Expiry;
 
 pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> anyhow::Result<ExitCode> {
+    if args.summary {
+        return super::history_summary::run(global, args).await;
+    }
     let settings = load_settings(global)?;
     let log = HistoryLog::new(&settings.data_dir);
     let entries = log

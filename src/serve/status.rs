@@ -9,6 +9,7 @@ use crate::commands::check::{Known, build_report, logs_rate_of};
 use crate::commands::check_report::CheckReport;
 use crate::config::Settings;
 use crate::engine::history::{HistoryEntry, HistoryEvent};
+use crate::engine::refresh_stats::{LONGEST_WINDOW_SECS, rates_by_account};
 use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
 use crate::engine::{AccountSnapshot, EngineEvent};
 
@@ -16,6 +17,9 @@ use crate::engine::{AccountSnapshot, EngineEvent};
 const SEND_WINDOW_SECS: i64 = 3600;
 /// At most this many send rows are kept, whatever the rate.
 const MAX_SENDS: usize = 10_000;
+/// At most this many refresh rows of the last 30 days are kept for the success rate (an
+/// hourly refresh of 60 accounts for 30 days is 43,200); the oldest go first.
+const MAX_REFRESHES: usize = 50_000;
 
 /// The engine's state as its events told it.
 pub struct LiveStatus {
@@ -24,6 +28,8 @@ pub struct LiveStatus {
     phones: HashMap<String, PhoneSnapshot>,
     /// Each account's last refresh row, so a failing refresh shows as WARNING.
     last_refresh: HashMap<String, HistoryEntry>,
+    /// The last 30 days' refresh rows, oldest first, for the refresh success rate.
+    refreshes: VecDeque<HistoryEntry>,
     /// The last hour's send rows, oldest first.
     sends: VecDeque<HistoryEntry>,
     telemetry: Option<TelemetrySnapshot>,
@@ -38,6 +44,7 @@ impl LiveStatus {
             latest: HashMap::new(),
             phones: HashMap::new(),
             last_refresh: HashMap::new(),
+            refreshes: VecDeque::new(),
             sends: VecDeque::new(),
             telemetry: None,
         };
@@ -65,6 +72,10 @@ impl LiveStatus {
     fn history(&mut self, entry: HistoryEntry) {
         match entry.event {
             HistoryEvent::Refresh => {
+                self.refreshes.push_back(entry.clone());
+                if self.refreshes.len() > MAX_REFRESHES {
+                    self.refreshes.pop_front();
+                }
                 self.last_refresh.insert(entry.account.clone(), entry);
             }
             HistoryEvent::Send => {
@@ -107,6 +118,10 @@ impl LiveStatus {
         while self.sends.front().is_some_and(|e| e.time < since) {
             self.sends.pop_front();
         }
+        let oldest = now - ChronoDuration::seconds(LONGEST_WINDOW_SECS);
+        while self.refreshes.front().is_some_and(|e| e.time < oldest) {
+            self.refreshes.pop_front();
+        }
         let mut history: Vec<HistoryEntry> = self.last_refresh.values().cloned().collect();
         history.extend(self.sends.iter().cloned());
         let known = Known {
@@ -114,6 +129,7 @@ impl LiveStatus {
             phones: &self.phones,
             history: &history,
             logs_rate: logs_rate_of(&self.settings, self.telemetry.as_ref(), now),
+            refresh_rates: Some(rates_by_account(&self.refreshes, now)),
         };
         build_report(&self.settings, &known, now)
     }

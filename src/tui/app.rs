@@ -12,7 +12,8 @@ use super::fleet::{FLEET_DEFAULT_ABOVE, Fleet, View};
 use super::log_buffer::LogBuffer;
 use super::msg::{Effect, Msg};
 use crate::config::{Settings, Theme};
-use crate::engine::history::HistoryEntry;
+use crate::engine::history::{HistoryEntry, HistoryEvent};
+use crate::engine::refresh_stats::{RefreshRates, account_rates};
 use crate::engine::telemetry_types::{ClassifiedLine, PhoneSnapshot, TelemetrySnapshot};
 use crate::engine::{AccountSnapshot, EngineEvent, RefreshReport, RequestId, SendReport};
 
@@ -23,6 +24,8 @@ pub const PAGE_ROWS: usize = 10;
 /// The dashboard's request ids start here so they never collide with other clients' ids
 /// (the demo script numbers its sends from 1).
 pub const REQUEST_ID_BASE: RequestId = 1 << 40;
+/// The refresh success rate is recomputed at least this often, as its windows slide.
+pub const REFRESH_RATES_MAX_AGE_SECS: i64 = 60;
 
 /// The panel that arrow keys scroll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +69,9 @@ pub struct AccountView {
     pub last_alert: Option<(DateTime<Utc>, String)>,
     /// Rows scrolled away from the newest history row.
     pub history_scroll: usize,
+    /// The refresh success rate of [`Self::history`] and when it was computed: recomputed when
+    /// a refresh row arrives and once a minute on a tick, never per frame.
+    pub refresh_rates: Option<(DateTime<Utc>, RefreshRates)>,
 }
 
 impl AccountView {
@@ -80,6 +86,7 @@ impl AccountView {
             last_send: None,
             last_alert: None,
             history_scroll: 0,
+            refresh_rates: None,
         }
     }
 
@@ -96,6 +103,21 @@ impl AccountView {
             // Keep the rows the operator scrolled to in place.
             self.history_scroll += 1;
         }
+    }
+
+    /// Recomputes the refresh success rate at `now` from the rows held (at most
+    /// [`MAX_HISTORY_ROWS`]).
+    pub fn update_refresh_rates(&mut self, now: DateTime<Utc>) {
+        let rates = account_rates(&self.history, self.name(), now);
+        self.refresh_rates = Some((now, rates));
+    }
+
+    /// The rate was never computed, or its windows slid for a minute since.
+    fn refresh_rates_stale(&self, now: DateTime<Utc>) -> bool {
+        self.refresh_rates.as_ref().is_none_or(|(at, _)| {
+            now.timestamp().saturating_sub(at.timestamp()) >= REFRESH_RATES_MAX_AGE_SECS
+                || *at > now
+        })
     }
 }
 
@@ -187,8 +209,10 @@ impl App {
                 view.push_history(entry);
             }
         }
+        let now = self.now;
         for view in &mut self.accounts {
             view.history_scroll = 0;
+            view.update_refresh_rates(now);
         }
     }
 
@@ -224,6 +248,11 @@ impl App {
             }
             Msg::Tick(now) => {
                 self.now = now;
+                for view in self.accounts.iter_mut() {
+                    if view.refresh_rates_stale(now) {
+                        view.update_refresh_rates(now);
+                    }
+                }
                 Vec::new()
             }
             Msg::Engine(event) => {
@@ -243,7 +272,11 @@ impl App {
             },
             EngineEvent::History(entry) => {
                 if let Some(view) = self.account_mut(&entry.account) {
+                    let refresh = entry.event == HistoryEvent::Refresh;
                     view.push_history(*entry);
+                    if refresh {
+                        view.update_refresh_rates(now);
+                    }
                 }
             }
             EngineEvent::RefreshFinished { request_id, report } => {

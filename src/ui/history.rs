@@ -1,6 +1,7 @@
-//! The refresh history panel of the selected account: time, trigger, outcome, latency, and
-//! the new expiry or the error code/subcode, newest first. Successful routine inspections are
-//! left out so refreshes, sends and failures stay visible.
+//! The refresh history panel of the selected account: the refresh success rate over 24 h, 7 d
+//! and 30 d on its first line, then time, trigger, outcome, latency, and the new expiry or the
+//! error code/subcode, newest first. Successful routine inspections are left out so refreshes,
+//! sends and failures stay visible.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -10,6 +11,7 @@ use ratatui::widgets::Paragraph;
 use super::format::fit;
 use super::theme::{Palette, Urgency};
 use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+use crate::engine::refresh_stats::RefreshRates;
 use crate::format::{ahead, hms, latency};
 use crate::graph::Expiry;
 use crate::tui::{App, Focus};
@@ -33,15 +35,49 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
         frame.render_widget(Paragraph::new(text).style(palette.dim()), inner);
         return;
     }
-    let height = usize::from(inner.height);
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some((_, rates)) = &view.refresh_rates {
+        lines.push(rate_line(rates, usize::from(inner.width), palette));
+    }
+    let height = usize::from(inner.height).saturating_sub(lines.len());
     let skip = view.history_scroll.min(rows.len().saturating_sub(height));
-    let lines: Vec<Line> = rows
-        .into_iter()
-        .skip(skip)
-        .take(height)
-        .map(|entry| row(entry, palette))
-        .collect();
+    lines.extend(
+        rows.into_iter()
+            .skip(skip)
+            .take(height)
+            .map(|entry| row(entry, palette)),
+    );
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// `refresh ok 24h 12/12 · 7d 83/84 (1 transient) · 30d 300/301 (1 transient)`, shortened to
+/// `width`: the failure classes go first (but those of the longest window), then the rest of
+/// them, then the word `refresh`, then `no refreshes` becomes `–`. Warning-coloured while a
+/// refresh of the last 24 h failed.
+fn rate_line(rates: &RefreshRates, width: usize, palette: &Palette) -> Line<'static> {
+    let day_failed = rates
+        .windows
+        .first()
+        .is_some_and(|w| !w.failures.is_empty());
+    let style = if day_failed {
+        palette.urgency(Urgency::Warn)
+    } else {
+        palette.dim()
+    };
+    let text = match rates.windows.last() {
+        Some(longest) if longest.attempted == 0 => format!("no refreshes in {}", longest.window),
+        _ => [
+            format!("refresh ok {}", rates.describe(true)),
+            format!("refresh ok {}", rates.describe_longest_failures()),
+            format!("refresh ok {}", rates.describe(false)),
+            format!("ok {}", rates.describe(false)),
+            format!("ok {}", rates.describe(false).replace("no refreshes", "–")),
+        ]
+        .into_iter()
+        .find(|text| text.chars().count() <= width)
+        .unwrap_or_else(|| format!("ok {}", rates.describe(false).replace("no refreshes", "–"))),
+    };
+    Line::styled(fit(&text, width), style)
 }
 
 fn row(entry: &HistoryEntry, palette: &Palette) -> Line<'static> {
