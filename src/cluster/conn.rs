@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -24,6 +25,8 @@ pub struct Connection {
     password: Option<SecretString>,
     cached: tokio::sync::Mutex<Option<MultiplexedConnection>>,
     health: Mutex<Health>,
+    /// Operations sent (each one round trip: a command, a script or a pipeline).
+    round_trips: AtomicU64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -39,11 +42,17 @@ impl Connection {
             password,
             cached: tokio::sync::Mutex::new(None),
             health: Mutex::new(Health::default()),
+            round_trips: AtomicU64::new(0),
         }
     }
 
     pub fn client(&self) -> &redis::Client {
         &self.client
+    }
+
+    /// Round trips so far (for the budget: at most 2 per account per check interval at rest).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
     }
 
     pub fn health(&self) -> Health {
@@ -58,6 +67,7 @@ impl Connection {
         Fut: Future<Output = RedisResult<T>>,
     {
         let conn = self.connect().await?;
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
         match op(conn).await {
             Ok(value) => {
                 self.mark_up();

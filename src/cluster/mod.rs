@@ -123,6 +123,11 @@ impl RedisCoordinator {
         })
     }
 
+    /// Round trips to Redis so far, pub/sub pushes not counted.
+    pub fn round_trips(&self) -> u64 {
+        self.inner.conn.round_trips()
+    }
+
     pub fn endpoint(&self) -> &str {
         &self.inner.endpoint
     }

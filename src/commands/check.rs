@@ -21,7 +21,7 @@ use crate::cli::{CheckArgs, GlobalArgs};
 use crate::config::Settings;
 use crate::engine::delivery::{DeliverySource, RateSummary};
 use crate::engine::health::load_analytics_cache;
-use crate::engine::history::{HistoryEntry, HistoryEvent, HistoryLog, Outcome};
+use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
 use crate::engine::private_fs::read_capped_no_follow;
 use crate::engine::refresh_stats::{RefreshRates, rates_by_account};
 use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
@@ -88,8 +88,9 @@ pub async fn inspect_all(settings: &Settings) -> anyhow::Result<CheckReport> {
     let (latest, phones) = collect(&mut events, &names, limit).await;
     shutdown(&handle, &mut events).await;
     // Bounded: the history file is compacted past 8 MiB (`DEFAULT_SIZE_CAP_BYTES`).
-    let history = HistoryLog::new(&settings.data_dir)
-        .load()
+    let history = super::history_source::load(settings)
+        .await
+        .map(|(rows, _)| rows)
         .unwrap_or_default();
     let now = Utc::now();
     let known = Known {

@@ -2,12 +2,10 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
-
 use super::common::{format_left, load_settings};
 use super::stdout;
 use crate::cli::{GlobalArgs, HistoryArgs};
-use crate::engine::history::{HistoryEntry, HistoryLog, Outcome};
+use crate::engine::history::{HistoryEntry, Outcome};
 use crate::graph::Expiry;
 
 pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> anyhow::Result<ExitCode> {
@@ -15,10 +13,7 @@ pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> anyhow::Result<Exit
         return super::history_summary::run(global, args).await;
     }
     let settings = load_settings(global)?;
-    let log = HistoryLog::new(&settings.data_dir);
-    let entries = log
-        .load()
-        .with_context(|| format!("cannot read {}", log.path().display()))?;
+    let (entries, where_from) = super::history_source::load(&settings).await?;
     let selected: Vec<&HistoryEntry> = entries
         .iter()
         .filter(|e| args.account.as_deref().is_none_or(|a| a == e.account))
@@ -32,7 +27,7 @@ pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> anyhow::Result<Exit
         }
     }
     if selected.is_empty() && !args.json {
-        eprintln!("no history yet in {}", log.path().display());
+        eprintln!("no history yet in {where_from}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -77,6 +72,9 @@ pub fn history_line(entry: &HistoryEntry) -> String {
         if let Some(trace) = &err.fbtrace_id {
             line.push_str(&format!(" [fbtrace_id {trace}]"));
         }
+    }
+    if let Some(host) = &entry.host {
+        line.push_str(&format!("  on {host}"));
     }
     if let Some(detail) = &entry.detail {
         line.push_str(&format!("  {detail}"));

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -15,7 +14,7 @@ use super::common::{load_settings, one_shot_options, shutdown, start_engine};
 use super::stdout;
 use crate::cli::{GlobalArgs, HistoryArgs};
 use crate::config::Settings;
-use crate::engine::history::{HistoryEntry, HistoryLog};
+use crate::engine::history::HistoryEntry;
 use crate::engine::history_digest::{AccountDigest, digest};
 use crate::engine::{AccountSnapshot, EngineEvent};
 use crate::graph::Expiry;
@@ -64,11 +63,9 @@ pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> anyhow::Result<Exit
         anyhow::bail!("--since must be at least 1s, e.g. 7d or 30d");
     }
     let settings = load_settings(global)?;
-    let log = HistoryLog::new(&settings.data_dir);
-    // Bounded: the history file is compacted past 8 MiB (`DEFAULT_SIZE_CAP_BYTES`).
-    let history = log
-        .load()
-        .with_context(|| format!("cannot read {}", log.path().display()))?;
+    // Bounded: the history file is compacted past 8 MiB (`DEFAULT_SIZE_CAP_BYTES`), the
+    // cluster's stream read to its newest rows.
+    let (history, _) = super::history_source::load(&settings).await?;
     let names = account_names(&settings, &history, args.account.as_deref())?;
     let now = Utc::now();
     let snapshots = inspect(&settings, &names).await;

@@ -10,6 +10,7 @@ mod demo;
 mod doctor;
 mod exchange;
 mod history_cmd;
+mod history_source;
 mod history_summary;
 mod man;
 mod refresh_cmd;

@@ -13,7 +13,7 @@ use super::common::stop_signal;
 use super::common::{load_settings, require_accounts, shutdown, start_engine_served};
 use crate::cli::{GlobalArgs, WatchArgs};
 use crate::config::{Settings, Theme};
-use crate::engine::history::{HistoryEntry, HistoryLog};
+use crate::engine::history::HistoryEntry;
 use crate::engine::{EngineEvent, EngineHandle, EngineOptions};
 use crate::logging::{Console, current_log_file, init};
 use crate::tui::{App, Msg, terminal::TerminalGuard};
@@ -23,12 +23,13 @@ pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<ExitCo
     let settings = load_settings(global)?;
     require_accounts(&settings)?;
     let _log_guard = init(&settings.data_dir, Console::None);
-    let history = HistoryLog::new(&settings.data_dir)
-        .load()
-        .unwrap_or_else(|err| {
-            tracing::warn!("cannot read the history file: {err}");
+    let history = match super::history_source::load(&settings).await {
+        Ok((rows, _)) => rows,
+        Err(err) => {
+            tracing::warn!("cannot read the history: {err:#}");
             Vec::new()
-        });
+        }
+    };
     let (handle, events) =
         start_engine_served(&settings, EngineOptions::default(), &args.serve).await?;
     dashboard(&settings, handle, events, history).await

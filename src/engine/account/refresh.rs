@@ -111,6 +111,9 @@ impl AccountActor {
         entry.token = self.access.as_ref().map(mask);
         self.shared.record(entry);
         self.inspect_and_plan("after-refresh").await;
+        // On another host (a cluster member) this host's env-file and token file still hold
+        // the old token; on the same host this finds them current and writes nothing.
+        self.republish_if_stale().await;
         Refreshed {
             token: self
                 .access
@@ -293,7 +296,7 @@ impl AccountActor {
         self.shared.record(entry);
         self.publish_token_view();
         self.inspect_and_plan("after-refresh").await;
-        let _ = self.publish().await;
+        self.republish_if_stale().await;
         Refreshed {
             token: self
                 .access
