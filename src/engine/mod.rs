@@ -11,6 +11,7 @@ pub mod broker;
 pub mod clock;
 pub mod events;
 pub mod history;
+pub mod lifetime;
 pub mod hook;
 mod inspector;
 pub mod lock;
