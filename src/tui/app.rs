@@ -13,6 +13,7 @@ use super::log_buffer::LogBuffer;
 use super::msg::{Effect, Msg};
 use crate::config::{Settings, Theme};
 use crate::engine::history::HistoryEntry;
+use crate::engine::lifetime::Lifetime;
 use crate::engine::telemetry_types::{ClassifiedLine, PhoneSnapshot, TelemetrySnapshot};
 use crate::engine::{AccountSnapshot, EngineEvent, RefreshReport, RequestId, SendReport};
 
@@ -29,6 +30,17 @@ pub const REQUEST_ID_BASE: RequestId = 1 << 40;
 pub enum Focus {
     History,
     Logs,
+}
+
+/// Whether the charts band (token lifetime, delivery rate over 24 h) is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Charts {
+    /// Drawn when the terminal is tall enough (`ui::charts::AUTO_MIN_HEIGHT`), beside the logs.
+    #[default]
+    Auto,
+    /// Drawn at any height: in place of the logs where there is no room for both.
+    Shown,
+    Hidden,
 }
 
 /// What is drawn over the dashboard and takes the keys while open.
@@ -66,6 +78,9 @@ pub struct AccountView {
     pub last_alert: Option<(DateTime<Utc>, String)>,
     /// Rows scrolled away from the newest history row.
     pub history_scroll: usize,
+    /// The lifetime chart's series, folded in as rows arrive so a frame never walks the
+    /// history.
+    pub lifetime: Lifetime,
 }
 
 impl AccountView {
@@ -80,6 +95,7 @@ impl AccountView {
             last_send: None,
             last_alert: None,
             history_scroll: 0,
+            lifetime: Lifetime::default(),
         }
     }
 
@@ -91,6 +107,7 @@ impl AccountView {
         if self.history.len() >= MAX_HISTORY_ROWS {
             self.history.pop_front();
         }
+        self.lifetime.push(&entry);
         self.history.push_back(entry);
         if self.history_scroll > 0 {
             // Keep the rows the operator scrolled to in place.
@@ -111,6 +128,7 @@ pub struct App {
     pub view: View,
     pub fleet: Fleet,
     pub focus: Focus,
+    pub charts: Charts,
     pub overlay: Option<Overlay>,
     pub logs: LogBuffer,
     /// Lines scrolled away from the newest log line.
@@ -159,6 +177,7 @@ impl App {
                 ..Fleet::default()
             },
             focus: Focus::History,
+            charts: Charts::Auto,
             overlay: None,
             logs: LogBuffer::default(),
             log_scroll: 0,
