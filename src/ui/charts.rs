@@ -52,10 +52,7 @@ fn lifetime_panel(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
     let current = view.snapshot.access.as_ref().map(|i| i.info.expiry());
     // Projecting the fold onto the span walks only the expiry changes inside it.
     let window = view.lifetime.window(span_secs, now, current);
-    let title = format!(
-        " Token lifetime · {} ",
-        lifetime_chart::summary(&window)
-    );
+    let title = lifetime_chart::title(&window, area.width);
     frame.render_widget(block.title_top(title), area);
     frame.render_widget(LifetimeChart::new(&window, *palette), inner);
 }

@@ -35,9 +35,43 @@ impl<'a> LifetimeChart<'a> {
     }
 }
 
+const HOUR: i64 = 3600;
+const DAY: i64 = 86_400;
+
+/// An axis amount: whole days from two days on when exact (or from a week on, rounded down),
+/// else whole hours from two hours on, else minutes; `36h` says more than `1d`.
+pub fn amount(secs: i64) -> String {
+    let secs = secs.max(0);
+    if secs >= 7 * DAY || (secs >= 2 * DAY && secs % DAY == 0) {
+        format!("{}d", secs / DAY)
+    } else if secs >= 2 * HOUR {
+        format!("{}h", secs / HOUR)
+    } else {
+        within(secs)
+    }
+}
+
+/// The panel title that fits in `width` columns: `Token lifetime · 3d · 4 refreshes · 1
+/// failed ✗`, shorter forms keeping the failure count (the colourless reader's cue) longest.
+pub fn title(window: &LifetimeWindow, width: u16) -> String {
+    let span = amount(window.now.saturating_sub(window.from));
+    let failed = match window.failures.len() {
+        0 => String::new(),
+        n => format!(" · {n} failed {FAILURE_MARK}"),
+    };
+    [
+        format!(" Token lifetime · {} ", summary(window)),
+        format!(" Lifetime {span}{failed} "),
+        format!(" {span}{failed} "),
+    ]
+    .into_iter()
+    .find(|t| t.chars().count() + 2 <= usize::from(width))
+    .unwrap_or_default()
+}
+
 /// `7d · 3 refreshes · 1 failed ✗`: what the chart shows, in words.
 pub fn summary(window: &LifetimeWindow) -> String {
-    let span = within(window.now.saturating_sub(window.from));
+    let span = amount(window.now.saturating_sub(window.from));
     let renewals = match window.renewals {
         1 => "1 refresh".to_string(),
         n => format!("{n} refreshes"),
@@ -68,10 +102,10 @@ impl Widget for LifetimeChart<'_> {
         }
         let span_secs = window.now.saturating_sub(window.from).max(1);
         let axes = Axes {
-            top: within(window.max_left),
+            top: amount(window.max_left),
             bottom: "0".to_string(),
-            left: format!("-{}", within(span_secs)),
-            middle: format!("-{}", within(span_secs / 2)),
+            left: format!("-{}", amount(span_secs)),
+            middle: format!("-{}", amount(span_secs / 2)),
             right: "now".to_string(),
         };
         let plot = plot::frame(buf, area, &axes, self.palette.dim());
@@ -149,9 +183,30 @@ mod tests {
         let drawn = text(&buf);
         assert!(drawn.contains(FAILURE_MARK), "{drawn}");
         assert!(drawn.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)));
-        assert!(drawn.starts_with("1d┤"), "{drawn}");
-        assert!(drawn.contains("-1d") && drawn.contains("-12h"), "{drawn}");
-        assert_eq!(summary(&window), "1d · 1 refresh · 1 failed ✗");
+        assert!(drawn.starts_with("24h┤"), "{drawn}");
+        assert!(drawn.contains("-24h") && drawn.contains("-12h"), "{drawn}");
+        assert_eq!(summary(&window), "24h · 1 refresh · 1 failed ✗");
+        assert_eq!(title(&window, 40), " Lifetime 24h · 1 failed ✗ ");
+        assert_eq!(title(&window, 12), "");
+        assert_eq!(title(&window, 20), " 24h · 1 failed ✗ ");
+    }
+
+    #[test]
+    fn axis_amounts_say_hours_until_days_are_whole() {
+        let cases = [
+            (90, "1m"),
+            (6 * HOUR, "6h"),
+            (DAY, "24h"),
+            (DAY + DAY / 2, "36h"),
+            (3 * DAY, "3d"),
+            (3 * DAY + DAY / 2, "84h"),
+            (59 * DAY + 23 * HOUR, "59d"),
+            (-5, "0s"),
+            (i64::MAX, "106751991167300d"),
+        ];
+        for (secs, text) in cases {
+            assert_eq!(amount(secs), text, "{secs}");
+        }
     }
 
     #[test]
