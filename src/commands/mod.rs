@@ -9,6 +9,7 @@ mod daemon;
 mod demo;
 mod doctor;
 mod exchange;
+mod history_chart;
 mod history_cmd;
 mod man;
 mod refresh_cmd;
