@@ -52,7 +52,14 @@ async fn the_chart_is_plain_text_of_the_asked_width_with_failures_marked() {
     let data_arg = data.to_str().unwrap();
     let output = tokentop(
         dir.path(),
-        &["--data-dir", data_arg, "history", "--chart", "--width", "64"],
+        &[
+            "--data-dir",
+            data_arg,
+            "history",
+            "--chart",
+            "--width",
+            "64",
+        ],
         &[],
     )
     .await;
@@ -82,7 +89,14 @@ async fn the_chart_is_plain_text_of_the_asked_width_with_failures_marked() {
 
     let only = tokentop(
         dir.path(),
-        &["--data-dir", data_arg, "history", "--chart", "--account", "other"],
+        &[
+            "--data-dir",
+            data_arg,
+            "history",
+            "--chart",
+            "--account",
+            "other",
+        ],
         &[("NO_COLOR", "1")],
     )
     .await;
@@ -110,7 +124,14 @@ async fn chart_with_json_or_a_bad_width_is_a_usage_error() {
     );
     let narrow = tokentop(
         dir.path(),
-        &["--data-dir", data_arg, "history", "--chart", "--width", "10"],
+        &[
+            "--data-dir",
+            data_arg,
+            "history",
+            "--chart",
+            "--width",
+            "10",
+        ],
         &[],
     )
     .await;

@@ -77,7 +77,9 @@ fn charts_app() -> App {
     app.update(Msg::Engine(EngineEvent::Account(Box::new(short_lived()))));
     app.load_history(sawtooth_history());
     app.update(Msg::Engine(EngineEvent::Telemetry(Box::new(telemetry()))));
-    app.update(Msg::Engine(EngineEvent::Phone(Box::new(phone("production")))));
+    app.update(Msg::Engine(EngineEvent::Phone(Box::new(phone(
+        "production",
+    )))));
     app.update(Msg::Engine(EngineEvent::LogLines {
         lines: log_lines(),
         skipped: 0,
@@ -89,7 +91,10 @@ fn charts_app() -> App {
 fn charts_at_120x40_are_drawn_beside_the_logs() {
     let app = charts_app();
     let text = screen(&app, 120, 40);
-    assert!(text.contains("Token lifetime · 3d · 4 refreshes · 1 failed ✗"), "{text}");
+    assert!(
+        text.contains("Token lifetime · 3d · 4 refreshes · 1 failed ✗"),
+        "{text}"
+    );
     assert!(text.contains("Delivery rate 24h"), "{text}");
     assert!(text.contains("Logs: backend"), "the logs stay: {text}");
     assert_snapshot!("charts_120x40", text);
@@ -104,7 +109,10 @@ fn charts_at_80x24_come_with_c_in_place_of_the_logs_and_go_with_c() {
     });
     let before = screen(&app, 80, 24);
     assert!(!before.contains("Token lifetime"), "{before}");
-    assert!(before.contains("c chart"), "the footer offers the key: {before}");
+    assert!(
+        before.contains("c chart"),
+        "the footer offers the key: {before}"
+    );
     app.update(ch('c'));
     assert_eq!(app.charts, Charts::Shown);
     let text = screen(&app, 80, 24);

@@ -32,9 +32,8 @@ pub fn print(
     theme: Theme,
 ) -> anyhow::Result<ExitCode> {
     let terminal = std::io::stdout().is_terminal();
-    let colour = terminal
-        && theme != Theme::Mono
-        && EnvSnapshot::from_process().get("NO_COLOR").is_none();
+    let colour =
+        terminal && theme != Theme::Mono && EnvSnapshot::from_process().get("NO_COLOR").is_none();
     let width = width.unwrap_or_else(|| terminal_width(terminal));
     let palette = Palette::new(if colour { theme } else { Theme::Mono });
     let now = Utc::now().timestamp();
@@ -171,7 +170,14 @@ mod tests {
 
     #[test]
     fn plain_text_has_no_escapes_and_colour_resets_at_each_line_end() {
-        let plain = chart_lines("main", &lifetime(), NOW, 60, Palette::new(Theme::Mono), false);
+        let plain = chart_lines(
+            "main",
+            &lifetime(),
+            NOW,
+            60,
+            Palette::new(Theme::Mono),
+            false,
+        );
         assert_eq!(
             plain[0],
             "main · token time left over 24h · 1 refresh · 1 failed ✗"
@@ -181,7 +187,14 @@ mod tests {
         assert!(plain.iter().all(|l| !l.ends_with(' ')));
         assert!(plain.iter().all(|l| l.chars().count() <= 60));
 
-        let coloured = chart_lines("main", &lifetime(), NOW, 60, Palette::new(Theme::Dark), true);
+        let coloured = chart_lines(
+            "main",
+            &lifetime(),
+            NOW,
+            60,
+            Palette::new(Theme::Dark),
+            true,
+        );
         assert!(coloured.iter().any(|l| l.contains("\x1b[0;1;31m✗")));
         for line in coloured.iter().filter(|l| l.contains('\x1b')) {
             assert!(line.ends_with("\x1b[0m"), "{line:?}");

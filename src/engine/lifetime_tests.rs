@@ -146,7 +146,10 @@ fn rows_in_the_future_are_drawn_at_now_and_rows_out_of_order_where_they_belong()
         assert!(*left >= 0);
     }
     let xs: Vec<i64> = window.lines[0].iter().map(|(at, _)| *at).collect();
-    assert!(xs.windows(2).all(|p| p[0] <= p[1]), "never backwards: {xs:?}");
+    assert!(
+        xs.windows(2).all(|p| p[0] <= p[1]),
+        "never backwards: {xs:?}"
+    );
     assert_eq!(window.lines[0][0], (T0, DAY));
     assert_eq!(window.lines[0][3], (now, DAY - HOUR));
     // The refresh stamped 300 days ahead is the newest: drawn as a step at now.
@@ -161,7 +164,11 @@ fn a_huge_gap_picks_the_longest_span_and_the_old_token_has_run_out() {
     let window = lifetime.window(lifetime.span_secs(now), now, None);
     assert_eq!(window.lines, vec![vec![(now - 90 * DAY, 0), (now, 0)]]);
     assert_eq!(lifetime.span_secs(T0 + 2 * DAY), 3 * DAY);
-    assert_eq!(lifetime.span_secs(T0 - DAY), 6 * HOUR, "history from the future");
+    assert_eq!(
+        lifetime.span_secs(T0 - DAY),
+        6 * HOUR,
+        "history from the future"
+    );
 }
 
 #[test]

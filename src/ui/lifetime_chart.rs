@@ -182,7 +182,11 @@ mod tests {
         LifetimeChart::new(&window, Palette::new(Theme::Mono)).render(buf.area, &mut buf);
         let drawn = text(&buf);
         assert!(drawn.contains(FAILURE_MARK), "{drawn}");
-        assert!(drawn.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)));
+        assert!(
+            drawn
+                .chars()
+                .any(|c| ('\u{2801}'..='\u{28ff}').contains(&c))
+        );
         assert!(drawn.starts_with("24h┤"), "{drawn}");
         assert!(drawn.contains("-24h") && drawn.contains("-12h"), "{drawn}");
         assert_eq!(summary(&window), "24h · 1 refresh · 1 failed ✗");

@@ -129,7 +129,7 @@ mod tests {
         for (w, h) in [(0, 0), (1, 1), (20, 5), (15, 2), (5, 20)] {
             let mut buf = Buffer::empty(Rect::new(0, 0, w, h));
             let area = buf.area;
-        let plot = frame(&mut buf, area, &axes(), Style::new());
+            let plot = frame(&mut buf, area, &axes(), Style::new());
             assert!(buf.area.union(plot) == buf.area || plot.is_empty());
         }
         // An area reaching past the buffer is cut to it.

@@ -268,16 +268,29 @@ mod tests {
         let now = at(24 * 3600);
         // Three hours ago: logs 9 of 10, the proxy 1 of 2 → 10 of 12 together.
         windows.record_many(DeliverySource::Logs, now - chrono::Duration::hours(3), 9, 1);
-        windows.record_many(DeliverySource::Proxy, now - chrono::Duration::hours(3), 1, 1);
+        windows.record_many(
+            DeliverySource::Proxy,
+            now - chrono::Duration::hours(3),
+            1,
+            1,
+        );
         // The last minutes: all delivered; test sends are not part of the line.
-        windows.record_many(DeliverySource::Logs, now - chrono::Duration::minutes(5), 4, 0);
+        windows.record_many(
+            DeliverySource::Logs,
+            now - chrono::Duration::minutes(5),
+            4,
+            0,
+        );
         windows.record(DeliverySource::TestSends, now, false);
         let sources = [DeliverySource::Logs, DeliverySource::Proxy];
         let line = windows.rate_series(&sources, 24, Duration::from_secs(24 * 3600), now);
         assert_eq!(line.len(), 24);
         assert_eq!(line[23], Some(100.0));
         let expected = 10.0 * 100.0 / 12.0;
-        assert!(line[20].is_some_and(|r| (r - expected).abs() < 1e-9), "{line:?}");
+        assert!(
+            line[20].is_some_and(|r| (r - expected).abs() < 1e-9),
+            "{line:?}"
+        );
         let gaps = line.iter().filter(|r| r.is_none()).count();
         assert_eq!(gaps, 22, "{line:?}");
         assert!(
