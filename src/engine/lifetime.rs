@@ -16,8 +16,12 @@ use crate::graph::Expiry;
 /// bound on memory with 10k history rows of 100 accounts.
 pub const MAX_POINTS: usize = 2048;
 
-/// The spans a chart picks from: the shortest that holds all the history, at most 90 days.
-pub const SPANS_SECS: [i64; 6] = [
+/// The spans a chart picks from: the shortest that holds all the history, at most 90 days
+/// (the short ones for short-lived tokens, like the demo's one-minute ones).
+pub const SPANS_SECS: [i64; 9] = [
+    5 * 60,
+    15 * 60,
+    3600,
     6 * 3600,
     24 * 3600,
     3 * 86_400,

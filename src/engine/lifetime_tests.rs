@@ -166,9 +166,11 @@ fn a_huge_gap_picks_the_longest_span_and_the_old_token_has_run_out() {
     assert_eq!(lifetime.span_secs(T0 + 2 * DAY), 3 * DAY);
     assert_eq!(
         lifetime.span_secs(T0 - DAY),
-        6 * HOUR,
+        5 * 60,
         "history from the future"
     );
+    assert_eq!(lifetime.span_secs(T0 + 10 * 60), 15 * 60);
+    assert_eq!(lifetime.span_secs(T0 + 2 * HOUR), 6 * HOUR);
 }
 
 #[test]

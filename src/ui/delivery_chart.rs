@@ -18,8 +18,9 @@ pub struct DeliveryChart<'a> {
     pub palette: Palette,
 }
 
-/// The lowest rate the axis starts at: the worst hour rounded down to ten, at most 90%, so a
-/// day between 97% and 99% is not a flat line at the top.
+/// The lowest rate the axis starts at: at least five points under the worst hour, rounded
+/// down to ten, at most 90%, so a day between 97% and 99% is not a flat line at the top and
+/// the worst hour is never on the axis.
 pub fn floor_percent(hours: &[Option<f64>]) -> f64 {
     let worst = hours
         .iter()
@@ -28,7 +29,7 @@ pub fn floor_percent(hours: &[Option<f64>]) -> f64 {
         .filter(|r| r.is_finite())
         .fold(100.0_f64, f64::min)
         .clamp(0.0, 100.0);
-    ((worst / 10.0).floor() * 10.0).min(90.0)
+    (((worst - 5.0) / 10.0).floor() * 10.0).clamp(0.0, 90.0)
 }
 
 impl DeliveryChart<'_> {
@@ -97,7 +98,11 @@ impl Widget for DeliveryChart<'_> {
                     }
                 }
                 if let Some((x, y)) = worst {
-                    ctx.print(x, y, Span::styled(format!("▼{}", percent(y)), label_style));
+                    let label = format!("▼{}", percent(y));
+                    // Near the right edge the label ends at the edge instead of being cut.
+                    let cell = last / f64::from(plot.width.max(1));
+                    let room = -(label.chars().count() as f64) * cell;
+                    ctx.print(x.min(room), y, Span::styled(label, label_style));
                 }
             })
             .render(plot, buf);
@@ -125,7 +130,8 @@ mod tests {
     #[test]
     fn the_axis_starts_below_the_worst_hour() {
         assert_eq!(floor_percent(&[Some(97.0), None, Some(99.0)]), 90.0);
-        assert_eq!(floor_percent(&[Some(82.5), Some(100.0)]), 80.0);
+        assert_eq!(floor_percent(&[Some(82.5), Some(100.0)]), 70.0);
+        assert_eq!(floor_percent(&[Some(80.0)]), 70.0);
         assert_eq!(floor_percent(&[Some(f64::NAN), Some(-5.0)]), 0.0);
         assert_eq!(floor_percent(&[]), 90.0);
     }
@@ -143,8 +149,21 @@ mod tests {
         chart.render(buf.area, &mut buf);
         let drawn = text(&buf);
         assert!(drawn.contains("▼82.0%"), "{drawn}");
-        assert!(drawn.contains("80%┤"), "{drawn}");
+        assert!(drawn.contains("70%┤"), "{drawn}");
         assert!(drawn.contains("-24h") && drawn.contains("now"), "{drawn}");
+    }
+
+    #[test]
+    fn the_label_of_the_newest_hour_ends_at_the_right_edge() {
+        let mut hours = vec![None; 24];
+        hours[23] = Some(80.0);
+        let mut buf = Buffer::empty(Rect::new(0, 0, 40, 6));
+        DeliveryChart {
+            hours: &hours,
+            palette: Palette::new(Theme::Mono),
+        }
+        .render(buf.area, &mut buf);
+        assert!(text(&buf).contains("▼80.0%"), "{}", text(&buf));
     }
 
     #[test]
