@@ -177,6 +177,18 @@ pub struct HistoryArgs {
     /// The span of `--summary`, e.g. 7d, 30d, 12w
     #[arg(long, value_name = "DURATION", default_value = "30d", requires = "summary", value_parser = crate::config::parse_duration)]
     pub since: std::time::Duration,
+    /// Draw each account's token lifetime instead of the table: time left over the last
+    /// hours to days, a step up at each refresh, ✗ at each failed one (all rows, not --limit)
+    #[arg(long, conflicts_with = "json")]
+    pub chart: bool,
+    /// Width of the chart in columns [default: the terminal's, 80 when not a terminal]
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "chart",
+        value_parser = clap::value_parser!(u16).range(30..=1000)
+    )]
+    pub width: Option<u16>,
 }
 
 #[derive(Debug, Args)]

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | [`bearer`] | the bearer-token check of the two HTTP listeners (`/metrics`, the proxy) |
 //! | [`cli`] | clap definitions of every subcommand and global flag (no logic) |
-//! | [`commands`] | one file per subcommand; the only place that prints to stdout |
+//! | [`commands`] | one file per subcommand (`history_chart.rs` draws `history --chart`); the only place that prints to stdout |
 //! | [`config`] | config file discovery, parsing with spans, validation, secrets, env overrides |
 //! | [`graph`] | the Meta Graph API client: typed requests/responses, error classes, `appsecret_proof`, usage headers |
 //! | [`sim`] | the Graph API simulator (`tokentop sim`, tests, the demo) |
@@ -19,7 +19,7 @@
 //! | [`proxy`] | the Graph API proxy: applications send their Graph requests without a token; it adds the account's token and proof, refreshes inside the send guard, and retries once after a 190 |
 //! | [`serve`] | the HTTP endpoint for on-call tools: Prometheus `/metrics`, `/healthz`, `/readyz`, `/status`; fed by a tee of the engine's events |
 //! | [`tui`] | the dashboard: terminal lifecycle, event loop, `App` state + pure `update(msg)`, key map |
-//! | [`ui`] | pure render functions of the dashboard, one file per panel; terminal-only shapes (bars, sparklines) |
+//! | [`ui`] | pure render functions of the dashboard, one file per panel; terminal-only shapes (bars, sparklines); the braille charts (`charts`, `lifetime_chart` also drawn by `history --chart`, `delivery_chart`, `plot`) |
 //!
 //! Inside `engine/`:
 //!
@@ -32,6 +32,7 @@
 //! | `engine/store.rs`, `engine/lock.rs`, `engine/atomic_file.rs`, `engine/private_fs.rs` | the token store, the cross-process lock, atomic and symlink-safe file access |
 //! | `engine/history.rs` | `history.jsonl` |
 //! | `engine/refresh_stats.rs`, `engine/history_digest.rs` | from history rows: the refresh success rate over 24 h / 7 d / 30 d (`check`, `/status`, the dashboard), and the digest of `history --summary` |
+//! | `engine/lifetime.rs` | the token lifetime series (time left over time, failed refreshes) folded from history rows, for the dashboard chart and `history --chart` |
 //! | `engine/schedule.rs` | when to refresh, how to back off |
 //! | `engine/urgency.rs` | the one urgency rule and re-auth wording, for the dashboard, `check` and alerts |
 //! | `engine/publish.rs`, `engine/hook.rs` | env-file and on-refresh command |

@@ -1,4 +1,5 @@
-//! `tokentop history [--json] [--account A] [--limit N]`: print the history, newest last.
+//! `tokentop history [--json] [--account A] [--limit N]`: print the history, newest last;
+//! `--chart` draws it instead (`history_chart.rs`).
 
 use std::process::ExitCode;
 
@@ -14,6 +15,14 @@ pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> anyhow::Result<Exit
     }
     let settings = load_settings(global)?;
     let (entries, where_from) = super::history_source::load(&settings).await?;
+    if args.chart {
+        if entries.is_empty() {
+            eprintln!("no history yet in {where_from}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        let account = args.account.as_deref();
+        return super::history_chart::print(&entries, account, args.width, settings.ui.theme);
+    }
     let selected: Vec<&HistoryEntry> = entries
         .iter()
         .filter(|e| args.account.as_deref().is_none_or(|a| a == e.account))

@@ -9,6 +9,7 @@ mod daemon;
 mod demo;
 mod doctor;
 mod exchange;
+mod history_chart;
 mod history_cmd;
 mod history_source;
 mod history_summary;

@@ -15,6 +15,7 @@ pub mod history;
 pub mod history_digest;
 pub mod hook;
 mod inspector;
+pub mod lifetime;
 pub mod lock;
 pub mod new_token;
 pub mod private_fs;

@@ -13,6 +13,7 @@ use super::log_buffer::LogBuffer;
 use super::msg::{Effect, Msg};
 use crate::config::{Settings, Theme};
 use crate::engine::history::{HistoryEntry, HistoryEvent};
+use crate::engine::lifetime::Lifetime;
 use crate::engine::refresh_stats::{RefreshRates, account_rates};
 use crate::engine::telemetry_types::{ClassifiedLine, PhoneSnapshot, TelemetrySnapshot};
 use crate::engine::{AccountSnapshot, EngineEvent, RefreshReport, RequestId, SendReport};
@@ -32,6 +33,17 @@ pub const REFRESH_RATES_MAX_AGE_SECS: i64 = 60;
 pub enum Focus {
     History,
     Logs,
+}
+
+/// Whether the charts band (token lifetime, delivery rate over 24 h) is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Charts {
+    /// Drawn when the terminal is tall enough (`ui::charts::AUTO_MIN_HEIGHT`), beside the logs.
+    #[default]
+    Auto,
+    /// Drawn at any height: in place of the logs where there is no room for both.
+    Shown,
+    Hidden,
 }
 
 /// What is drawn over the dashboard and takes the keys while open.
@@ -72,6 +84,9 @@ pub struct AccountView {
     /// The refresh success rate of [`Self::history`] and when it was computed: recomputed when
     /// a refresh row arrives and once a minute on a tick, never per frame.
     pub refresh_rates: Option<(DateTime<Utc>, RefreshRates)>,
+    /// The lifetime chart's series, folded in as rows arrive so a frame never walks the
+    /// history.
+    pub lifetime: Lifetime,
 }
 
 impl AccountView {
@@ -87,6 +102,7 @@ impl AccountView {
             last_alert: None,
             history_scroll: 0,
             refresh_rates: None,
+            lifetime: Lifetime::default(),
         }
     }
 
@@ -98,6 +114,7 @@ impl AccountView {
         if self.history.len() >= MAX_HISTORY_ROWS {
             self.history.pop_front();
         }
+        self.lifetime.push(&entry);
         self.history.push_back(entry);
         if self.history_scroll > 0 {
             // Keep the rows the operator scrolled to in place.
@@ -133,6 +150,7 @@ pub struct App {
     pub view: View,
     pub fleet: Fleet,
     pub focus: Focus,
+    pub charts: Charts,
     pub overlay: Option<Overlay>,
     pub logs: LogBuffer,
     /// Lines scrolled away from the newest log line.
@@ -183,6 +201,7 @@ impl App {
                 ..Fleet::default()
             },
             focus: Focus::History,
+            charts: Charts::Auto,
             overlay: None,
             logs: LogBuffer::default(),
             log_scroll: 0,

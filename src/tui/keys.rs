@@ -3,7 +3,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use regex::Regex;
 
-use super::app::{App, Focus, Overlay, PAGE_ROWS};
+use super::app::{App, Charts, Focus, Overlay, PAGE_ROWS};
 use super::fleet::View;
 use super::msg::Effect;
 use crate::engine::EngineCommand;
@@ -64,9 +64,17 @@ impl App {
                 self.logs.set_paused(paused);
             }
             KeyCode::Char('?') => self.overlay = Some(Overlay::Help),
+            KeyCode::Char('c') => self.toggle_charts(),
             _ => {}
         }
         Vec::new()
+    }
+
+    /// Hides the charts where they are drawn, shows them where they are not: what the
+    /// operator sees flips whatever the terminal's height.
+    fn toggle_charts(&mut self) {
+        let shown = crate::ui::charts::visible(self.charts, self.size.1);
+        self.charts = if shown { Charts::Hidden } else { Charts::Shown };
     }
 
     fn on_help_key(&mut self, key: KeyEvent) -> Vec<Effect> {

@@ -10,7 +10,9 @@ pub mod log_buffer;
 mod msg;
 pub mod terminal;
 
-pub use app::{AccountView, App, Focus, MAX_HISTORY_ROWS, Overlay, PAGE_ROWS, REQUEST_ID_BASE};
+pub use app::{
+    AccountView, App, Charts, Focus, MAX_HISTORY_ROWS, Overlay, PAGE_ROWS, REQUEST_ID_BASE,
+};
 pub use event_loop::{DrawError, run};
 pub use fleet::{FLEET_DEFAULT_ABOVE, Fleet, SortKey, View};
 pub use log_buffer::{LogBuffer, MAX_LOG_LINES, MAX_PAUSED_LINES};

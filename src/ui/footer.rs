@@ -5,7 +5,7 @@ use ratatui::text::{Line, Span};
 use super::theme::Palette;
 use crate::tui::App;
 
-const KEYS: [(&str, &str); 9] = [
+const KEYS: [(&str, &str); 10] = [
     ("r", "refresh"),
     ("t", "test message"),
     ("tab", "account"),
@@ -13,6 +13,7 @@ const KEYS: [(&str, &str); 9] = [
     ("↑↓", "scroll"),
     ("/", "filter"),
     ("p", "pause"),
+    ("c", "chart"),
     ("?", "help"),
     ("q", "quit"),
 ];

@@ -6,8 +6,12 @@
 //! │ token.rs: access / long-lived / data-access countdowns, banner      │  the top band
 //! ├ history.rs: refresh history ─────┬ delivery.rs: rates, test send,  ┤  (its own height,
 //! │   (50% of the width)             │ phone.rs: phone health, usage   │  at most half);
-//! ├ logs.rs: the application's log lines (filter, pause) ──────────────┤  middle band 45%
-//! └ footer.rs: keys ───────────────────────────────────────────────────┘  of the rest
+//! ├ charts.rs: lifetime_chart.rs ────┬ delivery_chart.rs ───────────────┤  middle band 45%
+//! │   time left, braille, ✗ failures │ delivery rate 24h, braille line  │  of the rest;
+//! ├ logs.rs: the application's log lines (filter, pause) ──────────────┤  charts from 34
+//! └ footer.rs: keys ───────────────────────────────────────────────────┘  rows or on `c`
+//! The charts share the bottom with the logs when it has 16 rows, else replace them (the
+//! footer then sits on the charts' bottom border); plot.rs draws their axis labels.
 //! overlay.rs: help and the send confirmation, drawn over everything; below 60x16 only a
 //! "terminal too small" line. Colours come from theme.rs, urgency from `engine::urgency`.
 //!
@@ -20,16 +24,20 @@
 //! └ footer.rs: fleet keys ─────────────────────────────────────────────────────┘
 //! ```
 
+pub mod charts;
 pub mod delivery;
+pub mod delivery_chart;
 pub mod fleet;
 pub mod fleet_cells;
 pub mod footer;
 pub mod format;
 pub mod header;
 pub mod history;
+pub mod lifetime_chart;
 pub mod logs;
 pub mod overlay;
 pub mod phone;
+pub mod plot;
 pub mod theme;
 pub mod token;
 
@@ -78,8 +86,37 @@ pub fn render(frame: &mut Frame, app: &App) {
     token::render(frame, top, app, &palette);
     history::render(frame, history_area, app, &palette);
     delivery::render(frame, delivery_area, app, &palette);
-    logs::render(frame, bottom, app, &palette);
+    bottom_band(frame, bottom, app, &palette);
     overlay::render(frame, area, app, &palette);
+}
+
+/// The logs, the charts above them, or the charts alone with the footer on their border.
+fn bottom_band(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
+    if !charts::visible(app.charts, frame.area().height) {
+        logs::render(frame, area, app, palette);
+        return;
+    }
+    match charts::shared_rows(area.height) {
+        Some(rows) => {
+            let [charts_area, logs_area] =
+                Layout::vertical([Constraint::Length(rows), Constraint::Fill(1)])
+                    .spacing(-1)
+                    .areas(area);
+            charts::render(frame, charts_area, app, palette);
+            logs::render(frame, logs_area, app, palette);
+        }
+        None => {
+            charts::render(frame, area, app, palette);
+            let footer_row = Rect {
+                x: area.x.saturating_add(1),
+                y: area.bottom().saturating_sub(1),
+                width: area.width.saturating_sub(2),
+                height: 1.min(area.height),
+            };
+            let footer = footer::line(app, area.width, palette);
+            frame.render_widget(Paragraph::new(footer), footer_row);
+        }
+    }
 }
 
 fn too_small(frame: &mut Frame, area: Rect) {

@@ -9,7 +9,7 @@ use ratatui::widgets::{Clear, Paragraph, Wrap};
 use super::theme::{Palette, Urgency};
 use crate::tui::{App, Overlay, View};
 
-const HELP_KEYS: [(&str, &str); 14] = [
+const HELP_KEYS: [(&str, &str); 15] = [
     (
         "r",
         "force a refresh of the selected account (one at a time)",
@@ -25,6 +25,7 @@ const HELP_KEYS: [(&str, &str); 14] = [
     ("Home / End", "back to the newest rows"),
     ("/", "filter log lines by regex (empty clears)"),
     ("p", "pause / resume the log panel"),
+    ("c", "show / hide the charts (✗ marks a failed refresh)"),
     ("?", "this help"),
     ("Esc", "close a dialog or prompt, else quit"),
     ("q  Ctrl-C", "quit"),

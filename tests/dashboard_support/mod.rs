@@ -230,6 +230,7 @@ pub fn telemetry() -> TelemetrySnapshot {
             row(DeliverySource::Analytics, 86_400, 979, 21),
         ],
         delivery_sparkline: vec![3, 5, 8, 13, 21, 34, 55, 34, 21, 13, 8, 5],
+        delivery_rate_24h: delivery_rate_24h(),
         top_failures: vec![
             FailureRow {
                 code: 131047,
@@ -244,6 +245,17 @@ pub fn telemetry() -> TelemetrySnapshot {
         ],
         totals: Default::default(),
     }
+}
+
+/// A day of hourly delivery rates: mostly 97-99%, a bad hour at 82%, two quiet hours.
+pub fn delivery_rate_24h() -> Vec<Option<f64>> {
+    (0..24)
+        .map(|hour| match hour {
+            5 | 6 => None,
+            17 => Some(82.0),
+            h => Some(97.0 + f64::from(h % 3)),
+        })
+        .collect()
 }
 
 pub fn phone(account: &str) -> PhoneSnapshot {

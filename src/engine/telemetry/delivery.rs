@@ -54,7 +54,7 @@ pub struct RateSummary {
 impl RateSummary {
     /// The rate of these counts; `None` when there were none.
     pub fn from_counts(delivered: u64, failed: u64) -> Option<Self> {
-        let total = delivered + failed;
+        let total = delivered.saturating_add(failed);
         (total > 0).then(|| RateSummary {
             delivered,
             failed,
@@ -185,6 +185,36 @@ impl DeliveryWindows {
         delivered.iter().zip(&failed).map(|(d, f)| d + f).collect()
     }
 
+    /// The success rate (percent) of `sources` together in `buckets` equal spans of `window`,
+    /// oldest first; `None` for a span without outcomes, so a chart leaves a gap there
+    /// instead of drawing a quiet hour as a failing one.
+    pub fn rate_series(
+        &self,
+        sources: &[DeliverySource],
+        buckets: usize,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Vec<Option<f64>> {
+        let mut delivered = vec![0u64; buckets];
+        let mut failed = vec![0u64; buckets];
+        for source in sources {
+            let rings = &self.sources[source.index()];
+            let spans = rings.delivered.spans(buckets, window, now);
+            let fails = rings.failed.spans(buckets, window, now);
+            for (sum, n) in delivered.iter_mut().zip(spans) {
+                *sum = sum.saturating_add(n);
+            }
+            for (sum, n) in failed.iter_mut().zip(fails) {
+                *sum = sum.saturating_add(n);
+            }
+        }
+        delivered
+            .into_iter()
+            .zip(failed)
+            .map(|(d, f)| RateSummary::from_counts(d, f).map(|r| r.percent))
+            .collect()
+    }
+
     /// Time buckets held in total; bounded by the source count and [`MAX_FAILURE_CODES`].
     pub fn bucket_slots(&self) -> usize {
         let sources: usize = self
@@ -219,5 +249,54 @@ impl DeliveryWindows {
             .map_or(0, |(i, _)| i);
         self.failure_codes[stalest] = entry;
         stalest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap()
+    }
+
+    #[test]
+    fn the_rate_line_has_one_point_per_hour_and_gaps_where_nothing_was_sent() {
+        let mut windows = DeliveryWindows::new();
+        let now = at(24 * 3600);
+        // Three hours ago: logs 9 of 10, the proxy 1 of 2 → 10 of 12 together.
+        windows.record_many(DeliverySource::Logs, now - chrono::Duration::hours(3), 9, 1);
+        windows.record_many(
+            DeliverySource::Proxy,
+            now - chrono::Duration::hours(3),
+            1,
+            1,
+        );
+        // The last minutes: all delivered; test sends are not part of the line.
+        windows.record_many(
+            DeliverySource::Logs,
+            now - chrono::Duration::minutes(5),
+            4,
+            0,
+        );
+        windows.record(DeliverySource::TestSends, now, false);
+        let sources = [DeliverySource::Logs, DeliverySource::Proxy];
+        let line = windows.rate_series(&sources, 24, Duration::from_secs(24 * 3600), now);
+        assert_eq!(line.len(), 24);
+        assert_eq!(line[23], Some(100.0));
+        let expected = 10.0 * 100.0 / 12.0;
+        assert!(
+            line[20].is_some_and(|r| (r - expected).abs() < 1e-9),
+            "{line:?}"
+        );
+        let gaps = line.iter().filter(|r| r.is_none()).count();
+        assert_eq!(gaps, 22, "{line:?}");
+        assert!(
+            windows
+                .rate_series(&sources, 0, Duration::from_secs(3600), now)
+                .is_empty()
+        );
     }
 }

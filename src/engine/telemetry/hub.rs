@@ -45,6 +45,11 @@ pub const WINDOWS: [Duration; 3] = [
     Duration::from_secs(24 * 3600),
 ];
 const SPARKLINE_BUCKETS: usize = 12;
+/// Hours of the 24 h delivery-rate line.
+const RATE_LINE_BUCKETS: usize = 24;
+/// The sources of the 24 h delivery-rate line: the application's own sends. Test sends are
+/// too few to draw, and WABA analytics arrive as daily totals.
+const RATE_LINE_SOURCES: [DeliverySource; 2] = [DeliverySource::Logs, DeliverySource::Proxy];
 const TOP_FAILURES: usize = 5;
 
 /// What the rest of the engine tells the hub.
@@ -399,6 +404,12 @@ impl TelemetryHub {
                 DeliverySource::Logs,
                 SPARKLINE_BUCKETS,
                 w1h,
+                now,
+            ),
+            delivery_rate_24h: self.windows.rate_series(
+                &RATE_LINE_SOURCES,
+                RATE_LINE_BUCKETS,
+                w24h,
                 now,
             ),
             top_failures,

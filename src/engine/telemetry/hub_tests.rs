@@ -195,3 +195,23 @@ fn a_summary_written_before_totals_still_parses() {
     let parsed: TelemetrySnapshot = serde_json::from_value(json).unwrap();
     assert_eq!(parsed.totals, TelemetryTotals::default());
 }
+
+#[test]
+fn the_snapshot_carries_the_delivery_rate_of_the_last_24_hours_hour_by_hour() {
+    let (mut hub, _events) = hub(HashMap::new());
+    for text in [
+        "Message sent to 1555",
+        "Message sent to 1555",
+        "Message sent to 1555",
+        "Failed to send WhatsApp message: (#131047) re-engagement",
+    ] {
+        hub.on_source_event(line("app", text));
+    }
+    let line = hub.snapshot(at(30)).delivery_rate_24h;
+    assert_eq!(line.len(), 24);
+    assert_eq!(line[23], Some(75.0));
+    assert!(line[..23].iter().all(Option::is_none), "{line:?}");
+    // Two hours on, the same outcomes sit two hours back and the newest hour is empty.
+    let later = hub.snapshot(at(30 + 2 * 3600)).delivery_rate_24h;
+    assert_eq!((later[21], later[23]), (Some(75.0), None));
+}

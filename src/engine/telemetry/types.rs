@@ -69,6 +69,10 @@ pub struct TelemetrySnapshot {
     pub delivery: Vec<DeliveryRow>,
     /// Delivered + failed from the logs, per 5 minutes over the last hour, oldest first.
     pub delivery_sparkline: Vec<u64>,
+    /// Success rate (percent) of the application's own sends (logs and the proxy) per hour
+    /// over the last 24 h, oldest first; `None` for an hour without outcomes.
+    #[serde(default)]
+    pub delivery_rate_24h: Vec<Option<f64>>,
     /// Most frequent failure codes over 24 h, most frequent first.
     pub top_failures: Vec<FailureRow>,
     /// Cumulative counts since start, for counters (summaries written before lack them).
