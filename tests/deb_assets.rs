@@ -47,7 +47,10 @@ fn every_asset_source_exists_or_is_built_by_scripts_build_deb() {
             u32::from_str_radix(&mode, 8).is_ok_and(|m| m <= 0o777),
             "{source}: mode {mode} is not octal"
         );
-        assert!(!dest.starts_with('/'), "{source}: dest {dest} must be relative");
+        assert!(
+            !dest.starts_with('/'),
+            "{source}: dest {dest} must be relative"
+        );
         if source == "target/release/tokentop" {
             continue;
         }
@@ -82,7 +85,10 @@ fn the_package_carries_binary_unit_man_page_completions_config_and_hooks() {
         "etc/tokentop/config.toml",
         "usr/share/tokentop/hooks/",
     ] {
-        assert!(dests.iter().any(|d| d == wanted), "no asset goes to {wanted}");
+        assert!(
+            dests.iter().any(|d| d == wanted),
+            "no asset goes to {wanted}"
+        );
     }
     // cargo-deb adds the unit and the sysusers file from unit-scripts.
     let units = deb_metadata()["systemd-units"]["unit-scripts"]
@@ -97,7 +103,7 @@ fn the_package_carries_binary_unit_man_page_completions_config_and_hooks() {
     }
 }
 
-/// With systemd-units, cargo-deb requires `#DEBHELPER#` in every maintainer script.
+/// With systemd-units, cargo-deb requires `#DEBHELPER#` in every maintainer script, once.
 #[test]
 fn maintainer_scripts_have_the_debhelper_token_and_are_executable() {
     let dir: PathBuf = repo().join(deb_metadata()["maintainer-scripts"].as_str().unwrap());
@@ -106,7 +112,16 @@ fn maintainer_scripts_have_the_debhelper_token_and_are_executable() {
     for script in scripts {
         let text = std::fs::read_to_string(script.path()).unwrap();
         let name = script.file_name();
-        assert!(text.contains("\n#DEBHELPER#\n"), "{name:?} lacks #DEBHELPER#");
+        assert!(
+            text.contains("\n#DEBHELPER#\n"),
+            "{name:?} lacks #DEBHELPER#"
+        );
+        // cargo-deb replaces every copy, one in a comment included.
+        assert_eq!(
+            text.matches("#DEBHELPER#").count(),
+            1,
+            "{name:?}: #DEBHELPER# twice"
+        );
         let mode = script.metadata().unwrap().permissions().mode();
         assert_eq!(mode & 0o111, 0o111, "{name:?} is not executable");
         let syntax = std::process::Command::new("sh")
@@ -133,6 +148,40 @@ fn the_generating_commands_of_scripts_build_deb_work() {
             .output()
             .unwrap();
         assert!(output.status.success(), "tokentop {args:?} failed");
-        assert!(output.stdout.len() > 500, "tokentop {args:?} printed too little");
+        assert!(
+            output.stdout.len() > 500,
+            "tokentop {args:?} printed too little"
+        );
     }
+}
+
+/// The sysusers.d line is one `systemd-sysusers` accepts (it refuses a bad GECOS, for one) and
+/// makes the user the unit runs as. Into a throwaway root, never the machine's.
+#[test]
+fn the_sysusers_file_creates_the_service_user() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("etc")).unwrap();
+    let output = std::process::Command::new("systemd-sysusers")
+        .arg(format!("--root={}", root.path().display()))
+        .arg(repo().join("deploy/systemd/tokentop.sysusers"))
+        .output()
+        .unwrap_or_else(|err| {
+            panic!("cannot run systemd-sysusers ({err}): run `scripts/test`, it installs systemd")
+        });
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let passwd = std::fs::read_to_string(root.path().join("etc/passwd")).unwrap();
+    let user = passwd
+        .lines()
+        .find(|line| line.starts_with("tokentop:"))
+        .unwrap_or_else(|| panic!("no tokentop user in:\n{passwd}"));
+    assert!(
+        user.ends_with(":/var/lib/tokentop:/usr/sbin/nologin"),
+        "{user}"
+    );
+    let unit = std::fs::read_to_string(repo().join("deploy/systemd/tokentop.service")).unwrap();
+    assert!(unit.contains("\nUser=tokentop\n") && unit.contains("\nGroup=tokentop\n"));
 }

@@ -17,12 +17,9 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
-use tokio::time::Instant;
 
 /// Longest wait for a server to start.
 const STARTUP: Duration = Duration::from_secs(30);
-/// How often a starting server is looked at.
-const POLL: Duration = Duration::from_millis(50);
 
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -240,31 +237,30 @@ pub struct Moto {
 }
 
 impl Moto {
+    /// Started on port 0: moto prints the port it got (` * Running on http://127.0.0.1:PORT`).
     pub async fn start(venv_bin: &Path) -> Moto {
-        // Free now; moto binds it a moment later (nothing else on this machine races for
-        // ephemeral loopback ports it did not ask for).
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(venv_bin.join("moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let mut child = Command::new(venv_bin.join("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = Instant::now() + STARTUP;
-        while TcpStream::connect(addr).await.is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen in {STARTUP:?}"
-            );
-            tokio::time::sleep(POLL).await;
-        }
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = tokio::time::timeout(STARTUP, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some((_, addr)) = line.split_once("Running on http://") {
+                    return addr.trim().parse::<SocketAddr>().unwrap();
+                }
+            }
+            panic!("moto_server exited before listening");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("moto_server did not listen in {STARTUP:?}"));
+        // moto logs every request to stderr: keep draining it so it never blocks on a pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Moto {
             addr,
             _child: child,
