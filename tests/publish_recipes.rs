@@ -289,7 +289,7 @@ async fn apprunner_handoff_updates_the_secret_then_starts_a_deployment() {
     assert_eq!(calls[0].json()["ServiceArn"], SERVICE);
     assert_eq!(
         *held.lock().unwrap(),
-        [tokens.new.clone()],
+        std::slice::from_ref(&tokens.new),
         "the deployment started before the secret held the new token"
     );
     watch.assert_clean(
