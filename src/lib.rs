@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`bearer`] | the bearer-token check of the two HTTP listeners (`/metrics`, the proxy) |
 //! | [`cli`] | clap definitions of every subcommand and global flag (no logic) |
+//! | [`cluster`] | `[cluster]`: the Redis coordinator (leases with fences, compare-and-set writes in Lua, pub/sub announcements, heartbeats, the history stream, the data dir as cache) |
 //! | [`commands`] | one file per subcommand (`history_chart.rs` draws `history --chart`); the only place that prints to stdout |
 //! | [`config`] | config file discovery, parsing with spans, validation, secrets, env overrides |
 //! | [`graph`] | the Meta Graph API client: typed requests/responses, error classes, `appsecret_proof`, usage headers |
@@ -28,7 +29,8 @@
 //! | `engine/mod.rs` | `Engine::start`, the handle, the command loop |
 //! | `engine/account/` | one account: `phase.rs` the pure lifecycle state (`Phase`, `plan`, `Action`s), `actor.rs` the run loop and timers, `inspect.rs` inspections and performing actions, `refresh.rs` the refresh procedure, `supervise.rs` restarts after a panic |
 //! | `engine/new_token.rs` | the rule a new token must pass, and its expiry |
-//! | `engine/token_write.rs` | the one storage path of a new token (lock, re-read, persist, history row), for refresh and `exchange` |
+//! | `engine/token_write.rs` | the one storage path of a new token (lease, re-read, compare-and-set, history row), for refresh and `exchange` |
+//! | `engine/coordinator/` | the `Coordinator` trait (who may refresh, where tokens live), `local.rs` (lock file and data dir), `status.rs` (the cluster as clients see it), and when to refresh without a lease |
 //! | `engine/store.rs`, `engine/lock.rs`, `engine/atomic_file.rs`, `engine/private_fs.rs` | the token store, the cross-process lock, atomic and symlink-safe file access |
 //! | `engine/history.rs` | `history.jsonl` |
 //! | `engine/refresh_stats.rs`, `engine/history_digest.rs` | from history rows: the refresh success rate over 24 h / 7 d / 30 d (`check`, `/status`, the dashboard), and the digest of `history --summary` |

@@ -248,7 +248,7 @@ impl Inner {
     }
 
     /// A cache answer while Redis is away, claiming no newer version than Redis last had.
-    fn from_cache(&self, account: &str) -> Result<Option<Versioned>, CoordError> {
+    fn cached_answer(&self, account: &str) -> Result<Option<Versioned>, CoordError> {
         let cached = load_versioned(&self.cache, account)?;
         let remote = self
             .remote_versions
@@ -351,7 +351,7 @@ impl Coordinator for RedisCoordinator {
     ) -> BoxFuture<'a, Result<Option<Versioned>, CoordError>> {
         Box::pin(async move {
             match self.inner.load(account).await {
-                Err(err) if err.is_unavailable() => self.inner.from_cache(account),
+                Err(err) if err.is_unavailable() => self.inner.cached_answer(account),
                 other => other,
             }
         })

@@ -312,7 +312,7 @@ impl AccountActor {
     /// than the moment the refresh may go ahead without a lease.
     fn fail_without_exchange(&mut self, trigger: Trigger, err: &CoordError) -> RefreshOutcome {
         if err.is_unavailable() {
-            let graph_err = GraphError::without_envelope(ErrorClass::Transient, &err.to_string());
+            let graph_err = GraphError::without_envelope(ErrorClass::Transient, err.to_string());
             let lease_time = self.shared.coordinator.lease_time();
             let deadline = secs_until_leaseless(self.secs_to_expiry(), lease_time);
             return Err(self.on_failure_by(trigger, &graph_err, 0, deadline));
