@@ -9,7 +9,8 @@
 //! ├ logs.rs: the application's log lines (filter, pause) ──────────────┤  middle band 45%
 //! └ footer.rs: keys ───────────────────────────────────────────────────┘  of the rest
 //! overlay.rs: help and the send confirmation, drawn over everything; below 60x16 only a
-//! "terminal too small" line. Colours come from theme.rs, urgency from `engine::urgency`.
+//! "terminal too small" line. With `[cluster]`, cluster.rs adds a `CLUSTER` row to the token
+//! panel, a row above the fleet's footer, and the `c` overlay of members and leases. Colours come from theme.rs, urgency from `engine::urgency`.
 //!
 //! The fleet view (the default above six accounts, `F` switches) replaces all of the above:
 //! ┌ tokentop ─ 60 accounts · 4 critical · 9 warning ───────────── clock ─ live ┐
@@ -20,6 +21,7 @@
 //! └ footer.rs: fleet keys ─────────────────────────────────────────────────────┘
 //! ```
 
+pub mod cluster;
 pub mod delivery;
 pub mod fleet;
 pub mod fleet_cells;
