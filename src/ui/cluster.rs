@@ -91,13 +91,12 @@ fn with_hint(
     width: usize,
     palette: &Palette,
 ) -> Vec<Span<'static>> {
-    let room = text.chars().count() + HINT.chars().count() <= width;
-    spans.push(Span::styled(fit(&text, width), palette.urgency(urgency)));
-    if room {
-        if let Some(last) = spans.last_mut() {
-            *last = Span::styled(text, palette.urgency(urgency));
-        }
+    let style = palette.urgency(urgency);
+    if text.chars().count() + HINT.chars().count() <= width {
+        spans.push(Span::styled(text, style));
         spans.push(Span::styled(HINT, palette.dim()));
+    } else {
+        spans.push(Span::styled(fit(&text, width), style));
     }
     spans
 }
