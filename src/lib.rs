@@ -9,7 +9,7 @@
 //! | [`bearer`] | the bearer-token check of the two HTTP listeners (`/metrics`, the proxy) |
 //! | [`cli`] | clap definitions of every subcommand and global flag (no logic) |
 //! | [`cluster`] | `[cluster]`: the Redis coordinator (leases with fences, compare-and-set writes in Lua, pub/sub announcements, heartbeats, the history stream, the data dir as cache) |
-//! | [`commands`] | one file per subcommand (`history_chart.rs` draws `history --chart`); the only place that prints to stdout |
+//! | [`commands`] | one file per subcommand (`history_chart.rs` draws `history --chart`); the only place that prints to stdout; `check_report.rs` and `check_cluster.rs` hold `check`'s rules as pure functions |
 //! | [`config`] | config file discovery, parsing with spans, validation, secrets, env overrides |
 //! | [`graph`] | the Meta Graph API client: typed requests/responses, error classes, `appsecret_proof`, usage headers |
 //! | [`sim`] | the Graph API simulator (`tokentop sim`, tests, the demo) |
@@ -18,9 +18,9 @@
 //! | [`logging`] | tracing setup: stderr (text or JSON) for headless commands, daily files in the data dir opened without following symlinks |
 //! | [`mask`] | the one way a token is ever shown: `EAAG…x9Qf` |
 //! | [`proxy`] | the Graph API proxy: applications send their Graph requests without a token; it adds the account's token and proof, refreshes inside the send guard, and retries once after a 190 |
-//! | [`serve`] | the HTTP endpoint for on-call tools: Prometheus `/metrics`, `/healthz`, `/readyz`, `/status`; fed by a tee of the engine's events |
+//! | [`serve`] | the HTTP endpoint for on-call tools: Prometheus `/metrics` (`cluster_metrics.rs`: the `[cluster]` families), `/healthz`, `/readyz`, `/status`; fed by a tee of the engine's events |
 //! | [`tui`] | the dashboard: terminal lifecycle, event loop, `App` state + pure `update(msg)`, key map |
-//! | [`ui`] | pure render functions of the dashboard, one file per panel; terminal-only shapes (bars, sparklines); the braille charts (`charts`, `lifetime_chart` also drawn by `history --chart`, `delivery_chart`, `plot`) |
+//! | [`ui`] | pure render functions of the dashboard, one file per panel (`cluster.rs`: the `[cluster]` row and the `C` overlay); terminal-only shapes (bars, sparklines); the braille charts (`charts`, `lifetime_chart` also drawn by `history --chart`, `delivery_chart`, `plot`) |
 //!
 //! Inside `engine/`:
 //!

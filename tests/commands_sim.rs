@@ -517,6 +517,50 @@ async fn check_is_unknown_without_an_answer_or_with_a_bad_config() {
     assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
 }
 
+/// Issue 13: with `[cluster]` and Redis down, `check` says since when and what to do, and is
+/// at least WARNING; the account itself stays OK (the token is served from the cache). No
+/// Redis needed: nothing listens on the port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_warns_while_the_cluster_redis_is_unreachable() {
+    let sim = start_sim(SimConfig::default()).await;
+    let token = sim
+        .handle()
+        .mint_token(TokenKind::SystemUser, None)
+        .access_token;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let redis = format!("redis://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let install = Install::new(&sim, DEFAULT_APP_SECRET);
+    let cluster = format!("\n[cluster]\nredis-url = \"{redis}\"\nmember = \"web-1\"\n");
+    install.write_config(&token, &cluster, "");
+    let started = std::time::Instant::now();
+    let (code, report) = check(&install).await;
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(report["status"], "WARNING");
+    assert_eq!(report["accounts"][0]["status"], "OK", "{report:#}");
+    let cluster = &report["cluster"];
+    assert_eq!(cluster["status"], "WARNING", "{report:#}");
+    assert_eq!(cluster["reachable"], false, "{report:#}");
+    assert!(cluster["unreachable_since"].is_string(), "{report:#}");
+    let hint = cluster["action_hint"].as_str().unwrap();
+    assert!(hint.contains("[cluster] redis-url"), "{hint}");
+    let lines = text(&install.run(&["check"]).await.stdout);
+    assert!(
+        lines.contains("\ncluster: Redis unreachable since "),
+        "{lines}"
+    );
+    assert!(
+        lines.contains("what to do: check [cluster] redis-url"),
+        "{lines}"
+    );
+    // Three runs of check, none waiting out its whole Graph timeout for the cluster.
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 /// Every place a secret must never reach, as (label, text).
 fn leak_sources(install: &Install, outputs: &[(String, Output)]) -> Vec<(String, String)> {
     let mut sources: Vec<(String, String)> = Vec::new();

@@ -201,3 +201,63 @@ async fn prometheus_sees_an_invalidated_token_and_the_refreshes() {
         .await;
     daemon.stop().await;
 }
+
+/// Issue 13: the cluster families appear with the first cluster status, and `promtool`
+/// accepts them (also the NaN latency of an unreachable Redis). No Redis needed: the status
+/// is handed to the metrics as the engine would.
+#[test]
+fn cluster_families_pass_promtool() {
+    use tokentop::engine::EngineEvent;
+    use tokentop::engine::coordinator::{ClusterStatus, LeaseHolder, MemberBeat};
+    use tokentop::serve::{Format, Metrics};
+
+    let mut metrics = Metrics::new(&["production".to_string()]);
+    let scrape = |metrics: &mut Metrics| {
+        String::from_utf8(metrics.render(Format::PrometheusText).unwrap().to_vec()).unwrap()
+    };
+    assert!(!scrape(&mut metrics).contains("tokentop_cluster"));
+    let now = chrono::Utc::now();
+    let up = ClusterStatus {
+        backend: "redis".to_string(),
+        endpoint: "redis://127.0.0.1:6379".to_string(),
+        member: "web-1".to_string(),
+        reachable: true,
+        unreachable_since: None,
+        last_error: None,
+        latency_ms: Some(0.4),
+        members: ["web-1", "web-2", "web-3"]
+            .into_iter()
+            .map(|member| MemberBeat {
+                member: member.to_string(),
+                last_seen: now,
+                this_process: member == "web-1",
+            })
+            .collect(),
+        leases: vec![LeaseHolder {
+            account: "production".to_string(),
+            holder: "web-2".to_string(),
+            fence: 17,
+        }],
+        checked_at: now,
+    };
+    let down = ClusterStatus {
+        reachable: false,
+        unreachable_since: Some(now),
+        latency_ms: None,
+        members: Vec::new(),
+        leases: Vec::new(),
+        ..up.clone()
+    };
+    metrics.observe(&EngineEvent::Cluster(Box::new(up)));
+    let text = scrape(&mut metrics);
+    assert!(text.contains("tokentop_cluster_members 3"), "{text}");
+    assert!(
+        text.contains(r#"tokentop_cluster_lease_held{account="production",holder="web-2"} 1"#),
+        "{text}"
+    );
+    promtool_check_metrics(&text);
+    metrics.observe(&EngineEvent::Cluster(Box::new(down)));
+    let text = scrape(&mut metrics);
+    assert!(text.contains("tokentop_cluster_reachable 0"), "{text}");
+    promtool_check_metrics(&text);
+}

@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use super::check_cluster::{cluster_line, cluster_report};
 use super::check_report::{
     AccountReport, CheckReport, DeliveryReport, Extras, Status, account_report, exit_code,
 };
@@ -19,6 +20,7 @@ use super::common::{
 use super::stdout;
 use crate::cli::{CheckArgs, GlobalArgs};
 use crate::config::Settings;
+use crate::engine::coordinator::ClusterStatus;
 use crate::engine::delivery::{DeliverySource, RateSummary};
 use crate::engine::health::load_analytics_cache;
 use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
@@ -36,6 +38,10 @@ const SUMMARY_FRESH_SECS: i64 = 120;
 const HOUR_SECS: i64 = 3600;
 /// The telemetry summary is a few kilobytes; a larger file is not one.
 const SUMMARY_MAX_BYTES: u64 = 4 * 1024 * 1024;
+/// With `[cluster]`, how long after the accounts are done `check` still waits for the
+/// coordinator's first status (sent at start; a down Redis answers within its 2 s connect
+/// timeout).
+const CLUSTER_GRACE: Duration = Duration::from_secs(5);
 
 pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let settings = match load_settings(global).and_then(|s| require_accounts(&s).map(|()| s)) {
@@ -73,6 +79,9 @@ fn print_report(report: &CheckReport, json: bool) -> anyhow::Result<()> {
     for account in &report.accounts {
         stdout::line(account_line(account))?;
     }
+    if let Some(cluster) = &report.cluster {
+        stdout::line(cluster_line(cluster))?;
+    }
     Ok(())
 }
 
@@ -85,7 +94,8 @@ pub async fn inspect_all(settings: &Settings) -> anyhow::Result<CheckReport> {
     let (handle, mut events) = start_engine(settings, options)?;
     let names: Vec<String> = settings.accounts.iter().map(|a| a.name.clone()).collect();
     let limit = settings.graph.request_timeout * 2 + Duration::from_secs(5);
-    let (latest, phones) = collect(&mut events, &names, limit).await;
+    let wait_for_cluster = settings.cluster.redis_url.is_some();
+    let (latest, phones, cluster) = collect(&mut events, &names, wait_for_cluster, limit).await;
     shutdown(&handle, &mut events).await;
     // Bounded: the history file is compacted past 8 MiB (`DEFAULT_SIZE_CAP_BYTES`).
     let history = super::history_source::load(settings)
@@ -99,6 +109,7 @@ pub async fn inspect_all(settings: &Settings) -> anyhow::Result<CheckReport> {
         history: &history,
         logs_rate: logs_rate(settings, now),
         refresh_rates: Some(rates_by_account(&history, now)),
+        cluster: cluster.as_ref(),
     };
     Ok(build_report(settings, &known, now))
 }
@@ -115,6 +126,8 @@ pub struct Known<'a> {
     /// Each account's refresh success rate ([`rates_by_account`] of the last 30 days' rows);
     /// `None` leaves `refresh_rate` out of the report.
     pub refresh_rates: Option<HashMap<String, RefreshRates>>,
+    /// The coordinator's last status, with `[cluster]`.
+    pub cluster: Option<&'a ClusterStatus>,
 }
 
 /// The report on every configured account, in config order.
@@ -141,9 +154,15 @@ pub fn build_report(settings: &Settings, known: &Known<'_>, now: DateTime<Utc>) 
             account_report(&snapshot, &settings.refresh, now.timestamp(), &extras)
         })
         .collect();
+    let cluster = settings
+        .cluster
+        .redis_url
+        .is_some()
+        .then(|| cluster_report(known.cluster));
     let status = accounts
         .iter()
         .map(|a| a.status)
+        .chain(cluster.as_ref().map(|c| c.status))
         .max()
         .unwrap_or(Status::Unknown);
     CheckReport {
@@ -151,30 +170,46 @@ pub fn build_report(settings: &Settings, known: &Known<'_>, now: DateTime<Utc>) 
         exit_code: exit_code(status),
         checked_at: now.timestamp(),
         accounts,
+        cluster,
     }
 }
 
 type Collected = (
     HashMap<String, AccountSnapshot>,
     HashMap<String, PhoneSnapshot>,
+    Option<ClusterStatus>,
 );
 
-/// Waits (bounded) until every account was inspected and its phone health polled.
+/// Waits (bounded) until every account was inspected and its phone health polled, and with
+/// `wait_for_cluster` until the coordinator's first status came too (at most
+/// [`CLUSTER_GRACE`] longer than the accounts).
 async fn collect(
     events: &mut UnboundedReceiver<EngineEvent>,
     names: &[String],
+    wait_for_cluster: bool,
     limit: Duration,
 ) -> Collected {
     let mut latest: HashMap<String, AccountSnapshot> = HashMap::new();
     let mut phones: HashMap<String, PhoneSnapshot> = HashMap::new();
-    let deadline = tokio::time::Instant::now() + limit;
-    let done = |latest: &HashMap<String, AccountSnapshot>,
-                phones: &HashMap<String, PhoneSnapshot>| {
+    let mut cluster: Option<ClusterStatus> = None;
+    let mut deadline = tokio::time::Instant::now() + limit;
+    let accounts_done = |latest: &HashMap<String, AccountSnapshot>,
+                         phones: &HashMap<String, PhoneSnapshot>| {
         names
             .iter()
             .all(|n| latest.get(n).is_some_and(AccountSnapshot::settled) && phones.contains_key(n))
     };
-    while !done(&latest, &phones) {
+    let mut graced = false;
+    loop {
+        if accounts_done(&latest, &phones) {
+            if !wait_for_cluster || cluster.is_some() {
+                break;
+            }
+            if !graced {
+                graced = true;
+                deadline = deadline.min(tokio::time::Instant::now() + CLUSTER_GRACE);
+            }
+        }
         match tokio::time::timeout_at(deadline, events.recv()).await {
             Ok(Some(EngineEvent::Account(snapshot))) => {
                 latest.insert(snapshot.name.clone(), *snapshot);
@@ -182,11 +217,12 @@ async fn collect(
             Ok(Some(EngineEvent::Phone(phone))) => {
                 phones.insert(phone.account.clone(), *phone);
             }
+            Ok(Some(EngineEvent::Cluster(status))) => cluster = Some(*status),
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => break,
         }
     }
-    (latest, phones)
+    (latest, phones, cluster)
 }
 
 fn last_refresh_failed(history: &[HistoryEntry], account: &str) -> bool {

@@ -101,6 +101,9 @@ pub struct CheckReport {
     pub exit_code: u8,
     pub checked_at: i64,
     pub accounts: Vec<AccountReport>,
+    /// With `[cluster]` only: Redis, its members and leases.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<super::check_cluster::ClusterReport>,
 }
 
 /// What `check` knows about one account besides the token snapshot.

@@ -1,6 +1,7 @@
 //! One file per subcommand; [`run`] dispatches. The only layer that prints to stdout.
 
 pub(crate) mod check;
+pub(crate) mod check_cluster;
 pub(crate) mod check_report;
 mod common;
 mod completions;

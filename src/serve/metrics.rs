@@ -16,6 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use super::cluster_metrics::ClusterMetrics;
 use super::labels::{
     self, PHONE_QUALITIES, PHONE_STATUSES, TOKEN_STATES, quality_label, status_label, trigger_label,
 };
@@ -159,6 +160,8 @@ pub struct Metrics {
     phone_status: Family<PhoneStatusLabels, Gauge>,
     rate_limit_usage: Family<UsageLabels, FloatGauge>,
     log_lines: Family<LogLineLabels, Counter>,
+    /// Registered with the first cluster status, so a scrape without `[cluster]` is unchanged.
+    cluster: Option<ClusterMetrics>,
     /// Cumulative totals already added to the counters fed from totals, so that each new
     /// snapshot adds only its growth.
     counted: Counted,
@@ -195,6 +198,7 @@ impl Metrics {
             phone_status: Family::default(),
             rate_limit_usage: Family::default(),
             log_lines: Family::default(),
+            cluster: None,
             counted: Counted::default(),
             cached: [None, None, None, None],
         };
@@ -304,6 +308,10 @@ impl Metrics {
             EngineEvent::History(entry) => self.history(entry),
             EngineEvent::Phone(phone) => self.phone(phone),
             EngineEvent::Telemetry(snapshot) => self.telemetry(snapshot),
+            EngineEvent::Cluster(status) => self
+                .cluster
+                .get_or_insert_with(|| ClusterMetrics::register(&mut self.registry))
+                .observe(status),
             _ => return,
         }
         self.cached = [None, None, None, None];

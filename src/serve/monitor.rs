@@ -108,6 +108,7 @@ fn matters_to_monitor(event: &EngineEvent) -> bool {
             | EngineEvent::History(_)
             | EngineEvent::Phone(_)
             | EngineEvent::Telemetry(_)
+            | EngineEvent::Cluster(_)
             | EngineEvent::Pong { .. }
     )
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use crate::commands::check::{Known, build_report, logs_rate_of};
 use crate::commands::check_report::CheckReport;
 use crate::config::Settings;
+use crate::engine::coordinator::ClusterStatus;
 use crate::engine::history::{HistoryEntry, HistoryEvent};
 use crate::engine::refresh_stats::{LONGEST_WINDOW_SECS, rates_by_account};
 use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
@@ -33,6 +34,8 @@ pub struct LiveStatus {
     /// The last hour's send rows, oldest first.
     sends: VecDeque<HistoryEntry>,
     telemetry: Option<TelemetrySnapshot>,
+    /// The coordinator's last status, with `[cluster]`.
+    cluster: Option<ClusterStatus>,
 }
 
 impl LiveStatus {
@@ -47,6 +50,7 @@ impl LiveStatus {
             refreshes: VecDeque::new(),
             sends: VecDeque::new(),
             telemetry: None,
+            cluster: None,
         };
         for entry in history {
             status.history(entry);
@@ -65,6 +69,7 @@ impl LiveStatus {
             }
             EngineEvent::History(entry) => self.history((**entry).clone()),
             EngineEvent::Telemetry(snapshot) => self.telemetry = Some((**snapshot).clone()),
+            EngineEvent::Cluster(status) => self.cluster = Some((**status).clone()),
             _ => {}
         }
     }
@@ -130,7 +135,76 @@ impl LiveStatus {
             history: &history,
             logs_rate: logs_rate_of(&self.settings, self.telemetry.as_ref(), now),
             refresh_rates: Some(rates_by_account(&self.refreshes, now)),
+            cluster: self.cluster.as_ref(),
         };
         build_report(&self.settings, &known, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::coordinator::ClusterStatus;
+    use crate::engine::urgency::Level;
+
+    fn settings(redis: bool) -> Settings {
+        let mut cluster = crate::config::ClusterSettings::default();
+        if redis {
+            cluster.redis_url = Some(secrecy::SecretString::from("redis://127.0.0.1:6379"));
+        }
+        Settings {
+            config_path: None,
+            data_dir: std::path::PathBuf::from("/nonexistent"),
+            graph: Default::default(),
+            refresh: Default::default(),
+            accounts: Vec::new(),
+            logs: Vec::new(),
+            patterns: Default::default(),
+            ui: Default::default(),
+            serve: Default::default(),
+            proxy: Default::default(),
+            cluster,
+        }
+    }
+
+    fn down() -> ClusterStatus {
+        ClusterStatus {
+            backend: "redis".to_string(),
+            endpoint: "redis://127.0.0.1:6379".to_string(),
+            member: "web-1".to_string(),
+            reachable: false,
+            unreachable_since: Some(Utc::now()),
+            last_error: Some("Connection refused".to_string()),
+            latency_ms: None,
+            members: Vec::new(),
+            leases: Vec::new(),
+            checked_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn status_carries_the_last_cluster_status_and_an_unreachable_redis_warns() {
+        let mut live = LiveStatus::new(settings(true), Vec::new());
+        live.observe(&EngineEvent::Cluster(Box::new(down())));
+        let report = live.report(Utc::now());
+        assert_eq!(report.status, Level::Warning);
+        let json = serde_json::to_value(&report).unwrap_or_default();
+        assert_eq!(json["cluster"]["reachable"], false);
+        assert_eq!(json["cluster"]["status"], "WARNING");
+
+        let mut up = down();
+        up.reachable = true;
+        up.unreachable_since = None;
+        live.observe(&EngineEvent::Cluster(Box::new(up)));
+        let json = serde_json::to_value(live.report(Utc::now())).unwrap_or_default();
+        assert_eq!(json["cluster"]["status"], "OK");
+    }
+
+    #[test]
+    fn without_cluster_the_report_has_no_cluster_key() {
+        let mut live = LiveStatus::new(settings(false), Vec::new());
+        let json = serde_json::to_value(live.report(Utc::now())).unwrap_or_default();
+        assert!(json.is_object());
+        assert!(json.get("cluster").is_none(), "{json}");
     }
 }

@@ -50,6 +50,8 @@ pub enum Charts {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Overlay {
     Help,
+    /// The cluster's members with their last heartbeats, and the held leases (`c`).
+    Cluster,
     /// Asks before sending a (real, billable) test message.
     ConfirmSend {
         account: String,

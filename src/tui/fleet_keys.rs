@@ -31,6 +31,7 @@ impl App {
             KeyCode::Esc => self.set_fleet_filter(String::new()),
             KeyCode::Char('s') => self.fleet.sort = self.fleet.sort.next(),
             KeyCode::Char('?') => self.overlay = Some(super::Overlay::Help),
+            KeyCode::Char('C') => self.show_cluster(),
             _ => {}
         }
         Vec::new()

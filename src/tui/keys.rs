@@ -17,6 +17,7 @@ impl App {
             None if self.view == View::Fleet => self.on_fleet_key(key),
             None => self.on_dashboard_key(key),
             Some(Overlay::Help) => self.on_help_key(key),
+            Some(Overlay::Cluster) => self.on_cluster_key(key),
             Some(Overlay::ConfirmSend { account, to }) => self.on_confirm_key(key, account, to),
             Some(Overlay::Notice { .. }) => Vec::new(),
             Some(Overlay::Filter { input, error }) => {
@@ -65,6 +66,7 @@ impl App {
             }
             KeyCode::Char('?') => self.overlay = Some(Overlay::Help),
             KeyCode::Char('c') => self.toggle_charts(),
+            KeyCode::Char('C') => self.show_cluster(),
             _ => {}
         }
         Vec::new()
@@ -75,6 +77,31 @@ impl App {
     fn toggle_charts(&mut self) {
         let shown = crate::ui::charts::visible(self.charts, self.size.1);
         self.charts = if shown { Charts::Hidden } else { Charts::Shown };
+    }
+
+    /// The cluster overlay, or why there is none.
+    pub(super) fn show_cluster(&mut self) {
+        self.overlay = Some(match self.cluster {
+            Some(_) => Overlay::Cluster,
+            None => Overlay::Notice {
+                title: "No cluster".to_string(),
+                text: "No cluster status: tokens are shared through Redis only with\n\
+                       [cluster] redis-url in the config file; its first status comes\n\
+                       within seconds of the start."
+                    .to_string(),
+            },
+        });
+    }
+
+    fn on_cluster_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        match key.code {
+            KeyCode::Char('q') => vec![Effect::Quit],
+            KeyCode::Esc | KeyCode::Char('C') | KeyCode::Enter => Vec::new(),
+            _ => {
+                self.overlay = Some(Overlay::Cluster);
+                Vec::new()
+            }
+        }
     }
 
     fn on_help_key(&mut self, key: KeyEvent) -> Vec<Effect> {

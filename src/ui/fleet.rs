@@ -127,19 +127,32 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let prompt = app.fleet.editing || !app.fleet.filter.is_empty();
-    let body_rows = inner.height.saturating_sub(1 + u16::from(prompt));
+    let cluster = super::cluster::fleet_row(app, usize::from(inner.width), palette);
+    let extra_rows = u16::from(prompt) + u16::from(cluster.is_some());
+    let body_rows = inner.height.saturating_sub(1 + extra_rows);
     let columns = layout(inner.width);
     let mut lines = vec![header(&columns, palette)];
     lines.extend(body(app, &rows, &columns, usize::from(body_rows), palette));
     frame.render_widget(Paragraph::new(lines), inner);
-    if prompt && inner.height >= 2 {
-        let row = Rect {
-            y: inner.y + inner.height - 1,
-            height: 1,
-            ..inner
-        };
+    let mut bottom = inner.height;
+    if prompt && bottom >= 2 {
+        bottom -= 1;
         let line = prompt_line(app, rows.len(), keys.len(), palette);
-        frame.render_widget(Paragraph::new(line), row);
+        frame.render_widget(Paragraph::new(line), row_at(inner, bottom));
+    }
+    if let Some(line) = cluster
+        && bottom >= 2
+    {
+        frame.render_widget(Paragraph::new(line), row_at(inner, bottom - 1));
+    }
+}
+
+/// Row `offset` of `inner`, one row high.
+fn row_at(inner: Rect, offset: u16) -> Rect {
+    Rect {
+        y: inner.y + offset,
+        height: 1,
+        ..inner
     }
 }
 

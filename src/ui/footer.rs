@@ -41,8 +41,11 @@ pub fn line(app: &App, width: u16, palette: &Palette) -> Line<'static> {
         // Before `? help`: the way back to the table of all accounts.
         keys.insert(keys.len() - 2, ("F", "fleet".to_string()));
     }
-    // Drop the least needed keys first: scroll, focus, then the descriptions get shorter.
-    fitted(keys, &["↑↓", "f", "p", "/"], width, palette)
+    if app.cluster.is_some() {
+        keys.insert(keys.len() - 2, ("C", "cluster".to_string()));
+    }
+    // Drop the least needed keys first: scroll, focus, pause, filter (all in the help).
+    fitted(keys, &["↑↓", "f", "p", "/", "C"], width, palette)
 }
 
 /// The keys of the fleet view that fit in `width`, with the sort order in use.
@@ -56,8 +59,11 @@ pub fn fleet_line(app: &App, width: u16, palette: &Palette) -> Line<'static> {
             *what = format!("sort: {}", app.fleet.sort.label());
         }
     }
+    if app.cluster.is_some() {
+        keys.push(("C", "cluster".to_string()));
+    }
     keys.extend([("?", "help".to_string()), ("q", "quit".to_string())]);
-    fitted(keys, &["r", "↑↓", "enter", "F"], width, palette)
+    fitted(keys, &["C", "r", "↑↓", "enter", "F"], width, palette)
 }
 
 /// `keys` after dropping those in `drops`, in order, until they fit in `width`.

@@ -13,7 +13,8 @@
 //! The charts share the bottom with the logs when it has 16 rows, else replace them (the
 //! footer then sits on the charts' bottom border); plot.rs draws their axis labels.
 //! overlay.rs: help and the send confirmation, drawn over everything; below 60x16 only a
-//! "terminal too small" line. Colours come from theme.rs, urgency from `engine::urgency`.
+//! "terminal too small" line. With `[cluster]`, cluster.rs adds a `CLUSTER` row to the token
+//! panel, a row above the fleet's footer, and the `C` overlay of members and leases. Colours come from theme.rs, urgency from `engine::urgency`.
 //!
 //! The fleet view (the default above six accounts, `F` switches) replaces all of the above:
 //! ┌ tokentop ─ 60 accounts · 4 critical · 9 warning ───────────── clock ─ live ┐
@@ -25,6 +26,7 @@
 //! ```
 
 pub mod charts;
+pub mod cluster;
 pub mod delivery;
 pub mod delivery_chart;
 pub mod fleet;

@@ -70,10 +70,25 @@ const FLEET_HELP_KEYS: [(&str, &str); 15] = [
 /// The account view's keys; with many accounts (or once the fleet was shown) also the way
 /// back to the fleet.
 fn help_keys(app: &App) -> Vec<(&'static str, &'static str)> {
-    if app.view == View::Fleet {
-        return FLEET_HELP_KEYS.to_vec();
+    let mut keys = if app.view == View::Fleet {
+        FLEET_HELP_KEYS.to_vec()
+    } else {
+        HELP_KEYS.to_vec()
+    };
+    if app.cluster.is_some()
+        && let Some(at) = keys.iter().position(|key| key.0 == "?")
+    {
+        keys.insert(
+            at,
+            (
+                "C",
+                "the cluster: members' heartbeats, leases, Redis latency",
+            ),
+        );
     }
-    let mut keys = HELP_KEYS.to_vec();
+    if app.view == View::Fleet {
+        return keys;
+    }
     if app.fleet_offered() {
         for key in &mut keys {
             if key.0 == "Esc" {
@@ -89,6 +104,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
     match &app.overlay {
         None => {}
         Some(Overlay::Help) => help(frame, area, app, palette),
+        Some(Overlay::Cluster) => {
+            let mut lines = super::cluster::overlay_lines(app, palette)
+                .unwrap_or_else(|| vec![Line::from("no cluster status yet")]);
+            lines.push(Line::from(""));
+            lines.push(Line::styled("C or Esc closes", palette.dim()));
+            dialog(frame, area, " Cluster ", lines, 92, palette);
+        }
         Some(Overlay::ConfirmSend { account, to }) => {
             let lines = vec![
                 Line::from(format!("Send the test message of account {account}")),

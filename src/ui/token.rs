@@ -76,7 +76,7 @@ pub fn height(app: &App, width: u16) -> u16 {
     let banner = app
         .selected_account()
         .map_or(0, |view| banner_lines(app, view, width).0.len() as u16);
-    BODY_ROWS + 2 + banner
+    BODY_ROWS + 2 + banner + super::cluster::rows(app)
 }
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
@@ -110,6 +110,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
     ));
     lines.push(state_line(app, view, palette));
     lines.push(activity_line(view, palette));
+    lines.extend(super::cluster::account_row(
+        app,
+        view.name(),
+        usize::from(inner.width),
+        palette,
+    ));
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
