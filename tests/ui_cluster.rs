@@ -158,7 +158,7 @@ fn help_and_fleet_name_the_cluster_key_only_with_a_cluster() {
     let mut app = with_cluster(reachable());
     app.update(ch('?'));
     let text = screen(&app, 80, 24);
-    assert!(text.contains("c               the cluster"), "{text}");
+    assert!(text.contains("C               the cluster"), "{text}");
 
     let mut fleet = fleet_app(60);
     engine(&mut fleet, EngineEvent::Cluster(Box::new(unreachable())));
