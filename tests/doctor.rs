@@ -325,3 +325,77 @@ async fn a_missing_secret_fails_only_the_account_that_names_it() {
         all_text(&output)
     );
 }
+
+/// A TLS server on loopback with the fixture certificate (a test CA's `localhost`), answering
+/// handshakes only; nothing trusts its CA.
+fn tls_server() -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tls");
+    let mut chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(fixtures.join("leaf.pem"))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    chain.extend(
+        CertificateDer::pem_file_iter(fixtures.join("ca.pem"))
+            .unwrap()
+            .map(Result::unwrap),
+    );
+    let key = PrivateKeyDer::from_pem_file(fixtures.join("leaf.key")).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let config = std::sync::Arc::new(config);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let Ok(mut connection) = rustls::ServerConnection::new(config.clone()) else {
+                continue;
+            };
+            while connection.is_handshaking() {
+                if connection.complete_io(&mut stream).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_graph_hosts_certificate_issuer_and_expiry_are_named() {
+    let setup = Setup::new().await;
+    setup.write_config(&[]);
+    let port = tls_server();
+    let output = setup
+        .doctor(
+            &format!("https://localhost:{port}"),
+            Some(DEFAULT_APP_SECRET),
+        )
+        .await;
+    let text = all_text(&output);
+    assert!(
+        text.contains("handshake ok, certificate chain of 2 certificates"),
+        "{text}"
+    );
+    assert!(
+        text.contains("issued by ") && text.contains("CN=tokentop test CA"),
+        "{text}"
+    );
+    assert!(text.contains("expires 2100-11-"), "{text}");
+    // Nothing trusts the test CA: the step fails and says where to look.
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        steps_marked(&output, "✗").contains(&"graph host".to_string()),
+        "{text}"
+    );
+    assert!(text.contains("the certificate is not trusted"), "{text}");
+}

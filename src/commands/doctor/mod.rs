@@ -2,6 +2,7 @@
 //! and on to the publish targets, checked one step at a time, each with what to do when it
 //! fails. Steps that cannot run without an earlier one say so instead of failing again.
 
+mod certificate;
 mod local;
 mod meta;
 mod phone;

@@ -10,6 +10,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
+use super::certificate::{self, Standing};
 use super::report::Outcome;
 use crate::config::{GraphSettings, url_without_password};
 
@@ -109,7 +110,7 @@ async fn tls_outcome(
             .unwrap_or_else(|err| Err(format!("the handshake task failed: {err}"))),
         Err(err) => Err(err.to_string()),
     };
-    let (version, chain) = match handshake {
+    let (version, chain, leaf) = match handshake {
         Ok(facts) => facts,
         Err(problem) => {
             return Outcome::fail(format!("{found}, but TLS failed: {problem}"), todo);
@@ -120,10 +121,30 @@ async fn tls_outcome(
     } else {
         "certificates"
     };
-    let facts = format!("{version} handshake ok, certificate chain of {chain} {noun}");
-    match trusted(graph).await {
-        Ok(()) => Outcome::pass(format!("{found}, {facts}, trusted")),
-        Err(problem) => Outcome::fail(
+    let mut facts = format!("{version} handshake ok, certificate chain of {chain} {noun}");
+    let now = chrono::Utc::now().timestamp();
+    let standing = leaf
+        .as_deref()
+        .map(|der| certificate::read(der).map(|f| certificate::standing(&f, now)));
+    let mut soon = None;
+    match standing {
+        Some(Ok(Standing::Fine(text))) => facts = format!("{facts}, {text}"),
+        Some(Ok(Standing::Soon(text))) => {
+            facts = format!("{facts}, {text}");
+            soon = Some(
+                "the certificate expires soon: Meta renews well before, so check for a TLS-inspecting proxy serving its own",
+            );
+        }
+        Some(Ok(Standing::Expired(text))) => {
+            return Outcome::fail(format!("{found}, {facts}, {text}"), todo);
+        }
+        Some(Err(problem)) => facts = format!("{facts}, {problem}"),
+        None => {}
+    }
+    match (trusted(graph).await, soon) {
+        (Ok(()), None) => Outcome::pass(format!("{found}, {facts}, trusted")),
+        (Ok(()), Some(note)) => Outcome::pass_noted(format!("{found}, {facts}, trusted"), note),
+        (Err(problem), _) => Outcome::fail(
             format!("{found}, {facts}, but the certificate is not trusted: {problem}"),
             todo,
         ),
@@ -151,9 +172,13 @@ fn chain_text(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// A blocking TLS handshake; the protocol version and the number of certificates sent.
-/// The chain is not verified here (no root store is at hand): [`trusted`] does that.
-fn handshake(stream: std::net::TcpStream, host: String) -> Result<(String, usize), String> {
+/// A blocking TLS handshake; the protocol version, the number of certificates sent and the
+/// server's own certificate (DER). The chain is not verified here (no root store is at hand):
+/// [`trusted`] does that.
+fn handshake(
+    stream: std::net::TcpStream,
+    host: String,
+) -> Result<(String, usize, Option<Vec<u8>>), String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -178,8 +203,9 @@ fn handshake(stream: std::net::TcpStream, host: String) -> Result<(String, usize
     let version = connection
         .protocol_version()
         .map_or_else(|| "TLS".to_string(), tls_name);
-    let chain = connection.peer_certificates().map_or(0, <[_]>::len);
-    Ok((version, chain))
+    let certificates = connection.peer_certificates().unwrap_or_default();
+    let leaf = certificates.first().map(|cert| cert.as_ref().to_vec());
+    Ok((version, certificates.len(), leaf))
 }
 
 fn tls_name(version: rustls::ProtocolVersion) -> String {
