@@ -515,23 +515,59 @@ async fn wait_until<T>(
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn three_daemons_share_one_token_with_one_exchange_per_window_for_three_minutes() {
+/// Redis, the simulator (renewed tokens live `renewed`, every answer `latency_ms` late), a
+/// first token living `first`, and one daemon per name sharing it under `policy`.
+struct Scenario {
+    redis: RedisServer,
+    sim: RunningSim,
+    token: String,
+    members: Vec<Member>,
+}
+
+async fn scenario(
+    names: &[&str],
+    renewed: Duration,
+    first: Duration,
+    latency_ms: u64,
+    policy: &Policy,
+) -> Scenario {
     let redis = RedisServer::start(&[]);
-    let lifetime = Duration::from_secs(20);
-    let sim = sim_with(lifetime, 0).await;
+    let sim = sim_with(renewed, latency_ms).await;
     let token = sim
         .handle()
-        .mint_token(TokenKind::SystemUser, Some(lifetime))
+        .mint_token(TokenKind::SystemUser, Some(first))
         .access_token;
+    let members = names
+        .iter()
+        .map(|name| Member::start(&sim, &redis, name, &token, policy))
+        .collect();
+    Scenario {
+        redis,
+        sim,
+        token,
+        members,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_daemons_share_one_token_with_one_exchange_per_window_for_three_minutes() {
     let policy = Policy {
         refresh_before: "50%",
         lease: Duration::from_secs(5),
     };
-    let members: Vec<Member> = ["d0", "d1", "d2"]
-        .iter()
-        .map(|name| Member::start(&sim, &redis, name, &token, &policy))
-        .collect();
+    let Scenario {
+        redis,
+        sim,
+        members,
+        ..
+    } = scenario(
+        &["d0", "d1", "d2"],
+        Duration::from_secs(20),
+        Duration::from_secs(20),
+        0,
+        &policy,
+    )
+    .await;
     let watch = Watch::start(&sim, &redis);
     let started = Instant::now();
     let mut sampled = 0;
@@ -586,21 +622,23 @@ async fn three_daemons_share_one_token_with_one_exchange_per_window_for_three_mi
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killing_the_lease_holder_mid_refresh_twenty_times_never_lapses() {
-    let redis = RedisServer::start(&[]);
-    let lifetime = Duration::from_secs(10);
-    let sim = sim_with(lifetime, 300).await;
-    let token = sim
-        .handle()
-        .mint_token(TokenKind::SystemUser, Some(lifetime))
-        .access_token;
     let policy = Policy {
         refresh_before: "50%",
         lease: Duration::from_secs(2),
     };
-    let mut members: Vec<Member> = ["d0", "d1", "d2"]
-        .iter()
-        .map(|name| Member::start(&sim, &redis, name, &token, &policy))
-        .collect();
+    let Scenario {
+        redis,
+        sim,
+        mut members,
+        ..
+    } = scenario(
+        &["d0", "d1", "d2"],
+        Duration::from_secs(10),
+        Duration::from_secs(10),
+        300,
+        &policy,
+    )
+    .await;
     let watch = Watch::start(&sim, &redis);
     let mut conn = redis.client(None).await;
     let mut last_fence = 0;
@@ -673,23 +711,26 @@ async fn killing_the_lease_holder_mid_refresh_twenty_times_never_lapses() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_away_for_thirty_seconds_costs_no_lapse_and_at_most_one_extra_exchange() {
-    let mut redis = RedisServer::start(&[]);
-    let sim = sim_with(Duration::from_secs(120), 0).await;
-    // Refresh a minute before expiry (up to 6 s earlier, the jitter): this token's refresh is
-    // due 9 to 15 s after the start, while Redis is away (from 5 s to 35 s); it is back with
-    // 40 s left, more than the last-resort margin of 10 s.
-    let token = sim
-        .handle()
-        .mint_token(TokenKind::SystemUser, Some(Duration::from_secs(75)))
-        .access_token;
     let policy = Policy {
         refresh_before: "1m",
         lease: Duration::from_secs(2),
     };
-    let members: Vec<Member> = ["d0", "d1", "d2"]
-        .iter()
-        .map(|name| Member::start(&sim, &redis, name, &token, &policy))
-        .collect();
+    // Refresh a minute before expiry (up to 6 s earlier, the jitter): this token's refresh is
+    // due 9 to 15 s after the start, while Redis is away (from 5 s to 35 s); it is back with
+    // 40 s left, more than the last-resort margin of 10 s.
+    let Scenario {
+        mut redis,
+        sim,
+        token,
+        members,
+    } = scenario(
+        &["d0", "d1", "d2"],
+        Duration::from_secs(120),
+        Duration::from_secs(75),
+        0,
+        &policy,
+    )
+    .await;
     let started = Instant::now();
     let mut conn = redis.client(None).await;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -759,21 +800,23 @@ async fn redis_away_for_thirty_seconds_costs_no_lapse_and_at_most_one_extra_exch
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refresher_paused_past_its_lease_cannot_overwrite_the_newer_token() {
-    let redis = RedisServer::start(&[]);
-    let lifetime = Duration::from_secs(20);
-    let sim = sim_with(lifetime, 1500).await;
-    let token = sim
-        .handle()
-        .mint_token(TokenKind::SystemUser, Some(lifetime))
-        .access_token;
     let policy = Policy {
         refresh_before: "60%",
         lease: Duration::from_secs(2),
     };
-    let members: Vec<Member> = ["d0", "d1"]
-        .iter()
-        .map(|name| Member::start(&sim, &redis, name, &token, &policy))
-        .collect();
+    let Scenario {
+        redis,
+        sim: _sim,
+        members,
+        ..
+    } = scenario(
+        &["d0", "d1"],
+        Duration::from_secs(20),
+        Duration::from_secs(20),
+        1500,
+        &policy,
+    )
+    .await;
     let mut conn = redis.client(None).await;
     let (holder, _) = wait_until("a lease holder", Duration::from_secs(30), async || {
         lease_holder(&mut conn).await
