@@ -4,8 +4,8 @@
 //! What counts as an attempt: a `refresh` row that tokentop's engine wrote with outcome `ok` or
 //! `failed`. Not counted: `skipped` rows (another tokentop process had just refreshed, so this
 //! one asked Meta nothing; they are reported apart as `skipped`), and rows with the trigger
-//! `exchange` (a person ran `tokentop exchange`: a re-auth, not a refresh). Rows dated after
-//! `now` (another process with a clock ahead) are in no window. A window without an attempt has
+//! `exchange` (a person ran `tokentop exchange`: a re-auth, not a refresh). Rows dated more
+//! than 5 s after `now` (another process with a clock ahead) are in no window. A window without an attempt has
 //! no rate (`None`, shown as "no refreshes"), never 0 % or NaN.
 
 use std::collections::{BTreeMap, HashMap};
@@ -15,6 +15,8 @@ use serde::Serialize;
 
 use super::history::{HistoryEntry, HistoryEvent, Outcome};
 
+/// Rows stamped up to this far after `now` still count as now.
+const FUTURE_TOLERANCE_SECS: i64 = 5;
 /// The trigger of the row `tokentop exchange` writes: a person's re-auth, not a refresh.
 pub const EXCHANGE_TRIGGER: &str = "exchange";
 
@@ -53,7 +55,10 @@ impl WindowStats {
     /// Counts `entry` when it is an attempt (or a skip) inside this window ending at `now`.
     pub fn count(&mut self, entry: &HistoryEntry, now: i64) {
         let at = entry.time.timestamp();
-        if at > now || at < now.saturating_sub(self.window_secs) {
+        // A row a moment ahead of `now` is this moment's (the dashboard's clock ticks once a
+        // second behind the engine's rows); one further ahead is a wrong clock, in no window.
+        let latest = now.saturating_add(FUTURE_TOLERANCE_SECS);
+        if at > latest || at < now.saturating_sub(self.window_secs) {
             return;
         }
         match attempt(entry) {
@@ -293,7 +298,7 @@ mod tests {
     #[test]
     fn rows_dated_after_now_are_in_no_window() {
         let history = [
-            row("a", -1, Outcome::Failed, Some("transient")),
+            row("a", -60, Outcome::Failed, Some("transient")),
             row("a", -40 * DAY, Outcome::Ok, None),
             row("a", 5, Outcome::Ok, None),
         ];
@@ -301,6 +306,13 @@ mod tests {
             counts(&account_rates(&history, "a", now())),
             [(1, 1), (1, 1), (1, 1)]
         );
+    }
+
+    #[test]
+    fn a_row_a_moment_ahead_of_the_dashboards_tick_counts() {
+        // The dashboard ticks once a second; the engine stamps rows as they happen.
+        let history = [row("a", -1, Outcome::Ok, None)];
+        assert_eq!(counts(&account_rates(&history, "a", now()))[0], (1, 1));
     }
 
     #[test]
