@@ -119,9 +119,13 @@ impl Inner {
         else {
             return Ok(());
         };
-        let outcome = self
+        let mut outcome = self
             .write_remote(account, &deferred.tokens, deferred.seen_version, 0)
             .await?;
+        if outcome == Err(0) {
+            // Redis came back empty (restarted without persistence): nothing newer to lose.
+            outcome = self.write_remote(account, &deferred.tokens, 0, 0).await?;
+        }
         if let Ok(mut waiting) = self.deferred.lock() {
             waiting.remove(account);
         }
