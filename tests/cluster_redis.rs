@@ -187,8 +187,11 @@ async fn a_write_from_an_older_lease_is_refused_even_with_the_right_version() {
 async fn a_write_without_redis_is_cached_and_stored_when_redis_returns() {
     let mut redis = RedisServer::start(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let a = RedisCoordinator::start(&cluster(&redis.url(None), "a", Duration::from_secs(2)), dir.path())
-        .unwrap();
+    let a = RedisCoordinator::start(
+        &cluster(&redis.url(None), "a", Duration::from_secs(2)),
+        dir.path(),
+    )
+    .unwrap();
     let lease = a.acquire(ACCOUNT, Duration::ZERO).await.unwrap();
     let now = now_unix();
     let first = a
@@ -203,20 +206,39 @@ async fn a_write_without_redis_is_cached_and_stored_when_redis_returns() {
     // The last resort: no lease, Redis away. The token is kept in the data dir.
     let unavailable = a.acquire(ACCOUNT, Duration::ZERO).await.unwrap_err();
     assert!(unavailable.is_unavailable(), "{unavailable}");
-    assert!(unavailable.to_string().contains("Redis is unreachable (since "), "{unavailable}");
+    assert!(
+        unavailable
+            .to_string()
+            .contains("Redis is unreachable (since "),
+        "{unavailable}"
+    );
     let without = tokentop::engine::coordinator::Lease::without();
     let deferred = a
-        .store(ACCOUNT, &without, &tokens("EAAGduringtheoutage1", now + 1), version)
+        .store(
+            ACCOUNT,
+            &without,
+            &tokens("EAAGduringtheoutage1", now + 1),
+            version,
+        )
         .await
         .unwrap();
     assert!(matches!(deferred, WriteOutcome::Deferred), "{deferred:?}");
     let cached = a.load(ACCOUNT).await.unwrap().unwrap();
-    assert_eq!(cached.tokens.access_token.expose_secret(), "EAAGduringtheoutage1");
-    assert!(cached.version <= version, "a cache answer never claims a newer version than Redis had");
+    assert_eq!(
+        cached.tokens.access_token.expose_secret(),
+        "EAAGduringtheoutage1"
+    );
+    assert!(
+        cached.version <= version,
+        "a cache answer never claims a newer version than Redis had"
+    );
     // Redis returns empty (no persistence): the next read stores the waiting write first.
     redis.resume();
     let loaded = a.load(ACCOUNT).await.unwrap().unwrap();
-    assert_eq!(loaded.tokens.access_token.expose_secret(), "EAAGduringtheoutage1");
+    assert_eq!(
+        loaded.tokens.access_token.expose_secret(),
+        "EAAGduringtheoutage1"
+    );
     let mut conn = redis.client(None).await;
     let access: String = conn.hget("tokentop:token:shop", "access").await.unwrap();
     assert_eq!(access, "EAAGduringtheoutage1");
