@@ -10,7 +10,7 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -37,6 +37,11 @@ fn cluster(url: &str, member: &str, lease: Duration) -> ClusterSettings {
     }
 }
 
+/// A member's coordinator on `url`, its cache in `data_dir`.
+fn coordinator(url: &str, member: &str, lease: Duration, data_dir: &Path) -> RedisCoordinator {
+    RedisCoordinator::start(&cluster(url, member, lease), data_dir).unwrap()
+}
+
 fn tokens(value: &str, refreshed_at: i64) -> StoredTokens {
     StoredTokens {
         access_token: SecretString::from(value.to_string()),
@@ -59,8 +64,8 @@ async fn one_lease_holder_at_a_time_with_growing_fences() {
     let redis = RedisServer::start(&[]);
     let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let lease = Duration::from_secs(2);
-    let a = RedisCoordinator::start(&cluster(&redis.url(None), "a", lease), dirs.0.path()).unwrap();
-    let b = RedisCoordinator::start(&cluster(&redis.url(None), "b", lease), dirs.1.path()).unwrap();
+    let a = coordinator(&redis.url(None), "a", lease, dirs.0.path());
+    let b = coordinator(&redis.url(None), "b", lease, dirs.1.path());
 
     let held = a.acquire(ACCOUNT, Duration::ZERO).await.unwrap();
     let first_fence = held.fence.unwrap();
@@ -88,8 +93,8 @@ async fn writes_are_compare_and_set_and_announced_to_other_members() {
     let redis = RedisServer::start(&[]);
     let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let lease = Duration::from_secs(5);
-    let a = RedisCoordinator::start(&cluster(&redis.url(None), "a", lease), dirs.0.path()).unwrap();
-    let b = RedisCoordinator::start(&cluster(&redis.url(None), "b", lease), dirs.1.path()).unwrap();
+    let a = coordinator(&redis.url(None), "a", lease, dirs.0.path());
+    let b = coordinator(&redis.url(None), "b", lease, dirs.1.path());
     let mut b_notices = b.take_notices().unwrap();
     // The subscriber is up once it asked for its first re-read.
     wait_for_notice(&mut b_notices, |n| matches!(n, CoordinatorNotice::Resync)).await;
@@ -163,7 +168,7 @@ async fn a_write_from_an_older_lease_is_refused_even_with_the_right_version() {
     let redis = RedisServer::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let lease = Duration::from_secs(2);
-    let a = RedisCoordinator::start(&cluster(&redis.url(None), "a", lease), dir.path()).unwrap();
+    let a = coordinator(&redis.url(None), "a", lease, dir.path());
     let old = a.acquire(ACCOUNT, Duration::ZERO).await.unwrap();
     let mut conn = redis.client(None).await;
     // The old holder's lease vanishes (expired while it was paused); a newer holder writes.
@@ -187,11 +192,7 @@ async fn a_write_from_an_older_lease_is_refused_even_with_the_right_version() {
 async fn a_write_without_redis_is_cached_and_stored_when_redis_returns() {
     let mut redis = RedisServer::start(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let a = RedisCoordinator::start(
-        &cluster(&redis.url(None), "a", Duration::from_secs(2)),
-        dir.path(),
-    )
-    .unwrap();
+    let a = coordinator(&redis.url(None), "a", Duration::from_secs(2), dir.path());
     let lease = a.acquire(ACCOUNT, Duration::ZERO).await.unwrap();
     let now = now_unix();
     let first = a
@@ -248,11 +249,7 @@ async fn a_write_without_redis_is_cached_and_stored_when_redis_returns() {
 async fn a_record_that_is_not_tokentops_is_refused_not_used() {
     let redis = RedisServer::start(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let a = RedisCoordinator::start(
-        &cluster(&redis.url(None), "a", Duration::from_secs(2)),
-        dir.path(),
-    )
-    .unwrap();
+    let a = coordinator(&redis.url(None), "a", Duration::from_secs(2), dir.path());
     let mut conn = redis.client(None).await;
     let _: () = conn
         .hset_multiple(
@@ -280,11 +277,12 @@ async fn a_record_that_is_not_tokentops_is_refused_not_used() {
 async fn history_rows_go_to_the_stream_with_their_host_and_no_token() {
     let redis = RedisServer::start(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let a = RedisCoordinator::start(
-        &cluster(&redis.url(None), "web-1", Duration::from_secs(2)),
+    let a = coordinator(
+        &redis.url(None),
+        "web-1",
+        Duration::from_secs(2),
         dir.path(),
-    )
-    .unwrap();
+    );
     let mut entry = HistoryEntry::new(ACCOUNT, HistoryEvent::Refresh, "scheduled", Outcome::Ok);
     entry.host = Some("web-1".to_string());
     entry.token = Some("EAAG…x9Qf".to_string());
@@ -300,6 +298,15 @@ async fn history_rows_go_to_the_stream_with_their_host_and_no_token() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].host.as_deref(), Some("web-1"));
     assert_eq!(rows[0].outcome, Outcome::Ok);
+    // `tokentop history` reads the same rows without joining the cluster as a member.
+    let reader = cluster(&redis.url(None), "reader", Duration::from_secs(2));
+    let read = tokentop::cluster::stream::read_history(&reader, 10)
+        .await
+        .unwrap();
+    assert_eq!(read, rows);
+    let mut conn = redis.client(None).await;
+    let members: Vec<String> = conn.hkeys("tokentop:members").await.unwrap();
+    assert!(!members.contains(&"reader".to_string()), "{members:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -318,9 +325,7 @@ async fn acl_user_and_password_work_and_a_wrong_password_says_so() {
     ]);
     let dir = tempfile::tempdir().unwrap();
     let good_url = redis.url(Some(("tokentop", "right-pass-4711")));
-    let good =
-        RedisCoordinator::start(&cluster(&good_url, "a", Duration::from_secs(2)), dir.path())
-            .unwrap();
+    let good = coordinator(&good_url, "a", Duration::from_secs(2), dir.path());
     good.ping().await.unwrap();
     let lease = good.acquire(ACCOUNT, Duration::ZERO).await.unwrap();
     let stored = good
@@ -335,8 +340,7 @@ async fn acl_user_and_password_work_and_a_wrong_password_says_so() {
     assert!(matches!(stored, WriteOutcome::Stored { .. }), "{stored:?}");
 
     let bad_url = redis.url(Some(("tokentop", "wrong-pass-0815")));
-    let bad = RedisCoordinator::start(&cluster(&bad_url, "b", Duration::from_secs(2)), dir.path())
-        .unwrap();
+    let bad = coordinator(&bad_url, "b", Duration::from_secs(2), dir.path());
     let err = bad.ping().await.unwrap_err();
     let text = err.to_string();
     assert!(err.is_unavailable(), "{text}");
@@ -657,12 +661,10 @@ async fn three_daemons_share_one_token_with_one_exchange_per_window_for_three_mi
     );
     // Exactly one exchange per window: every exchange's token was the one stored, and no
     // member exchanged a token another had just replaced.
-    let coordinator = RedisCoordinator::start(
-        &cluster(&redis.url(None), "reader", Duration::from_secs(5)),
-        &PathBuf::from("/nonexistent-tokentop-test"),
-    )
-    .unwrap();
-    let history = coordinator.read_history(100_000).await.unwrap();
+    let reader = cluster(&redis.url(None), "reader", Duration::from_secs(5));
+    let history = tokentop::cluster::stream::read_history(&reader, 100_000)
+        .await
+        .unwrap();
     let stored: Vec<&HistoryEntry> = history
         .iter()
         .filter(|e| e.event == HistoryEvent::Refresh && e.outcome == Outcome::Ok)

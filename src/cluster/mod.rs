@@ -83,25 +83,9 @@ impl RedisCoordinator {
     /// Connects lazily: a Redis that is down at start is retried in the background. Fails only
     /// on a URL the client cannot use.
     pub fn start(settings: &ClusterSettings, data_dir: &std::path::Path) -> anyhow::Result<Self> {
-        let Some(url) = &settings.redis_url else {
-            anyhow::bail!("[cluster] redis-url is not set");
-        };
-        // rediss:// uses rustls with the provider the Graph client uses too.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let shown = url_without_password(url.expose_secret());
-        let client = redis::Client::open(url.expose_secret()).map_err(|err| {
-            anyhow::anyhow!(
-                "[cluster] redis-url {shown} is not usable: {}",
-                conn::scrub(&err.to_string(), Some(url))
-            )
-        })?;
-        let password = client
-            .get_connection_info()
-            .redis_settings()
-            .password()
-            .map(|p| SecretString::from(p.to_string()));
+        let (conn, shown) = connection(settings)?;
         let inner = Arc::new(Inner {
-            conn: Connection::new(client, password),
+            conn,
             keys: Keys::new(&settings.key_prefix),
             scripts: Scripts::new(),
             member: settings.member.clone().unwrap_or_else(default_member),
@@ -144,6 +128,29 @@ impl RedisCoordinator {
             .await?;
         Ok(started.elapsed())
     }
+}
+
+/// The connection `[cluster] redis-url` names (made on first use) and the URL without its
+/// password. Fails only on a URL the client cannot use.
+fn connection(settings: &ClusterSettings) -> anyhow::Result<(Connection, String)> {
+    let Some(url) = &settings.redis_url else {
+        anyhow::bail!("[cluster] redis-url is not set");
+    };
+    // rediss:// uses rustls with the provider the Graph client uses too.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let shown = url_without_password(url.expose_secret());
+    let client = redis::Client::open(url.expose_secret()).map_err(|err| {
+        anyhow::anyhow!(
+            "[cluster] redis-url {shown} is not usable: {}",
+            conn::scrub(&err.to_string(), Some(url))
+        )
+    })?;
+    let password = client
+        .get_connection_info()
+        .redis_settings()
+        .password()
+        .map(|p| SecretString::from(p.to_string()));
+    Ok((Connection::new(client, password), shown))
 }
 
 /// `<host name>-<pid>`: unique per process, readable in a list of members.

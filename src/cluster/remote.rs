@@ -9,7 +9,7 @@ use crate::engine::coordinator::{CoordError, Versioned};
 use crate::engine::store::{StoredTokens, fingerprint};
 
 impl Inner {
-    /// Reads the record from Redis (after storing a deferred write, if one waits).
+    /// Reads the record from Redis, checked field by field.
     pub(super) async fn read_remote(&self, account: &str) -> Result<Option<Versioned>, CoordError> {
         let key = self.keys.token(account);
         let script = &self.scripts.read;
@@ -29,10 +29,8 @@ impl Inner {
                 self.keys.token(account)
             ))
         })?;
-        if let Some(record) = &record
-            && let Ok(mut versions) = self.remote_versions.lock()
-        {
-            versions.insert(account.to_string(), record.version);
+        if let Some(record) = &record {
+            self.note_remote_version(account, record.version);
         }
         Ok(record)
     }
@@ -69,12 +67,17 @@ impl Inner {
             })
             .await?;
         if stored == 1 {
-            if let Ok(mut versions) = self.remote_versions.lock() {
-                versions.insert(account.to_string(), version);
-            }
+            self.note_remote_version(account, version);
             Ok(Ok(version))
         } else {
             Ok(Err(version))
+        }
+    }
+
+    /// What a cache answer may claim at most: the version Redis last showed for `account`.
+    fn note_remote_version(&self, account: &str, version: i64) {
+        if let Ok(mut versions) = self.remote_versions.lock() {
+            versions.insert(account.to_string(), version);
         }
     }
 
@@ -109,7 +112,7 @@ impl Inner {
     }
 
     /// Stores a write deferred while Redis was away. Refused: the other token wins, ours
-    /// stays valid at Meta, unused. Returns whether the account's token changed in Redis.
+    /// stays valid at Meta, unused.
     pub(super) async fn store_deferred(&self, account: &str) -> Result<(), CoordError> {
         let Some(deferred) = self
             .deferred

@@ -15,12 +15,8 @@ pub const CLUSTER_HISTORY_ROWS: usize = 50_000;
 pub async fn load(settings: &Settings) -> anyhow::Result<(Vec<HistoryEntry>, String)> {
     let log = HistoryLog::new(&settings.data_dir);
     if settings.cluster.redis_url.is_some() {
-        let read = crate::cluster::stream::read_history(
-            &settings.cluster,
-            &settings.data_dir,
-            CLUSTER_HISTORY_ROWS,
-        )
-        .await;
+        let read =
+            crate::cluster::stream::read_history(&settings.cluster, CLUSTER_HISTORY_ROWS).await;
         match read {
             Ok(rows) => return Ok((rows, "the cluster's Redis stream".to_string())),
             Err(err) => {
