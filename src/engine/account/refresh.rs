@@ -110,9 +110,16 @@ impl AccountActor {
         entry.detail = Some("another tokentop process had just refreshed".to_string());
         entry.token = self.access.as_ref().map(mask);
         self.shared.record(entry);
+        self.settle_on_stored("skipped: another tokentop process had just refreshed".to_string())
+            .await
+    }
+
+    /// After taking over a token another process stored instead of exchanging: inspect it,
+    /// hand it to this host's targets, and answer with it. On another host (a cluster member)
+    /// the env-file and token file still hold the old token; on the same host they are found
+    /// current and nothing is written.
+    async fn settle_on_stored(&mut self, message: String) -> Refreshed {
         self.inspect_and_plan("after-refresh").await;
-        // On another host (a cluster member) this host's env-file and token file still hold
-        // the old token; on the same host this finds them current and writes nothing.
         self.republish_if_stale().await;
         Refreshed {
             token: self
@@ -120,7 +127,7 @@ impl AccountActor {
                 .clone()
                 .unwrap_or_else(|| SecretString::from(String::new())),
             expires_at: self.snapshot.access_expires_at(),
-            message: "skipped: another tokentop process had just refreshed".to_string(),
+            message,
             problems: Vec::new(),
         }
     }
@@ -295,17 +302,7 @@ impl AccountActor {
         }
         self.shared.record(entry);
         self.publish_token_view();
-        self.inspect_and_plan("after-refresh").await;
-        self.republish_if_stale().await;
-        Refreshed {
-            token: self
-                .access
-                .clone()
-                .unwrap_or_else(|| SecretString::from(String::new())),
-            expires_at: self.snapshot.access_expires_at(),
-            message: detail,
-            problems: Vec::new(),
-        }
+        self.settle_on_stored(detail).await
     }
 
     /// No exchange without the lease. An unreachable coordinator is transient, retried no later
