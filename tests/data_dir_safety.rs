@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use tokentop::engine::history::{HistoryEntry, HistoryEvent, HistoryLog, Outcome};
-use tokentop::engine::lock;
+use tokentop::engine::store::lock;
 use tokentop::engine::store::{StoredTokens, TokenStore};
 
 const PRECIOUS: &str = "root:x:0:0:root:/root:/bin/sh\n";

@@ -22,10 +22,10 @@ use crate::cli::{CheckArgs, GlobalArgs};
 use crate::config::Settings;
 use crate::engine::coordinator::ClusterStatus;
 use crate::engine::delivery::{DeliverySource, RateSummary};
+use crate::engine::fs::private_fs::read_capped_no_follow;
 use crate::engine::health::load_analytics_cache;
+use crate::engine::history::refresh_stats::{RefreshRates, rates_by_account};
 use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
-use crate::engine::private_fs::read_capped_no_follow;
-use crate::engine::refresh_stats::{RefreshRates, rates_by_account};
 use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
 use crate::engine::{
     AccountSnapshot, EngineEvent, EngineOptions, HealthPolling, TELEMETRY_SUMMARY_FILE,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::config::RefreshPolicy;
 use crate::engine::AccountSnapshot;
 use crate::engine::delivery::RateSummary;
-use crate::engine::refresh_stats::RefreshRates;
+use crate::engine::history::refresh_stats::RefreshRates;
 use crate::engine::telemetry_types::PhoneSnapshot;
 use crate::engine::urgency::{Remedy, Windows, remedy, urgency};
 use crate::format::left as format_left;
@@ -448,8 +448,8 @@ mod tests {
 
     #[test]
     fn the_line_says_the_refresh_rate_or_that_there_were_no_refreshes() {
+        use crate::engine::history::refresh_stats::{RefreshRates, account_rates};
         use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
-        use crate::engine::refresh_stats::{RefreshRates, account_rates};
         let s = snapshot(NOW + 30 * 86_400, true);
         let line = |rates: RefreshRates| {
             let extras = Extras {

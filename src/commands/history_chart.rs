@@ -12,7 +12,7 @@ use ratatui::widgets::Widget;
 use super::stdout;
 use crate::config::{EnvSnapshot, Theme};
 use crate::engine::history::HistoryEntry;
-use crate::engine::lifetime::Lifetime;
+use crate::engine::history::lifetime::Lifetime;
 use crate::ui::lifetime_chart::{self, LifetimeChart};
 use crate::ui::theme::Palette;
 

@@ -15,7 +15,7 @@ use super::stdout;
 use crate::cli::{GlobalArgs, HistoryArgs};
 use crate::config::Settings;
 use crate::engine::history::HistoryEntry;
-use crate::engine::history_digest::{AccountDigest, digest};
+use crate::engine::history::digest::{AccountDigest, digest};
 use crate::engine::{AccountSnapshot, EngineEvent};
 use crate::graph::Expiry;
 

@@ -6,29 +6,20 @@
 //! carrying owned snapshots. Nothing here knows about the terminal.
 
 mod account;
-pub mod atomic_file;
 pub mod broker;
 pub mod clock;
 pub mod coordinator;
 pub mod events;
+pub mod fs;
 pub mod history;
-pub mod history_digest;
-pub mod hook;
 mod inspector;
-pub mod lifetime;
-pub mod lock;
-pub mod new_token;
-pub mod private_fs;
 pub mod publish;
-pub mod refresh_stats;
 pub mod schedule;
 mod sends;
 pub mod source;
 pub mod state;
 pub mod store;
 pub mod telemetry;
-pub mod token_file;
-pub mod token_write;
 pub mod urgency;
 
 // The telemetry modules keep their engine-level paths for clients and tests.

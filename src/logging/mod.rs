@@ -69,7 +69,7 @@ pub fn init_with(data_dir: &Path, console: Console, format: ConsoleFormat) -> Op
         _ => tracing::Level::WARN,
     };
     let dir = log_dir(data_dir);
-    let file = crate::engine::private_fs::create_private_dir_all(&dir)
+    let file = crate::engine::fs::private_fs::create_private_dir_all(&dir)
         .and_then(|()| DailyFile::open(&dir));
     let (file_layer, guard, file_error) = match file {
         Ok(daily) => {

@@ -9,8 +9,8 @@ use crate::commands::check::{Known, build_report, logs_rate_of};
 use crate::commands::check_report::CheckReport;
 use crate::config::Settings;
 use crate::engine::coordinator::ClusterStatus;
+use crate::engine::history::refresh_stats::{LONGEST_WINDOW_SECS, rates_by_account};
 use crate::engine::history::{HistoryEntry, HistoryEvent};
-use crate::engine::refresh_stats::{LONGEST_WINDOW_SECS, rates_by_account};
 use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
 use crate::engine::{AccountSnapshot, EngineEvent};
 

@@ -12,9 +12,9 @@ use super::fleet::{FLEET_DEFAULT_ABOVE, Fleet, View};
 use super::log_buffer::LogBuffer;
 use super::msg::{Effect, Msg};
 use crate::config::{Settings, Theme};
+use crate::engine::history::lifetime::Lifetime;
+use crate::engine::history::refresh_stats::{RefreshRates, account_rates};
 use crate::engine::history::{HistoryEntry, HistoryEvent};
-use crate::engine::lifetime::Lifetime;
-use crate::engine::refresh_stats::{RefreshRates, account_rates};
 use crate::engine::telemetry_types::{ClassifiedLine, PhoneSnapshot, TelemetrySnapshot};
 use crate::engine::{AccountSnapshot, EngineEvent, RefreshReport, RequestId, SendReport};
 

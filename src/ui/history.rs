@@ -10,8 +10,8 @@ use ratatui::widgets::Paragraph;
 
 use super::format::fit;
 use super::theme::{Palette, Urgency};
+use crate::engine::history::refresh_stats::RefreshRates;
 use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
-use crate::engine::refresh_stats::RefreshRates;
 use crate::format::{ahead, hms, latency};
 use crate::graph::Expiry;
 use crate::tui::{App, Focus};

@@ -10,7 +10,7 @@ use ratatui::widgets::{Paragraph, Widget};
 
 use super::plot::{self, Axes};
 use super::theme::{Palette, Urgency};
-use crate::engine::lifetime::LifetimeWindow;
+use crate::engine::history::lifetime::LifetimeWindow;
 use crate::format::within;
 
 /// The mark of a failed refresh: a glyph, so it reads without colour.
@@ -143,7 +143,7 @@ mod tests {
 
     use super::*;
     use crate::config::Theme;
-    use crate::engine::lifetime::LifetimeWindow;
+    use crate::engine::history::lifetime::LifetimeWindow;
 
     const HOUR: i64 = 3600;
 

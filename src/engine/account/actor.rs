@@ -15,7 +15,7 @@ use crate::engine::coordinator::Versioned;
 use crate::engine::events::RefreshError;
 use crate::engine::state::AccountSnapshot;
 use crate::engine::store::fingerprint;
-use crate::engine::token_write;
+use crate::engine::store::token_write;
 use crate::graph::AppCredentials;
 
 /// The actor's state. Fields are private to the account module: `inspect.rs` and `refresh.rs`

@@ -22,7 +22,7 @@
 //! Files: `phase.rs` the pure state ([`phase::AccountState`]: `plan`, `refresh_*`, `due`,
 //! `token_state`, returning `Action`s), `actor.rs` the run loop, timers and store adoption,
 //! `inspect.rs` inspections and performing actions, `refresh.rs` the refresh procedure (lock,
-//! exchange, vet, persist, publish; the storage steps are `engine::token_write`'s, shared with
+//! exchange, vet, persist, publish; the storage steps are `engine::store::token_write`'s, shared with
 //! `tokentop exchange`), `supervise.rs` restarts after a panic.
 
 use std::path::PathBuf;

@@ -6,8 +6,8 @@
 use super::AccountActor;
 use crate::engine::events::EngineEvent;
 use crate::engine::history::{HistoryEvent, Outcome};
+use crate::engine::publish::token_file::{token_file_is_current, write_token_file};
 use crate::engine::publish::{env_file_is_stale, run_on_refresh, write_env_file};
-use crate::engine::token_file::{token_file_is_current, write_token_file};
 use crate::mask::mask;
 
 /// The publish targets a publish goes to, or that failed and wait for the next check.

@@ -11,10 +11,10 @@ use crate::engine::coordinator::{
 };
 use crate::engine::events::RefreshError;
 use crate::engine::history::{HistoryError, HistoryEvent, Outcome};
-use crate::engine::new_token::{new_token_expiry, vet_new_token};
 use crate::engine::state::Inspection;
 use crate::engine::store::StoredTokens;
-use crate::engine::token_write;
+use crate::engine::store::new_token::{new_token_expiry, vet_new_token};
+use crate::engine::store::token_write;
 use crate::format::format_unix;
 use crate::graph::{ErrorClass, Expiry, GraphError, TokenInfo};
 use crate::mask::mask;

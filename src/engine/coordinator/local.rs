@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 
 use super::{CoordError, Coordinator, Lease, Versioned, WriteOutcome};
-use crate::engine::lock;
+use crate::engine::store::lock;
 use crate::engine::store::{StoredTokens, TokenStore};
 
 /// See the module docs.

@@ -20,7 +20,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
 use super::history::HistoryEntry;
-use super::lock::LockError;
+use super::store::lock::LockError;
 use super::store::{StoreError, StoredTokens};
 pub use status::{ClusterStatus, LeaseHolder, MemberBeat};
 

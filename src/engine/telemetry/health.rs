@@ -25,8 +25,8 @@ use super::hub::TelemetryInput;
 use super::phone_reads::{PhoneAsk, read_phones};
 use super::types::PhoneSnapshot;
 use crate::engine::account::{AccountLink, Shared};
-use crate::engine::atomic_file::write_atomic;
 use crate::engine::events::EngineEvent;
+use crate::engine::fs::atomic_file::write_atomic;
 use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
 use crate::engine::source::AnalyticsWindow;
 use crate::graph::{
@@ -62,7 +62,8 @@ const ANALYTICS_CACHE_MAX_BYTES: u64 = 1024 * 1024;
 pub fn load_analytics_cache(data_dir: &Path, account: &str) -> Option<AnalyticsCache> {
     let path = analytics_cache_path(data_dir, account);
     let text =
-        crate::engine::private_fs::read_capped_no_follow(&path, ANALYTICS_CACHE_MAX_BYTES).ok()?;
+        crate::engine::fs::private_fs::read_capped_no_follow(&path, ANALYTICS_CACHE_MAX_BYTES)
+            .ok()?;
     serde_json::from_str(&text).ok()
 }
 

@@ -352,7 +352,7 @@ impl TelemetryHub {
         // The fsyncs can take milliseconds: not on the runtime's worker threads, which also
         // answer the proxy's requests and the scrapes.
         tokio::task::spawn_blocking(move || {
-            if let Err(err) = crate::engine::atomic_file::write_atomic(&path, &text) {
+            if let Err(err) = crate::engine::fs::atomic_file::write_atomic(&path, &text) {
                 tracing::warn!("cannot write telemetry summary {}: {err}", path.display());
             }
         });

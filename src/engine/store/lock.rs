@@ -9,7 +9,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::private_fs::{create_private_dir_all, open_no_follow};
+use crate::engine::fs::private_fs::{create_private_dir_all, open_no_follow};
 
 /// How often a waiting process retries the lock.
 const LOCK_POLL_INTERVAL: Duration = Duration::from_millis(50);

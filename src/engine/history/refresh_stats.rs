@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::history::{HistoryEntry, HistoryEvent, Outcome};
+use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
 
 /// Rows stamped up to this far after `now` still count as now.
 const FUTURE_TOLERANCE_SECS: i64 = 5;

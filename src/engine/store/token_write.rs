@@ -9,15 +9,15 @@
 //! 4. [`refreshed_row`]: the history row of the new token, which the caller appends (the engine
 //!    through its clock and event channel, `exchange` straight to the file).
 //!
-//! Which expiry a new token has is decided before, by [`super::new_token`].
+//! Which expiry a new token has is decided before, by [`crate::engine::store::new_token`].
 
 use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::coordinator::{CoordError, Coordinator, Lease, Versioned, WriteOutcome};
-use super::history::{HistoryEntry, HistoryEvent, Outcome};
-use super::store::StoredTokens;
+use crate::engine::coordinator::{CoordError, Coordinator, Lease, Versioned, WriteOutcome};
+use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+use crate::engine::store::StoredTokens;
 use crate::graph::Expiry;
 use crate::mask::mask;
 
@@ -55,7 +55,7 @@ pub async fn persist(
 }
 
 /// Step 4: the history row of a stored new token. `expires_at` as derived by
-/// [`super::new_token::new_token_expiry`]: `None` is a token that does not expire.
+/// [`crate::engine::store::new_token::new_token_expiry`]: `None` is a token that does not expire.
 pub fn refreshed_row(
     account: &str,
     trigger: &str,

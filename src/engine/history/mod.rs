@@ -2,6 +2,13 @@
 //!
 //! Lines never hold token values (only masked tokens). A torn last line from a crash is
 //! skipped on load; the file is compacted to its newest half once it passes a size cap.
+//!
+//! Beside the file: what is read from its rows, the refresh success rate (`refresh_stats`),
+//! the `history --summary` digest (`digest`) and the token lifetime series (`lifetime`).
+
+pub mod digest;
+pub mod lifetime;
+pub mod refresh_stats;
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -10,8 +17,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::atomic_file::write_atomic;
-use super::private_fs::{create_private_dir_all, open_no_follow, open_read_no_follow};
+use crate::engine::fs::atomic_file::write_atomic;
+use crate::engine::fs::private_fs::{create_private_dir_all, open_no_follow, open_read_no_follow};
 use crate::graph::{Expiry, GraphError};
 
 /// Past this size the file is compacted.

@@ -9,7 +9,7 @@ use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::private_fs::create_private_dir_all;
+use crate::engine::fs::private_fs::create_private_dir_all;
 
 /// Replaces `path` with `contents`, mode 0600 on unix, creating its directory (0700) first.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {

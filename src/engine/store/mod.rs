@@ -2,6 +2,13 @@
 //!
 //! This is the one place where token values are written to disk: the store must hold them so
 //! a refreshed token survives a restart.
+//!
+//! The path of a new token into it: the rule it must pass (`new_token`), the cross-process
+//! lock (`lock`) and the one write protocol for refresh and `exchange` (`token_write`).
+
+pub mod lock;
+pub mod new_token;
+pub mod token_write;
 
 use std::fs;
 use std::io;
@@ -11,8 +18,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::atomic_file::write_atomic;
-use super::private_fs::read_capped_no_follow;
+use crate::engine::fs::atomic_file::write_atomic;
+use crate::engine::fs::private_fs::read_capped_no_follow;
 
 /// One account's tokens as last refreshed.
 #[derive(Debug, Clone)]

@@ -3,6 +3,11 @@
 //! A failed publish never loses the token: it is already in the store, and the publish is
 //! retried at the next cycle. The env-file is the operator's file: a symlink is written
 //! through to its target, and an existing file keeps its owner, group and mode.
+//!
+//! Beside it: the `token-file` target (`token_file`) and the hook runner (`hook`).
+
+pub mod hook;
+pub mod token_file;
 
 use std::io;
 use std::path::Path;
@@ -12,8 +17,8 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::config::capped_read::{CappedReadError, read_capped};
 use crate::graph::check_token_shape;
 
-use super::atomic_file::write_through;
-pub use super::hook::run_on_refresh;
+use crate::engine::fs::atomic_file::write_through;
+pub use crate::engine::publish::hook::run_on_refresh;
 
 /// The env-file key holding the access token.
 pub const ACCESS_TOKEN_KEY: &str = "WHATSAPP_ACCESS_TOKEN";

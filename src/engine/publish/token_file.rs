@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::config::capped_read::read_capped;
 use crate::graph::check_token_shape;
 
-use super::atomic_file::write_through_with_mode;
+use crate::engine::fs::atomic_file::write_through_with_mode;
 
 /// A token file larger than this holds no token of ours; it is not read (just replaced).
 const TOKEN_FILE_MAX_BYTES: u64 = 64 * 1024;

@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 
-use super::history::{HistoryEntry, HistoryEvent, Outcome};
+use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
 use crate::graph::Expiry;
 
 /// Expiry changes and failures kept per account: far more than a chart has columns, and a

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::history::{HistoryEntry, HistoryEvent, Outcome};
-use super::refresh_stats::{EXCHANGE_TRIGGER, WindowStats};
+use crate::engine::history::refresh_stats::{EXCHANGE_TRIGGER, WindowStats};
+use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
 
 /// Failure codes listed per account, most frequent first.
 pub const TOP_FAILURES: usize = 5;
