@@ -92,6 +92,7 @@ async fn forward(
         .and_then(|v| v.to_str().ok());
     let account = match route(
         request.uri().path(),
+        request.method() == Method::GET,
         header_account,
         &proxy.accounts,
         &proxy.allow,
@@ -180,7 +181,8 @@ impl Target {
                 forwarded.append(name.clone(), value.clone());
             }
         }
-        let path = uri.path();
+        // Exactly the segments `route` checked: nothing left for the client to resolve.
+        let path = super::route::upstream_path(uri.path());
         Self {
             method: method.clone(),
             url: format!("{}{path}", proxy.graph_base_url),

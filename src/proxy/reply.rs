@@ -41,6 +41,12 @@ pub fn refused(route: &Route) -> Response<Body> {
                 accounts.join(", ")
             ),
         ),
+        Route::BadPath { reason } => proxy_error(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "{reason}: the proxy refuses any path that could resolve to another one (dot segments, encoded separators); send the path as plain segments, e.g. /v25.0/{{phone-number-id}}/messages"
+            ),
+        ),
         Route::UnknownAccount { name, accounts } => {
             let shown: String = name.chars().take(64).collect();
             proxy_error(

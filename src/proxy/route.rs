@@ -2,10 +2,16 @@
 //!
 //! Allowed by default: the accounts' phone-number and WABA ids with any edges below them
 //! (`/{phone-number-id}/messages`, `/{waba-id}/message_templates`, ...), a media id alone
-//! (`/{media-id}`, digits only: read or delete one media object), and `/debug_token`.
+//! (`/{media-id}`, digits only, `GET` only: read one media object), and `/debug_token`.
 //! `[proxy] allow` adds patterns where `*` stands for one segment. Everything else, and
 //! `oauth/access_token` in particular (it would mint tokens with tokentop's app secret), is
 //! refused.
+//!
+//! The path is checked as Meta would see it: the HTTP client resolves `.` and `..` before it
+//! sends, so `/{phone-id}/../oauth/access_token` would pass a check of the raw path and reach
+//! `/oauth/access_token`. A dot segment in any spelling (`..`, `%2e%2e`, `.%2E`, `..\`), an
+//! encoded `/` or `\`, or a backslash is refused before routing, and the upstream path is
+//! rebuilt from the very segments that were checked ([`upstream_path`]).
 
 /// One account's ids, for routing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +32,49 @@ pub enum Route {
     NoAccount { accounts: Vec<String> },
     /// The `X-Tokentop-Account` header names no configured account.
     UnknownAccount { name: String, accounts: Vec<String> },
+    /// The path could mean another path once resolved (dot segments, encoded separators).
+    BadPath { reason: &'static str },
+}
+
+/// Why `path` is refused before any routing, if it is: anything that a client, a proxy in
+/// between or Meta could resolve to another path than the one checked.
+pub fn unsafe_path(path: &str) -> Option<&'static str> {
+    if path.contains('\\') {
+        return Some("a backslash in the path");
+    }
+    let lower = path.to_ascii_lowercase();
+    // Graph paths are ids and edge names: nothing in them needs these encoded.
+    if ["%2e", "%2f", "%5c", "%25"]
+        .iter()
+        .any(|e| lower.contains(e))
+    {
+        return Some("an encoded '.', '/', '\\' or '%' in the path");
+    }
+    if path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Some("a '.' or '..' segment in the path");
+    }
+    None
+}
+
+/// The path sent upstream: the version (if any) and the segments [`route`] checked, so what
+/// reaches Meta is exactly what was allowed.
+pub fn upstream_path(path: &str) -> String {
+    let version = path
+        .split('/')
+        .find(|s| !s.is_empty())
+        .filter(|first| is_version(first));
+    let mut out = String::with_capacity(path.len());
+    for part in version.into_iter().chain(segments(path)) {
+        out.push('/');
+        out.push_str(part);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 /// The path's segments without an optional leading version (`/v25.0/...`).
@@ -47,13 +96,18 @@ fn is_id(segment: &str) -> bool {
     !segment.is_empty() && segment.len() <= 32 && segment.chars().all(|c| c.is_ascii_digit())
 }
 
-/// Routes `path` (without the query) given the `X-Tokentop-Account` header.
+/// Routes `path` (without the query) of a `GET` (`is_get`) or other request, given the
+/// `X-Tokentop-Account` header.
 pub fn route(
     path: &str,
+    is_get: bool,
     header_account: Option<&str>,
     accounts: &[AccountIds],
     allow: &[String],
 ) -> Route {
+    if let Some(reason) = unsafe_path(path) {
+        return Route::BadPath { reason };
+    }
     let parts = segments(path);
     let names = || accounts.iter().map(|a| a.name.clone()).collect::<Vec<_>>();
     let by_id = parts.first().and_then(|first| {
@@ -64,7 +118,7 @@ pub fn route(
     });
     let allowed = by_id.is_some()
         || matches!(parts.as_slice(), ["debug_token"])
-        || matches!(parts.as_slice(), [id] if is_id(id))
+        || (is_get && matches!(parts.as_slice(), [id] if is_id(id)))
         || allow.iter().any(|pattern| matches_pattern(pattern, &parts));
     if !allowed || parts.is_empty() {
         return Route::Forbidden {
@@ -129,7 +183,7 @@ mod tests {
         ];
         for (path, account) in cases {
             assert_eq!(
-                route(path, Some("staging"), &accounts, &[]),
+                route(path, true, Some("staging"), &accounts, &[]),
                 Route::Account(account.to_string()),
                 "{path}"
             );
@@ -140,19 +194,19 @@ mod tests {
     fn other_paths_need_the_header_or_a_single_account() {
         let accounts = accounts();
         assert_eq!(
-            route("/v25.0/987654321", Some("staging"), &accounts, &[]),
+            route("/v25.0/987654321", true, Some("staging"), &accounts, &[]),
             Route::Account("staging".into())
         );
         assert!(matches!(
-            route("/v25.0/987654321", None, &accounts, &[]),
+            route("/v25.0/987654321", true, None, &accounts, &[]),
             Route::NoAccount { .. }
         ));
         assert!(matches!(
-            route("/debug_token", Some("nobody"), &accounts, &[]),
+            route("/debug_token", true, Some("nobody"), &accounts, &[]),
             Route::UnknownAccount { .. }
         ));
         assert_eq!(
-            route("/debug_token", None, &accounts[..1], &[]),
+            route("/debug_token", true, None, &accounts[..1], &[]),
             Route::Account("production".into())
         );
     }
@@ -170,7 +224,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    route(path, Some("production"), &accounts, &[]),
+                    route(path, true, Some("production"), &accounts, &[]),
                     Route::Forbidden { .. }
                 ),
                 "{path}"
@@ -180,11 +234,74 @@ mod tests {
         assert_eq!(
             route(
                 "/v25.0/987654321/subscribed_apps",
+                true,
                 Some("production"),
                 &accounts,
                 &allow
             ),
             Route::Account("production".into())
+        );
+    }
+
+    #[test]
+    fn dot_segments_in_any_spelling_are_refused_before_routing() {
+        let accounts = accounts();
+        for path in [
+            "/106540352242922/../oauth/access_token",
+            "/v25.0/106540352242922/../oauth/access_token",
+            "/106540352242922/%2e%2e/oauth/access_token",
+            "/106540352242922/%2E%2e/oauth/access_token",
+            "/106540352242922/.%2E/oauth/access_token",
+            "/106540352242922/..\\oauth/access_token",
+            "/102290129340398/../../me",
+            "/106540352242922/./../me/permissions",
+            "/106540352242922/./messages",
+            "/106540352242922%2f..%2foauth/access_token",
+            "/106540352242922/%252e%252e/oauth/access_token",
+        ] {
+            assert!(
+                matches!(
+                    route(path, true, None, &accounts, &[]),
+                    Route::BadPath { .. }
+                ),
+                "{path}"
+            );
+        }
+        // A dot inside a segment is an ordinary name, not a dot segment.
+        assert_eq!(unsafe_path("/v25.0/106540352242922/file.jpg"), None);
+    }
+
+    #[test]
+    fn the_upstream_path_is_rebuilt_from_the_checked_segments() {
+        assert_eq!(
+            upstream_path("/v25.0//106540352242922/messages/"),
+            "/v25.0/106540352242922/messages"
+        );
+        assert_eq!(upstream_path("/debug_token"), "/debug_token");
+        assert_eq!(upstream_path("/"), "/");
+    }
+
+    #[test]
+    fn a_bare_media_id_is_read_only_unless_allowed() {
+        let accounts = accounts();
+        assert_eq!(
+            route("/v25.0/987654321", true, Some("staging"), &accounts, &[]),
+            Route::Account("staging".into())
+        );
+        assert!(matches!(
+            route("/v25.0/987654321", false, Some("staging"), &accounts, &[]),
+            Route::Forbidden { .. }
+        ));
+        let allow = vec!["/*".to_string()];
+        assert_eq!(
+            route(
+                "/v25.0/987654321",
+                false,
+                Some("staging"),
+                &accounts,
+                &allow
+            ),
+            Route::Account("staging".into())
         );
     }
 }
