@@ -589,6 +589,39 @@ fn token_file_in_a_missing_directory_is_refused_and_not_created() {
 }
 
 #[test]
+fn token_file_or_env_file_at_a_device_or_fifo_is_refused() {
+    let file = ConfigFile::new("[[account]]\nname = \"a\"\ntoken-file = \"/dev/null\"\n");
+    let errors = file.load().unwrap_err();
+    let issue = &errors.issues[0];
+    assert_eq!(
+        (issue.line, issue.key.as_str()),
+        (Some(3), "account.token-file")
+    );
+    assert!(
+        issue
+            .problem
+            .contains("a character device, not a regular file"),
+        "{issue}"
+    );
+    // Through a symlink, as the write would follow it.
+    let file = ConfigFile::new("[[account]]\nname = \"a\"\nenv-file = \"app.env\"\n");
+    let fifo = file.dir.path().join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::os::unix::fs::symlink(&fifo, file.dir.path().join("app.env")).unwrap();
+    let errors = file.load().unwrap_err();
+    assert_eq!(errors.issues[0].key, "account.env-file");
+    assert!(
+        errors.issues[0].problem.contains("a FIFO"),
+        "{}",
+        errors.issues[0]
+    );
+}
+
+#[test]
 fn on_refresh_env_lists_variable_names() {
     let settings =
         load_ok("[[account]]\nname = \"a\"\non-refresh-env = [\"AWS_PROFILE\", \"KUBECONFIG\"]\n");

@@ -109,16 +109,29 @@ fn publish_file(ctx: &mut Ctx<'_>, table: &DeTable<'_>, key: &str) -> Option<Pat
         .checked(table, PATH, key, values::non_empty)
         .map(|path| ctx.resolve(&path))?;
     let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty())?;
-    if dir.is_dir() {
-        return Some(path);
-    }
+    let problem = if !dir.is_dir() {
+        format!(
+            "the directory {} does not exist (tokentop does not create it)",
+            dir.display()
+        )
+    } else {
+        // Following symlinks, as the write does: a device, FIFO or socket there would be
+        // replaced by a file holding the token.
+        match std::fs::metadata(&path) {
+            Ok(metadata) if !metadata.is_file() => format!(
+                "{} is {}, not a regular file (tokentop replaces the file on every publish)",
+                path.display(),
+                super::capped_read::kind_of(&metadata)
+            ),
+            _ => return Some(path),
+        }
+    };
     let item = table.get(key)?;
-    let problem = format!(
-        "the directory {} does not exist (tokentop does not create it)",
-        dir.display()
-    );
     let shown = Some(ctx.shown(item));
-    let invalid = Invalid::new(problem, "a file in an existing directory");
+    let invalid = Invalid::new(
+        problem,
+        "a regular file (or a new name) in an existing directory",
+    );
     ctx.issue(&item.span(), format!("{PATH}.{key}"), shown, invalid);
     None
 }

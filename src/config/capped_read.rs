@@ -53,7 +53,8 @@ fn io_error(err: std::io::Error) -> CappedReadError {
     }
 }
 
-fn kind_of(metadata: &std::fs::Metadata) -> &'static str {
+/// What a file that is not a regular one is, in words.
+pub(crate) fn kind_of(metadata: &std::fs::Metadata) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     let kind = metadata.file_type();
     if kind.is_dir() {

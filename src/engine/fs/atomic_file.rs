@@ -35,6 +35,11 @@ pub fn write_through_with_mode(path: &Path, contents: &[u8], mode: u32) -> io::R
 fn write_through_to_target(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
     let target = resolve_target(path)?;
     let keep = match fs::metadata(&target) {
+        // Renaming over a device, FIFO or socket would replace it with a file holding the
+        // token (as root, `/dev/null` itself): only a regular file is ever replaced.
+        Ok(metadata) if !metadata.is_file() => {
+            return Err(not_a_regular_file(path, &target, &metadata));
+        }
         Ok(metadata) => Some(metadata),
         Err(err) if err.kind() == io::ErrorKind::NotFound => None,
         Err(err) => return Err(err),
@@ -66,6 +71,26 @@ fn resolve_target(path: &Path) -> io::Result<PathBuf> {
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(path.to_path_buf()),
         Err(err) => Err(err),
     }
+}
+
+/// The error for a target that exists and is something else than a regular file.
+pub fn not_a_regular_file(path: &Path, target: &Path, metadata: &Metadata) -> io::Error {
+    let shown = if path == target {
+        path.display().to_string()
+    } else {
+        format!(
+            "{} (through a symlink: {})",
+            path.display(),
+            target.display()
+        )
+    };
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{shown} is {}, not a regular file; tokentop only replaces regular files: point the setting at a file path",
+            crate::config::capped_read::kind_of(metadata)
+        ),
+    )
 }
 
 fn dir_of(path: &Path) -> &Path {

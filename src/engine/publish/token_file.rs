@@ -200,4 +200,41 @@ mod tests {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         assert!(!token_file_is_current(&path, &token, 0o600), "no newline");
     }
+
+    #[test]
+    fn a_device_or_fifo_is_never_replaced_even_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let token = secret("EAAGm0PX4ZCpsBAKZCZAabcdefghijklmnop1234");
+        let err = write_token_file(&fifo, &token, 0o600).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is a FIFO (named pipe), not a regular file"),
+            "{err}"
+        );
+        let link = dir.path().join("app.token");
+        std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+        let err = write_token_file(&link, &token, 0o600).unwrap_err();
+        assert!(err.to_string().contains("a character device"), "{err}");
+        assert!(!err.to_string().contains("abcdefghijklmnop"), "{err}");
+        use std::os::unix::fs::FileTypeExt;
+        assert!(
+            std::fs::metadata("/dev/null")
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+        assert!(
+            std::fs::symlink_metadata(&fifo)
+                .unwrap()
+                .file_type()
+                .is_fifo()
+        );
+        assert_eq!(names(dir.path()), ["app.token", "pipe"]);
+    }
 }
