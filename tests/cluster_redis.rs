@@ -274,6 +274,46 @@ async fn a_record_that_is_not_tokentops_is_refused_not_used() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_record_version_near_i64_max_is_refused_by_the_read_and_the_write() {
+    let redis = RedisServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let a = coordinator(&redis.url(None), "a", Duration::from_secs(2), dir.path());
+    let mut conn = redis.client(None).await;
+    for version in [i64::MAX.to_string(), "9007199254740992".to_string()] {
+        let _: () = conn
+            .hset_multiple(
+                "tokentop:token:shop",
+                &[
+                    ("version", version.as_str()),
+                    ("access", "EAAGhostiletokenvalue1"),
+                ],
+            )
+            .await
+            .unwrap();
+        // Read: refused with the key named, no panic in the member.
+        let err = a.load(ACCOUNT).await.unwrap_err().to_string();
+        assert!(
+            err.contains("tokentop:token:shop") && err.contains("version"),
+            "{err}"
+        );
+        // Write: the script refuses rather than overflowing to a negative version.
+        let lease = a.acquire(ACCOUNT, Duration::ZERO).await.unwrap();
+        let stored = a
+            .store(
+                ACCOUNT,
+                &lease,
+                &tokens("EAAGnewtokenvalue0001", now_unix()),
+                0,
+            )
+            .await;
+        assert!(stored.is_err(), "{stored:?}");
+        drop(lease);
+        let held: String = conn.hget("tokentop:token:shop", "version").await.unwrap();
+        assert_eq!(held, version, "the record was not rewritten");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn history_rows_go_to_the_stream_with_their_host_and_no_token() {
     let redis = RedisServer::start(&[]);
     let dir = tempfile::tempdir().unwrap();

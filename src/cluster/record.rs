@@ -11,8 +11,16 @@ use crate::graph::check_token_shape;
 /// expires_at, origin, writer, fence.
 pub type RawRecord = Vec<Option<String>>;
 
-/// The record, or `Ok(None)` when there is none; `Err` names the bad field.
-pub fn decode(raw: &RawRecord) -> Result<Option<Versioned>, String> {
+/// The highest version a record may hold: Lua numbers are doubles, exact up to 2^53.
+pub const MAX_VERSION: i64 = (1 << 53) - 1;
+
+/// How far ahead of this host's clock a version (a `refreshed_at` stamp) may be: clocks of
+/// members differ by seconds, not days.
+pub const MAX_VERSION_AHEAD_SECS: i64 = 24 * 60 * 60;
+
+/// The record, or `Ok(None)` when there is none; `Err` names the bad field. `now_unix` bounds
+/// the version: one far in the future would stamp every later write after it.
+pub fn decode(raw: &RawRecord, now_unix: i64) -> Result<Option<Versioned>, String> {
     let field = |i: usize| raw.get(i).and_then(|v| v.as_deref());
     let Some(version) = field(0) else {
         return Ok(None);
@@ -22,6 +30,11 @@ pub fn decode(raw: &RawRecord) -> Result<Option<Versioned>, String> {
         .ok()
         .filter(|v| *v > 0)
         .ok_or("version is not a positive whole number")?;
+    if version > MAX_VERSION.min(now_unix.saturating_add(MAX_VERSION_AHEAD_SECS)) {
+        return Err(format!(
+            "version {version} is more than a day ahead of this host's clock (or past 2^53)"
+        ));
+    }
     let access = field(1).ok_or("access is missing")?;
     check_token_shape(access).map_err(|problem| format!("access: {problem}"))?;
     let long_lived = match field(2).filter(|v| !v.is_empty()) {
@@ -72,6 +85,8 @@ pub fn encode(tokens: &StoredTokens) -> [String; 4] {
 mod tests {
     use super::*;
 
+    const NOW: i64 = 1_900_000_000;
+
     fn raw(fields: &[Option<&str>]) -> RawRecord {
         fields.iter().map(|f| f.map(str::to_string)).collect()
     }
@@ -95,7 +110,7 @@ mod tests {
             Some("web-1"),
             Some("3"),
         ]);
-        let decoded = decode(&record).unwrap().unwrap();
+        let decoded = decode(&record, NOW).unwrap().unwrap();
         assert_eq!(decoded.version, 42);
         assert_eq!(
             decoded.tokens.access_token.expose_secret(),
@@ -109,11 +124,11 @@ mod tests {
     #[test]
     fn no_version_is_no_record() {
         assert!(
-            decode(&raw(&[None, None, None, None, None, None, None]))
+            decode(&raw(&[None, None, None, None, None, None, None]), NOW)
                 .unwrap()
                 .is_none()
         );
-        assert!(decode(&Vec::new()).unwrap().is_none());
+        assert!(decode(&Vec::new(), NOW).unwrap().is_none());
     }
 
     #[test]
@@ -127,7 +142,7 @@ mod tests {
             None,
             None,
         ]);
-        let err = decode(&bad_token).unwrap_err();
+        let err = decode(&bad_token, NOW).unwrap_err();
         assert!(err.starts_with("access:"), "{err}");
         assert!(!err.contains("injected"), "{err}");
         let bad_version = raw(&[
@@ -139,7 +154,7 @@ mod tests {
             None,
             None,
         ]);
-        assert!(decode(&bad_version).unwrap_err().contains("version"));
+        assert!(decode(&bad_version, NOW).unwrap_err().contains("version"));
         let bad_expiry = raw(&[
             Some("7"),
             Some("EAAGaccesstokenvalue1"),
@@ -149,6 +164,36 @@ mod tests {
             None,
             None,
         ]);
-        assert!(decode(&bad_expiry).unwrap_err().contains("expires_at"));
+        assert!(decode(&bad_expiry, NOW).unwrap_err().contains("expires_at"));
+    }
+
+    #[test]
+    fn a_version_past_2_pow_53_or_days_ahead_is_refused() {
+        let record = |version: &str| {
+            raw(&[
+                Some(version),
+                Some("EAAGaccesstokenvalue1"),
+                None,
+                None,
+                None,
+                None,
+                None,
+            ])
+        };
+        for version in [
+            i64::MAX.to_string(),
+            (MAX_VERSION + 1).to_string(),
+            (NOW + MAX_VERSION_AHEAD_SECS + 1).to_string(),
+        ] {
+            let err = decode(&record(&version), NOW).unwrap_err();
+            assert!(err.contains("ahead"), "{version}: {err}");
+        }
+        let near = (NOW + 60).to_string();
+        assert_eq!(
+            decode(&record(&near), NOW).unwrap().unwrap().version,
+            NOW + 60
+        );
+        // An i64::MAX clock does not overflow the bound.
+        assert!(decode(&record("5"), i64::MAX).unwrap().is_some());
     }
 }

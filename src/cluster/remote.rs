@@ -23,7 +23,7 @@ impl Inner {
                     .await
             })
             .await?;
-        let record = record::decode(&raw).map_err(|problem| {
+        let record = record::decode(&raw, chrono::Utc::now().timestamp()).map_err(|problem| {
             CoordError::Backend(format!(
                 "the Redis record {} is not a usable token record ({problem}); delete it to start over from the configured token",
                 self.keys.token(account)
@@ -89,7 +89,12 @@ impl Inner {
                 && fingerprint(&c.access_token) == fingerprint(&record.tokens.access_token)
         });
         if !same
-            && let Err(err) = save_after(&self.cache, account, &record.tokens, record.version - 1)
+            && let Err(err) = save_after(
+                &self.cache,
+                account,
+                &record.tokens,
+                record.version.saturating_sub(1),
+            )
         {
             tracing::warn!(account, "cannot cache the token in the data dir: {err}");
         }

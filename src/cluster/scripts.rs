@@ -94,13 +94,20 @@ return 0
 /// 6 expires_at ('' none), 7 origin fingerprint, 8 writer, 9 channel, 10 account.
 /// Returns {1, version} when stored (and announced), {0, current version} when refused: the
 /// record changed since the writer read it, or a later lease holder wrote it.
+/// A version past 2^53 (where Lua's doubles stop being exact, and `%d` overflows) is refused
+/// with an error naming the key rather than stored or wrapped to a negative number.
 const WRITE: &str = r"
+local limit = 9007199254740991
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0') or 0
+local proposed = tonumber(ARGV[2]) or 0
+if current > limit or current < 0 or proposed > limit then
+  return redis.error_reply('tokentop record ' .. KEYS[1] .. ' has a version out of range; delete the key to start over')
+end
 if current ~= tonumber(ARGV[1]) then return {0, current} end
 local fence = tonumber(ARGV[3]) or 0
 local stored_fence = tonumber(redis.call('HGET', KEYS[1], 'fence') or '0') or 0
 if fence > 0 and fence < stored_fence then return {0, current} end
-local version = math.max(tonumber(ARGV[2]) or 0, current + 1)
+local version = math.max(proposed, current + 1)
 redis.call('HSET', KEYS[1], 'version', string.format('%d', version),
   'fence', string.format('%d', math.max(fence, stored_fence)),
   'access', ARGV[4], 'long_lived', ARGV[5], 'expires_at', ARGV[6],
@@ -122,3 +129,14 @@ for i, name in ipairs(names) do
 end
 return out
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_write_script_bounds_versions_as_the_decoder_does() {
+        let limit = format!("local limit = {}\n", super::super::record::MAX_VERSION);
+        assert!(WRITE.contains(&limit), "{WRITE}");
+    }
+}
