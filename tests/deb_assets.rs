@@ -1,7 +1,7 @@
 //! The Debian packaging (`[package.metadata.deb]` in Cargo.toml, built by scripts/build-deb)
 //! cannot silently rot: every asset source exists or is one scripts/build-deb generates, the
 //! commands it generates them with work, and the maintainer scripts and unit files cargo-deb
-//! looks for are there. `cargo deb` itself is too slow for CI; the README says how to run it.
+//! looks for are there. `cargo deb` itself is too slow for CI; docs/service.md says how to run it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::os::unix::fs::PermissionsExt;
@@ -61,10 +61,17 @@ fn every_asset_source_exists_or_is_built_by_scripts_build_deb() {
             );
             continue;
         }
-        match source.strip_suffix("/*") {
-            Some(dir) => {
+        match source
+            .rsplit_once('/')
+            .filter(|(_, name)| name.contains('*'))
+        {
+            // A glob in the file name (`deploy/hooks/*`, `docs/*.md`), as cargo-deb expands it.
+            Some((dir, pattern)) => {
+                let (prefix, suffix) = pattern.split_once('*').unwrap();
                 let files = std::fs::read_dir(repo().join(dir))
                     .unwrap_or_else(|err| panic!("{source}: {err}"))
+                    .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|name| name.starts_with(prefix) && name.ends_with(suffix))
                     .count();
                 assert!(files > 0, "{source} matches nothing");
             }

@@ -998,7 +998,7 @@ async fn proxied_sends_count_as_delivery_source_proxy_in_the_metrics() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // The refused send has a history row; the accepted ones do not (see README).
+    // The refused send has a history row; the accepted ones do not (see docs/proxy.md).
     let history = std::fs::read_to_string(daemon.data_dir().join("history.jsonl")).unwrap();
     let proxy_rows: Vec<&str> = history
         .lines()

@@ -512,7 +512,7 @@ async fn webhook_recipe_posts_the_token_with_the_configured_bearer() {
     watch.assert_clean("--max-time 17", &[&tokens.new, &tokens.old, &bearer]);
 }
 
-/// The recipes keep the promises the README makes of them.
+/// The recipes keep the promises docs/recipes.md makes of them.
 #[test]
 fn every_recipe_is_executable_strict_and_documented() {
     use std::os::unix::fs::PermissionsExt;

@@ -1,7 +1,7 @@
 //! `tokentop check [--json]`: one inspection of every account, monitoring-plugin exit codes.
 //!
 //! Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. Overall status is the worst account's, in the
-//! order CRITICAL > UNKNOWN > WARNING > OK. The `--json` shape is documented in the README.
+//! order CRITICAL > UNKNOWN > WARNING > OK. The `--json` shape is documented in docs/json.md.
 
 use std::collections::HashMap;
 use std::process::ExitCode;

@@ -1,7 +1,7 @@
 //! The Prometheus metrics: families of the `prometheus-client` crate, updated from the
 //! engine's events and rendered as Prometheus text (0.0.4) or OpenMetrics.
 //!
-//! Names and labels are a stable interface, documented in the README ("Metrics"). Every label
+//! Names and labels are a stable interface, documented in docs/metrics.md. Every label
 //! value comes from a bounded set: account names from the config, fixed enums, and Meta error
 //! codes capped by the telemetry totals. Nothing unbounded (message ids, texts) is a label.
 
