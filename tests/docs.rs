@@ -343,3 +343,83 @@ fn the_readme_stays_short() {
         "README.md has {lines} lines; keep it under {README_MAX_LINES} and move reference text into docs/"
     );
 }
+
+/// The rows of docs/ARCHITECTURE.md: the directory of each `### \`src/...\`` table (and the
+/// `## \`src/\`` one) with the names in its first column.
+fn architecture_rows(text: &str) -> HashMap<String, BTreeSet<String>> {
+    let mut rows: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let mut dir: Option<String> = None;
+    for line in text.lines() {
+        if let Some(heading) = line
+            .strip_prefix("## ")
+            .or_else(|| line.strip_prefix("### "))
+        {
+            dir = heading
+                .trim()
+                .strip_prefix("`src/")
+                .and_then(|rest| rest.strip_suffix('`'))
+                .map(|rest| format!("src/{rest}"));
+            continue;
+        }
+        let (Some(dir), Some(cells)) = (&dir, line.strip_prefix("| `")) else {
+            continue;
+        };
+        if let Some((name, _)) = cells.split_once('`') {
+            rows.entry(dir.clone())
+                .or_default()
+                .insert(name.to_string());
+        }
+    }
+    rows
+}
+
+/// Every directory under src/ with the `.rs` files and subdirectories it holds.
+fn source_tree() -> HashMap<String, BTreeSet<String>> {
+    let mut tree = HashMap::new();
+    let mut pending = vec![repo().join("src")];
+    while let Some(dir) = pending.pop() {
+        let relative = dir.strip_prefix(repo()).unwrap().display().to_string() + "/";
+        let mut names = BTreeSet::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if path.is_dir() {
+                names.insert(format!("{name}/"));
+                pending.push(path);
+            } else if name.ends_with(".rs") {
+                names.insert(name);
+            }
+        }
+        tree.insert(relative, names);
+    }
+    tree
+}
+
+#[test]
+fn the_codebase_map_names_every_module_and_nothing_that_is_gone() {
+    let map = architecture_rows(&read(Path::new("docs/ARCHITECTURE.md")));
+    let mut problems = Vec::new();
+    for (dir, files) in source_tree() {
+        // lib.rs and main.rs are the crate roots the map itself describes.
+        let wanted: BTreeSet<_> = files
+            .into_iter()
+            .filter(|f| !(dir == "src/" && (f == "lib.rs" || f == "main.rs")))
+            .collect();
+        let Some(listed) = map.get(&dir) else {
+            problems.push(format!("{dir}: no table (`### \\`{dir}\\``)"));
+            continue;
+        };
+        for missing in wanted.difference(listed) {
+            problems.push(format!("{dir}{missing}: not in the table of {dir}"));
+        }
+        for gone in listed.difference(&wanted) {
+            problems.push(format!("{dir}{gone}: listed, but there is no such file"));
+        }
+    }
+    problems.sort();
+    assert!(
+        problems.is_empty(),
+        "docs/ARCHITECTURE.md is out of date:\n{}",
+        problems.join("\n")
+    );
+}
