@@ -1,6 +1,7 @@
 //! The proxy's listener: a TCP address, or a Unix socket created 0660 (owner and group).
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -45,16 +46,44 @@ pub async fn serve(listen: &ProxyListen, app: Router) -> anyhow::Result<String> 
     }
 }
 
-/// A socket left by a previous run is removed; anything else at the path is kept and refused.
+/// A socket left by a previous run is removed; a socket something still answers on (another
+/// tokentop, or any other process) and anything that is not a socket are kept and refused.
 fn remove_stale_socket(path: &Path) -> anyhow::Result<()> {
     match std::fs::symlink_metadata(path) {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(err) => Err(err).with_context(|| format!("cannot look at {}", path.display())),
+        // A blocking connect to a Unix socket answers at once: accepted (live) or refused.
+        Ok(meta) if meta.file_type().is_socket() && UnixStream::connect(path).is_ok() => bail!(
+            "{} is a live socket: another process answers on it; stop it or choose another path for [proxy] listen = \"unix:PATH\" (it is left as it is)",
+            path.display()
+        ),
         Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)
             .with_context(|| format!("cannot remove the old socket {}", path.display())),
         Ok(_) => bail!(
             "{} exists and is not a socket: [proxy] listen = \"unix:PATH\" needs a free path (it is left as it is)",
             path.display()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_socket_is_refused_and_a_stale_one_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("proxy.sock");
+        let live = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let err = remove_stale_socket(&path).unwrap_err().to_string();
+        assert!(err.contains("is a live socket"), "{err}");
+        assert!(path.exists());
+        drop(live);
+        // Nothing answers any more: the socket file is a leftover.
+        remove_stale_socket(&path).unwrap();
+        assert!(!path.exists());
+        std::fs::write(&path, "not a socket").unwrap();
+        let err = remove_stale_socket(&path).unwrap_err().to_string();
+        assert!(err.contains("is not a socket"), "{err}");
     }
 }
