@@ -649,6 +649,24 @@ fn toml_syntax_error_is_one_issue_with_its_line() {
 
 #[cfg(unix)]
 #[test]
+fn a_redis_url_is_a_secret_only_when_it_carries_a_password() {
+    let file = ConfigFile::new("[cluster]\nredis-url = \"redis://10.0.0.5:6379/0\"\n");
+    set_mode(&file.path, 0o640);
+    let settings = file.load().unwrap();
+    assert!(settings.cluster.redis_url.is_some());
+
+    let file =
+        ConfigFile::new("[cluster]\nredis-url = \"redis://tokentop:s3cretpass@10.0.0.5:6379/0\"\n");
+    set_mode(&file.path, 0o640);
+    let shown = file.load().unwrap_err().to_string();
+    assert!(
+        shown.contains("redis-url = { env = \"TOKENTOP_REDIS_URL\" }"),
+        "{shown}"
+    );
+    assert!(!shown.contains("s3cretpass"), "{shown}");
+}
+
+#[test]
 fn plain_secret_in_a_file_others_can_read_is_refused() {
     let text = format!("[[account]]\nname = \"a\"\napp-secret = \"{SECRET}\"\n");
     let file = ConfigFile::new(&text);

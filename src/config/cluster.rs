@@ -43,6 +43,10 @@ pub(crate) fn cluster(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> ClusterSettings 
                     ctx.issue(&item.span(), "cluster.redis-url".to_string(), shown, invalid);
                 }
                 cluster.redis_url = None;
+            } else if !values::url_has_password(url.expose_secret()) {
+                // Host and port are no secret: a plain URL without a password may sit in a
+                // config file the group can read.
+                ctx.plain_secrets.retain(|plain| plain.key != "cluster.redis-url");
             }
         }
         None => {}

@@ -208,6 +208,9 @@ fn env_name_for(key: &str) -> &'static str {
     match key {
         "app-secret" => "WHATSAPP_APP_SECRET",
         "long-lived-token" => "WHATSAPP_REFRESH_TOKEN",
+        "redis-url" => "TOKENTOP_REDIS_URL",
+        "client-token" => "TOKENTOP_PROXY_CLIENT_TOKEN",
+        "bearer-token" => "TOKENTOP_SCRAPE_TOKEN",
         _ => "WHATSAPP_ACCESS_TOKEN",
     }
 }

@@ -81,6 +81,11 @@ pub fn url_without_password(url: &str) -> String {
     }
 }
 
+/// Whether `url` carries a password (`redis://user:PASSWORD@host`); unparsable counts as yes.
+pub(crate) fn url_has_password(url: &str) -> bool {
+    reqwest::Url::parse(url).map_or(true, |parsed| parsed.password().is_some())
+}
+
 /// `[graph] version`: `v<digits>.<digits>`, each part a number the Graph client can use
 /// (so `config check` refuses exactly what `GraphClient::new` would).
 pub(crate) fn graph_version(text: &str) -> Result<String, Invalid> {
