@@ -314,6 +314,39 @@ async fn a_record_version_near_i64_max_is_refused_by_the_read_and_the_write() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_bad_or_future_heartbeat_of_another_member_is_skipped_not_fatal() {
+    let redis = RedisServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = redis.client(None).await;
+    let ahead = (now_unix() + 3_600) * 1000;
+    let _: () = conn
+        .hset_multiple(
+            "tokentop:members",
+            &[
+                ("junk", "not a number".to_string()),
+                ("ahead", ahead.to_string()),
+            ],
+        )
+        .await
+        .unwrap();
+    let a = coordinator(&redis.url(None), "a", Duration::from_secs(2), dir.path());
+    let mut notices = a.take_notices().unwrap();
+    // The first heartbeat's status (before the fix: unreachable, from one bad entry).
+    let status = loop {
+        let notice = tokio::time::timeout(Duration::from_secs(10), notices.recv())
+            .await
+            .expect("no status within 10 s")
+            .expect("notices ended");
+        if let CoordinatorNotice::Status(status) = notice {
+            break status;
+        }
+    };
+    assert!(status.reachable, "{status:?}");
+    let members: Vec<&str> = status.members.iter().map(|m| m.member.as_str()).collect();
+    assert_eq!(members, ["a"], "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn history_rows_go_to_the_stream_with_their_host_and_no_token() {
     let redis = RedisServer::start(&[]);
     let dir = tempfile::tempdir().unwrap();

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -103,7 +104,7 @@ async fn beat(inner: &Inner) -> ClusterStatus {
     let members_key = inner.keys.members();
     let member = inner.member.clone();
     let started = tokio::time::Instant::now();
-    let result: Result<(HashMapMs, Vec<Option<String>>), CoordError> = inner
+    let result: Result<(RawBeats, Vec<Option<String>>), CoordError> = inner
         .conn
         .run(|mut conn| async move {
             let mut pipe = redis::pipe();
@@ -111,11 +112,11 @@ async fn beat(inner: &Inner) -> ClusterStatus {
                 .ignore();
             pipe.hgetall(&members_key);
             if lease_keys.is_empty() {
-                let (members,): (HashMapMs,) = pipe.query_async(&mut conn).await?;
+                let (members,): (RawBeats,) = pipe.query_async(&mut conn).await?;
                 return Ok((members, Vec::new()));
             }
             pipe.mget(&lease_keys);
-            let (members, holders): (HashMapMs, Vec<Option<String>>) =
+            let (members, holders): (RawBeats, Vec<Option<String>>) =
                 pipe.query_async(&mut conn).await?;
             Ok((members, holders))
         })
@@ -146,10 +147,48 @@ async fn beat(inner: &Inner) -> ClusterStatus {
     status
 }
 
-type HashMapMs = std::collections::HashMap<String, i64>;
+/// The members hash as Redis holds it: read as text, so that one entry someone else wrote
+/// (not a number) cannot fail the whole heartbeat and make Redis look unreachable.
+type RawBeats = std::collections::HashMap<String, String>;
+
+/// How far ahead of this host's clock a heartbeat may be dated and still count: members'
+/// clocks differ by a few seconds; one dated later is not a live member.
+const MEMBER_CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+/// Heartbeats that could be read and are not dated in the future, with the counts of those
+/// skipped (unreadable, future).
+fn readable_beats(raw: RawBeats, now_ms: i64) -> (Vec<(String, i64)>, usize, usize) {
+    let latest_ms = now_ms.saturating_add(MEMBER_CLOCK_SKEW.as_millis() as i64);
+    let (mut unreadable, mut future) = (0, 0);
+    let beats = raw
+        .into_iter()
+        .filter_map(|(member, at)| match at.trim().parse::<i64>() {
+            Ok(at) if at > latest_ms => {
+                future += 1;
+                None
+            }
+            Ok(at) => Some((member, at)),
+            Err(_) => {
+                unreadable += 1;
+                None
+            }
+        })
+        .collect();
+    (beats, unreadable, future)
+}
 
 /// Members heard from recently, newest first; long-silent ones are removed from Redis.
-async fn live_members(inner: &Inner, members: HashMapMs, now: DateTime<Utc>) -> Vec<MemberBeat> {
+async fn live_members(inner: &Inner, members: RawBeats, now: DateTime<Utc>) -> Vec<MemberBeat> {
+    let (members, unreadable, future) = readable_beats(members, now.timestamp_millis());
+    let skipped = unreadable + future;
+    if inner.skipped_beats.swap(skipped, Ordering::Relaxed) != skipped && skipped > 0 {
+        tracing::warn!(
+            unreadable,
+            future,
+            key = %inner.keys.members(),
+            "skipped heartbeats that are not unix milliseconds or are dated in the future"
+        );
+    }
     let forget_before = now
         .timestamp_millis()
         .saturating_sub(MEMBER_FORGET_AFTER.as_millis() as i64);
@@ -333,5 +372,26 @@ mod tests {
         let holder = lease_holder("shop", "web-1|00ab|17").unwrap();
         assert_eq!((holder.holder.as_str(), holder.fence), ("web-1", 17));
         assert!(lease_holder("shop", "garbage").is_none());
+    }
+
+    #[test]
+    fn unreadable_and_future_heartbeats_are_skipped_and_counted() {
+        let now_ms = 1_900_000_000_000;
+        let raw: RawBeats = [
+            ("web-1", now_ms.to_string()),
+            ("web-2", (now_ms - 5_000).to_string()),
+            ("junk", "not a number".to_string()),
+            ("empty", String::new()),
+            ("ahead", (now_ms + 3_600_000).to_string()),
+            ("skewed", (now_ms + 2_000).to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let (mut beats, unreadable, future) = readable_beats(raw, now_ms);
+        beats.sort();
+        let names: Vec<&str> = beats.iter().map(|(m, _)| m.as_str()).collect();
+        assert_eq!(names, ["skewed", "web-1", "web-2"]);
+        assert_eq!((unreadable, future), (2, 1));
     }
 }

@@ -71,6 +71,9 @@ pub(crate) struct Inner {
     remote_versions: Mutex<HashMap<String, i64>>,
     /// Accounts this process works on (for the lease holders in the status).
     accounts: Mutex<BTreeSet<String>>,
+    /// Heartbeats skipped at the last beat (unreadable or dated in the future): warned about
+    /// when the count changes, not at every beat.
+    skipped_beats: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -96,6 +99,7 @@ impl RedisCoordinator {
             deferred: Mutex::new(HashMap::new()),
             remote_versions: Mutex::new(HashMap::new()),
             accounts: Mutex::new(BTreeSet::new()),
+            skipped_beats: std::sync::atomic::AtomicUsize::new(0),
         });
         let (notice_tx, notice_rx) = mpsc::unbounded_channel();
         let (history_tx, history_rx) = mpsc::channel(HISTORY_QUEUE);
