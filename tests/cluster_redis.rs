@@ -71,7 +71,7 @@ async fn one_lease_holder_at_a_time_with_growing_fences() {
     let first_fence = held.fence.unwrap();
     let refused = b.acquire(ACCOUNT, Duration::from_millis(300)).await;
     assert!(
-        matches!(refused, Err(CoordError::LeaseTimedOut { .. })),
+        matches!(&refused, Err(CoordError::LeaseTimedOut { holder, .. }) if holder.starts_with("a (fence ")),
         "{refused:?}"
     );
     // Held longer than its lease time: the holder keeps it alive while it works.
@@ -86,6 +86,32 @@ async fn one_lease_holder_at_a_time_with_growing_fences() {
     assert!(next.fence.unwrap() > first_fence, "fences only grow");
     // Other accounts are independent.
     a.acquire("other", Duration::ZERO).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lease_without_expiry_is_given_one_lease_time_not_waited_on_forever() {
+    let redis = RedisServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let lease = Duration::from_secs(1);
+    let a = coordinator(&redis.url(None), "a", lease, dir.path());
+    let mut conn = redis.client(None).await;
+    // No TTL: a crashed tool or a hand-made key, not a member keeping it alive.
+    let _: () = conn.set("tokentop:lease:shop", "ghost|0|3").await.unwrap();
+    let started = Instant::now();
+    let held = a.acquire(ACCOUNT, Duration::from_secs(20)).await.unwrap();
+    assert!(held.is_held());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(held);
+    // A TTL far longer than any lease is cut down the same way.
+    let _: () = conn
+        .set_ex("tokentop:lease:shop", "ghost|0|4", 86_400)
+        .await
+        .unwrap();
+    assert!(a.acquire(ACCOUNT, Duration::from_secs(20)).await.is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread")]

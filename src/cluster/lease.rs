@@ -19,11 +19,12 @@ pub async fn acquire(
     let holder = format!("{}|{:016x}", inner.member, rand::random::<u64>());
     let ttl_ms = u64::try_from(inner.lease_time.as_millis()).unwrap_or(u64::MAX);
     let started = tokio::time::Instant::now();
+    let mut waiting_for: Option<String> = None;
     loop {
         let (lease_key, fence_key) = (inner.keys.lease(account), inner.keys.fence(account));
         let script = &inner.scripts.acquire;
         let holder_arg = holder.as_str();
-        let fence: u64 = inner
+        let (fence, held_by): (u64, String) = inner
             .conn
             .run(|mut conn| async move {
                 script
@@ -50,13 +51,34 @@ pub async fn acquire(
             };
             return Ok(Lease::held(Some(fence), guard));
         }
+        let holder = holder_name(&held_by);
+        if waiting_for.as_deref() != Some(holder.as_str()) {
+            tracing::info!(account, holder = %holder, "waiting for the refresh lease (at most {} s)", max_wait.as_secs());
+            waiting_for = Some(holder.clone());
+        }
         if started.elapsed() >= max_wait {
             return Err(CoordError::LeaseTimedOut {
                 account: account.to_string(),
                 waited_secs: max_wait.as_secs(),
+                holder,
             });
         }
         tokio::time::sleep(ACQUIRE_POLL_INTERVAL).await;
+    }
+}
+
+/// `member|nonce|fence` -> `member (fence N)`; anything else is shown as whoever it may be,
+/// capped (a lease key is Redis data, not necessarily ours).
+fn holder_name(value: &str) -> String {
+    let mut parts = value.rsplitn(3, '|');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(fence), Some(_nonce), Some(member)) if fence.parse::<u64>().is_ok() => {
+            format!(
+                "{} (fence {fence})",
+                member.chars().take(64).collect::<String>()
+            )
+        }
+        _ => "another tokentop process".to_string(),
     }
 }
 
@@ -124,5 +146,18 @@ impl Drop for Release {
                     })
                     .await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_holder_is_named_from_the_lease_value() {
+        assert_eq!(holder_name("web-2|00ab|17"), "web-2 (fence 17)");
+        assert_eq!(holder_name("a|b|c|9"), "a|b (fence 9)");
+        assert_eq!(holder_name("planted"), "another tokentop process");
+        assert_eq!(holder_name(""), "another tokentop process");
     }
 }

@@ -63,14 +63,23 @@ impl Scripts {
     }
 }
 
-/// KEYS: lease, fence counter. ARGV: holder (`member|nonce`), TTL in ms. Returns the fence
-/// number of the new lease, or 0 when someone holds it. (`SET NX PX` with the fence from
-/// `INCR`, in one step so a fence is only spent on a granted lease.)
+/// KEYS: lease, fence counter. ARGV: holder (`member|nonce`), TTL in ms. Returns `{fence,
+/// ''}` for a new lease, or `{0, holder}` when someone holds it. (`SET NX PX` with the fence
+/// from `INCR`, in one step so a fence is only spent on a granted lease.) A held lease without
+/// an expiry, or with more time left than a lease is ever given, was not set by a member that
+/// keeps it alive: it is given one lease time to live, so waiting for it is bounded.
 const ACQUIRE: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local held = redis.call('GET', KEYS[1])
+if held then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl < 0 or ttl > tonumber(ARGV[2]) then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  end
+  return {0, held}
+end
 local fence = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. fence, 'NX', 'PX', ARGV[2])
-return fence
+return {fence, ''}
 ";
 
 /// KEYS: lease. ARGV: the full lease value, TTL in ms. Extends only our own lease.

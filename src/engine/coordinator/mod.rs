@@ -95,10 +95,13 @@ pub enum CoordError {
         since: DateTime<Utc>,
         reason: String,
     },
-    #[error(
-        "another tokentop process held {account}'s refresh lease for more than {waited_secs} s"
-    )]
-    LeaseTimedOut { account: String, waited_secs: u64 },
+    #[error("{holder} held {account}'s refresh lease for more than {waited_secs} s")]
+    LeaseTimedOut {
+        account: String,
+        waited_secs: u64,
+        /// Who held it, as far as known ("another tokentop process" otherwise).
+        holder: String,
+    },
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error(transparent)]
