@@ -27,9 +27,9 @@
 //! | path | what lives there |
 //! |---|---|
 //! | `engine/mod.rs` | `Engine::start`, the handle, the command loop |
-//! | `engine/account/` | one account: `phase.rs` the pure lifecycle state (`Phase`, `plan`, `Action`s), `actor.rs` the run loop and timers, `inspect.rs` inspections and performing actions, `refresh.rs` the refresh procedure, `supervise.rs` restarts after a panic |
+//! | `engine/account/` | one account: `phase.rs` the pure lifecycle state (`Phase`, `plan`, `Action`s), `rotation.rs` the pure credential-rotation rule, `actor.rs` the run loop and timers, `inspect.rs` inspections, `perform.rs` performing actions (alerts, remedy), `emit.rs` snapshot and history rows, `refresh.rs` the refresh procedure top to bottom, `supervise.rs` restarts after a panic |
 //! | `engine/new_token.rs` | the rule a new token must pass, and its expiry |
-//! | `engine/token_write.rs` | the one storage path of a new token (lease, re-read, compare-and-set, history row), for refresh and `exchange` |
+//! | `engine/store/token_write.rs` | the one storage protocol of a new token (`TokenWrite`: lease, re-read, compare-and-set, history row), for refresh and `exchange` |
 //! | `engine/coordinator/` | the `Coordinator` trait (who may refresh, where tokens live), `local.rs` (lock file and data dir), `status.rs` (the cluster as clients see it), and when to refresh without a lease |
 //! | `engine/store.rs`, `engine/lock.rs`, `engine/atomic_file.rs`, `engine/private_fs.rs` | the token store, the cross-process lock, atomic and symlink-safe file access |
 //! | `engine/history.rs` | `history.jsonl` |
