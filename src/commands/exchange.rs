@@ -12,12 +12,11 @@ use secrecy::{ExposeSecret, SecretString};
 use super::common::load_settings;
 use crate::cli::{ExchangeArgs, GlobalArgs};
 use crate::config::{AccountSettings, Settings};
-use crate::engine::coordinator::WriteOutcome;
 use crate::engine::history::HistoryLog;
 use crate::engine::reauth_hint;
 use crate::engine::store::new_token::{new_token_expiry, vet_new_token};
-use crate::engine::store::token_write;
-use crate::engine::store::{StoredTokens, TokenStore, fingerprint};
+use crate::engine::store::token_write::{Committed, NewToken, TokenWrite};
+use crate::engine::store::{TokenStore, fingerprint};
 use crate::format::format_unix;
 use crate::graph::{AppCredentials, GraphClient};
 use crate::mask::mask;
@@ -98,7 +97,7 @@ pub async fn run(global: &GlobalArgs, args: &ExchangeArgs) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-/// The engine's storage path (lock, re-read, persist, history row), as a refresh uses it.
+/// The engine's storage protocol ([`TokenWrite`]), as a refresh runs it.
 async fn store(
     settings: &Settings,
     account: &str,
@@ -108,41 +107,38 @@ async fn store(
     now: i64,
 ) -> anyhow::Result<()> {
     let coordinator = super::common::coordinator(settings)?;
-    let lease = token_write::lock_account(coordinator.as_ref(), account).await?;
-    // An unreadable store is replaced: the exchanged token is the one to keep.
-    let seen_version = token_write::reread(coordinator.as_ref(), account)
-        .await
-        .ok()
-        .flatten()
-        .map_or(0, |stored| stored.version);
+    // No version known but the one re-read; an unreadable store is replaced: the exchanged
+    // token is the one to keep.
+    let mut write = TokenWrite::begin(coordinator.as_ref(), account, 0).await?;
     let configured_credential =
         configured.and_then(|a| a.long_lived_token.as_ref().or(a.access_token.as_ref()));
     let has_separate_long_lived = configured.is_some_and(|a| a.long_lived_token.is_some());
-    let tokens = StoredTokens {
-        access_token: token.clone(),
-        long_lived_token: has_separate_long_lived.then(|| token.clone()),
+    let new = NewToken {
+        token: token.clone(),
         expires_at,
-        refreshed_at: now,
+        exchanged_at: now,
+        long_lived: has_separate_long_lived.then(|| token.clone()),
         // The configured token is older than this one: the store wins at the next start.
         origin_fingerprint: configured_credential.map(fingerprint).unwrap_or_default(),
     };
-    let outcome =
-        token_write::persist(coordinator.as_ref(), account, &lease, &tokens, seen_version).await?;
-    match outcome {
-        WriteOutcome::Stored { .. } => {}
-        WriteOutcome::Deferred => say(format_args!(
-            "{} is unreachable: the token is kept in {} and stored there when a tokentop daemon on this host reconnects",
-            coordinator.backend(),
-            settings.data_dir.display()
-        )),
-        WriteOutcome::Refused { .. } => anyhow::bail!(
+    let row = match write.commit(new, "exchange", None).await {
+        Committed::Stored { row, .. } => row,
+        Committed::Deferred { row } => {
+            say(format_args!(
+                "{} is unreachable: the token is kept in {} and stored there when a tokentop daemon on this host reconnects",
+                coordinator.backend(),
+                settings.data_dir.display()
+            ));
+            row
+        }
+        Committed::Failed { error, .. } => return Err(error.into()),
+        Committed::TakenOver { .. } => anyhow::bail!(
             "another tokentop process stored a token for {account} while this exchange ran; nothing was replaced (run `tokentop check {account}`)"
         ),
-    }
-    let mut entry = token_write::refreshed_row(account, "exchange", expires_at, token);
-    entry.host = coordinator.member().map(str::to_string);
-    coordinator.record(&entry);
-    HistoryLog::new(&settings.data_dir).append(&entry)?;
+    };
+    coordinator.record(&row);
+    HistoryLog::new(&settings.data_dir).append(&row)?;
+    // `write`, and with it the lease, is dropped here: after the row was recorded.
     Ok(())
 }
 

@@ -37,7 +37,7 @@ struct FailedRenewal {
 }
 
 /// A token lent for one request (and its one retry).
-pub struct Lease {
+pub struct TokenLoan {
     pub token: SecretString,
     /// `appsecret_proof` of the token, when the account has an app secret.
     pub appsecret_proof: Option<String>,
@@ -49,7 +49,7 @@ pub struct Lease {
 /// Why no token can be lent; says what to do.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
-pub struct LeaseError {
+pub struct LoanError {
     pub message: String,
 }
 
@@ -129,18 +129,18 @@ impl TokenBroker {
         self.failures().insert(account.to_string(), failed);
     }
 
-    fn position(&self, account: &str) -> Result<usize, LeaseError> {
+    fn position(&self, account: &str) -> Result<usize, LoanError> {
         self.links
             .iter()
             .position(|l| l.settings.name == account)
-            .ok_or_else(|| LeaseError {
+            .ok_or_else(|| LoanError {
                 message: format!("no account named {account}"),
             })
     }
 
-    fn link(&self, account: &str) -> Result<&AccountLink, LeaseError> {
+    fn link(&self, account: &str) -> Result<&AccountLink, LoanError> {
         let index = self.position(account)?;
-        self.links.get(index).ok_or_else(|| LeaseError {
+        self.links.get(index).ok_or_else(|| LoanError {
             message: format!("no account named {account}"),
         })
     }
@@ -162,13 +162,13 @@ impl TokenBroker {
 
     /// The account's token, refreshed first when it expires within the send guard.
     /// While a renewal of the current token is held off, the token is lent as it is.
-    pub async fn lease(&self, account: &str) -> Result<Lease, LeaseError> {
+    pub async fn lend(&self, account: &str) -> Result<TokenLoan, LoanError> {
         let link = self.link(account)?;
         let view = link.token.borrow().clone();
         if let (Some(token), Some(fingerprint)) = (&view.token, &view.fingerprint)
             && self.held_off(account, fingerprint).is_some()
         {
-            return Ok(lease(link, token.clone(), false));
+            return Ok(loan(link, token.clone(), false));
         }
         let guard_secs = i64::try_from(self.shared.policy.send_guard.as_secs()).unwrap_or(i64::MAX);
         let expiring = view
@@ -176,7 +176,7 @@ impl TokenBroker {
             .is_some_and(|at| at.saturating_sub(self.shared.clock.now_unix()) <= guard_secs);
         let (token, refreshed) = guarded_token(link, &self.shared.policy, &self.shared.clock)
             .await
-            .map_err(|err| LeaseError {
+            .map_err(|err| LoanError {
                 message: err.message,
             })?;
         if expiring
@@ -186,26 +186,26 @@ impl TokenBroker {
             let message = "the send guard's refresh failed (see the log)".to_string();
             self.remember_failure(account, fingerprint, false, message);
         }
-        Ok(lease(link, token, refreshed))
+        Ok(loan(link, token, refreshed))
     }
 
     /// After Meta rejected `rejected` (190): a new token from the single-flight refresh (or
     /// the one another caller's refresh already produced).
     /// Not tried while a failed renewal of the same token is held off.
-    pub async fn renew(&self, account: &str, rejected: &Lease) -> Result<Lease, LeaseError> {
+    pub async fn renew(&self, account: &str, rejected: &TokenLoan) -> Result<TokenLoan, LoanError> {
         let link = self.link(account)?;
         if let Some(message) = self.held_off(account, &rejected.fingerprint) {
-            return Err(LeaseError { message });
+            return Err(LoanError { message });
         }
         tracing::warn!(account = %account, "{}", super::LOG_EXPIRED_ATTEMPTING);
         let stale = Some(rejected.fingerprint.clone());
         match link.refresh(Trigger::AuthError, stale).await {
-            Ok(fresh) => Ok(lease(link, fresh.token, true)),
+            Ok(fresh) => Ok(loan(link, fresh.token, true)),
             Err(err) => {
                 let message = format!("{} ({})", err.message, err.remedy);
                 let for_good = matches!(err.class, ErrorClass::TokenDead | ErrorClass::Permission);
                 self.remember_failure(account, &rejected.fingerprint, for_good, message.clone());
-                Err(LeaseError { message })
+                Err(LoanError { message })
             }
         }
     }
@@ -243,8 +243,8 @@ impl TokenBroker {
     }
 }
 
-fn lease(link: &AccountLink, token: SecretString, refreshed: bool) -> Lease {
-    Lease {
+fn loan(link: &AccountLink, token: SecretString, refreshed: bool) -> TokenLoan {
+    TokenLoan {
         appsecret_proof: link
             .app
             .as_ref()

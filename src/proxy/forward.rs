@@ -13,7 +13,7 @@ use super::reply::proxy_error;
 use super::route::{Route, route};
 use super::scrub;
 use super::{ACCOUNT_HEADER, Proxy};
-use crate::engine::broker::{Lease, SendOutcome};
+use crate::engine::broker::{SendOutcome, TokenLoan};
 use crate::graph::{ErrorClass, MAX_BODY_BYTES, parse_error_body, parse_usage, read_capped};
 
 /// Request headers never forwarded: hop-by-hop, the client's credentials, tokentop's own.
@@ -106,7 +106,7 @@ async fn forward(
     if body.has_multipart_credentials() {
         return Err(credential_part_refused());
     }
-    let mut lease = proxy.broker.lease(&account).await.map_err(|err| {
+    let mut loan = proxy.broker.lend(&account).await.map_err(|err| {
         proxy_error(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("account {account}: {err}"),
@@ -115,7 +115,7 @@ async fn forward(
     let target = Target::new(proxy, &parts.method, &parts.uri, &parts.headers);
     let upstream_started = Instant::now();
     let mut retried = false;
-    let mut answer = match target.send(proxy, &lease, body.for_upstream()).await {
+    let mut answer = match target.send(proxy, &loan, body.for_upstream()).await {
         Ok(answer) => answer,
         Err(_) if body.stopped_for_credentials() => return Err(credential_part_refused()),
         Err(response) => return Err(response),
@@ -123,12 +123,12 @@ async fn forward(
     // A rejected token is renewed even when the body streamed through and cannot be sent
     // again: the application's next request then goes with the new token.
     if answer.token_rejected()
-        && let Ok(fresh) = proxy.broker.renew(&account, &lease).await
+        && let Ok(fresh) = proxy.broker.renew(&account, &loan).await
         && body.retriable()
     {
-        lease = fresh;
+        loan = fresh;
         retried = true;
-        answer = target.send(proxy, &lease, body.for_upstream()).await?;
+        answer = target.send(proxy, &loan, body.for_upstream()).await?;
     }
     let upstream_ms = upstream_started.elapsed().as_millis();
     proxy
@@ -137,7 +137,7 @@ async fn forward(
     if target.is_message_send()
         && let Some(outcome) = answer.send_outcome()
     {
-        let refreshed = retried || lease.refreshed;
+        let refreshed = retried || loan.refreshed;
         proxy.broker.report_send(&account, outcome, refreshed);
     }
     let outcome = Outcome {
@@ -200,11 +200,11 @@ impl Target {
     async fn send(
         &self,
         proxy: &Proxy,
-        lease: &Lease,
+        loan: &TokenLoan,
         body: reqwest::Body,
     ) -> Result<Answer, Response<Body>> {
         let mut query = self.query.clone();
-        if let Some(proof) = &lease.appsecret_proof {
+        if let Some(proof) = &loan.appsecret_proof {
             if !query.is_empty() {
                 query.push(b'&');
             }
@@ -220,7 +220,7 @@ impl Target {
             .http
             .request(self.method.clone(), url)
             .headers(self.headers.clone())
-            .bearer_auth(lease.token.expose_secret())
+            .bearer_auth(loan.token.expose_secret())
             .body(body)
             .send()
             .await

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!  app ──► listener (TCP or unix:) ──► client token? ──► route (ids, allow-list) ──► scrub
-//!        ──► lease token (send guard) ──► Graph API ──► 190? renew + retry once ──► app
+//!        ──► lend token (send guard) ──► Graph API ──► 190? renew + retry once ──► app
 //! ```
 //!
 //! Files: `route.rs` (which account, allowed or not; pure), `scrub.rs` (credentials out; pure),

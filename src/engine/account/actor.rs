@@ -15,11 +15,11 @@ use crate::engine::coordinator::Versioned;
 use crate::engine::events::RefreshError;
 use crate::engine::state::AccountSnapshot;
 use crate::engine::store::fingerprint;
-use crate::engine::store::token_write;
 use crate::graph::AppCredentials;
 
-/// The actor's state. Fields are private to the account module: `inspect.rs` and `refresh.rs`
-/// implement the rest of the actor; nothing outside `account/` reaches in.
+/// The actor's state. Fields are private to the account module: `inspect.rs`, `perform.rs`,
+/// `emit.rs`, `publishing.rs` and `refresh.rs` implement the rest of the actor; nothing outside
+/// `account/` reaches in.
 pub(super) struct AccountActor {
     pub(super) shared: Arc<Shared>,
     pub(super) settings: Arc<AccountSettings>,
@@ -187,8 +187,7 @@ impl AccountActor {
     async fn adopt_store_at_start(&mut self) {
         let configured = self.long_lived.clone().or_else(|| self.access.clone());
         self.origin_fingerprint = configured.as_ref().map(fingerprint).unwrap_or_default();
-        let loaded =
-            token_write::reread(self.shared.coordinator.as_ref(), &self.settings.name).await;
+        let loaded = self.shared.coordinator.load(&self.settings.name).await;
         let stored = match loaded {
             Ok(Some(stored)) => stored,
             Ok(None) => return self.publish_token_view(),
@@ -217,14 +216,19 @@ impl AccountActor {
         self.publish_token_view();
     }
 
-    /// Takes over tokens another process stored after we last looked. Returns true if it did.
-    /// The storage path's step 2 when called under the account's lock.
+    /// Takes over tokens another process stored after we last looked (re-read without the
+    /// lease: a refresh re-reads under it, in `TokenWrite::begin`). Returns true if it did.
     pub(super) async fn adopt_newer_store(&mut self, trigger: &str) -> bool {
-        let loaded =
-            token_write::reread(self.shared.coordinator.as_ref(), &self.settings.name).await;
+        let loaded = self.shared.coordinator.load(&self.settings.name).await;
         let Ok(Some(stored)) = loaded else {
             return false;
         };
+        self.take_over_if_newer(stored, trigger)
+    }
+
+    /// Takes over `stored` if another process stored it after we last looked; else notes its
+    /// version as seen. Returns true if it took it over.
+    pub(super) fn take_over_if_newer(&mut self, stored: Versioned, trigger: &str) -> bool {
         let differs =
             self.access.as_ref().map(fingerprint) != Some(fingerprint(&stored.tokens.access_token));
         if stored.version <= self.seen_version || !differs {

@@ -20,10 +20,13 @@
 //! ```
 //!
 //! Files: `phase.rs` the pure state ([`phase::AccountState`]: `plan`, `refresh_*`, `due`,
-//! `token_state`, returning `Action`s), `actor.rs` the run loop, timers and store adoption,
-//! `inspect.rs` inspections and performing actions, `refresh.rs` the refresh procedure (lock,
-//! exchange, vet, persist, publish; the storage steps are `engine::store::token_write`'s, shared with
-//! `tokentop exchange`), `supervise.rs` restarts after a panic.
+//! `token_state`, returning `Action`s) and `rotation.rs` the pure credential-rotation rule;
+//! `actor.rs` the run loop, timers and store adoption; `inspect.rs` inspections; `perform.rs`
+//! planning and performing `Action`s (alerts, the remedy); `emit.rs` the snapshot and history
+//! rows; `refresh.rs` the refresh procedure top to bottom (lock, take over or exchange, vet,
+//! commit, publish; the storage protocol is `engine::store::token_write`'s, shared with
+//! `tokentop exchange`); `publishing.rs` the publish targets; `supervise.rs` restarts after a
+//! panic.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -183,13 +186,16 @@ fn blank_snapshot(settings: &AccountSettings) -> AccountSnapshot {
 }
 
 mod actor;
+mod emit;
 mod inspect;
+mod perform;
 mod phase;
 mod publishing;
 mod refresh;
+mod rotation;
 mod supervise;
 
 use actor::AccountActor;
-pub use inspect::reauth_hint;
+pub use perform::reauth_hint;
 pub use refresh::{LOG_REFRESH_FAILED, LOG_REFRESHED};
 pub(crate) use supervise::{panic_text, spawn_account};

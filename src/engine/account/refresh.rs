@@ -1,22 +1,23 @@
-//! The refresh procedure of one account: lock, reload, exchange, inspect, persist, publish.
+//! The refresh procedure of one account, top to bottom: lock (and re-read), take over a newer
+//! stored token or exchange, vet, commit, publish. The storage protocol is
+//! [`TokenWrite`]'s, shared with `tokentop exchange`; which token becomes the credential is
+//! [`rotate`]'s pure rule. Failures are recorded and planned at the bottom.
 
 use secrecy::SecretString;
 use tokio::time::Instant;
 
 use super::phase::Failure;
+use super::rotation::{NewTokenFacts, Rotation, rotate};
 use super::{AccountActor, RefreshOutcome, Refreshed, Trigger};
 use crate::config::ExpiringSystemUser;
-use crate::engine::coordinator::{
-    CoordError, Lease, Versioned, WriteOutcome, refresh_without_lease, secs_until_leaseless,
-};
+use crate::engine::coordinator::{CoordError, Versioned, secs_until_leaseless};
 use crate::engine::events::RefreshError;
-use crate::engine::history::{HistoryError, HistoryEvent, Outcome};
+use crate::engine::history::{HistoryEntry, HistoryError, HistoryEvent, Outcome};
 use crate::engine::state::Inspection;
-use crate::engine::store::StoredTokens;
 use crate::engine::store::new_token::{new_token_expiry, vet_new_token};
-use crate::engine::store::token_write;
+use crate::engine::store::token_write::{Committed, NewToken, TokenWrite};
 use crate::format::format_unix;
-use crate::graph::{ErrorClass, Expiry, GraphError, TokenInfo};
+use crate::graph::{ErrorClass, ExchangedToken, Expiry, GraphError, TokenInfo};
 use crate::mask::mask;
 
 /// The log lines existing WhatsApp backends and their alerts use; keep verbatim.
@@ -50,6 +51,8 @@ impl AccountActor {
         self.emit();
     }
 
+    /// Lock, take over or exchange, vet, commit, publish. The lease is held until `write` is
+    /// dropped when this returns: after the new token was stored, recorded and published.
     async fn refresh_locked(
         &mut self,
         trigger: Trigger,
@@ -58,28 +61,43 @@ impl AccountActor {
     ) -> RefreshOutcome {
         let name = self.settings.name.clone();
         let coordinator = self.shared.coordinator.clone();
-        // The storage path's steps 1 and 2 (lease, re-read); the exchange runs under the lease.
-        let lease = match token_write::lock_account(coordinator.as_ref(), &name).await {
-            Ok(lease) => lease,
-            Err(err)
-                if err.is_unavailable()
-                    && refresh_without_lease(self.secs_to_expiry(), coordinator.lease_time()) =>
-            {
-                tracing::warn!(account = %name, "{err}; the token expires too soon to wait for it: refreshing without a lease");
-                Lease::without()
-            }
+        let begun = TokenWrite::begin_or_leaseless(
+            coordinator.as_ref(),
+            &name,
+            self.seen_version,
+            self.secs_to_expiry(),
+        )
+        .await;
+        let mut write = match begun {
+            Ok(write) => write,
             Err(err) => return self.fail_without_exchange(trigger, &err),
         };
         // Another process may have refreshed while we waited: use its token, skip the exchange.
-        if self.adopt_newer_store(trigger.label()).await {
+        if let Some(stored) = write.seen().cloned()
+            && self.take_over_if_newer(stored, trigger.label())
+        {
             return Ok(self.record_skip(trigger).await);
         }
+        let (vetted, latency_ms) = self.exchange_and_vet(app, credential).await;
+        match vetted {
+            Ok((new, info)) => Ok(self
+                .commit(&mut write, trigger, new, info, latency_ms)
+                .await),
+            Err(err) => Err(self.on_failure(trigger, &err, latency_ms)),
+        }
+    }
+
+    /// The exchange, timed, and the new token's inspection: it is used only if Meta vouches for it.
+    async fn exchange_and_vet(
+        &self,
+        app: &crate::graph::AppCredentials,
+        credential: &SecretString,
+    ) -> (Result<(ExchangedToken, TokenInfo), GraphError>, u64) {
         let started = Instant::now();
-        let sixty_days = self.wants_sixty_days();
         let exchanged = self
             .shared
             .source
-            .exchange(app, credential, sixty_days)
+            .exchange(app, credential, self.wants_sixty_days())
             .await;
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let vetted = match exchanged {
@@ -89,20 +107,56 @@ impl AccountActor {
             }
             Err(err) => Err(err),
         };
-        match vetted {
-            Ok((new, info)) => Ok(self
-                .accept_new_token(
-                    trigger,
-                    &lease,
-                    new.access_token,
-                    info,
-                    new.expires_in_secs,
-                    latency_ms,
-                )
-                .await),
-            Err(err) => Err(self.on_failure(trigger, &err, latency_ms)),
-        }
-        // The lease is released here, after the new token was persisted.
+        (vetted, latency_ms)
+    }
+
+    /// Stores the vetted new token under the lease and takes it in; or takes over the newer
+    /// one stored meanwhile.
+    async fn commit(
+        &mut self,
+        write: &mut TokenWrite<'_>,
+        trigger: Trigger,
+        new: ExchangedToken,
+        info: TokenInfo,
+        latency_ms: u64,
+    ) -> Refreshed {
+        let now = self.shared.clock.now_unix();
+        let expires_at = new_token_expiry(&info, new.expires_in_secs, now);
+        let rotation = self.rotation(expires_at, &info);
+        let new_token = NewToken {
+            long_lived: if rotation.replaces_credential {
+                Some(new.access_token.clone())
+            } else {
+                self.long_lived.clone()
+            },
+            token: new.access_token,
+            expires_at,
+            exchanged_at: now,
+            origin_fingerprint: self.origin_fingerprint.clone(),
+        };
+        let committed = write
+            .commit(new_token.clone(), trigger.label(), Some(latency_ms))
+            .await;
+        let name = &self.settings.name;
+        let (row, problems) = match committed {
+            Committed::TakenOver { current } => return self.lost_write(trigger, current).await,
+            Committed::Stored { version, row } => {
+                self.seen_version = version;
+                (row, Vec::new())
+            }
+            Committed::Deferred { row } => {
+                tracing::warn!(account = %name, "{} is unreachable: the new token is kept in the data dir and stored there when it returns", self.shared.coordinator.backend());
+                (row, Vec::new())
+            }
+            // The token is still used and published; the next refresh writes again.
+            Committed::Failed { error, row } => {
+                tracing::error!(account = %name, "{error}");
+                let problem = format!("storing the new token failed: {error}");
+                self.alert("store", problem.clone());
+                (row, vec![problem])
+            }
+        };
+        self.take_in(new_token, info, rotation, row, problems).await
     }
 
     async fn record_skip(&mut self, trigger: Trigger) -> Refreshed {
@@ -132,15 +186,6 @@ impl AccountActor {
         }
     }
 
-    /// When the credential the exchange is made with expires, as last inspected.
-    fn credential_expiry(&self) -> Option<i64> {
-        if self.long_lived.is_some() {
-            self.snapshot.long_lived_expires_at()
-        } else {
-            self.snapshot.access_expires_at()
-        }
-    }
-
     /// Auto: system-user tokens that expire are renewed for another 60 days.
     fn wants_sixty_days(&self) -> bool {
         match self.shared.policy.expiring_system_user {
@@ -159,51 +204,34 @@ impl AccountActor {
         }
     }
 
-    async fn accept_new_token(
-        &mut self,
-        trigger: Trigger,
-        lease: &Lease,
-        token: SecretString,
-        info: TokenInfo,
-        expires_in_secs: Option<u64>,
-        latency_ms: u64,
-    ) -> Refreshed {
-        let now = self.shared.clock.now_unix();
-        let expires_at = new_token_expiry(&info, expires_in_secs, now);
-        let rolling = self.wants_sixty_days();
-        let credential_expiry = self.credential_expiry();
-        // Rolling renewal replaces a system-user credential by its renewed self; a long-lived
-        // user token that outlives the configured one becomes the credential, so it is used
-        // for the next exchange instead of letting the old one run out.
-        let outlives_credential = match (expires_at, credential_expiry) {
-            (Some(new), Some(old)) => new > old,
-            (None, _) => matches!(info.expiry(), Expiry::Never),
-            (Some(_), None) => false,
+    /// The credential-rotation rule ([`rotate`]) applied to a new token.
+    fn rotation(&self, expires_at: Option<i64>, info: &TokenInfo) -> Rotation {
+        // When the credential the exchange is made with expires, as last inspected.
+        let credential_expires_at = if self.long_lived.is_some() {
+            self.snapshot.long_lived_expires_at()
+        } else {
+            self.snapshot.access_expires_at()
         };
-        let replaces_credential = self.long_lived.is_some() && (rolling || outlives_credential);
-        // An exchange that could not move the expiry past the credential's own will never do
-        // better: refreshing again only brings ever smaller gains, so stop until re-auth.
-        let capped_until = match (expires_at, credential_expiry) {
-            (Some(new), Some(old)) if !rolling && new <= old => Some(old),
-            _ => None,
-        };
-        let tokens = StoredTokens {
-            access_token: token.clone(),
-            long_lived_token: if replaces_credential {
-                Some(token.clone())
-            } else {
-                self.long_lived.clone()
-            },
+        rotate(NewTokenFacts {
             expires_at,
-            refreshed_at: now,
-            origin_fingerprint: self.origin_fingerprint.clone(),
-        };
-        let mut problems = Vec::new();
-        match self.persist(lease, &tokens).await {
-            Ok(problem) => problems.extend(problem),
-            Err(current) => return self.lost_write(trigger, *current).await,
-        }
-        if replaces_credential {
+            never_expires: matches!(info.expiry(), Expiry::Never),
+            credential_expires_at,
+            separate_credential: self.long_lived.is_some(),
+            rolling: self.wants_sixty_days(),
+        })
+    }
+
+    /// The new token is in use: record it, update the state, publish, and answer.
+    async fn take_in(
+        &mut self,
+        new: NewToken,
+        info: TokenInfo,
+        rotation: Rotation,
+        row: HistoryEntry,
+        mut problems: Vec<String>,
+    ) -> Refreshed {
+        let (token, expires_at) = (new.token, new.expires_at);
+        if rotation.replaces_credential {
             self.long_lived = Some(token.clone());
             self.snapshot.long_lived = Some(Inspection {
                 checked_at: self.shared.clock.now(),
@@ -211,13 +239,13 @@ impl AccountActor {
             });
         }
         self.access = Some(token.clone());
-        let mut entry =
-            token_write::refreshed_row(&self.settings.name, trigger.label(), expires_at, &token);
-        entry.latency_ms = Some(latency_ms);
-        self.shared.record(entry);
+        self.shared.record(row);
         tracing::info!(account = %self.settings.name, "{LOG_REFRESHED}");
-        self.state
-            .refresh_succeeded(now, capped_until, super::actor::new_jitter());
+        self.state.refresh_succeeded(
+            new.exchanged_at,
+            rotation.capped_until,
+            super::actor::new_jitter(),
+        );
         self.snapshot.last_error = None;
         self.snapshot.access = Some(Inspection {
             checked_at: self.shared.clock.now(),
@@ -239,43 +267,6 @@ impl AccountActor {
             expires_at,
             message,
             problems,
-        }
-    }
-
-    /// Stores the new tokens (the storage path's step 3). `Ok` with the problem when the store
-    /// write failed (the token is still used and published; the next refresh writes again);
-    /// `Err` with the stored tokens when a newer token was stored meanwhile.
-    async fn persist(
-        &mut self,
-        lease: &Lease,
-        tokens: &StoredTokens,
-    ) -> Result<Option<String>, Box<Option<Versioned>>> {
-        let name = self.settings.name.clone();
-        let coordinator = self.shared.coordinator.clone();
-        let stored = token_write::persist(
-            coordinator.as_ref(),
-            &name,
-            lease,
-            tokens,
-            self.seen_version,
-        )
-        .await;
-        match stored {
-            Ok(WriteOutcome::Stored { version }) => {
-                self.seen_version = version;
-                Ok(None)
-            }
-            Ok(WriteOutcome::Deferred) => {
-                tracing::warn!(account = %name, "{} is unreachable: the new token is kept in the data dir and stored there when it returns", coordinator.backend());
-                Ok(None)
-            }
-            Ok(WriteOutcome::Refused { current }) => Err(Box::new(current)),
-            Err(err) => {
-                tracing::error!(account = %name, "{err}");
-                let problem = format!("storing the new token failed: {err}");
-                self.alert("store", problem.clone());
-                Ok(Some(problem))
-            }
         }
     }
 

@@ -1,0 +1,35 @@
+//! What an account actor tells others: the snapshot clients see, and its history rows.
+
+use super::AccountActor;
+use crate::engine::events::EngineEvent;
+use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+use crate::mask::mask;
+
+impl AccountActor {
+    /// Derives the state and sends the snapshot to clients.
+    pub(super) fn emit(&mut self) {
+        let now = self.shared.clock.now_unix();
+        let access = self.snapshot.access.as_ref().map(|i| &i.info);
+        self.snapshot.state = self.state.token_state(access, now);
+        self.snapshot.access_token_masked = self.access.as_ref().map(mask);
+        self.snapshot.long_lived_token_masked = self.long_lived.as_ref().map(mask);
+        self.snapshot.next_refresh_at = self.state.next_refresh_at(self.shared.auto_refresh);
+        if !self.state.needs_person() {
+            self.snapshot.action_hint = None;
+        }
+        let _ = self
+            .shared
+            .events
+            .send(EngineEvent::Account(Box::new(self.snapshot.clone())));
+    }
+
+    /// A history row about this account, recorded with [`super::Shared::record`].
+    pub(super) fn entry(
+        &self,
+        event: HistoryEvent,
+        trigger: &str,
+        outcome: Outcome,
+    ) -> HistoryEntry {
+        HistoryEntry::new(&self.settings.name, event, trigger, outcome)
+    }
+}
