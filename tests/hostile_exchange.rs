@@ -330,9 +330,10 @@ async fn refresh_exits_1_and_names_the_step_when_publishing_fails() {
     setup.set_exchange_answer(&format!(
         r#"{{"access_token":"{fresh}","token_type":"bearer","expires_in":5183944}}"#
     ));
-    // A directory where the env-file should be: the write fails.
+    // The env-file is a symlink into a directory that does not exist: the write fails (a
+    // directory there is refused by the config check before any refresh).
     std::fs::remove_file(setup.env_file()).unwrap();
-    std::fs::create_dir(setup.env_file()).unwrap();
+    std::os::unix::fs::symlink(setup.path("gone/app.env"), setup.env_file()).unwrap();
     let output = setup.run(&["refresh"], None).await;
     let shown = describe(&output);
     assert_eq!(output.status.code(), Some(1), "{shown}");
