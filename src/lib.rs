@@ -61,6 +61,7 @@ pub mod graph;
 pub mod logging;
 pub mod mask;
 pub mod proxy;
+pub mod report;
 pub mod serve;
 pub mod sim;
 pub mod tui;
