@@ -9,15 +9,16 @@
 //! | [`bearer`] | the bearer-token check of the two HTTP listeners (`/metrics`, the proxy) |
 //! | [`cli`] | clap definitions of every subcommand and global flag (no logic) |
 //! | [`cluster`] | `[cluster]`: the Redis coordinator (leases with fences, compare-and-set writes in Lua, pub/sub announcements, heartbeats, the history stream, the data dir as cache) |
-//! | [`commands`] | one file per subcommand (`history_chart.rs` draws `history --chart`); the only place that prints to stdout; `check_report.rs` and `check_cluster.rs` hold `check`'s rules as pure functions |
+//! | [`commands`] | one file per subcommand (`history_chart.rs` draws `history --chart`); the only place that prints to stdout |
 //! | [`config`] | config file discovery, parsing with spans, validation, secrets, env overrides |
 //! | [`graph`] | the Meta Graph API client: typed requests/responses, error classes, `appsecret_proof`, usage headers |
 //! | [`sim`] | the Graph API simulator (`tokentop sim`, tests, the demo) |
 //! | [`engine`] | the token engine and the telemetry beside it; the files below |
-//! | [`format`] | words for times and levels shared by the dashboard and the commands: countdowns, clock times, durations |
+//! | [`format`] | words for times and levels shared by the dashboard and the commands: countdowns, clock times, durations (no engine types) |
 //! | [`logging`] | tracing setup: stderr (text or JSON) for headless commands, daily files in the data dir opened without following symlinks |
 //! | [`mask`] | the one way a token is ever shown: `EAAG…x9Qf` |
 //! | [`proxy`] | the Graph API proxy: applications send their Graph requests without a token; it adds the account's token and proof, refreshes inside the send guard, and retries once after a 190 |
+//! | [`report`] | the `check` report, one model for `check` and `/status`: `model.rs` its shape, status and exit code; `rules.rs` each account's status and why; `known.rs` what is known and the report built from it; `cluster.rs` the `[cluster]` part; `text.rs` its lines; pure functions, unit-tested without a network |
 //! | [`serve`] | the HTTP endpoint for on-call tools: Prometheus `/metrics` (`cluster_metrics.rs`: the `[cluster]` families), `/healthz`, `/readyz`, `/status`; fed by a tee of the engine's events |
 //! | [`tui`] | the dashboard: terminal lifecycle, event loop, `App` state + pure `update(msg)`, key map |
 //! | [`ui`] | pure render functions of the dashboard, one file per panel (`cluster.rs`: the `[cluster]` row and the `C` overlay); terminal-only shapes (bars, sparklines); the braille charts (`charts`, `lifetime_chart` also drawn by `history --chart`, `delivery_chart`, `plot`) |
@@ -46,8 +47,10 @@
 //! and a [`engine::TokenSource`] (the [`graph::GraphClient`], or a fake in tests); they send
 //! [`engine::EngineCommand`]s and read [`engine::EngineEvent`]s with owned snapshots.
 //!
-//! Layering rule: `engine`, `graph` and `sim` never import terminal code (`tui`, `ui`,
-//! ratatui, crossterm). Secrets are `secrecy::SecretString` from the moment they are read;
+//! Layering rules (held by `tests/layering.rs`): `engine`, `graph` and `sim` never import
+//! terminal code (`tui`, `ui`, ratatui, crossterm); no top-level module imports one that
+//! imports it back (`tui` and `ui`, the dashboard's two halves, are the one allowed pair), so
+//! `commands` starts `serve` and both read [`report`], which reads neither. Secrets are `secrecy::SecretString` from the moment they are read;
 //! only the HTTP layer in `graph` exposes them.
 
 pub mod bearer;
