@@ -1,4 +1,4 @@
-//! Layering: no top-level module of `src/` imports one that imports it back, and the engine never imports terminal code.
+//! Layering: no top-level module imports one that imports it back; no terminal code in the engine.
 //!
 //! The edges are read from the source text: every `crate::B` path (in `use` lines and inline)
 //! in a file under `src/A/` or `src/A.rs` is an edge `A -> B`. Comments, doc comments and

@@ -32,8 +32,10 @@ pub struct Known<'a> {
     pub history: &'a [HistoryEntry],
     /// The logs' 1 h delivery rate, or why there is none.
     pub logs_rate: Result<Option<RateSummary>, String>,
-    /// Each account's refresh success rate ([`rates_by_account`](crate::engine::history::refresh_stats::rates_by_account) of the last 30 days' rows);
+    /// Each account's refresh success rate ([`rates_by_account`] of the last 30 days' rows);
     /// `None` leaves `refresh_rate` out of the report.
+    ///
+    /// [`rates_by_account`]: crate::engine::history::refresh_stats::rates_by_account
     pub refresh_rates: Option<HashMap<String, RefreshRates>>,
     /// The coordinator's last status, with `[cluster]`.
     pub cluster: Option<&'a ClusterStatus>,

@@ -1,4 +1,4 @@
-//! The shape of the `check` report (also `/status`): statuses, exit codes, and what is said about each account.
+//! The shape of the `check` report (also `/status`): statuses, exit codes, each account.
 
 use serde::Serialize;
 

@@ -1,4 +1,6 @@
-//! The rules of the `check` report: each account's status and why, as pure functions of what the engine found, so every rule is unit-tested without a network.
+//! The rules of the `check` report: each account's status and why.
+//!
+//! Pure functions of what the engine found, so every rule is unit-tested without a network.
 
 use super::model::{AccountReport, ExpiryReport, Extras, HeadroomReport, PhoneReport, Status};
 use crate::config::RefreshPolicy;
