@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::PatternLevel;
-use crate::engine::coordinator::ClusterStatus;
 
 const DAY: i64 = 86_400;
 
@@ -90,20 +89,6 @@ pub fn latency(ms: u64) -> String {
     } else {
         format!("{:.1}s", ms as f64 / 1000.0)
     }
-}
-
-/// The cluster in words for the dashboard and `check`: `Redis ok, 0.4 ms, 3 members` or
-/// `Redis unreachable since 2026-03-14 13:58:00 UTC`, also when the coordinator did not say
-/// since when (its own summary would then read "ok").
-pub fn cluster_summary(status: &ClusterStatus) -> String {
-    if !status.reachable && status.unreachable_since.is_none() {
-        let backend = match status.backend.as_str() {
-            "redis" => "Redis",
-            other => other,
-        };
-        return format!("{backend} unreachable");
-    }
-    status.summary()
 }
 
 /// The level as a word, so it never depends on colour.

@@ -10,8 +10,12 @@
 //! and a [`engine::TokenSource`] (the [`graph::GraphClient`], or a fake in tests); they send
 //! [`engine::EngineCommand`]s and read [`engine::EngineEvent`]s with owned snapshots.
 //!
-//! Layering rule: `engine`, `graph` and `sim` never import terminal code (`tui`, `ui`,
-//! ratatui, crossterm).
+//! Layering rules (held by `tests/layering.rs`): `engine`, `graph` and `sim` never import
+//! terminal code (`tui`, `ui`, ratatui, crossterm); no top-level module imports one that
+//! imports it back (`tui` and `ui`, the dashboard's two halves, are the one allowed pair), so
+//! `commands` starts `serve` and both read [`report`], which reads neither. Secrets are
+//! `secrecy::SecretString` from the moment they are read; only the HTTP layer in `graph`
+//! exposes them.
 
 pub mod bearer;
 pub mod cli;
@@ -24,6 +28,7 @@ pub mod graph;
 pub mod logging;
 pub mod mask;
 pub mod proxy;
+pub mod report;
 pub mod serve;
 pub mod sim;
 pub mod tui;

@@ -2,6 +2,8 @@
 //!
 //! Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. Overall status is the worst account's, in the
 //! order CRITICAL > UNKNOWN > WARNING > OK. The `--json` shape is documented in docs/json.md.
+//! The report itself (its rules, its words) lives in [`crate::report`]; this is the command:
+//! run the engine once, print, exit.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -10,10 +12,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::check_cluster::{cluster_line, cluster_report};
-use super::check_report::{
-    AccountReport, CheckReport, DeliveryReport, Extras, Status, account_report, exit_code,
-};
 use super::common::{
     EXIT_UNKNOWN, load_settings, one_shot_options, require_accounts, shutdown, start_engine,
 };
@@ -21,21 +19,15 @@ use super::stdout;
 use crate::cli::{CheckArgs, GlobalArgs};
 use crate::config::Settings;
 use crate::engine::coordinator::ClusterStatus;
-use crate::engine::delivery::{DeliverySource, RateSummary};
+use crate::engine::delivery::RateSummary;
 use crate::engine::fs::private_fs::read_capped_no_follow;
-use crate::engine::health::load_analytics_cache;
-use crate::engine::history::refresh_stats::{RefreshRates, rates_by_account};
-use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+use crate::engine::history::refresh_stats::rates_by_account;
 use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
 use crate::engine::{
     AccountSnapshot, EngineEvent, EngineOptions, HealthPolling, TELEMETRY_SUMMARY_FILE,
 };
+use crate::report::{CheckReport, Known, account_line, build_report, cluster_line, logs_rate_of};
 
-pub use super::check_report::account_line;
-
-/// A daemon's or dashboard's telemetry summary older than this is not used.
-const SUMMARY_FRESH_SECS: i64 = 120;
-const HOUR_SECS: i64 = 3600;
 /// The telemetry summary is a few kilobytes; a larger file is not one.
 const SUMMARY_MAX_BYTES: u64 = 4 * 1024 * 1024;
 /// With `[cluster]`, how long after the accounts are done `check` still waits for the
@@ -114,66 +106,6 @@ pub async fn inspect_all(settings: &Settings) -> anyhow::Result<CheckReport> {
     Ok(build_report(settings, &known, now))
 }
 
-/// What is known about the accounts when a report is made, by `check` or by a running
-/// daemon's `/status`.
-pub struct Known<'a> {
-    pub latest: &'a HashMap<String, AccountSnapshot>,
-    pub phones: &'a HashMap<String, PhoneSnapshot>,
-    /// Refresh and send rows: the last refresh of each account, and the last hour's sends.
-    pub history: &'a [HistoryEntry],
-    /// The logs' 1 h delivery rate, or why there is none.
-    pub logs_rate: Result<Option<RateSummary>, String>,
-    /// Each account's refresh success rate ([`rates_by_account`] of the last 30 days' rows);
-    /// `None` leaves `refresh_rate` out of the report.
-    pub refresh_rates: Option<HashMap<String, RefreshRates>>,
-    /// The coordinator's last status, with `[cluster]`.
-    pub cluster: Option<&'a ClusterStatus>,
-}
-
-/// The report on every configured account, in config order.
-pub fn build_report(settings: &Settings, known: &Known<'_>, now: DateTime<Utc>) -> CheckReport {
-    let accounts: Vec<AccountReport> = settings
-        .accounts
-        .iter()
-        .map(|account| {
-            let name = &account.name;
-            let snapshot = known
-                .latest
-                .get(name)
-                .cloned()
-                .unwrap_or_else(|| AccountSnapshot::new(name));
-            let extras = Extras {
-                refresh_failing: last_refresh_failed(known.history, name),
-                phone: known.phones.get(name).cloned(),
-                delivery: delivery(settings, name, known.history, &known.logs_rate, now),
-                refresh_rate: known
-                    .refresh_rates
-                    .as_ref()
-                    .map(|rates| rates.get(name).cloned().unwrap_or_default()),
-            };
-            account_report(&snapshot, &settings.refresh, now.timestamp(), &extras)
-        })
-        .collect();
-    let cluster = settings
-        .cluster
-        .redis_url
-        .is_some()
-        .then(|| cluster_report(known.cluster));
-    let status = accounts
-        .iter()
-        .map(|a| a.status)
-        .chain(cluster.as_ref().map(|c| c.status))
-        .max()
-        .unwrap_or(Status::Unknown);
-    CheckReport {
-        status,
-        exit_code: exit_code(status),
-        checked_at: now.timestamp(),
-        accounts,
-        cluster,
-    }
-}
-
 type Collected = (
     HashMap<String, AccountSnapshot>,
     HashMap<String, PhoneSnapshot>,
@@ -225,18 +157,6 @@ async fn collect(
     (latest, phones, cluster)
 }
 
-fn last_refresh_failed(history: &[HistoryEntry], account: &str) -> bool {
-    history
-        .iter()
-        .rev()
-        .find(|e| {
-            e.account == account
-                && e.event == HistoryEvent::Refresh
-                && e.outcome != Outcome::Skipped
-        })
-        .is_some_and(|e| e.outcome == Outcome::Failed)
-}
-
 /// The logs' 1 h rate from a running daemon's or dashboard's summary, or why there is none.
 fn logs_rate(settings: &Settings, now: DateTime<Utc>) -> Result<Option<RateSummary>, String> {
     let path = settings.data_dir.join(TELEMETRY_SUMMARY_FILE);
@@ -244,67 +164,4 @@ fn logs_rate(settings: &Settings, now: DateTime<Utc>) -> Result<Option<RateSumma
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok());
     logs_rate_of(settings, summary.as_ref(), now)
-}
-
-/// The logs' 1 h rate in a telemetry snapshot no older than 2 min, or why there is none.
-pub fn logs_rate_of(
-    settings: &Settings,
-    summary: Option<&TelemetrySnapshot>,
-    now: DateTime<Utc>,
-) -> Result<Option<RateSummary>, String> {
-    if settings.logs.is_empty() {
-        return Err("logs: no [[log]] source configured".to_string());
-    }
-    match summary {
-        Some(s) if now.timestamp() - s.at.timestamp() <= SUMMARY_FRESH_SECS => Ok(s
-            .delivery
-            .iter()
-            .find(|row| row.source == DeliverySource::Logs && row.window_secs == 3600)
-            .and_then(|row| row.rate)),
-        _ => Err(
-            "logs: no running `tokentop daemon` or dashboard has summarised them in the last 2 min"
-                .to_string(),
-        ),
-    }
-}
-
-fn delivery(
-    settings: &Settings,
-    account: &str,
-    history: &[HistoryEntry],
-    logs: &Result<Option<RateSummary>, String>,
-    now: DateTime<Utc>,
-) -> DeliveryReport {
-    let mut report = DeliveryReport::default();
-    match logs {
-        Ok(rate) => report.logs = *rate,
-        Err(note) => report.notes.push(note.clone()),
-    }
-    let since = now.timestamp() - HOUR_SECS;
-    let sends = history.iter().filter(|e| {
-        e.account == account && e.event == HistoryEvent::Send && e.time.timestamp() >= since
-    });
-    let (mut delivered, mut failed) = (0, 0);
-    for entry in sends {
-        if entry.outcome == Outcome::Ok {
-            delivered += 1
-        } else {
-            failed += 1
-        }
-    }
-    report.test_sends = RateSummary::from_counts(delivered, failed);
-    match load_analytics_cache(&settings.data_dir, account) {
-        Some(cache) => {
-            let (sent, ok) = cache
-                .points
-                .iter()
-                .filter(|p| p.end > since && p.end <= now.timestamp())
-                .fold((0, 0), |(s, d), p| (s + p.sent, d + p.delivered));
-            report.analytics = RateSummary::from_counts(ok, sent.saturating_sub(ok));
-        }
-        None => report
-            .notes
-            .push("analytics: not polled (no business-account-id or scope)".to_string()),
-    }
-    report
 }

@@ -1,8 +1,6 @@
 //! One file per subcommand; [`run`] dispatches. The only layer that prints to stdout.
 
-pub(crate) mod check;
-pub(crate) mod check_cluster;
-pub(crate) mod check_report;
+mod check;
 mod common;
 mod completions;
 mod config_cmd;

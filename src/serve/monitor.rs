@@ -5,11 +5,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::metrics::{Format, Metrics};
 use super::status::LiveStatus;
-use crate::commands::check_report::CheckReport;
 use crate::config::Settings;
 use crate::engine::history::HistoryEntry;
 use crate::engine::{EngineCommand, EngineEvent, EngineHandle, RequestId};
 use crate::graph::RequestCounts;
+use crate::report::CheckReport;
 
 /// Health checks waiting for their pong; more than this and the oldest is answered "no".
 const MAX_PENDING_PINGS: usize = 64;

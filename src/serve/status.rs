@@ -5,14 +5,13 @@ use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
-use crate::commands::check::{Known, build_report, logs_rate_of};
-use crate::commands::check_report::CheckReport;
 use crate::config::Settings;
 use crate::engine::coordinator::ClusterStatus;
 use crate::engine::history::refresh_stats::{LONGEST_WINDOW_SECS, rates_by_account};
 use crate::engine::history::{HistoryEntry, HistoryEvent};
 use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
 use crate::engine::{AccountSnapshot, EngineEvent};
+use crate::report::{CheckReport, Known, build_report, logs_rate_of};
 
 /// Send rows older than this do not count in the report's 1 h delivery.
 const SEND_WINDOW_SECS: i64 = 3600;

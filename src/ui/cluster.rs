@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use super::format::fit;
 use super::theme::{Palette, Urgency};
 use crate::engine::coordinator::ClusterStatus;
-use crate::format::{cluster_summary, hms, within};
+use crate::format::{hms, within};
 use crate::tui::App;
 
 /// Width of the row labels, as in the token panel.
@@ -26,7 +26,7 @@ pub fn rows(app: &App) -> u16 {
 /// `✓ Redis ok, 0.4 ms, 3 members` or `✗ Redis unreachable since …: error`, and how urgent.
 fn state(status: &ClusterStatus) -> (String, Urgency) {
     if status.reachable {
-        return (format!("✓ {}", cluster_summary(status)), Urgency::Fine);
+        return (format!("✓ {}", status.summary()), Urgency::Fine);
     }
     let error = status
         .last_error
@@ -34,10 +34,7 @@ fn state(status: &ClusterStatus) -> (String, Urgency) {
         .map(|e| format!(": {e}"))
         .unwrap_or_default();
     // A warning, as in `check`: tokens keep working from the cache meanwhile.
-    (
-        format!("✗ {}{error}", cluster_summary(status)),
-        Urgency::Warn,
-    )
+    (format!("✗ {}{error}", status.summary()), Urgency::Warn)
 }
 
 /// The token panel's `CLUSTER` row for `account`, cut to `width`.

@@ -48,9 +48,14 @@ pub struct LeaseHolder {
 }
 
 impl ClusterStatus {
-    /// "Redis unreachable since 12:00:03 UTC" or "Redis ok, 0.4 ms, 3 members".
+    /// The cluster in words for the dashboard and `check`: "Redis ok, 0.4 ms, 3 members",
+    /// "Redis unreachable since 2026-03-14 13:58:00 UTC", or "Redis unreachable" when nobody
+    /// noted since when.
     pub fn summary(&self) -> String {
-        if let Some(since) = self.unreachable_since.filter(|_| !self.reachable) {
+        if !self.reachable {
+            let Some(since) = self.unreachable_since else {
+                return format!("{} unreachable", self.backend_title());
+            };
             return format!(
                 "{} unreachable since {}",
                 self.backend_title(),

@@ -1,119 +1,16 @@
-//! The `check` report: monitoring status of each account and why, as pure functions of what
-//! the engine found, so every rule is unit-tested without a network.
+//! The rules of the `check` report: each account's status and why.
+//!
+//! Pure functions of what the engine found, so every rule is unit-tested without a network.
 
-use serde::Serialize;
-
+use super::model::{AccountReport, ExpiryReport, Extras, HeadroomReport, PhoneReport, Status};
 use crate::config::RefreshPolicy;
 use crate::engine::AccountSnapshot;
-use crate::engine::delivery::RateSummary;
-use crate::engine::history::refresh_stats::RefreshRates;
 use crate::engine::telemetry_types::PhoneSnapshot;
 use crate::engine::urgency::{Remedy, Windows, remedy, urgency};
-use crate::format::left as format_left;
 use crate::graph::Expiry;
 
 /// Rate-limit usage at or above this percentage is a WARNING.
 pub const HEADROOM_WARN_PERCENT: u32 = 80;
-
-/// Monitoring-plugin status of one account or of the whole check: the engine's one urgency
-/// rule, so `check` and the dashboard always agree.
-pub use crate::engine::urgency::Level as Status;
-
-/// The monitoring-plugin exit code of a status.
-pub fn exit_code(status: Status) -> u8 {
-    match status {
-        Status::Ok => 0,
-        Status::Warning => 1,
-        Status::Critical => 2,
-        Status::Unknown => 3,
-    }
-}
-
-/// One token's expiry in the JSON report.
-#[derive(Debug, Clone, Serialize)]
-pub struct ExpiryReport {
-    /// Unix seconds; `null` when it never expires or is unknown.
-    pub expires_at: Option<i64>,
-    pub never: bool,
-    pub seconds_left: Option<i64>,
-}
-
-/// Phone-number health in the JSON report.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct PhoneReport {
-    pub quality_rating: Option<String>,
-    pub status: Option<String>,
-    /// AVAILABLE | LIMITED | BLOCKED (the worst entity).
-    pub can_send_message: Option<String>,
-    pub messaging_limit: Option<String>,
-    pub throughput: Option<String>,
-    pub error: Option<String>,
-}
-
-/// Rate-limit headroom in the JSON report.
-#[derive(Debug, Clone, Serialize)]
-pub struct HeadroomReport {
-    /// Highest usage percentage of any limit (100 = throttled).
-    pub max_percent: Option<u32>,
-    pub regain_access_secs: Option<u64>,
-}
-
-/// Delivery success over the last hour, per source.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct DeliveryReport {
-    /// From the app's logs (shared by every account).
-    pub logs: Option<RateSummary>,
-    pub test_sends: Option<RateSummary>,
-    pub analytics: Option<RateSummary>,
-    /// Why a source has no number (no running daemon, no WABA id, ...).
-    pub notes: Vec<String>,
-}
-
-/// One account in the JSON report.
-#[derive(Debug, Clone, Serialize)]
-pub struct AccountReport {
-    pub name: String,
-    pub status: Status,
-    pub state: String,
-    pub reasons: Vec<String>,
-    pub token_type: Option<String>,
-    pub access_token: Option<String>,
-    pub access_expiry: Option<ExpiryReport>,
-    /// `null` when the access token is its own long-lived token.
-    pub long_lived_token: Option<String>,
-    pub long_lived_expiry: Option<ExpiryReport>,
-    pub data_access_expiry: Option<ExpiryReport>,
-    pub missing_scopes: Vec<String>,
-    pub action_hint: Option<String>,
-    pub phone: Option<PhoneReport>,
-    pub headroom: Option<HeadroomReport>,
-    pub delivery_1h: DeliveryReport,
-    /// Refresh success over 24 h, 7 d and 30 d from the history file; absent when the
-    /// reporter keeps no refresh history.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_rate: Option<RefreshRates>,
-}
-
-/// The whole JSON report.
-#[derive(Debug, Clone, Serialize)]
-pub struct CheckReport {
-    pub status: Status,
-    pub exit_code: u8,
-    pub checked_at: i64,
-    pub accounts: Vec<AccountReport>,
-    /// With `[cluster]` only: Redis, its members and leases.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cluster: Option<super::check_cluster::ClusterReport>,
-}
-
-/// What `check` knows about one account besides the token snapshot.
-#[derive(Debug, Clone, Default)]
-pub struct Extras {
-    pub refresh_failing: bool,
-    pub phone: Option<PhoneSnapshot>,
-    pub delivery: DeliveryReport,
-    pub refresh_rate: Option<RefreshRates>,
-}
 
 fn expiry_report(expiry: Expiry, now: i64) -> ExpiryReport {
     match expiry {
@@ -254,120 +151,13 @@ fn phone_verdict(verdict: &mut Verdict, phone: &PhoneReport) {
     }
 }
 
-fn describe(expiry: &Option<ExpiryReport>) -> String {
-    match expiry {
-        Some(ExpiryReport { never: true, .. }) => "never".to_string(),
-        Some(ExpiryReport {
-            seconds_left: Some(left),
-            ..
-        }) => format_left(*left),
-        _ => "unknown".to_string(),
-    }
-}
-
-fn describe_rate(rate: Option<RateSummary>) -> String {
-    match rate {
-        Some(r) => format!(
-            "{:.1}% ({}/{})",
-            r.percent,
-            r.delivered,
-            r.delivered + r.failed
-        ),
-        None => "-".to_string(),
-    }
-}
-
-/// `production: OK - valid; access 41d 03:12:45 (SYSTEM_USER EAAG…x9Qf); ...; phone GREEN CONNECTED AVAILABLE; ...`
-pub fn account_line(report: &AccountReport) -> String {
-    let long_lived = match &report.long_lived_token {
-        None => "same token".to_string(),
-        Some(_) => describe(&report.long_lived_expiry),
-    };
-    let scopes = if report.missing_scopes.is_empty() {
-        "ok".to_string()
-    } else {
-        format!("missing {}", report.missing_scopes.join(", "))
-    };
-    let mut line = format!(
-        "{}: {} - {}; access {} ({} {}); long-lived {}; data access {}; scopes {}",
-        report.name,
-        report.status.label(),
-        report.state,
-        describe(&report.access_expiry),
-        report.token_type.as_deref().unwrap_or("type unknown"),
-        report.access_token.as_deref().unwrap_or("no token"),
-        long_lived,
-        describe(&report.data_access_expiry),
-        scopes
-    );
-    if let Some(phone) = &report.phone {
-        let field = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".to_string());
-        match &phone.error {
-            Some(err) if phone.quality_rating.is_none() => {
-                line.push_str(&format!("; phone unknown ({err})"))
-            }
-            _ => line.push_str(&format!(
-                "; phone {} {} {}",
-                field(&phone.quality_rating),
-                field(&phone.status),
-                field(&phone.can_send_message)
-            )),
-        }
-    }
-    if let Some(percent) = report.headroom.as_ref().and_then(|h| h.max_percent) {
-        line.push_str(&format!("; rate-limit usage {percent}%"));
-    }
-    let d = &report.delivery_1h;
-    line.push_str(&format!(
-        "; delivery 1h logs {} test {} waba {}",
-        describe_rate(d.logs),
-        describe_rate(d.test_sends),
-        describe_rate(d.analytics)
-    ));
-    match report.refresh_rate.as_ref().map(|r| (r, r.windows.last())) {
-        Some((_, Some(longest))) if longest.attempted == 0 => {
-            line.push_str(&format!("; no refreshes in {}", longest.window));
-        }
-        Some((rates, _)) => line.push_str(&format!("; refresh ok {}", rates.describe(true))),
-        None => {}
-    }
-    if !report.reasons.is_empty() {
-        line.push_str(&format!(" [{}]", report.reasons.join("; ")));
-    }
-    if let Some(hint) = &report.action_hint {
-        line.push_str(&format!("\n  what to do: {hint}"));
-    }
-    line
-}
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures::{NOW, snapshot};
+    use super::super::text::account_line;
     use super::*;
-    use crate::engine::telemetry_types::PhoneSnapshot;
-    use crate::engine::{Inspection, TokenState};
-    use crate::graph::TokenInfo;
+    use crate::engine::TokenState;
     use crate::graph::Usage;
-
-    const NOW: i64 = 1_800_000_000;
-
-    fn snapshot(expires_at: i64, valid: bool) -> AccountSnapshot {
-        let info: TokenInfo = serde_json::from_value(serde_json::json!({
-            "is_valid": valid, "type": "SYSTEM_USER", "expires_at": expires_at,
-            "scopes": ["whatsapp_business_management", "whatsapp_business_messaging"]
-        }))
-        .unwrap();
-        let mut s = AccountSnapshot::new("a");
-        s.access = Some(Inspection {
-            checked_at: chrono::Utc::now(),
-            info,
-        });
-        s.state = if valid {
-            TokenState::Valid
-        } else {
-            TokenState::Expired
-        };
-        s
-    }
-
     fn status(s: &AccountSnapshot, failing: bool) -> Status {
         let extras = Extras {
             refresh_failing: failing,
@@ -447,49 +237,6 @@ mod tests {
     }
 
     #[test]
-    fn the_line_says_the_refresh_rate_or_that_there_were_no_refreshes() {
-        use crate::engine::history::refresh_stats::{RefreshRates, account_rates};
-        use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
-        let s = snapshot(NOW + 30 * 86_400, true);
-        let line = |rates: RefreshRates| {
-            let extras = Extras {
-                refresh_rate: Some(rates),
-                ..Extras::default()
-            };
-            account_line(&account_report(&s, &RefreshPolicy::default(), NOW, &extras))
-        };
-        let none = line(RefreshRates::default());
-        assert!(none.contains("; no refreshes in 30d"), "{none}");
-        let now = chrono::DateTime::from_timestamp(NOW, 0).unwrap();
-        let mut entry = HistoryEntry::new("a", HistoryEvent::Refresh, "scheduled", Outcome::Ok);
-        entry.time = now - chrono::Duration::days(2);
-        let some = line(account_rates([&entry], "a", now));
-        assert!(
-            some.contains("; refresh ok 24h no refreshes · 7d 1/1 · 30d 1/1"),
-            "{some}"
-        );
-        let without = account_line(&account_report(
-            &s,
-            &RefreshPolicy::default(),
-            NOW,
-            &Extras::default(),
-        ));
-        assert!(!without.contains("refresh"), "{without}");
-    }
-
-    #[test]
-    fn exit_codes_follow_the_monitoring_convention() {
-        let codes = [
-            Status::Ok,
-            Status::Warning,
-            Status::Critical,
-            Status::Unknown,
-        ]
-        .map(exit_code);
-        assert_eq!(codes, [0, 1, 2, 3]);
-    }
-
-    #[test]
     fn failing_refresh_is_warning() {
         assert_eq!(
             status(&snapshot(NOW + 30 * 86_400, true), true),
@@ -505,13 +252,6 @@ mod tests {
         let mut s = AccountSnapshot::new("a");
         s.config_problem = Some("missing app-secret".into());
         assert_eq!(status(&s, false), Status::Unknown);
-    }
-
-    #[test]
-    fn overall_order_is_critical_unknown_warning_ok() {
-        assert!(Status::Critical > Status::Unknown);
-        assert!(Status::Unknown > Status::Warning);
-        assert!(Status::Warning > Status::Ok);
     }
 
     /// Meta's answer may hold any i64; none of them may panic `check` (issue 8 item 6).

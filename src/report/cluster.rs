@@ -1,12 +1,11 @@
-//! The cluster part of `check` (with `[cluster]`): whether Redis answered, and since when it
-//! has not, as a pure function of the coordinator's last status, so the rule is unit-tested
-//! without a Redis.
+//! The cluster part of the report (with `[cluster]`): whether Redis answered, and since when.
+//!
+//! A pure function of the coordinator's last status, so the rule is unit-tested without a Redis.
 
 use serde::Serialize;
 
-use super::check_report::Status;
+use super::model::Status;
 use crate::engine::coordinator::ClusterStatus;
-use crate::format::cluster_summary;
 
 /// What to do while Redis is unreachable.
 pub const CLUSTER_REMEDY: &str = "check [cluster] redis-url and that Redis is up; tokentop keeps using the cached token meanwhile";
@@ -35,7 +34,7 @@ pub fn cluster_report(status: Option<&ClusterStatus>) -> ClusterReport {
             cluster: None,
         };
     };
-    let mut summary = cluster_summary(status);
+    let mut summary = status.summary();
     if status.reachable {
         return ClusterReport {
             status: Status::Ok,

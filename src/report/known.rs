@@ -1,0 +1,161 @@
+//! What is known about the accounts when a report is made, and the report built from it.
+//!
+//! `check` knows it from one run of the engine, a running daemon's `/status` from the engine's
+//! events; both build the same document here, so the two always agree.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::cluster::cluster_report;
+use super::model::{AccountReport, CheckReport, DeliveryReport, Extras, Status, exit_code};
+use super::rules::account_report;
+use crate::config::Settings;
+use crate::engine::AccountSnapshot;
+use crate::engine::coordinator::ClusterStatus;
+use crate::engine::delivery::{DeliverySource, RateSummary};
+use crate::engine::health::load_analytics_cache;
+use crate::engine::history::refresh_stats::RefreshRates;
+use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
+
+/// A daemon's or dashboard's telemetry summary older than this is not used.
+const SUMMARY_FRESH_SECS: i64 = 120;
+const HOUR_SECS: i64 = 3600;
+
+/// What is known about the accounts when a report is made, by `check` or by a running
+/// daemon's `/status`.
+pub struct Known<'a> {
+    pub latest: &'a HashMap<String, AccountSnapshot>,
+    pub phones: &'a HashMap<String, PhoneSnapshot>,
+    /// Refresh and send rows: the last refresh of each account, and the last hour's sends.
+    pub history: &'a [HistoryEntry],
+    /// The logs' 1 h delivery rate, or why there is none.
+    pub logs_rate: Result<Option<RateSummary>, String>,
+    /// Each account's refresh success rate ([`rates_by_account`] of the last 30 days' rows);
+    /// `None` leaves `refresh_rate` out of the report.
+    ///
+    /// [`rates_by_account`]: crate::engine::history::refresh_stats::rates_by_account
+    pub refresh_rates: Option<HashMap<String, RefreshRates>>,
+    /// The coordinator's last status, with `[cluster]`.
+    pub cluster: Option<&'a ClusterStatus>,
+}
+
+/// The report on every configured account, in config order.
+pub fn build_report(settings: &Settings, known: &Known<'_>, now: DateTime<Utc>) -> CheckReport {
+    let accounts: Vec<AccountReport> = settings
+        .accounts
+        .iter()
+        .map(|account| {
+            let name = &account.name;
+            let snapshot = known
+                .latest
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| AccountSnapshot::new(name));
+            let extras = Extras {
+                refresh_failing: last_refresh_failed(known.history, name),
+                phone: known.phones.get(name).cloned(),
+                delivery: delivery(settings, name, known.history, &known.logs_rate, now),
+                refresh_rate: known
+                    .refresh_rates
+                    .as_ref()
+                    .map(|rates| rates.get(name).cloned().unwrap_or_default()),
+            };
+            account_report(&snapshot, &settings.refresh, now.timestamp(), &extras)
+        })
+        .collect();
+    let cluster = settings
+        .cluster
+        .redis_url
+        .is_some()
+        .then(|| cluster_report(known.cluster));
+    let status = accounts
+        .iter()
+        .map(|a| a.status)
+        .chain(cluster.as_ref().map(|c| c.status))
+        .max()
+        .unwrap_or(Status::Unknown);
+    CheckReport {
+        status,
+        exit_code: exit_code(status),
+        checked_at: now.timestamp(),
+        accounts,
+        cluster,
+    }
+}
+
+fn last_refresh_failed(history: &[HistoryEntry], account: &str) -> bool {
+    history
+        .iter()
+        .rev()
+        .find(|e| {
+            e.account == account
+                && e.event == HistoryEvent::Refresh
+                && e.outcome != Outcome::Skipped
+        })
+        .is_some_and(|e| e.outcome == Outcome::Failed)
+}
+
+/// The logs' 1 h rate in a telemetry snapshot no older than 2 min, or why there is none.
+pub fn logs_rate_of(
+    settings: &Settings,
+    summary: Option<&TelemetrySnapshot>,
+    now: DateTime<Utc>,
+) -> Result<Option<RateSummary>, String> {
+    if settings.logs.is_empty() {
+        return Err("logs: no [[log]] source configured".to_string());
+    }
+    match summary {
+        Some(s) if now.timestamp() - s.at.timestamp() <= SUMMARY_FRESH_SECS => Ok(s
+            .delivery
+            .iter()
+            .find(|row| row.source == DeliverySource::Logs && row.window_secs == 3600)
+            .and_then(|row| row.rate)),
+        _ => Err(
+            "logs: no running `tokentop daemon` or dashboard has summarised them in the last 2 min"
+                .to_string(),
+        ),
+    }
+}
+
+fn delivery(
+    settings: &Settings,
+    account: &str,
+    history: &[HistoryEntry],
+    logs: &Result<Option<RateSummary>, String>,
+    now: DateTime<Utc>,
+) -> DeliveryReport {
+    let mut report = DeliveryReport::default();
+    match logs {
+        Ok(rate) => report.logs = *rate,
+        Err(note) => report.notes.push(note.clone()),
+    }
+    let since = now.timestamp() - HOUR_SECS;
+    let sends = history.iter().filter(|e| {
+        e.account == account && e.event == HistoryEvent::Send && e.time.timestamp() >= since
+    });
+    let (mut delivered, mut failed) = (0, 0);
+    for entry in sends {
+        if entry.outcome == Outcome::Ok {
+            delivered += 1
+        } else {
+            failed += 1
+        }
+    }
+    report.test_sends = RateSummary::from_counts(delivered, failed);
+    match load_analytics_cache(&settings.data_dir, account) {
+        Some(cache) => {
+            let (sent, ok) = cache
+                .points
+                .iter()
+                .filter(|p| p.end > since && p.end <= now.timestamp())
+                .fold((0, 0), |(s, d), p| (s + p.sent, d + p.delivered));
+            report.analytics = RateSummary::from_counts(ok, sent.saturating_sub(ok));
+        }
+        None => report
+            .notes
+            .push("analytics: not polled (no business-account-id or scope)".to_string()),
+    }
+    report
+}
