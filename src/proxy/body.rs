@@ -48,12 +48,19 @@ enum Kind {
     Other,
 }
 
-fn kind(headers: &HeaderMap) -> Kind {
-    let Some(content_type) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return Kind::Untyped;
+/// The body's kind; `Err` for a request with several `Content-Type` headers (the proxy would
+/// scrub by one while Meta may read the body by another).
+fn kind(headers: &HeaderMap) -> Result<Kind, axum::response::Response> {
+    let mut types = headers.get_all(header::CONTENT_TYPE).iter();
+    let first = types.next();
+    if types.next().is_some() {
+        return Err(proxy_error(
+            StatusCode::BAD_REQUEST,
+            "the request has more than one Content-Type header: send exactly one",
+        ));
+    }
+    let Some(content_type) = first.map(|v| v.to_str().unwrap_or("\u{fffd}")) else {
+        return Ok(Kind::Untyped);
     };
     let essence = content_type
         .split(';')
@@ -61,14 +68,14 @@ fn kind(headers: &HeaderMap) -> Kind {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    match essence.as_str() {
+    Ok(match essence.as_str() {
         "" => Kind::Untyped,
         "application/x-www-form-urlencoded" => Kind::Form,
         "application/json" => Kind::Json,
         e if e.ends_with("+json") => Kind::Json,
         e if e.starts_with("multipart/") => Kind::Multipart,
         _ => Kind::Other,
-    }
+    })
 }
 
 impl RequestBody {
@@ -120,7 +127,7 @@ pub async fn read_request_body(
     if declared.is_some_and(|len| len > limits.max_request_body) {
         return Err(too_large(limits));
     }
-    let kind = kind(headers);
+    let kind = kind(headers)?;
     let mut chunks = body.into_data_stream();
     let mut kept: Vec<Bytes> = Vec::new();
     let mut size: u64 = 0;
@@ -149,7 +156,7 @@ pub async fn read_request_body(
         }
     }
     let bytes: Bytes = kept.concat().into();
-    Ok(scrubbed(bytes, kind))
+    scrubbed(bytes, kind)
 }
 
 /// Stops a streamed multipart body before the chunk that completes a credential part's
@@ -189,18 +196,36 @@ fn capped(
     })
 }
 
-fn scrubbed(bytes: Bytes, kind: Kind) -> RequestBody {
+/// The body with its credentials removed, or refused when it carries one that cannot be
+/// removed with certainty: a body of another declared type (a file's bytes are never
+/// rewritten) or JSON that does not parse (a lenient parser upstream may still read it).
+fn scrubbed(bytes: Bytes, kind: Kind) -> Result<RequestBody, axum::response::Response> {
     let looks_like_json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     let bytes = match kind {
         Kind::Multipart => {
-            return RequestBody::Buffered {
+            return Ok(RequestBody::Buffered {
                 bytes,
                 multipart: true,
-            };
+            });
         }
+        Kind::Other if looks_like_json => {
+            let parsed = serde_json::from_slice::<serde_json::Value>(&bytes);
+            let carries = match &parsed {
+                Ok(serde_json::Value::Object(object)) => {
+                    object.keys().any(|k| scrub::is_credential(k))
+                }
+                Ok(_) => false,
+                Err(_) => scrub::mentions_credential(&bytes),
+            };
+            if carries {
+                return Err(credential_in_other_body());
+            }
+            bytes
+        }
+        Kind::Other if scrub::has_credentials(&bytes) => return Err(credential_in_other_body()),
         Kind::Other => bytes,
-        Kind::Json => json_scrubbed(bytes),
-        Kind::Untyped if looks_like_json => json_scrubbed(bytes),
+        Kind::Json => json_scrubbed(bytes)?,
+        Kind::Untyped if looks_like_json => json_scrubbed(bytes)?,
         Kind::Form | Kind::Untyped => {
             if scrub::has_credentials(&bytes) {
                 Bytes::from(scrub::without_credentials(&bytes))
@@ -209,17 +234,32 @@ fn scrubbed(bytes: Bytes, kind: Kind) -> RequestBody {
             }
         }
     };
-    RequestBody::Buffered {
+    Ok(RequestBody::Buffered {
         bytes,
         multipart: false,
-    }
+    })
 }
 
-fn json_scrubbed(bytes: Bytes) -> Bytes {
-    match scrub::json_without_credentials(&bytes) {
+fn json_scrubbed(bytes: Bytes) -> Result<Bytes, axum::response::Response> {
+    if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err()
+        && scrub::mentions_credential(&bytes)
+    {
+        return Err(proxy_error(
+            StatusCode::BAD_REQUEST,
+            "the JSON body does not parse and seems to name a credential, which the proxy cannot remove with certainty: send valid JSON without access_token (tokentop adds the token)",
+        ));
+    }
+    Ok(match scrub::json_without_credentials(&bytes) {
         std::borrow::Cow::Borrowed(_) => bytes,
         std::borrow::Cow::Owned(clean) => Bytes::from(clean),
-    }
+    })
+}
+
+fn credential_in_other_body() -> axum::response::Response {
+    proxy_error(
+        StatusCode::BAD_REQUEST,
+        "the body carries an access_token, appsecret_proof or appsecret_time parameter under a Content-Type the proxy does not rewrite: remove it (tokentop adds the token), or send it as JSON or a form",
+    )
 }
 
 fn unscrubbable(limits: Limits) -> axum::response::Response {
@@ -240,4 +280,69 @@ fn too_large(limits: Limits) -> axum::response::Response {
             limits.max_request_body
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buffered(body: &str, content_type: Option<&str>) -> Result<String, StatusCode> {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = content_type {
+            headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
+        }
+        let kind = kind(&headers).map_err(|r| r.status())?;
+        match scrubbed(Bytes::from(body.to_string()), kind) {
+            Ok(RequestBody::Buffered { bytes, .. }) => Ok(String::from_utf8_lossy(&bytes).into()),
+            Ok(RequestBody::Streaming { .. }) => unreachable!(),
+            Err(response) => Err(response.status()),
+        }
+    }
+
+    #[test]
+    fn a_credential_under_any_declared_type_is_removed_or_refused() {
+        let form = "to=1555&access_token=EAAGclient";
+        assert_eq!(
+            buffered(form, Some("application/x-www-form-urlencoded")).unwrap(),
+            "to=1555"
+        );
+        assert_eq!(buffered(form, None).unwrap(), "to=1555");
+        for other in ["text/plain", "application/octet-stream", "image/png"] {
+            assert_eq!(
+                buffered(form, Some(other)),
+                Err(StatusCode::BAD_REQUEST),
+                "{other}"
+            );
+            let json = r#"{"to":"1555","access_token":"EAAGclient"}"#;
+            assert_eq!(
+                buffered(json, Some(other)),
+                Err(StatusCode::BAD_REQUEST),
+                "{other}"
+            );
+        }
+        // Bytes of another type without a credential pass untouched.
+        let png = "\u{89}PNG\r\n\u{1a}\n...";
+        assert_eq!(buffered(png, Some("image/png")).unwrap(), png);
+    }
+
+    #[test]
+    fn json_that_does_not_parse_is_refused_only_when_it_names_a_credential() {
+        let lenient = "{\"to\":\"1555\",\"access_token\":\"EAAGclient\",}";
+        assert_eq!(
+            buffered(lenient, Some("application/json")),
+            Err(StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(buffered(lenient, None), Err(StatusCode::BAD_REQUEST));
+        let broken = "{\"to\":\"1555\",}";
+        assert_eq!(buffered(broken, Some("application/json")).unwrap(), broken);
+    }
+
+    #[test]
+    fn several_content_types_are_refused() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::CONTENT_TYPE, "image/png".parse().unwrap());
+        headers.append(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        let refused = kind(&headers).unwrap_err();
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    }
 }

@@ -100,12 +100,17 @@ async fn forward(
         Route::Account(account) => account,
         other => return Err(super::reply::refused(&other)),
     };
-    let _permit = proxy.permit(&account).await?;
+    // The body is read before an upstream slot is taken, within the timeout: a client that
+    // sends its body slowly holds no slot another send needs.
     let (parts, body) = request.into_parts();
-    let mut body = read_request_body(body, &parts.headers, proxy.limits()).await?;
+    let reading = read_request_body(body, &parts.headers, proxy.limits());
+    let mut body = tokio::time::timeout(proxy.timeout, reading)
+        .await
+        .map_err(|_| body_too_slow(proxy.timeout))??;
     if body.has_multipart_credentials() {
         return Err(credential_part_refused());
     }
+    let _permit = proxy.permit(&account).await?;
     let mut loan = proxy.broker.lend(&account).await.map_err(|err| {
         proxy_error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -146,6 +151,16 @@ async fn forward(
         retried,
     };
     Ok((answer.into_response(), Some(account), outcome))
+}
+
+fn body_too_slow(timeout: std::time::Duration) -> Response<Body> {
+    proxy_error(
+        StatusCode::REQUEST_TIMEOUT,
+        &format!(
+            "the request body did not arrive within {} s ([proxy] timeout)",
+            timeout.as_secs()
+        ),
+    )
 }
 
 fn credential_part_refused() -> Response<Body> {

@@ -6,8 +6,37 @@ use std::borrow::Cow;
 /// Query and form parameters that carry credentials.
 const CREDENTIAL_PARAMS: [&str; 3] = ["access_token", "appsecret_proof", "appsecret_time"];
 
-fn is_credential(key: &str) -> bool {
-    CREDENTIAL_PARAMS.contains(&key)
+/// Whether a parameter name reaches Meta as a credential. Meta's front end (PHP-style) reads
+/// `access.token`, `access token` and `access[token` as `access_token`, and `access_token[]`
+/// as an array named `access_token`; any case counts, to be safe.
+pub fn is_credential(key: &str) -> bool {
+    let lower = key.trim().to_ascii_lowercase();
+    let base = match lower.find('[') {
+        Some(open) if lower[open..].contains(']') => &lower[..open],
+        _ => lower.as_str(),
+    };
+    let normalized: String = base
+        .chars()
+        .map(|c| if matches!(c, '.' | ' ' | '[') { '_' } else { c })
+        .collect();
+    CREDENTIAL_PARAMS.contains(&normalized.as_str())
+}
+
+/// A last look at bytes that could not be parsed with certainty (JSON a lenient parser may
+/// still accept): does anything in them look like a credential's name, in any case and with
+/// any separator or escape between its words?
+pub fn mentions_credential(bytes: &[u8]) -> bool {
+    let lower = bytes.to_ascii_lowercase();
+    let near = |first: &[u8], second: &[u8]| {
+        memchr::memmem::find_iter(&lower, first).any(|at| {
+            let after = &lower[at + first.len()..];
+            memchr::memmem::find(&after[..after.len().min(second.len() + 8)], second).is_some()
+        })
+    };
+    near(b"access", b"token")
+        || near(b"appsecret", b"proof")
+        || near(b"appsecret", b"time")
+        || memchr::memmem::find(&lower, b"\\u").is_some()
 }
 
 /// The query (or an urlencoded form body) without credential parameters, other pairs as sent.
@@ -104,7 +133,7 @@ impl CredentialScanner {
     }
 
     fn end_line(&mut self) -> bool {
-        let found = !self.skipping && disposition_names_credential(&self.line);
+        let found = !self.skipping && disposition_is_suspect(&self.line);
         self.line.clear();
         self.skipping = false;
         found
@@ -128,8 +157,9 @@ fn trim_start(bytes: &[u8]) -> &[u8] {
     &bytes[start..]
 }
 
-/// A complete `Content-Disposition:` line whose `name` (or `name*`) is a credential.
-fn disposition_names_credential(line: &[u8]) -> bool {
+/// A complete `Content-Disposition:` line whose `name` (or `name*`) is a credential, or whose
+/// name cannot be read with certainty (continued, encoded, folded away).
+fn disposition_is_suspect(line: &[u8]) -> bool {
     let trimmed = trim_start(line);
     if trimmed.len() < DISPOSITION.len()
         || !trimmed[..DISPOSITION.len()].eq_ignore_ascii_case(DISPOSITION)
@@ -137,14 +167,21 @@ fn disposition_names_credential(line: &[u8]) -> bool {
         return false;
     }
     let params = String::from_utf8_lossy(&trimmed[DISPOSITION.len()..]);
-    params.split(';').any(|param| {
+    let mut named = false;
+    let suspect = params.split(';').any(|param| {
         let Some((key, value)) = param.split_once('=') else {
             return false;
         };
         let key = key.trim().to_ascii_lowercase();
+        // RFC 2231 continuations (`name*0=acc; name*1=ess_token`) and RFC 2047 encoded words
+        // (`=?utf-8?q?access=5Ftoken?=`) spell a name this scanner cannot join with certainty.
+        if key.starts_with("name*") && key.len() > 5 || (key == "name" && value.contains("=?")) {
+            return true;
+        }
         if key != "name" && key != "name*" {
             return false;
         }
+        named = true;
         let mut value = value.trim().trim_matches(|c| c == '"' || c == '\'');
         if key == "name*" {
             // charset'language'value
@@ -155,12 +192,13 @@ fn disposition_names_credential(line: &[u8]) -> bool {
             .next()
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default();
-        [unescaped.as_str(), decoded.as_str()].iter().any(|name| {
-            CREDENTIAL_PARAMS
-                .iter()
-                .any(|c| name.eq_ignore_ascii_case(c))
-        })
-    })
+        [unescaped.as_str(), decoded.as_str()]
+            .iter()
+            .any(|name| is_credential(name))
+    });
+    // A form-data part always has a name: a disposition line without one has it folded onto
+    // the next line (obsolete line folding), where this scanner does not look.
+    suspect || !named
 }
 
 #[cfg(test)]
@@ -244,5 +282,58 @@ mod tests {
         // An endless Content-Disposition line is refused.
         let mut scanner = CredentialScanner::default();
         assert!(scanner.feed(format!("Content-Disposition: {}", "x".repeat(20_000)).as_bytes()));
+    }
+
+    #[test]
+    fn credential_names_count_in_every_spelling_meta_reads() {
+        for name in [
+            "access_token",
+            "ACCESS_TOKEN",
+            "access.token",
+            "access token",
+            "access[token",
+            "access_token[]",
+            "access_token[0]",
+            "appsecret.proof",
+            " appsecret_time ",
+        ] {
+            assert!(is_credential(name), "{name}");
+        }
+        for name in ["access", "token", "access_tokens", "fields", "access]token"] {
+            assert!(!is_credential(name), "{name}");
+        }
+        let query = b"access.token=EAAGsecret&fields=id";
+        assert!(has_credentials(query));
+        assert_eq!(without_credentials(query), b"fields=id");
+        let body = br#"{"access.token":"EAAGsecret","to":"1"}"#;
+        assert_eq!(&*json_without_credentials(body), br#"{"to":"1"}"#);
+    }
+
+    #[test]
+    fn names_that_cannot_be_read_with_certainty_are_refused() {
+        for disposition in [
+            // RFC 2231 continuation.
+            "Content-Disposition: form-data; name*0=\"acc\"; name*1=\"ess_token\"",
+            "Content-Disposition: form-data; name*0*=UTF-8''acc; name*1*=ess_token",
+            // RFC 2047 encoded word.
+            "Content-Disposition: form-data; name=\"=?utf-8?q?access=5Ftoken?=\"",
+            // Folded: the name is on the next line.
+            "Content-Disposition: form-data;\r\n name=\"access_token\"",
+            "Content-Disposition: form-data; name=\"access.token\"",
+        ] {
+            let body = format!("--b\r\n{disposition}\r\n\r\nEAAG\r\n--b--\r\n");
+            assert!(multipart_has_credentials(body.as_bytes()), "{disposition}");
+        }
+    }
+
+    #[test]
+    fn unparsable_bytes_that_mention_a_credential_are_told() {
+        assert!(mentions_credential(b"{'access_token': 'EAAG',}"));
+        assert!(mentions_credential(b"{\"Access-Token\": 1,}"));
+        assert!(mentions_credential(br#"{"\u0061ccess_token": 1,}"#));
+        assert!(mentions_credential(b"{appsecret__proof: 1}"));
+        assert!(!mentions_credential(
+            b"{\"to\": \"1555\", \"text\": {\"body\": \"hi\"},}"
+        ));
     }
 }
