@@ -1050,3 +1050,57 @@ async fn a_slow_meta_meets_the_concurrency_cap_and_the_timeout_with_clear_errors
     sim.handle().clear_faults();
     daemon.stop().await;
 }
+
+/// Issue 20 item 2: a 190 that is not about the lent token (here injected; in the attack, the
+/// client's own credential) never makes the proxy exchange: Meta's inspection says the lent
+/// token is valid, so ten such answers cost no exchange and at most one inspection, and a
+/// request that carried its own credential is not even inspected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_190_about_anything_but_the_lent_token_never_renews_it() {
+    let sim = start_sim().await;
+    let token = system_user(&sim);
+    let account = format!("access-token = \"{token}\"");
+    let daemon = ProxyDaemon::start(
+        &sim,
+        &config(LOOPBACK, "", DEFAULT_APP_SECRET, &account),
+        &[],
+    )
+    .await;
+    wait_inspected(&daemon).await;
+    let inspections_before = stat(&sim, "debug_token");
+    sim.handle().set_faults(tokentop::sim::Faults {
+        message_failure_code: Some(190),
+        ..tokentop::sim::Faults::default()
+    });
+    let url = format!("{}{}", daemon.url(), messages_path());
+    let http = http();
+    for i in 0..10 {
+        let mut request = http.post(&url).json(&text_send(&format!("try {i}")));
+        if i % 2 == 1 {
+            request = request.bearer_auth("EAAGclientsownbogustoken0000");
+        }
+        let (status, _, body) = read(request.send().await.unwrap()).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(without_trace(&body)["error"]["code"], 190, "{body}");
+    }
+    sim.handle().clear_faults();
+    assert_eq!(stat(&sim, "exchange"), 0, "{:?}", sim.handle().stats());
+    let inspections = stat(&sim, "debug_token") - inspections_before;
+    assert!(inspections <= 1, "{inspections} inspections for ten 190s");
+    // The working token still works.
+    let (status, _, body) = read(
+        http.post(&url)
+            .json(&text_send("after"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        sim.handle()
+            .sent_messages()
+            .iter()
+            .all(|m| m.access_token == token)
+    );
+}

@@ -87,6 +87,9 @@ pub struct TokenBroker {
     usage: Arc<Vec<watch::Sender<Usage>>>,
     shared: Arc<Shared>,
     failed: Arc<Mutex<HashMap<String, FailedRenewal>>>,
+    /// Per account: the token Meta's inspection last found valid after a 190, and when. A
+    /// 190 about such a token was about something else; renewing it would only burn tokens.
+    found_valid: Arc<Mutex<HashMap<String, (String, i64)>>>,
 }
 
 impl TokenBroker {
@@ -100,6 +103,7 @@ impl TokenBroker {
             usage: Arc::new(usage),
             shared,
             failed: Arc::default(),
+            found_valid: Arc::default(),
         }
     }
 
@@ -192,11 +196,17 @@ impl TokenBroker {
     /// After Meta rejected `rejected` (190): a new token from the single-flight refresh (or
     /// the one another caller's refresh already produced).
     /// Not tried while a failed renewal of the same token is held off.
+    ///
+    /// Only a token shown dead is renewed: a 190 says the credential the request carried was
+    /// refused, which a client can provoke at will, so Meta's own inspection of the lent token
+    /// must say it is invalid first (a token found valid is not inspected again for
+    /// [`RENEW_HOLD_OFF_SECS`]).
     pub async fn renew(&self, account: &str, rejected: &TokenLoan) -> Result<TokenLoan, LoanError> {
         let link = self.link(account)?;
         if let Some(message) = self.held_off(account, &rejected.fingerprint) {
             return Err(LoanError { message });
         }
+        self.shown_dead(link, account, rejected).await?;
         tracing::warn!(account = %account, "{}", super::LOG_EXPIRED_ATTEMPTING);
         let stale = Some(rejected.fingerprint.clone());
         match link.refresh(Trigger::AuthError, stale).await {
@@ -207,6 +217,51 @@ impl TokenBroker {
                 self.remember_failure(account, &rejected.fingerprint, for_good, message.clone());
                 Err(LoanError { message })
             }
+        }
+    }
+
+    /// `Ok` when Meta's inspection says the lent token is invalid; otherwise why it is not
+    /// renewed.
+    async fn shown_dead(
+        &self,
+        link: &AccountLink,
+        account: &str,
+        rejected: &TokenLoan,
+    ) -> Result<(), LoanError> {
+        let now = self.shared.clock.now_unix();
+        let valid_lately = |found: &HashMap<String, (String, i64)>| {
+            found.get(account).is_some_and(|(fingerprint, at)| {
+                *fingerprint == rejected.fingerprint
+                    && now.saturating_sub(*at) < RENEW_HOLD_OFF_SECS
+            })
+        };
+        let not_renewed = |why: &str| LoanError {
+            message: format!("the token was not renewed: {why}"),
+        };
+        if valid_lately(
+            &self
+                .found_valid
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        ) {
+            return Err(not_renewed("Meta's inspection found it valid moments ago"));
+        }
+        let Some(app) = &link.app else {
+            return Err(not_renewed(
+                "the account has no app-id and app-secret to inspect it with",
+            ));
+        };
+        match self.shared.inspector.inspect(app, &rejected.token).await {
+            Ok(info) if !info.is_valid => Ok(()),
+            Ok(_) => {
+                tracing::warn!(account = %account, "Meta answered 190 but its inspection says the token is valid: not renewing it (was the request's own credential refused?)");
+                self.found_valid
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(account.to_string(), (rejected.fingerprint.clone(), now));
+                Err(not_renewed("Meta's inspection says it is valid"))
+            }
+            Err(err) => Err(not_renewed(&format!("it could not be inspected ({err})"))),
         }
     }
 

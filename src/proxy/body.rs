@@ -24,8 +24,13 @@ pub struct Limits {
 
 /// A body as the proxy holds it.
 pub enum RequestBody {
-    /// Whole, scrubbed, and sendable any number of times.
-    Buffered { bytes: Bytes, multipart: bool },
+    /// Whole, scrubbed, and sendable any number of times; `scrubbed` when a credential was
+    /// removed from it.
+    Buffered {
+        bytes: Bytes,
+        multipart: bool,
+        scrubbed: bool,
+    },
     /// Too large to keep: the part already read, then the rest as it arrives. Sent once.
     /// `stopped` is set when a multipart credential part was found on the way and the upload
     /// was cut off before it.
@@ -86,11 +91,16 @@ impl RequestBody {
     /// A buffered multipart body with a credential part (a streamed one is checked on the way).
     pub fn has_multipart_credentials(&self) -> bool {
         match self {
-            RequestBody::Buffered { bytes, multipart } => {
-                *multipart && scrub::multipart_has_credentials(bytes)
-            }
+            RequestBody::Buffered {
+                bytes, multipart, ..
+            } => *multipart && scrub::multipart_has_credentials(bytes),
             RequestBody::Streaming { .. } => false,
         }
+    }
+
+    /// A credential was removed from the body (the 190 Meta may answer can be about it).
+    pub fn had_credentials(&self) -> bool {
+        matches!(self, RequestBody::Buffered { scrubbed: true, .. })
     }
 
     /// A streamed upload was cut off because it carried a credential part.
@@ -201,16 +211,16 @@ fn capped(
 /// rewritten) or JSON that does not parse (a lenient parser upstream may still read it).
 fn scrubbed(bytes: Bytes, kind: Kind) -> Result<RequestBody, axum::response::Response> {
     let looks_like_json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    let bytes = match kind {
+    let clean = match kind {
         Kind::Multipart => {
             return Ok(RequestBody::Buffered {
                 bytes,
                 multipart: true,
+                scrubbed: false,
             });
         }
         Kind::Other if looks_like_json => {
-            let parsed = serde_json::from_slice::<serde_json::Value>(&bytes);
-            let carries = match &parsed {
+            let carries = match serde_json::from_slice::<serde_json::Value>(&bytes) {
                 Ok(serde_json::Value::Object(object)) => {
                     object.keys().any(|k| scrub::is_credential(k))
                 }
@@ -220,38 +230,36 @@ fn scrubbed(bytes: Bytes, kind: Kind) -> Result<RequestBody, axum::response::Res
             if carries {
                 return Err(credential_in_other_body());
             }
-            bytes
+            None
         }
         Kind::Other if scrub::has_credentials(&bytes) => return Err(credential_in_other_body()),
-        Kind::Other => bytes,
-        Kind::Json => json_scrubbed(bytes)?,
-        Kind::Untyped if looks_like_json => json_scrubbed(bytes)?,
+        Kind::Other => None,
+        Kind::Json => json_scrubbed(&bytes)?,
+        Kind::Untyped if looks_like_json => json_scrubbed(&bytes)?,
         Kind::Form | Kind::Untyped => {
-            if scrub::has_credentials(&bytes) {
-                Bytes::from(scrub::without_credentials(&bytes))
-            } else {
-                bytes
-            }
+            scrub::has_credentials(&bytes).then(|| Bytes::from(scrub::without_credentials(&bytes)))
         }
     };
     Ok(RequestBody::Buffered {
-        bytes,
+        scrubbed: clean.is_some(),
+        bytes: clean.unwrap_or(bytes),
         multipart: false,
     })
 }
 
-fn json_scrubbed(bytes: Bytes) -> Result<Bytes, axum::response::Response> {
-    if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err()
-        && scrub::mentions_credential(&bytes)
+/// The JSON body without its credentials, `None` when it had none.
+fn json_scrubbed(bytes: &Bytes) -> Result<Option<Bytes>, axum::response::Response> {
+    if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err()
+        && scrub::mentions_credential(bytes)
     {
         return Err(proxy_error(
             StatusCode::BAD_REQUEST,
             "the JSON body does not parse and seems to name a credential, which the proxy cannot remove with certainty: send valid JSON without access_token (tokentop adds the token)",
         ));
     }
-    Ok(match scrub::json_without_credentials(&bytes) {
-        std::borrow::Cow::Borrowed(_) => bytes,
-        std::borrow::Cow::Owned(clean) => Bytes::from(clean),
+    Ok(match scrub::json_without_credentials(bytes) {
+        std::borrow::Cow::Borrowed(_) => None,
+        std::borrow::Cow::Owned(clean) => Some(Bytes::from(clean)),
     })
 }
 

@@ -103,6 +103,7 @@ async fn forward(
     // The body is read before an upstream slot is taken, within the timeout: a client that
     // sends its body slowly holds no slot another send needs.
     let (parts, body) = request.into_parts();
+    let carried_credential = carries_credential(&parts);
     let reading = read_request_body(body, &parts.headers, proxy.limits());
     let mut body = tokio::time::timeout(proxy.timeout, reading)
         .await
@@ -110,6 +111,7 @@ async fn forward(
     if body.has_multipart_credentials() {
         return Err(credential_part_refused());
     }
+    let carried_credential = carried_credential || body.had_credentials();
     let _permit = proxy.permit(&account).await?;
     let mut loan = proxy.broker.lend(&account).await.map_err(|err| {
         proxy_error(
@@ -125,9 +127,11 @@ async fn forward(
         Err(_) if body.stopped_for_credentials() => return Err(credential_part_refused()),
         Err(response) => return Err(response),
     };
-    // A rejected token is renewed even when the body streamed through and cannot be sent
-    // again: the application's next request then goes with the new token.
-    if answer.token_rejected()
+    // Renewed only for a request that carried no credential of its own (a 190 may be about
+    // that one), and only once the broker saw the lent token dead. A body that streamed
+    // through is not sent again, but the renewal still serves the application's next request.
+    if !carried_credential
+        && answer.token_rejected()
         && let Ok(fresh) = proxy.broker.renew(&account, &loan).await
         && body.retriable()
     {
@@ -151,6 +155,17 @@ async fn forward(
         retried,
     };
     Ok((answer.into_response(), Some(account), outcome))
+}
+
+/// The request came with a credential of its own (removed before it went upstream).
+fn carries_credential(parts: &axum::http::request::Parts) -> bool {
+    parts
+        .headers
+        .contains_key(axum::http::header::AUTHORIZATION)
+        || parts
+            .uri
+            .query()
+            .is_some_and(|query| scrub::has_credentials(query.as_bytes()))
 }
 
 fn body_too_slow(timeout: std::time::Duration) -> Response<Body> {
