@@ -14,6 +14,7 @@ use crate::cli::{ExchangeArgs, GlobalArgs};
 use crate::config::{AccountSettings, Settings};
 use crate::engine::coordinator::WriteOutcome;
 use crate::engine::history::HistoryLog;
+use crate::engine::history::cause::Cause;
 use crate::engine::reauth_hint;
 use crate::engine::store::new_token::{new_token_expiry, vet_new_token};
 use crate::engine::store::token_write;
@@ -139,7 +140,7 @@ async fn store(
             "another tokentop process stored a token for {account} while this exchange ran; nothing was replaced (run `tokentop check {account}`)"
         ),
     }
-    let mut entry = token_write::refreshed_row(account, "exchange", expires_at, token);
+    let mut entry = token_write::refreshed_row(account, Cause::Exchange, expires_at, token);
     entry.host = coordinator.member().map(str::to_string);
     coordinator.record(&entry);
     HistoryLog::new(&settings.data_dir).append(&entry)?;

@@ -6,7 +6,8 @@ use tokio::time::Instant;
 use super::phase::{Action, Credential};
 use super::{AccountActor, LOG_NOT_CONFIGURED};
 use crate::engine::events::EngineEvent;
-use crate::engine::history::{HistoryEntry, HistoryError, HistoryEvent, Outcome};
+use crate::engine::history::cause::{AlertKind, Cause, InspectReason};
+use crate::engine::history::{HistoryEntry, HistoryError, Outcome};
 use crate::engine::state::Inspection;
 use crate::engine::urgency::{self, reauth_before};
 use crate::graph::{ErrorClass, Expiry, TokenInfo};
@@ -15,7 +16,7 @@ use secrecy::SecretString;
 
 impl AccountActor {
     /// Inspects the access token (and the separate long-lived token) and replans.
-    pub(super) async fn inspect_and_plan(&mut self, trigger: &str) {
+    pub(super) async fn inspect_and_plan(&mut self, reason: InspectReason) {
         let (Some(app), Some(access)) = (self.app.clone(), self.access.clone()) else {
             self.report_not_configured();
             return;
@@ -35,7 +36,7 @@ impl AccountActor {
         let now = self.shared.clock.now();
         match access_result {
             Ok(info) => {
-                self.record_inspection(trigger, &access, &info, latency_ms);
+                self.record_inspection(reason, &access, &info, latency_ms);
                 self.snapshot.missing_scopes = info
                     .missing_whatsapp_scopes()
                     .iter()
@@ -47,7 +48,7 @@ impl AccountActor {
                 });
             }
             Err(err) => {
-                let mut entry = self.entry(HistoryEvent::Inspect, trigger, Outcome::Failed);
+                let mut entry = self.entry(reason, Outcome::Failed);
                 entry.latency_ms = Some(latency_ms);
                 entry.token = Some(mask(&access));
                 entry.error = Some(Box::new(HistoryError::from(&err)));
@@ -68,7 +69,7 @@ impl AccountActor {
 
     fn record_inspection(
         &self,
-        trigger: &str,
+        reason: InspectReason,
         token: &SecretString,
         info: &TokenInfo,
         latency_ms: u64,
@@ -78,7 +79,7 @@ impl AccountActor {
         } else {
             Outcome::Failed
         };
-        let mut entry = self.entry(HistoryEvent::Inspect, trigger, outcome);
+        let mut entry = self.entry(reason, outcome);
         entry.latency_ms = Some(latency_ms);
         entry.token = Some(mask(token));
         entry.new_expires_at = Some(info.expiry()).filter(|e| *e != Expiry::Unknown);
@@ -138,7 +139,7 @@ impl AccountActor {
                     let reason = reason.trim_end_matches('.');
                     let message = format!("{}; {reason}. {hint}", self.reauth_deadline(None));
                     tracing::error!(account = %self.settings.name, "{message}");
-                    self.alert("re-auth", message);
+                    self.alert(AlertKind::ReAuth, message);
                     self.snapshot.action_hint = Some(hint);
                 }
                 Action::RefreshCapped { until } => {
@@ -148,14 +149,14 @@ impl AccountActor {
                     );
                     let alert = format!("{}: {why}", self.reauth_deadline(Some(until)));
                     tracing::warn!(account = %self.settings.name, "{alert}");
-                    self.alert("re-auth", alert);
+                    self.alert(AlertKind::ReAuth, alert);
                     // The hint stays on screen: a date, which does not go stale.
                     self.snapshot.action_hint = Some(format!("{}: {why}", reauth_before(until)));
                 }
                 Action::PermissionHeld => {
                     let detail = self.snapshot.last_error.clone().unwrap_or_default();
                     self.alert(
-                        "permission",
+                        AlertKind::Permission,
                         format!(
                             "refresh refused for lack of permission ({detail}); check the app id, app secret and the token's scopes"
                         ),
@@ -176,8 +177,8 @@ impl AccountActor {
     }
 
     /// An alert: in history and to every client.
-    pub(super) fn alert(&self, trigger: &str, message: String) {
-        let mut entry = self.entry(HistoryEvent::Alert, trigger, Outcome::Failed);
+    pub(super) fn alert(&self, kind: AlertKind, message: String) {
+        let mut entry = self.entry(kind, Outcome::Failed);
         entry.detail = Some(message.clone());
         self.shared.record(entry);
         let _ = self.shared.events.send(EngineEvent::Alert {
@@ -195,13 +196,8 @@ impl AccountActor {
         inspection.is_some_and(|i| i.info.is_system_user())
     }
 
-    pub(super) fn entry(
-        &self,
-        event: HistoryEvent,
-        trigger: &str,
-        outcome: Outcome,
-    ) -> HistoryEntry {
-        HistoryEntry::new(&self.settings.name, event, trigger, outcome)
+    pub(super) fn entry(&self, cause: impl Into<Cause>, outcome: Outcome) -> HistoryEntry {
+        HistoryEntry::new(&self.settings.name, cause, outcome)
     }
 
     /// Derives the state and sends the snapshot to clients.

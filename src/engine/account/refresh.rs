@@ -10,7 +10,8 @@ use crate::engine::coordinator::{
     CoordError, Lease, Versioned, WriteOutcome, refresh_without_lease, secs_until_leaseless,
 };
 use crate::engine::events::RefreshError;
-use crate::engine::history::{HistoryError, HistoryEvent, Outcome};
+use crate::engine::history::cause::{AlertKind, InspectReason};
+use crate::engine::history::{HistoryError, Outcome};
 use crate::engine::state::Inspection;
 use crate::engine::store::StoredTokens;
 use crate::engine::store::new_token::{new_token_expiry, vet_new_token};
@@ -71,7 +72,7 @@ impl AccountActor {
             Err(err) => return self.fail_without_exchange(trigger, &err),
         };
         // Another process may have refreshed while we waited: use its token, skip the exchange.
-        if self.adopt_newer_store(trigger.label()).await {
+        if self.adopt_newer_store(trigger.into()).await {
             return Ok(self.record_skip(trigger).await);
         }
         let started = Instant::now();
@@ -106,7 +107,7 @@ impl AccountActor {
     }
 
     async fn record_skip(&mut self, trigger: Trigger) -> Refreshed {
-        let mut entry = self.entry(HistoryEvent::Refresh, trigger.label(), Outcome::Skipped);
+        let mut entry = self.entry(trigger, Outcome::Skipped);
         entry.detail = Some("another tokentop process had just refreshed".to_string());
         entry.token = self.access.as_ref().map(mask);
         self.shared.record(entry);
@@ -119,7 +120,7 @@ impl AccountActor {
     /// the env-file and token file still hold the old token; on the same host they are found
     /// current and nothing is written.
     async fn settle_on_stored(&mut self, message: String) -> Refreshed {
-        self.inspect_and_plan("after-refresh").await;
+        self.inspect_and_plan(InspectReason::AfterRefresh).await;
         self.republish_if_stale().await;
         Refreshed {
             token: self
@@ -212,7 +213,7 @@ impl AccountActor {
         }
         self.access = Some(token.clone());
         let mut entry =
-            token_write::refreshed_row(&self.settings.name, trigger.label(), expires_at, &token);
+            token_write::refreshed_row(&self.settings.name, trigger.into(), expires_at, &token);
         entry.latency_ms = Some(latency_ms);
         self.shared.record(entry);
         tracing::info!(account = %self.settings.name, "{LOG_REFRESHED}");
@@ -273,7 +274,7 @@ impl AccountActor {
             Err(err) => {
                 tracing::error!(account = %name, "{err}");
                 let problem = format!("storing the new token failed: {err}");
-                self.alert("store", problem.clone());
+                self.alert(AlertKind::Store, problem.clone());
                 Ok(Some(problem))
             }
         }
@@ -291,7 +292,7 @@ impl AccountActor {
             "lost the lease during the exchange: the version check refused this write; using the newer token stored by {writer}"
         );
         tracing::warn!(account = %self.settings.name, "{detail}");
-        let mut entry = self.entry(HistoryEvent::Refresh, trigger.label(), Outcome::Skipped);
+        let mut entry = self.entry(trigger, Outcome::Skipped);
         entry.detail = Some(detail.clone());
         if let Some(current) = current {
             entry.token = Some(mask(&current.tokens.access_token));
@@ -333,7 +334,7 @@ impl AccountActor {
         deadline_secs: Option<i64>,
     ) -> RefreshError {
         tracing::error!(account = %self.settings.name, "{LOG_REFRESH_FAILED}: {err}");
-        let mut entry = self.entry(HistoryEvent::Refresh, trigger.label(), Outcome::Failed);
+        let mut entry = self.entry(trigger, Outcome::Failed);
         entry.latency_ms = Some(latency_ms);
         entry.error = Some(Box::new(HistoryError::from(err)));
         entry.token = self.credential().map(mask);

@@ -16,7 +16,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::engine::coordinator::{CoordError, Coordinator, Lease, Versioned, WriteOutcome};
-use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+use crate::engine::history::cause::Cause;
+use crate::engine::history::{HistoryEntry, Outcome};
 use crate::engine::store::StoredTokens;
 use crate::graph::Expiry;
 use crate::mask::mask;
@@ -58,11 +59,11 @@ pub async fn persist(
 /// [`crate::engine::store::new_token::new_token_expiry`]: `None` is a token that does not expire.
 pub fn refreshed_row(
     account: &str,
-    trigger: &str,
+    cause: Cause,
     expires_at: Option<i64>,
     token: &SecretString,
 ) -> HistoryEntry {
-    let mut entry = HistoryEntry::new(account, HistoryEvent::Refresh, trigger, Outcome::Ok);
+    let mut entry = HistoryEntry::new(account, cause, Outcome::Ok);
     entry.new_expires_at = Some(expires_at.map_or(Expiry::Never, Expiry::At));
     entry.token = Some(mask(token));
     entry
@@ -72,6 +73,7 @@ pub fn refreshed_row(
 mod tests {
     use super::*;
     use crate::engine::coordinator::local::LocalCoordinator;
+    use crate::engine::history::cause::Trigger;
 
     fn tokens(value: &str, refreshed_at: i64) -> StoredTokens {
         StoredTokens {
@@ -117,9 +119,9 @@ mod tests {
     #[test]
     fn the_row_says_never_for_a_token_without_expiry_and_masks_the_token() {
         let token = SecretString::from("EAAGm0PX4ZCpsBAKZCZAabcdefghijklmnop1234");
-        let never = refreshed_row("a", "exchange", None, &token);
+        let never = refreshed_row("a", Cause::Exchange, None, &token);
         assert_eq!(never.new_expires_at, Some(Expiry::Never));
-        let at = refreshed_row("a", "forced", Some(1_900_000_000), &token);
+        let at = refreshed_row("a", Trigger::Forced.into(), Some(1_900_000_000), &token);
         assert_eq!(at.new_expires_at, Some(Expiry::At(1_900_000_000)));
         let text = serde_json::to_string(&at).unwrap();
         assert!(!text.contains("abcdefghijklmnop"), "{text}");
