@@ -14,7 +14,7 @@ use crate::engine::publish::{env_file_is_stale, run_on_refresh, write_env_file};
 use crate::mask::mask;
 
 /// A set of publish targets: those a publish goes to, or those that failed and wait for the
-/// next check.
+/// next check. Bit `n` is the target declared `n`th (`PublishTarget::ALL[n]`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Targets(u8);
 
