@@ -125,7 +125,7 @@ async fn propagation(a: &mut Member, b: &mut Member, account: &str, request_id: 
         match a.events.recv().await.unwrap() {
             EngineEvent::History(entry)
                 if entry.account == account
-                    && entry.event == HistoryEvent::Refresh
+                    && entry.event() == HistoryEvent::Refresh
                     && entry.outcome == Outcome::Ok =>
             {
                 break Instant::now();

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokentop::config::{EnvSnapshot, Overrides, PatternLevel};
-use tokentop::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+use tokentop::engine::history::cause::Trigger;
+use tokentop::engine::history::{HistoryEntry, Outcome};
 use tokentop::engine::telemetry_types::{
     FailureTotal, LogLineTotal, MessageSource, MessageTotal, PhoneSnapshot, TelemetrySnapshot,
     TelemetryTotals,
@@ -87,8 +88,7 @@ fn busy_metrics() -> Metrics {
         };
         metrics.observe(&EngineEvent::Phone(Box::new(phone)));
         for i in 0..10u64 {
-            let mut entry =
-                HistoryEntry::new(name, HistoryEvent::Refresh, "scheduled", Outcome::Ok);
+            let mut entry = HistoryEntry::new(name, Trigger::Scheduled, Outcome::Ok);
             entry.latency_ms = Some(200 + 90 * i);
             metrics.observe(&EngineEvent::History(Box::new(entry)));
         }

@@ -21,6 +21,7 @@ use support::redis_server::RedisServer;
 use tokentop::cluster::RedisCoordinator;
 use tokentop::config::ClusterSettings;
 use tokentop::engine::coordinator::{CoordError, Coordinator, CoordinatorNotice, WriteOutcome};
+use tokentop::engine::history::cause::Trigger;
 use tokentop::engine::history::{HistoryEntry, HistoryEvent, Outcome};
 use tokentop::engine::store::StoredTokens;
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, Faults, RunningSim, SimConfig, TokenKind};
@@ -382,7 +383,7 @@ async fn history_rows_go_to_the_stream_with_their_host_and_no_token() {
         Duration::from_secs(2),
         dir.path(),
     );
-    let mut entry = HistoryEntry::new(ACCOUNT, HistoryEvent::Refresh, "scheduled", Outcome::Ok);
+    let mut entry = HistoryEntry::new(ACCOUNT, Trigger::Scheduled, Outcome::Ok);
     entry.host = Some("web-1".to_string());
     entry.token = Some("EAAG…x9Qf".to_string());
     a.record(&entry);
@@ -766,7 +767,7 @@ async fn three_daemons_share_one_token_with_one_exchange_per_window_for_three_mi
         .unwrap();
     let stored: Vec<&HistoryEntry> = history
         .iter()
-        .filter(|e| e.event == HistoryEvent::Refresh && e.outcome == Outcome::Ok)
+        .filter(|e| e.event() == HistoryEvent::Refresh && e.outcome == Outcome::Ok)
         .collect();
     assert_eq!(
         stored.len() as u64,

@@ -229,7 +229,7 @@ async fn daemon_keeps_a_20_second_token_alive_and_exits_0_on_sigterm() {
         .load()
         .unwrap()
         .into_iter()
-        .filter(|e| e.event == HistoryEvent::Refresh && e.outcome == Outcome::Ok)
+        .filter(|e| e.event() == HistoryEvent::Refresh && e.outcome == Outcome::Ok)
         .collect();
     assert!(refreshes.len() >= 2, "{refreshes:#?}");
     let expiries: Vec<i64> = refreshes

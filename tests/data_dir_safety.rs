@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use tokentop::engine::history::{HistoryEntry, HistoryEvent, HistoryLog, Outcome};
+use tokentop::engine::history::cause::Trigger;
+use tokentop::engine::history::{HistoryEntry, HistoryLog, Outcome};
 use tokentop::engine::store::lock;
 use tokentop::engine::store::{StoredTokens, TokenStore};
 
@@ -19,7 +20,7 @@ fn mode(path: &Path) -> u32 {
 }
 
 fn entry() -> HistoryEntry {
-    HistoryEntry::new("main", HistoryEvent::Refresh, "forced", Outcome::Ok)
+    HistoryEntry::new("main", Trigger::Forced, Outcome::Ok)
 }
 
 fn tokens() -> StoredTokens {

@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use support::fake_source::{ExchangeMode, FakeSource};
 use support::{START, run_for, settings, states};
 use tokentop::config::{AccountSettings, RefreshBefore, TestMessageSettings};
+use tokentop::engine::history::cause::{Cause, Trigger};
 use tokentop::engine::{
     AccountSnapshot, Clock, Engine, EngineCommand, EngineEvent, EngineOptions, TokenState,
 };
@@ -83,10 +84,9 @@ async fn short_lived_token_is_refreshed_before_expiry_repeatedly() {
     let all = states(&seen, "a");
     assert!(all.contains(&TokenState::Refreshing));
     assert!(!all.contains(&TokenState::Expired), "token lapsed: {all:?}");
-    assert!(
-        seen.iter()
-            .any(|e| matches!(e, EngineEvent::History(h) if h.trigger == "scheduled"))
-    );
+    assert!(seen.iter().any(
+        |e| matches!(e, EngineEvent::History(h) if h.cause == Cause::Refresh(Trigger::Scheduled))
+    ));
 }
 
 #[tokio::test(start_paused = true)]

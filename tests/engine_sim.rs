@@ -10,6 +10,7 @@ use tokentop::config::{
     AccountSettings, GraphSettings, PatternSettings, RefreshBefore, RefreshPolicy, Settings,
     TestMessageSettings, UiSettings,
 };
+use tokentop::engine::history::cause::{Cause, Trigger};
 use tokentop::engine::history::{HistoryEvent, Outcome};
 use tokentop::engine::store::{StoredTokens, TokenStore};
 use tokentop::engine::{
@@ -198,12 +199,12 @@ async fn send_that_gets_190_refreshes_once_and_retries_once() {
     let refreshes: Vec<_> = seen
         .iter()
         .filter_map(|e| match e {
-            EngineEvent::History(h) if h.event == HistoryEvent::Refresh => Some(h.clone()),
+            EngineEvent::History(h) if h.event() == HistoryEvent::Refresh => Some(h.clone()),
             _ => None,
         })
         .collect();
     assert_eq!(refreshes.len(), 1, "{refreshes:#?}");
-    assert_eq!(refreshes[0].trigger, "auth-error");
+    assert_eq!(refreshes[0].cause, Cause::Refresh(Trigger::AuthError));
     assert_eq!(refreshes[0].outcome, Outcome::Ok);
     stop(&engine, &mut events).await;
 }
@@ -343,7 +344,7 @@ async fn server_errors_back_off_from_ten_seconds_and_recover_when_cleared() {
     // Attempts land at 0 s, 10-12 s and 30-36 s; the faults go away before the third.
     let recovered = wait_for(&mut events, &mut seen, Duration::from_secs(45), |e| {
         match e {
-            EngineEvent::History(h) if h.event == HistoryEvent::Refresh => {
+            EngineEvent::History(h) if h.event() == HistoryEvent::Refresh => {
                 attempts.push(started.elapsed());
                 if attempts.len() == 2 {
                     handle.clear_faults();
@@ -426,7 +427,7 @@ async fn newly_configured_token_is_not_reverted_to_the_stale_stored_one() {
         &mut events,
         &mut seen,
         Duration::from_secs(15),
-        |e| matches!(e, EngineEvent::History(h) if h.event == HistoryEvent::Refresh),
+        |e| matches!(e, EngineEvent::History(h) if h.event() == HistoryEvent::Refresh),
     )
     .await;
     let Some(EngineEvent::History(entry)) = refresh else {

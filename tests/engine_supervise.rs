@@ -12,6 +12,7 @@ use support::fake_source::{FakeSource, Panics};
 use support::{START, run_for, settings, states};
 use tokentop::config::{AccountSettings, TestMessageSettings};
 use tokentop::engine::history::HistoryEvent;
+use tokentop::engine::history::cause::{AlertKind, Cause};
 use tokentop::engine::{
     Clock, Engine, EngineCommand, EngineEvent, EngineOptions, HealthPolling, TokenState,
 };
@@ -121,7 +122,7 @@ async fn panicking_account_task_is_reported_and_restarted() {
         "{a_alerts:?}"
     );
     assert!(seen.iter().any(|e| matches!(e, EngineEvent::History(h)
-        if h.account == "a" && h.event == HistoryEvent::Alert && h.trigger == "restarted")));
+        if h.account == "a" && h.cause == Cause::Alert(AlertKind::Restarted))));
     let history = std::fs::read_to_string(dir.path().join("history.jsonl")).unwrap();
     assert!(history.contains("was restarted"), "{history}");
     // The restarted task inspected at start, then refreshed on: a never lapsed for good.
@@ -216,7 +217,7 @@ async fn panicking_inspection_is_an_error_and_inspection_goes_on() {
     let (handle, mut events) = start(dir.path(), clock, fake.clone(), vec![account("a", &a)]);
     let mut seen = run_for(&mut events, 5).await;
     assert!(seen.iter().any(|e| matches!(e, EngineEvent::History(h)
-        if h.event == HistoryEvent::Inspect
+        if h.event() == HistoryEvent::Inspect
             && h.error.as_ref().is_some_and(|e| e.message.contains("inspection panicked")))));
     handle.send(EngineCommand::Recheck { account: None });
     seen.extend(run_for(&mut events, 5).await);

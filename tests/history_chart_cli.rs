@@ -7,7 +7,8 @@ mod support;
 
 use chrono::Utc;
 use support::cli::{all_text, tokentop};
-use tokentop::engine::history::{HistoryEntry, HistoryEvent, HistoryLog, Outcome};
+use tokentop::engine::history::cause::Trigger;
+use tokentop::engine::history::{HistoryEntry, HistoryLog, Outcome};
 use tokentop::graph::Expiry;
 
 const HOUR: i64 = 3600;
@@ -18,7 +19,7 @@ fn write_history(data_dir: &std::path::Path) {
     let log = HistoryLog::new(data_dir);
     let now = Utc::now().timestamp();
     let row = |account: &str, hours_ago: i64, outcome: Outcome, expiry: Option<Expiry>| {
-        let mut e = HistoryEntry::new(account, HistoryEvent::Refresh, "scheduled", outcome);
+        let mut e = HistoryEntry::new(account, Trigger::Scheduled, outcome);
         e.time = chrono::DateTime::from_timestamp(now - hours_ago * HOUR, 0).unwrap();
         e.new_expires_at = expiry;
         e

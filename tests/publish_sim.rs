@@ -10,7 +10,8 @@ use tokentop::config::{
     AccountSettings, GraphSettings, PatternSettings, RefreshPolicy, Settings, TestMessageSettings,
     UiSettings,
 };
-use tokentop::engine::history::{HistoryEvent, HistoryLog, Outcome};
+use tokentop::engine::history::cause::{Cause, PublishTarget};
+use tokentop::engine::history::{HistoryLog, Outcome};
 use tokentop::engine::store::TokenStore;
 use tokentop::engine::{Engine, EngineCommand, EngineEvent, EngineOptions};
 use tokentop::graph::GraphClient;
@@ -123,7 +124,7 @@ async fn failed_publish_keeps_the_token_and_is_retried_at_the_next_check() {
         .load()
         .unwrap()
         .into_iter()
-        .filter(|e| e.event == HistoryEvent::Publish && e.trigger == "on-refresh")
+        .filter(|e| e.cause == Cause::Publish(PublishTarget::OnRefresh))
         .map(|e| e.outcome)
         .collect();
     assert_eq!(publishes, vec![Outcome::Failed, Outcome::Ok]);

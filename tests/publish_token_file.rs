@@ -15,7 +15,8 @@ use secrecy::SecretString;
 use support::fake_source::{ExchangeMode, FakeSource};
 use support::{START, run_for, settings};
 use tokentop::config::{AccountSettings, DEFAULT_TOKEN_FILE_MODE, TestMessageSettings};
-use tokentop::engine::history::{HistoryEvent, HistoryLog, Outcome};
+use tokentop::engine::history::cause::{Cause, PublishTarget};
+use tokentop::engine::history::{HistoryLog, Outcome};
 use tokentop::engine::store::TokenStore;
 use tokentop::engine::{Clock, Engine, EngineCommand, EngineEvent, EngineOptions};
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, TokenKind};
@@ -60,7 +61,7 @@ fn token_file_publishes(data_dir: &Path) -> Vec<Outcome> {
         .load()
         .unwrap()
         .into_iter()
-        .filter(|e| e.event == HistoryEvent::Publish && e.trigger == "token-file")
+        .filter(|e| e.cause == Cause::Publish(PublishTarget::TokenFile))
         .map(|e| e.outcome)
         .collect()
 }
@@ -286,7 +287,7 @@ async fn the_binary_publishes_the_refreshed_token_to_the_token_file_and_nowhere_
         .load()
         .unwrap()
         .into_iter()
-        .filter(|e| e.event == HistoryEvent::Publish && e.trigger == "token-file")
+        .filter(|e| e.cause == Cause::Publish(PublishTarget::TokenFile))
         .map(|e| e.outcome)
         .collect();
     assert_eq!(publishes, vec![Outcome::Ok]);

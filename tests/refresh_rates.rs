@@ -16,6 +16,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 use support::cli::{all_text, start_sim, tokentop, write_private};
 use tokentop::engine::EngineEvent;
+use tokentop::engine::history::cause::Cause;
 use tokentop::engine::history::{HistoryEntry, HistoryError, HistoryEvent, HistoryLog, Outcome};
 use tokentop::graph::ErrorClass;
 use tokentop::mask::mask;
@@ -32,7 +33,7 @@ fn row(
     outcome: Outcome,
     secs_ago: i64,
 ) -> HistoryEntry {
-    let mut entry = HistoryEntry::new(account, event, trigger, outcome);
+    let mut entry = HistoryEntry::new(account, Cause::parse(event, trigger), outcome);
     entry.time = Utc::now() - chrono::Duration::seconds(secs_ago);
     entry
 }

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use tokentop::engine::history::{HistoryEntry, HistoryEvent, HistoryLog, Outcome};
+use tokentop::engine::history::cause::Trigger;
+use tokentop::engine::history::{HistoryEntry, HistoryLog, Outcome};
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, RunningSim, SimConfig, TokenKind};
 
 /// Runs the binary with stdout a pipe whose read end is already closed, so its first write
@@ -63,13 +64,8 @@ fn history_exits_quietly_in_both_formats() {
     let data = dir.path().join("data");
     let log = HistoryLog::new(&data);
     for _ in 0..3 {
-        log.append(&HistoryEntry::new(
-            "main",
-            HistoryEvent::Refresh,
-            "forced",
-            Outcome::Ok,
-        ))
-        .unwrap();
+        log.append(&HistoryEntry::new("main", Trigger::Forced, Outcome::Ok))
+            .unwrap();
     }
     let data = data.to_str().unwrap();
     for json in [false, true] {

@@ -6,7 +6,8 @@ mod dashboard_support;
 use crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use dashboard_support::*;
 use tokentop::config::PatternLevel;
-use tokentop::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+use tokentop::engine::history::cause::{SendChannel, Trigger};
+use tokentop::engine::history::{HistoryEntry, Outcome};
 use tokentop::engine::{EngineCommand, EngineEvent, RefreshReport, SendReport, TokenState};
 use tokentop::tui::{
     App, Effect, Focus, MAX_HISTORY_ROWS, MAX_PAUSED_LINES, Msg, Overlay, PAGE_ROWS,
@@ -304,12 +305,7 @@ fn f_and_arrows_move_focus_between_history_and_logs() {
 
 fn many_history_rows(app: &mut App, count: usize) {
     for i in 0..count {
-        let mut entry = HistoryEntry::new(
-            "production",
-            HistoryEvent::Refresh,
-            "scheduled",
-            Outcome::Ok,
-        );
+        let mut entry = HistoryEntry::new("production", Trigger::Scheduled, Outcome::Ok);
         entry.detail = Some(format!("row {i}"));
         engine(app, EngineEvent::History(Box::new(entry)));
     }
@@ -688,7 +684,7 @@ fn render(app: &App) -> String {
 }
 
 fn refresh_row(secs_ago: i64, outcome: Outcome) -> HistoryEntry {
-    let mut entry = HistoryEntry::new("production", HistoryEvent::Refresh, "scheduled", outcome);
+    let mut entry = HistoryEntry::new("production", Trigger::Scheduled, outcome);
     entry.time = fixed_now() - chrono::Duration::seconds(secs_ago);
     entry
 }
@@ -714,7 +710,7 @@ fn the_refresh_success_rate_is_cached_until_a_refresh_row_arrives_or_a_minute_pa
     );
     assert_eq!(cached_rates(&app), (fixed_now(), vec![(1, 1); 3]));
     // Send rows do not change the rate: no recomputation.
-    let mut send = HistoryEntry::new("production", HistoryEvent::Send, "proxy", Outcome::Failed);
+    let mut send = HistoryEntry::new("production", SendChannel::Proxy, Outcome::Failed);
     send.time = fixed_now();
     app.update(Msg::Tick(fixed_now() + chrono::Duration::seconds(30)));
     engine(&mut app, EngineEvent::History(Box::new(send)));

@@ -15,7 +15,8 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use secrecy::SecretString;
 use tokentop::config::{AccountSettings, GraphSettings, Settings, TestMessageSettings};
-use tokentop::engine::history::{HistoryEvent, Outcome};
+use tokentop::engine::history::Outcome;
+use tokentop::engine::history::cause::{Cause, Trigger};
 use tokentop::engine::{Engine, EngineCommand, EngineEvent, EngineOptions};
 use tokentop::graph::GraphClient;
 use tokentop::sim::{RunningSim, SimConfig, TokenKind};
@@ -126,9 +127,7 @@ async fn pressing_r_shows_a_new_history_row_with_a_later_expiry_then_q_quits() {
     keys_tx.send(dashboard_support::ch('r')).unwrap();
     let new_expiry = wait_for(&mut tap, "a forced refresh row", |event| match event {
         EngineEvent::History(e)
-            if e.event == HistoryEvent::Refresh
-                && e.trigger == "forced"
-                && e.outcome == Outcome::Ok =>
+            if e.cause == Cause::Refresh(Trigger::Forced) && e.outcome == Outcome::Ok =>
         {
             e.new_expires_at_unix()
         }
@@ -174,7 +173,11 @@ async fn pressing_r_shows_a_new_history_row_with_a_later_expiry_then_q_quits() {
     let view = &app.accounts[0];
     assert!(view.refresh_pending.is_none(), "refreshing… cleared");
     assert_eq!(view.snapshot.access_expires_at(), Some(refreshed_expiry));
-    assert!(view.history.iter().any(|e| e.trigger == "forced"));
+    assert!(
+        view.history
+            .iter()
+            .any(|e| e.cause == Cause::Refresh(Trigger::Forced))
+    );
     let screen = terminal.backend().to_string();
     assert!(screen.contains("forced"), "{screen}");
     assert!(screen.contains("ok") && screen.contains("+60d"), "{screen}");

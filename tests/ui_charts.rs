@@ -12,6 +12,7 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 use tokentop::config::Theme;
+use tokentop::engine::history::cause::Cause;
 use tokentop::engine::history::lifetime::Lifetime;
 use tokentop::engine::history::{HistoryEntry, HistoryEvent, Outcome};
 use tokentop::engine::{AccountSnapshot, EngineEvent};
@@ -37,7 +38,7 @@ fn screen(app: &App, width: u16, height: u16) -> String {
 }
 
 fn row(hours_ago: i64, event: HistoryEvent, trigger: &str, outcome: Outcome) -> HistoryEntry {
-    let mut entry = HistoryEntry::new("production", event, trigger, outcome);
+    let mut entry = HistoryEntry::new("production", Cause::parse(event, trigger), outcome);
     entry.time = fixed_now() - chrono::Duration::seconds(hours_ago * HOUR);
     entry.latency_ms = Some(300);
     if outcome == Outcome::Ok {

@@ -13,6 +13,7 @@ use super::common::load_settings;
 use crate::cli::{ExchangeArgs, GlobalArgs};
 use crate::config::{AccountSettings, Settings};
 use crate::engine::history::HistoryLog;
+use crate::engine::history::cause::Cause;
 use crate::engine::reauth_hint;
 use crate::engine::store::new_token::{new_token_expiry, vet_new_token};
 use crate::engine::store::token_write::{Committed, NewToken, TokenWrite};
@@ -121,7 +122,7 @@ async fn store(
         // The configured token is older than this one: the store wins at the next start.
         origin_fingerprint: configured_credential.map(fingerprint).unwrap_or_default(),
     };
-    let row = match write.commit(new, "exchange", None).await {
+    let row = match write.commit(new, Cause::Exchange, None).await {
         Committed::Stored { row, .. } => row,
         Committed::Deferred { row } => {
             say(format_args!(

@@ -148,7 +148,8 @@ mod tests {
     use chrono::DateTime;
 
     use super::*;
-    use crate::engine::history::{HistoryEvent, Outcome};
+    use crate::engine::history::Outcome;
+    use crate::engine::history::cause::{SendChannel, Trigger};
     use crate::graph::Expiry;
 
     const HOUR: i64 = 3600;
@@ -157,7 +158,7 @@ mod tests {
     fn lifetime() -> Lifetime {
         let rows = [(20, Outcome::Ok), (9, Outcome::Failed), (8, Outcome::Ok)].map(
             |(hours_ago, outcome)| {
-                let mut e = HistoryEntry::new("main", HistoryEvent::Refresh, "scheduled", outcome);
+                let mut e = HistoryEntry::new("main", Trigger::Scheduled, outcome);
                 e.time = DateTime::from_timestamp(NOW - hours_ago * HOUR, 0).unwrap();
                 if outcome == Outcome::Ok {
                     e.new_expires_at = Some(Expiry::At(e.time.timestamp() + 12 * HOUR));
@@ -203,7 +204,7 @@ mod tests {
 
     #[test]
     fn every_account_once_in_order_unless_one_is_asked_for() {
-        let entry = |name: &str| HistoryEntry::new(name, HistoryEvent::Send, "t", Outcome::Ok);
+        let entry = |name: &str| HistoryEntry::new(name, SendChannel::Test, Outcome::Ok);
         let entries = [entry("b"), entry("a"), entry("b")];
         assert_eq!(accounts(&entries, None), vec!["b", "a"]);
         assert_eq!(accounts(&entries, Some("c")), vec!["c"]);

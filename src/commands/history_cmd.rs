@@ -48,7 +48,7 @@ pub fn history_line(entry: &HistoryEntry) -> String {
         Outcome::Failed => "FAIL",
         Outcome::Skipped => "skipped",
     };
-    let event = serde_json::to_value(entry.event)
+    let event = serde_json::to_value(entry.event())
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
@@ -57,7 +57,7 @@ pub fn history_line(entry: &HistoryEntry) -> String {
         entry.time.format("%Y-%m-%d %H:%M:%S"),
         entry.account,
         event,
-        entry.trigger,
+        entry.cause.word(),
         outcome
     );
     if let Some(ms) = entry.latency_ms {

@@ -16,8 +16,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use secrecy::SecretString;
 use tokio::sync::watch;
 
-use super::account::{AccountLink, Shared, Trigger};
-use super::history::{HistoryEntry, HistoryEvent, Outcome};
+use super::account::{AccountLink, Shared};
+use super::history::cause::{SendChannel, Trigger};
+use super::history::{HistoryEntry, Outcome};
 use super::sends::guarded_token;
 use super::store::fingerprint;
 use super::telemetry::TelemetryInput;
@@ -285,7 +286,7 @@ impl TokenBroker {
         } else {
             Outcome::Failed
         };
-        let mut entry = HistoryEntry::new(account, HistoryEvent::Send, "proxy", result);
+        let mut entry = HistoryEntry::new(account, SendChannel::Proxy, result);
         entry.detail = Some(match (&outcome.code, refreshed) {
             (Some(code), _) => match outcome.title.as_deref().filter(|t| !t.is_empty()) {
                 Some(title) => format!("through the proxy: failed with {code} {title}"),

@@ -41,8 +41,9 @@ pub use source::TokenSource;
 pub use state::{AccountSnapshot, Inspection, TokenState};
 
 use account::spawn_account;
-use account::{AccountLink, AccountMsg, Shared, Trigger};
+use account::{AccountLink, AccountMsg, Shared};
 use history::HistoryLog;
+use history::cause::Trigger;
 
 use crate::config::Settings;
 

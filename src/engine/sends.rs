@@ -4,10 +4,11 @@
 use secrecy::SecretString;
 use tokio::time::Instant;
 
-use super::account::{AccountLink, Trigger};
+use super::account::AccountLink;
 use super::clock::Clock;
 use super::events::SendReport;
-use super::history::{HistoryEntry, HistoryError, HistoryEvent, Outcome};
+use super::history::cause::{SendChannel, Trigger};
+use super::history::{HistoryEntry, HistoryError, Outcome};
 use super::source::TokenSource;
 use crate::config::RefreshPolicy;
 use crate::graph::{ErrorClass, GraphError, OutgoingMessage};
@@ -70,7 +71,7 @@ pub async fn send_guarded(
         }
     };
     report.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let mut entry = HistoryEntry::new(&name, HistoryEvent::Send, "test", outcome);
+    let mut entry = HistoryEntry::new(&name, SendChannel::Test, outcome);
     entry.latency_ms = Some(report.latency_ms);
     entry.detail = Some(format!("{} to {}", kind(message), recipient(message)));
     if let Err(err) = &result {

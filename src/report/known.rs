@@ -91,7 +91,7 @@ fn last_refresh_failed(history: &[HistoryEntry], account: &str) -> bool {
         .rev()
         .find(|e| {
             e.account == account
-                && e.event == HistoryEvent::Refresh
+                && e.event() == HistoryEvent::Refresh
                 && e.outcome != Outcome::Skipped
         })
         .is_some_and(|e| e.outcome == Outcome::Failed)
@@ -133,7 +133,7 @@ fn delivery(
     }
     let since = now.timestamp() - HOUR_SECS;
     let sends = history.iter().filter(|e| {
-        e.account == account && e.event == HistoryEvent::Send && e.time.timestamp() >= since
+        e.account == account && e.event() == HistoryEvent::Send && e.time.timestamp() >= since
     });
     let (mut delivered, mut failed) = (0, 0);
     for entry in sends {

@@ -100,7 +100,7 @@ mod tests {
     #[test]
     fn the_line_says_the_refresh_rate_or_that_there_were_no_refreshes() {
         use crate::engine::history::refresh_stats::{RefreshRates, account_rates};
-        use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+        use crate::engine::history::{HistoryEntry, Outcome};
         let s = snapshot(NOW + 30 * 86_400, true);
         let line = |rates: RefreshRates| {
             let extras = Extras {
@@ -112,7 +112,11 @@ mod tests {
         let none = line(RefreshRates::default());
         assert!(none.contains("; no refreshes in 30d"), "{none}");
         let now = chrono::DateTime::from_timestamp(NOW, 0).unwrap();
-        let mut entry = HistoryEntry::new("a", HistoryEvent::Refresh, "scheduled", Outcome::Ok);
+        let mut entry = HistoryEntry::new(
+            "a",
+            crate::engine::history::cause::Trigger::Scheduled,
+            Outcome::Ok,
+        );
         entry.time = now - chrono::Duration::days(2);
         let some = line(account_rates([&entry], "a", now));
         assert!(

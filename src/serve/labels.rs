@@ -4,6 +4,7 @@
 use crate::config::PatternLevel;
 use crate::engine::TokenState;
 use crate::engine::history::Outcome;
+use crate::engine::history::cause::{Cause, PublishTarget, Trigger};
 use crate::graph::Usage;
 
 /// Every value of `tokentop_token_state{state}`; all are exported, 1 for the current one.
@@ -50,14 +51,14 @@ pub fn state_label(state: &TokenState) -> &'static str {
     }
 }
 
-/// The history's trigger words in metric spelling; an unexpected word is `other`.
-pub fn trigger_label(trigger: &str) -> &'static str {
-    match trigger {
-        "scheduled" => "scheduled",
-        "retry" => "retry",
-        "forced" => "forced",
-        "send-guard" => "send_guard",
-        "auth-error" => "auth_error",
+/// A refresh row's trigger in metric spelling; an exchange or an unknown word is `other`.
+pub fn trigger_label(cause: &Cause) -> &'static str {
+    match cause {
+        Cause::Refresh(Trigger::Scheduled) => "scheduled",
+        Cause::Refresh(Trigger::Retry) => "retry",
+        Cause::Refresh(Trigger::Forced) => "forced",
+        Cause::Refresh(Trigger::SendGuard) => "send_guard",
+        Cause::Refresh(Trigger::AuthError) => "auth_error",
         _ => "other",
     }
 }
@@ -70,12 +71,12 @@ pub fn outcome_label(outcome: Outcome) -> &'static str {
     }
 }
 
-/// A publish row's trigger names its target: `env-file`, `token-file` or `on-refresh`.
-pub fn publish_target_label(target: &str) -> &'static str {
-    match target {
-        "env-file" => "env_file",
-        "token-file" => "token_file",
-        "on-refresh" => "on_refresh",
+/// A publish row's target in metric spelling; an unknown word is `other`.
+pub fn publish_target_label(cause: &Cause) -> &'static str {
+    match cause {
+        Cause::Publish(PublishTarget::EnvFile) => "env_file",
+        Cause::Publish(PublishTarget::TokenFile) => "token_file",
+        Cause::Publish(PublishTarget::OnRefresh) => "on_refresh",
         _ => "other",
     }
 }
@@ -138,8 +139,17 @@ mod tests {
 
     #[test]
     fn unknown_words_fold_into_bounded_labels() {
-        assert_eq!(trigger_label("send-guard"), "send_guard");
-        assert_eq!(trigger_label("anything at all"), "other");
+        use crate::engine::history::HistoryEvent;
+        assert_eq!(trigger_label(&Trigger::SendGuard.into()), "send_guard");
+        let unknown = Cause::parse(HistoryEvent::Refresh, "anything at all");
+        assert_eq!(trigger_label(&unknown), "other");
+        assert_eq!(trigger_label(&Cause::Exchange), "other");
+        assert_eq!(
+            publish_target_label(&PublishTarget::OnRefresh.into()),
+            "on_refresh"
+        );
+        let unknown = Cause::parse(HistoryEvent::Publish, "webhook");
+        assert_eq!(publish_target_label(&unknown), "other");
         assert_eq!(quality_label(Some("red")), "RED");
         assert_eq!(quality_label(Some("PURPLE")), "UNKNOWN");
         assert_eq!(quality_label(None), "UNKNOWN");

@@ -419,11 +419,11 @@ impl Metrics {
 
     fn history(&mut self, entry: &HistoryEntry) {
         let account = entry.account.clone();
-        match entry.event {
+        match entry.event() {
             HistoryEvent::Refresh => {
                 let labels = RefreshLabels {
                     account: account.clone(),
-                    trigger: trigger_label(&entry.trigger),
+                    trigger: trigger_label(&entry.cause),
                     outcome: labels::outcome_label(entry.outcome),
                 };
                 self.refreshes.get_or_create(&labels).inc();
@@ -446,7 +446,7 @@ impl Metrics {
             HistoryEvent::Publish if entry.outcome == Outcome::Failed => {
                 let labels = PublishLabels {
                     account,
-                    target: labels::publish_target_label(&entry.trigger),
+                    target: labels::publish_target_label(&entry.cause),
                 };
                 self.publish_failures.get_or_create(&labels).inc();
             }

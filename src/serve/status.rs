@@ -74,7 +74,7 @@ impl LiveStatus {
     }
 
     fn history(&mut self, entry: HistoryEntry) {
-        match entry.event {
+        match entry.event() {
             HistoryEvent::Refresh => {
                 self.refreshes.push_back(entry.clone());
                 if self.refreshes.len() > MAX_REFRESHES {

@@ -293,7 +293,7 @@ impl App {
             },
             EngineEvent::History(entry) => {
                 if let Some(view) = self.account_mut(&entry.account) {
-                    let refresh = entry.event == HistoryEvent::Refresh;
+                    let refresh = entry.event() == HistoryEvent::Refresh;
                     view.push_history(*entry);
                     if refresh {
                         view.update_refresh_rates(now);

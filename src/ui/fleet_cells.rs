@@ -8,6 +8,7 @@ use super::delivery::{percent, rate_urgency};
 use super::phone::quality_urgency;
 use super::theme::{Palette, Urgency};
 use super::token::{state_symbol, state_words, urgency_of};
+use crate::engine::history::cause::Trigger;
 use crate::engine::history::{HistoryEvent, Outcome};
 use crate::engine::urgency::{self, long_lived_level};
 use crate::engine::{Inspection, TokenState};
@@ -172,7 +173,7 @@ fn rate(ctx: &RowCtx) -> (String, Urgency) {
         .iter()
         .rev()
         .take_while(|e| e.time.timestamp() >= since);
-    for entry in recent.filter(|e| e.event == HistoryEvent::Send) {
+    for entry in recent.filter(|e| e.event() == HistoryEvent::Send) {
         match entry.outcome {
             Outcome::Ok => delivered += 1,
             Outcome::Failed => failed += 1,
@@ -198,15 +199,15 @@ fn last(ctx: &RowCtx, width: usize) -> (String, Urgency) {
         .history
         .iter()
         .rev()
-        .find(|e| e.event == HistoryEvent::Refresh)
-        .map(|e| (e.time, e.outcome, e.trigger.as_str()));
+        .find(|e| e.event() == HistoryEvent::Refresh)
+        .map(|e| (e.time, e.outcome, e.cause.word()));
     let forced = view.last_refresh.as_ref().map(|(at, report)| {
         let outcome = if report.ok {
             Outcome::Ok
         } else {
             Outcome::Failed
         };
-        (*at, outcome, "forced")
+        (*at, outcome, Trigger::Forced.word())
     });
     let newest = [from_history, forced]
         .into_iter()

@@ -18,7 +18,7 @@ use crate::tui::{App, Focus};
 
 /// True for the rows the panel shows.
 pub fn shown(entry: &HistoryEntry) -> bool {
-    entry.event != HistoryEvent::Inspect || entry.outcome != Outcome::Ok
+    entry.event() != HistoryEvent::Inspect || entry.outcome != Outcome::Ok
 }
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
@@ -81,8 +81,8 @@ fn rate_line(rates: &RefreshRates, width: usize, palette: &Palette) -> Line<'sta
 }
 
 fn row(entry: &HistoryEntry, palette: &Palette) -> Line<'static> {
-    let what = match entry.event {
-        HistoryEvent::Refresh => entry.trigger.clone(),
+    let what = match entry.event() {
+        HistoryEvent::Refresh => entry.cause.word().to_string(),
         HistoryEvent::Inspect => "check".to_string(),
         HistoryEvent::Send => "test send".to_string(),
         HistoryEvent::Publish => "publish".to_string(),

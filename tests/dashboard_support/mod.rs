@@ -13,7 +13,8 @@ use tokentop::config::{
     TestMessageSettings, Theme, UiSettings,
 };
 use tokentop::engine::delivery::{DeliverySource, RateSummary};
-use tokentop::engine::history::{HistoryEntry, HistoryError, HistoryEvent, Outcome};
+use tokentop::engine::history::cause::{InspectReason, SendChannel, Trigger};
+use tokentop::engine::history::{HistoryEntry, HistoryError, Outcome};
 use tokentop::engine::telemetry_types::{
     ClassifiedLine, DeliveryRow, FailureRow, LevelCounts, PhoneSnapshot, TelemetrySnapshot,
 };
@@ -181,11 +182,11 @@ pub fn reauth(name: &str) -> AccountSnapshot {
 
 pub fn history_rows(account: &str) -> Vec<HistoryEntry> {
     let at = |secs_ago: i64| fixed_now() - chrono::Duration::seconds(secs_ago);
-    let mut ok = HistoryEntry::new(account, HistoryEvent::Refresh, "scheduled", Outcome::Ok);
+    let mut ok = HistoryEntry::new(account, Trigger::Scheduled, Outcome::Ok);
     ok.time = at(5580);
     ok.latency_ms = Some(290);
     ok.new_expires_at = Some(Expiry::At(ok.time.timestamp() + 60 * DAY));
-    let mut failed = HistoryEntry::new(account, HistoryEvent::Refresh, "retry", Outcome::Failed);
+    let mut failed = HistoryEntry::new(account, Trigger::Retry, Outcome::Failed);
     failed.time = at(3732);
     failed.latency_ms = Some(1204);
     failed.error = Some(Box::new(HistoryError {
@@ -195,9 +196,9 @@ pub fn history_rows(account: &str) -> Vec<HistoryEntry> {
         message: "Session has expired".to_string(),
         fbtrace_id: None,
     }));
-    let mut inspect = HistoryEntry::new(account, HistoryEvent::Inspect, "check", Outcome::Ok);
+    let mut inspect = HistoryEntry::new(account, InspectReason::Check, Outcome::Ok);
     inspect.time = at(200);
-    let mut forced = HistoryEntry::new(account, HistoryEvent::Refresh, "forced", Outcome::Ok);
+    let mut forced = HistoryEntry::new(account, Trigger::Forced, Outcome::Ok);
     forced.time = at(130);
     forced.latency_ms = Some(312);
     forced.new_expires_at = Some(Expiry::At(forced.time.timestamp() + 60 * DAY));
@@ -469,14 +470,14 @@ pub fn fleet_history(i: usize) -> Vec<HistoryEntry> {
     } else {
         Outcome::Ok
     };
-    let mut refresh = HistoryEntry::new(&name, HistoryEvent::Refresh, "scheduled", outcome);
+    let mut refresh = HistoryEntry::new(&name, Trigger::Scheduled, outcome);
     refresh.time = at(400 + spread * 420);
     let mut rows = vec![refresh];
     if i.is_multiple_of(3) {
         for (n, secs_ago) in [3000, 1800, 600].into_iter().enumerate() {
             let failed = i.is_multiple_of(6) && n == 1;
             let outcome = if failed { Outcome::Failed } else { Outcome::Ok };
-            let mut send = HistoryEntry::new(&name, HistoryEvent::Send, "test", outcome);
+            let mut send = HistoryEntry::new(&name, SendChannel::Test, outcome);
             send.time = at(secs_ago);
             rows.push(send);
         }

@@ -13,6 +13,7 @@ use super::{AccountMsg, RefreshOutcome, Refreshed, Shared, TokenView, Trigger, b
 use crate::config::AccountSettings;
 use crate::engine::coordinator::Versioned;
 use crate::engine::events::RefreshError;
+use crate::engine::history::cause::{Cause, InspectReason};
 use crate::engine::state::AccountSnapshot;
 use crate::engine::store::fingerprint;
 use crate::graph::AppCredentials;
@@ -74,7 +75,7 @@ impl AccountActor {
     /// link to the account stays valid).
     pub(super) async fn run(mut self, rx: &mut mpsc::UnboundedReceiver<AccountMsg>) {
         self.adopt_store_at_start().await;
-        self.inspect_and_plan("startup").await;
+        self.inspect_and_plan(InspectReason::Startup).await;
         self.republish_if_stale().await;
         loop {
             let wake = self.next_wake();
@@ -166,9 +167,9 @@ impl AccountActor {
     }
 
     async fn recheck(&mut self) {
-        self.adopt_newer_store("check").await;
+        self.adopt_newer_store(InspectReason::Check.into()).await;
         self.state.rechecked();
-        self.inspect_and_plan("check").await;
+        self.inspect_and_plan(InspectReason::Check).await;
         self.retry_pending_publish().await;
     }
 
@@ -176,8 +177,8 @@ impl AccountActor {
     /// inspect it (its expiry sets the next refresh), and hand it to this host's env-file and
     /// token file.
     async fn on_store_changed(&mut self) {
-        if self.adopt_newer_store("cluster").await {
-            self.inspect_and_plan("cluster").await;
+        if self.adopt_newer_store(InspectReason::Cluster.into()).await {
+            self.inspect_and_plan(InspectReason::Cluster).await;
             self.republish_if_stale().await;
         }
     }
@@ -218,17 +219,17 @@ impl AccountActor {
 
     /// Takes over tokens another process stored after we last looked (re-read without the
     /// lease: a refresh re-reads under it, in `TokenWrite::begin`). Returns true if it did.
-    pub(super) async fn adopt_newer_store(&mut self, trigger: &str) -> bool {
+    pub(super) async fn adopt_newer_store(&mut self, why: Cause) -> bool {
         let loaded = self.shared.coordinator.load(&self.settings.name).await;
         let Ok(Some(stored)) = loaded else {
             return false;
         };
-        self.take_over_if_newer(stored, trigger)
+        self.take_over_if_newer(stored, &why)
     }
 
     /// Takes over `stored` if another process stored it after we last looked; else notes its
     /// version as seen. Returns true if it took it over.
-    pub(super) fn take_over_if_newer(&mut self, stored: Versioned, trigger: &str) -> bool {
+    pub(super) fn take_over_if_newer(&mut self, stored: Versioned, why: &Cause) -> bool {
         let differs =
             self.access.as_ref().map(fingerprint) != Some(fingerprint(&stored.tokens.access_token));
         if stored.version <= self.seen_version || !differs {
@@ -239,7 +240,7 @@ impl AccountActor {
             .writer
             .clone()
             .unwrap_or_else(|| "another tokentop process".to_string());
-        tracing::info!(account = %self.settings.name, trigger, writer = %writer, "picked up a token refreshed by another tokentop process");
+        tracing::info!(account = %self.settings.name, trigger = why.word(), writer = %writer, "picked up a token refreshed by another tokentop process");
         self.adopt(stored);
         self.publish_token_view();
         true

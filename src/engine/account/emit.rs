@@ -2,7 +2,8 @@
 
 use super::AccountActor;
 use crate::engine::events::EngineEvent;
-use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+use crate::engine::history::cause::Cause;
+use crate::engine::history::{HistoryEntry, Outcome};
 use crate::mask::mask;
 
 impl AccountActor {
@@ -24,12 +25,7 @@ impl AccountActor {
     }
 
     /// A history row about this account, recorded with [`super::Shared::record`].
-    pub(super) fn entry(
-        &self,
-        event: HistoryEvent,
-        trigger: &str,
-        outcome: Outcome,
-    ) -> HistoryEntry {
-        HistoryEntry::new(&self.settings.name, event, trigger, outcome)
+    pub(super) fn entry(&self, cause: impl Into<Cause>, outcome: Outcome) -> HistoryEntry {
+        HistoryEntry::new(&self.settings.name, cause, outcome)
     }
 }

@@ -5,14 +5,15 @@ use secrecy::SecretString;
 use tokio::time::Instant;
 
 use super::{AccountActor, LOG_NOT_CONFIGURED};
-use crate::engine::history::{HistoryError, HistoryEvent, Outcome};
+use crate::engine::history::cause::InspectReason;
+use crate::engine::history::{HistoryError, Outcome};
 use crate::engine::state::Inspection;
 use crate::graph::{ErrorClass, Expiry, TokenInfo};
 use crate::mask::mask;
 
 impl AccountActor {
     /// Inspects the access token (and the separate long-lived token) and replans.
-    pub(super) async fn inspect_and_plan(&mut self, trigger: &str) {
+    pub(super) async fn inspect_and_plan(&mut self, reason: InspectReason) {
         let (Some(app), Some(access)) = (self.app.clone(), self.access.clone()) else {
             self.report_not_configured();
             return;
@@ -32,7 +33,7 @@ impl AccountActor {
         let now = self.shared.clock.now();
         match access_result {
             Ok(info) => {
-                self.record_inspection(trigger, &access, &info, latency_ms);
+                self.record_inspection(reason, &access, &info, latency_ms);
                 self.snapshot.missing_scopes = info
                     .missing_whatsapp_scopes()
                     .iter()
@@ -44,7 +45,7 @@ impl AccountActor {
                 });
             }
             Err(err) => {
-                let mut entry = self.entry(HistoryEvent::Inspect, trigger, Outcome::Failed);
+                let mut entry = self.entry(reason, Outcome::Failed);
                 entry.latency_ms = Some(latency_ms);
                 entry.token = Some(mask(&access));
                 entry.error = Some(Box::new(HistoryError::from(&err)));
@@ -65,7 +66,7 @@ impl AccountActor {
 
     fn record_inspection(
         &self,
-        trigger: &str,
+        reason: InspectReason,
         token: &SecretString,
         info: &TokenInfo,
         latency_ms: u64,
@@ -75,7 +76,7 @@ impl AccountActor {
         } else {
             Outcome::Failed
         };
-        let mut entry = self.entry(HistoryEvent::Inspect, trigger, outcome);
+        let mut entry = self.entry(reason, outcome);
         entry.latency_ms = Some(latency_ms);
         entry.token = Some(mask(token));
         entry.new_expires_at = Some(info.expiry()).filter(|e| *e != Expiry::Unknown);

@@ -38,6 +38,7 @@ use tokio::time::Instant;
 use super::clock::Clock;
 use super::coordinator::Coordinator;
 use super::events::{EngineEvent, RefreshError};
+use super::history::cause::Trigger;
 use super::history::{HistoryEntry, HistoryLog};
 use super::inspector::Inspector;
 use super::source::TokenSource;
@@ -80,28 +81,6 @@ impl Shared {
             tracing::warn!(account = %entry.account, "cannot append to history: {err}");
         }
         let _ = self.events.send(EngineEvent::History(Box::new(entry)));
-    }
-}
-
-/// Why a refresh was started; shown in history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    Scheduled,
-    Retry,
-    Forced,
-    SendGuard,
-    AuthError,
-}
-
-impl Trigger {
-    pub fn label(self) -> &'static str {
-        match self {
-            Trigger::Scheduled => "scheduled",
-            Trigger::Retry => "retry",
-            Trigger::Forced => "forced",
-            Trigger::SendGuard => "send-guard",
-            Trigger::AuthError => "auth-error",
-        }
     }
 }
 

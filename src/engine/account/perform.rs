@@ -4,7 +4,8 @@
 use super::AccountActor;
 use super::phase::{Action, Credential};
 use crate::engine::events::EngineEvent;
-use crate::engine::history::{HistoryEvent, Outcome};
+use crate::engine::history::Outcome;
+use crate::engine::history::cause::AlertKind;
 use crate::engine::urgency::{self, reauth_before};
 
 impl AccountActor {
@@ -32,7 +33,7 @@ impl AccountActor {
                     let reason = reason.trim_end_matches('.');
                     let message = format!("{}; {reason}. {hint}", self.reauth_deadline(None));
                     tracing::error!(account = %self.settings.name, "{message}");
-                    self.alert("re-auth", message);
+                    self.alert(AlertKind::ReAuth, message);
                     self.snapshot.action_hint = Some(hint);
                 }
                 Action::RefreshCapped { until } => {
@@ -42,14 +43,14 @@ impl AccountActor {
                     );
                     let alert = format!("{}: {why}", self.reauth_deadline(Some(until)));
                     tracing::warn!(account = %self.settings.name, "{alert}");
-                    self.alert("re-auth", alert);
+                    self.alert(AlertKind::ReAuth, alert);
                     // The hint stays on screen: a date, which does not go stale.
                     self.snapshot.action_hint = Some(format!("{}: {why}", reauth_before(until)));
                 }
                 Action::PermissionHeld => {
                     let detail = self.snapshot.last_error.clone().unwrap_or_default();
                     self.alert(
-                        "permission",
+                        AlertKind::Permission,
                         format!(
                             "refresh refused for lack of permission ({detail}); check the app id, app secret and the token's scopes"
                         ),
@@ -70,8 +71,8 @@ impl AccountActor {
     }
 
     /// An alert: in history and to every client.
-    pub(super) fn alert(&self, trigger: &str, message: String) {
-        let mut entry = self.entry(HistoryEvent::Alert, trigger, Outcome::Failed);
+    pub(super) fn alert(&self, kind: AlertKind, message: String) {
+        let mut entry = self.entry(kind, Outcome::Failed);
         entry.detail = Some(message.clone());
         self.shared.record(entry);
         let _ = self.shared.events.send(EngineEvent::Alert {

@@ -3,35 +3,46 @@
 //!
 //! A failed publish never loses the token: it is already in the store.
 
+use secrecy::SecretString;
+
 use super::AccountActor;
 use crate::engine::events::EngineEvent;
-use crate::engine::history::{HistoryEvent, Outcome};
+use crate::engine::history::Outcome;
+use crate::engine::history::cause::PublishTarget;
 use crate::engine::publish::token_file::{token_file_is_current, write_token_file};
 use crate::engine::publish::{env_file_is_stale, run_on_refresh, write_env_file};
 use crate::mask::mask;
 
-/// The publish targets a publish goes to, or that failed and wait for the next check.
+/// A set of publish targets: those a publish goes to, or those that failed and wait for the
+/// next check. Bit `n` is the target declared `n`th (`PublishTarget::ALL[n]`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct Targets {
-    env_file: bool,
-    token_file: bool,
-    on_refresh: bool,
-}
+pub(super) struct Targets(u8);
 
 impl Targets {
-    pub(super) const ALL: Self = Self {
-        env_file: true,
-        token_file: true,
-        on_refresh: true,
-    };
-    const TOKEN_FILE: Self = Self {
-        env_file: false,
-        token_file: true,
-        on_refresh: false,
-    };
+    pub(super) const ALL: Self = Self((1 << PublishTarget::ALL.len()) - 1);
+
+    fn only(target: PublishTarget) -> Self {
+        Self(1 << target as u8)
+    }
+
+    fn contains(self, target: PublishTarget) -> bool {
+        self.0 & Self::only(target).0 != 0
+    }
+
+    fn with(self, target: PublishTarget) -> Self {
+        Self(self.0 | Self::only(target).0)
+    }
+
+    fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    fn without(self, other: Self) -> Self {
+        Self(self.0 & !other.0)
+    }
 
     pub(super) fn any(self) -> bool {
-        self.env_file || self.token_file || self.on_refresh
+        self.0 != 0
     }
 }
 
@@ -61,7 +72,9 @@ impl AccountActor {
             .is_some_and(|path| !token_file_is_current(path, &token, settings.token_file_mode))
         {
             tracing::info!(account = %settings.name, "the token file does not hold the current token; writing it");
-            let _ = self.publish_to(Targets::TOKEN_FILE).await;
+            let _ = self
+                .publish_to(Targets::only(PublishTarget::TokenFile))
+                .await;
         }
     }
 
@@ -84,52 +97,70 @@ impl AccountActor {
         let Some(token) = self.access.clone() else {
             return Vec::new();
         };
-        let settings = self.settings.clone();
         let mut problems = Vec::new();
         let mut failed = Targets::default();
-        if let (true, Some(path)) = (targets.env_file, &settings.env_file) {
-            let result = write_env_file(path, &token, self.long_lived.as_ref())
-                .map_err(|err| format!("cannot write env-file {}: {err}", path.display()));
-            failed.env_file = result.is_err();
-            problems.extend(self.record_publish("env-file", result));
-        }
-        if let (true, Some(path)) = (targets.token_file, &settings.token_file) {
-            let result = write_token_file(path, &token, settings.token_file_mode)
-                .map_err(|err| format!("cannot write token-file {}: {err}", path.display()));
-            failed.token_file = result.is_err();
-            problems.extend(self.record_publish("token-file", result));
-        }
-        if let (true, Some(argv)) = (targets.on_refresh, &settings.on_refresh) {
-            let result = run_on_refresh(
-                argv,
-                &settings.name,
-                &token,
-                self.snapshot.access_expires_at(),
-                settings.on_refresh_timeout,
-                &settings.on_refresh_env,
-            )
-            .await;
-            failed.on_refresh = result.is_err();
-            problems.extend(self.record_publish("on-refresh", result));
+        for &target in PublishTarget::ALL {
+            if !targets.contains(target) {
+                continue;
+            }
+            let Some(result) = self.publish_one(target, &token).await else {
+                continue;
+            };
+            if result.is_err() {
+                failed = failed.with(target);
+            }
+            problems.extend(self.record_publish(target, result));
         }
         // What was attempted now is pending only if it failed; other pending targets stay.
-        let pending = self.pending_publish;
-        self.pending_publish = Targets {
-            env_file: failed.env_file || (pending.env_file && !targets.env_file),
-            token_file: failed.token_file || (pending.token_file && !targets.token_file),
-            on_refresh: failed.on_refresh || (pending.on_refresh && !targets.on_refresh),
-        };
+        self.pending_publish = failed.union(self.pending_publish.without(targets));
         problems
     }
 
+    /// Publishes `token` to `target`; `None` when the account configures no such target.
+    async fn publish_one(
+        &self,
+        target: PublishTarget,
+        token: &SecretString,
+    ) -> Option<Result<(), String>> {
+        let settings = &self.settings;
+        Some(match target {
+            PublishTarget::EnvFile => {
+                let path = settings.env_file.as_ref()?;
+                write_env_file(path, token, self.long_lived.as_ref())
+                    .map_err(|err| format!("cannot write env-file {}: {err}", path.display()))
+            }
+            PublishTarget::TokenFile => {
+                let path = settings.token_file.as_ref()?;
+                write_token_file(path, token, settings.token_file_mode)
+                    .map_err(|err| format!("cannot write token-file {}: {err}", path.display()))
+            }
+            PublishTarget::OnRefresh => {
+                let argv = settings.on_refresh.as_ref()?;
+                run_on_refresh(
+                    argv,
+                    &settings.name,
+                    token,
+                    self.snapshot.access_expires_at(),
+                    settings.on_refresh_timeout,
+                    &settings.on_refresh_env,
+                )
+                .await
+            }
+        })
+    }
+
     /// Records one publish; returns the problem when it failed.
-    fn record_publish(&mut self, target: &str, result: Result<(), String>) -> Option<String> {
+    fn record_publish(
+        &mut self,
+        target: PublishTarget,
+        result: Result<(), String>,
+    ) -> Option<String> {
         let outcome = if result.is_ok() {
             Outcome::Ok
         } else {
             Outcome::Failed
         };
-        let mut entry = self.entry(HistoryEvent::Publish, target, outcome);
+        let mut entry = self.entry(target, outcome);
         entry.token = self.access.as_ref().map(mask);
         if let Err(reason) = &result {
             tracing::error!(account = %self.settings.name, "publish to {target} failed, will retry at the next check: {reason}");
@@ -145,5 +176,27 @@ impl AccountActor {
         result
             .err()
             .map(|reason| format!("publishing to {target} failed: {reason}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_set_holds_exactly_the_targets_put_in_it() {
+        for &target in PublishTarget::ALL {
+            assert!(Targets::ALL.contains(target));
+            let only = Targets::only(target);
+            let others = PublishTarget::ALL.iter().filter(|t| **t != target);
+            assert!(only.contains(target) && others.clone().all(|t| !only.contains(*t)));
+            assert_eq!(Targets::ALL.without(only).union(only), Targets::ALL);
+            assert!(!Targets::ALL.without(only).contains(target));
+        }
+        assert!(!Targets::default().any());
+        let two = Targets::default()
+            .with(PublishTarget::EnvFile)
+            .with(PublishTarget::OnRefresh);
+        assert!(two.any() && !two.contains(PublishTarget::TokenFile));
     }
 }

@@ -12,7 +12,8 @@ use super::{AccountActor, RefreshOutcome, Refreshed, Trigger};
 use crate::config::ExpiringSystemUser;
 use crate::engine::coordinator::{CoordError, Versioned, secs_until_leaseless};
 use crate::engine::events::RefreshError;
-use crate::engine::history::{HistoryEntry, HistoryError, HistoryEvent, Outcome};
+use crate::engine::history::cause::{AlertKind, InspectReason};
+use crate::engine::history::{HistoryEntry, HistoryError, Outcome};
 use crate::engine::state::Inspection;
 use crate::engine::store::new_token::{new_token_expiry, vet_new_token};
 use crate::engine::store::token_write::{Committed, NewToken, TokenWrite};
@@ -74,7 +75,7 @@ impl AccountActor {
         };
         // Another process may have refreshed while we waited: use its token, skip the exchange.
         if let Some(stored) = write.seen().cloned()
-            && self.take_over_if_newer(stored, trigger.label())
+            && self.take_over_if_newer(stored, &trigger.into())
         {
             return Ok(self.record_skip(trigger).await);
         }
@@ -135,7 +136,7 @@ impl AccountActor {
             origin_fingerprint: self.origin_fingerprint.clone(),
         };
         let committed = write
-            .commit(new_token.clone(), trigger.label(), Some(latency_ms))
+            .commit(new_token.clone(), trigger.into(), Some(latency_ms))
             .await;
         let name = &self.settings.name;
         let (row, problems) = match committed {
@@ -152,7 +153,7 @@ impl AccountActor {
             Committed::Failed { error, row } => {
                 tracing::error!(account = %name, "{error}");
                 let problem = format!("storing the new token failed: {error}");
-                self.alert("store", problem.clone());
+                self.alert(AlertKind::Store, problem.clone());
                 (row, vec![problem])
             }
         };
@@ -160,7 +161,7 @@ impl AccountActor {
     }
 
     async fn record_skip(&mut self, trigger: Trigger) -> Refreshed {
-        let mut entry = self.entry(HistoryEvent::Refresh, trigger.label(), Outcome::Skipped);
+        let mut entry = self.entry(trigger, Outcome::Skipped);
         entry.detail = Some("another tokentop process had just refreshed".to_string());
         entry.token = self.access.as_ref().map(mask);
         self.shared.record(entry);
@@ -173,7 +174,7 @@ impl AccountActor {
     /// the env-file and token file still hold the old token; on the same host they are found
     /// current and nothing is written.
     async fn settle_on_stored(&mut self, message: String) -> Refreshed {
-        self.inspect_and_plan("after-refresh").await;
+        self.inspect_and_plan(InspectReason::AfterRefresh).await;
         self.republish_if_stale().await;
         Refreshed {
             token: self
@@ -282,7 +283,7 @@ impl AccountActor {
             "lost the lease during the exchange: the version check refused this write; using the newer token stored by {writer}"
         );
         tracing::warn!(account = %self.settings.name, "{detail}");
-        let mut entry = self.entry(HistoryEvent::Refresh, trigger.label(), Outcome::Skipped);
+        let mut entry = self.entry(trigger, Outcome::Skipped);
         entry.detail = Some(detail.clone());
         if let Some(current) = current {
             entry.token = Some(mask(&current.tokens.access_token));
@@ -324,7 +325,7 @@ impl AccountActor {
         deadline_secs: Option<i64>,
     ) -> RefreshError {
         tracing::error!(account = %self.settings.name, "{LOG_REFRESH_FAILED}: {err}");
-        let mut entry = self.entry(HistoryEvent::Refresh, trigger.label(), Outcome::Failed);
+        let mut entry = self.entry(trigger, Outcome::Failed);
         entry.latency_ms = Some(latency_ms);
         entry.error = Some(Box::new(HistoryError::from(err)));
         entry.token = self.credential().map(mask);

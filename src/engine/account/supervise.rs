@@ -20,7 +20,8 @@ use super::{
 };
 use crate::config::AccountSettings;
 use crate::engine::events::EngineEvent;
-use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+use crate::engine::history::cause::AlertKind;
+use crate::engine::history::{HistoryEntry, Outcome};
 use crate::engine::state::TokenState;
 use crate::graph::AppCredentials;
 use crate::mask::{mask, redact};
@@ -101,7 +102,7 @@ async fn supervise(
         alert(
             &shared,
             &settings.name,
-            "restarted",
+            AlertKind::Restarted,
             format!("the account's task panicked and was restarted: {message}"),
         );
     }
@@ -119,7 +120,7 @@ async fn give_up(
         MAX_RESTARTS + 1,
         RESTART_WINDOW.as_secs()
     );
-    alert(shared, &settings.name, "gave-up", reason.clone());
+    alert(shared, &settings.name, AlertKind::GaveUp, reason.clone());
     let mut snapshot = blank_snapshot(settings);
     snapshot.state = TokenState::Failed {
         reason: reason.clone(),
@@ -153,9 +154,9 @@ async fn give_up(
 }
 
 /// Logs, records in history and tells clients.
-fn alert(shared: &Shared, account: &str, trigger: &str, message: String) {
+fn alert(shared: &Shared, account: &str, kind: AlertKind, message: String) {
     tracing::error!(account = %account, "{message}");
-    let mut entry = HistoryEntry::new(account, HistoryEvent::Alert, trigger, Outcome::Failed);
+    let mut entry = HistoryEntry::new(account, kind, Outcome::Failed);
     entry.detail = Some(message.clone());
     shared.record(entry);
     let _ = shared.events.send(EngineEvent::Alert {

@@ -2,31 +2,28 @@
 //! refreshes and their success rate, re-auth events, sends, and the most frequent failure
 //! codes. Pure: the caller gives the rows, the span and the clock.
 //!
-//! Re-auth events are the `alert` rows with trigger `re-auth` (the engine found the token can
-//! no longer be refreshed, or that refreshes cannot pass the long-lived token's expiry) and the
-//! `exchange` rows a person wrote by running `tokentop exchange`. Sends are the `send` rows:
-//! every test message (`trigger: test`), and of the proxy's sends only the failures and those
-//! after a refresh, because a routine successful proxy send writes no row.
+//! Re-auth events are the re-auth alerts (the engine found the token can no longer be
+//! refreshed, or that refreshes cannot pass the long-lived token's expiry) and the exchanges a
+//! person made by running `tokentop exchange`. Sends are the `send` rows: every test message,
+//! and of the proxy's sends only the failures and those after a refresh, because a routine
+//! successful proxy send writes no row.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::engine::history::refresh_stats::{EXCHANGE_TRIGGER, WindowStats};
-use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+use crate::engine::history::cause::{AlertKind, Cause, SendChannel};
+use crate::engine::history::refresh_stats::WindowStats;
+use crate::engine::history::{HistoryEntry, Outcome};
 
 /// Failure codes listed per account, most frequent first.
 pub const TOP_FAILURES: usize = 5;
-/// The `alert` trigger of a re-auth alert (see `engine/account/inspect.rs`).
-pub const REAUTH_TRIGGER: &str = "re-auth";
-const TEST_SEND_TRIGGER: &str = "test";
-const PROXY_SEND_TRIGGER: &str = "proxy";
 
 /// Re-auth events in the span.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ReauthDigest {
-    /// `alert` rows with trigger `re-auth`.
+    /// Re-auth alerts (`alert` rows with trigger `re-auth`).
     pub alerts: u32,
     pub last_alert_at: Option<DateTime<Utc>>,
     /// Tokens a person exchanged with `tokentop exchange`.
@@ -120,14 +117,12 @@ pub fn digest<'a>(
 
 fn count_reauth(reauth: &mut ReauthDigest, entry: &HistoryEntry) {
     let latest = |seen: Option<DateTime<Utc>>| Some(seen.map_or(entry.time, |t| t.max(entry.time)));
-    match entry.event {
-        HistoryEvent::Alert if entry.trigger == REAUTH_TRIGGER => {
+    match entry.cause {
+        Cause::Alert(AlertKind::ReAuth) => {
             reauth.alerts += 1;
             reauth.last_alert_at = latest(reauth.last_alert_at);
         }
-        HistoryEvent::Refresh
-            if entry.trigger == EXCHANGE_TRIGGER && entry.outcome == Outcome::Ok =>
-        {
+        Cause::Exchange if entry.outcome == Outcome::Ok => {
             reauth.exchanges += 1;
             reauth.last_exchange_at = latest(reauth.last_exchange_at);
         }
@@ -136,17 +131,16 @@ fn count_reauth(reauth: &mut ReauthDigest, entry: &HistoryEntry) {
 }
 
 fn count_send(sends: &mut SendsDigest, entry: &HistoryEntry) {
-    if entry.event != HistoryEvent::Send {
-        return;
-    }
-    match entry.trigger.as_str() {
-        TEST_SEND_TRIGGER => {
+    match entry.cause {
+        Cause::Send(SendChannel::Test) => {
             sends.test_sent += 1;
             if entry.outcome == Outcome::Ok {
                 sends.test_accepted += 1;
             }
         }
-        PROXY_SEND_TRIGGER if entry.outcome == Outcome::Failed => sends.proxy_failed += 1,
+        Cause::Send(SendChannel::Proxy) if entry.outcome == Outcome::Failed => {
+            sends.proxy_failed += 1
+        }
         _ => {}
     }
 }
@@ -179,7 +173,8 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::engine::history::HistoryError;
+    use crate::engine::history::cause::Trigger;
+    use crate::engine::history::{HistoryError, HistoryEvent};
 
     const DAY: i64 = 86_400;
 
@@ -187,14 +182,15 @@ mod tests {
         Utc.timestamp_opt(1_800_000_000, 0).unwrap()
     }
 
-    fn row(event: HistoryEvent, trigger: &str, outcome: Outcome, secs_ago: i64) -> HistoryEntry {
-        let mut entry = HistoryEntry::new("a", event, trigger, outcome);
+    fn row(cause: impl Into<Cause>, outcome: Outcome, secs_ago: i64) -> HistoryEntry {
+        let mut entry = HistoryEntry::new("a", cause, outcome);
         entry.time = now() - chrono::Duration::seconds(secs_ago);
         entry
     }
 
     fn failed(event: HistoryEvent, code: i64, message: &str, secs_ago: i64) -> HistoryEntry {
-        let mut entry = row(event, "scheduled", Outcome::Failed, secs_ago);
+        // The word of a scheduled refresh, under every event.
+        let mut entry = row(Cause::parse(event, "scheduled"), Outcome::Failed, secs_ago);
         entry.error = Some(Box::new(HistoryError {
             code: Some(code),
             subcode: (code == 190).then_some(463),
@@ -212,20 +208,21 @@ mod tests {
 
     #[test]
     fn counts_refreshes_reauth_and_sends_inside_the_span_only() {
-        use HistoryEvent::*;
+        use SendChannel::{Proxy, Test};
+        use Trigger::Scheduled;
         let history = [
-            row(Refresh, "scheduled", Outcome::Ok, DAY),
-            row(Refresh, "scheduled", Outcome::Skipped, DAY),
-            row(Refresh, EXCHANGE_TRIGGER, Outcome::Ok, 2 * DAY),
-            row(Alert, REAUTH_TRIGGER, Outcome::Failed, 3 * DAY),
-            row(Alert, "rate-limit", Outcome::Failed, 3 * DAY),
-            row(Send, "test", Outcome::Ok, DAY),
-            row(Send, "test", Outcome::Failed, DAY),
-            row(Send, "test", Outcome::Ok, DAY),
-            row(Send, "proxy", Outcome::Failed, DAY),
-            row(Send, "proxy", Outcome::Ok, DAY),
-            row(Refresh, "scheduled", Outcome::Ok, 8 * DAY),
-            row(Send, "test", Outcome::Ok, -DAY),
+            row(Scheduled, Outcome::Ok, DAY),
+            row(Scheduled, Outcome::Skipped, DAY),
+            row(Cause::Exchange, Outcome::Ok, 2 * DAY),
+            row(AlertKind::ReAuth, Outcome::Failed, 3 * DAY),
+            row(AlertKind::RateLimit, Outcome::Failed, 3 * DAY),
+            row(Test, Outcome::Ok, DAY),
+            row(Test, Outcome::Failed, DAY),
+            row(Test, Outcome::Ok, DAY),
+            row(Proxy, Outcome::Failed, DAY),
+            row(Proxy, Outcome::Ok, DAY),
+            row(Scheduled, Outcome::Ok, 8 * DAY),
+            row(Test, Outcome::Ok, -DAY),
         ];
         let d = digest(&history, "a", "7d", 7 * DAY, now());
         assert_eq!((d.refreshes.succeeded, d.refreshes.attempted), (1, 1));

@@ -102,7 +102,7 @@ impl Lifetime {
     /// Folds in one row: refreshes and inspections that learned an expiry, failed refreshes.
     pub fn push(&mut self, entry: &HistoryEntry) {
         let at = entry.time.timestamp();
-        match (entry.event, entry.outcome) {
+        match (entry.event(), entry.outcome) {
             (HistoryEvent::Refresh, Outcome::Failed) => {
                 let index = self.failures.partition_point(|f| *f <= at);
                 self.failures.insert(index, at);

@@ -6,13 +6,16 @@
 use chrono::DateTime;
 
 use super::*;
+use crate::engine::history::cause::Cause;
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
 const T0: i64 = 1_800_000_000;
 
 fn row(at: i64, event: HistoryEvent, outcome: Outcome, expiry: Option<Expiry>) -> HistoryEntry {
-    let mut entry = HistoryEntry::new("production", event, "scheduled", outcome);
+    // The word of a scheduled refresh, also under other events.
+    let cause = Cause::parse(event, "scheduled");
+    let mut entry = HistoryEntry::new("production", cause, outcome);
     entry.time = DateTime::from_timestamp(at, 0).unwrap();
     entry.new_expires_at = expiry;
     entry

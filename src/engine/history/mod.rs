@@ -3,11 +3,14 @@
 //! Lines never hold token values (only masked tokens). A torn last line from a crash is
 //! skipped on load; the file is compacted to its newest half once it passes a size cap.
 //!
-//! Beside the file: what is read from its rows, the refresh success rate (`refresh_stats`),
+//! Why a row was written is typed (`cause`); the line's JSON shape, where the cause is the
+//! `event` and `trigger` words, is `on_disk`'s. Beside the file: what is read from its rows, the refresh success rate (`refresh_stats`),
 //! the `history --summary` digest (`digest`) and the token lifetime series (`lifetime`).
 
+pub mod cause;
 pub mod digest;
 pub mod lifetime;
+mod on_disk;
 pub mod refresh_stats;
 
 use std::fs::{self, OpenOptions};
@@ -17,6 +20,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use self::cause::Cause;
 use crate::engine::fs::atomic_file::write_atomic;
 use crate::engine::fs::private_fs::{create_private_dir_all, open_no_follow, open_read_no_follow};
 use crate::graph::{Expiry, GraphError};
@@ -70,46 +74,36 @@ impl From<&GraphError> for HistoryError {
     }
 }
 
-/// One history line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One history line. On disk a JSON object (see `on_disk.rs`), with the cause written as the
+/// `event` and its `trigger` word.
+#[derive(Debug, Clone, PartialEq)]
 pub struct HistoryEntry {
     pub time: DateTime<Utc>,
     pub account: String,
-    pub event: HistoryEvent,
-    /// Why it happened: scheduled, forced, startup, check, send-guard, auth-error, ...
-    pub trigger: String,
+    /// What happened and why: a scheduled refresh, a startup inspection, a publish to the
+    /// env-file, a test send, a re-auth alert, ...
+    pub cause: Cause,
     pub outcome: Outcome,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
     /// Expiry of the token after this event; `None` when the event did not learn one. On
     /// disk: unix seconds, or `"never"` (older files wrote never as `0`; it still reads).
-    #[serde(
-        default,
-        skip_serializing_if = "expiry_field::unrecorded",
-        with = "expiry_field"
-    )]
     pub new_expires_at: Option<Expiry>,
     /// Masked token the event concerned (`EAAG…x9Qf`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     /// Boxed: most rows have none, and the dashboard keeps 10k rows.
     pub error: Option<Box<HistoryError>>,
     /// Free text for people: what was sent to whom, what the alert says.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// The cluster member (host) that did the work, when tokens are shared through a cluster.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
 }
 
 impl HistoryEntry {
-    pub fn new(account: &str, event: HistoryEvent, trigger: &str, outcome: Outcome) -> Self {
+    pub fn new(account: &str, cause: impl Into<Cause>, outcome: Outcome) -> Self {
         Self {
             time: Utc::now(),
             account: account.to_string(),
-            event,
-            trigger: trigger.to_string(),
+            cause: cause.into(),
             outcome,
             latency_ms: None,
             new_expires_at: None,
@@ -122,57 +116,17 @@ impl HistoryEntry {
 }
 
 impl HistoryEntry {
+    /// What happened: the event of the row's cause.
+    pub fn event(&self) -> HistoryEvent {
+        self.cause.event()
+    }
+
     /// The new expiry in unix seconds, when the token expires at a known time.
     pub fn new_expires_at_unix(&self) -> Option<i64> {
         match self.new_expires_at {
             Some(Expiry::At(at)) => Some(at),
             _ => None,
         }
-    }
-}
-
-/// How `new_expires_at` is written and read: unix seconds, or `"never"`; the `0` older files
-/// wrote for never reads as never.
-mod expiry_field {
-    use serde::de::Error;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::graph::Expiry;
-
-    const NEVER: &str = "never";
-
-    /// Nothing worth a field: not recorded, or not known.
-    pub fn unrecorded(value: &Option<Expiry>) -> bool {
-        matches!(value, None | Some(Expiry::Unknown))
-    }
-
-    pub fn serialize<S: Serializer>(value: &Option<Expiry>, out: S) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(Expiry::At(at)) => out.serialize_i64(*at),
-            Some(Expiry::Never) => out.serialize_str(NEVER),
-            Some(Expiry::Unknown) | None => out.serialize_none(),
-        }
-    }
-
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OnDisk {
-        Unix(i64),
-        Word(String),
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Option<Expiry>, D::Error> {
-        Ok(match Option::<OnDisk>::deserialize(input)? {
-            None => None,
-            Some(OnDisk::Unix(0)) => Some(Expiry::Never),
-            Some(OnDisk::Unix(at)) => Some(Expiry::At(at)),
-            Some(OnDisk::Word(word)) if word == NEVER => Some(Expiry::Never),
-            Some(OnDisk::Word(_)) => {
-                return Err(D::Error::custom(
-                    "new_expires_at is neither unix seconds nor \"never\"",
-                ));
-            }
-        })
     }
 }
 
@@ -284,10 +238,11 @@ fn ends_without_newline(path: &Path) -> io::Result<bool> {
 
 #[cfg(test)]
 mod tests {
+    use super::cause::Trigger;
     use super::*;
 
     fn entry(account: &str) -> HistoryEntry {
-        HistoryEntry::new(account, HistoryEvent::Refresh, "scheduled", Outcome::Ok)
+        HistoryEntry::new(account, Trigger::Scheduled, Outcome::Ok)
     }
 
     #[test]

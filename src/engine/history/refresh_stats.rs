@@ -13,12 +13,11 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::engine::history::cause::Cause;
 use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
 
 /// Rows stamped up to this far after `now` still count as now.
 const FUTURE_TOLERANCE_SECS: i64 = 5;
-/// The trigger of the row `tokentop exchange` writes: a person's re-auth, not a refresh.
-pub const EXCHANGE_TRIGGER: &str = "exchange";
 
 /// The windows of the rate, shortest first: (label, seconds).
 pub const WINDOWS: [(&str, i64); 3] = [("24h", 86_400), ("7d", 7 * 86_400), ("30d", 30 * 86_400)];
@@ -104,7 +103,7 @@ impl WindowStats {
 /// The outcome of a refresh row that concerns the rate: `None` for other rows and for
 /// exchanges.
 fn attempt(entry: &HistoryEntry) -> Option<Outcome> {
-    (entry.event == HistoryEvent::Refresh && entry.trigger != EXCHANGE_TRIGGER)
+    (entry.event() == HistoryEvent::Refresh && entry.cause != Cause::Exchange)
         .then_some(entry.outcome)
 }
 
@@ -209,6 +208,7 @@ mod tests {
 
     use super::*;
     use crate::engine::history::HistoryError;
+    use crate::engine::history::cause::Trigger;
 
     const DAY: i64 = 86_400;
 
@@ -217,7 +217,7 @@ mod tests {
     }
 
     fn row(account: &str, secs_ago: i64, outcome: Outcome, class: Option<&str>) -> HistoryEntry {
-        let mut entry = HistoryEntry::new(account, HistoryEvent::Refresh, "scheduled", outcome);
+        let mut entry = HistoryEntry::new(account, Trigger::Scheduled, outcome);
         entry.time = now() - chrono::Duration::seconds(secs_ago);
         entry.error = class.map(|class| {
             Box::new(HistoryError {
@@ -279,9 +279,10 @@ mod tests {
     #[test]
     fn skipped_rows_and_exchanges_are_not_attempts() {
         let mut exchange = row("a", 10, Outcome::Ok, None);
-        exchange.trigger = EXCHANGE_TRIGGER.to_string();
+        exchange.cause = Cause::Exchange;
         let mut inspect = row("a", 10, Outcome::Failed, Some("transient"));
-        inspect.event = HistoryEvent::Inspect;
+        // An inspect row with the word of a scheduled refresh.
+        inspect.cause = Cause::parse(HistoryEvent::Inspect, "scheduled");
         let history = [
             row("a", 20, Outcome::Skipped, None),
             exchange,

@@ -24,7 +24,8 @@ use secrecy::SecretString;
 use crate::engine::coordinator::{
     CoordError, Coordinator, Lease, Versioned, WriteOutcome, refresh_without_lease,
 };
-use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+use crate::engine::history::cause::Cause;
+use crate::engine::history::{HistoryEntry, Outcome};
 use crate::engine::store::StoredTokens;
 use crate::graph::Expiry;
 use crate::mask::mask;
@@ -142,12 +143,12 @@ impl<'a> TokenWrite<'a> {
     }
 
     /// Stores `new` if nothing newer than the version seen was stored meanwhile, and builds
-    /// its history row (`trigger`, and the exchange's latency when measured). The lease stays
+    /// its history row (its `cause`, and the exchange's latency when measured). The lease stays
     /// held: it is released when `self` is dropped.
     pub async fn commit(
         &mut self,
         new: NewToken,
-        trigger: &str,
+        cause: Cause,
         latency_ms: Option<u64>,
     ) -> Committed {
         let tokens = StoredTokens {
@@ -161,7 +162,7 @@ impl<'a> TokenWrite<'a> {
             .coordinator
             .store(self.account, &self.lease, &tokens, self.version)
             .await;
-        let mut row = refreshed_row(self.account, trigger, new.expires_at, &new.token);
+        let mut row = refreshed_row(self.account, cause, new.expires_at, &new.token);
         row.latency_ms = latency_ms;
         row.host = self.coordinator.member().map(str::to_string);
         match stored {
@@ -179,11 +180,11 @@ impl<'a> TokenWrite<'a> {
 /// The history row of a stored new token; `expires_at: None` is a token that does not expire.
 fn refreshed_row(
     account: &str,
-    trigger: &str,
+    cause: Cause,
     expires_at: Option<i64>,
     token: &SecretString,
 ) -> HistoryEntry {
-    let mut entry = HistoryEntry::new(account, HistoryEvent::Refresh, trigger, Outcome::Ok);
+    let mut entry = HistoryEntry::new(account, cause, Outcome::Ok);
     entry.new_expires_at = Some(expires_at.map_or(Expiry::Never, Expiry::At));
     entry.token = Some(mask(token));
     entry
@@ -195,6 +196,7 @@ mod tests {
 
     use super::*;
     use crate::engine::coordinator::local::LocalCoordinator;
+    use crate::engine::history::cause::Trigger;
     use crate::engine::store::TokenStore;
 
     const TOKEN: &str = "EAAGm0PX4ZCpsBAKZCZAabcdefghijklmnop1234";
@@ -311,7 +313,7 @@ mod tests {
         let first = write
             .commit(
                 new_token("EAAGfirsttokenvalue1", Some(2_000), 100),
-                "forced",
+                Trigger::Forced.into(),
                 Some(42),
             )
             .await;
@@ -320,15 +322,15 @@ mod tests {
         };
         assert_eq!(version, 100);
         assert_eq!(
-            (row.trigger.as_str(), row.outcome, row.latency_ms),
-            ("forced", Outcome::Ok, Some(42))
+            (row.cause.clone(), row.outcome, row.latency_ms),
+            (Cause::Refresh(Trigger::Forced), Outcome::Ok, Some(42))
         );
         assert_eq!(row.new_expires_at, Some(Expiry::At(2_000)));
         // Same second as the write before it (another process, say): still newer.
         let second = write
             .commit(
                 new_token("EAAGsecondtokenvalue", Some(2_000), 100),
-                "forced",
+                Trigger::Forced.into(),
                 None,
             )
             .await;
@@ -354,7 +356,7 @@ mod tests {
         drop(write);
         let mut write = TokenWrite::begin(&local, "a", 500).await.unwrap();
         let committed = write
-            .commit(new_token(TOKEN, None, 100), "exchange", None)
+            .commit(new_token(TOKEN, None, 100), Cause::Exchange, None)
             .await;
         let Committed::Stored { version: 501, row } = committed else {
             panic!("{committed:?}");
@@ -373,7 +375,9 @@ mod tests {
         TokenStore::new(dir.path())
             .save("a", &stored("EAAGstoredbyanother1", 300))
             .unwrap();
-        let committed = write.commit(new_token(TOKEN, None, 200), "x", None).await;
+        let committed = write
+            .commit(new_token(TOKEN, None, 200), Cause::Exchange, None)
+            .await;
         let Committed::TakenOver {
             current: Some(current),
         } = committed
@@ -396,7 +400,9 @@ mod tests {
             .await
             .unwrap();
         assert!(!write.lease.is_held());
-        let committed = write.commit(new_token(TOKEN, None, 1), "x", None).await;
+        let committed = write
+            .commit(new_token(TOKEN, None, 1), Cause::Exchange, None)
+            .await;
         assert!(
             matches!(committed, Committed::Deferred { .. }),
             "{committed:?}"
@@ -406,9 +412,9 @@ mod tests {
     #[test]
     fn the_row_says_never_for_a_token_without_expiry_and_masks_the_token() {
         let token = SecretString::from(TOKEN);
-        let never = refreshed_row("a", "exchange", None, &token);
+        let never = refreshed_row("a", Cause::Exchange, None, &token);
         assert_eq!(never.new_expires_at, Some(Expiry::Never));
-        let at = refreshed_row("a", "forced", Some(1_900_000_000), &token);
+        let at = refreshed_row("a", Trigger::Forced.into(), Some(1_900_000_000), &token);
         assert_eq!(at.new_expires_at, Some(Expiry::At(1_900_000_000)));
         let text = serde_json::to_string(&at).unwrap();
         assert!(!text.contains("abcdefghijklmnop"), "{text}");

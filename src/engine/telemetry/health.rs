@@ -27,7 +27,8 @@ use super::types::PhoneSnapshot;
 use crate::engine::account::{AccountLink, Shared};
 use crate::engine::events::EngineEvent;
 use crate::engine::fs::atomic_file::write_atomic;
-use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+use crate::engine::history::cause::AlertKind;
+use crate::engine::history::{HistoryEntry, Outcome};
 use crate::engine::source::AnalyticsWindow;
 use crate::graph::{
     Analytics, AppCredentials, DataPoint, Granularity, GraphError, PhoneHealthResult, PhoneRead,
@@ -333,8 +334,7 @@ impl Poller {
                 "rate-limit usage at {percent}% of a Graph API limit (alert at {USAGE_ALERT_PERCENT}%)"
             );
             tracing::warn!(account = %name, "{message}");
-            let mut entry =
-                HistoryEntry::new(&name, HistoryEvent::Alert, "rate-limit", Outcome::Failed);
+            let mut entry = HistoryEntry::new(&name, AlertKind::RateLimit, Outcome::Failed);
             entry.detail = Some(message.clone());
             self.shared.record(entry);
             let _ = self.shared.events.send(EngineEvent::Alert {
