@@ -1026,3 +1026,73 @@ async fn a_refresher_paused_past_its_lease_cannot_overwrite_the_newer_token() {
     )
     .await;
 }
+
+/// Issue 20 item 4: a well-formed record whose token Meta rejects is not adopted: the member
+/// keeps its working token, its token file is untouched, and it says whose record it refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_with_a_dead_token_never_replaces_the_working_one() {
+    let policy = Policy {
+        refresh_before: "50%",
+        lease: Duration::from_secs(5),
+    };
+    let Scenario {
+        redis,
+        sim,
+        token,
+        members,
+    } = scenario(
+        &["d0"],
+        Duration::from_secs(86_400),
+        Duration::from_secs(86_400),
+        0,
+        &policy,
+    )
+    .await;
+    let member = &members[0];
+    wait_until(
+        "the first token in the token file",
+        Duration::from_secs(20),
+        async || (member.token_file().as_deref() == Some(token.as_str())).then_some(()),
+    )
+    .await;
+    let dead = sim
+        .handle()
+        .mint_token(TokenKind::SystemUser, Some(Duration::from_secs(86_400)))
+        .access_token;
+    assert!(sim.handle().invalidate(&dead));
+    let mut conn = redis.client(None).await;
+    let version = (now_unix() + 60).to_string();
+    let _: () = conn
+        .hset_multiple(
+            "tokentop:token:shop",
+            &[
+                ("version", version.as_str()),
+                ("access", dead.as_str()),
+                ("writer", "evil-host"),
+            ],
+        )
+        .await
+        .unwrap();
+    let _: () = conn
+        .publish("tokentop:tokens", format!("shop {version} evil-host"))
+        .await
+        .unwrap();
+    wait_until(
+        "the refusal in the log",
+        Duration::from_secs(20),
+        async || {
+            member
+                .stderr()
+                .contains("refused the token evil-host stored")
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(member.token_file().as_deref(), Some(token.as_str()));
+    assert!(accepted(&sim, &token).await);
+    assert!(
+        !member.stderr().contains("picked up a token"),
+        "{}",
+        member.stderr()
+    );
+}

@@ -13,9 +13,10 @@ use super::{AccountMsg, RefreshOutcome, Refreshed, Shared, TokenView, Trigger, b
 use crate::config::AccountSettings;
 use crate::engine::coordinator::Versioned;
 use crate::engine::events::RefreshError;
-use crate::engine::history::cause::{Cause, InspectReason};
+use crate::engine::history::cause::{AlertKind, Cause, InspectReason};
 use crate::engine::state::AccountSnapshot;
 use crate::engine::store::fingerprint;
+use crate::engine::store::new_token::vet_new_token;
 use crate::graph::AppCredentials;
 
 /// The actor's state. Fields are private to the account module: `inspect.rs`, `perform.rs`,
@@ -224,12 +225,12 @@ impl AccountActor {
         let Ok(Some(stored)) = loaded else {
             return false;
         };
-        self.take_over_if_newer(stored, &why)
+        self.take_over_if_newer(stored, &why).await
     }
 
-    /// Takes over `stored` if another process stored it after we last looked; else notes its
-    /// version as seen. Returns true if it took it over.
-    pub(super) fn take_over_if_newer(&mut self, stored: Versioned, why: &Cause) -> bool {
+    /// Takes over `stored` if another process stored it after we last looked and Meta vouches
+    /// for it; else notes its version as seen. Returns true if it took it over.
+    pub(super) async fn take_over_if_newer(&mut self, stored: Versioned, why: &Cause) -> bool {
         let differs =
             self.access.as_ref().map(fingerprint) != Some(fingerprint(&stored.tokens.access_token));
         if stored.version <= self.seen_version || !differs {
@@ -240,10 +241,34 @@ impl AccountActor {
             .writer
             .clone()
             .unwrap_or_else(|| "another tokentop process".to_string());
+        if let Err(refused) = self.vet_stored(&stored, &writer).await {
+            // Seen, so the same record is not inspected again at every check; a newer one is.
+            self.seen_version = self.seen_version.max(stored.version);
+            tracing::error!(account = %self.settings.name, "{refused}");
+            self.alert(AlertKind::Store, refused);
+            return false;
+        }
         tracing::info!(account = %self.settings.name, trigger = why.word(), writer = %writer, "picked up a token refreshed by another tokentop process");
         self.adopt(stored);
         self.publish_token_view();
         true
+    }
+
+    /// A token another process stored passes the rule an exchanged one does before it replaces
+    /// the working token: well-formed, and valid for this app by its own inspection. Without
+    /// app credentials nothing can be inspected (nor refreshed): it is taken as stored.
+    pub(super) async fn vet_stored(&self, stored: &Versioned, writer: &str) -> Result<(), String> {
+        let Some(app) = &self.app else {
+            return Ok(());
+        };
+        let token = &stored.tokens.access_token;
+        let inspected = self.shared.inspector.inspect(app, token).await;
+        vet_new_token(&app.app_id, token, inspected).map(|_| ()).map_err(|err| {
+            format!(
+                "refused the token {writer} stored (version {}): {}; keeping the working token and publishing nothing",
+                stored.version, err.message
+            )
+        })
     }
 
     pub(super) fn adopt(&mut self, stored: Versioned) {

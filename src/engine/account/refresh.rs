@@ -75,15 +75,16 @@ impl AccountActor {
         };
         // Another process may have refreshed while we waited: use its token, skip the exchange.
         if let Some(stored) = write.seen().cloned()
-            && self.take_over_if_newer(stored, &trigger.into())
+            && self.take_over_if_newer(stored, &trigger.into()).await
         {
             return Ok(self.record_skip(trigger).await);
         }
         let (vetted, latency_ms) = self.exchange_and_vet(app, credential).await;
         match vetted {
-            Ok((new, info)) => Ok(self
-                .commit(&mut write, trigger, new, info, latency_ms)
-                .await),
+            Ok((new, info)) => {
+                self.commit(&mut write, trigger, new, info, latency_ms)
+                    .await
+            }
             Err(err) => Err(self.on_failure(trigger, &err, latency_ms)),
         }
     }
@@ -120,7 +121,7 @@ impl AccountActor {
         new: ExchangedToken,
         info: TokenInfo,
         latency_ms: u64,
-    ) -> Refreshed {
+    ) -> RefreshOutcome {
         let now = self.shared.clock.now_unix();
         let expires_at = new_token_expiry(&info, new.expires_in_secs, now);
         let rotation = self.rotation(expires_at, &info);
@@ -145,9 +146,16 @@ impl AccountActor {
                 self.seen_version = version;
                 (row, Vec::new())
             }
+            // A daemon stores it when the shared store returns; a one-shot command ends before
+            // that, so the caller is told where the only copy is (`refresh` exits 1).
             Committed::Deferred { row } => {
-                tracing::warn!(account = %name, "{} is unreachable: the new token is kept in the data dir and stored there when it returns", self.shared.coordinator.backend());
-                (row, Vec::new())
+                let problem = format!(
+                    "{} is unreachable: the new token is not stored there yet; it is kept in {} on this host and stored when a running tokentop reconnects",
+                    self.shared.coordinator.backend(),
+                    self.shared.data_dir.join("tokens").display()
+                );
+                tracing::warn!(account = %name, "{problem}");
+                (row, vec![problem])
             }
             // The token is still used and published; the next refresh writes again.
             Committed::Failed { error, row } => {
@@ -157,7 +165,7 @@ impl AccountActor {
                 (row, vec![problem])
             }
         };
-        self.take_in(new_token, info, rotation, row, problems).await
+        Ok(self.take_in(new_token, info, rotation, row, problems).await)
     }
 
     async fn record_skip(&mut self, trigger: Trigger) -> Refreshed {
@@ -274,27 +282,41 @@ impl AccountActor {
     /// This process lost its lease during the exchange (paused, cut off) and someone stored a
     /// newer token: the version check refused our write. Ours is still valid at Meta but
     /// unused; the stored one is taken over.
-    async fn lost_write(&mut self, trigger: Trigger, current: Option<Versioned>) -> Refreshed {
+    ///
+    /// When the stored token cannot be read or Meta does not vouch for it, the working token
+    /// stays and the refresh fails (a one-shot `refresh` exits 1), saying so.
+    async fn lost_write(&mut self, trigger: Trigger, current: Option<Versioned>) -> RefreshOutcome {
         let writer = current
             .as_ref()
             .and_then(|c| c.writer.clone())
             .unwrap_or_else(|| "another tokentop process".to_string());
+        let vetted = match &current {
+            Some(stored) => self.vet_stored(stored, &writer).await,
+            None => Err(format!(
+                "the version check refused this write, and the token {writer} stored cannot be read"
+            )),
+        };
+        let (Some(current), Ok(())) = (current, vetted.as_ref()) else {
+            // Nothing usable was stored: re-read (and vet) at the next check.
+            let problem = vetted.err().unwrap_or_default();
+            self.seen_version = 0;
+            self.alert(AlertKind::Store, problem.clone());
+            return Err(RefreshError::local(
+                &problem,
+                "run `tokentop check` to see the stored token; the working token is still in use",
+            ));
+        };
         let detail = format!(
             "lost the lease during the exchange: the version check refused this write; using the newer token stored by {writer}"
         );
         tracing::warn!(account = %self.settings.name, "{detail}");
         let mut entry = self.entry(trigger, Outcome::Skipped);
         entry.detail = Some(detail.clone());
-        if let Some(current) = current {
-            entry.token = Some(mask(&current.tokens.access_token));
-            self.adopt(current);
-        } else {
-            // Nothing readable was stored: re-read at the next check.
-            self.seen_version = 0;
-        }
+        entry.token = Some(mask(&current.tokens.access_token));
+        self.adopt(current);
         self.shared.record(entry);
         self.publish_token_view();
-        self.settle_on_stored(detail).await
+        Ok(self.settle_on_stored(detail).await)
     }
 
     /// No exchange without the lease. An unreachable coordinator is transient, retried no later
