@@ -14,8 +14,8 @@ pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> anyhow::Result<Exit
         return super::history_summary::run(global, args).await;
     }
     let settings = load_settings(global)?;
-    let (entries, where_from) = super::history_source::load(&settings).await?;
     if args.chart {
+        let (entries, where_from) = super::history_source::load(&settings).await?;
         if entries.is_empty() {
             eprintln!("no history yet in {where_from}");
             return Ok(ExitCode::SUCCESS);
@@ -23,12 +23,10 @@ pub async fn run(global: &GlobalArgs, args: &HistoryArgs) -> anyhow::Result<Exit
         let account = args.account.as_deref();
         return super::history_chart::print(&entries, account, args.width, settings.ui.theme);
     }
-    let selected: Vec<&HistoryEntry> = entries
-        .iter()
-        .filter(|e| args.account.as_deref().is_none_or(|a| a == e.account))
-        .collect();
-    let start = selected.len().saturating_sub(args.limit);
-    for entry in &selected[start..] {
+    let account = args.account.as_deref();
+    let (selected, where_from) =
+        super::history_source::load_newest(&settings, account, args.limit).await?;
+    for entry in &selected {
         if args.json {
             stdout::line(serde_json::to_string(entry)?)?;
         } else {

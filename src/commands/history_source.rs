@@ -28,8 +28,43 @@ pub async fn load(settings: &Settings) -> anyhow::Result<(Vec<HistoryEntry>, Str
             }
         }
     }
-    let rows = log
-        .load()
+    let loaded = log
+        .load_counted()
         .with_context(|| format!("cannot read {}", log.path().display()))?;
-    Ok((rows, log.path().display().to_string()))
+    say_skipped(&log, loaded.skipped);
+    Ok((loaded.entries, log.path().display().to_string()))
+}
+
+/// The newest `limit` rows of `account` (every account: `None`), oldest first; from this
+/// host's file they are read from its end, so `--limit` costs what it shows.
+pub async fn load_newest(
+    settings: &Settings,
+    account: Option<&str>,
+    limit: usize,
+) -> anyhow::Result<(Vec<HistoryEntry>, String)> {
+    let wanted = |e: &HistoryEntry| account.is_none_or(|a| a == e.account);
+    if settings.cluster.redis_url.is_some() {
+        let (rows, where_from) = load(settings).await?;
+        let mut rows: Vec<HistoryEntry> = rows.into_iter().filter(wanted).collect();
+        rows.drain(..rows.len().saturating_sub(limit));
+        return Ok((rows, where_from));
+    }
+    let log = HistoryLog::new(&settings.data_dir);
+    let loaded = log
+        .load_newest(limit, wanted)
+        .with_context(|| format!("cannot read {}", log.path().display()))?;
+    say_skipped(&log, loaded.skipped);
+    Ok((loaded.entries, log.path().display().to_string()))
+}
+
+/// Lines that could not be used are counted aloud, never dropped silently.
+fn say_skipped(log: &HistoryLog, skipped: usize) {
+    if skipped > 0 {
+        let lines = if skipped == 1 { "line" } else { "lines" };
+        eprintln!(
+            "tokentop: skipped {skipped} {lines} of {} that could not be read (torn, over {} KiB, or not a history row)",
+            log.path().display(),
+            crate::engine::history::read::MAX_LINE_BYTES / 1024
+        );
+    }
 }

@@ -11,6 +11,7 @@ pub mod cause;
 pub mod digest;
 pub mod lifetime;
 mod on_disk;
+pub mod read;
 pub mod refresh_stats;
 
 use std::fs::{self, OpenOptions};
@@ -21,6 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use self::cause::Cause;
+pub use self::read::Loaded;
 use crate::engine::fs::atomic_file::write_atomic;
 use crate::engine::fs::private_fs::{create_private_dir_all, open_no_follow, open_read_no_follow};
 use crate::graph::{Expiry, GraphError};
@@ -181,25 +183,42 @@ impl HistoryLog {
         file.write_all(&line)
     }
 
-    /// Every readable entry, oldest first; unreadable lines (a torn last line) are skipped.
+    /// Every readable entry, oldest first; unreadable or over-long lines (a torn last line)
+    /// are skipped, and logged as a count.
     pub fn load(&self) -> io::Result<Vec<HistoryEntry>> {
-        let file = match open_read_no_follow(&self.path) {
-            Ok(file) => file,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(err) => return Err(err),
-        };
-        // Line by line: the file may be megabytes, and only the parsed rows are kept.
-        let mut reader = io::BufReader::new(file);
-        let mut line = Vec::new();
-        let mut entries = Vec::new();
-        loop {
-            line.clear();
-            if io::BufRead::read_until(&mut reader, b'\n', &mut line)? == 0 {
-                return Ok(entries);
-            }
-            if let Ok(entry) = serde_json::from_slice(line.trim_ascii()) {
-                entries.push(entry);
-            }
+        let loaded = self.load_counted()?;
+        if loaded.skipped > 0 {
+            tracing::warn!(path = %self.path.display(), skipped = loaded.skipped, "skipped unreadable or over-long history lines");
+        }
+        Ok(loaded.entries)
+    }
+
+    /// Every readable entry, oldest first, with the count of lines skipped.
+    pub fn load_counted(&self) -> io::Result<Loaded> {
+        match self.open()? {
+            Some(file) => read::read_forward(file),
+            None => Ok(Loaded::default()),
+        }
+    }
+
+    /// The newest `limit` entries `wanted` accepts, oldest first, read from the end.
+    pub fn load_newest(
+        &self,
+        limit: usize,
+        wanted: impl Fn(&HistoryEntry) -> bool,
+    ) -> io::Result<Loaded> {
+        match self.open()? {
+            Some(file) => read::read_newest(file, limit, wanted),
+            None => Ok(Loaded::default()),
+        }
+    }
+
+    /// The file, refusing a planted symlink; `None` when there is none yet.
+    fn open(&self) -> io::Result<Option<fs::File>> {
+        match open_read_no_follow(&self.path) {
+            Ok(file) => Ok(Some(file)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err),
         }
     }
 
