@@ -2,7 +2,7 @@
 //! keeps inspecting, restarts a panicked account task (bounded) and reports it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! through the real binary against the simulator, with its log files.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;

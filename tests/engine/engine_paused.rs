@@ -1,7 +1,7 @@
 //! Engine schedule and state transitions under tokio's paused clock with a fake token source.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
