@@ -3,7 +3,7 @@
 //! lifetime from a data dir with a scripted history, as plain text when stdout is a pipe;
 //! `--chart --json` and a bad `--width` are usage errors that say what is allowed.
 
-mod support;
+use crate::support;
 
 use chrono::Utc;
 use support::cli::{all_text, tokentop};

@@ -4,8 +4,8 @@
 //! cannot drift from what the engine writes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod dashboard_support;
-mod support;
+use crate::dashboard_support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Output;

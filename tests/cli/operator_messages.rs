@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Issue 8 item 13: messages that point the operator at the right cause.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

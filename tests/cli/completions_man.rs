@@ -3,7 +3,7 @@
 //! lists every subcommand, config key and exit code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Stdio};
 
