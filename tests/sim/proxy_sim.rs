@@ -3,7 +3,7 @@
 //! in-process simulator (which requires `appsecret_proof`, so a send only succeeds with the
 //! account's token and a correct proof), driven by a real HTTP client.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};

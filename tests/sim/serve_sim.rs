@@ -4,7 +4,7 @@
 //! a real Prometheus server. `scripts/test` installs Debian's `prometheus` package.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

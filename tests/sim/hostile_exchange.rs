@@ -5,7 +5,7 @@
 //! broken answer must never reach stdout, stderr, history or the log files.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
