@@ -4,7 +4,7 @@
 //! an unreachable Redis said in words. Drawn from an `App` with the status set directly: no
 //! Redis needed.
 
-mod dashboard_support;
+use crate::dashboard_support;
 
 use chrono::Duration;
 use dashboard_support::*;

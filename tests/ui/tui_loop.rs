@@ -3,7 +3,7 @@
 //! with the real engine talking HTTP to the in-process simulator. Pressing r must put a new
 //! forced-refresh row with a later expiry on screen; q must end the loop.
 
-mod dashboard_support;
+use crate::dashboard_support;
 
 use std::path::PathBuf;
 use std::sync::Arc;

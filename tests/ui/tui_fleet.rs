@@ -3,7 +3,7 @@
 //! views, `/` filters by name, the arrows move the selection, `s` sorts, Enter opens the
 //! selected account and Esc comes back.
 
-mod dashboard_support;
+use crate::dashboard_support;
 
 use crossterm::event::KeyCode;
 use dashboard_support::*;

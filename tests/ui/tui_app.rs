@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! `App::update` for every key, click and engine event: state changes and returned effects.
 
-mod dashboard_support;
+use crate::dashboard_support;
 
 use crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use dashboard_support::*;

@@ -2,7 +2,7 @@
 //! Whole-screen snapshots of the dashboard at 80x24, 120x40 and a too-small size, drawn with
 //! a fixed clock and the mono theme so they are stable.
 
-mod dashboard_support;
+use crate::dashboard_support;
 
 use dashboard_support::*;
 use insta::assert_snapshot;

@@ -3,7 +3,7 @@
 //! delivery line at 80x24 (on `c`) and 120x40 (drawn unasked), read without colour, and tiny
 //! terminals that must not panic.
 
-mod dashboard_support;
+use crate::dashboard_support;
 
 use dashboard_support::*;
 use insta::assert_snapshot;
