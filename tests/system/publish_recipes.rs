@@ -15,9 +15,8 @@
 //! one fails these tests, never skips them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/recipes.rs"]
-mod recipes;
-mod support;
+use crate::recipes;
+use crate::support;
 
 use std::path::Path;
 use std::time::Duration;

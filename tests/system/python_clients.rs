@@ -9,7 +9,7 @@
 //!
 //! pywa also sends through tokentop's Graph API proxy (the real daemon), holding no token.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -3,7 +3,7 @@
 //! `PROPTEST_CASES=N` runs N cases per property instead of the quick default.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod prop_support;
+use crate::prop_support;
 
 use proptest::prelude::*;
 use serde_json::{Value, json};

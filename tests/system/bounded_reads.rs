@@ -3,7 +3,7 @@
 //! or a device is refused at once with a message naming it, never read until memory runs out
 //! or waited on forever.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -5,7 +5,7 @@
 //! on SIGTERM. `scripts/test` installs Debian's `systemd` package for `systemd-analyze`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,7 +16,7 @@ use support::serve::Daemon;
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, Faults, RunningSim, SimConfig, TokenKind};
 use tokio::time::Instant;
 
-const UNIT: &str = include_str!("../deploy/systemd/tokentop.service");
+const UNIT: &str = include_str!("../../deploy/systemd/tokentop.service");
 const SCRAPE_TOKEN: &str = "scrape-token-for-the-systemd-tests";
 /// The highest exposure `systemd-analyze security` may give the unit ("OK" goes up to 3.9;
 /// the issue asks for 2.0).
