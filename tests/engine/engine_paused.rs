@@ -3,36 +3,62 @@
 
 use crate::support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use support::fake_source::{ExchangeMode, FakeSource};
 use support::{START, run_for, settings, states};
-use tokentop::config::{AccountSettings, RefreshBefore, TestMessageSettings};
+use tokentop::config::{AccountSettings, RefreshBefore, Settings};
 use tokentop::engine::{
-    AccountSnapshot, Clock, Engine, EngineCommand, EngineEvent, EngineOptions, TokenState,
+    AccountSnapshot, Clock, Engine, EngineCommand, EngineEvent, EngineHandle, EngineOptions,
+    TokenState,
 };
 use tokentop::graph::ErrorClass;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 fn account(name: &str, token: &str) -> AccountSettings {
-    AccountSettings {
-        name: name.to_string(),
-        app_id: Some("1234".into()),
-        app_secret: Some(SecretString::from("fake-app-secret")),
-        access_token: Some(SecretString::from(token)),
-        long_lived_token: None,
-        phone_number_id: Some("5550001".into()),
-        business_account_id: None,
-        env_file: None,
-        token_file: None,
-        token_file_mode: tokentop::config::DEFAULT_TOKEN_FILE_MODE,
-        on_refresh: None,
-        on_refresh_timeout: Duration::from_secs(5),
-        on_refresh_env: Vec::new(),
-        test_message: TestMessageSettings {
-            to: Some("15551234567".into()),
-            ..TestMessageSettings::default()
-        },
+    support::account::account(name)
+        .app("1234", "fake-app-secret")
+        .access_token(token)
+        .phone_number_id("5550001")
+        .test_recipient(Some("15551234567"))
+        .build()
+}
+
+/// One paused-clock run: a temp data dir, a virtual clock at [`START`] and a fake token
+/// source on that clock.
+struct Rig {
+    dir: tempfile::TempDir,
+    clock: Clock,
+    fake: Arc<FakeSource>,
+}
+
+/// A run whose fake source answers exchanges with `mode`.
+fn rig(mode: ExchangeMode) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::virtual_at(START);
+    let fake = FakeSource::new(clock.clone(), mode);
+    Rig { dir, clock, fake }
+}
+
+impl Rig {
+    /// `support::settings` for `accounts`, in this run's data dir.
+    fn settings(&self, accounts: Vec<AccountSettings>) -> Settings {
+        settings(self.dir.path(), accounts)
+    }
+
+    /// The engine's defaults on this run's clock.
+    fn options(&self) -> EngineOptions {
+        EngineOptions {
+            clock: self.clock.clone(),
+            ..EngineOptions::default()
+        }
+    }
+
+    /// Starts the engine over `cfg` with the fake source and [`Rig::options`].
+    fn start(&self, cfg: &Settings) -> (EngineHandle, UnboundedReceiver<EngineEvent>) {
+        Engine::start(cfg, self.fake.clone(), self.options())
     }
 }
 
@@ -50,21 +76,11 @@ fn last_snapshot(events: &[EngineEvent]) -> AccountSnapshot {
 
 #[tokio::test(start_paused = true)]
 async fn short_lived_token_is_refreshed_before_expiry_repeatedly() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Clock::virtual_at(START);
-    let fake = FakeSource::new(clock.clone(), ExchangeMode::Renew { lifetime_secs: 100 });
-    let token = fake.mint("SYSTEM_USER", Some(100));
-    let options = EngineOptions {
-        clock: clock.clone(),
-        ..EngineOptions::default()
-    };
-    let (_handle, mut events) = Engine::start(
-        &settings(dir.path(), vec![account("a", &token)]),
-        fake.clone(),
-        options,
-    );
+    let rig = rig(ExchangeMode::Renew { lifetime_secs: 100 });
+    let token = rig.fake.mint("SYSTEM_USER", Some(100));
+    let (_handle, mut events) = rig.start(&rig.settings(vec![account("a", &token)]));
     let seen = run_for(&mut events, 1000).await;
-    let exchanges = fake.exchanges.lock().unwrap().clone();
+    let exchanges = rig.fake.exchanges.lock().unwrap().clone();
     // 33% of a 100 s lifetime: a refresh every ~67 s, never later than expiry.
     assert!(
         exchanges.len() >= 12,
@@ -91,44 +107,24 @@ async fn short_lived_token_is_refreshed_before_expiry_repeatedly() {
 
 #[tokio::test(start_paused = true)]
 async fn never_expiring_token_is_only_inspected() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Clock::virtual_at(START);
-    let fake = FakeSource::new(clock.clone(), ExchangeMode::Renew { lifetime_secs: 100 });
-    let token = fake.mint("SYSTEM_USER", None);
-    let options = EngineOptions {
-        clock,
-        ..EngineOptions::default()
-    };
-    let (_handle, mut events) = Engine::start(
-        &settings(dir.path(), vec![account("a", &token)]),
-        fake.clone(),
-        options,
-    );
+    let rig = rig(ExchangeMode::Renew { lifetime_secs: 100 });
+    let token = rig.fake.mint("SYSTEM_USER", None);
+    let (_handle, mut events) = rig.start(&rig.settings(vec![account("a", &token)]));
     let seen = run_for(&mut events, 3 * 3600).await;
-    assert!(fake.exchanges.lock().unwrap().is_empty());
+    assert!(rig.fake.exchanges.lock().unwrap().is_empty());
     assert_eq!(states(&seen, "a").last(), Some(&TokenState::NeverExpires));
     // startup + checks every hour (±10%)
-    let inspections = *fake.inspections.lock().unwrap();
+    let inspections = *rig.fake.inspections.lock().unwrap();
     assert!((3..=5).contains(&inspections), "{inspections} inspections");
 }
 
 #[tokio::test(start_paused = true)]
 async fn transient_failures_back_off_from_ten_seconds_doubling() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Clock::virtual_at(START);
-    let fake = FakeSource::new(clock.clone(), ExchangeMode::Fail(ErrorClass::Transient, 2));
-    let token = fake.mint("SYSTEM_USER", Some(3000));
-    let options = EngineOptions {
-        clock,
-        ..EngineOptions::default()
-    };
-    let (_handle, mut events) = Engine::start(
-        &settings(dir.path(), vec![account("a", &token)]),
-        fake.clone(),
-        options,
-    );
+    let rig = rig(ExchangeMode::Fail(ErrorClass::Transient, 2));
+    let token = rig.fake.mint("SYSTEM_USER", Some(3000));
+    let (_handle, mut events) = rig.start(&rig.settings(vec![account("a", &token)]));
     let seen = run_for(&mut events, 2500).await;
-    let times = fake.exchanges.lock().unwrap().clone();
+    let times = rig.fake.exchanges.lock().unwrap().clone();
     let gaps: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
     let expected = [10, 20, 40, 80, 160, 300, 300];
     for (gap, base) in gaps.iter().zip(expected) {
@@ -145,25 +141,12 @@ async fn transient_failures_back_off_from_ten_seconds_doubling() {
 
 #[tokio::test(start_paused = true)]
 async fn dead_long_lived_token_requires_reauth_without_retry_loop() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Clock::virtual_at(START);
-    let fake = FakeSource::new(
-        clock.clone(),
-        ExchangeMode::Fail(ErrorClass::TokenDead, 190),
-    );
-    let token = fake.mint("USER", Some(300));
-    let options = EngineOptions {
-        clock,
-        ..EngineOptions::default()
-    };
-    let (_handle, mut events) = Engine::start(
-        &settings(dir.path(), vec![account("a", &token)]),
-        fake.clone(),
-        options,
-    );
+    let rig = rig(ExchangeMode::Fail(ErrorClass::TokenDead, 190));
+    let token = rig.fake.mint("USER", Some(300));
+    let (_handle, mut events) = rig.start(&rig.settings(vec![account("a", &token)]));
     let seen = run_for(&mut events, 6 * 3600).await;
     assert_eq!(
-        fake.exchanges.lock().unwrap().len(),
+        rig.fake.exchanges.lock().unwrap().len(),
         1,
         "retried a dead token"
     );
@@ -179,27 +162,18 @@ async fn dead_long_lived_token_requires_reauth_without_retry_loop() {
 
 #[tokio::test(start_paused = true)]
 async fn concurrent_sends_hitting_190_share_one_refresh() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Clock::virtual_at(START);
-    let fake = FakeSource::new(
-        clock.clone(),
-        ExchangeMode::Renew {
-            lifetime_secs: 5000,
-        },
-    );
-    let token = fake.mint("USER", Some(5000));
-    let long_lived = fake.mint("USER", Some(50_000));
+    let rig = rig(ExchangeMode::Renew {
+        lifetime_secs: 5000,
+    });
+    let token = rig.fake.mint("USER", Some(5000));
+    let long_lived = rig.fake.mint("USER", Some(50_000));
     let mut acct = account("a", &token);
     acct.long_lived_token = Some(SecretString::from(long_lived));
-    let options = EngineOptions {
-        clock,
-        ..EngineOptions::default()
-    };
-    let (handle, mut events) =
-        Engine::start(&settings(dir.path(), vec![acct]), fake.clone(), options);
+    let (handle, mut events) = rig.start(&rig.settings(vec![acct]));
     run_for(&mut events, 5).await;
     // Meta invalidates the access token early: every send with it now gets 190.
-    fake.tokens
+    rig.fake
+        .tokens
         .lock()
         .unwrap()
         .get_mut(&token)
@@ -226,28 +200,19 @@ async fn concurrent_sends_hitting_190_share_one_refresh() {
         "{:?}",
         reports.iter().find(|r| !r.accepted)
     );
-    assert_eq!(fake.exchanges.lock().unwrap().len(), 1);
+    assert_eq!(rig.fake.exchanges.lock().unwrap().len(), 1);
     // each send: one failed attempt and one retry
-    assert_eq!(*fake.sends.lock().unwrap(), 200);
+    assert_eq!(*rig.fake.sends.lock().unwrap(), 200);
 }
 
 #[tokio::test(start_paused = true)]
 async fn forced_refresh_reports_and_stored_token_wins_at_next_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Clock::virtual_at(START);
-    let fake = FakeSource::new(
-        clock.clone(),
-        ExchangeMode::Renew {
-            lifetime_secs: 5000,
-        },
-    );
-    let token = fake.mint("SYSTEM_USER", Some(5000));
-    let cfg = settings(dir.path(), vec![account("a", &token)]);
-    let options = EngineOptions {
-        clock: clock.clone(),
-        ..EngineOptions::default()
-    };
-    let (handle, mut events) = Engine::start(&cfg, fake.clone(), options.clone());
+    let rig = rig(ExchangeMode::Renew {
+        lifetime_secs: 5000,
+    });
+    let token = rig.fake.mint("SYSTEM_USER", Some(5000));
+    let cfg = rig.settings(vec![account("a", &token)]);
+    let (handle, mut events) = rig.start(&cfg);
     run_for(&mut events, 2).await;
     handle.send(EngineCommand::ForceRefresh {
         account: Some("a".into()),
@@ -270,53 +235,40 @@ async fn forced_refresh_reports_and_stored_token_wins_at_next_start() {
     assert!(rest.iter().any(|e| matches!(e, EngineEvent::Stopped)));
 
     // Restart with the same (now stale) configured token: the stored one is used.
-    let (_handle, mut events) = Engine::start(&cfg, fake.clone(), options);
+    let (_handle, mut events) = rig.start(&cfg);
     let seen = run_for(&mut events, 2).await;
     let masked = last_snapshot(&seen).access_token_masked.unwrap();
     assert_eq!(masked, "EAAG…xxxx");
-    assert_eq!(fake.exchanges.lock().unwrap().len(), 1);
-    let store = std::fs::read_to_string(dir.path().join("tokens/a.json")).unwrap();
+    assert_eq!(rig.fake.exchanges.lock().unwrap().len(), 1);
+    let store = std::fs::read_to_string(rig.dir.path().join("tokens/a.json")).unwrap();
     assert!(!store.contains(&token), "store still holds the old token");
 }
 
 #[tokio::test(start_paused = true)]
 async fn missing_credentials_are_reported_not_refreshed() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Clock::virtual_at(START);
-    let fake = FakeSource::new(clock.clone(), ExchangeMode::Renew { lifetime_secs: 100 });
+    let rig = rig(ExchangeMode::Renew { lifetime_secs: 100 });
     let mut acct = account("a", "EAAGwhatever-token-value");
     acct.app_secret = None;
-    let options = EngineOptions {
-        clock,
-        ..EngineOptions::default()
-    };
-    let (_handle, mut events) =
-        Engine::start(&settings(dir.path(), vec![acct]), fake.clone(), options);
+    let (_handle, mut events) = rig.start(&rig.settings(vec![acct]));
     let seen = run_for(&mut events, 60).await;
     let snapshot = last_snapshot(&seen);
     assert_eq!(
         snapshot.config_problem.as_deref(),
         Some("missing app-secret")
     );
-    assert!(fake.exchanges.lock().unwrap().is_empty());
-    assert_eq!(*fake.inspections.lock().unwrap(), 0);
+    assert!(rig.fake.exchanges.lock().unwrap().is_empty());
+    assert_eq!(*rig.fake.inspections.lock().unwrap(), 0);
 }
 
 #[tokio::test(start_paused = true)]
 async fn refresh_before_longer_than_the_lifetime_does_not_refresh_back_to_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Clock::virtual_at(START);
-    let fake = FakeSource::new(clock.clone(), ExchangeMode::Renew { lifetime_secs: 100 });
-    let token = fake.mint("SYSTEM_USER", Some(100));
-    let mut cfg = settings(dir.path(), vec![account("a", &token)]);
+    let rig = rig(ExchangeMode::Renew { lifetime_secs: 100 });
+    let token = rig.fake.mint("SYSTEM_USER", Some(100));
+    let mut cfg = rig.settings(vec![account("a", &token)]);
     cfg.refresh.refresh_before = RefreshBefore::Fixed(Duration::from_secs(15 * 60));
-    let options = EngineOptions {
-        clock,
-        ..EngineOptions::default()
-    };
-    let (_handle, mut events) = Engine::start(&cfg, fake.clone(), options);
+    let (_handle, mut events) = rig.start(&cfg);
     let seen = run_for(&mut events, 300).await;
-    let times = fake.exchanges.lock().unwrap().clone();
+    let times = rig.fake.exchanges.lock().unwrap().clone();
     assert!(
         times.len() >= 10,
         "the token must still be kept alive: {times:?}"
@@ -327,18 +279,12 @@ async fn refresh_before_longer_than_the_lifetime_does_not_refresh_back_to_back()
 
 #[tokio::test(start_paused = true)]
 async fn rate_limit_usage_above_80_percent_raises_one_alert() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Clock::virtual_at(START);
-    let fake = FakeSource::new(clock.clone(), ExchangeMode::Renew { lifetime_secs: 100 });
-    *fake.usage_percent.lock().unwrap() = 85;
-    let token = fake.mint("SYSTEM_USER", None);
-    let mut cfg = settings(dir.path(), vec![account("a", &token)]);
+    let rig = rig(ExchangeMode::Renew { lifetime_secs: 100 });
+    *rig.fake.usage_percent.lock().unwrap() = 85;
+    let token = rig.fake.mint("SYSTEM_USER", None);
+    let mut cfg = rig.settings(vec![account("a", &token)]);
     cfg.refresh.check_interval = Duration::from_secs(60);
-    let options = EngineOptions {
-        clock,
-        ..EngineOptions::default()
-    };
-    let (_handle, mut events) = Engine::start(&cfg, fake.clone(), options);
+    let (_handle, mut events) = rig.start(&cfg);
     let seen = run_for(&mut events, 600).await;
     let alerts: Vec<_> = seen
         .iter()
@@ -354,19 +300,13 @@ async fn rate_limit_usage_above_80_percent_raises_one_alert() {
 
 #[tokio::test(start_paused = true)]
 async fn early_invalidation_shows_invalid_with_what_to_do_and_no_retry_loop() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Clock::virtual_at(START);
-    let fake = FakeSource::new(clock.clone(), ExchangeMode::Renew { lifetime_secs: 100 });
-    let token = fake.mint("SYSTEM_USER", None);
-    let mut cfg = settings(dir.path(), vec![account("a", &token)]);
+    let rig = rig(ExchangeMode::Renew { lifetime_secs: 100 });
+    let token = rig.fake.mint("SYSTEM_USER", None);
+    let mut cfg = rig.settings(vec![account("a", &token)]);
     cfg.refresh.check_interval = Duration::from_secs(60);
-    let options = EngineOptions {
-        clock,
-        ..EngineOptions::default()
-    };
-    let (_handle, mut events) = Engine::start(&cfg, fake.clone(), options);
+    let (_handle, mut events) = rig.start(&cfg);
     run_for(&mut events, 5).await;
-    fake.invalidated.lock().unwrap().push(token.clone());
+    rig.fake.invalidated.lock().unwrap().push(token.clone());
     let seen = run_for(&mut events, 3600).await;
     let last = last_snapshot(&seen);
     assert_eq!(
@@ -379,25 +319,18 @@ async fn early_invalidation_shows_invalid_with_what_to_do_and_no_retry_loop() {
     assert!(last.state.is_critical());
     assert!(last.action_hint.unwrap().contains("System users"));
     assert!(
-        fake.exchanges.lock().unwrap().is_empty(),
+        rig.fake.exchanges.lock().unwrap().is_empty(),
         "an invalid token is not exchanged"
     );
 }
 
 #[tokio::test(start_paused = true)]
 async fn inspecting_1000_accounts_takes_at_most_20_http_requests() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Clock::virtual_at(START);
-    let fake = FakeSource::new(clock.clone(), ExchangeMode::Renew { lifetime_secs: 100 });
+    let rig = rig(ExchangeMode::Renew { lifetime_secs: 100 });
     let accounts = (0..1000)
-        .map(|i| account(&format!("acct{i}"), &fake.mint("SYSTEM_USER", None)))
+        .map(|i| account(&format!("acct{i}"), &rig.fake.mint("SYSTEM_USER", None)))
         .collect();
-    let options = EngineOptions {
-        clock,
-        ..EngineOptions::default()
-    };
-    let (_handle, mut events) =
-        Engine::start(&settings(dir.path(), accounts), fake.clone(), options);
+    let (_handle, mut events) = rig.start(&rig.settings(accounts));
     let seen = run_for(&mut events, 10).await;
     let inspected = seen
         .iter()
@@ -405,7 +338,7 @@ async fn inspecting_1000_accounts_takes_at_most_20_http_requests() {
         .count();
     assert!(inspected >= 1000, "{inspected}");
     // GraphClient::debug_tokens sends one HTTP request per 50 tokens of a call.
-    let sizes = fake.inspect_sizes.lock().unwrap().clone();
+    let sizes = rig.fake.inspect_sizes.lock().unwrap().clone();
     let requests: usize = sizes.iter().map(|n| n.div_ceil(50)).sum();
     assert!(requests <= 20, "{requests} requests for {sizes:?}");
 }
@@ -415,22 +348,16 @@ async fn inspecting_1000_accounts_takes_at_most_20_http_requests() {
 /// one request per account, and every account still gets its snapshot each round.
 #[tokio::test(start_paused = true)]
 async fn health_rounds_read_1000_phones_together_every_interval() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Clock::virtual_at(START);
-    let fake = FakeSource::new(clock.clone(), ExchangeMode::Renew { lifetime_secs: 100 });
+    let rig = rig(ExchangeMode::Renew { lifetime_secs: 100 });
     let accounts = (0..1000)
-        .map(|i| account(&format!("acct{i}"), &fake.mint("SYSTEM_USER", None)))
+        .map(|i| account(&format!("acct{i}"), &rig.fake.mint("SYSTEM_USER", None)))
         .collect();
-    let mut cfg = settings(dir.path(), accounts);
+    let mut cfg = rig.settings(accounts);
     cfg.refresh.check_interval = Duration::from_secs(60);
-    let options = EngineOptions {
-        clock,
-        ..EngineOptions::default()
-    };
-    let (_handle, mut events) = Engine::start(&cfg, fake.clone(), options);
+    let (_handle, mut events) = rig.start(&cfg);
     let seen = run_for(&mut events, 200).await;
-    assert_eq!(*fake.single_phone_reads.lock().unwrap(), 0);
-    let batches = fake.phone_batches.lock().unwrap().clone();
+    assert_eq!(*rig.fake.single_phone_reads.lock().unwrap(), 0);
+    let batches = rig.fake.phone_batches.lock().unwrap().clone();
     // Rounds at start, then every 60 s ±10%: at least 3 in 200 s.
     assert!(batches.len() >= 3, "{batches:?}");
     assert!(batches.iter().all(|n| *n == 1000), "{batches:?}");
@@ -455,24 +382,17 @@ async fn unusable_exchange_answers_never_replace_the_working_token() {
         "EAAGwelformedbutunknowntoMeta0000000000",
     ];
     for answer in answers {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = Clock::virtual_at(START);
-        let fake = FakeSource::new(clock.clone(), ExchangeMode::Answer(answer));
-        let token = fake.mint("SYSTEM_USER", Some(3000));
-        let env_file = dir.path().join("app.env");
+        let rig = rig(ExchangeMode::Answer(answer));
+        let token = rig.fake.mint("SYSTEM_USER", Some(3000));
+        let env_file = rig.dir.path().join("app.env");
         let original_env = format!("OTHER=1\nWHATSAPP_ACCESS_TOKEN={token}\n");
         std::fs::write(&env_file, &original_env).unwrap();
         let mut acct = account("a", &token);
         acct.env_file = Some(env_file.clone());
-        let options = EngineOptions {
-            clock,
-            ..EngineOptions::default()
-        };
-        let (_handle, mut events) =
-            Engine::start(&settings(dir.path(), vec![acct]), fake.clone(), options);
+        let (_handle, mut events) = rig.start(&rig.settings(vec![acct]));
         let seen = run_for(&mut events, 2500).await;
 
-        let times = fake.exchanges.lock().unwrap().clone();
+        let times = rig.fake.exchanges.lock().unwrap().clone();
         assert!(
             times.len() >= 3,
             "{answer:?}: retried with backoff: {times:?}"
@@ -505,7 +425,7 @@ async fn unusable_exchange_answers_never_replace_the_working_token() {
             original_env,
             "{answer:?}"
         );
-        let stored = tokentop::engine::store::TokenStore::new(dir.path())
+        let stored = tokentop::engine::store::TokenStore::new(rig.dir.path())
             .load("a")
             .unwrap()
             .map(|t| t.access_token.expose_secret().to_string());
@@ -529,27 +449,21 @@ async fn unusable_exchange_answers_never_replace_the_working_token() {
 #[tokio::test(start_paused = true)]
 async fn a_restart_republishes_a_stale_env_file() {
     for auto_refresh in [true, false] {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = Clock::virtual_at(START);
-        let fake = FakeSource::new(
-            clock.clone(),
-            ExchangeMode::Renew {
-                lifetime_secs: 3000,
-            },
-        );
-        let token = fake.mint("SYSTEM_USER", Some(3000));
-        let env_file = dir.path().join("app.env");
+        let rig = rig(ExchangeMode::Renew {
+            lifetime_secs: 3000,
+        });
+        let token = rig.fake.mint("SYSTEM_USER", Some(3000));
+        let env_file = rig.dir.path().join("app.env");
         let stale = "KEEP=1\nWHATSAPP_ACCESS_TOKEN=EAAGanoldertokenanoldertoken\n";
         std::fs::write(&env_file, stale).unwrap();
         let mut acct = account("a", &token);
         acct.env_file = Some(env_file.clone());
         let options = EngineOptions {
-            clock,
             auto_refresh,
-            ..EngineOptions::default()
+            ..rig.options()
         };
         let (_handle, mut events) =
-            Engine::start(&settings(dir.path(), vec![acct]), fake.clone(), options);
+            Engine::start(&rig.settings(vec![acct]), rig.fake.clone(), options);
         run_for(&mut events, 5).await;
         let text = std::fs::read_to_string(&env_file).unwrap();
         if auto_refresh {
@@ -558,7 +472,7 @@ async fn a_restart_republishes_a_stale_env_file() {
             assert_eq!(text, stale, "a one-shot command changed the env-file");
         }
         assert!(
-            fake.exchanges.lock().unwrap().is_empty(),
+            rig.fake.exchanges.lock().unwrap().is_empty(),
             "no exchange needed"
         );
     }
@@ -568,19 +482,12 @@ async fn a_restart_republishes_a_stale_env_file() {
 /// dashboard use ("re-auth needed within 59d"), with the date.
 #[tokio::test(start_paused = true)]
 async fn a_reauth_alert_carries_the_deadline_check_shows() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Clock::virtual_at(START);
-    let fake = FakeSource::new(clock.clone(), ExchangeMode::Renew { lifetime_secs: 100 });
-    let access = fake.mint("USER", Some(59 * 86_400 + 3600));
-    let dead_long_lived = fake.mint_at("USER", START - 10);
+    let rig = rig(ExchangeMode::Renew { lifetime_secs: 100 });
+    let access = rig.fake.mint("USER", Some(59 * 86_400 + 3600));
+    let dead_long_lived = rig.fake.mint_at("USER", START - 10);
     let mut acct = account("a", &access);
     acct.long_lived_token = Some(SecretString::from(dead_long_lived.as_str()));
-    let options = EngineOptions {
-        clock,
-        ..EngineOptions::default()
-    };
-    let (_handle, mut events) =
-        Engine::start(&settings(dir.path(), vec![acct]), fake.clone(), options);
+    let (_handle, mut events) = rig.start(&rig.settings(vec![acct]));
     let seen = run_for(&mut events, 10).await;
     let alerts = history_alerts(&seen);
     assert_eq!(alerts.len(), 1, "{alerts:?}");
@@ -607,21 +514,14 @@ fn history_alerts(events: &[EngineEvent]) -> Vec<String> {
 /// when.
 #[tokio::test(start_paused = true)]
 async fn an_exchange_that_cannot_extend_the_expiry_stops_scheduled_refreshes() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Clock::virtual_at(START);
-    let fake = FakeSource::new(clock.clone(), ExchangeMode::SameExpiry);
-    let long_lived = fake.mint("USER", Some(4000));
-    let access = fake.mint("USER", Some(1000));
+    let rig = rig(ExchangeMode::SameExpiry);
+    let long_lived = rig.fake.mint("USER", Some(4000));
+    let access = rig.fake.mint("USER", Some(1000));
     let mut acct = account("a", &access);
     acct.long_lived_token = Some(SecretString::from(long_lived.as_str()));
-    let options = EngineOptions {
-        clock,
-        ..EngineOptions::default()
-    };
-    let (_handle, mut events) =
-        Engine::start(&settings(dir.path(), vec![acct]), fake.clone(), options);
+    let (_handle, mut events) = rig.start(&rig.settings(vec![acct]));
     let seen = run_for(&mut events, 3900).await;
-    let exchanges = fake.exchanges.lock().unwrap().clone();
+    let exchanges = rig.fake.exchanges.lock().unwrap().clone();
     assert_eq!(
         exchanges.len(),
         1,
@@ -648,24 +548,14 @@ async fn an_exchange_that_cannot_extend_the_expiry_stops_scheduled_refreshes() {
 /// next), so the old one running out does not force a re-auth.
 #[tokio::test(start_paused = true)]
 async fn a_later_long_lived_user_token_replaces_the_configured_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Clock::virtual_at(START);
-    let fake = FakeSource::new(
-        clock.clone(),
-        ExchangeMode::RenewUser {
-            lifetime_secs: 6000,
-        },
-    );
-    let long_lived = fake.mint("USER", Some(2000));
-    let access = fake.mint("USER", Some(1000));
+    let rig = rig(ExchangeMode::RenewUser {
+        lifetime_secs: 6000,
+    });
+    let long_lived = rig.fake.mint("USER", Some(2000));
+    let access = rig.fake.mint("USER", Some(1000));
     let mut acct = account("a", &access);
     acct.long_lived_token = Some(SecretString::from(long_lived.as_str()));
-    let options = EngineOptions {
-        clock,
-        ..EngineOptions::default()
-    };
-    let (_handle, mut events) =
-        Engine::start(&settings(dir.path(), vec![acct]), fake.clone(), options);
+    let (_handle, mut events) = rig.start(&rig.settings(vec![acct]));
     let seen = run_for(&mut events, 2500).await;
     let snapshot = last_snapshot(&seen);
     assert!(
@@ -673,7 +563,7 @@ async fn a_later_long_lived_user_token_replaces_the_configured_one() {
         "{:?}",
         snapshot.state
     );
-    let stored = tokentop::engine::store::TokenStore::new(dir.path())
+    let stored = tokentop::engine::store::TokenStore::new(rig.dir.path())
         .load("a")
         .unwrap()
         .unwrap();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use tokentop::config::{
     AccountSettings, GraphSettings, PatternSettings, RefreshBefore, RefreshPolicy, Settings,
-    TestMessageSettings, UiSettings,
+    UiSettings,
 };
 use tokentop::engine::history::{HistoryEvent, Outcome};
 use tokentop::engine::store::{StoredTokens, TokenStore};
@@ -58,25 +58,13 @@ fn settings(
 }
 
 fn account(access: &str, long_lived: Option<&str>) -> AccountSettings {
-    AccountSettings {
-        name: "main".to_string(),
-        app_id: Some(DEFAULT_APP_ID.to_string()),
-        app_secret: Some(SecretString::from(DEFAULT_APP_SECRET)),
-        access_token: Some(SecretString::from(access)),
-        long_lived_token: long_lived.map(SecretString::from),
-        phone_number_id: Some("106540352242922".into()),
-        business_account_id: None,
-        env_file: None,
-        token_file: None,
-        token_file_mode: tokentop::config::DEFAULT_TOKEN_FILE_MODE,
-        on_refresh: None,
-        on_refresh_timeout: Duration::from_secs(5),
-        on_refresh_env: Vec::new(),
-        test_message: TestMessageSettings {
-            to: Some("15551234567".into()),
-            ..TestMessageSettings::default()
-        },
-    }
+    crate::support::account::account("main")
+        .app(DEFAULT_APP_ID, DEFAULT_APP_SECRET)
+        .access_token(access)
+        .long_lived_token(long_lived)
+        .phone_number_id("106540352242922")
+        .test_recipient(Some("15551234567"))
+        .build()
 }
 
 fn start_engine(settings: &Settings) -> (EngineHandle, UnboundedReceiver<EngineEvent>) {

@@ -5,12 +5,10 @@
 use crate::support;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use secrecy::SecretString;
 use support::fake_source::{FakeSource, Panics};
 use support::{START, run_for, settings, states};
-use tokentop::config::{AccountSettings, TestMessageSettings};
+use tokentop::config::AccountSettings;
 use tokentop::engine::history::HistoryEvent;
 use tokentop::engine::{
     Clock, Engine, EngineCommand, EngineEvent, EngineOptions, HealthPolling, TokenState,
@@ -18,22 +16,10 @@ use tokentop::engine::{
 use tokio::sync::mpsc::UnboundedReceiver;
 
 fn account(name: &str, token: &str) -> AccountSettings {
-    AccountSettings {
-        name: name.to_string(),
-        app_id: Some("1234".into()),
-        app_secret: Some(SecretString::from("fake-app-secret")),
-        access_token: Some(SecretString::from(token)),
-        long_lived_token: None,
-        phone_number_id: None,
-        business_account_id: None,
-        env_file: None,
-        token_file: None,
-        token_file_mode: tokentop::config::DEFAULT_TOKEN_FILE_MODE,
-        on_refresh: None,
-        on_refresh_env: Vec::new(),
-        on_refresh_timeout: Duration::from_secs(5),
-        test_message: TestMessageSettings::default(),
-    }
+    support::account::account(name)
+        .app("1234", "fake-app-secret")
+        .access_token(token)
+        .build()
 }
 
 fn start(

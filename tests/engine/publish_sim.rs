@@ -5,11 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
-use tokentop::config::{
-    AccountSettings, GraphSettings, PatternSettings, RefreshPolicy, Settings, TestMessageSettings,
-    UiSettings,
-};
+use secrecy::ExposeSecret;
+use tokentop::config::{GraphSettings, PatternSettings, RefreshPolicy, Settings, UiSettings};
 use tokentop::engine::history::{HistoryEvent, HistoryLog, Outcome};
 use tokentop::engine::store::TokenStore;
 use tokentop::engine::{Engine, EngineCommand, EngineEvent, EngineOptions};
@@ -37,22 +34,13 @@ async fn failed_publish_keeps_the_token_and_is_retried_at_the_next_check() {
         m = mark.display(),
         o = out.display()
     );
-    let account = AccountSettings {
-        name: "main".into(),
-        app_id: Some(DEFAULT_APP_ID.into()),
-        app_secret: Some(SecretString::from(DEFAULT_APP_SECRET)),
-        access_token: Some(SecretString::from(token.access_token.clone())),
-        long_lived_token: None,
-        phone_number_id: None,
-        business_account_id: None,
-        env_file: Some(env_file.clone()),
-        token_file: None,
-        token_file_mode: tokentop::config::DEFAULT_TOKEN_FILE_MODE,
-        on_refresh: Some(vec!["sh".into(), "-c".into(), script]),
-        on_refresh_timeout: Duration::from_secs(10),
-        on_refresh_env: Vec::new(),
-        test_message: TestMessageSettings::default(),
-    };
+    let account = crate::support::account::account("main")
+        .app(DEFAULT_APP_ID, DEFAULT_APP_SECRET)
+        .access_token(&token.access_token)
+        .env_file(&env_file)
+        .on_refresh(vec!["sh".into(), "-c".into(), script])
+        .on_refresh_timeout(Duration::from_secs(10))
+        .build();
     let settings = Settings {
         config_path: None,
         data_dir: dir.path().join("data"),

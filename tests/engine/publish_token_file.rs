@@ -11,32 +11,21 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use secrecy::SecretString;
 use support::fake_source::{ExchangeMode, FakeSource};
 use support::{START, run_for, settings};
-use tokentop::config::{AccountSettings, DEFAULT_TOKEN_FILE_MODE, TestMessageSettings};
+use tokentop::config::{AccountSettings, DEFAULT_TOKEN_FILE_MODE};
 use tokentop::engine::history::{HistoryEvent, HistoryLog, Outcome};
 use tokentop::engine::store::TokenStore;
 use tokentop::engine::{Clock, Engine, EngineCommand, EngineEvent, EngineOptions};
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, TokenKind};
 
 fn account(token: &str, token_file: &Path, mode: u32) -> AccountSettings {
-    AccountSettings {
-        name: "a".to_string(),
-        app_id: Some("1234".into()),
-        app_secret: Some(SecretString::from("fake-app-secret")),
-        access_token: Some(SecretString::from(token)),
-        long_lived_token: None,
-        phone_number_id: Some("5550001".into()),
-        business_account_id: None,
-        env_file: None,
-        token_file: Some(token_file.to_path_buf()),
-        token_file_mode: mode,
-        on_refresh: None,
-        on_refresh_timeout: Duration::from_secs(5),
-        on_refresh_env: Vec::new(),
-        test_message: TestMessageSettings::default(),
-    }
+    support::account::account("a")
+        .app("1234", "fake-app-secret")
+        .access_token(token)
+        .phone_number_id("5550001")
+        .token_file(token_file, mode)
+        .build()
 }
 
 /// A log file the engine's tracing output goes to for the rest of the test (this thread: the

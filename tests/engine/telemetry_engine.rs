@@ -7,10 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::SecretString;
 use tokentop::config::{
     AccountSettings, GraphSettings, LogFormat, LogInput, LogSourceSettings, PatternSettings,
-    RefreshPolicy, Settings, TestMessageSettings, UiSettings,
+    RefreshPolicy, Settings, UiSettings,
 };
 use tokentop::engine::delivery::DeliverySource;
 use tokentop::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
@@ -35,25 +34,13 @@ async fn start_sim() -> RunningSim {
 
 fn account(sim: &RunningSim, waba: Option<&str>) -> AccountSettings {
     let token = sim.handle().mint_token(TokenKind::SystemUser, None);
-    AccountSettings {
-        name: "main".to_string(),
-        app_id: Some(DEFAULT_APP_ID.to_string()),
-        app_secret: Some(SecretString::from(DEFAULT_APP_SECRET)),
-        access_token: Some(SecretString::from(token.access_token)),
-        long_lived_token: None,
-        phone_number_id: Some("106540352242922".into()),
-        business_account_id: waba.map(str::to_string),
-        env_file: None,
-        token_file: None,
-        token_file_mode: tokentop::config::DEFAULT_TOKEN_FILE_MODE,
-        on_refresh: None,
-        on_refresh_timeout: Duration::from_secs(5),
-        on_refresh_env: Vec::new(),
-        test_message: TestMessageSettings {
-            to: Some("15551234567".into()),
-            ..TestMessageSettings::default()
-        },
-    }
+    crate::support::account::account("main")
+        .app(DEFAULT_APP_ID, DEFAULT_APP_SECRET)
+        .access_token(&token.access_token)
+        .phone_number_id("106540352242922")
+        .business_account_id(waba)
+        .test_recipient(Some("15551234567"))
+        .build()
 }
 
 fn settings(

@@ -4,8 +4,6 @@
 
 #[path = "../dashboard_support/mod.rs"]
 mod dashboard_support;
-#[path = "../support/mod.rs"]
-mod support;
 
 mod tmux_smoke;
 mod tui_app;

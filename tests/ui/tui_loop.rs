@@ -13,8 +13,8 @@ use chrono::Utc;
 use futures_util::stream;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use secrecy::SecretString;
-use tokentop::config::{AccountSettings, GraphSettings, Settings, TestMessageSettings};
+use secrecy::ExposeSecret;
+use tokentop::config::{GraphSettings, Settings};
 use tokentop::engine::history::{HistoryEvent, Outcome};
 use tokentop::engine::{Engine, EngineCommand, EngineEvent, EngineOptions};
 use tokentop::graph::GraphClient;
@@ -32,22 +32,13 @@ fn settings(sim: &RunningSim, config: &SimConfig, token: String, data_dir: PathB
         base_url: sim.base_url(),
         ..GraphSettings::default()
     };
-    settings.accounts = vec![AccountSettings {
-        name: "production".to_string(),
-        app_id: Some(config.app_id.clone()),
-        app_secret: Some(config.app_secret.clone()),
-        access_token: Some(SecretString::from(token)),
-        long_lived_token: None,
-        phone_number_id: None,
-        business_account_id: None,
-        env_file: None,
-        token_file: None,
-        token_file_mode: tokentop::config::DEFAULT_TOKEN_FILE_MODE,
-        on_refresh: None,
-        on_refresh_timeout: Duration::from_secs(10),
-        on_refresh_env: Vec::new(),
-        test_message: TestMessageSettings::default(),
-    }];
+    settings.accounts = vec![
+        dashboard_support::account::account("production")
+            .app(&config.app_id, config.app_secret.expose_secret())
+            .access_token(&token)
+            .on_refresh_timeout(Duration::from_secs(10))
+            .build(),
+    ];
     settings
 }
 
