@@ -18,7 +18,7 @@ use tokentop::graph::ErrorClass;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 fn account(name: &str, token: &str) -> AccountSettings {
-    support::account::account(name)
+    crate::account::account(name)
         .app("1234", "fake-app-secret")
         .access_token(token)
         .phone_number_id("5550001")

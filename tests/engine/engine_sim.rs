@@ -58,7 +58,7 @@ fn settings(
 }
 
 fn account(access: &str, long_lived: Option<&str>) -> AccountSettings {
-    crate::support::account::account("main")
+    crate::account::account("main")
         .app(DEFAULT_APP_ID, DEFAULT_APP_SECRET)
         .access_token(access)
         .long_lived_token(long_lived)

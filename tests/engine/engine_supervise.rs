@@ -16,7 +16,7 @@ use tokentop::engine::{
 use tokio::sync::mpsc::UnboundedReceiver;
 
 fn account(name: &str, token: &str) -> AccountSettings {
-    support::account::account(name)
+    crate::account::account(name)
         .app("1234", "fake-app-secret")
         .access_token(token)
         .build()

@@ -34,7 +34,7 @@ async fn failed_publish_keeps_the_token_and_is_retried_at_the_next_check() {
         m = mark.display(),
         o = out.display()
     );
-    let account = crate::support::account::account("main")
+    let account = crate::account::account("main")
         .app(DEFAULT_APP_ID, DEFAULT_APP_SECRET)
         .access_token(&token.access_token)
         .env_file(&env_file)

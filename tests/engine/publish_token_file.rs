@@ -20,7 +20,7 @@ use tokentop::engine::{Clock, Engine, EngineCommand, EngineEvent, EngineOptions}
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, TokenKind};
 
 fn account(token: &str, token_file: &Path, mode: u32) -> AccountSettings {
-    support::account::account("a")
+    crate::account::account("a")
         .app("1234", "fake-app-secret")
         .access_token(token)
         .phone_number_id("5550001")

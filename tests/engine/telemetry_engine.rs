@@ -34,7 +34,7 @@ async fn start_sim() -> RunningSim {
 
 fn account(sim: &RunningSim, waba: Option<&str>) -> AccountSettings {
     let token = sim.handle().mint_token(TokenKind::SystemUser, None);
-    crate::support::account::account("main")
+    crate::account::account("main")
         .app(DEFAULT_APP_ID, DEFAULT_APP_SECRET)
         .access_token(&token.access_token)
         .phone_number_id("106540352242922")

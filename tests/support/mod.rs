@@ -3,7 +3,6 @@
 //! (`cli`). Each test file takes what it needs with `mod support;`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-pub mod account;
 pub mod cli;
 pub mod fake_source;
 pub mod notify;
