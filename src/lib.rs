@@ -3,14 +3,14 @@
 //! Keeps WhatsApp Business (Cloud) API access tokens alive and shows how long each has left.
 //!
 //! The map of the codebase, one table per directory, is `docs/ARCHITECTURE.md` in the
-//! repository (`tests/docs.rs` fails when a module is missing from it or a row names a file
+//! repository (`tests/system/docs.rs` fails when a module is missing from it or a row names a file
 //! that is gone).
 //!
 //! Data flow: `commands` (or the dashboard) start an [`engine::Engine`] on [`config::Settings`]
 //! and a [`engine::TokenSource`] (the [`graph::GraphClient`], or a fake in tests); they send
 //! [`engine::EngineCommand`]s and read [`engine::EngineEvent`]s with owned snapshots.
 //!
-//! Layering rules (held by `tests/layering.rs`): `engine`, `graph` and `sim` never import
+//! Layering rules (held by `tests/system/layering.rs`): `engine`, `graph` and `sim` never import
 //! terminal code (`tui`, `ui`, ratatui, crossterm); no top-level module imports one that
 //! imports it back (`tui` and `ui`, the dashboard's two halves, are the one allowed pair), so
 //! `commands` starts `serve` and both read [`report`], which reads neither. Secrets are

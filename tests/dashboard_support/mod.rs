@@ -2,15 +2,17 @@
 //! state, telemetry, and a fixed clock.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../support/account.rs"]
+pub mod account;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use secrecy::SecretString;
 use tokentop::config::{
-    AccountSettings, GraphSettings, PatternLevel, PatternSettings, RefreshPolicy, Settings,
-    TestMessageSettings, Theme, UiSettings,
+    AccountSettings, GraphSettings, PatternLevel, PatternSettings, RefreshPolicy, Settings, Theme,
+    UiSettings,
 };
 use tokentop::engine::delivery::{DeliverySource, RateSummary};
 use tokentop::engine::history::cause::{InspectReason, SendChannel, Trigger};
@@ -34,25 +36,14 @@ pub fn now_unix() -> i64 {
 }
 
 fn account(name: &str, recipient: Option<&str>) -> AccountSettings {
-    AccountSettings {
-        name: name.to_string(),
-        app_id: Some("100000000000001".to_string()),
-        app_secret: Some(SecretString::from("not-a-real-secret")),
-        access_token: Some(SecretString::from("EAAGtesttesttesttestx9Qf")),
-        long_lived_token: None,
-        phone_number_id: Some("106540352242922".to_string()),
-        business_account_id: Some("102290129340398".to_string()),
-        env_file: None,
-        token_file: None,
-        token_file_mode: tokentop::config::DEFAULT_TOKEN_FILE_MODE,
-        on_refresh: None,
-        on_refresh_timeout: Duration::from_secs(10),
-        on_refresh_env: Vec::new(),
-        test_message: TestMessageSettings {
-            to: recipient.map(str::to_string),
-            ..TestMessageSettings::default()
-        },
-    }
+    account::account(name)
+        .app("100000000000001", "not-a-real-secret")
+        .access_token("EAAGtesttesttesttestx9Qf")
+        .phone_number_id("106540352242922")
+        .business_account_id(Some("102290129340398"))
+        .on_refresh_timeout(Duration::from_secs(10))
+        .test_recipient(recipient)
+        .build()
 }
 
 /// Three accounts: production and staging have a test recipient, legacy has none.

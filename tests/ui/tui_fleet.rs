@@ -1,0 +1,227 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The fleet view through `App::update`: it is the default above six accounts, `F` switches
+//! views, `/` filters by name, the arrows move the selection, `s` sorts, Enter opens the
+//! selected account and Esc comes back.
+
+use crate::dashboard_support;
+
+use crossterm::event::KeyCode;
+use dashboard_support::*;
+use tokentop::tui::{App, Effect, Msg, Overlay, SortKey, View};
+
+fn names(app: &App) -> Vec<String> {
+    app.fleet_rows()
+        .into_iter()
+        .map(|i| app.accounts[i].name().to_string())
+        .collect()
+}
+
+fn selected(app: &App) -> &str {
+    app.accounts[app.selected].name()
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        assert!(app.update(ch(c)).is_empty());
+    }
+}
+
+fn screen(app: &App, width: u16, height: u16) -> String {
+    let mut terminal =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| tokentop::ui::render(frame, app))
+        .unwrap();
+    terminal.backend().to_string()
+}
+
+#[test]
+fn the_fleet_is_the_default_above_six_accounts_only() {
+    assert_eq!(fleet_app(7).view, View::Fleet);
+    assert_eq!(fleet_app(6).view, View::Account);
+    assert_eq!(new_app().view, View::Account);
+}
+
+#[test]
+fn capital_f_switches_between_the_fleet_and_the_account_view() {
+    let mut app = fleet_app(60);
+    assert!(app.update(ch('F')).is_empty());
+    assert_eq!(app.view, View::Account);
+    assert!(app.update(ch('F')).is_empty());
+    assert_eq!(app.view, View::Fleet);
+
+    let mut few = new_app();
+    few.update(ch('F'));
+    assert_eq!(few.view, View::Fleet, "works with few accounts too");
+    few.update(ch('F'));
+    assert_eq!(few.view, View::Account);
+    assert!(
+        few.update(key(KeyCode::Esc)).is_empty(),
+        "once the fleet was shown, Esc goes back to it"
+    );
+    assert_eq!(few.view, View::Fleet);
+}
+
+#[test]
+fn the_worst_account_is_on_top_and_enter_opens_it_and_esc_returns() {
+    let mut app = fleet_app(60);
+    let rows = names(&app);
+    assert_eq!(rows.len(), 60);
+    assert!(app.update(key(KeyCode::Enter)).is_empty());
+    assert_eq!(app.view, View::Account);
+    assert_eq!(selected(&app), rows[0]);
+    let top = app.accounts[app.selected].snapshot.state.label();
+    assert!(
+        ["expired", "re-auth required"].contains(&top),
+        "worst first: {top}"
+    );
+    assert!(
+        app.update(key(KeyCode::Esc)).is_empty(),
+        "Esc does not quit"
+    );
+    assert_eq!(app.view, View::Fleet);
+    assert_eq!(selected(&app), rows[0], "the selection stays");
+}
+
+#[test]
+fn arrows_pages_home_and_end_move_the_selection() {
+    let mut app = fleet_app(60);
+    app.update(Msg::Resize {
+        width: 80,
+        height: 24,
+    });
+    let rows = names(&app);
+    app.update(key(KeyCode::Down));
+    assert_eq!(selected(&app), rows[1]);
+    app.update(key(KeyCode::Up));
+    app.update(key(KeyCode::Up));
+    assert_eq!(selected(&app), rows[0], "stops at the top");
+    app.update(key(KeyCode::PageDown));
+    assert_eq!(selected(&app), rows[21], "a page is the rows on screen");
+    app.update(key(KeyCode::End));
+    assert_eq!(selected(&app), rows[59]);
+    app.update(key(KeyCode::Down));
+    assert_eq!(selected(&app), rows[59]);
+    app.update(key(KeyCode::PageUp));
+    assert_eq!(selected(&app), rows[38]);
+    app.update(key(KeyCode::Home));
+    assert_eq!(selected(&app), rows[0]);
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Enter));
+    assert_eq!(selected(&app), rows[1], "Enter opens the selected row");
+}
+
+#[test]
+fn slash_filters_by_name_as_you_type_and_esc_clears() {
+    let mut app = fleet_app(60);
+    app.update(ch('/'));
+    assert!(app.fleet.editing);
+    type_text(&mut app, "ACME");
+    assert_eq!(
+        names(&app).len(),
+        5,
+        "any case: acme-01 … acme-05: {:?}",
+        names(&app)
+    );
+    assert!(names(&app).iter().all(|n| n.starts_with("acme-")));
+    type_text(&mut app, "-0q");
+    assert!(names(&app).is_empty(), "typing narrows");
+    app.update(key(KeyCode::Backspace));
+    app.update(key(KeyCode::Enter));
+    assert!(!app.fleet.editing, "Enter keeps the filter");
+    assert_eq!(app.fleet.filter, "ACME-0");
+    assert_eq!(names(&app).len(), 5);
+    app.update(key(KeyCode::Enter));
+    assert_eq!(app.view, View::Account);
+    assert!(selected(&app).starts_with("acme-"), "{}", selected(&app));
+    app.update(key(KeyCode::Esc));
+    assert_eq!(app.view, View::Fleet);
+    assert_eq!(
+        names(&app).len(),
+        5,
+        "the filter stays while in the account"
+    );
+    assert!(app.update(key(KeyCode::Esc)).is_empty());
+    assert_eq!(app.fleet.filter, "");
+    assert_eq!(names(&app).len(), 60);
+    assert!(
+        app.update(key(KeyCode::Esc)).is_empty(),
+        "Esc with no filter never quits the fleet"
+    );
+
+    app.update(ch('/'));
+    type_text(&mut app, "hotel");
+    app.update(key(KeyCode::Esc));
+    assert!(!app.fleet.editing);
+    assert_eq!(names(&app).len(), 60, "Esc in the prompt clears");
+}
+
+#[test]
+fn keys_typed_into_the_filter_do_not_act() {
+    let mut app = fleet_app(60);
+    app.update(ch('/'));
+    type_text(&mut app, "qrFs?");
+    assert_eq!(app.fleet.filter, "qrFs?");
+    assert_eq!(app.view, View::Fleet);
+    assert_eq!(app.fleet.sort, SortKey::Worst);
+    assert_eq!(app.overlay, None);
+}
+
+#[test]
+fn s_cycles_the_sort_keys() {
+    let mut app = fleet_app(60);
+    app.update(ch('s'));
+    assert_eq!(app.fleet.sort, SortKey::Name);
+    let rows = names(&app);
+    let mut sorted = rows.clone();
+    sorted.sort();
+    assert_eq!(rows, sorted);
+    for _ in 0..3 {
+        app.update(ch('s'));
+    }
+    assert_eq!(app.fleet.sort, SortKey::Worst);
+}
+
+#[test]
+fn q_quits_the_fleet_and_help_opens_over_it() {
+    let mut app = fleet_app(60);
+    app.update(ch('?'));
+    assert_eq!(app.overlay, Some(Overlay::Help));
+    assert!(screen(&app, 80, 24).contains("filter by name"));
+    app.update(key(KeyCode::Esc));
+    assert_eq!(app.overlay, None);
+    assert_eq!(app.update(ch('q')), [Effect::Quit]);
+    assert_eq!(app.update(ctrl('c')), [Effect::Quit]);
+}
+
+#[test]
+fn r_refreshes_the_account_under_the_cursor() {
+    let mut app = fleet_app(60);
+    let top = names(&app)[0].clone();
+    let effects = app.update(ch('r'));
+    assert!(
+        matches!(
+            &effects[..],
+            [Effect::Send(tokentop::engine::EngineCommand::ForceRefresh { account: Some(a), .. })] if *a == top
+        ),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn the_fleet_never_panics_at_any_size() {
+    let mut app = fleet_app(60);
+    app.update(ch('/'));
+    type_text(&mut app, "a");
+    for width in 0..=90 {
+        for height in [0, 1, 2, 3, 4, 15, 16, 17, 24] {
+            // Only drawing: the test backend cannot print a zero-width screen.
+            let mut terminal =
+                ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height)).unwrap();
+            terminal
+                .draw(|frame| tokentop::ui::render(frame, &app))
+                .unwrap();
+        }
+    }
+    assert!(screen(&app, 59, 16).contains("terminal too small"));
+}
