@@ -25,6 +25,7 @@ pub mod config;
 pub mod engine;
 pub mod format;
 pub mod graph;
+pub mod listener;
 pub mod logging;
 pub mod mask;
 pub mod proxy;

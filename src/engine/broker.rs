@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use super::account::{AccountLink, Shared};
 use super::history::cause::{SendChannel, Trigger};
 use super::history::{HistoryEntry, Outcome};
+use super::send_rows::{SendRow, SendRowLimiter};
 use super::sends::guarded_token;
 use super::store::fingerprint;
 use super::telemetry::TelemetryInput;
@@ -91,6 +92,8 @@ pub struct TokenBroker {
     /// Per account: the token Meta's inspection last found valid after a 190, and when. A
     /// 190 about such a token was about something else; renewing it would only burn tokens.
     found_valid: Arc<Mutex<HashMap<String, (String, i64)>>>,
+    /// Failed sends get one history row per account, code and minute.
+    send_rows: Arc<Mutex<SendRowLimiter>>,
 }
 
 impl TokenBroker {
@@ -105,6 +108,7 @@ impl TokenBroker {
             shared,
             failed: Arc::default(),
             found_valid: Arc::default(),
+            send_rows: Arc::default(),
         }
     }
 
@@ -281,20 +285,35 @@ impl TokenBroker {
         if outcome.accepted && !refreshed {
             return;
         }
-        let result = if outcome.accepted {
-            Outcome::Ok
+        let (result, folded) = if outcome.accepted {
+            (Outcome::Ok, 0)
         } else {
-            Outcome::Failed
+            let now = self.shared.clock.now_unix();
+            let decided = self
+                .send_rows
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .failed(account, outcome.code, now);
+            match decided {
+                SendRow::Fold => return,
+                SendRow::Write { folded } => (Outcome::Failed, folded),
+            }
         };
         let mut entry = HistoryEntry::new(account, SendChannel::Proxy, result);
-        entry.detail = Some(match (&outcome.code, refreshed) {
+        let mut detail = match (&outcome.code, refreshed) {
             (Some(code), _) => match outcome.title.as_deref().filter(|t| !t.is_empty()) {
                 Some(title) => format!("through the proxy: failed with {code} {title}"),
                 None => format!("through the proxy: failed with {code}"),
             },
             (None, true) => "through the proxy, after a token refresh".to_string(),
             (None, false) => "through the proxy".to_string(),
-        });
+        };
+        if folded > 0 {
+            detail.push_str(&format!(
+                " ({folded} more like it in its last minute with failures, counted but not written)"
+            ));
+        }
+        entry.detail = Some(detail);
         self.shared.record(entry);
     }
 }

@@ -15,6 +15,7 @@ pub mod history;
 mod inspector;
 pub mod publish;
 pub mod schedule;
+pub mod send_rows;
 mod sends;
 pub mod source;
 pub mod state;

@@ -1,4 +1,5 @@
-//! The proxy's listener: a TCP address, or a Unix socket created 0660 (owner and group).
+//! The proxy's listener: a TCP address, or a Unix socket created 0660 (owner and group), served
+//! by [`crate::listener`] (connection cap, head and idle timeouts).
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
@@ -19,11 +20,7 @@ pub async fn serve(listen: &ProxyListen, app: Router) -> anyhow::Result<String> 
             let local = listener
                 .local_addr()
                 .context("cannot read the bound address")?;
-            tokio::spawn(async move {
-                if let Err(err) = axum::serve(listener, app).await {
-                    tracing::error!("the Graph API proxy stopped: {err}");
-                }
-            });
+            tokio::spawn(crate::listener::serve(listener, app, limits()));
             Ok(format!("http://{local}"))
         }
         ProxyListen::Unix(path) => {
@@ -36,14 +33,14 @@ pub async fn serve(listen: &ProxyListen, app: Router) -> anyhow::Result<String> 
             })?;
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
                 .with_context(|| format!("cannot set mode 0660 on {}", path.display()))?;
-            tokio::spawn(async move {
-                if let Err(err) = axum::serve(listener, app).await {
-                    tracing::error!("the Graph API proxy stopped: {err}");
-                }
-            });
+            tokio::spawn(crate::listener::serve(listener, app, limits()));
             Ok(format!("unix:{}", path.display()))
         }
     }
+}
+
+fn limits() -> crate::listener::Limits {
+    crate::listener::Limits::new("the Graph API proxy")
 }
 
 /// A socket left by a previous run is removed; a socket something still answers on (another

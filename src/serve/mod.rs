@@ -92,11 +92,8 @@ pub async fn start(
     let monitor = monitor::spawn(settings.clone(), history, engine, graph_requests);
     let events = monitor::tee(events, monitor.clone());
     let app = http::router(monitor, options.bearer_token.clone());
-    tokio::spawn(async move {
-        if let Err(err) = axum::serve(listener, app).await {
-            tracing::error!("the /metrics endpoint stopped: {err}");
-        }
-    });
+    let limits = crate::listener::Limits::new("the /metrics endpoint");
+    tokio::spawn(crate::listener::serve(listener, app, limits));
     tracing::info!("serving /metrics, /healthz, /readyz and /status on http://{local_addr}");
     Ok(Serving { local_addr, events })
 }

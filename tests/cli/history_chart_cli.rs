@@ -155,3 +155,51 @@ async fn chart_with_json_or_a_bad_width_is_a_usage_error() {
     assert_eq!(empty.status.code(), Some(0), "{}", all_text(&empty));
     assert!(String::from_utf8_lossy(&empty.stderr).contains("no history yet"));
 }
+
+/// Issue 20 item 13: an over-long line (here 2 MB, in the middle and as a last line without
+/// a newline) is skipped and said, the rows around it are shown, and `--limit` shows the
+/// newest rows.
+#[tokio::test]
+async fn history_skips_over_long_lines_aloud_and_limit_shows_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = HistoryLog::new(&data);
+    for name in ["first", "second"] {
+        log.append(&HistoryEntry::new(name, Trigger::Scheduled, Outcome::Ok))
+            .unwrap();
+    }
+    let mut text = std::fs::read_to_string(log.path()).unwrap();
+    text.push_str(&"x".repeat(2 << 20));
+    text.push('\n');
+    std::fs::write(log.path(), &text).unwrap();
+    log.append(&HistoryEntry::new("third", Trigger::Forced, Outcome::Ok))
+        .unwrap();
+    let mut tail = std::fs::read_to_string(log.path()).unwrap();
+    tail.push_str(&"{".repeat(2 << 20));
+    std::fs::write(log.path(), &tail).unwrap();
+    let data_arg = data.to_str().unwrap();
+    let run = |args: &'static [&'static str]| {
+        let home = dir.path().to_path_buf();
+        let data_arg = data_arg.to_string();
+        async move {
+            let mut all = vec!["--data-dir", data_arg.as_str(), "history"];
+            all.extend_from_slice(args);
+            tokentop(&home, &all, &[]).await
+        }
+    };
+    let output = run(&[]).await;
+    let shown = all_text(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let names: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    assert_eq!(names, ["first", "second", "third"], "{shown}");
+    assert!(shown.contains("skipped 2 lines"), "{shown}");
+    let output = run(&["--limit", "1"]).await;
+    let shown = all_text(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{shown}");
+    assert!(stdout.contains("third"), "{shown}");
+}

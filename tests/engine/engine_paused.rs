@@ -577,3 +577,114 @@ async fn a_later_long_lived_user_token_replaces_the_configured_one() {
         Some(tokentop::mask::mask_str(&stored_long_lived).as_str())
     );
 }
+
+/// A coordinator on the data dir whose writes end as the test says: refused with an
+/// unreadable stored token, or deferred (the shared store away).
+#[derive(Debug)]
+struct WritesEndAs {
+    local: tokentop::engine::coordinator::local::LocalCoordinator,
+    refused: bool,
+}
+
+impl tokentop::engine::coordinator::Coordinator for WritesEndAs {
+    fn backend(&self) -> &'static str {
+        "test store"
+    }
+    fn lease_time(&self) -> Duration {
+        self.local.lease_time()
+    }
+    fn acquire<'a>(
+        &'a self,
+        account: &'a str,
+        max_wait: Duration,
+    ) -> futures_util::future::BoxFuture<
+        'a,
+        Result<tokentop::engine::coordinator::Lease, tokentop::engine::coordinator::CoordError>,
+    > {
+        self.local.acquire(account, max_wait)
+    }
+    fn load<'a>(
+        &'a self,
+        account: &'a str,
+    ) -> futures_util::future::BoxFuture<
+        'a,
+        Result<
+            Option<tokentop::engine::coordinator::Versioned>,
+            tokentop::engine::coordinator::CoordError,
+        >,
+    > {
+        self.local.load(account)
+    }
+    fn store<'a>(
+        &'a self,
+        _account: &'a str,
+        _lease: &'a tokentop::engine::coordinator::Lease,
+        _tokens: &'a tokentop::engine::store::StoredTokens,
+        _seen_version: i64,
+    ) -> futures_util::future::BoxFuture<
+        'a,
+        Result<
+            tokentop::engine::coordinator::WriteOutcome,
+            tokentop::engine::coordinator::CoordError,
+        >,
+    > {
+        use tokentop::engine::coordinator::WriteOutcome;
+        let outcome = if self.refused {
+            WriteOutcome::Refused { current: None }
+        } else {
+            WriteOutcome::Deferred
+        };
+        Box::pin(async move { Ok(outcome) })
+    }
+}
+
+/// Issue 20 items 5 and 9: a forced refresh whose write was refused for a stored token that
+/// cannot be read fails (it exited 0 before), and one whose write was only deferred reports
+/// where the new token is, so a one-shot `refresh` exits 1.
+#[tokio::test(start_paused = true)]
+async fn a_refused_or_deferred_write_is_not_reported_as_a_clean_refresh() {
+    for refused in [true, false] {
+        let rig = rig(ExchangeMode::Renew {
+            lifetime_secs: 5000,
+        });
+        let token = rig.fake.mint("SYSTEM_USER", Some(5000));
+        let cfg = rig.settings(vec![account("a", &token)]);
+        let coordinator = WritesEndAs {
+            local: tokentop::engine::coordinator::local::LocalCoordinator::new(rig.dir.path()),
+            refused,
+        };
+        let options = EngineOptions {
+            coordinator: Some(Arc::new(coordinator)),
+            ..rig.options()
+        };
+        let (handle, mut events) = Engine::start(&cfg, rig.fake.clone(), options);
+        run_for(&mut events, 2).await;
+        handle.send(EngineCommand::ForceRefresh {
+            account: Some("a".into()),
+            request_id: 9,
+        });
+        let seen = run_for(&mut events, 5).await;
+        let report = seen
+            .iter()
+            .find_map(|e| match e {
+                EngineEvent::RefreshFinished {
+                    request_id: 9,
+                    report,
+                } => Some(report.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert!(!report.ok, "refused {refused}: {report:?}");
+        if refused {
+            let error = report.error.unwrap();
+            assert!(error.message.contains("cannot be read"), "{error:?}");
+            // The working token stays in use.
+            let masked = last_snapshot(&seen).access_token_masked.unwrap();
+            assert!(token.ends_with(&masked[masked.len() - 4..]), "{masked}");
+        } else {
+            let steps = report.failed_steps.join("; ");
+            assert!(steps.contains("test store is unreachable"), "{steps}");
+            assert!(steps.contains("tokens"), "{steps}");
+        }
+    }
+}

@@ -1104,3 +1104,163 @@ async fn a_190_about_anything_but_the_lent_token_never_renews_it() {
             .all(|m| m.access_token == token)
     );
 }
+
+/// Issue 20 item 1: every spelling of a dot segment that an HTTP client or Meta would resolve
+/// is refused with 400 before routing, on TCP and on the unix socket, and nothing reaches the
+/// token endpoint. (Raw request lines: an HTTP client library would resolve `..` itself.)
+const WALKS_OUT: [&str; 7] = [
+    "/v25.0/106540352242922/../oauth/access_token?grant_type=fb_exchange_token",
+    "/106540352242922/%2e%2e/oauth/access_token",
+    "/106540352242922/.%2E/oauth/access_token",
+    "/106540352242922/..\\oauth/access_token",
+    "/106540352242922/../../me",
+    "/106540352242922/./../me/permissions",
+    "http://graph.facebook.com/106540352242922/../oauth/access_token",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dot_segments_cannot_walk_out_of_the_allow_list_on_tcp_or_the_socket() {
+    let sim = start_sim().await;
+    let token = system_user(&sim);
+    let account = format!("access-token = \"{token}\"");
+    let tcp = ProxyDaemon::start(
+        &sim,
+        &config(LOOPBACK, "", DEFAULT_APP_SECRET, &account),
+        &[],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("graph.sock");
+    let unix = ProxyDaemon::start_in(
+        dir,
+        &sim,
+        &config(
+            &format!("listen = \"unix:{}\"", socket.display()),
+            "",
+            DEFAULT_APP_SECRET,
+            &account,
+        ),
+        &[],
+    )
+    .await;
+    for path in WALKS_OUT {
+        for method in ["GET", "DELETE", "POST"] {
+            let head = format!(
+                "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let answer = head_only(tcp.url(), &head).await;
+            assert!(
+                answer.starts_with("HTTP/1.1 400"),
+                "TCP {method} {path}: {answer}"
+            );
+            let (status, _, body) = unix_request(&socket, method, path, &[], b"").await;
+            let body = String::from_utf8_lossy(&body);
+            assert_eq!(status, 400, "socket {method} {path}: {body}");
+        }
+    }
+    let stats = sim.handle().stats();
+    for endpoint in ["exchange", "revoke", "unknown"] {
+        assert_eq!(stats.by_endpoint.get(endpoint), None, "{stats:?}");
+    }
+    tcp.stop().await;
+    unix.stop().await;
+}
+
+/// Issue 20 item 3: a credential in a body of a type the proxy does not rewrite is refused
+/// (the simulator, like Meta, would use it), and so is a request with two Content-Types.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_in_a_body_of_any_type_never_reaches_meta() {
+    let sim = start_sim().await;
+    let token = system_user(&sim);
+    let account = format!("access-token = \"{token}\"");
+    let daemon = ProxyDaemon::start(
+        &sim,
+        &config(LOOPBACK, "", DEFAULT_APP_SECRET, &account),
+        &[],
+    )
+    .await;
+    let url = format!("{}{}", daemon.url(), messages_path());
+    let http = http();
+    let form = format!(
+        "messaging_product=whatsapp&to={TO}&type=text&text=%7B%22body%22%3A%22hi%22%7D&access.token=EAAGclientsown0000000"
+    );
+    for content_type in ["text/plain", "application/octet-stream"] {
+        let response = http
+            .post(&url)
+            .header("content-type", content_type)
+            .body(form.clone())
+            .send()
+            .await
+            .unwrap();
+        let (status, _, body) = read(response).await;
+        assert_eq!(status, 400, "{content_type}: {body}");
+    }
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+        messages_path(),
+        form.len()
+    );
+    let answer = head_only(daemon.url(), &head).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("more than one Content-Type"), "{answer}");
+    // The same form declared as a form goes, scrubbed, with the account's token.
+    let response = http
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = read(response).await;
+    assert_eq!(status, 200, "{body}");
+    let sent = sim.handle().sent_messages();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].access_token, token);
+}
+
+/// Issue 20 item 7: clients sending their bodies slowly hold no upstream slot: with every
+/// slot's worth of slow senders connected, another send still goes through at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_do_not_take_the_upstream_slots() {
+    use tokio::io::AsyncWriteExt;
+    let sim = start_sim().await;
+    let token = system_user(&sim);
+    let account = format!("access-token = \"{token}\"");
+    let daemon = ProxyDaemon::start(
+        &sim,
+        &config(
+            &format!("{LOOPBACK}\nmax-concurrent = 4\ntimeout = \"20s\""),
+            "",
+            DEFAULT_APP_SECRET,
+            &account,
+        ),
+        &[],
+    )
+    .await;
+    let addr = daemon.url().trim_start_matches("http://").to_string();
+    let mut slow = Vec::new();
+    for _ in 0..8 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST {} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
+            messages_path()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        slow.push(stream);
+    }
+    let started = tokio::time::Instant::now();
+    let response = http()
+        .post(format!("{}{}", daemon.url(), messages_path()))
+        .json(&text_send("while others dawdle"))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = read(response).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(slow);
+}
