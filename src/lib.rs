@@ -13,9 +13,14 @@
 //! Layering rules (held by `tests/system/layering.rs`): `engine`, `graph` and `sim` never import
 //! terminal code (`tui`, `ui`, ratatui, crossterm); no top-level module imports one that
 //! imports it back (`tui` and `ui`, the dashboard's two halves, are the one allowed pair), so
-//! `commands` starts `serve` and both read [`report`], which reads neither. Secrets are
-//! `secrecy::SecretString` from the moment they are read; only the HTTP layer in `graph`
-//! exposes them.
+//! `commands` starts `serve` and both read [`report`], which reads neither.
+//!
+//! Secrets are `secrecy::SecretString` from the moment they are read, exposed only where they
+//! leave the process or are compared: the Graph client's requests (`graph`), the proxy's
+//! upstream request (`proxy/forward.rs`), the token store and the Redis record
+//! (`engine/store`, `cluster`), the publish targets (`engine/publish`: env-file, token file,
+//! the hook's stdin), `tokentop exchange --reveal`, the bearer checks, the shape check of a new
+//! token, and [`mask`] (which shows only its ends).
 
 pub mod bearer;
 pub mod cli;
