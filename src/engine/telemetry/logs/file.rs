@@ -3,21 +3,19 @@
 use std::fs::Metadata;
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use tokio::fs::File;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::{mpsc, watch};
 
 use super::SourceEvent;
-use super::emit::{Emitter, Stop, send, sleep};
+use super::change::ChangeWatch;
+use super::emit::{Emitter, Stop, send};
 use super::fingerprint::Fingerprint;
 use super::line::{LineAssembler, MAX_LINE_BYTES};
 
 /// Lines shown from an existing file when following starts.
 pub const TAIL_LINES: usize = 200;
-/// How often the path is checked for new data, rotation and truncation.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Reading backwards for the last lines stops here, so huge lines cannot make it unbounded.
 const MAX_TAIL_SCAN_BYTES: u64 = (TAIL_LINES * MAX_LINE_BYTES) as u64;
@@ -55,6 +53,8 @@ struct Follower {
     lines: LineAssembler,
     /// The path's absence (or unreadability) was already reported.
     absence_reported: bool,
+    /// Wakes the follower when the file may have changed.
+    change: ChangeWatch,
 }
 
 /// Follows `path` until the receiver closes or shutdown is asked for.
@@ -65,13 +65,14 @@ pub(crate) async fn follow_file(
     shutdown: watch::Receiver<bool>,
 ) {
     let mut follower = Follower {
-        path,
+        path: path.clone(),
         emitter,
         tx,
         shutdown,
         open: None,
         lines: LineAssembler::new(),
         absence_reported: false,
+        change: ChangeWatch::new(&path),
     };
     let _ = follower.run().await;
 }
@@ -94,7 +95,10 @@ impl Follower {
         }
         loop {
             self.poll().await?;
-            sleep(POLL_INTERVAL, &mut self.shutdown).await?;
+            if let Some(reason) = self.change.take_polling_reason() {
+                self.notice(reason).await?;
+            }
+            self.change.wait(&mut self.shutdown).await?;
         }
     }
 
@@ -333,6 +337,7 @@ mod tests {
         let (tx, rx) = mpsc::channel(1024);
         let (stop, shutdown) = watch::channel(false);
         let follower = Follower {
+            change: ChangeWatch::new(&path),
             path,
             emitter: Emitter::new("app", LogFormat::Plain),
             tx,

@@ -4,6 +4,7 @@
 //! channel; the consumer classifies lines with a [`PatternSet`], counts them in
 //! [`PatternCounts`] and feeds webhook statuses through a [`StatusTracker`].
 
+mod change;
 mod command;
 mod counts;
 mod emit;
@@ -20,9 +21,10 @@ use tokio::task::JoinHandle;
 
 use crate::config::{LogInput, LogSourceSettings};
 
+pub use change::{POLL_INTERVAL, SAFETY_POLL_INTERVAL};
 pub use command::{FIRST_RESTART_DELAY, MAX_QUEUED_EVENTS, MAX_RESTART_DELAY, STABLE_RUN};
 pub use counts::{DEFAULT_RECENT_MATCHES, PatternCounts, RecentMatch};
-pub use file::{POLL_INTERVAL, TAIL_LINES};
+pub use file::TAIL_LINES;
 pub use line::{LineAssembler, LogLine, MAX_LINE_BYTES, RawLine};
 pub use patterns::{Match, PatternError, PatternSet, default_patterns};
 pub use status::{DEFAULT_TRACKED_MESSAGES, OutcomeTransition, StatusOutcome, StatusTracker};
