@@ -27,6 +27,15 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// Events read at once; the kernel queues the rest.
 const EVENT_BUFFER_BYTES: usize = 4096;
 
+/// Why a wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// The file (or its directory entry) may have changed: look.
+    Changed,
+    /// Only the safety poll is due: a look at the path's metadata is enough.
+    SafetyPoll,
+}
+
 /// How a follower learns that its file may have changed.
 pub(crate) struct ChangeWatch {
     path: PathBuf,
@@ -55,26 +64,34 @@ impl ChangeWatch {
     }
 
     /// Waits until the file may have changed (or the safety poll is due); `Err` on shutdown.
-    pub(crate) async fn wait(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<(), Stop> {
+    pub(crate) async fn wait(
+        &mut self,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Wake, Stop> {
         let Some(kernel) = self.kernel.as_mut() else {
             sleep(POLL_INTERVAL, shutdown).await?;
             // The directory may exist now.
             self.arm();
-            return Ok(());
+            return Ok(Wake::Changed);
         };
         let name = self.name.as_deref();
         let woke = tokio::select! {
-            () = tokio::time::sleep(SAFETY_POLL_INTERVAL) => Ok(true),
+            () = tokio::time::sleep(SAFETY_POLL_INTERVAL) => Ok(Wake::SafetyPoll),
             () = stopped(shutdown) => return Err(Stop),
-            relevant = kernel.next_change(name) => relevant,
+            relevant = kernel.next_change(name) => relevant.map(|()| Wake::Changed),
         };
         match woke {
             // The file may be a new one now (rotation): watch what the path names.
-            Ok(_) => kernel.rewatch_file(&self.path),
+            Ok(wake) => {
+                kernel.rewatch_file(&self.path);
+                Ok(wake)
+            }
             // The notification broke (the directory itself went away): poll, and try again.
-            Err(()) => self.kernel = None,
+            Err(()) => {
+                self.kernel = None;
+                Ok(Wake::Changed)
+            }
         }
-        Ok(())
     }
 
     fn arm(&mut self) {
@@ -178,7 +195,7 @@ mod kernel {
         /// The next event that concerns the file (`name` in the directory, or the file's own
         /// watch), then whatever else is already queued; `Err` when the directory itself went
         /// away or the stream broke.
-        pub(super) async fn next_change(&mut self, name: Option<&OsStr>) -> Result<bool, ()> {
+        pub(super) async fn next_change(&mut self, name: Option<&OsStr>) -> Result<(), ()> {
             loop {
                 let event = match self.events.next().await {
                     Some(Ok(event)) => event,
@@ -194,7 +211,7 @@ mod kernel {
                 let ours = Some(&event.wd) == self.file.as_ref()
                     || (event.wd == self.dir && event.name.as_deref() == name);
                 if ours {
-                    return Ok(true);
+                    return Ok(());
                 }
             }
         }
@@ -218,7 +235,7 @@ mod kernel {
             Err(std::io::Error::other("this platform has no inotify"))
         }
         pub(super) fn rewatch_file(&mut self, _path: &Path) {}
-        pub(super) async fn next_change(&mut self, _name: Option<&OsStr>) -> Result<bool, ()> {
+        pub(super) async fn next_change(&mut self, _name: Option<&OsStr>) -> Result<(), ()> {
             Err(())
         }
     }

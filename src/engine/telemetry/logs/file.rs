@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::{mpsc, watch};
 
 use super::SourceEvent;
-use super::change::ChangeWatch;
+use super::change::{ChangeWatch, Wake};
 use super::emit::{Emitter, Stop, send};
 use super::fingerprint::Fingerprint;
 use super::line::{LineAssembler, MAX_LINE_BYTES};
@@ -55,6 +55,19 @@ struct Follower {
     absence_reported: bool,
     /// Wakes the follower when the file may have changed.
     change: ChangeWatch,
+    /// What the path's metadata said at the last full look: a safety poll that finds the same
+    /// costs one `stat`, not a read.
+    looked: Option<Looked>,
+}
+
+/// The metadata a safety poll compares: which file, how long, when last written.
+type Looked = (FileId, u64, Option<std::time::SystemTime>);
+
+fn look(path: &Path) -> Option<Looked> {
+    // A plain `stat`, not a blocking-pool hop: this path is on a local file system (remote
+    // ones are polled, not notified), and this runs every few seconds per file.
+    let meta = std::fs::metadata(path).ok()?;
+    Some((file_id(&meta), meta.len(), meta.modified().ok()))
 }
 
 /// Follows `path` until the receiver closes or shutdown is asked for.
@@ -73,6 +86,7 @@ pub(crate) async fn follow_file(
         lines: LineAssembler::new(),
         absence_reported: false,
         change: ChangeWatch::new(&path),
+        looked: None,
     };
     let _ = follower.run().await;
 }
@@ -95,10 +109,14 @@ impl Follower {
         }
         loop {
             self.poll().await?;
+            self.looked = look(&self.path);
             if let Some(reason) = self.change.take_polling_reason() {
                 self.notice(reason).await?;
             }
-            self.change.wait(&mut self.shutdown).await?;
+            while self.change.wait(&mut self.shutdown).await? == Wake::SafetyPoll
+                && self.looked.is_some()
+                && look(&self.path) == self.looked
+            {}
         }
     }
 
@@ -345,6 +363,7 @@ mod tests {
             open: None,
             lines: LineAssembler::new(),
             absence_reported: false,
+            looked: None,
         };
         (follower, rx, stop)
     }
