@@ -81,16 +81,19 @@ impl ChangeWatch {
             relevant = kernel.next_change(name) => relevant.map(|()| Wake::Changed),
         };
         match woke {
-            // The file may be a new one now (rotation): watch what the path names.
-            Ok(wake) => {
-                kernel.rewatch_file(&self.path);
-                Ok(wake)
-            }
+            Ok(wake) => Ok(wake),
             // The notification broke (the directory itself went away): poll, and try again.
             Err(()) => {
                 self.kernel = None;
                 Ok(Wake::Changed)
             }
+        }
+    }
+
+    /// After a look at the path: watch the file it names now (a rotation replaced it).
+    pub(crate) fn rewatch(&mut self) {
+        if let Some(kernel) = self.kernel.as_mut() {
+            kernel.rewatch_file(&self.path);
         }
     }
 

@@ -110,6 +110,7 @@ impl Follower {
         loop {
             self.poll().await?;
             self.looked = look(&self.path);
+            self.change.rewatch();
             if let Some(reason) = self.change.take_polling_reason() {
                 self.notice(reason).await?;
             }
