@@ -1,10 +1,10 @@
 //! Polling of phone-number health, WABA analytics and rate-limit usage, for all accounts.
 //!
 //! Health is read in rounds: all accounts at once every `check-interval` (±10%), their phone
-//! reads grouped by app and batched 50 per request ([`super::phone_reads`]), so 1,000
+//! reads grouped by app and batched 50 per request (`phone_reads.rs`), so 1,000
 //! accounts cost 20 requests a round rather than 1,000 (each read still counts against its
 //! WABA's limits, and each account keeps its own usage headers). The first round waits for the
-//! accounts' first inspections ([`super::health_rounds`]). Analytics at most every 15 minutes
+//! accounts' first inspections (`health_rounds.rs`). Analytics at most every 15 minutes
 //! (they count against the WABA's 200-per-hour management budget), also across processes: the
 //! last poll is cached in the data dir, and a fresh cache answers instead of Meta.
 
