@@ -220,12 +220,10 @@ fn scrubbed(bytes: Bytes, kind: Kind) -> Result<RequestBody, axum::response::Res
             });
         }
         Kind::Other if looks_like_json => {
-            let carries = match serde_json::from_slice::<serde_json::Value>(&bytes) {
-                Ok(serde_json::Value::Object(object)) => {
-                    object.keys().any(|k| scrub::is_credential(k))
-                }
-                Ok(_) => false,
-                Err(_) => scrub::mentions_credential(&bytes),
+            let carries = match scrub::json_without_credentials(&bytes) {
+                Some(std::borrow::Cow::Owned(_)) => true,
+                Some(std::borrow::Cow::Borrowed(_)) => false,
+                None => scrub::mentions_credential(&bytes),
             };
             if carries {
                 return Err(credential_in_other_body());
@@ -247,20 +245,17 @@ fn scrubbed(bytes: Bytes, kind: Kind) -> Result<RequestBody, axum::response::Res
     })
 }
 
-/// The JSON body without its credentials, `None` when it had none.
+/// The JSON body without its credentials, `None` when it had none. Parsed once.
 fn json_scrubbed(bytes: &Bytes) -> Result<Option<Bytes>, axum::response::Response> {
-    if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err()
-        && scrub::mentions_credential(bytes)
-    {
-        return Err(proxy_error(
+    match scrub::json_without_credentials(bytes) {
+        Some(std::borrow::Cow::Owned(clean)) => Ok(Some(Bytes::from(clean))),
+        Some(std::borrow::Cow::Borrowed(_)) => Ok(None),
+        None if scrub::mentions_credential(bytes) => Err(proxy_error(
             StatusCode::BAD_REQUEST,
             "the JSON body does not parse and seems to name a credential, which the proxy cannot remove with certainty: send valid JSON without access_token (tokentop adds the token)",
-        ));
+        )),
+        None => Ok(None),
     }
-    Ok(match scrub::json_without_credentials(bytes) {
-        std::borrow::Cow::Borrowed(_) => None,
-        std::borrow::Cow::Owned(clean) => Some(Bytes::from(clean)),
-    })
 }
 
 fn credential_in_other_body() -> axum::response::Response {

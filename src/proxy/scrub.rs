@@ -10,7 +10,16 @@ const CREDENTIAL_PARAMS: [&str; 3] = ["access_token", "appsecret_proof", "appsec
 /// `access.token`, `access token` and `access[token` as `access_token`, and `access_token[]`
 /// as an array named `access_token`; any case counts, to be safe.
 pub fn is_credential(key: &str) -> bool {
-    let lower = key.trim().to_ascii_lowercase();
+    // Every spelling is at least as long as `access_token` and starts `acc` or `app`: most
+    // keys (`messaging_product`, `to`, `fields`) are ruled out without an allocation.
+    let trimmed = key.trim();
+    let prefix = trimmed.as_bytes().get(..3).unwrap_or_default();
+    if trimmed.len() < "access_token".len()
+        || !(prefix.eq_ignore_ascii_case(b"acc") || prefix.eq_ignore_ascii_case(b"app"))
+    {
+        return false;
+    }
+    let lower = trimmed.to_ascii_lowercase();
     let base = match lower.find('[') {
         Some(open) if lower[open..].contains(']') => &lower[..open],
         _ => lower.as_str(),
@@ -55,20 +64,21 @@ pub fn has_credentials(encoded: &[u8]) -> bool {
 }
 
 /// A JSON body without top-level credential keys; the bytes as sent when it has none (or is
-/// not a JSON object: Meta will say what is wrong with it).
-pub fn json_without_credentials(body: &[u8]) -> Cow<'_, [u8]> {
-    let Ok(serde_json::Value::Object(mut object)) = serde_json::from_slice(body) else {
-        return Cow::Borrowed(body);
+/// JSON but not an object: Meta will say what is wrong with it). `None` when it is not JSON
+/// at all: the caller decides what a body that cannot be read with certainty may carry.
+pub fn json_without_credentials(body: &[u8]) -> Option<Cow<'_, [u8]>> {
+    let serde_json::Value::Object(mut object) = serde_json::from_slice(body).ok()? else {
+        return Some(Cow::Borrowed(body));
     };
     let before = object.len();
     object.retain(|key, _| !is_credential(key));
     if object.len() == before {
-        return Cow::Borrowed(body);
+        return Some(Cow::Borrowed(body));
     }
-    match serde_json::to_vec(&object) {
+    Some(match serde_json::to_vec(&object) {
         Ok(bytes) => Cow::Owned(bytes),
         Err(_) => Cow::Borrowed(body),
-    }
+    })
 }
 
 /// True when a multipart body has a part named like a credential. Such a body is refused
@@ -219,17 +229,17 @@ mod tests {
     fn json_bodies_lose_top_level_credentials_and_keep_the_rest() {
         let body = br#"{"messaging_product":"whatsapp","access_token":"EAAGsecret","to":"1555"}"#;
         let kept: serde_json::Value =
-            serde_json::from_slice(&json_without_credentials(body)).unwrap();
+            serde_json::from_slice(&json_without_credentials(body).unwrap()).unwrap();
         assert_eq!(
             kept,
             serde_json::json!({"messaging_product":"whatsapp","to":"1555"})
         );
         let clean = br#"{"to":"1555"}"#;
-        assert!(matches!(json_without_credentials(clean), Cow::Borrowed(_)));
         assert!(matches!(
-            json_without_credentials(b"not json"),
-            Cow::Borrowed(_)
+            json_without_credentials(clean),
+            Some(Cow::Borrowed(_))
         ));
+        assert!(json_without_credentials(b"not json").is_none());
     }
 
     #[test]
@@ -306,7 +316,7 @@ mod tests {
         assert!(has_credentials(query));
         assert_eq!(without_credentials(query), b"fields=id");
         let body = br#"{"access.token":"EAAGsecret","to":"1"}"#;
-        assert_eq!(&*json_without_credentials(body), br#"{"to":"1"}"#);
+        assert_eq!(&*json_without_credentials(body).unwrap(), br#"{"to":"1"}"#);
     }
 
     #[test]
