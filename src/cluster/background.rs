@@ -230,7 +230,7 @@ async fn live_members(inner: &Inner, members: RawBeats, now: DateTime<Utc>) -> V
 }
 
 /// `member|nonce|fence` -> who and which fence.
-fn lease_holder(account: &str, value: &str) -> Option<LeaseHolder> {
+pub(super) fn lease_holder(account: &str, value: &str) -> Option<LeaseHolder> {
     let mut parts = value.rsplitn(3, '|');
     let fence = parts.next()?.parse().ok()?;
     let _nonce = parts.next()?;

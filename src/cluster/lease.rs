@@ -67,18 +67,17 @@ pub async fn acquire(
     }
 }
 
-/// `member|nonce|fence` -> `member (fence N)`; anything else is shown as whoever it may be,
-/// capped (a lease key is Redis data, not necessarily ours).
+/// `member|nonce|fence` -> `member (fence N)`, read as the status reads it; anything else is
+/// shown as whoever it may be, and the name capped (a lease key is Redis data, not
+/// necessarily ours).
 fn holder_name(value: &str) -> String {
-    let mut parts = value.rsplitn(3, '|');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(fence), Some(_nonce), Some(member)) if fence.parse::<u64>().is_ok() => {
-            format!(
-                "{} (fence {fence})",
-                member.chars().take(64).collect::<String>()
-            )
-        }
-        _ => "another tokentop process".to_string(),
+    match super::background::lease_holder("", value) {
+        Some(held) => format!(
+            "{} (fence {})",
+            held.holder.chars().take(64).collect::<String>(),
+            held.fence
+        ),
+        None => "another tokentop process".to_string(),
     }
 }
 
