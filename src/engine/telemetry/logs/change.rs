@@ -41,8 +41,12 @@ pub(crate) struct ChangeWatch {
     path: PathBuf,
     name: Option<OsString>,
     kernel: Option<kernel::Watch>,
-    /// Why there is no notification, once said (`None`: nothing worth saying).
+    /// Why there is no notification, until it was said once (`None`: nothing worth saying).
     polling_because: Option<String>,
+    /// Without a watch: whether notification may come later (the directory does not exist
+    /// yet, or went away), so each poll tries again. Not on NFS or after an inotify error:
+    /// those stay polled, and are said once.
+    rearm: bool,
 }
 
 impl ChangeWatch {
@@ -52,6 +56,7 @@ impl ChangeWatch {
             name: path.file_name().map(|n| n.to_os_string()),
             kernel: None,
             polling_because: None,
+            rearm: false,
         };
         watch.arm();
         watch
@@ -70,8 +75,9 @@ impl ChangeWatch {
     ) -> Result<Wake, Stop> {
         let Some(kernel) = self.kernel.as_mut() else {
             sleep(POLL_INTERVAL, shutdown).await?;
-            // The directory may exist now.
-            self.arm();
+            if self.rearm {
+                self.arm();
+            }
             return Ok(Wake::Changed);
         };
         let name = self.name.as_deref();
@@ -85,6 +91,7 @@ impl ChangeWatch {
             // The notification broke (the directory itself went away): poll, and try again.
             Err(()) => {
                 self.kernel = None;
+                self.rearm = true;
                 Ok(Wake::Changed)
             }
         }
@@ -98,6 +105,7 @@ impl ChangeWatch {
     }
 
     fn arm(&mut self) {
+        self.rearm = false;
         let dir = match self.path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
             _ => PathBuf::from("."),
@@ -113,7 +121,7 @@ impl ChangeWatch {
         }
         match kernel::Watch::new(&dir, &self.path) {
             Ok(watch) => self.kernel = Some(watch),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => self.rearm = true,
             Err(err) => {
                 self.polling_because = Some(format!(
                     "no change notification for {} ({err}): polling it every {} ms",
@@ -313,6 +321,25 @@ mod tests {
         })
         .await;
         assert!(through < NOTIFIED_WITHIN, "{through:?}");
+    }
+
+    #[tokio::test]
+    async fn a_directory_created_later_gets_its_watch_at_the_next_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let later = dir.path().join("later");
+        let mut watch = ChangeWatch::new(&later.join("app.log"));
+        assert!(watch.kernel.is_none());
+        assert!(
+            watch.take_polling_reason().is_none(),
+            "a missing directory is no news"
+        );
+        let (_stop, mut shutdown) = watch::channel(false);
+        assert_eq!(watch.wait(&mut shutdown).await.ok(), Some(Wake::Changed));
+        assert!(watch.kernel.is_none());
+        std::fs::create_dir(&later).unwrap();
+        assert_eq!(watch.wait(&mut shutdown).await.ok(), Some(Wake::Changed));
+        assert!(watch.kernel.is_some(), "no watch once the directory exists");
+        assert!(watch.take_polling_reason().is_none());
     }
 
     #[tokio::test]
