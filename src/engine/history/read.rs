@@ -25,18 +25,19 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The row a line holds; an over-long or unreadable line is counted, a blank one is not.
     fn take(&mut self, line: &[u8], too_long: bool) -> Option<HistoryEntry> {
         let line = line.trim_ascii();
         if line.is_empty() && !too_long {
             return None;
         }
-        match serde_json::from_slice(line) {
-            Ok(entry) if !too_long => Some(entry),
-            _ => {
-                self.skipped += 1;
-                None
-            }
+        let entry = (!too_long)
+            .then(|| serde_json::from_slice(line).ok())
+            .flatten();
+        if entry.is_none() {
+            self.skipped += 1;
         }
+        entry
     }
 }
 
