@@ -103,7 +103,6 @@ async fn forward(
     // The body is read before an upstream slot is taken, within the timeout: a client that
     // sends its body slowly holds no slot another send needs.
     let (parts, body) = request.into_parts();
-    let carried_credential = carries_credential(&parts);
     let reading = read_request_body(body, &parts.headers, proxy.limits());
     let mut body = tokio::time::timeout(proxy.timeout, reading)
         .await
@@ -111,7 +110,6 @@ async fn forward(
     if body.has_multipart_credentials() {
         return Err(credential_part_refused());
     }
-    let carried_credential = carried_credential || body.had_credentials();
     let _permit = proxy.permit(&account).await?;
     let mut loan = proxy.broker.lend(&account).await.map_err(|err| {
         proxy_error(
@@ -120,6 +118,12 @@ async fn forward(
         )
     })?;
     let target = Target::new(proxy, &parts.method, &parts.uri, &parts.headers);
+    // The request came with a credential of its own (removed before it went upstream).
+    let carried_credential = parts
+        .headers
+        .contains_key(axum::http::header::AUTHORIZATION)
+        || target.query_scrubbed
+        || body.had_credentials();
     let upstream_started = Instant::now();
     let mut retried = false;
     let mut answer = match target.send(proxy, &loan, body.for_upstream()).await {
@@ -157,17 +161,6 @@ async fn forward(
     Ok((answer.into_response(), Some(account), outcome))
 }
 
-/// The request came with a credential of its own (removed before it went upstream).
-fn carries_credential(parts: &axum::http::request::Parts) -> bool {
-    parts
-        .headers
-        .contains_key(axum::http::header::AUTHORIZATION)
-        || parts
-            .uri
-            .query()
-            .is_some_and(|query| scrub::has_credentials(query.as_bytes()))
-}
-
 fn body_too_slow(timeout: std::time::Duration) -> Response<Body> {
     proxy_error(
         StatusCode::REQUEST_TIMEOUT,
@@ -190,6 +183,8 @@ struct Target {
     method: reqwest::Method,
     url: String,
     query: Vec<u8>,
+    /// A credential was removed from the query.
+    query_scrubbed: bool,
     headers: reqwest::header::HeaderMap,
     message_send: bool,
 }
@@ -198,7 +193,8 @@ impl Target {
     fn new(proxy: &Proxy, method: &Method, uri: &axum::http::Uri, headers: &HeaderMap) -> Self {
         // Re-encoded only when a credential has to go: otherwise the query goes as sent.
         let sent = uri.query().unwrap_or("").as_bytes();
-        let query = if scrub::has_credentials(sent) {
+        let query_scrubbed = scrub::has_credentials(sent);
+        let query = if query_scrubbed {
             scrub::without_credentials(sent)
         } else {
             sent.to_vec()
@@ -217,6 +213,7 @@ impl Target {
             method: method.clone(),
             url: format!("{}{path}", proxy.graph_base_url),
             query,
+            query_scrubbed,
             headers: forwarded,
             message_send: *method == Method::POST
                 && path.trim_end_matches('/').ends_with("/messages"),
