@@ -4,8 +4,10 @@
 //! skipped on load; the file is compacted to its newest half once it passes a size cap.
 //!
 //! Why a row was written is typed (`cause`); the line's JSON shape, where the cause is the
-//! `event` and `trigger` words, is `on_disk`'s. Beside the file: what is read from its rows, the refresh success rate (`refresh_stats`),
-//! the `history --summary` digest (`digest`) and the token lifetime series (`lifetime`).
+//! `event` and `trigger` words, is `on_disk`'s, and reading the file with bounded memory is
+//! `read`'s. Beside the file: what is read from its rows, the refresh success rate
+//! (`refresh_stats`), the `history --summary` digest (`digest`) and the token lifetime series
+//! (`lifetime`).
 
 pub mod cause;
 pub mod digest;
