@@ -39,3 +39,4 @@ pub mod serve;
 pub mod sim;
 pub mod tui;
 pub mod ui;
+pub mod webhook;

@@ -293,6 +293,7 @@ impl AccountActor {
                 .access
                 .as_ref()
                 .map(|_| self.snapshot.missing_scopes.clone()),
+            settled: self.snapshot.settled(),
         };
         self.token_tx.send_replace(view);
     }

@@ -121,6 +121,9 @@ pub struct TokenView {
     pub expires_at: Option<i64>,
     /// WhatsApp scopes the token lacks; `None` until it was inspected.
     pub missing_scopes: Option<Vec<String>>,
+    /// The account knows where it stands: inspected, or failed to be (Meta unreachable, a
+    /// config problem). Waiting for the first inspection ends here, well or not.
+    pub settled: bool,
 }
 
 /// A cloneable link to one account actor.

@@ -1,7 +1,7 @@
 //! Which accounts take their first health poll together.
 //!
 //! An account's first poll waits for its first inspection (so its token and scopes are known),
-//! at most [`FIRST_INSPECTION_WAIT`], as before batching. Accounts whose inspections land
+//! or for it to fail, at most [`FIRST_INSPECTION_WAIT`], as before batching. Accounts whose inspections land
 //! together (batched inspection delivers a whole app's answers at once) are handed out as one
 //! group, so their phone reads share batch requests; an account that lands much later gets a
 //! group of its own instead of holding the others back.
@@ -94,8 +94,12 @@ async fn first_inspection(
     index: usize,
 ) -> usize {
     if inspected {
-        // A closed channel (the account task is gone) counts as ready: polling reports it.
-        let _ = rx.wait_for(|view| view.missing_scopes.is_some()).await;
+        // A closed channel (the account task is gone) counts as ready: polling reports it. So
+        // does a failed inspection: waiting would not make Meta answer sooner, and a one-shot
+        // `check` would sit out the whole wait against an unreachable Graph API.
+        let _ = rx
+            .wait_for(|view| view.missing_scopes.is_some() || view.settled)
+            .await;
     }
     index
 }
@@ -149,6 +153,19 @@ mod tests {
         assert!(started.elapsed() >= FIRST_INSPECTION_WAIT);
         assert!(arrivals.next_group().await.is_empty());
         drop(senders);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_first_inspection_is_polled_at_once_not_at_the_deadline() {
+        let (senders, mut arrivals) = channels(1);
+        let started = Instant::now();
+        // Meta unreachable: the account settled on an error, its scopes are still unknown.
+        senders[0].send_replace(TokenView {
+            settled: true,
+            ..TokenView::default()
+        });
+        assert_eq!(arrivals.next_group().await, vec![0]);
+        assert!(started.elapsed() <= SETTLE, "{:?}", started.elapsed());
     }
 
     #[tokio::test(start_paused = true)]

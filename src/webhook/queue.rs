@@ -1,0 +1,1 @@
+//! The durable webhook queue (being written: see the issue on the webhook relay).
