@@ -8,7 +8,7 @@ use toml::de::{DeTable, DeValue};
 use super::issues::Invalid;
 use super::reader::Ctx;
 use super::secrets::secret;
-use super::settings::{ProxyListen, ProxySettings};
+use super::settings::{Listen, ProxySettings};
 use super::values;
 
 pub(crate) const PROXY_KEYS: &[&str] = &[
@@ -55,17 +55,17 @@ pub(crate) fn proxy(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> ProxySettings {
 }
 
 /// `"127.0.0.1:8089"` or `"unix:/run/tokentop/graph.sock"`.
-fn proxy_listen(text: &str) -> Result<ProxyListen, Invalid> {
+fn proxy_listen(text: &str) -> Result<Listen, Invalid> {
     const ALLOWED: &str = "an IP address and port such as \"127.0.0.1:8089\", or \"unix:/PATH\" for a Unix socket (created 0660)";
     if let Some(path) = text.trim().strip_prefix("unix:") {
         let path = PathBuf::from(path);
         if !path.is_absolute() {
             return Err(Invalid::new("the socket path is not absolute", ALLOWED));
         }
-        return Ok(ProxyListen::Unix(path));
+        return Ok(Listen::Unix(path));
     }
     values::listen_addr(text)
-        .map(ProxyListen::Tcp)
+        .map(Listen::Tcp)
         .map_err(|invalid| Invalid::new(invalid.problem, ALLOWED))
 }
 
@@ -106,7 +106,7 @@ fn allow_list(ctx: &mut Ctx<'_>, table: &DeTable<'_>) -> Vec<String> {
 /// A proxy on the network adds the account's token to whatever reaches it: refuse that
 /// without a client token.
 fn check_exposure(ctx: &mut Ctx<'_>, table: &DeTable<'_>, proxy: &ProxySettings) {
-    let Some(ProxyListen::Tcp(addr)) = &proxy.listen else {
+    let Some(Listen::Tcp(addr)) = &proxy.listen else {
         return;
     };
     if addr.ip().is_loopback() || proxy.client_token.is_some() {

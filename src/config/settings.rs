@@ -249,17 +249,17 @@ impl PartialEq for ServeSettings {
 
 /// Where the Graph API proxy listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProxyListen {
+pub enum Listen {
     Tcp(std::net::SocketAddr),
     /// A Unix socket, created 0660.
     Unix(std::path::PathBuf),
 }
 
-impl std::fmt::Display for ProxyListen {
+impl std::fmt::Display for Listen {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ProxyListen::Tcp(addr) => write!(f, "{addr}"),
-            ProxyListen::Unix(path) => write!(f, "unix:{}", path.display()),
+            Listen::Tcp(addr) => write!(f, "{addr}"),
+            Listen::Unix(path) => write!(f, "unix:{}", path.display()),
         }
     }
 }
@@ -267,7 +267,7 @@ impl std::fmt::Display for ProxyListen {
 /// `[proxy]`: the Graph API proxy. Off unless `listen` is set.
 #[derive(Debug, Clone)]
 pub struct ProxySettings {
-    pub listen: Option<ProxyListen>,
+    pub listen: Option<Listen>,
     /// When set, every request must carry `Authorization: Bearer <this>`; required off loopback.
     pub client_token: Option<secrecy::SecretString>,
     /// Extra path patterns (`*` = one segment) beyond the accounts' ids and `/debug_token`.

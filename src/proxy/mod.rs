@@ -14,7 +14,6 @@
 
 mod body;
 mod forward;
-mod listen;
 mod reply;
 pub mod route;
 pub mod scrub;
@@ -28,7 +27,7 @@ use axum::http::{HeaderMap, StatusCode};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::bearer::BearerCheck;
-use crate::config::{ProxyListen, Settings};
+use crate::config::{Listen, Settings};
 use crate::engine::broker::TokenBroker;
 use body::Limits;
 use reply::proxy_error;
@@ -160,15 +159,16 @@ pub async fn start(settings: &Settings, broker: TokenBroker) -> anyhow::Result<O
     let app = axum::Router::new()
         .fallback(forward::handle)
         .with_state(proxy);
-    let shown = listen::serve(&listen, app).await?;
+    let limits = crate::listener::Limits::new("the Graph API proxy");
+    let shown = crate::listener::bind::serve(&listen, app, limits, "[proxy] listen").await?;
     tracing::info!("Graph API proxy on {shown}");
     Ok(Some(shown))
 }
 
 /// The address form a client uses, for messages.
-pub fn describe(listen: &ProxyListen) -> String {
+pub fn describe(listen: &Listen) -> String {
     match listen {
-        ProxyListen::Tcp(addr) => format!("http://{addr}"),
-        ProxyListen::Unix(path) => format!("unix:{}", path.display()),
+        Listen::Tcp(addr) => format!("http://{addr}"),
+        Listen::Unix(path) => format!("unix:{}", path.display()),
     }
 }

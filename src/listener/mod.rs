@@ -1,8 +1,10 @@
-//! The accept loop of tokentop's HTTP listeners (the proxy and `[serve]`): a cap on open
-//! connections, and a timeout on reading each request head, which in hyper also closes a
-//! keep-alive connection left idle between requests. `axum::serve` has neither, so half-open
+//! The accept loop of tokentop's HTTP listeners (the proxy, `[serve]`, the webhook relay): a
+//! cap on open connections, and a timeout on reading each request head, which in hyper also
+//! closes a keep-alive connection left idle between requests. `axum::serve` has neither, so half-open
 //! or idle clients piled up until the daemon ran out of file descriptors (and history and
 //! telemetry writes failed with it).
+
+pub mod bind;
 
 use std::io;
 use std::sync::Arc;
