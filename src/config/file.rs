@@ -10,10 +10,11 @@ use super::settings::{
     AccountSettings, ClusterSettings, GraphSettings, LogSourceSettings, PatternSettings,
     ProxySettings, RefreshPolicy, ServeSettings, UiSettings,
 };
-use super::{EnvSnapshot, account, cluster, proxy, sections, telemetry};
+use super::{EnvSnapshot, account, cluster, proxy, sections, telemetry, webhook};
 
 const TOP_LEVEL_KEYS: &[&str] = &[
     "graph", "refresh", "account", "log", "patterns", "pattern", "ui", "serve", "proxy", "cluster",
+    "webhook",
 ];
 
 /// What the file said, over the built-in defaults.
@@ -30,6 +31,7 @@ pub(crate) struct FileConfig {
     pub serve: ServeSettings,
     pub proxy: ProxySettings,
     pub cluster: ClusterSettings,
+    pub webhook: super::WebhookSettings,
     pub plain_secrets: Vec<PlainSecret>,
 }
 
@@ -66,6 +68,7 @@ pub(crate) fn parse(
         serve: sections::serve(&mut ctx, root),
         proxy: proxy::proxy(&mut ctx, root),
         cluster: cluster::cluster(&mut ctx, root),
+        webhook: webhook::webhook(&mut ctx, root),
         plain_secrets: std::mem::take(&mut ctx.plain_secrets),
     };
     issues.append(&mut ctx.issues);

@@ -17,12 +17,14 @@ mod sections;
 mod settings;
 mod telemetry;
 mod values;
+mod webhook;
 
 pub use duration::parse_duration;
 pub use issues::{ConfigErrors, ConfigIssue};
 pub use settings::*;
 pub(crate) use values::listen_addr;
 pub use values::url_without_password;
+pub use webhook::{ForwardSettings, TlsFiles, WebhookSettings};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -170,6 +172,7 @@ fn load_all(
         serve: file_config.serve,
         proxy: file_config.proxy,
         cluster: file_config.cluster,
+        webhook: file_config.webhook,
     };
     (settings, issues, text)
 }
@@ -231,7 +234,7 @@ fn explicit_source(overrides: &Overrides, env: &EnvSnapshot) -> Option<&'static 
 /// example config and documentation check themselves against. `[[account]]`'s
 /// `test-message` is a table, listed as `account.test-message`.
 pub fn known_keys() -> Vec<(&'static str, &'static str)> {
-    let tables: [(&'static str, &[&'static str]); 11] = [
+    let tables: [(&'static str, &[&'static str]); 13] = [
         ("graph", sections::GRAPH_KEYS),
         ("refresh", sections::REFRESH_KEYS),
         ("account", account::ACCOUNT_KEYS),
@@ -243,11 +246,13 @@ pub fn known_keys() -> Vec<(&'static str, &'static str)> {
         ("serve", sections::SERVE_KEYS),
         ("proxy", proxy::PROXY_KEYS),
         ("cluster", cluster::CLUSTER_KEYS),
+        ("webhook", webhook::WEBHOOK_KEYS),
+        ("webhook.forward", webhook::FORWARD_KEYS),
     ];
     tables
         .into_iter()
         .flat_map(|(table, keys)| keys.iter().map(move |key| (table, *key)))
-        .filter(|(_, key)| *key != "test-message")
+        .filter(|(table, key)| *key != "test-message" && (*table, *key) != ("webhook", "forward"))
         .collect()
 }
 

@@ -30,7 +30,7 @@ pub(crate) fn proxy(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> ProxySettings {
     };
     let path = "proxy";
     ctx.check_keys(table, path, "[proxy]", PROXY_KEYS);
-    proxy.listen = ctx.checked(table, path, "listen", proxy_listen);
+    proxy.listen = ctx.checked(table, path, "listen", listen_on);
     proxy.client_token = secret(ctx, table, path, "client-token");
     proxy.allow = allow_list(ctx, table);
     let size = |ctx: &mut Ctx<'_>, key: &str, max: u64| {
@@ -54,8 +54,9 @@ pub(crate) fn proxy(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> ProxySettings {
     proxy
 }
 
-/// `"127.0.0.1:8089"` or `"unix:/run/tokentop/graph.sock"`.
-fn proxy_listen(text: &str) -> Result<Listen, Invalid> {
+/// `"127.0.0.1:8089"` or `"unix:/run/tokentop/graph.sock"` (the proxy's and the webhook
+/// relay's `listen`).
+pub(crate) fn listen_on(text: &str) -> Result<Listen, Invalid> {
     const ALLOWED: &str = "an IP address and port such as \"127.0.0.1:8089\", or \"unix:/PATH\" for a Unix socket (created 0660)";
     if let Some(path) = text.trim().strip_prefix("unix:") {
         let path = PathBuf::from(path);

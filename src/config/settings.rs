@@ -24,6 +24,7 @@ pub struct Settings {
     pub serve: ServeSettings,
     pub proxy: ProxySettings,
     pub cluster: ClusterSettings,
+    pub webhook: super::WebhookSettings,
 }
 
 /// `[graph]`: where the Graph API is and how long to wait for it.

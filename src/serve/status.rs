@@ -163,6 +163,7 @@ mod tests {
             serve: Default::default(),
             proxy: Default::default(),
             cluster,
+            webhook: Default::default(),
         }
     }
 

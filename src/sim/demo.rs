@@ -116,6 +116,7 @@ impl Demo {
                 ..RefreshPolicy::default()
             },
             cluster: Default::default(),
+            webhook: Default::default(),
             accounts,
             logs: vec![LogSourceSettings {
                 name: "backend".to_string(),

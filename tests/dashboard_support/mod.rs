@@ -67,6 +67,7 @@ pub fn settings() -> Settings {
         serve: Default::default(),
         proxy: Default::default(),
         cluster: Default::default(),
+        webhook: Default::default(),
     }
 }
 

@@ -55,6 +55,7 @@ fn settings(
         serve: Default::default(),
         proxy: Default::default(),
         cluster: Default::default(),
+        webhook: Default::default(),
     }
 }
 

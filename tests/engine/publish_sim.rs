@@ -57,6 +57,7 @@ async fn failed_publish_keeps_the_token_and_is_retried_at_the_next_check() {
         serve: Default::default(),
         proxy: Default::default(),
         cluster: Default::default(),
+        webhook: Default::default(),
     };
     let client = GraphClient::new(&settings.graph).unwrap();
     let (handle, mut events) = Engine::start(&settings, Arc::new(client), EngineOptions::default());

@@ -40,6 +40,7 @@ pub fn settings(data_dir: &std::path::Path, accounts: Vec<AccountSettings>) -> S
         serve: Default::default(),
         proxy: Default::default(),
         cluster: Default::default(),
+        webhook: Default::default(),
     }
 }
 
