@@ -91,6 +91,15 @@ pub async fn start_engine_served(
         handle.send(crate::engine::EngineCommand::Shutdown);
         return Err(err);
     }
+    match crate::webhook::start(settings).await {
+        Ok(relay) => relay
+            .into_iter()
+            .for_each(crate::webhook::RunningRelay::run_in_background),
+        Err(err) => {
+            handle.send(crate::engine::EngineCommand::Shutdown);
+            return Err(err.context("cannot start the webhook relay ([webhook])"));
+        }
+    }
     let Some(serve_options) = serve_options else {
         return Ok((handle, events));
     };

@@ -7,4 +7,242 @@
 
 pub mod forward;
 pub mod queue;
+pub mod server;
 pub mod signature;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{ForwardSettings, Settings};
+use forward::{Destination, ForwardReport};
+use queue::{QueueOptions, WebhookQueue};
+use server::{Relay, RelayCounters};
+
+/// Bodies remembered to acknowledge Meta's retries without queueing them again.
+const DEDUPE_CAPACITY: usize = 100_000;
+/// Meta retries a failed delivery for up to seven days.
+const DEDUPE_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A running relay: where it listens, its counters, and the forwarders' reports.
+pub struct RunningRelay {
+    pub address: String,
+    pub counters: Arc<RelayCounters>,
+    pub queue: WebhookQueue,
+    pub reports: mpsc::UnboundedReceiver<ForwardReport>,
+    /// Every newly stored body, for the statuses and account events read from it.
+    pub stored: mpsc::UnboundedReceiver<bytes::Bytes>,
+    stop: watch::Sender<bool>,
+}
+
+impl RunningRelay {
+    /// Stops the forwarders (a body in flight is sent again after a restart).
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Keeps the relay running for the life of the process, logging each destination's
+    /// failures when they start and when they end (not every retry).
+    pub fn run_in_background(mut self) {
+        tokio::spawn(async move {
+            let mut failing: std::collections::HashSet<String> = Default::default();
+            loop {
+                tokio::select! {
+                    report = self.reports.recv() => match report {
+                        Some(report) => log_report(report, &mut failing),
+                        None => break,
+                    },
+                    body = self.stored.recv() => if body.is_none() { break },
+                }
+            }
+            drop(self.stop);
+        });
+    }
+}
+
+fn log_report(report: ForwardReport, failing: &mut std::collections::HashSet<String>) {
+    match report.outcome {
+        forward::ForwardOutcome::Delivered { .. } => {
+            if failing.remove(&report.destination) {
+                tracing::info!(
+                    destination = %report.destination,
+                    "webhook destination answers again: delivering the queued webhooks"
+                );
+            }
+        }
+        forward::ForwardOutcome::Failed { reason, retry_in } => {
+            if failing.insert(report.destination.clone()) {
+                tracing::warn!(
+                    destination = %report.destination,
+                    "webhook destination failed ({reason}): webhooks stay queued, retrying in {} s and on",
+                    retry_in.as_secs()
+                );
+            }
+        }
+    }
+}
+
+/// Starts the relay when `[webhook] listen` is set: the queue in `<data dir>/webhooks`, one
+/// forwarder per destination, then the listener.
+pub async fn start(settings: &Settings) -> anyhow::Result<Option<RunningRelay>> {
+    let config = &settings.webhook;
+    let Some(listen) = &config.listen else {
+        return Ok(None);
+    };
+    let secrets = app_secrets(settings)?;
+    let Some(verify_token) = config.verify_token.clone() else {
+        bail!("[webhook] listen is set without verify-token: Meta's handshake could never succeed");
+    };
+    let destinations = destinations(settings)?;
+    let queue = WebhookQueue::open(QueueOptions {
+        dir: settings.data_dir.join("webhooks"),
+        max_bytes: config.max_queue,
+        destinations: destinations.iter().map(|d| d.name.clone()).collect(),
+        dedupe_capacity: DEDUPE_CAPACITY,
+        dedupe_window: DEDUPE_WINDOW,
+    })
+    .await
+    .context("cannot open the webhook queue")?;
+    let (stop, stopped) = watch::channel(false);
+    let (report_tx, reports) = mpsc::unbounded_channel();
+    let client = forward_client()?;
+    for destination in destinations {
+        tokio::spawn(forward::run(
+            queue.clone(),
+            destination,
+            client.clone(),
+            report_tx.clone(),
+            stopped.clone(),
+        ));
+    }
+    let (stored_tx, stored) = mpsc::unbounded_channel();
+    let max_body = usize::try_from(config.max_body).unwrap_or(usize::MAX);
+    let mut relay = Relay::new(secrets, verify_token, queue.clone(), max_body);
+    relay.stored = Some(stored_tx);
+    let counters = relay.counters.clone();
+    let app = server::router(Arc::new(relay), &config.path);
+    let limits = crate::listener::Limits::new("the webhook relay");
+    let address = crate::listener::bind::serve(listen, app, limits, "[webhook] listen").await?;
+    tracing::info!("webhook relay listening on {address}{}", config.path);
+    Ok(Some(RunningRelay {
+        address,
+        counters,
+        queue,
+        reports,
+        stored,
+        stop,
+    }))
+}
+
+/// Every distinct app secret of the accounts: a body is Meta's if one of them signed it.
+fn app_secrets(settings: &Settings) -> anyhow::Result<Vec<SecretString>> {
+    let mut secrets: Vec<SecretString> = Vec::new();
+    for secret in settings
+        .accounts
+        .iter()
+        .filter_map(|a| a.app_secret.as_ref())
+    {
+        if !secrets
+            .iter()
+            .any(|known| known.expose_secret() == secret.expose_secret())
+        {
+            secrets.push(secret.clone());
+        }
+    }
+    if secrets.is_empty() {
+        bail!(
+            "[webhook] needs the app secret of the app Meta signs webhooks for: set app-secret on the [[account]]s"
+        );
+    }
+    Ok(secrets)
+}
+
+fn destinations(settings: &Settings) -> anyhow::Result<Vec<Destination>> {
+    settings
+        .webhook
+        .forward
+        .iter()
+        .map(|forward| destination(settings, forward))
+        .collect()
+}
+
+/// A destination with its account filter: the ids (WABA and phone number) of the named
+/// accounts, matched against the body's `"id"` and `"phone_number_id"` values.
+fn destination(settings: &Settings, forward: &ForwardSettings) -> anyhow::Result<Destination> {
+    let url = reqwest::Url::parse(&forward.url)
+        .with_context(|| format!("[[webhook.forward]] {}: bad url", forward.name))?;
+    if forward.accounts.is_empty() {
+        return Ok(Destination {
+            name: forward.name.clone(),
+            url,
+            wants: None,
+        });
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for name in &forward.accounts {
+        let Some(account) = settings.accounts.iter().find(|a| &a.name == name) else {
+            bail!(
+                "[[webhook.forward]] {}: accounts names {name:?}, which is not an [[account]]",
+                forward.name
+            );
+        };
+        let known: Vec<&String> = [&account.business_account_id, &account.phone_number_id]
+            .into_iter()
+            .flatten()
+            .collect();
+        if known.is_empty() {
+            bail!(
+                "[[webhook.forward]] {}: account {name:?} has neither business-account-id nor phone-number-id, so no webhook can be told to be about it",
+                forward.name
+            );
+        }
+        ids.extend(known.into_iter().cloned());
+    }
+    let wants = move |body: &[u8]| ids_in(body).iter().any(|id| ids.contains(id));
+    Ok(Destination {
+        name: forward.name.clone(),
+        url,
+        wants: Some(Arc::new(wants)),
+    })
+}
+
+/// The WABA ids (`entry[].id`, `waba_info.waba_id`) and phone-number ids a body is about.
+fn ids_in(body: &[u8]) -> Vec<String> {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let mut ids = Vec::new();
+    collect_ids(&value, &mut ids);
+    ids
+}
+
+fn collect_ids(value: &serde_json::Value, ids: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, inner) in map {
+                if matches!(key.as_str(), "id" | "waba_id" | "phone_number_id")
+                    && let Some(id) = inner.as_str()
+                {
+                    ids.push(id.to_string());
+                }
+                collect_ids(inner, ids);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_ids(v, ids)),
+        _ => {}
+    }
+}
+
+/// The forwarders' HTTP client: rustls, no redirects (a body goes where it was configured).
+fn forward_client() -> anyhow::Result<reqwest::Client> {
+    crate::graph::install_tls_provider();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .context("cannot set up the webhook forwarders' HTTP client")
+}

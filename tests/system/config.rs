@@ -1119,3 +1119,56 @@ fn serve_section_is_off_by_default_and_checked_when_present() {
         "{errors}"
     );
 }
+
+#[test]
+fn webhook_relay_settings_resolve_and_their_mistakes_are_named() {
+    let settings = load_ok(
+        "[webhook]\nlisten = \"127.0.0.1:8090\"\nverify-token = \"meatball\"\n\n\
+         [[webhook.forward]]\nurl = \"http://127.0.0.1:3000/hooks/wa\"\n\n\
+         [[webhook.forward]]\nurl = \"https://crm.example/wa\"\nname = \"crm\"\naccounts = [\"main\"]\n",
+    );
+    let webhook = &settings.webhook;
+    assert_eq!(webhook.path, "/webhook");
+    assert_eq!(webhook.max_body, 4 << 20);
+    assert_eq!(webhook.forward.len(), 2);
+    assert_eq!(webhook.forward[0].name, "127.0.0.1_3000_hooks_wa");
+    assert_eq!(webhook.forward[1].accounts, vec!["main".to_string()]);
+
+    let cases: [(&str, &str, &str); 5] = [
+        (
+            "[webhook]\nlisten = \"127.0.0.1:8090\"\n",
+            "webhook.verify-token",
+            "Verify token",
+        ),
+        (
+            "[webhook]\ntls-cert = \"/etc/c.pem\"\n",
+            "webhook.tls-key",
+            "PEM",
+        ),
+        (
+            "[webhook]\npath = \"hook\"\n",
+            "webhook.path",
+            "starting with /",
+        ),
+        (
+            "[[webhook.forward]]\nurl = \"ftp://x/\"\n",
+            "webhook.forward[0].url",
+            "http",
+        ),
+        (
+            "[[webhook.forward]]\nurl = \"http://a/\"\nname = \"x\"\n[[webhook.forward]]\nurl = \"http://b/\"\nname = \"x\"\n",
+            "webhook.forward[1].name",
+            "name",
+        ),
+    ];
+    for (text, key, allowed) in cases {
+        let errors = load_err(text);
+        let issue = errors
+            .issues
+            .iter()
+            .find(|issue| issue.key == key)
+            .unwrap_or_else(|| panic!("no issue for {key}:\n{errors}"));
+        assert!(issue.allowed.contains(allowed), "{issue}");
+        assert!(!issue.to_string().contains("meatball"));
+    }
+}
