@@ -92,9 +92,8 @@ pub async fn start_engine_served(
         return Err(err);
     }
     match crate::webhook::start(settings).await {
-        Ok(relay) => relay
-            .into_iter()
-            .for_each(crate::webhook::RunningRelay::run_in_background),
+        Ok(Some(relay)) => relay.run_in_background(handle.clone()),
+        Ok(None) => {}
         Err(err) => {
             handle.send(crate::engine::EngineCommand::Shutdown);
             return Err(err.context("cannot start the webhook relay ([webhook])"));

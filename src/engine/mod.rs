@@ -95,12 +95,31 @@ impl Default for EngineOptions {
 pub struct EngineHandle {
     commands: mpsc::UnboundedSender<EngineCommand>,
     broker: broker::TokenBroker,
+    /// Into the telemetry hub beside the log sources: statuses the webhook relay received.
+    statuses: mpsc::Sender<logs::SourceEvent>,
 }
 
 impl EngineHandle {
     /// Lends tokens to a sender outside the engine (the Graph API proxy).
     pub fn token_broker(&self) -> broker::TokenBroker {
         self.broker.clone()
+    }
+
+    /// Counts message statuses from Meta's webhooks (the relay's), each (wamid, status) once
+    /// with the furthest state kept per message, as statuses from `webhook-json` logs are.
+    /// Waits while the hub catches up; false when the engine has stopped.
+    pub async fn report_webhook_statuses(&self, statuses: Vec<logs::WebhookStatus>) -> bool {
+        for status in statuses {
+            if self
+                .statuses
+                .send(logs::SourceEvent::Status(status))
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
+        true
     }
 
     /// Sends a command; returns false when the engine has stopped.
@@ -142,7 +161,7 @@ impl Engine {
             poll_permits: Arc::new(tokio::sync::Semaphore::new(health::CONCURRENT_POLLS)),
             auto_refresh: options.auto_refresh,
         });
-        let stop_sources = start_telemetry(settings, &options, event_tx, telemetry_rx);
+        let (stop_sources, statuses) = start_telemetry(settings, &options, event_tx, telemetry_rx);
         let mut links = Vec::new();
         let mut tasks = Vec::new();
         let mut pollers = Vec::new();
@@ -185,6 +204,7 @@ impl Engine {
             EngineHandle {
                 commands: command_tx,
                 broker,
+                statuses,
             },
             event_rx,
         )
@@ -199,13 +219,14 @@ struct Router {
     stop_sources: watch::Sender<bool>,
 }
 
-/// Starts the log sources and the telemetry hub; returns the switch that stops the sources.
+/// Starts the log sources and the telemetry hub; returns the switch that stops the sources,
+/// and a way into the hub for the statuses of the webhook relay.
 fn start_telemetry(
     settings: &Settings,
     options: &EngineOptions,
     events: mpsc::UnboundedSender<EngineEvent>,
     inputs: mpsc::UnboundedReceiver<telemetry::TelemetryInput>,
-) -> watch::Sender<bool> {
+) -> (watch::Sender<bool>, mpsc::Sender<logs::SourceEvent>) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (source_tx, source_rx) = mpsc::channel(telemetry::SOURCE_CHANNEL_CAPACITY);
     let patterns = match logs::PatternSet::new(&settings.patterns) {
@@ -216,11 +237,11 @@ fn start_telemetry(
                 account: String::new(),
                 message: err.to_string(),
             });
-            return stop_tx;
+            return (stop_tx, source_tx);
         }
     };
     if options.log_sources {
-        logs::spawn_sources(&settings.logs, source_tx, stop_rx);
+        logs::spawn_sources(&settings.logs, source_tx.clone(), stop_rx);
     }
     let summary = options
         .write_summary
@@ -249,7 +270,7 @@ fn start_telemetry(
         phone_accounts,
     );
     tokio::spawn(hub.run(source_rx, inputs));
-    stop_tx
+    (stop_tx, source_tx)
 }
 
 /// The latest telemetry snapshot of a running daemon or dashboard, for `check`.

@@ -44,9 +44,10 @@ impl RunningRelay {
         let _ = self.stop.send(true);
     }
 
-    /// Keeps the relay running for the life of the process, logging each destination's
-    /// failures when they start and when they end (not every retry).
-    pub fn run_in_background(mut self) {
+    /// Keeps the relay running for the life of the process: the statuses of each stored body
+    /// go to the engine's delivery counts, and each destination's failures are logged when
+    /// they start and when they end (not every retry).
+    pub fn run_in_background(mut self, engine: crate::engine::EngineHandle) {
         tokio::spawn(async move {
             let mut failing: std::collections::HashSet<String> = Default::default();
             loop {
@@ -55,11 +56,31 @@ impl RunningRelay {
                         Some(report) => log_report(report, &mut failing),
                         None => break,
                     },
-                    body = self.stored.recv() => if body.is_none() { break },
+                    body = self.stored.recv() => match body {
+                        Some(body) => count_statuses(&engine, &body).await,
+                        None => break,
+                    },
                 }
             }
             drop(self.stop);
         });
+    }
+}
+
+/// The message statuses in a stored body, into the engine's delivery counts. A body that is
+/// not a status webhook (account events, templates) has none; one that does not parse was
+/// still Meta's (its signature held) and is forwarded all the same.
+async fn count_statuses(engine: &crate::engine::EngineHandle, body: &[u8]) {
+    let Ok(text) = std::str::from_utf8(body) else {
+        tracing::warn!("a signed webhook body is not UTF-8: forwarded, not counted");
+        return;
+    };
+    match crate::engine::telemetry::logs::parse_webhook_line(text) {
+        Ok(statuses) if statuses.is_empty() => {}
+        Ok(statuses) => {
+            engine.report_webhook_statuses(statuses).await;
+        }
+        Err(why) => tracing::warn!("a signed webhook body was forwarded but not counted: {why}"),
     }
 }
 
