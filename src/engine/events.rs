@@ -29,8 +29,26 @@ pub enum EngineCommand {
     /// Answer with [`EngineEvent::Pong`]: proves the command router and the client's event
     /// loop are both alive (the `/healthz` probe).
     Ping { request_id: RequestId },
+    /// Meta said by webhook (`account_update`) that the app's access to the WhatsApp Business
+    /// Account `waba_id` was taken away or given back; applies to the accounts configured
+    /// with that `business-account-id`.
+    AccountAccess {
+        waba_id: String,
+        change: AccessChange,
+    },
     /// Finish in-flight refreshes, persist, and stop.
     Shutdown,
+}
+
+/// What Meta said about the app's access to a customer's account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessChange {
+    /// Taken away (`event`: `PARTNER_APP_UNINSTALLED`, `PARTNER_REMOVED`, `ACCOUNT_DELETED`,
+    /// `DISABLED_UPDATE` with a ban): no refresh can help.
+    Revoked { event: String },
+    /// Given back (`PARTNER_APP_INSTALLED`, a ban lifted): believed once the token inspects
+    /// valid.
+    Restored { event: String },
 }
 
 /// How a forced refresh ended.

@@ -36,7 +36,9 @@ pub use account::LOG_NOT_CONFIGURED;
 pub use account::reauth_hint;
 pub use account::{LOG_REFRESH_FAILED, LOG_REFRESHED};
 pub use clock::Clock;
-pub use events::{EngineCommand, EngineEvent, RefreshError, RefreshReport, RequestId, SendReport};
+pub use events::{
+    AccessChange, EngineCommand, EngineEvent, RefreshError, RefreshReport, RequestId, SendReport,
+};
 pub use sends::{LOG_EXPIRED_ATTEMPTING, LOG_EXPIRING_REFRESHING};
 pub use source::TokenSource;
 pub use state::{AccountSnapshot, Inspection, TokenState};
@@ -353,6 +355,20 @@ impl Router {
                         .send(EngineEvent::SendFinished { request_id, report });
                 }
             },
+            EngineCommand::AccountAccess { waba_id, change } => {
+                let mut matched = false;
+                for link in &self.links {
+                    if link.settings.business_account_id.as_deref() == Some(waba_id.as_str()) {
+                        matched = true;
+                        let _ = link.tx.send(AccountMsg::Access(change.clone()));
+                    }
+                }
+                if !matched {
+                    tracing::info!(
+                        "Meta's account_update about WABA {waba_id} names no [[account]] (business-account-id): nothing to change"
+                    );
+                }
+            }
             EngineCommand::Ping { request_id } => {
                 let _ = self.shared.events.send(EngineEvent::Pong { request_id });
             }

@@ -37,6 +37,12 @@ pub enum TokenState {
     Failed {
         reason: String,
     },
+    /// Meta said by webhook (`account_update`) that the customer took the app's access away
+    /// (`event`: `PARTNER_APP_UNINSTALLED`, `PARTNER_REMOVED`, `ACCOUNT_DELETED`, a ban): no
+    /// refresh can help; the customer must onboard again.
+    Revoked {
+        event: String,
+    },
 }
 
 impl TokenState {
@@ -53,6 +59,7 @@ impl TokenState {
             TokenState::Invalid { .. } => "invalid",
             TokenState::ReauthRequired { .. } => "re-auth required",
             TokenState::Failed { .. } => "failed",
+            TokenState::Revoked { .. } => "revoked",
         }
     }
 
@@ -65,6 +72,7 @@ impl TokenState {
                 | TokenState::Invalid { .. }
                 | TokenState::ReauthRequired { .. }
                 | TokenState::Failed { .. }
+                | TokenState::Revoked { .. }
         )
     }
 }

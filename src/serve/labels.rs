@@ -8,7 +8,7 @@ use crate::engine::history::cause::{Cause, PublishTarget, Trigger};
 use crate::graph::Usage;
 
 /// Every value of `tokentop_token_state{state}`; all are exported, 1 for the current one.
-pub const TOKEN_STATES: [&str; 10] = [
+pub const TOKEN_STATES: [&str; 11] = [
     "unknown",
     "valid",
     "never_expires",
@@ -19,6 +19,7 @@ pub const TOKEN_STATES: [&str; 10] = [
     "invalid",
     "reauth_required",
     "failed",
+    "revoked",
 ];
 
 /// Meta's quality ratings, and UNKNOWN before the first read.
@@ -48,6 +49,7 @@ pub fn state_label(state: &TokenState) -> &'static str {
         TokenState::Invalid { .. } => "invalid",
         TokenState::ReauthRequired { .. } => "reauth_required",
         TokenState::Failed { .. } => "failed",
+        TokenState::Revoked { .. } => "revoked",
     }
 }
 

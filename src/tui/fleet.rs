@@ -94,7 +94,10 @@ pub enum Move {
 /// Worst state first: the ones where sending is down or nobody refreshes any more.
 pub fn state_rank(state: &TokenState) -> u8 {
     match state {
-        TokenState::Expired | TokenState::Invalid { .. } | TokenState::Failed { .. } => 0,
+        TokenState::Expired
+        | TokenState::Invalid { .. }
+        | TokenState::Failed { .. }
+        | TokenState::Revoked { .. } => 0,
         TokenState::ReauthRequired { .. } => 1,
         TokenState::Backoff { .. } => 2,
         TokenState::Refreshing => 3,

@@ -36,7 +36,8 @@ pub fn state_symbol(state: &TokenState) -> &'static str {
         TokenState::Expired
         | TokenState::Invalid { .. }
         | TokenState::ReauthRequired { .. }
-        | TokenState::Failed { .. } => "✗",
+        | TokenState::Failed { .. }
+        | TokenState::Revoked { .. } => "✗",
     }
 }
 
@@ -48,6 +49,7 @@ pub fn state_words(state: &TokenState) -> String {
             (Some(c), None) => format!(" ({c})"),
             _ => String::new(),
         },
+        TokenState::Revoked { event } => format!(" ({event})"),
         _ => String::new(),
     };
     format!("{} {}{detail}", state_symbol(state), state.label())

@@ -5,6 +5,7 @@
 //! forwarded byte for byte, with Meta's own signature header, to every destination in order
 //! until each acknowledges it ([`forward`]).
 
+pub mod account_events;
 pub mod forward;
 pub mod queue;
 pub mod server;
@@ -35,6 +36,8 @@ pub struct RunningRelay {
     pub reports: mpsc::UnboundedReceiver<ForwardReport>,
     /// Every newly stored body, for the statuses and account events read from it.
     pub stored: mpsc::UnboundedReceiver<bytes::Bytes>,
+    /// The app ids of the accounts: an `account_update` about another app is not ours.
+    app_ids: Vec<String>,
     stop: watch::Sender<bool>,
 }
 
@@ -57,7 +60,10 @@ impl RunningRelay {
                         None => break,
                     },
                     body = self.stored.recv() => match body {
-                        Some(body) => count_statuses(&engine, &body).await,
+                        Some(body) => {
+                            count_statuses(&engine, &body).await;
+                            apply_account_updates(&engine, &body, &self.app_ids);
+                        }
                         None => break,
                     },
                 }
@@ -81,6 +87,34 @@ async fn count_statuses(engine: &crate::engine::EngineHandle, body: &[u8]) {
             engine.report_webhook_statuses(statuses).await;
         }
         Err(why) => tracing::warn!("a signed webhook body was forwarded but not counted: {why}"),
+    }
+}
+
+/// Revocations and reinstatements in a stored body, to the accounts of their WABA.
+fn apply_account_updates(engine: &crate::engine::EngineHandle, body: &[u8], app_ids: &[String]) {
+    for update in account_events::account_updates(body) {
+        let Some(change) = update.access_change() else {
+            continue;
+        };
+        if let Some(app) = &update.partner_app_id
+            && !app_ids.contains(app)
+        {
+            tracing::info!(
+                "account_update {} for WABA {} is about app {app}, not one of the accounts': ignored",
+                update.event,
+                update.waba_id
+            );
+            continue;
+        }
+        tracing::info!(
+            "account_update {} for WABA {}",
+            update.event,
+            update.waba_id
+        );
+        engine.send(crate::engine::EngineCommand::AccountAccess {
+            waba_id: update.waba_id,
+            change,
+        });
     }
 }
 
@@ -154,6 +188,11 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<RunningRelay>> 
         queue,
         reports,
         stored,
+        app_ids: settings
+            .accounts
+            .iter()
+            .filter_map(|a| a.app_id.clone())
+            .collect(),
         stop,
     }))
 }

@@ -91,6 +91,7 @@ impl AccountActor {
                 msg = rx.recv() => match msg {
                     None | Some(AccountMsg::Shutdown) => break,
                     Some(AccountMsg::Recheck) => self.recheck().await,
+                    Some(AccountMsg::Access(change)) => self.on_access_change(change).await,
                     Some(AccountMsg::StoreChanged) => self.on_store_changed().await,
                     Some(AccountMsg::Refresh { trigger, requested_at, stale, reply }) => {
                         let result = self.refresh_single_flight(trigger, requested_at, stale).await;

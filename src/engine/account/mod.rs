@@ -108,6 +108,8 @@ pub(crate) enum AccountMsg {
         reply: Option<oneshot::Sender<RefreshOutcome>>,
     },
     Recheck,
+    /// Meta's word on the app's access to this account (the webhook relay's).
+    Access(crate::engine::events::AccessChange),
     /// The shared coordinator says another process stored a new token.
     StoreChanged,
     Shutdown,
@@ -174,6 +176,7 @@ mod perform;
 mod phase;
 mod publishing;
 mod refresh;
+mod revocation;
 mod rotation;
 mod supervise;
 

@@ -47,6 +47,15 @@ impl AccountActor {
                     // The hint stays on screen: a date, which does not go stale.
                     self.snapshot.action_hint = Some(format!("{}: {why}", reauth_before(until)));
                 }
+                Action::Revoked { event } => {
+                    let hint = revoked_hint(&self.settings.name, &event);
+                    let message = format!(
+                        "Meta says the app's access to this account was taken away ({event}): refreshing stopped. {hint}"
+                    );
+                    tracing::error!(account = %self.settings.name, "{message}");
+                    self.alert(AlertKind::Revoked, message);
+                    self.snapshot.action_hint = Some(hint);
+                }
                 Action::PermissionHeld => {
                     let detail = self.snapshot.last_error.clone().unwrap_or_default();
                     self.alert(
@@ -79,6 +88,21 @@ impl AccountActor {
             account: self.settings.name.clone(),
             message,
         });
+    }
+}
+
+/// What a person must do after Meta's `account_update` `event` took the app's access away.
+pub fn revoked_hint(account: &str, event: &str) -> String {
+    match event {
+        "ACCOUNT_DELETED" => format!(
+            "The customer's WhatsApp Business Account was deleted: onboard their new one, or remove account {account} from the config"
+        ),
+        "DISABLED_UPDATE" => format!(
+            "Meta disabled the customer's WhatsApp Business Account: they can appeal in WhatsApp Manager; account {account} resumes when Meta reinstates it"
+        ),
+        _ => format!(
+            "The customer must onboard again (Embedded Signup) to give the app access back; account {account} resumes when Meta reports PARTNER_APP_INSTALLED and its token inspects valid"
+        ),
     }
 }
 

@@ -33,6 +33,9 @@ pub(super) enum Phase {
 pub(super) enum Action {
     /// A re-auth episode began: alert once, record it, show the remedy.
     ReauthNeeded { reason: String },
+    /// Meta said the customer took the app's access away (`event`): alert once, record it,
+    /// show the remedy.
+    Revoked { event: String },
     /// Exchanges cannot extend the expiry past this unix second: alert once, show the remedy.
     RefreshCapped { until: i64 },
     /// Meta refused the refresh for lack of permission: alert.
@@ -62,6 +65,8 @@ pub(super) struct AccountState {
     /// The last exchange could not extend the expiry past the credential's (this second).
     capped_until: Option<i64>,
     capped_announced: bool,
+    /// Meta's `account_update` event that took the app's access away, until it is given back.
+    revoked: Option<String>,
 }
 
 impl AccountState {
@@ -73,6 +78,7 @@ impl AccountState {
             last_refresh_unix: None,
             capped_until: None,
             capped_announced: false,
+            revoked: None,
         }
     }
 
@@ -93,14 +99,44 @@ impl AccountState {
         }
     }
 
-    /// Whether a remedy must stay on screen (re-auth, or re-auth needed before a date).
+    /// Whether a remedy must stay on screen (re-auth, re-auth needed before a date, or the
+    /// customer's access to give back).
     pub(super) fn needs_person(&self) -> bool {
-        self.reauth_reason().is_some() || self.capped_until.is_some()
+        self.reauth_reason().is_some() || self.capped_until.is_some() || self.revoked.is_some()
     }
 
-    /// Automatic refreshes may run (not in re-auth, not held after a permission error).
+    /// Automatic refreshes may run (not in re-auth, not held after a permission error, not
+    /// revoked).
     fn may_refresh_automatically(&self) -> bool {
-        self.reauth_reason().is_none() && !matches!(self.phase, Phase::Held { .. })
+        self.reauth_reason().is_none()
+            && !matches!(self.phase, Phase::Held { .. })
+            && self.revoked.is_none()
+    }
+
+    /// The `account_update` event that revoked the app's access, while it stands.
+    pub(super) fn revoked(&self) -> Option<&str> {
+        self.revoked.as_deref()
+    }
+
+    /// Meta said the customer took the app's access away: no refresh until it is given back.
+    /// Announces only the first event of an episode.
+    pub(super) fn revoke(&mut self, event: &str) -> Vec<Action> {
+        self.refresh_at = None;
+        let announce = self.revoked.is_none();
+        self.revoked = Some(event.to_string());
+        if announce {
+            vec![Action::Revoked {
+                event: event.to_string(),
+            }]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Access was given back and the token inspected valid: refreshes are planned again.
+    /// True when the account was revoked.
+    pub(super) fn reinstate(&mut self) -> bool {
+        self.revoked.take().is_some()
     }
 
     fn retry_at(&self) -> Option<i64> {
@@ -118,6 +154,10 @@ impl AccountState {
         now: i64,
         refresh_before: RefreshBefore,
     ) -> Vec<Action> {
+        if self.revoked.is_some() {
+            self.refresh_at = None;
+            return Vec::new();
+        }
         let (credential_info, which) = match credential {
             Credential::Access => (access, "access"),
             Credential::Separate(info) => (Some(info), "long-lived"),
@@ -324,6 +364,11 @@ impl AccountState {
 
     /// The state people see, from the phase and the access token's last inspection.
     pub(super) fn token_state(&self, access: Option<&TokenInfo>, now: i64) -> TokenState {
+        if let Some(event) = &self.revoked {
+            return TokenState::Revoked {
+                event: event.clone(),
+            };
+        }
         if let Some(reason) = self.reauth_reason() {
             // Meta invalidated the token early (password change, security reset): say so.
             let invalidated = access.and_then(|info| {
@@ -433,6 +478,47 @@ mod tests {
             secs_to_expiry: None,
             jitter_fraction: 0.0,
         }
+    }
+
+    #[test]
+    fn a_revoked_account_never_refreshes_until_reinstated_and_announces_once() {
+        let mut state = AccountState::new(0);
+        let token = valid(3000);
+        state.plan(Some(&token), Credential::Access, NOW, SHARE);
+        assert!(state.due(NOW + 2900, true).is_some());
+        let actions = state.revoke("PARTNER_APP_UNINSTALLED");
+        assert_eq!(
+            actions,
+            vec![Action::Revoked {
+                event: "PARTNER_APP_UNINSTALLED".into()
+            }]
+        );
+        // A second event of the same episode is not announced again.
+        assert!(state.revoke("PARTNER_REMOVED").is_empty());
+        assert!(
+            state
+                .plan(Some(&token), Credential::Access, NOW, SHARE)
+                .is_empty()
+        );
+        assert_eq!(state.due(NOW + 2900, true), None);
+        assert_eq!(state.next_refresh_at(true), None);
+        assert!(state.needs_person());
+        assert_eq!(
+            state.token_state(Some(&token), NOW),
+            TokenState::Revoked {
+                event: "PARTNER_REMOVED".into()
+            }
+        );
+        // Even a dead token reads as revoked: the remedy is the customer's, not a new token.
+        assert!(matches!(
+            state.token_state(Some(&dead(460)), NOW),
+            TokenState::Revoked { .. }
+        ));
+        assert!(state.reinstate());
+        assert!(!state.reinstate());
+        state.plan(Some(&token), Credential::Access, NOW, SHARE);
+        assert!(state.due(NOW + 2900, true).is_some());
+        assert_eq!(state.token_state(Some(&token), NOW), TokenState::Valid);
     }
 
     #[test]

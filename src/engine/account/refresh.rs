@@ -28,6 +28,13 @@ pub const LOG_REFRESH_FAILED: &str = "Failed to refresh WhatsApp token";
 impl AccountActor {
     /// One refresh attempt, with every outcome recorded and the state updated.
     pub(super) async fn refresh(&mut self, trigger: Trigger) -> RefreshOutcome {
+        if let Some(event) = self.state.revoked() {
+            let hint = super::perform::revoked_hint(&self.settings.name, event);
+            return Err(RefreshError::local(
+                &format!("not refreshed: Meta says the app's access was taken away ({event})"),
+                &hint,
+            ));
+        }
         let (Some(app), Some(credential)) = (self.app.clone(), self.credential().cloned()) else {
             self.report_missing_for_refresh();
             return Err(RefreshError::local(

@@ -144,7 +144,7 @@ async fn give_up(
                     )));
                 }
             }
-            AccountMsg::Recheck | AccountMsg::StoreChanged => {
+            AccountMsg::Recheck | AccountMsg::StoreChanged | AccountMsg::Access(_) => {
                 let _ = shared
                     .events
                     .send(EngineEvent::Account(Box::new(snapshot.clone())));

@@ -113,6 +113,9 @@ words! {
         Restarted = "restarted",
         /// The account's task panicked too often and was stopped.
         GaveUp = "gave-up",
+        /// Meta said by webhook that the customer took the app's access away (outcome
+        /// failed), or gave it back (outcome ok).
+        Revoked = "revoked",
     }
 }
 

@@ -13,7 +13,7 @@ use crate::graph::Expiry;
 /// `git log -p -S 'HistoryEntry::new' -- src` and the literals passed down to it (the refresh
 /// triggers, `inspect_and_plan`, `alert`, `record_publish`, `refreshed_row`), spelled out
 /// here rather than taken from the enums so that a changed word fails.
-const WRITTEN: [(HistoryEvent, &str); 21] = [
+const WRITTEN: [(HistoryEvent, &str); 22] = [
     (Refresh, "scheduled"),
     (Refresh, "retry"),
     (Refresh, "forced"),
@@ -35,6 +35,7 @@ const WRITTEN: [(HistoryEvent, &str); 21] = [
     (Alert, "rate-limit"),
     (Alert, "restarted"),
     (Alert, "gave-up"),
+    (Alert, "revoked"),
 ];
 
 const EVENTS: [HistoryEvent; 5] = [Inspect, Refresh, Publish, Send, Alert];

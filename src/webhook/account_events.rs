@@ -1,0 +1,154 @@
+//! `account_update` webhooks read for what they say about the app's access to a customer's
+//! WhatsApp Business Account (REFERENCE.md section 13.5), in every shape Meta has printed.
+
+use serde_json::Value;
+
+use crate::engine::AccessChange;
+
+/// One `account_update` change: which WABA, which event, and for which app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountUpdate {
+    /// `waba_info.waba_id`, else the entry's id (partner-side events carry the partner's
+    /// portfolio id there, so `waba_info` wins).
+    pub waba_id: String,
+    pub event: String,
+    /// The app the event is about, when Meta says (`PARTNER_APP_*`).
+    pub partner_app_id: Option<String>,
+    /// `ban_info.waba_ban_state` of `DISABLED_UPDATE`.
+    pub ban_state: Option<String>,
+}
+
+impl AccountUpdate {
+    /// What the event means for the app's access; `None` for the events that do not touch
+    /// it (violations, pricing tiers, `SCHEDULE_FOR_DISABLE`, which is a warning).
+    pub fn access_change(&self) -> Option<AccessChange> {
+        let event = self.event.clone();
+        match (self.event.as_str(), self.ban_state.as_deref()) {
+            ("PARTNER_APP_UNINSTALLED" | "PARTNER_REMOVED" | "ACCOUNT_DELETED", _)
+            | ("DISABLED_UPDATE", Some("DISABLE")) => Some(AccessChange::Revoked { event }),
+            ("PARTNER_APP_INSTALLED", _) | ("DISABLED_UPDATE", Some("REINSTATE")) => {
+                Some(AccessChange::Restored { event })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Every `account_update` change in a webhook body; anything else (and JSON that does not
+/// parse) gives none. `field` is looked for on the change, then in its `value`, then on the
+/// entry, and a missing top-level `object` is accepted: Meta's references printed all three.
+pub fn account_updates(body: &[u8]) -> Vec<AccountUpdate> {
+    let Ok(root) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
+    let mut updates = Vec::new();
+    for entry in array(&root, "entry") {
+        for change in array(entry, "changes") {
+            let value = &change["value"];
+            let field = text(change, "field")
+                .or_else(|| text(value, "field"))
+                .or_else(|| text(entry, "field"));
+            if field != Some("account_update") {
+                continue;
+            }
+            let Some(event) = text(value, "event") else {
+                continue;
+            };
+            let waba_info = &value["waba_info"];
+            let Some(waba_id) = id(waba_info, "waba_id").or_else(|| id(entry, "id")) else {
+                continue;
+            };
+            updates.push(AccountUpdate {
+                waba_id,
+                event: event.to_string(),
+                partner_app_id: id(waba_info, "partner_app_id"),
+                ban_state: text(&value["ban_info"], "waba_ban_state").map(str::to_string),
+            });
+        }
+    }
+    updates
+}
+
+fn array<'v>(value: &'v Value, key: &str) -> impl Iterator<Item = &'v Value> {
+    value[key].as_array().into_iter().flatten()
+}
+
+fn text<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
+    value.get(key)?.as_str()
+}
+
+/// An id written as a string or, as Meta does for some ids, a number.
+fn id(value: &Value, key: &str) -> Option<String> {
+    match value.get(key)? {
+        Value::String(id) if !id.is_empty() => Some(id.clone()),
+        Value::Number(id) => id.as_u64().map(|n| n.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UNINSTALLED: &str =
+        include_str!("../../tests/fixtures/webhook_account_update_partner_app_uninstalled.json");
+    const INSTALLED: &str =
+        include_str!("../../tests/fixtures/webhook_account_update_partner_app_installed.json");
+    const DISABLED: &str =
+        include_str!("../../tests/fixtures/webhook_account_update_disabled.json");
+    const STATUSES: &str = include_str!("../../tests/fixtures/webhook_statuses_batch_mixed.json");
+
+    #[test]
+    fn each_of_metas_printed_shapes_is_read() {
+        // `field` inside `value`, no top-level `object`.
+        let uninstalled = account_updates(UNINSTALLED.as_bytes());
+        assert_eq!(
+            uninstalled,
+            vec![AccountUpdate {
+                waba_id: "271936480512847".into(),
+                event: "PARTNER_APP_UNINSTALLED".into(),
+                partner_app_id: Some("952710384466120".into()),
+                ban_state: None,
+            }]
+        );
+        assert!(matches!(
+            uninstalled[0].access_change(),
+            Some(AccessChange::Revoked { .. })
+        ));
+        // `field` on the entry; the entry id is the partner's portfolio, not the WABA.
+        let installed = account_updates(INSTALLED.as_bytes());
+        assert_eq!(installed[0].waba_id, "508821764930215");
+        assert!(matches!(
+            installed[0].access_change(),
+            Some(AccessChange::Restored { .. })
+        ));
+        // Ordinary nesting, no waba_info: the entry id is the WABA.
+        let disabled = account_updates(DISABLED.as_bytes());
+        assert_eq!(disabled[0].waba_id, "604418273395120");
+        assert_eq!(disabled[0].ban_state.as_deref(), Some("DISABLE"));
+        assert!(matches!(
+            disabled[0].access_change(),
+            Some(AccessChange::Revoked { .. })
+        ));
+        assert!(account_updates(STATUSES.as_bytes()).is_empty());
+        assert!(account_updates(b"not json").is_empty());
+    }
+
+    #[test]
+    fn events_that_do_not_touch_access_change_nothing() {
+        for (event, ban) in [
+            ("ACCOUNT_VIOLATION", None),
+            ("DISABLED_UPDATE", Some("SCHEDULE_FOR_DISABLE")),
+            ("VOLUME_BASED_PRICING_TIER_UPDATE", None),
+            ("SOMETHING_NEW", None),
+        ] {
+            let update = AccountUpdate {
+                waba_id: "1".into(),
+                event: event.into(),
+                partner_app_id: None,
+                ban_state: ban.map(str::to_string),
+            };
+            assert_eq!(update.access_change(), None, "{event}");
+        }
+    }
+}
