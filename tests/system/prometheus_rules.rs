@@ -13,7 +13,7 @@ const CONFIG: &str = "deploy/prometheus/prometheus.example.yml";
 const README: &str = "deploy/prometheus/README.md";
 
 /// Every alert the rules must have, each tested firing and quiet.
-const ALERTS: [&str; 13] = [
+const ALERTS: [&str; 14] = [
     "TokentopTokenExpiringSoon",
     "TokentopTokenExpiresWithinDay",
     "TokentopTokenInvalid",
@@ -27,6 +27,7 @@ const ALERTS: [&str; 13] = [
     "TokentopPhoneNotConnected",
     "TokentopRateLimitHigh",
     "TokentopAccountFailed",
+    "TokentopAccountRevoked",
 ];
 
 fn repo() -> &'static Path {
