@@ -14,6 +14,7 @@ pub mod fs;
 pub mod history;
 mod inspector;
 pub mod publish;
+mod revocations;
 pub mod schedule;
 pub mod send_rows;
 mod sends;
@@ -162,6 +163,7 @@ impl Engine {
             telemetry: telemetry_tx.clone(),
             poll_permits: Arc::new(tokio::sync::Semaphore::new(health::CONCURRENT_POLLS)),
             auto_refresh: options.auto_refresh,
+            revocations: revocations::Revocations::load(&settings.data_dir),
         });
         let (stop_sources, statuses) = start_telemetry(settings, &options, event_tx, telemetry_rx);
         let mut links = Vec::new();

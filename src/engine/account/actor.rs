@@ -75,6 +75,7 @@ impl AccountActor {
     /// Runs until Shutdown. Borrows the mailbox so that a restarted actor keeps it (and every
     /// link to the account stays valid).
     pub(super) async fn run(mut self, rx: &mut mpsc::UnboundedReceiver<AccountMsg>) {
+        self.resume_revocation();
         self.adopt_store_at_start().await;
         self.inspect_and_plan(InspectReason::Startup).await;
         self.republish_if_stale().await;

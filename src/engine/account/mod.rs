@@ -69,6 +69,8 @@ pub(crate) struct Shared {
     pub poll_permits: Arc<tokio::sync::Semaphore>,
     /// False for one-shot commands (`check`): inspect only, refresh only when asked.
     pub auto_refresh: bool,
+    /// Accounts Meta said were revoked, kept across restarts.
+    pub revocations: crate::engine::revocations::Revocations,
 }
 
 impl Shared {

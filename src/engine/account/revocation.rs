@@ -8,9 +8,22 @@ use crate::engine::history::Outcome;
 use crate::engine::history::cause::{AlertKind, InspectReason};
 
 impl AccountActor {
+    /// At start: an account revoked before (by this process or the last) stays revoked,
+    /// without a second alert.
+    pub(super) fn resume_revocation(&mut self) {
+        if let Some(event) = self.shared.revocations.get(&self.settings.name) {
+            let _already_announced = self.state.revoke(&event);
+            self.snapshot.action_hint =
+                Some(super::perform::revoked_hint(&self.settings.name, &event));
+        }
+    }
+
     pub(super) async fn on_access_change(&mut self, change: AccessChange) {
         match change {
             AccessChange::Revoked { event } => {
+                self.shared
+                    .revocations
+                    .set(&self.settings.name, Some(&event));
                 let actions = self.state.revoke(&event);
                 self.perform(actions);
                 self.emit();
@@ -32,6 +45,7 @@ impl AccountActor {
             .is_some_and(|inspection| inspection.info.is_valid);
         let name = self.settings.name.clone();
         if valid && self.state.reinstate() {
+            self.shared.revocations.set(&name, None);
             let message = format!(
                 "access given back ({event}) and the token inspects valid: refreshing again"
             );
