@@ -5,6 +5,7 @@
 //! telemetry writes failed with it).
 
 pub mod bind;
+pub mod tls;
 
 use std::io;
 use std::sync::Arc;

@@ -179,8 +179,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<RunningRelay>> 
     relay.stored = Some(stored_tx);
     let counters = relay.counters.clone();
     let app = server::router(Arc::new(relay), &config.path);
-    let limits = crate::listener::Limits::new("the webhook relay");
-    let address = crate::listener::bind::serve(listen, app, limits, "[webhook] listen").await?;
+    let address = serve(listen, config.tls.as_ref(), app).await?;
     tracing::info!("webhook relay listening on {address}{}", config.path);
     Ok(Some(RunningRelay {
         address,
@@ -195,6 +194,36 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<RunningRelay>> 
             .collect(),
         stop,
     }))
+}
+
+/// Binds `[webhook] listen`, with TLS on the listener itself when `tls-cert` and `tls-key` are
+/// set (read again on SIGHUP).
+async fn serve(
+    listen: &crate::config::Listen,
+    tls: Option<&crate::config::TlsFiles>,
+    app: axum::Router,
+) -> anyhow::Result<String> {
+    use crate::listener::{Limits, bind, tls::ReloadableConfig, tls::TlsListener};
+    const KEY: &str = "[webhook] listen";
+    let limits = Limits::new("the webhook relay");
+    let Some(files) = tls else {
+        return bind::serve(listen, app, limits, KEY).await;
+    };
+    let crate::config::Listen::Tcp(addr) = listen else {
+        bail!(
+            "[webhook] tls-cert with a unix: socket: TLS belongs to whatever listens in front of the socket; remove tls-cert and tls-key, or listen on an address"
+        );
+    };
+    let config = ReloadableConfig::load(files).context("[webhook] tls-cert / tls-key")?;
+    config.reload_on_sighup("the webhook relay");
+    let tcp = bind::bind_tcp(addr, KEY).await?;
+    let local = tcp.local_addr().context("cannot read the bound address")?;
+    tokio::spawn(crate::listener::serve(
+        TlsListener::new(tcp, config),
+        app,
+        limits,
+    ));
+    Ok(format!("https://{local}"))
 }
 
 /// Every distinct app secret of the accounts: a body is Meta's if one of them signed it.

@@ -18,3 +18,4 @@ mod refresh_rates;
 mod sim_cli;
 mod stdout_closed;
 mod telemetry_cli;
+mod webhook_daemon;

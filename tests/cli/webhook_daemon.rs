@@ -1,0 +1,204 @@
+//! `tokentop daemon` with `[webhook]`: Meta's signed webhooks reach the application unchanged,
+//! and a revocation stops refreshing and turns `check` CRITICAL (issue 22).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use secrecy::SecretString;
+use serde_json::Value;
+use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, TokenKind};
+use tokentop::webhook::signature::sign;
+
+use crate::support::cli::{all_text, spawn_in, start_sim, tokentop};
+
+const STATUSES: &str = include_str!("../fixtures/webhook_statuses_batch_mixed.json");
+const UNINSTALLED: &str =
+    include_str!("../fixtures/webhook_account_update_partner_app_uninstalled.json");
+/// The WABA of the uninstall fixture, given to the account.
+const WABA: &str = "271936480512847";
+const FIXTURE_APP: &str = "952710384466120";
+const VERIFY_TOKEN: &str = "relay-verify-5d1e";
+
+type Received = Arc<Mutex<Vec<(Bytes, Option<String>)>>>;
+
+/// The application: records each body with its signature header, answers 200.
+async fn start_application() -> (String, Received) {
+    let received: Received = Arc::default();
+    let seen = received.clone();
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let seen = seen.clone();
+            async move {
+                let signature = headers
+                    .get("x-hub-signature-256")
+                    .map(|v| v.to_str().unwrap().to_string());
+                seen.lock().unwrap().push((body, signature));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_for<T>(what: &str, limit: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "waited {limit:?} for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn post_signed(url: &str, body: &str) -> u16 {
+    let signature = sign(
+        &SecretString::from(DEFAULT_APP_SECRET.to_string()),
+        body.as_bytes(),
+    );
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_relays_webhooks_unchanged_and_a_revocation_stops_refreshing() {
+    let sim = start_sim().await;
+    // Refreshed at 20% of its life left: due 12 s after it was minted, well after the
+    // revocation below.
+    let token = sim
+        .handle()
+        .mint_token(TokenKind::SystemUser, Some(Duration::from_secs(60)))
+        .access_token;
+    let (application, received) = start_application().await;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[refresh]\nrefresh-before = \"80%\"\n\n\
+         [webhook]\nlisten = \"127.0.0.1:{port}\"\nverify-token = \"{VERIFY_TOKEN}\"\n\n\
+         [[webhook.forward]]\nurl = \"{application}\"\nname = \"app\"\n\n\
+         [[account]]\nname = \"shop\"\napp-id = \"{DEFAULT_APP_ID}\"\napp-secret = \"{DEFAULT_APP_SECRET}\"\n\
+         access-token = \"{token}\"\nbusiness-account-id = \"{WABA}\"\n"
+    );
+    let mut daemon = spawn_in(dir.path(), &config, &sim.base_url(), &["daemon"], &[]);
+    let relay = format!("http://127.0.0.1:{port}/webhook");
+    let handshake =
+        format!("{relay}?hub.mode=subscribe&hub.challenge=8812&hub.verify_token={VERIFY_TOKEN}");
+    let stderr = || std::fs::read_to_string(dir.path().join("daemon.err")).unwrap_or_default();
+    wait_for(
+        "the relay to answer Meta's handshake",
+        Duration::from_secs(20),
+        async || {
+            assert!(
+                daemon.try_wait().unwrap().is_none(),
+                "the daemon exited:\n{}",
+                stderr()
+            );
+            let answer = reqwest::get(&handshake).await.ok()?;
+            (answer.text().await.ok()? == "8812").then_some(())
+        },
+    )
+    .await;
+
+    // A status batch reaches the application byte for byte, with Meta's signature.
+    assert_eq!(post_signed(&relay, STATUSES).await, 200);
+    let signature = sign(
+        &SecretString::from(DEFAULT_APP_SECRET.to_string()),
+        STATUSES.as_bytes(),
+    );
+    wait_for(
+        "the batch at the application",
+        Duration::from_secs(10),
+        async || {
+            let received = received.lock().unwrap();
+            received
+                .iter()
+                .any(|(body, sig)| {
+                    body == STATUSES.as_bytes() && sig.as_deref() == Some(&signature)
+                })
+                .then_some(())
+        },
+    )
+    .await;
+
+    // The customer uninstalls the app.
+    let uninstalled = UNINSTALLED.replace(FIXTURE_APP, DEFAULT_APP_ID);
+    let exchanges_before = sim
+        .handle()
+        .stats()
+        .by_endpoint
+        .get("exchange")
+        .copied()
+        .unwrap_or(0);
+    let posted_at = Instant::now();
+    assert_eq!(post_signed(&relay, &uninstalled).await, 200);
+    let revoked_file = dir.path().join("data").join("revoked.json");
+    wait_for(
+        "revoked.json to name the account",
+        Duration::from_secs(1),
+        async || {
+            std::fs::read_to_string(&revoked_file).ok().filter(|text| {
+                text.contains("\"shop\"") && text.contains("PARTNER_APP_UNINSTALLED")
+            })
+        },
+    )
+    .await;
+    let took = posted_at.elapsed();
+    let config_path = dir.path().join("config.toml");
+    let data_dir = dir.path().join("data");
+    let args = [
+        "--config",
+        config_path.to_str().unwrap(),
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--graph-url",
+        &sim.base_url(),
+        "check",
+        "--json",
+    ];
+    let output = tokentop(dir.path(), &args, &[]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", all_text(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let account = &report["accounts"][0];
+    assert_eq!(account["status"], "CRITICAL", "{report:#}");
+    assert_eq!(account["state"], "revoked", "{report:#}");
+    let hint = account["action_hint"].as_str().unwrap_or_default();
+    assert!(hint.contains("onboard again"), "{report:#}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    let log = stderr();
+    assert!(log.contains("PARTNER_APP_UNINSTALLED"), "{log}");
+    assert!(!log.contains(&token), "the token is in the daemon's log");
+
+    // Past the moment the refresh was due: no exchange was made.
+    tokio::time::sleep(Duration::from_secs(14).saturating_sub(posted_at.elapsed())).await;
+    let exchanges_after = sim
+        .handle()
+        .stats()
+        .by_endpoint
+        .get("exchange")
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(exchanges_after, exchanges_before, "{}", stderr());
+    assert!(daemon.try_wait().unwrap().is_none(), "{}", stderr());
+}
