@@ -18,3 +18,4 @@ mod serve_sim;
 mod sim_control;
 mod sim_meta;
 mod sim_shapes;
+mod sim_webhooks;
