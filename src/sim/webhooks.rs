@@ -444,11 +444,7 @@ impl Outbox {
                 return self.give_up();
             }
             retry = true;
-            wait = if wait.is_zero() {
-                self.settings.retry_initial
-            } else {
-                (wait * 2).min(self.settings.retry_max)
-            };
+            wait = next_wait(wait, &self.settings);
         }
     }
 
@@ -494,6 +490,15 @@ impl Outbox {
     }
 }
 
+/// Meta's retry schedule: at once, then `retry_initial`, doubling up to `retry_max`.
+fn next_wait(wait: Duration, settings: &WebhookSettings) -> Duration {
+    if wait.is_zero() {
+        settings.retry_initial
+    } else {
+        wait.saturating_mul(2).min(settings.retry_max)
+    }
+}
+
 /// Scheme, host and port only: a target's path or query may hold a token of the receiver's.
 pub(crate) fn origin(url: &reqwest::Url) -> String {
     url.origin().ascii_serialization()
@@ -514,4 +519,53 @@ pub fn parse_webhook_url(text: &str) -> Result<reqwest::Url, WebhookError> {
         return Err(invalid("has no host"));
     }
     Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_start_at_once_then_double_up_to_the_cap() {
+        let settings = WebhookSettings::default();
+        let mut wait = Duration::ZERO;
+        let mut waits_secs = Vec::new();
+        for _ in 0..9 {
+            wait = next_wait(wait, &settings);
+            waits_secs.push(wait.as_secs());
+        }
+        assert_eq!(waits_secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+    }
+
+    #[test]
+    fn delays_stay_within_their_bounds() {
+        let delay = Delay::between_ms(50, 100);
+        for _ in 0..100 {
+            let drawn = delay.draw();
+            assert!(drawn >= delay.min && drawn <= delay.max, "{drawn:?}");
+        }
+        assert_eq!(Delay::between_ms(9, 3).draw(), Duration::from_millis(9));
+        assert_eq!(Delay::ZERO.draw(), Duration::ZERO);
+    }
+
+    #[test]
+    fn only_http_urls_with_a_host_are_targets() {
+        assert!(parse_webhook_url("https://relay.example/webhook?x=1").is_ok());
+        assert!(parse_webhook_url("http://127.0.0.1:8090/webhook").is_ok());
+        for bad in [
+            "",
+            "relay.example/webhook",
+            "ftp://relay.example/",
+            "unix:/tmp/sock",
+        ] {
+            let err = parse_webhook_url(bad).unwrap_err().to_string();
+            assert!(err.contains("https://"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_origin_leaves_out_path_and_query() {
+        let url = parse_webhook_url("https://relay.example:8443/hook?token=abc").unwrap();
+        assert_eq!(origin(&url), "https://relay.example:8443");
+    }
 }

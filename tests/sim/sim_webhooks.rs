@@ -19,7 +19,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokentop::sim::{
     DEFAULT_WABA_ID, MAX_STATUSES_PER_POST, RunningSim, SimConfig, SimHandle, SimPhone, TokenKind,
-    WebhookSettings,
+    WebhookSettings, WebhookStats,
 };
 use tokentop::webhook::signature::verify;
 use tokio::sync::watch;
@@ -54,6 +54,11 @@ struct Receiver {
 
 impl Receiver {
     async fn start(secret: &str, script: &[StatusCode]) -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Receiver::serve(listener, secret, script)
+    }
+
+    fn serve(listener: tokio::net::TcpListener, secret: &str, script: &[StatusCode]) -> Receiver {
         let state = ReceiverState {
             secret: SecretString::from(secret.to_string()),
             posts: Arc::new(watch::Sender::new(Vec::new())),
@@ -62,7 +67,6 @@ impl Receiver {
         let app = Router::new()
             .route("/hook", post(receive))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
         Receiver {
@@ -116,14 +120,27 @@ async fn receive(
     answer
 }
 
-/// Every status in `posts`, with the entry and change it came in.
-fn statuses(posts: &[Post]) -> Vec<(Value, Value, Value)> {
+/// One status as received, with the entry and change around it (without their other statuses).
+struct Seen {
+    waba_id: Value,
+    field: Value,
+    metadata: Value,
+    status: Value,
+}
+
+/// Every status in `posts`.
+fn statuses(posts: &[Post]) -> Vec<Seen> {
     let mut found = Vec::new();
     for post in posts {
         for entry in post.json["entry"].as_array().into_iter().flatten() {
             for change in entry["changes"].as_array().into_iter().flatten() {
                 for status in change["value"]["statuses"].as_array().into_iter().flatten() {
-                    found.push((entry.clone(), change.clone(), status.clone()));
+                    found.push(Seen {
+                        waba_id: entry["id"].clone(),
+                        field: change["field"].clone(),
+                        metadata: change["value"]["metadata"].clone(),
+                        status: status.clone(),
+                    });
                 }
             }
         }
@@ -134,8 +151,8 @@ fn statuses(posts: &[Post]) -> Vec<(Value, Value, Value)> {
 fn kinds_for(posts: &[Post], wamid: &str) -> Vec<String> {
     let mut kinds: Vec<String> = statuses(posts)
         .into_iter()
-        .filter(|(_, _, status)| status["id"] == wamid)
-        .map(|(_, _, status)| status["status"].as_str().unwrap().to_string())
+        .filter(|seen| seen.status["id"] == wamid)
+        .map(|seen| seen.status["status"].as_str().unwrap().to_string())
         .collect();
     kinds.sort();
     kinds
@@ -291,16 +308,19 @@ async fn a_send_gets_signed_sent_delivered_and_read_webhooks_with_pricing_twice(
         content_type: None,
     }])
     .iter()
-    .map(|(_, _, status)| shape(status))
+    .map(|seen| shape(&seen.status))
     .collect();
-    for (entry, change, status) in statuses(&posts) {
-        assert_eq!(entry["id"], DEFAULT_WABA_ID);
-        assert_eq!(change["field"], "messages");
-        assert_eq!(change["value"]["metadata"]["phone_number_id"], PHONE);
-        assert_eq!(
-            change["value"]["metadata"]["display_phone_number"],
-            "15550100001"
-        );
+    for Seen {
+        waba_id,
+        field,
+        metadata,
+        status,
+    } in statuses(&posts)
+    {
+        assert_eq!(waba_id, DEFAULT_WABA_ID);
+        assert_eq!(field, "messages");
+        assert_eq!(metadata["phone_number_id"], PHONE);
+        assert_eq!(metadata["display_phone_number"], "15550100001");
         assert_eq!(status["recipient_id"], "15105550111");
         assert_eq!(status["biz_opaque_callback_data"], "campaign=winter26");
         assert!(batch_status_shapes.contains(&shape(&status)), "{status:#}");
@@ -337,7 +357,7 @@ async fn a_full_failure_rate_gives_one_failed_status_with_errors() {
     env.idle().await;
     assert_eq!(kinds_for(&receiver.posts(), &wamid), ["failed"]);
     assert!(posts.iter().all(|post| post.signed_right));
-    let (_, _, failed) = statuses(&posts).pop().unwrap();
+    let failed = statuses(&posts).pop().unwrap().status;
     let error = &failed["errors"][0];
     assert_eq!(error["code"], 131026);
     assert_eq!(error["title"], "Message undeliverable");
@@ -386,6 +406,79 @@ async fn two_refusals_are_retried_with_the_same_bytes_then_acknowledged() {
     );
 }
 
+/// Polls the counters until `ready` holds, or fails at the deadline.
+async fn wait_stats(sim: &SimHandle, what: &str, ready: impl Fn(&WebhookStats) -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let stats = sim.webhook_stats();
+        if ready(&stats) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {stats:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_until_the_receiver_is_up() {
+    let env = Env::start(WebhookSettings {
+        failure_percent: 100,
+        ..WebhookSettings::immediate()
+    })
+    .await;
+    // A port nobody listens on (yet).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    env.handle()
+        .set_webhook_target(&format!("http://{addr}/hook"), None)
+        .unwrap();
+    env.send_text(PHONE).await;
+    wait_stats(&env.handle(), "retries against a closed port", |s| {
+        s.retried >= 3
+    })
+    .await;
+    assert_eq!(env.handle().webhook_stats().pending, 1);
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let receiver = Receiver::serve(listener, "sim-app-secret", &[]);
+    let posts = receiver
+        .wait_for("the retried body", |posts| !posts.is_empty())
+        .await;
+    assert!(posts[0].signed_right);
+    env.idle().await;
+    let stats = env.handle().webhook_stats();
+    assert_eq!(
+        (stats.posted, stats.acknowledged, stats.pending),
+        (1, 1, 0),
+        "{stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn clearing_the_target_drops_the_bodies_being_retried() {
+    let env = Env::start(WebhookSettings {
+        failure_percent: 100,
+        ..WebhookSettings::immediate()
+    })
+    .await;
+    let receiver =
+        Receiver::start("sim-app-secret", &[StatusCode::SERVICE_UNAVAILABLE; 1000]).await;
+    env.handle()
+        .set_webhook_target(&receiver.url, None)
+        .unwrap();
+    env.send_text(PHONE).await;
+    wait_stats(&env.handle(), "a retry", |s| s.retried >= 1).await;
+    env.handle().clear_webhook_target();
+    env.idle().await;
+    let stats = env.handle().webhook_stats();
+    assert_eq!(
+        (stats.posted, stats.dropped_posts, stats.acknowledged),
+        (1, 1, 0),
+        "{stats:?}"
+    );
+    assert_eq!(env.handle().webhook_target(), None);
+}
+
 #[tokio::test]
 async fn statuses_due_together_share_a_post_grouped_by_waba() {
     let env = Env::start(WebhookSettings {
@@ -428,7 +521,7 @@ async fn statuses_due_together_share_a_post_grouped_by_waba() {
 async fn a_post_holds_at_most_a_thousand_statuses() {
     let env = Env::start(WebhookSettings {
         read_percent: 100,
-        batch_window: Duration::from_secs(5),
+        batch_window: Duration::from_secs(3),
         ..WebhookSettings::immediate()
     })
     .await;
