@@ -60,13 +60,10 @@ impl SimHandle {
     /// `phone_number_id`, the simulated phone's display number, WABA and limit fill the gaps,
     /// and a new `current_limit` becomes the phone's messaging limit.
     pub fn post_phone_quality(&self, update: &PhoneQualityUpdate) -> Result<Value, WebhookError> {
-        let phone = match &update.phone_number_id {
-            Some(id) => Some((
-                id.clone(),
-                self.lock().phones.get(id).cloned().unwrap_or_default(),
-            )),
-            None => None,
-        };
+        let phone = update.phone_number_id.as_ref().map(|id| {
+            let phone = self.lock().phones.get(id).cloned().unwrap_or_default();
+            (id.clone(), phone)
+        });
         let display = match (&update.display_phone_number, &phone) {
             (Some(display), _) => display.clone(),
             (None, Some((_, phone))) => phone.display_phone_number.clone(),

@@ -118,10 +118,13 @@ fn status_error(code: i64) -> Value {
         "error_data": {"details": details}, "href": ERROR_HREF})
 }
 
+/// The statuses of one phone number, keyed by its first update (which names the phone).
+type PhoneStatuses<'a> = (&'a StatusUpdate, Vec<Value>);
+
 /// One POST's body: `entry[]` grouped by WABA, one `changes[]` per phone number, statuses in
 /// the order given.
 pub(crate) fn statuses_body(updates: &[StatusUpdate]) -> Value {
-    let mut entries: Vec<(String, Vec<(&StatusUpdate, Vec<Value>)>)> = Vec::new();
+    let mut entries: Vec<(String, Vec<PhoneStatuses>)> = Vec::new();
     for update in updates {
         let position = match entries.iter().position(|(waba, _)| *waba == update.waba_id) {
             Some(position) => position,

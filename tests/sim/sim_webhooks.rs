@@ -541,7 +541,7 @@ async fn a_post_holds_at_most_a_thousand_statuses() {
         .await;
     let per_post: Vec<usize> = posts
         .iter()
-        .map(|post| statuses(&[post.clone()]).len())
+        .map(|post| statuses(std::slice::from_ref(post)).len())
         .collect();
     assert!(
         per_post.iter().all(|&n| n <= MAX_STATUSES_PER_POST),
