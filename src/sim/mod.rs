@@ -36,6 +36,7 @@ mod webhook_control;
 mod webhook_events;
 mod webhook_handle;
 mod webhook_payloads;
+mod webhook_settings;
 mod webhooks;
 
 use std::time::Duration;
@@ -53,7 +54,7 @@ pub use webhook_events::{
     TemplateStatusUpdate,
 };
 pub use webhook_payloads::FAILURE_CODES;
-pub use webhooks::{
+pub use webhook_settings::{
     Delay, MAX_STATUSES_PER_POST, WebhookError, WebhookSettings, WebhookStats, parse_webhook_url,
 };
 

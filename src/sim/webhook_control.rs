@@ -16,7 +16,7 @@ use super::state::SimHandle;
 use super::webhook_events::{
     AccountUpdate, PhoneQualityUpdate, TemplateQualityUpdate, TemplateStatusUpdate,
 };
-use super::webhooks::WebhookError;
+use super::webhook_settings::WebhookError;
 
 /// `PUT /_sim/webhooks/target` body: a URL, or `null` to stop posting. The secret is never
 /// sent here: it comes from the environment the simulator started with, or is the app's.

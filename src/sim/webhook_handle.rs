@@ -11,7 +11,8 @@ use super::webhook_events::{
     AccountUpdate, PhoneQualityUpdate, TemplateQualityUpdate, TemplateStatusUpdate,
 };
 use super::webhook_payloads::{MessageFacts, digits_only};
-use super::webhooks::{SendingPhone, WebhookError, WebhookStats};
+use super::webhook_settings::{WebhookError, WebhookStats};
+use super::webhooks::SendingPhone;
 
 impl SimHandle {
     /// Posts webhooks to `url` from now on, signed with `secret`, or when `None` with the
