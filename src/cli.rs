@@ -222,6 +222,26 @@ pub struct SimArgs {
     /// Lifetime of an expiring SYSTEM_USER token refreshed with set_token_expires_in_60_days
     #[arg(long, value_name = "DURATION", default_value = "60d")]
     pub system_user_lifetime: String,
+    /// Post Meta's status webhooks for every accepted send to this http(s) URL: `sent`, then
+    /// `delivered` and maybe `read`, or `failed`; batched, signed (X-Hub-Signature-256) and
+    /// retried with backoff until answered 2xx. Signed with the secret in
+    /// TOKENTOP_SIM_WEBHOOK_SECRET, else the app secret. Also settable at run time:
+    /// PUT /_sim/webhooks/target {"url": "..."}
+    #[arg(long, value_name = "URL")]
+    pub webhook_url: Option<String>,
+    /// Share of sends, in percent (0-100), that get one `failed` status instead of
+    /// sent/delivered
+    #[arg(long, value_name = "PERCENT", default_value_t = 0,
+        value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub webhook_failure_rate: u8,
+    /// Share of delivered sends, in percent (0-100), that are also `read`
+    #[arg(long, value_name = "PERCENT", default_value_t = 50,
+        value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub webhook_read_rate: u8,
+    /// Error code in `failed` statuses: 131026 (undeliverable), 131047 (re-engagement),
+    /// 131049 (ecosystem engagement), 131050 (stopped marketing) or 130472 (experiment)
+    #[arg(long, value_name = "CODE", default_value_t = 131026)]
+    pub webhook_failure_code: i64,
 }
 
 #[derive(Debug, Subcommand)]

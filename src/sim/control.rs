@@ -1,5 +1,5 @@
 //! Control endpoints under `/_sim/`: mint and invalidate tokens, stats, the message log,
-//! faults, phone health.
+//! faults, phone health (and, from `webhook_control`, webhooks).
 
 use std::time::Duration;
 
@@ -39,14 +39,15 @@ pub(crate) fn router() -> Router<SimHandle> {
         .route("/_sim/messages", axum::routing::get(sent_messages))
         .route("/_sim/faults", post(set_faults).delete(clear_faults))
         .route("/_sim/phones/{id}", post(set_phone))
+        .merge(super::webhook_control::router())
 }
 
-fn bad_request(message: String) -> Response {
+pub(crate) fn bad_request(message: String) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "message": message }))).into_response()
 }
 
 /// Parses a control body; on failure the message names the offending field.
-fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     let value: Value =
         serde_json::from_slice(body).map_err(|err| format!("body is not JSON: {err}"))?;
     match serde_json::from_value::<T>(value.clone()) {

@@ -10,6 +10,7 @@ use super::message_types::{self, Refusal};
 use super::node_auth::authorize;
 use super::request::GraphRequest;
 use super::state::{SentMessage, SimHandle};
+use super::webhook_payloads::MessageFacts;
 
 /// `POST /{v}/{phone-number-id}/messages` with a bearer token (or `access_token` parameter).
 pub(crate) fn send(
@@ -58,6 +59,17 @@ fn try_send(
     }
     let wa_id: String = to.chars().filter(char::is_ascii_digit).collect();
     let wamid = new_wamid();
+    let is_template = body.get("type").and_then(Value::as_str) == Some("template");
+    sim.send_accepted(
+        phone_id,
+        MessageFacts {
+            wamid: wamid.clone(),
+            recipient_id: wa_id.clone(),
+            biz_opaque_callback_data: string_at(&body, "/biz_opaque_callback_data")
+                .map(str::to_string),
+            is_template,
+        },
+    );
     sim.lock().sent.push(SentMessage {
         wamid: wamid.clone(),
         phone_number_id: phone_id.to_string(),
@@ -67,7 +79,7 @@ fn try_send(
     });
     let mut message = json!({"id": wamid});
     // Meta's send reference: `message_status` (template pacing) comes with template sends only.
-    if body.get("type").and_then(Value::as_str) == Some("template") {
+    if is_template {
         message["message_status"] = json!("accepted");
     }
     Ok(json!({

@@ -5,6 +5,9 @@
 //! Meta's Upload Media documentation), on loopback, and control endpoints under `/_sim/` to
 //! mint and invalidate tokens, read request counts and the message log, and inject faults. [`SimHandle`] does the same in-process.
 //!
+//! Like Meta, it posts signed webhooks to a target URL once one is set: statuses after each
+//! accepted send, and account, quality and template events on request (`/_sim/webhooks/...`).
+//!
 //! It answers as Meta does: POST bodies as JSON, form or multipart (nested values as JSON
 //! strings), the token from the query, body or bearer header, authentication before routing,
 //! Meta's error shapes and messages (expiry times in US Pacific time).
@@ -29,6 +32,12 @@ mod server;
 mod state;
 mod token;
 mod usage;
+mod webhook_control;
+mod webhook_events;
+mod webhook_handle;
+mod webhook_payloads;
+mod webhook_settings;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -39,6 +48,15 @@ pub use phone::SimPhone;
 pub use server::RunningSim;
 pub use state::{SentMessage, SimHandle, SimStats, UploadedMedia};
 pub use token::{MintedToken, TokenKind};
+pub use webhook_events::{
+    ACCOUNT_EVENTS, AccountUpdate, DEFAULT_OWNER_BUSINESS_ID, DEFAULT_PARTNER_BUSINESS_ID,
+    DEFAULT_WABA_ID, Nesting, OtherInfo, PhoneQualityUpdate, RejectionInfo, TemplateQualityUpdate,
+    TemplateStatusUpdate,
+};
+pub use webhook_payloads::FAILURE_CODES;
+pub use webhook_settings::{
+    Delay, MAX_STATUSES_PER_POST, WebhookError, WebhookSettings, WebhookStats, parse_webhook_url,
+};
 
 /// App id of the simulated app when none is given.
 pub const DEFAULT_APP_ID: &str = "100000000000001";
@@ -63,6 +81,8 @@ pub struct SimConfig {
     pub system_user_lifetime: Duration,
     /// Lifetime of a short-lived USER token minted through `/_sim/tokens` without a lifetime.
     pub short_lived_lifetime: Duration,
+    /// How status and account webhooks are posted once a target is set.
+    pub webhooks: WebhookSettings,
 }
 
 impl Default for SimConfig {
@@ -74,6 +94,7 @@ impl Default for SimConfig {
             long_lived_lifetime: Duration::from_secs(60 * DAY_SECS),
             system_user_lifetime: Duration::from_secs(60 * DAY_SECS),
             short_lived_lifetime: Duration::from_secs(3600),
+            webhooks: WebhookSettings::default(),
         }
     }
 }

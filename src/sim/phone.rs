@@ -52,6 +52,8 @@ pub struct SimPhone {
     pub is_official_business_account: bool,
     /// Served as `webhook_configuration.application`.
     pub webhook_url: String,
+    /// The WABA the number belongs to: `entry[].id` of its webhooks.
+    pub waba_id: String,
 }
 
 impl Default for SimPhone {
@@ -71,6 +73,7 @@ impl Default for SimPhone {
             account_mode: "LIVE".to_string(),
             is_official_business_account: false,
             webhook_url: "https://webhook.example.com/whatsapp".to_string(),
+            waba_id: super::DEFAULT_WABA_ID.to_string(),
         }
     }
 }

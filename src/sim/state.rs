@@ -12,6 +12,7 @@ use super::faults::Faults;
 use super::phone::SimPhone;
 use super::token::{Invalidation, MintedToken, TokenKind, TokenRecord, new_token_string};
 use super::usage::Usage;
+use super::webhooks::Outbox;
 
 /// Request counts per Graph endpoint since the simulator started.
 ///
@@ -100,6 +101,7 @@ impl SimState {
 struct Shared {
     config: SimConfig,
     state: Mutex<SimState>,
+    webhooks: Arc<Outbox>,
 }
 
 /// A cheap-to-clone handle on a simulator's state: mint tokens, invalidate them, read stats,
@@ -129,12 +131,22 @@ pub(crate) fn expiry_after(now: i64, lifetime: Duration) -> i64 {
 
 impl SimHandle {
     pub(crate) fn new(config: SimConfig) -> SimHandle {
+        let webhooks = Arc::new(Outbox::new(
+            config.webhooks.clone(),
+            config.app_secret.clone(),
+        ));
         SimHandle {
             shared: Arc::new(Shared {
                 config,
                 state: Mutex::new(SimState::default()),
+                webhooks,
             }),
         }
+    }
+
+    /// The outgoing webhooks: target, batch, retries and counters.
+    pub(crate) fn webhooks(&self) -> &Arc<Outbox> {
+        &self.shared.webhooks
     }
 
     pub(crate) fn config(&self) -> &SimConfig {

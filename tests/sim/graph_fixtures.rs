@@ -8,7 +8,10 @@ use tokentop::graph::{ErrorClass, Expiry, parse_debug_token, parse_error_body};
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
 
 /// Fixtures covered by a test in this file; a new fixture must be added here (and tested).
-const COVERED: [&str; 11] = [
+/// The `webhook_*` ones other than `webhook_message_statuses.json` are the shapes the
+/// simulator's webhooks are held to (`sim_webhooks.rs`, and the unit tests of
+/// `src/sim/webhook_payloads.rs` and `src/sim/webhook_events.rs`).
+const COVERED: [&str; 18] = [
     "debug_token_app_token.json",
     "debug_token_cannot_parse.json",
     "debug_token_invalid_signature.json",
@@ -19,7 +22,14 @@ const COVERED: [&str; 11] = [
     "error_debug_only_access_token.json",
     "error_debug_token_caller_not_allowed.json",
     "error_session_invalidated_password.json",
+    "webhook_account_update_disabled.json",
+    "webhook_account_update_partner_app_installed.json",
+    "webhook_account_update_partner_app_uninstalled.json",
     "webhook_message_statuses.json",
+    "webhook_message_template_quality_update.json",
+    "webhook_message_template_status_update.json",
+    "webhook_phone_number_quality_update.json",
+    "webhook_statuses_batch_mixed.json",
 ];
 
 fn fixture(name: &str) -> String {

@@ -18,4 +18,5 @@ mod serve_sim;
 mod sim_control;
 mod sim_meta;
 mod sim_shapes;
+mod sim_webhooks;
 mod webhook_relay;
