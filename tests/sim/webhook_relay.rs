@@ -202,3 +202,71 @@ async fn a_client_that_stops_sending_its_body_gets_408_and_others_are_served() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert_eq!(relay.counters.posts(PostResult::Incomplete), 1);
 }
+
+fn tls_files(dir: &std::path::Path, name: &str) -> tokentop::config::TlsFiles {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let (cert, key) = (dir.join("relay.crt"), dir.join("relay.key"));
+    std::fs::copy(fixtures.join(format!("relay-{name}.crt")), &cert).unwrap();
+    std::fs::copy(fixtures.join(format!("relay-{name}.key")), &key).unwrap();
+    tokentop::config::TlsFiles { cert, key }
+}
+
+fn client_trusting(name: &str) -> reqwest::Client {
+    let pem = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("tests/fixtures/tls/ca-{name}.crt")),
+    )
+    .unwrap();
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn tls_on_the_listener_serves_https_and_takes_a_new_certificate_on_reload() {
+    use tokentop::listener::tls::{ReloadableConfig, TlsListener};
+    tokentop::graph::install_tls_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let files = tls_files(dir.path(), "a");
+    let config = ReloadableConfig::load(&files).unwrap();
+    let app = axum::Router::new().route("/webhook", axum::routing::get(|| async { "hello" }));
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let limits = tokentop::listener::Limits::new("test relay");
+    tokio::spawn(tokentop::listener::serve(TlsListener::new(tcp, config.clone()), app, limits));
+    let url = format!("https://localhost:{}/webhook", addr.port());
+
+    // A client that stalls in the handshake (plain HTTP here) holds nobody else up.
+    let mut stalled = TcpStream::connect(addr).await.unwrap();
+    stalled.write_all(b"GET /webhook HTTP/1.1\r\n").await.unwrap();
+    let answer = client_trusting("a").get(&url).send().await.unwrap();
+    assert_eq!(answer.text().await.unwrap(), "hello");
+    assert!(client_trusting("b").get(&url).send().await.is_err());
+    assert!(reqwest::get(format!("http://127.0.0.1:{}/webhook", addr.port())).await.is_err());
+
+    // A renewed certificate: read again on reload (SIGHUP in the daemon), new connections get it.
+    tls_files(dir.path(), "b");
+    config.reload().unwrap();
+    let answer = client_trusting("b").get(&url).send().await.unwrap();
+    assert_eq!(answer.text().await.unwrap(), "hello");
+    // A broken renewal keeps the certificate in use, and says which file is wrong.
+    std::fs::write(&files.key, "not a key").unwrap();
+    let err = format!("{:#}", config.reload().unwrap_err());
+    assert!(err.contains("relay.key"), "{err}");
+    assert!(client_trusting("b").get(&url).send().await.is_ok());
+    drop(stalled);
+}
+
+#[tokio::test]
+async fn tls_files_that_do_not_fit_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = tls_files(dir.path(), "a");
+    let other = tls_files(&tempfile::tempdir().unwrap().keep(), "b");
+    files.key = other.key;
+    let err = format!("{:#}", tokentop::listener::tls::load(&files).unwrap_err());
+    assert!(err.contains("do not make a certificate and its key"), "{err}");
+    std::fs::write(&files.cert, "").unwrap();
+    let err = format!("{:#}", tokentop::listener::tls::load(&files).unwrap_err());
+    assert!(err.contains("no certificate"), "{err}");
+}
