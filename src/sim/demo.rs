@@ -1,6 +1,7 @@
 //! The demo scenario: three accounts on an in-process simulator that between them show every
 //! token state within two minutes, plus a synthetic application log and a script of faults,
-//! test sends and one early invalidation (the marketing token, at 100 s).
+//! test sends, one early invalidation (the marketing token, at 100 s) and the marketing
+//! customer uninstalling the app (at 115 s), told by webhook through the relay.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,6 +27,11 @@ const OUTAGE_LENGTH: Duration = Duration::from_secs(10);
 const TEST_RECIPIENT: &str = "15551234567";
 /// When Meta "invalidates" the marketing account's never-expiring token (a password change).
 const INVALIDATION_AT: Duration = Duration::from_secs(100);
+/// When the marketing customer uninstalls the app (Meta's `account_update` webhook).
+const REVOCATION_AT: Duration = Duration::from_secs(115);
+/// The marketing account's own WhatsApp Business Account (the others share one).
+const MARKETING_WABA: &str = "102290129340399";
+const SHARED_WABA: &str = "102290129340398";
 
 /// A running demo: the simulator, settings pointing at it, and a temp dir with its data.
 pub struct Demo {
@@ -61,7 +67,14 @@ impl Demo {
                 access_token: Some(SecretString::from(access)),
                 long_lived_token: long_lived.map(SecretString::from),
                 phone_number_id: Some(phone.to_string()),
-                business_account_id: Some("102290129340398".to_string()),
+                business_account_id: Some(
+                    if name == "marketing" {
+                        MARKETING_WABA
+                    } else {
+                        SHARED_WABA
+                    }
+                    .to_string(),
+                ),
                 env_file: None,
                 token_file: None,
                 token_file_mode: crate::config::DEFAULT_TOKEN_FILE_MODE,
@@ -100,6 +113,9 @@ impl Demo {
             ),
         ];
         set_phones(&sim);
+        let relay = demo_relay_address()?;
+        // Status webhooks of the test sends, and the uninstall, go through the relay.
+        let _ = sim_handle.set_webhook_target(&format!("http://{relay}/webhook"), None);
         let settings = Settings {
             config_path: None,
             data_dir: dir.path().join("data"),
@@ -116,7 +132,11 @@ impl Demo {
                 ..RefreshPolicy::default()
             },
             cluster: Default::default(),
-            webhook: Default::default(),
+            webhook: crate::config::WebhookSettings {
+                listen: Some(crate::config::Listen::Tcp(relay)),
+                verify_token: Some(SecretString::from("tokentop-demo".to_string())),
+                ..Default::default()
+            },
             accounts,
             logs: vec![LogSourceSettings {
                 name: "backend".to_string(),
@@ -147,6 +167,7 @@ impl Demo {
             let mut tick: u64 = 0;
             let mut outage_on = false;
             let mut invalidated = false;
+            let mut revoked = false;
             loop {
                 tokio::time::sleep(Duration::from_millis(700)).await;
                 tick += 1;
@@ -164,6 +185,15 @@ impl Demo {
                 }
                 if !invalidated && elapsed >= INVALIDATION_AT {
                     invalidated = sim.invalidate(&invalidated_later);
+                }
+                if !revoked && elapsed >= REVOCATION_AT {
+                    revoked = true;
+                    let uninstall = serde_json::json!({
+                        "waba_id": MARKETING_WABA, "event": "PARTNER_APP_UNINSTALLED"
+                    });
+                    if let Ok(update) = serde_json::from_value(uninstall) {
+                        let _ = sim.post_account_update(&update);
+                    }
                 }
                 // A test send every ~20 s, alternating accounts.
                 if tick.is_multiple_of(29) {
@@ -183,6 +213,11 @@ impl Demo {
     }
 }
 
+/// A free loopback address for the demo's webhook relay.
+fn demo_relay_address() -> std::io::Result<std::net::SocketAddr> {
+    std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()
+}
+
 fn set_phones(sim: &RunningSim) {
     let handle = sim.handle();
     handle.set_phone("106540352242922", SimPhone::default());
@@ -190,6 +225,7 @@ fn set_phones(sim: &RunningSim) {
         "106540352242923",
         SimPhone {
             quality_rating: "YELLOW".to_string(),
+            waba_id: MARKETING_WABA.to_string(),
             messaging_limit: "TIER_250".to_string(),
             can_send_message: "LIMITED".to_string(),
             additional_info: vec![

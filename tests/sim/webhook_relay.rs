@@ -234,16 +234,27 @@ async fn tls_on_the_listener_serves_https_and_takes_a_new_certificate_on_reload(
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = tcp.local_addr().unwrap();
     let limits = tokentop::listener::Limits::new("test relay");
-    tokio::spawn(tokentop::listener::serve(TlsListener::new(tcp, config.clone()), app, limits));
+    tokio::spawn(tokentop::listener::serve(
+        TlsListener::new(tcp, config.clone()),
+        app,
+        limits,
+    ));
     let url = format!("https://localhost:{}/webhook", addr.port());
 
     // A client that stalls in the handshake (plain HTTP here) holds nobody else up.
     let mut stalled = TcpStream::connect(addr).await.unwrap();
-    stalled.write_all(b"GET /webhook HTTP/1.1\r\n").await.unwrap();
+    stalled
+        .write_all(b"GET /webhook HTTP/1.1\r\n")
+        .await
+        .unwrap();
     let answer = client_trusting("a").get(&url).send().await.unwrap();
     assert_eq!(answer.text().await.unwrap(), "hello");
     assert!(client_trusting("b").get(&url).send().await.is_err());
-    assert!(reqwest::get(format!("http://127.0.0.1:{}/webhook", addr.port())).await.is_err());
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{}/webhook", addr.port()))
+            .await
+            .is_err()
+    );
 
     // A renewed certificate: read again on reload (SIGHUP in the daemon), new connections get it.
     tls_files(dir.path(), "b");
@@ -265,7 +276,10 @@ async fn tls_files_that_do_not_fit_are_named() {
     let other = tls_files(&tempfile::tempdir().unwrap().keep(), "b");
     files.key = other.key;
     let err = format!("{:#}", tokentop::listener::tls::load(&files).unwrap_err());
-    assert!(err.contains("do not make a certificate and its key"), "{err}");
+    assert!(
+        err.contains("do not make a certificate and its key"),
+        "{err}"
+    );
     std::fs::write(&files.cert, "").unwrap();
     let err = format!("{:#}", tokentop::listener::tls::load(&files).unwrap_err());
     assert!(err.contains("no certificate"), "{err}");
