@@ -91,14 +91,18 @@ pub async fn start_engine_served(
         handle.send(crate::engine::EngineCommand::Shutdown);
         return Err(err);
     }
-    match crate::webhook::start(settings).await {
-        Ok(Some(relay)) => relay.run_in_background(handle.clone()),
-        Ok(None) => {}
+    let relay = match crate::webhook::start(settings).await {
+        Ok(Some(relay)) => {
+            let stats = relay.stats();
+            relay.run_in_background(handle.clone());
+            Some(stats)
+        }
+        Ok(None) => None,
         Err(err) => {
             handle.send(crate::engine::EngineCommand::Shutdown);
             return Err(err.context("cannot start the webhook relay ([webhook])"));
         }
-    }
+    };
     let Some(serve_options) = serve_options else {
         return Ok((handle, events));
     };
@@ -108,6 +112,7 @@ pub async fn start_engine_served(
         handle.clone(),
         events,
         Some(counts),
+        relay,
     )
     .await
     {

@@ -162,6 +162,7 @@ pub struct Metrics {
     log_lines: Family<LogLineLabels, Counter>,
     /// Registered with the first cluster status, so a scrape without `[cluster]` is unchanged.
     cluster: Option<ClusterMetrics>,
+    webhook: Option<super::webhook_metrics::WebhookMetrics>,
     /// Cumulative totals already added to the counters fed from totals, so that each new
     /// snapshot adds only its growth.
     counted: Counted,
@@ -199,6 +200,7 @@ impl Metrics {
             rate_limit_usage: Family::default(),
             log_lines: Family::default(),
             cluster: None,
+            webhook: None,
             counted: Counted::default(),
             cached: [None, None, None, None],
         };
@@ -330,6 +332,17 @@ impl Metrics {
         if grew {
             self.cached = [None, None, None, None];
         }
+    }
+
+    /// Brings the webhook relay's families up to date (registered at the first call). The
+    /// queue's gauges move without an event, so the exposition is encoded again.
+    pub fn webhook_relay(&mut self, stats: &crate::webhook::RelayStats) {
+        self.webhook
+            .get_or_insert_with(|| {
+                super::webhook_metrics::WebhookMetrics::register(&mut self.registry)
+            })
+            .update(stats);
+        self.cached = [None, None, None, None];
     }
 
     /// The exposition gzip-compressed, as Prometheus asks for it: at 1,000 accounts a tenth
@@ -540,7 +553,7 @@ fn account_labels(account: &str) -> AccountLabels {
 
 /// Adds to a counter what a cumulative total grew by since the last call; true if it grew
 /// (or the series is new).
-fn add_growth<L>(
+pub(super) fn add_growth<L>(
     family: &Family<L, Counter>,
     counted: &mut HashMap<L, u64>,
     labels: L,

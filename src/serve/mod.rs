@@ -18,6 +18,7 @@ pub mod labels;
 pub mod metrics;
 mod monitor;
 pub mod status;
+pub mod webhook_metrics;
 
 use std::net::SocketAddr;
 
@@ -66,6 +67,7 @@ pub async fn start(
     engine: EngineHandle,
     events: UnboundedReceiver<EngineEvent>,
     graph_requests: Option<RequestCounts>,
+    relay: Option<crate::webhook::RelayStats>,
 ) -> anyhow::Result<Serving> {
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -89,7 +91,7 @@ pub async fn start(
             tracing::warn!("/status starts without the history file: {err}");
             Vec::new()
         });
-    let monitor = monitor::spawn(settings.clone(), history, engine, graph_requests);
+    let monitor = monitor::spawn(settings.clone(), history, engine, graph_requests, relay);
     let events = monitor::tee(events, monitor.clone());
     let app = http::router(monitor, options.bearer_token.clone());
     let limits = crate::listener::Limits::new("the /metrics endpoint");

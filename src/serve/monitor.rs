@@ -54,6 +54,7 @@ struct Monitor {
     status: LiveStatus,
     engine: EngineHandle,
     graph_requests: Option<RequestCounts>,
+    relay: Option<crate::webhook::RelayStats>,
     pending_pings: Vec<(RequestId, oneshot::Sender<()>)>,
     next_ping: RequestId,
 }
@@ -63,6 +64,7 @@ pub fn spawn(
     history: Vec<HistoryEntry>,
     engine: EngineHandle,
     graph_requests: Option<RequestCounts>,
+    relay: Option<crate::webhook::RelayStats>,
 ) -> MonitorLink {
     let names: Vec<String> = settings.accounts.iter().map(|a| a.name.clone()).collect();
     let mut metrics = Metrics::new(&names);
@@ -75,6 +77,7 @@ pub fn spawn(
         status: LiveStatus::new(settings, history),
         engine,
         graph_requests,
+        relay,
         pending_pings: Vec::new(),
         next_ping: 1,
     };
@@ -143,6 +146,9 @@ impl Monitor {
             Query::Metrics(format, gzip, reply) => {
                 if let Some(counts) = &self.graph_requests {
                     self.metrics.graph_requests(counts);
+                }
+                if let Some(relay) = &self.relay {
+                    self.metrics.webhook_relay(relay);
                 }
                 let body = if gzip {
                     self.metrics.render_gzip(format)

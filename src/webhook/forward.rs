@@ -13,6 +13,7 @@ pub struct Destination {
 
 pub enum ForwardOutcome {
     Delivered { status: u16 },
+    NotWanted,
     Failed { reason: String, retry_in: Duration },
 }
 

@@ -28,10 +28,49 @@ const DEDUPE_CAPACITY: usize = 100_000;
 /// Meta retries a failed delivery for up to seven days.
 const DEDUPE_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// What `/metrics` shows of the relay, read at scrape time: requests by result, each
+/// destination's forwards by outcome, and the queue.
+#[derive(Clone)]
+pub struct RelayStats {
+    pub requests: Arc<RelayCounters>,
+    pub forwards: Arc<ForwardCounters>,
+    pub queue: WebhookQueue,
+}
+
+/// Forward attempts by destination and outcome (`delivered`, `failed`, `not_wanted`).
+#[derive(Debug, Default)]
+pub struct ForwardCounters {
+    counts: std::sync::Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
+}
+
+impl ForwardCounters {
+    fn count(&self, report: &ForwardReport) {
+        let outcome = match report.outcome {
+            forward::ForwardOutcome::Delivered { .. } => "delivered",
+            forward::ForwardOutcome::NotWanted => "not_wanted",
+            forward::ForwardOutcome::Failed { .. } => "failed",
+        };
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        *counts
+            .entry((report.destination.clone(), outcome))
+            .or_default() += 1;
+    }
+
+    /// (destination, outcome, total) for every pair seen.
+    pub fn snapshot(&self) -> Vec<(String, &'static str, u64)> {
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts
+            .iter()
+            .map(|((destination, outcome), total)| (destination.clone(), *outcome, *total))
+            .collect()
+    }
+}
+
 /// A running relay: where it listens, its counters, and the forwarders' reports.
 pub struct RunningRelay {
     pub address: String,
     pub counters: Arc<RelayCounters>,
+    pub forwards: Arc<ForwardCounters>,
     pub queue: WebhookQueue,
     pub reports: mpsc::UnboundedReceiver<ForwardReport>,
     /// Every newly stored body, for the statuses and account events read from it.
@@ -47,6 +86,15 @@ impl RunningRelay {
         let _ = self.stop.send(true);
     }
 
+    /// The relay's numbers for `/metrics`.
+    pub fn stats(&self) -> RelayStats {
+        RelayStats {
+            requests: self.counters.clone(),
+            forwards: self.forwards.clone(),
+            queue: self.queue.clone(),
+        }
+    }
+
     /// Keeps the relay running for the life of the process: the statuses of each stored body
     /// go to the engine's delivery counts, and each destination's failures are logged when
     /// they start and when they end (not every retry).
@@ -56,7 +104,10 @@ impl RunningRelay {
             loop {
                 tokio::select! {
                     report = self.reports.recv() => match report {
-                        Some(report) => log_report(report, &mut failing),
+                        Some(report) => {
+                            self.forwards.count(&report);
+                            log_report(report, &mut failing);
+                        }
                         None => break,
                     },
                     body = self.stored.recv() => match body {
@@ -120,6 +171,7 @@ fn apply_account_updates(engine: &crate::engine::EngineHandle, body: &[u8], app_
 
 fn log_report(report: ForwardReport, failing: &mut std::collections::HashSet<String>) {
     match report.outcome {
+        forward::ForwardOutcome::NotWanted => {}
         forward::ForwardOutcome::Delivered { .. } => {
             if failing.remove(&report.destination) {
                 tracing::info!(
@@ -184,6 +236,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<RunningRelay>> 
     Ok(Some(RunningRelay {
         address,
         counters,
+        forwards: Arc::default(),
         queue,
         reports,
         stored,

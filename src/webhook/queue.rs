@@ -47,3 +47,19 @@ impl WebhookQueue {
         })
     }
 }
+
+pub struct DestinationDepth {
+    pub destination: String,
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+impl WebhookQueue {
+    pub fn depth(&self) -> Vec<DestinationDepth> {
+        Vec::new()
+    }
+
+    pub fn fill_ratio(&self) -> f64 {
+        0.0
+    }
+}

@@ -1,0 +1,139 @@
+//! The webhook relay's metrics, registered with the first scrape that has a relay (so a
+//! scrape without `[webhook]` is unchanged): requests by result, handshakes, forwards by
+//! destination and outcome, and the queue's depth and fill.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use super::metrics::add_growth;
+use crate::webhook::RelayStats;
+use crate::webhook::server::PostResult;
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DestinationLabels {
+    destination: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ForwardLabels {
+    destination: String,
+    outcome: &'static str,
+}
+
+/// The relay's families, registered in the metrics' registry.
+pub struct WebhookMetrics {
+    requests: Family<ResultLabels, Counter>,
+    handshakes: Family<ResultLabels, Counter>,
+    forwards: Family<ForwardLabels, Counter>,
+    depth: Family<DestinationLabels, Gauge>,
+    queued_bytes: Family<DestinationLabels, Gauge>,
+    fill: FloatGauge,
+    counted_requests: HashMap<ResultLabels, u64>,
+    counted_handshakes: HashMap<ResultLabels, u64>,
+    counted_forwards: HashMap<ForwardLabels, u64>,
+}
+
+impl WebhookMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            requests: Family::default(),
+            handshakes: Family::default(),
+            forwards: Family::default(),
+            depth: Family::default(),
+            queued_bytes: Family::default(),
+            fill: FloatGauge::default(),
+            counted_requests: HashMap::new(),
+            counted_handshakes: HashMap::new(),
+            counted_forwards: HashMap::new(),
+        };
+        registry.register(
+            "tokentop_webhook_requests",
+            "Webhook POSTs from Meta by result: ok, duplicate (Meta's retry, not queued again), bad_signature, too_large, queue_full, incomplete, store_failed",
+            metrics.requests.clone(),
+        );
+        registry.register(
+            "tokentop_webhook_handshakes",
+            "Meta's verification handshakes by result: ok or refused",
+            metrics.handshakes.clone(),
+        );
+        registry.register(
+            "tokentop_webhook_forward",
+            "Forward attempts by destination and outcome: delivered, failed (retried), not_wanted (not about its accounts)",
+            metrics.forwards.clone(),
+        );
+        registry.register(
+            "tokentop_webhook_queue_depth",
+            "Webhooks stored but not yet acknowledged by each destination",
+            metrics.depth.clone(),
+        );
+        registry.register(
+            "tokentop_webhook_queue_bytes",
+            "Bytes stored but not yet acknowledged by each destination",
+            metrics.queued_bytes.clone(),
+        );
+        registry.register(
+            "tokentop_webhook_queue_fill_ratio",
+            "Bytes the furthest-behind destination has not acknowledged, over [webhook] max-queue (at 1 new webhooks get 503)",
+            metrics.fill.clone(),
+        );
+        metrics
+    }
+
+    /// Brings every family up to date with the relay's numbers.
+    pub fn update(&mut self, stats: &RelayStats) {
+        for result in PostResult::ALL {
+            let labels = ResultLabels {
+                result: result.as_str(),
+            };
+            let total = stats.requests.posts(result);
+            add_growth(&self.requests, &mut self.counted_requests, labels, total);
+        }
+        let handshakes = [
+            ("ok", &stats.requests.handshakes_ok),
+            ("refused", &stats.requests.handshakes_refused),
+        ];
+        for (result, total) in handshakes {
+            let total = total.load(Ordering::Relaxed);
+            let labels = ResultLabels { result };
+            add_growth(
+                &self.handshakes,
+                &mut self.counted_handshakes,
+                labels,
+                total,
+            );
+        }
+        for (destination, outcome, total) in stats.forwards.snapshot() {
+            let labels = ForwardLabels {
+                destination,
+                outcome,
+            };
+            add_growth(&self.forwards, &mut self.counted_forwards, labels, total);
+        }
+        for depth in stats.queue.depth() {
+            let labels = DestinationLabels {
+                destination: depth.destination,
+            };
+            let saturate = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            self.depth
+                .get_or_create(&labels)
+                .set(saturate(depth.entries));
+            self.queued_bytes
+                .get_or_create(&labels)
+                .set(saturate(depth.bytes));
+        }
+        self.fill.set(stats.queue.fill_ratio());
+    }
+}
