@@ -22,6 +22,8 @@ use super::signature::{SIGNATURE_HEADER, verify};
 /// A body must arrive within this once its head did: a client trickling bytes holds a
 /// connection, not the relay.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The queue's fill at which the relay warns (once per crossing, and again when it drains).
+pub const QUEUE_WARN_FILL: f64 = 0.8;
 /// Refused signatures are logged at most this often (with how many since), so a flood of
 /// forged posts does not flood the log.
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
@@ -96,6 +98,8 @@ pub struct Relay {
     /// Every newly stored body, for the statuses and account events read from it.
     pub stored: Option<mpsc::UnboundedSender<Bytes>>,
     refusals: std::sync::Mutex<RefusalLog>,
+    /// Whether the queue was last seen over [`QUEUE_WARN_FILL`].
+    filling: std::sync::atomic::AtomicBool,
 }
 
 impl Relay {
@@ -114,6 +118,7 @@ impl Relay {
             counters: Arc::default(),
             stored: None,
             refusals: std::sync::Mutex::new(RefusalLog::default()),
+            filling: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -182,6 +187,7 @@ async fn verify_and_store(relay: &Relay, headers: &HeaderMap, body: Bytes) -> Po
     let signature = signature.unwrap_or_default().to_string();
     match relay.queue.accept(body.clone(), signature).await {
         Ok(Accepted::Queued { .. }) => {
+            relay.watch_fill();
             if let Some(stored) = &relay.stored {
                 let _ = stored.send(body);
             }
@@ -279,6 +285,27 @@ struct RefusalLog {
 }
 
 impl Relay {
+    /// Warns when the queue crosses [`QUEUE_WARN_FILL`] (a destination is not taking its
+    /// webhooks), and says when it is back under.
+    fn watch_fill(&self) {
+        let fill = self.queue.fill_ratio();
+        let over = fill >= QUEUE_WARN_FILL;
+        if self.filling.swap(over, Ordering::Relaxed) == over {
+            return;
+        }
+        if over {
+            tracing::warn!(
+                "the webhook queue is {:.0}% full: a destination is not taking its webhooks; at 100% Meta gets 503 and retries ([webhook] max-queue)",
+                fill * 100.0
+            );
+        } else {
+            tracing::info!(
+                "the webhook queue is under {:.0}% full again",
+                QUEUE_WARN_FILL * 100.0
+            );
+        }
+    }
+
     /// Logs a refused signature without the body, at most every [`REFUSAL_LOG_EVERY`].
     fn refused(&self, why: &str) {
         let mut log = self.refusals.lock().unwrap_or_else(|p| p.into_inner());

@@ -13,7 +13,7 @@ const CONFIG: &str = "deploy/prometheus/prometheus.example.yml";
 const README: &str = "deploy/prometheus/README.md";
 
 /// Every alert the rules must have, each tested firing and quiet.
-const ALERTS: [&str; 14] = [
+const ALERTS: [&str; 15] = [
     "TokentopTokenExpiringSoon",
     "TokentopTokenExpiresWithinDay",
     "TokentopTokenInvalid",
@@ -28,6 +28,7 @@ const ALERTS: [&str; 14] = [
     "TokentopRateLimitHigh",
     "TokentopAccountFailed",
     "TokentopAccountRevoked",
+    "TokentopWebhookQueueFilling",
 ];
 
 fn repo() -> &'static Path {
