@@ -151,4 +151,90 @@ mod tests {
             assert_eq!(update.access_change(), None, "{event}");
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use super::{DISABLED, INSTALLED, STATUSES, UNINSTALLED};
+
+        fn config() -> ProptestConfig {
+            let mut config = ProptestConfig::with_cases(256);
+            config.failure_persistence = None;
+            config
+        }
+
+        fn fixture() -> impl Strategy<Value = &'static str> {
+            prop_oneof![
+                Just(UNINSTALLED),
+                Just(INSTALLED),
+                Just(DISABLED),
+                Just(STATUSES)
+            ]
+        }
+
+        /// Meta's key order varies and `field` moves between change, value and entry: the
+        /// same event is read from every placement.
+        fn placement() -> impl Strategy<Value = u8> {
+            0u8..3
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn any_damage_to_a_real_body_is_survived(
+                seed in fixture(),
+                cut in 0usize..4000,
+                flips in proptest::collection::vec((0usize..4000, any::<u8>()), 0..8),
+            ) {
+                let mut body = seed.as_bytes().to_vec();
+                for (at, byte) in flips {
+                    if let Some(slot) = body.get_mut(at) {
+                        *slot = byte;
+                    }
+                }
+                body.truncate(cut.min(body.len()));
+                // The statuses' parser takes the same damage without a panic.
+                if let Ok(text) = std::str::from_utf8(&body) {
+                    let _ = crate::engine::telemetry::logs::parse_webhook_line(text);
+                }
+                // Never a panic; whatever is read names a WABA and an event.
+                for update in account_updates(&body) {
+                    prop_assert!(!update.waba_id.is_empty());
+                    prop_assert!(!update.event.is_empty());
+                }
+            }
+
+            #[test]
+            fn the_event_is_read_wherever_field_sits(
+                placement in placement(),
+                waba in "[1-9][0-9]{5,15}",
+                event in "[A-Z_]{3,30}",
+                numeric_id in any::<bool>(),
+            ) {
+                let id = if numeric_id {
+                    serde_json::Value::from(waba.parse::<u64>().unwrap_or(1))
+                } else {
+                    serde_json::Value::from(waba.clone())
+                };
+                let mut value = serde_json::json!({"event": event, "waba_info": {"waba_id": id}});
+                let mut change = serde_json::json!({"value": {}});
+                let mut entry = serde_json::json!({"id": "1", "changes": []});
+                match placement {
+                    0 => change["field"] = "account_update".into(),
+                    1 => value["field"] = "account_update".into(),
+                    _ => entry["field"] = "account_update".into(),
+                }
+                change["value"] = value;
+                entry["changes"] = serde_json::json!([change]);
+                let body = serde_json::json!({"entry": [entry]}).to_string();
+                let updates = account_updates(body.as_bytes());
+                prop_assert_eq!(updates.len(), 1);
+                prop_assert_eq!(&updates[0].event, &event);
+                let expected = if numeric_id { waba.parse::<u64>().unwrap_or(1).to_string() } else { waba };
+                prop_assert_eq!(&updates[0].waba_id, &expected);
+            }
+        }
+    }
 }
