@@ -1,6 +1,6 @@
 //! One way for tests to build an `[[account]]`: `account("name")` starts from an account with
 //! credentials for nothing, and each test states only the fields its behaviour depends on.
-//! Declared at the root of tests/engine and by tests/dashboard_support (so benches/fleet.rs
+//! Declared at the root of tests/engine and tests/system and by tests/dashboard_support (so benches/fleet.rs
 //! gets it too), never twice in one crate; not part of `support`, which the ui binary lacks.
 #![allow(dead_code)]
 

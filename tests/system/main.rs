@@ -3,6 +3,8 @@
 //! One test binary for the whole layer (issue 19): each module is a former `tests/*.rs` crate.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../support/account.rs"]
+mod account;
 mod prop_support;
 mod recipes;
 #[path = "../support/mod.rs"]

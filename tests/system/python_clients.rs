@@ -289,3 +289,100 @@ async fn pywa_through_the_proxy_holding_no_token() {
     assert_eq!(media[0].access_token, token);
     daemon.stop().await;
 }
+
+/// The application behind the webhook relay checks Meta's signature with pywa's own validator:
+/// what the relay forwards is byte for byte what Meta signed, header included. A forged POST
+/// stops at the relay and never reaches the application.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pywa_verifies_the_signature_of_webhooks_the_relay_forwards() {
+    use secrecy::SecretString;
+    use tokentop::webhook::signature::sign;
+    const STATUSES: &str = include_str!("../fixtures/webhook_statuses_batch_mixed.json");
+    let python = venv_python();
+    check_packages(&python).await;
+    let mut app = Command::new(&python)
+        .arg(repo().join("tests/python/pywa_webhook_app.py"))
+        .env("TOKENTOP_TEST_APP_SECRET", APP_SECRET)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(app.stdout.take().unwrap()).lines();
+    let port = tokio::time::timeout(STARTUP, lines.next_line())
+        .await
+        .expect("the pywa application did not start")
+        .unwrap()
+        .and_then(|line| line.strip_prefix("PORT ").map(str::to_string))
+        .expect("the pywa application printed no port");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = support::settings(dir.path(), Vec::new());
+    settings.accounts = vec![
+        crate::account::account("shop")
+            .app(APP_ID, APP_SECRET)
+            .build(),
+    ];
+    settings.webhook.listen = Some(tokentop::config::Listen::Tcp(
+        "127.0.0.1:0".parse().unwrap(),
+    ));
+    settings.webhook.verify_token = Some(SecretString::from("verify".to_string()));
+    settings.webhook.forward = vec![tokentop::config::ForwardSettings {
+        name: "pywa".to_string(),
+        url: format!("http://127.0.0.1:{port}/"),
+        accounts: Vec::new(),
+    }];
+    let relay = tokentop::webhook::start(&settings).await.unwrap().unwrap();
+    let url = format!("{}/webhook", relay.address);
+    let post = |body: &'static str, signature: String| {
+        let url = url.clone();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("x-hub-signature-256", signature)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let secret = SecretString::from(APP_SECRET.to_string());
+    assert_eq!(
+        post(
+            STATUSES,
+            sign(
+                &SecretString::from("forged".to_string()),
+                STATUSES.as_bytes()
+            )
+        )
+        .await,
+        401
+    );
+    assert_eq!(
+        post(STATUSES, sign(&secret, STATUSES.as_bytes())).await,
+        200
+    );
+
+    let wanted = STATUSES.matches("\"status\":").count();
+    let mut seen = Vec::new();
+    while seen.len() < wanted {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the relayed statuses did not reach the application")
+            .unwrap()
+            .expect("the application exited");
+        let event: Value = serde_json::from_str(&line).unwrap();
+        assert!(
+            event.get("rejected").is_none(),
+            "pywa refused a relayed body: {line}"
+        );
+        seen.push(event);
+    }
+    assert!(
+        seen.iter()
+            .all(|e| e["id"].as_str().is_some_and(|id| id.starts_with("wamid.")))
+    );
+    relay.stop();
+}
