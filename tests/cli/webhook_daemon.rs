@@ -202,3 +202,99 @@ async fn the_daemon_relays_webhooks_unchanged_and_a_revocation_stops_refreshing(
     assert_eq!(exchanges_after, exchanges_before, "{}", stderr());
     assert!(daemon.try_wait().unwrap().is_none(), "{}", stderr());
 }
+
+/// A body in Meta's shape, unique by `n`.
+fn numbered_status(n: usize) -> String {
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"{WABA}","changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550783881","phone_number_id":"106540352242922"}},"statuses":[{{"id":"wamid.kill-{n}","status":"sent","timestamp":"1796375700","recipient_id":"15105550111"}}]}},"field":"messages"}}]}}]}}"#
+    )
+}
+
+/// The wamid number in a forwarded body.
+fn number_of(body: &[u8]) -> usize {
+    let text = std::str::from_utf8(body).unwrap();
+    let start = text.find("wamid.kill-").unwrap() + "wamid.kill-".len();
+    let digits: String = text[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_fan_out_loses_no_accepted_webhook() {
+    const BODIES: usize = 300;
+    let sim = start_sim().await;
+    let token = sim
+        .handle()
+        .mint_token(TokenKind::SystemUser, None)
+        .access_token;
+    let (application, received) = start_application().await;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[webhook]\nlisten = \"127.0.0.1:{port}\"\nverify-token = \"{VERIFY_TOKEN}\"\n\n\
+         [[webhook.forward]]\nurl = \"{application}\"\nname = \"app\"\n\n\
+         [[account]]\nname = \"shop\"\napp-id = \"{DEFAULT_APP_ID}\"\napp-secret = \"{DEFAULT_APP_SECRET}\"\n\
+         access-token = \"{token}\"\nbusiness-account-id = \"{WABA}\"\n"
+    );
+    let relay = format!("http://127.0.0.1:{port}/webhook");
+    let handshake =
+        format!("{relay}?hub.mode=subscribe&hub.challenge=1&hub.verify_token={VERIFY_TOKEN}");
+    let up = async || {
+        wait_for("the relay", Duration::from_secs(20), async || {
+            reqwest::get(&handshake)
+                .await
+                .ok()
+                .filter(|a| a.status() == 200)
+                .map(|_| ())
+        })
+        .await
+    };
+    let mut daemon = spawn_in(dir.path(), &config, &sim.base_url(), &["daemon"], &[]);
+    up().await;
+    // Meta posts while the application takes them; the daemon dies mid-way.
+    let mut accepted = Vec::new();
+    let mut killed_after = None;
+    for n in 0..BODIES {
+        if n == BODIES / 2 {
+            daemon.start_kill().unwrap();
+            daemon.wait().await.unwrap();
+            killed_after = Some(received.lock().unwrap().len());
+            daemon = spawn_in(dir.path(), &config, &sim.base_url(), &["daemon"], &[]);
+            up().await;
+        }
+        if post_signed(&relay, &numbered_status(n)).await == 200 {
+            accepted.push(n);
+        }
+    }
+    assert_eq!(accepted.len(), BODIES, "Meta's POSTs were refused");
+    wait_for(
+        "every accepted body at the application",
+        Duration::from_secs(60),
+        async || {
+            let received = received.lock().unwrap();
+            let seen: std::collections::BTreeSet<usize> =
+                received.iter().map(|(body, _)| number_of(body)).collect();
+            (seen.len() == BODIES).then_some(())
+        },
+    )
+    .await;
+    let received = received.lock().unwrap();
+    let order: Vec<usize> = received.iter().map(|(body, _)| number_of(body)).collect();
+    // In order per destination, except that a restart may send again what was in flight.
+    let mut duplicates = 0;
+    let mut highest = None;
+    for &n in &order {
+        if highest.is_some_and(|h| n <= h) {
+            duplicates += 1;
+        }
+        highest = highest.max(Some(n));
+    }
+    let killed_after = killed_after.unwrap();
+    assert!(
+        duplicates <= killed_after.min(64),
+        "{duplicates} duplicates after a kill with {killed_after} delivered: {order:?}"
+    );
+    drop(daemon);
+}
