@@ -253,6 +253,9 @@ mod tests {
         assert_eq!(set.find(&body_digest(&0u64.to_le_bytes()), 0), Some(0));
         assert_eq!(set.find(&body_digest(&1u64.to_le_bytes()), 0), None);
         assert_eq!(set.find(&body_digest(&2u64.to_le_bytes()), 0), Some(2));
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 * ENTRY_LEN as u64);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            2 * ENTRY_LEN as u64
+        );
     }
 }

@@ -133,8 +133,7 @@ pub fn decode_header(bytes: &[u8]) -> Result<Header, FrameError> {
         sig_len: u16::from_le_bytes(array_at(bytes, 32)),
         digest: array_at(bytes, 34),
     };
-    if usize::from(header.sig_len) > MAX_SIGNATURE_LEN || header.body_len as usize > MAX_BODY_LEN
-    {
+    if usize::from(header.sig_len) > MAX_SIGNATURE_LEN || header.body_len as usize > MAX_BODY_LEN {
         // Checked before the lengths are trusted to decide "incomplete".
         return Err(if header_check(bytes) == bytes[4..12] {
             FrameError::Bad("lengths out of range")

@@ -100,7 +100,9 @@ pub enum QueueError {
     InvalidSignature,
     #[error("the webhook queue has no destination named {0:?}")]
     UnknownDestination(String),
-    #[error("the webhook queue's writer has stopped after a disk error (see the log); restart to reopen the queue")]
+    #[error(
+        "the webhook queue's writer has stopped after a disk error (see the log); restart to reopen the queue"
+    )]
     Closed,
 }
 
@@ -150,7 +152,10 @@ impl Core {
 
     /// Writes the destinations' positions if they changed since the last save.
     fn save_cursors(&self) {
-        let _order = self.save_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let _order = self
+            .save_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let Some(acked) = self.state().take_dirty_positions() else {
             return;
         };
@@ -255,7 +260,8 @@ impl WebhookQueue {
 
     async fn try_next(&self, destination: &str) -> Result<Option<QueuedWebhook>, QueueError> {
         loop {
-            let Some((first_seq, offset, len)) = self.inner.core.state().read_position(destination)?
+            let Some((first_seq, offset, len)) =
+                self.inner.core.state().read_position(destination)?
             else {
                 return Ok(None);
             };

@@ -68,8 +68,7 @@ pub fn recover(path: &Path) -> Result<(Option<u64>, u64), QueueError> {
             reason,
             "webhook queue: cutting off a torn record at the end of the segment (a write interrupted by a crash; it was never acknowledged)"
         );
-        let file =
-            open_no_follow(path, OpenOptions::new().write(true)).map_err(io_error(path))?;
+        let file = open_no_follow(path, OpenOptions::new().write(true)).map_err(io_error(path))?;
         file.set_len(scan.valid_end).map_err(io_error(path))?;
         file.sync_all().map_err(io_error(path))?;
     }

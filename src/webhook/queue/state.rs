@@ -58,7 +58,11 @@ impl State {
     }
 
     fn unacked_bytes(&self, cursor: &Cursor) -> u64 {
-        let from_segment: u64 = self.segments.range(cursor.segment..).map(|(_, len)| len).sum();
+        let from_segment: u64 = self
+            .segments
+            .range(cursor.segment..)
+            .map(|(_, len)| len)
+            .sum();
         from_segment.saturating_sub(cursor.offset)
     }
 
@@ -161,7 +165,10 @@ impl State {
         if !std::mem::take(&mut self.cursors_dirty) {
             return None;
         }
-        let acked = self.cursors.iter().map(|(name, c)| (name.clone(), c.acked_seq));
+        let acked = self
+            .cursors
+            .iter()
+            .map(|(name, c)| (name.clone(), c.acked_seq));
         Some(acked.collect())
     }
 
@@ -185,7 +192,11 @@ impl State {
             }
             oldest_needed = oldest_needed.min(cursor.segment);
         }
-        let passed: Vec<u64> = self.segments.range(..oldest_needed).map(|(k, _)| *k).collect();
+        let passed: Vec<u64> = self
+            .segments
+            .range(..oldest_needed)
+            .map(|(k, _)| *k)
+            .collect();
         for first_seq in &passed {
             self.segments.remove(first_seq);
         }

@@ -56,7 +56,9 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("webhook-queue-writer".into())
         .spawn(move || writer.run(appends))
-        .map_err(|err| tracing::error!(error = %err, "webhook queue: could not start its writer thread"))
+        .map_err(
+            |err| tracing::error!(error = %err, "webhook queue: could not start its writer thread"),
+        )
         .ok()
 }
 
@@ -103,24 +105,30 @@ impl Writer {
         let mut replies = Vec::with_capacity(batch.len());
         let first_seq = self.next_seq;
         for mut append in batch {
-            let pending = if let Some(seq) = self.dedupe.find(&append.digest, append.received_at_unix) {
-                Pending::Answered(Accepted::Duplicate { seq })
-            } else if let Some(seq) = in_batch.get(&append.digest) {
-                Pending::DuplicateInBatch(*seq)
-            } else if append.record.len() as u64 > room {
-                let max_bytes = self.core.max_bytes;
-                let _ = append.reply.send(Err(QueueError::Full { max_bytes }));
-                continue;
-            } else {
-                let seq = self.next_seq;
-                self.next_seq += 1;
-                room -= append.record.len() as u64;
-                frame::set_seq(&mut append.record, seq);
-                bytes.extend_from_slice(&append.record);
-                in_batch.insert(append.digest, seq);
-                Pending::Queued(seq)
-            };
-            replies.push((append.reply, pending, append.digest, append.received_at_unix));
+            let pending =
+                if let Some(seq) = self.dedupe.find(&append.digest, append.received_at_unix) {
+                    Pending::Answered(Accepted::Duplicate { seq })
+                } else if let Some(seq) = in_batch.get(&append.digest) {
+                    Pending::DuplicateInBatch(*seq)
+                } else if append.record.len() as u64 > room {
+                    let max_bytes = self.core.max_bytes;
+                    let _ = append.reply.send(Err(QueueError::Full { max_bytes }));
+                    continue;
+                } else {
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    room -= append.record.len() as u64;
+                    frame::set_seq(&mut append.record, seq);
+                    bytes.extend_from_slice(&append.record);
+                    in_batch.insert(append.digest, seq);
+                    Pending::Queued(seq)
+                };
+            replies.push((
+                append.reply,
+                pending,
+                append.digest,
+                append.received_at_unix,
+            ));
         }
         if bytes.is_empty() {
             answer(replies, None);
@@ -150,7 +158,12 @@ impl Writer {
 
     /// Appends `bytes` (the records `first_seq..=last_seq`) and fsyncs them, starting a new segment
     /// first when the active one is full. On error: the error and whether to stop.
-    fn write(&mut self, first_seq: u64, last_seq: u64, bytes: &[u8]) -> Result<(), (QueueError, bool)> {
+    fn write(
+        &mut self,
+        first_seq: u64,
+        last_seq: u64,
+        bytes: &[u8],
+    ) -> Result<(), (QueueError, bool)> {
         let (_, len) = self.active;
         if len > 0 && len + bytes.len() as u64 > self.segment_bytes {
             self.roll(first_seq).map_err(|err| (err, false))?;
