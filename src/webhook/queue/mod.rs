@@ -165,14 +165,19 @@ impl Core {
         }
     }
 
-    /// Deletes the segment files every destination has passed.
-    fn delete_passed_segments(&self) {
+    /// Takes the segments every destination has passed out of the bookkeeping; their files
+    /// are for [`remove_segments`] to delete, off the writer's and the runtime's threads.
+    fn release_passed_segments(&self) -> Vec<PathBuf> {
         let passed = self.state().release_passed_segments();
-        for first_seq in passed {
-            let path = segment::path(&self.dir, first_seq);
-            if let Err(err) = std::fs::remove_file(&path) {
-                tracing::warn!(file = %path.display(), error = %err, "webhook queue: could not delete a delivered segment");
-            }
+        passed.into_iter().map(|first| segment::path(&self.dir, first)).collect()
+    }
+}
+
+/// Deletes delivered segment files (an unlink can take a while on a disk mounted `discard`).
+fn remove_segments(paths: Vec<PathBuf>) {
+    for path in paths {
+        if let Err(err) = std::fs::remove_file(&path) {
+            tracing::warn!(file = %path.display(), error = %err, "webhook queue: could not delete a delivered segment");
         }
     }
 }
@@ -292,7 +297,10 @@ impl WebhookQueue {
             self.ack_by_search(destination, seq).await?;
         }
         core.save_wanted.notify_one();
-        core.delete_passed_segments();
+        let passed = core.release_passed_segments();
+        if !passed.is_empty() {
+            tokio::task::spawn_blocking(move || remove_segments(passed));
+        }
         Ok(())
     }
 
@@ -406,7 +414,7 @@ fn open_blocking(options: QueueOptions) -> Result<Opened, QueueError> {
         save_lock: Mutex::new(()),
     });
     core.save_cursors();
-    core.delete_passed_segments();
+    remove_segments(core.release_passed_segments());
     let writer = writer::Writer::new(Arc::clone(&core), file, dedupe, options.segment_bytes);
     Ok(Opened { core, writer })
 }

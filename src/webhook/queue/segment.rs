@@ -146,10 +146,12 @@ pub fn read_at(path: &Path, offset: u64, len: u64) -> Result<Found, QueueError> 
     match frame::decode(&record) {
         Ok((header, signature, body)) => {
             let next = offset + header.record_len() as u64;
+            let signature = String::from_utf8_lossy(signature).into_owned();
+            let body_at = record.len() - body.len();
             let webhook = QueuedWebhook {
                 seq: header.seq,
-                body: Bytes::copy_from_slice(body),
-                signature: String::from_utf8_lossy(signature).into_owned(),
+                signature,
+                body: Bytes::from(record).slice(body_at..),
                 received_at_unix: header.received_at_unix,
             };
             Ok(Found::Record(webhook, next))

@@ -100,7 +100,7 @@ impl Writer {
             .core
             .max_bytes
             .saturating_sub(self.core.state().max_unacked_bytes());
-        let mut bytes = Vec::new();
+        let mut bytes = Vec::with_capacity(batch.iter().map(|a| a.record.len()).sum());
         let mut in_batch: HashMap<BodyDigest, u64> = HashMap::new();
         let mut replies = Vec::with_capacity(batch.len());
         let first_seq = self.next_seq;
@@ -194,7 +194,16 @@ impl Writer {
         self.file = file;
         self.active = (first_seq, 0);
         self.core.state().segment_started(first_seq);
-        self.core.delete_passed_segments();
+        let passed = self.core.release_passed_segments();
+        if !passed.is_empty() {
+            // Not on this thread: every caller waits for its next commit.
+            let spawned = std::thread::Builder::new()
+                .name("webhook-queue-cleanup".into())
+                .spawn(move || super::remove_segments(passed));
+            if let Err(err) = spawned {
+                tracing::warn!(error = %err, "webhook queue: could not start a thread to delete delivered segments");
+            }
+        }
         if let Err(err) = self.dedupe.sync() {
             tracing::warn!(error = %err, "webhook queue: could not fsync the dedupe file");
         }
