@@ -175,6 +175,31 @@ async fn phase(template: &[u8], load: Load, seconds: u64) {
     let _ = std::process::Command::new("sync").status();
 }
 
+/// The disk's own fsync latency right now (a 1 KB append and `fdatasync`, for 2 s, in the
+/// bench's directory): the floor under every accept, and what other work on the machine moves.
+fn probe_fsync(root: &std::path::Path) -> String {
+    use std::io::Write;
+    std::fs::create_dir_all(root).unwrap();
+    let dir = tempfile::tempdir_in(root).unwrap();
+    let mut file = std::fs::File::create(dir.path().join("probe")).unwrap();
+    let mut latencies = Vec::new();
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        let t = Instant::now();
+        file.write_all(&[b'x'; 1024]).unwrap();
+        file.sync_data().unwrap();
+        latencies.push(t.elapsed());
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e3;
+    format!(
+        "disk: 1 KB append + fdatasync p50 {:.2} ms, p99 {:.2} ms ({} in 2 s)",
+        pct(0.5),
+        pct(0.99),
+        latencies.len()
+    )
+}
+
 fn main() {
     let seconds = std::env::var("TOKENTOP_BENCH_SECONDS")
         .ok()
@@ -187,6 +212,8 @@ fn main() {
     println!(
         "webhook queue accept, fsync per group commit, one destination down; budget for the whole POST: >= 5,000/s, p99 < 5 ms"
     );
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-webhook-queue");
+    println!("before: {}", probe_fsync(&root));
     runtime.block_on(async {
         for statuses in [1, 100] {
             let template = body_with(statuses);
@@ -199,4 +226,5 @@ fn main() {
             }
         }
     });
+    println!("after:  {}", probe_fsync(&root));
 }

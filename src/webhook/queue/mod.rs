@@ -169,7 +169,10 @@ impl Core {
     /// are for [`remove_segments`] to delete, off the writer's and the runtime's threads.
     fn release_passed_segments(&self) -> Vec<PathBuf> {
         let passed = self.state().release_passed_segments();
-        passed.into_iter().map(|first| segment::path(&self.dir, first)).collect()
+        passed
+            .into_iter()
+            .map(|first| segment::path(&self.dir, first))
+            .collect()
     }
 }
 
