@@ -347,7 +347,7 @@ async fn one_destination_down_does_not_hold_back_another_and_a_filter_is_honoure
         .unwrap();
     let (app, even) = (Receiver::start(false).await, Receiver::start(false).await);
     let mut only_even = destination("even", even.url.clone());
-    only_even.wants = Some(Arc::new(|body: &[u8]| number(body) % 2 == 0));
+    only_even.wants = Some(Arc::new(|body: &[u8]| number(body).is_multiple_of(2)));
     let forwarding = forward_to(
         &queue,
         vec![
@@ -363,7 +363,7 @@ async fn one_destination_down_does_not_hold_back_another_and_a_filter_is_honoure
     let evens: Vec<usize> = seqs
         .iter()
         .map(|(n, _)| *n)
-        .filter(|n| n % 2 == 0)
+        .filter(|n| n.is_multiple_of(2))
         .collect();
     assert_eq!(even.numbers(), evens);
     wait_until("app and even acknowledged everything", || {
