@@ -13,11 +13,11 @@
 mod cursors;
 mod dedupe;
 pub mod frame;
+mod open;
 mod segment;
 mod state;
 mod writer;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
@@ -25,9 +25,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
-use crate::engine::fs::private_fs::create_private_dir_all;
-
-use self::cursors::Cursor;
+use self::open::{Opened, open_blocking};
 use self::state::State;
 
 pub use self::state::DestinationDepth;
@@ -362,62 +360,4 @@ async fn save_cursors_when_asked(core: Weak<Core>, mut closed: watch::Receiver<(
         let Some(core) = core.upgrade() else { return };
         let _ = tokio::task::spawn_blocking(move || core.save_cursors()).await;
     }
-}
-
-/// What `open` prepared off the runtime's threads.
-struct Opened {
-    core: Arc<Core>,
-    writer: writer::Writer,
-}
-
-fn open_blocking(options: QueueOptions) -> Result<Opened, QueueError> {
-    let dir = options.dir.clone();
-    create_private_dir_all(&dir).map_err(|source| QueueError::Io {
-        path: dir.clone(),
-        source,
-    })?;
-    let mut segments = segment::list(&dir)?;
-    let (active, last_seq) = match segments.last_key_value() {
-        Some((&first_seq, _)) => {
-            let path = segment::path(&dir, first_seq);
-            let (last, len) = segment::recover(&path)?;
-            segments.insert(first_seq, len);
-            (first_seq, last.unwrap_or(first_seq.saturating_sub(1)))
-        }
-        None => {
-            drop(segment::create(&dir, 1)?);
-            segments.insert(1, 0);
-            (1, 0)
-        }
-    };
-    let saved = cursors::load(&dir)?;
-    let mut positions = BTreeMap::new();
-    for name in &options.destinations {
-        let acked = match &saved {
-            Some(saved) => saved.get(name).copied().unwrap_or(last_seq),
-            None => 0,
-        };
-        let position = state::locate_after(&dir, &segments, acked)?;
-        positions.insert(name.clone(), Cursor::at(acked.min(last_seq), position));
-    }
-    let state = State::new(segments, positions, last_seq);
-    let dedupe = dedupe::DedupeSet::open(&dir, options.dedupe_capacity, options.dedupe_window)
-        .map_err(|source| QueueError::Io {
-            path: dir.join(dedupe::FILE_NAME),
-            source,
-        })?;
-    let file = segment::open_append(&segment::path(&dir, active))?;
-    let (durable, _) = watch::channel(last_seq);
-    let core = Arc::new(Core {
-        dir,
-        max_bytes: options.max_bytes,
-        state: Mutex::new(state),
-        durable,
-        save_wanted: Notify::new(),
-        save_lock: Mutex::new(()),
-    });
-    core.save_cursors();
-    remove_segments(core.release_passed_segments());
-    let writer = writer::Writer::new(Arc::clone(&core), file, dedupe, options.segment_bytes);
-    Ok(Opened { core, writer })
 }
