@@ -23,11 +23,6 @@ use forward::{Destination, ForwardReport};
 use queue::{QueueOptions, WebhookQueue};
 use server::{Relay, RelayCounters};
 
-/// Bodies remembered to acknowledge Meta's retries without queueing them again.
-const DEDUPE_CAPACITY: usize = 100_000;
-/// Meta retries a failed delivery for up to seven days.
-const DEDUPE_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
-
 /// What `/metrics` shows of the relay, read at scrape time: requests by result, each
 /// destination's forwards by outcome, and the queue.
 #[derive(Clone)]
@@ -204,13 +199,11 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<RunningRelay>> 
         bail!("[webhook] listen is set without verify-token: Meta's handshake could never succeed");
     };
     let destinations = destinations(settings)?;
-    let queue = WebhookQueue::open(QueueOptions {
-        dir: settings.data_dir.join("webhooks"),
-        max_bytes: config.max_queue,
-        destinations: destinations.iter().map(|d| d.name.clone()).collect(),
-        dedupe_capacity: DEDUPE_CAPACITY,
-        dedupe_window: DEDUPE_WINDOW,
-    })
+    let queue = WebhookQueue::open(QueueOptions::new(
+        settings.data_dir.join("webhooks"),
+        config.max_queue,
+        destinations.iter().map(|d| d.name.clone()).collect(),
+    ))
     .await
     .context("cannot open the webhook queue")?;
     let (stop, stopped) = watch::channel(false);
@@ -317,11 +310,7 @@ fn destination(settings: &Settings, forward: &ForwardSettings) -> anyhow::Result
     let url = reqwest::Url::parse(&forward.url)
         .with_context(|| format!("[[webhook.forward]] {}: bad url", forward.name))?;
     if forward.accounts.is_empty() {
-        return Ok(Destination {
-            name: forward.name.clone(),
-            url,
-            wants: None,
-        });
+        return Ok(Destination::new(forward.name.clone(), url));
     }
     let mut ids: Vec<String> = Vec::new();
     for name in &forward.accounts {
@@ -344,11 +333,9 @@ fn destination(settings: &Settings, forward: &ForwardSettings) -> anyhow::Result
         ids.extend(known.into_iter().cloned());
     }
     let wants = move |body: &[u8]| ids_in(body).iter().any(|id| ids.contains(id));
-    Ok(Destination {
-        name: forward.name.clone(),
-        url,
-        wants: Some(Arc::new(wants)),
-    })
+    let mut destination = Destination::new(forward.name.clone(), url);
+    destination.wants = Some(Arc::new(wants));
+    Ok(destination)
 }
 
 /// The WABA ids (`entry[].id`, `waba_info.waba_id`) and phone-number ids a body is about.

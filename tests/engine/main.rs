@@ -21,3 +21,4 @@ mod publish_hook;
 mod publish_sim;
 mod publish_token_file;
 mod telemetry_engine;
+mod webhook_queue;

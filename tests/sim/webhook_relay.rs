@@ -31,15 +31,8 @@ struct Running {
 async fn start_relay(max_body: usize, body_read_timeout: Duration) -> Running {
     tokentop::graph::install_tls_provider();
     let dir = tempfile::tempdir().unwrap();
-    let queue = WebhookQueue::open(QueueOptions {
-        dir: dir.path().join("webhooks"),
-        max_bytes: 64 << 20,
-        destinations: vec!["app".to_string()],
-        dedupe_capacity: 1000,
-        dedupe_window: Duration::from_secs(3600),
-    })
-    .await
-    .unwrap();
+    let options = QueueOptions::new(dir.path().join("webhooks"), 64 << 20, vec!["app".into()]);
+    let queue = WebhookQueue::open(options).await.unwrap();
     let secrets = vec![secret("first-app-secret"), secret("second-app-secret")];
     let mut relay = Relay::new(secrets, secret(VERIFY_TOKEN), queue, max_body);
     relay.body_read_timeout = body_read_timeout;
