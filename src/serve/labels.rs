@@ -180,6 +180,9 @@ mod tests {
             TokenState::Failed {
                 reason: String::new(),
             },
+            TokenState::Revoked {
+                event: String::new(),
+            },
         ];
         let labels: Vec<&str> = states.iter().map(state_label).collect();
         assert_eq!(labels, TOKEN_STATES);

@@ -42,6 +42,8 @@ fn every_fixture_is_covered_by_a_test() {
     let mut names: Vec<String> = std::fs::read_dir(FIXTURES)
         .expect("tests/fixtures")
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        // `tls/` holds the relay's test certificates, not Meta's payloads.
+        .filter(|name| name != "tls")
         .collect();
     names.sort();
     assert_eq!(names, COVERED.map(str::to_string).to_vec());
