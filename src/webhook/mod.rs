@@ -10,6 +10,8 @@ pub mod forward;
 pub mod queue;
 pub mod server;
 pub mod signature;
+pub mod template_events;
+pub mod template_table;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,6 +79,8 @@ pub struct RunningRelay {
     pub stored: mpsc::UnboundedReceiver<bytes::Bytes>,
     /// The app ids of the accounts: an `account_update` about another app is not ours.
     app_ids: Vec<String>,
+    /// The templates Meta reported, kept in `<data dir>/templates.json`.
+    templates: template_table::TemplateTable,
     stop: watch::Sender<bool>,
 }
 
@@ -114,6 +118,8 @@ impl RunningRelay {
                         Some(body) => {
                             count_statuses(&engine, &body).await;
                             apply_account_updates(&engine, &body, &self.app_ids);
+                            // Template webhooks are rare: the small file is written inline.
+                            self.templates.apply_body(&body, chrono::Utc::now().timestamp());
                         }
                         None => break,
                     },
@@ -245,6 +251,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<RunningRelay>> 
             .iter()
             .filter_map(|a| a.app_id.clone())
             .collect(),
+        templates: template_table::TemplateTable::load(&settings.data_dir),
         stop,
     }))
 }
