@@ -51,10 +51,7 @@ pub fn template_updates(body: &[u8], received_unix: i64) -> Vec<TemplateUpdate> 
         let Some(waba_id) = id_text(entry, "id") else {
             continue;
         };
-        let at_unix = entry
-            .get("time")
-            .and_then(integer)
-            .unwrap_or(received_unix);
+        let at_unix = entry.get("time").and_then(integer).unwrap_or(received_unix);
         for change in array(entry, "changes") {
             if let Some(update) = template_update(entry, change, &waba_id, at_unix) {
                 updates.push(update);
@@ -245,7 +242,10 @@ mod tests {
 
     #[test]
     fn disable_date_is_read_as_a_number_or_a_quoted_string() {
-        for date in [serde_json::json!(1_797_000_000), serde_json::json!("1797000000")] {
+        for date in [
+            serde_json::json!(1_797_000_000),
+            serde_json::json!("1797000000"),
+        ] {
             let update = one(&body(
                 STATUS_FIELD,
                 serde_json::json!({
@@ -314,7 +314,10 @@ mod tests {
             serde_json::json!({"message_template_id": 4}),
         ] {
             let text = body(STATUS_FIELD, value);
-            assert!(template_updates(text.as_bytes(), RECEIVED).is_empty(), "{text}");
+            assert!(
+                template_updates(text.as_bytes(), RECEIVED).is_empty(),
+                "{text}"
+            );
         }
         // A quality update has no status even if it carries an `event`.
         let text = body(

@@ -103,6 +103,20 @@ impl TemplateRecord {
         status.max(quality)
     }
 
+    /// Why, in words: Meta's reason, its explanation, and the date a disable takes effect.
+    pub fn reason_text(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        parts.extend(self.reason.clone());
+        parts.extend(self.detail.clone());
+        if let Some(date) = &self.disable_date {
+            let date = date
+                .parse::<i64>()
+                .map_or_else(|_| date.clone(), crate::format::format_unix);
+            parts.push(format!("disabled from {date}"));
+        }
+        parts.join("; ")
+    }
+
     /// The later of the last status change and the last quality change.
     pub fn changed_at(&self) -> i64 {
         self.status_since
@@ -120,7 +134,9 @@ impl TemplateRecord {
             self.category.clone_from(&update.category);
         }
         if let Some(event) = &update.event
-            && self.status_since.is_none_or(|since| since <= update.at_unix)
+            && self
+                .status_since
+                .is_none_or(|since| since <= update.at_unix)
         {
             if self.status.as_ref() != Some(event) {
                 self.status = Some(event.clone());
@@ -131,7 +147,9 @@ impl TemplateRecord {
             self.disable_date.clone_from(&update.disable_date);
         }
         if let Some(quality) = &update.quality
-            && self.quality_since.is_none_or(|since| since <= update.at_unix)
+            && self
+                .quality_since
+                .is_none_or(|since| since <= update.at_unix)
         {
             if self.quality.as_ref() != Some(quality) {
                 self.quality = Some(quality.clone());
@@ -176,7 +194,10 @@ impl TemplateTable {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => (Vec::new(), None),
             Err(err) => (
                 Vec::new(),
-                Some(format!("cannot read {} ({err}): read as empty", path.display())),
+                Some(format!(
+                    "cannot read {} ({err}): read as empty",
+                    path.display()
+                )),
             ),
         };
         let templates = records
@@ -375,8 +396,14 @@ mod tests {
         let row = &rows[0];
         assert_eq!(row.name, "t1", "a quality update without a name keeps it");
         assert_eq!(row.category.as_deref(), Some("UTILITY"));
-        assert_eq!((row.status.as_deref(), row.status_since), (Some("PAUSED"), Some(200)));
-        assert_eq!((row.quality.as_deref(), row.quality_since), (Some("RED"), Some(300)));
+        assert_eq!(
+            (row.status.as_deref(), row.status_since),
+            (Some("PAUSED"), Some(200))
+        );
+        assert_eq!(
+            (row.quality.as_deref(), row.quality_since),
+            (Some("RED"), Some(300))
+        );
         assert_eq!(row.attention(), Attention::Critical);
         assert_eq!(row.changed_at(), 300);
     }
