@@ -179,6 +179,8 @@ pub struct App {
     pub log_sources: Vec<String>,
     /// Where the relay's template table is read from.
     pub data_dir: PathBuf,
+    /// Each account's name and business-account-id (WABA), naming the templates' owners.
+    pub account_wabas: Vec<(String, Option<String>)>,
     /// The template table as the `T` overlay last read it.
     pub templates: Option<super::templates::TemplatesView>,
     next_request_id: RequestId,
@@ -226,6 +228,11 @@ impl App {
             size: (80, 24),
             log_sources: settings.logs.iter().map(|l| l.name.clone()).collect(),
             data_dir: settings.data_dir.clone(),
+            account_wabas: settings
+                .accounts
+                .iter()
+                .map(|a| (a.name.clone(), a.business_account_id.clone()))
+                .collect(),
             templates: None,
             next_request_id: REQUEST_ID_BASE,
         }

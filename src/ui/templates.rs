@@ -29,18 +29,24 @@ const CHROME_LINES: usize = 4;
 
 /// Draws the overlay over `area`, nearly all of it, the rows from `scroll` on.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, scroll: usize, palette: &Palette) {
-    let rect = Rect {
-        x: area.x + 1.min(area.width),
-        y: area.y + 1.min(area.height),
-        width: area.width.saturating_sub(2),
-        height: area.height.saturating_sub(2),
-    };
+    let width = area.width.saturating_sub(2);
+    let most_rows = area.height.saturating_sub(2);
     // Borders and the horizontal padding.
-    let inner_width = usize::from(rect.width.saturating_sub(4));
-    let room = usize::from(rect.height.saturating_sub(2)).saturating_sub(CHROME_LINES);
+    let inner_width = usize::from(width.saturating_sub(4));
+    let room = usize::from(most_rows.saturating_sub(2)).saturating_sub(CHROME_LINES);
     let lines = match &app.templates {
         None => vec![Line::styled("reading the template table…", palette.dim())],
         Some(view) => lines(app, view, scroll, room, inner_width, palette),
+    };
+    // As tall as its lines, centred: a short table leaves the dashboard visible around it.
+    let height = u16::try_from(lines.len() + 2)
+        .unwrap_or(u16::MAX)
+        .min(most_rows);
+    let rect = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
     };
     let block = ratatui::widgets::Block::bordered()
         .title(" Message templates ")
@@ -67,14 +73,9 @@ fn lines(
     } else {
         let header: String = COLUMNS.iter().map(|(name, w)| fit(name, *w)).collect();
         lines.push(Line::styled(fit(&(header + "REASON"), width), palette.label()));
-        let accounts: Vec<(String, Option<String>)> = app
-            .accounts
-            .iter()
-            .map(|a| (a.name().to_string(), a.snapshot.business_account_id.clone()))
-            .collect();
         let shown = view.rows.iter().skip(scroll).take(room.max(1));
         for record in shown {
-            lines.push(row(app, record, &accounts, width, palette));
+            lines.push(row(app, record, &app.account_wabas, width, palette));
         }
     }
     lines.push(hint(view.rows.len(), scroll, room, palette));
