@@ -68,7 +68,9 @@ pub enum Overlay {
         error: Option<String>,
     },
     /// The message templates the webhook relay heard of (`T`), scrolled by `scroll` rows.
-    Templates { scroll: usize },
+    Templates {
+        scroll: usize,
+    },
 }
 
 /// One account as the dashboard knows it.

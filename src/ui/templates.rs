@@ -72,7 +72,10 @@ fn lines(
         ));
     } else {
         let header: String = COLUMNS.iter().map(|(name, w)| fit(name, *w)).collect();
-        lines.push(Line::styled(fit(&(header + "REASON"), width), palette.label()));
+        lines.push(Line::styled(
+            fit(&(header + "REASON"), width),
+            palette.label(),
+        ));
         let shown = view.rows.iter().skip(scroll).take(room.max(1));
         for record in shown {
             lines.push(row(app, record, &app.account_wabas, width, palette));

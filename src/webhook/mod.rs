@@ -105,14 +105,16 @@ impl RunningRelay {
     pub fn run_in_background(mut self, engine: crate::engine::EngineHandle) {
         tokio::spawn(async move {
             let mut failing: std::collections::HashSet<String> = Default::default();
+            // No destination (or none left) closes the reports; stored bodies still count.
+            let mut reports_open = true;
             loop {
                 tokio::select! {
-                    report = self.reports.recv() => match report {
+                    report = self.reports.recv(), if reports_open => match report {
                         Some(report) => {
                             self.forwards.count(&report);
                             log_report(report, &mut failing);
                         }
-                        None => break,
+                        None => reports_open = false,
                     },
                     body = self.stored.recv() => match body {
                         Some(body) => {

@@ -28,7 +28,13 @@ fn screen(app: &App, width: u16, height: u16) -> String {
     terminal.backend().to_string()
 }
 
-fn record(id: u64, name: &str, status: &str, quality: Option<&str>, hours_ago: i64) -> TemplateRecord {
+fn record(
+    id: u64,
+    name: &str,
+    status: &str,
+    quality: Option<&str>,
+    hours_ago: i64,
+) -> TemplateRecord {
     let at = fixed_now().timestamp() - hours_ago * 3600;
     TemplateRecord {
         waba_id: WABA.to_string(),
@@ -81,7 +87,9 @@ fn with_templates(rows: Vec<TemplateRecord>) -> App {
     let effects = app.update(ch('T'));
     assert_eq!(
         effects,
-        vec![Effect::ReadTemplates(PathBuf::from("/home/op/.local/share/tokentop"))]
+        vec![Effect::ReadTemplates(PathBuf::from(
+            "/home/op/.local/share/tokentop"
+        ))]
     );
     assert_eq!(app.overlay, Some(Overlay::Templates { scroll: 0 }));
     assert!(app.update(Msg::Templates(view(rows))).is_empty());
@@ -95,8 +103,14 @@ fn the_overlay_lists_worst_first_with_marks_accounts_and_reasons() {
     assert_snapshot!("templates_overlay_120x40", text);
     let line = |name: &str| text.lines().find(|l| l.contains(name)).unwrap().to_string();
     assert!(line("spring_sale").contains("✗ production"), "{text}");
-    assert!(line("spring_sale").contains("PAUSED     RED     2h ago"), "{text}");
-    assert!(line("old_promo").contains("disabled from 2026-03-14"), "{text}");
+    assert!(
+        line("spring_sale").contains("PAUSED     RED     2h ago"),
+        "{text}"
+    );
+    assert!(
+        line("old_promo").contains("disabled from 2026-03-14"),
+        "{text}"
+    );
     // Not one of the accounts' WABA: the id itself names it.
     assert!(line("winter_sale").contains("! 41830592771…"), "{text}");
     assert!(line("otp_login").contains("✓ production"), "{text}");
@@ -106,18 +120,35 @@ fn the_overlay_lists_worst_first_with_marks_accounts_and_reasons() {
 #[test]
 fn a_long_table_scrolls_and_says_what_lies_beyond() {
     let many: Vec<TemplateRecord> = (0..60)
-        .map(|i| record(100 + i, &format!("template_{i:02}"), "APPROVED", None, i as i64))
+        .map(|i| {
+            record(
+                100 + i,
+                &format!("template_{i:02}"),
+                "APPROVED",
+                None,
+                i as i64,
+            )
+        })
         .collect();
     let mut app = with_templates(many);
     let top = screen(&app, 120, 40);
-    assert!(top.contains("template_00") && !top.contains("template_59"), "{top}");
-    assert!(top.contains("template_31") && !top.contains("template_32"), "{top}");
+    assert!(
+        top.contains("template_00") && !top.contains("template_59"),
+        "{top}"
+    );
+    assert!(
+        top.contains("template_31") && !top.contains("template_32"),
+        "{top}"
+    );
     assert!(top.contains("↓ 28 more"), "{top}");
     app.update(key(KeyCode::PageDown));
     app.update(key(KeyCode::Down));
     assert_eq!(app.overlay, Some(Overlay::Templates { scroll: 11 }));
     let down = screen(&app, 120, 40);
-    assert!(!down.contains("template_10 ") && down.contains("template_11"), "{down}");
+    assert!(
+        !down.contains("template_10 ") && down.contains("template_11"),
+        "{down}"
+    );
     assert!(down.contains("↑ 11 more"), "{down}");
     app.update(key(KeyCode::End));
     assert_eq!(app.overlay, Some(Overlay::Templates { scroll: 59 }));
