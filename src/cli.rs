@@ -58,6 +58,9 @@ pub enum Command {
     History(HistoryArgs),
     /// Print classified lines from the configured log sources as they arrive
     Tail(TailArgs),
+    /// List the message templates the webhook relay heard of, paused, disabled, rejected and
+    /// quality red first; exit 0, 1 when any is PAUSED, DISABLED or RED
+    Templates(TemplatesArgs),
     /// Run the Graph API simulator on loopback
     Sim(SimArgs),
     /// Check config, secrets, network, tokens, phone, webhooks and publish targets step by
@@ -189,6 +192,16 @@ pub struct HistoryArgs {
         value_parser = clap::value_parser!(u16).range(30..=1000)
     )]
     pub width: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+pub struct TemplatesArgs {
+    /// Print one JSON array instead of a table
+    #[arg(long)]
+    pub json: bool,
+    /// Only this account's templates (the WABA of its business-account-id)
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,7 @@ mod service;
 mod sim_cmd;
 mod stdout;
 mod tail;
+mod templates;
 mod watch;
 
 use std::process::ExitCode;
@@ -41,6 +42,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Exchange(args)) => exchange::run(&cli.global, &args).await,
         Some(Command::History(args)) => history_cmd::run(&cli.global, &args).await,
         Some(Command::Tail(args)) => tail::run(&cli.global, &args).await,
+        Some(Command::Templates(args)) => templates::run(&cli.global, &args).await,
         Some(Command::Sim(args)) => sim_cmd::run(args).await,
         Some(Command::Doctor(args)) => doctor::run(&cli.global, &args).await,
         Some(Command::Config(c)) => config_cmd::run(&cli.global, &c).await,

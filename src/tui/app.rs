@@ -67,6 +67,10 @@ pub enum Overlay {
         input: String,
         error: Option<String>,
     },
+    /// The message templates the webhook relay heard of (`T`), scrolled by `scroll` rows.
+    Templates {
+        scroll: usize,
+    },
 }
 
 /// One account as the dashboard knows it.
@@ -175,6 +179,12 @@ pub struct App {
     pub size: (u16, u16),
     /// Names of the configured `[[log]]` sources.
     pub log_sources: Vec<String>,
+    /// Where the relay's template table is read from.
+    pub data_dir: PathBuf,
+    /// Each account's name and business-account-id (WABA), naming the templates' owners.
+    pub account_wabas: Vec<(String, Option<String>)>,
+    /// The template table as the `T` overlay last read it.
+    pub templates: Option<super::templates::TemplatesView>,
     next_request_id: RequestId,
 }
 
@@ -219,6 +229,13 @@ impl App {
             engine_running: true,
             size: (80, 24),
             log_sources: settings.logs.iter().map(|l| l.name.clone()).collect(),
+            data_dir: settings.data_dir.clone(),
+            account_wabas: settings
+                .accounts
+                .iter()
+                .map(|a| (a.name.clone(), a.business_account_id.clone()))
+                .collect(),
+            templates: None,
             next_request_id: REQUEST_ID_BASE,
         }
     }
@@ -273,6 +290,15 @@ impl App {
                     if view.refresh_rates_stale(now) {
                         view.update_refresh_rates(now);
                     }
+                }
+                self.reread_templates()
+            }
+            Msg::Templates(view) => {
+                self.templates = Some(view);
+                if let Some(Overlay::Templates { scroll }) = &mut self.overlay
+                    && let Some(view) = &self.templates
+                {
+                    *scroll = (*scroll).min(view.rows.len().saturating_sub(1));
                 }
                 Vec::new()
             }

@@ -82,6 +82,11 @@ fn apply(app: &mut App, engine: &EngineHandle, msg: Msg) -> bool {
             Effect::Send(command) => {
                 engine.send(command);
             }
+            // A small local file, read only while the overlay is open.
+            Effect::ReadTemplates(data_dir) => {
+                let view = super::templates::TemplatesView::read(&data_dir, app.now);
+                quit |= apply(app, engine, Msg::Templates(view));
+            }
             Effect::Quit => quit = true,
         }
     }

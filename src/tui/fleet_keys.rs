@@ -32,6 +32,7 @@ impl App {
             KeyCode::Char('s') => self.fleet.sort = self.fleet.sort.next(),
             KeyCode::Char('?') => self.overlay = Some(super::Overlay::Help),
             KeyCode::Char('C') => self.show_cluster(),
+            KeyCode::Char('T') => return self.show_templates(),
             _ => {}
         }
         Vec::new()

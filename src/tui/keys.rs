@@ -24,6 +24,7 @@ impl App {
                 self.on_filter_key(key, input, error);
                 Vec::new()
             }
+            Some(Overlay::Templates { scroll }) => self.on_templates_key(key, scroll),
         }
     }
 
@@ -67,6 +68,7 @@ impl App {
             KeyCode::Char('?') => self.overlay = Some(Overlay::Help),
             KeyCode::Char('c') => self.toggle_charts(),
             KeyCode::Char('C') => self.show_cluster(),
+            KeyCode::Char('T') => return self.show_templates(),
             _ => {}
         }
         Vec::new()

@@ -8,6 +8,7 @@ mod fleet_keys;
 mod keys;
 pub mod log_buffer;
 mod msg;
+mod templates;
 pub mod terminal;
 
 pub use app::{
@@ -17,3 +18,4 @@ pub use event_loop::{DrawError, run};
 pub use fleet::{FLEET_DEFAULT_ABOVE, Fleet, SortKey, View};
 pub use log_buffer::{LogBuffer, MAX_LOG_LINES, MAX_PAUSED_LINES};
 pub use msg::{Effect, Msg};
+pub use templates::{TEMPLATES_REREAD_SECS, TemplatesView};

@@ -17,6 +17,8 @@ pub enum Msg {
     /// The clock moved on; countdowns are drawn against this time.
     Tick(DateTime<Utc>),
     Engine(EngineEvent),
+    /// The template table, read for the `T` overlay.
+    Templates(super::templates::TemplatesView),
     /// Quit from outside the keyboard (SIGTERM).
     Quit,
 }
@@ -37,5 +39,7 @@ impl Msg {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     Send(EngineCommand),
+    /// Read `<data dir>/templates.json` and answer with [`Msg::Templates`].
+    ReadTemplates(std::path::PathBuf),
     Quit,
 }

@@ -14,7 +14,8 @@
 //! footer then sits on the charts' bottom border); plot.rs draws their axis labels.
 //! overlay.rs: help and the send confirmation, drawn over everything; below 60x16 only a
 //! "terminal too small" line. With `[cluster]`, cluster.rs adds a `CLUSTER` row to the token
-//! panel, a row above the fleet's footer, and the `C` overlay of members and leases. Colours come from theme.rs, urgency from `engine::urgency`.
+//! panel, a row above the fleet's footer, and the `C` overlay of members and leases. templates.rs
+//! draws the `T` overlay of message templates. Colours come from theme.rs, urgency from `engine::urgency`.
 //!
 //! The fleet view (the default above six accounts, `F` switches) replaces all of the above:
 //! ┌ tokentop ─ 60 accounts · 4 critical · 9 warning ───────────── clock ─ live ┐
@@ -40,6 +41,7 @@ pub mod logs;
 pub mod overlay;
 pub mod phone;
 pub mod plot;
+pub mod templates;
 pub mod theme;
 pub mod token;
 

@@ -1,5 +1,5 @@
 //! What is drawn over the dashboard: the help, the test-message confirmation, notices, and the
-//! log filter prompt.
+//! log filter prompt (the templates overlay is `templates.rs`).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -9,7 +9,7 @@ use ratatui::widgets::{Clear, Paragraph, Wrap};
 use super::theme::{Palette, Urgency};
 use crate::tui::{App, Overlay, View};
 
-const HELP_KEYS: [(&str, &str); 15] = [
+const HELP_KEYS: [(&str, &str); 16] = [
     (
         "r",
         "force a refresh of the selected account (one at a time)",
@@ -26,6 +26,7 @@ const HELP_KEYS: [(&str, &str); 15] = [
     ("/", "filter log lines by regex (empty clears)"),
     ("p", "pause / resume the log panel"),
     ("c", "show / hide the charts (✗ marks a failed refresh)"),
+    ("T", "message templates: paused, disabled, red first"),
     ("?", "this help"),
     ("Esc", "close a dialog or prompt, else quit"),
     ("q  Ctrl-C", "quit"),
@@ -37,7 +38,7 @@ const HELP_KEYS: [(&str, &str); 15] = [
 ];
 
 /// The help of the fleet view.
-const FLEET_HELP_KEYS: [(&str, &str); 15] = [
+const FLEET_HELP_KEYS: [(&str, &str); 16] = [
     ("↑ ↓  PgUp PgDn", "move the selection"),
     ("Home / End", "first / last row"),
     ("Enter", "open the selected account (Esc comes back)"),
@@ -49,6 +50,7 @@ const FLEET_HELP_KEYS: [(&str, &str); 15] = [
     ("s", "sort: worst first, name, time left, state"),
     ("r", "force a refresh of the selected account"),
     ("t", "send the selected account's test message (asks first)"),
+    ("T", "message templates: paused, disabled, red first"),
     ("?", "this help"),
     ("Esc", "clear the filter or close a dialog"),
     ("q  Ctrl-C", "quit"),
@@ -137,6 +139,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
             dialog(frame, area, &format!(" {title} "), lines, 70, palette);
         }
         Some(Overlay::Filter { input, error }) => filter_prompt(frame, area, input, error, palette),
+        Some(Overlay::Templates { scroll }) => {
+            super::templates::render(frame, area, app, *scroll, palette);
+        }
     }
 }
 

@@ -10,6 +10,8 @@ pub mod forward;
 pub mod queue;
 pub mod server;
 pub mod signature;
+pub mod template_events;
+pub mod template_table;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,6 +74,8 @@ pub struct RunningRelay {
     pub stored: mpsc::UnboundedReceiver<bytes::Bytes>,
     /// The app ids of the accounts: an `account_update` about another app is not ours.
     app_ids: Vec<String>,
+    /// The templates Meta reported, kept in `<data dir>/templates.json`.
+    templates: template_table::TemplateTable,
     stop: watch::Sender<bool>,
 }
 
@@ -96,19 +100,23 @@ impl RunningRelay {
     pub fn run_in_background(mut self, engine: crate::engine::EngineHandle) {
         tokio::spawn(async move {
             let mut failing: std::collections::HashSet<String> = Default::default();
+            // No destination (or none left) closes the reports; stored bodies still count.
+            let mut reports_open = true;
             loop {
                 tokio::select! {
-                    report = self.reports.recv() => match report {
+                    report = self.reports.recv(), if reports_open => match report {
                         Some(report) => {
                             self.forwards.count(&report);
                             log_report(report, &mut failing);
                         }
-                        None => break,
+                        None => reports_open = false,
                     },
                     body = self.stored.recv() => match body {
                         Some(body) => {
                             count_statuses(&engine, &body).await;
                             apply_account_updates(&engine, &body, &self.app_ids);
+                            // Template webhooks are rare: the small file is written inline.
+                            self.templates.apply_body(&body, chrono::Utc::now().timestamp());
                         }
                         None => break,
                     },
@@ -238,6 +246,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<RunningRelay>> 
             .iter()
             .filter_map(|a| a.app_id.clone())
             .collect(),
+        templates: template_table::TemplateTable::load(&settings.data_dir),
         stop,
     }))
 }

@@ -18,4 +18,5 @@ mod refresh_rates;
 mod sim_cli;
 mod stdout_closed;
 mod telemetry_cli;
+mod templates_cli;
 mod webhook_daemon;

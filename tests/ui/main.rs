@@ -12,3 +12,4 @@ mod tui_loop;
 mod ui_charts;
 mod ui_cluster;
 mod ui_snapshots;
+mod ui_templates;
