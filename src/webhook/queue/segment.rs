@@ -172,18 +172,18 @@ fn read_exact(file: &File, path: &Path, offset: u64, len: usize) -> Result<Vec<u
     Ok(buf)
 }
 
-/// The offset of the first record after `seq` in the segment at `path`, from `from` to its
-/// durable length `len`; `None` when every record there is at or before `seq`.
-pub fn locate_after(path: &Path, from: u64, len: u64, seq: u64) -> Result<Option<u64>, QueueError> {
+/// The offset of the first record after `seq` in the segment at `path` (of durable length
+/// `len`); `None` when every record there is at or before `seq`.
+pub fn locate_after(path: &Path, len: u64, seq: u64) -> Result<Option<u64>, QueueError> {
     let file = match open_read_no_follow(path) {
         Ok(file) => file,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(io_error(path)(err)),
     };
-    let bytes = read_exact(&file, path, from, len.saturating_sub(from) as usize)?;
+    let bytes = read_exact(&file, path, 0, len as usize)?;
     Ok(frame::scan(&bytes)
         .records
         .iter()
         .find(|(_, header)| header.seq > seq)
-        .map(|(offset, _)| from + offset))
+        .map(|(offset, _)| *offset))
 }

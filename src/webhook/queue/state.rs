@@ -235,7 +235,7 @@ pub fn locate_after(
         .map_or(0, |(first, _)| *first);
     for (&first_seq, &len) in segments.range(start..) {
         let path = segment::path(dir, first_seq);
-        if let Some(offset) = segment::locate_after(&path, 0, len, seq)? {
+        if let Some(offset) = segment::locate_after(&path, len, seq)? {
             return Ok((first_seq, offset));
         }
     }
