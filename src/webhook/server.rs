@@ -200,7 +200,8 @@ async fn verify_and_store(relay: &Relay, headers: &HeaderMap, body: Bytes) -> Po
             );
             PostResult::Full
         }
-        #[allow(unreachable_patterns)]
+        // Larger than the whole queue may hold: Meta's retry would never fit either.
+        Err(QueueError::TooLarge { .. }) => PostResult::TooLarge,
         Err(err) => {
             tracing::error!("cannot store a webhook (answering 500, Meta will retry): {err}");
             PostResult::StoreFailed
