@@ -72,7 +72,12 @@ pub fn all_secrets(settings: &Settings) -> Vec<SecretString> {
             &account.long_lived_token,
         ]
     });
-    let others = [&settings.serve.bearer_token, &settings.proxy.client_token];
+    let others = [
+        &settings.serve.bearer_token,
+        &settings.proxy.client_token,
+        &settings.webhook.verify_token,
+        &settings.cluster.redis_url,
+    ];
     accounts
         .chain(others)
         .filter_map(|secret| secret.clone())
