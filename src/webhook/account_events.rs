@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::payload::{array, id, text};
 use crate::engine::AccessChange;
 
 /// One `account_update` change: which WABA, which event, and for which app.
@@ -67,23 +68,6 @@ pub fn account_updates(body: &[u8]) -> Vec<AccountUpdate> {
         }
     }
     updates
-}
-
-fn array<'v>(value: &'v Value, key: &str) -> impl Iterator<Item = &'v Value> {
-    value[key].as_array().into_iter().flatten()
-}
-
-fn text<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
-    value.get(key)?.as_str()
-}
-
-/// An id written as a string or, as Meta does for some ids, a number.
-fn id(value: &Value, key: &str) -> Option<String> {
-    match value.get(key)? {
-        Value::String(id) if !id.is_empty() => Some(id.clone()),
-        Value::Number(id) => id.as_u64().map(|n| n.to_string()),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 pub mod account_events;
 pub mod forward;
+mod payload;
 pub mod queue;
 pub mod server;
 pub mod signature;

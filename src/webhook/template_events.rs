@@ -4,6 +4,8 @@
 
 use serde_json::Value;
 
+use super::payload::{array, id, text};
+
 const STATUS_FIELD: &str = "message_template_status_update";
 const QUALITY_FIELD: &str = "message_template_quality_update";
 
@@ -48,7 +50,7 @@ pub fn template_updates(body: &[u8], received_unix: i64) -> Vec<TemplateUpdate> 
     };
     let mut updates = Vec::new();
     for entry in array(&root, "entry") {
-        let Some(waba_id) = id_text(entry, "id") else {
+        let Some(waba_id) = id(entry, "id") else {
             continue;
         };
         let at_unix = entry.get("time").and_then(integer).unwrap_or(received_unix);
@@ -150,27 +152,6 @@ fn number_or_text(value: &Value) -> Option<String> {
     match value {
         Value::Number(number) => Some(number.to_string()),
         Value::String(text) if !text.is_empty() => Some(text.clone()),
-        _ => None,
-    }
-}
-
-fn array<'v>(value: &'v Value, key: &str) -> impl Iterator<Item = &'v Value> {
-    value
-        .get(key)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-}
-
-fn text<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
-    value.get(key)?.as_str()
-}
-
-/// The entry's id: a string, or a number as Meta writes some ids.
-fn id_text(value: &Value, key: &str) -> Option<String> {
-    match value.get(key)? {
-        Value::String(id) if !id.is_empty() => Some(id.clone()),
-        Value::Number(id) => id.as_u64().map(|n| n.to_string()),
         _ => None,
     }
 }

@@ -5,12 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, TokenKind};
-use tokentop::webhook::signature::sign;
 
-use crate::support::cli::{all_text, spawn_in, start_sim, tokentop};
+use crate::support::cli::{all_text, free_port, post_signed, spawn_in, start_sim, tokentop};
 
 const STATUS: &str = include_str!("../fixtures/webhook_message_template_status_update.json");
 const QUALITY: &str = include_str!("../fixtures/webhook_message_template_quality_update.json");
@@ -19,31 +17,6 @@ const QUALITY: &str = include_str!("../fixtures/webhook_message_template_quality
 const SHOP_WABA: &str = "418305927716254";
 const OTHER_WABA: &str = "627194830551902";
 const VERIFY_TOKEN: &str = "templates-verify-77c1";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn post_signed(url: &str, body: &str) -> u16 {
-    let signature = sign(
-        &SecretString::from(DEFAULT_APP_SECRET.to_string()),
-        body.as_bytes(),
-    );
-    reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", signature)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
 
 /// One template change of `shop`'s WABA, labelled `field`.
 fn change(field: &str, time: i64, value: Value) -> String {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, TokenKind};
 use tokentop::webhook::signature::sign;
 
-use crate::support::cli::{all_text, spawn_in, start_sim, tokentop};
+use crate::support::cli::{all_text, free_port, post_signed, spawn_in, start_sim, tokentop};
 
 const STATUSES: &str = include_str!("../fixtures/webhook_statuses_batch_mixed.json");
 const UNINSTALLED: &str =
@@ -46,14 +46,6 @@ async fn start_application() -> (String, Received) {
     (url, received)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn wait_for<T>(what: &str, limit: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
     loop {
@@ -63,23 +55,6 @@ async fn wait_for<T>(what: &str, limit: Duration, mut probe: impl AsyncFnMut() -
         assert!(Instant::now() < deadline, "waited {limit:?} for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-async fn post_signed(url: &str, body: &str) -> u16 {
-    let signature = sign(
-        &SecretString::from(DEFAULT_APP_SECRET.to_string()),
-        body.as_bytes(),
-    );
-    reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", signature)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -108,3 +108,31 @@ pub fn spawn_in(
         .spawn()
         .unwrap()
 }
+
+/// A loopback port free right now (for a listener the test's child binds).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// POSTs `body` to a webhook relay at `url` as Meta does, signed with the simulator's app
+/// secret; returns the status code.
+pub async fn post_signed(url: &str, body: &str) -> u16 {
+    let secret = secrecy::SecretString::from(tokentop::sim::DEFAULT_APP_SECRET.to_string());
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header(
+            "x-hub-signature-256",
+            tokentop::webhook::signature::sign(&secret, body.as_bytes()),
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}

@@ -224,7 +224,7 @@ impl Prometheus {
         );
         let config_path = dir.path().join("prometheus.yml");
         std::fs::write(&config_path, config).unwrap();
-        let port = free_port();
+        let port = super::cli::free_port();
         let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
         let child = Command::new(tool("prometheus"))
             .arg(format!("--config.file={}", config_path.display()))
@@ -303,13 +303,4 @@ impl Drop for Prometheus {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
     }
-}
-
-/// A port nobody listens on right now (bound, read, released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
