@@ -9,6 +9,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::metrics::add_growth;
@@ -21,6 +22,24 @@ type FloatGauge = Gauge<f64, AtomicU64>;
 struct ResultLabels {
     result: &'static str,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    account: String,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    account: String,
+    code: String,
+}
+
+/// Seconds from Meta's `sent` to its `delivered`: most in seconds, some after hours (a phone
+/// that was off).
+const DELIVERY_BUCKETS: [f64; 10] = [
+    1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0,
+];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DestinationLabels {
@@ -41,6 +60,11 @@ pub struct WebhookMetrics {
     depth: Family<DestinationLabels, Gauge>,
     queued_bytes: Family<DestinationLabels, Gauge>,
     fill: FloatGauge,
+    statuses: Family<StatusLabels, Counter>,
+    failures: Family<FailureLabels, Counter>,
+    delivery: Histogram,
+    counted_statuses: HashMap<StatusLabels, u64>,
+    counted_failures: HashMap<FailureLabels, u64>,
     counted_requests: HashMap<ResultLabels, u64>,
     counted_handshakes: HashMap<ResultLabels, u64>,
     counted_forwards: HashMap<ForwardLabels, u64>,
@@ -55,6 +79,11 @@ impl WebhookMetrics {
             depth: Family::default(),
             queued_bytes: Family::default(),
             fill: FloatGauge::default(),
+            statuses: Family::default(),
+            failures: Family::default(),
+            delivery: Histogram::new(DELIVERY_BUCKETS),
+            counted_statuses: HashMap::new(),
+            counted_failures: HashMap::new(),
             counted_requests: HashMap::new(),
             counted_handshakes: HashMap::new(),
             counted_forwards: HashMap::new(),
@@ -88,6 +117,21 @@ impl WebhookMetrics {
             "tokentop_webhook_queue_fill_ratio",
             "Bytes the furthest-behind destination has not acknowledged, over [webhook] max-queue (at 1 new webhooks get 503)",
             metrics.fill.clone(),
+        );
+        registry.register(
+            "tokentop_webhook_statuses",
+            "Message statuses from Meta's webhooks by account (by phone-number id; unknown for other numbers) and status; each message's status counted once",
+            metrics.statuses.clone(),
+        );
+        registry.register(
+            "tokentop_webhook_failures",
+            "Failed statuses by account and Meta's error code",
+            metrics.failures.clone(),
+        );
+        registry.register(
+            "tokentop_webhook_delivery_seconds",
+            "Time from a message's sent status to its delivered (or read) status, by Meta's timestamps",
+            metrics.delivery.clone(),
         );
         metrics
     }
@@ -135,5 +179,26 @@ impl WebhookMetrics {
                 .set(saturate(depth.bytes));
         }
         self.fill.set(stats.queue.fill_ratio());
+        let mut counts = stats
+            .statuses
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for ((account, status), total) in &counts.statuses {
+            let labels = StatusLabels {
+                account: account.clone(),
+                status,
+            };
+            add_growth(&self.statuses, &mut self.counted_statuses, labels, *total);
+        }
+        for ((account, code), total) in &counts.failures {
+            let labels = FailureLabels {
+                account: account.clone(),
+                code: code.to_string(),
+            };
+            add_growth(&self.failures, &mut self.counted_failures, labels, *total);
+        }
+        for secs in counts.take_delivery_secs() {
+            self.delivery.observe(secs);
+        }
     }
 }

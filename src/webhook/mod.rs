@@ -11,6 +11,7 @@ mod payload;
 pub mod queue;
 pub mod server;
 pub mod signature;
+pub mod status_counts;
 pub mod template_events;
 pub mod template_table;
 
@@ -33,6 +34,7 @@ pub struct RelayStats {
     pub requests: Arc<RelayCounters>,
     pub forwards: Arc<ForwardCounters>,
     pub queue: WebhookQueue,
+    pub statuses: Arc<std::sync::Mutex<status_counts::StatusCounts>>,
 }
 
 /// Forward attempts by destination and outcome (`delivered`, `failed`, `not_wanted`).
@@ -70,6 +72,7 @@ pub struct RunningRelay {
     pub counters: Arc<RelayCounters>,
     pub forwards: Arc<ForwardCounters>,
     pub queue: WebhookQueue,
+    pub statuses: Arc<std::sync::Mutex<status_counts::StatusCounts>>,
     pub reports: mpsc::UnboundedReceiver<ForwardReport>,
     /// Every newly stored body, for the statuses and account events read from it.
     pub stored: mpsc::UnboundedReceiver<bytes::Bytes>,
@@ -92,6 +95,7 @@ impl RunningRelay {
             requests: self.counters.clone(),
             forwards: self.forwards.clone(),
             queue: self.queue.clone(),
+            statuses: self.statuses.clone(),
         }
     }
 
@@ -114,7 +118,7 @@ impl RunningRelay {
                     },
                     body = self.stored.recv() => match body {
                         Some(body) => {
-                            count_statuses(&engine, &body).await;
+                            count_statuses(&engine, &self.statuses, &body).await;
                             apply_account_updates(&engine, &body, &self.app_ids);
                             // Template webhooks are rare: the small file is written inline.
                             self.templates.apply_body(&body, chrono::Utc::now().timestamp());
@@ -131,7 +135,11 @@ impl RunningRelay {
 /// The message statuses in a stored body, into the engine's delivery counts. A body that is
 /// not a status webhook (account events, templates) has none; one that does not parse was
 /// still Meta's (its signature held) and is forwarded all the same.
-async fn count_statuses(engine: &crate::engine::EngineHandle, body: &[u8]) {
+async fn count_statuses(
+    engine: &crate::engine::EngineHandle,
+    counts: &std::sync::Mutex<status_counts::StatusCounts>,
+    body: &[u8],
+) {
     let Ok(text) = std::str::from_utf8(body) else {
         tracing::warn!("a signed webhook body is not UTF-8: forwarded, not counted");
         return;
@@ -139,6 +147,10 @@ async fn count_statuses(engine: &crate::engine::EngineHandle, body: &[u8]) {
     match crate::engine::telemetry::logs::parse_webhook_line(text) {
         Ok(statuses) if statuses.is_empty() => {}
         Ok(statuses) => {
+            counts
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .observe(&statuses);
             engine.report_webhook_statuses(statuses).await;
         }
         Err(why) => tracing::warn!("a signed webhook body was forwarded but not counted: {why}"),
@@ -240,6 +252,13 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<RunningRelay>> 
         counters,
         forwards: Arc::default(),
         queue,
+        statuses: Arc::new(std::sync::Mutex::new(status_counts::StatusCounts::new(
+            settings
+                .accounts
+                .iter()
+                .filter_map(|a| Some((a.phone_number_id.clone()?, a.name.clone())))
+                .collect(),
+        ))),
         reports,
         stored,
         app_ids: settings

@@ -68,9 +68,10 @@ async fn the_daemon_relays_webhooks_unchanged_and_a_revocation_stops_refreshing(
         .access_token;
     let (application, received) = start_application().await;
     let port = free_port();
+    let metrics_port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
-        "[refresh]\nrefresh-before = \"80%\"\n\n\
+        "[refresh]\nrefresh-before = \"80%\"\n\n[serve]\nlisten = \"127.0.0.1:{metrics_port}\"\n\n\
          [webhook]\nlisten = \"127.0.0.1:{port}\"\nverify-token = \"{VERIFY_TOKEN}\"\n\n\
          [[webhook.forward]]\nurl = \"{application}\"\nname = \"app\"\n\n\
          [[account]]\nname = \"shop\"\napp-id = \"{DEFAULT_APP_ID}\"\napp-secret = \"{DEFAULT_APP_SECRET}\"\n\
@@ -116,6 +117,38 @@ async fn the_daemon_relays_webhooks_unchanged_and_a_revocation_stops_refreshing(
         },
     )
     .await;
+
+    // What /metrics says of it: the POST, the forward, each status once, delivery times.
+    let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    let metrics = wait_for("the relay's metrics", Duration::from_secs(10), async || {
+        let text = reqwest::get(&metrics_url).await.ok()?.text().await.ok()?;
+        text.contains("tokentop_webhook_forward_total{destination=\"app\",outcome=\"delivered\"} 1")
+            .then_some(text)
+    })
+    .await;
+    for line in [
+        "tokentop_webhook_requests_total{result=\"ok\"} 1",
+        "tokentop_webhook_requests_total{result=\"bad_signature\"} 0",
+        "tokentop_webhook_queue_depth{destination=\"app\"} 0",
+    ] {
+        assert!(metrics.contains(line), "no {line} in\n{metrics}");
+    }
+    let sent: u64 = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("tokentop_webhook_statuses_total{") && l.contains("status=\"sent\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(
+        sent as usize,
+        STATUSES.matches("\"sent\"").count(),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tokentop_webhook_delivery_seconds_count"),
+        "{metrics}"
+    );
 
     // The customer uninstalls the app.
     let uninstalled = UNINSTALLED.replace(FIXTURE_APP, DEFAULT_APP_ID);
