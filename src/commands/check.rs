@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::common::{
@@ -19,14 +19,15 @@ use super::stdout;
 use crate::cli::{CheckArgs, GlobalArgs};
 use crate::config::Settings;
 use crate::engine::coordinator::ClusterStatus;
-use crate::engine::delivery::RateSummary;
 use crate::engine::fs::private_fs::read_capped_no_follow;
 use crate::engine::history::refresh_stats::rates_by_account;
 use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
 use crate::engine::{
     AccountSnapshot, EngineEvent, EngineOptions, HealthPolling, TELEMETRY_SUMMARY_FILE,
 };
-use crate::report::{CheckReport, Known, account_line, build_report, cluster_line, logs_rate_of};
+use crate::report::{
+    CheckReport, Known, account_line, build_report, cluster_line, logs_rate_of, webhooks_rate_of,
+};
 
 /// The telemetry summary is a few kilobytes; a larger file is not one.
 const SUMMARY_MAX_BYTES: u64 = 4 * 1024 * 1024;
@@ -95,11 +96,13 @@ pub async fn inspect_all(settings: &Settings) -> anyhow::Result<CheckReport> {
         .map(|(rows, _)| rows)
         .unwrap_or_default();
     let now = Utc::now();
+    let summary = telemetry_summary(settings);
     let known = Known {
         latest: &latest,
         phones: &phones,
         history: &history,
-        logs_rate: logs_rate(settings, now),
+        logs_rate: logs_rate_of(settings, summary.as_ref(), now),
+        webhooks_rate: webhooks_rate_of(settings, summary.as_ref(), now),
         refresh_rates: Some(rates_by_account(&history, now)),
         cluster: cluster.as_ref(),
     };
@@ -157,11 +160,10 @@ async fn collect(
     (latest, phones, cluster)
 }
 
-/// The logs' 1 h rate from a running daemon's or dashboard's summary, or why there is none.
-fn logs_rate(settings: &Settings, now: DateTime<Utc>) -> Result<Option<RateSummary>, String> {
+/// A running daemon's or dashboard's telemetry summary (the logs' and webhooks' rates).
+fn telemetry_summary(settings: &Settings) -> Option<TelemetrySnapshot> {
     let path = settings.data_dir.join(TELEMETRY_SUMMARY_FILE);
-    let summary: Option<TelemetrySnapshot> = read_capped_no_follow(&path, SUMMARY_MAX_BYTES)
+    read_capped_no_follow(&path, SUMMARY_MAX_BYTES)
         .ok()
-        .and_then(|text| serde_json::from_str(&text).ok());
-    logs_rate_of(settings, summary.as_ref(), now)
+        .and_then(|text| serde_json::from_str(&text).ok())
 }

@@ -98,8 +98,8 @@ impl Default for EngineOptions {
 pub struct EngineHandle {
     commands: mpsc::UnboundedSender<EngineCommand>,
     broker: broker::TokenBroker,
-    /// Into the telemetry hub beside the log sources: statuses the webhook relay received.
-    statuses: mpsc::Sender<logs::SourceEvent>,
+    /// Into the telemetry hub: statuses the webhook relay received.
+    telemetry: mpsc::UnboundedSender<telemetry::TelemetryInput>,
 }
 
 impl EngineHandle {
@@ -108,21 +108,13 @@ impl EngineHandle {
         self.broker.clone()
     }
 
-    /// Counts message statuses from Meta's webhooks (the relay's), each (wamid, status) once
-    /// with the furthest state kept per message, as statuses from `webhook-json` logs are.
-    /// Waits while the hub catches up; false when the engine has stopped.
-    pub async fn report_webhook_statuses(&self, statuses: Vec<logs::WebhookStatus>) -> bool {
-        for status in statuses {
-            if self
-                .statuses
-                .send(logs::SourceEvent::Status(status))
-                .await
-                .is_err()
-            {
-                return false;
-            }
-        }
-        true
+    /// Counts message statuses from Meta's webhooks (the relay's) under their own delivery
+    /// source, each message's furthest state once, as statuses from `webhook-json` logs are.
+    /// False when the engine has stopped.
+    pub fn report_webhook_statuses(&self, statuses: Vec<logs::WebhookStatus>) -> bool {
+        self.telemetry
+            .send(telemetry::TelemetryInput::WebhookStatuses(statuses))
+            .is_ok()
     }
 
     /// Sends a command; returns false when the engine has stopped.
@@ -165,7 +157,7 @@ impl Engine {
             auto_refresh: options.auto_refresh,
             revocations: revocations::Revocations::load(&settings.data_dir),
         });
-        let (stop_sources, statuses) = start_telemetry(settings, &options, event_tx, telemetry_rx);
+        let stop_sources = start_telemetry(settings, &options, event_tx, telemetry_rx);
         let mut links = Vec::new();
         let mut tasks = Vec::new();
         let mut pollers = Vec::new();
@@ -208,7 +200,7 @@ impl Engine {
             EngineHandle {
                 commands: command_tx,
                 broker,
-                statuses,
+                telemetry: telemetry_tx,
             },
             event_rx,
         )
@@ -223,14 +215,13 @@ struct Router {
     stop_sources: watch::Sender<bool>,
 }
 
-/// Starts the log sources and the telemetry hub; returns the switch that stops the sources,
-/// and a way into the hub for the statuses of the webhook relay.
+/// Starts the log sources and the telemetry hub; returns the switch that stops the sources.
 fn start_telemetry(
     settings: &Settings,
     options: &EngineOptions,
     events: mpsc::UnboundedSender<EngineEvent>,
     inputs: mpsc::UnboundedReceiver<telemetry::TelemetryInput>,
-) -> (watch::Sender<bool>, mpsc::Sender<logs::SourceEvent>) {
+) -> watch::Sender<bool> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (source_tx, source_rx) = mpsc::channel(telemetry::SOURCE_CHANNEL_CAPACITY);
     let patterns = match logs::PatternSet::new(&settings.patterns) {
@@ -241,11 +232,11 @@ fn start_telemetry(
                 account: String::new(),
                 message: err.to_string(),
             });
-            return (stop_tx, source_tx);
+            return stop_tx;
         }
     };
     if options.log_sources {
-        logs::spawn_sources(&settings.logs, source_tx.clone(), stop_rx);
+        logs::spawn_sources(&settings.logs, source_tx, stop_rx);
     }
     let summary = options
         .write_summary
@@ -274,7 +265,7 @@ fn start_telemetry(
         phone_accounts,
     );
     tokio::spawn(hub.run(source_rx, inputs));
-    (stop_tx, source_tx)
+    stop_tx
 }
 
 /// The latest telemetry snapshot of a running daemon or dashboard, for `check`.

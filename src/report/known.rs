@@ -32,6 +32,8 @@ pub struct Known<'a> {
     pub history: &'a [HistoryEntry],
     /// The logs' 1 h delivery rate, or why there is none.
     pub logs_rate: Result<Option<RateSummary>, String>,
+    /// The 1 h rate of Meta's status webhooks through the relay, when it has some.
+    pub webhooks_rate: Option<RateSummary>,
     /// Each account's refresh success rate ([`rates_by_account`] of the last 30 days' rows);
     /// `None` leaves `refresh_rate` out of the report.
     ///
@@ -56,7 +58,7 @@ pub fn build_report(settings: &Settings, known: &Known<'_>, now: DateTime<Utc>) 
             let extras = Extras {
                 refresh_failing: last_refresh_failed(known.history, name),
                 phone: known.phones.get(name).cloned(),
-                delivery: delivery(settings, name, known.history, &known.logs_rate, now),
+                delivery: delivery(settings, name, known, now),
                 refresh_rate: known
                     .refresh_rates
                     .as_ref()
@@ -97,6 +99,22 @@ fn last_refresh_failed(history: &[HistoryEntry], account: &str) -> bool {
         .is_some_and(|e| e.outcome == Outcome::Failed)
 }
 
+/// The 1 h rate of the relay's status webhooks in a telemetry snapshot no older than 2 min;
+/// `None` without `[webhook]` or without statuses.
+pub fn webhooks_rate_of(
+    settings: &Settings,
+    summary: Option<&TelemetrySnapshot>,
+    now: DateTime<Utc>,
+) -> Option<RateSummary> {
+    settings.webhook.listen.as_ref()?;
+    summary
+        .filter(|s| now.timestamp() - s.at.timestamp() <= SUMMARY_FRESH_SECS)?
+        .delivery
+        .iter()
+        .find(|row| row.source == DeliverySource::Webhooks && row.window_secs == 3600)
+        .and_then(|row| row.rate)
+}
+
 /// The logs' 1 h rate in a telemetry snapshot no older than 2 min, or why there is none.
 pub fn logs_rate_of(
     settings: &Settings,
@@ -122,12 +140,15 @@ pub fn logs_rate_of(
 fn delivery(
     settings: &Settings,
     account: &str,
-    history: &[HistoryEntry],
-    logs: &Result<Option<RateSummary>, String>,
+    known: &Known<'_>,
     now: DateTime<Utc>,
 ) -> DeliveryReport {
-    let mut report = DeliveryReport::default();
-    match logs {
+    let history = known.history;
+    let mut report = DeliveryReport {
+        webhooks: known.webhooks_rate,
+        ..DeliveryReport::default()
+    };
+    match &known.logs_rate {
         Ok(rate) => report.logs = *rate,
         Err(note) => report.notes.push(note.clone()),
     }

@@ -21,7 +21,7 @@ mod rules;
 mod text;
 
 pub use cluster::{CLUSTER_REMEDY, ClusterReport, cluster_line, cluster_report};
-pub use known::{Known, build_report, logs_rate_of};
+pub use known::{Known, build_report, logs_rate_of, webhooks_rate_of};
 pub use model::{
     AccountReport, CheckReport, DeliveryReport, ExpiryReport, Extras, HeadroomReport, PhoneReport,
     Status, exit_code,

@@ -57,6 +57,9 @@ pub struct DeliveryReport {
     pub logs: Option<RateSummary>,
     pub test_sends: Option<RateSummary>,
     pub analytics: Option<RateSummary>,
+    /// Meta's status webhooks through the relay (`[webhook]`): the truth when present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<RateSummary>,
     /// Why a source has no number (no running daemon, no WABA id, ...).
     pub notes: Vec<String>,
 }

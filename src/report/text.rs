@@ -74,6 +74,9 @@ pub fn account_line(report: &AccountReport) -> String {
         describe_rate(d.test_sends),
         describe_rate(d.analytics)
     ));
+    if let Some(rate) = d.webhooks {
+        line.push_str(&format!(" webhooks {}", describe_rate(Some(rate))));
+    }
     match report.refresh_rate.as_ref().map(|r| (r, r.windows.last())) {
         Some((_, Some(longest))) if longest.attempted == 0 => {
             line.push_str(&format!("; no refreshes in {}", longest.window));

@@ -44,6 +44,7 @@ fn source_name(source: DeliverySource) -> &'static str {
         DeliverySource::TestSends => "test",
         DeliverySource::Analytics => "WABA",
         DeliverySource::Proxy => "proxy",
+        DeliverySource::Webhooks => "hooks",
     }
 }
 
@@ -71,8 +72,10 @@ fn rate_lines(telemetry: Option<&TelemetrySnapshot>, palette: &Palette) -> Vec<L
         palette.dim(),
     )];
     for source in DeliverySource::ALL {
-        // The proxy's row appears once the proxy has carried a send: most setups have none.
-        if source == DeliverySource::Proxy && !has_rows(telemetry, source) {
+        // The proxy's and the relay's rows appear once they have something: most setups have
+        // neither.
+        let optional = matches!(source, DeliverySource::Proxy | DeliverySource::Webhooks);
+        if optional && !has_rows(telemetry, source) {
             continue;
         }
         let mut spans = vec![Span::raw(fit(source_name(source), 5))];
@@ -172,5 +175,42 @@ pub(crate) fn percent(value: f64) -> String {
         "100%".to_string()
     } else {
         format!("{value:.1}%")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Theme;
+    use crate::engine::delivery::RateSummary;
+    use crate::engine::telemetry_types::DeliveryRow;
+
+    fn row_names(telemetry: Option<&TelemetrySnapshot>) -> Vec<String> {
+        rate_lines(telemetry, &Palette::new(Theme::Mono))
+            .iter()
+            .skip(1)
+            .map(|line| {
+                line.to_string()
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_relays_row_appears_once_it_has_statuses() {
+        let mut telemetry = TelemetrySnapshot::default();
+        assert_eq!(row_names(Some(&telemetry)), ["logs", "test", "WABA"]);
+        telemetry.delivery.push(DeliveryRow {
+            source: DeliverySource::Webhooks,
+            window_secs: 3600,
+            rate: RateSummary::from_counts(9, 1),
+        });
+        assert_eq!(
+            row_names(Some(&telemetry)),
+            ["logs", "test", "WABA", "hooks"]
+        );
     }
 }

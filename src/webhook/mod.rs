@@ -151,7 +151,7 @@ async fn count_statuses(
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .observe(&statuses);
-            engine.report_webhook_statuses(statuses).await;
+            engine.report_webhook_statuses(statuses);
         }
         Err(why) => tracing::warn!("a signed webhook body was forwarded but not counted: {why}"),
     }

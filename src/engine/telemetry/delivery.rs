@@ -26,11 +26,18 @@ pub enum DeliverySource {
     Analytics,
     /// Message sends through the Graph API proxy (`[proxy]`): accepted or refused by Meta.
     Proxy,
+    /// Meta's status webhooks received by the relay (`[webhook]`): the truth when present.
+    Webhooks,
 }
 
 impl DeliverySource {
-    pub const ALL: [DeliverySource; 4] =
-        [Self::Logs, Self::TestSends, Self::Analytics, Self::Proxy];
+    pub const ALL: [DeliverySource; 5] = [
+        Self::Logs,
+        Self::TestSends,
+        Self::Analytics,
+        Self::Proxy,
+        Self::Webhooks,
+    ];
 
     fn index(self) -> usize {
         match self {
@@ -38,6 +45,7 @@ impl DeliverySource {
             Self::TestSends => 1,
             Self::Analytics => 2,
             Self::Proxy => 3,
+            Self::Webhooks => 4,
         }
     }
 }
@@ -80,7 +88,7 @@ struct FailureCode {
 /// Rolling delivery counts per source plus failure codes.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryWindows {
-    sources: [SourceRings; 4],
+    sources: [SourceRings; 5],
     failure_codes: Vec<FailureCode>,
 }
 

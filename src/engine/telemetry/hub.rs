@@ -49,7 +49,11 @@ const SPARKLINE_BUCKETS: usize = 12;
 const RATE_LINE_BUCKETS: usize = 24;
 /// The sources of the 24 h delivery-rate line: the application's own sends. Test sends are
 /// too few to draw, and WABA analytics arrive as daily totals.
-const RATE_LINE_SOURCES: [DeliverySource; 2] = [DeliverySource::Logs, DeliverySource::Proxy];
+const RATE_LINE_SOURCES: [DeliverySource; 3] = [
+    DeliverySource::Logs,
+    DeliverySource::Proxy,
+    DeliverySource::Webhooks,
+];
 const TOP_FAILURES: usize = 5;
 
 /// What the rest of the engine tells the hub.
@@ -64,6 +68,8 @@ pub(crate) enum TelemetryInput {
         failure_code: Option<i64>,
         failure_title: Option<String>,
     },
+    /// Message statuses from Meta's webhooks, received by the relay.
+    WebhookStatuses(Vec<super::logs::WebhookStatus>),
     /// Analytics data points of one account (complete half hours only).
     Analytics {
         account: String,
@@ -97,6 +103,9 @@ pub(crate) struct TelemetryHub {
     /// Where the latest snapshot is written for `tokentop check` (daemon and dashboard only).
     summary_path: Option<std::path::PathBuf>,
     last_summary_write: Option<Instant>,
+    /// A change was not written to the summary yet (it came within the write interval): a
+    /// snapshot is made when the interval ends, not only 30 s later.
+    summary_behind: bool,
     /// Exact counts since start (the windows above forget, the line batches skip).
     totals: Totals,
 }
@@ -134,6 +143,7 @@ impl TelemetryHub {
             totals: Totals::new(phone_accounts),
             summary_path,
             last_summary_write: None,
+            summary_behind: false,
             webhook_sources,
             source_names: Vec::new(),
             pattern_names,
@@ -152,6 +162,8 @@ impl TelemetryHub {
         while sources_open || inputs_open {
             let next_snapshot = if self.dirty {
                 last_snapshot + SNAPSHOT_MIN_INTERVAL
+            } else if let Some(written) = self.last_summary_write.filter(|_| self.summary_behind) {
+                (written + SUMMARY_WRITE_INTERVAL).min(last_snapshot + SNAPSHOT_REFRESH_INTERVAL)
             } else {
                 last_snapshot + SNAPSHOT_REFRESH_INTERVAL
             };
@@ -191,20 +203,23 @@ impl TelemetryHub {
             SourceEvent::Line(line) => {
                 self.on_line(line.source, line.received_at, line.text, line.truncated)
             }
-            SourceEvent::Status(status) => {
-                if let Some(transition) = self.tracker.observe(&status) {
-                    self.windows
-                        .record_outcome(DeliverySource::Logs, &transition);
-                    let phone = status.phone_number_id.as_deref();
-                    self.totals.record_webhook(phone, &transition);
-                    self.dirty = true;
-                }
-            }
+            SourceEvent::Status(status) => self.observe_status(DeliverySource::Logs, &status),
             SourceEvent::Notice { source, message } => {
                 let _ = self
                     .events
                     .send(EngineEvent::SourceNotice { source, message });
             }
+        }
+    }
+
+    /// A message status (from a `webhook-json` log, or from the relay): counted once per
+    /// message as its furthest state, under `source`'s delivery rate.
+    fn observe_status(&mut self, source: DeliverySource, status: &super::logs::WebhookStatus) {
+        if let Some(transition) = self.tracker.observe(status) {
+            self.windows.record_outcome(source, &transition);
+            let phone = status.phone_number_id.as_deref();
+            self.totals.record_webhook(phone, &transition);
+            self.dirty = true;
         }
     }
 
@@ -279,6 +294,11 @@ impl TelemetryHub {
 
     fn on_input(&mut self, input: TelemetryInput) {
         match input {
+            TelemetryInput::WebhookStatuses(statuses) => {
+                for status in statuses {
+                    self.observe_status(DeliverySource::Webhooks, &status);
+                }
+            }
             TelemetryInput::Send {
                 via,
                 account,
@@ -342,8 +362,10 @@ impl TelemetryHub {
             .last_summary_write
             .is_some_and(|at| at.elapsed() < SUMMARY_WRITE_INTERVAL)
         {
+            self.summary_behind = true;
             return;
         }
+        self.summary_behind = false;
         self.last_summary_write = Some(Instant::now());
         let Ok(text) = serde_json::to_vec(snapshot) else {
             return;
