@@ -323,8 +323,9 @@ async fn a_record_version_near_i64_max_is_refused_by_the_read_and_the_write() {
             err.contains("tokentop:token:shop") && err.contains("version"),
             "{err}"
         );
-        // Write: the script refuses rather than overflowing to a negative version.
-        let lease = a.acquire(ACCOUNT, Duration::ZERO).await.unwrap();
+        // Write: the script refuses rather than overflowing to a negative version. (The first
+        // round's lease is released in the background when dropped: wait for it, not a race.)
+        let lease = a.acquire(ACCOUNT, Duration::from_secs(5)).await.unwrap();
         let stored = a
             .store(
                 ACCOUNT,
