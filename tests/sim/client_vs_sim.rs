@@ -849,6 +849,10 @@ async fn no_secret_reaches_logs_or_errors() -> TestResult {
     let seen = {
         // Current-thread runtime: the sim's tasks run on this thread, so they log here too.
         let _guard = tracing::subscriber::set_default(subscriber);
+        // Other tests of this binary register callsites on other threads while no subscriber
+        // of theirs wants them; tracing caches that interest globally, and a callsite cached as
+        // "never" in that race would hide the client's log line from this subscriber.
+        tracing::callsite::rebuild_interest_cache();
         exercise_everything(&env, &token).await
     };
 
