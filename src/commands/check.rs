@@ -26,7 +26,8 @@ use crate::engine::{
     AccountSnapshot, EngineEvent, EngineOptions, HealthPolling, TELEMETRY_SUMMARY_FILE,
 };
 use crate::report::{
-    CheckReport, Known, account_line, build_report, cluster_line, logs_rate_of, webhooks_rate_of,
+    CheckReport, Known, account_line, build_report, cluster_line, graph_version_line, logs_rate_of,
+    webhooks_rate_of,
 };
 
 /// The telemetry summary is a few kilobytes; a larger file is not one.
@@ -74,6 +75,14 @@ fn print_report(report: &CheckReport, json: bool) -> anyhow::Result<()> {
     }
     if let Some(cluster) = &report.cluster {
         stdout::line(cluster_line(cluster))?;
+    }
+    // Said only when something is to be done: a version months from its end is not news.
+    if let Some(graph) = report
+        .graph_version
+        .as_ref()
+        .filter(|g| g.action_hint.is_some())
+    {
+        stdout::line(graph_version_line(graph))?;
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ const SECOND: Duration = Duration::from_secs(1);
 const MINUTE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(86_400);
 
-pub(crate) const GRAPH_KEYS: &[&str] = &["base-url", "version", "timeout"];
+pub(crate) const GRAPH_KEYS: &[&str] = &["base-url", "version", "timeout", "sunsets"];
 pub(crate) const REFRESH_KEYS: &[&str] = &[
     "check-interval",
     "refresh-before",
@@ -49,7 +49,45 @@ pub(crate) fn graph(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> GraphSettings {
     }) {
         graph.request_timeout = timeout;
     }
+    graph.sunsets = sunsets(ctx, table);
     graph
+}
+
+/// `sunsets = { "v21.0" = "2027-01-21" }`: versions and their last usable days.
+fn sunsets(
+    ctx: &mut Ctx<'_>,
+    table: &DeTable<'_>,
+) -> std::collections::BTreeMap<String, chrono::NaiveDate> {
+    const ALLOWED: &str =
+        "a table of versions and dates, e.g. sunsets = { \"v27.0\" = \"2028-11-30\" }";
+    let mut sunsets = std::collections::BTreeMap::new();
+    let Some(item) = table.get("sunsets") else {
+        return sunsets;
+    };
+    let toml::de::DeValue::Table(entries) = item.get_ref() else {
+        ctx.wrong_type(item, "graph.sunsets".to_string(), ALLOWED);
+        return sunsets;
+    };
+    for (version, date) in entries.iter() {
+        let key = format!("graph.sunsets.{}", version.get_ref());
+        let parsed_version = values::graph_version(version.get_ref());
+        let parsed_date = date
+            .get_ref()
+            .as_str()
+            .and_then(|text| chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok());
+        match (parsed_version, parsed_date) {
+            (Ok(version), Some(date)) => {
+                sunsets.insert(version, date);
+            }
+            (Err(invalid), _) => ctx.issue(&version.span(), key, None, invalid),
+            (Ok(_), None) => {
+                let shown = Some(ctx.shown(date));
+                let invalid = Invalid::new("not a date as YYYY-MM-DD", ALLOWED);
+                ctx.issue(&date.span(), key, shown, invalid);
+            }
+        }
+    }
+    sunsets
 }
 
 pub(crate) fn refresh(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> RefreshPolicy {

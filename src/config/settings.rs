@@ -36,6 +36,9 @@ pub struct GraphSettings {
     pub version: String,
     /// Whole-request timeout, default 30 s.
     pub request_timeout: Duration,
+    /// `[graph] sunsets`: versions' last usable days announced after this build, over the
+    /// built-in table (`graph::versions`).
+    pub sunsets: std::collections::BTreeMap<String, chrono::NaiveDate>,
 }
 
 impl Default for GraphSettings {
@@ -44,6 +47,7 @@ impl Default for GraphSettings {
             base_url: "https://graph.facebook.com".to_string(),
             version: "v25.0".to_string(),
             request_timeout: Duration::from_secs(30),
+            sunsets: Default::default(),
         }
     }
 }

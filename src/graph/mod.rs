@@ -19,6 +19,7 @@ mod request_counts;
 mod token_shape;
 mod types;
 mod usage;
+pub mod versions;
 
 pub use batch::{MAX_BATCH_ITEMS, parse_debug_token_batch};
 pub use body::MAX_BODY_BYTES;

@@ -72,10 +72,12 @@ pub fn build_report(settings: &Settings, known: &Known<'_>, now: DateTime<Utc>) 
         .redis_url
         .is_some()
         .then(|| cluster_report(known.cluster));
+    let graph_version = super::graph_version_report(&settings.graph, now);
     let status = accounts
         .iter()
         .map(|a| a.status)
         .chain(cluster.as_ref().map(|c| c.status))
+        .chain(graph_version.as_ref().map(|g| g.status))
         .max()
         .unwrap_or(Status::Unknown);
     CheckReport {
@@ -84,6 +86,7 @@ pub fn build_report(settings: &Settings, known: &Known<'_>, now: DateTime<Utc>) 
         checked_at: now.timestamp(),
         accounts,
         cluster,
+        graph_version,
     }
 }
 

@@ -10,17 +10,20 @@
 //! | `rules.rs` | one account's status and reasons ([`account_report`]) |
 //! | `known.rs` | what is known when a report is made, and the whole report from it ([`build_report`]) |
 //! | `cluster.rs` | the `[cluster]` part: whether Redis answered ([`cluster_report`]) |
+//! | `graph_version.rs` | the configured Graph API version against the day Meta stops serving it ([`graph_version_report`]) |
 //! | `text.rs` | the report in words, one line per account ([`account_line`]) |
 
 mod cluster;
 #[cfg(test)]
 mod fixtures;
+mod graph_version;
 mod known;
 mod model;
 mod rules;
 mod text;
 
 pub use cluster::{CLUSTER_REMEDY, ClusterReport, cluster_line, cluster_report};
+pub use graph_version::{GraphVersionReport, graph_version_line, graph_version_report};
 pub use known::{Known, build_report, logs_rate_of, webhooks_rate_of};
 pub use model::{
     AccountReport, CheckReport, DeliveryReport, ExpiryReport, Extras, HeadroomReport, PhoneReport,

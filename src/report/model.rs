@@ -99,6 +99,10 @@ pub struct CheckReport {
     /// With `[cluster]` only: Redis, its members and leases.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterReport>,
+    /// The configured Graph API version and the day Meta stops serving it; absent when no
+    /// date is known for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph_version: Option<super::GraphVersionReport>,
 }
 
 /// What `check` knows about one account besides the token snapshot.

@@ -334,6 +334,27 @@ impl Metrics {
         }
     }
 
+    /// `tokentop_graph_version_sunset_timestamp_seconds{version}`: when Meta stops serving the
+    /// configured Graph API version (its last usable day's end), when a date is known.
+    pub fn graph_version_sunset(&mut self, version: &str, sunset_unix: i64) {
+        #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+        struct GraphVersionLabels {
+            version: String,
+        }
+        let gauge: Family<GraphVersionLabels, Gauge> = Family::default();
+        gauge
+            .get_or_create(&GraphVersionLabels {
+                version: version.to_string(),
+            })
+            .set(sunset_unix);
+        self.registry.register(
+            "tokentop_graph_version_sunset_timestamp_seconds",
+            "When Meta stops serving the configured Graph API version (unix seconds; calls are then served by a newer version without an error)",
+            gauge,
+        );
+        self.cached = [None, None, None, None];
+    }
+
     /// Brings the webhook relay's families up to date (registered at the first call). The
     /// queue's gauges move without an event, so the exposition is encoded again.
     pub fn webhook_relay(&mut self, stats: &crate::webhook::RelayStats) {

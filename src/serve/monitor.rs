@@ -68,6 +68,12 @@ pub fn spawn(
 ) -> MonitorLink {
     let names: Vec<String> = settings.accounts.iter().map(|a| a.name.clone()).collect();
     let mut metrics = Metrics::new(&names);
+    let graph = &settings.graph;
+    let sunset = crate::graph::versions::sunset_of(&graph.version, &graph.sunsets);
+    // The end of the last usable day.
+    if let Some(end) = sunset.and_then(|day| day.and_hms_opt(23, 59, 59)) {
+        metrics.graph_version_sunset(&graph.version, end.and_utc().timestamp());
+    }
     // The last refresh before a restart is when the last successful one happened.
     for entry in &history {
         metrics.observe(&EngineEvent::History(Box::new(entry.clone())));

@@ -712,3 +712,42 @@ async fn tokens_and_app_secret_never_leak_outside_the_store_and_env_file() {
         }
     }
 }
+
+/// Issue 24: a configured Graph API version near the day Meta stops serving it makes `check`
+/// WARNING (90 days) or CRITICAL (14 days), naming the day and the newest version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_grades_the_graph_version_by_its_sunset() {
+    let sim = start_sim(SimConfig::default()).await;
+    let token = sim
+        .handle()
+        .mint_token(TokenKind::SystemUser, None)
+        .access_token;
+    let install = Install::new(&sim, DEFAULT_APP_SECRET);
+    let in_a_week = (chrono::Utc::now() + chrono::Duration::days(7)).date_naive();
+    let graph =
+        format!("\n[graph]\nversion = \"v27.0\"\nsunsets = {{ \"v27.0\" = \"{in_a_week}\" }}\n");
+    install.write_config(&token, &graph, "");
+    let (code, report) = check(&install).await;
+    assert_eq!(code, Some(2), "{report:#}");
+    assert_eq!(report["status"], "CRITICAL");
+    assert_eq!(report["accounts"][0]["status"], "OK", "{report:#}");
+    let version = &report["graph_version"];
+    assert_eq!(version["status"], "CRITICAL", "{report:#}");
+    assert_eq!(version["sunset"], in_a_week.to_string());
+    assert!(version["action_hint"].as_str().unwrap().contains("v27.0"));
+    let lines = text(&install.run(&["check"]).await.stdout);
+    assert!(
+        lines.contains("\ngraph: CRITICAL - Graph API v27.0 stops on"),
+        "{lines}"
+    );
+
+    // A version with months left is reported but changes nothing.
+    let later = (chrono::Utc::now() + chrono::Duration::days(200)).date_naive();
+    let graph =
+        format!("\n[graph]\nversion = \"v27.0\"\nsunsets = {{ \"v27.0\" = \"{later}\" }}\n");
+    install.write_config(&token, &graph, "");
+    let (code, report) = check(&install).await;
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["graph_version"]["status"], "OK");
+    assert!(!text(&install.run(&["check"]).await.stdout).contains("graph:"));
+}

@@ -100,6 +100,7 @@ fn client_for(
         base_url: sim.base_url(),
         version: version.to_string(),
         request_timeout,
+        ..GraphSettings::default()
     })?)
 }
 

@@ -19,6 +19,7 @@ fn client_for(sim: &RunningSim) -> GraphClient {
         base_url: sim.base_url(),
         version: "v25.0".to_string(),
         request_timeout: REQUEST_TIMEOUT,
+        ..GraphSettings::default()
     })
     .unwrap()
 }

@@ -220,6 +220,7 @@ fn client_for(base_url: &str, version: &str, request_timeout: Duration) -> Graph
         base_url: base_url.to_string(),
         version: version.to_string(),
         request_timeout,
+        ..GraphSettings::default()
     })
     .unwrap()
 }

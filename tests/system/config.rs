@@ -443,7 +443,7 @@ fn unknown_key_names_the_key_its_table_and_the_allowed_keys() {
     let issue = &errors.issues[0];
     assert_eq!((issue.line, issue.key.as_str()), (Some(3), "graph.colour"));
     assert!(issue.problem.contains("[graph]"), "{issue}");
-    assert_eq!(issue.allowed, "base-url, version, timeout");
+    assert_eq!(issue.allowed, "base-url, version, timeout, sunsets");
 
     let errors = load_err("[[account]]\nname = \"a\"\ntoken = \"x\"\n");
     assert_eq!(errors.issues[0].key, "account.token");
@@ -1171,4 +1171,26 @@ fn webhook_relay_settings_resolve_and_their_mistakes_are_named() {
         assert!(issue.allowed.contains(allowed), "{issue}");
         assert!(!issue.to_string().contains("meatball"));
     }
+}
+
+#[test]
+fn graph_sunsets_take_versions_and_dates_and_name_a_bad_one() {
+    let settings = load_ok("[graph]\nsunsets = { \"v27.0\" = \"2028-11-30\" }\n");
+    assert_eq!(
+        settings
+            .graph
+            .sunsets
+            .get("v27.0")
+            .map(|d| d.to_string())
+            .as_deref(),
+        Some("2028-11-30")
+    );
+    let errors = load_err("[graph]\nsunsets = { \"v27.0\" = \"soon\" }\n");
+    assert_eq!(errors.issues[0].key, "graph.sunsets.v27.0");
+    assert!(
+        errors.issues[0].allowed.contains("YYYY")
+            || errors.issues[0].problem.contains("YYYY-MM-DD")
+    );
+    let errors = load_err("[graph]\nsunsets = { \"27\" = \"2028-11-30\" }\n");
+    assert_eq!(errors.issues[0].key, "graph.sunsets.27");
 }

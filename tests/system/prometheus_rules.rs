@@ -13,7 +13,7 @@ const CONFIG: &str = "deploy/prometheus/prometheus.example.yml";
 const README: &str = "deploy/prometheus/README.md";
 
 /// Every alert the rules must have, each tested firing and quiet.
-const ALERTS: [&str; 15] = [
+const ALERTS: [&str; 16] = [
     "TokentopTokenExpiringSoon",
     "TokentopTokenExpiresWithinDay",
     "TokentopTokenInvalid",
@@ -29,6 +29,7 @@ const ALERTS: [&str; 15] = [
     "TokentopAccountFailed",
     "TokentopAccountRevoked",
     "TokentopWebhookQueueFilling",
+    "TokentopGraphVersionSunset",
 ];
 
 fn repo() -> &'static Path {
