@@ -79,7 +79,7 @@ pub struct RunningRelay {
     /// The app ids of the accounts: an `account_update` about another app is not ours.
     app_ids: Vec<String>,
     /// The templates Meta reported, kept in `<data dir>/templates.json`.
-    templates: template_table::TemplateTable,
+    templates: Arc<std::sync::Mutex<template_table::TemplateTable>>,
     stop: watch::Sender<bool>,
 }
 
@@ -120,8 +120,7 @@ impl RunningRelay {
                         Some(body) => {
                             count_statuses(&engine, &self.statuses, &body).await;
                             apply_account_updates(&engine, &body, &self.app_ids);
-                            // Template webhooks are rare: the small file is written inline.
-                            self.templates.apply_body(&body, chrono::Utc::now().timestamp());
+                            apply_templates(&self.templates, body).await;
                         }
                         None => break,
                     },
@@ -154,6 +153,28 @@ async fn count_statuses(
             engine.report_webhook_statuses(statuses);
         }
         Err(why) => tracing::warn!("a signed webhook body was forwarded but not counted: {why}"),
+    }
+}
+
+/// The template changes in a stored body, into the table and its file. The file is written
+/// (and fsynced) off the runtime's threads, and only for bodies that can hold template events.
+async fn apply_templates(
+    templates: &Arc<std::sync::Mutex<template_table::TemplateTable>>,
+    body: bytes::Bytes,
+) {
+    if memchr::memmem::find(&body, b"message_template_").is_none() {
+        return;
+    }
+    let templates = templates.clone();
+    let now = chrono::Utc::now().timestamp();
+    let applied = tokio::task::spawn_blocking(move || {
+        templates
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .apply_body(&body, now);
+    });
+    if let Err(err) = applied.await {
+        tracing::warn!("the template table was not updated: {err}");
     }
 }
 
@@ -266,7 +287,9 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<RunningRelay>> 
             .iter()
             .filter_map(|a| a.app_id.clone())
             .collect(),
-        templates: template_table::TemplateTable::load(&settings.data_dir),
+        templates: Arc::new(std::sync::Mutex::new(template_table::TemplateTable::load(
+            &settings.data_dir,
+        ))),
         stop,
     }))
 }

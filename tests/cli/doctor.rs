@@ -159,7 +159,7 @@ async fn a_healthy_setup_passes_every_step() {
     assert_eq!(output.status.code(), Some(0), "{text}");
     let out = stdout(&output);
     let heads: Vec<&str> = out.lines().filter(|l| !l.starts_with("  ")).collect();
-    assert_eq!(heads.len(), 9, "{text}");
+    assert_eq!(heads.len(), 10, "{text}");
     assert!(heads.iter().all(|l| l.starts_with("✓ ")), "{text}");
     assert!(!out.contains('\x1b'), "colour on a pipe:\n{text}");
     for expected in [
@@ -168,6 +168,7 @@ async fn a_healthy_setup_passes_every_step() {
         "status CONNECTED, quality GREEN, name status APPROVED, messaging limit TIER_1K",
         "https://webhook.example.com/whatsapp",
         "is executable (not run: it would publish the current token)",
+        "graph version: v25.0 is served until 2028-07-29",
     ] {
         assert!(out.contains(expected), "{expected:?} missing:\n{text}");
     }
@@ -398,4 +399,23 @@ async fn the_graph_hosts_certificate_issuer_and_expiry_are_named() {
         "{text}"
     );
     assert!(text.contains("the certificate is not trusted"), "{text}");
+}
+
+/// Issue 24: a configured Graph API version whose end is two weeks away or less fails the
+/// `graph version` step, saying what to set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graph_version_near_its_end_fails_with_what_to_set() {
+    let setup = Setup::new().await;
+    let soon = (chrono::Utc::now() + chrono::Duration::days(10)).date_naive();
+    let graph = format!(
+        "[graph]\nversion = \"v27.0\"\nsunsets = {{ \"v27.0\" = \"{soon}\" }}\n\n[[account]]"
+    );
+    setup.write_config(&[("[[account]]", graph.as_str())]);
+    let output = setup.doctor_healthy_url(Some(DEFAULT_APP_SECRET)).await;
+    assert_only_failure(
+        &output,
+        "graph version",
+        &format!("served until {soon}"),
+        "[graph] version = \"v27.0\"",
+    );
 }

@@ -49,6 +49,7 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitC
         .collect::<anyhow::Result<_>>()?;
     let graph = &checked.settings.graph;
     let network_ok = report.step("graph host", &tls::network_step(graph).await)?;
+    report.step("graph version", &version_step(graph))?;
     let client = crate::graph::GraphClient::new(graph);
     for ((index, account), secrets_ok) in accounts.iter().zip(secrets_ok) {
         let ready = match (&client, secrets_ok, network_ok) {
@@ -65,6 +66,27 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitC
         report.step(&label("publish", account), &publish)?;
     }
     Ok(exit_code(&report))
+}
+
+/// The configured Graph API version against the day Meta stops serving it: a note within 90
+/// days, a failure within 14 (after the day, calls are served by a newer version silently).
+fn version_step(graph: &config::GraphSettings) -> Outcome {
+    use crate::graph::versions::{SunsetLevel, level, sunset_of, sunset_words};
+    let Some(sunset) = sunset_of(&graph.version, &graph.sunsets) else {
+        return Outcome::pass(format!(
+            "{}: no end date known yet ([graph] sunsets adds one when Meta announces it)",
+            graph.version
+        ));
+    };
+    let (days, level) = level(sunset, chrono::Utc::now().date_naive());
+    let found = format!("{} is served until {sunset} ({days} days)", graph.version);
+    match level {
+        SunsetLevel::Fine => Outcome::pass(found),
+        SunsetLevel::Warning => {
+            Outcome::pass_noted(found, sunset_words(&graph.version, sunset, days))
+        }
+        SunsetLevel::Critical => Outcome::fail(found, sunset_words(&graph.version, sunset, days)),
+    }
 }
 
 fn exit_code(report: &Report) -> ExitCode {
