@@ -68,24 +68,25 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitC
     Ok(exit_code(&report))
 }
 
-/// The configured Graph API version against the day Meta stops serving it: a note within 90
-/// days, a failure within 14 (after the day, calls are served by a newer version silently).
+/// The configured Graph API version against the day Meta stops serving it, graded as `check`
+/// grades it: a note on WARNING, a failure on CRITICAL (after the day, calls are served by a
+/// newer version silently).
 fn version_step(graph: &config::GraphSettings) -> Outcome {
-    use crate::graph::versions::{SunsetLevel, level, sunset_of, sunset_words};
-    let Some(sunset) = sunset_of(&graph.version, &graph.sunsets) else {
+    use crate::report::{Status, graph_version_report};
+    let Some(report) = graph_version_report(graph, chrono::Utc::now()) else {
         return Outcome::pass(format!(
             "{}: no end date known yet ([graph] sunsets adds one when Meta announces it)",
             graph.version
         ));
     };
-    let (days, level) = level(sunset, chrono::Utc::now().date_naive());
-    let found = format!("{} is served until {sunset} ({days} days)", graph.version);
-    match level {
-        SunsetLevel::Fine => Outcome::pass(found),
-        SunsetLevel::Warning => {
-            Outcome::pass_noted(found, sunset_words(&graph.version, sunset, days))
-        }
-        SunsetLevel::Critical => Outcome::fail(found, sunset_words(&graph.version, sunset, days)),
+    let found = format!(
+        "{} is served until {} ({} days)",
+        report.version, report.sunset, report.days_left
+    );
+    match (report.status, report.action_hint) {
+        (Status::Critical, Some(todo)) => Outcome::fail(found, todo),
+        (_, Some(note)) => Outcome::pass_noted(found, note),
+        (_, None) => Outcome::pass(found),
     }
 }
 
