@@ -39,11 +39,15 @@ impl AccountUpdate {
 /// parse) gives none. `field` is looked for on the change, then in its `value`, then on the
 /// entry, and a missing top-level `object` is accepted: Meta's references printed all three.
 pub fn account_updates(body: &[u8]) -> Vec<AccountUpdate> {
-    let Ok(root) = serde_json::from_slice::<Value>(body) else {
-        return Vec::new();
-    };
+    serde_json::from_slice::<Value>(body)
+        .map(|root| account_updates_in(&root))
+        .unwrap_or_default()
+}
+
+/// [`account_updates`] of a body already parsed.
+pub fn account_updates_in(root: &Value) -> Vec<AccountUpdate> {
     let mut updates = Vec::new();
-    for entry in array(&root, "entry") {
+    for entry in array(root, "entry") {
         for change in array(entry, "changes") {
             let value = &change["value"];
             let field = text(change, "field")

@@ -117,11 +117,7 @@ impl RunningRelay {
                         None => reports_open = false,
                     },
                     body = self.stored.recv() => match body {
-                        Some(body) => {
-                            count_statuses(&engine, &self.statuses, &body).await;
-                            apply_account_updates(&engine, &body, &self.app_ids);
-                            apply_templates(&self.templates, body).await;
-                        }
+                        Some(body) => self.read_stored(&engine, &body).await,
                         None => break,
                     },
                 }
@@ -129,58 +125,68 @@ impl RunningRelay {
             drop(self.stop);
         });
     }
-}
 
-/// The message statuses in a stored body, into the engine's delivery counts. A body that is
-/// not a status webhook (account events, templates) has none; one that does not parse was
-/// still Meta's (its signature held) and is forwarded all the same.
-async fn count_statuses(
-    engine: &crate::engine::EngineHandle,
-    counts: &std::sync::Mutex<status_counts::StatusCounts>,
-    body: &[u8],
-) {
-    let Ok(text) = std::str::from_utf8(body) else {
-        tracing::warn!("a signed webhook body is not UTF-8: forwarded, not counted");
-        return;
-    };
-    match crate::engine::telemetry::logs::parse_webhook_line(text) {
-        Ok(statuses) if statuses.is_empty() => {}
-        Ok(statuses) => {
-            counts
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .observe(&statuses);
-            engine.report_webhook_statuses(statuses);
+    /// What a stored body says, read once: its account events (revocations), its template
+    /// changes, and its message statuses (into the engine's delivery counts and the relay's
+    /// own). A body that does not parse was still Meta's (its signature held) and is
+    /// forwarded all the same.
+    async fn read_stored(&self, engine: &crate::engine::EngineHandle, body: &[u8]) {
+        let value = match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(value) => value,
+            Err(err) => {
+                tracing::warn!(
+                    "a signed webhook body was forwarded but not read: not JSON ({err})"
+                );
+                return;
+            }
+        };
+        apply_account_updates(engine, &value, &self.app_ids);
+        let now = chrono::Utc::now().timestamp();
+        let templates = template_events::template_updates_in(&value, now);
+        if !templates.is_empty() {
+            record_templates(&self.templates, templates).await;
         }
-        Err(why) => tracing::warn!("a signed webhook body was forwarded but not counted: {why}"),
+        match crate::engine::telemetry::logs::statuses_in(value) {
+            Ok(statuses) if statuses.is_empty() => {}
+            Ok(statuses) => {
+                self.statuses
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .observe(&statuses);
+                engine.report_webhook_statuses(statuses);
+            }
+            Err(why) => {
+                tracing::warn!("a signed webhook body was forwarded but not counted: {why}")
+            }
+        }
     }
 }
 
-/// The template changes in a stored body, into the table and its file. The file is written
-/// (and fsynced) off the runtime's threads, and only for bodies that can hold template events.
-async fn apply_templates(
-    templates: &Arc<std::sync::Mutex<template_table::TemplateTable>>,
-    body: bytes::Bytes,
+/// Template changes into the table, and its file written (and fsynced) off the runtime's
+/// threads.
+async fn record_templates(
+    table: &Arc<std::sync::Mutex<template_table::TemplateTable>>,
+    updates: Vec<template_events::TemplateUpdate>,
 ) {
-    if memchr::memmem::find(&body, b"message_template_").is_none() {
-        return;
-    }
-    let templates = templates.clone();
-    let now = chrono::Utc::now().timestamp();
-    let applied = tokio::task::spawn_blocking(move || {
-        templates
+    let table = table.clone();
+    let recorded = tokio::task::spawn_blocking(move || {
+        table
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .apply_body(&body, now);
+            .record(&updates);
     });
-    if let Err(err) = applied.await {
+    if let Err(err) = recorded.await {
         tracing::warn!("the template table was not updated: {err}");
     }
 }
 
 /// Revocations and reinstatements in a stored body, to the accounts of their WABA.
-fn apply_account_updates(engine: &crate::engine::EngineHandle, body: &[u8], app_ids: &[String]) {
-    for update in account_events::account_updates(body) {
+fn apply_account_updates(
+    engine: &crate::engine::EngineHandle,
+    body: &serde_json::Value,
+    app_ids: &[String],
+) {
+    for update in account_events::account_updates_in(body) {
         let Some(change) = update.access_change() else {
             continue;
         };

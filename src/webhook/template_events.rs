@@ -45,11 +45,15 @@ pub fn template_updates(body: &[u8], received_unix: i64) -> Vec<TemplateUpdate> 
     if memchr::memmem::find(body, b"message_template_").is_none() {
         return Vec::new();
     }
-    let Ok(root) = serde_json::from_slice::<Value>(body) else {
-        return Vec::new();
-    };
+    serde_json::from_slice::<Value>(body)
+        .map(|root| template_updates_in(&root, received_unix))
+        .unwrap_or_default()
+}
+
+/// [`template_updates`] of a body already parsed.
+pub fn template_updates_in(root: &Value, received_unix: i64) -> Vec<TemplateUpdate> {
     let mut updates = Vec::new();
-    for entry in array(&root, "entry") {
+    for entry in array(root, "entry") {
         let Some(waba_id) = id(entry, "id") else {
             continue;
         };

@@ -266,14 +266,13 @@ impl TemplateTable {
         write_atomic(&self.path, &json)
     }
 
-    /// Applies the template changes of a webhook body and saves the table when it changed; a
-    /// failed write is logged, the table in memory stands.
-    pub fn apply_body(&mut self, body: &[u8], received_unix: i64) {
-        let updates = super::template_events::template_updates(body, received_unix);
-        if updates.is_empty() || !self.apply(&updates) {
+    /// Applies `updates` and saves the table when it changed; a failed write is logged, the
+    /// table in memory stands.
+    pub fn record(&mut self, updates: &[TemplateUpdate]) {
+        if updates.is_empty() || !self.apply(updates) {
             return;
         }
-        for update in &updates {
+        for update in updates {
             tracing::info!(
                 "template {} ({}) of WABA {}: {}",
                 update.name,
@@ -414,7 +413,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut table = TemplateTable::load(dir.path());
         let body = include_str!("../../tests/fixtures/webhook_message_template_status_update.json");
-        table.apply_body(body.as_bytes(), 0);
+        table.record(&super::super::template_events::template_updates(
+            body.as_bytes(),
+            0,
+        ));
         let path = dir.path().join(TEMPLATES_FILE);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);

@@ -28,7 +28,7 @@ pub use file::TAIL_LINES;
 pub use line::{LineAssembler, LogLine, MAX_LINE_BYTES, RawLine};
 pub use patterns::{Match, PatternError, PatternSet, default_patterns};
 pub use status::{DEFAULT_TRACKED_MESSAGES, OutcomeTransition, StatusOutcome, StatusTracker};
-pub use webhook::{DeliveryStatus, StatusError, WebhookStatus, parse_webhook_line};
+pub use webhook::{DeliveryStatus, StatusError, WebhookStatus, parse_webhook_line, statuses_in};
 
 /// What a log source reports.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -165,6 +165,12 @@ struct RawErrorData {
 pub fn parse_webhook_line(line: &str) -> Result<Vec<WebhookStatus>, String> {
     let value: serde_json::Value =
         serde_json::from_str(line.trim()).map_err(|e| format!("not valid JSON: {e}"))?;
+    statuses_in(value)
+}
+
+/// [`parse_webhook_line`] of a payload already parsed (the webhook relay reads each body once
+/// for its statuses and its account and template events).
+pub fn statuses_in(value: serde_json::Value) -> Result<Vec<WebhookStatus>, String> {
     if !value.get("entry").is_some_and(serde_json::Value::is_array) {
         return Ok(Vec::new());
     }
