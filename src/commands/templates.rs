@@ -172,9 +172,7 @@ fn text_lines(rows: &[TemplateRecord], accounts: &[(String, Option<String>)]) ->
             r.category.clone().unwrap_or_else(dash),
             r.status.clone().unwrap_or_else(dash),
             r.quality.clone().unwrap_or_else(dash),
-            r.status_since
-                .max(r.quality_since)
-                .map_or_else(dash, format_unix),
+            r.changed_at().map_or_else(dash, format_unix),
             r.reason_text(),
         ]);
     }

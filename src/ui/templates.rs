@@ -129,8 +129,8 @@ fn row(
     };
     let dash = || "-".to_string();
     let since = match record.changed_at() {
-        i64::MIN => dash(),
-        at => format!("{} ago", within(app.now.timestamp().saturating_sub(at))),
+        None => dash(),
+        Some(at) => format!("{} ago", within(app.now.timestamp().saturating_sub(at))),
     };
     let cells = [
         mark.to_string(),

@@ -117,11 +117,10 @@ impl TemplateRecord {
         parts.join("; ")
     }
 
-    /// The later of the last status change and the last quality change.
-    pub fn changed_at(&self) -> i64 {
-        self.status_since
-            .max(self.quality_since)
-            .unwrap_or(i64::MIN)
+    /// The later of the last status change and the last quality change; `None` (sorted
+    /// before any time) when neither is known.
+    pub fn changed_at(&self) -> Option<i64> {
+        self.status_since.max(self.quality_since)
     }
 
     /// Takes what `update` says, unless an update of the same kind already came from a later
@@ -243,7 +242,7 @@ impl TemplateTable {
         if excess == 0 {
             return;
         }
-        let mut by_age: Vec<(i64, Key)> = self
+        let mut by_age: Vec<(Option<i64>, Key)> = self
             .templates
             .iter()
             .map(|(key, record)| (record.changed_at(), key.clone()))
@@ -404,7 +403,7 @@ mod tests {
             (Some("RED"), Some(300))
         );
         assert_eq!(row.attention(), Attention::Critical);
-        assert_eq!(row.changed_at(), 300);
+        assert_eq!(row.changed_at(), Some(300));
     }
 
     #[test]
