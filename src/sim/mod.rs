@@ -20,6 +20,10 @@ mod encodings;
 mod envelope;
 mod faults;
 mod graph;
+/// JSON shapes for the unit tests, shared with `tests/sim/sim_webhooks.rs`.
+#[cfg(test)]
+#[path = "../../tests/support/json_shape.rs"]
+mod json_shape;
 mod media;
 mod message_types;
 mod messages;

@@ -435,7 +435,7 @@ mod tests {
         serde_json::from_str(text).unwrap()
     }
 
-    use crate::sim::webhook_payloads::tests::shape;
+    use crate::sim::json_shape::shape;
 
     const APP: &str = "952710384466120";
 

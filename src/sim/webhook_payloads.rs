@@ -196,31 +196,7 @@ pub(crate) fn digits_only(number: &str) -> String {
 pub(crate) mod tests {
     use super::*;
 
-    /// A value's shape: the same keys and nesting, each leaf replaced by its JSON type, each
-    /// array by the distinct shapes of its elements.
-    pub(crate) fn shape(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => Value::Object(
-                map.iter()
-                    .map(|(key, child)| (key.clone(), shape(child)))
-                    .collect(),
-            ),
-            Value::Array(items) => {
-                let mut shapes: Vec<Value> = Vec::new();
-                for item in items {
-                    let item_shape = shape(item);
-                    if !shapes.contains(&item_shape) {
-                        shapes.push(item_shape);
-                    }
-                }
-                Value::Array(shapes)
-            }
-            Value::String(_) => json!("string"),
-            Value::Number(_) => json!("number"),
-            Value::Bool(_) => json!("bool"),
-            Value::Null => json!("null"),
-        }
-    }
+    use crate::sim::json_shape::shape;
 
     fn fixture(name: &str) -> Value {
         let text = match name {

@@ -3,6 +3,8 @@
 //! One test binary for the whole layer (issue 19): each module is a former `tests/*.rs` crate.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../support/json_shape.rs"]
+mod json_shape;
 #[path = "../support/mod.rs"]
 mod support;
 

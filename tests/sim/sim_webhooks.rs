@@ -22,6 +22,8 @@ use tokentop::sim::{
     WebhookSettings, WebhookStats,
 };
 use tokentop::webhook::signature::verify;
+
+use crate::json_shape::shape;
 use tokio::sync::watch;
 
 const V: &str = "v25.0";
@@ -156,31 +158,6 @@ fn kinds_for(posts: &[Post], wamid: &str) -> Vec<String> {
         .collect();
     kinds.sort();
     kinds
-}
-
-/// Same keys and nesting; leaves by JSON type; arrays by the distinct shapes of their items.
-fn shape(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(key, child)| (key.clone(), shape(child)))
-                .collect(),
-        ),
-        Value::Array(items) => {
-            let mut shapes: Vec<Value> = Vec::new();
-            for item in items {
-                let item_shape = shape(item);
-                if !shapes.contains(&item_shape) {
-                    shapes.push(item_shape);
-                }
-            }
-            Value::Array(shapes)
-        }
-        Value::String(_) => json!("string"),
-        Value::Number(_) => json!("number"),
-        Value::Bool(_) => json!("bool"),
-        Value::Null => json!("null"),
-    }
 }
 
 fn fixture(name: &str) -> Value {
