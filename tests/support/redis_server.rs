@@ -1,7 +1,6 @@
 //! A real `redis-server` on a free loopback port for the cluster tests: no persistence, its
 //! own directory, stopped when dropped. `scripts/test` installs Debian's `redis-server`.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -16,11 +15,7 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts `redis-server` with `extra` arguments (e.g. ACL users); waits until it answers.
     pub fn start(extra: &[&str]) -> RedisServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = super::cli::free_port();
         let mut server = RedisServer {
             port,
             child: None,
