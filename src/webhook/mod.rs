@@ -66,13 +66,10 @@ impl ForwardCounters {
     }
 }
 
-/// A running relay: where it listens, its counters, and the forwarders' reports.
+/// A running relay: where it listens, its numbers, and the forwarders' reports.
 pub struct RunningRelay {
     pub address: String,
-    pub counters: Arc<RelayCounters>,
-    pub forwards: Arc<ForwardCounters>,
-    pub queue: WebhookQueue,
-    pub statuses: Arc<std::sync::Mutex<status_counts::StatusCounts>>,
+    stats: RelayStats,
     pub reports: mpsc::UnboundedReceiver<ForwardReport>,
     /// Every newly stored body, for the statuses and account events read from it.
     pub stored: mpsc::UnboundedReceiver<bytes::Bytes>,
@@ -91,12 +88,7 @@ impl RunningRelay {
 
     /// The relay's numbers for `/metrics`.
     pub fn stats(&self) -> RelayStats {
-        RelayStats {
-            requests: self.counters.clone(),
-            forwards: self.forwards.clone(),
-            queue: self.queue.clone(),
-            statuses: self.statuses.clone(),
-        }
+        self.stats.clone()
     }
 
     /// Keeps the relay running for the life of the process: the statuses of each stored body
@@ -111,7 +103,7 @@ impl RunningRelay {
                 tokio::select! {
                     report = self.reports.recv(), if reports_open => match report {
                         Some(report) => {
-                            self.forwards.count(&report);
+                            self.stats.forwards.count(&report);
                             log_report(report, &mut failing);
                         }
                         None => reports_open = false,
@@ -149,7 +141,8 @@ impl RunningRelay {
         match crate::engine::telemetry::logs::statuses_in(value) {
             Ok(statuses) if statuses.is_empty() => {}
             Ok(statuses) => {
-                self.statuses
+                self.stats
+                    .statuses
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
                     .observe(&statuses);
@@ -270,13 +263,8 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<RunningRelay>> 
     let max_body = usize::try_from(config.max_body).unwrap_or(usize::MAX);
     let mut relay = Relay::new(secrets, verify_token, queue.clone(), max_body);
     relay.stored = Some(stored_tx);
-    let counters = relay.counters.clone();
-    let app = server::router(Arc::new(relay), &config.path);
-    let address = serve(listen, config.tls.as_ref(), app).await?;
-    tracing::info!("webhook relay listening on {address}{}", config.path);
-    Ok(Some(RunningRelay {
-        address,
-        counters,
+    let stats = RelayStats {
+        requests: relay.counters.clone(),
         forwards: Arc::default(),
         queue,
         statuses: Arc::new(std::sync::Mutex::new(status_counts::StatusCounts::new(
@@ -286,6 +274,13 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<RunningRelay>> 
                 .filter_map(|a| Some((a.phone_number_id.clone()?, a.name.clone())))
                 .collect(),
         ))),
+    };
+    let app = server::router(Arc::new(relay), &config.path);
+    let address = serve(listen, config.tls.as_ref(), app).await?;
+    tracing::info!("webhook relay listening on {address}{}", config.path);
+    Ok(Some(RunningRelay {
+        address,
+        stats,
         reports,
         stored,
         app_ids: settings
