@@ -12,6 +12,7 @@ use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, TokenKind};
 use tokentop::webhook::signature::sign;
 
 use crate::support::cli::{all_text, free_port, post_signed, spawn_in, start_sim, tokentop};
+use crate::support::wait_until;
 
 const STATUSES: &str = include_str!("../fixtures/webhook_statuses_batch_mixed.json");
 const UNINSTALLED: &str =
@@ -46,17 +47,6 @@ async fn start_application() -> (String, Received) {
     (url, received)
 }
 
-async fn wait_for<T>(what: &str, limit: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "waited {limit:?} for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_relays_webhooks_unchanged_and_a_revocation_stops_refreshing() {
     let sim = start_sim().await;
@@ -82,7 +72,7 @@ async fn the_daemon_relays_webhooks_unchanged_and_a_revocation_stops_refreshing(
     let handshake =
         format!("{relay}?hub.mode=subscribe&hub.challenge=8812&hub.verify_token={VERIFY_TOKEN}");
     let stderr = || std::fs::read_to_string(dir.path().join("daemon.err")).unwrap_or_default();
-    wait_for(
+    wait_until(
         "the relay to answer Meta's handshake",
         Duration::from_secs(20),
         async || {
@@ -107,7 +97,7 @@ async fn the_daemon_relays_webhooks_unchanged_and_a_revocation_stops_refreshing(
         &SecretString::from(DEFAULT_APP_SECRET.to_string()),
         statuses.as_bytes(),
     );
-    wait_for(
+    wait_until(
         "the batch at the application",
         Duration::from_secs(10),
         async || {
@@ -124,7 +114,7 @@ async fn the_daemon_relays_webhooks_unchanged_and_a_revocation_stops_refreshing(
 
     // What /metrics says of it: the POST, the forward, each status once, delivery times.
     let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
-    let metrics = wait_for("the relay's metrics", Duration::from_secs(10), async || {
+    let metrics = wait_until("the relay's metrics", Duration::from_secs(10), async || {
         let text = reqwest::get(&metrics_url).await.ok()?.text().await.ok()?;
         text.contains("tokentop_webhook_forward_total{destination=\"app\",outcome=\"delivered\"} 1")
             .then_some(text)
@@ -166,7 +156,7 @@ async fn the_daemon_relays_webhooks_unchanged_and_a_revocation_stops_refreshing(
     let posted_at = Instant::now();
     assert_eq!(post_signed(&relay, &uninstalled).await, 200);
     let revoked_file = dir.path().join("data").join("revoked.json");
-    wait_for(
+    wait_until(
         "revoked.json to name the account",
         Duration::from_secs(1),
         async || {
@@ -260,7 +250,7 @@ async fn kill_9_mid_fan_out_loses_no_accepted_webhook() {
     let handshake =
         format!("{relay}?hub.mode=subscribe&hub.challenge=1&hub.verify_token={VERIFY_TOKEN}");
     let up = async || {
-        wait_for("the relay", Duration::from_secs(20), async || {
+        wait_until("the relay", Duration::from_secs(20), async || {
             reqwest::get(&handshake)
                 .await
                 .ok()
@@ -287,7 +277,7 @@ async fn kill_9_mid_fan_out_loses_no_accepted_webhook() {
         }
     }
     assert_eq!(accepted.len(), BODIES, "Meta's POSTs were refused");
-    wait_for(
+    wait_until(
         "every accepted body at the application",
         Duration::from_secs(60),
         async || {

@@ -18,6 +18,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use secrecy::{ExposeSecret, SecretString};
 use support::redis_server::RedisServer;
+use support::wait_until;
 use tokentop::cluster::RedisCoordinator;
 use tokentop::config::ClusterSettings;
 use tokentop::engine::coordinator::{CoordError, Coordinator, CoordinatorNotice, WriteOutcome};
@@ -664,21 +665,6 @@ fn exchanges(sim: &RunningSim) -> u64 {
         .get("exchange")
         .copied()
         .unwrap_or(0)
-}
-
-async fn wait_until<T>(
-    what: &str,
-    limit: Duration,
-    mut probe: impl AsyncFnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "waited {limit:?} for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Redis, the simulator (renewed tokens live `renewed`, every answer `latency_ms` late), a

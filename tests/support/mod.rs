@@ -69,3 +69,23 @@ pub fn states(events: &[EngineEvent], name: &str) -> Vec<TokenState> {
         })
         .collect()
 }
+
+/// Probes every 20 ms of real time until `probe` gives a value; fails the test naming `what`
+/// after `limit` (a bound against hangs, not a timing assertion).
+pub async fn wait_until<T>(
+    what: &str,
+    limit: Duration,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited {limit:?} for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
