@@ -38,7 +38,7 @@ fn log_to_file(path: &Path) -> tracing::subscriber::DefaultGuard {
         .with_ansi(false)
         .with_writer(Mutex::new(file))
         .finish();
-    tracing::subscriber::set_default(subscriber)
+    crate::support::trace_capture::set_default(subscriber)
 }
 
 fn mode(path: &Path) -> u32 {

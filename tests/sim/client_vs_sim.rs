@@ -750,6 +750,36 @@ impl Captured {
     }
 }
 
+/// The race behind a flaky secret test: a call site first reached on another thread, while this
+/// thread's subscriber is the only one alive, must still reach this thread's subscriber.
+#[test]
+fn a_call_site_first_reached_on_another_thread_still_reaches_the_capture() {
+    fn log_line(word: &str) {
+        tracing::debug!(word, "trace capture probe");
+    }
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer({
+            let captured = captured.clone();
+            move || captured.clone()
+        })
+        .finish();
+    let _guard = crate::support::trace_capture::set_default(subscriber);
+    std::thread::spawn(|| log_line("elsewhere")).join().unwrap();
+    log_line("here");
+    let logs = captured.text();
+    assert!(
+        logs.contains("word=\"here\""),
+        "the capture missed its own line:\n{logs}"
+    );
+    assert!(
+        !logs.contains("elsewhere"),
+        "another thread's line was captured:\n{logs}"
+    );
+}
+
 fn errors_of(
     results: Vec<(&'static str, Result<(), GraphError>)>,
 ) -> impl Iterator<Item = GraphError> {
@@ -849,11 +879,7 @@ async fn no_secret_reaches_logs_or_errors() -> TestResult {
 
     let seen = {
         // Current-thread runtime: the sim's tasks run on this thread, so they log here too.
-        let _guard = tracing::subscriber::set_default(subscriber);
-        // Other tests of this binary register callsites on other threads while no subscriber
-        // of theirs wants them; tracing caches that interest globally, and a callsite cached as
-        // "never" in that race would hide the client's log line from this subscriber.
-        tracing::callsite::rebuild_interest_cache();
+        let _guard = crate::support::trace_capture::set_default(subscriber);
         exercise_everything(&env, &token).await
     };
 

@@ -897,7 +897,7 @@ async fn secrets_never_reach_logs_or_errors() {
         .with_writer(logs.clone())
         .with_ansi(false)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = crate::support::trace_capture::set_default(subscriber);
 
     let mock = Mock::start(echoing_responder).await;
     let client = mock.client("v25.0");

@@ -9,6 +9,7 @@ pub mod notify;
 pub mod proxy;
 pub mod redis_server;
 pub mod serve;
+pub mod trace_capture;
 
 use std::time::Duration;
 
