@@ -8,6 +8,7 @@
 mod account;
 pub mod broker;
 pub mod clock;
+pub mod consumers;
 pub mod coordinator;
 pub mod events;
 pub mod fs;
@@ -156,6 +157,7 @@ impl Engine {
             poll_permits: Arc::new(tokio::sync::Semaphore::new(health::CONCURRENT_POLLS)),
             auto_refresh: options.auto_refresh,
             revocations: revocations::Revocations::load(&settings.data_dir),
+            token_readers: Default::default(),
         });
         let stop_sources = start_telemetry(settings, &options, event_tx, telemetry_rx);
         let mut links = Vec::new();

@@ -7,10 +7,11 @@ use crate::graph::{Expiry, TokenInfo};
 
 /// Where an account's access token stands. Drawn by the dashboard, mapped to exit codes by
 /// `check`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum TokenState {
     /// Not inspected yet.
+    #[default]
     Unknown,
     Valid,
     /// `expires_at: 0`: no scheduled expiry (still inspected, since Meta can invalidate it).
@@ -115,6 +116,9 @@ pub struct AccountSnapshot {
     pub phone_number_id: Option<String>,
     pub business_account_id: Option<String>,
     pub test_recipient: Option<String>,
+    /// Who took the current token after it was published (token endpoint readers, stale
+    /// proxied sends).
+    pub consumers: crate::engine::consumers::ConsumerView,
 }
 
 impl AccountSnapshot {
@@ -139,6 +143,7 @@ impl AccountSnapshot {
             phone_number_id: None,
             business_account_id: None,
             test_recipient: None,
+            consumers: Default::default(),
         }
     }
 

@@ -117,6 +117,15 @@ async fn forward(
             &format!("account {account}: {err}"),
         )
     })?;
+    if let Some(credential) = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(crate::engine::broker::bearer_of)
+    {
+        // An application still sending the token before the rotation has not picked it up.
+        proxy.broker.note_client_credential(&account, credential);
+    }
     let target = Target::new(proxy, &parts.method, &parts.uri, &parts.headers);
     // The request came with a credential of its own (removed before it went upstream).
     let carried_credential = parts

@@ -11,6 +11,7 @@ use super::phase::AccountState;
 use super::publishing::Targets;
 use super::{AccountMsg, RefreshOutcome, Refreshed, Shared, TokenView, Trigger, blank_snapshot};
 use crate::config::AccountSettings;
+use crate::engine::consumers::{Consumed, Consumers};
 use crate::engine::coordinator::Versioned;
 use crate::engine::events::RefreshError;
 use crate::engine::history::cause::{AlertKind, Cause, InspectReason};
@@ -41,6 +42,8 @@ pub(super) struct AccountActor {
     last_refresh_finished: Option<Instant>,
     last_result: Option<RefreshOutcome>,
     token_tx: watch::Sender<TokenView>,
+    /// Who took the current token after it was published.
+    pub(super) consumers: Consumers,
 }
 
 pub(super) fn new_jitter() -> i64 {
@@ -55,6 +58,7 @@ impl AccountActor {
         app: Option<AppCredentials>,
         token_tx: watch::Sender<TokenView>,
     ) -> Self {
+        let settings_readers = shared.token_readers_of(&settings.name);
         Self {
             shared,
             access: settings.access_token.clone(),
@@ -69,6 +73,7 @@ impl AccountActor {
             last_refresh_finished: None,
             last_result: None,
             token_tx,
+            consumers: Consumers::new(settings_readers),
         }
     }
 
@@ -94,6 +99,7 @@ impl AccountActor {
                     Some(AccountMsg::Recheck) => self.recheck().await,
                     Some(AccountMsg::Access(change)) => self.on_access_change(change).await,
                     Some(AccountMsg::StoreChanged) => self.on_store_changed().await,
+                    Some(AccountMsg::Consumed(consumed)) => self.on_consumed(consumed),
                     Some(AccountMsg::Refresh { trigger, requested_at, stale, reply }) => {
                         let result = self.refresh_single_flight(trigger, requested_at, stale).await;
                         if let Some(reply) = reply {
@@ -296,8 +302,31 @@ impl AccountActor {
                 .as_ref()
                 .map(|_| self.snapshot.missing_scopes.clone()),
             settled: self.snapshot.settled(),
+            state: self.snapshot.state.clone(),
+            version: self.seen_version,
+            previous_fingerprint: None,
         };
-        self.token_tx.send_replace(view);
+        self.token_tx.send_modify(|old| {
+            let previous_fingerprint = if old.fingerprint != view.fingerprint {
+                old.fingerprint.clone()
+            } else {
+                old.previous_fingerprint.clone()
+            };
+            *old = TokenView {
+                previous_fingerprint,
+                ..view
+            };
+        });
+    }
+
+    /// A consumer read the token or sent with an old one: shown at once.
+    fn on_consumed(&mut self, consumed: Consumed) {
+        let stale = consumed == Consumed::StaleSend;
+        if self.consumers.record(consumed, self.shared.clock.now_unix()) && stale {
+            tracing::warn!(account = %self.settings.name, "an application sent the previous token through the proxy after the rotation: it has not picked up the new token (the proxy used the current one)");
+        }
+        self.snapshot.consumers = self.consumers.view();
+        self.emit();
     }
 
     /// The credential the exchange is made with.

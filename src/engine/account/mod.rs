@@ -71,9 +71,16 @@ pub(crate) struct Shared {
     pub auto_refresh: bool,
     /// Accounts Meta said were revoked, kept across restarts.
     pub revocations: crate::engine::revocations::Revocations,
+    /// Per account: the token endpoint's readers allowed to read it (`[[serve.token-reader]]`).
+    pub token_readers: std::collections::HashMap<String, Vec<String>>,
 }
 
 impl Shared {
+    /// The named readers of the token endpoint that may read `account`'s token.
+    pub fn token_readers_of(&self, account: &str) -> Vec<String> {
+        self.token_readers.get(account).cloned().unwrap_or_default()
+    }
+
     /// Appends to history and tells clients; a history write failure is logged, not fatal.
     pub fn record(&self, mut entry: HistoryEntry) {
         entry.time = self.clock.now();
@@ -114,6 +121,8 @@ pub(crate) enum AccountMsg {
     Access(crate::engine::events::AccessChange),
     /// The shared coordinator says another process stored a new token.
     StoreChanged,
+    /// A consumer read the token or sent with an old one (the token endpoint, the proxy).
+    Consumed(crate::engine::consumers::Consumed),
     Shutdown,
 }
 
@@ -128,6 +137,14 @@ pub struct TokenView {
     /// The account knows where it stands: inspected, or failed to be (Meta unreachable, a
     /// config problem). Waiting for the first inspection ends here, well or not.
     pub settled: bool,
+    /// The account's state, so that a reader can refuse a token that must not be handed out.
+    pub state: crate::engine::TokenState,
+    /// The store's version of the token (a unix-second stamp of when it was stored); 0 for a
+    /// configured token never refreshed here.
+    pub version: i64,
+    /// Fingerprint of the token before the current one: a client still sending it missed the
+    /// rotation.
+    pub previous_fingerprint: Option<String>,
 }
 
 /// A cloneable link to one account actor.

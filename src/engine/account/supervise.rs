@@ -144,6 +144,8 @@ async fn give_up(
                     )));
                 }
             }
+            // A given-up account hands out no token; what consumers do no longer matters.
+            AccountMsg::Consumed(_) => {}
             AccountMsg::Recheck | AccountMsg::StoreChanged | AccountMsg::Access(_) => {
                 let _ = shared
                     .events

@@ -10,6 +10,10 @@
 //! again until the account has another token; any other failure holds renewals off for
 //! [`RENEW_HOLD_OFF_SECS`].
 
+mod reads;
+
+pub use reads::{TokenReading, bearer_of};
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
