@@ -38,6 +38,11 @@ pub struct ConsumerView {
 }
 
 impl ConsumerView {
+    /// No reader is known and no stale send was seen: nothing to show.
+    pub fn is_quiet(&self) -> bool {
+        self.readers.is_empty() && self.stale_sends == 0
+    }
+
     /// Readers that read since the publish, and all readers.
     pub fn picked_up(&self) -> (usize, usize) {
         let took = self.readers.iter().filter(|r| r.picked_up).count();

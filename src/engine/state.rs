@@ -119,6 +119,8 @@ pub struct AccountSnapshot {
     /// Who took the current token after it was published (token endpoint readers, stale
     /// proxied sends).
     pub consumers: crate::engine::consumers::ConsumerView,
+    /// Per configured publish target: does it hold the current token, its last failure.
+    pub publish: Vec<crate::engine::publish::health::TargetHealth>,
 }
 
 impl AccountSnapshot {
@@ -144,6 +146,7 @@ impl AccountSnapshot {
             business_account_id: None,
             test_recipient: None,
             consumers: Default::default(),
+            publish: Vec::new(),
         }
     }
 

@@ -87,6 +87,14 @@ pub struct AccountReport {
     /// reporter keeps no refresh history.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_rate: Option<RefreshRates>,
+    /// Per configured publish target: whether it holds the current token, when it last took
+    /// one, its last failure.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub publish: Vec<crate::engine::publish::health::TargetHealth>,
+    /// Who took the current token since it was published (token endpoint readers, stale
+    /// proxied sends); absent when nobody read it and no stale send was seen.
+    #[serde(skip_serializing_if = "crate::engine::consumers::ConsumerView::is_quiet")]
+    pub consumers: crate::engine::consumers::ConsumerView,
 }
 
 /// The whole JSON report.

@@ -81,6 +81,7 @@ pub fn account_report(
     {
         verdict.raise(Status::Warning, format!("rate-limit usage at {percent}%"));
     }
+    publish_verdict(&mut verdict, snapshot, reauth_or_down);
     let info = snapshot.access.as_ref().map(|i| &i.info);
     AccountReport {
         name: snapshot.name.clone(),
@@ -102,6 +103,26 @@ pub fn account_report(
         headroom,
         delivery_1h: extras.delivery.clone(),
         refresh_rate: extras.refresh_rate.clone(),
+        publish: snapshot.publish.clone(),
+        consumers: snapshot.consumers.clone(),
+    }
+}
+
+/// A publish target without the current token is a WARNING naming it and its last failure:
+/// the application may still run on the old token (no news once the token itself is down).
+fn publish_verdict(verdict: &mut Verdict, snapshot: &AccountSnapshot, token_down: bool) {
+    if token_down || snapshot.access_token_masked.is_none() {
+        return;
+    }
+    for target in snapshot.publish.iter().filter(|t| !t.current) {
+        let reason = match &target.last_failure {
+            Some(failure) => format!(
+                "{} does not hold the current token: {}",
+                target.target, failure.message
+            ),
+            None => format!("{} does not hold the current token", target.target),
+        };
+        verdict.raise(Status::Warning, reason);
     }
 }
 

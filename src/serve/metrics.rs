@@ -52,12 +52,6 @@ struct RefreshLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct PublishLabels {
-    account: String,
-    target: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GraphLabels {
     endpoint: &'static str,
     outcome: &'static str,
@@ -152,7 +146,7 @@ pub struct Metrics {
     refreshes: Family<RefreshLabels, Counter>,
     refresh_duration: Family<AccountLabels, Histogram, fn() -> Histogram>,
     last_success: Family<AccountLabels, Gauge>,
-    publish_failures: Family<PublishLabels, Counter>,
+    publish: super::publish_metrics::PublishMetrics,
     graph_requests: Family<GraphLabels, Counter>,
     messages: Family<MessageLabels, Counter>,
     message_failures: Family<FailureLabels, Counter>,
@@ -191,7 +185,7 @@ impl Metrics {
             refreshes: Family::default(),
             refresh_duration: Family::new_with_constructor(refresh_duration_histogram),
             last_success: Family::default(),
-            publish_failures: Family::default(),
+            publish: Default::default(),
             graph_requests: Family::default(),
             messages: Family::default(),
             message_failures: Family::default(),
@@ -261,11 +255,7 @@ impl Metrics {
             "When the last refresh by this process succeeded (unix seconds)",
             self.last_success.clone(),
         );
-        r.register(
-            "tokentop_publish_failures",
-            "Failed hand-offs of a new token to the env-file or the on-refresh hook",
-            self.publish_failures.clone(),
-        );
+        self.publish.register(r);
         r.register(
             "tokentop_graph_requests",
             "HTTP requests to the Graph API by endpoint and outcome",
@@ -449,6 +439,7 @@ impl Metrics {
                 }
             }
         }
+        self.publish.account(snapshot);
     }
 
     fn history(&mut self, entry: &HistoryEntry) {
@@ -478,11 +469,7 @@ impl Metrics {
                 }
             }
             HistoryEvent::Publish if entry.outcome == Outcome::Failed => {
-                let labels = PublishLabels {
-                    account,
-                    target: labels::publish_target_label(&entry.cause),
-                };
-                self.publish_failures.get_or_create(&labels).inc();
+                self.publish.failed_publish(entry);
             }
             _ => {}
         }

@@ -17,6 +17,7 @@ mod http;
 pub mod labels;
 pub mod metrics;
 mod monitor;
+pub mod publish_metrics;
 pub mod status;
 pub mod webhook_metrics;
 

@@ -70,7 +70,7 @@ async fn a_timed_out_hook_is_killed_with_the_children_it_started() {
         let err = run_on_refresh(&argv, "a", &token, None, Duration::from_secs(2), &[])
             .await
             .unwrap_err();
-        assert!(err.contains("timed out"), "{err}");
+        assert!(err.message.contains("timed out"), "{err}");
     })
     .await;
 }

@@ -8,11 +8,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::phase::AccountState;
-use super::publishing::Targets;
+use super::publishing::{Targets, configured_targets};
 use super::{AccountMsg, RefreshOutcome, Refreshed, Shared, TokenView, Trigger, blank_snapshot};
 use crate::config::AccountSettings;
 use crate::engine::consumers::{Consumed, Consumers};
 use crate::engine::coordinator::Versioned;
+use crate::engine::publish::health::PublishHealth;
 use crate::engine::events::RefreshError;
 use crate::engine::history::cause::{AlertKind, Cause, InspectReason};
 use crate::engine::state::AccountSnapshot;
@@ -44,6 +45,8 @@ pub(super) struct AccountActor {
     token_tx: watch::Sender<TokenView>,
     /// Who took the current token after it was published.
     pub(super) consumers: Consumers,
+    /// Per configured publish target: does it hold the current token, its last failure.
+    pub(super) publish_health: PublishHealth,
 }
 
 pub(super) fn new_jitter() -> i64 {
@@ -59,6 +62,7 @@ impl AccountActor {
         token_tx: watch::Sender<TokenView>,
     ) -> Self {
         let settings_readers = shared.token_readers_of(&settings.name);
+        let publish_health = PublishHealth::new(configured_targets(&settings));
         Self {
             shared,
             access: settings.access_token.clone(),
@@ -74,6 +78,7 @@ impl AccountActor {
             last_result: None,
             token_tx,
             consumers: Consumers::new(settings_readers),
+            publish_health,
         }
     }
 
@@ -325,7 +330,6 @@ impl AccountActor {
         if self.consumers.record(consumed, self.shared.clock.now_unix()) && stale {
             tracing::warn!(account = %self.settings.name, "an application sent the previous token through the proxy after the rotation: it has not picked up the new token (the proxy used the current one)");
         }
-        self.snapshot.consumers = self.consumers.view();
         self.emit();
     }
 

@@ -4,6 +4,7 @@ use super::AccountActor;
 use crate::engine::events::EngineEvent;
 use crate::engine::history::cause::Cause;
 use crate::engine::history::{HistoryEntry, Outcome};
+use crate::engine::store::fingerprint;
 use crate::mask::mask;
 
 impl AccountActor {
@@ -15,6 +16,9 @@ impl AccountActor {
         self.snapshot.access_token_masked = self.access.as_ref().map(mask);
         self.snapshot.long_lived_token_masked = self.long_lived.as_ref().map(mask);
         self.snapshot.next_refresh_at = self.state.next_refresh_at(self.shared.auto_refresh);
+        let current = self.access.as_ref().map(fingerprint);
+        self.snapshot.publish = self.publish_health.view(current.as_deref());
+        self.snapshot.consumers = self.consumers.view();
         if !self.state.needs_person() {
             self.snapshot.action_hint = None;
         }

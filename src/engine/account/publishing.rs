@@ -7,10 +7,12 @@ use secrecy::SecretString;
 
 use super::AccountActor;
 use crate::engine::events::EngineEvent;
-use crate::engine::history::Outcome;
 use crate::engine::history::cause::PublishTarget;
+use crate::engine::history::{HistoryError, Outcome};
+use crate::engine::publish::health::{FailReason, PublishError};
+use crate::engine::store::fingerprint;
 use crate::engine::publish::token_file::{token_file_is_current, write_token_file};
-use crate::engine::publish::{env_file_is_stale, run_on_refresh, write_env_file};
+use crate::engine::publish::{env_file_holds, env_file_is_stale, run_on_refresh, write_env_file};
 use crate::mask::mask;
 
 /// A set of publish targets: those a publish goes to, or those that failed and wait for the
@@ -47,30 +49,32 @@ impl Targets {
 }
 
 impl AccountActor {
-    /// At start: an env-file holding another token than the current one (a publish failed or
-    /// was cut short before a restart) publishes everything again; a token file that does not
-    /// hold the current token (or not with the configured mode) is written. A one-shot command
-    /// (no auto refresh) writes nothing.
+    /// At start and after taking over another process's token: an env-file holding another
+    /// token than the current one (a publish failed or was cut short before a restart)
+    /// publishes everything again; a token file that does not hold the current token (or not
+    /// with the configured mode) is written. A one-shot command (no auto refresh) writes
+    /// nothing, but still notes which targets hold the token.
     pub(super) async fn republish_if_stale(&mut self) {
         let Some(token) = self.access.clone() else {
             return;
         };
+        let settings = self.settings.clone();
+        let env_stale = settings
+            .env_file
+            .as_ref()
+            .is_some_and(|path| env_file_is_stale(path, &token));
+        let token_file_stale = settings
+            .token_file
+            .as_ref()
+            .is_some_and(|path| !token_file_is_current(path, &token, settings.token_file_mode));
+        self.note_targets_holding(&token);
         if !self.shared.auto_refresh {
             return;
         }
-        let settings = self.settings.clone();
-        if settings
-            .env_file
-            .as_ref()
-            .is_some_and(|path| env_file_is_stale(path, &token))
-        {
+        if env_stale {
             tracing::info!(account = %settings.name, "the env-file holds an older token; publishing the current one");
             let _ = self.publish().await;
-        } else if settings
-            .token_file
-            .as_ref()
-            .is_some_and(|path| !token_file_is_current(path, &token, settings.token_file_mode))
-        {
+        } else if token_file_stale {
             tracing::info!(account = %settings.name, "the token file does not hold the current token; writing it");
             let _ = self
                 .publish_to(Targets::only(PublishTarget::TokenFile))
@@ -78,10 +82,34 @@ impl AccountActor {
         }
     }
 
+    /// Marks the targets that already hold `token` as current: the files that hold it, and
+    /// the on-refresh command, which ran where the token was made (this process before a
+    /// restart, or the cluster member that refreshed).
+    fn note_targets_holding(&mut self, token: &SecretString) {
+        let settings = &self.settings;
+        let fingerprint = fingerprint(token);
+        for target in configured_targets(settings) {
+            let holds = match target {
+                PublishTarget::EnvFile => settings
+                    .env_file
+                    .as_ref()
+                    .is_some_and(|path| env_file_holds(path, token)),
+                PublishTarget::TokenFile => settings.token_file.as_ref().is_some_and(|path| {
+                    token_file_is_current(path, token, settings.token_file_mode)
+                }),
+                PublishTarget::OnRefresh => true,
+            };
+            if holds {
+                self.publish_health.holds(target, &fingerprint);
+            }
+        }
+    }
+
     /// Publishes again to the targets whose last publish failed.
     pub(super) async fn retry_pending_publish(&mut self) {
         if self.pending_publish.any() {
             let _ = self.publish_to(self.pending_publish).await;
+            self.emit();
         }
     }
 
@@ -109,10 +137,13 @@ impl AccountActor {
             if result.is_err() {
                 failed = failed.with(target);
             }
-            problems.extend(self.record_publish(target, result));
+            problems.extend(self.record_publish(target, &token, result));
         }
         // What was attempted now is pending only if it failed; other pending targets stay.
         self.pending_publish = failed.union(self.pending_publish.without(targets));
+        if !self.pending_publish.any() {
+            self.consumers.published(self.shared.clock.now_unix());
+        }
         problems
     }
 
@@ -121,18 +152,22 @@ impl AccountActor {
         &self,
         target: PublishTarget,
         token: &SecretString,
-    ) -> Option<Result<(), String>> {
+    ) -> Option<Result<(), PublishError>> {
         let settings = &self.settings;
+        let file_error = |what: &str, path: &std::path::Path, err: std::io::Error| {
+            let message = format!("cannot write {what} {}: {err}", path.display());
+            PublishError::new(FailReason::of_io(&err), message)
+        };
         Some(match target {
             PublishTarget::EnvFile => {
                 let path = settings.env_file.as_ref()?;
                 write_env_file(path, token, self.long_lived.as_ref())
-                    .map_err(|err| format!("cannot write env-file {}: {err}", path.display()))
+                    .map_err(|err| file_error("env-file", path, err))
             }
             PublishTarget::TokenFile => {
                 let path = settings.token_file.as_ref()?;
                 write_token_file(path, token, settings.token_file_mode)
-                    .map_err(|err| format!("cannot write token-file {}: {err}", path.display()))
+                    .map_err(|err| file_error("token-file", path, err))
             }
             PublishTarget::OnRefresh => {
                 let argv = settings.on_refresh.as_ref()?;
@@ -149,34 +184,63 @@ impl AccountActor {
         })
     }
 
-    /// Records one publish; returns the problem when it failed.
+    /// Records one publish (history, per-target health); returns the problem when it failed.
     fn record_publish(
         &mut self,
         target: PublishTarget,
-        result: Result<(), String>,
+        token: &SecretString,
+        result: Result<(), PublishError>,
     ) -> Option<String> {
+        let now = self.shared.clock.now_unix();
         let outcome = if result.is_ok() {
             Outcome::Ok
         } else {
             Outcome::Failed
         };
         let mut entry = self.entry(target, outcome);
-        entry.token = self.access.as_ref().map(mask);
-        if let Err(reason) = &result {
-            tracing::error!(account = %self.settings.name, "publish to {target} failed, will retry at the next check: {reason}");
-            entry.detail = Some(reason.clone());
-            let _ = self.shared.events.send(EngineEvent::Alert {
-                account: self.settings.name.clone(),
-                message: format!(
-                    "publish to {target} failed (retrying at the next check): {reason}"
-                ),
-            });
+        entry.token = Some(mask(token));
+        match &result {
+            Ok(()) => self.publish_health.succeeded(target, &fingerprint(token), now),
+            Err(error) => {
+                let reason = &error.message;
+                tracing::error!(account = %self.settings.name, "publish to {target} failed, will retry at the next check: {reason}");
+                self.publish_health.failed(target, error, now);
+                entry.detail = Some(reason.clone());
+                entry.error = Some(Box::new(HistoryError {
+                    code: None,
+                    subcode: None,
+                    class: error.reason.label().to_string(),
+                    message: reason.clone(),
+                    fbtrace_id: None,
+                }));
+                let _ = self.shared.events.send(EngineEvent::Alert {
+                    account: self.settings.name.clone(),
+                    message: format!(
+                        "publish to {target} failed (retrying at the next check): {reason}"
+                    ),
+                });
+            }
         }
         self.shared.record(entry);
         result
             .err()
-            .map(|reason| format!("publishing to {target} failed: {reason}"))
+            .map(|error| format!("publishing to {target} failed: {}", error.message))
     }
+}
+
+/// The publish targets `settings` configures, in declaration order.
+pub(super) fn configured_targets(
+    settings: &crate::config::AccountSettings,
+) -> Vec<PublishTarget> {
+    PublishTarget::ALL
+        .iter()
+        .copied()
+        .filter(|target| match target {
+            PublishTarget::EnvFile => settings.env_file.is_some(),
+            PublishTarget::TokenFile => settings.token_file.is_some(),
+            PublishTarget::OnRefresh => settings.on_refresh.is_some(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 use crate::mask::redact;
+use super::health::{FailReason, PublishError};
 
 /// Variables every hook gets from tokentop's environment (when set there).
 pub const HOOK_BASE_ENV: &[&str] = &["PATH", "HOME"];
@@ -36,13 +37,16 @@ pub async fn run_on_refresh(
     expires_at: Option<i64>,
     time_limit: Duration,
     pass_env: &[String],
-) -> Result<(), String> {
+) -> Result<(), PublishError> {
     let (program, args) = argv
         .split_first()
-        .ok_or_else(|| "on-refresh is an empty command".to_string())?;
+        .ok_or_else(|| PublishError::new(FailReason::Refused, "on-refresh is an empty command"))?;
     let mut child = hook_command(program, args, account, expires_at, pass_env)
         .spawn()
-        .map_err(|err| format!("cannot start on-refresh command `{program}`: {err}"))?;
+        .map_err(|err| {
+            let message = format!("cannot start on-refresh command `{program}`: {err}");
+            PublishError::new(FailReason::of_io(&err), message)
+        })?;
     // Declared after `child`, so dropped (group killed) before the child is reaped.
     let group = GroupKill(child.id());
     let conversation = converse(&mut child, access_token);
@@ -50,22 +54,29 @@ pub async fn run_on_refresh(
         drop(group);
         // Reaps the hook itself (its group is already gone or going).
         let _ = child.kill().await;
-        return Err(format!(
-            "on-refresh command `{program}` timed out after {time_limit:?} (killed with its \
-             process group)"
+        return Err(PublishError::new(
+            FailReason::Timeout,
+            format!(
+                "on-refresh command `{program}` timed out after {time_limit:?} (killed with its \
+                 process group)"
+            ),
         ));
     };
     // The hook ended and was reaped: its id may be reused, and what a hook that succeeded
     // left running in the background is its business.
     group.disarm();
-    let status = status.map_err(|err| format!("on-refresh command `{program}` failed: {err}"))?;
+    let status = status.map_err(|err| {
+        let message = format!("on-refresh command `{program}` failed: {err}");
+        PublishError::new(FailReason::of_io(&err), message)
+    })?;
     if status.success() {
         return Ok(());
     }
     let excerpt = String::from_utf8_lossy(&err_text).trim().to_string();
     let excerpt = redact(&excerpt, &[access_token]);
-    Err(format!(
-        "on-refresh command `{program}` exited with {status}: {excerpt}"
+    Err(PublishError::new(
+        FailReason::Exit,
+        format!("on-refresh command `{program}` exited with {status}: {excerpt}"),
     ))
 }
 
@@ -222,6 +233,8 @@ mod tests {
         let err = run_on_refresh(&argv, "a", &token, None, Duration::from_secs(10), &[])
             .await
             .unwrap_err();
+        assert_eq!(err.reason, FailReason::Exit);
+        let err = err.message;
         assert!(err.contains("exit status: 3"), "{err}");
         assert!(!err.contains("supersecret"), "{err}");
         assert!(err.contains("EAAG…1234"), "{err}");
@@ -234,7 +247,8 @@ mod tests {
         let err = run_on_refresh(&argv, "a", &token, None, Duration::from_millis(100), &[])
             .await
             .unwrap_err();
-        assert!(err.contains("timed out"), "{err}");
+        assert_eq!(err.reason, FailReason::Timeout);
+        assert!(err.message.contains("timed out"), "{err}");
     }
 
     #[tokio::test]
@@ -244,6 +258,7 @@ mod tests {
         let err = run_on_refresh(&argv, "a", &token, None, Duration::from_secs(1), &[])
             .await
             .unwrap_err();
-        assert!(err.contains("cannot start"), "{err}");
+        assert_eq!(err.reason, FailReason::NotFound);
+        assert!(err.message.contains("cannot start"), "{err}");
     }
 }

@@ -6,6 +6,7 @@
 //!
 //! Beside it: the `token-file` target (`token_file`) and the hook runner (`hook`).
 
+pub mod health;
 pub mod hook;
 pub mod token_file;
 
@@ -77,14 +78,21 @@ pub fn write_env_file(
 /// Whether the env-file at `path` exists and holds another `WHATSAPP_ACCESS_TOKEN` than
 /// `token` (a restart after a failed or interrupted publish finds it stale).
 pub fn env_file_is_stale(path: &Path, token: &SecretString) -> bool {
-    let Ok(text) = read_existing(path) else {
-        return false;
-    };
-    let held = text.lines().find_map(|line| {
+    held_access_token(path).is_some_and(|value| value != token.expose_secret())
+}
+
+/// Whether the env-file at `path` holds `token` as its `WHATSAPP_ACCESS_TOKEN`.
+pub fn env_file_holds(path: &Path, token: &SecretString) -> bool {
+    held_access_token(path).is_some_and(|value| value == token.expose_secret())
+}
+
+/// The env-file's `WHATSAPP_ACCESS_TOKEN` value, if it can be read and has one.
+fn held_access_token(path: &Path) -> Option<String> {
+    let text = read_existing(path).ok()?;
+    text.lines().find_map(|line| {
         let (key, value) = line.split_once('=')?;
-        (key.trim() == ACCESS_TOKEN_KEY).then(|| value.trim())
-    });
-    held.is_some_and(|value| value != token.expose_secret())
+        (key.trim() == ACCESS_TOKEN_KEY).then(|| value.trim().to_string())
+    })
 }
 
 /// The current content (empty when there is none yet), at most [`ENV_FILE_MAX_BYTES`]; a
