@@ -36,20 +36,21 @@ const fn spec(col: Col, narrow: usize, wide: usize, titles: (&'static str, &'sta
 }
 
 /// In screen order. The name column is sized apart (see [`layout`]).
-const SPECS: [Spec; 8] = [
+const SPECS: [Spec; 9] = [
     spec(Col::State, 12, 18, ("STATE", "STATE")),
     spec(Col::Name, NAME_MIN, NAME_MIN, ("ACCOUNT", "ACCOUNT")),
     spec(Col::Access, 7, 12, ("ACCESS", "ACCESS")),
     spec(Col::LongLived, 7, 12, ("LONG", "LONG-LIVED")),
     spec(Col::Phone, 6, 16, ("PHONE", "PHONE")),
     spec(Col::Rate, 5, 7, ("1H", "TEST 1H")),
+    spec(Col::Publish, 5, 14, ("PUB", "PUBLISHED")),
     spec(Col::Last, 8, 20, ("LAST", "LAST REFRESH")),
     spec(Col::Next, 6, 15, ("NEXT", "NEXT REFRESH")),
 ];
 /// Dropped in this order while the columns do not fit.
-const DROP: [Col; 4] = [Col::Rate, Col::Next, Col::Phone, Col::LongLived];
+const DROP: [Col; 5] = [Col::Publish, Col::Rate, Col::Next, Col::Phone, Col::LongLived];
 /// Widened in this order while there is room.
-const WIDEN: [Col; 7] = [
+const WIDEN: [Col; 8] = [
     Col::State,
     Col::Access,
     Col::LongLived,
@@ -57,6 +58,7 @@ const WIDEN: [Col; 7] = [
     Col::Phone,
     Col::Next,
     Col::Rate,
+    Col::Publish,
 ];
 const NAME_MIN: usize = 12;
 const NAME_GOOD: usize = 20;
@@ -86,11 +88,13 @@ fn grow(columns: &mut [Column], col: Col, to: usize, room: usize) {
     }
 }
 
-/// The columns for a table `width` cells wide (the cursor column included).
-pub fn layout(width: u16) -> Vec<Column> {
+/// The columns for a table `width` cells wide (the cursor column included); the publish
+/// column only when some account publishes (else it would be a column of dashes).
+pub fn layout(width: u16, publish: bool) -> Vec<Column> {
     let room = usize::from(width).saturating_sub(1);
     let mut columns: Vec<Column> = SPECS
         .iter()
+        .filter(|s| publish || s.col != Col::Publish)
         .map(|s| Column {
             col: s.col,
             width: s.narrow,
@@ -130,7 +134,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
     let cluster = super::cluster::fleet_row(app, usize::from(inner.width), palette);
     let extra_rows = u16::from(prompt) + u16::from(cluster.is_some());
     let body_rows = inner.height.saturating_sub(1 + extra_rows);
-    let columns = layout(inner.width);
+    let publish = app.accounts.iter().any(|a| !a.snapshot.publish.is_empty());
+    let columns = layout(inner.width, publish);
     let mut lines = vec![header(&columns, palette)];
     lines.extend(body(app, &rows, &columns, usize::from(body_rows), palette));
     frame.render_widget(Paragraph::new(lines), inner);
@@ -298,28 +303,33 @@ mod tests {
     use super::*;
 
     fn cols(width: u16) -> Vec<Col> {
-        layout(width).into_iter().map(|c| c.col).collect()
+        layout(width, true).into_iter().map(|c| c.col).collect()
     }
 
     #[test]
     fn columns_drop_as_the_width_shrinks_and_always_fit() {
-        assert_eq!(cols(200).len(), 8);
-        assert_eq!(cols(78).len(), 8, "all eight fit at 80 columns");
+        assert_eq!(cols(200).len(), 9);
+        assert_eq!(cols(78).len(), 9, "all nine fit at 80 columns");
+        assert!(!cols(72).contains(&Col::Publish));
+        assert!(cols(72).contains(&Col::Rate), "the publish column goes first");
+        let without: Vec<Col> = layout(200, false).into_iter().map(|c| c.col).collect();
+        assert_eq!(without.len(), 8, "no publish column when no account publishes");
+        assert!(!without.contains(&Col::Publish));
         assert!(!cols(58).contains(&Col::Rate));
         assert!(!cols(58).contains(&Col::Next));
         for width in 58..=300u16 {
-            let columns = layout(width);
+            let columns = layout(width, true);
             assert!(used(&columns) < usize::from(width), "{width}: {columns:?}");
         }
         for width in 0..58u16 {
-            let _ = layout(width);
+            let _ = layout(width, true);
         }
     }
 
     #[test]
     fn wider_screens_widen_columns_and_the_name() {
         let at = |width: u16, col: Col| {
-            layout(width)
+            layout(width, false)
                 .into_iter()
                 .find(|c| c.col == col)
                 .map(|c| c.width)

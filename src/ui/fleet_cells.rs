@@ -34,6 +34,8 @@ pub enum Col {
     LongLived,
     Phone,
     Rate,
+    /// How many publish targets hold the current token.
+    Publish,
     Last,
     Next,
 }
@@ -54,6 +56,7 @@ pub fn cell(col: Col, width: usize, ctx: &RowCtx, palette: &Palette) -> (String,
         Col::LongLived => long_lived(ctx, width),
         Col::Phone => phone(ctx, width),
         Col::Rate => rate(ctx),
+        Col::Publish => super::publish::cell(&ctx.view.snapshot, width),
         Col::Last => last(ctx, width),
         Col::Next => return (next(ctx, width), Style::new()),
     };

@@ -41,6 +41,7 @@ pub mod logs;
 pub mod overlay;
 pub mod phone;
 pub mod plot;
+pub mod publish;
 pub mod templates;
 pub mod theme;
 pub mod token;

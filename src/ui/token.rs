@@ -78,7 +78,7 @@ pub fn height(app: &App, width: u16) -> u16 {
     let banner = app
         .selected_account()
         .map_or(0, |view| banner_lines(app, view, width).0.len() as u16);
-    BODY_ROWS + 2 + banner + super::cluster::rows(app)
+    BODY_ROWS + 2 + banner + super::cluster::rows(app) + super::publish::rows(app)
 }
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
@@ -112,6 +112,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
     ));
     lines.push(state_line(app, view, palette));
     lines.push(activity_line(view, palette));
+    lines.extend(super::publish::account_row(
+        &view.snapshot,
+        app.now.timestamp(),
+        usize::from(inner.width),
+        palette,
+    ));
     lines.extend(super::cluster::account_row(
         app,
         view.name(),
