@@ -13,7 +13,13 @@ use tokentop::engine::store::TokenStore;
 use tokentop::engine::{Engine, EngineCommand, EngineEvent, EngineOptions};
 use tokentop::graph::GraphClient;
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, RunningSim, SimConfig, TokenKind};
+use tokentop::engine::publish::health::FailReason;
+use tokentop::serve::{Format, Metrics};
 use tokio::time::Instant;
+
+fn render(metrics: &mut Metrics) -> String {
+    String::from_utf8(metrics.render(Format::PrometheusText).unwrap().to_vec()).unwrap()
+}
 
 #[tokio::test]
 async fn failed_publish_keeps_the_token_and_is_retried_at_the_next_check() {
@@ -67,19 +73,44 @@ async fn failed_publish_keeps_the_token_and_is_retried_at_the_next_check() {
     });
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut alert = None;
-    while alert.is_none() {
-        match tokio::time::timeout_at(deadline, events.recv())
+    let mut metrics = Metrics::new(&["main".to_string()]);
+    // The alert comes at the failed publish; the snapshot after the refresh shows it per target.
+    let mut behind = None;
+    while behind.is_none() {
+        let event = tokio::time::timeout_at(deadline, events.recv())
             .await
             .unwrap()
-            .unwrap()
-        {
+            .unwrap();
+        metrics.observe(&event);
+        match event {
             EngineEvent::Alert { message, .. } if message.contains("on-refresh") => {
                 alert = Some(message)
+            }
+            EngineEvent::Account(snapshot)
+                if alert.is_some() && snapshot.publish.iter().any(|t| !t.current) =>
+            {
+                behind = Some(snapshot.publish)
             }
             _ => {}
         }
     }
     assert!(alert.unwrap().contains("vault is sealed"));
+    let behind = behind.unwrap();
+    let words: Vec<(&str, bool)> = behind.iter().map(|t| (t.target, t.current)).collect();
+    assert_eq!(words, [("env-file", true), ("on-refresh", false)]);
+    let failure = behind[1].last_failure.as_ref().unwrap();
+    assert_eq!(failure.reason, FailReason::Exit);
+    assert!(failure.message.contains("vault is sealed"), "{}", failure.message);
+    assert!(behind[0].last_success_at.is_some() && behind[1].last_success_at.is_none());
+    let text = render(&mut metrics);
+    for line in [
+        r#"tokentop_publish_current{account="main",target="env_file"} 1"#,
+        r#"tokentop_publish_current{account="main",target="on_refresh"} 0"#,
+        r#"tokentop_publish_failures_total{account="main",target="on_refresh",reason="exit"} 1"#,
+        r#"tokentop_token_usable{account="main"} 0"#,
+    ] {
+        assert!(text.contains(line), "{line} is missing:\n{text}");
+    }
     // The new token is stored and in the env file even though the command failed.
     let stored = TokenStore::new(&settings.data_dir)
         .load("main")
@@ -92,10 +123,29 @@ async fn failed_publish_keeps_the_token_and_is_retried_at_the_next_check() {
     assert!(!out.exists());
 
     handle.send(EngineCommand::Recheck { account: None });
-    while !out.exists() {
-        assert!(Instant::now() < deadline, "publish was not retried");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    // The retry's snapshot: every target holds the new token, so it is usable end to end.
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("publish was not retried")
+            .unwrap();
+        metrics.observe(&event);
+        if let EngineEvent::Account(snapshot) = event
+            && !snapshot.publish.is_empty()
+            && snapshot.publish.iter().all(|t| t.current)
+        {
+            break;
+        }
     }
+    let text = render(&mut metrics);
+    for line in [
+        r#"tokentop_publish_current{account="main",target="on_refresh"} 1"#,
+        r#"tokentop_token_usable{account="main"} 1"#,
+    ] {
+        assert!(text.contains(line), "{line} is missing:\n{text}");
+    }
+    assert!(text.contains(r#"tokentop_publish_last_success_timestamp_seconds{account="main",target="on_refresh"}"#));
+    assert!(out.exists());
     while std::fs::read_to_string(&out).unwrap() != format!("{new_token}\n") {
         assert!(
             Instant::now() < deadline,
