@@ -48,7 +48,13 @@ const SPECS: [Spec; 9] = [
     spec(Col::Next, 6, 15, ("NEXT", "NEXT REFRESH")),
 ];
 /// Dropped in this order while the columns do not fit.
-const DROP: [Col; 5] = [Col::Publish, Col::Rate, Col::Next, Col::Phone, Col::LongLived];
+const DROP: [Col; 5] = [
+    Col::Publish,
+    Col::Rate,
+    Col::Next,
+    Col::Phone,
+    Col::LongLived,
+];
 /// Widened in this order while there is room.
 const WIDEN: [Col; 8] = [
     Col::State,
@@ -311,9 +317,16 @@ mod tests {
         assert_eq!(cols(200).len(), 9);
         assert_eq!(cols(78).len(), 9, "all nine fit at 80 columns");
         assert!(!cols(72).contains(&Col::Publish));
-        assert!(cols(72).contains(&Col::Rate), "the publish column goes first");
+        assert!(
+            cols(72).contains(&Col::Rate),
+            "the publish column goes first"
+        );
         let without: Vec<Col> = layout(200, false).into_iter().map(|c| c.col).collect();
-        assert_eq!(without.len(), 8, "no publish column when no account publishes");
+        assert_eq!(
+            without.len(),
+            8,
+            "no publish column when no account publishes"
+        );
         assert!(!without.contains(&Col::Publish));
         assert!(!cols(58).contains(&Col::Rate));
         assert!(!cols(58).contains(&Col::Next));

@@ -54,7 +54,10 @@ pub fn summary(snapshot: &AccountSnapshot, now: i64) -> (String, Urgency) {
     }
     let mut urgency = urgency;
     if consumers.stale_sends > 0 {
-        parts.push(format!("{} sends with the old token", consumers.stale_sends));
+        parts.push(format!(
+            "{} sends with the old token",
+            consumers.stale_sends
+        ));
         urgency = Urgency::Warn;
     }
     (parts.join(" · "), urgency)
@@ -159,6 +162,9 @@ mod tests {
         snapshot.publish.clear();
         snapshot.consumers.stale_sends = 4;
         assert!(shown(&snapshot));
-        assert_eq!(summary(&snapshot, 0), ("4 sends with the old token".into(), Urgency::Warn));
+        assert_eq!(
+            summary(&snapshot, 0),
+            ("4 sends with the old token".into(), Urgency::Warn)
+        );
     }
 }

@@ -9,12 +9,12 @@ use secrecy::ExposeSecret;
 use tokentop::config::{GraphSettings, PatternSettings, RefreshPolicy, Settings, UiSettings};
 use tokentop::engine::history::cause::{Cause, PublishTarget};
 use tokentop::engine::history::{HistoryLog, Outcome};
+use tokentop::engine::publish::health::FailReason;
 use tokentop::engine::store::TokenStore;
 use tokentop::engine::{Engine, EngineCommand, EngineEvent, EngineOptions};
 use tokentop::graph::GraphClient;
-use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, RunningSim, SimConfig, TokenKind};
-use tokentop::engine::publish::health::FailReason;
 use tokentop::serve::{Format, Metrics};
+use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, RunningSim, SimConfig, TokenKind};
 use tokio::time::Instant;
 
 fn render(metrics: &mut Metrics) -> String {
@@ -100,7 +100,11 @@ async fn failed_publish_keeps_the_token_and_is_retried_at_the_next_check() {
     assert_eq!(words, [("env-file", true), ("on-refresh", false)]);
     let failure = behind[1].last_failure.as_ref().unwrap();
     assert_eq!(failure.reason, FailReason::Exit);
-    assert!(failure.message.contains("vault is sealed"), "{}", failure.message);
+    assert!(
+        failure.message.contains("vault is sealed"),
+        "{}",
+        failure.message
+    );
     assert!(behind[0].last_success_at.is_some() && behind[1].last_success_at.is_none());
     let text = render(&mut metrics);
     for line in [
@@ -144,7 +148,9 @@ async fn failed_publish_keeps_the_token_and_is_retried_at_the_next_check() {
     ] {
         assert!(text.contains(line), "{line} is missing:\n{text}");
     }
-    assert!(text.contains(r#"tokentop_publish_last_success_timestamp_seconds{account="main",target="on_refresh"}"#));
+    assert!(text.contains(
+        r#"tokentop_publish_last_success_timestamp_seconds{account="main",target="on_refresh"}"#
+    ));
     assert!(out.exists());
     while std::fs::read_to_string(&out).unwrap() != format!("{new_token}\n") {
         assert!(

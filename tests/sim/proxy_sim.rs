@@ -1264,3 +1264,79 @@ async fn slow_bodies_do_not_take_the_upstream_slots() {
     );
     drop(slow);
 }
+
+/// After a rotation, an application that still sends the previous token of its own (the proxy
+/// replaces it) is counted as not having picked up the new one; another credential is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_still_carrying_the_previous_token_is_counted_as_stale() {
+    let sim = start_sim().await;
+    let access = sim
+        .handle()
+        .mint_token(
+            TokenKind::LongLivedUser,
+            Some(Duration::from_secs(2 * 3600)),
+        )
+        .access_token;
+    let settings =
+        "send-guard = \"3h\"\nrefresh-before = \"1m\"\n\n[serve]\nlisten = \"127.0.0.1:0\"";
+    let daemon = user_daemon(&sim, &access, settings).await;
+    let url = format!("{}{}", daemon.url(), messages_path());
+    let http = http();
+    // The first send rotates the token (it expires within the send guard).
+    let first = http
+        .post(&url)
+        .json(&text_send("rotate"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200, "{}", daemon.stderr());
+    assert_eq!(stat(&sim, "exchange"), 1);
+    for credential in [
+        access.as_str(),
+        "EAAGsomeoneelsestoken0000",
+        access.as_str(),
+    ] {
+        let response = http
+            .post(&url)
+            .bearer_auth(credential)
+            .json(&text_send("with a token of its own"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", daemon.stderr());
+    }
+    let sent = sim.handle().sent_messages();
+    assert!(
+        sent.iter().all(|m| m.access_token != access),
+        "a send went upstream with the previous token"
+    );
+    let expected = r#"tokentop_proxy_stale_token_sends{account="main"} 2"#;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let scrape = match metrics_url(&daemon) {
+            Some(metrics) => http
+                .get(&metrics)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+            None => String::new(),
+        };
+        if scrape.contains(expected) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{expected} never showed:\n{scrape}\n--- stderr ---\n{}",
+            daemon.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stderr = daemon.stderr();
+    let warnings = stderr.matches("has not picked up the new token").count();
+    assert_eq!(warnings, 1, "one warning per rotation:\n{stderr}");
+    assert!(!stderr.contains(&access), "the token reached the log");
+    daemon.stop().await;
+}

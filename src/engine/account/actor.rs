@@ -13,9 +13,9 @@ use super::{AccountMsg, RefreshOutcome, Refreshed, Shared, TokenView, Trigger, b
 use crate::config::AccountSettings;
 use crate::engine::consumers::{Consumed, Consumers};
 use crate::engine::coordinator::Versioned;
-use crate::engine::publish::health::PublishHealth;
 use crate::engine::events::RefreshError;
 use crate::engine::history::cause::{AlertKind, Cause, InspectReason};
+use crate::engine::publish::health::PublishHealth;
 use crate::engine::state::AccountSnapshot;
 use crate::engine::store::fingerprint;
 use crate::engine::store::new_token::vet_new_token;
@@ -327,7 +327,11 @@ impl AccountActor {
     /// A consumer read the token or sent with an old one: shown at once.
     fn on_consumed(&mut self, consumed: Consumed) {
         let stale = consumed == Consumed::StaleSend;
-        if self.consumers.record(consumed, self.shared.clock.now_unix()) && stale {
+        if self
+            .consumers
+            .record(consumed, self.shared.clock.now_unix())
+            && stale
+        {
             tracing::warn!(account = %self.settings.name, "an application sent the previous token through the proxy after the rotation: it has not picked up the new token (the proxy used the current one)");
         }
         self.emit();

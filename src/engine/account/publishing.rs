@@ -10,9 +10,9 @@ use crate::engine::events::EngineEvent;
 use crate::engine::history::cause::PublishTarget;
 use crate::engine::history::{HistoryError, Outcome};
 use crate::engine::publish::health::{FailReason, PublishError};
-use crate::engine::store::fingerprint;
 use crate::engine::publish::token_file::{token_file_is_current, write_token_file};
 use crate::engine::publish::{env_file_holds, env_file_is_stale, run_on_refresh, write_env_file};
+use crate::engine::store::fingerprint;
 use crate::mask::mask;
 
 /// A set of publish targets: those a publish goes to, or those that failed and wait for the
@@ -200,7 +200,9 @@ impl AccountActor {
         let mut entry = self.entry(target, outcome);
         entry.token = Some(mask(token));
         match &result {
-            Ok(()) => self.publish_health.succeeded(target, &fingerprint(token), now),
+            Ok(()) => self
+                .publish_health
+                .succeeded(target, &fingerprint(token), now),
             Err(error) => {
                 let reason = &error.message;
                 tracing::error!(account = %self.settings.name, "publish to {target} failed, will retry at the next check: {reason}");
@@ -229,9 +231,7 @@ impl AccountActor {
 }
 
 /// The publish targets `settings` configures, in declaration order.
-pub(super) fn configured_targets(
-    settings: &crate::config::AccountSettings,
-) -> Vec<PublishTarget> {
+pub(super) fn configured_targets(settings: &crate::config::AccountSettings) -> Vec<PublishTarget> {
     PublishTarget::ALL
         .iter()
         .copied()

@@ -205,12 +205,18 @@ mod tests {
         assert_eq!(view[0].target, "env-file");
         assert!(view[0].current && view[0].last_success_at == Some(10));
         assert!(!view[1].current);
-        assert_eq!(view[1].last_failure.as_ref().unwrap().reason, FailReason::Exit);
+        assert_eq!(
+            view[1].last_failure.as_ref().unwrap().reason,
+            FailReason::Exit
+        );
         assert!(!health.all_current(Some("b")));
         health.succeeded(PublishTarget::OnRefresh, "b", 20);
         assert!(health.all_current(Some("b")));
         // The failure stays on record after the success, for "last failure" columns.
-        assert_eq!(health.view(Some("b"))[1].last_failure.as_ref().unwrap().at, 11);
+        assert_eq!(
+            health.view(Some("b"))[1].last_failure.as_ref().unwrap().at,
+            11
+        );
     }
 
     #[test]

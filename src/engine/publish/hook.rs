@@ -16,8 +16,8 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
-use crate::mask::redact;
 use super::health::{FailReason, PublishError};
+use crate::mask::redact;
 
 /// Variables every hook gets from tokentop's environment (when set there).
 pub const HOOK_BASE_ENV: &[&str] = &["PATH", "HOME"];
