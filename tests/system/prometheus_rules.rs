@@ -13,7 +13,7 @@ const CONFIG: &str = "deploy/prometheus/prometheus.example.yml";
 const README: &str = "deploy/prometheus/README.md";
 
 /// Every alert the rules must have, each tested firing and quiet.
-const ALERTS: [&str; 16] = [
+const ALERTS: [&str; 17] = [
     "TokentopTokenExpiringSoon",
     "TokentopTokenExpiresWithinDay",
     "TokentopTokenInvalid",
@@ -30,6 +30,7 @@ const ALERTS: [&str; 16] = [
     "TokentopAccountRevoked",
     "TokentopWebhookQueueFilling",
     "TokentopGraphVersionSunset",
+    "TokentopPublishBehind",
 ];
 
 fn repo() -> &'static Path {
