@@ -1,4 +1,4 @@
-//! `on-publish-signal`, `on-publish-restart` and `on-publish-timeout`: telling the token's consumer to pick it up once every publish target holds it.
+//! `on-publish-signal`, `on-publish-restart`, `on-publish-timeout`: after a publish, tell the app.
 
 use std::fmt;
 use std::ops::Range;

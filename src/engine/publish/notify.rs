@@ -1,4 +1,7 @@
-//! Telling the token's consumer to pick up a published token: `on-publish-signal` (a signal to the process in a pid file) and `on-publish-restart` (`systemctl try-reload-or-restart`).
+//! Telling the consumer to pick up a published token: `on-publish-signal`, `on-publish-restart`.
+//!
+//! The signal goes to the process whose id is in a pid file; the restart is `systemctl
+//! try-reload-or-restart UNIT`.
 //!
 //! Neither passes a secret: the consumer reads the token from where the publish targets put
 //! it. Both return a one-line account of what was done, or of what was wrong, for the
