@@ -64,6 +64,7 @@ fn settings(dir: &std::path::Path) -> Settings {
         on_refresh: None,
         on_refresh_timeout: Duration::from_secs(5),
         on_refresh_env: Vec::new(),
+        on_publish: Default::default(),
         test_message: Default::default(),
     };
     settings.accounts.push(account);

@@ -29,6 +29,9 @@ pub(crate) const ACCOUNT_KEYS: &[&str] = &[
     "on-refresh",
     "on-refresh-timeout",
     "on-refresh-env",
+    "on-publish-signal",
+    "on-publish-restart",
+    "on-publish-timeout",
     "test-message",
 ];
 pub(crate) const TEST_MESSAGE_KEYS: &[&str] = &["to", "template", "language", "text"];
@@ -98,6 +101,7 @@ fn account(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: &Range<usize>) -> Accou
             .checked(table, PATH, "on-refresh-timeout", timeout)
             .unwrap_or(DEFAULT_ON_REFRESH_TIMEOUT),
         on_refresh_env: on_refresh_env(ctx, table),
+        on_publish: super::on_publish::on_publish(ctx, table),
         test_message: test_message(ctx, table),
     }
 }

@@ -54,6 +54,7 @@ pub(crate) fn env_account(
         on_refresh: None,
         on_refresh_timeout: DEFAULT_ON_REFRESH_TIMEOUT,
         on_refresh_env: Vec::new(),
+        on_publish: Default::default(),
         test_message: TestMessageSettings {
             to,
             ..TestMessageSettings::default()

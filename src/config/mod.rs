@@ -10,6 +10,7 @@ mod duration;
 mod env;
 mod file;
 mod issues;
+mod on_publish;
 mod proxy;
 mod reader;
 mod secrets;
@@ -21,6 +22,9 @@ mod webhook;
 
 pub use duration::parse_duration;
 pub use issues::{ConfigErrors, ConfigIssue};
+pub use on_publish::{
+    DEFAULT_ON_PUBLISH_TIMEOUT, NotifySignal, OnPublishSettings, RestartSpec, SignalSpec,
+};
 pub use settings::*;
 pub(crate) use values::listen_addr;
 pub use values::url_without_password;

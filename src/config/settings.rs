@@ -129,6 +129,9 @@ pub struct AccountSettings {
     /// Names of tokentop's environment variables passed on to `on-refresh` besides `PATH`,
     /// `HOME` and `TOKENTOP_*` (the hook gets no other variable).
     pub on_refresh_env: Vec<String>,
+    /// `on-publish-signal`, `on-publish-restart`, `on-publish-timeout`: what to tell the
+    /// token's consumer once every publish target holds the new token.
+    pub on_publish: super::OnPublishSettings,
     pub test_message: TestMessageSettings,
 }
 

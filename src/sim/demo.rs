@@ -81,6 +81,7 @@ impl Demo {
                 on_refresh: None,
                 on_refresh_timeout: Duration::from_secs(10),
                 on_refresh_env: Vec::new(),
+                on_publish: Default::default(),
                 test_message: TestMessageSettings {
                     to: Some(TEST_RECIPIENT.to_string()),
                     ..TestMessageSettings::default()

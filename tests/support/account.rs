@@ -8,7 +8,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use tokentop::config::{AccountSettings, DEFAULT_TOKEN_FILE_MODE, TestMessageSettings};
+use tokentop::config::{
+    AccountSettings, DEFAULT_TOKEN_FILE_MODE, NotifySignal, RestartSpec, SignalSpec,
+    TestMessageSettings,
+};
 
 /// An account named `name` with no credentials, no publishing, no test recipient and a
 /// five-second `on-refresh` limit; chain the setters the test needs, then `build()`.
@@ -27,6 +30,7 @@ pub fn account(name: &str) -> AccountBuilder {
         on_refresh: None,
         on_refresh_timeout: Duration::from_secs(5),
         on_refresh_env: Vec::new(),
+        on_publish: Default::default(),
         test_message: TestMessageSettings::default(),
     })
 }
@@ -81,6 +85,28 @@ impl AccountBuilder {
 
     pub fn on_refresh_timeout(mut self, timeout: Duration) -> Self {
         self.0.on_refresh_timeout = timeout;
+        self
+    }
+
+    /// `on-publish-signal`: `signal` to the process whose id is in `pid_file`.
+    pub fn on_publish_signal(mut self, pid_file: &Path, signal: NotifySignal) -> Self {
+        self.0.on_publish.signal = Some(SignalSpec {
+            pid_file: pid_file.to_path_buf(),
+            signal,
+        });
+        self
+    }
+
+    /// `on-publish-restart = "systemd:UNIT"` (`unit` with its suffix).
+    pub fn on_publish_restart(mut self, unit: &str) -> Self {
+        self.0.on_publish.restart = Some(RestartSpec::Systemd {
+            unit: unit.to_string(),
+        });
+        self
+    }
+
+    pub fn on_publish_timeout(mut self, timeout: Duration) -> Self {
+        self.0.on_publish.timeout = timeout;
         self
     }
 

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use tokentop::config::{
-    ConfigErrors, EnvSnapshot, ExpiringSystemUser, GraphSettings, LogFormat, LogInput, Overrides,
-    PatternLevel, PatternRole, PatternSettings, RefreshBefore, RefreshPolicy, Settings, Theme,
-    UiSettings, load, parse_duration,
+    ConfigErrors, EnvSnapshot, ExpiringSystemUser, GraphSettings, LogFormat, LogInput,
+    NotifySignal, OnPublishSettings, Overrides, PatternLevel, PatternRole, PatternSettings,
+    RefreshBefore, RefreshPolicy, RestartSpec, Settings, SignalSpec, Theme, UiSettings, load,
+    parse_duration,
 };
 
 const SECRET: &str = "EAAGtopsecretvalue0123456789x9Qf";
@@ -150,6 +151,33 @@ fn valid_cases_resolve_to_their_values() {
                 assert_eq!(names, ["a", "b"]);
                 assert_eq!(s.accounts[0].on_refresh_timeout, Duration::from_secs(30));
                 assert_eq!(s.accounts[0].test_message.template, "hello_world");
+                assert_eq!(s.accounts[0].on_publish, OnPublishSettings::default());
+                assert_eq!(s.accounts[0].on_publish.timeout, Duration::from_secs(30));
+            },
+        ),
+        (
+            "[[account]]\nname = \"a\"\non-publish-signal = { pid-file = \"/run/app.pid\", signal = \"sigusr1\" }\n\
+             on-publish-restart = \"systemd:app\"\non-publish-timeout = \"5s\"\n\
+             [[account]]\nname = \"b\"\non-publish-signal = { pid-file = \"/run/b.pid\" }",
+            |s| {
+                let on_publish = &s.accounts[0].on_publish;
+                assert_eq!(
+                    on_publish.signal,
+                    Some(SignalSpec {
+                        pid_file: PathBuf::from("/run/app.pid"),
+                        signal: NotifySignal::Usr1,
+                    })
+                );
+                assert_eq!(
+                    on_publish.restart,
+                    Some(RestartSpec::Systemd {
+                        unit: "app.service".to_string()
+                    })
+                );
+                assert_eq!(on_publish.timeout, Duration::from_secs(5));
+                let signal = s.accounts[1].on_publish.signal.as_ref().unwrap();
+                assert_eq!(signal.signal, NotifySignal::Hup, "HUP is the default");
+                assert_eq!(s.accounts[1].on_publish.restart, None);
             },
         ),
         (
@@ -275,6 +303,48 @@ const INVALID_CASES: &[(&str, usize, &str, &str, &str)] = &[
         "ui.mouse",
         "\"yes\"",
         "true or false",
+    ),
+    (
+        "[[account]]\nname = \"a\"\non-publish-signal = { pid-file = \"/run/app.pid\", signal = \"KILL\" }",
+        3,
+        "account.on-publish-signal.signal",
+        "\"KILL\"",
+        "one of HUP, USR1, USR2, TERM, INT, QUIT",
+    ),
+    (
+        "[[account]]\nname = \"a\"\non-publish-signal = { pid-file = \"app.pid\" }",
+        3,
+        "account.on-publish-signal.pid-file",
+        "\"app.pid\"",
+        "an absolute path",
+    ),
+    (
+        "[[account]]\nname = \"a\"\non-publish-signal = \"HUP\"",
+        3,
+        "account.on-publish-signal",
+        "\"HUP\"",
+        "{ pid-file = \"/ABSOLUTE/PATH\", signal = \"HUP\" }",
+    ),
+    (
+        "[[account]]\nname = \"a\"\non-publish-restart = \"kubernetes:deployment/app\"",
+        3,
+        "account.on-publish-restart",
+        "\"kubernetes:deployment/app\"",
+        "on-refresh with the kubernetes-rollout-restart recipe",
+    ),
+    (
+        "[[account]]\nname = \"a\"\non-publish-restart = \"systemd:-app\"",
+        3,
+        "account.on-publish-restart",
+        "\"systemd:-app\"",
+        "systemd unit name",
+    ),
+    (
+        "[[account]]\nname = \"a\"\non-publish-timeout = \"1h\"",
+        3,
+        "account.on-publish-timeout",
+        "\"1h\"",
+        "from 1s to 10m",
     ),
     (
         "[[account]]\nname = \"-rf\"",
@@ -634,6 +704,28 @@ fn on_refresh_env_lists_variable_names() {
             .on_refresh_env
             .is_empty()
     );
+}
+
+#[test]
+fn on_publish_signal_names_an_unknown_key_and_a_missing_pid_file() {
+    let errors = load_err(
+        "[[account]]\nname = \"a\"\non-publish-signal = { pidfile = \"/run/a.pid\", signal = \"HUP\" }\n",
+    );
+    let places: Vec<(Option<usize>, &str)> = errors
+        .issues
+        .iter()
+        .map(|i| (i.line, i.key.as_str()))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (Some(3), "account.on-publish-signal.pidfile"),
+            (Some(3), "account.on-publish-signal.pid-file"),
+        ],
+        "{errors}"
+    );
+    assert_eq!(errors.issues[0].allowed, "pid-file, signal");
+    assert!(errors.issues[1].problem.contains("missing"), "{errors}");
 }
 
 #[test]

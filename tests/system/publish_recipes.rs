@@ -316,30 +316,66 @@ async fn apprunner_handoff_updates_the_secret_then_starts_a_deployment() {
     );
 }
 
-/// A fake Kubernetes API server: discovery for v1 Secrets and server-side apply PATCHes.
+/// Deployments the fake Kubernetes API server knows, as (namespace, name).
+const DEPLOYMENTS: [(&str, &str); 2] = [("prod", "backend"), ("default", "worker")];
+
+/// A fake Kubernetes API server: discovery for v1 Secrets and apps/v1 Deployments,
+/// server-side apply PATCHes of Secrets, and GET and PATCH of the [`DEPLOYMENTS`].
 async fn fake_kubernetes(watch: &ArgvWatch) -> FakeHttp {
     FakeHttp::start(watch.clone(), |request: Recorded| async move {
         let path = request.uri.split('?').next().unwrap_or("").to_string();
         let body = match (request.method.as_str(), path.as_str()) {
             ("GET", "/api") => json!({"kind": "APIVersions", "versions": ["v1"],
                 "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}),
-            ("GET", "/apis") => json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []}),
+            ("GET", "/apis") => json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
+                 "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}}]}),
             ("GET", "/api/v1") => json!({"kind": "APIResourceList", "groupVersion": "v1",
                 "resources": [{"name": "secrets", "singularName": "secret", "namespaced": true,
                     "kind": "Secret", "verbs": ["create", "get", "list", "patch", "update"]}]}),
+            ("GET", "/apis/apps/v1") => json!({"kind": "APIResourceList", "groupVersion": "apps/v1",
+                "resources": [{"name": "deployments", "singularName": "deployment", "namespaced": true,
+                    "kind": "Deployment", "shortNames": ["deploy"],
+                    "verbs": ["create", "get", "list", "patch", "update"]}]}),
+            (_, deployment) if deployment.starts_with("/apis/apps/v1/") => {
+                match fake_deployment(deployment) {
+                    Some(object) => object,
+                    None => return not_found(),
+                }
+            }
             ("PATCH", _) => {
                 let applied: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
                 json!({"apiVersion": "v1", "kind": "Secret", "metadata": applied["metadata"]})
             }
-            _ => {
-                let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                    "reason": "NotFound", "code": 404});
-                return (StatusCode::NOT_FOUND, "application/json", status.to_string());
-            }
+            _ => return not_found(),
         };
         (StatusCode::OK, "application/json", body.to_string())
     })
     .await
+}
+
+fn not_found() -> recipes::Answer {
+    let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+        "reason": "NotFound", "code": 404});
+    (
+        StatusCode::NOT_FOUND,
+        "application/json",
+        status.to_string(),
+    )
+}
+
+/// The Deployment at `/apis/apps/v1/namespaces/NS/deployments/NAME` when it is one of the
+/// [`DEPLOYMENTS`] (a PATCH answers with it unchanged: kubectl only prints its name).
+fn fake_deployment(path: &str) -> Option<Value> {
+    let rest = path.strip_prefix("/apis/apps/v1/namespaces/")?;
+    let (namespace, name) = rest.split_once("/deployments/")?;
+    DEPLOYMENTS.contains(&(namespace, name)).then(|| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace, "resourceVersion": "1"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": "app", "image": "app:1"}]}}}})
+    })
 }
 
 /// A kubeconfig for the fake API server. `--validate=false` rides along in
@@ -467,6 +503,171 @@ async fn kubernetes_recipe_manifest_passes_kubectl_client_dry_run() {
     watch.assert_clean("apply --dry-run=client", &[&token]);
 }
 
+/// [`kube_env`] without `--validate=false`, a flag of `apply` that `rollout restart` lacks.
+fn rollout_env(home: &Path, api: &FakeHttp) -> Vec<(String, String)> {
+    kube_env(home, api)
+        .into_iter()
+        .filter(|(name, _)| name != "TOKENTOP_KUBECTL_ARGS")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_rollout_restart_recipe_patches_each_deployment_template() {
+    require_kubectl();
+    let sim = start_sim().await;
+    let home = tempfile::tempdir().unwrap();
+    let watch = ArgvWatch::default();
+    let api = fake_kubernetes(&watch).await;
+    let started = chrono::Utc::now() - chrono::Duration::seconds(1);
+
+    watch.start_sampler();
+    let on_refresh = [
+        hook("kubernetes-rollout-restart"),
+        "prod/backend".to_string(),
+        "worker".to_string(),
+    ];
+    let tokens = refresh_through(
+        &sim,
+        home.path(),
+        &on_refresh,
+        &rollout_env(home.path(), &api),
+    )
+    .await;
+
+    let patches: Vec<Recorded> = api
+        .recorded()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
+    let paths: Vec<&str> = patches
+        .iter()
+        .map(|p| p.uri.split('?').next().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/apis/apps/v1/namespaces/prod/deployments/backend",
+            "/apis/apps/v1/namespaces/default/deployments/worker"
+        ]
+    );
+    for patch in &patches {
+        // What `kubectl rollout restart` sends: a new pod-template annotation, which makes
+        // the Deployment replace its Pods.
+        assert_eq!(
+            patch.header("content-type"),
+            "application/strategic-merge-patch+json"
+        );
+        let applied = patch.json();
+        let annotations = &applied["spec"]["template"]["metadata"]["annotations"];
+        let restarted_at = annotations["kubectl.kubernetes.io/restartedAt"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no restartedAt annotation: {applied}"));
+        let restarted_at = chrono::DateTime::parse_from_rfc3339(restarted_at).unwrap();
+        assert!(
+            restarted_at >= started,
+            "{restarted_at} is before the refresh"
+        );
+    }
+    watch.assert_clean("rollout restart", &[&tokens.new, &tokens.old]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_rollout_restart_recipe_tries_every_deployment_and_names_the_failed_one() {
+    require_kubectl();
+    let home = tempfile::tempdir().unwrap();
+    let api = fake_kubernetes(&ArgvWatch::default()).await;
+    let mut env = rollout_env(home.path(), &api);
+    env.extend([
+        ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+        ("HOME".into(), home.path().display().to_string()),
+    ]);
+    let argv = [
+        hook("kubernetes-rollout-restart"),
+        "prod/missing".to_string(),
+        "prod/backend".to_string(),
+    ];
+    let (ok, _, stderr) = run_recipe(&argv, &env, "EAAGignoredignoredignored\n").await;
+    assert!(!ok, "a failed restart was not reported: {stderr}");
+    assert!(
+        stderr.contains("could not restart Deployment prod/missing"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("restarted Deployment prod/backend"),
+        "{stderr}"
+    );
+    let patched: Vec<String> = api
+        .recorded()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.uri)
+        .collect();
+    assert_eq!(patched.len(), 1, "{patched:?}");
+    assert!(patched[0].contains("/deployments/backend?"), "{patched:?}");
+}
+
+/// The recipe hands kubectl neither the token (its stdin is closed) nor a name that could be
+/// read as an option; a fake kubectl records what it got.
+#[tokio::test]
+async fn kubernetes_rollout_restart_recipe_keeps_the_token_and_options_from_kubectl() {
+    let home = tempfile::tempdir().unwrap();
+    let record = home.path().join("kubectl-call");
+    let kubectl = home.path().join("kubectl");
+    // Written by a child shell, so this forking test process never holds the script open for
+    // writing (exec'ing it could fail with "text file busy").
+    let script = format!(
+        "#!/bin/sh\nprintf '%s\\n' \"$*\" >> {0}; cat >> {0}\n",
+        record.display()
+    );
+    let written = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "printf '%s' \"$1\" > \"$2\" && chmod 755 \"$2\"",
+            "sh",
+        ])
+        .arg(&script)
+        .arg(&kubectl)
+        .status()
+        .unwrap();
+    assert!(written.success());
+    let env = vec![
+        (
+            "PATH".to_string(),
+            std::env::var("PATH").unwrap_or_default(),
+        ),
+        ("KUBECTL".to_string(), kubectl.display().to_string()),
+        (
+            "TOKENTOP_KUBECTL_ARGS".to_string(),
+            "--context prod".to_string(),
+        ),
+    ];
+    let token = "EAAGrolloutrolloutrollout1234";
+    let run = |names: &[&str]| {
+        let mut argv = vec![hook("kubernetes-rollout-restart")];
+        argv.extend(names.iter().map(|name| name.to_string()));
+        let (env, stdin) = (env.clone(), format!("{token}\n"));
+        async move { run_recipe(&argv, &env, &stdin).await }
+    };
+
+    let (ok, _, stderr) = run(&["prod/backend", "worker"]).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&record).unwrap(),
+        "--context prod --namespace=prod rollout restart deployment/backend\n\
+         --context prod rollout restart deployment/worker\n"
+    );
+    for bad in [&["--all"][..], &["prod/-x"], &["a/b/c"], &["Prod/x"], &[]] {
+        std::fs::remove_file(&record).ok();
+        let (ok, _, stderr) = run(bad).await;
+        assert!(!ok, "{bad:?} accepted");
+        assert!(
+            stderr.contains("usage") || stderr.contains("bad Deployment"),
+            "{stderr}"
+        );
+        assert!(!record.exists(), "{bad:?} reached kubectl");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_recipe_posts_the_token_with_the_configured_bearer() {
     let sim = start_sim().await;
@@ -527,6 +728,7 @@ fn every_recipe_is_executable_strict_and_documented() {
             "aws-apprunner-handoff",
             "aws-secretsmanager",
             "aws-ssm-parameter",
+            "kubernetes-rollout-restart",
             "kubernetes-secret",
             "webhook"
         ]

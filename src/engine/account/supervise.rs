@@ -216,6 +216,7 @@ mod tests {
             token_file_mode: crate::config::DEFAULT_TOKEN_FILE_MODE,
             on_refresh: None,
             on_refresh_env: Vec::new(),
+            on_publish: Default::default(),
             on_refresh_timeout: Duration::from_secs(1),
             test_message: crate::config::TestMessageSettings::default(),
         };

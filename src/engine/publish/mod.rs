@@ -4,10 +4,12 @@
 //! retried at the next cycle. The env-file is the operator's file: a symlink is written
 //! through to its target, and an existing file keeps its owner, group and mode.
 //!
-//! Beside it: the `token-file` target (`token_file`) and the hook runner (`hook`).
+//! Beside it: the `token-file` target (`token_file`), the hook runner (`hook`), and what tells
+//! the consumer afterwards (`notify`: `on-publish-signal`, `on-publish-restart`).
 
 pub mod health;
 pub mod hook;
+pub mod notify;
 pub mod token_file;
 
 use std::io;
