@@ -79,6 +79,8 @@ pub fn publish_target_label(cause: &Cause) -> &'static str {
         Cause::Publish(PublishTarget::EnvFile) => "env_file",
         Cause::Publish(PublishTarget::TokenFile) => "token_file",
         Cause::Publish(PublishTarget::OnRefresh) => "on_refresh",
+        Cause::Publish(PublishTarget::Signal) => "signal",
+        Cause::Publish(PublishTarget::Restart) => "restart",
         _ => "other",
     }
 }

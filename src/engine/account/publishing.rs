@@ -10,6 +10,7 @@ use crate::engine::events::EngineEvent;
 use crate::engine::history::cause::PublishTarget;
 use crate::engine::history::{HistoryError, Outcome};
 use crate::engine::publish::health::{FailReason, PublishError};
+use crate::engine::publish::notify::{restart_unit, send_signal};
 use crate::engine::publish::token_file::{token_file_is_current, write_token_file};
 use crate::engine::publish::{env_file_holds, env_file_is_stale, run_on_refresh, write_env_file};
 use crate::engine::store::fingerprint;
@@ -97,7 +98,8 @@ impl AccountActor {
                 PublishTarget::TokenFile => settings.token_file.as_ref().is_some_and(|path| {
                     token_file_is_current(path, token, settings.token_file_mode)
                 }),
-                PublishTarget::OnRefresh => true,
+                // Commands ran where the token was made.
+                PublishTarget::OnRefresh | PublishTarget::Signal | PublishTarget::Restart => true,
             };
             if holds {
                 self.publish_health.holds(target, &fingerprint);
@@ -131,6 +133,15 @@ impl AccountActor {
             if !targets.contains(target) {
                 continue;
             }
+            // The signal and the restart come only once every other target holds the token:
+            // until then they wait with the failed ones, for the next check.
+            let others_behind = failed.any() || self.pending_publish.without(targets).any();
+            if target.tells_the_consumer() && others_behind {
+                if configured_targets(&self.settings).contains(&target) {
+                    failed = failed.with(target);
+                }
+                continue;
+            }
             let Some(result) = self.publish_one(target, &token).await else {
                 continue;
             };
@@ -152,7 +163,7 @@ impl AccountActor {
         &self,
         target: PublishTarget,
         token: &SecretString,
-    ) -> Option<Result<(), PublishError>> {
+    ) -> Option<Result<Option<String>, PublishError>> {
         let settings = &self.settings;
         let file_error = |what: &str, path: &std::path::Path, err: std::io::Error| {
             let message = format!("cannot write {what} {}: {err}", path.display());
@@ -162,11 +173,13 @@ impl AccountActor {
             PublishTarget::EnvFile => {
                 let path = settings.env_file.as_ref()?;
                 write_env_file(path, token, self.long_lived.as_ref())
+                    .map(|()| None)
                     .map_err(|err| file_error("env-file", path, err))
             }
             PublishTarget::TokenFile => {
                 let path = settings.token_file.as_ref()?;
                 write_token_file(path, token, settings.token_file_mode)
+                    .map(|()| None)
                     .map_err(|err| file_error("token-file", path, err))
             }
             PublishTarget::OnRefresh => {
@@ -180,6 +193,19 @@ impl AccountActor {
                     &settings.on_refresh_env,
                 )
                 .await
+                .map(|()| None)
+            }
+            PublishTarget::Signal => {
+                let spec = settings.on_publish.signal.as_ref()?;
+                send_signal(spec, settings.on_publish.timeout)
+                    .await
+                    .map(Some)
+            }
+            PublishTarget::Restart => {
+                let spec = settings.on_publish.restart.as_ref()?;
+                restart_unit(spec, settings.on_publish.timeout)
+                    .await
+                    .map(Some)
             }
         })
     }
@@ -189,7 +215,7 @@ impl AccountActor {
         &mut self,
         target: PublishTarget,
         token: &SecretString,
-        result: Result<(), PublishError>,
+        result: Result<Option<String>, PublishError>,
     ) -> Option<String> {
         let now = self.shared.clock.now_unix();
         let outcome = if result.is_ok() {
@@ -200,9 +226,11 @@ impl AccountActor {
         let mut entry = self.entry(target, outcome);
         entry.token = Some(mask(token));
         match &result {
-            Ok(()) => self
-                .publish_health
-                .succeeded(target, &fingerprint(token), now),
+            Ok(done) => {
+                self.publish_health
+                    .succeeded(target, &fingerprint(token), now);
+                entry.detail = done.clone();
+            }
             Err(error) => {
                 let reason = &error.message;
                 tracing::error!(account = %self.settings.name, "publish to {target} failed, will retry at the next check: {reason}");
@@ -239,6 +267,8 @@ pub(super) fn configured_targets(settings: &crate::config::AccountSettings) -> V
             PublishTarget::EnvFile => settings.env_file.is_some(),
             PublishTarget::TokenFile => settings.token_file.is_some(),
             PublishTarget::OnRefresh => settings.on_refresh.is_some(),
+            PublishTarget::Signal => settings.on_publish.signal.is_some(),
+            PublishTarget::Restart => settings.on_publish.restart.is_some(),
         })
         .collect()
 }

@@ -78,6 +78,14 @@ words! {
     }
 }
 
+impl PublishTarget {
+    /// Tells the application to pick the token up rather than handing it over: runs only
+    /// after every other target holds the token.
+    pub fn tells_the_consumer(self) -> bool {
+        matches!(self, Self::Signal | Self::Restart)
+    }
+}
+
 words! {
     /// Where the current token is handed to the application.
     pub enum PublishTarget {
@@ -85,6 +93,11 @@ words! {
         TokenFile = "token-file",
         /// The configured `on-refresh` command.
         OnRefresh = "on-refresh",
+        /// `on-publish-signal`: the application told to reread its token, once every target
+        /// above holds it.
+        Signal = "signal",
+        /// `on-publish-restart`: the application's unit reloaded or restarted, last.
+        Restart = "restart",
     }
 }
 

@@ -13,7 +13,7 @@ use crate::graph::Expiry;
 /// `git log -p -S 'HistoryEntry::new' -- src` and the literals passed down to it (the refresh
 /// triggers, `inspect_and_plan`, `alert`, `record_publish`, `refreshed_row`), spelled out
 /// here rather than taken from the enums so that a changed word fails.
-const WRITTEN: [(HistoryEvent, &str); 22] = [
+const WRITTEN: [(HistoryEvent, &str); 24] = [
     (Refresh, "scheduled"),
     (Refresh, "retry"),
     (Refresh, "forced"),
@@ -27,6 +27,8 @@ const WRITTEN: [(HistoryEvent, &str); 22] = [
     (Publish, "env-file"),
     (Publish, "token-file"),
     (Publish, "on-refresh"),
+    (Publish, "signal"),
+    (Publish, "restart"),
     (Send, "test"),
     (Send, "proxy"),
     (Alert, "re-auth"),

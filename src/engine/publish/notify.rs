@@ -18,6 +18,7 @@ use tokio::process::Command;
 
 use crate::config::capped_read::{CappedReadError, read_capped};
 use crate::config::{NotifySignal, RestartSpec, SignalSpec};
+use crate::engine::publish::health::{FailReason, PublishError};
 use crate::engine::publish::hook::hook_env;
 use crate::mask::mask_token_like;
 
@@ -35,28 +36,41 @@ const OUTPUT_KEEP_BYTES: usize = 2000;
 /// reloads the service manager, not the application) and tokentop's own pid are refused.
 ///
 /// Ok says what was done: `sent HUP to pid 1234 (nginx, from /run/app.pid)`.
-pub async fn send_signal(spec: &SignalSpec, timeout: Duration) -> Result<String, String> {
+pub async fn send_signal(spec: &SignalSpec, timeout: Duration) -> Result<String, PublishError> {
     let owned = spec.clone();
     // The read is blocking file I/O (a pid file on a stalled network mount must not stall
     // the runtime); the signal itself never blocks.
     let work = tokio::task::spawn_blocking(move || signal_now(&owned));
     match tokio::time::timeout(timeout, work).await {
         Ok(Ok(outcome)) => outcome,
-        Ok(Err(join)) => Err(format!(
-            "sending {} to the process in {} failed: {join}",
-            spec.signal,
-            spec.pid_file.display()
+        Ok(Err(join)) => Err(PublishError::new(
+            FailReason::Io,
+            format!(
+                "sending {} to the process in {} failed: {join}",
+                spec.signal,
+                spec.pid_file.display()
+            ),
         )),
-        Err(_) => Err(format!(
-            "reading pid file {} timed out after {timeout:?}; no signal sent",
-            spec.pid_file.display()
+        Err(_) => Err(PublishError::new(
+            FailReason::Timeout,
+            format!(
+                "reading pid file {} timed out after {timeout:?}; no signal sent",
+                spec.pid_file.display()
+            ),
         )),
     }
 }
 
-fn signal_now(spec: &SignalSpec) -> Result<String, String> {
+fn signal_now(spec: &SignalSpec) -> Result<String, PublishError> {
     let path = &spec.pid_file;
-    let pid = read_pid(path)?;
+    let pid = read_pid(path).map_err(|message| {
+        let reason = if path.exists() {
+            FailReason::Refused
+        } else {
+            FailReason::NotFound
+        };
+        PublishError::new(reason, message)
+    })?;
     let raw = pid.as_raw_pid();
     // Named before the signal: a TERM may end it.
     let named = process_name(raw).map_or(String::new(), |name| format!("{name}, "));
@@ -146,9 +160,14 @@ fn os_signal(signal: NotifySignal) -> Signal {
     }
 }
 
-fn kill_error(errno: Errno, signal: NotifySignal, pid: i32, path: &Path) -> String {
+fn kill_error(errno: Errno, signal: NotifySignal, pid: i32, path: &Path) -> PublishError {
     let from = path.display();
-    match errno {
+    let reason = match errno {
+        Errno::SRCH => FailReason::NotFound,
+        Errno::PERM => FailReason::Permission,
+        _ => FailReason::Io,
+    };
+    let message = match errno {
         Errno::SRCH => format!(
             "no process {pid} (from {from}): the pid file is stale or the application is not \
              running; no signal sent"
@@ -159,7 +178,8 @@ fn kill_error(errno: Errno, signal: NotifySignal, pid: i32, path: &Path) -> Stri
             rustix::process::getuid().as_raw()
         ),
         other => format!("cannot send {signal} to pid {pid} (from {from}): {other}"),
-    }
+    };
+    PublishError::new(reason, message)
 }
 
 /// Runs `systemctl try-reload-or-restart UNIT` with the `systemctl` on tokentop's `PATH`,
@@ -167,7 +187,7 @@ fn kill_error(errno: Errno, signal: NotifySignal, pid: i32, path: &Path) -> Stri
 /// within `timeout`. A unit that is not running is left alone (and that is a success).
 ///
 /// Ok says what was done; Err names the exit status and the end of systemctl's stderr.
-pub async fn restart_unit(spec: &RestartSpec, timeout: Duration) -> Result<String, String> {
+pub async fn restart_unit(spec: &RestartSpec, timeout: Duration) -> Result<String, PublishError> {
     restart_unit_with(Path::new(SYSTEMCTL), spec, timeout).await
 }
 
@@ -176,7 +196,7 @@ async fn restart_unit_with(
     systemctl: &Path,
     spec: &RestartSpec,
     timeout: Duration,
-) -> Result<String, String> {
+) -> Result<String, PublishError> {
     let RestartSpec::Systemd { unit } = spec;
     let shown = format!("systemctl try-reload-or-restart {unit}");
     let mut child = Command::new(systemctl)
@@ -194,7 +214,8 @@ async fn restart_unit_with(
             } else {
                 ""
             };
-            format!("cannot start `{shown}`: {err}{hint}")
+            let message = format!("cannot start `{shown}`: {err}{hint}");
+            PublishError::new(FailReason::of_io(&err), message)
         })?;
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
     let conversation = async {
@@ -204,12 +225,17 @@ async fn restart_unit_with(
     let Ok((status, out, err)) = tokio::time::timeout(timeout, conversation).await else {
         // Reaps it too; what systemd already queued may still run.
         let _ = child.kill().await;
-        return Err(format!(
-            "`{shown}` timed out after {timeout:?} (systemctl killed; systemd may still \
-             finish a job it queued)"
+        return Err(PublishError::new(
+            FailReason::Timeout,
+            format!(
+                "`{shown}` timed out after {timeout:?} (systemctl killed; systemd may still \
+                 finish a job it queued)"
+            ),
         ));
     };
-    let status = status.map_err(|err| format!("`{shown}` failed: {err}"))?;
+    let status = status.map_err(|err| {
+        PublishError::new(FailReason::of_io(&err), format!("`{shown}` failed: {err}"))
+    })?;
     if status.success() {
         return Ok(format!("`{shown}` succeeded"));
     }
@@ -218,7 +244,10 @@ async fn restart_unit_with(
     } else {
         &err
     });
-    Err(format!("`{shown}` exited with {status}: {said}"))
+    Err(PublishError::new(
+        FailReason::Exit,
+        format!("`{shown}` exited with {status}: {said}"),
+    ))
 }
 
 /// The last [`OUTPUT_KEEP_BYTES`] of a pipe, read to its end so the child never blocks on it.
@@ -362,7 +391,8 @@ mod tests {
             std::fs::write(&pid_file, content).unwrap();
             let err = send_signal(&spec(&pid_file, NotifySignal::Hup), LONG)
                 .await
-                .unwrap_err();
+                .unwrap_err()
+                .message;
             assert!(err.contains(problem), "{content:?}: {err}");
             assert!(
                 err.contains(&pid_file.display().to_string()),
@@ -377,14 +407,16 @@ mod tests {
         let missing = dir.path().join("missing.pid");
         let err = send_signal(&spec(&missing, NotifySignal::Hup), LONG)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .message;
         assert!(err.contains("not found"), "{err}");
 
         let large = dir.path().join("large.pid");
         std::fs::write(&large, "1".repeat(4096)).unwrap();
         let err = send_signal(&spec(&large, NotifySignal::Hup), LONG)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .message;
         assert!(err.contains("larger than 1024 bytes"), "{err}");
 
         // A FIFO with no writer would block an open forever; /dev/zero never ends.
@@ -396,11 +428,13 @@ mod tests {
         assert!(made.success());
         let err = send_signal(&spec(&fifo, NotifySignal::Hup), LONG)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .message;
         assert!(err.contains("a FIFO"), "{err}");
         let err = send_signal(&spec(Path::new("/dev/zero"), NotifySignal::Hup), LONG)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .message;
         assert!(err.contains("a character device"), "{err}");
     }
 
@@ -411,7 +445,8 @@ mod tests {
         std::fs::write(&pid_file, "EAAGsecretsecretsecretsecret1234\n").unwrap();
         let err = send_signal(&spec(&pid_file, NotifySignal::Hup), LONG)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .message;
         assert!(!err.contains("secretsecret"), "{err}");
         assert!(err.contains("EAAG…1234"), "{err}");
     }
@@ -420,6 +455,8 @@ mod tests {
     fn a_refused_signal_says_who_may_send_it() {
         let path = PathBuf::from("/run/app.pid");
         let err = kill_error(Errno::PERM, NotifySignal::Usr1, 4321, &path);
+        assert_eq!(err.reason, FailReason::Permission);
+        let err = err.message;
         assert!(
             err.starts_with("not permitted to send USR1 to pid 4321 (from /run/app.pid)"),
             "{err}"
@@ -495,7 +532,8 @@ mod tests {
         let systemctl = fake_systemctl(dir.path(), body);
         let err = restart_unit_with(&systemctl, &app_service(), LONG)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .message;
         assert!(
             err.starts_with(
                 "`systemctl try-reload-or-restart app.service` exited with exit status: 4: "
@@ -519,7 +557,8 @@ mod tests {
         let started = std::time::Instant::now();
         let err = restart_unit_with(&systemctl, &app_service(), Duration::from_millis(200))
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .message;
         assert!(err.contains("timed out after 200ms"), "{err}");
         assert!(started.elapsed() < LONG, "{:?}", started.elapsed());
     }
@@ -528,7 +567,8 @@ mod tests {
     async fn a_missing_systemctl_is_a_clear_error() {
         let err = restart_unit_with(Path::new("/nonexistent/systemctl"), &app_service(), LONG)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .message;
         assert!(err.starts_with("cannot start `systemctl"), "{err}");
         assert!(err.contains("is systemd installed"), "{err}");
     }
