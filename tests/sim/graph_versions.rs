@@ -216,8 +216,12 @@ async fn the_client_notes_a_dead_versions_calls_and_warns_once() {
     }
     client.phone_health(&app(), &token, PHONE).await.unwrap();
     // A batch goes to the unversioned `/`, answered in the app's default version: no upgrade.
-    client.debug_tokens(&app(), &[token.clone()]).await.unwrap();
+    client
+        .debug_tokens(&app(), std::slice::from_ref(&token))
+        .await
+        .unwrap();
     drop(guard);
+    assert_eq!(handle.stats().by_endpoint.get("batch"), Some(&1));
 
     let served = client.clone().served_versions();
     assert_eq!(
