@@ -270,10 +270,17 @@ async fn bench_cpu() {
         listen: "127.0.0.1:0".parse().unwrap(),
         bearer_token: None,
     };
-    let mut serving =
-        tokentop::serve::start(&options, &settings, handle.clone(), events, None, None)
-            .await
-            .unwrap();
+    let mut serving = tokentop::serve::start(
+        &options,
+        &settings,
+        handle.clone(),
+        events,
+        None,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
     tokio::spawn(async move { while serving.events.recv().await.is_some() {} });
     let url = format!("http://{}/metrics", serving.local_addr);
     let http = reqwest::Client::new();

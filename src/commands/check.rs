@@ -9,11 +9,12 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
 use chrono::Utc;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::common::{
-    EXIT_UNKNOWN, load_settings, one_shot_options, require_accounts, shutdown, start_engine,
+    EXIT_UNKNOWN, load_settings, one_shot_options, require_accounts, shutdown, start_engine_on,
 };
 use super::stdout;
 use crate::cli::{CheckArgs, GlobalArgs};
@@ -93,7 +94,11 @@ pub async fn inspect_all(settings: &Settings) -> anyhow::Result<CheckReport> {
         health: HealthPolling::Once,
         ..one_shot_options()
     };
-    let (handle, mut events) = start_engine(settings, options)?;
+    let client = crate::graph::GraphClient::new(&settings.graph)
+        .context("cannot set up the Graph API client")?;
+    // Read after the run: which of its calls Meta answered as another version.
+    let served_versions = client.served_versions();
+    let (handle, mut events) = start_engine_on(settings, client, options)?;
     let names: Vec<String> = settings.accounts.iter().map(|a| a.name.clone()).collect();
     let limit = settings.graph.request_timeout * 2 + Duration::from_secs(5);
     let wait_for_cluster = settings.cluster.redis_url.is_some();
@@ -114,6 +119,7 @@ pub async fn inspect_all(settings: &Settings) -> anyhow::Result<CheckReport> {
         webhooks_rate: webhooks_rate_of(settings, summary.as_ref(), now),
         refresh_rates: Some(rates_by_account(&history, now)),
         cluster: cluster.as_ref(),
+        served_versions: Some(&served_versions),
     };
     Ok(build_report(settings, &known, now))
 }

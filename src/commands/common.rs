@@ -62,9 +62,18 @@ pub fn coordinator(settings: &Settings) -> anyhow::Result<Arc<dyn Coordinator>> 
 /// Starts the engine on the real Graph API client.
 pub fn start_engine(
     settings: &Settings,
-    mut options: EngineOptions,
+    options: EngineOptions,
 ) -> anyhow::Result<(EngineHandle, UnboundedReceiver<EngineEvent>)> {
     let client = GraphClient::new(&settings.graph).context("cannot set up the Graph API client")?;
+    start_engine_on(settings, client, options)
+}
+
+/// Starts the engine on `client`, for a command that reads the client's own records after.
+pub fn start_engine_on(
+    settings: &Settings,
+    client: GraphClient,
+    mut options: EngineOptions,
+) -> anyhow::Result<(EngineHandle, UnboundedReceiver<EngineEvent>)> {
     if options.coordinator.is_none() {
         options.coordinator = Some(coordinator(settings)?);
     }
@@ -86,6 +95,7 @@ pub async fn start_engine_served(
     }
     let serve_options = crate::serve::ServeOptions::from_settings(settings, serve.listen);
     let counts = client.request_counts();
+    let served_versions = client.served_versions();
     let (handle, events) = Engine::start(settings, Arc::new(client), options);
     if let Err(err) = crate::proxy::start(settings, handle.token_broker()).await {
         handle.send(crate::engine::EngineCommand::Shutdown);
@@ -112,6 +122,7 @@ pub async fn start_engine_served(
         handle.clone(),
         events,
         Some(counts),
+        Some(served_versions),
         relay,
     )
     .await

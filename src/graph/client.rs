@@ -11,6 +11,7 @@ use super::error::GraphError;
 use super::parse;
 use super::proof::{AppCredentials, appsecret_proof_secret};
 use super::request_counts::{Endpoint, RequestCounts, RequestOutcome};
+use super::served_versions::ServedVersions;
 use super::types::{
     Analytics, ExchangedToken, Granularity, OutgoingMessage, PhoneHealth, SendResult, TokenInfo,
     WithUsage,
@@ -31,6 +32,7 @@ pub struct GraphClient {
     pub(crate) http: reqwest::Client,
     inner: Arc<Api>,
     counts: RequestCounts,
+    served: ServedVersions,
 }
 
 #[derive(Debug)]
@@ -77,6 +79,7 @@ impl GraphClient {
         Ok(Self {
             http,
             counts: RequestCounts::new(),
+            served: ServedVersions::new(),
             inner: Arc::new(Api {
                 base_url,
                 version: settings.version.clone(),
@@ -97,6 +100,12 @@ impl GraphClient {
     /// Every request made so far by this client and its clones, by endpoint and outcome.
     pub fn request_counts(&self) -> RequestCounts {
         self.counts.clone()
+    }
+
+    /// The calls Meta answered with another version than the configured one, seen by this
+    /// client and its clones.
+    pub fn served_versions(&self) -> ServedVersions {
+        self.served.clone()
     }
 
     /// Inspects `token` with the app token. A dead token is `Ok` with `is_valid: false`.
@@ -263,6 +272,13 @@ impl GraphClient {
         format!("/{}/{rest}", self.inner.version)
     }
 
+    /// Whether `path` (as [`versioned`](Self::versioned) builds it) names the configured version.
+    fn asks_for_configured_version(&self, path: &str) -> bool {
+        path.strip_prefix('/')
+            .and_then(|rest| rest.strip_prefix(self.inner.version.as_str()))
+            .is_some_and(|rest| rest.starts_with('/'))
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.inner.base_url)
     }
@@ -293,7 +309,8 @@ impl GraphClient {
     }
 
     /// Sends the request and reads the whole body; transport failures become transient errors.
-    /// Every Graph request goes through here, so this is where each one is counted, once.
+    /// Every Graph request goes through here, so this is where each one is counted, once, and
+    /// where the version that answered it is noted.
     pub(crate) async fn execute(
         &self,
         endpoint: Endpoint,
@@ -313,6 +330,11 @@ impl GraphClient {
                     latency_ms,
                     "graph request"
                 );
+                // An unversioned call (a batch's `/`) is answered in the app's default
+                // version: only a call for the configured version says whether it was upgraded.
+                if self.asks_for_configured_version(path) {
+                    self.served.observe(&self.inner.version, &received.headers);
+                }
                 Ok(received)
             }
             Err(ReadError::TooLarge { http_status, limit }) => {
@@ -371,7 +393,7 @@ fn validate_base_url(base_url: &str) -> Result<String, GraphError> {
 }
 
 /// Accepts `v{major}.{minor}` (e.g. `v25.0`) and returns the major version.
-fn parse_version(version: &str) -> Result<u32, GraphError> {
+pub(super) fn parse_version(version: &str) -> Result<u32, GraphError> {
     let invalid = || {
         GraphError::other(format!(
             "graph API version {version:?} is not valid: expected `v` + digits + `.` + digits, e.g. v25.0"

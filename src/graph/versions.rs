@@ -9,6 +9,19 @@ use chrono::NaiveDate;
 /// The newest version Meta has released, named in every warning as the one to move to.
 pub const NEWEST_VERSION: &str = "v27.0";
 
+/// The versions Meta released from the oldest in its published table on, oldest first
+/// (REFERENCE.md section 15); the simulator serves dead ones' calls as the next live one.
+pub const RELEASED_VERSIONS: [&str; 8] = [
+    "v20.0",
+    "v21.0",
+    "v22.0",
+    "v23.0",
+    "v24.0",
+    "v25.0",
+    "v26.0",
+    NEWEST_VERSION,
+];
+
 /// Each version's last usable day as Meta published it (not "successor + 2 years": the
 /// published dates differ). Newer versions have no date yet; `[graph] sunsets` adds them.
 const PUBLISHED_SUNSETS: [(&str, (i32, u32, u32)); 6] = [
@@ -93,6 +106,22 @@ mod tests {
         ]);
         assert_eq!(sunset_of("v27.0", &configured), Some(day(2029, 3, 1)));
         assert_eq!(sunset_of("v21.0", &configured), Some(day(2027, 2, 1)));
+    }
+
+    #[test]
+    fn the_released_list_holds_the_table_and_ends_with_the_newest() {
+        assert_eq!(RELEASED_VERSIONS.last(), Some(&NEWEST_VERSION));
+        for (version, _) in PUBLISHED_SUNSETS {
+            assert!(RELEASED_VERSIONS.contains(&version), "{version}");
+        }
+        let majors: Vec<u32> = RELEASED_VERSIONS
+            .iter()
+            .map(|v| v[1..v.len() - 2].parse().unwrap())
+            .collect();
+        assert!(
+            majors.windows(2).all(|pair| pair[0] < pair[1]),
+            "{majors:?}"
+        );
     }
 
     #[test]

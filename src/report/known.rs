@@ -18,6 +18,7 @@ use crate::engine::health::load_analytics_cache;
 use crate::engine::history::refresh_stats::RefreshRates;
 use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
 use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
+use crate::graph::ServedVersions;
 
 /// A daemon's or dashboard's telemetry summary older than this is not used.
 const SUMMARY_FRESH_SECS: i64 = 120;
@@ -41,6 +42,9 @@ pub struct Known<'a> {
     pub refresh_rates: Option<HashMap<String, RefreshRates>>,
     /// The coordinator's last status, with `[cluster]`.
     pub cluster: Option<&'a ClusterStatus>,
+    /// The Graph client's record of calls Meta answered as another version; `None` when the
+    /// reporter made no Graph calls of its own.
+    pub served_versions: Option<&'a ServedVersions>,
 }
 
 /// The report on every configured account, in config order.
@@ -72,7 +76,10 @@ pub fn build_report(settings: &Settings, known: &Known<'_>, now: DateTime<Utc>) 
         .redis_url
         .is_some()
         .then(|| cluster_report(known.cluster));
-    let graph_version = super::graph_version_report(&settings.graph, now);
+    let served_as = known
+        .served_versions
+        .and_then(|served| served.served_as(&settings.graph.version));
+    let graph_version = super::graph_version_report(&settings.graph, served_as.as_deref(), now);
     let status = accounts
         .iter()
         .map(|a| a.status)

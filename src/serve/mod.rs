@@ -30,7 +30,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::config::Settings;
 use crate::engine::history::HistoryLog;
 use crate::engine::{EngineEvent, EngineHandle};
-use crate::graph::RequestCounts;
+use crate::graph::{RequestCounts, ServedVersions};
 
 pub use metrics::{Format, Metrics};
 
@@ -68,6 +68,7 @@ pub async fn start(
     engine: EngineHandle,
     events: UnboundedReceiver<EngineEvent>,
     graph_requests: Option<RequestCounts>,
+    served_versions: Option<ServedVersions>,
     relay: Option<crate::webhook::RelayStats>,
 ) -> anyhow::Result<Serving> {
     let listener = tokio::net::TcpListener::bind(options.listen)
@@ -92,7 +93,11 @@ pub async fn start(
             tracing::warn!("/status starts without the history file: {err}");
             Vec::new()
         });
-    let monitor = monitor::spawn(settings.clone(), history, engine, graph_requests, relay);
+    let graph = monitor::GraphRecords {
+        requests: graph_requests,
+        served_versions,
+    };
+    let monitor = monitor::spawn(settings.clone(), history, engine, graph, relay);
     let events = monitor::tee(events, monitor.clone());
     let app = http::router(monitor, options.bearer_token.clone());
     let limits = crate::listener::Limits::new("the /metrics endpoint");

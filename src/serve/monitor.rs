@@ -8,7 +8,7 @@ use super::status::LiveStatus;
 use crate::config::Settings;
 use crate::engine::history::HistoryEntry;
 use crate::engine::{EngineCommand, EngineEvent, EngineHandle, RequestId};
-use crate::graph::RequestCounts;
+use crate::graph::{RequestCounts, ServedVersions};
 use crate::report::CheckReport;
 
 /// Health checks waiting for their pong; more than this and the oldest is answered "no".
@@ -59,30 +59,40 @@ struct Monitor {
     next_ping: RequestId,
 }
 
+/// What the Graph client records for the metrics and the status, when there is one.
+pub struct GraphRecords {
+    pub requests: Option<RequestCounts>,
+    pub served_versions: Option<ServedVersions>,
+}
+
 pub fn spawn(
     settings: Settings,
     history: Vec<HistoryEntry>,
     engine: EngineHandle,
-    graph_requests: Option<RequestCounts>,
+    graph: GraphRecords,
     relay: Option<crate::webhook::RelayStats>,
 ) -> MonitorLink {
     let names: Vec<String> = settings.accounts.iter().map(|a| a.name.clone()).collect();
     let mut metrics = Metrics::new(&names);
-    let graph = &settings.graph;
-    let sunset = crate::graph::versions::sunset_of(&graph.version, &graph.sunsets);
+    let configured = &settings.graph;
+    let sunset = crate::graph::versions::sunset_of(&configured.version, &configured.sunsets);
     // The end of the last usable day.
     if let Some(end) = sunset.and_then(|day| day.and_hms_opt(23, 59, 59)) {
-        metrics.graph_version_sunset(&graph.version, end.and_utc().timestamp());
+        metrics.graph_version_sunset(&configured.version, end.and_utc().timestamp());
     }
     // The last refresh before a restart is when the last successful one happened.
     for entry in &history {
         metrics.observe(&EngineEvent::History(Box::new(entry.clone())));
     }
+    let mut status = LiveStatus::new(settings, history);
+    if let Some(served) = graph.served_versions {
+        status.watch_served_versions(served);
+    }
     let monitor = Monitor {
         metrics,
-        status: LiveStatus::new(settings, history),
+        status,
         engine,
-        graph_requests,
+        graph_requests: graph.requests,
         relay,
         pending_pings: Vec::new(),
         next_ping: 1,

@@ -11,6 +11,7 @@ use crate::engine::history::refresh_stats::{LONGEST_WINDOW_SECS, rates_by_accoun
 use crate::engine::history::{HistoryEntry, HistoryEvent};
 use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
 use crate::engine::{AccountSnapshot, EngineEvent};
+use crate::graph::ServedVersions;
 use crate::report::{CheckReport, Known, build_report, logs_rate_of, webhooks_rate_of};
 
 /// Send rows older than this do not count in the report's 1 h delivery.
@@ -35,6 +36,8 @@ pub struct LiveStatus {
     telemetry: Option<TelemetrySnapshot>,
     /// The coordinator's last status, with `[cluster]`.
     cluster: Option<ClusterStatus>,
+    /// The engine's Graph client's record of calls Meta answered as another version.
+    served_versions: Option<ServedVersions>,
 }
 
 impl LiveStatus {
@@ -50,11 +53,18 @@ impl LiveStatus {
             sends: VecDeque::new(),
             telemetry: None,
             cluster: None,
+            served_versions: None,
         };
         for entry in history {
             status.history(entry);
         }
         status
+    }
+
+    /// Reports the upgraded calls `served` records (it is the engine's Graph client's record,
+    /// read at each report: upgrades are not engine events).
+    pub fn watch_served_versions(&mut self, served: ServedVersions) {
+        self.served_versions = Some(served);
     }
 
     pub fn observe(&mut self, event: &EngineEvent) {
@@ -136,6 +146,7 @@ impl LiveStatus {
             webhooks_rate: webhooks_rate_of(&self.settings, self.telemetry.as_ref(), now),
             refresh_rates: Some(rates_by_account(&self.refreshes, now)),
             cluster: self.cluster.as_ref(),
+            served_versions: self.served_versions.as_ref(),
         };
         build_report(&self.settings, &known, now)
     }

@@ -1,5 +1,6 @@
 //! Control endpoints under `/_sim/`: mint and invalidate tokens, stats, the message log,
-//! faults, phone health (and, from `webhook_control`, webhooks).
+//! faults, phone health (and, from `webhook_control`, webhooks; from `versions`, dead Graph
+//! API versions).
 
 use std::time::Duration;
 
@@ -40,6 +41,7 @@ pub(crate) fn router() -> Router<SimHandle> {
         .route("/_sim/faults", post(set_faults).delete(clear_faults))
         .route("/_sim/phones/{id}", post(set_phone))
         .merge(super::webhook_control::router())
+        .merge(super::versions::router())
 }
 
 pub(crate) fn bad_request(message: String) -> Response {

@@ -1,4 +1,5 @@
-//! Serving one Graph request: request counts, injected faults, routing and usage headers.
+//! Serving one Graph request: request counts, injected faults, routing, usage headers and the
+//! version that answered.
 
 use std::time::Duration;
 
@@ -11,13 +12,23 @@ use super::node_auth::{Caller, authenticate, token_required};
 use super::request::{GraphRequest, Route};
 use super::state::{SimHandle, now_unix};
 use super::usage::{APP_USAGE_HEADER, BUSINESS_USAGE_HEADER, UseCase};
+use super::versions::API_VERSION_HEADER;
 use super::{analytics, media, messages, oauth, phone};
 
 /// What a malformed-body fault answers: the start of a debug_token reply, cut off.
 const TRUNCATED_BODY: &str = r#"{"data":{"app_id":"100000000000001","type":"USER","applicat"#;
 
-/// Serves a Graph request that arrived over HTTP: counts it, applies faults, then routes it.
+/// Serves a Graph request that arrived over HTTP, naming the version that answered it in
+/// `facebook-api-version` (a dead version's calls are served as a live one, without an error).
 pub(crate) async fn serve(sim: &SimHandle, request: GraphRequest) -> GraphResponse {
+    let served = sim.served_version(request.version());
+    answer(sim, request)
+        .await
+        .with_header(API_VERSION_HEADER, served)
+}
+
+/// Counts a request, applies faults, then routes it.
+async fn answer(sim: &SimHandle, request: GraphRequest) -> GraphResponse {
     let faults = {
         let mut state = sim.lock();
         state.stats.total += 1;

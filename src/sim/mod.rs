@@ -3,7 +3,10 @@
 //! [`RunningSim::start`] serves the Graph endpoints of REFERENCE.md (debug_token, exchange,
 //! revoke, messages, phone-number fields, WABA analytics, batch), plus media upload (from
 //! Meta's Upload Media documentation), on loopback, and control endpoints under `/_sim/` to
-//! mint and invalidate tokens, read request counts and the message log, and inject faults. [`SimHandle`] does the same in-process.
+//! mint and invalidate tokens, read request counts and the message log, inject faults, and
+//! declare Graph API versions dead (`/_sim/versions`: their calls are then served as the oldest
+//! live version, which the `facebook-api-version` header of every answer names).
+//! [`SimHandle`] does the same in-process.
 //!
 //! Like Meta, it posts signed webhooks to a target URL once one is set: statuses after each
 //! accepted send, and account, quality and template events on request (`/_sim/webhooks/...`).
@@ -36,6 +39,7 @@ mod server;
 mod state;
 mod token;
 mod usage;
+mod versions;
 mod webhook_control;
 mod webhook_events;
 mod webhook_handle;
@@ -52,6 +56,7 @@ pub use phone::SimPhone;
 pub use server::RunningSim;
 pub use state::{SentMessage, SimHandle, SimStats, UploadedMedia};
 pub use token::{MintedToken, TokenKind};
+pub use versions::SimVersions;
 pub use webhook_events::{
     ACCOUNT_EVENTS, AccountUpdate, DEFAULT_OWNER_BUSINESS_ID, DEFAULT_PARTNER_BUSINESS_ID,
     DEFAULT_WABA_ID, Nesting, OtherInfo, PhoneQualityUpdate, RejectionInfo, TemplateQualityUpdate,

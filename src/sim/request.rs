@@ -69,6 +69,14 @@ impl GraphRequest {
         }
     }
 
+    /// The version the path asks for (`/v25.0/...`); `None` for an unversioned path.
+    pub(crate) fn version(&self) -> Option<&str> {
+        self.path
+            .split('/')
+            .find(|segment| !segment.is_empty())
+            .filter(|first| is_version(first))
+    }
+
     pub(crate) fn route(&self) -> Route {
         let mut segments: Vec<&str> = self.path.split('/').filter(|s| !s.is_empty()).collect();
         if segments.first().is_some_and(|first| is_version(first)) {

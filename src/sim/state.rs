@@ -66,6 +66,9 @@ pub(crate) struct SimState {
     pub sent: Vec<SentMessage>,
     /// Accepted media uploads, in order.
     pub media: Vec<UploadedMedia>,
+    /// Index in `RELEASED_VERSIONS` of the newest version declared dead (older ones are dead
+    /// with it); `None` while every version is live.
+    pub newest_dead_version: Option<usize>,
 }
 
 impl SimState {

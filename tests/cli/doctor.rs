@@ -419,3 +419,32 @@ async fn a_graph_version_near_its_end_fails_with_what_to_set() {
         "[graph] version = \"v27.0\"",
     );
 }
+
+/// Issue 24: when Meta answers doctor's own calls with another version than the configured
+/// one (the simulator declares v25.0 dead), the `graph version` step, run after those calls,
+/// says so and what to set; an upgrade alone is a note (WARNING in `check`), not a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgraded_graph_version_is_noted_with_what_to_set() {
+    let setup = Setup::new().await;
+    setup.sim.handle().set_dead_versions(&["v25.0"]).unwrap();
+    setup.write_config(&[]);
+    let output = setup.doctor_healthy_url(Some(DEFAULT_APP_SECRET)).await;
+    let text = all_text(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    let out = stdout(&output);
+    let lines: Vec<&str> = out.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("✓ graph version: "))
+        .unwrap_or_else(|| panic!("no graph version step:\n{text}"));
+    assert!(
+        lines[at].ends_with("but Meta answered its calls as v26.0"),
+        "{text}"
+    );
+    let note = lines.get(at + 1).copied().unwrap_or_default();
+    assert!(
+        note.starts_with("  note: Meta answered Graph API v25.0 calls as v26.0")
+            && note.contains("[graph] version = \"v27.0\""),
+        "{text}"
+    );
+}

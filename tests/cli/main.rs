@@ -11,6 +11,7 @@ mod commands_sim;
 mod completions_man;
 mod config_cli;
 mod doctor;
+mod graph_versions_cli;
 mod history_chart_cli;
 mod logs_daemon;
 mod operator_messages;

@@ -13,6 +13,7 @@ mod graph_errors;
 mod graph_fixtures;
 mod graph_request_counts;
 mod graph_request_shape;
+mod graph_versions;
 mod hostile_exchange;
 mod phone_batch;
 mod proxy_sim;

@@ -49,7 +49,6 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitC
         .collect::<anyhow::Result<_>>()?;
     let graph = &checked.settings.graph;
     let network_ok = report.step("graph host", &tls::network_step(graph).await)?;
-    report.step("graph version", &version_step(graph))?;
     let client = crate::graph::GraphClient::new(graph);
     for ((index, account), secrets_ok) in accounts.iter().zip(secrets_ok) {
         let ready = match (&client, secrets_ok, network_ok) {
@@ -65,24 +64,35 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitC
         let publish = local::publish_step(account, &issues.for_account(*index));
         report.step(&label("publish", account), &publish)?;
     }
+    // Last, so that it can tell what Meta's answers to the calls above said of the version.
+    let served_as = client
+        .as_ref()
+        .ok()
+        .and_then(|client| client.served_versions().served_as(&graph.version));
+    report.step("graph version", &version_step(graph, served_as.as_deref()))?;
     Ok(exit_code(&report))
 }
 
-/// The configured Graph API version against the day Meta stops serving it, graded as `check`
-/// grades it: a note on WARNING, a failure on CRITICAL (after the day, calls are served by a
-/// newer version silently).
-fn version_step(graph: &config::GraphSettings) -> Outcome {
+/// The configured Graph API version against the day Meta stops serving it and against the
+/// version Meta answered doctor's own calls with, graded as `check` grades it: a note on
+/// WARNING, a failure on CRITICAL (after the day, calls are served by a newer version silently).
+fn version_step(graph: &config::GraphSettings, served_as: Option<&str>) -> Outcome {
     use crate::report::{Status, graph_version_report};
-    let Some(report) = graph_version_report(graph, chrono::Utc::now()) else {
+    let Some(report) = graph_version_report(graph, served_as, chrono::Utc::now()) else {
         return Outcome::pass(format!(
             "{}: no end date known yet ([graph] sunsets adds one when Meta announces it)",
             graph.version
         ));
     };
-    let found = format!(
-        "{} is served until {} ({} days)",
-        report.version, report.sunset, report.days_left
-    );
+    let mut found = match (&report.sunset, report.days_left) {
+        (Some(sunset), Some(days)) => {
+            format!("{} is served until {sunset} ({days} days)", report.version)
+        }
+        _ => format!("{}: no end date known", report.version),
+    };
+    if let Some(served) = &report.served_as {
+        found.push_str(&format!(", but Meta answered its calls as {served}"));
+    }
     match (report.status, report.action_hint) {
         (Status::Critical, Some(todo)) => Outcome::fail(found, todo),
         (_, Some(note)) => Outcome::pass_noted(found, note),
