@@ -15,6 +15,7 @@ mod graph_versions_cli;
 mod history_chart_cli;
 mod logs_daemon;
 mod operator_messages;
+mod publish_notify_cli;
 mod refresh_rates;
 mod sim_cli;
 mod stdout_closed;
