@@ -91,7 +91,12 @@ fn readers(ctx: &mut Ctx<'_>, table: &DeTable<'_>, accounts: &[String]) -> Vec<P
         }
         let bearer = secret(ctx, entry, &path, "bearer");
         if bearer.is_none() && !entry.contains_key("bearer") {
-            ctx.missing(&span, &path, "bearer", "a secret, e.g. { env = \"TOKENTOP_ESO_BEARER\" }");
+            ctx.missing(
+                &span,
+                &path,
+                "bearer",
+                "a secret, e.g. { env = \"TOKENTOP_ESO_BEARER\" }",
+            );
         }
         let reader_accounts = reader_accounts(ctx, entry, &path, accounts);
         let (Some(name), Some(bearer)) = (name, bearer) else {
@@ -103,7 +108,12 @@ fn readers(ctx: &mut Ctx<'_>, table: &DeTable<'_>, accounts: &[String]) -> Vec<P
                 "a name no other [[serve.token-reader]] uses",
             );
             let item_span = entry.get("name").map_or(span.clone(), |i| i.span());
-            ctx.issue(&item_span, join(&path, "name"), Some(format!("{name:?}")), invalid);
+            ctx.issue(
+                &item_span,
+                join(&path, "name"),
+                Some(format!("{name:?}")),
+                invalid,
+            );
             continue;
         }
         readers.push(ParsedReader {
@@ -123,9 +133,8 @@ fn readers(ctx: &mut Ctx<'_>, table: &DeTable<'_>, accounts: &[String]) -> Vec<P
 /// token-bearer's.
 fn reader_name(text: &str) -> Result<String, Invalid> {
     const ALLOWED: &str = "1 to 32 characters from A-Z, a-z, 0-9, _, . and -, not starting with - or ., and not \"default\" (the name of reads with token-bearer)";
-    let name = values::account_name(text.trim()).map_err(|_| {
-        Invalid::new("not a valid reader name", ALLOWED)
-    })?;
+    let name = values::account_name(text.trim())
+        .map_err(|_| Invalid::new("not a valid reader name", ALLOWED))?;
     if name == DEFAULT_READER {
         return Err(Invalid::new(
             "\"default\" is the name of reads with [serve] token-bearer",
@@ -188,10 +197,12 @@ fn check_bearers_differ(
         (key, "[serve] token-bearer".to_string(), bearer, span)
     });
     let readers = serve.token_readers.iter().zip(reader_bearers_at);
-    let candidates = token_bearer.into_iter().chain(readers.map(|(r, (key, span))| {
-        let shown = format!("the bearer of token reader {:?}", r.name);
-        (key.clone(), shown, &r.bearer, span.clone())
-    }));
+    let candidates = token_bearer
+        .into_iter()
+        .chain(readers.map(|(r, (key, span))| {
+            let shown = format!("the bearer of token reader {:?}", r.name);
+            (key.clone(), shown, &r.bearer, span.clone())
+        }));
     for (key, shown, bearer, span) in candidates.collect::<Vec<_>>() {
         let clash = seen
             .iter()
@@ -223,5 +234,10 @@ fn check_exposure(ctx: &mut Ctx<'_>, table: &DeTable<'_>, serve: &ServeSettings)
         format!("serves tokens on {listen}, which is not loopback, without TLS"),
         "tls-cert and tls-key in [serve], or a loopback listen address such as \"127.0.0.1:9477\"",
     );
-    ctx.issue(&item.span(), "serve.token-endpoint".to_string(), Some("true".into()), invalid);
+    ctx.issue(
+        &item.span(),
+        "serve.token-endpoint".to_string(),
+        Some("true".into()),
+        invalid,
+    );
 }

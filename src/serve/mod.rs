@@ -90,8 +90,8 @@ pub async fn start(
         .map(crate::listener::tls::ReloadableConfig::load)
         .transpose()
         .context("[serve] tls-cert / tls-key")?;
-    let listener = crate::listener::bind::bind_tcp(&options.listen, "[serve] listen / --listen")
-        .await?;
+    let listener =
+        crate::listener::bind::bind_tcp(&options.listen, "[serve] listen / --listen").await?;
     let local_addr = listener
         .local_addr()
         .context("cannot read the bound address")?;

@@ -63,13 +63,19 @@ impl TokenEndpoint {
         let configured = serve.token_readers.iter().map(|reader| Reader {
             name: reader.name.clone(),
             check: BearerCheck::new(Some(&reader.bearer)),
-            accounts: reader.accounts.as_ref().map(|a| a.iter().cloned().collect()),
+            accounts: reader
+                .accounts
+                .as_ref()
+                .map(|a| a.iter().cloned().collect()),
         });
         Self {
             broker,
             accounts: settings.accounts.iter().map(|a| a.name.clone()).collect(),
             readers: default.into_iter().chain(configured).collect(),
-            metrics_bearer: serve.bearer_token.as_ref().map(|t| BearerCheck::new(Some(t))),
+            metrics_bearer: serve
+                .bearer_token
+                .as_ref()
+                .map(|t| BearerCheck::new(Some(t))),
             metrics,
         }
     }
@@ -112,7 +118,11 @@ async fn read_token(
     headers: HeaderMap,
 ) -> Response {
     let known = endpoint.accounts.contains(&name);
-    let label = if known { name.as_str() } else { UNKNOWN_ACCOUNT };
+    let label = if known {
+        name.as_str()
+    } else {
+        UNKNOWN_ACCOUNT
+    };
     let Some(reader) = endpoint.reader(&headers) else {
         let metrics_bearer = endpoint
             .metrics_bearer
@@ -142,7 +152,12 @@ async fn read_token(
             token_answer(&reading)
         }
         Err(refused) => {
-            endpoint.note(&name, &reader.name, ReadResult::Refused, Some(&refused.message));
+            endpoint.note(
+                &name,
+                &reader.name,
+                ReadResult::Refused,
+                Some(&refused.message),
+            );
             error(StatusCode::SERVICE_UNAVAILABLE, &refused.message)
         }
     }

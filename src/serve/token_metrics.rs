@@ -140,17 +140,30 @@ mod tests {
         assert!(!metrics.take_changed());
         let text = render(&registry);
         assert!(
-            text.contains(r#"tokentop_token_reads_total{account="main",reader="default",result="ok"} 0"#),
+            text.contains(
+                r#"tokentop_token_reads_total{account="main",reader="default",result="ok"} 0"#
+            ),
             "{text}"
         );
-        assert!(!text.contains("tokentop_token_last_read_timestamp_seconds{"), "{text}");
+        assert!(
+            !text.contains("tokentop_token_last_read_timestamp_seconds{"),
+            "{text}"
+        );
 
         metrics.record("main", "default", ReadResult::Refused, 1_700_000_000);
-        metrics.record(UNKNOWN_ACCOUNT, NO_READER, ReadResult::Unauthorized, 1_700_000_001);
+        metrics.record(
+            UNKNOWN_ACCOUNT,
+            NO_READER,
+            ReadResult::Unauthorized,
+            1_700_000_001,
+        );
         assert!(metrics.take_changed());
         assert!(!metrics.take_changed());
         let text = render(&registry);
-        assert!(!text.contains("tokentop_token_last_read_timestamp_seconds{"), "{text}");
+        assert!(
+            !text.contains("tokentop_token_last_read_timestamp_seconds{"),
+            "{text}"
+        );
         assert!(
             text.contains(r#"tokentop_token_reads_total{account="(unknown)",reader="(none)",result="unauthorized"} 1"#),
             "{text}"
@@ -163,7 +176,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(r#"tokentop_token_reads_total{account="main",reader="default",result="refused"} 1"#),
+            text.contains(
+                r#"tokentop_token_reads_total{account="main",reader="default",result="refused"} 1"#
+            ),
             "{text}"
         );
     }

@@ -22,3 +22,4 @@ mod prop_logs;
 mod publish_recipes;
 mod python_clients;
 mod systemd;
+mod token_endpoint_config;

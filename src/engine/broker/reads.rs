@@ -34,7 +34,9 @@ impl TokenBroker {
             })
         };
         let Some(token) = view.token else {
-            return refuse("has no token (configure access-token or run `tokentop exchange`)".into());
+            return refuse(
+                "has no token (configure access-token or run `tokentop exchange`)".into(),
+            );
         };
         if !view.settled {
             return refuse("its token was not inspected yet; ask again in a moment".into());
@@ -91,7 +93,6 @@ pub fn bearer_of(header: &str) -> Option<&str> {
         .then_some(token.trim())
         .filter(|token| !token.is_empty())
 }
-
 
 #[cfg(test)]
 mod tests {
