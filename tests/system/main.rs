@@ -14,6 +14,7 @@ mod bounded_reads;
 mod config;
 mod deb_assets;
 mod docs;
+mod kubernetes_deploy;
 mod layering;
 mod prometheus_rules;
 mod prop_config;
