@@ -249,29 +249,9 @@ pub struct ServeSettings {
     pub token_endpoint: bool,
     /// The bearer that reads every account's token, as reader [`super::DEFAULT_READER`].
     pub token_bearer: Option<secrecy::SecretString>,
-    /// `[[serve.token-reader]]`: clients with bearers of their own, optionally for some accounts.
+    /// `[[serve.token-reader]]`: clients with bearers of their own, optionally for some
+    /// accounts. Who may read an account: `token_readers_of` (config/token_readers.rs).
     pub token_readers: Vec<super::TokenReaderSettings>,
-}
-
-impl ServeSettings {
-    /// The readers that may read `account`'s token through the token endpoint: the
-    /// configured readers allowed it, and `default` (the token-bearer's) when that is set.
-    /// Empty when the endpoint is off.
-    pub fn token_readers_of(&self, account: &str) -> Vec<String> {
-        if !self.token_endpoint {
-            return Vec::new();
-        }
-        let default = self
-            .token_bearer
-            .as_ref()
-            .map(|_| super::DEFAULT_READER.to_string());
-        let configured = self
-            .token_readers
-            .iter()
-            .filter(|reader| reader.may_read(account))
-            .map(|reader| reader.name.clone());
-        default.into_iter().chain(configured).collect()
-    }
 }
 
 impl PartialEq for ServeSettings {

@@ -44,6 +44,27 @@ impl TokenReaderSettings {
     }
 }
 
+impl ServeSettings {
+    /// The readers that may read `account`'s token through the token endpoint: `default`
+    /// (the token-bearer's) when that is set, and the configured readers allowed it. Empty
+    /// when the endpoint is off.
+    pub fn token_readers_of(&self, account: &str) -> Vec<String> {
+        if !self.token_endpoint {
+            return Vec::new();
+        }
+        let default = self
+            .token_bearer
+            .as_ref()
+            .map(|_| DEFAULT_READER.to_string());
+        let configured = self
+            .token_readers
+            .iter()
+            .filter(|reader| reader.may_read(account))
+            .map(|reader| reader.name.clone());
+        default.into_iter().chain(configured).collect()
+    }
+}
+
 /// Reads the token endpoint's keys of `[serve]` (at `span`) into `serve`. `accounts` are the
 /// configured account names a reader's `accounts` may list.
 pub(crate) fn token_endpoint(
@@ -84,49 +105,53 @@ fn readers(ctx: &mut Ctx<'_>, table: &DeTable<'_>, accounts: &[String]) -> Vec<P
     let tables = ctx.array_of_tables(table, "token-reader");
     for (index, (entry, span)) in tables.into_iter().enumerate() {
         let path = format!("serve.token-reader[{index}]");
-        ctx.check_keys(entry, &path, "[[serve.token-reader]]", TOKEN_READER_KEYS);
-        let name = ctx.checked(entry, &path, "name", reader_name);
-        if name.is_none() && !entry.contains_key("name") {
-            ctx.missing(&span, &path, "name", "a short name such as \"eso-prod\"");
-        }
-        let bearer = secret(ctx, entry, &path, "bearer");
-        if bearer.is_none() && !entry.contains_key("bearer") {
-            ctx.missing(
-                &span,
-                &path,
-                "bearer",
-                "a secret, e.g. { env = \"TOKENTOP_ESO_BEARER\" }",
-            );
-        }
-        let reader_accounts = reader_accounts(ctx, entry, &path, accounts);
-        let (Some(name), Some(bearer)) = (name, bearer) else {
+        let Some(parsed) = reader(ctx, entry, &span, &path, accounts) else {
             continue;
         };
-        if readers.iter().any(|p| p.reader.name == name) {
+        let name = &parsed.reader.name;
+        if readers.iter().any(|p| p.reader.name == *name) {
             let invalid = Invalid::new(
                 format!("a second token reader named {name:?}"),
                 "a name no other [[serve.token-reader]] uses",
             );
-            let item_span = entry.get("name").map_or(span.clone(), |i| i.span());
-            ctx.issue(
-                &item_span,
-                join(&path, "name"),
-                Some(format!("{name:?}")),
-                invalid,
-            );
+            let item_span = entry.get("name").map_or(span, |i| i.span());
+            let shown = Some(format!("{name:?}"));
+            ctx.issue(&item_span, join(&path, "name"), shown, invalid);
             continue;
         }
-        readers.push(ParsedReader {
-            reader: TokenReaderSettings {
-                name,
-                bearer,
-                accounts: reader_accounts,
-            },
-            bearer_key: join(&path, "bearer"),
-            bearer_span: entry.get("bearer").map_or(span, |i| i.span()),
-        });
+        readers.push(parsed);
     }
     readers
+}
+
+/// One `[[serve.token-reader]]` at `path`; `None` (reported) without a valid name and bearer.
+fn reader(
+    ctx: &mut Ctx<'_>,
+    entry: &DeTable<'_>,
+    span: &Range<usize>,
+    path: &str,
+    accounts: &[String],
+) -> Option<ParsedReader> {
+    ctx.check_keys(entry, path, "[[serve.token-reader]]", TOKEN_READER_KEYS);
+    let name = ctx.checked(entry, path, "name", reader_name);
+    if name.is_none() && !entry.contains_key("name") {
+        ctx.missing(span, path, "name", "a short name such as \"eso-prod\"");
+    }
+    let bearer = secret(ctx, entry, path, "bearer");
+    if bearer.is_none() && !entry.contains_key("bearer") {
+        let allowed = "a secret, e.g. { env = \"TOKENTOP_ESO_BEARER\" }";
+        ctx.missing(span, path, "bearer", allowed);
+    }
+    let accounts = reader_accounts(ctx, entry, path, accounts);
+    Some(ParsedReader {
+        reader: TokenReaderSettings {
+            name: name?,
+            bearer: bearer?,
+            accounts,
+        },
+        bearer_key: join(path, "bearer"),
+        bearer_span: entry.get("bearer").map_or(span.clone(), |i| i.span()),
+    })
 }
 
 /// Like an account name (it becomes a metric label and a log word); `default` is the

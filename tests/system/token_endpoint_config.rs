@@ -159,9 +159,7 @@ fn tokens_leave_loopback_only_over_tls() {
         errors.contains("serve.token-endpoint = true: serves tokens on 0.0.0.0:9477, which is not loopback, without TLS"),
         "{errors}"
     );
-    let errors = errors_of(&format!(
-        "listen = \"0.0.0.0:9477\"\ntls-cert = \"/etc/tokentop/tls.crt\"\n"
-    ));
+    let errors = errors_of("listen = \"0.0.0.0:9477\"\ntls-cert = \"/etc/tokentop/tls.crt\"\n");
     assert!(errors.contains("serve.tls-key: missing"), "{errors}");
 
     let text = format!(
