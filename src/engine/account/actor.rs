@@ -322,11 +322,7 @@ impl AccountActor {
     /// A consumer read the token or sent with an old one: shown at once.
     fn on_consumed(&mut self, consumed: Consumed) {
         let stale = consumed == Consumed::StaleSend;
-        if self
-            .consumers
-            .record(consumed, self.shared.clock.now_unix())
-            && stale
-        {
+        if self.consumers.record(consumed, self.shared.clock.now_unix()) && stale {
             tracing::warn!(account = %self.settings.name, "an application sent the previous token through the proxy after the rotation: it has not picked up the new token (the proxy used the current one)");
         }
         self.snapshot.consumers = self.consumers.view();

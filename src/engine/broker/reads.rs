@@ -34,9 +34,7 @@ impl TokenBroker {
             })
         };
         let Some(token) = view.token else {
-            return refuse(
-                "has no token (configure access-token or run `tokentop exchange`)".into(),
-            );
+            return refuse("has no token (configure access-token or run `tokentop exchange`)".into());
         };
         if !view.settled {
             return refuse("its token was not inspected yet; ask again in a moment".into());
@@ -93,6 +91,7 @@ pub fn bearer_of(header: &str) -> Option<&str> {
         .then_some(token.trim())
         .filter(|token| !token.is_empty())
 }
+
 
 #[cfg(test)]
 mod tests {
