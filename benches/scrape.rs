@@ -269,6 +269,7 @@ async fn bench_cpu() {
     let options = ServeOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         bearer_token: None,
+        tls: None,
     };
     let mut serving = tokentop::serve::start(
         &options,

@@ -57,15 +57,20 @@ pub(crate) fn parse(
     };
     let root = doc.get_ref();
     ctx.check_keys(root, "", "the top level", TOP_LEVEL_KEYS);
+    let graph = sections::graph(&mut ctx, root);
+    let refresh = sections::refresh(&mut ctx, root);
+    let has_accounts = root.contains_key("account");
+    let accounts = account::accounts(&mut ctx, root);
+    let account_names = account_names(&accounts, has_accounts);
     let config = FileConfig {
-        graph: sections::graph(&mut ctx, root),
-        refresh: sections::refresh(&mut ctx, root),
-        has_accounts: root.contains_key("account"),
-        accounts: account::accounts(&mut ctx, root),
+        graph,
+        refresh,
+        has_accounts,
+        accounts,
         logs: telemetry::logs(&mut ctx, root),
         patterns: telemetry::patterns(&mut ctx, root),
         ui: sections::ui(&mut ctx, root),
-        serve: sections::serve(&mut ctx, root),
+        serve: sections::serve(&mut ctx, root, &account_names),
         proxy: proxy::proxy(&mut ctx, root),
         cluster: cluster::cluster(&mut ctx, root),
         webhook: webhook::webhook(&mut ctx, root),
@@ -73,6 +78,17 @@ pub(crate) fn parse(
     };
     issues.append(&mut ctx.issues);
     config
+}
+
+/// The names accounts will have: the file's, or without any `[[account]]` the one the
+/// `WHATSAPP_*` variables define, `default`.
+fn account_names(accounts: &[AccountSettings], has_accounts: bool) -> Vec<String> {
+    if has_accounts {
+        accounts.iter().map(|a| a.name.clone()).collect()
+    } else {
+        // env.rs names the account of the WHATSAPP_* variables so.
+        vec!["default".to_string()]
+    }
 }
 
 /// The 1-based line where each `[[account]]` table starts; empty when the text is not TOML.

@@ -17,6 +17,7 @@ mod secrets;
 mod sections;
 mod settings;
 mod telemetry;
+mod token_readers;
 mod values;
 mod webhook;
 
@@ -26,6 +27,7 @@ pub use on_publish::{
     DEFAULT_ON_PUBLISH_TIMEOUT, NotifySignal, OnPublishSettings, RestartSpec, SignalSpec,
 };
 pub use settings::*;
+pub use token_readers::{DEFAULT_READER, TokenReaderSettings};
 pub(crate) use values::listen_addr;
 pub use values::url_without_password;
 pub use webhook::{ForwardSettings, TlsFiles, WebhookSettings};
@@ -238,7 +240,7 @@ fn explicit_source(overrides: &Overrides, env: &EnvSnapshot) -> Option<&'static 
 /// example config and documentation check themselves against. `[[account]]`'s
 /// `test-message` is a table, listed as `account.test-message`.
 pub fn known_keys() -> Vec<(&'static str, &'static str)> {
-    let tables: [(&'static str, &[&'static str]); 13] = [
+    let tables: [(&'static str, &[&'static str]); 14] = [
         ("graph", sections::GRAPH_KEYS),
         ("refresh", sections::REFRESH_KEYS),
         ("account", account::ACCOUNT_KEYS),
@@ -248,6 +250,7 @@ pub fn known_keys() -> Vec<(&'static str, &'static str)> {
         ("pattern", telemetry::PATTERN_KEYS),
         ("ui", sections::UI_KEYS),
         ("serve", sections::SERVE_KEYS),
+        ("serve.token-reader", token_readers::TOKEN_READER_KEYS),
         ("proxy", proxy::PROXY_KEYS),
         ("cluster", cluster::CLUSTER_KEYS),
         ("webhook", webhook::WEBHOOK_KEYS),
@@ -256,7 +259,11 @@ pub fn known_keys() -> Vec<(&'static str, &'static str)> {
     tables
         .into_iter()
         .flat_map(|(table, keys)| keys.iter().map(move |key| (table, *key)))
-        .filter(|(table, key)| *key != "test-message" && (*table, *key) != ("webhook", "forward"))
+        .filter(|(table, key)| {
+            *key != "test-message"
+                && (*table, *key) != ("webhook", "forward")
+                && (*table, *key) != ("serve", "token-reader")
+        })
         .collect()
 }
 

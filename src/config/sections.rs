@@ -26,7 +26,15 @@ pub(crate) const REFRESH_KEYS: &[&str] = &[
     "expiring-system-user",
 ];
 pub(crate) const UI_KEYS: &[&str] = &["tick", "theme", "mouse"];
-pub(crate) const SERVE_KEYS: &[&str] = &["listen", "bearer-token"];
+pub(crate) const SERVE_KEYS: &[&str] = &[
+    "listen",
+    "bearer-token",
+    "tls-cert",
+    "tls-key",
+    "token-endpoint",
+    "token-bearer",
+    "token-reader",
+];
 
 /// Limits of `[graph] timeout`.
 pub(crate) const GRAPH_TIMEOUT_RANGE: (Duration, Duration) = (SECOND, Duration::from_secs(300));
@@ -186,13 +194,17 @@ pub(crate) fn ui(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> UiSettings {
     ui
 }
 
-pub(crate) fn serve(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> ServeSettings {
+/// `[serve]`; `accounts` are the configured account names (a token reader's `accounts` may
+/// list only those).
+pub(crate) fn serve(ctx: &mut Ctx<'_>, root: &DeTable<'_>, accounts: &[String]) -> ServeSettings {
     let mut serve = ServeSettings::default();
-    let Some((table, _)) = ctx.table(root, "", "serve") else {
+    let Some((table, span)) = ctx.table(root, "", "serve") else {
         return serve;
     };
     ctx.check_keys(table, "serve", "[serve]", SERVE_KEYS);
     serve.listen = ctx.checked(table, "serve", "listen", values::listen_addr);
     serve.bearer_token = secret(ctx, table, "serve", "bearer-token");
+    serve.tls = super::webhook::tls_files(ctx, table, "serve", &span);
+    super::token_readers::token_endpoint(ctx, table, &span, &mut serve, accounts);
     serve
 }

@@ -239,19 +239,34 @@ pub enum Theme {
 }
 
 /// `[serve]`: the HTTP endpoint for Prometheus and probes (`/metrics`, `/healthz`,
-/// `/readyz`, `/status`). Off unless `listen` is set.
+/// `/readyz`, `/status`) and, when `token-endpoint` is on, the accounts' tokens
+/// (`/v1/accounts/{name}/token`). Off unless `listen` is set.
 #[derive(Debug, Clone, Default)]
 pub struct ServeSettings {
     pub listen: Option<std::net::SocketAddr>,
-    /// When set, every request must carry `Authorization: Bearer <this>`.
+    /// When set, `/metrics` and `/status` need `Authorization: Bearer <this>`.
     pub bearer_token: Option<secrecy::SecretString>,
+    /// PEM certificate chain and key: TLS on the listener itself (reloaded on SIGHUP).
+    pub tls: Option<super::TlsFiles>,
+    /// `token-endpoint = true`: serve `GET /v1/accounts/{name}/token`.
+    pub token_endpoint: bool,
+    /// The bearer that reads every account's token, as reader [`super::DEFAULT_READER`].
+    pub token_bearer: Option<secrecy::SecretString>,
+    /// `[[serve.token-reader]]`: clients with bearers of their own, optionally for some
+    /// accounts. Who may read an account: `token_readers_of` (config/token_readers.rs).
+    pub token_readers: Vec<super::TokenReaderSettings>,
 }
 
 impl PartialEq for ServeSettings {
-    /// Secrets are not compared: two settings are equal when they listen alike and both do
-    /// (or do not) require a bearer token.
+    /// Secrets are compared by presence only: two settings are equal when they listen and
+    /// serve alike and both do (or do not) require each bearer.
     fn eq(&self, other: &Self) -> bool {
-        self.listen == other.listen && self.bearer_token.is_some() == other.bearer_token.is_some()
+        self.listen == other.listen
+            && self.bearer_token.is_some() == other.bearer_token.is_some()
+            && self.tls == other.tls
+            && self.token_endpoint == other.token_endpoint
+            && self.token_bearer.is_some() == other.token_bearer.is_some()
+            && self.token_readers == other.token_readers
     }
 }
 

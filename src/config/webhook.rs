@@ -109,7 +109,7 @@ pub(crate) fn webhook(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> WebhookSettings 
     if let Some(limit) = size(ctx, "max-queue", MIB, 1024 * 1024 * MIB) {
         webhook.max_queue = limit;
     }
-    webhook.tls = tls_files(ctx, table, &span);
+    webhook.tls = tls_files(ctx, table, path, &span);
     webhook.forward = forwards(ctx, table);
     if webhook.listen.is_some() && webhook.verify_token.is_none() {
         let invalid = Invalid::new(
@@ -137,14 +137,15 @@ fn callback_path(text: &str) -> Result<String, Invalid> {
     }
 }
 
-/// `tls-cert` and `tls-key`: both or neither.
-fn tls_files(
+/// `tls-cert` and `tls-key` of the table at `path` (`webhook`, `serve`): both or neither.
+pub(crate) fn tls_files(
     ctx: &mut Ctx<'_>,
     table: &DeTable<'_>,
+    path: &str,
     span: &std::ops::Range<usize>,
 ) -> Option<TlsFiles> {
-    let cert = ctx.string(table, "webhook", "tls-cert");
-    let key = ctx.string(table, "webhook", "tls-key");
+    let cert = ctx.string(table, path, "tls-cert");
+    let key = ctx.string(table, path, "tls-key");
     match (cert, key) {
         (Some(cert), Some(key)) => Some(TlsFiles {
             cert: ctx.resolve(&cert),
@@ -161,7 +162,7 @@ fn tls_files(
                 "missing: TLS needs both the certificate chain and its private key",
                 "tls-cert = \"/etc/tokentop/fullchain.pem\" and tls-key = \"/etc/tokentop/privkey.pem\" (PEM files)",
             );
-            ctx.issue(span, join("webhook", missing), None, invalid);
+            ctx.issue(span, join(path, missing), None, invalid);
             None
         }
     }

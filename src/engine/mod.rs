@@ -157,7 +157,11 @@ impl Engine {
             poll_permits: Arc::new(tokio::sync::Semaphore::new(health::CONCURRENT_POLLS)),
             auto_refresh: options.auto_refresh,
             revocations: revocations::Revocations::load(&settings.data_dir),
-            token_readers: Default::default(),
+            token_readers: settings
+                .accounts
+                .iter()
+                .map(|a| (a.name.clone(), settings.serve.token_readers_of(&a.name)))
+                .collect(),
         });
         let stop_sources = start_telemetry(settings, &options, event_tx, telemetry_rx);
         let mut links = Vec::new();

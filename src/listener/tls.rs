@@ -1,6 +1,7 @@
-//! TLS on a listener itself (the webhook relay's: Meta posts only to HTTPS): PEM certificate
-//! chain and key, read again on SIGHUP (a renewed certificate needs no restart), handshakes
-//! done beside the accept loop so a slow client never holds the others up.
+//! TLS on a listener itself (the webhook relay's: Meta posts only to HTTPS; `[serve]`'s, which
+//! hands out tokens off loopback only with it): PEM certificate chain and key, read again on
+//! SIGHUP (a renewed certificate needs no restart), handshakes done beside the accept loop so
+//! a slow client never holds the others up.
 
 use std::io;
 use std::path::Path;
@@ -31,7 +32,7 @@ pub fn load(files: &TlsFiles) -> anyhow::Result<Arc<ServerConfig>> {
     let certs = certificates(&files.cert)?;
     let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|err| {
         anyhow::anyhow!(
-            "{}: no PEM private key read ({err}); [webhook] tls-key must be the key of tls-cert",
+            "{}: no PEM private key read ({err}); tls-key must be the key of tls-cert",
             files.key.display()
         )
     })?;
@@ -57,7 +58,7 @@ fn certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
         })?;
     if certs.is_empty() {
         bail!(
-            "{}: no certificate in it; [webhook] tls-cert must be a PEM chain (server certificate first)",
+            "{}: no certificate in it; tls-cert must be a PEM chain (server certificate first)",
             path.display()
         );
     }

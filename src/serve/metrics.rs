@@ -356,6 +356,18 @@ impl Metrics {
         self.cached = [None, None, None, None];
     }
 
+    /// Registers families kept outside these metrics (the token endpoint's, which its
+    /// handlers count into), rendered with the rest.
+    pub fn register_outside(&mut self, register: impl FnOnce(&mut Registry)) {
+        register(&mut self.registry);
+        self.cached = [None, None, None, None];
+    }
+
+    /// Families registered with [`Self::register_outside`] changed: encode again.
+    pub fn outside_changed(&mut self) {
+        self.cached = [None, None, None, None];
+    }
+
     /// The exposition gzip-compressed, as Prometheus asks for it: at 1,000 accounts a tenth
     /// of the plain size. Compressed again only after a change.
     pub fn render_gzip(&mut self, format: Format) -> Result<Bytes, std::fmt::Error> {

@@ -55,6 +55,7 @@ struct Monitor {
     engine: EngineHandle,
     graph_requests: Option<RequestCounts>,
     relay: Option<crate::webhook::RelayStats>,
+    token_reads: Option<super::token_metrics::TokenReadMetrics>,
     pending_pings: Vec<(RequestId, oneshot::Sender<()>)>,
     next_ping: RequestId,
 }
@@ -71,6 +72,7 @@ pub fn spawn(
     engine: EngineHandle,
     graph: GraphRecords,
     relay: Option<crate::webhook::RelayStats>,
+    token_reads: Option<super::token_metrics::TokenReadMetrics>,
 ) -> MonitorLink {
     let names: Vec<String> = settings.accounts.iter().map(|a| a.name.clone()).collect();
     let mut metrics = Metrics::new(&names);
@@ -84,6 +86,9 @@ pub fn spawn(
     for entry in &history {
         metrics.observe(&EngineEvent::History(Box::new(entry.clone())));
     }
+    if let Some(reads) = &token_reads {
+        metrics.register_outside(|registry| reads.register(registry));
+    }
     let mut status = LiveStatus::new(settings, history);
     if let Some(served) = graph.served_versions {
         status.watch_served_versions(served);
@@ -94,6 +99,7 @@ pub fn spawn(
         engine,
         graph_requests: graph.requests,
         relay,
+        token_reads,
         pending_pings: Vec::new(),
         next_ping: 1,
     };
@@ -165,6 +171,9 @@ impl Monitor {
                 }
                 if let Some(relay) = &self.relay {
                     self.metrics.webhook_relay(relay);
+                }
+                if self.token_reads.as_ref().is_some_and(|r| r.take_changed()) {
+                    self.metrics.outside_changed();
                 }
                 let body = if gzip {
                     self.metrics.render_gzip(format)

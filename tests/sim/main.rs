@@ -22,4 +22,5 @@ mod sim_control;
 mod sim_meta;
 mod sim_shapes;
 mod sim_webhooks;
+mod token_endpoint_sim;
 mod webhook_relay;

@@ -42,6 +42,11 @@ impl Daemon {
         }
     }
 
+    /// The daemon's HOME, which holds its config (paths in it are relative to it) and data.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("daemon.err")).unwrap_or_default()
     }
