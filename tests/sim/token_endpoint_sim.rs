@@ -173,6 +173,43 @@ async fn readers_get_the_published_token_and_everyone_else_a_reason() {
     let support = read(&base, "support", Some(TOKEN_BEARER)).await;
     assert_eq!(support.body["token"], tokens.support.as_str());
 
+    // Who picked the token up: main's two readers did; doomed's one reader has not read.
+    let picked_up = |report: &Value, index: usize| {
+        let readers = report["accounts"][index]["consumers"]["readers"]
+            .as_array()
+            .cloned();
+        readers.map(|readers| {
+            readers
+                .iter()
+                .map(|r| {
+                    (
+                        r["name"].as_str().unwrap_or("").to_string(),
+                        r["picked_up"] == true,
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    daemon
+        .wait_for("main's readers in /status", async |d| {
+            let (_, json) = d.get("/status", Some(SCRAPE)).await;
+            let report: Value = serde_json::from_str(&json).unwrap();
+            picked_up(&report, 0) == Some(vec![("default".into(), true), ("eso-prod".into(), true)])
+        })
+        .await;
+    let (_, json) = daemon.get("/status", Some(SCRAPE)).await;
+    let report: Value = serde_json::from_str(&json).unwrap();
+    let unread = Some(vec![("default".to_string(), false)]);
+    assert_eq!(picked_up(&report, 2), unread, "nobody read doomed: {json}");
+    let scrape = daemon.metrics(SCRAPE).await;
+    for line in [
+        r#"tokentop_token_readers{account="main"} 2"#,
+        r#"tokentop_token_readers_picked_up{account="main"} 2"#,
+        r#"tokentop_token_readers_picked_up{account="support"} 1"#,
+    ] {
+        assert!(scrape.contains(line), "no {line} in:\n{scrape}");
+    }
+
     // Meta says the token is invalid: 503 with the reason, so ESO keeps its last good copy.
     assert!(sim.handle().invalidate(&tokens.doomed));
     daemon
