@@ -3,8 +3,6 @@
 //! makes, the error class of each injected fault, `appsecret_proof`, and that no secret ever
 //! reaches a log line or an error.
 
-use std::io;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -729,27 +727,6 @@ async fn latency_beyond_the_request_timeout_is_a_transient_timeout() -> TestResu
 // Secrets
 // ---------------------------------------------------------------------------------------------
 
-/// Everything written by the tracing subscriber of one test.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 /// The race behind a flaky secret test: a call site first reached on another thread, while this
 /// thread's subscriber is the only one alive, must still reach this thread's subscriber.
 #[test]
@@ -757,16 +734,7 @@ fn a_call_site_first_reached_on_another_thread_still_reaches_the_capture() {
     fn log_line(word: &str) {
         tracing::debug!(word, "trace capture probe");
     }
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer({
-            let captured = captured.clone();
-            move || captured.clone()
-        })
-        .finish();
-    let _guard = crate::support::trace_capture::set_default(subscriber);
+    let (captured, _guard) = crate::support::trace_capture::capture(tracing::Level::TRACE);
     std::thread::spawn(|| log_line("elsewhere")).join().unwrap();
     log_line("here");
     let logs = captured.text();
@@ -867,21 +835,10 @@ async fn no_secret_reaches_logs_or_errors() -> TestResult {
     })
     .await?;
     let token = env.mint(TokenKind::SystemUser, None);
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer({
-            let captured = captured.clone();
-            move || captured.clone()
-        })
-        .finish();
-
-    let seen = {
-        // Current-thread runtime: the sim's tasks run on this thread, so they log here too.
-        let _guard = crate::support::trace_capture::set_default(subscriber);
-        exercise_everything(&env, &token).await
-    };
+    let (captured, guard) = crate::support::trace_capture::capture(tracing::Level::TRACE);
+    // Current-thread runtime: the sim's tasks run on this thread, so they log here too.
+    let seen = exercise_everything(&env, &token).await;
+    drop(guard);
 
     let logs = captured.text();
     assert!(

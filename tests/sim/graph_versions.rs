@@ -3,8 +3,7 @@
 //! Graph client noting a dead version's calls served as a newer one, logging it once, and
 //! never reading or logging a header that is not a version.
 
-use std::io;
-use std::sync::{Arc, Mutex};
+use crate::support::trace_capture::Captured;
 use std::time::Duration;
 
 use reqwest::{Client, StatusCode};
@@ -162,39 +161,8 @@ async fn every_graph_answer_names_the_version_that_served_it() {
     assert_eq!(version.as_deref(), Some("v22.0"));
 }
 
-/// Everything written by a scoped tracing subscriber.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer({
-            let captured = captured.clone();
-            move || captured.clone()
-        })
-        .finish();
-    let guard = crate::support::trace_capture::set_default(subscriber);
-    (captured, guard)
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
+    crate::support::trace_capture::capture(tracing::Level::DEBUG)
 }
 
 #[tokio::test]

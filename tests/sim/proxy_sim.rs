@@ -938,6 +938,34 @@ fn metrics_url(daemon: &ProxyDaemon) -> Option<String> {
     Some(format!("http://{addr}/metrics"))
 }
 
+/// Scrapes the daemon's `/metrics` until every line of `expected` is in it (30 s at most).
+async fn wait_for_metrics(daemon: &ProxyDaemon, expected: &[&str]) {
+    let http = http();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let scrape = match metrics_url(daemon) {
+            Some(metrics) => http
+                .get(&metrics)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+            None => String::new(),
+        };
+        if expected.iter().all(|line| scrape.contains(line)) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{expected:?} never showed in /metrics:\n{scrape}\n--- stderr ---\n{}",
+            daemon.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxied_sends_count_as_delivery_source_proxy_in_the_metrics() {
     let sim = start_sim().await;
@@ -975,29 +1003,7 @@ async fn proxied_sends_count_as_delivery_source_proxy_in_the_metrics() {
         r#"tokentop_messages_total{account="main",source="proxy",outcome="failed"} 1"#,
         r#"tokentop_message_failures_total{account="main",code="131026"} 1"#,
     ];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let scrape = match metrics_url(&daemon) {
-            Some(metrics) => http
-                .get(&metrics)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-            None => String::new(),
-        };
-        if expected.iter().all(|line| scrape.contains(line)) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the proxy's sends never showed in /metrics:\n{scrape}\n--- stderr ---\n{}",
-            daemon.stderr()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_metrics(&daemon, &expected).await;
     // The refused send has a history row; the accepted ones do not (see docs/proxy.md).
     let history = std::fs::read_to_string(daemon.data_dir().join("history.jsonl")).unwrap();
     let proxy_rows: Vec<&str> = history
@@ -1310,30 +1316,11 @@ async fn a_send_still_carrying_the_previous_token_is_counted_as_stale() {
         sent.iter().all(|m| m.access_token != access),
         "a send went upstream with the previous token"
     );
-    let expected = r#"tokentop_proxy_stale_token_sends{account="main"} 2"#;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let scrape = match metrics_url(&daemon) {
-            Some(metrics) => http
-                .get(&metrics)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-            None => String::new(),
-        };
-        if scrape.contains(expected) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{expected} never showed:\n{scrape}\n--- stderr ---\n{}",
-            daemon.stderr()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_metrics(
+        &daemon,
+        &[r#"tokentop_proxy_stale_token_sends{account="main"} 2"#],
+    )
+    .await;
     let stderr = daemon.stderr();
     let warnings = stderr.matches("has not picked up the new token").count();
     assert_eq!(warnings, 1, "one warning per rotation:\n{stderr}");

@@ -30,3 +30,39 @@ pub fn set_default(subscriber: impl tracing::Subscriber + Send + Sync + 'static)
     tracing::callsite::rebuild_interest_cache();
     guard
 }
+
+/// Everything a scoped subscriber of [`capture`] wrote.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// This thread's events up to `level`, in plain text, until the guard is dropped.
+pub fn capture(level: tracing::Level) -> (Captured, DefaultGuard) {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_ansi(false)
+        .with_writer({
+            let captured = captured.clone();
+            move || captured.clone()
+        })
+        .finish();
+    let guard = set_default(subscriber);
+    (captured, guard)
+}
