@@ -1,7 +1,7 @@
 //! The bearer-token check of tokentop's two HTTP listeners: `[serve] bearer-token` on
 //! `/metrics` and `/status`, and `[proxy] client-token` on the Graph API proxy.
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
@@ -35,13 +35,21 @@ fn digest(text: &str) -> [u8; 32] {
 
 /// The token of an `Authorization: Bearer` header; the scheme is case-insensitive (RFC 9110),
 /// so `bearer x` from a hand-written client counts too.
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
+}
+
+/// Says on a 401 which scheme a listener wants (RFC 6750).
+pub fn add_challenge(headers: &mut HeaderMap) {
+    headers.insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"tokentop\""),
+    );
 }
 
 #[cfg(test)]
@@ -60,6 +68,7 @@ mod tests {
         assert_eq!(with("BEARER abc").as_deref(), Some("abc"));
         assert_eq!(with("Basic abc"), None);
         assert_eq!(with("Bearer "), None);
+        assert_eq!(with("abc"), None, "a token without a scheme is no bearer");
         assert_eq!(bearer_token(&HeaderMap::new()), None);
     }
 

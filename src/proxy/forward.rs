@@ -117,12 +117,7 @@ async fn forward(
             &format!("account {account}: {err}"),
         )
     })?;
-    if let Some(credential) = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(crate::engine::broker::bearer_of)
-    {
+    if let Some(credential) = crate::bearer::bearer_token(&parts.headers) {
         // An application still sending the token before the rotation has not picked it up.
         proxy.broker.note_client_credential(&account, credential);
     }

@@ -51,10 +51,7 @@ async fn require_bearer(
         StatusCode::UNAUTHORIZED,
         "401 Unauthorized: send `Authorization: Bearer <token>` with the token of [serve] bearer-token\n",
     );
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"tokentop\""),
-    );
+    crate::bearer::add_challenge(response.headers_mut());
     response
 }
 

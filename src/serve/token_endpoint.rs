@@ -181,10 +181,7 @@ fn unauthorized(metrics_bearer: bool) -> Response {
         "send `Authorization: Bearer <token>` with [serve] token-bearer or a [[serve.token-reader]] bearer"
     };
     let mut response = error(StatusCode::UNAUTHORIZED, message);
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"tokentop\""),
-    );
+    crate::bearer::add_challenge(response.headers_mut());
     response
 }
 

@@ -12,7 +12,7 @@
 
 mod reads;
 
-pub use reads::{TokenReading, bearer_of};
+pub use reads::TokenReading;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

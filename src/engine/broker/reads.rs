@@ -74,36 +74,15 @@ impl TokenBroker {
         let Ok(link) = self.link(account) else {
             return;
         };
-        let view = link.token.borrow().clone();
-        let Some(previous) = view.previous_fingerprint else {
-            return;
+        let stale = {
+            let view = link.token.borrow();
+            view.previous_fingerprint.as_ref().is_some_and(|previous| {
+                let carried = fingerprint(&SecretString::from(credential.to_string()));
+                carried == *previous && view.fingerprint.as_ref() != Some(&carried)
+            })
         };
-        let carried = fingerprint(&SecretString::from(credential.to_string()));
-        if carried == previous && view.token.as_ref().map(fingerprint) != Some(carried) {
+        if stale {
             let _ = link.tx.send(AccountMsg::Consumed(Consumed::StaleSend));
         }
-    }
-}
-
-/// The bearer token of an `Authorization` header value, if it is one.
-pub fn bearer_of(header: &str) -> Option<&str> {
-    let (scheme, token) = header.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
-        .filter(|token| !token.is_empty())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_bearer_is_read_from_either_case_and_nothing_else_is() {
-        assert_eq!(bearer_of("Bearer EAAGabc"), Some("EAAGabc"));
-        assert_eq!(bearer_of("bearer  EAAGabc "), Some("EAAGabc"));
-        assert_eq!(bearer_of("Basic dXNlcg=="), None);
-        assert_eq!(bearer_of("Bearer "), None);
-        assert_eq!(bearer_of("EAAGabc"), None);
     }
 }
