@@ -12,7 +12,7 @@ use crate::engine::history::{HistoryError, Outcome};
 use crate::engine::publish::health::{FailReason, PublishError};
 use crate::engine::publish::notify::{restart_unit, send_signal};
 use crate::engine::publish::token_file::{token_file_is_current, write_token_file};
-use crate::engine::publish::{env_file_holds, env_file_is_stale, run_on_refresh, write_env_file};
+use crate::engine::publish::{EnvFileToken, env_file_token, run_on_refresh, write_env_file};
 use crate::engine::store::fingerprint;
 use crate::mask::mask;
 
@@ -49,6 +49,13 @@ impl Targets {
     }
 }
 
+/// Which publish files already hold the current token, read once at start or takeover.
+#[derive(Debug, Clone, Copy)]
+struct FilesHolding {
+    env_file: bool,
+    token_file: bool,
+}
+
 impl AccountActor {
     /// At start and after taking over another process's token: an env-file holding another
     /// token than the current one (a publish failed or was cut short before a restart)
@@ -60,22 +67,27 @@ impl AccountActor {
             return;
         };
         let settings = self.settings.clone();
-        let env_stale = settings
+        // Each file is read once: what it holds decides both its health and the republish.
+        let env_file = settings
             .env_file
             .as_ref()
-            .is_some_and(|path| env_file_is_stale(path, &token));
-        let token_file_stale = settings
+            .map(|path| env_file_token(path, &token));
+        let token_file_current = settings
             .token_file
             .as_ref()
-            .is_some_and(|path| !token_file_is_current(path, &token, settings.token_file_mode));
-        self.note_targets_holding(&token);
+            .map(|path| token_file_is_current(path, &token, settings.token_file_mode));
+        let files_holding = FilesHolding {
+            env_file: env_file == Some(EnvFileToken::Current),
+            token_file: token_file_current == Some(true),
+        };
+        self.note_targets_holding(&token, files_holding);
         if !self.shared.auto_refresh {
             return;
         }
-        if env_stale {
+        if env_file == Some(EnvFileToken::Older) {
             tracing::info!(account = %settings.name, "the env-file holds an older token; publishing the current one");
             let _ = self.publish().await;
-        } else if token_file_stale {
+        } else if token_file_current == Some(false) {
             tracing::info!(account = %settings.name, "the token file does not hold the current token; writing it");
             let _ = self
                 .publish_to(Targets::only(PublishTarget::TokenFile))
@@ -86,18 +98,12 @@ impl AccountActor {
     /// Marks the targets that already hold `token` as current: the files that hold it, and
     /// the on-refresh command, which ran where the token was made (this process before a
     /// restart, or the cluster member that refreshed).
-    fn note_targets_holding(&mut self, token: &SecretString) {
-        let settings = &self.settings;
+    fn note_targets_holding(&mut self, token: &SecretString, files: FilesHolding) {
         let fingerprint = fingerprint(token);
-        for target in configured_targets(settings) {
+        for target in configured_targets(&self.settings) {
             let holds = match target {
-                PublishTarget::EnvFile => settings
-                    .env_file
-                    .as_ref()
-                    .is_some_and(|path| env_file_holds(path, token)),
-                PublishTarget::TokenFile => settings.token_file.as_ref().is_some_and(|path| {
-                    token_file_is_current(path, token, settings.token_file_mode)
-                }),
+                PublishTarget::EnvFile => files.env_file,
+                PublishTarget::TokenFile => files.token_file,
                 // Commands ran where the token was made.
                 PublishTarget::OnRefresh | PublishTarget::Signal | PublishTarget::Restart => true,
             };
@@ -137,7 +143,7 @@ impl AccountActor {
             // until then they wait with the failed ones, for the next check.
             let others_behind = failed.any() || self.pending_publish.without(targets).any();
             if target.tells_the_consumer() && others_behind {
-                if configured_targets(&self.settings).contains(&target) {
+                if self.publish_health.configures(target) {
                     failed = failed.with(target);
                 }
                 continue;

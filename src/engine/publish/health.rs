@@ -164,11 +164,9 @@ impl PublishHealth {
         }
     }
 
-    /// Every target holds `fingerprint`.
-    pub fn all_current(&self, fingerprint: Option<&str>) -> bool {
-        self.targets
-            .iter()
-            .all(|(_, record)| record.held.as_deref() == fingerprint && fingerprint.is_some())
+    /// The account configures `target`.
+    pub fn configures(&self, target: PublishTarget) -> bool {
+        self.targets.iter().any(|(t, _)| *t == target)
     }
 
     pub fn view(&self, fingerprint: Option<&str>) -> Vec<TargetHealth> {
@@ -188,16 +186,21 @@ impl PublishHealth {
 mod tests {
     use super::*;
 
+    /// Every target holds `fingerprint` (what `tokentop_token_usable` requires of them).
+    fn all_current(health: &PublishHealth, fingerprint: Option<&str>) -> bool {
+        health.view(fingerprint).iter().all(|t| t.current)
+    }
+
     #[test]
     fn a_target_is_current_only_while_it_holds_the_current_token() {
         let mut health = PublishHealth::new([PublishTarget::EnvFile, PublishTarget::OnRefresh]);
-        assert!(!health.all_current(Some("a")));
+        assert!(!all_current(&health, Some("a")));
         health.holds(PublishTarget::EnvFile, "a");
-        assert!(!health.all_current(Some("a")));
+        assert!(!all_current(&health, Some("a")));
         health.holds(PublishTarget::OnRefresh, "a");
-        assert!(health.all_current(Some("a")));
+        assert!(all_current(&health, Some("a")));
         // A new token: nobody holds it until published.
-        assert!(!health.all_current(Some("b")));
+        assert!(!all_current(&health, Some("b")));
         health.succeeded(PublishTarget::EnvFile, "b", 10);
         let error = PublishError::new(FailReason::Exit, "hook exited with 3");
         health.failed(PublishTarget::OnRefresh, &error, 11);
@@ -209,9 +212,9 @@ mod tests {
             view[1].last_failure.as_ref().unwrap().reason,
             FailReason::Exit
         );
-        assert!(!health.all_current(Some("b")));
+        assert!(!all_current(&health, Some("b")));
         health.succeeded(PublishTarget::OnRefresh, "b", 20);
-        assert!(health.all_current(Some("b")));
+        assert!(all_current(&health, Some("b")));
         // The failure stays on record after the success, for "last failure" columns.
         assert_eq!(
             health.view(Some("b"))[1].last_failure.as_ref().unwrap().at,
@@ -225,8 +228,10 @@ mod tests {
         health.succeeded(PublishTarget::EnvFile, "a", 1);
         assert_eq!(health.view(Some("a")).len(), 1);
         assert!(!health.view(None)[0].current);
-        assert!(!health.all_current(None));
-        assert!(PublishHealth::new([]).all_current(Some("a")));
+        assert!(!all_current(&health, None));
+        assert!(health.configures(PublishTarget::TokenFile));
+        assert!(!health.configures(PublishTarget::EnvFile));
+        assert!(all_current(&PublishHealth::new([]), Some("a")));
     }
 
     #[test]

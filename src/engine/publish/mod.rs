@@ -80,12 +80,26 @@ pub fn write_env_file(
 /// Whether the env-file at `path` exists and holds another `WHATSAPP_ACCESS_TOKEN` than
 /// `token` (a restart after a failed or interrupted publish finds it stale).
 pub fn env_file_is_stale(path: &Path, token: &SecretString) -> bool {
-    held_access_token(path).is_some_and(|value| value != token.expose_secret())
+    env_file_token(path, token) == EnvFileToken::Older
 }
 
-/// Whether the env-file at `path` holds `token` as its `WHATSAPP_ACCESS_TOKEN`.
-pub fn env_file_holds(path: &Path, token: &SecretString) -> bool {
-    held_access_token(path).is_some_and(|value| value == token.expose_secret())
+/// What an env-file holds as its `WHATSAPP_ACCESS_TOKEN`, next to the current token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvFileToken {
+    Current,
+    /// Another token: a publish failed or was cut short.
+    Older,
+    /// No file, an unreadable one, or no such line.
+    Nothing,
+}
+
+/// Reads the env-file at `path` once and says whether it holds `token`.
+pub fn env_file_token(path: &Path, token: &SecretString) -> EnvFileToken {
+    match held_access_token(path) {
+        Some(value) if value == token.expose_secret() => EnvFileToken::Current,
+        Some(_) => EnvFileToken::Older,
+        None => EnvFileToken::Nothing,
+    }
 }
 
 /// The env-file's `WHATSAPP_ACCESS_TOKEN` value, if it can be read and has one.
