@@ -28,7 +28,7 @@ use crate::graph::{Expiry, RequestCounts};
 type FloatGauge = Gauge<f64, AtomicU64>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct AccountLabels {
+pub(super) struct AccountLabels {
     account: String,
 }
 
@@ -565,7 +565,7 @@ impl Metrics {
     }
 }
 
-fn account_labels(account: &str) -> AccountLabels {
+pub(super) fn account_labels(account: &str) -> AccountLabels {
     AccountLabels {
         account: account.to_string(),
     }

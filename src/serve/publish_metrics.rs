@@ -9,6 +9,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::labels::publish_target_label;
+use super::metrics::{AccountLabels, account_labels};
 use crate::engine::AccountSnapshot;
 use crate::engine::history::HistoryEntry;
 use crate::engine::history::cause::{Cause, PublishTarget};
@@ -25,11 +26,6 @@ struct FailureLabels {
     account: String,
     target: &'static str,
     reason: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct AccountLabels {
-    account: String,
 }
 
 #[derive(Default)]
@@ -104,9 +100,7 @@ impl PublishMetrics {
         }
         let valid = snapshot.access.as_ref().is_some_and(|i| i.info.is_valid);
         let usable = valid && !snapshot.state.is_critical() && all_current;
-        let labels = AccountLabels {
-            account: account.clone(),
-        };
+        let labels = account_labels(account);
         self.usable.get_or_create(&labels).set(i64::from(usable));
         let (picked_up, readers) = snapshot.consumers.picked_up();
         let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
