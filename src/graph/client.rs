@@ -399,13 +399,9 @@ pub(super) fn parse_version(version: &str) -> Result<u32, GraphError> {
             "graph API version {version:?} is not valid: expected `v` + digits + `.` + digits, e.g. v25.0"
         ))
     };
-    let rest = version.strip_prefix('v').ok_or_else(invalid)?;
-    let (major, minor) = rest.split_once('.').ok_or_else(invalid)?;
-    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !all_digits(major) || !all_digits(minor) {
-        return Err(invalid());
-    }
-    major.parse().map_err(|_| invalid())
+    super::versions::version_number(version)
+        .map(|(major, _)| major)
+        .ok_or_else(invalid)
 }
 
 /// Node ids go into the URL path, so only id-like values are allowed there.

@@ -46,6 +46,18 @@ pub enum SunsetLevel {
     Critical,
 }
 
+/// `v22.0` as `(22, 0)`: how the client, the header watch and the simulator read a Graph API
+/// version, for checking and ordering; `None` when it is no version. (`config` checks the
+/// same shape in `values::graph_version`: it may not import `graph`.)
+pub fn version_number(version: &str) -> Option<(u32, u32)> {
+    let (major, minor) = version.strip_prefix('v')?.split_once('.')?;
+    let number = |s: &str| {
+        let digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        digits.then(|| s.parse::<u32>().ok()).flatten()
+    };
+    Some((number(major)?, number(minor)?))
+}
+
 /// `version`'s end date: the operator's `[graph] sunsets` first, then Meta's published table;
 /// `None` when none is known.
 pub fn sunset_of(version: &str, configured: &BTreeMap<String, NaiveDate>) -> Option<NaiveDate> {

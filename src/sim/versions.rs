@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::control::{bad_request, parse_body};
 use super::state::SimHandle;
-use crate::graph::versions::{NEWEST_VERSION, RELEASED_VERSIONS};
+use crate::graph::versions::{NEWEST_VERSION, RELEASED_VERSIONS, version_number};
 
 /// The header naming the version that produced an answer.
 pub(crate) const API_VERSION_HEADER: &str = crate::graph::API_VERSION_HEADER;
@@ -116,8 +116,8 @@ impl SimHandle {
             return APP_DEFAULT_VERSION.to_string();
         };
         let newest_dead = self.lock().newest_dead_version;
-        let dead_through = newest_dead.and_then(|index| version_key(RELEASED_VERSIONS[index]));
-        match (version_key(requested), dead_through) {
+        let dead_through = newest_dead.and_then(|index| version_number(RELEASED_VERSIONS[index]));
+        match (version_number(requested), dead_through) {
             (Some(asked), Some(through)) if asked <= through => {
                 oldest_live(newest_dead).to_string()
             }
@@ -147,7 +147,7 @@ fn released_index(name: &str) -> Result<usize, String> {
     }
     match RELEASED_VERSIONS.iter().position(|v| *v == name) {
         Some(index) => Ok(index),
-        None if version_key(name).is_some() => Err(format!(
+        None if version_number(name).is_some() => Err(format!(
             "field `dead`: {quoted:?} is not a version the simulator serves; allowed: {allowed}"
         )),
         None => Err(format!(
@@ -155,18 +155,6 @@ fn released_index(name: &str) -> Result<usize, String> {
              allowed: {allowed}"
         )),
     }
-}
-
-/// `v22.0` as `(22, 0)`, for ordering; `None` when it is no version.
-fn version_key(version: &str) -> Option<(u32, u32)> {
-    let (major, minor) = version.strip_prefix('v')?.split_once('.')?;
-    let number = |s: &str| {
-        s.bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| s.parse::<u32>().ok())
-            .flatten()
-    };
-    Some((number(major)?, number(minor)?))
 }
 
 #[cfg(test)]
