@@ -65,6 +65,15 @@ fn load_ok(text: &str) -> Settings {
     }
 }
 
+/// Each issue's line and key, in the order reported.
+fn places(errors: &ConfigErrors) -> Vec<(Option<usize>, &str)> {
+    errors
+        .issues
+        .iter()
+        .map(|i| (i.line, i.key.as_str()))
+        .collect()
+}
+
 fn load_err(text: &str) -> ConfigErrors {
     match ConfigFile::new(text).load() {
         Ok(settings) => panic!("expected errors for:\n{text}\ngot {settings:?}"),
@@ -491,11 +500,7 @@ fn a_file_with_three_errors_reports_all_three_in_line_order() {
     let errors = load_err(
         "[graph]\nversion = \"x\"\n\n[refresh]\nsend-guard = \"forever\"\n\n[ui]\ntheme = \"neon\"\n",
     );
-    let places: Vec<(Option<usize>, &str)> = errors
-        .issues
-        .iter()
-        .map(|i| (i.line, i.key.as_str()))
-        .collect();
+    let places = places(&errors);
     assert_eq!(
         places,
         [
@@ -711,11 +716,7 @@ fn on_publish_signal_names_an_unknown_key_and_a_missing_pid_file() {
     let errors = load_err(
         "[[account]]\nname = \"a\"\non-publish-signal = { pidfile = \"/run/a.pid\", signal = \"HUP\" }\n",
     );
-    let places: Vec<(Option<usize>, &str)> = errors
-        .issues
-        .iter()
-        .map(|i| (i.line, i.key.as_str()))
-        .collect();
+    let places = places(&errors);
     assert_eq!(
         places,
         [
