@@ -63,6 +63,8 @@ pub struct WebhookMetrics {
     statuses: Family<StatusLabels, Counter>,
     failures: Family<FailureLabels, Counter>,
     delivery: Histogram,
+    unread: Counter,
+    counted_unread: u64,
     counted_statuses: HashMap<StatusLabels, u64>,
     counted_failures: HashMap<FailureLabels, u64>,
     counted_requests: HashMap<ResultLabels, u64>,
@@ -82,6 +84,8 @@ impl WebhookMetrics {
             statuses: Family::default(),
             failures: Family::default(),
             delivery: Histogram::new(DELIVERY_BUCKETS),
+            unread: Counter::default(),
+            counted_unread: 0,
             counted_statuses: HashMap::new(),
             counted_failures: HashMap::new(),
             counted_requests: HashMap::new(),
@@ -133,6 +137,11 @@ impl WebhookMetrics {
             "Time from a message's sent status to its delivered (or read) status, by Meta's timestamps",
             metrics.delivery.clone(),
         );
+        registry.register(
+            "tokentop_webhook_unread",
+            "Stored webhooks forwarded but not read for statuses and account events, because the reader was behind a flood",
+            metrics.unread.clone(),
+        );
         metrics
     }
 
@@ -179,6 +188,10 @@ impl WebhookMetrics {
                 .set(saturate(depth.bytes));
         }
         self.fill.set(stats.queue.fill_ratio());
+        let unread = stats.unread.total();
+        self.unread
+            .inc_by(unread.saturating_sub(self.counted_unread));
+        self.counted_unread = self.counted_unread.max(unread);
         let mut counts = stats
             .statuses
             .lock()

@@ -12,6 +12,7 @@ pub mod queue;
 pub mod server;
 pub mod signature;
 pub mod status_counts;
+pub mod stored;
 pub mod template_events;
 pub mod template_table;
 
@@ -35,6 +36,8 @@ pub struct RelayStats {
     pub forwards: Arc<ForwardCounters>,
     pub queue: WebhookQueue,
     pub statuses: Arc<std::sync::Mutex<status_counts::StatusCounts>>,
+    /// Stored bodies that were forwarded but not read (the reader was behind).
+    pub unread: Arc<stored::UnreadCount>,
 }
 
 /// Forward attempts by destination and outcome (`delivered`, `failed`, `not_wanted`).
@@ -72,7 +75,7 @@ pub struct RunningRelay {
     stats: RelayStats,
     pub reports: mpsc::UnboundedReceiver<ForwardReport>,
     /// Every newly stored body, for the statuses and account events read from it.
-    pub stored: mpsc::UnboundedReceiver<bytes::Bytes>,
+    pub stored: mpsc::UnboundedReceiver<stored::StoredBody>,
     /// The app ids of the accounts: an `account_update` about another app is not ours.
     app_ids: Vec<String>,
     /// The templates Meta reported, kept in `<data dir>/templates.json`.
@@ -109,7 +112,7 @@ impl RunningRelay {
                         None => reports_open = false,
                     },
                     body = self.stored.recv() => match body {
-                        Some(body) => self.read_stored(&engine, &body).await,
+                        Some(stored) => self.read_stored(&engine, &stored.body).await,
                         None => break,
                     },
                 }
@@ -259,7 +262,8 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<RunningRelay>> 
             stopped.clone(),
         ));
     }
-    let (stored_tx, stored) = mpsc::unbounded_channel();
+    let (stored_tx, stored) = stored::channel(stored::MAX_PENDING_BYTES, stored::MAX_WAIT);
+    let unread = stored_tx.unread();
     let max_body = usize::try_from(config.max_body).unwrap_or(usize::MAX);
     let mut relay = Relay::new(secrets, verify_token, queue.clone(), max_body);
     relay.stored = Some(stored_tx);
@@ -267,6 +271,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<RunningRelay>> 
         requests: relay.counters.clone(),
         forwards: Arc::default(),
         queue,
+        unread,
         statuses: Arc::new(std::sync::Mutex::new(status_counts::StatusCounts::new(
             settings
                 .accounts

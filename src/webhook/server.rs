@@ -14,7 +14,6 @@ use axum::routing::get;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::mpsc;
 
 use super::queue::{Accepted, QueueError, WebhookQueue};
 use super::signature::{SIGNATURE_HEADER, verify};
@@ -96,7 +95,7 @@ pub struct Relay {
     pub body_read_timeout: Duration,
     pub counters: Arc<RelayCounters>,
     /// Every newly stored body, for the statuses and account events read from it.
-    pub stored: Option<mpsc::UnboundedSender<Bytes>>,
+    pub stored: Option<super::stored::StoredSender>,
     refusals: std::sync::Mutex<RefusalLog>,
     /// Whether the queue was last seen over [`QUEUE_WARN_FILL`].
     filling: std::sync::atomic::AtomicBool,
@@ -189,7 +188,7 @@ async fn verify_and_store(relay: &Relay, headers: &HeaderMap, body: Bytes) -> Po
         Ok(Accepted::Queued { .. }) => {
             relay.watch_fill();
             if let Some(stored) = &relay.stored {
-                let _ = stored.send(body);
+                stored.send(body).await;
             }
             PostResult::Ok
         }

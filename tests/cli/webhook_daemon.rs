@@ -143,6 +143,11 @@ async fn the_daemon_relays_webhooks_unchanged_and_a_revocation_stops_refreshing(
         metrics.contains("tokentop_webhook_delivery_seconds_count"),
         "{metrics}"
     );
+    // Every stored body was read: none went unread behind a flood.
+    assert!(
+        metrics.contains("tokentop_webhook_unread_total 0"),
+        "{metrics}"
+    );
 
     // The customer uninstalls the app.
     let uninstalled = UNINSTALLED.replace(FIXTURE_APP, DEFAULT_APP_ID);
