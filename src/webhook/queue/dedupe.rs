@@ -145,6 +145,11 @@ impl DedupeSet {
         self.file.sync_data()
     }
 
+    /// A second handle on the file, for an fsync on another thread.
+    pub fn handle_for_sync(&self) -> io::Result<File> {
+        self.file.try_clone()
+    }
+
     /// Replaces the file with the live entries, oldest first (write, fsync, rename).
     fn rewrite(&mut self) -> io::Result<()> {
         let mut bytes = Vec::with_capacity(self.order.len() * ENTRY_LEN);

@@ -15,6 +15,7 @@ mod dedupe;
 pub mod frame;
 mod open;
 mod segment;
+mod spare;
 mod state;
 mod writer;
 

@@ -11,7 +11,7 @@ use crate::engine::fs::private_fs::create_private_dir_all;
 use super::cursors::{self, Cursor};
 use super::state::{self, State};
 use super::writer::Writer;
-use super::{Core, QueueError, QueueOptions, dedupe, remove_segments, segment};
+use super::{Core, QueueError, QueueOptions, dedupe, remove_segments, segment, spare};
 
 /// What `open` prepared off the runtime's threads.
 pub struct Opened {
@@ -25,6 +25,7 @@ pub fn open_blocking(options: QueueOptions) -> Result<Opened, QueueError> {
         path: dir.clone(),
         source,
     })?;
+    spare::recover(&dir)?;
     let mut segments = segment::list(&dir)?;
     let (active, last_seq) = match segments.last_key_value() {
         Some((&first_seq, _)) => {

@@ -91,7 +91,12 @@ fn report_skipped(path: &Path, skipped: &[(u64, u64, &'static str)]) {
 /// Creates the segment that starts at `first_seq` (0600, never through a symlink) and makes
 /// its directory entry durable.
 pub fn create(dir: &Path, first_seq: u64) -> Result<File, QueueError> {
-    let path = path(dir, first_seq);
+    create_at(dir, &path(dir, first_seq))
+}
+
+/// Creates the file at `path` in `dir` for appending (0600, never through a symlink) and
+/// makes its directory entry durable.
+pub fn create_at(dir: &Path, path: &Path) -> Result<File, QueueError> {
     let mut options = OpenOptions::new();
     options.append(true).create_new(true);
     #[cfg(unix)]
@@ -99,7 +104,7 @@ pub fn create(dir: &Path, first_seq: u64) -> Result<File, QueueError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let file = open_no_follow(&path, &mut options).map_err(io_error(&path))?;
+    let file = open_no_follow(path, &mut options).map_err(io_error(path))?;
     sync_dir(dir)?;
     Ok(file)
 }
@@ -170,6 +175,16 @@ fn read_exact(file: &File, path: &Path, offset: u64, len: usize) -> Result<Vec<u
     file.read_exact_at(&mut buf, offset)
         .map_err(io_error(path))?;
     Ok(buf)
+}
+
+/// The seq of the first complete record in the file at `path` (of length `len`).
+pub fn first_seq(path: &Path, len: u64) -> Result<Option<u64>, QueueError> {
+    let file = open_read_no_follow(path).map_err(io_error(path))?;
+    let bytes = read_exact(&file, path, 0, len as usize)?;
+    Ok(frame::scan(&bytes)
+        .records
+        .first()
+        .map(|(_, header)| header.seq))
 }
 
 /// The offset of the first record after `seq` in the segment at `path` (of durable length

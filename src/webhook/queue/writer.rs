@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::dedupe::DedupeSet;
 use super::frame::{self, BodyDigest};
+use super::spare::{self, Chore, Preparer};
 use super::{Accepted, Core, QueueError, segment};
 
 /// Most bytes and appends written by one commit.
@@ -37,6 +38,9 @@ pub struct Writer {
     /// The segment being appended: its first seq and length.
     active: (u64, u64),
     next_seq: u64,
+    /// Prepares the next segment and does the slow chores off this thread; `None` when its
+    /// thread could not start.
+    preparer: Option<Preparer>,
 }
 
 /// What a caller will be told once the batch is on disk.
@@ -55,7 +59,11 @@ pub fn spawn(
 ) -> Option<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("webhook-queue-writer".into())
-        .spawn(move || writer.run(appends))
+        .spawn(move || {
+            let mut writer = writer;
+            writer.preparer = Preparer::start(writer.core.dir.clone());
+            writer.run(appends)
+        })
         .map_err(
             |err| tracing::error!(error = %err, "webhook queue: could not start its writer thread"),
         )
@@ -73,6 +81,7 @@ impl Writer {
             segment_bytes,
             active,
             next_seq,
+            preparer: None,
         }
     }
 
@@ -187,26 +196,42 @@ impl Writer {
         Ok(())
     }
 
-    /// Starts the segment whose first record is `first_seq`; deletes the ones every
-    /// destination has passed (the digests are fsynced here too, once per segment).
+    /// Starts the segment whose first record is `first_seq`, from the prepared spare when it
+    /// is ready; the digests' fsync, the next spare and deleting the segments every
+    /// destination has passed happen on the preparer's thread, not in the callers' wait.
     fn roll(&mut self, first_seq: u64) -> Result<(), QueueError> {
-        let file = segment::create(&self.core.dir, first_seq)?;
+        let dir = self.core.dir.clone();
+        let prepared = self.preparer.as_ref().and_then(Preparer::take);
+        let file = match prepared {
+            Some(file) => match spare::adopt(&dir, first_seq) {
+                Ok(()) => file,
+                Err(err) => {
+                    tracing::warn!(error = %err, "webhook queue: could not use the prepared segment; creating one");
+                    segment::create(&dir, first_seq)?
+                }
+            },
+            None => segment::create(&dir, first_seq)?,
+        };
         self.file = file;
         self.active = (first_seq, 0);
         self.core.state().segment_started(first_seq);
         let passed = self.core.release_passed_segments();
-        if !passed.is_empty() {
-            // Not on this thread: every caller waits for its next commit.
-            let spawned = std::thread::Builder::new()
-                .name("webhook-queue-cleanup".into())
-                .spawn(move || super::remove_segments(passed));
-            if let Err(err) = spawned {
-                tracing::warn!(error = %err, "webhook queue: could not start a thread to delete delivered segments");
+        let Some(preparer) = &self.preparer else {
+            super::remove_segments(passed);
+            if let Err(err) = self.dedupe.sync() {
+                tracing::warn!(error = %err, "webhook queue: could not fsync the dedupe file");
             }
+            return Ok(());
+        };
+        if !passed.is_empty() {
+            preparer.ask(Chore::Remove(passed));
         }
-        if let Err(err) = self.dedupe.sync() {
-            tracing::warn!(error = %err, "webhook queue: could not fsync the dedupe file");
-        }
+        let sync_first = self
+            .dedupe
+            .handle_for_sync()
+            .map_err(|err| tracing::warn!(error = %err, "webhook queue: could not fsync the dedupe file"))
+            .ok();
+        preparer.ask(Chore::Spare { sync_first });
         Ok(())
     }
 }
