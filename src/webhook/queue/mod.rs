@@ -18,6 +18,7 @@ pub mod frame;
 mod open;
 mod redis_lease;
 mod redis_queue;
+mod redis_reply;
 mod redis_scripts;
 mod segment;
 mod state;

@@ -19,13 +19,14 @@ use bytes::Bytes;
 use redis::RedisError;
 
 use super::redis_lease::{Claim, DestinationLease, Held, blocking_connection};
+pub use super::redis_reply::queue_error;
+use super::redis_reply::{Entry, Reply, StreamReply, backend, entry, from_coord};
 use super::redis_scripts::{
     OUTCOME_DONE, OUTCOME_DUPLICATE, OUTCOME_FULL, OUTCOME_REFUSED, QueueKeys, QueueScripts,
 };
 use super::{Accepted, DEFAULT_DEDUPE_WINDOW, DestinationDepth, QueueError, QueuedWebhook, frame};
-use crate::cluster::conn::{Connection, is_unreachable};
+use crate::cluster::conn::Connection;
 use crate::config::ClusterSettings;
-use crate::engine::coordinator::CoordError;
 
 /// A blocking read waits this long for a body before it is asked again.
 const READ_BLOCK: Duration = Duration::from_secs(10);
@@ -92,37 +93,6 @@ struct Snapshot {
     depth: Vec<DestinationDepth>,
     fill: f64,
     at: Option<Instant>,
-}
-
-/// A script's reply: what it did, a seq, and the head and cursors it saw.
-struct Reply {
-    outcome: i64,
-    seq: u64,
-    head: (u64, u64),
-    cursors: Vec<(u64, u64)>,
-}
-
-impl Reply {
-    fn parse(values: Vec<i64>) -> Result<Reply, QueueError> {
-        let number = |i: usize| values.get(i).map(|n| u64::try_from(*n).unwrap_or(0));
-        let (Some(seq), Some(head_seq), Some(head_bytes)) = (number(1), number(2), number(3))
-        else {
-            return Err(backend("a queue script answered too few numbers"));
-        };
-        let cursors = values[4..]
-            .chunks(2)
-            .map(|pair| {
-                let n = |i: usize| pair.get(i).map_or(0, |n| u64::try_from(*n).unwrap_or(0));
-                (n(0), n(1))
-            })
-            .collect();
-        Ok(Reply {
-            outcome: values[0],
-            seq,
-            head: (head_seq, head_bytes),
-            cursors,
-        })
-    }
 }
 
 impl Inner {
@@ -420,49 +390,5 @@ impl RedisQueue {
             let _ = inner.read_state().await;
             inner.refreshing.store(false, Ordering::Release);
         });
-    }
-}
-
-/// XREAD's reply: per stream, its entries (id, fields).
-type StreamReply = Vec<(String, Vec<(String, Vec<(String, Vec<u8>)>)>)>;
-type Entry = (u64, Vec<(String, Vec<u8>)>);
-
-/// A stream entry as a queued webhook; `None` when it lacks the body or a valid signature.
-fn entry(seq: u64, fields: Vec<(String, Vec<u8>)>) -> Option<QueuedWebhook> {
-    let mut fields: HashMap<String, Vec<u8>> = fields.into_iter().collect();
-    let body = Bytes::from(fields.remove("body")?);
-    let signature = String::from_utf8(fields.remove("sig")?).ok()?;
-    let received_at_unix = (fields.remove("at"))
-        .and_then(|at| String::from_utf8(at).ok()?.parse().ok())
-        .unwrap_or(0);
-    Some(QueuedWebhook {
-        seq,
-        body,
-        signature,
-        received_at_unix,
-    })
-}
-
-fn backend(reason: &str) -> QueueError {
-    QueueError::Backend {
-        reason: reason.to_string(),
-    }
-}
-
-fn from_coord(err: CoordError) -> QueueError {
-    match err {
-        CoordError::Unavailable { reason, .. } => QueueError::Unavailable { reason },
-        other => QueueError::Backend {
-            reason: other.to_string(),
-        },
-    }
-}
-
-/// A failed command in the queue's terms; an unreachable Redis is marked down (logged once).
-pub fn queue_error(conn: &Connection, err: &RedisError) -> QueueError {
-    if is_unreachable(err) {
-        from_coord(conn.mark_down(err))
-    } else {
-        backend(&conn.describe(err))
     }
 }
