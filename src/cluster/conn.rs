@@ -150,7 +150,7 @@ impl Connection {
 
 /// Redis cannot be reached or will not serve us now (as opposed to answering that something
 /// is wrong, like a script error or a record of the wrong type).
-fn is_unreachable(err: &RedisError) -> bool {
+pub(crate) fn is_unreachable(err: &RedisError) -> bool {
     err.is_io_error()
         || err.is_timeout()
         || err.is_connection_dropped()

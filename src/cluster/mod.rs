@@ -9,11 +9,11 @@
 //! history writer, `stream.rs` reading the history stream.
 
 mod background;
-mod conn;
+pub(crate) mod conn;
 mod lease;
 mod record;
 mod remote;
-mod scripts;
+pub(crate) mod scripts;
 pub mod stream;
 
 use std::collections::{BTreeSet, HashMap};
@@ -136,7 +136,7 @@ impl RedisCoordinator {
 
 /// The connection `[cluster] redis-url` names (made on first use) and the URL without its
 /// password. Fails only on a URL the client cannot use.
-fn connection(settings: &ClusterSettings) -> anyhow::Result<(Connection, String)> {
+pub(crate) fn connection(settings: &ClusterSettings) -> anyhow::Result<(Connection, String)> {
     let Some(url) = &settings.redis_url else {
         anyhow::bail!("[cluster] redis-url is not set");
     };
@@ -158,7 +158,7 @@ fn connection(settings: &ClusterSettings) -> anyhow::Result<(Connection, String)
 }
 
 /// `<host name>-<pid>`: unique per process, readable in a list of members.
-fn default_member() -> String {
+pub(crate) fn default_member() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .unwrap_or_default();

@@ -83,7 +83,7 @@ return {fence, ''}
 ";
 
 /// KEYS: lease. ARGV: the full lease value, TTL in ms. Extends only our own lease.
-const EXTEND: &str = r"
+pub(crate) const EXTEND: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
@@ -91,7 +91,7 @@ return 0
 ";
 
 /// KEYS: lease. ARGV: the full lease value. Compare-and-delete: never someone else's lease.
-const RELEASE: &str = r"
+pub(crate) const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end

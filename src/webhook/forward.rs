@@ -117,6 +117,8 @@ pub async fn run(
     reports: mpsc::UnboundedSender<ForwardReport>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // With Redis, one cluster member at a time forwards to a destination: given back on return.
+    let _claim = queue.claim(&destination.name);
     let forwarder = Forwarder {
         queue,
         destination,

@@ -1,9 +1,9 @@
 //! The webhook relay: Meta's signed webhooks received, verified, stored durably and fanned out.
 //!
 //! A POST from Meta is checked against `X-Hub-Signature-256` over its raw bytes
-//! ([`signature`]), appended to the on-disk queue before Meta gets its 200 ([`queue`]), and
-//! forwarded byte for byte, with Meta's own signature header, to every destination in order
-//! until each acknowledges it ([`forward`]).
+//! ([`signature`]), appended to the durable queue (on disk, or the cluster's Redis stream)
+//! before Meta gets its 200 ([`queue`]), and forwarded byte for byte, with Meta's own
+//! signature header, to every destination in order until each acknowledges it ([`forward`]).
 
 pub mod account_events;
 pub mod forward;
@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::{ForwardSettings, Settings};
 use forward::{Destination, ForwardReport};
-use queue::{QueueOptions, WebhookQueue};
+use queue::{QueueOptions, RedisQueueOptions, WebhookQueue};
 use server::{Relay, RelayCounters};
 
 /// What `/metrics` shows of the relay, read at scrape time: requests by result, each
@@ -231,8 +231,8 @@ fn log_report(report: ForwardReport, failing: &mut std::collections::HashSet<Str
     }
 }
 
-/// Starts the relay when `[webhook] listen` is set: the queue in `<data dir>/webhooks`, one
-/// forwarder per destination, then the listener.
+/// Starts the relay when `[webhook] listen` is set: the queue (in `<data dir>/webhooks`, or
+/// the cluster's Redis), one forwarder per destination, then the listener.
 pub async fn start(settings: &Settings) -> anyhow::Result<Option<RunningRelay>> {
     let config = &settings.webhook;
     let Some(listen) = &config.listen else {
@@ -243,13 +243,8 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<RunningRelay>> 
         bail!("[webhook] listen is set without verify-token: Meta's handshake could never succeed");
     };
     let destinations = destinations(settings)?;
-    let queue = WebhookQueue::open(QueueOptions::new(
-        settings.data_dir.join("webhooks"),
-        config.max_queue,
-        destinations.iter().map(|d| d.name.clone()).collect(),
-    ))
-    .await
-    .context("cannot open the webhook queue")?;
+    let names = destinations.iter().map(|d| d.name.clone()).collect();
+    let queue = open_queue(settings, names).await?;
     let (stop, stopped) = watch::channel(false);
     let (report_tx, reports) = mpsc::unbounded_channel();
     let client = forward_client()?;
@@ -298,6 +293,25 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Option<RunningRelay>> 
         ))),
         stop,
     }))
+}
+
+/// The queue: with `[cluster] redis-url` the cluster's Redis stream (shared by the members, so
+/// a body accepted by any of them is forwarded by the cluster), else `<data dir>/webhooks`.
+async fn open_queue(
+    settings: &Settings,
+    destinations: Vec<String>,
+) -> anyhow::Result<WebhookQueue> {
+    let max_queue = settings.webhook.max_queue;
+    let queue = if settings.cluster.redis_url.is_some() {
+        let options = RedisQueueOptions::new(settings.cluster.clone(), max_queue, destinations);
+        WebhookQueue::open_redis(options)
+    } else {
+        let dir = settings.data_dir.join("webhooks");
+        WebhookQueue::open(QueueOptions::new(dir, max_queue, destinations)).await
+    };
+    let queue = queue.context("cannot open the webhook queue")?;
+    tracing::info!("webhook queue: in {}", queue.backend());
+    Ok(queue)
 }
 
 /// Binds `[webhook] listen`, with TLS on the listener itself when `tls-cert` and `tls-key` are

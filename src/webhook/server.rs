@@ -40,10 +40,12 @@ pub enum PostResult {
     Incomplete,
     /// The queue could not store it: 500, and Meta retries.
     StoreFailed,
+    /// The queue's Redis (`[cluster]`) is unreachable: 503, and Meta retries.
+    Unavailable,
 }
 
 impl PostResult {
-    pub const ALL: [PostResult; 7] = [
+    pub const ALL: [PostResult; 8] = [
         Self::Ok,
         Self::Duplicate,
         Self::BadSignature,
@@ -51,6 +53,7 @@ impl PostResult {
         Self::Full,
         Self::Incomplete,
         Self::StoreFailed,
+        Self::Unavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +65,7 @@ impl PostResult {
             Self::Full => "queue_full",
             Self::Incomplete => "incomplete",
             Self::StoreFailed => "store_failed",
+            Self::Unavailable => "queue_unavailable",
         }
     }
 }
@@ -69,7 +73,7 @@ impl PostResult {
 /// Requests by outcome, for `/metrics` and the dashboard.
 #[derive(Debug, Default)]
 pub struct RelayCounters {
-    posts: [AtomicU64; 7],
+    posts: [AtomicU64; 8],
     pub handshakes_ok: AtomicU64,
     pub handshakes_refused: AtomicU64,
 }
@@ -201,6 +205,8 @@ async fn verify_and_store(relay: &Relay, headers: &HeaderMap, body: Bytes) -> Po
         }
         // Larger than the whole queue may hold: Meta's retry would never fit either.
         Err(QueueError::TooLarge { .. }) => PostResult::TooLarge,
+        // The connection logs an outage once, when it starts (and when it ends).
+        Err(QueueError::Unavailable { .. }) => PostResult::Unavailable,
         Err(err) => {
             tracing::error!("cannot store a webhook (answering 500, Meta will retry): {err}");
             PostResult::StoreFailed
@@ -227,6 +233,12 @@ fn answer(result: PostResult) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "60")],
             "queue full, retry later\n",
+        )
+            .into_response(),
+        PostResult::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "10")],
+            "queue unavailable, retry later\n",
         )
             .into_response(),
         PostResult::Incomplete => {

@@ -22,3 +22,4 @@ mod publish_sim;
 mod publish_token_file;
 mod telemetry_engine;
 mod webhook_queue;
+mod webhook_queue_redis;

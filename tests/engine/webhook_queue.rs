@@ -22,28 +22,28 @@ use tokentop::webhook::signature::sign;
 use tokio::sync::{mpsc, watch};
 
 /// Longest wait for anything that has no deadline of its own.
-const PATIENCE: Duration = Duration::from_secs(60);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Retries short enough that delivery resumes within ~1 s of the destination coming back.
-const QUICK_RETRY: RetryPolicy = RetryPolicy {
+pub(crate) const QUICK_RETRY: RetryPolicy = RetryPolicy {
     first_delay: Duration::from_millis(20),
     max_delay: Duration::from_millis(800),
     attempt_timeout: Duration::from_secs(5),
 };
 
-fn secret() -> SecretString {
+pub(crate) fn secret() -> SecretString {
     SecretString::from("relay-test-app-secret".to_string())
 }
 
 /// A one-status body like Meta's (about 700 bytes), told apart by `n`.
-fn body(n: usize) -> Bytes {
+pub(crate) fn body(n: usize) -> Bytes {
     Bytes::from(format!(
         r#"{{"object":"whatsapp_business_account","entry":[{{"id":"5467539754836534","changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"972123456789","phone_number_id":"1122334455667"}},"statuses":[{{"id":"wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI{n:016}AA==","status":"delivered","timestamp":"1698266945","recipient_id":"972987654321","conversation":{{"id":"7270432eae37498234f4444b35ffc5","expiration_timestamp":"1698339900","origin":{{"type":"service"}}}},"pricing":{{"billable":true,"pricing_model":"PMP","category":"service","type":"regular"}},"biz_opaque_callback_data":"order-{n}"}}]}},"field":"messages"}}]}}]}}"#
     ))
 }
 
 /// The `n` a body was made with.
-fn number(body: &[u8]) -> usize {
+pub(crate) fn number(body: &[u8]) -> usize {
     let text = std::str::from_utf8(body).unwrap();
     let start = text.find("order-").unwrap() + "order-".len();
     let end = start + text[start..].find('"').unwrap();
@@ -100,18 +100,18 @@ async fn accept_all(
 }
 
 /// An application behind the relay: answers 503 while `down`, else 200 and records what it got.
-struct Receiver {
-    url: reqwest::Url,
-    down: Arc<AtomicBool>,
+pub(crate) struct Receiver {
+    pub(crate) url: reqwest::Url,
+    pub(crate) down: Arc<AtomicBool>,
     got: Arc<Mutex<Vec<Delivery>>>,
     count: watch::Receiver<usize>,
     attempts: Arc<AtomicU64>,
 }
 
 #[derive(Clone)]
-struct Delivery {
-    body: Bytes,
-    signature: Option<String>,
+pub(crate) struct Delivery {
+    pub(crate) body: Bytes,
+    pub(crate) signature: Option<String>,
     content_type: Option<String>,
     at: Instant,
 }
@@ -146,7 +146,7 @@ async fn receive(
 }
 
 impl Receiver {
-    async fn start(down: bool) -> Receiver {
+    pub(crate) async fn start(down: bool) -> Receiver {
         let (count_tx, count) = watch::channel(0);
         let state = ReceiverState {
             down: Arc::new(AtomicBool::new(down)),
@@ -171,7 +171,7 @@ impl Receiver {
         }
     }
 
-    async fn wait_for(&self, deliveries: usize) {
+    pub(crate) async fn wait_for(&self, deliveries: usize) {
         let mut count = self.count.clone();
         let reached = tokio::time::timeout(PATIENCE, count.wait_for(|n| *n >= deliveries)).await;
         assert!(
@@ -181,12 +181,12 @@ impl Receiver {
         );
     }
 
-    fn got(&self) -> Vec<Delivery> {
+    pub(crate) fn got(&self) -> Vec<Delivery> {
         self.got.lock().unwrap().clone()
     }
 
     /// The body numbers delivered, in arrival order.
-    fn numbers(&self) -> Vec<usize> {
+    pub(crate) fn numbers(&self) -> Vec<usize> {
         self.got().iter().map(|d| number(&d.body)).collect()
     }
 }
@@ -199,13 +199,13 @@ fn refusing_url() -> reqwest::Url {
     format!("http://{addr}/hook").parse().unwrap()
 }
 
-struct Forwarding {
+pub(crate) struct Forwarding {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     reports: mpsc::UnboundedReceiver<ForwardReport>,
 }
 
-fn forward_to(queue: &WebhookQueue, destinations: Vec<Destination>) -> Forwarding {
+pub(crate) fn forward_to(queue: &WebhookQueue, destinations: Vec<Destination>) -> Forwarding {
     let (stop, stop_rx) = watch::channel(false);
     let (reports_tx, reports) = mpsc::unbounded_channel();
     tokentop::graph::install_tls_provider();
@@ -230,7 +230,7 @@ fn forward_to(queue: &WebhookQueue, destinations: Vec<Destination>) -> Forwardin
 }
 
 impl Forwarding {
-    async fn stop(self) -> mpsc::UnboundedReceiver<ForwardReport> {
+    pub(crate) async fn stop(self) -> mpsc::UnboundedReceiver<ForwardReport> {
         self.stop.send_replace(true);
         for task in self.tasks {
             tokio::time::timeout(Duration::from_secs(5), task)
@@ -242,14 +242,14 @@ impl Forwarding {
     }
 }
 
-fn destination(name: &str, url: reqwest::Url) -> Destination {
+pub(crate) fn destination(name: &str, url: reqwest::Url) -> Destination {
     Destination {
         retry: QUICK_RETRY,
         ..Destination::new(name, url)
     }
 }
 
-async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+pub(crate) async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + PATIENCE;
     while !condition() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");

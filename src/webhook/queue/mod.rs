@@ -1,8 +1,9 @@
-//! The durable webhook queue: bodies appended to segment files and fsynced before Meta's 200,
-//! read back in order by one cursor per destination, each body acknowledged by every
-//! destination before its segment is deleted.
+//! The durable webhook queue: on disk, bodies appended to segment files and fsynced before
+//! Meta's 200, read back in order by one cursor per destination, each body acknowledged by
+//! every destination before its segment is deleted; with `[cluster]`, a Redis stream the
+//! members share ([`redis_queue`]). Both behind [`WebhookQueue`].
 //!
-//! Durability: [`WebhookQueue::accept`] answers only once its record is written and fsynced
+//! Durability on disk: `accept` answers only once its record is written and fsynced
 //! ([`writer`]: one write and one fsync per batch of concurrent callers). Records are framed
 //! and checked ([`frame`]); at open a torn last record is cut off with a warning, and a corrupt
 //! stretch anywhere is skipped with an error naming the file and offset, the records after it
@@ -12,23 +13,27 @@
 
 mod cursors;
 mod dedupe;
+mod file_queue;
 pub mod frame;
 mod open;
+mod redis_lease;
+mod redis_queue;
+mod redis_reply;
+mod redis_scripts;
 mod segment;
 mod spare;
 mod state;
 mod writer;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{Notify, mpsc, oneshot, watch};
 
-use self::open::{Opened, open_blocking};
-use self::state::State;
+use self::file_queue::{Core, FileQueue, remove_segments};
+use self::redis_queue::RedisQueue;
 
+pub use self::redis_queue::RedisQueueOptions;
 pub use self::state::DestinationDepth;
 
 /// Meta retries a failed delivery for up to 7 days (REFERENCE.md 13.3).
@@ -103,6 +108,17 @@ pub enum QueueError {
         "the webhook queue's writer has stopped after a disk error (see the log); restart to reopen the queue"
     )]
     Closed,
+    /// The cluster's Redis, which holds the queue, cannot be reached or will not serve now.
+    #[error("the webhook queue's Redis is unreachable: {reason}")]
+    Unavailable { reason: String },
+    /// Redis answered, but not as the queue expects (a script error, a key of another type).
+    #[error("the webhook queue's Redis refused: {reason}")]
+    Backend { reason: String },
+    /// Another member forwards to this destination now; this one stopped before acknowledging.
+    #[error(
+        "another cluster member took over forwarding to {0:?}: this member's acknowledgement was refused"
+    )]
+    LeaseLost(String),
 }
 
 /// A body read back for a destination.
@@ -116,107 +132,56 @@ pub struct QueuedWebhook {
     pub received_at_unix: i64,
 }
 
-/// A handle on the queue; clones share it. The last one dropped stops the writer (after its
-/// batch) and saves the destinations' positions.
+/// The queue the relay and its forwarders use: files in the data dir, or with `[cluster]` a
+/// Redis stream the cluster's members share. Clones share the queue.
 #[derive(Clone)]
 pub struct WebhookQueue {
-    inner: Arc<Inner>,
+    backend: Backend,
 }
 
-struct Inner {
-    core: Arc<Core>,
-    appends: Option<mpsc::Sender<writer::Append>>,
-    writer: Option<std::thread::JoinHandle<()>>,
-    /// Dropped with the queue: tells the cursor saver to stop.
-    _closed: watch::Sender<()>,
+#[derive(Clone)]
+enum Backend {
+    File(FileQueue),
+    Redis(RedisQueue),
 }
 
-/// What the handle, the writer thread and the cursor saver share.
-struct Core {
-    dir: PathBuf,
-    max_bytes: u64,
-    state: Mutex<State>,
-    /// The last seq on disk: readers wait on it, never read past it.
-    durable: watch::Sender<u64>,
-    save_wanted: Notify,
-    /// Saves in order: an older snapshot never replaces a newer one.
-    save_lock: Mutex<()>,
-}
-
-impl Core {
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        // A panic while the lock was held leaves plain numbers behind, still usable.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Writes the destinations' positions if they changed since the last save.
-    fn save_cursors(&self) {
-        let _order = self
-            .save_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let Some(acked) = self.state().take_dirty_positions() else {
-            return;
-        };
-        if let Err(err) = cursors::save(&self.dir, &acked) {
-            tracing::warn!(error = %err, "webhook queue: could not save the destinations' positions; retrying at the next acknowledgement");
-            self.state().mark_dirty();
-        }
-    }
-
-    /// Takes the segments every destination has passed out of the bookkeeping; their files
-    /// are for [`remove_segments`] to delete, off the writer's and the runtime's threads.
-    fn release_passed_segments(&self) -> Vec<PathBuf> {
-        let passed = self.state().release_passed_segments();
-        passed
-            .into_iter()
-            .map(|first| segment::path(&self.dir, first))
-            .collect()
-    }
-}
-
-/// Deletes delivered segment files (an unlink can take a while on a disk mounted `discard`).
-fn remove_segments(paths: Vec<PathBuf>) {
-    for path in paths {
-        if let Err(err) = std::fs::remove_file(&path) {
-            tracing::warn!(file = %path.display(), error = %err, "webhook queue: could not delete a delivered segment");
-        }
-    }
+/// While it lives, this process may forward to its destination: with the file queue always;
+/// with Redis once it holds the destination's lease (asked for, and renewed, in the
+/// background; given back when this is dropped), so one member at a time forwards to a
+/// destination and its order holds across hosts.
+pub struct ForwardingClaim {
+    _lease: Option<redis_lease::DestinationLease>,
 }
 
 impl WebhookQueue {
-    /// Opens (or creates) the queue in `options.dir`: recovers the last segment, loads the
-    /// digests and the destinations' positions, and starts the writer thread.
+    /// Opens (or creates) the on-disk queue in `options.dir`: recovers the last segment, loads
+    /// the digests and the destinations' positions, and starts the writer thread.
     pub async fn open(options: QueueOptions) -> Result<WebhookQueue, QueueError> {
-        tokio::task::spawn_blocking(move || open_blocking(options))
-            .await
-            .map_err(|err| QueueError::Io {
-                path: PathBuf::new(),
-                source: std::io::Error::other(err.to_string()),
-            })?
-            .map(WebhookQueue::start)
+        let file = FileQueue::open(options).await?;
+        Ok(WebhookQueue {
+            backend: Backend::File(file),
+        })
     }
 
-    fn start(opened: Opened) -> WebhookQueue {
-        let (appends, receiver) = mpsc::channel(APPEND_CHANNEL);
-        let writer = writer::spawn(opened.writer, receiver);
-        let (closed, closed_rx) = watch::channel(());
-        tokio::spawn(save_cursors_when_asked(
-            Arc::downgrade(&opened.core),
-            closed_rx,
-        ));
-        WebhookQueue {
-            inner: Arc::new(Inner {
-                core: opened.core,
-                appends: Some(appends),
-                writer,
-                _closed: closed,
-            }),
+    /// The queue in the cluster's Redis. Connects on first use: a Redis that is down at start
+    /// makes `accept` answer [`QueueError::Unavailable`] until it is back.
+    pub fn open_redis(options: RedisQueueOptions) -> Result<WebhookQueue, QueueError> {
+        Ok(WebhookQueue {
+            backend: Backend::Redis(RedisQueue::open(options)?),
+        })
+    }
+
+    /// Where the queue is, for the log: `data dir` or `Redis`.
+    pub fn backend(&self) -> &'static str {
+        match &self.backend {
+            Backend::File(_) => "data dir",
+            Backend::Redis(_) => "Redis",
         }
     }
 
-    /// Stores `body` with Meta's `signature`, answering once it is on disk (fsynced). A body
-    /// byte-identical to one accepted within the dedupe window is `Duplicate` and not stored.
+    /// Stores `body` with Meta's `signature`, answering once it is durable (fsynced, or in
+    /// Redis's reply to the append). A body byte-identical to one accepted within the dedupe
+    /// window is `Duplicate` and not stored.
     pub async fn accept(&self, body: Bytes, signature: String) -> Result<Accepted, QueueError> {
         let valid = !signature.is_empty()
             && signature.len() <= frame::MAX_SIGNATURE_LEN
@@ -224,141 +189,53 @@ impl WebhookQueue {
         if !valid {
             return Err(QueueError::InvalidSignature);
         }
-        if body.len() > frame::MAX_BODY_LEN || body.len() as u64 > self.inner.core.max_bytes {
-            let max = self.inner.core.max_bytes.min(frame::MAX_BODY_LEN as u64);
-            return Err(QueueError::TooLarge {
-                len: body.len(),
-                max,
-            });
+        match &self.backend {
+            Backend::File(file) => file.accept(body, signature).await,
+            Backend::Redis(redis) => redis.accept(body, signature).await,
         }
-        let received_at_unix = chrono::Utc::now().timestamp();
-        let digest = frame::body_digest(&body);
-        let header = frame::Header {
-            seq: 0,
-            received_at_unix,
-            body_len: body.len() as u32,
-            sig_len: signature.len() as u16,
-            digest,
-        };
-        let record = frame::encode_with_digest(&header, signature.as_bytes(), &body);
-        let (reply, answer) = oneshot::channel();
-        let append = writer::Append {
-            record,
-            digest,
-            received_at_unix,
-            reply,
-        };
-        let appends = self.inner.appends.as_ref().ok_or(QueueError::Closed)?;
-        appends.send(append).await.map_err(|_| QueueError::Closed)?;
-        answer.await.map_err(|_| QueueError::Closed)?
     }
 
-    /// The next body after `destination`'s position, waiting until there is one.
+    /// Forwarding to `destination` from this process: see [`ForwardingClaim`]. Held by the
+    /// destination's forwarder for as long as it runs.
+    pub fn claim(&self, destination: &str) -> ForwardingClaim {
+        let lease = match &self.backend {
+            Backend::File(_) => None,
+            Backend::Redis(redis) => Some(redis.claim(destination)),
+        };
+        ForwardingClaim { _lease: lease }
+    }
+
+    /// The next body after `destination`'s position, waiting until there is one (and, with
+    /// Redis, until this process holds the destination's lease).
     pub async fn next(&self, destination: &str) -> Result<QueuedWebhook, QueueError> {
-        let mut durable = self.inner.core.durable.subscribe();
-        loop {
-            if let Some(webhook) = self.try_next(destination).await? {
-                return Ok(webhook);
-            }
-            // The sender lives in `core`, which this handle keeps alive.
-            let _ = durable.changed().await;
+        match &self.backend {
+            Backend::File(file) => file.next(destination).await,
+            Backend::Redis(redis) => redis.next(destination).await,
         }
     }
 
-    async fn try_next(&self, destination: &str) -> Result<Option<QueuedWebhook>, QueueError> {
-        loop {
-            let Some((first_seq, offset, len)) =
-                self.inner.core.state().read_position(destination)?
-            else {
-                return Ok(None);
-            };
-            let path = segment::path(&self.inner.core.dir, first_seq);
-            let found = tokio::task::spawn_blocking(move || segment::read_at(&path, offset, len))
-                .await
-                .map_err(|err| QueueError::Io {
-                    path: segment::path(&self.inner.core.dir, first_seq),
-                    source: std::io::Error::other(err.to_string()),
-                })??;
-            let mut state = self.inner.core.state();
-            match found {
-                segment::Found::Record(webhook, next_offset) => {
-                    state.hand_out(destination, first_seq, offset, webhook.seq, next_offset);
-                    return Ok(Some(webhook));
-                }
-                segment::Found::Corrupt { to } => state.skip(destination, first_seq, offset, to),
-                segment::Found::Missing => state.skip(destination, first_seq, offset, len),
-            }
-        }
-    }
-
-    /// `destination` has `seq` and everything before it. The position is saved within
-    /// 200 ms; segments every destination has passed are deleted.
+    /// `destination` has `seq` and everything before it.
     pub async fn ack(&self, destination: &str, seq: u64) -> Result<(), QueueError> {
-        let core = &self.inner.core;
-        if !core.state().ack_handed_out(destination, seq)? {
-            self.ack_by_search(destination, seq).await?;
+        match &self.backend {
+            Backend::File(file) => file.ack(destination, seq).await,
+            Backend::Redis(redis) => redis.ack(destination, seq).await,
         }
-        core.save_wanted.notify_one();
-        let passed = core.release_passed_segments();
-        if !passed.is_empty() {
-            tokio::task::spawn_blocking(move || remove_segments(passed));
-        }
-        Ok(())
     }
 
-    /// An ack of a seq `next` did not just hand out: the records are scanned for it.
-    async fn ack_by_search(&self, destination: &str, seq: u64) -> Result<(), QueueError> {
-        let core = Arc::clone(&self.inner.core);
-        let name = destination.to_string();
-        tokio::task::spawn_blocking(move || {
-            let segments = core.state().segments_from(&name)?;
-            let position = state::locate_after(&core.dir, &segments, seq)?;
-            core.state().set_acked(&name, seq, position);
-            Ok(())
-        })
-        .await
-        .map_err(|err| QueueError::Io {
-            path: self.inner.core.dir.clone(),
-            source: std::io::Error::other(err.to_string()),
-        })?
-    }
-
-    /// Per destination: entries and bytes not yet acknowledged.
+    /// Per destination: entries and bytes not yet acknowledged. With Redis, as of this
+    /// member's last exchange with it (at most about a second old while read).
     pub fn depth(&self) -> Vec<DestinationDepth> {
-        self.inner.core.state().depth()
+        match &self.backend {
+            Backend::File(file) => file.depth(),
+            Backend::Redis(redis) => redis.depth(),
+        }
     }
 
-    /// Unacknowledged bytes of the furthest-behind destination over `max_bytes`.
+    /// Unacknowledged bytes of the furthest-behind destination over `max-queue`.
     pub fn fill_ratio(&self) -> f64 {
-        let core = &self.inner.core;
-        core.state().max_unacked_bytes() as f64 / core.max_bytes.max(1) as f64
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        // The writer finishes its batch and exits once no sender is left.
-        self.appends.take();
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
+        match &self.backend {
+            Backend::File(file) => file.fill_ratio(),
+            Backend::Redis(redis) => redis.fill_ratio(),
         }
-        self.core.save_cursors();
-    }
-}
-
-async fn save_cursors_when_asked(core: Weak<Core>, mut closed: watch::Receiver<()>) {
-    loop {
-        let Some(wanted) = core.upgrade() else { return };
-        let notified = async move { wanted.save_wanted.notified().await };
-        tokio::select! {
-            () = notified => {}
-            _ = closed.changed() => return,
-        }
-        tokio::select! {
-            () = tokio::time::sleep(CURSOR_SAVE_DELAY) => {}
-            _ = closed.changed() => return,
-        }
-        let Some(core) = core.upgrade() else { return };
-        let _ = tokio::task::spawn_blocking(move || core.save_cursors()).await;
     }
 }
