@@ -1,25 +1,25 @@
 //! Catch-up classification of a large log against `wc -l`, `grep -E` and `rg` on the same file.
 //!
-//! `cargo bench --bench classify` classifies `CLASSIFY_FILE` if set, otherwise a generated
-//! JSON-lines application log (3,000,000 lines, ~670 MB, ~5% token and delivery lines among
-//! many near misses) kept in `target/tmp/` between runs. It times tokentop's catch-up read of
-//! the whole file with the default patterns, `wc -l`, `grep -E -c` with the same patterns and
-//! `rg -c` when installed, best of three each on a warm page cache, prints each one's ratio to
-//! `wc -l` (the cost of reading the bytes), and checks that tokentop and grep count the same
-//! lines. `CLASSIFY_LINES` changes the generated size.
+//! `cargo bench --bench classify [-- FILE]` classifies FILE (or `TOKENTOP_BENCH_FILE`), by
+//! default a generated JSON-lines application log (3,000,000 lines, 666 MB, 5% token and
+//! delivery lines among many near misses) kept in `target/tmp/` between runs;
+//! `TOKENTOP_BENCH_LINES` changes its size. It times tokentop's catch-up read of the whole file
+//! with the default patterns (both cores), the same on one thread, `wc -l`,
+//! `grep -E -c` with the same patterns and `rg -c` when installed, best of three each on a warm
+//! page cache, prints each one's ratio to `wc -l` (the cost of reading the bytes), and checks
+//! that tokentop and grep count the same lines.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tokentop::config::PatternSettings;
-use tokentop::engine::logs::{PatternSet, classify_file};
+use tokentop::engine::logs::{PARALLEL_MIN_BYTES, PatternSet, classify_file};
 
 const DEFAULT_LINES: usize = 3_000_000;
-const CHUNK_BYTES: usize = 4 << 20;
 const RUNS: usize = 3;
 
 /// Messages the default patterns match (one line in twenty is one of these).
@@ -130,12 +130,16 @@ fn generate(path: &Path, lines: usize) -> u64 {
     matching
 }
 
-/// `CLASSIFY_FILE`, or the generated log (made on the first run).
+/// The file named on the command line or by `TOKENTOP_BENCH_FILE`, or the generated log
+/// (made on the first run).
 fn input_file() -> PathBuf {
-    if let Some(path) = std::env::var_os("CLASSIFY_FILE") {
+    let named = std::env::args_os()
+        .skip(1)
+        .find(|a| !a.to_string_lossy().starts_with("--"));
+    if let Some(path) = named.or_else(|| std::env::var_os("TOKENTOP_BENCH_FILE")) {
         return PathBuf::from(path);
     }
-    let lines = std::env::var("CLASSIFY_LINES")
+    let lines = std::env::var("TOKENTOP_BENCH_LINES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_LINES);
@@ -154,32 +158,22 @@ fn input_file() -> PathBuf {
     path
 }
 
-/// Classifies the file on one thread in 4 MiB chunks with `classify_buffer`, carrying a
-/// partial last line into the next chunk.
+/// The same catch-up read on one thread: stretches too short to be split in two.
 fn one_thread(set: &PatternSet, path: &Path) -> u64 {
+    let file = File::open(path).unwrap();
+    let len = file.metadata().unwrap().len();
     let mut matched = 0;
-    let mut file = File::open(path).unwrap();
-    let mut buf = vec![0u8; CHUNK_BYTES];
-    let mut filled = 0;
-    loop {
-        let n = file.read(&mut buf[filled..]).unwrap();
-        filled += n;
-        let complete = if n == 0 {
-            filled
-        } else {
-            match memchr::memrchr(b'\n', &buf[..filled]) {
-                Some(i) => i + 1,
-                None if filled == buf.len() => filled,
-                None => continue,
-            }
-        };
-        set.classify_buffer(&buf[..complete], |_, _, _| matched += 1);
-        buf.copy_within(complete..filled, 0);
-        filled -= complete;
-        if n == 0 {
-            return matched;
+    let mut at = 0;
+    while at < len {
+        let end = len.min(at + PARALLEL_MIN_BYTES - 1);
+        let next = classify_file(set, &file, at..end, |_, _, _| matched += 1).unwrap();
+        // A line longer than a stretch (or a last line without its newline) ends it.
+        if next == at {
+            break;
         }
+        at = next;
     }
+    matched
 }
 
 /// Classifies the whole file the way a catch-up read does (both cores).

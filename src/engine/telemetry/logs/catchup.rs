@@ -12,8 +12,9 @@ use std::ops::Range;
 use super::line::MAX_LINE_BYTES;
 use super::patterns::{Match, PatternSet};
 
-/// Bytes each thread reads at a time.
-const READ_BYTES: usize = 4 << 20;
+/// Bytes each thread reads at a time: small enough to stay in the core's L2 cache between
+/// the read and the scan (4 MiB reads made the same catch-up up to 3x slower here).
+const READ_BYTES: usize = 256 << 10;
 /// A stretch at least this long is classified on two threads.
 pub const PARALLEL_MIN_BYTES: u64 = 8 << 20;
 /// Line bytes the second thread may hold for the first before it stops and leaves the rest to
