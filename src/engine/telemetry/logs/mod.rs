@@ -4,6 +4,7 @@
 //! channel; the consumer classifies lines with a [`PatternSet`], counts them in
 //! [`PatternCounts`] and feeds webhook statuses through a [`StatusTracker`].
 
+mod catchup;
 mod change;
 mod command;
 mod counts;
@@ -12,6 +13,7 @@ mod file;
 mod fingerprint;
 mod line;
 mod patterns;
+mod prefilter;
 mod status;
 mod webhook;
 pub(crate) mod window;
@@ -21,6 +23,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{LogInput, LogSourceSettings};
 
+pub use catchup::{PARALLEL_MIN_BYTES, classify_file};
 pub use change::{POLL_INTERVAL, SAFETY_POLL_INTERVAL};
 pub use command::{FIRST_RESTART_DELAY, MAX_QUEUED_EVENTS, MAX_RESTART_DELAY, STABLE_RUN};
 pub use counts::{DEFAULT_RECENT_MATCHES, PatternCounts, RecentMatch};

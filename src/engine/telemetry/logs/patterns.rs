@@ -1,13 +1,9 @@
 //! The pattern set that classifies log lines, with a literal prefilter for whole buffers.
 
-use aho_corasick::{AhoCorasick, MatchKind};
 use regex::bytes::{Regex, RegexSet};
-use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 
+use super::prefilter::{MAX_MASKED_PATTERNS, Prefilter, required_literals};
 use crate::config::{PatternDef, PatternLevel, PatternRole, PatternSettings};
-
-/// Literals one pattern may contribute to the prefilter before it is scanned line by line.
-const MAX_LITERALS_PER_PATTERN: usize = 64;
 
 /// The built-in patterns: the five log lines of DESIGN.md verbatim, then generic send
 /// failure and success. All are case-sensitive POSIX-ERE compatible, so `grep -E` runs them
@@ -90,9 +86,11 @@ pub struct Match<'a> {
 pub struct PatternSet {
     patterns: Vec<PatternDef>,
     set: RegexSet,
-    /// Finds every place where some pattern could start or end; `None` when there is
-    /// nothing to look for (no patterns, or only patterns that can never match).
-    prefilter: Option<AhoCorasick>,
+    /// The same patterns one by one, to try only those a line's literals point to.
+    regexes: Vec<Regex>,
+    /// Finds the lines that may match; `None` when there is nothing to look for (no
+    /// patterns, or only patterns that can never match).
+    prefilter: Option<Prefilter>,
     /// Some pattern has no literal to look for: every line must go through the set.
     scan_every_line: bool,
 }
@@ -118,6 +116,7 @@ impl PatternSet {
     /// Exactly these patterns, in this priority order.
     pub fn from_patterns(patterns: Vec<PatternDef>) -> Result<Self, PatternError> {
         let mut literals = Vec::new();
+        let mut regexes = Vec::new();
         let mut scan_every_line = false;
         for p in &patterns {
             let error = |reason: String| PatternError {
@@ -125,11 +124,14 @@ impl PatternSet {
                 regex: p.regex.clone(),
                 reason,
             };
-            Regex::new(&p.regex).map_err(|e| error(e.to_string()))?;
+            regexes.push(Regex::new(&p.regex).map_err(|e| error(e.to_string()))?);
             let hir = regex_syntax::parse(&p.regex).map_err(|e| error(e.to_string()))?;
             match required_literals(&hir) {
-                Some(found) => literals.extend(found),
-                None => scan_every_line = true,
+                Some(found) => literals.push(found),
+                None => {
+                    scan_every_line = true;
+                    literals.push(Vec::new());
+                }
             }
         }
         let set = RegexSet::new(patterns.iter().map(|p| &p.regex)).map_err(|e| PatternError {
@@ -137,19 +139,12 @@ impl PatternSet {
             regex: String::new(),
             reason: e.to_string(),
         })?;
-        let prefilter = if literals.is_empty() {
-            None
-        } else {
-            let built = AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostFirst)
-                .build(&literals);
-            // Without a prefilter every line is scanned, which is slower but still correct.
-            scan_every_line |= built.is_err();
-            built.ok()
-        };
+        let prefilter = Prefilter::new(&literals);
+        scan_every_line |= prefilter.is_none() && literals.iter().any(|l| !l.is_empty());
         Ok(Self {
             patterns,
             set,
+            regexes,
             prefilter,
             scan_every_line,
         })
@@ -167,6 +162,11 @@ impl PatternSet {
     /// Like [`PatternSet::classify`] on raw bytes (invalid UTF-8 is fine).
     pub fn classify_bytes(&self, line: &[u8]) -> Option<Match<'_>> {
         let index = self.set.matches(line).iter().next()?;
+        self.match_of(index)
+    }
+
+    /// The match for the pattern at `index`, if there is one.
+    pub(crate) fn match_of(&self, index: usize) -> Option<Match<'_>> {
         let p = self.patterns.get(index)?;
         Some(Match {
             index,
@@ -183,89 +183,81 @@ impl PatternSet {
     pub fn classify_buffer<'s>(
         &'s self,
         buf: &[u8],
+        on_match: impl FnMut(usize, &[u8], &Match<'s>),
+    ) {
+        self.classify_lines(buf, usize::MAX, on_match);
+    }
+
+    /// [`PatternSet::classify_buffer`] with each line cut to its first `max_line_bytes`
+    /// bytes (after the `\r` is removed), as following cuts them.
+    pub(crate) fn classify_lines<'s>(
+        &'s self,
+        buf: &[u8],
+        max_line_bytes: usize,
         mut on_match: impl FnMut(usize, &[u8], &Match<'s>),
     ) {
-        if self.scan_every_line {
-            let mut start = 0;
-            while start < buf.len() {
-                let end = memchr::memchr(b'\n', &buf[start..]).map_or(buf.len(), |i| start + i);
-                self.report_line(buf, start, end, &mut on_match);
-                start = end + 1;
+        let line_at = |start: usize, end: usize| {
+            let mut line = &buf[start..end];
+            if end < buf.len() {
+                line = line.strip_suffix(b"\r").unwrap_or(line);
             }
-            return;
-        }
-        let Some(prefilter) = &self.prefilter else {
-            return;
+            &line[..line.len().min(max_line_bytes)]
+        };
+        let prefilter = match &self.prefilter {
+            Some(prefilter) if !self.scan_every_line => prefilter,
+            _ if self.scan_every_line => {
+                let mut start = 0;
+                while start < buf.len() {
+                    let end = memchr::memchr(b'\n', &buf[start..]).map_or(buf.len(), |i| start + i);
+                    let line = line_at(start, end);
+                    if let Some(m) = self.classify_bytes(line) {
+                        on_match(start, line, &m);
+                    }
+                    start = end + 1;
+                }
+                return;
+            }
+            _ => return,
         };
         let mut from = 0;
         while from < buf.len() {
-            let Some(hit) = prefilter.find(&buf[from..]) else {
+            let Some((hit, mask)) = prefilter.find(&buf[from..]) else {
                 return;
             };
-            let at = from + hit.start();
+            let at = from + hit;
             let start = memchr::memrchr(b'\n', &buf[..at]).map_or(0, |i| i + 1);
             let end = memchr::memchr(b'\n', &buf[at..]).map_or(buf.len(), |i| at + i);
-            self.report_line(buf, start, end, &mut on_match);
+            let line = line_at(start, end);
+            if let Some(m) = self.classify_hit(prefilter, line, at - start, mask) {
+                on_match(start, line, &m);
+            }
             from = end + 1;
         }
     }
 
-    fn report_line<'s>(
-        &'s self,
-        buf: &[u8],
-        start: usize,
-        end: usize,
-        on_match: &mut impl FnMut(usize, &[u8], &Match<'s>),
-    ) {
-        let mut line = &buf[start..end];
-        if end < buf.len() {
-            line = line.strip_suffix(b"\r").unwrap_or(line);
+    /// Classifies a line whose leftmost literal starts at `first` (possibly past a cut
+    /// `line`'s end) and means the patterns in `mask`: only patterns some literal of the
+    /// line points to are tried, in priority order.
+    fn classify_hit(
+        &self,
+        prefilter: &Prefilter,
+        line: &[u8],
+        first: usize,
+        mask: u128,
+    ) -> Option<Match<'_>> {
+        if self.patterns.len() > MAX_MASKED_PATTERNS {
+            return self.classify_bytes(line);
         }
-        if let Some(m) = self.classify_bytes(line) {
-            on_match(start, line, &m);
+        let mut candidates = prefilter.candidates_in(line, first, mask);
+        while candidates != 0 {
+            let index = candidates.trailing_zeros() as usize;
+            if self.regexes.get(index).is_some_and(|r| r.is_match(line)) {
+                return self.match_of(index);
+            }
+            candidates &= candidates - 1;
         }
+        None
     }
-}
-
-/// Literals of which every match contains at least one, or `None` when there are none
-/// usable (an empty literal, too many of them, or an unbounded set). Of the prefix and the
-/// suffix literals, the set with the longer shortest literal (then the smaller set) wins.
-fn required_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<Vec<u8>>> {
-    let mut extractor = Extractor::new();
-    let prefixes = usable(extractor.kind(ExtractKind::Prefix).extract(hir), false);
-    let suffixes = usable(extractor.kind(ExtractKind::Suffix).extract(hir), true);
-    let quality = |lits: &Vec<Vec<u8>>| {
-        let shortest = lits.iter().map(Vec::len).min().unwrap_or(0);
-        (shortest.min(8), std::cmp::Reverse(lits.len()))
-    };
-    [prefixes, suffixes]
-        .into_iter()
-        .flatten()
-        .max_by_key(|lits| quality(lits))
-}
-
-/// The literals of `seq`, shortened (which keeps them required) until few enough remain:
-/// case-insensitive patterns expand into many case variants.
-fn usable(mut seq: Seq, is_suffix: bool) -> Option<Vec<Vec<u8>>> {
-    loop {
-        seq.sort();
-        seq.dedup();
-        let count = seq.len()?;
-        let longest = seq.max_literal_len()?;
-        if count <= MAX_LITERALS_PER_PATTERN || longest <= 1 {
-            break;
-        }
-        if is_suffix {
-            seq.keep_last_bytes(longest - 1);
-        } else {
-            seq.keep_first_bytes(longest - 1);
-        }
-    }
-    let literals = seq.literals()?;
-    if literals.len() > MAX_LITERALS_PER_PATTERN || literals.iter().any(|l| l.is_empty()) {
-        return None;
-    }
-    Some(literals.iter().map(|l| l.as_bytes().to_vec()).collect())
 }
 
 #[cfg(test)]
