@@ -113,9 +113,26 @@ impl EngineHandle {
     /// source, each message's furthest state once, as statuses from `webhook-json` logs are.
     /// False when the engine has stopped.
     pub fn report_webhook_statuses(&self, statuses: Vec<logs::WebhookStatus>) -> bool {
+        if let Some(feed) = self.broker.wamid_feed() {
+            let resolving: Vec<(String, logs::DeliveryStatus)> = statuses
+                .iter()
+                .filter(|s| s.status != logs::DeliveryStatus::Sent)
+                .map(|s| (s.message_id.clone(), s.status))
+                .collect();
+            if !resolving.is_empty() {
+                let _ = feed.send(telemetry::wamid_join::JoinInput::Statuses(resolving));
+            }
+        }
         self.telemetry
             .send(telemetry::TelemetryInput::WebhookStatuses(statuses))
             .is_ok()
+    }
+
+    /// Joins the proxy's accepted sends with the relay's statuses by wamid: call once both
+    /// run. A send without `delivered`, `read` or `failed` after `undelivered_after` counts as
+    /// undelivered in the telemetry snapshot (`proxy_undelivered`).
+    pub fn join_proxied_sends(&self, undelivered_after: Duration) {
+        self.broker.start_wamid_join(undelivered_after);
     }
 
     /// Sends a command; returns false when the engine has stopped.

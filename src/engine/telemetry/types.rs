@@ -78,6 +78,10 @@ pub struct TelemetrySnapshot {
     /// Cumulative counts since start, for counters (summaries written before lack them).
     #[serde(default)]
     pub totals: TelemetryTotals,
+    /// Proxied sends not delivered in time, per account; absent unless both the proxy and the
+    /// webhook relay run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_undelivered: Option<super::wamid_join::ProxyUndelivered>,
 }
 
 /// Everything counted since the engine started: exact (no line or outcome is skipped) and
