@@ -237,6 +237,7 @@ pub fn telemetry() -> TelemetrySnapshot {
             },
         ],
         totals: Default::default(),
+        proxy_undelivered: None,
     }
 }
 
