@@ -385,10 +385,44 @@ impl Router {
                     );
                 }
             }
+            EngineCommand::PhoneNews { waba_id, news } => self.phone_news(&waba_id, news),
             EngineCommand::Ping { request_id } => {
                 let _ = self.shared.events.send(EngineEvent::Pong { request_id });
             }
             EngineCommand::Shutdown => {}
+        }
+    }
+
+    /// Meta's phone news to the clients of the WABA's accounts, at once; a downgrade or a flag
+    /// also gets a history row.
+    fn phone_news(&self, waba_id: &str, news: telemetry_types::PhoneNews) {
+        let at = self.shared.clock.now();
+        let mut matched = false;
+        for link in &self.links {
+            if link.settings.business_account_id.as_deref() != Some(waba_id) {
+                continue;
+            }
+            matched = true;
+            let news = telemetry_types::PhoneNews {
+                account: link.settings.name.clone(),
+                at,
+                ..news.clone()
+            };
+            if news.is_setback() {
+                let mut entry = history::HistoryEntry::new(
+                    &news.account,
+                    history::cause::AlertKind::PhoneQuality,
+                    history::Outcome::Failed,
+                );
+                entry.detail = Some(phone_news_words(&news));
+                self.shared.record(entry);
+            }
+            let _ = self.shared.events.send(EngineEvent::PhoneNews(Box::new(news)));
+        }
+        if !matched {
+            tracing::info!(
+                "Meta's phone_number_quality_update about WABA {waba_id} names no [[account]] (business-account-id): not shown"
+            );
         }
     }
 
@@ -422,6 +456,21 @@ impl Router {
                 .send(EngineEvent::RefreshFinished { request_id, report });
         }
     }
+}
+
+/// "Meta said by webhook: FLAGGED, messaging limit TIER_250 (was TIER_1K)".
+fn phone_news_words(news: &telemetry_types::PhoneNews) -> String {
+    let mut words = format!(
+        "Meta said by webhook: {}",
+        news.event.as_deref().unwrap_or("a new messaging limit")
+    );
+    if let Some(limit) = &news.current_limit {
+        words.push_str(&format!(", messaging limit {limit}"));
+    }
+    if let Some(old) = &news.old_limit {
+        words.push_str(&format!(" (was {old})"));
+    }
+    words
 }
 
 fn unknown_account(name: &str, links: &[AccountLink]) -> String {

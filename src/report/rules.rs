@@ -156,9 +156,12 @@ fn what_to_do(account: &str, remedy: Remedy) -> String {
 }
 
 fn phone_report(phone: &PhoneSnapshot) -> PhoneReport {
+    // Meta's webhook since the last poll says the limit first.
+    let told_limit = phone.webhook.as_ref().and_then(|n| n.current_limit.clone());
     let Some(health) = &phone.health else {
         return PhoneReport {
             error: phone.error.clone(),
+            messaging_limit: told_limit,
             ..PhoneReport::default()
         };
     };
@@ -169,7 +172,7 @@ fn phone_report(phone: &PhoneSnapshot) -> PhoneReport {
             .health
             .as_ref()
             .and_then(|h| h.can_send_message.clone()),
-        messaging_limit: health.messaging_limit.clone(),
+        messaging_limit: told_limit.or_else(|| health.messaging_limit.clone()),
         throughput: health.throughput_level.clone(),
         error: phone.error.clone(),
     }
@@ -357,6 +360,7 @@ mod tests {
             usage: Usage::default(),
             error: None,
             analytics_note: None,
+            webhook: None,
         };
         let extras = Extras {
             phone: Some(phone),

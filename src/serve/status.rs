@@ -78,6 +78,13 @@ impl LiveStatus {
             EngineEvent::Phone(phone) => {
                 self.phones.insert(phone.account.clone(), (**phone).clone());
             }
+            EngineEvent::PhoneNews(news) => {
+                let mut slot = self.phones.remove(&news.account);
+                PhoneSnapshot::take_news(&mut slot, (**news).clone());
+                if let Some(phone) = slot {
+                    self.phones.insert(news.account.clone(), phone);
+                }
+            }
             EngineEvent::History(entry) => self.history((**entry).clone()),
             EngineEvent::Telemetry(snapshot) => self.telemetry = Some((**snapshot).clone()),
             EngineEvent::Cluster(status) => self.cluster = Some((**status).clone()),
