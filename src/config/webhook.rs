@@ -119,7 +119,11 @@ pub(crate) fn webhook(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> WebhookSettings 
     }
     let undelivered_after = |text: &str| {
         use std::time::Duration;
-        values::duration_in(text, Duration::from_secs(1), Duration::from_secs(7 * 86_400))
+        values::duration_in(
+            text,
+            Duration::from_secs(1),
+            Duration::from_secs(7 * 86_400),
+        )
     };
     if let Some(after) = ctx.checked(table, path, "undelivered-after", undelivered_after) {
         webhook.undelivered_after = after;

@@ -417,7 +417,10 @@ impl Router {
                 entry.detail = Some(phone_news_words(&news));
                 self.shared.record(entry);
             }
-            let _ = self.shared.events.send(EngineEvent::PhoneNews(Box::new(news)));
+            let _ = self
+                .shared
+                .events
+                .send(EngineEvent::PhoneNews(Box::new(news)));
         }
         if !matched {
             tracing::info!(

@@ -71,7 +71,8 @@ pub fn phone_quality_updates_in(root: &Value) -> Vec<PhoneQualityUpdate> {
 mod tests {
     use super::*;
 
-    const QUALITY: &str = include_str!("../../tests/fixtures/webhook_phone_number_quality_update.json");
+    const QUALITY: &str =
+        include_str!("../../tests/fixtures/webhook_phone_number_quality_update.json");
     const STATUSES: &str = include_str!("../../tests/fixtures/webhook_statuses_batch_mixed.json");
     const UNINSTALLED: &str =
         include_str!("../../tests/fixtures/webhook_account_update_partner_app_uninstalled.json");
@@ -123,21 +124,36 @@ mod tests {
         assert_eq!(flagged[0].event.as_deref(), Some("FLAGGED"));
         assert_eq!(flagged[0].current_limit, None);
         assert_eq!(flagged[0].display_phone_number, None);
-        let limit = one(serde_json::json!({"current_limit": "TIER_10K"}), none.clone());
+        let limit = one(
+            serde_json::json!({"current_limit": "TIER_10K"}),
+            none.clone(),
+        );
         assert_eq!(limit[0].event, None);
         // Unknown events are kept verbatim.
-        let new = one(serde_json::json!({"event": "SOMETHING_NEW_2027"}), none.clone());
+        let new = one(
+            serde_json::json!({"event": "SOMETHING_NEW_2027"}),
+            none.clone(),
+        );
         assert_eq!(new[0].event.as_deref(), Some("SOMETHING_NEW_2027"));
         // Nothing said, wrong types, empty strings: left out, never an error.
         assert!(one(serde_json::json!({}), none.clone()).is_empty());
-        assert!(one(serde_json::json!({"event": 7, "current_limit": ["x"]}), none.clone()).is_empty());
+        assert!(
+            one(
+                serde_json::json!({"event": 7, "current_limit": ["x"]}),
+                none.clone()
+            )
+            .is_empty()
+        );
         assert!(one(serde_json::json!({"event": ""}), none.clone()).is_empty());
         assert!(one(serde_json::json!("text"), none).is_empty());
         // `field` on the entry instead of the change.
         let body = serde_json::json!({"entry": [{"id": "1", "field": "phone_number_quality_update",
             "changes": [{"value": {"event": "UPGRADE"}}]}]})
         .to_string();
-        assert_eq!(phone_quality_updates(body.as_bytes())[0].event.as_deref(), Some("UPGRADE"));
+        assert_eq!(
+            phone_quality_updates(body.as_bytes())[0].event.as_deref(),
+            Some("UPGRADE")
+        );
     }
 
     mod properties {

@@ -18,7 +18,8 @@ use tokentop::engine::delivery::{DeliverySource, RateSummary};
 use tokentop::engine::history::cause::{InspectReason, SendChannel, Trigger};
 use tokentop::engine::history::{HistoryEntry, HistoryError, Outcome};
 use tokentop::engine::telemetry_types::{
-    ClassifiedLine, DeliveryRow, FailureRow, LevelCounts, PhoneNews, PhoneSnapshot, TelemetrySnapshot,
+    ClassifiedLine, DeliveryRow, FailureRow, LevelCounts, PhoneNews, PhoneSnapshot,
+    TelemetrySnapshot,
 };
 use tokentop::engine::{AccountSnapshot, EngineEvent, Inspection, TokenState, reauth_hint};
 use tokentop::graph::{Expiry, HealthStatus, PhoneHealth, TokenInfo, Usage};

@@ -1,7 +1,8 @@
 //! Issue 22: the real `tokentop daemon` with the proxy and the webhook relay both on, in front of
 //! a simulator whose phones never come online (`sent`, then nothing): sends the relay hears
 //! `delivered` for are fine, the others count as undelivered once `undelivered-after` passes,
-//! in `/metrics` and `/status`.
+//! in `/metrics` and `/status`. And Meta's `phone_number_quality_update` reaches `/status` at
+//! once, with a history row for a downgrade.
 
 use std::time::Duration;
 
@@ -71,8 +72,10 @@ async fn sends_meta_accepted_and_never_delivered_count_once_their_deadline_passe
     for n in 0..4 {
         let answer: Value = http
             .post(format!("{}/v25.0/{PHONE_ID}/messages", daemon.url()))
-            .json(&json!({"messaging_product": "whatsapp", "to": "15551234567",
-                "type": "text", "text": {"body": format!("hello {n}")}}))
+            .json(
+                &json!({"messaging_product": "whatsapp", "to": "15551234567",
+                "type": "text", "text": {"body": format!("hello {n}")}}),
+            )
             .send()
             .await
             .unwrap()
@@ -138,5 +141,63 @@ async fn sends_meta_accepted_and_never_delivered_count_once_their_deadline_passe
         text.contains("tokentop_proxy_undelivered_total{account=\"main\"} 2"),
         "{text}"
     );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quality_update_reaches_the_status_at_once_and_a_downgrade_is_history() {
+    let sim = silent_sim().await;
+    let token = sim
+        .handle()
+        .mint_token(TokenKind::SystemUser, None)
+        .access_token;
+    let (relay_port, serve_port) = (free_port(), free_port());
+    let waba = "418305927716254";
+    let config = format!(
+        "[proxy]\nlisten = \"127.0.0.1:0\"\n\n[serve]\nlisten = \"127.0.0.1:{serve_port}\"\n\n\
+         [webhook]\nlisten = \"127.0.0.1:{relay_port}\"\nverify-token = \"{VERIFY_TOKEN}\"\n\n\
+         [[account]]\nname = \"main\"\napp-id = \"{DEFAULT_APP_ID}\"\n\
+         app-secret = \"{DEFAULT_APP_SECRET}\"\nphone-number-id = \"{PHONE_ID}\"\n\
+         business-account-id = \"{waba}\"\naccess-token = \"{token}\"\n"
+    );
+    let daemon = ProxyDaemon::start(&sim, &config, &[]).await;
+    daemon.wait_for_log("webhook relay listening").await;
+    let relay = format!("http://127.0.0.1:{relay_port}/webhook");
+    sim.handle().set_webhook_target(&relay, None).unwrap();
+    sim.handle()
+        .post_phone_quality(&tokentop::sim::PhoneQualityUpdate {
+            phone_number_id: Some(PHONE_ID.to_string()),
+            waba_id: Some(waba.to_string()),
+            event: Some("DOWNGRADE".to_string()),
+            current_limit: Some("TIER_250".to_string()),
+            old_limit: Some("TIER_1K".to_string()),
+            ..Default::default()
+        })
+        .unwrap();
+    let status_url = format!("http://127.0.0.1:{serve_port}/status");
+    support::wait_until(
+        "the new limit in /status",
+        Duration::from_secs(10),
+        async || {
+            let status: Value = reqwest::get(&status_url).await.ok()?.json().await.ok()?;
+            (status["accounts"][0]["phone"]["messaging_limit"] == "TIER_250").then_some(())
+        },
+    )
+    .await;
+    let history = daemon.data_dir().join("history.jsonl");
+    support::wait_until(
+        "the downgrade's history row",
+        Duration::from_secs(10),
+        async || {
+            let text = std::fs::read_to_string(&history).ok()?;
+            text.lines()
+                .any(|l| {
+                    l.contains("\"phone-quality\"")
+                        && l.contains("DOWNGRADE, messaging limit TIER_250 (was TIER_1K)")
+                })
+                .then_some(())
+        },
+    )
+    .await;
     daemon.stop().await;
 }

@@ -86,7 +86,10 @@ fn phone_news_from_a_webhook() {
         text.contains("phone limit TIER_10K ↑ THROUGHPUT_UPGRADE · webhook 2m ago"),
         "{text}"
     );
-    assert!(!text.contains("TIER_1K"), "the polled limit is older: {text}");
+    assert!(
+        !text.contains("TIER_1K"),
+        "the polled limit is older: {text}"
+    );
     both_sizes("phone_news", &app);
 }
 

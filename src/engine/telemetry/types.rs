@@ -240,7 +240,10 @@ impl PhoneNews {
                 }
             }
         };
-        let (old, new) = (tier(self.old_limit.as_deref())?, tier(self.current_limit.as_deref())?);
+        let (old, new) = (
+            tier(self.old_limit.as_deref())?,
+            tier(self.current_limit.as_deref())?,
+        );
         (old != new).then_some(new > old)
     }
 

@@ -53,7 +53,10 @@ fn a_silent_send_is_undelivered_once_at_its_deadline() {
     join.sweep(T0 + 12 * MINUTE);
     let snapshot = join.snapshot();
     let shop = row(&snapshot, "shop");
-    assert_eq!(shop.undelivered_total, 1, "counted once however often swept");
+    assert_eq!(
+        shop.undelivered_total, 1,
+        "counted once however often swept"
+    );
     assert_eq!(shop.overdue, 1);
     assert_eq!(shop.in_last_hour(T0 + 12 * MINUTE), 1);
     assert_eq!(shop.in_last_hour(T0 + 71 * MINUTE), 0, "an hour later");
