@@ -85,6 +85,7 @@ fn busy_metrics() -> Metrics {
             },
             error: None,
             analytics_note: None,
+            webhook: None,
         };
         metrics.observe(&EngineEvent::Phone(Box::new(phone)));
         for i in 0..10u64 {

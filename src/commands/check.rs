@@ -120,6 +120,7 @@ pub async fn inspect_all(settings: &Settings) -> anyhow::Result<CheckReport> {
         refresh_rates: Some(rates_by_account(&history, now)),
         cluster: cluster.as_ref(),
         served_versions: Some(&served_versions),
+        proxy_undelivered: crate::report::proxy_undelivered_of(summary.as_ref(), now),
     };
     Ok(build_report(settings, &known, now))
 }

@@ -97,12 +97,19 @@ pub async fn start_engine_served(
     let counts = client.request_counts();
     let served_versions = client.served_versions();
     let (handle, events) = Engine::start(settings, Arc::new(client), options);
-    if let Err(err) = crate::proxy::start(settings, handle.token_broker()).await {
-        handle.send(crate::engine::EngineCommand::Shutdown);
-        return Err(err);
-    }
+    let proxy = match crate::proxy::start(settings, handle.token_broker()).await {
+        Ok(proxy) => proxy,
+        Err(err) => {
+            handle.send(crate::engine::EngineCommand::Shutdown);
+            return Err(err);
+        }
+    };
     let relay = match crate::webhook::start(settings).await {
         Ok(Some(relay)) => {
+            if proxy.is_some() {
+                // Both sides of a message: the proxy's accepted sends and Meta's statuses.
+                handle.join_proxied_sends(settings.webhook.undelivered_after);
+            }
             let stats = relay.stats();
             relay.run_in_background(handle.clone());
             Some(stats)

@@ -20,12 +20,15 @@ pub(crate) const WEBHOOK_KEYS: &[&str] = &[
     "tls-key",
     "max-body",
     "max-queue",
+    "undelivered-after",
     "forward",
 ];
 
 pub(crate) const FORWARD_KEYS: &[&str] = &["url", "name", "accounts"];
 
 const MIB: u64 = 1024 * 1024;
+/// Meta's `delivered` usually follows within seconds; a phone that is off delays it for hours.
+pub const DEFAULT_UNDELIVERED_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// `[webhook]`: off unless `listen` is set.
 #[derive(Debug, Clone)]
@@ -42,6 +45,9 @@ pub struct WebhookSettings {
     /// Bytes of bodies not yet taken by every destination before new ones get 503 (Meta
     /// retries those for days), default 256 MiB.
     pub max_queue: u64,
+    /// A send through the proxy that Meta accepted and that has no `delivered`, `read` or
+    /// `failed` status this long after counts as undelivered (default 10 min).
+    pub undelivered_after: std::time::Duration,
     pub forward: Vec<ForwardSettings>,
 }
 
@@ -54,6 +60,7 @@ impl Default for WebhookSettings {
             tls: None,
             max_body: 4 * MIB,
             max_queue: 256 * MIB,
+            undelivered_after: DEFAULT_UNDELIVERED_AFTER,
             forward: Vec::new(),
         }
     }
@@ -68,6 +75,7 @@ impl PartialEq for WebhookSettings {
             && self.tls == other.tls
             && self.max_body == other.max_body
             && self.max_queue == other.max_queue
+            && self.undelivered_after == other.undelivered_after
             && self.forward == other.forward
     }
 }
@@ -108,6 +116,17 @@ pub(crate) fn webhook(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> WebhookSettings 
     }
     if let Some(limit) = size(ctx, "max-queue", MIB, 1024 * 1024 * MIB) {
         webhook.max_queue = limit;
+    }
+    let undelivered_after = |text: &str| {
+        use std::time::Duration;
+        values::duration_in(
+            text,
+            Duration::from_secs(1),
+            Duration::from_secs(7 * 86_400),
+        )
+    };
+    if let Some(after) = ctx.checked(table, path, "undelivered-after", undelivered_after) {
+        webhook.undelivered_after = after;
     }
     webhook.tls = tls_files(ctx, table, path, &span);
     webhook.forward = forwards(ctx, table);

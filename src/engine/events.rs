@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::history::HistoryEntry;
 use super::state::AccountSnapshot;
-use super::telemetry_types::{ClassifiedLine, PhoneSnapshot, TelemetrySnapshot};
+use super::telemetry_types::{ClassifiedLine, PhoneNews, PhoneSnapshot, TelemetrySnapshot};
 use crate::graph::{ErrorClass, Expiry};
 
 /// Identifies a command so its result event can be matched by the caller.
@@ -36,6 +36,10 @@ pub enum EngineCommand {
         waba_id: String,
         change: AccessChange,
     },
+    /// Meta said by webhook (`phone_number_quality_update`) that a number of the WhatsApp
+    /// Business Account `waba_id` changed its messaging limit or was flagged: told at once to
+    /// the clients of the accounts configured with that `business-account-id`.
+    PhoneNews { waba_id: String, news: PhoneNews },
     /// Finish in-flight refreshes, persist, and stop.
     Shutdown,
 }
@@ -156,6 +160,9 @@ pub enum EngineEvent {
     Telemetry(Box<TelemetrySnapshot>),
     /// Phone-number health and rate-limit usage of one account.
     Phone(Box<PhoneSnapshot>),
+    /// Meta's webhook news about an account's number, for its latest [`PhoneSnapshot`]
+    /// ([`PhoneSnapshot::take_news`]) until the next poll.
+    PhoneNews(Box<PhoneNews>),
     /// A log source's own news: rotated, truncated, missing, command exited.
     SourceNotice { source: String, message: String },
     /// The answer to [`EngineCommand::Ping`].

@@ -113,9 +113,26 @@ impl EngineHandle {
     /// source, each message's furthest state once, as statuses from `webhook-json` logs are.
     /// False when the engine has stopped.
     pub fn report_webhook_statuses(&self, statuses: Vec<logs::WebhookStatus>) -> bool {
+        if let Some(feed) = self.broker.wamid_feed() {
+            let resolving: Vec<(String, logs::DeliveryStatus)> = statuses
+                .iter()
+                .filter(|s| s.status != logs::DeliveryStatus::Sent)
+                .map(|s| (s.message_id.clone(), s.status))
+                .collect();
+            if !resolving.is_empty() {
+                let _ = feed.send(telemetry::wamid_join::JoinInput::Statuses(resolving));
+            }
+        }
         self.telemetry
             .send(telemetry::TelemetryInput::WebhookStatuses(statuses))
             .is_ok()
+    }
+
+    /// Joins the proxy's accepted sends with the relay's statuses by wamid: call once both
+    /// run. A send without `delivered`, `read` or `failed` after `undelivered_after` counts as
+    /// undelivered in the telemetry snapshot (`proxy_undelivered`).
+    pub fn join_proxied_sends(&self, undelivered_after: Duration) {
+        self.broker.start_wamid_join(undelivered_after);
     }
 
     /// Sends a command; returns false when the engine has stopped.
@@ -368,10 +385,47 @@ impl Router {
                     );
                 }
             }
+            EngineCommand::PhoneNews { waba_id, news } => self.phone_news(&waba_id, news),
             EngineCommand::Ping { request_id } => {
                 let _ = self.shared.events.send(EngineEvent::Pong { request_id });
             }
             EngineCommand::Shutdown => {}
+        }
+    }
+
+    /// Meta's phone news to the clients of the WABA's accounts, at once; a downgrade or a flag
+    /// also gets a history row.
+    fn phone_news(&self, waba_id: &str, news: telemetry_types::PhoneNews) {
+        let at = self.shared.clock.now();
+        let mut matched = false;
+        for link in &self.links {
+            if link.settings.business_account_id.as_deref() != Some(waba_id) {
+                continue;
+            }
+            matched = true;
+            let news = telemetry_types::PhoneNews {
+                account: link.settings.name.clone(),
+                at,
+                ..news.clone()
+            };
+            if news.is_setback() {
+                let mut entry = history::HistoryEntry::new(
+                    &news.account,
+                    history::cause::AlertKind::PhoneQuality,
+                    history::Outcome::Failed,
+                );
+                entry.detail = Some(phone_news_words(&news));
+                self.shared.record(entry);
+            }
+            let _ = self
+                .shared
+                .events
+                .send(EngineEvent::PhoneNews(Box::new(news)));
+        }
+        if !matched {
+            tracing::info!(
+                "Meta's phone_number_quality_update about WABA {waba_id} names no [[account]] (business-account-id): not shown"
+            );
         }
     }
 
@@ -405,6 +459,21 @@ impl Router {
                 .send(EngineEvent::RefreshFinished { request_id, report });
         }
     }
+}
+
+/// "Meta said by webhook: FLAGGED, messaging limit TIER_250 (was TIER_1K)".
+fn phone_news_words(news: &telemetry_types::PhoneNews) -> String {
+    let mut words = format!(
+        "Meta said by webhook: {}",
+        news.event.as_deref().unwrap_or("a new messaging limit")
+    );
+    if let Some(limit) = &news.current_limit {
+        words.push_str(&format!(", messaging limit {limit}"));
+    }
+    if let Some(old) = &news.old_limit {
+        words.push_str(&format!(" (was {old})"));
+    }
+    words
 }
 
 fn unknown_account(name: &str, links: &[AccountLink]) -> String {

@@ -151,8 +151,10 @@ async fn forward(
     proxy
         .broker
         .report_usage(&account, parse_usage(&answer.headers));
+    // The wamid is read only while the join with the relay's statuses runs.
+    let join_running = proxy.broker.wamid_feed().is_some();
     if target.is_message_send()
-        && let Some(outcome) = answer.send_outcome()
+        && let Some(outcome) = answer.send_outcome(join_running)
     {
         let refreshed = retried || loan.refreshed;
         proxy.broker.report_send(&account, outcome, refreshed);
@@ -164,6 +166,28 @@ async fn forward(
     };
     Ok((answer.into_response(), Some(account), outcome))
 }
+
+/// `messages[0].id` of Meta's answer to an accepted send, the wamid its status webhooks name.
+fn sent_wamid(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Sent {
+        #[serde(default)]
+        messages: Vec<SentMessage>,
+    }
+    #[derive(serde::Deserialize)]
+    struct SentMessage {
+        id: Option<String>,
+    }
+    let sent: Sent = serde_json::from_slice(body).ok()?;
+    sent.messages
+        .into_iter()
+        .next()?
+        .id
+        .filter(|id| !id.is_empty() && id.len() <= MAX_WAMID_BYTES)
+}
+
+/// A wamid is about 60 bytes; anything far longer is not one, and is not kept.
+const MAX_WAMID_BYTES: usize = 256;
 
 fn body_too_slow(timeout: std::time::Duration) -> Response<Body> {
     proxy_error(
@@ -347,11 +371,13 @@ impl Answer {
             })
     }
 
-    /// Accepted, or failed with Meta's code and title, for the delivery counts.
-    fn send_outcome(&self) -> Option<SendOutcome> {
+    /// Accepted (with its wamid when asked), or failed with Meta's code and title, for the
+    /// delivery counts.
+    fn send_outcome(&self, with_wamid: bool) -> Option<SendOutcome> {
         let body = self.buffered()?;
         if self.status.is_success() {
-            return Some(SendOutcome::accepted());
+            let wamid = with_wamid.then(|| sent_wamid(body)).flatten();
+            return Some(SendOutcome::accepted_as(wamid));
         }
         let text = String::from_utf8_lossy(body);
         let error = parse_error_body(self.status.as_u16(), &self.headers, &text, &[]);
@@ -367,5 +393,33 @@ impl Answer {
         *response.status_mut() = self.status;
         *response.headers_mut() = self.headers;
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACCEPTED: &str = include_str!("../../tests/fixtures/send_message_accepted.json");
+
+    #[test]
+    fn the_wamid_is_the_first_message_id_of_an_accepted_send() {
+        assert_eq!(
+            sent_wamid(ACCEPTED.as_bytes()).as_deref(),
+            Some("wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJCOTY3NDc0NDFDRUI3NTA0Q0UA")
+        );
+        for odd in [
+            "",
+            "not json",
+            "{}",
+            r#"{"messages":[]}"#,
+            r#"{"messages":[{"id":""}]}"#,
+            r#"{"messages":[{"id":5}]}"#,
+            r#"{"messages":{"id":"wamid.x"}}"#,
+        ] {
+            assert_eq!(sent_wamid(odd.as_bytes()), None, "{odd}");
+        }
+        let long = format!(r#"{{"messages":[{{"id":"{}"}}]}}"#, "w".repeat(300));
+        assert_eq!(sent_wamid(long.as_bytes()), None);
     }
 }

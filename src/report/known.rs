@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::cluster::cluster_report;
-use super::model::{AccountReport, CheckReport, DeliveryReport, Extras, Status, exit_code};
+use super::model::{
+    AccountReport, CheckReport, DeliveryReport, Extras, Status, UndeliveredReport, exit_code,
+};
 use super::rules::account_report;
 use crate::config::Settings;
 use crate::engine::AccountSnapshot;
@@ -17,6 +19,7 @@ use crate::engine::delivery::{DeliverySource, RateSummary};
 use crate::engine::health::load_analytics_cache;
 use crate::engine::history::refresh_stats::RefreshRates;
 use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
+use crate::engine::telemetry::wamid_join::ProxyUndelivered;
 use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
 use crate::graph::ServedVersions;
 
@@ -45,6 +48,8 @@ pub struct Known<'a> {
     /// The Graph client's record of calls Meta answered as another version; `None` when the
     /// reporter made no Graph calls of its own.
     pub served_versions: Option<&'a ServedVersions>,
+    /// The wamid join's counts ([`proxy_undelivered_of`]), while the proxy and relay run.
+    pub proxy_undelivered: Option<ProxyUndelivered>,
 }
 
 /// The report on every configured account, in config order.
@@ -67,6 +72,10 @@ pub fn build_report(settings: &Settings, known: &Known<'_>, now: DateTime<Utc>) 
                     .refresh_rates
                     .as_ref()
                     .map(|rates| rates.get(name).cloned().unwrap_or_default()),
+                proxy_undelivered: known
+                    .proxy_undelivered
+                    .as_ref()
+                    .map(|counts| undelivered_report(counts, name, now)),
             };
             account_report(&snapshot, &settings.refresh, now.timestamp(), &extras)
         })
@@ -123,6 +132,36 @@ pub fn webhooks_rate_of(
         .iter()
         .find(|row| row.source == DeliverySource::Webhooks && row.window_secs == 3600)
         .and_then(|row| row.rate)
+}
+
+/// The wamid join's counts in a telemetry snapshot no older than 2 min; `None` unless the
+/// proxy and the relay both ran.
+pub fn proxy_undelivered_of(
+    summary: Option<&TelemetrySnapshot>,
+    now: DateTime<Utc>,
+) -> Option<ProxyUndelivered> {
+    summary
+        .filter(|s| now.timestamp() - s.at.timestamp() <= SUMMARY_FRESH_SECS)?
+        .proxy_undelivered
+        .clone()
+}
+
+/// One account's part of the join's counts (zeros for an account that sent nothing).
+fn undelivered_report(
+    counts: &ProxyUndelivered,
+    account: &str,
+    now: DateTime<Utc>,
+) -> UndeliveredReport {
+    let mut report = UndeliveredReport {
+        undelivered_after_secs: counts.undelivered_after_secs,
+        ..UndeliveredReport::default()
+    };
+    if let Some(row) = counts.accounts.iter().find(|r| r.account == account) {
+        report.last_1h = row.in_last_hour(now.timestamp_millis());
+        report.total = row.undelivered_total;
+        report.overdue = row.overdue;
+    }
+    report
 }
 
 /// The logs' 1 h rate in a telemetry snapshot no older than 2 min, or why there is none.

@@ -24,10 +24,10 @@ mod text;
 
 pub use cluster::{CLUSTER_REMEDY, ClusterReport, cluster_line, cluster_report};
 pub use graph_version::{GraphVersionReport, graph_version_line, graph_version_report};
-pub use known::{Known, build_report, logs_rate_of, webhooks_rate_of};
+pub use known::{Known, build_report, logs_rate_of, proxy_undelivered_of, webhooks_rate_of};
 pub use model::{
     AccountReport, CheckReport, DeliveryReport, ExpiryReport, Extras, HeadroomReport, PhoneReport,
-    Status, exit_code,
+    Status, UndeliveredReport, exit_code,
 };
 pub use rules::{HEADROOM_WARN_PERCENT, account_report};
 pub use text::account_line;

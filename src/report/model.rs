@@ -64,6 +64,20 @@ pub struct DeliveryReport {
     pub notes: Vec<String>,
 }
 
+/// Sends through the proxy that Meta accepted and never delivered in time, joined with the
+/// relay's status webhooks by wamid (only while both the proxy and the relay run).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UndeliveredReport {
+    /// `[webhook] undelivered-after`.
+    pub undelivered_after_secs: u64,
+    /// Sends whose deadline passed in the last hour without `delivered`, `read` or `failed`.
+    pub last_1h: u64,
+    /// Every such send since the daemon started.
+    pub total: u64,
+    /// Those still without a status now.
+    pub overdue: u64,
+}
+
 /// One account in the JSON report.
 #[derive(Debug, Clone, Serialize)]
 pub struct AccountReport {
@@ -95,6 +109,9 @@ pub struct AccountReport {
     /// proxied sends); absent when nobody read it and no stale send was seen.
     #[serde(skip_serializing_if = "crate::engine::consumers::ConsumerView::is_quiet")]
     pub consumers: crate::engine::consumers::ConsumerView,
+    /// Proxied sends not delivered in time; absent unless the proxy and the relay both run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_undelivered: Option<UndeliveredReport>,
 }
 
 /// The whole JSON report.
@@ -120,6 +137,7 @@ pub struct Extras {
     pub phone: Option<PhoneSnapshot>,
     pub delivery: DeliveryReport,
     pub refresh_rate: Option<RefreshRates>,
+    pub proxy_undelivered: Option<UndeliveredReport>,
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //!
 //! Pure functions of what the engine found, so every rule is unit-tested without a network.
 
-use super::model::{AccountReport, ExpiryReport, Extras, HeadroomReport, PhoneReport, Status};
+use super::model::{
+    AccountReport, ExpiryReport, Extras, HeadroomReport, PhoneReport, Status, UndeliveredReport,
+};
 use crate::config::RefreshPolicy;
 use crate::engine::AccountSnapshot;
 use crate::engine::telemetry_types::PhoneSnapshot;
@@ -82,6 +84,9 @@ pub fn account_report(
         verdict.raise(Status::Warning, format!("rate-limit usage at {percent}%"));
     }
     publish_verdict(&mut verdict, snapshot, reauth_or_down);
+    if let Some(undelivered) = extras.proxy_undelivered.as_ref().filter(|u| u.last_1h > 0) {
+        verdict.raise(Status::Warning, undelivered_reason(undelivered));
+    }
     let info = snapshot.access.as_ref().map(|i| &i.info);
     AccountReport {
         name: snapshot.name.clone(),
@@ -105,7 +110,19 @@ pub fn account_report(
         refresh_rate: extras.refresh_rate.clone(),
         publish: snapshot.publish.clone(),
         consumers: snapshot.consumers.clone(),
+        proxy_undelivered: extras.proxy_undelivered.clone(),
     }
+}
+
+/// "3 proxied sends accepted by Meta not delivered within 10m in the last hour".
+fn undelivered_reason(undelivered: &UndeliveredReport) -> String {
+    let count = undelivered.last_1h;
+    let sends = if count == 1 { "send" } else { "sends" };
+    let within =
+        crate::format::within(i64::try_from(undelivered.undelivered_after_secs).unwrap_or(0));
+    format!(
+        "{count} proxied {sends} accepted by Meta not delivered within {within} in the last hour"
+    )
 }
 
 /// A publish target without the current token is a WARNING naming it and its last failure:
@@ -139,9 +156,12 @@ fn what_to_do(account: &str, remedy: Remedy) -> String {
 }
 
 fn phone_report(phone: &PhoneSnapshot) -> PhoneReport {
+    // Meta's webhook since the last poll says the limit first.
+    let told_limit = phone.webhook.as_ref().and_then(|n| n.current_limit.clone());
     let Some(health) = &phone.health else {
         return PhoneReport {
             error: phone.error.clone(),
+            messaging_limit: told_limit,
             ..PhoneReport::default()
         };
     };
@@ -152,7 +172,7 @@ fn phone_report(phone: &PhoneSnapshot) -> PhoneReport {
             .health
             .as_ref()
             .and_then(|h| h.can_send_message.clone()),
-        messaging_limit: health.messaging_limit.clone(),
+        messaging_limit: told_limit.or_else(|| health.messaging_limit.clone()),
         throughput: health.throughput_level.clone(),
         error: phone.error.clone(),
     }
@@ -340,6 +360,7 @@ mod tests {
             usage: Usage::default(),
             error: None,
             analytics_note: None,
+            webhook: None,
         };
         let extras = Extras {
             phone: Some(phone),
@@ -379,5 +400,47 @@ mod tests {
             with_phone(r#"{"quality_rating":"YELLOW"}"#),
             Status::Warning
         );
+    }
+
+    #[test]
+    fn undelivered_proxied_sends_in_the_last_hour_are_a_warning_that_says_how_many() {
+        let report = |last_1h: u64| {
+            let extras = Extras {
+                proxy_undelivered: Some(UndeliveredReport {
+                    undelivered_after_secs: 600,
+                    last_1h,
+                    total: last_1h + 4,
+                    overdue: 1,
+                }),
+                ..Extras::default()
+            };
+            account_report(
+                &snapshot(NOW + 30 * 86_400, true),
+                &RefreshPolicy::default(),
+                NOW,
+                &extras,
+            )
+        };
+        let quiet = report(0);
+        assert_eq!(quiet.status, Status::Ok, "older ones are history, not news");
+        assert_eq!(quiet.proxy_undelivered.as_ref().map(|u| u.total), Some(4));
+        let three = report(3);
+        assert_eq!(three.status, Status::Warning);
+        assert!(
+            three.reasons.iter().any(|r| r
+                == "3 proxied sends accepted by Meta not delivered within 10m in the last hour"),
+            "{:?}",
+            three.reasons
+        );
+        let json = serde_json::to_value(&three).unwrap();
+        assert_eq!(json["proxy_undelivered"]["last_1h"], 3);
+        let without = account_report(
+            &snapshot(NOW + 30 * 86_400, true),
+            &RefreshPolicy::default(),
+            NOW,
+            &Extras::default(),
+        );
+        let json = serde_json::to_value(&without).unwrap();
+        assert!(json.get("proxy_undelivered").is_none(), "{json}");
     }
 }

@@ -157,6 +157,8 @@ pub struct Metrics {
     /// Registered with the first cluster status, so a scrape without `[cluster]` is unchanged.
     cluster: Option<ClusterMetrics>,
     webhook: Option<super::webhook_metrics::WebhookMetrics>,
+    /// Registered with the first snapshot of the wamid join (proxy and relay both on).
+    undelivered: Option<super::undelivered_metrics::UndeliveredMetrics>,
     /// Cumulative totals already added to the counters fed from totals, so that each new
     /// snapshot adds only its growth.
     counted: Counted,
@@ -195,6 +197,7 @@ impl Metrics {
             log_lines: Family::default(),
             cluster: None,
             webhook: None,
+            undelivered: None,
             counted: Counted::default(),
             cached: [None, None, None, None],
         };
@@ -523,6 +526,14 @@ impl Metrics {
     }
 
     fn telemetry(&mut self, snapshot: &TelemetrySnapshot) {
+        if let Some(counts) = &snapshot.proxy_undelivered {
+            let registry = &mut self.registry;
+            self.undelivered
+                .get_or_insert_with(|| {
+                    super::undelivered_metrics::UndeliveredMetrics::register(registry)
+                })
+                .update(counts);
+        }
         let totals = &snapshot.totals;
         for line in &totals.log_lines {
             let labels = LogLineLabels {

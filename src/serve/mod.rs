@@ -23,6 +23,7 @@ pub mod publish_metrics;
 pub mod status;
 pub mod token_endpoint;
 pub mod token_metrics;
+mod undelivered_metrics;
 pub mod webhook_metrics;
 
 use std::net::SocketAddr;

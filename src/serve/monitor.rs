@@ -132,6 +132,7 @@ fn matters_to_monitor(event: &EngineEvent) -> bool {
         EngineEvent::Account(_)
             | EngineEvent::History(_)
             | EngineEvent::Phone(_)
+            | EngineEvent::PhoneNews(_)
             | EngineEvent::Telemetry(_)
             | EngineEvent::Cluster(_)
             | EngineEvent::Pong { .. }

@@ -12,7 +12,9 @@ use crate::engine::history::{HistoryEntry, HistoryEvent};
 use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
 use crate::engine::{AccountSnapshot, EngineEvent};
 use crate::graph::ServedVersions;
-use crate::report::{CheckReport, Known, build_report, logs_rate_of, webhooks_rate_of};
+use crate::report::{
+    CheckReport, Known, build_report, logs_rate_of, proxy_undelivered_of, webhooks_rate_of,
+};
 
 /// Send rows older than this do not count in the report's 1 h delivery.
 const SEND_WINDOW_SECS: i64 = 3600;
@@ -75,6 +77,13 @@ impl LiveStatus {
             }
             EngineEvent::Phone(phone) => {
                 self.phones.insert(phone.account.clone(), (**phone).clone());
+            }
+            EngineEvent::PhoneNews(news) => {
+                let mut slot = self.phones.remove(&news.account);
+                PhoneSnapshot::take_news(&mut slot, (**news).clone());
+                if let Some(phone) = slot {
+                    self.phones.insert(news.account.clone(), phone);
+                }
             }
             EngineEvent::History(entry) => self.history((**entry).clone()),
             EngineEvent::Telemetry(snapshot) => self.telemetry = Some((**snapshot).clone()),
@@ -147,6 +156,7 @@ impl LiveStatus {
             refresh_rates: Some(rates_by_account(&self.refreshes, now)),
             cluster: self.cluster.as_ref(),
             served_versions: self.served_versions.as_ref(),
+            proxy_undelivered: proxy_undelivered_of(self.telemetry.as_ref(), now),
         };
         build_report(&self.settings, &known, now)
     }

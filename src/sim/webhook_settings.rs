@@ -48,6 +48,9 @@ pub struct WebhookSettings {
     pub secret: Option<SecretString>,
     /// Share of sends (0-100) that fail: one `failed` status with `errors[]`, nothing else.
     pub failure_percent: u8,
+    /// Share of the sends that do not fail (0-100) that get `sent` and nothing after (a phone
+    /// that never comes online), for the proxy's undelivered count.
+    pub silent_percent: u8,
     /// Share of delivered sends (0-100) that are also read.
     pub read_percent: u8,
     /// The error code of `failed` statuses (131026 "Message undeliverable" by default).
@@ -78,6 +81,7 @@ impl Default for WebhookSettings {
         WebhookSettings {
             secret: None,
             failure_percent: 0,
+            silent_percent: 0,
             read_percent: 50,
             failure_code: 131026,
             sent_after: Delay::between_ms(50, 100),

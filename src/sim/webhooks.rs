@@ -56,6 +56,8 @@ pub(crate) struct SendingPhone {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
     Failed,
+    /// `sent` only: the phone never comes online.
+    Silent,
     Delivered,
     Read,
 }
@@ -63,7 +65,7 @@ enum Fate {
 impl Fate {
     fn status_count(self) -> u64 {
         match self {
-            Fate::Failed => 1,
+            Fate::Failed | Fate::Silent => 1,
             Fate::Delivered => 2,
             Fate::Read => 3,
         }
@@ -160,6 +162,8 @@ impl Outbox {
         let percent = |share: u8| rand::random_range(0..100u8) < share;
         if percent(self.settings.failure_percent) {
             Fate::Failed
+        } else if percent(self.settings.silent_percent) {
+            Fate::Silent
         } else if percent(self.settings.read_percent) {
             Fate::Read
         } else {
@@ -188,6 +192,9 @@ impl Outbox {
             return;
         }
         self.fall_due(update(StatusKind::Sent, true));
+        if fate == Fate::Silent {
+            return;
+        }
         tokio::time::sleep(settings.delivered_after.draw()).await;
         // Pricing comes on `sent` and on exactly one of delivered/read: here, delivered.
         self.fall_due(update(StatusKind::Delivered, true));

@@ -357,6 +357,11 @@ impl App {
                     view.phone = Some(*phone);
                 }
             }
+            EngineEvent::PhoneNews(news) => {
+                if let Some(view) = self.account_mut(&news.account) {
+                    PhoneSnapshot::take_news(&mut view.phone, *news);
+                }
+            }
             EngineEvent::SourceNotice { source, message } => {
                 let notice = ClassifiedLine {
                     source: source.into(),

@@ -33,7 +33,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
     }
     lines.push(failure_line(app.telemetry.as_ref(), palette));
     if let Some(view) = app.selected_account() {
-        lines.extend(super::phone::lines(view.phone.as_ref(), palette));
+        lines.extend(super::phone::lines(view.phone.as_ref(), palette, app.now));
     }
     frame.render_widget(Paragraph::new(lines), inner);
 }

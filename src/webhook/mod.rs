@@ -8,6 +8,7 @@
 pub mod account_events;
 pub mod forward;
 mod payload;
+pub mod phone_events;
 pub mod queue;
 pub mod server;
 pub mod signature;
@@ -121,9 +122,9 @@ impl RunningRelay {
         });
     }
 
-    /// What a stored body says, read once: its account events (revocations), its template
-    /// changes, and its message statuses (into the engine's delivery counts and the relay's
-    /// own). A body that does not parse was still Meta's (its signature held) and is
+    /// What a stored body says, read once: its account events (revocations), phone quality
+    /// news, its template changes, and its message statuses (into the engine's delivery
+    /// counts and the relay's own). A body that does not parse was still Meta's (its signature held) and is
     /// forwarded all the same.
     async fn read_stored(&self, engine: &crate::engine::EngineHandle, body: &[u8]) {
         let value = match serde_json::from_slice::<serde_json::Value>(body) {
@@ -136,6 +137,7 @@ impl RunningRelay {
             }
         };
         apply_account_updates(engine, &value, &self.app_ids);
+        apply_phone_updates(engine, &value);
         let now = chrono::Utc::now().timestamp();
         let templates = template_events::template_updates_in(&value, now);
         if !templates.is_empty() {
@@ -205,6 +207,29 @@ fn apply_account_updates(
             waba_id: update.waba_id,
             change,
         });
+    }
+}
+
+/// A number's new messaging limit or flag, to the accounts of its WABA at once.
+fn apply_phone_updates(engine: &crate::engine::EngineHandle, body: &serde_json::Value) {
+    for update in phone_events::phone_quality_updates_in(body) {
+        let Some(waba_id) = update.waba_id else {
+            continue;
+        };
+        tracing::info!(
+            "phone_number_quality_update {} for WABA {waba_id}: limit {}",
+            update.event.as_deref().unwrap_or("-"),
+            update.current_limit.as_deref().unwrap_or("-")
+        );
+        let news = crate::engine::telemetry_types::PhoneNews {
+            account: String::new(),
+            event: update.event,
+            current_limit: update.current_limit,
+            old_limit: update.old_limit,
+            display_phone_number: update.display_phone_number,
+            at: chrono::Utc::now(),
+        };
+        engine.send(crate::engine::EngineCommand::PhoneNews { waba_id, news });
     }
 }
 

@@ -18,7 +18,8 @@ use tokentop::engine::delivery::{DeliverySource, RateSummary};
 use tokentop::engine::history::cause::{InspectReason, SendChannel, Trigger};
 use tokentop::engine::history::{HistoryEntry, HistoryError, Outcome};
 use tokentop::engine::telemetry_types::{
-    ClassifiedLine, DeliveryRow, FailureRow, LevelCounts, PhoneSnapshot, TelemetrySnapshot,
+    ClassifiedLine, DeliveryRow, FailureRow, LevelCounts, PhoneNews, PhoneSnapshot,
+    TelemetrySnapshot,
 };
 use tokentop::engine::{AccountSnapshot, EngineEvent, Inspection, TokenState, reauth_hint};
 use tokentop::graph::{Expiry, HealthStatus, PhoneHealth, TokenInfo, Usage};
@@ -237,6 +238,7 @@ pub fn telemetry() -> TelemetrySnapshot {
             },
         ],
         totals: Default::default(),
+        proxy_undelivered: None,
     }
 }
 
@@ -278,6 +280,19 @@ pub fn phone(account: &str) -> PhoneSnapshot {
         },
         error: None,
         analytics_note: None,
+        webhook: None,
+    }
+}
+
+/// Meta's webhook news about `account`'s number (the one of [`phone`]), `secs_ago`.
+pub fn phone_news(account: &str, event: &str, limit: &str, secs_ago: i64) -> PhoneNews {
+    PhoneNews {
+        account: account.to_string(),
+        event: Some(event.to_string()),
+        current_limit: Some(limit.to_string()),
+        old_limit: None,
+        display_phone_number: Some("15551234567".to_string()),
+        at: fixed_now() - chrono::Duration::seconds(secs_ago),
     }
 }
 

@@ -11,7 +11,7 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
 /// The `webhook_*` ones other than `webhook_message_statuses.json` are the shapes the
 /// simulator's webhooks are held to (`sim_webhooks.rs`, and the unit tests of
 /// `src/sim/webhook_payloads.rs` and `src/sim/webhook_events.rs`).
-const COVERED: [&str; 18] = [
+const COVERED: [&str; 19] = [
     "debug_token_app_token.json",
     "debug_token_cannot_parse.json",
     "debug_token_invalid_signature.json",
@@ -22,6 +22,7 @@ const COVERED: [&str; 18] = [
     "error_debug_only_access_token.json",
     "error_debug_token_caller_not_allowed.json",
     "error_session_invalidated_password.json",
+    "send_message_accepted.json",
     "webhook_account_update_disabled.json",
     "webhook_account_update_partner_app_installed.json",
     "webhook_account_update_partner_app_uninstalled.json",
@@ -47,6 +48,19 @@ fn every_fixture_is_covered_by_a_test() {
         .collect();
     names.sort();
     assert_eq!(names, COVERED.map(str::to_string).to_vec());
+}
+
+/// Meta's answer to an accepted send (REFERENCE.md section 7): its `messages[0].id` is the wamid
+/// status webhooks name (the proxy joins the two by it).
+#[test]
+fn an_accepted_send_names_its_wamid() {
+    let sent = tokentop::graph::parse_send_result(&fixture("send_message_accepted.json")).unwrap();
+    assert_eq!(
+        sent.message_id.as_deref(),
+        Some("wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJCOTY3NDc0NDFDRUI3NTA0Q0UA")
+    );
+    assert_eq!(sent.message_status.as_deref(), Some("accepted"));
+    assert_eq!(sent.wa_id.as_deref(), Some("15551234567"));
 }
 
 #[test]

@@ -17,6 +17,7 @@ mod graph_versions;
 mod hostile_exchange;
 mod phone_batch;
 mod proxy_sim;
+mod proxy_undelivered;
 mod serve_sim;
 mod sim_control;
 mod sim_meta;

@@ -344,6 +344,26 @@ async fn a_full_failure_rate_gives_one_failed_status_with_errors() {
 }
 
 #[tokio::test]
+async fn a_full_silent_rate_gives_sent_and_nothing_after() {
+    let env = Env::start(WebhookSettings {
+        silent_percent: 100,
+        ..WebhookSettings::immediate()
+    })
+    .await;
+    let receiver = Receiver::start("sim-app-secret", &[]).await;
+    env.handle()
+        .set_webhook_target(&receiver.url, None)
+        .unwrap();
+    let wamid = env.send_text(PHONE).await;
+    receiver
+        .wait_for("sent", |posts| kinds_for(posts, &wamid) == ["sent"])
+        .await;
+    env.idle().await;
+    assert_eq!(kinds_for(&receiver.posts(), &wamid), ["sent"]);
+    assert_eq!(env.handle().webhook_stats().statuses, 1);
+}
+
+#[tokio::test]
 async fn two_refusals_are_retried_with_the_same_bytes_then_acknowledged() {
     let env = Env::start(WebhookSettings {
         failure_percent: 100,

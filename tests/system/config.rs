@@ -1226,8 +1226,21 @@ fn webhook_relay_settings_resolve_and_their_mistakes_are_named() {
     assert_eq!(webhook.forward.len(), 2);
     assert_eq!(webhook.forward[0].name, "127.0.0.1_3000_hooks_wa");
     assert_eq!(webhook.forward[1].accounts, vec!["main".to_string()]);
+    assert_eq!(webhook.undelivered_after, Duration::from_secs(600));
+    let settings = load_ok("[webhook]\nundelivered-after = \"90s\"\n");
+    assert_eq!(settings.webhook.undelivered_after, Duration::from_secs(90));
 
-    let cases: [(&str, &str, &str); 5] = [
+    let cases: [(&str, &str, &str); 7] = [
+        (
+            "[webhook]\nundelivered-after = \"soon\"\n",
+            "webhook.undelivered-after",
+            "from 1s to 7d",
+        ),
+        (
+            "[webhook]\nundelivered-after = \"0s\"\n",
+            "webhook.undelivered-after",
+            "from 1s to 7d",
+        ),
         (
             "[webhook]\nlisten = \"127.0.0.1:8090\"\n",
             "webhook.verify-token",

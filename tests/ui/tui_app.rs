@@ -652,6 +652,27 @@ fn telemetry_and_phone_snapshots_are_stored() {
 }
 
 #[test]
+fn phone_news_lasts_until_the_next_poll_and_only_for_its_number() {
+    let mut app = new_app();
+    // Before any poll: a bare snapshot carries the news.
+    let news = phone_news("staging", "FLAGGED", "TIER_250", 5);
+    engine(&mut app, EngineEvent::PhoneNews(Box::new(news.clone())));
+    let phone_now = app.accounts[1].phone.as_ref().unwrap();
+    assert!(phone_now.health.is_none());
+    assert_eq!(phone_now.webhook.as_ref(), Some(&news));
+    // A poll brings Graph's view and drops the news.
+    engine(&mut app, EngineEvent::Phone(Box::new(phone("staging"))));
+    assert!(app.accounts[1].phone.as_ref().unwrap().webhook.is_none());
+    // News about another number of the same WABA is not this account's.
+    let mut other = phone_news("staging", "DOWNGRADE", "TIER_50", 1);
+    other.display_phone_number = Some("15559990000".to_string());
+    engine(&mut app, EngineEvent::PhoneNews(Box::new(other)));
+    assert!(app.accounts[1].phone.as_ref().unwrap().webhook.is_none());
+    engine(&mut app, EngineEvent::PhoneNews(Box::new(news)));
+    assert!(app.accounts[1].phone.as_ref().unwrap().webhook.is_some());
+}
+
+#[test]
 fn source_notices_appear_in_the_log_panel() {
     let mut app = new_app();
     engine(

@@ -72,6 +72,27 @@ fn healthy_account() {
     both_sizes("healthy", &app_with(healthy("production")));
 }
 
+/// Issue 22: Meta's `phone_number_quality_update` shows at once, with its age, until the next
+/// poll.
+#[test]
+fn phone_news_from_a_webhook() {
+    let mut app = app_with(healthy("production"));
+    let news = phone_news("production", "THROUGHPUT_UPGRADE", "TIER_10K", 120);
+    app.update(Msg::Engine(tokentop::engine::EngineEvent::PhoneNews(
+        Box::new(news),
+    )));
+    let text = screen(&app, 120, 40);
+    assert!(
+        text.contains("phone limit TIER_10K ↑ THROUGHPUT_UPGRADE · webhook 2m ago"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("TIER_1K"),
+        "the polled limit is older: {text}"
+    );
+    both_sizes("phone_news", &app);
+}
+
 #[test]
 fn expiring_account() {
     both_sizes("expiring", &app_with(expiring("staging")));

@@ -15,10 +15,10 @@ mod reads;
 pub use reads::TokenReading;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use secrecy::SecretString;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::account::{AccountLink, Shared};
 use super::history::cause::{SendChannel, Trigger};
@@ -27,6 +27,7 @@ use super::send_rows::{SendRow, SendRowLimiter};
 use super::sends::guarded_token;
 use super::store::fingerprint;
 use super::telemetry::TelemetryInput;
+use super::telemetry::wamid_join::{self, JoinInput};
 use crate::graph::{ErrorClass, Usage, appsecret_proof};
 
 /// How long a renewal that failed for a passing reason (network, rate limit) holds off the
@@ -65,6 +66,8 @@ pub struct SendOutcome {
     accepted: bool,
     code: Option<i64>,
     title: Option<String>,
+    /// Meta's id of the accepted message (`messages[0].id`), joined with status webhooks.
+    wamid: Option<String>,
 }
 
 impl SendOutcome {
@@ -73,6 +76,15 @@ impl SendOutcome {
             accepted: true,
             code: None,
             title: None,
+            wamid: None,
+        }
+    }
+
+    /// Accepted, with the message id Meta answered.
+    pub fn accepted_as(wamid: Option<String>) -> Self {
+        Self {
+            wamid,
+            ..Self::accepted()
         }
     }
 
@@ -81,6 +93,7 @@ impl SendOutcome {
             accepted: false,
             code,
             title,
+            wamid: None,
         }
     }
 }
@@ -98,6 +111,8 @@ pub struct TokenBroker {
     found_valid: Arc<Mutex<HashMap<String, (String, i64)>>>,
     /// Failed sends get one history row per account, code and minute.
     send_rows: Arc<Mutex<SendRowLimiter>>,
+    /// Into the wamid join, once it runs ([`Self::start_wamid_join`]).
+    wamids: Arc<OnceLock<mpsc::UnboundedSender<JoinInput>>>,
 }
 
 impl TokenBroker {
@@ -113,7 +128,27 @@ impl TokenBroker {
             failed: Arc::default(),
             found_valid: Arc::default(),
             send_rows: Arc::default(),
+            wamids: Arc::default(),
         }
+    }
+
+    /// Starts joining accepted sends with Meta's status webhooks by wamid (when the proxy and
+    /// the relay both run); a second call changes nothing.
+    pub(crate) fn start_wamid_join(&self, undelivered_after: std::time::Duration) {
+        let (feed, inputs) = mpsc::unbounded_channel();
+        if self.wamids.set(feed).is_ok() {
+            tokio::spawn(wamid_join::run(
+                wamid_join::WamidJoin::new(undelivered_after),
+                self.shared.clock.clone(),
+                inputs,
+                self.shared.telemetry.clone(),
+            ));
+        }
+    }
+
+    /// The wamid join's input, while it runs.
+    pub(crate) fn wamid_feed(&self) -> Option<&mpsc::UnboundedSender<JoinInput>> {
+        self.wamids.get()
     }
 
     /// The failures map; a panic elsewhere while it was held leaves plain data, so poison is
@@ -278,6 +313,13 @@ impl TokenBroker {
     /// that needed a refresh also get a history row (every accepted one would drown the
     /// refresh history at production rates).
     pub fn report_send(&self, account: &str, outcome: SendOutcome, refreshed: bool) {
+        if let (Some(wamid), Some(feed)) = (&outcome.wamid, self.wamid_feed()) {
+            let _ = feed.send(JoinInput::Accepted {
+                wamid: wamid.clone(),
+                account: account.to_string(),
+                at_ms: self.shared.clock.now().timestamp_millis(),
+            });
+        }
         let _ = self.shared.telemetry.send(TelemetryInput::Send {
             via: super::telemetry::SentVia::Proxy,
             account: account.to_string(),

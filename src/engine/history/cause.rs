@@ -129,6 +129,9 @@ words! {
         /// Meta said by webhook that the customer took the app's access away (outcome
         /// failed), or gave it back (outcome ok).
         Revoked = "revoked",
+        /// Meta said by webhook that a phone number's messaging limit went down or that it
+        /// was flagged.
+        PhoneQuality = "phone-quality",
     }
 }
 

@@ -205,6 +205,7 @@ impl Poller {
             usage: Usage::default(),
             error: None,
             analytics_note: None,
+            webhook: None,
         };
         let Plan::Poll {
             app,

@@ -75,6 +75,8 @@ pub(crate) enum TelemetryInput {
         account: String,
         points: Vec<DataPoint>,
     },
+    /// Proxied sends Meta accepted and did not deliver in time (`wamid_join.rs`).
+    ProxyUndelivered(Box<super::wamid_join::ProxyUndelivered>),
 }
 
 /// Who sent a message tokentop saw the answer to.
@@ -108,6 +110,8 @@ pub(crate) struct TelemetryHub {
     summary_behind: bool,
     /// Exact counts since start (the windows above forget, the line batches skip).
     totals: Totals,
+    /// The wamid join's latest counts, once it runs (proxy and relay both on).
+    proxy_undelivered: Option<super::wamid_join::ProxyUndelivered>,
 }
 
 /// Meta's errors show up in app logs as "(#131047) ...". A constant pattern: `None` is
@@ -147,6 +151,7 @@ impl TelemetryHub {
             webhook_sources,
             source_names: Vec::new(),
             pattern_names,
+            proxy_undelivered: None,
         }
     }
 
@@ -321,6 +326,7 @@ impl TelemetryHub {
             TelemetryInput::Analytics { account, points } => {
                 self.record_analytics(&account, &points)
             }
+            TelemetryInput::ProxyUndelivered(counts) => self.proxy_undelivered = Some(*counts),
         }
         self.dirty = true;
     }
@@ -436,6 +442,7 @@ impl TelemetryHub {
             ),
             top_failures,
             totals: self.totals.snapshot(),
+            proxy_undelivered: self.proxy_undelivered.clone(),
         }
     }
 }

@@ -5,7 +5,8 @@
 //! `logs/` follows and classifies; `hub.rs` aggregates and batches; `delivery.rs` keeps the
 //! rolling rates; `health.rs` polls phone health (in rounds, `health_rounds.rs`, batched by
 //! `phone_reads.rs`) and analytics; `totals.rs` keeps the exact counts since start;
-//! `types.rs` holds the owned data sent to clients.
+//! `types.rs` holds the owned data sent to clients; `wamid_join.rs` joins proxied sends with
+//! their status webhooks.
 
 pub mod delivery;
 pub mod health;
@@ -15,5 +16,6 @@ pub mod logs;
 mod phone_reads;
 mod totals;
 pub mod types;
+pub mod wamid_join;
 
 pub(crate) use hub::*;

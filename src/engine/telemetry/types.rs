@@ -78,6 +78,10 @@ pub struct TelemetrySnapshot {
     /// Cumulative counts since start, for counters (summaries written before lack them).
     #[serde(default)]
     pub totals: TelemetryTotals,
+    /// Proxied sends not delivered in time, per account; absent unless both the proxy and the
+    /// webhook relay run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_undelivered: Option<super::wamid_join::ProxyUndelivered>,
 }
 
 /// Everything counted since the engine started: exact (no line or outcome is skipped) and
@@ -166,4 +170,85 @@ pub struct PhoneSnapshot {
     pub error: Option<String>,
     /// Why WABA analytics are not polled, when they are not.
     pub analytics_note: Option<String>,
+    /// What Meta said by webhook since this poll; the next poll replaces it with Graph's view.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<PhoneNews>,
+}
+
+impl PhoneSnapshot {
+    /// Puts Meta's news into an account's latest snapshot (a bare one when none was polled
+    /// yet). Refused, false, when the snapshot's number is another one than the news names
+    /// (two accounts on one WABA).
+    pub fn take_news(slot: &mut Option<PhoneSnapshot>, news: PhoneNews) -> bool {
+        let digits = |n: &str| n.chars().filter(char::is_ascii_digit).collect::<String>();
+        let known = slot
+            .as_ref()
+            .and_then(|s| s.health.as_ref())
+            .and_then(|h| h.display_phone_number.as_deref());
+        if let (Some(known), Some(said)) = (known, news.display_phone_number.as_deref())
+            && digits(known) != digits(said)
+        {
+            return false;
+        }
+        let snapshot = slot.get_or_insert_with(|| PhoneSnapshot {
+            account: news.account.clone(),
+            checked_at: news.at,
+            health: None,
+            usage: Usage::default(),
+            error: None,
+            analytics_note: None,
+            webhook: None,
+        });
+        snapshot.webhook = Some(news);
+        true
+    }
+}
+
+/// What Meta said by webhook (`phone_number_quality_update`) about an account's number, shown
+/// at once, until the next health poll.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PhoneNews {
+    pub account: String,
+    /// Meta's word, verbatim: `THROUGHPUT_UPGRADE`, `UPGRADE`, `DOWNGRADE`, `FLAGGED`, ...
+    pub event: Option<String>,
+    pub current_limit: Option<String>,
+    pub old_limit: Option<String>,
+    /// Digits only, as Meta names the number.
+    pub display_phone_number: Option<String>,
+    /// When the relay read it.
+    pub at: DateTime<Utc>,
+}
+
+impl PhoneNews {
+    /// Up (true) or down (false), by the event's word, else by the limits' tiers.
+    pub fn raised(&self) -> Option<bool> {
+        match self.event.as_deref() {
+            Some("UPGRADE" | "THROUGHPUT_UPGRADE" | "UNFLAGGED") => return Some(true),
+            Some("DOWNGRADE" | "FLAGGED") => return Some(false),
+            _ => {}
+        }
+        let tier = |limit: Option<&str>| -> Option<u64> {
+            match limit? {
+                "TIER_UNLIMITED" => Some(u64::MAX),
+                other => {
+                    let number = other.strip_prefix("TIER_")?;
+                    let (digits, scale) = match number.strip_suffix('K') {
+                        Some(thousands) => (thousands, 1000),
+                        None => (number, 1),
+                    };
+                    digits.parse::<u64>().ok().map(|n| n * scale)
+                }
+            }
+        };
+        let (old, new) = (
+            tier(self.old_limit.as_deref())?,
+            tier(self.current_limit.as_deref())?,
+        );
+        (old != new).then_some(new > old)
+    }
+
+    /// A downgrade or a flag: worth a history row.
+    pub fn is_setback(&self) -> bool {
+        self.raised() == Some(false)
+    }
 }
