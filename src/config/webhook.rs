@@ -20,6 +20,7 @@ pub(crate) const WEBHOOK_KEYS: &[&str] = &[
     "tls-key",
     "max-body",
     "max-queue",
+    "failure-burst",
     "forward",
 ];
 
@@ -42,6 +43,9 @@ pub struct WebhookSettings {
     /// Bytes of bodies not yet taken by every destination before new ones get 503 (Meta
     /// retries those for days), default 256 MiB.
     pub max_queue: u64,
+    /// Failed messages of one account in one minute that make a history row (at most one per
+    /// account per 10 minutes); 0 writes none. Default 10.
+    pub failure_burst: u64,
     pub forward: Vec<ForwardSettings>,
 }
 
@@ -54,6 +58,7 @@ impl Default for WebhookSettings {
             tls: None,
             max_body: 4 * MIB,
             max_queue: 256 * MIB,
+            failure_burst: crate::engine::telemetry::failure_bursts::DEFAULT_FAILURE_BURST,
             forward: Vec::new(),
         }
     }
@@ -68,6 +73,7 @@ impl PartialEq for WebhookSettings {
             && self.tls == other.tls
             && self.max_body == other.max_body
             && self.max_queue == other.max_queue
+            && self.failure_burst == other.failure_burst
             && self.forward == other.forward
     }
 }
@@ -109,6 +115,9 @@ pub(crate) fn webhook(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> WebhookSettings 
     if let Some(limit) = size(ctx, "max-queue", MIB, 1024 * 1024 * MIB) {
         webhook.max_queue = limit;
     }
+    if let Some(burst) = ctx.id(table, path, "failure-burst", failure_burst) {
+        webhook.failure_burst = burst.parse().unwrap_or(webhook.failure_burst);
+    }
     webhook.tls = tls_files(ctx, table, path, &span);
     webhook.forward = forwards(ctx, table);
     if webhook.listen.is_some() && webhook.verify_token.is_none() {
@@ -119,6 +128,17 @@ pub(crate) fn webhook(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> WebhookSettings 
         ctx.issue(&span, "webhook.verify-token".to_string(), None, invalid);
     }
     webhook
+}
+
+/// Failed messages in one minute that make a burst row: 0 (none) to 1,000,000.
+fn failure_burst(text: &str) -> Result<String, Invalid> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if n <= 1_000_000 => Ok(n.to_string()),
+        _ => Err(Invalid::new(
+            "not a whole number from 0 to 1000000",
+            "failed messages of one account in one minute that make a history row, e.g. 10 (the default); 0 for none",
+        )),
+    }
 }
 
 /// `"/webhook"`: an absolute path without query, fragment or dot segments.

@@ -36,6 +36,9 @@ pub enum EngineCommand {
         waba_id: String,
         change: AccessChange,
     },
+    /// Many of an account's messages failed in one minute (Meta's status webhooks): one
+    /// history row for the burst, written by the account.
+    FailureBurst(crate::engine::telemetry::failure_bursts::FailureBurst),
     /// Finish in-flight refreshes, persist, and stop.
     Shutdown,
 }

@@ -237,6 +237,7 @@ pub fn telemetry() -> TelemetrySnapshot {
             },
         ],
         totals: Default::default(),
+        webhook_accounts: Default::default(),
     }
 }
 

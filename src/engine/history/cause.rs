@@ -129,6 +129,9 @@ words! {
         /// Meta said by webhook that the customer took the app's access away (outcome
         /// failed), or gave it back (outcome ok).
         Revoked = "revoked",
+        /// Many of the account's messages failed in one minute, by Meta's status webhooks
+        /// (`[webhook] failure-burst`): one row per burst.
+        FailureBurst = "failure-burst",
     }
 }
 

@@ -13,7 +13,7 @@ use crate::graph::Expiry;
 /// `git log -p -S 'HistoryEntry::new' -- src` and the literals passed down to it (the refresh
 /// triggers, `inspect_and_plan`, `alert`, `record_publish`, `refreshed_row`), spelled out
 /// here rather than taken from the enums so that a changed word fails.
-const WRITTEN: [(HistoryEvent, &str); 24] = [
+const WRITTEN: [(HistoryEvent, &str); 25] = [
     (Refresh, "scheduled"),
     (Refresh, "retry"),
     (Refresh, "forced"),
@@ -38,6 +38,7 @@ const WRITTEN: [(HistoryEvent, &str); 24] = [
     (Alert, "restarted"),
     (Alert, "gave-up"),
     (Alert, "revoked"),
+    (Alert, "failure-burst"),
 ];
 
 const EVENTS: [HistoryEvent; 5] = [Inspect, Refresh, Publish, Send, Alert];

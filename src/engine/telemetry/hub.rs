@@ -14,8 +14,10 @@ use regex::Regex;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::account_delivery::AccountDelivery;
 use super::delivery::{DeliverySource, DeliveryWindows};
-use super::logs::{PatternCounts, PatternSet, SourceEvent, StatusTracker};
+use super::failure_bursts::{BurstWatch, DEFAULT_FAILURE_BURST};
+use super::logs::{PatternCounts, PatternSet, SourceEvent, StatusOutcome, StatusTracker};
 use super::totals::Totals;
 use super::types::{
     ClassifiedLine, DeliveryRow, FailureRow, LevelCounts, MessageSource, PatternCountRow,
@@ -23,7 +25,7 @@ use super::types::{
 };
 use crate::config::{PatternLevel, PatternRole};
 use crate::engine::clock::Clock;
-use crate::engine::events::EngineEvent;
+use crate::engine::events::{EngineCommand, EngineEvent};
 use crate::graph::DataPoint;
 
 /// Lines forwarded per batch; older lines of a burst are only counted.
@@ -108,6 +110,12 @@ pub(crate) struct TelemetryHub {
     summary_behind: bool,
     /// Exact counts since start (the windows above forget, the line batches skip).
     totals: Totals,
+    /// The relay's statuses per configured account.
+    account_delivery: AccountDelivery,
+    /// Failures in bulk per account, for one history row per burst.
+    bursts: BurstWatch,
+    /// Where a burst goes to be written by its account (none: bursts are not written).
+    commands: Option<mpsc::UnboundedSender<EngineCommand>>,
 }
 
 /// Meta's errors show up in app logs as "(#131047) ...". A constant pattern: `None` is
@@ -147,7 +155,22 @@ impl TelemetryHub {
             webhook_sources,
             source_names: Vec::new(),
             pattern_names,
+            account_delivery: AccountDelivery::default(),
+            bursts: BurstWatch::new(DEFAULT_FAILURE_BURST),
+            commands: None,
         }
+    }
+
+    /// Failed webhook statuses of an account reaching `threshold` in one minute (0: never)
+    /// become one history row, written by the account through `commands`.
+    pub fn report_bursts(
+        mut self,
+        threshold: u64,
+        commands: mpsc::UnboundedSender<EngineCommand>,
+    ) -> Self {
+        self.bursts = BurstWatch::new(threshold);
+        self.commands = Some(commands);
+        self
     }
 
     /// Runs until both input channels are closed.
@@ -215,11 +238,41 @@ impl TelemetryHub {
     /// A message status (from a `webhook-json` log, or from the relay): counted once per
     /// message as its furthest state, under `source`'s delivery rate.
     fn observe_status(&mut self, source: DeliverySource, status: &super::logs::WebhookStatus) {
-        if let Some(transition) = self.tracker.observe(status) {
-            self.windows.record_outcome(source, &transition);
-            let phone = status.phone_number_id.as_deref();
-            self.totals.record_webhook(phone, &transition);
+        let progress = self.tracker.observe_progress(status);
+        let phone = status.phone_number_id.as_deref();
+        if let Some(transition) = &progress.outcome {
+            self.windows.record_outcome(source, transition);
+            self.totals.record_webhook(phone, transition);
             self.dirty = true;
+        }
+        // Per account from the relay only: the truth source `check` and the fleet view show.
+        if source != DeliverySource::Webhooks {
+            return;
+        }
+        let Some(account) = self.totals.account_of(phone).map(str::to_string) else {
+            return;
+        };
+        self.account_delivery.record(&account, status, &progress);
+        self.dirty = true;
+        if let Some(StatusOutcome::Failed(errors)) = progress.outcome.as_ref().map(|t| &t.outcome)
+        {
+            let now = self.clock.now_unix();
+            if let Some(burst) = self.bursts.failed(&account, errors, now) {
+                self.write_burst(burst);
+            }
+        }
+    }
+
+    /// Bursts whose minute has ended go to their accounts.
+    fn close_bursts(&mut self) {
+        for burst in self.bursts.tick(self.clock.now_unix()) {
+            self.write_burst(burst);
+        }
+    }
+
+    fn write_burst(&self, burst: super::failure_bursts::FailureBurst) {
+        if let Some(commands) = &self.commands {
+            let _ = commands.send(EngineCommand::FailureBurst(burst));
         }
     }
 
@@ -298,6 +351,7 @@ impl TelemetryHub {
                 for status in statuses {
                     self.observe_status(DeliverySource::Webhooks, &status);
                 }
+                self.close_bursts();
             }
             TelemetryInput::Send {
                 via,
@@ -347,6 +401,7 @@ impl TelemetryHub {
     }
 
     fn send_snapshot(&mut self) {
+        self.close_bursts();
         let snapshot = self.snapshot(self.clock.now());
         self.dirty = false;
         self.write_summary(&snapshot);
@@ -436,6 +491,7 @@ impl TelemetryHub {
             ),
             top_failures,
             totals: self.totals.snapshot(),
+            webhook_accounts: self.account_delivery.snapshot(now),
         }
     }
 }
