@@ -105,6 +105,7 @@ pub fn account_report(
         refresh_rate: extras.refresh_rate.clone(),
         publish: snapshot.publish.clone(),
         consumers: snapshot.consumers.clone(),
+        webhooks: extras.webhooks.clone(),
     }
 }
 
