@@ -321,4 +321,14 @@ mod tests {
         assert!(forward_url("http://user:pw@x/").is_err());
         assert!(destination_name("crm eu").is_err());
     }
+
+    #[test]
+    fn a_failure_burst_is_a_whole_number_and_zero_turns_it_off() {
+        assert_eq!(failure_burst("25").unwrap(), "25");
+        assert_eq!(failure_burst("0").unwrap(), "0");
+        for bad in ["-1", "ten", "1.5", "1000001"] {
+            assert!(failure_burst(bad).is_err(), "{bad}");
+        }
+        assert_eq!(WebhookSettings::default().failure_burst, 10);
+    }
 }

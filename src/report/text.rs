@@ -32,7 +32,8 @@ fn describe_rate(rate: Option<RateSummary>) -> String {
 /// account's messages over the last hour.
 pub fn webhook_line(webhooks: &WebhookRates) -> String {
     let hour = &webhooks.last_1h;
-    let percent = |value: Option<f64>| value.map_or_else(|| "-".to_string(), |v| format!("{v:.1}%"));
+    let percent =
+        |value: Option<f64>| value.map_or_else(|| "-".to_string(), |v| format!("{v:.1}%"));
     format!(
         "webhooks 1h: {} delivered, {} read ({} messages)",
         percent(hour.delivery_percent),

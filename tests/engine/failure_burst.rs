@@ -83,7 +83,10 @@ async fn a_minute_of_failures_is_one_row_and_the_next_burst_within_ten_minutes_n
     let rows = burst_rows(&seen);
     assert_eq!(rows.len(), 1, "{rows:?}");
     let row = &rows[0];
-    assert_eq!((row.account.as_str(), row.outcome), ("shop", Outcome::Failed));
+    assert_eq!(
+        (row.account.as_str(), row.outcome),
+        ("shop", Outcome::Failed)
+    );
     let detail = row.detail.as_deref().unwrap();
     assert!(
         detail.starts_with("40 messages failed in one minute"),

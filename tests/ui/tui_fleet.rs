@@ -257,6 +257,9 @@ fn the_rate_column_is_metas_word_when_the_relay_has_the_accounts_statuses() {
     // Account 3 has no statuses: still its test sends.
     let other = fleet_name(3);
     let screen = screen(&app, 140, 30);
-    let other_row = screen.lines().find(|l| l.contains(&format!("{other} "))).unwrap();
+    let other_row = screen
+        .lines()
+        .find(|l| l.contains(&format!("{other} ")))
+        .unwrap();
     assert!(other_row.contains("100%"), "{other_row}");
 }

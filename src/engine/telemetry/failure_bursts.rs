@@ -241,7 +241,9 @@ mod tests {
             burst.describe(),
             format!(
                 "25 messages failed in one minute ({}, Meta's status webhooks); most with 131047 Re-engagement message (20)",
-                chrono::DateTime::from_timestamp(T0, 0).unwrap().format("%H:%M UTC")
+                chrono::DateTime::from_timestamp(T0, 0)
+                    .unwrap()
+                    .format("%H:%M UTC")
             )
         );
         assert!(watch.tick(T0 + 120).is_empty(), "closed once");
@@ -262,7 +264,11 @@ mod tests {
         let bursts = watch.tick(T0 + 120 + ROW_GAP_SECS);
         assert_eq!(bursts.len(), 1);
         assert_eq!((bursts[0].failed, bursts[0].folded), (11, 45));
-        assert!(bursts[0].describe().ends_with("; 45 more failed in bursts since the last such row"));
+        assert!(
+            bursts[0]
+                .describe()
+                .ends_with("; 45 more failed in bursts since the last such row")
+        );
     }
 
     #[test]

@@ -254,8 +254,7 @@ impl TelemetryHub {
         };
         self.account_delivery.record(&account, status, &progress);
         self.dirty = true;
-        if let Some(StatusOutcome::Failed(errors)) = progress.outcome.as_ref().map(|t| &t.outcome)
-        {
+        if let Some(StatusOutcome::Failed(errors)) = progress.outcome.as_ref().map(|t| &t.outcome) {
             let now = self.clock.now_unix();
             if let Some(burst) = self.bursts.failed(&account, errors, now) {
                 self.write_burst(burst);

@@ -71,9 +71,8 @@ impl Pricing {
         let object = value.as_object()?;
         let text = |key: &str| object.get(key)?.as_str().map(str::to_string);
         Some(Self {
-            category: text("category").map_or(PricingCategory::Other, |c| {
-                PricingCategory::parse(&c)
-            }),
+            category: text("category")
+                .map_or(PricingCategory::Other, |c| PricingCategory::parse(&c)),
             pricing_model: text("pricing_model"),
             kind: text("type"),
             billable: object.get("billable").and_then(serde_json::Value::as_bool),
