@@ -165,3 +165,72 @@ impl StatusTracker {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::telemetry::logs::{Pricing, PricingCategory};
+
+    fn status(id: &str, status: DeliveryStatus, pricing: Option<PricingCategory>) -> WebhookStatus {
+        WebhookStatus {
+            message_id: id.to_string(),
+            status,
+            timestamp: 1_796_375_700,
+            recipient_id: None,
+            recipient_user_id: None,
+            errors: Vec::new(),
+            phone_number_id: None,
+            pricing: pricing.map(|category| Pricing {
+                category,
+                pricing_model: None,
+                kind: None,
+                billable: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn reads_and_prices_count_once_per_message_and_never_after_a_failure() {
+        use DeliveryStatus::*;
+        let marketing = Some(PricingCategory::Marketing);
+        let mut tracker = StatusTracker::default();
+        let moved = |tracker: &mut StatusTracker, s: WebhookStatus| {
+            let p = tracker.observe_progress(&s);
+            (p.outcome.is_some(), p.first_read, p.new_pricing)
+        };
+        assert_eq!(
+            moved(&mut tracker, status("a", Sent, marketing)),
+            (false, false, marketing)
+        );
+        assert_eq!(
+            moved(&mut tracker, status("a", Delivered, marketing)),
+            (true, false, None)
+        );
+        assert_eq!(
+            moved(&mut tracker, status("a", Read, None)),
+            (false, true, None)
+        );
+        assert_eq!(
+            moved(&mut tracker, status("a", Played, None)),
+            (false, false, None)
+        );
+        // A read that comes first is delivered and read at once.
+        assert_eq!(
+            moved(&mut tracker, status("b", Read, None)),
+            (true, true, None)
+        );
+        assert_eq!(
+            moved(&mut tracker, status("b", Read, None)),
+            (false, false, None)
+        );
+        // A failed message is never read.
+        assert_eq!(
+            moved(&mut tracker, status("c", Failed, None)),
+            (true, false, None)
+        );
+        assert_eq!(
+            moved(&mut tracker, status("c", Read, None)),
+            (false, false, None)
+        );
+    }
+}
