@@ -27,6 +27,9 @@ pub(crate) const WEBHOOK_KEYS: &[&str] = &[
 pub(crate) const FORWARD_KEYS: &[&str] = &["url", "name", "accounts"];
 
 const MIB: u64 = 1024 * 1024;
+/// Failed messages of one account in one minute that make a history row, unless
+/// `failure-burst` says.
+pub const DEFAULT_FAILURE_BURST: u64 = 10;
 
 /// `[webhook]`: off unless `listen` is set.
 #[derive(Debug, Clone)]
@@ -58,7 +61,7 @@ impl Default for WebhookSettings {
             tls: None,
             max_body: 4 * MIB,
             max_queue: 256 * MIB,
-            failure_burst: crate::engine::telemetry::failure_bursts::DEFAULT_FAILURE_BURST,
+            failure_burst: DEFAULT_FAILURE_BURST,
             forward: Vec::new(),
         }
     }

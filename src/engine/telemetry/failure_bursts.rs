@@ -9,8 +9,6 @@ use std::collections::HashMap;
 
 use super::logs::StatusError;
 
-/// Failed messages in one minute that make a burst, unless `[webhook] failure-burst` says.
-pub const DEFAULT_FAILURE_BURST: u64 = 10;
 /// An account's burst rows are at least this far apart; bursts in between are folded into the
 /// next row's count.
 pub const ROW_GAP_SECS: i64 = 10 * 60;

@@ -16,14 +16,14 @@ use tokio::time::Instant;
 
 use super::account_delivery::AccountDelivery;
 use super::delivery::{DeliverySource, DeliveryWindows};
-use super::failure_bursts::{BurstWatch, DEFAULT_FAILURE_BURST};
+use super::failure_bursts::BurstWatch;
 use super::logs::{PatternCounts, PatternSet, SourceEvent, StatusOutcome, StatusTracker};
 use super::totals::Totals;
 use super::types::{
     ClassifiedLine, DeliveryRow, FailureRow, LevelCounts, MessageSource, PatternCountRow,
     TelemetrySnapshot,
 };
-use crate::config::{PatternLevel, PatternRole};
+use crate::config::{DEFAULT_FAILURE_BURST, PatternLevel, PatternRole};
 use crate::engine::clock::Clock;
 use crate::engine::events::{EngineCommand, EngineEvent};
 use crate::graph::DataPoint;
