@@ -28,7 +28,7 @@ use crate::engine::{
 };
 use crate::report::{
     CheckReport, Known, account_line, build_report, cluster_line, graph_version_line, logs_rate_of,
-    webhooks_rate_of,
+    webhook_accounts_of, webhooks_rate_of,
 };
 
 /// The telemetry summary is a few kilobytes; a larger file is not one.
@@ -117,6 +117,7 @@ pub async fn inspect_all(settings: &Settings) -> anyhow::Result<CheckReport> {
         history: &history,
         logs_rate: logs_rate_of(settings, summary.as_ref(), now),
         webhooks_rate: webhooks_rate_of(settings, summary.as_ref(), now),
+        webhook_accounts: webhook_accounts_of(settings, summary.as_ref(), now),
         refresh_rates: Some(rates_by_account(&history, now)),
         cluster: cluster.as_ref(),
         served_versions: Some(&served_versions),

@@ -30,7 +30,7 @@ pub use settings::*;
 pub use token_readers::{DEFAULT_READER, TokenReaderSettings};
 pub(crate) use values::listen_addr;
 pub use values::url_without_password;
-pub use webhook::{ForwardSettings, TlsFiles, WebhookSettings};
+pub use webhook::{DEFAULT_FAILURE_BURST, ForwardSettings, TlsFiles, WebhookSettings};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -21,6 +21,7 @@ pub(crate) const WEBHOOK_KEYS: &[&str] = &[
     "max-body",
     "max-queue",
     "undelivered-after",
+    "failure-burst",
     "forward",
 ];
 
@@ -29,6 +30,9 @@ pub(crate) const FORWARD_KEYS: &[&str] = &["url", "name", "accounts"];
 const MIB: u64 = 1024 * 1024;
 /// Meta's `delivered` usually follows within seconds; a phone that is off delays it for hours.
 pub const DEFAULT_UNDELIVERED_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+/// Failed messages of one account in one minute that make a history row, unless
+/// `failure-burst` says.
+pub const DEFAULT_FAILURE_BURST: u64 = 10;
 
 /// `[webhook]`: off unless `listen` is set.
 #[derive(Debug, Clone)]
@@ -48,6 +52,9 @@ pub struct WebhookSettings {
     /// A send through the proxy that Meta accepted and that has no `delivered`, `read` or
     /// `failed` status this long after counts as undelivered (default 10 min).
     pub undelivered_after: std::time::Duration,
+    /// Failed messages of one account in one minute that make a history row (at most one per
+    /// account per 10 minutes); 0 writes none. Default 10.
+    pub failure_burst: u64,
     pub forward: Vec<ForwardSettings>,
 }
 
@@ -61,6 +68,7 @@ impl Default for WebhookSettings {
             max_body: 4 * MIB,
             max_queue: 256 * MIB,
             undelivered_after: DEFAULT_UNDELIVERED_AFTER,
+            failure_burst: DEFAULT_FAILURE_BURST,
             forward: Vec::new(),
         }
     }
@@ -76,6 +84,7 @@ impl PartialEq for WebhookSettings {
             && self.max_body == other.max_body
             && self.max_queue == other.max_queue
             && self.undelivered_after == other.undelivered_after
+            && self.failure_burst == other.failure_burst
             && self.forward == other.forward
     }
 }
@@ -128,6 +137,9 @@ pub(crate) fn webhook(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> WebhookSettings 
     if let Some(after) = ctx.checked(table, path, "undelivered-after", undelivered_after) {
         webhook.undelivered_after = after;
     }
+    if let Some(burst) = ctx.id(table, path, "failure-burst", failure_burst) {
+        webhook.failure_burst = burst.parse().unwrap_or(webhook.failure_burst);
+    }
     webhook.tls = tls_files(ctx, table, path, &span);
     webhook.forward = forwards(ctx, table);
     if webhook.listen.is_some() && webhook.verify_token.is_none() {
@@ -138,6 +150,17 @@ pub(crate) fn webhook(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> WebhookSettings 
         ctx.issue(&span, "webhook.verify-token".to_string(), None, invalid);
     }
     webhook
+}
+
+/// Failed messages in one minute that make a burst row: 0 (none) to 1,000,000.
+fn failure_burst(text: &str) -> Result<String, Invalid> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if n <= 1_000_000 => Ok(n.to_string()),
+        _ => Err(Invalid::new(
+            "not a whole number from 0 to 1000000",
+            "failed messages of one account in one minute that make a history row, e.g. 10 (the default); 0 for none",
+        )),
+    }
 }
 
 /// `"/webhook"`: an absolute path without query, fragment or dot segments.
@@ -319,5 +342,15 @@ mod tests {
         assert!(forward_url("ftp://x/").is_err());
         assert!(forward_url("http://user:pw@x/").is_err());
         assert!(destination_name("crm eu").is_err());
+    }
+
+    #[test]
+    fn a_failure_burst_is_a_whole_number_and_zero_turns_it_off() {
+        assert_eq!(failure_burst("25").unwrap(), "25");
+        assert_eq!(failure_burst("0").unwrap(), "0");
+        for bad in ["-1", "ten", "1.5", "1000001"] {
+            assert!(failure_burst(bad).is_err(), "{bad}");
+        }
+        assert_eq!(WebhookSettings::default().failure_burst, 10);
     }
 }

@@ -40,6 +40,9 @@ pub enum EngineCommand {
     /// Business Account `waba_id` changed its messaging limit or was flagged: told at once to
     /// the clients of the accounts configured with that `business-account-id`.
     PhoneNews { waba_id: String, news: PhoneNews },
+    /// Many of an account's messages failed in one minute (Meta's status webhooks): one
+    /// history row for the burst, written by the account.
+    FailureBurst(crate::engine::telemetry::failure_bursts::FailureBurst),
     /// Finish in-flight refreshes, persist, and stop.
     Shutdown,
 }

@@ -180,7 +180,12 @@ impl Engine {
                 .map(|a| (a.name.clone(), settings.serve.token_readers_of(&a.name)))
                 .collect(),
         });
-        let stop_sources = start_telemetry(settings, &options, event_tx, telemetry_rx);
+        let stop_sources = start_telemetry(
+            settings,
+            &options,
+            (event_tx, command_tx.clone()),
+            telemetry_rx,
+        );
         let mut links = Vec::new();
         let mut tasks = Vec::new();
         let mut pollers = Vec::new();
@@ -242,7 +247,10 @@ struct Router {
 fn start_telemetry(
     settings: &Settings,
     options: &EngineOptions,
-    events: mpsc::UnboundedSender<EngineEvent>,
+    (events, commands): (
+        mpsc::UnboundedSender<EngineEvent>,
+        mpsc::UnboundedSender<EngineCommand>,
+    ),
     inputs: mpsc::UnboundedReceiver<telemetry::TelemetryInput>,
 ) -> watch::Sender<bool> {
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -286,7 +294,8 @@ fn start_telemetry(
         summary,
         webhook_sources,
         phone_accounts,
-    );
+    )
+    .report_bursts(settings.webhook.failure_burst, commands);
     tokio::spawn(hub.run(source_rx, inputs));
     stop_tx
 }
@@ -386,6 +395,11 @@ impl Router {
                 }
             }
             EngineCommand::PhoneNews { waba_id, news } => self.phone_news(&waba_id, news),
+            EngineCommand::FailureBurst(burst) => {
+                self.for_accounts(Some(&burst.account.clone()), |link| {
+                    let _ = link.tx.send(AccountMsg::FailureBurst(burst.clone()));
+                });
+            }
             EngineCommand::Ping { request_id } => {
                 let _ = self.shared.events.send(EngineEvent::Pong { request_id });
             }

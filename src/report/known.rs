@@ -3,7 +3,7 @@
 //! `check` knows it from one run of the engine, a running daemon's `/status` from the engine's
 //! events; both build the same document here, so the two always agree.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
@@ -20,7 +20,7 @@ use crate::engine::health::load_analytics_cache;
 use crate::engine::history::refresh_stats::RefreshRates;
 use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
 use crate::engine::telemetry::wamid_join::ProxyUndelivered;
-use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
+use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot, WebhookRates};
 use crate::graph::ServedVersions;
 
 /// A daemon's or dashboard's telemetry summary older than this is not used.
@@ -38,6 +38,9 @@ pub struct Known<'a> {
     pub logs_rate: Result<Option<RateSummary>, String>,
     /// The 1 h rate of Meta's status webhooks through the relay, when it has some.
     pub webhooks_rate: Option<RateSummary>,
+    /// Each account's statuses from the relay ([`webhook_accounts_of`]); empty leaves
+    /// `webhooks` out of every account.
+    pub webhook_accounts: BTreeMap<String, WebhookRates>,
     /// Each account's refresh success rate ([`rates_by_account`] of the last 30 days' rows);
     /// `None` leaves `refresh_rate` out of the report.
     ///
@@ -76,6 +79,7 @@ pub fn build_report(settings: &Settings, known: &Known<'_>, now: DateTime<Utc>) 
                     .proxy_undelivered
                     .as_ref()
                     .map(|counts| undelivered_report(counts, name, now)),
+                webhooks: known.webhook_accounts.get(name).cloned(),
             };
             account_report(&snapshot, &settings.refresh, now.timestamp(), &extras)
         })
@@ -162,6 +166,24 @@ fn undelivered_report(
         report.overdue = row.overdue;
     }
     report
+}
+
+/// Each account's statuses from the relay in a telemetry snapshot no older than 2 min; empty
+/// without `[webhook]`.
+pub fn webhook_accounts_of(
+    settings: &Settings,
+    summary: Option<&TelemetrySnapshot>,
+    now: DateTime<Utc>,
+) -> BTreeMap<String, WebhookRates> {
+    match summary {
+        Some(s)
+            if settings.webhook.listen.is_some()
+                && now.timestamp() - s.at.timestamp() <= SUMMARY_FRESH_SECS =>
+        {
+            s.webhook_accounts.clone()
+        }
+        _ => BTreeMap::new(),
+    }
 }
 
 /// The logs' 1 h rate in a telemetry snapshot no older than 2 min, or why there is none.

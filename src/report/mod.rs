@@ -24,7 +24,9 @@ mod text;
 
 pub use cluster::{CLUSTER_REMEDY, ClusterReport, cluster_line, cluster_report};
 pub use graph_version::{GraphVersionReport, graph_version_line, graph_version_report};
-pub use known::{Known, build_report, logs_rate_of, proxy_undelivered_of, webhooks_rate_of};
+pub use known::{
+    Known, build_report, logs_rate_of, proxy_undelivered_of, webhook_accounts_of, webhooks_rate_of,
+};
 pub use model::{
     AccountReport, CheckReport, DeliveryReport, ExpiryReport, Extras, HeadroomReport, PhoneReport,
     Status, UndeliveredReport, exit_code,

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::cluster::ClusterReport;
 use crate::engine::delivery::RateSummary;
 use crate::engine::history::refresh_stats::RefreshRates;
-use crate::engine::telemetry_types::PhoneSnapshot;
+use crate::engine::telemetry_types::{PhoneSnapshot, WebhookRates};
 
 /// Monitoring-plugin status of one account or of the whole check: the engine's one urgency
 /// rule, so `check` and the dashboard always agree.
@@ -112,6 +112,11 @@ pub struct AccountReport {
     /// Proxied sends not delivered in time; absent unless the proxy and the relay both run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy_undelivered: Option<UndeliveredReport>,
+    /// This account's messages by Meta's status webhooks (the relay's): delivered, read and
+    /// failed over 15 min, 1 h and 24 h with their rates, and pricing categories; absent
+    /// when the relay saw no status of its phone number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<WebhookRates>,
 }
 
 /// The whole JSON report.
@@ -138,6 +143,7 @@ pub struct Extras {
     pub delivery: DeliveryReport,
     pub refresh_rate: Option<RefreshRates>,
     pub proxy_undelivered: Option<UndeliveredReport>,
+    pub webhooks: Option<WebhookRates>,
 }
 
 #[cfg(test)]

@@ -111,6 +111,7 @@ pub fn account_report(
         publish: snapshot.publish.clone(),
         consumers: snapshot.consumers.clone(),
         proxy_undelivered: extras.proxy_undelivered.clone(),
+        webhooks: extras.webhooks.clone(),
     }
 }
 

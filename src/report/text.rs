@@ -2,6 +2,7 @@
 
 use super::model::{AccountReport, ExpiryReport};
 use crate::engine::delivery::RateSummary;
+use crate::engine::telemetry_types::WebhookRates;
 use crate::format::left as format_left;
 
 fn describe(expiry: &Option<ExpiryReport>) -> String {
@@ -25,6 +26,33 @@ fn describe_rate(rate: Option<RateSummary>) -> String {
         ),
         None => "-".to_string(),
     }
+}
+
+/// `webhooks 1h: 98.2% delivered, 61.0% read (1,203 messages)`: Meta's own word on the
+/// account's messages over the last hour.
+pub fn webhook_line(webhooks: &WebhookRates) -> String {
+    let hour = &webhooks.last_1h;
+    let percent =
+        |value: Option<f64>| value.map_or_else(|| "-".to_string(), |v| format!("{v:.1}%"));
+    format!(
+        "webhooks 1h: {} delivered, {} read ({} messages)",
+        percent(hour.delivery_percent),
+        percent(hour.read_percent),
+        grouped(hour.outcomes())
+    )
+}
+
+/// `1,203`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 /// `production: OK - valid; access 41d 03:12:45 (SYSTEM_USER EAAG…x9Qf); ...; phone GREEN CONNECTED AVAILABLE; ...`
@@ -87,6 +115,9 @@ pub fn account_line(report: &AccountReport) -> String {
     if !report.reasons.is_empty() {
         line.push_str(&format!(" [{}]", report.reasons.join("; ")));
     }
+    if let Some(webhooks) = &report.webhooks {
+        line.push_str(&format!("\n  {}", webhook_line(webhooks)));
+    }
     if let Some(hint) = &report.action_hint {
         line.push_str(&format!("\n  what to do: {hint}"));
     }
@@ -95,11 +126,41 @@ pub fn account_line(report: &AccountReport) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_account_with_webhook_statuses_gets_a_line_of_metas_word() {
+        let s = snapshot(NOW + 30 * 86_400, true);
+        let line_with = |webhooks: Option<WebhookRates>| {
+            let extras = Extras {
+                webhooks,
+                ..Extras::default()
+            };
+            account_line(&account_report(&s, &RefreshPolicy::default(), NOW, &extras))
+        };
+        assert!(!line_with(None).contains("webhooks 1h"));
+        let rates = WebhookRates {
+            last_1h: WebhookWindow::from_counts(1_181, 720, 22),
+            ..WebhookRates::default()
+        };
+        let text = line_with(Some(rates));
+        assert!(
+            text.contains("\n  webhooks 1h: 98.2% delivered, 61.0% read (1,203 messages)"),
+            "{text}"
+        );
+        let quiet = line_with(Some(WebhookRates::default()));
+        assert!(
+            quiet.contains("webhooks 1h: - delivered, - read (0 messages)"),
+            "{quiet}"
+        );
+        assert_eq!(grouped(1_234_567), "1,234,567");
+        assert_eq!(grouped(999), "999");
+    }
+
     use super::super::fixtures::{NOW, snapshot};
     use super::super::model::Extras;
     use super::super::rules::account_report;
     use super::*;
     use crate::config::RefreshPolicy;
+    use crate::engine::telemetry_types::WebhookWindow;
     #[test]
     fn the_line_says_the_refresh_rate_or_that_there_were_no_refreshes() {
         use crate::engine::history::refresh_stats::{RefreshRates, account_rates};

@@ -13,7 +13,8 @@ use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
 use crate::engine::{AccountSnapshot, EngineEvent};
 use crate::graph::ServedVersions;
 use crate::report::{
-    CheckReport, Known, build_report, logs_rate_of, proxy_undelivered_of, webhooks_rate_of,
+    CheckReport, Known, build_report, logs_rate_of, proxy_undelivered_of, webhook_accounts_of,
+    webhooks_rate_of,
 };
 
 /// Send rows older than this do not count in the report's 1 h delivery.
@@ -153,6 +154,7 @@ impl LiveStatus {
             history: &history,
             logs_rate: logs_rate_of(&self.settings, self.telemetry.as_ref(), now),
             webhooks_rate: webhooks_rate_of(&self.settings, self.telemetry.as_ref(), now),
+            webhook_accounts: webhook_accounts_of(&self.settings, self.telemetry.as_ref(), now),
             refresh_rates: Some(rates_by_account(&self.refreshes, now)),
             cluster: self.cluster.as_ref(),
             served_versions: self.served_versions.as_ref(),

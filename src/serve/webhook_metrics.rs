@@ -1,6 +1,7 @@
 //! The webhook relay's metrics, registered with the first scrape that has a relay (so a
 //! scrape without `[webhook]` is unchanged): requests by result, handshakes, forwards by
-//! destination and outcome, and the queue's depth and fill.
+//! destination and outcome, the queue's depth and fill, and Meta's statuses, failures and
+//! pricing categories per account.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +28,12 @@ struct ResultLabels {
 struct StatusLabels {
     account: String,
     status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PricingLabels {
+    account: String,
+    category: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -62,11 +69,13 @@ pub struct WebhookMetrics {
     fill: FloatGauge,
     statuses: Family<StatusLabels, Counter>,
     failures: Family<FailureLabels, Counter>,
+    pricing: Family<PricingLabels, Counter>,
     delivery: Histogram,
     unread: Counter,
     counted_unread: u64,
     counted_statuses: HashMap<StatusLabels, u64>,
     counted_failures: HashMap<FailureLabels, u64>,
+    counted_pricing: HashMap<PricingLabels, u64>,
     counted_requests: HashMap<ResultLabels, u64>,
     counted_handshakes: HashMap<ResultLabels, u64>,
     counted_forwards: HashMap<ForwardLabels, u64>,
@@ -83,11 +92,13 @@ impl WebhookMetrics {
             fill: FloatGauge::default(),
             statuses: Family::default(),
             failures: Family::default(),
+            pricing: Family::default(),
             delivery: Histogram::new(DELIVERY_BUCKETS),
             unread: Counter::default(),
             counted_unread: 0,
             counted_statuses: HashMap::new(),
             counted_failures: HashMap::new(),
+            counted_pricing: HashMap::new(),
             counted_requests: HashMap::new(),
             counted_handshakes: HashMap::new(),
             counted_forwards: HashMap::new(),
@@ -131,6 +142,11 @@ impl WebhookMetrics {
             "tokentop_webhook_failures",
             "Failed statuses by account and Meta's error code",
             metrics.failures.clone(),
+        );
+        registry.register(
+            "tokentop_webhook_pricing",
+            "Messages by account and Meta's pricing category (pricing.category; other for a category this version does not know), each message once per category",
+            metrics.pricing.clone(),
         );
         registry.register(
             "tokentop_webhook_delivery_seconds",
@@ -210,8 +226,86 @@ impl WebhookMetrics {
             };
             add_growth(&self.failures, &mut self.counted_failures, labels, *total);
         }
+        for ((account, category), total) in &counts.pricing {
+            let labels = PricingLabels {
+                account: account.clone(),
+                category: category.as_str(),
+            };
+            add_growth(&self.pricing, &mut self.counted_pricing, labels, *total);
+        }
         for secs in counts.take_delivery_secs() {
             self.delivery.observe(secs);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use crate::engine::telemetry::logs::parse_webhook_line;
+    use crate::serve::{Format, Metrics};
+    use crate::webhook::RelayStats;
+    use crate::webhook::queue::{QueueOptions, WebhookQueue};
+    use crate::webhook::status_counts::StatusCounts;
+
+    const BATCH: &str = include_str!("../../tests/fixtures/webhook_statuses_batch_mixed.json");
+
+    #[tokio::test]
+    async fn pricing_categories_are_counted_per_account_each_message_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = WebhookQueue::open(QueueOptions::new(
+            dir.path().join("webhooks"),
+            1 << 20,
+            vec!["app".to_string()],
+        ))
+        .await
+        .unwrap();
+        let phones = HashMap::from([("530918247716630".to_string(), "shop".to_string())]);
+        let stats = RelayStats {
+            requests: Arc::default(),
+            forwards: Arc::default(),
+            queue,
+            statuses: Arc::new(Mutex::new(StatusCounts::new(phones))),
+            unread: Arc::default(),
+        };
+        let statuses = parse_webhook_line(BATCH).unwrap();
+        let scrape = |metrics: &mut Metrics| {
+            metrics.webhook_relay(&stats);
+            let body = metrics.render(Format::PrometheusText).unwrap();
+            String::from_utf8(body.to_vec()).unwrap()
+        };
+        let mut metrics = Metrics::new(&["shop".to_string()]);
+        stats.statuses.lock().unwrap().observe(&statuses);
+        let first = scrape(&mut metrics);
+        // Meta's retry of the batch between two scrapes adds nothing.
+        stats.statuses.lock().unwrap().observe(&statuses);
+        let second = scrape(&mut metrics);
+        let pricing = |text: &str| -> Vec<String> {
+            let mut lines: Vec<String> = text
+                .lines()
+                .filter(|l| l.starts_with("tokentop_webhook_pricing_total{"))
+                .map(str::to_string)
+                .collect();
+            lines.sort();
+            lines
+        };
+        assert_eq!(
+            pricing(&second),
+            [
+                r#"tokentop_webhook_pricing_total{account="shop",category="marketing"} 1"#,
+                r#"tokentop_webhook_pricing_total{account="shop",category="utility"} 1"#,
+                r#"tokentop_webhook_pricing_total{account="unknown",category="authentication"} 1"#,
+                r#"tokentop_webhook_pricing_total{account="unknown",category="marketing_lite"} 1"#,
+            ]
+            .map(str::to_string),
+            "{second}"
+        );
+        assert_eq!(pricing(&first), pricing(&second));
+        assert!(
+            second.contains("# TYPE tokentop_webhook_pricing_total counter"),
+            "{second}"
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! The delivery panel: success rates per window and source, the log sparkline, the account's
-//! last test message, top failure codes, then the phone's health and rate-limit headroom.
+//! The delivery panel: success rates per window and source (the relay's `hooks` row with the
+//! selected account's delivery and read rates), the log sparkline, the account's last test
+//! message, top failure codes, then the phone's health and rate-limit headroom.
 
 use std::time::Duration;
 
@@ -10,8 +11,8 @@ use ratatui::widgets::Paragraph;
 
 use super::format::{fit, sparkline};
 use super::theme::{Palette, Urgency};
-use crate::engine::delivery::DeliverySource;
-use crate::engine::telemetry_types::TelemetrySnapshot;
+use crate::engine::delivery::{DeliverySource, RateSummary};
+use crate::engine::telemetry_types::{TelemetrySnapshot, WebhookWindow};
 use crate::format::hms;
 use crate::tui::{AccountView, App};
 
@@ -27,7 +28,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
     let block = super::panel_block().title_top(format!(" Delivery {spark}"));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let mut lines = rate_lines(app.telemetry.as_ref(), palette);
+    let selected = app.selected_account().map(AccountView::name);
+    let mut lines = rate_lines(app.telemetry.as_ref(), selected, palette);
     if let Some(view) = app.selected_account() {
         lines.push(test_line(view, palette));
     }
@@ -66,7 +68,13 @@ pub(crate) fn rate_urgency(percent: f64) -> Urgency {
     }
 }
 
-fn rate_lines(telemetry: Option<&TelemetrySnapshot>, palette: &Palette) -> Vec<Line<'static>> {
+/// The rate rows, one per source; the relay's `hooks` row is the selected account's when the
+/// relay has its statuses (else the fleet's), followed by its `read` rate.
+fn rate_lines(
+    telemetry: Option<&TelemetrySnapshot>,
+    selected: Option<&str>,
+    palette: &Palette,
+) -> Vec<Line<'static>> {
     let mut lines = vec![Line::styled(
         "rate   15m    1h   24h  1h ok/fail",
         palette.dim(),
@@ -78,33 +86,95 @@ fn rate_lines(telemetry: Option<&TelemetrySnapshot>, palette: &Palette) -> Vec<L
         if optional && !has_rows(telemetry, source) {
             continue;
         }
-        let mut spans = vec![Span::raw(fit(source_name(source), 5))];
-        let mut hour_counts = None;
-        for window in WINDOWS_SECS {
-            let rate = telemetry.and_then(|t| {
+        let rates = WINDOWS_SECS.map(|window| {
+            telemetry.and_then(|t| {
                 t.delivery
                     .iter()
                     .find(|row| row.source == source && row.window_secs == window)
                     .and_then(|row| row.rate)
-            });
-            match rate {
-                Some(rate) => {
-                    spans.push(Span::styled(
-                        format!(" {:>5}", percent(rate.percent)),
-                        palette.urgency(rate_urgency(rate.percent)),
-                    ));
-                    if window == 3600 {
-                        hour_counts = Some((rate.delivered, rate.failed));
-                    }
-                }
-                None => spans.push(Span::styled(format!(" {:>5}", "–"), palette.dim())),
+            })
+        });
+        match (source, telemetry) {
+            (DeliverySource::Webhooks, Some(t)) => {
+                let hooks = hook_windows(t, rates, selected);
+                lines.extend(hook_lines(&hooks, palette));
+            }
+            _ => {
+                let percents = rates.map(|r| r.map(|r| r.percent));
+                let hour = rates[1].map(|r| (r.delivered, r.failed));
+                lines.push(rate_line(source_name(source), percents, hour, palette));
             }
         }
-        if let Some((delivered, failed)) = hour_counts {
-            spans.push(Span::styled(
-                format!("  {delivered}/{failed}"),
-                palette.dim(),
-            ));
+    }
+    lines
+}
+
+/// `logs   99.1% 98.7%  98.0%  1204/16`: a percent per window, coloured, and the hour's counts.
+fn rate_line(
+    name: &str,
+    percents: [Option<f64>; 3],
+    hour_counts: Option<(u64, u64)>,
+    palette: &Palette,
+) -> Line<'static> {
+    let mut spans = vec![Span::raw(fit(name, 5))];
+    for value in percents {
+        spans.push(match value {
+            Some(value) => Span::styled(
+                format!(" {:>5}", percent(value)),
+                palette.urgency(rate_urgency(value)),
+            ),
+            None => Span::styled(format!(" {:>5}", "–"), palette.dim()),
+        });
+    }
+    if let Some((delivered, failed)) = hour_counts {
+        spans.push(Span::styled(
+            format!("  {delivered}/{failed}"),
+            palette.dim(),
+        ));
+    }
+    Line::from(spans)
+}
+
+/// The `hooks` numbers per window: the selected account's when the relay has its statuses,
+/// else the fleet's (every status's delivery, the configured accounts' reads).
+fn hook_windows(
+    telemetry: &TelemetrySnapshot,
+    fleet: [Option<RateSummary>; 3],
+    selected: Option<&str>,
+) -> [Option<WebhookWindow>; 3] {
+    if let Some(rates) = selected.and_then(|a| telemetry.webhook_accounts.get(a)) {
+        return WINDOWS_SECS.map(|window| rates.window(window).copied());
+    }
+    let mut windows = [None; 3];
+    for ((slot, rate), window_secs) in windows.iter_mut().zip(fleet).zip(WINDOWS_SECS) {
+        let Some(rate) = rate else { continue };
+        let (delivered, read) = telemetry
+            .webhook_accounts
+            .values()
+            .filter_map(|rates| rates.window(window_secs))
+            .fold((0, 0), |(d, r), w| (d + w.delivered, r + w.read));
+        let accounts = WebhookWindow::from_counts(delivered, read, 0);
+        *slot = Some(WebhookWindow {
+            read,
+            read_percent: accounts.read_percent,
+            ..WebhookWindow::from_counts(rate.delivered, 0, rate.failed)
+        });
+    }
+    windows
+}
+
+/// The `hooks` row, and a `read` row under it once a read rate is known (read rates of 40 to
+/// 80% are normal: not coloured as delivery is).
+fn hook_lines(windows: &[Option<WebhookWindow>; 3], palette: &Palette) -> Vec<Line<'static>> {
+    let delivery = windows.map(|w| w.and_then(|w| w.delivery_percent));
+    let hour = windows[1].map(|w| (w.delivered, w.failed));
+    let mut lines = vec![rate_line("hooks", delivery, hour, palette)];
+    let reads = windows.map(|w| w.and_then(|w| w.read_percent));
+    if reads.iter().any(Option::is_some) {
+        let mut spans = vec![Span::raw(fit("read", 5))];
+        for value in reads {
+            let text = value.map_or_else(|| "–".to_string(), percent);
+            spans.push(Span::styled(format!(" {text:>5}"), palette.dim()));
         }
         lines.push(Line::from(spans));
     }
@@ -182,11 +252,10 @@ pub(crate) fn percent(value: f64) -> String {
 mod tests {
     use super::*;
     use crate::config::Theme;
-    use crate::engine::delivery::RateSummary;
-    use crate::engine::telemetry_types::DeliveryRow;
+    use crate::engine::telemetry_types::{DeliveryRow, WebhookRates};
 
     fn row_names(telemetry: Option<&TelemetrySnapshot>) -> Vec<String> {
-        rate_lines(telemetry, &Palette::new(Theme::Mono))
+        rate_lines(telemetry, None, &Palette::new(Theme::Mono))
             .iter()
             .skip(1)
             .map(|line| {
@@ -212,5 +281,49 @@ mod tests {
             row_names(Some(&telemetry)),
             ["logs", "test", "WABA", "hooks"]
         );
+    }
+
+    fn text(lines: &[Line]) -> Vec<String> {
+        lines.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn the_hooks_row_is_the_selected_accounts_with_its_read_rate_else_the_fleets() {
+        let mut telemetry = TelemetrySnapshot::default();
+        for window_secs in WINDOWS_SECS {
+            telemetry.delivery.push(DeliveryRow {
+                source: DeliverySource::Webhooks,
+                window_secs,
+                rate: RateSummary::from_counts(180, 20),
+            });
+        }
+        let window = |delivered, read, failed| WebhookWindow::from_counts(delivered, read, failed);
+        let shop = WebhookRates {
+            last_15m: window(10, 5, 0),
+            last_1h: window(98, 60, 2),
+            last_24h: window(98, 60, 2),
+            ..WebhookRates::default()
+        };
+        let cafe = WebhookRates {
+            last_1h: window(40, 20, 10),
+            ..WebhookRates::default()
+        };
+        telemetry.webhook_accounts.insert("shop".into(), shop);
+        telemetry.webhook_accounts.insert("cafe".into(), cafe);
+        let palette = Palette::new(Theme::Mono);
+        let lines = text(&rate_lines(Some(&telemetry), Some("shop"), &palette));
+        let hooks = lines.iter().position(|l| l.starts_with("hooks")).unwrap();
+        assert_eq!(lines[hooks], "hooks  100% 98.0% 98.0%  98/2");
+        assert_eq!(lines[hooks + 1], "read  50.0% 61.2% 61.2%");
+        // Another account without statuses: the fleet's delivery, every account's reads
+        // (80 of 138 delivered in the hour, 60 of 98 in the day).
+        let lines = text(&rate_lines(Some(&telemetry), Some("other"), &palette));
+        let hooks = lines.iter().position(|l| l.starts_with("hooks")).unwrap();
+        assert_eq!(lines[hooks], "hooks 90.0% 90.0% 90.0%  180/20");
+        assert_eq!(lines[hooks + 1], "read  50.0% 58.0% 61.2%");
+        // Without per-account statuses there is no read row.
+        telemetry.webhook_accounts.clear();
+        let lines = text(&rate_lines(Some(&telemetry), Some("shop"), &palette));
+        assert!(lines.last().unwrap().starts_with("hooks"), "{lines:?}");
     }
 }

@@ -42,7 +42,7 @@ const SPECS: [Spec; 9] = [
     spec(Col::Access, 7, 12, ("ACCESS", "ACCESS")),
     spec(Col::LongLived, 7, 12, ("LONG", "LONG-LIVED")),
     spec(Col::Phone, 6, 16, ("PHONE", "PHONE")),
-    spec(Col::Rate, 5, 7, ("1H", "TEST 1H")),
+    spec(Col::Rate, 5, 7, ("1H", "RATE 1H")),
     spec(Col::Publish, 5, 14, ("PUB", "PUBLISHED")),
     spec(Col::Last, 8, 20, ("LAST", "LAST REFRESH")),
     spec(Col::Next, 6, 15, ("NEXT", "NEXT REFRESH")),

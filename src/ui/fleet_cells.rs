@@ -166,8 +166,23 @@ fn phone(ctx: &RowCtx, width: usize) -> (String, Urgency) {
     }
 }
 
-/// Delivery of the account's test sends over the last hour, from its history.
+/// Delivery over the last hour: Meta's own word (the relay's status webhooks) when the
+/// account has some, else its test sends.
 fn rate(ctx: &RowCtx) -> (String, Urgency) {
+    let webhooks = ctx
+        .app
+        .telemetry
+        .as_ref()
+        .and_then(|t| t.webhook_accounts.get(ctx.view.name()))
+        .and_then(|rates| rates.last_1h.delivery_percent);
+    match webhooks {
+        Some(rate) => (percent(rate), rate_urgency(rate)),
+        None => test_send_rate(ctx),
+    }
+}
+
+/// Delivery of the account's test sends over the last hour, from its history.
+fn test_send_rate(ctx: &RowCtx) -> (String, Urgency) {
     let since = ctx.app.now.timestamp() - HOUR;
     let (mut delivered, mut failed) = (0u32, 0u32);
     let recent = ctx

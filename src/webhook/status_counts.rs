@@ -1,12 +1,22 @@
 //! The relay's count of Meta's message statuses per account: each (wamid, status) once, however
-//! often Meta sends it, failures by error code, and the time from `sent` to `delivered` (by
-//! Meta's own timestamps). Memory is bounded by constants, not by traffic.
+//! often Meta sends it, failures by error code, pricing categories (each (wamid, category)
+//! once), and the time from `sent` to `delivered` (by Meta's own timestamps). Memory is
+//! bounded by constants, not by traffic.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
-use crate::engine::telemetry::logs::{DeliveryStatus, WebhookStatus};
+use crate::engine::telemetry::logs::{DeliveryStatus, PricingCategory, WebhookStatus};
 
-/// (wamid, status) pairs remembered to count each once; older ones may count again.
+/// What was counted of a message: a status, or a pricing category (Meta repeats the pricing
+/// on `sent` and on one of `delivered` / `read`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Counted {
+    Status(DeliveryStatus),
+    Priced(PricingCategory),
+}
+
+/// (wamid, status) and (wamid, category) pairs remembered to count each once; older ones may
+/// count again.
 const SEEN_CAPACITY: usize = 200_000;
 /// Messages whose `sent` time is remembered until their delivery.
 const SENT_CAPACITY: usize = 100_000;
@@ -19,14 +29,16 @@ pub const UNKNOWN_ACCOUNT: &str = "unknown";
 #[derive(Debug, Default)]
 pub struct StatusCounts {
     accounts_by_phone: HashMap<String, String>,
-    seen: HashSet<(String, DeliveryStatus)>,
-    seen_order: VecDeque<(String, DeliveryStatus)>,
+    seen: HashSet<(String, Counted)>,
+    seen_order: VecDeque<(String, Counted)>,
     sent_at: HashMap<String, i64>,
     sent_order: VecDeque<String>,
     /// (account, status word) -> statuses counted.
     pub statuses: BTreeMap<(String, &'static str), u64>,
     /// (account, Meta's error code) -> failed statuses.
     pub failures: BTreeMap<(String, i64), u64>,
+    /// (account, pricing category) -> messages Meta priced so.
+    pub pricing: BTreeMap<(String, PricingCategory), u64>,
     /// Seconds from `sent` to `delivered` (or `read` without it), not yet taken by a scrape.
     pending_delivery_secs: VecDeque<f64>,
     /// Delivery times dropped because no scrape took them in time.
@@ -45,15 +57,16 @@ impl StatusCounts {
     /// Counts the statuses of one stored body.
     pub fn observe(&mut self, statuses: &[WebhookStatus]) {
         for status in statuses {
-            if !self.first_time(&status.message_id, status.status) {
+            if let Some(pricing) = &status.pricing
+                && self.first_time(&status.message_id, Counted::Priced(pricing.category))
+            {
+                let account = self.account_of(status);
+                *self.pricing.entry((account, pricing.category)).or_default() += 1;
+            }
+            if !self.first_time(&status.message_id, Counted::Status(status.status)) {
                 continue;
             }
-            let account = status
-                .phone_number_id
-                .as_ref()
-                .and_then(|phone| self.accounts_by_phone.get(phone))
-                .map_or(UNKNOWN_ACCOUNT, String::as_str)
-                .to_string();
+            let account = self.account_of(status);
             for error in &status.errors {
                 *self
                     .failures
@@ -73,8 +86,18 @@ impl StatusCounts {
         self.pending_delivery_secs.drain(..).collect()
     }
 
-    fn first_time(&mut self, wamid: &str, status: DeliveryStatus) -> bool {
-        let key = (wamid.to_string(), status);
+    /// The configured account of the status's phone number, or [`UNKNOWN_ACCOUNT`].
+    fn account_of(&self, status: &WebhookStatus) -> String {
+        status
+            .phone_number_id
+            .as_ref()
+            .and_then(|phone| self.accounts_by_phone.get(phone))
+            .map_or(UNKNOWN_ACCOUNT, String::as_str)
+            .to_string()
+    }
+
+    fn first_time(&mut self, wamid: &str, counted: Counted) -> bool {
+        let key = (wamid.to_string(), counted);
         if !self.seen.insert(key.clone()) {
             return false;
         }
@@ -156,6 +179,33 @@ mod tests {
     }
 
     #[test]
+    fn each_message_is_priced_once_per_category_under_its_account() {
+        let statuses = parse_webhook_line(BATCH).unwrap();
+        let mut counts = StatusCounts::new(HashMap::from([(
+            "530918247716630".to_string(),
+            "shop".to_string(),
+        )]));
+        counts.observe(&statuses);
+        counts.observe(&statuses);
+        let pricing: Vec<(&str, &str, u64)> = counts
+            .pricing
+            .iter()
+            .map(|((account, category), n)| (account.as_str(), category.as_str(), *n))
+            .collect();
+        // Every priced wamid of the batch carries its pricing twice (sent, then delivered or
+        // read, and once a duplicate delivered): each counts once.
+        assert_eq!(
+            pricing,
+            [
+                ("shop", "marketing", 1),
+                ("shop", "utility", 1),
+                ("unknown", "authentication", 1),
+                ("unknown", "marketing_lite", 1),
+            ]
+        );
+    }
+
+    #[test]
     fn memory_stays_bounded_over_many_messages() {
         let mut counts = StatusCounts::default();
         for n in 0..(SEEN_CAPACITY + 10_000) {
@@ -167,6 +217,7 @@ mod tests {
                 recipient_user_id: None,
                 errors: Vec::new(),
                 phone_number_id: None,
+                pricing: None,
             };
             counts.observe(std::slice::from_ref(&status));
         }

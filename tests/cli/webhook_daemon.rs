@@ -21,6 +21,8 @@ const UNINSTALLED: &str =
 const WABA: &str = "271936480512847";
 const FIXTURE_APP: &str = "952710384466120";
 const VERIFY_TOKEN: &str = "relay-verify-5d1e";
+/// The first phone number of the status batch, given to the account.
+const SHOP_PHONE: &str = "530918247716630";
 
 type Received = Arc<Mutex<Vec<(Bytes, Option<String>)>>>;
 
@@ -65,7 +67,7 @@ async fn the_daemon_relays_webhooks_unchanged_and_a_revocation_stops_refreshing(
          [webhook]\nlisten = \"127.0.0.1:{port}\"\nverify-token = \"{VERIFY_TOKEN}\"\n\n\
          [[webhook.forward]]\nurl = \"{application}\"\nname = \"app\"\n\n\
          [[account]]\nname = \"shop\"\napp-id = \"{DEFAULT_APP_ID}\"\napp-secret = \"{DEFAULT_APP_SECRET}\"\n\
-         access-token = \"{token}\"\nbusiness-account-id = \"{WABA}\"\n"
+         access-token = \"{token}\"\nbusiness-account-id = \"{WABA}\"\nphone-number-id = \"{SHOP_PHONE}\"\n"
     );
     let mut daemon = spawn_in(dir.path(), &config, &sim.base_url(), &["daemon"], &[]);
     let relay = format!("http://127.0.0.1:{port}/webhook");
@@ -88,8 +90,9 @@ async fn the_daemon_relays_webhooks_unchanged_and_a_revocation_stops_refreshing(
     .await;
 
     // A status batch reaches the application byte for byte, with Meta's signature.
-    // Meta's captured batch, its times moved to now (delivery rates count the last hour).
-    let now_prefix = &chrono::Utc::now().timestamp().to_string()[..8];
+    // Meta's captured batch, its times moved to the last 200 s (delivery rates count the
+    // last hour; a time still ahead of the clock would count in no window yet).
+    let now_prefix = &(chrono::Utc::now().timestamp() - 100).to_string()[..8];
     let statuses = STATUSES.replace("\"17963757", &format!("\"{now_prefix}"));
     let statuses = statuses.replace("\"17963759", &format!("\"{now_prefix}"));
     assert_eq!(post_signed(&relay, &statuses).await, 200);
@@ -148,6 +151,15 @@ async fn the_daemon_relays_webhooks_unchanged_and_a_revocation_stops_refreshing(
         metrics.contains("tokentop_webhook_unread_total 0"),
         "{metrics}"
     );
+    // Each priced message once, under its account (the batch's other numbers are no account's).
+    for line in [
+        "tokentop_webhook_pricing_total{account=\"shop\",category=\"marketing\"} 1",
+        "tokentop_webhook_pricing_total{account=\"shop\",category=\"utility\"} 1",
+        "tokentop_webhook_pricing_total{account=\"unknown\",category=\"marketing_lite\"} 1",
+    ] {
+        assert!(metrics.contains(line), "no {line} in\n{metrics}");
+    }
+    crate::support::serve::promtool_check_metrics(&metrics);
 
     // The customer uninstalls the app.
     let uninstalled = UNINSTALLED.replace(FIXTURE_APP, DEFAULT_APP_ID);
@@ -213,6 +225,19 @@ async fn the_daemon_relays_webhooks_unchanged_and_a_revocation_stops_refreshing(
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     let webhooks = &report["accounts"][0]["delivery_1h"]["webhooks"];
     assert!(webhooks["delivered"].as_u64() > Some(0), "{report:#}");
+    // And per account, Meta's word on the shop's own two messages: both delivered and read.
+    let shop = &report["accounts"][0]["webhooks"];
+    assert_eq!(shop["1h"]["delivered"], 2, "{report:#}");
+    assert_eq!(shop["1h"]["read"], 2, "{report:#}");
+    assert_eq!(shop["1h"]["delivery_percent"], 100.0, "{report:#}");
+    assert_eq!(shop["pricing"]["marketing"], 1, "{report:#}");
+    let text_args: Vec<&str> = args.iter().copied().filter(|a| *a != "--json").collect();
+    let output = tokentop(dir.path(), &text_args, &[]).await;
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("\n  webhooks 1h: 100.0% delivered, 100.0% read (2 messages)"),
+        "{text}"
+    );
     assert!(daemon.try_wait().unwrap().is_none(), "{}", stderr());
 }
 

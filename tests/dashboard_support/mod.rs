@@ -239,6 +239,7 @@ pub fn telemetry() -> TelemetrySnapshot {
         ],
         totals: Default::default(),
         proxy_undelivered: None,
+        webhook_accounts: Default::default(),
     }
 }
 

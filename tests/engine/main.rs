@@ -14,6 +14,7 @@ mod delivery;
 mod engine_paused;
 mod engine_sim;
 mod engine_supervise;
+mod failure_burst;
 mod logs_classify;
 mod logs_follow;
 mod publish_env_file;

@@ -225,3 +225,41 @@ fn the_fleet_never_panics_at_any_size() {
     }
     assert!(screen(&app, 59, 16).contains("terminal too small"));
 }
+
+#[test]
+fn the_rate_column_is_metas_word_when_the_relay_has_the_accounts_statuses() {
+    use tokentop::engine::EngineEvent;
+    use tokentop::engine::telemetry_types::{WebhookRates, WebhookWindow};
+    // Account 0 sent three test messages in the hour, one failed: 66.7%.
+    let mut app = fleet_app(12);
+    let name = fleet_name(0);
+    let row = |app: &App| -> String {
+        screen(app, 140, 30)
+            .lines()
+            .find(|line| line.contains(&format!("{name} ")))
+            .unwrap()
+            .to_string()
+    };
+    let before = row(&app);
+    assert!(before.contains("66.7%"), "{before}");
+    assert!(screen(&app, 140, 30).contains("RATE 1H"));
+    // The relay saw 495 of its messages delivered and 5 failed in the hour.
+    let mut telemetry = telemetry();
+    let rates = WebhookRates {
+        last_1h: WebhookWindow::from_counts(495, 300, 5),
+        ..WebhookRates::default()
+    };
+    telemetry.webhook_accounts.insert(name.clone(), rates);
+    engine(&mut app, EngineEvent::Telemetry(Box::new(telemetry)));
+    let after = row(&app);
+    assert!(after.contains("99.0%"), "{after}");
+    assert!(!after.contains("66.7%"), "{after}");
+    // Account 3 has no statuses: still its test sends.
+    let other = fleet_name(3);
+    let screen = screen(&app, 140, 30);
+    let other_row = screen
+        .lines()
+        .find(|l| l.contains(&format!("{other} ")))
+        .unwrap();
+    assert!(other_row.contains("100%"), "{other_row}");
+}

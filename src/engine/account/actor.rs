@@ -105,6 +105,7 @@ impl AccountActor {
                     Some(AccountMsg::Access(change)) => self.on_access_change(change).await,
                     Some(AccountMsg::StoreChanged) => self.on_store_changed().await,
                     Some(AccountMsg::Consumed(consumed)) => self.on_consumed(consumed),
+                    Some(AccountMsg::FailureBurst(burst)) => self.on_failure_burst(&burst),
                     Some(AccountMsg::Refresh { trigger, requested_at, stale, reply }) => {
                         let result = self.refresh_single_flight(trigger, requested_at, stale).await;
                         if let Some(reply) = reply {

@@ -2,9 +2,10 @@
 
 use super::AccountActor;
 use crate::engine::events::EngineEvent;
-use crate::engine::history::cause::Cause;
+use crate::engine::history::cause::{AlertKind, Cause};
 use crate::engine::history::{HistoryEntry, Outcome};
 use crate::engine::store::fingerprint;
+use crate::engine::telemetry::failure_bursts::FailureBurst;
 use crate::mask::mask;
 
 impl AccountActor {
@@ -26,6 +27,16 @@ impl AccountActor {
             .shared
             .events
             .send(EngineEvent::Account(Box::new(self.snapshot.clone())));
+    }
+
+    /// Many of the account's messages failed in one minute (Meta's status webhooks, counted
+    /// by the telemetry hub): one row for the burst, and a warning in the log.
+    pub(super) fn on_failure_burst(&self, burst: &FailureBurst) {
+        let detail = burst.describe();
+        tracing::warn!(account = %self.settings.name, "{detail}");
+        let mut entry = self.entry(AlertKind::FailureBurst, Outcome::Failed);
+        entry.detail = Some(detail);
+        self.shared.record(entry);
     }
 
     /// A history row about this account, recorded with [`super::Shared::record`].

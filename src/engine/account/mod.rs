@@ -119,6 +119,8 @@ pub(crate) enum AccountMsg {
     Recheck,
     /// Meta's word on the app's access to this account (the webhook relay's).
     Access(crate::engine::events::AccessChange),
+    /// Many of the account's messages failed in one minute: one history row for them.
+    FailureBurst(crate::engine::telemetry::failure_bursts::FailureBurst),
     /// The shared coordinator says another process stored a new token.
     StoreChanged,
     /// A consumer read the token or sent with an old one (the token endpoint, the proxy).

@@ -146,6 +146,13 @@ async fn give_up(
             }
             // A given-up account hands out no token; what consumers do no longer matters.
             AccountMsg::Consumed(_) => {}
+            // Meta's word on the messages still counts: the row tells what happened to them.
+            AccountMsg::FailureBurst(burst) => {
+                let mut entry =
+                    HistoryEntry::new(&settings.name, AlertKind::FailureBurst, Outcome::Failed);
+                entry.detail = Some(burst.describe());
+                shared.record(entry);
+            }
             AccountMsg::Recheck | AccountMsg::StoreChanged | AccountMsg::Access(_) => {
                 let _ = shared
                     .events

@@ -132,6 +132,9 @@ words! {
         /// Meta said by webhook that a phone number's messaging limit went down or that it
         /// was flagged.
         PhoneQuality = "phone-quality",
+        /// Many of the account's messages failed in one minute, by Meta's status webhooks
+        /// (`[webhook] failure-burst`): one row per burst.
+        FailureBurst = "failure-burst",
     }
 }
 

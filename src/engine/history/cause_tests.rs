@@ -13,7 +13,7 @@ use crate::graph::Expiry;
 /// `git log -p -S 'HistoryEntry::new' -- src` and the literals passed down to it (the refresh
 /// triggers, `inspect_and_plan`, `alert`, `record_publish`, `refreshed_row`), spelled out
 /// here rather than taken from the enums so that a changed word fails.
-const WRITTEN: [(HistoryEvent, &str); 25] = [
+const WRITTEN: [(HistoryEvent, &str); 26] = [
     (Refresh, "scheduled"),
     (Refresh, "retry"),
     (Refresh, "forced"),
@@ -39,6 +39,7 @@ const WRITTEN: [(HistoryEvent, &str); 25] = [
     (Alert, "gave-up"),
     (Alert, "revoked"),
     (Alert, "phone-quality"),
+    (Alert, "failure-burst"),
 ];
 
 const EVENTS: [HistoryEvent; 5] = [Inspect, Refresh, Publish, Send, Alert];

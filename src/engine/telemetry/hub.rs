@@ -14,16 +14,18 @@ use regex::Regex;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::account_delivery::AccountDelivery;
 use super::delivery::{DeliverySource, DeliveryWindows};
-use super::logs::{PatternCounts, PatternSet, SourceEvent, StatusTracker};
+use super::failure_bursts::BurstWatch;
+use super::logs::{PatternCounts, PatternSet, SourceEvent, StatusOutcome, StatusTracker};
 use super::totals::Totals;
 use super::types::{
     ClassifiedLine, DeliveryRow, FailureRow, LevelCounts, MessageSource, PatternCountRow,
     TelemetrySnapshot,
 };
-use crate::config::{PatternLevel, PatternRole};
+use crate::config::{DEFAULT_FAILURE_BURST, PatternLevel, PatternRole};
 use crate::engine::clock::Clock;
-use crate::engine::events::EngineEvent;
+use crate::engine::events::{EngineCommand, EngineEvent};
 use crate::graph::DataPoint;
 
 /// Lines forwarded per batch; older lines of a burst are only counted.
@@ -112,6 +114,12 @@ pub(crate) struct TelemetryHub {
     totals: Totals,
     /// The wamid join's latest counts, once it runs (proxy and relay both on).
     proxy_undelivered: Option<super::wamid_join::ProxyUndelivered>,
+    /// The relay's statuses per configured account.
+    account_delivery: AccountDelivery,
+    /// Failures in bulk per account, for one history row per burst.
+    bursts: BurstWatch,
+    /// Where a burst goes to be written by its account (none: bursts are not written).
+    commands: Option<mpsc::UnboundedSender<EngineCommand>>,
 }
 
 /// Meta's errors show up in app logs as "(#131047) ...". A constant pattern: `None` is
@@ -152,7 +160,22 @@ impl TelemetryHub {
             source_names: Vec::new(),
             pattern_names,
             proxy_undelivered: None,
+            account_delivery: AccountDelivery::default(),
+            bursts: BurstWatch::new(DEFAULT_FAILURE_BURST),
+            commands: None,
         }
+    }
+
+    /// Failed webhook statuses of an account reaching `threshold` in one minute (0: never)
+    /// become one history row, written by the account through `commands`.
+    pub fn report_bursts(
+        mut self,
+        threshold: u64,
+        commands: mpsc::UnboundedSender<EngineCommand>,
+    ) -> Self {
+        self.bursts = BurstWatch::new(threshold);
+        self.commands = Some(commands);
+        self
     }
 
     /// Runs until both input channels are closed.
@@ -220,11 +243,40 @@ impl TelemetryHub {
     /// A message status (from a `webhook-json` log, or from the relay): counted once per
     /// message as its furthest state, under `source`'s delivery rate.
     fn observe_status(&mut self, source: DeliverySource, status: &super::logs::WebhookStatus) {
-        if let Some(transition) = self.tracker.observe(status) {
-            self.windows.record_outcome(source, &transition);
-            let phone = status.phone_number_id.as_deref();
-            self.totals.record_webhook(phone, &transition);
+        let progress = self.tracker.observe_progress(status);
+        let phone = status.phone_number_id.as_deref();
+        if let Some(transition) = &progress.outcome {
+            self.windows.record_outcome(source, transition);
+            self.totals.record_webhook(phone, transition);
             self.dirty = true;
+        }
+        // Per account from the relay only: the truth source `check` and the fleet view show.
+        if source != DeliverySource::Webhooks {
+            return;
+        }
+        let Some(account) = self.totals.account_of(phone).map(str::to_string) else {
+            return;
+        };
+        self.account_delivery.record(&account, status, &progress);
+        self.dirty = true;
+        if let Some(StatusOutcome::Failed(errors)) = progress.outcome.as_ref().map(|t| &t.outcome) {
+            let now = self.clock.now_unix();
+            if let Some(burst) = self.bursts.failed(&account, errors, now) {
+                self.write_burst(burst);
+            }
+        }
+    }
+
+    /// Bursts whose minute has ended go to their accounts.
+    fn close_bursts(&mut self) {
+        for burst in self.bursts.tick(self.clock.now_unix()) {
+            self.write_burst(burst);
+        }
+    }
+
+    fn write_burst(&self, burst: super::failure_bursts::FailureBurst) {
+        if let Some(commands) = &self.commands {
+            let _ = commands.send(EngineCommand::FailureBurst(burst));
         }
     }
 
@@ -303,6 +355,7 @@ impl TelemetryHub {
                 for status in statuses {
                     self.observe_status(DeliverySource::Webhooks, &status);
                 }
+                self.close_bursts();
             }
             TelemetryInput::Send {
                 via,
@@ -353,6 +406,7 @@ impl TelemetryHub {
     }
 
     fn send_snapshot(&mut self) {
+        self.close_bursts();
         let snapshot = self.snapshot(self.clock.now());
         self.dirty = false;
         self.write_summary(&snapshot);
@@ -443,6 +497,7 @@ impl TelemetryHub {
             top_failures,
             totals: self.totals.snapshot(),
             proxy_undelivered: self.proxy_undelivered.clone(),
+            webhook_accounts: self.account_delivery.snapshot(now),
         }
     }
 }

@@ -6,9 +6,12 @@
 //! rolling rates; `health.rs` polls phone health (in rounds, `health_rounds.rs`, batched by
 //! `phone_reads.rs`) and analytics; `totals.rs` keeps the exact counts since start;
 //! `types.rs` holds the owned data sent to clients; `wamid_join.rs` joins proxied sends with
-//! their status webhooks.
+//! their status webhooks; `account_delivery.rs` keeps the relay's statuses per account and
+//! `failure_bursts.rs` turns failures in bulk into history rows.
 
+mod account_delivery;
 pub mod delivery;
+pub mod failure_bursts;
 pub mod health;
 mod health_rounds;
 mod hub;

@@ -126,9 +126,7 @@ impl Totals {
         phone_number_id: Option<&str>,
         transition: &OutcomeTransition,
     ) {
-        let account = phone_number_id
-            .and_then(|id| self.phone_accounts.get(id))
-            .cloned();
+        let account = self.account_of(phone_number_id).map(str::to_string);
         let account = account.as_deref();
         match &transition.outcome {
             StatusOutcome::Delivered => {
@@ -141,6 +139,13 @@ impl Totals {
                 }
             }
         }
+    }
+
+    /// The configured account of a webhook status's phone number.
+    pub fn account_of(&self, phone_number_id: Option<&str>) -> Option<&str> {
+        phone_number_id
+            .and_then(|id| self.phone_accounts.get(id))
+            .map(String::as_str)
     }
 
     /// The points of one analytics poll not counted before (polls overlap), each once.

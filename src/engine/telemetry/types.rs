@@ -1,6 +1,7 @@
 //! Owned telemetry snapshots the engine sends to clients: classified log lines, pattern and
 //! delivery aggregates, phone-number health and rate-limit usage.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -82,6 +83,68 @@ pub struct TelemetrySnapshot {
     /// webhook relay run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_undelivered: Option<super::wamid_join::ProxyUndelivered>,
+    /// Meta's status webhooks through the relay, per configured account that had some.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub webhook_accounts: BTreeMap<String, WebhookRates>,
+}
+
+/// One account's message statuses from Meta's webhooks (the relay's): each message counted
+/// once at its furthest state, a `read` without `delivered` as delivered too.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WebhookRates {
+    #[serde(rename = "15m")]
+    pub last_15m: WebhookWindow,
+    #[serde(rename = "1h")]
+    pub last_1h: WebhookWindow,
+    #[serde(rename = "24h")]
+    pub last_24h: WebhookWindow,
+    /// Messages by Meta's pricing category (`pricing.category`) since the engine started,
+    /// each message once per category; absent categories were not seen.
+    pub pricing: BTreeMap<String, u64>,
+}
+
+impl WebhookRates {
+    /// The window of `window_secs` (15 min, 1 h or 24 h), if it is one of the three.
+    pub fn window(&self, window_secs: u64) -> Option<&WebhookWindow> {
+        match window_secs {
+            900 => Some(&self.last_15m),
+            3600 => Some(&self.last_1h),
+            86_400 => Some(&self.last_24h),
+            _ => None,
+        }
+    }
+}
+
+/// Delivered, read and failed messages inside one window, with the rates they give.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct WebhookWindow {
+    pub delivered: u64,
+    pub read: u64,
+    pub failed: u64,
+    /// `delivered / (delivered + failed) * 100`; `null` without outcomes.
+    pub delivery_percent: Option<f64>,
+    /// `read / delivered * 100`, at most 100 (a message delivered before the window and read
+    /// inside it counts as read only); `null` without deliveries.
+    pub read_percent: Option<f64>,
+}
+
+impl WebhookWindow {
+    pub fn from_counts(delivered: u64, read: u64, failed: u64) -> Self {
+        let outcomes = delivered.saturating_add(failed);
+        Self {
+            delivered,
+            read,
+            failed,
+            delivery_percent: (outcomes > 0).then(|| delivered as f64 * 100.0 / outcomes as f64),
+            read_percent: (delivered > 0)
+                .then(|| (read as f64 * 100.0 / delivered as f64).min(100.0)),
+        }
+    }
+
+    /// Messages with an outcome (delivered or failed).
+    pub fn outcomes(&self) -> u64 {
+        self.delivered.saturating_add(self.failed)
+    }
 }
 
 /// Everything counted since the engine started: exact (no line or outcome is skipped) and

@@ -14,6 +14,7 @@ mod fingerprint;
 mod line;
 mod patterns;
 mod prefilter;
+mod pricing;
 mod status;
 mod webhook;
 pub(crate) mod window;
@@ -30,7 +31,10 @@ pub use counts::{DEFAULT_RECENT_MATCHES, PatternCounts, RecentMatch};
 pub use file::TAIL_LINES;
 pub use line::{LineAssembler, LogLine, MAX_LINE_BYTES, RawLine};
 pub use patterns::{Match, PatternError, PatternSet, default_patterns};
-pub use status::{DEFAULT_TRACKED_MESSAGES, OutcomeTransition, StatusOutcome, StatusTracker};
+pub use pricing::{Pricing, PricingCategory};
+pub use status::{
+    DEFAULT_TRACKED_MESSAGES, OutcomeTransition, StatusOutcome, StatusProgress, StatusTracker,
+};
 pub use webhook::{DeliveryStatus, StatusError, WebhookStatus, parse_webhook_line, statuses_in};
 
 /// What a log source reports.

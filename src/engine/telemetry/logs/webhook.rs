@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use super::pricing::Pricing;
+
 /// How far a message got. Ordering for the furthest state: `Sent < Delivered < Read/Played`;
 /// `Failed` is terminal and handled apart (see [`DeliveryStatus::rank`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,6 +80,8 @@ pub struct WebhookStatus {
     pub errors: Vec<StatusError>,
     /// The business phone number the status is about (`value.metadata.phone_number_id`).
     pub phone_number_id: Option<String>,
+    /// What Meta charges the message as: on `sent` and on one of `delivered` / `read`.
+    pub pricing: Option<Pricing>,
 }
 
 impl WebhookStatus {
@@ -141,6 +145,9 @@ struct RawStatus {
     recipient_user_id: Option<String>,
     #[serde(default)]
     errors: Vec<RawError>,
+    /// Read leniently ([`Pricing::from_json`]): an odd one never refuses the payload.
+    #[serde(default)]
+    pricing: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -234,5 +241,6 @@ fn convert(
         recipient_user_id: raw.recipient_user_id,
         errors,
         phone_number_id,
+        pricing: raw.pricing.as_ref().and_then(Pricing::from_json),
     }))
 }
