@@ -2,6 +2,7 @@
 //! for the loop to run. No I/O happens here, so the whole dashboard is testable with a fixed
 //! clock.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::fleet::{FLEET_DEFAULT_ABOVE, Fleet, View};
+use super::fleet_index::FleetIndex;
 use super::log_buffer::LogBuffer;
 use super::msg::{Effect, Msg};
 use crate::config::{Settings, Theme};
@@ -149,6 +151,8 @@ impl AccountView {
 pub struct App {
     /// The clock the countdowns are drawn against; set by [`Msg::Tick`].
     pub now: DateTime<Utc>,
+    /// Snapshots change through [`Msg::Engine`], which tells the fleet's order
+    /// ([`Self::fleet_table`]) to grade the account again.
     pub accounts: Vec<AccountView>,
     /// The account the account view shows and the fleet view's selection.
     pub selected: usize,
@@ -186,6 +190,8 @@ pub struct App {
     /// The template table as the `T` overlay last read it.
     pub templates: Option<super::templates::TemplatesView>,
     next_request_id: RequestId,
+    /// The fleet's order between frames; filled on first use.
+    pub(super) fleet_index: RefCell<FleetIndex>,
 }
 
 impl App {
@@ -237,6 +243,7 @@ impl App {
                 .collect(),
             templates: None,
             next_request_id: REQUEST_ID_BASE,
+            fleet_index: RefCell::default(),
         }
     }
 
@@ -313,10 +320,16 @@ impl App {
     fn on_engine(&mut self, event: EngineEvent) {
         let now = self.now;
         match event {
-            EngineEvent::Account(snapshot) => match self.account_mut(&snapshot.name) {
-                Some(view) => view.snapshot = *snapshot,
-                None => self.accounts.push(AccountView::new(*snapshot)),
-            },
+            EngineEvent::Account(snapshot) => {
+                match self.accounts.iter().position(|a| a.name() == snapshot.name) {
+                    Some(index) => {
+                        self.accounts[index].snapshot = *snapshot;
+                        self.fleet_index.get_mut().touch(index);
+                    }
+                    // A new account: the index sees the count change and grades them all.
+                    None => self.accounts.push(AccountView::new(*snapshot)),
+                }
+            }
             EngineEvent::History(entry) => {
                 if let Some(view) = self.account_mut(&entry.account) {
                     let refresh = entry.event() == HistoryEvent::Refresh;
