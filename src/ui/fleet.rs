@@ -183,6 +183,12 @@ pub(super) fn body(
         .collect()
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Fleet rows formatted on this thread: a test checks that only the page on screen is.
+    pub(super) static ROWS_FORMATTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 fn row(
     app: &App,
     index: usize,
@@ -190,6 +196,8 @@ fn row(
     at_cursor: bool,
     palette: &Palette,
 ) -> Option<Line<'static>> {
+    #[cfg(test)]
+    ROWS_FORMATTED.with(|rows| rows.set(rows.get() + 1));
     let ctx = RowCtx {
         app,
         view: app.accounts.get(index)?,

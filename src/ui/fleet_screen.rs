@@ -93,3 +93,88 @@ fn row_at(inner: Rect, offset: u16) -> Rect {
         ..inner
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::*;
+    use crate::config::{Settings, Theme};
+    use crate::engine::{AccountSnapshot, EngineEvent, TokenState};
+    use crate::tui::{Msg, View};
+    use crate::ui::fleet::ROWS_FORMATTED;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + secs, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    /// A fleet of `count` accounts the engine reported (no config): never-expiring tokens.
+    fn fleet(count: usize) -> App {
+        let settings = Settings {
+            config_path: None,
+            data_dir: PathBuf::new(),
+            graph: Default::default(),
+            refresh: Default::default(),
+            accounts: Vec::new(),
+            logs: Vec::new(),
+            patterns: Default::default(),
+            ui: Default::default(),
+            serve: Default::default(),
+            proxy: Default::default(),
+            cluster: Default::default(),
+            webhook: Default::default(),
+        };
+        let mut app = App::new(&settings, PathBuf::new(), at(0));
+        for i in 0..count {
+            let mut snapshot = AccountSnapshot::new(&format!("acct{i:04}"));
+            snapshot.state = TokenState::NeverExpires;
+            app.update(Msg::Engine(EngineEvent::Account(Box::new(snapshot))));
+        }
+        app.view = View::Fleet;
+        app
+    }
+
+    fn rows_formatted() -> usize {
+        ROWS_FORMATTED.with(|rows| rows.replace(0))
+    }
+
+    #[test]
+    fn a_thousand_accounts_format_only_the_rows_on_screen_and_grade_each_once() {
+        let mut app = fleet(1000);
+        let palette = Palette::new(Theme::Mono);
+        let area = Rect::new(0, 0, 120, 40);
+        rows_formatted();
+        let first = screen(&app, area, &palette);
+        // 40 rows less two borders and the column header.
+        assert_eq!(rows_formatted(), 37);
+        assert_eq!(app.fleet_keys_made(), 1000, "every account graded once");
+        assert_eq!(first.table.len(), 38);
+
+        app.update(Msg::Tick(at(1)));
+        let next = screen(&app, area, &palette);
+        assert_eq!(
+            rows_formatted(),
+            37,
+            "a tick formats the page again, no more"
+        );
+        assert_eq!(app.fleet_keys_made(), 1000, "nothing to grade again");
+        assert_eq!(next.table, first.table, "never-expiring rows do not change");
+        assert_ne!(next.right, first.right, "the clock does");
+
+        let mut changed = AccountSnapshot::new("acct0500");
+        changed.state = TokenState::Expired;
+        app.update(Msg::Engine(EngineEvent::Account(Box::new(changed))));
+        let after = screen(&app, area, &palette);
+        assert_eq!(rows_formatted(), 37);
+        assert_eq!(app.fleet_keys_made(), 1001, "only the changed account");
+        let top = format!("{:?}", after.table[1]);
+        assert!(
+            top.contains("acct0500"),
+            "the expired account moves to the top: {top}"
+        );
+    }
+}
