@@ -90,7 +90,8 @@ pub struct AccountView {
     /// Rows scrolled away from the newest history row.
     pub history_scroll: usize,
     /// The refresh success rate of [`Self::history`] and when it was computed: recomputed when
-    /// a refresh row arrives and once a minute on a tick, never per frame.
+    /// a refresh row arrives and, while the account is selected, once a minute, never per
+    /// frame.
     pub refresh_rates: Option<(DateTime<Utc>, RefreshRates)>,
     /// The lifetime chart's series, folded in as rows arrive so a frame never walks the
     /// history.
@@ -190,6 +191,8 @@ pub struct App {
     /// The template table as the `T` overlay last read it.
     pub templates: Option<super::templates::TemplatesView>,
     next_request_id: RequestId,
+    /// A tick arrived: the clock runs, and the selected account's refresh rate follows it.
+    ticked: bool,
     /// The fleet's order between frames; filled on first use.
     pub(super) fleet_index: RefCell<FleetIndex>,
 }
@@ -243,6 +246,7 @@ impl App {
                 .collect(),
             templates: None,
             next_request_id: REQUEST_ID_BASE,
+            ticked: false,
             fleet_index: RefCell::default(),
         }
     }
@@ -281,6 +285,28 @@ impl App {
 
     /// Applies one input; returns what the loop must do.
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        self.ticked |= matches!(msg, Msg::Tick(_));
+        let effects = self.apply(msg);
+        if self.ticked {
+            self.refresh_selected_rates();
+        }
+        effects
+    }
+
+    /// Only the selected account's refresh success rate is drawn (the history panel), so once
+    /// the clock runs only its rate is kept current as the windows slide: a tick costs the
+    /// same with one account or a thousand, and an account selected later is brought up to
+    /// date before it is drawn.
+    fn refresh_selected_rates(&mut self) {
+        let now = self.now;
+        if let Some(view) = self.selected_account_mut()
+            && view.refresh_rates_stale(now)
+        {
+            view.update_refresh_rates(now);
+        }
+    }
+
+    fn apply(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
             Msg::Key(key) => self.on_key(key),
             Msg::Mouse(mouse) => {
@@ -293,11 +319,6 @@ impl App {
             }
             Msg::Tick(now) => {
                 self.now = now;
-                for view in self.accounts.iter_mut() {
-                    if view.refresh_rates_stale(now) {
-                        view.update_refresh_rates(now);
-                    }
-                }
                 self.reread_templates()
             }
             Msg::Templates(view) => {

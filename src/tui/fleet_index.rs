@@ -142,9 +142,16 @@ fn entry(view: &AccountView, windows: &Windows, now: i64) -> Entry {
 }
 
 impl FleetIndex {
-    /// `account`'s snapshot changed: its key is remade before the next table.
+    /// `account`'s snapshot changed: its key is remade before the next table. Marks are
+    /// bounded while no table is asked for (the account view): past one per account, the
+    /// next table grades them all again instead.
     pub fn touch(&mut self, account: usize) {
-        self.touched.push(account);
+        if self.touched.len() < self.entries.len() {
+            self.touched.push(account);
+        } else {
+            self.entries.clear();
+            self.touched.clear();
+        }
     }
 
     /// Keys made so far (each costs an urgency grading).
@@ -325,5 +332,74 @@ impl FleetIndex {
             .collect();
         self.listed = Some((filter.to_string(), Arc::clone(&rows)));
         rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn accounts(count: usize) -> Vec<AccountView> {
+        (0..count)
+            .map(|i| AccountView::new(AccountSnapshot::new(&format!("acct{i}"))))
+            .collect()
+    }
+
+    const WINDOWS: Windows = Windows {
+        warn_before: Duration::from_secs(7 * 86_400),
+        critical_before: Duration::from_secs(86_400),
+    };
+
+    #[test]
+    fn marks_stay_bounded_while_no_table_is_asked_for() {
+        let accounts = accounts(3);
+        let mut index = FleetIndex::default();
+        for _ in 0..10 {
+            index.touch(1);
+        }
+        assert!(
+            index.touched.is_empty(),
+            "nothing to mark before a first table"
+        );
+        let table = index.table(&accounts, WINDOWS, 0, SortKey::Name, "");
+        assert_eq!(*table.rows, [0, 1, 2]);
+        assert_eq!(index.keys_made(), 3);
+        for _ in 0..1_000 {
+            index.touch(1);
+        }
+        assert!(index.touched.len() <= 3, "{}", index.touched.len());
+        index.table(&accounts, WINDOWS, 0, SortKey::Name, "");
+        assert!(
+            index.keys_made() <= 3 + 3,
+            "at most the whole fleet graded again: {}",
+            index.keys_made()
+        );
+    }
+
+    #[test]
+    fn urgency_changes_at_the_windows_and_the_expiry_of_either_token() {
+        let mut snapshot = AccountSnapshot::new("a");
+        let inspection = |expires_at| crate::engine::Inspection {
+            checked_at: chrono::DateTime::default(),
+            info: crate::graph::TokenInfo {
+                is_valid: true,
+                expires_at: Some(expires_at),
+                ..Default::default()
+            },
+        };
+        snapshot.access = Some(inspection(10 * 86_400));
+        snapshot.long_lived = Some(inspection(20 * 86_400));
+        let at = |now| next_change(&snapshot, &WINDOWS, now);
+        assert_eq!(at(0), 3 * 86_400, "the access token enters the warn window");
+        assert_eq!(at(3 * 86_400), 9 * 86_400, "then the critical one");
+        assert_eq!(at(9 * 86_400), 10 * 86_400, "then it dies");
+        assert_eq!(
+            at(10 * 86_400),
+            13 * 86_400,
+            "the long-lived token's windows"
+        );
+        assert_eq!(at(20 * 86_400), i64::MAX, "nothing left to change");
     }
 }
