@@ -82,6 +82,10 @@ where
             },
             _ = tick.tick() => Msg::Tick(clock()),
         };
+        if !matches!(first, Msg::Tick(_) | Msg::Engine(_)) {
+            // Keys, clicks and resizes always draw, as a person expects an answer on screen.
+            drawn = None;
+        }
         let mut quit = apply(app, engine, first);
         for _ in 0..MAX_BATCH {
             let Ok(event) = events.try_recv() else { break };

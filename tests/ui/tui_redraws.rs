@@ -1,7 +1,7 @@
 //! The loop draws a fleet screen only when it would change: ticks inside the same second with
 //! countdowns shown as days, and events about accounts off the page, draw nothing; the next
-//! second, or an account on the page changing, draws. Frames are counted on a test backend
-//! under a paused tokio clock, with the dashboard's clock stepped by hand.
+//! second, an account on the page changing, or any input, draws. Frames are counted on a test
+//! backend under a paused tokio clock, with the dashboard's clock stepped by hand.
 
 use crate::dashboard_support;
 
@@ -181,6 +181,17 @@ async fn ticks_and_off_page_events_that_change_nothing_on_screen_draw_nothing() 
     on_page.state = TokenState::Expired;
     running.event(EngineEvent::Account(Box::new(on_page))).await;
     assert_eq!(running.frames(), first + 2, "a row on the page changed");
+
+    // A resize to the same size changes nothing either, but input always draws.
+    running
+        .input
+        .send(Msg::Resize {
+            width: 80,
+            height: 24,
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(running.frames(), first + 3, "input is always answered");
 
     let terminal = running.stop().await;
     let screen = terminal.backend().inner.to_string();
