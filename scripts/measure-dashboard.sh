@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Measures the dashboard's budgets on the real binary in a real terminal (tmux, 120x40):
-#   1. idle CPU over 60 s (one never-expiring account, nothing happening)
+#   1. idle CPU over 60 s: one never-expiring account (account view), then 1,000 of them
+#      (the fleet view), one after the other in the same run
 #   2. time to first frame (median of 10 starts, polling the pane every 2 ms)
 #   3. resident memory with 100 accounts, 10k history rows and 50k buffered log lines
 # Against a local `tokentop sim`; needs tmux and curl.   scripts/measure-dashboard.sh
+# IDLE_SECS=60 sets the idle window, FLEET_ACCOUNTS=1000 the fleet's size, IDLE_ONLY=1 stops
+# after 1, TOKENTOP_BIN=path measures that binary instead of building the release one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-bin="$PWD/target/release/tokentop"
+if [ -n "${TOKENTOP_BIN:-}" ]; then
+    bin="$(realpath "$TOKENTOP_BIN")"
+else
+    cargo build --release --quiet
+    bin="$PWD/target/release/tokentop"
+fi
 work="$(mktemp -d)"
 socket="tokentop-measure-$$"
 sim_pid=""
@@ -36,15 +43,28 @@ pane_pid() { tmux -L "$socket" display-message -p -t m '#{pane_pid}'; }
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {print s}'; }
 
 # 1. Idle CPU (IDLE_SECS=60 by default).
+idle_secs="${IDLE_SECS:-60}"
+idle_cpu() { # config-file data-dir settle-secs what
+    start_dashboard "$1" "$2"
+    sleep "$3"
+    local pid before after idle
+    pid="$(pane_pid)"
+    before="$(cpu_ns "$pid")"; sleep "$idle_secs"; after="$(cpu_ns "$pid")"
+    idle="$(awk -v d=$((after - before)) -v s="$idle_secs" 'BEGIN {printf "%.3f", d / (s * 1e9) * 100}')"
+    echo "idle CPU over $idle_secs s at 120x40, $4: ${idle}% of one core ($(( (after - before) / 1000000 )) ms CPU)"
+}
 mkdir -p "$work/idle"
 account main "$(mint)" > "$work/idle.toml"; chmod 600 "$work/idle.toml"
-start_dashboard "$work/idle.toml" "$work/idle"
-sleep 5
-pid="$(pane_pid)"
-idle_secs="${IDLE_SECS:-60}"
-before="$(cpu_ns "$pid")"; sleep "$idle_secs"; after="$(cpu_ns "$pid")"
-idle="$(awk -v d=$((after - before)) -v s="$idle_secs" 'BEGIN {printf "%.3f", d / (s * 1e9) * 100}')"
-echo "idle CPU over $idle_secs s at 120x40: ${idle}% of one core ($(( (after - before) / 1000000 )) ms CPU)"
+idle_cpu "$work/idle.toml" "$work/idle" 5 "1 account (account view)"
+# The fleet: every account has its own never-expiring token; the first inspections and phone
+# checks of all of them settle before the window starts.
+fleet_accounts="${FLEET_ACCOUNTS:-1000}"
+mkdir -p "$work/fleet"
+: > "$work/fleet.toml"
+for i in $(seq "$fleet_accounts"); do account "acct$i" "$(mint)" >> "$work/fleet.toml"; done
+chmod 600 "$work/fleet.toml"
+idle_cpu "$work/fleet.toml" "$work/fleet" 20 "$fleet_accounts accounts (fleet view)"
+[ -n "${IDLE_ONLY:-}" ] && exit 0
 
 # 2. Time to first frame.
 times=()

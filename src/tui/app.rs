@@ -2,6 +2,7 @@
 //! for the loop to run. No I/O happens here, so the whole dashboard is testable with a fixed
 //! clock.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::fleet::{FLEET_DEFAULT_ABOVE, Fleet, View};
+use super::fleet_index::FleetIndex;
 use super::log_buffer::LogBuffer;
 use super::msg::{Effect, Msg};
 use crate::config::{Settings, Theme};
@@ -88,7 +90,8 @@ pub struct AccountView {
     /// Rows scrolled away from the newest history row.
     pub history_scroll: usize,
     /// The refresh success rate of [`Self::history`] and when it was computed: recomputed when
-    /// a refresh row arrives and once a minute on a tick, never per frame.
+    /// a refresh row arrives and, while the account is selected, once a minute, never per
+    /// frame.
     pub refresh_rates: Option<(DateTime<Utc>, RefreshRates)>,
     /// The lifetime chart's series, folded in as rows arrive so a frame never walks the
     /// history.
@@ -149,6 +152,8 @@ impl AccountView {
 pub struct App {
     /// The clock the countdowns are drawn against; set by [`Msg::Tick`].
     pub now: DateTime<Utc>,
+    /// Snapshots change through [`Msg::Engine`], which tells the fleet's order
+    /// ([`Self::fleet_table`]) to grade the account again.
     pub accounts: Vec<AccountView>,
     /// The account the account view shows and the fleet view's selection.
     pub selected: usize,
@@ -186,6 +191,10 @@ pub struct App {
     /// The template table as the `T` overlay last read it.
     pub templates: Option<super::templates::TemplatesView>,
     next_request_id: RequestId,
+    /// A tick arrived: the clock runs, and the selected account's refresh rate follows it.
+    ticked: bool,
+    /// The fleet's order between frames; filled on first use.
+    pub(super) fleet_index: RefCell<FleetIndex>,
 }
 
 impl App {
@@ -237,6 +246,8 @@ impl App {
                 .collect(),
             templates: None,
             next_request_id: REQUEST_ID_BASE,
+            ticked: false,
+            fleet_index: RefCell::default(),
         }
     }
 
@@ -274,6 +285,28 @@ impl App {
 
     /// Applies one input; returns what the loop must do.
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        self.ticked |= matches!(msg, Msg::Tick(_));
+        let effects = self.apply(msg);
+        if self.ticked {
+            self.refresh_selected_rates();
+        }
+        effects
+    }
+
+    /// Only the selected account's refresh success rate is drawn (the history panel), so once
+    /// the clock runs only its rate is kept current as the windows slide: a tick costs the
+    /// same with one account or a thousand, and an account selected later is brought up to
+    /// date before it is drawn.
+    fn refresh_selected_rates(&mut self) {
+        let now = self.now;
+        if let Some(view) = self.selected_account_mut()
+            && view.refresh_rates_stale(now)
+        {
+            view.update_refresh_rates(now);
+        }
+    }
+
+    fn apply(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
             Msg::Key(key) => self.on_key(key),
             Msg::Mouse(mouse) => {
@@ -286,11 +319,6 @@ impl App {
             }
             Msg::Tick(now) => {
                 self.now = now;
-                for view in self.accounts.iter_mut() {
-                    if view.refresh_rates_stale(now) {
-                        view.update_refresh_rates(now);
-                    }
-                }
                 self.reread_templates()
             }
             Msg::Templates(view) => {
@@ -313,10 +341,16 @@ impl App {
     fn on_engine(&mut self, event: EngineEvent) {
         let now = self.now;
         match event {
-            EngineEvent::Account(snapshot) => match self.account_mut(&snapshot.name) {
-                Some(view) => view.snapshot = *snapshot,
-                None => self.accounts.push(AccountView::new(*snapshot)),
-            },
+            EngineEvent::Account(snapshot) => {
+                match self.accounts.iter().position(|a| a.name() == snapshot.name) {
+                    Some(index) => {
+                        self.accounts[index].snapshot = *snapshot;
+                        self.fleet_index.get_mut().touch(index);
+                    }
+                    // A new account: the index sees the count change and grades them all.
+                    None => self.accounts.push(AccountView::new(*snapshot)),
+                }
+            }
             EngineEvent::History(entry) => {
                 if let Some(view) = self.account_mut(&entry.account) {
                     let refresh = entry.event() == HistoryEvent::Refresh;

@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
+use ratatui::layout::{Position, Rect};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::MissedTickBehavior;
 
@@ -24,8 +25,9 @@ pub struct DrawError(String);
 
 /// Runs the dashboard until a quit key, [`Msg::Quit`], or the end of `input`.
 ///
-/// Redraws once after each batch of messages and on every `app.tick`; it never waits on the
-/// network (the engine runs in its own tasks). The caller shuts the engine down afterwards.
+/// Redraws once after each batch of messages and on every `app.tick`, unless the screen would
+/// not change (see [`crate::ui::screen`]); it never waits on the network (the engine runs in
+/// its own tasks). The caller shuts the engine down afterwards.
 pub async fn run<B, S>(
     terminal: &mut Terminal<B>,
     app: &mut App,
@@ -37,6 +39,24 @@ where
     B: Backend,
     S: Stream<Item = Msg> + Unpin,
 {
+    run_with_clock(terminal, app, input, engine, events, Utc::now).await
+}
+
+/// [`run`] with the clock each tick reads: tests step it by hand.
+pub async fn run_with_clock<B, S, C>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    input: S,
+    engine: &EngineHandle,
+    events: &mut UnboundedReceiver<EngineEvent>,
+    clock: C,
+) -> Result<(), DrawError>
+where
+    B: Backend,
+    S: Stream<Item = Msg> + Unpin,
+    C: Fn() -> DateTime<Utc>,
+{
+    let mut drawn = None;
     let mut input = input.fuse();
     let mut tick = tokio::time::interval(app.tick.max(Duration::from_millis(50)));
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -47,7 +67,7 @@ where
             height: size.height,
         });
     }
-    draw(terminal, app)?;
+    draw(terminal, app, &mut drawn)?;
     loop {
         // Engine events first: what the engine already said is shown before a later key acts.
         let first = tokio::select! {
@@ -60,14 +80,18 @@ where
                 Some(msg) => msg,
                 None => return Ok(()),
             },
-            _ = tick.tick() => Msg::Tick(Utc::now()),
+            _ = tick.tick() => Msg::Tick(clock()),
         };
+        if !matches!(first, Msg::Tick(_) | Msg::Engine(_)) {
+            // Keys, clicks and resizes always draw, as a person expects an answer on screen.
+            drawn = None;
+        }
         let mut quit = apply(app, engine, first);
         for _ in 0..MAX_BATCH {
             let Ok(event) = events.try_recv() else { break };
             quit |= apply(app, engine, Msg::Engine(event));
         }
-        draw(terminal, app)?;
+        draw(terminal, app, &mut drawn)?;
         if quit {
             return Ok(());
         }
@@ -93,9 +117,25 @@ fn apply(app: &mut App, engine: &EngineHandle, msg: Msg) -> bool {
     quit
 }
 
-fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &App) -> Result<(), DrawError> {
+/// Draws `app` unless it would show `drawn`, the screen drawn last (which it then becomes).
+/// Skipping leaves the terminal's buffers as they were, so the next frame is still diffed
+/// against what is on screen.
+fn draw<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &App,
+    drawn: &mut Option<crate::ui::fleet_screen::FleetScreen>,
+) -> Result<(), DrawError> {
+    let size = terminal.size().map_err(|err| DrawError(err.to_string()))?;
+    let screen = crate::ui::screen(app, Rect::from((Position::ORIGIN, size)));
+    if screen.is_some() && screen == *drawn {
+        return Ok(());
+    }
     terminal
-        .draw(|frame| crate::ui::render(frame, app))
-        .map(|_| ())
-        .map_err(|err| DrawError(err.to_string()))
+        .draw(|frame| match &screen {
+            Some(screen) => screen.paint(frame),
+            None => crate::ui::render(frame, app),
+        })
+        .map_err(|err| DrawError(err.to_string()))?;
+    *drawn = screen;
+    Ok(())
 }

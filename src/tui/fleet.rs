@@ -5,6 +5,7 @@
 use std::cmp::Ordering;
 
 use super::app::App;
+use super::fleet_index::FleetTable;
 use crate::engine::TokenState;
 use crate::engine::urgency::{self, Level, Windows};
 
@@ -122,19 +123,21 @@ fn folded(name: &str) -> impl Iterator<Item = char> + '_ {
     name.chars().flat_map(char::to_lowercase)
 }
 
-fn compare(a: &RowKey, b: &RowKey, sort: SortKey) -> Ordering {
+/// The table order of two accounts; names are compared only on a tie (most of a sort's work
+/// in a fleet of equally healthy accounts).
+pub(super) fn compare(a: &RowKey, b: &RowKey, sort: SortKey) -> Ordering {
     let worse = b.level.cmp(&a.level);
-    let name = by_name(a.name, b.name);
+    let name = || by_name(a.name, b.name);
     match sort {
-        SortKey::Worst => worse.then_with(|| by_time(a, b)).then(name),
-        SortKey::Name => name,
-        SortKey::TimeLeft => by_time(a, b).then(worse).then(name),
+        SortKey::Worst => worse.then_with(|| by_time(a, b)).then_with(name),
+        SortKey::Name => name(),
+        SortKey::TimeLeft => by_time(a, b).then(worse).then_with(name),
         SortKey::State => a
             .state_rank
             .cmp(&b.state_rank)
             .then(worse)
             .then_with(|| by_time(a, b))
-            .then(name),
+            .then_with(name),
     }
 }
 
@@ -222,7 +225,25 @@ impl App {
 
     /// The accounts the fleet table lists, in its order (indices into `accounts`).
     pub fn fleet_rows(&self) -> Vec<usize> {
-        order(&self.fleet_keys(), self.fleet.sort, &self.fleet.filter)
+        self.fleet_table().rows.to_vec()
+    }
+
+    /// The fleet table now: the listed rows in order, and counts over all accounts. Kept
+    /// between calls ([`super::fleet_index`]): the same as [`order`] of [`Self::fleet_keys`],
+    /// without grading every account on every call.
+    pub fn fleet_table(&self) -> FleetTable {
+        self.fleet_index.borrow_mut().table(
+            &self.accounts,
+            self.windows(),
+            self.now.timestamp(),
+            self.fleet.sort,
+            &self.fleet.filter,
+        )
+    }
+
+    /// Accounts graded for the fleet's order since the dashboard started (a test counts them).
+    pub fn fleet_keys_made(&self) -> u64 {
+        self.fleet_index.borrow().keys_made()
     }
 
     /// The account the fleet's cursor is on among `rows`: the top row until the operator

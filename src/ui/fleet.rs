@@ -5,14 +5,12 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
 
 use super::fleet_cells::{Col, RowCtx, cell};
 use super::format::fit;
 use super::theme::{Palette, Urgency};
 use crate::engine::urgency::Level;
-use crate::tui::App;
-use crate::tui::fleet::{RowKey, order};
+use crate::tui::{App, FleetTable};
 
 const BRAND: &str = " tokentop ";
 
@@ -128,46 +126,10 @@ pub fn layout(width: u16, publish: bool) -> Vec<Column> {
 }
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
-    let keys = app.fleet_keys();
-    let rows = order(&keys, app.fleet.sort, &app.fleet.filter);
-    let block = super::panel_block()
-        .title_top(title(app, &keys, area.width, palette))
-        .title_top(super::header::right_title(app, palette).right_aligned())
-        .title_bottom(super::footer::fleet_line(app, area.width, palette));
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    let prompt = app.fleet.editing || !app.fleet.filter.is_empty();
-    let cluster = super::cluster::fleet_row(app, usize::from(inner.width), palette);
-    let extra_rows = u16::from(prompt) + u16::from(cluster.is_some());
-    let body_rows = inner.height.saturating_sub(1 + extra_rows);
-    let publish = app.accounts.iter().any(|a| !a.snapshot.publish.is_empty());
-    let columns = layout(inner.width, publish);
-    let mut lines = vec![header(&columns, palette)];
-    lines.extend(body(app, &rows, &columns, usize::from(body_rows), palette));
-    frame.render_widget(Paragraph::new(lines), inner);
-    let mut bottom = inner.height;
-    if prompt && bottom >= 2 {
-        bottom -= 1;
-        let line = prompt_line(app, rows.len(), keys.len(), palette);
-        frame.render_widget(Paragraph::new(line), row_at(inner, bottom));
-    }
-    if let Some(line) = cluster
-        && bottom >= 2
-    {
-        frame.render_widget(Paragraph::new(line), row_at(inner, bottom - 1));
-    }
+    super::fleet_screen::screen(app, area, palette).paint(frame);
 }
 
-/// Row `offset` of `inner`, one row high.
-fn row_at(inner: Rect, offset: u16) -> Rect {
-    Rect {
-        y: inner.y + offset,
-        height: 1,
-        ..inner
-    }
-}
-
-fn header(columns: &[Column], palette: &Palette) -> Line<'static> {
+pub(super) fn header(columns: &[Column], palette: &Palette) -> Line<'static> {
     let mut spans = vec![Span::raw(" ")];
     for (i, column) in columns.iter().enumerate() {
         let spec = spec_of(column.col);
@@ -185,8 +147,9 @@ fn header(columns: &[Column], palette: &Palette) -> Line<'static> {
     Line::from(spans)
 }
 
-/// The page of rows holding the cursor; the cursor row is reversed and marked `▸`.
-fn body(
+/// The page of rows holding the cursor; the cursor row is reversed and marked `▸`. Only the
+/// rows of that page are formatted.
+pub(super) fn body(
     app: &App,
     rows: &[usize],
     columns: &[Column],
@@ -220,6 +183,12 @@ fn body(
         .collect()
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Fleet rows formatted on this thread: a test checks that only the page on screen is.
+    pub(super) static ROWS_FORMATTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 fn row(
     app: &App,
     index: usize,
@@ -227,6 +196,8 @@ fn row(
     at_cursor: bool,
     palette: &Palette,
 ) -> Option<Line<'static>> {
+    #[cfg(test)]
+    ROWS_FORMATTED.with(|rows| rows.set(rows.get() + 1));
     let ctx = RowCtx {
         app,
         view: app.accounts.get(index)?,
@@ -244,7 +215,12 @@ fn row(
 }
 
 /// `/prod▏  12 of 60 · Enter keeps · Esc clears`
-fn prompt_line(app: &App, shown: usize, total: usize, palette: &Palette) -> Line<'static> {
+pub(super) fn prompt_line(
+    app: &App,
+    shown: usize,
+    total: usize,
+    palette: &Palette,
+) -> Line<'static> {
     let mut spans = vec![
         Span::styled("/", palette.accent()),
         Span::raw(app.fleet.filter.clone()),
@@ -263,24 +239,29 @@ fn prompt_line(app: &App, shown: usize, total: usize, palette: &Palette) -> Line
 }
 
 /// Counts of accounts per level, worst first, with each level's word and short word.
-fn counts(keys: &[RowKey]) -> [(usize, &'static str, &'static str, Level); 4] {
-    let count = |level| keys.iter().filter(|k| k.level == level).count();
+fn counts(table: &FleetTable) -> [(usize, &'static str, &'static str, Level); 4] {
     [
-        (count(Level::Critical), "critical", "crit", Level::Critical),
-        (count(Level::Unknown), "unknown", "unkn", Level::Unknown),
-        (count(Level::Warning), "warning", "warn", Level::Warning),
-        (count(Level::Ok), "ok", "ok", Level::Ok),
+        (Level::Critical, "critical", "crit"),
+        (Level::Unknown, "unknown", "unkn"),
+        (Level::Warning, "warning", "warn"),
+        (Level::Ok, "ok", "ok"),
     ]
+    .map(|(level, word, short)| (table.count(level), word, short, level))
 }
 
 /// The top border: brand, then `60 accounts · 4 critical · 9 warning · 47 ok`, shortened
 /// until it fits beside the clock.
-fn title(app: &App, keys: &[RowKey], width: u16, palette: &Palette) -> Line<'static> {
-    let right = super::header::right_title(app, palette).width();
-    let room = usize::from(width).saturating_sub(right + 2 + BRAND.len() + 2);
-    let counts = counts(keys);
+pub(super) fn title(
+    table: &FleetTable,
+    right: &Line,
+    width: u16,
+    palette: &Palette,
+) -> Line<'static> {
+    let room = usize::from(width).saturating_sub(right.width() + 2 + BRAND.len() + 2);
+    let counts = counts(table);
+    let total = table.total;
     let spans = |short: bool, with_ok: bool| -> Vec<Span<'static>> {
-        let mut spans = vec![Span::raw(format!(" {} accounts", keys.len()))];
+        let mut spans = vec![Span::raw(format!(" {total} accounts"))];
         for (count, word, short_word, level) in counts {
             if count == 0 || (level == Level::Ok && !with_ok) {
                 continue;
@@ -298,7 +279,7 @@ fn title(app: &App, keys: &[RowKey], width: u16, palette: &Palette) -> Line<'sta
         .into_iter()
         .map(|(short, with_ok)| spans(short, with_ok))
         .find(|s| fits(s.as_slice()))
-        .unwrap_or_else(|| vec![Span::raw(format!(" {} ", keys.len()))]);
+        .unwrap_or_else(|| vec![Span::raw(format!(" {total} "))]);
     let mut line = vec![Span::styled(BRAND, palette.label()), Span::raw("─")];
     line.extend(summary);
     Line::from(line)

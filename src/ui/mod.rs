@@ -25,6 +25,8 @@
 //! │ /filter prompt (while a name filter is set)                                │
 //! └ footer.rs: fleet keys ─────────────────────────────────────────────────────┘
 //! ```
+//! fleet_screen.rs holds that view as lines before drawing, so the loop can skip a tick
+//! that changes none of them.
 
 pub mod charts;
 pub mod cluster;
@@ -32,6 +34,7 @@ pub mod delivery;
 pub mod delivery_chart;
 pub mod fleet;
 pub mod fleet_cells;
+pub mod fleet_screen;
 pub mod footer;
 pub mod format;
 pub mod header;
@@ -135,6 +138,15 @@ fn too_small(frame: &mut Frame, area: Rect) {
         ..area
     };
     frame.render_widget(Paragraph::new(text).centered(), row);
+}
+
+/// What `app` shows in `area` when that can be told without drawing: the fleet view with no
+/// overlay open, in a terminal big enough for it. The loop draws a screen only when it differs
+/// from the one drawn last; `None` (any other screen) is always drawn.
+pub fn screen(app: &App, area: Rect) -> Option<fleet_screen::FleetScreen> {
+    let drawable = area.width >= MIN_WIDTH && area.height >= MIN_HEIGHT;
+    (drawable && app.view == View::Fleet && app.overlay.is_none())
+        .then(|| fleet_screen::screen(app, area, &Palette::new(app.theme)))
 }
 
 /// Every panel's block: borders merge where panels touch.

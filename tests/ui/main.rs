@@ -9,6 +9,7 @@ mod tmux_smoke;
 mod tui_app;
 mod tui_fleet;
 mod tui_loop;
+mod tui_redraws;
 mod ui_charts;
 mod ui_cluster;
 mod ui_snapshots;

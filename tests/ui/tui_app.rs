@@ -753,3 +753,33 @@ fn the_refresh_success_rate_is_cached_until_a_refresh_row_arrives_or_a_minute_pa
     );
     assert!(render(&app).contains("24h no refreshes · 7d 1/2"));
 }
+
+#[test]
+fn ticks_keep_only_the_selected_accounts_refresh_rate_current() {
+    let mut app = new_app();
+    for name in ["production", "staging"] {
+        let mut row = HistoryEntry::new(name, Trigger::Scheduled, Outcome::Ok);
+        row.time = fixed_now() - chrono::Duration::seconds(3600);
+        engine(&mut app, EngineEvent::History(Box::new(row)));
+    }
+    let computed_at = |app: &App, i: usize| app.accounts[i].refresh_rates.as_ref().unwrap().0;
+    let later = fixed_now() + chrono::Duration::seconds(120);
+    app.update(Msg::Tick(later));
+    assert_eq!(
+        computed_at(&app, 0),
+        later,
+        "the selected account's rate follows"
+    );
+    assert_eq!(
+        computed_at(&app, 1),
+        fixed_now(),
+        "an account not drawn waits"
+    );
+    app.update(ch('2'));
+    assert_eq!(app.selected, 1);
+    assert_eq!(
+        computed_at(&app, 1),
+        later,
+        "brought up to date once selected"
+    );
+}

@@ -7,6 +7,8 @@ use crate::dashboard_support;
 
 use crossterm::event::KeyCode;
 use dashboard_support::*;
+use tokentop::engine::EngineEvent;
+use tokentop::engine::urgency::Level;
 use tokentop::tui::{App, Effect, Msg, Overlay, SortKey, View};
 
 fn names(app: &App) -> Vec<String> {
@@ -262,4 +264,88 @@ fn the_rate_column_is_metas_word_when_the_relay_has_the_accounts_statuses() {
         .find(|l| l.contains(&format!("{other} ")))
         .unwrap();
     assert!(other_row.contains("100%"), "{other_row}");
+}
+
+/// The listed rows and the counts per level (critical, unknown, warning, ok) as the fleet view
+/// keeps them between frames.
+fn kept_table(app: &App) -> (Vec<usize>, [usize; 4]) {
+    let table = app.fleet_table();
+    let counts = [Level::Critical, Level::Unknown, Level::Warning, Level::Ok]
+        .map(|level| table.count(level));
+    (table.rows.to_vec(), counts)
+}
+
+/// The same, made afresh from every account's urgency now.
+fn fresh_table(app: &App) -> (Vec<usize>, [usize; 4]) {
+    let keys = app.fleet_keys();
+    let rows = tokentop::tui::fleet::order(&keys, app.fleet.sort, &app.fleet.filter);
+    let counts = [Level::Critical, Level::Unknown, Level::Warning, Level::Ok]
+        .map(|level| keys.iter().filter(|k| k.level == level).count());
+    (rows, counts)
+}
+
+#[test]
+fn the_kept_order_is_the_fresh_one_as_the_clock_runs_and_snapshots_change() {
+    let mut app = fleet_app(240);
+    let start = fixed_now();
+    let sorts = [
+        SortKey::Worst,
+        SortKey::Name,
+        SortKey::TimeLeft,
+        SortKey::State,
+    ];
+    // Three days in uneven steps, then 40 more in long ones: accounts cross the warn and
+    // critical windows and expire on the way.
+    let steps = (0..150)
+        .map(|i| i * 1_777)
+        .chain((0..60).map(|i| 3 * DAY + i * 61_111));
+    for (n, secs) in steps.enumerate() {
+        let now = start + chrono::Duration::seconds(secs);
+        app.update(Msg::Tick(now));
+        app.fleet.sort = sorts[n % sorts.len()];
+        app.fleet.filter = if n % 5 == 0 {
+            "O".into()
+        } else {
+            String::new()
+        };
+        if n % 7 == 3 {
+            // The engine reports a refreshed account: 60 days from now.
+            let mut snapshot = fleet_snapshot(n * 13 % 240);
+            snapshot.state = tokentop::engine::TokenState::Valid;
+            if let Some(access) = snapshot.access.as_mut() {
+                access.info.expires_at = Some(now.timestamp() + 60 * DAY);
+                access.info.is_valid = true;
+            }
+            engine(&mut app, EngineEvent::Account(Box::new(snapshot)));
+        }
+        assert_eq!(
+            kept_table(&app),
+            fresh_table(&app),
+            "at +{secs} s sorted by {:?}",
+            app.fleet.sort
+        );
+    }
+    app.update(Msg::Tick(start));
+    assert_eq!(kept_table(&app), fresh_table(&app), "the clock went back");
+}
+
+#[test]
+fn a_tick_grades_only_the_accounts_whose_urgency_can_change() {
+    let mut app = fleet_app(1000);
+    let first = kept_table(&app);
+    let graded = app.fleet_keys_made();
+    app.update(Msg::Tick(fixed_now() + chrono::Duration::seconds(1)));
+    assert_eq!(kept_table(&app), first);
+    assert_eq!(
+        app.fleet_keys_made(),
+        graded,
+        "no account changes in a second"
+    );
+    app.update(Msg::Tick(fixed_now() + chrono::Duration::seconds(DAY)));
+    assert_eq!(kept_table(&app), fresh_table(&app));
+    let regraded = app.fleet_keys_made() - graded;
+    assert!(
+        regraded > 0 && regraded < 1000,
+        "a day later some accounts entered a window: {regraded}"
+    );
 }
