@@ -3,7 +3,7 @@
 #   (a) the default config: accounts only, no [serve], [proxy] or [cluster]
 #   (b) [serve] (metrics), [proxy] and [cluster] (its own redis-server on a loopback port) on
 # Each prints VmRSS and VmHWM from /proc/PID/status after start-up settles (SETTLE_SECS, 60 s
-# unless given), and the thread count. Needs curl and redis-server.
+# unless given; (b) is then scraped once), and the thread count. Needs curl and redis-server.
 #   scripts/measure-memory.sh [ACCOUNTS]
 # HEAPTRACK=1 runs each daemon under heaptrack instead and leaves its profiles in the current
 # directory, heaptrack.memory-{default,all}.zst (read them with heaptrack_print; the RSS
@@ -52,13 +52,23 @@ run() {
     pid=$!
     pids+=("$pid")
     sleep "$settle"
+    # With [serve], scraped once as Prometheus would (the rendering is kept until a metric
+    # changes), then given a moment.
+    local scraped="" metrics_url
+    metrics_url="$(grep -o '/status[a-z/{} ]* on http://[0-9.:]*' "$work/daemon-$slug.err" | sed 's/.* on //')" || true
+    if [ -n "$metrics_url" ]; then
+        scraped="$(curl -s -o /dev/null -w '%{size_download}' "$metrics_url/metrics")"
+        curl -s -o /dev/null "$metrics_url/status"
+        scraped=", one /metrics scrape of $((scraped / 1024)) KB and one /status"
+        sleep 2
+    fi
     # Under heaptrack the daemon is heaptrack's child.
     local daemon="$pid"
     [ "${HEAPTRACK:-0}" = 1 ] && daemon="$(pgrep -n -P "$pid" tokentop || pgrep -n -f "$data")"
-    awk -v name="$name" -v n="$accounts" -v s="$settle" '
+    awk -v name="$name" -v n="$accounts" -v s="$settle" -v scraped="$scraped" '
         /^VmRSS/ { rss = $2 } /^VmHWM/ { hwm = $2 } /^Threads/ { threads = $2 }
-        END { printf "%s, %d accounts, after %d s: VmRSS %.1f MB (%d kB), VmHWM %.1f MB (%d kB), %d threads\n",
-              name, n, s, rss / 1024, rss, hwm / 1024, hwm, threads }' "/proc/$daemon/status"
+        END { printf "%s, %d accounts, after %d s%s: VmRSS %.1f MB (%d kB), VmHWM %.1f MB (%d kB), %d threads\n",
+              name, n, s, scraped, rss / 1024, rss, hwm / 1024, hwm, threads }' "/proc/$daemon/status"
     kill -INT "$daemon"
     wait "$pid" 2>/dev/null || true
     grep -q "ERROR" "$work/daemon-$slug.err" && { echo "the daemon logged errors:" >&2; grep ERROR "$work/daemon-$slug.err" | head -5 >&2; }
