@@ -397,7 +397,9 @@ impl Router {
             EngineCommand::PhoneNews { waba_id, news } => self.phone_news(&waba_id, news),
             EngineCommand::FailureBurst(burst) => {
                 self.for_accounts(Some(&burst.account.clone()), |link| {
-                    let _ = link.tx.send(AccountMsg::FailureBurst(burst.clone()));
+                    let _ = link
+                        .tx
+                        .send(AccountMsg::FailureBurst(Box::new(burst.clone())));
                 });
             }
             EngineCommand::Ping { request_id } => {

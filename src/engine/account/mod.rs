@@ -107,25 +107,31 @@ pub struct Refreshed {
 pub type RefreshOutcome = Result<Refreshed, RefreshError>;
 
 /// Messages to an account actor.
+///
+/// Kept small (the refresh request is boxed): each account's mailbox allocates its first block
+/// of 32 messages up front, 1,000 accounts hold 1,000 of them at rest.
 pub(crate) enum AccountMsg {
-    Refresh {
-        trigger: Trigger,
-        requested_at: Instant,
-        /// Fingerprint of the token the caller found dead; if it was already replaced, the
-        /// caller gets the new one without another exchange.
-        stale: Option<String>,
-        reply: Option<oneshot::Sender<RefreshOutcome>>,
-    },
+    Refresh(Box<RefreshRequest>),
     Recheck,
     /// Meta's word on the app's access to this account (the webhook relay's).
     Access(crate::engine::events::AccessChange),
     /// Many of the account's messages failed in one minute: one history row for them.
-    FailureBurst(crate::engine::telemetry::failure_bursts::FailureBurst),
+    FailureBurst(Box<crate::engine::telemetry::failure_bursts::FailureBurst>),
     /// The shared coordinator says another process stored a new token.
     StoreChanged,
     /// A consumer read the token or sent with an old one (the token endpoint, the proxy).
     Consumed(crate::engine::consumers::Consumed),
     Shutdown,
+}
+
+/// A refresh asked of an account actor.
+pub(crate) struct RefreshRequest {
+    pub trigger: Trigger,
+    pub requested_at: Instant,
+    /// Fingerprint of the token the caller found dead; if it was already replaced, the caller
+    /// gets the new one without another exchange.
+    pub stale: Option<String>,
+    pub reply: Option<oneshot::Sender<RefreshOutcome>>,
 }
 
 /// The access token as senders see it.
@@ -162,12 +168,12 @@ impl AccountLink {
     /// Asks for a refresh and waits for its (possibly shared) result.
     pub async fn refresh(&self, trigger: Trigger, stale: Option<String>) -> RefreshOutcome {
         let (reply, result) = oneshot::channel();
-        let msg = AccountMsg::Refresh {
+        let msg = AccountMsg::Refresh(Box::new(RefreshRequest {
             trigger,
             requested_at: Instant::now(),
             stale,
             reply: Some(reply),
-        };
+        }));
         let stopped =
             |why: &str| RefreshError::local(why, "restart tokentop if it is not shutting down");
         if self.tx.send(msg).is_err() {

@@ -148,7 +148,10 @@ impl AccountActor {
                 }
                 continue;
             }
-            let Some(result) = self.publish_one(target, &token).await else {
+            // Boxed, like the actor's handlers: inline, a publish (files, a hook, a signal)
+            // would size the start-up and check futures that every account runs at once,
+            // though few of them publish anything.
+            let Some(result) = Box::pin(self.publish_one(target, &token)).await else {
                 continue;
             };
             if result.is_err() {
