@@ -378,7 +378,11 @@ impl Metrics {
         if let Some(cached) = &self.cached[slot] {
             return Ok(cached.clone());
         }
-        let plain = self.render(format)?;
+        // A scraper asking for gzip does not need the plain text kept beside it.
+        let plain = match &self.cached[format as usize] {
+            Some(plain) => plain.clone(),
+            None => self.encode(format)?,
+        };
         let mut encoder = flate2::write::GzEncoder::new(
             Vec::with_capacity(plain.len() / 8),
             flate2::Compression::fast(),
@@ -396,14 +400,22 @@ impl Metrics {
         if let Some(cached) = &self.cached[slot] {
             return Ok(cached.clone());
         }
+        let bytes = self.encode(format)?;
+        self.cached[slot] = Some(bytes.clone());
+        Ok(bytes)
+    }
+
+    /// The exposition as it stands, in memory no larger than its text: the `String` grew by
+    /// doubling, and a kept rendering would otherwise hold up to twice its length (1.6 MB at
+    /// 1,000 accounts).
+    fn encode(&self, format: Format) -> Result<Bytes, std::fmt::Error> {
         let mut out = String::with_capacity(256 * 1024);
         match format {
             Format::PrometheusText => prometheus_text::encode(&mut out, &self.registry)?,
             Format::OpenMetrics => text::encode(&mut out, &self.registry)?,
         }
-        let bytes = Bytes::from(out);
-        self.cached[slot] = Some(bytes.clone());
-        Ok(bytes)
+        out.shrink_to_fit();
+        Ok(Bytes::from(out))
     }
 
     fn set_state(&self, account: &str, current: &str) {
