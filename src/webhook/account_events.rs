@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::payload::{array, id, text};
+use super::payload::{changes_with_field, id, text};
 use crate::engine::AccessChange;
 
 /// One `account_update` change: which WABA, which event, and for which app.
@@ -47,29 +47,20 @@ pub fn account_updates(body: &[u8]) -> Vec<AccountUpdate> {
 /// [`account_updates`] of a body already parsed.
 pub fn account_updates_in(root: &Value) -> Vec<AccountUpdate> {
     let mut updates = Vec::new();
-    for entry in array(root, "entry") {
-        for change in array(entry, "changes") {
-            let value = &change["value"];
-            let field = text(change, "field")
-                .or_else(|| text(value, "field"))
-                .or_else(|| text(entry, "field"));
-            if field != Some("account_update") {
-                continue;
-            }
-            let Some(event) = text(value, "event") else {
-                continue;
-            };
-            let waba_info = &value["waba_info"];
-            let Some(waba_id) = id(waba_info, "waba_id").or_else(|| id(entry, "id")) else {
-                continue;
-            };
-            updates.push(AccountUpdate {
-                waba_id,
-                event: event.to_string(),
-                partner_app_id: id(waba_info, "partner_app_id"),
-                ban_state: text(&value["ban_info"], "waba_ban_state").map(str::to_string),
-            });
-        }
+    for (entry, value) in changes_with_field(root, "account_update") {
+        let Some(event) = text(value, "event") else {
+            continue;
+        };
+        let waba_info = &value["waba_info"];
+        let Some(waba_id) = id(waba_info, "waba_id").or_else(|| id(entry, "id")) else {
+            continue;
+        };
+        updates.push(AccountUpdate {
+            waba_id,
+            event: event.to_string(),
+            partner_app_id: id(waba_info, "partner_app_id"),
+            ban_state: text(&value["ban_info"], "waba_ban_state").map(str::to_string),
+        });
     }
     updates
 }

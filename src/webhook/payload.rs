@@ -25,3 +25,21 @@ pub(crate) fn id(value: &Value, key: &str) -> Option<String> {
         _ => None,
     }
 }
+
+/// Each `(entry, value)` of `entry[].changes[]` whose `field` is `field`. Meta's own examples
+/// put `field` on the change, and some of them inside its `value` or on the entry: all three
+/// are read, in that order.
+pub(crate) fn changes_with_field<'v>(
+    root: &'v Value,
+    field: &'v str,
+) -> impl Iterator<Item = (&'v Value, &'v Value)> {
+    array(root, "entry").flat_map(move |entry| {
+        array(entry, "changes").filter_map(move |change| {
+            let value = &change["value"];
+            let said = text(change, "field")
+                .or_else(|| text(value, "field"))
+                .or_else(|| text(entry, "field"));
+            (said == Some(field)).then_some((entry, value))
+        })
+    })
+}

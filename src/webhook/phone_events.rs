@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::payload::{array, id, text};
+use super::payload::{changes_with_field, id, text};
 
 /// One `phone_number_quality_update` change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,31 +37,22 @@ pub fn phone_quality_updates(body: &[u8]) -> Vec<PhoneQualityUpdate> {
 /// neither an event nor a limit says nothing and is left out.
 pub fn phone_quality_updates_in(root: &Value) -> Vec<PhoneQualityUpdate> {
     let mut updates = Vec::new();
-    for entry in array(root, "entry") {
-        for change in array(entry, "changes") {
-            let value = &change["value"];
-            let field = text(change, "field")
-                .or_else(|| text(value, "field"))
-                .or_else(|| text(entry, "field"));
-            if field != Some("phone_number_quality_update") {
-                continue;
-            }
-            let word = |key: &str| {
-                text(value, key)
-                    .filter(|w| !w.is_empty())
-                    .map(str::to_string)
-            };
-            let update = PhoneQualityUpdate {
-                waba_id: id(entry, "id"),
-                display_phone_number: id(value, "display_phone_number"),
-                event: word("event"),
-                current_limit: word("current_limit")
-                    .or_else(|| word("max_daily_conversations_per_business")),
-                old_limit: word("old_limit"),
-            };
-            if update.event.is_some() || update.current_limit.is_some() {
-                updates.push(update);
-            }
+    for (entry, value) in changes_with_field(root, "phone_number_quality_update") {
+        let word = |key: &str| {
+            text(value, key)
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+        };
+        let update = PhoneQualityUpdate {
+            waba_id: id(entry, "id"),
+            display_phone_number: id(value, "display_phone_number"),
+            event: word("event"),
+            current_limit: word("current_limit")
+                .or_else(|| word("max_daily_conversations_per_business")),
+            old_limit: word("old_limit"),
+        };
+        if update.event.is_some() || update.current_limit.is_some() {
+            updates.push(update);
         }
     }
     updates
