@@ -3,8 +3,9 @@
 //! `cargo bench --bench fleet` builds a dashboard of 1,000 accounts in every state (the
 //! builder of the snapshot tests: phones, refresh history, test sends), opens the fleet view,
 //! and draws it into a 200x60 `TestBackend` 100 times; it prints the median and the slowest
-//! draw. Each draw is a whole frame: urgency of every account, sort, the visible page, and
-//! ratatui's buffer diff.
+//! draw. Each draw is a whole frame of the visible page and ratatui's buffer diff; the urgency
+//! of every account and the sort are made by the first draw and then kept (`tui/fleet_index.rs`
+//! grades again only an account that changed), so the slowest draw is the first.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/dashboard_support/mod.rs"]
