@@ -9,11 +9,13 @@
 //! ```
 //!
 //! Files: `route.rs` (which account, allowed or not; pure), `scrub.rs` (credentials out; pure),
-//! `body.rs` (buffer for retry or stream), `forward.rs` (one request), `reply.rs` (the proxy's
-//! own error answers), `listen.rs` (TCP and Unix sockets).
+//! `json_keys.rs` (a JSON body's top-level keys, read without building it), `body.rs` (buffer
+//! for retry or stream), `forward.rs` (one request), `reply.rs` (the proxy's own error
+//! answers), `listen.rs` (TCP and Unix sockets).
 
 mod body;
 mod forward;
+mod json_keys;
 mod reply;
 pub mod route;
 pub mod scrub;
@@ -136,6 +138,11 @@ impl Proxy {
         let Some(semaphore) = self.permits.get(account) else {
             return Ok(None);
         };
+        // A free slot is taken without arming a timer (tokio's semaphore is fair: a waiting
+        // request holds its place, this fails while one waits).
+        if let Ok(permit) = semaphore.clone().try_acquire_owned() {
+            return Ok(Some(permit));
+        }
         match tokio::time::timeout(self.timeout, semaphore.clone().acquire_owned()).await {
             Ok(Ok(permit)) => Ok(Some(permit)),
             _ => Err(proxy_error(
