@@ -45,3 +45,4 @@ pub use types::{
     WHATSAPP_SCOPES, WithUsage,
 };
 pub use usage::{AppUsage, BusinessUsage, Usage, parse_usage};
+pub(crate) use usage::{APP_USAGE_HEADER, BUSINESS_USAGE_HEADER};

@@ -11,7 +11,8 @@
 //! Files: `route.rs` (which account, allowed or not; pure), `scrub.rs` (credentials out; pure),
 //! `json_keys.rs` (a JSON body's top-level keys, read without building it), `body.rs` (buffer
 //! for retry or stream), `forward.rs` (one request), `reply.rs` (the proxy's own error
-//! answers), `listen.rs` (TCP and Unix sockets).
+//! answers), `usage_memo.rs` (the usage headers, parsed when they change), `listen.rs` (TCP
+//! and Unix sockets).
 
 mod body;
 mod forward;
@@ -19,6 +20,7 @@ mod json_keys;
 mod reply;
 pub mod route;
 pub mod scrub;
+mod usage_memo;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,7 +50,9 @@ pub struct Inner {
     broker: TokenBroker,
     accounts: Vec<AccountIds>,
     allow: Vec<String>,
-    graph_base_url: String,
+    /// `[graph] base-url`, parsed once: a request's URL is this with its path and query set.
+    graph_base: reqwest::Url,
+    usage: usage_memo::UsageMemo,
     http: reqwest::Client,
     client_token: BearerCheck,
     permits: HashMap<String, Arc<Semaphore>>,
@@ -75,6 +79,8 @@ impl Proxy {
             .pool_max_idle_per_host(proxy.max_concurrent)
             .build()
             .context("cannot set up the proxy's HTTP client")?;
+        let graph_base = reqwest::Url::parse(&settings.graph.base_url)
+            .context("[graph] base-url is not a URL")?;
         let accounts: Vec<AccountIds> = settings
             .accounts
             .iter()
@@ -98,7 +104,8 @@ impl Proxy {
                 broker,
                 accounts,
                 allow: proxy.allow.clone(),
-                graph_base_url: settings.graph.base_url.trim_end_matches('/').to_string(),
+                graph_base,
+                usage: usage_memo::UsageMemo::default(),
                 http,
                 client_token: BearerCheck::new(proxy.client_token.as_ref()),
                 permits,
