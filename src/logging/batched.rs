@@ -206,7 +206,11 @@ mod tests {
         }
         drop(guard);
         let writes = sink.0.lock().unwrap().clone();
-        assert!(writes.len() < 4000, "{} writes for 4000 lines", writes.len());
+        assert!(
+            writes.len() < 4000,
+            "{} writes for 4000 lines",
+            writes.len()
+        );
         let text = String::from_utf8(writes.concat()).unwrap();
         for t in 0..4 {
             let mine: Vec<usize> = text

@@ -84,7 +84,12 @@ fn stderr_writer(batch: bool, batches: &mut Vec<BatchGuard>) -> BoxMakeWriter {
 
 /// Installs the global subscriber. When the log file cannot be used, logs to stderr only and
 /// says why.
-fn install(data_dir: &Path, console: Console, format: ConsoleFormat, batch_stderr: bool) -> LogGuard {
+fn install(
+    data_dir: &Path,
+    console: Console,
+    format: ConsoleFormat,
+    batch_stderr: bool,
+) -> LogGuard {
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let stderr_level = match console {
         Console::Stderr { verbose: true } => tracing::Level::INFO,
