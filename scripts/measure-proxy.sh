@@ -14,13 +14,14 @@
 # ROUNDS=n repeats every run n times, interleaved, and prints the median of each cell.
 # PERF=1 also records `perf record -g` on the daemon during its 32-connection run and prints
 # `perf report --no-children` (the top of it) afterwards; PERF_DATA=path keeps perf.data.
-# Builds nothing: needs target/release/tokentop. Installs nginx-light and wrk from Debian's
+# Builds nothing: needs target/release/tokentop (TOKENTOP_BIN=path runs another build, e.g. an
+# older commit's, for a before/after comparison). Installs nginx-light and wrk from Debian's
 # packages when missing (sudo when not root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${DURATION:-10}"
 rounds="${ROUNDS:-1}"
-bin=target/release/tokentop
+bin="${TOKENTOP_BIN:-target/release/tokentop}"
 [ -x "$bin" ] || { echo "measure-proxy: $bin is missing; build it first: cargo build --release" >&2; exit 1; }
 
 nginx_bin="$(command -v nginx || true)"
