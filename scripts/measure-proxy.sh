@@ -200,7 +200,8 @@ for target in direct nginx tokentop; do
         a50="$(awk -v a="$t50" -v b="$d50" 'BEGIN { printf "%.0f", a - b }')"
         a99="$(awk -v a="$t99" -v b="$d99" 'BEGIN { printf "%.0f", a - b }')"
     fi
-    printf '%-10s %10.0f %10.0f %12s %12s %14s %14s\n' "$target" "$t50" "$t99" "$a50" "$a99" "$(cell "${rps[$target]}")" "$(cell "${cpu[$target]}")"
+    printf '%-10s %10.0f %10.0f %12s %12s %14s %14s\n' "$target" "$t50" "$t99" "$a50" "$a99" \
+        "$(cell "${rps[$target]}" | awk '{ printf "%.0f", $1 }')" "$(cell "${cpu[$target]}" | awk '{ printf "%.1f", $1 }')"
 done
 if [ "${PERF:-0}" = 1 ]; then
     [ -n "${PERF_DATA:-}" ] && cp "$work/perf.data" "$PERF_DATA"
