@@ -6,8 +6,8 @@ use reqwest::header::HeaderMap;
 use serde::Serialize;
 use serde_json::Value;
 
-const APP_USAGE_HEADER: &str = "x-app-usage";
-const BUSINESS_USAGE_HEADER: &str = "x-business-use-case-usage";
+pub(crate) const APP_USAGE_HEADER: &str = "x-app-usage";
+pub(crate) const BUSINESS_USAGE_HEADER: &str = "x-business-use-case-usage";
 
 /// Rate-limit headroom reported by Meta; both parts are absent until enough calls were made.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -14,7 +14,7 @@ use super::route::{Route, route};
 use super::scrub;
 use super::{ACCOUNT_HEADER, Proxy};
 use crate::engine::broker::{SendOutcome, TokenLoan};
-use crate::graph::{ErrorClass, MAX_BODY_BYTES, parse_error_body, parse_usage, read_capped};
+use crate::graph::{ErrorClass, MAX_BODY_BYTES, parse_error_body, read_capped};
 
 /// Request headers never forwarded: hop-by-hop, the client's credentials, tokentop's own.
 const DROPPED_REQUEST_HEADERS: [&str; 11] = [
@@ -150,7 +150,7 @@ async fn forward(
     let upstream_ms = upstream_started.elapsed().as_millis();
     proxy
         .broker
-        .report_usage(&account, parse_usage(&answer.headers));
+        .report_usage(&account, proxy.usage.parse(&answer.headers));
     // The wamid is read only while the join with the relay's statuses runs.
     let join_running = proxy.broker.wamid_feed().is_some();
     if target.is_message_send()
@@ -209,7 +209,8 @@ fn credential_part_refused() -> Response<Body> {
 /// Where and how the request goes upstream, built once for both attempts.
 struct Target {
     method: reqwest::Method,
-    url: String,
+    /// Without its query, which each attempt sets.
+    url: reqwest::Url,
     query: Vec<u8>,
     /// A credential was removed from the query.
     query_scrubbed: bool,
@@ -237,9 +238,15 @@ impl Target {
         }
         // Exactly the segments `route` checked: nothing left for the client to resolve.
         let path = super::route::upstream_path(uri.path());
+        // The base URL's host is not parsed again for each request.
+        let mut url = proxy.graph_base.clone();
+        url.set_path(&format!(
+            "{}{path}",
+            proxy.graph_base.path().trim_end_matches('/')
+        ));
         Self {
             method: method.clone(),
-            url: format!("{}{path}", proxy.graph_base_url),
+            url,
             query,
             query_scrubbed,
             headers: forwarded,
@@ -268,8 +275,7 @@ impl Target {
         }
         let mut url = self.url.clone();
         if !query.is_empty() {
-            url.push('?');
-            url.push_str(&String::from_utf8_lossy(&query));
+            url.set_query(Some(&String::from_utf8_lossy(&query)));
         }
         let response = proxy
             .http

@@ -9,14 +9,18 @@
 //! ```
 //!
 //! Files: `route.rs` (which account, allowed or not; pure), `scrub.rs` (credentials out; pure),
-//! `body.rs` (buffer for retry or stream), `forward.rs` (one request), `reply.rs` (the proxy's
-//! own error answers), `listen.rs` (TCP and Unix sockets).
+//! `json_keys.rs` (a JSON body's top-level keys, read without building it), `body.rs` (buffer
+//! for retry or stream), `forward.rs` (one request), `reply.rs` (the proxy's own error
+//! answers), `usage_memo.rs` (the usage headers, parsed when they change), `listen.rs` (TCP
+//! and Unix sockets).
 
 mod body;
 mod forward;
+mod json_keys;
 mod reply;
 pub mod route;
 pub mod scrub;
+mod usage_memo;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,7 +50,9 @@ pub struct Inner {
     broker: TokenBroker,
     accounts: Vec<AccountIds>,
     allow: Vec<String>,
-    graph_base_url: String,
+    /// `[graph] base-url`, parsed once: a request's URL is this with its path and query set.
+    graph_base: reqwest::Url,
+    usage: usage_memo::UsageMemo,
     http: reqwest::Client,
     client_token: BearerCheck,
     permits: HashMap<String, Arc<Semaphore>>,
@@ -73,6 +79,8 @@ impl Proxy {
             .pool_max_idle_per_host(proxy.max_concurrent)
             .build()
             .context("cannot set up the proxy's HTTP client")?;
+        let graph_base = reqwest::Url::parse(&settings.graph.base_url)
+            .context("[graph] base-url is not a URL")?;
         let accounts: Vec<AccountIds> = settings
             .accounts
             .iter()
@@ -96,7 +104,8 @@ impl Proxy {
                 broker,
                 accounts,
                 allow: proxy.allow.clone(),
-                graph_base_url: settings.graph.base_url.trim_end_matches('/').to_string(),
+                graph_base,
+                usage: usage_memo::UsageMemo::default(),
                 http,
                 client_token: BearerCheck::new(proxy.client_token.as_ref()),
                 permits,
@@ -136,6 +145,11 @@ impl Proxy {
         let Some(semaphore) = self.permits.get(account) else {
             return Ok(None);
         };
+        // A free slot is taken without arming a timer (tokio's semaphore is fair: a waiting
+        // request holds its place, this fails while one waits).
+        if let Ok(permit) = semaphore.clone().try_acquire_owned() {
+            return Ok(Some(permit));
+        }
         match tokio::time::timeout(self.timeout, semaphore.clone().acquire_owned()).await {
             Ok(Ok(permit)) => Ok(Some(permit)),
             _ => Err(proxy_error(

@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use super::json_keys::Shape;
+
 /// Query and form parameters that carry credentials.
 const CREDENTIAL_PARAMS: [&str; 3] = ["access_token", "appsecret_proof", "appsecret_time"];
 
@@ -67,6 +69,10 @@ pub fn has_credentials(encoded: &[u8]) -> bool {
 /// JSON but not an object: Meta will say what is wrong with it). `None` when it is not JSON
 /// at all: the caller decides what a body that cannot be read with certainty may carry.
 pub fn json_without_credentials(body: &[u8]) -> Option<Cow<'_, [u8]>> {
+    // Read once without building it; built and rewritten only when a credential is there.
+    if super::json_keys::shape(body)? != (Shape::Object { credential: true }) {
+        return Some(Cow::Borrowed(body));
+    }
     let serde_json::Value::Object(mut object) = serde_json::from_slice(body).ok()? else {
         return Some(Cow::Borrowed(body));
     };

@@ -17,7 +17,7 @@ pub use reads::TokenReading;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{mpsc, watch};
 
 use super::account::{AccountLink, Shared};
@@ -113,6 +113,16 @@ pub struct TokenBroker {
     send_rows: Arc<Mutex<SendRowLimiter>>,
     /// Into the wamid join, once it runs ([`Self::start_wamid_join`]).
     wamids: Arc<OnceLock<mpsc::UnboundedSender<JoinInput>>>,
+    /// Per account: the proof and fingerprint of the token lent last, which change only with
+    /// the token (an HMAC and a SHA-256 per request otherwise).
+    derived: Arc<Mutex<HashMap<String, Derived>>>,
+}
+
+/// What a loan carries besides the token, computed once per token.
+struct Derived {
+    token: SecretString,
+    appsecret_proof: Option<String>,
+    fingerprint: String,
 }
 
 impl TokenBroker {
@@ -129,6 +139,7 @@ impl TokenBroker {
             found_valid: Arc::default(),
             send_rows: Arc::default(),
             wamids: Arc::default(),
+            derived: Arc::default(),
         }
     }
 
@@ -216,7 +227,7 @@ impl TokenBroker {
         if let (Some(token), Some(fingerprint)) = (&view.token, &view.fingerprint)
             && self.held_off(account, fingerprint).is_some()
         {
-            return Ok(loan(link, token.clone(), false));
+            return Ok(self.loan(link, token.clone(), false));
         }
         let guard_secs = i64::try_from(self.shared.policy.send_guard.as_secs()).unwrap_or(i64::MAX);
         let expiring = view
@@ -234,7 +245,7 @@ impl TokenBroker {
             let message = "the send guard's refresh failed (see the log)".to_string();
             self.remember_failure(account, fingerprint, false, message);
         }
-        Ok(loan(link, token, refreshed))
+        Ok(self.loan(link, token, refreshed))
     }
 
     /// After Meta rejected `rejected` (190): a new token from the single-flight refresh (or
@@ -254,7 +265,7 @@ impl TokenBroker {
         tracing::warn!(account = %account, "{}", super::LOG_EXPIRED_ATTEMPTING);
         let stale = Some(rejected.fingerprint.clone());
         match link.refresh(Trigger::AuthError, stale).await {
-            Ok(fresh) => Ok(loan(link, fresh.token, true)),
+            Ok(fresh) => Ok(self.loan(link, fresh.token, true)),
             Err(err) => {
                 let message = format!("{} ({})", err.message, err.remedy);
                 let for_good = matches!(err.class, ErrorClass::TokenDead | ErrorClass::Permission);
@@ -362,16 +373,35 @@ impl TokenBroker {
         entry.detail = Some(detail);
         self.shared.record(entry);
     }
-}
 
-fn loan(link: &AccountLink, token: SecretString, refreshed: bool) -> TokenLoan {
-    TokenLoan {
-        appsecret_proof: link
-            .app
-            .as_ref()
-            .map(|app| appsecret_proof(&app.app_secret, &token)),
-        fingerprint: fingerprint(&token),
-        token,
-        refreshed,
+    /// Lends `token` with its proof and fingerprint, computed again only for a new token.
+    fn loan(&self, link: &AccountLink, token: SecretString, refreshed: bool) -> TokenLoan {
+        let mut derived = self.derived.lock().unwrap_or_else(PoisonError::into_inner);
+        let account = &link.settings.name;
+        let known = derived
+            .get(account)
+            .filter(|d| d.token.expose_secret() == token.expose_secret());
+        let (appsecret_proof, fingerprint) = match known {
+            Some(d) => (d.appsecret_proof.clone(), d.fingerprint.clone()),
+            None => {
+                let fresh = Derived {
+                    appsecret_proof: link
+                        .app
+                        .as_ref()
+                        .map(|app| appsecret_proof(&app.app_secret, &token)),
+                    fingerprint: fingerprint(&token),
+                    token: token.clone(),
+                };
+                let lent = (fresh.appsecret_proof.clone(), fresh.fingerprint.clone());
+                derived.insert(account.clone(), fresh);
+                lent
+            }
+        };
+        TokenLoan {
+            appsecret_proof,
+            fingerprint,
+            token,
+            refreshed,
+        }
     }
 }
