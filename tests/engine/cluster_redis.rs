@@ -765,7 +765,12 @@ async fn three_daemons_share_one_token_with_one_exchange_per_window_for_eighteen
     let hosts: std::collections::BTreeSet<&str> =
         stored.iter().filter_map(|e| e.host.as_deref()).collect();
     assert!(!hosts.is_empty());
-    assert!(sampled > 500, "only {sampled} token-file samples");
+    // At least one check of each member's token file per refresh window (about 1,000 on a
+    // quiet machine; how many fit in 90 s depends on the machine's load, not on tokentop).
+    assert!(
+        sampled >= 3 * windows,
+        "only {sampled} token-file samples in {windows} windows"
+    );
     for member in &members {
         assert!(!member.stderr().contains("panicked"), "{}", member.stderr());
     }
