@@ -680,14 +680,14 @@ mod tests {
                     out.extend_from_slice(format!("{n} bad ").as_bytes());
                     out.extend_from_slice(b"\xff byte\n");
                 }
-                4 if n % 7 == 0 => {
+                4 if n.is_multiple_of(7) => {
                     let len = [MAX_LINE_BYTES - 1, MAX_LINE_BYTES, MAX_LINE_BYTES + 1][n % 3];
                     let mut line = format!("{n} long ").into_bytes();
                     line.resize(len, b'-');
                     out.extend_from_slice(&line);
-                    out.extend_from_slice(if n % 2 == 0 { b"\r\n" } else { b"\n" });
+                    out.extend_from_slice(if n.is_multiple_of(2) { b"\r\n" } else { b"\n" });
                 }
-                5 if n % 13 == 0 => {
+                5 if n.is_multiple_of(13) => {
                     out.extend_from_slice(b"Message sent ");
                     out.resize(out.len() + 5 * READ_CHUNK_BYTES, b'=');
                     out.push(b'\n');
