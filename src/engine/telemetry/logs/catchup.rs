@@ -565,6 +565,53 @@ mod tests {
         }
     }
 
+    proptest! {
+        #![proptest_config(config())]
+
+        /// An exact read counts every complete line and reports, as following would hand it
+        /// on, every line the hub's text of it (decoded, cut, masked) classifies.
+        #[test]
+        fn an_exact_read_reports_every_line_the_hub_would_match(
+            lines in proptest::collection::vec(line(), 0..120),
+            cut in 0usize..40,
+            which in 0usize..2,
+            read_bytes in 0usize..40_000,
+            parallel_min in 1u64..100_000,
+            max_held in 1usize..4_000,
+        ) {
+            let mut bytes = lines.concat();
+            bytes.truncate(bytes.len().saturating_sub(cut));
+            let set = &sets()[which];
+            let mut raw = Vec::new();
+            LineAssembler::new().push(&bytes, |line| raw.push(line));
+            let complete = raw.len() as u64;
+            let hub_matches: Vec<RawLine> = raw
+                .into_iter()
+                .filter(|line| {
+                    let (text, _) = line.clone().into_text();
+                    set.classify(&crate::mask::mask_meta_tokens(&text)).is_some()
+                })
+                .collect();
+
+            let mut file = tempfile::tempfile().unwrap();
+            file.write_all(&bytes).unwrap();
+            let mut catch_up = CatchUp::sized(set, read_bytes, parallel_min, max_held);
+            catch_up.exact = true;
+            let mut reported = Vec::new();
+            let caught = catch_up
+                .run_counted(&file, 0..bytes.len() as u64, |found| {
+                    reported.push(RawLine {
+                        bytes: found.line.to_vec(),
+                        dropped_bytes: found.dropped_bytes,
+                    })
+                })
+                .unwrap();
+            prop_assert_eq!(caught.lines, complete);
+            let missing: Vec<_> = hub_matches.iter().filter(|m| !reported.contains(m)).collect();
+            prop_assert!(missing.is_empty(), "not reported: {:?}", missing);
+        }
+    }
+
     #[test]
     fn a_large_file_is_the_same_on_two_threads_and_on_one() {
         let set = &sets()[0];
