@@ -17,7 +17,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tokentop::config::PatternSettings;
-use tokentop::engine::logs::{PARALLEL_MIN_BYTES, PatternSet, classify_file};
+use tokentop::config::{LogFormat, LogInput, LogSourceSettings};
+use tokentop::engine::logs::{
+    CatchUpSettings, PARALLEL_MIN_BYTES, PatternSet, SourceEvent, classify_file, spawn_sources_with,
+};
 
 const DEFAULT_LINES: usize = 3_000_000;
 const RUNS: usize = 3;
@@ -185,6 +188,52 @@ fn catch_up(set: &PatternSet, path: &Path) -> u64 {
     matched
 }
 
+/// A file follower catching up on `path` as a whole new file (a link to it appears where the
+/// follower waits), until its events account for all `lines` lines; returns the lines sent
+/// one by one. The time includes the follower's whole read, not the hub's handling.
+fn follower(set: &PatternSet, path: &Path, lines: u64, catch_up: bool) -> (u64, Duration) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = path.with_extension("follow");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let followed = dir.join("app.log");
+    let mode = if catch_up { "catch-up" } else { "line by line" };
+    let catch_up = catch_up.then(|| CatchUpSettings {
+        patterns: std::sync::Arc::new(set.clone()),
+        min_bytes: PARALLEL_MIN_BYTES,
+    });
+    let (sent, took) = runtime.block_on(async {
+        // As the daemon's (`SOURCE_CHANNEL_CAPACITY`).
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let source = LogSourceSettings {
+            name: "app".into(),
+            input: LogInput::File(followed.clone()),
+            format: LogFormat::Plain,
+        };
+        let _tasks = spawn_sources_with(&[source], catch_up, tx, shutdown);
+        // Waiting for the file to appear.
+        assert!(matches!(rx.recv().await, Some(SourceEvent::Notice { .. })));
+        let start = Instant::now();
+        std::fs::hard_link(path, &followed).unwrap();
+        let (mut counted, mut sent) = (0, 0);
+        while counted < lines {
+            match rx.recv().await.unwrap() {
+                SourceEvent::Line(_) => (counted, sent) = (counted + 1, sent + 1),
+                SourceEvent::Unmatched { lines, .. } => counted += lines,
+                _ => {}
+            }
+        }
+        let took = start.elapsed();
+        let _ = stop.send(true);
+        (sent, took)
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+    let secs = took.as_secs_f64();
+    eprintln!("  follower, {mode}: {secs:.3} s ({sent} lines sent one by one)");
+    (sent, took)
+}
+
 /// Runs a counting tool and parses the first number it prints; `None` if it is not installed.
 fn tool_count(program: &str, args: &[&str], path: &Path) -> Option<u64> {
     let out = Command::new(program)
@@ -251,6 +300,11 @@ fn main() {
     row("1 thread", one, Some(one_matched));
     row("grep -E -c", grep, grep_matched);
     row("rg -c", rg, rg_matched);
+    for catch_up in [true, false] {
+        let ((sent, took), _) = best_of(|| follower(&set, &path, lines, catch_up));
+        let name = if catch_up { "follower" } else { "line by line" };
+        row(name, took, Some(sent));
+    }
     assert_eq!(matched, one_matched, "catch-up and one thread disagree");
     if let Some(grep_matched) = grep_matched {
         assert_eq!(matched, grep_matched, "tokentop and grep disagree");

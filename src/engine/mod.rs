@@ -267,7 +267,11 @@ fn start_telemetry(
         }
     };
     if options.log_sources {
-        logs::spawn_sources(&settings.logs, source_tx, stop_rx);
+        let catch_up = logs::CatchUpSettings {
+            patterns: std::sync::Arc::new(patterns.clone()),
+            min_bytes: logs::PARALLEL_MIN_BYTES,
+        };
+        logs::spawn_sources_with(&settings.logs, Some(catch_up), source_tx, stop_rx);
     }
     let summary = options
         .write_summary

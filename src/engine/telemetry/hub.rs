@@ -226,12 +226,19 @@ impl TelemetryHub {
         self.flush_lines();
     }
 
-    fn on_source_event(&mut self, event: SourceEvent) {
+    pub(crate) fn on_source_event(&mut self, event: SourceEvent) {
         match event {
             SourceEvent::Line(line) => {
                 self.on_line(line.source, line.received_at, line.text, line.truncated)
             }
             SourceEvent::Status(status) => self.observe_status(DeliverySource::Logs, &status),
+            // Counted as `on_line` counts an unmatched line the batch skips.
+            SourceEvent::Unmatched { source, lines } => {
+                let source = self.shared_name(source);
+                self.totals.record_unmatched_lines(&source, lines);
+                self.skipped += lines;
+                self.dirty = true;
+            }
             SourceEvent::Notice { source, message } => {
                 let _ = self
                     .events
@@ -396,7 +403,7 @@ impl TelemetryHub {
         }
     }
 
-    fn flush_lines(&mut self) {
+    pub(crate) fn flush_lines(&mut self) {
         if self.pending.is_empty() {
             return;
         }

@@ -59,6 +59,16 @@ impl Totals {
             .or_insert(0) += 1;
     }
 
+    /// `count` lines of `source` that matched no pattern, as many `record_line` calls would.
+    pub fn record_unmatched_lines(&mut self, source: &Arc<str>, count: u64) {
+        if count > 0 {
+            *self
+                .log_lines
+                .entry((source.clone(), None, None))
+                .or_insert(0) += count;
+        }
+    }
+
     /// `count` outcomes of one kind; zero adds no row.
     pub fn record_messages(
         &mut self,

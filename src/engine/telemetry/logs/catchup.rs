@@ -9,7 +9,8 @@ use std::fs::File;
 use std::io;
 use std::ops::Range;
 
-use super::line::MAX_LINE_BYTES;
+use super::catchup_exact as exact;
+use super::line::{MAX_LINE_BYTES, RawLine};
 use super::patterns::{Match, PatternSet};
 
 /// Bytes each thread reads at a time: small enough to stay in the core's L2 cache between
@@ -31,9 +32,55 @@ pub fn classify_file<'s>(
     set: &'s PatternSet,
     file: &File,
     range: Range<u64>,
-    on_match: impl FnMut(u64, &[u8], &Match<'s>),
+    mut on_match: impl FnMut(u64, &[u8], &Match<'s>),
 ) -> io::Result<u64> {
-    CatchUp::new(set).run(file, range, on_match)
+    CatchUp::new(set).run(file, range, |found| {
+        if let Some(m) = &found.found {
+            on_match(found.offset, found.line, m);
+        }
+    })
+}
+
+/// What an exact catch-up read reached: where the lines not yet read start, and how many
+/// complete lines it read (reported or not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CaughtUp {
+    pub offset: u64,
+    pub lines: u64,
+}
+
+/// Like [`classify_file`], for a follower handing lines to the hub: `on_line` gets each line
+/// whose classification the hub must see (a match) or redo (a line whose text following
+/// would change: masked, lossily decoded or cut), as following would hand it on. Every
+/// other complete line is unmatched whatever the hub does to it, and only counted.
+pub(crate) fn catch_up_file(
+    set: &PatternSet,
+    file: &File,
+    range: Range<u64>,
+    mut on_line: impl FnMut(u64, RawLine),
+) -> io::Result<CaughtUp> {
+    let mut catch_up = CatchUp::new(set);
+    catch_up.exact = true;
+    catch_up.run_counted(file, range, |found| {
+        let raw = RawLine {
+            bytes: found.line.to_vec(),
+            dropped_bytes: found.dropped_bytes,
+        };
+        on_line(found.offset, raw)
+    })
+}
+
+/// A line a catch-up read reports.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Found<'a, 's> {
+    pub offset: u64,
+    /// As following keeps it: `\r` removed, cut at [`MAX_LINE_BYTES`].
+    pub line: &'a [u8],
+    /// Bytes cut off (exact reads only).
+    pub dropped_bytes: u64,
+    /// The pattern of the line's bytes; `None` for a line whose text following would
+    /// change, so its bytes do not settle it (exact reads only).
+    pub found: Option<Match<'s>>,
 }
 
 /// Sizes of one catch-up read (small ones in tests, to cross every boundary often).
@@ -43,6 +90,8 @@ pub(crate) struct CatchUp<'s> {
     read_bytes: usize,
     parallel_min_bytes: u64,
     max_held_bytes: usize,
+    /// Also report the lines whose bytes do not settle their class, and count every line.
+    exact: bool,
 }
 
 /// Where a stretch of lines was classified up to: a line start.
@@ -51,14 +100,16 @@ struct Reached {
     offset: u64,
     /// Stopped before the end of its lines because it held enough.
     stopped: bool,
+    /// Complete lines read (exact reads only).
+    lines: u64,
 }
 
 /// Matching lines the second thread found, for the first to report after its own.
 #[derive(Debug, Default)]
 struct Held {
     bytes: Vec<u8>,
-    /// Line offset in the file, end of the line in `bytes`, pattern index.
-    lines: Vec<(u64, usize, usize)>,
+    /// Line offset in the file, end of the line in `bytes`, bytes cut off, pattern index.
+    lines: Vec<(u64, usize, u64, Option<usize>)>,
 }
 
 /// A line longer than the read buffer: its first [`MAX_LINE_BYTES`] are classified while the
@@ -75,6 +126,7 @@ impl<'s> CatchUp<'s> {
             read_bytes: READ_BYTES,
             parallel_min_bytes: PARALLEL_MIN_BYTES,
             max_held_bytes: MAX_HELD_BYTES,
+            exact: false,
         }
     }
 
@@ -92,6 +144,7 @@ impl<'s> CatchUp<'s> {
             read_bytes: read_bytes.max(2 * MAX_LINE_BYTES + 2),
             parallel_min_bytes,
             max_held_bytes,
+            exact: false,
         }
     }
 
@@ -99,17 +152,31 @@ impl<'s> CatchUp<'s> {
         &self,
         file: &File,
         range: Range<u64>,
-        mut on_match: impl FnMut(u64, &[u8], &Match<'s>),
+        on_found: impl FnMut(Found<'_, 's>),
     ) -> io::Result<u64> {
+        Ok(self.run_counted(file, range, on_found)?.offset)
+    }
+
+    fn run_counted(
+        &self,
+        file: &File,
+        range: Range<u64>,
+        mut on_found: impl FnMut(Found<'_, 's>),
+    ) -> io::Result<CaughtUp> {
         let mut at = range.start;
+        let mut lines = 0;
         loop {
             let reached = if range.end.saturating_sub(at) >= self.parallel_min_bytes {
-                self.two_halves(file, at..range.end, &mut on_match)?
+                self.two_halves(file, at..range.end, &mut on_found)?
             } else {
-                self.lines(file, at, range.end, range.end, || false, &mut on_match)?
+                self.lines(file, at, range.end, range.end, || false, &mut on_found)?
             };
+            lines += reached.lines;
             if !reached.stopped {
-                return Ok(reached.offset);
+                return Ok(CaughtUp {
+                    offset: reached.offset,
+                    lines,
+                });
             }
             at = reached.offset;
         }
@@ -121,7 +188,7 @@ impl<'s> CatchUp<'s> {
         &self,
         file: &File,
         range: Range<u64>,
-        on_match: &mut impl FnMut(u64, &[u8], &Match<'s>),
+        on_found: &mut impl FnMut(Found<'_, 's>),
     ) -> io::Result<Reached> {
         let middle = range.start + (range.end - range.start) / 2;
         let split = next_line_start(file, middle, range.end)?;
@@ -137,10 +204,13 @@ impl<'s> CatchUp<'s> {
                         range.end,
                         range.end,
                         || held_bytes.get() >= limit,
-                        |offset, line, m| {
-                            held.bytes.extend_from_slice(line);
-                            held.lines.push((offset, held.bytes.len(), m.index));
-                            held_bytes.set(held.bytes.len());
+                        |found| {
+                            held.bytes.extend_from_slice(found.line);
+                            let index = found.found.map(|m| m.index);
+                            let end = held.bytes.len();
+                            held.lines
+                                .push((found.offset, end, found.dropped_bytes, index));
+                            held_bytes.set(end);
                         },
                     )
                 };
@@ -152,7 +222,7 @@ impl<'s> CatchUp<'s> {
                 split,
                 range.end,
                 || false,
-                &mut *on_match,
+                &mut *on_found,
             );
             // A panic in the other thread is a bug in this module, not something input
             // causes; passing it on keeps it visible.
@@ -166,14 +236,18 @@ impl<'s> CatchUp<'s> {
             // The file ended early (truncated while read): nothing after it counts.
             return Ok(first);
         }
-        let (reached, held) = second?;
+        let (mut reached, held) = second?;
         let mut line_start = 0;
-        for (offset, line_end, index) in held.lines {
-            if let Some(m) = self.set.match_of(index) {
-                on_match(offset, &held.bytes[line_start..line_end], &m);
-            }
+        for (offset, line_end, dropped_bytes, index) in held.lines {
+            on_found(Found {
+                offset,
+                line: &held.bytes[line_start..line_end],
+                dropped_bytes,
+                found: index.and_then(|index| self.set.match_of(index)),
+            });
             line_start = line_end;
         }
+        reached.lines += first.lines;
         Ok(reached)
     }
 
@@ -187,13 +261,14 @@ impl<'s> CatchUp<'s> {
         starts_before: u64,
         end: u64,
         full: impl Fn() -> bool,
-        mut on_match: impl FnMut(u64, &[u8], &Match<'s>),
+        mut on_found: impl FnMut(Found<'_, 's>),
     ) -> io::Result<Reached> {
         let mut buf = vec![0; self.read_bytes];
         // File offset of `buf[0]`, always a line start; `buf[..filled]` holds unread lines.
         let mut offset = start;
         let mut filled = 0;
         let mut long: Option<LongLine> = None;
+        let mut lines = 0;
         while offset < starts_before || long.is_some() {
             let want = (buf.len() - filled).min(usize_up_to(end - offset - filled as u64));
             let n = read_at(
@@ -208,8 +283,24 @@ impl<'s> CatchUp<'s> {
             if let Some(line) = long.take() {
                 match memchr::memchr(b'\n', &buf[..filled]) {
                     Some(i) => {
-                        if let Some(m) = self.set.classify_bytes(&line.head) {
-                            on_match(line.offset, &line.head, &m);
+                        if self.exact {
+                            // Always cut, so its text is the hub's to classify.
+                            lines += 1;
+                            on_found(Found {
+                                offset: line.offset,
+                                line: &line.head,
+                                dropped_bytes: offset + i as u64
+                                    - line.offset
+                                    - MAX_LINE_BYTES as u64,
+                                found: None,
+                            });
+                        } else if let Some(m) = self.set.classify_bytes(&line.head) {
+                            on_found(Found {
+                                offset: line.offset,
+                                line: &line.head,
+                                dropped_bytes: 0,
+                                found: Some(m),
+                            });
                         }
                         buf.copy_within(i + 1..filled, 0);
                         filled -= i + 1;
@@ -224,10 +315,7 @@ impl<'s> CatchUp<'s> {
                 }
             }
             let complete = complete_lines(&buf[..filled], offset, starts_before);
-            self.set
-                .classify_lines(&buf[..complete], MAX_LINE_BYTES, |at, line, m| {
-                    on_match(offset + at as u64, line, m)
-                });
+            lines += self.block(&buf[..complete], offset, &mut on_found);
             buf.copy_within(complete..filled, 0);
             filled -= complete;
             offset += complete as u64;
@@ -245,6 +333,7 @@ impl<'s> CatchUp<'s> {
                 return Ok(Reached {
                     offset,
                     stopped: true,
+                    lines,
                 });
             }
         }
@@ -253,7 +342,47 @@ impl<'s> CatchUp<'s> {
         Ok(Reached {
             offset,
             stopped: false,
+            lines,
         })
+    }
+
+    /// Reports the lines of `block` (complete lines at file offset `offset`) and, for an
+    /// exact read, counts them.
+    fn block(&self, block: &[u8], offset: u64, on_found: &mut impl FnMut(Found<'_, 's>)) -> u64 {
+        if !self.exact {
+            self.set
+                .classify_lines(block, MAX_LINE_BYTES, |at, line, m| {
+                    on_found(Found {
+                        offset: offset + at as u64,
+                        line,
+                        dropped_bytes: 0,
+                        found: Some(*m),
+                    })
+                });
+            return 0;
+        }
+        let unsettled = exact::unsettled_lines(block);
+        let mut next = unsettled.iter().copied().peekable();
+        self.set
+            .classify_lines(block, MAX_LINE_BYTES, |at, line, m| {
+                while let Some(start) = next.next_if(|&start| start < at) {
+                    exact::report_unsettled(block, offset, start, on_found);
+                }
+                if next.next_if_eq(&at).is_some() {
+                    exact::report_unsettled(block, offset, at, on_found);
+                } else {
+                    on_found(Found {
+                        offset: offset + at as u64,
+                        line,
+                        dropped_bytes: 0,
+                        found: Some(*m),
+                    });
+                }
+            });
+        for start in next {
+            exact::report_unsettled(block, offset, start, on_found);
+        }
+        memchr::memchr_iter(b'\n', block).count() as u64
     }
 }
 
@@ -350,8 +479,9 @@ mod tests {
         file.write_all(bytes).unwrap();
         let mut matches = Vec::new();
         let rest = catch_up
-            .run(&file, 0..end as u64, |offset, line, m| {
-                matches.push((offset, line.to_vec(), m.index))
+            .run(&file, 0..end as u64, |found| {
+                let index = found.found.unwrap().index;
+                matches.push((found.offset, found.line.to_vec(), index))
             })
             .unwrap();
         (matches, rest)
@@ -432,6 +562,53 @@ mod tests {
             let set = &sets()[which];
             let catch_up = CatchUp::sized(set, read_bytes, parallel_min, max_held);
             prop_assert_eq!(caught_up(catch_up, &bytes, end), following(set, &bytes[..end]));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// An exact read counts every complete line and reports, as following would hand it
+        /// on, every line the hub's text of it (decoded, cut, masked) classifies.
+        #[test]
+        fn an_exact_read_reports_every_line_the_hub_would_match(
+            lines in proptest::collection::vec(line(), 0..120),
+            cut in 0usize..40,
+            which in 0usize..2,
+            read_bytes in 0usize..40_000,
+            parallel_min in 1u64..100_000,
+            max_held in 1usize..4_000,
+        ) {
+            let mut bytes = lines.concat();
+            bytes.truncate(bytes.len().saturating_sub(cut));
+            let set = &sets()[which];
+            let mut raw = Vec::new();
+            LineAssembler::new().push(&bytes, |line| raw.push(line));
+            let complete = raw.len() as u64;
+            let hub_matches: Vec<RawLine> = raw
+                .into_iter()
+                .filter(|line| {
+                    let (text, _) = line.clone().into_text();
+                    set.classify(&crate::mask::mask_meta_tokens(&text)).is_some()
+                })
+                .collect();
+
+            let mut file = tempfile::tempfile().unwrap();
+            file.write_all(&bytes).unwrap();
+            let mut catch_up = CatchUp::sized(set, read_bytes, parallel_min, max_held);
+            catch_up.exact = true;
+            let mut reported = Vec::new();
+            let caught = catch_up
+                .run_counted(&file, 0..bytes.len() as u64, |found| {
+                    reported.push(RawLine {
+                        bytes: found.line.to_vec(),
+                        dropped_bytes: found.dropped_bytes,
+                    })
+                })
+                .unwrap();
+            prop_assert_eq!(caught.lines, complete);
+            let missing: Vec<_> = hub_matches.iter().filter(|m| !reported.contains(m)).collect();
+            prop_assert!(missing.is_empty(), "not reported: {:?}", missing);
         }
     }
 

@@ -3,22 +3,38 @@
 use std::fs::Metadata;
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tokio::fs::File;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::{mpsc, watch};
 
-use super::SourceEvent;
+use super::catchup::{CaughtUp, catch_up_file};
 use super::change::{ChangeWatch, Wake};
 use super::emit::{Emitter, Stop, send};
-use super::fingerprint::Fingerprint;
-use super::line::{LineAssembler, MAX_LINE_BYTES};
+use super::fingerprint::{FINGERPRINT_BYTES, Fingerprint};
+use super::line::{LineAssembler, MAX_LINE_BYTES, RawLine};
+use super::{PatternSet, SourceEvent};
+use crate::engine::telemetry::MAX_LINES_PER_BATCH;
 
 /// Lines shown from an existing file when following starts.
 pub const TAIL_LINES: usize = 200;
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Reading backwards for the last lines stops here, so huge lines cannot make it unbounded.
 const MAX_TAIL_SCAN_BYTES: u64 = (TAIL_LINES * MAX_LINE_BYTES) as u64;
+
+/// Lines a catch-up read hands over at a time, from its blocking thread.
+const CATCH_UP_BATCH_LINES: usize = 1024;
+
+/// Catch-up reads of a plain-text file source: unread stretches of at least `min_bytes` are
+/// classified in the follower on both cores; the hub gets the matching lines, a count of the
+/// others, and the newest lines of the stretch one by one as ever.
+#[derive(Debug, Clone)]
+pub struct CatchUpSettings {
+    pub patterns: Arc<PatternSet>,
+    /// [`super::PARALLEL_MIN_BYTES`] in the daemon.
+    pub min_bytes: u64,
+}
 
 /// Identity of the file behind a path (device and inode on Unix).
 type FileId = Option<(u64, u64)>;
@@ -47,6 +63,7 @@ struct OpenFile {
 struct Follower {
     path: PathBuf,
     emitter: Emitter,
+    catch_up: Option<CatchUpSettings>,
     tx: mpsc::Sender<SourceEvent>,
     shutdown: watch::Receiver<bool>,
     open: Option<OpenFile>,
@@ -74,12 +91,14 @@ fn look(path: &Path) -> Option<Looked> {
 pub(crate) async fn follow_file(
     path: PathBuf,
     emitter: Emitter,
+    catch_up: Option<CatchUpSettings>,
     tx: mpsc::Sender<SourceEvent>,
     shutdown: watch::Receiver<bool>,
 ) {
     let mut follower = Follower {
         path: path.clone(),
         emitter,
+        catch_up,
         tx,
         shutdown,
         open: None,
@@ -226,6 +245,7 @@ impl Follower {
 
     /// Reads the open handle to its current end, sending every complete line.
     async fn read_available(&mut self) -> Result<(), Stop> {
+        self.catch_up_read().await?;
         let mut buf = vec![0; READ_CHUNK_BYTES];
         loop {
             let Some(open) = self.open.as_mut() else {
@@ -234,20 +254,115 @@ impl Follower {
             let n = match open.file.read(&mut buf).await {
                 Ok(0) => return Ok(()),
                 Ok(n) => n,
-                Err(e) => {
-                    self.open = None;
-                    return self.notice(format!("read error, reopening: {e}")).await;
-                }
+                Err(e) => return self.read_error(e.to_string()).await,
             };
-            open.offset += n as u64;
-            open.fingerprint.advance(&buf[..n]);
-            let mut events = Vec::new();
-            let emitter = &mut self.emitter;
-            self.lines.push(&buf[..n], |raw| {
-                emitter.line_events(raw, &mut |e| events.push(e))
-            });
+            self.consume(&buf[..n]).await?;
+        }
+    }
+
+    /// Hands on the lines completed by `bytes`, just read at the open file's offset.
+    async fn consume(&mut self, bytes: &[u8]) -> Result<(), Stop> {
+        if let Some(open) = self.open.as_mut() {
+            open.offset += bytes.len() as u64;
+            open.fingerprint.advance(bytes);
+        }
+        let mut events = Vec::new();
+        let emitter = &mut self.emitter;
+        self.lines.push(bytes, |raw| {
+            emitter.line_events(raw, &mut |e| events.push(e))
+        });
+        self.send_all(events).await
+    }
+
+    /// Reads on to the end of the held partial line, as an ordinary read would, leaving the
+    /// file at the next line's start; `false` when the file ends first (or cannot be read).
+    async fn finish_partial_line(&mut self) -> Result<bool, Stop> {
+        let mut buf = vec![0; READ_CHUNK_BYTES];
+        loop {
+            let Some(open) = self.open.as_mut() else {
+                return Ok(false);
+            };
+            let n = match open.file.read(&mut buf).await {
+                Ok(0) => return Ok(false),
+                Ok(n) => n,
+                Err(e) => return self.read_error(e.to_string()).await.map(|()| false),
+            };
+            let Some(newline) = memchr::memchr(b'\n', &buf[..n]) else {
+                self.consume(&buf[..n]).await?;
+                continue;
+            };
+            self.consume(&buf[..=newline]).await?;
+            let Some(open) = self.open.as_mut() else {
+                return Ok(false);
+            };
+            if let Err(e) = open.file.seek(SeekFrom::Start(open.offset)).await {
+                return self.read_error(e.to_string()).await.map(|()| false);
+            }
+            return Ok(true);
+        }
+    }
+
+    /// Classifies a long unread stretch (a burst, a file read from its start) on the
+    /// blocking pool and sends the hub its matching lines and a count of the rest. The
+    /// newest [`MAX_LINES_PER_BATCH`] lines, all a burst shows, are left to the ordinary read.
+    async fn catch_up_read(&mut self) -> Result<(), Stop> {
+        let (Some(settings), Some(open)) = (self.catch_up.clone(), self.open.as_mut()) else {
+            return Ok(());
+        };
+        let Ok(meta) = open.file.metadata().await else {
+            return Ok(());
+        };
+        if meta.len().saturating_sub(open.offset) < settings.min_bytes
+            || (self.lines.has_partial() && !self.finish_partial_line().await?)
+        {
+            return Ok(());
+        }
+        let Some(open) = self.open.as_mut() else {
+            return Ok(());
+        };
+        let Ok(file) = open.file.try_clone().await else {
+            return Ok(());
+        };
+        let file = file.into_std().await;
+        let start = open.offset;
+        let (lines_tx, mut lines_rx) = mpsc::channel(16);
+        let read = tokio::task::spawn_blocking(move || {
+            catch_up_blocking(&settings, &file, start..meta.len(), &lines_tx)
+        });
+        while let Some(batch) = lines_rx.recv().await {
+            let mut events = Vec::with_capacity(batch.len());
+            for raw in batch {
+                self.emitter.line_events(raw, &mut |e| events.push(e));
+            }
             self.send_all(events).await?;
         }
+        let done = match read.await {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => return self.read_error(e.to_string()).await,
+            Err(e) => return self.read_error(e.to_string()).await,
+        };
+        if done.unmatched > 0 {
+            let event = SourceEvent::Unmatched {
+                source: self.emitter.source.clone(),
+                lines: done.unmatched,
+            };
+            send(&self.tx, &mut self.shutdown, event).await?;
+        }
+        let Some(open) = self.open.as_mut() else {
+            return Ok(());
+        };
+        if let Err(e) = open.file.seek(SeekFrom::Start(done.offset)).await {
+            return self.read_error(e.to_string()).await;
+        }
+        open.offset = done.offset;
+        open.fingerprint.advance(&done.fingerprint);
+        Ok(())
+    }
+
+    /// As a failed read: the file is opened again.
+    async fn read_error(&mut self, error: String) -> Result<(), Stop> {
+        self.open = None;
+        self.notice(format!("read error, reopening: {error}")).await
     }
 
     async fn send_all(&mut self, events: Vec<SourceEvent>) -> Result<(), Stop> {
@@ -260,6 +375,98 @@ impl Follower {
     async fn notice(&mut self, message: impl Into<String>) -> Result<(), Stop> {
         let event = self.emitter.notice(message);
         send(&self.tx, &mut self.shutdown, event).await
+    }
+}
+
+/// What a catch-up read did: where following goes on, the lines it only counted, and the
+/// bytes before that offset (the fingerprint a line-by-line read would have kept).
+struct CatchUpDone {
+    offset: u64,
+    unmatched: u64,
+    fingerprint: Vec<u8>,
+}
+
+/// Catches up on the lines in `range` (from a line start) but the newest
+/// [`MAX_LINES_PER_BATCH`], sending the lines the hub must see in batches, in file order.
+fn catch_up_blocking(
+    settings: &CatchUpSettings,
+    file: &std::fs::File,
+    range: std::ops::Range<u64>,
+    lines_tx: &mpsc::Sender<Vec<RawLine>>,
+) -> std::io::Result<CatchUpDone> {
+    let end = newest_lines_start(file, range.clone(), MAX_LINES_PER_BATCH)?;
+    if end.saturating_sub(range.start) < settings.min_bytes {
+        return Ok(CatchUpDone {
+            offset: range.start,
+            unmatched: 0,
+            fingerprint: Vec::new(),
+        });
+    }
+    let (mut batch, mut reported, mut receiver_gone) = (Vec::new(), 0, false);
+    let caught: CaughtUp = catch_up_file(&settings.patterns, file, range.start..end, |_, raw| {
+        reported += 1;
+        batch.push(raw);
+        if batch.len() >= CATCH_UP_BATCH_LINES && !receiver_gone {
+            // The follower stopped: the rest of the read is not sent anywhere.
+            receiver_gone = lines_tx.blocking_send(std::mem::take(&mut batch)).is_err();
+        }
+    })?;
+    if !batch.is_empty() && !receiver_gone {
+        let _ = lines_tx.blocking_send(batch);
+    }
+    let from = caught.offset.saturating_sub(FINGERPRINT_BYTES as u64);
+    let mut fingerprint = vec![0; (caught.offset - from) as usize];
+    read_exact_at(file, &mut fingerprint, from)?;
+    Ok(CatchUpDone {
+        offset: caught.offset,
+        unmatched: caught.lines - reported,
+        fingerprint,
+    })
+}
+
+/// Start of the newest `lines` complete lines in `range`, or its start when it holds fewer.
+fn newest_lines_start(
+    file: &std::fs::File,
+    range: std::ops::Range<u64>,
+    lines: usize,
+) -> std::io::Result<u64> {
+    let mut block = vec![0; READ_CHUNK_BYTES];
+    let mut end = range.end;
+    // The newest lines end at newlines 1 to `lines` from the end; the next one precedes them.
+    let mut newlines = 0;
+    while end > range.start {
+        let start = end.saturating_sub(READ_CHUNK_BYTES as u64).max(range.start);
+        let chunk = &mut block[..(end - start) as usize];
+        read_exact_at(file, chunk, start)?;
+        for i in memchr::memrchr_iter(b'\n', chunk) {
+            newlines += 1;
+            if newlines > lines {
+                return Ok(start + i as u64 + 1);
+            }
+        }
+        end = start;
+    }
+    Ok(range.start)
+}
+
+fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    return std::os::unix::fs::FileExt::read_exact_at(file, buf, offset);
+    #[cfg(windows)]
+    {
+        let mut done = 0;
+        while done < buf.len() {
+            let n = std::os::windows::fs::FileExt::seek_read(
+                file,
+                &mut buf[done..],
+                offset + done as u64,
+            )?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            done += n;
+        }
+        Ok(())
     }
 }
 
@@ -353,12 +560,21 @@ mod tests {
     use crate::config::LogFormat;
 
     fn follower(path: PathBuf) -> (Follower, mpsc::Receiver<SourceEvent>, watch::Sender<bool>) {
-        let (tx, rx) = mpsc::channel(1024);
+        follower_with(path, None, 1024)
+    }
+
+    fn follower_with(
+        path: PathBuf,
+        catch_up: Option<CatchUpSettings>,
+        capacity: usize,
+    ) -> (Follower, mpsc::Receiver<SourceEvent>, watch::Sender<bool>) {
+        let (tx, rx) = mpsc::channel(capacity);
         let (stop, shutdown) = watch::channel(false);
         let follower = Follower {
             change: ChangeWatch::new(&path),
             path,
             emitter: Emitter::new("app", LogFormat::Plain),
+            catch_up,
             tx,
             shutdown,
             open: None,
@@ -375,7 +591,7 @@ mod tests {
             match event {
                 SourceEvent::Line(line) => lines.push(line.text),
                 SourceEvent::Notice { message, .. } => notices.push(message),
-                SourceEvent::Status(_) => {}
+                SourceEvent::Status(_) | SourceEvent::Unmatched { .. } => {}
             }
         }
         (lines, notices)
@@ -428,5 +644,143 @@ mod tests {
         let (lines, notices) = drain(&mut rx);
         assert_eq!(lines.len(), 101);
         assert!(notices.is_empty(), "{notices:?}");
+    }
+
+    /// The default patterns and two that only the hub's text of a line can match: `…` (a
+    /// masked token, a cut line's marker) and U+FFFD (invalid UTF-8 decoded).
+    fn patterns() -> PatternSet {
+        let mut defs = crate::engine::telemetry::logs::default_patterns();
+        for (name, regex) in [("ellipsis", "…"), ("replacement", "\u{FFFD}")] {
+            defs.push(crate::config::PatternDef {
+                name: name.into(),
+                regex: regex.into(),
+                level: crate::config::PatternLevel::Warn,
+                role: None,
+            });
+        }
+        PatternSet::from_patterns(defs).unwrap()
+    }
+
+    /// A burst of every kind of line: matches, plain traffic, CRLF, a Meta token, invalid
+    /// UTF-8, lines past the cap and past a read buffer.
+    fn burst(lines: usize, seed: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in 0..lines {
+            let n = i + seed;
+            match n % 11 {
+                0 => out.extend_from_slice(format!("{n} Message sent to 1555\n").as_bytes()),
+                1 => out.extend_from_slice(
+                    format!("{n} Failed to send WhatsApp message: (#131047) re-engage\r\n")
+                        .as_bytes(),
+                ),
+                2 => out.extend_from_slice(
+                    format!("{n} using EAABwzLixnjYBO{n:0>20}ZDZD for the call\n").as_bytes(),
+                ),
+                3 => {
+                    out.extend_from_slice(format!("{n} bad ").as_bytes());
+                    out.extend_from_slice(b"\xff byte\n");
+                }
+                4 if n.is_multiple_of(7) => {
+                    let len = [MAX_LINE_BYTES - 1, MAX_LINE_BYTES, MAX_LINE_BYTES + 1][n % 3];
+                    let mut line = format!("{n} long ").into_bytes();
+                    line.resize(len, b'-');
+                    out.extend_from_slice(&line);
+                    out.extend_from_slice(if n.is_multiple_of(2) { b"\r\n" } else { b"\n" });
+                }
+                5 if n.is_multiple_of(13) => {
+                    out.extend_from_slice(b"Message sent ");
+                    out.resize(out.len() + 5 * READ_CHUNK_BYTES, b'=');
+                    out.push(b'\n');
+                }
+                _ => out.extend_from_slice(
+                    format!("{n} {{\"message\":\"request completed\",\"status\":200}}\n")
+                        .as_bytes(),
+                ),
+            }
+        }
+        out
+    }
+
+    /// Follows a file through two bursts (the first ending in a partial line) and feeds
+    /// everything to a hub: its snapshot, last line batch and how many events carried lines.
+    async fn through_hub(
+        catch_up: Option<CatchUpSettings>,
+    ) -> (
+        crate::engine::telemetry::types::TelemetrySnapshot,
+        Vec<String>,
+        u64,
+        usize,
+    ) {
+        use crate::engine::EngineEvent;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let mut first = burst(4000, 0);
+        first.extend_from_slice(b"partial Message");
+        std::fs::write(&path, &first).unwrap();
+        let (mut follower, mut rx, _stop) = follower_with(path.clone(), catch_up, 1 << 20);
+        follower.poll().await.unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(b" sent, completed\n").unwrap();
+        file.write_all(&burst(3000, 5)).unwrap();
+        drop(file);
+        follower.poll().await.unwrap();
+
+        let (events_tx, mut events) = mpsc::unbounded_channel();
+        let mut hub = crate::engine::telemetry::TelemetryHub::new(
+            patterns(),
+            events_tx,
+            crate::engine::Clock::System,
+            None,
+            Vec::new(),
+            std::collections::HashMap::new(),
+        );
+        let mut line_events = 0;
+        while let Ok(event) = rx.try_recv() {
+            line_events += usize::from(matches!(event, SourceEvent::Line(_)));
+            hub.on_source_event(event);
+        }
+        hub.flush_lines();
+        let Ok(EngineEvent::LogLines { lines, skipped }) = events.try_recv() else {
+            panic!("no line batch");
+        };
+        let shown = lines
+            .iter()
+            .map(|l| format!("{} {:?} {:?} {}", l.text, l.pattern, l.level, l.truncated))
+            .collect();
+        let snapshot = hub.snapshot(chrono::Utc::now());
+        (snapshot, shown, skipped, line_events)
+    }
+
+    #[tokio::test]
+    async fn a_catch_up_read_gives_the_hub_what_reading_line_by_line_does() {
+        let settings = CatchUpSettings {
+            patterns: Arc::new(patterns()),
+            min_bytes: 64 * 1024,
+        };
+        let (caught, caught_shown, caught_skipped, caught_lines) =
+            through_hub(Some(settings)).await;
+        let (read, read_shown, read_skipped, read_lines) = through_hub(None).await;
+        assert_eq!(caught.totals, read.totals);
+        assert_eq!(caught.patterns, read.patterns);
+        assert_eq!(caught.levels_1h, read.levels_1h);
+        assert_eq!(caught.delivery, read.delivery);
+        assert_eq!(caught.top_failures, read.top_failures);
+        assert_eq!(caught_shown, read_shown);
+        assert_eq!(caught_skipped, read_skipped);
+        // Every line is counted, and the patterns only the hub's text matches did match.
+        assert_eq!(read_lines, 7001);
+        let total: u64 = read.totals.log_lines.iter().map(|l| l.count).sum();
+        assert_eq!(total, 7001);
+        for name in ["ellipsis", "replacement", "message-sent", "message-failed"] {
+            let row = read.patterns.iter().find(|p| p.name == name).unwrap();
+            assert!(row.last_15m > 0, "{name}: {row:?}");
+        }
+        assert!(
+            caught_lines < read_lines / 2,
+            "the catch-up read sent {caught_lines} of {read_lines} lines one by one"
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! [`PatternCounts`] and feeds webhook statuses through a [`StatusTracker`].
 
 mod catchup;
+mod catchup_exact;
 mod change;
 mod command;
 mod counts;
@@ -28,7 +29,7 @@ pub use catchup::{PARALLEL_MIN_BYTES, classify_file};
 pub use change::{POLL_INTERVAL, SAFETY_POLL_INTERVAL};
 pub use command::{FIRST_RESTART_DELAY, MAX_QUEUED_EVENTS, MAX_RESTART_DELAY, STABLE_RUN};
 pub use counts::{DEFAULT_RECENT_MATCHES, PatternCounts, RecentMatch};
-pub use file::TAIL_LINES;
+pub use file::{CatchUpSettings, TAIL_LINES};
 pub use line::{LineAssembler, LogLine, MAX_LINE_BYTES, RawLine};
 pub use patterns::{Match, PatternError, PatternSet, default_patterns};
 pub use pricing::{Pricing, PricingCategory};
@@ -41,6 +42,12 @@ pub use webhook::{DeliveryStatus, StatusError, WebhookStatus, parse_webhook_line
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceEvent {
     Line(LogLine),
+    /// Complete lines of a catch-up read that matched no pattern, counted but not sent one by
+    /// one: none of them is among the newest lines a burst shows (those come as `Line`s).
+    Unmatched {
+        source: String,
+        lines: u64,
+    },
     /// A message status from a `webhook-json` source (sent after its line).
     Status(WebhookStatus),
     /// Something about the source itself: rotated, truncated, missing, appeared, command
@@ -62,6 +69,17 @@ pub fn spawn_sources(
     tx: mpsc::Sender<SourceEvent>,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
+    spawn_sources_with(sources, None, tx, shutdown)
+}
+
+/// [`spawn_sources`] whose plain-text file sources classify long catch-up reads themselves
+/// (on both cores) when `catch_up` is given, sending matching lines and a count of the rest.
+pub fn spawn_sources_with(
+    sources: &[LogSourceSettings],
+    catch_up: Option<CatchUpSettings>,
+    tx: mpsc::Sender<SourceEvent>,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
     sources
         .iter()
         .map(|source| {
@@ -69,7 +87,12 @@ pub fn spawn_sources(
             let (tx, shutdown) = (tx.clone(), shutdown.clone());
             match &source.input {
                 LogInput::File(path) => {
-                    tokio::spawn(file::follow_file(path.clone(), emitter, tx, shutdown))
+                    // Webhook payloads must each be parsed for their statuses.
+                    let catch_up = catch_up
+                        .clone()
+                        .filter(|_| source.format != crate::config::LogFormat::WebhookJson);
+                    let follow = file::follow_file(path.clone(), emitter, catch_up, tx, shutdown);
+                    tokio::spawn(follow)
                 }
                 LogInput::Command(argv) => {
                     tokio::spawn(command::run_command(argv.clone(), emitter, tx, shutdown))
