@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use super::*;
+use crate::config::PatternLevel;
 use crate::engine::telemetry::logs::{LogLine, default_patterns, parse_webhook_line};
-use crate::engine::telemetry::types::TelemetryTotals;
+use crate::engine::telemetry::types::{TelemetrySnapshot, TelemetryTotals};
 
 fn hub(
     phone_accounts: HashMap<String, String>,
