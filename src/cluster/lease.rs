@@ -90,19 +90,7 @@ async fn keep_alive(inner: Arc<Inner>, account: String, value: String) {
     loop {
         tokio::time::sleep(every).await;
         let key = inner.keys.lease(&account);
-        let script = &inner.scripts.extend;
-        let value = value.as_str();
-        let extended: Result<u64, CoordError> = inner
-            .conn
-            .run(|mut conn| async move {
-                script
-                    .key(key)
-                    .arg(value)
-                    .arg(ttl_ms)
-                    .invoke_async(&mut conn)
-                    .await
-            })
-            .await;
+        let extended = extend(&inner.conn, &inner.scripts.extend, key, &value, ttl_ms).await;
         match extended {
             Ok(1) => {}
             Ok(_) => {
@@ -113,6 +101,26 @@ async fn keep_alive(inner: Arc<Inner>, account: String, value: String) {
             Err(_) => {}
         }
     }
+}
+
+/// Extends the lease at `key` to `ttl_ms` from now if `value` still holds it: 1 when it did,
+/// 0 when it is gone. The refresh lease and the relay's per-destination leases share it.
+pub(crate) async fn extend(
+    conn: &super::conn::Connection,
+    script: &redis::Script,
+    key: String,
+    value: &str,
+    ttl_ms: u64,
+) -> Result<u64, CoordError> {
+    conn.run(|mut conn| async move {
+        script
+            .key(key)
+            .arg(value)
+            .arg(ttl_ms)
+            .invoke_async(&mut conn)
+            .await
+    })
+    .await
 }
 
 /// Releases the lease when the refresh is done.

@@ -10,7 +10,7 @@
 
 mod background;
 pub(crate) mod conn;
-mod lease;
+pub(crate) mod lease;
 mod record;
 mod remote;
 pub(crate) mod scripts;

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::QueueError;
 use super::redis_queue::Inner;
 use crate::cluster::conn::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
+use crate::cluster::lease::extend;
 use crate::cluster::scripts::{EXTEND, RELEASE};
 use crate::engine::coordinator::CoordError;
 
@@ -170,21 +171,11 @@ async fn hold(inner: &Inner, destination: &str, value: &str, every: Duration) {
     let ttl_ms = u64::try_from(inner.lease_time.as_millis()).unwrap_or(u64::MAX);
     let mut renewed_at = Instant::now();
     let give_up_after = inner.lease_time.saturating_sub(every);
+    let script = Script::new(EXTEND);
     loop {
         tokio::time::sleep(every).await;
         let key = inner.keys.lease(destination);
-        let script = Script::new(EXTEND);
-        let extended: Result<u64, CoordError> = inner
-            .conn
-            .run(|mut conn| async move {
-                script
-                    .key(key)
-                    .arg(value)
-                    .arg(ttl_ms)
-                    .invoke_async(&mut conn)
-                    .await
-            })
-            .await;
+        let extended = extend(&inner.conn, &script, key, value, ttl_ms).await;
         match extended {
             Ok(1) => renewed_at = Instant::now(),
             Ok(_) => return,
