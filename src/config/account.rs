@@ -5,7 +5,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use toml::de::{DeTable, DeValue};
+use toml::de::DeTable;
 
 use super::issues::Invalid;
 use super::reader::Ctx;
@@ -179,13 +179,8 @@ fn on_refresh_env(ctx: &mut Ctx<'_>, table: &DeTable<'_>) -> Vec<String> {
     let Some(item) = table.get("on-refresh-env") else {
         return Vec::new();
     };
-    let names: Option<Vec<String>> = match item.get_ref() {
-        DeValue::Array(array) => array
-            .iter()
-            .map(|element| element.get_ref().as_str().map(str::to_string))
-            .collect(),
-        _ => None,
-    };
+    let names: Option<Vec<String>> = super::reader::string_array(item)
+        .map(|names| names.into_iter().map(str::to_string).collect());
     let bad = match &names {
         None => Some("not an array of strings".to_string()),
         Some(names) => names

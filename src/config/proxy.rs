@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use toml::de::{DeTable, DeValue};
+use toml::de::DeTable;
 
 use super::issues::Invalid;
 use super::reader::Ctx;
@@ -86,13 +86,8 @@ fn allow_list(ctx: &mut Ctx<'_>, table: &DeTable<'_>) -> Vec<String> {
     let Some(item) = table.get("allow") else {
         return Vec::new();
     };
-    let patterns: Option<Vec<String>> = match item.get_ref() {
-        DeValue::Array(array) => array
-            .iter()
-            .map(|e| e.get_ref().as_str().map(|s| s.trim().to_string()))
-            .collect(),
-        _ => None,
-    };
+    let patterns: Option<Vec<String>> = super::reader::string_array(item)
+        .map(|strings| strings.iter().map(|s| s.trim().to_string()).collect());
     match patterns {
         Some(patterns) if patterns.iter().all(|p| p.starts_with('/') && p.len() > 1) => patterns,
         _ => {

@@ -36,6 +36,15 @@ pub(crate) struct Ctx<'a> {
 }
 
 /// The full dotted name of `key` inside the table at `path`.
+/// The strings of an array item, as written; `None` when it is not an array or holds
+/// anything but strings.
+pub(crate) fn string_array<'i>(item: &'i Item<'_>) -> Option<Vec<&'i str>> {
+    match item.get_ref() {
+        DeValue::Array(array) => array.iter().map(|e| e.get_ref().as_str()).collect(),
+        _ => None,
+    }
+}
+
 pub(crate) fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
@@ -251,13 +260,8 @@ impl<'a> Ctx<'a> {
         const EXPECTED: &str =
             "a non-empty array of strings, program first, e.g. [\"/usr/bin/env\", \"arg\"]";
         let item = table.get(key)?;
-        let strings: Option<Vec<String>> = match item.get_ref() {
-            DeValue::Array(array) => array
-                .iter()
-                .map(|element| element.get_ref().as_str().map(str::to_string))
-                .collect(),
-            _ => None,
-        };
+        let strings: Option<Vec<String>> =
+            string_array(item).map(|strings| strings.into_iter().map(str::to_string).collect());
         match strings {
             Some(argv)
                 if argv

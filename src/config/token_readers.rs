@@ -5,7 +5,7 @@
 use std::ops::Range;
 
 use secrecy::{ExposeSecret, SecretString};
-use toml::de::{DeTable, DeValue};
+use toml::de::DeTable;
 
 use super::issues::Invalid;
 use super::reader::{Ctx, join};
@@ -177,13 +177,8 @@ fn reader_accounts(
     accounts: &[String],
 ) -> Option<Vec<String>> {
     let item = entry.get("accounts")?;
-    let names: Option<Vec<String>> = match item.get_ref() {
-        DeValue::Array(array) => array
-            .iter()
-            .map(|e| e.get_ref().as_str().map(|s| s.trim().to_string()))
-            .collect(),
-        _ => None,
-    };
+    let names: Option<Vec<String>> = super::reader::string_array(item)
+        .map(|strings| strings.iter().map(|s| s.trim().to_string()).collect());
     let Some(names) = names else {
         let shown = Some(ctx.shown(item));
         let invalid = Invalid::new(

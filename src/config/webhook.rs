@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use secrecy::SecretString;
-use toml::de::{DeTable, DeValue};
+use toml::de::DeTable;
 
 use super::issues::Invalid;
 use super::proxy::listen_on;
@@ -253,13 +253,8 @@ fn account_names(ctx: &mut Ctx<'_>, table: &DeTable<'_>, path: &str) -> Vec<Stri
     let Some(item) = table.get("accounts") else {
         return Vec::new();
     };
-    let names: Option<Vec<String>> = match item.get_ref() {
-        DeValue::Array(array) => array
-            .iter()
-            .map(|e| e.get_ref().as_str().map(|s| s.trim().to_string()))
-            .collect(),
-        _ => None,
-    };
+    let names: Option<Vec<String>> = super::reader::string_array(item)
+        .map(|strings| strings.iter().map(|s| s.trim().to_string()).collect());
     match names {
         Some(names) if names.iter().all(|n| !n.is_empty()) => names,
         _ => {
