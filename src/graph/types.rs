@@ -295,6 +295,16 @@ struct MessageWire {
     message_status: Option<String>,
 }
 
+impl SendResult {
+    /// The body of a send Meta accepted, read as the client reads it (the proxy's view of the
+    /// application's own sends); `None` when it is not one.
+    pub fn from_json(body: &[u8]) -> Option<Self> {
+        serde_json::from_slice::<SendWire>(body)
+            .ok()
+            .map(Self::from)
+    }
+}
+
 impl From<SendWire> for SendResult {
     fn from(wire: SendWire) -> Self {
         let message = wire.messages.into_iter().next();

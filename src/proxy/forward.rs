@@ -167,22 +167,11 @@ async fn forward(
     Ok((answer.into_response(), Some(account), outcome))
 }
 
-/// `messages[0].id` of Meta's answer to an accepted send, the wamid its status webhooks name.
+/// `messages[0].id` of Meta's answer to an accepted send, the wamid its status webhooks name,
+/// read as the Graph client reads a send's answer.
 fn sent_wamid(body: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Sent {
-        #[serde(default)]
-        messages: Vec<SentMessage>,
-    }
-    #[derive(serde::Deserialize)]
-    struct SentMessage {
-        id: Option<String>,
-    }
-    let sent: Sent = serde_json::from_slice(body).ok()?;
-    sent.messages
-        .into_iter()
-        .next()?
-        .id
+    crate::graph::SendResult::from_json(body)?
+        .message_id
         .filter(|id| !id.is_empty() && id.len() <= MAX_WAMID_BYTES)
 }
 
