@@ -5,7 +5,7 @@
 //! The report itself (its rules, its words) lives in [`crate::report`]; this is the command:
 //! run the engine once, print, exit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -127,7 +127,7 @@ pub async fn inspect_all(settings: &Settings) -> anyhow::Result<CheckReport> {
 }
 
 type Collected = (
-    HashMap<String, AccountSnapshot>,
+    HashMap<String, Box<AccountSnapshot>>,
     HashMap<String, PhoneSnapshot>,
     Option<ClusterStatus>,
 );
@@ -141,19 +141,17 @@ async fn collect(
     wait_for_cluster: bool,
     limit: Duration,
 ) -> Collected {
-    let mut latest: HashMap<String, AccountSnapshot> = HashMap::new();
-    let mut phones: HashMap<String, PhoneSnapshot> = HashMap::new();
+    let mut latest: HashMap<String, Box<AccountSnapshot>> = HashMap::with_capacity(names.len());
+    let mut phones: HashMap<String, PhoneSnapshot> = HashMap::with_capacity(names.len());
     let mut cluster: Option<ClusterStatus> = None;
     let mut deadline = tokio::time::Instant::now() + limit;
-    let accounts_done = |latest: &HashMap<String, AccountSnapshot>,
-                         phones: &HashMap<String, PhoneSnapshot>| {
-        names
-            .iter()
-            .all(|n| latest.get(n).is_some_and(AccountSnapshot::settled) && phones.contains_key(n))
-    };
+    // The accounts still waited for, each looked at again only when an event about it comes:
+    // asking every account after every event was quadratic (seconds at 10,000 accounts).
+    let configured: HashSet<&str> = names.iter().map(String::as_str).collect();
+    let mut waiting = configured.clone();
     let mut graced = false;
     loop {
-        if accounts_done(&latest, &phones) {
+        if waiting.is_empty() {
             if !wait_for_cluster || cluster.is_some() {
                 break;
             }
@@ -162,16 +160,31 @@ async fn collect(
                 deadline = deadline.min(tokio::time::Instant::now() + CLUSTER_GRACE);
             }
         }
-        match tokio::time::timeout_at(deadline, events.recv()).await {
+        let account = match tokio::time::timeout_at(deadline, events.recv()).await {
             Ok(Some(EngineEvent::Account(snapshot))) => {
-                latest.insert(snapshot.name.clone(), *snapshot);
+                let name = snapshot.name.clone();
+                latest.insert(name.clone(), snapshot);
+                name
             }
             Ok(Some(EngineEvent::Phone(phone))) => {
-                phones.insert(phone.account.clone(), *phone);
+                let name = phone.account.clone();
+                phones.insert(name.clone(), *phone);
+                name
             }
-            Ok(Some(EngineEvent::Cluster(status))) => cluster = Some(*status),
-            Ok(Some(_)) => {}
+            Ok(Some(EngineEvent::Cluster(status))) => {
+                cluster = Some(*status);
+                continue;
+            }
+            Ok(Some(_)) => continue,
             Ok(None) | Err(_) => break,
+        };
+        if let Some(&name) = configured.get(account.as_str()) {
+            let done = latest.get(name).is_some_and(|s| s.settled()) && phones.contains_key(name);
+            if done {
+                waiting.remove(name);
+            } else {
+                waiting.insert(name);
+            }
         }
     }
     (latest, phones, cluster)

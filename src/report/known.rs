@@ -30,7 +30,7 @@ const HOUR_SECS: i64 = 3600;
 /// What is known about the accounts when a report is made, by `check` or by a running
 /// daemon's `/status`.
 pub struct Known<'a> {
-    pub latest: &'a HashMap<String, AccountSnapshot>,
+    pub latest: &'a HashMap<String, Box<AccountSnapshot>>,
     pub phones: &'a HashMap<String, PhoneSnapshot>,
     /// Refresh and send rows: the last refresh of each account, and the last hour's sends.
     pub history: &'a [HistoryEntry],
@@ -65,7 +65,7 @@ pub fn build_report(settings: &Settings, known: &Known<'_>, now: DateTime<Utc>) 
             let snapshot = known
                 .latest
                 .get(name)
-                .cloned()
+                .map(|snapshot| (**snapshot).clone())
                 .unwrap_or_else(|| AccountSnapshot::new(name));
             let extras = Extras {
                 refresh_failing: last_refresh_failed(known.history, name),

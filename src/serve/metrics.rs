@@ -162,9 +162,14 @@ pub struct Metrics {
     /// Cumulative totals already added to the counters fed from totals, so that each new
     /// snapshot adds only its growth.
     counted: Counted,
-    /// The last rendering of each format, until something changes: an idle daemon scraped
-    /// every second encodes nothing.
-    cached: [Option<Bytes>; 4],
+    /// The last gzip rendering of each format, until something changes: an idle daemon
+    /// scraped every second (Prometheus asks for gzip) encodes nothing. A plain rendering is
+    /// not kept: it is ten times the size (2.4 MB at 1,000 accounts), and plain scrapes are a
+    /// person with curl.
+    cached: [Option<Bytes>; 2],
+    /// The length of the last plain rendering: the next one starts with that much room, so
+    /// it is written once instead of through every doubling of its buffer.
+    last_len: usize,
 }
 
 #[derive(Default)]
@@ -199,7 +204,8 @@ impl Metrics {
             webhook: None,
             undelivered: None,
             counted: Counted::default(),
-            cached: [None, None, None, None],
+            cached: [None, None],
+            last_len: 0,
         };
         let mut registry = Registry::default();
         metrics.register(&mut registry);
@@ -309,7 +315,7 @@ impl Metrics {
                 .observe(status),
             _ => return,
         }
-        self.cached = [None, None, None, None];
+        self.cached = [None, None];
     }
 
     /// Brings the Graph request counters up to date with the client's totals.
@@ -323,7 +329,7 @@ impl Metrics {
             grew |= add_growth(&self.graph_requests, &mut self.counted.graph, labels, total);
         }
         if grew {
-            self.cached = [None, None, None, None];
+            self.cached = [None, None];
         }
     }
 
@@ -345,7 +351,7 @@ impl Metrics {
             "When Meta stops serving the configured Graph API version (unix seconds; calls are then served by a newer version without an error)",
             gauge,
         );
-        self.cached = [None, None, None, None];
+        self.cached = [None, None];
     }
 
     /// Brings the webhook relay's families up to date (registered at the first call). The
@@ -356,65 +362,58 @@ impl Metrics {
                 super::webhook_metrics::WebhookMetrics::register(&mut self.registry)
             })
             .update(stats);
-        self.cached = [None, None, None, None];
+        self.cached = [None, None];
     }
 
     /// Registers families kept outside these metrics (the token endpoint's, which its
     /// handlers count into), rendered with the rest.
     pub fn register_outside(&mut self, register: impl FnOnce(&mut Registry)) {
         register(&mut self.registry);
-        self.cached = [None, None, None, None];
+        self.cached = [None, None];
     }
 
     /// Families registered with [`Self::register_outside`] changed: encode again.
     pub fn outside_changed(&mut self) {
-        self.cached = [None, None, None, None];
+        self.cached = [None, None];
     }
 
     /// The exposition gzip-compressed, as Prometheus asks for it: at 1,000 accounts a tenth
     /// of the plain size. Compressed again only after a change.
     pub fn render_gzip(&mut self, format: Format) -> Result<Bytes, std::fmt::Error> {
-        let slot = 2 + format as usize;
+        let slot = format as usize;
         if let Some(cached) = &self.cached[slot] {
             return Ok(cached.clone());
         }
-        // A scraper asking for gzip does not need the plain text kept beside it.
-        let plain = match &self.cached[format as usize] {
-            Some(plain) => plain.clone(),
-            None => self.encode(format)?,
-        };
+        let plain = self.encode(format)?;
         let mut encoder = flate2::write::GzEncoder::new(
             Vec::with_capacity(plain.len() / 8),
             flate2::Compression::fast(),
         );
         // Writing to a Vec cannot fail; an error here would be an encoder bug.
         std::io::Write::write_all(&mut encoder, &plain).map_err(|_| std::fmt::Error)?;
-        let bytes = Bytes::from(encoder.finish().map_err(|_| std::fmt::Error)?);
+        drop(plain);
+        let mut compressed = encoder.finish().map_err(|_| std::fmt::Error)?;
+        compressed.shrink_to_fit();
+        let bytes = Bytes::from(compressed);
         self.cached[slot] = Some(bytes.clone());
         Ok(bytes)
     }
 
-    /// The whole exposition, encoded again only after a change.
+    /// The whole exposition as plain text, encoded at each call (see `cached`).
     pub fn render(&mut self, format: Format) -> Result<Bytes, std::fmt::Error> {
-        let slot = format as usize;
-        if let Some(cached) = &self.cached[slot] {
-            return Ok(cached.clone());
-        }
-        let bytes = self.encode(format)?;
-        self.cached[slot] = Some(bytes.clone());
-        Ok(bytes)
+        self.encode(format)
     }
 
-    /// The exposition as it stands, in memory no larger than its text: the `String` grew by
-    /// doubling, and a kept rendering would otherwise hold up to twice its length (1.6 MB at
-    /// 1,000 accounts).
-    fn encode(&self, format: Format) -> Result<Bytes, std::fmt::Error> {
-        let mut out = String::with_capacity(256 * 1024);
+    /// The exposition as it stands, in memory no larger than its text.
+    fn encode(&mut self, format: Format) -> Result<Bytes, std::fmt::Error> {
+        let room = (self.last_len + self.last_len / 16).max(256 * 1024);
+        let mut out = String::with_capacity(room);
         match format {
             Format::PrometheusText => prometheus_text::encode(&mut out, &self.registry)?,
             Format::OpenMetrics => text::encode(&mut out, &self.registry)?,
         }
         out.shrink_to_fit();
+        self.last_len = out.len();
         Ok(Bytes::from(out))
     }
 
