@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use super::account_delivery::AccountDelivery;
 use super::delivery::{DeliverySource, DeliveryWindows};
 use super::failure_bursts::BurstWatch;
+use super::line_pacing::LinePacing;
 use super::logs::{PatternCounts, PatternSet, SourceEvent, StatusOutcome, StatusTracker};
 use super::totals::Totals;
 use super::types::{ClassifiedLine, MessageSource};
@@ -27,8 +28,6 @@ use crate::graph::DataPoint;
 
 /// Lines forwarded per batch; older lines of a burst are only counted.
 pub const MAX_LINES_PER_BATCH: usize = 500;
-/// Lines wait at most this long before they are forwarded.
-const LINE_BATCH_DELAY: Duration = Duration::from_millis(100);
 /// Snapshots are sent at most this often.
 const SNAPSHOT_MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// Even without news, a snapshot is re-sent this often so windows age visibly.
@@ -181,7 +180,7 @@ impl TelemetryHub {
         mut sources: mpsc::Receiver<SourceEvent>,
         mut inputs: mpsc::UnboundedReceiver<TelemetryInput>,
     ) {
-        let mut flush_at: Option<Instant> = None;
+        let mut pacing = LinePacing::new();
         let mut last_snapshot = Instant::now() - SNAPSHOT_MIN_INTERVAL;
         let (mut sources_open, mut inputs_open) = (true, true);
         while sources_open || inputs_open {
@@ -192,12 +191,19 @@ impl TelemetryHub {
             } else {
                 last_snapshot + SNAPSHOT_REFRESH_INTERVAL
             };
-            let wake = flush_at.map_or(next_snapshot, |f| f.min(next_snapshot));
+            let wake = pacing.due().map_or(next_snapshot, |f| f.min(next_snapshot));
             tokio::select! {
                 event = sources.recv(), if sources_open => match event {
                     Some(event) => {
                         self.on_source_event(event);
-                        flush_at.get_or_insert_with(|| Instant::now() + LINE_BATCH_DELAY);
+                        // What came with it (one read of a file) goes in the same batch.
+                        for _ in 0..MAX_LINES_PER_BATCH {
+                            let Ok(event) = sources.try_recv() else { break };
+                            self.on_source_event(event);
+                        }
+                        if pacing.lines_arrived(Instant::now()) {
+                            pacing.flushed(Instant::now(), self.flush_lines());
+                        }
                     }
                     None => sources_open = false,
                 },
@@ -206,14 +212,12 @@ impl TelemetryHub {
                     None => inputs_open = false,
                 },
                 () = tokio::time::sleep_until(wake) => {
-                    if flush_at.is_some_and(|f| f <= Instant::now()) {
-                        self.flush_lines();
-                        flush_at = None;
+                    if pacing.due().is_some_and(|due| due <= Instant::now()) {
+                        pacing.flushed(Instant::now(), self.flush_lines());
                     }
                     if Instant::now() >= next_snapshot {
                         // Lines that went into the counts reach clients before the counts do.
-                        self.flush_lines();
-                        flush_at = None;
+                        pacing.flushed(Instant::now(), self.flush_lines());
                         self.send_snapshot();
                         last_snapshot = Instant::now();
                     }
@@ -400,13 +404,15 @@ impl TelemetryHub {
         }
     }
 
-    pub(crate) fn flush_lines(&mut self) {
+    /// Forwards the waiting lines; false when there were none.
+    pub(crate) fn flush_lines(&mut self) -> bool {
         if self.pending.is_empty() {
-            return;
+            return false;
         }
         let lines: Vec<ClassifiedLine> = self.pending.drain(..).collect();
         let skipped = std::mem::take(&mut self.skipped);
         let _ = self.events.send(EngineEvent::LogLines { lines, skipped });
+        true
     }
 
     fn send_snapshot(&mut self) {

@@ -15,6 +15,7 @@ pub mod failure_bursts;
 pub mod health;
 mod health_rounds;
 mod hub;
+mod line_pacing;
 pub mod logs;
 mod phone_reads;
 mod totals;
