@@ -11,8 +11,8 @@
 //! Files: `route.rs` (which account, allowed or not; pure), `scrub.rs` (credentials out; pure),
 //! `json_keys.rs` (a JSON body's top-level keys, read without building it), `body.rs` (buffer
 //! for retry or stream), `forward.rs` (one request), `reply.rs` (the proxy's own error
-//! answers), `usage_memo.rs` (the usage headers, parsed when they change), `listen.rs` (TCP
-//! and Unix sockets).
+//! answers), `usage_memo.rs` (the usage headers, parsed when they change), `target.rs` (the
+//! upstream URL and headers), `upstream.rs` (the HTTP client to the Graph API).
 
 mod body;
 mod forward;
@@ -20,6 +20,8 @@ mod json_keys;
 mod reply;
 pub mod route;
 pub mod scrub;
+mod target;
+mod upstream;
 mod usage_memo;
 
 use std::collections::HashMap;
@@ -50,10 +52,11 @@ pub struct Inner {
     broker: TokenBroker,
     accounts: Vec<AccountIds>,
     allow: Vec<String>,
-    /// `[graph] base-url`, parsed once: a request's URL is this with its path and query set.
-    graph_base: reqwest::Url,
+    /// `[graph] base-url` as `scheme://host[:port][/path]`, parsed once: a request's URL is
+    /// this with its path and query appended.
+    graph_base: String,
     usage: usage_memo::UsageMemo,
-    http: reqwest::Client,
+    upstream: upstream::Upstream,
     client_token: BearerCheck,
     permits: HashMap<String, Arc<Semaphore>>,
     max_concurrent: usize,
@@ -72,15 +75,13 @@ impl std::ops::Deref for Proxy {
 impl Proxy {
     pub fn new(settings: &Settings, broker: TokenBroker) -> anyhow::Result<Self> {
         let proxy = &settings.proxy;
-        crate::graph::install_tls_provider();
-        let http = reqwest::Client::builder()
-            .timeout(proxy.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(proxy.max_concurrent)
-            .build()
-            .context("cannot set up the proxy's HTTP client")?;
         let graph_base = reqwest::Url::parse(&settings.graph.base_url)
             .context("[graph] base-url is not a URL")?;
+        let graph_base = target::graph_base(&graph_base);
+        let base_uri = axum::http::Uri::try_from(graph_base.as_str())
+            .context("[graph] base-url is not a URL")?;
+        let upstream =
+            upstream::Upstream::new(&base_uri, proxy.timeout, proxy.max_concurrent)?;
         let accounts: Vec<AccountIds> = settings
             .accounts
             .iter()
@@ -106,7 +107,7 @@ impl Proxy {
                 allow: proxy.allow.clone(),
                 graph_base,
                 usage: usage_memo::UsageMemo::default(),
-                http,
+                upstream,
                 client_token: BearerCheck::new(proxy.client_token.as_ref()),
                 permits,
                 max_concurrent: proxy.max_concurrent,
