@@ -14,7 +14,7 @@ use super::target::Target;
 use super::upstream::{UpstreamBody, UpstreamError};
 use super::{ACCOUNT_HEADER, Proxy};
 use crate::engine::broker::{SendOutcome, TokenLoan};
-use crate::graph::{ErrorClass, MAX_BODY_BYTES, parse_error_body};
+use crate::graph::{ErrorClass, MAX_BODY_BYTES, UsageHeaders, parse_error_body};
 
 /// Response headers not copied back: hop-by-hop, and the length axum sets itself.
 const DROPPED_RESPONSE_HEADERS: [&str; 6] = [
@@ -106,12 +106,7 @@ async fn forward(
         // An application still sending the token before the rotation has not picked it up.
         proxy.broker.note_client_credential(&account, credential);
     }
-    let target = Target::new(
-        &proxy.graph_base,
-        &parts.method,
-        &parts.uri,
-        &parts.headers,
-    );
+    let target = Target::new(&proxy.graph_base, &parts.method, &parts.uri, &parts.headers);
     // The request came with a credential of its own (removed before it went upstream).
     let carried_credential = parts
         .headers
@@ -140,7 +135,7 @@ async fn forward(
     let upstream_ms = upstream_started.elapsed().as_millis();
     proxy
         .broker
-        .report_usage(&account, proxy.usage.parse(&answer.headers));
+        .report_usage(&account, UsageHeaders::of(&answer.headers));
     // The wamid is read only while the join with the relay's statuses runs.
     let join_running = proxy.broker.wamid_feed().is_some();
     if target.is_message_send()

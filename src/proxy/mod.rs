@@ -11,8 +11,8 @@
 //! Files: `route.rs` (which account, allowed or not; pure), `scrub.rs` (credentials out; pure),
 //! `json_keys.rs` (a JSON body's top-level keys, read without building it), `body.rs` (buffer
 //! for retry or stream), `forward.rs` (one request), `reply.rs` (the proxy's own error
-//! answers), `usage_memo.rs` (the usage headers, parsed when they change), `target.rs` (the
-//! upstream URL and headers), `upstream.rs` (the HTTP client to the Graph API).
+//! answers), `target.rs` (the upstream URL and headers), `upstream.rs` (the HTTP client to the
+//! Graph API).
 
 mod body;
 mod forward;
@@ -22,7 +22,6 @@ pub mod route;
 pub mod scrub;
 mod target;
 mod upstream;
-mod usage_memo;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -55,7 +54,6 @@ pub struct Inner {
     /// `[graph] base-url` as `scheme://host[:port][/path]`, parsed once: a request's URL is
     /// this with its path and query appended.
     graph_base: String,
-    usage: usage_memo::UsageMemo,
     upstream: upstream::Upstream,
     client_token: BearerCheck,
     permits: HashMap<String, Arc<Semaphore>>,
@@ -80,8 +78,7 @@ impl Proxy {
         let graph_base = target::graph_base(&graph_base);
         let base_uri = axum::http::Uri::try_from(graph_base.as_str())
             .context("[graph] base-url is not a URL")?;
-        let upstream =
-            upstream::Upstream::new(&base_uri, proxy.timeout, proxy.max_concurrent)?;
+        let upstream = upstream::Upstream::new(&base_uri, proxy.timeout, proxy.max_concurrent)?;
         let accounts: Vec<AccountIds> = settings
             .accounts
             .iter()
@@ -106,7 +103,6 @@ impl Proxy {
                 accounts,
                 allow: proxy.allow.clone(),
                 graph_base,
-                usage: usage_memo::UsageMemo::default(),
                 upstream,
                 client_token: BearerCheck::new(proxy.client_token.as_ref()),
                 permits,

@@ -28,7 +28,7 @@ use super::sends::guarded_token;
 use super::store::fingerprint;
 use super::telemetry::TelemetryInput;
 use super::telemetry::wamid_join::{self, JoinInput};
-use crate::graph::{ErrorClass, Usage, appsecret_proof};
+use crate::graph::{ErrorClass, UsageHeaders, appsecret_proof};
 
 /// How long a renewal that failed for a passing reason (network, rate limit) holds off the
 /// next one for the same token.
@@ -103,7 +103,7 @@ impl SendOutcome {
 pub struct TokenBroker {
     links: Arc<Vec<AccountLink>>,
     /// One per link: the usage headers of the borrower's latest call, for the health poller.
-    usage: Arc<Vec<watch::Sender<Usage>>>,
+    usage: Arc<Vec<watch::Sender<UsageHeaders>>>,
     shared: Arc<Shared>,
     failed: Arc<Mutex<HashMap<String, FailedRenewal>>>,
     /// Per account: the token Meta's inspection last found valid after a 190, and when. A
@@ -128,7 +128,7 @@ struct Derived {
 impl TokenBroker {
     pub(crate) fn new(
         links: Vec<AccountLink>,
-        usage: Vec<watch::Sender<Usage>>,
+        usage: Vec<watch::Sender<UsageHeaders>>,
         shared: Arc<Shared>,
     ) -> Self {
         Self {
@@ -206,7 +206,7 @@ impl TokenBroker {
 
     /// Keeps the usage headers of a call: the account's rate-limit headroom (dashboard, `check`,
     /// metrics, the 80% alert) counts the borrower's calls from the next health round on.
-    pub fn report_usage(&self, account: &str, usage: Usage) {
+    pub fn report_usage(&self, account: &str, usage: UsageHeaders) {
         if usage.is_empty() {
             return;
         }
@@ -223,13 +223,25 @@ impl TokenBroker {
     /// While a renewal of the current token is held off, the token is lent as it is.
     pub async fn lend(&self, account: &str) -> Result<TokenLoan, LoanError> {
         let link = self.link(account)?;
+        let guard_secs = i64::try_from(self.shared.policy.send_guard.as_secs()).unwrap_or(i64::MAX);
+        // The usual case, a token not due for the send guard, is lent as it is: no copy of the
+        // account's whole view per request (what follows would lend it unchanged too).
+        let current = {
+            let view = link.token.borrow();
+            let expiring = view
+                .expires_at
+                .is_some_and(|at| at.saturating_sub(self.shared.clock.now_unix()) <= guard_secs);
+            view.token.clone().filter(|_| !expiring)
+        };
+        if let Some(token) = current {
+            return Ok(self.loan(link, token, false));
+        }
         let view = link.token.borrow().clone();
         if let (Some(token), Some(fingerprint)) = (&view.token, &view.fingerprint)
             && self.held_off(account, fingerprint).is_some()
         {
             return Ok(self.loan(link, token.clone(), false));
         }
-        let guard_secs = i64::try_from(self.shared.policy.send_guard.as_secs()).unwrap_or(i64::MAX);
         let expiring = view
             .expires_at
             .is_some_and(|at| at.saturating_sub(self.shared.clock.now_unix()) <= guard_secs);
