@@ -250,6 +250,64 @@ mod tests {
         assert!(Instant::now() >= deadline);
     }
 
+    fn get(url: &str) -> Request<UpstreamBody> {
+        Request::get(url)
+            .body(UpstreamBody::Whole(Bytes::new()))
+            .unwrap()
+    }
+
+    /// A TLS server on loopback with the test CA's `localhost` certificate, which nothing
+    /// trusts; it only completes handshakes.
+    fn untrusted_tls_server() -> u16 {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls");
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(dir.join("leaf.pem"))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+        let key = PrivateKeyDer::from_pem_file(dir.join("leaf.key")).unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        let config = std::sync::Arc::new(config);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let Ok(mut connection) = rustls::ServerConnection::new(config.clone()) else {
+                    continue;
+                };
+                while connection.is_handshaking() && connection.complete_io(&mut stream).is_ok() {}
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_graph_host_that_refuses_or_is_not_trusted_is_unreachable() {
+        // A port nothing listens on: bound, then closed.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let base: Uri = format!("http://127.0.0.1:{port}").parse().unwrap();
+        let upstream = Upstream::new(&base, Duration::from_secs(10), 4).unwrap();
+        let refused = upstream.send(get(&format!("{base}/v21.0/me"))).await;
+        assert_eq!(refused.err(), Some(UpstreamError::Unreachable));
+        // TLS is verified: the test CA is no root of this machine.
+        let port = untrusted_tls_server();
+        let base: Uri = format!("https://localhost:{port}").parse().unwrap();
+        let upstream = Upstream::new(&base, Duration::from_secs(10), 4).unwrap();
+        let untrusted = upstream.send(get(&format!("{base}/v21.0/me"))).await;
+        assert_eq!(untrusted.err(), Some(UpstreamError::Unreachable));
+    }
+
     #[tokio::test]
     async fn a_body_that_is_there_passes_without_a_timer() {
         let deadline = Instant::now();
