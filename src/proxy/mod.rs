@@ -41,10 +41,12 @@ use route::AccountIds;
 /// Names the account when the path holds none of its ids.
 pub const ACCOUNT_HEADER: &str = "x-tokentop-account";
 
-/// Everything a request needs; cheap to clone.
+/// Everything a request needs; cheap to clone. One per listener thread, sharing all but the
+/// upstream client, whose connections are driven on the thread that uses them.
 #[derive(Clone)]
 pub struct Proxy {
     inner: Arc<Inner>,
+    upstream: Arc<upstream::Upstream>,
 }
 
 pub struct Inner {
@@ -54,7 +56,8 @@ pub struct Inner {
     /// `[graph] base-url` as `scheme://host[:port][/path]`, parsed once: a request's URL is
     /// this with its path and query appended.
     graph_base: String,
-    upstream: upstream::Upstream,
+    /// The same, for the upstream clients.
+    graph_uri: axum::http::Uri,
     client_token: BearerCheck,
     permits: HashMap<String, Arc<Semaphore>>,
     max_concurrent: usize,
@@ -76,9 +79,9 @@ impl Proxy {
         let graph_base = reqwest::Url::parse(&settings.graph.base_url)
             .context("[graph] base-url is not a URL")?;
         let graph_base = target::graph_base(&graph_base);
-        let base_uri = axum::http::Uri::try_from(graph_base.as_str())
+        let graph_uri = axum::http::Uri::try_from(graph_base.as_str())
             .context("[graph] base-url is not a URL")?;
-        let upstream = upstream::Upstream::new(&base_uri, proxy.timeout, proxy.max_concurrent)?;
+        let upstream = upstream::Upstream::new(&graph_uri, proxy.timeout, proxy.max_concurrent)?;
         let accounts: Vec<AccountIds> = settings
             .accounts
             .iter()
@@ -103,7 +106,7 @@ impl Proxy {
                 accounts,
                 allow: proxy.allow.clone(),
                 graph_base,
-                upstream,
+                graph_uri,
                 client_token: BearerCheck::new(proxy.client_token.as_ref()),
                 permits,
                 max_concurrent: proxy.max_concurrent,
@@ -111,6 +114,16 @@ impl Proxy {
                 max_request_body: proxy.max_request_body,
                 timeout: proxy.timeout,
             }),
+            upstream: Arc::new(upstream),
+        })
+    }
+
+    /// The same proxy with an upstream client of its own, for another listener thread.
+    fn with_own_upstream(&self) -> anyhow::Result<Self> {
+        let upstream = upstream::Upstream::new(&self.graph_uri, self.timeout, self.max_concurrent)?;
+        Ok(Self {
+            inner: self.inner.clone(),
+            upstream: Arc::new(upstream),
         })
     }
 
@@ -167,11 +180,27 @@ pub async fn start(settings: &Settings, broker: TokenBroker) -> anyhow::Result<O
         return Ok(None);
     };
     let proxy = Proxy::new(settings, broker)?;
-    let app = axum::Router::new()
-        .fallback(forward::handle)
-        .with_state(proxy);
+    let mut first = Some(proxy.clone());
+    let app_for_thread = || {
+        let proxy = match first.take() {
+            Some(proxy) => proxy,
+            None => proxy.with_own_upstream()?,
+        };
+        Ok(axum::Router::new()
+            .fallback(forward::handle)
+            .with_state(proxy))
+    };
     let limits = crate::listener::Limits::new("the Graph API proxy");
-    let shown = crate::listener::bind::serve(&listen, app, limits, "[proxy] listen").await?;
+    let threads = crate::listener::threads::thread_count();
+    let shown = crate::listener::threads::serve(
+        &listen,
+        threads,
+        "tokentop-proxy",
+        app_for_thread,
+        limits,
+        "[proxy] listen",
+    )
+    .await?;
     tracing::info!("Graph API proxy on {shown}");
     Ok(Some(shown))
 }
