@@ -11,6 +11,7 @@
 //! [`RENEW_HOLD_OFF_SECS`].
 
 mod reads;
+mod send_batch;
 
 pub use reads::TokenReading;
 
@@ -116,6 +117,8 @@ pub struct TokenBroker {
     /// Per account: the proof and fingerprint of the token lent last, which change only with
     /// the token (an HMAC and a SHA-256 per request otherwise).
     derived: Arc<Mutex<HashMap<String, Derived>>>,
+    /// Sends on their way to the telemetry hub.
+    send_batch: send_batch::SendBatch,
 }
 
 /// What a loan carries besides the token, computed once per token.
@@ -140,6 +143,7 @@ impl TokenBroker {
             send_rows: Arc::default(),
             wamids: Arc::default(),
             derived: Arc::default(),
+            send_batch: send_batch::SendBatch::default(),
         }
     }
 
@@ -343,14 +347,15 @@ impl TokenBroker {
                 at_ms: self.shared.clock.now().timestamp_millis(),
             });
         }
-        let _ = self.shared.telemetry.send(TelemetryInput::Send {
+        let send = TelemetryInput::Send {
             via: super::telemetry::SentVia::Proxy,
             account: account.to_string(),
             at: self.shared.clock.now(),
             delivered: outcome.accepted,
             failure_code: outcome.code,
             failure_title: outcome.title.clone(),
-        });
+        };
+        self.send_batch.push(send, &self.shared.telemetry);
         if outcome.accepted && !refreshed {
             return;
         }
