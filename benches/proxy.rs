@@ -28,8 +28,9 @@ const SENDERS: usize = 64;
 
 struct Setup {
     _sim: RunningSim,
-    /// For the throughput phase the proxy runs on its own runtime, threads named `proxy-rt`,
-    /// so its CPU can be told apart from the simulator's and the client's.
+    /// For the throughput phase the proxy is started on its own runtime, threads named
+    /// `proxy-rt`, so its CPU can be told apart from the simulator's and the client's (its
+    /// listener threads are `tokentop-proxy`, counted with them).
     proxy_runtime: Option<tokio::runtime::Runtime>,
     _dir: tempfile::TempDir,
     direct_url: String,
@@ -229,9 +230,10 @@ fn main() {
         let shared = setup(false).await;
         latency(&shared, seconds).await;
         let setup = Arc::new(setup(true).await);
-        let proxy_cpu_before = thread_cpu("proxy-rt");
+        let proxy_threads = || thread_cpu("proxy-rt") + thread_cpu("tokentop-proxy");
+        let proxy_cpu_before = proxy_threads();
         let proxied = throughput(&setup, seconds, false).await;
-        let proxy_cpu = thread_cpu("proxy-rt") - proxy_cpu_before;
+        let proxy_cpu = proxy_threads() - proxy_cpu_before;
         let direct = throughput(&setup, seconds, true).await;
         let sends = proxied * seconds as f64;
         let per_send = proxy_cpu.as_secs_f64() / sends;

@@ -14,9 +14,11 @@
 # ROUNDS=n repeats every run n times, interleaved, and prints the median of each cell.
 # PERF=1 also records `perf record -g` on the daemon during its 32-connection run and prints
 # `perf report --no-children` (the top of it) afterwards; PERF_DATA=path keeps perf.data.
-# Builds nothing: needs target/release/tokentop (TOKENTOP_BIN=path runs another build, e.g. an
-# older commit's, for a before/after comparison). Installs nginx-light and wrk from Debian's
-# packages when missing (sudo when not root).
+# Builds nothing: needs target/release/tokentop (TOKENTOP_BIN=path runs another build).
+# BEFORE_BIN=path adds a row "before": a second daemon of that build (e.g. an older commit's)
+# on the same simulator, measured in the same rounds, for a before/after comparison that a
+# busy machine does not skew. Installs nginx-light and wrk from Debian's packages when missing
+# (sudo when not root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${DURATION:-10}"
@@ -100,10 +102,12 @@ nginx_master=$!
 pids+=("$nginx_master")
 wait_port "$nginx_port" "nginx"
 
-proxy_port="$(free_port)"
-cat > "$work/config.toml" <<EOF
+# start_daemon NAME BIN: a daemon with [proxy] on a free port; sets daemon_port, daemon_pid.
+start_daemon() {
+    daemon_port="$(free_port)"
+    cat > "$work/$1.toml" <<EOF
 [proxy]
-listen = "127.0.0.1:$proxy_port"
+listen = "127.0.0.1:$daemon_port"
 
 [[account]]
 name = "main"
@@ -112,13 +116,25 @@ app-secret = "$app_secret"
 access-token = "$token"
 phone-number-id = "$phone"
 EOF
-chmod 600 "$work/config.toml"
-# stderr to a file, as a service manager would take it (the daemon logs at INFO there).
-"$bin" --config "$work/config.toml" --data-dir "$work/data" --graph-url "$sim_url" daemon \
-    2> "$work/daemon.err" &
-daemon=$!
-pids+=("$daemon")
-wait_port "$proxy_port" "tokentop daemon"
+    chmod 600 "$work/$1.toml"
+    # stderr to a file, as a service manager would take it (the daemon logs at INFO there).
+    "$2" --config "$work/$1.toml" --data-dir "$work/$1-data" --graph-url "$sim_url" daemon \
+        2> "$work/$1.err" &
+    daemon_pid=$!
+    pids+=("$daemon_pid")
+    wait_port "$daemon_port" "tokentop daemon ($2)"
+}
+start_daemon tokentop "$bin"
+proxy_port="$daemon_port"
+daemon="$daemon_pid"
+targets=(direct nginx tokentop)
+if [ -n "${BEFORE_BIN:-}" ]; then
+    [ -x "$BEFORE_BIN" ] || { echo "measure-proxy: BEFORE_BIN=$BEFORE_BIN is not an executable" >&2; exit 1; }
+    start_daemon before "$BEFORE_BIN"
+    before_port="$daemon_port"
+    before_daemon="$daemon_pid"
+    targets+=(before)
+fi
 
 cat > "$work/post.lua" <<'EOF'
 wrk.method = "POST"
@@ -130,9 +146,10 @@ declare -A url=(
     [direct]="$sim_url$path?appsecret_proof=$proof"
     [nginx]="http://127.0.0.1:$nginx_port$path"
     [tokentop]="http://127.0.0.1:$proxy_port$path"
+    [before]="http://127.0.0.1:${before_port:-0}$path"
 )
 # Each target is checked once: a send must be accepted (200) before it is measured.
-for target in direct nginx tokentop; do
+for target in "${targets[@]}"; do
     auth=()
     [ "$target" = direct ] && auth=(-H "Authorization: Bearer $token")
     status="$(curl -s -o "$work/check.out" -w '%{http_code}' "${auth[@]}" -H 'Content-Type: application/json' \
@@ -164,12 +181,12 @@ median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 
 declare -A p50 p99 rps cpu
 for round in $(seq "$rounds"); do
-    for target in direct nginx tokentop; do
+    for target in "${targets[@]}"; do
         run "lat-$target-$round" "$target" 1 1
         p50[$target]+="$(percentile "lat-$target-$round" 50%) "
         p99[$target]+="$(percentile "lat-$target-$round" 99%) "
     done
-    for target in direct nginx tokentop; do
+    for target in "${targets[@]}"; do
         if [ "${PERF:-0}" = 1 ] && [ "$target" = tokentop ] && [ "$round" = 1 ]; then
             perf record -g -o "$work/perf.data" -p "$daemon" -- sleep "$duration" > /dev/null 2>&1 &
             perf_pid=$!
@@ -178,6 +195,7 @@ for round in $(seq "$rounds"); do
             direct) middle_pid="$sim" ;;
             nginx) middle_pid="$(pgrep -P "$nginx_master" | head -1)" ;;
             tokentop) middle_pid="$daemon" ;;
+            before) middle_pid="$before_daemon" ;;
         esac
         before="$(ticks "$middle_pid")"
         run "rps-$target-$round" "$target" 32 2
@@ -194,7 +212,7 @@ load="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "tokentop proxy vs nginx, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $load, ${duration}s per run, median of $rounds round(s)"
 printf '%-10s %10s %10s %12s %12s %14s %14s\n' "" "p50 (us)" "p99 (us)" "added p50" "added p99" "32 conn req/s" "CPU us/req"
 d50="$(cell "${p50[direct]}")"; d99="$(cell "${p99[direct]}")"
-for target in direct nginx tokentop; do
+for target in "${targets[@]}"; do
     t50="$(cell "${p50[$target]}")"; t99="$(cell "${p99[$target]}")"
     if [ "$target" = direct ]; then a50="-"; a99="-"; else
         a50="$(awk -v a="$t50" -v b="$d50" 'BEGIN { printf "%.0f", a - b }')"

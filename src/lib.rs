@@ -17,7 +17,7 @@
 //!
 //! Secrets are `secrecy::SecretString` from the moment they are read, exposed only where they
 //! leave the process or are compared: the Graph client's requests (`graph`), the proxy's
-//! upstream request (`proxy/forward.rs`), the token store and the Redis record
+//! upstream request (`proxy/target.rs`), the token store and the Redis record
 //! (`engine/store`, `cluster`), the publish targets (`engine/publish`: env-file, token file,
 //! the hook's stdin), `tokentop exchange --reveal`, the bearer checks, the shape check of a new
 //! token, and [`mask`] (which shows only its ends).

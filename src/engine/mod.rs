@@ -197,7 +197,7 @@ impl Engine {
         // The usage headers of the proxy's calls, per account, for the health poller.
         let (usage_senders, usage_receivers): (Vec<_>, Vec<_>) = links
             .iter()
-            .map(|_| watch::channel(crate::graph::Usage::default()))
+            .map(|_| watch::channel(crate::graph::UsageHeaders::default()))
             .unzip();
         // One poller for every account, so that their phone reads share batch requests.
         if options.health != HealthPolling::Off {

@@ -44,5 +44,4 @@ pub use types::{
     HealthError, HealthStatus, OutgoingMessage, PhoneHealth, SendResult, TokenInfo, TokenInfoError,
     WHATSAPP_SCOPES, WithUsage,
 };
-pub(crate) use usage::{APP_USAGE_HEADER, BUSINESS_USAGE_HEADER};
-pub use usage::{AppUsage, BusinessUsage, Usage, parse_usage};
+pub use usage::{AppUsage, BusinessUsage, Usage, UsageHeaders, parse_usage};

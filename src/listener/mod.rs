@@ -5,6 +5,7 @@
 //! telemetry writes failed with it).
 
 pub mod bind;
+pub mod threads;
 pub mod tls;
 
 use std::io;
@@ -76,8 +77,19 @@ impl Accept for tokio::net::UnixListener {
 }
 
 /// Serves `app` on `listener` until the process ends (HTTP/1.1, as before).
-pub async fn serve(mut listener: impl Accept, app: Router, limits: Limits) {
+pub async fn serve(listener: impl Accept, app: Router, limits: Limits) {
     let open = Arc::new(Semaphore::new(limits.max_connections));
+    serve_within(listener, app, limits, open).await;
+}
+
+/// As [`serve`], the open connections counted in `open`, which other accept loops of the same
+/// listener share (`threads.rs`).
+pub async fn serve_within(
+    mut listener: impl Accept,
+    app: Router,
+    limits: Limits,
+    open: Arc<Semaphore>,
+) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.head_and_idle_timeout);

@@ -5,9 +5,12 @@
 //! gets plain text, or one JSON object per line with `--log-format json`. The file, and the
 //! daemon's stderr, are written by tracing-appender's writer threads through a buffer that
 //! each drained batch flushes: a busy proxy's access line per request costs a copy, not a
-//! `write` on the request's thread (a third of the proxy's CPU per request, issue 21).
+//! `write` on the request's thread (a third of the proxy's CPU per request, issue 21). While
+//! lines keep coming, a writer lingers before each batch so that many go in one `write`
+//! (`linger.rs`).
 
 mod daily_file;
+mod linger;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -21,6 +24,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 pub use daily_file::DailyFile;
+use linger::Lingering;
 
 use crate::config::EnvSnapshot;
 
@@ -92,7 +96,10 @@ fn stderr_writer(batch: bool, workers: &mut Vec<WorkerGuard>) -> BoxMakeWriter {
         .buffered_lines_limit(FILE_BUFFERED_LINES)
         .lossy(false)
         .thread_name("tokentop-stderr")
-        .finish(BufWriter::new(std::io::stderr()));
+        .finish(Lingering::new(BufWriter::with_capacity(
+            linger::BUFFER_BYTES,
+            std::io::stderr(),
+        )));
     workers.push(guard);
     BoxMakeWriter::new(writer)
 }
@@ -120,7 +127,10 @@ fn install(
             let (writer, guard) = NonBlockingBuilder::default()
                 .buffered_lines_limit(FILE_BUFFERED_LINES)
                 .thread_name("tokentop-log")
-                .finish(BufWriter::new(daily));
+                .finish(Lingering::new(BufWriter::with_capacity(
+                    linger::BUFFER_BYTES,
+                    daily,
+                )));
             workers.push(guard);
             let layer = tracing_subscriber::fmt::layer()
                 .with_ansi(false)

@@ -14,6 +14,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::reply::proxy_error;
 use super::scrub;
+use super::upstream::UpstreamBody;
 
 /// Sizes from `[proxy]`.
 #[derive(Debug, Clone, Copy)]
@@ -35,7 +36,7 @@ pub enum RequestBody {
     /// `stopped` is set when a multipart credential part was found on the way and the upload
     /// was cut off before it.
     Streaming {
-        body: Option<reqwest::Body>,
+        body: Option<UpstreamBody>,
         stopped: Arc<AtomicBool>,
     },
 }
@@ -113,12 +114,12 @@ impl RequestBody {
 
     /// The body for one upstream attempt. A streaming body is sent only once; the proxy never
     /// retries it.
-    pub fn for_upstream(&mut self) -> reqwest::Body {
+    pub fn for_upstream(&mut self) -> UpstreamBody {
         match self {
-            RequestBody::Buffered { bytes, .. } => reqwest::Body::from(bytes.clone()),
-            RequestBody::Streaming { body, .. } => {
-                body.take().unwrap_or_else(|| reqwest::Body::from(""))
-            }
+            RequestBody::Buffered { bytes, .. } => UpstreamBody::Whole(bytes.clone()),
+            RequestBody::Streaming { body, .. } => body
+                .take()
+                .unwrap_or_else(|| UpstreamBody::Whole(Bytes::new())),
         }
     }
 }
@@ -155,9 +156,9 @@ pub async fn read_request_body(
             let whole = stream::iter(kept.into_iter().map(Ok)).chain(rest);
             let stopped = Arc::new(AtomicBool::new(false));
             let body = if kind == Kind::Multipart {
-                reqwest::Body::wrap_stream(scanned(capped(whole, max), stopped.clone()))
+                UpstreamBody::Stream(Box::pin(scanned(capped(whole, max), stopped.clone())))
             } else {
-                reqwest::Body::wrap_stream(capped(whole, max))
+                UpstreamBody::Stream(Box::pin(capped(whole, max)))
             };
             return Ok(RequestBody::Streaming {
                 body: Some(body),

@@ -4,32 +4,17 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderName, Method, Response, StatusCode};
+use axum::http::{HeaderMap, Method, Response, StatusCode};
 use bytes::Bytes;
-use secrecy::ExposeSecret;
 
 use super::body::read_request_body;
 use super::reply::proxy_error;
 use super::route::{Route, route};
-use super::scrub;
+use super::target::Target;
+use super::upstream::{UpstreamBody, UpstreamError};
 use super::{ACCOUNT_HEADER, Proxy};
 use crate::engine::broker::{SendOutcome, TokenLoan};
-use crate::graph::{ErrorClass, MAX_BODY_BYTES, parse_error_body, read_capped};
-
-/// Request headers never forwarded: hop-by-hop, the client's credentials, tokentop's own.
-const DROPPED_REQUEST_HEADERS: [&str; 11] = [
-    "authorization",
-    "proxy-authorization",
-    "connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-    "accept-encoding",
-];
+use crate::graph::{ErrorClass, MAX_BODY_BYTES, UsageHeaders, parse_error_body};
 
 /// Response headers not copied back: hop-by-hop, and the length axum sets itself.
 const DROPPED_RESPONSE_HEADERS: [&str; 6] = [
@@ -121,7 +106,7 @@ async fn forward(
         // An application still sending the token before the rotation has not picked it up.
         proxy.broker.note_client_credential(&account, credential);
     }
-    let target = Target::new(proxy, &parts.method, &parts.uri, &parts.headers);
+    let target = Target::new(&proxy.graph_base, &parts.method, &parts.uri, &parts.headers);
     // The request came with a credential of its own (removed before it went upstream).
     let carried_credential = parts
         .headers
@@ -130,7 +115,7 @@ async fn forward(
         || body.had_credentials();
     let upstream_started = Instant::now();
     let mut retried = false;
-    let mut answer = match target.send(proxy, &loan, body.for_upstream()).await {
+    let mut answer = match send(proxy, &target, &loan, body.for_upstream()).await {
         Ok(answer) => answer,
         Err(_) if body.stopped_for_credentials() => return Err(credential_part_refused()),
         Err(response) => return Err(response),
@@ -145,12 +130,12 @@ async fn forward(
     {
         loan = fresh;
         retried = true;
-        answer = target.send(proxy, &loan, body.for_upstream()).await?;
+        answer = send(proxy, &target, &loan, body.for_upstream()).await?;
     }
     let upstream_ms = upstream_started.elapsed().as_millis();
     proxy
         .broker
-        .report_usage(&account, proxy.usage.parse(&answer.headers));
+        .report_usage(&account, UsageHeaders::of(&answer.headers));
     // The wamid is read only while the join with the relay's statuses runs.
     let join_running = proxy.broker.wamid_feed().is_some();
     if target.is_message_send()
@@ -195,111 +180,48 @@ fn credential_part_refused() -> Response<Body> {
     )
 }
 
-/// Where and how the request goes upstream, built once for both attempts.
-struct Target {
-    method: reqwest::Method,
-    /// Without its query, which each attempt sets.
-    url: reqwest::Url,
-    query: Vec<u8>,
-    /// A credential was removed from the query.
-    query_scrubbed: bool,
-    headers: reqwest::header::HeaderMap,
-    message_send: bool,
-}
-
-impl Target {
-    fn new(proxy: &Proxy, method: &Method, uri: &axum::http::Uri, headers: &HeaderMap) -> Self {
-        // Re-encoded only when a credential has to go: otherwise the query goes as sent.
-        let sent = uri.query().unwrap_or("").as_bytes();
-        let query_scrubbed = scrub::has_credentials(sent);
-        let query = if query_scrubbed {
-            scrub::without_credentials(sent)
-        } else {
-            sent.to_vec()
-        };
-        let mut forwarded = reqwest::header::HeaderMap::new();
-        for (name, value) in headers {
-            let dropped = DROPPED_REQUEST_HEADERS.contains(&name.as_str())
-                || name.as_str().eq_ignore_ascii_case(ACCOUNT_HEADER);
-            if !dropped {
-                forwarded.append(name.clone(), value.clone());
-            }
-        }
-        // Exactly the segments `route` checked: nothing left for the client to resolve.
-        let path = super::route::upstream_path(uri.path());
-        // The base URL's host is not parsed again for each request.
-        let mut url = proxy.graph_base.clone();
-        url.set_path(&format!(
-            "{}{path}",
-            proxy.graph_base.path().trim_end_matches('/')
+/// One attempt with `loan`'s token.
+async fn send(
+    proxy: &Proxy,
+    target: &Target,
+    loan: &TokenLoan,
+    body: UpstreamBody,
+) -> Result<Answer, Response<Body>> {
+    let Some(request) = target.request(loan, body) else {
+        return Err(proxy_error(
+            StatusCode::BAD_GATEWAY,
+            "the request's URL for the Graph API could not be built from [graph] base-url and the path",
         ));
-        Self {
-            method: method.clone(),
-            url,
-            query,
-            query_scrubbed,
-            headers: forwarded,
-            message_send: *method == Method::POST
-                && path.trim_end_matches('/').ends_with("/messages"),
-        }
-    }
-
-    fn is_message_send(&self) -> bool {
-        self.message_send
-    }
-
-    async fn send(
-        &self,
-        proxy: &Proxy,
-        loan: &TokenLoan,
-        body: reqwest::Body,
-    ) -> Result<Answer, Response<Body>> {
-        let mut query = self.query.clone();
-        if let Some(proof) = &loan.appsecret_proof {
-            if !query.is_empty() {
-                query.push(b'&');
-            }
-            query.extend_from_slice(b"appsecret_proof=");
-            query.extend_from_slice(proof.as_bytes());
-        }
-        let mut url = self.url.clone();
-        if !query.is_empty() {
-            url.set_query(Some(&String::from_utf8_lossy(&query)));
-        }
-        let response = proxy
-            .http
-            .request(self.method.clone(), url)
-            .headers(self.headers.clone())
-            .bearer_auth(loan.token.expose_secret())
-            .body(body)
-            .send()
-            .await
-            .map_err(|err| upstream_failed(proxy, &err))?;
-        Answer::read(response, self.message_send).await
-    }
+    };
+    let response = proxy
+        .upstream
+        .send(request)
+        .await
+        .map_err(|err| upstream_failed(proxy, err))?;
+    Answer::read(response, target.is_message_send()).await
 }
 
-fn upstream_failed(proxy: &Proxy, err: &reqwest::Error) -> Response<Body> {
-    if err.is_timeout() {
-        let message = format!(
-            "the Graph API did not answer within {} s ([proxy] timeout)",
-            proxy.timeout.as_secs()
-        );
-        return proxy_error(StatusCode::GATEWAY_TIMEOUT, &message);
-    }
-    if err.is_body() || err.is_request() && !err.is_connect() {
-        return proxy_error(
+fn upstream_failed(proxy: &Proxy, err: UpstreamError) -> Response<Body> {
+    match err {
+        UpstreamError::Timeout => proxy_error(
+            StatusCode::GATEWAY_TIMEOUT,
+            &format!(
+                "the Graph API did not answer within {} s ([proxy] timeout)",
+                proxy.timeout.as_secs()
+            ),
+        ),
+        UpstreamError::SendFailed => proxy_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             &format!(
                 "the request body could not be sent: larger than [proxy] max-request-body ({} bytes) or cut short by the client",
                 proxy.max_request_body
             ),
-        );
+        ),
+        UpstreamError::Unreachable => proxy_error(
+            StatusCode::BAD_GATEWAY,
+            "the Graph API could not be reached (connection refused, reset or TLS failure)",
+        ),
     }
-    proxy_error(
-        StatusCode::BAD_GATEWAY,
-        "the Graph API could not be reached (connection refused, reset or TLS failure)",
-    )
 }
 
 /// Meta's answer: buffered when it may need reading (errors, message sends), else streamed.
@@ -311,41 +233,39 @@ struct Answer {
 
 enum AnswerBody {
     Buffered(Bytes),
-    Streamed(reqwest::Response),
+    Streamed(Body),
 }
 
 impl Answer {
-    async fn read(
-        response: reqwest::Response,
-        message_send: bool,
-    ) -> Result<Answer, Response<Body>> {
-        let status = response.status();
-        let mut headers = HeaderMap::new();
-        for (name, value) in response.headers() {
-            if !DROPPED_RESPONSE_HEADERS.contains(&name.as_str()) {
-                headers.append(HeaderName::from(name), value.clone());
-            }
+    async fn read(response: Response<Body>, message_send: bool) -> Result<Answer, Response<Body>> {
+        let (parts, body) = response.into_parts();
+        let status = parts.status;
+        let mut headers = parts.headers;
+        for name in DROPPED_RESPONSE_HEADERS {
+            headers.remove(name);
         }
-        let small = response
-            .content_length()
+        let small = hyper::body::Body::size_hint(&body)
+            .exact()
             .is_none_or(|len| len <= MAX_BODY_BYTES as u64);
         if !(message_send || status.is_client_error()) || !small {
             return Ok(Answer {
                 status,
                 headers,
-                body: AnswerBody::Streamed(response),
+                body: AnswerBody::Streamed(body),
             });
         }
-        let bytes = read_capped(response, MAX_BODY_BYTES).await.map_err(|_| {
-            proxy_error(
-                StatusCode::BAD_GATEWAY,
-                "the Graph API's answer was cut short or larger than 8 MiB",
-            )
-        })?;
+        let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+            .await
+            .map_err(|_| {
+                proxy_error(
+                    StatusCode::BAD_GATEWAY,
+                    "the Graph API's answer was cut short or larger than 8 MiB",
+                )
+            })?;
         Ok(Answer {
             status,
             headers,
-            body: AnswerBody::Buffered(Bytes::from(bytes)),
+            body: AnswerBody::Buffered(bytes),
         })
     }
 
@@ -382,7 +302,7 @@ impl Answer {
     fn into_response(self) -> Response<Body> {
         let body = match self.body {
             AnswerBody::Buffered(bytes) => Body::from(bytes),
-            AnswerBody::Streamed(response) => Body::from_stream(response.bytes_stream()),
+            AnswerBody::Streamed(body) => body,
         };
         let mut response = Response::new(body);
         *response.status_mut() = self.status;

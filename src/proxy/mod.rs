@@ -11,8 +11,8 @@
 //! Files: `route.rs` (which account, allowed or not; pure), `scrub.rs` (credentials out; pure),
 //! `json_keys.rs` (a JSON body's top-level keys, read without building it), `body.rs` (buffer
 //! for retry or stream), `forward.rs` (one request), `reply.rs` (the proxy's own error
-//! answers), `usage_memo.rs` (the usage headers, parsed when they change), `listen.rs` (TCP
-//! and Unix sockets).
+//! answers), `target.rs` (the upstream URL and headers), `upstream.rs` (the HTTP client to the
+//! Graph API).
 
 mod body;
 mod forward;
@@ -20,7 +20,8 @@ mod json_keys;
 mod reply;
 pub mod route;
 pub mod scrub;
-mod usage_memo;
+mod target;
+mod upstream;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,20 +41,23 @@ use route::AccountIds;
 /// Names the account when the path holds none of its ids.
 pub const ACCOUNT_HEADER: &str = "x-tokentop-account";
 
-/// Everything a request needs; cheap to clone.
+/// Everything a request needs; cheap to clone. One per listener thread, sharing all but the
+/// upstream client, whose connections are driven on the thread that uses them.
 #[derive(Clone)]
 pub struct Proxy {
     inner: Arc<Inner>,
+    upstream: Arc<upstream::Upstream>,
 }
 
 pub struct Inner {
     broker: TokenBroker,
     accounts: Vec<AccountIds>,
     allow: Vec<String>,
-    /// `[graph] base-url`, parsed once: a request's URL is this with its path and query set.
-    graph_base: reqwest::Url,
-    usage: usage_memo::UsageMemo,
-    http: reqwest::Client,
+    /// `[graph] base-url` as `scheme://host[:port][/path]`, parsed once: a request's URL is
+    /// this with its path and query appended.
+    graph_base: String,
+    /// The same, for the upstream clients.
+    graph_uri: axum::http::Uri,
     client_token: BearerCheck,
     permits: HashMap<String, Arc<Semaphore>>,
     max_concurrent: usize,
@@ -72,15 +76,12 @@ impl std::ops::Deref for Proxy {
 impl Proxy {
     pub fn new(settings: &Settings, broker: TokenBroker) -> anyhow::Result<Self> {
         let proxy = &settings.proxy;
-        crate::graph::install_tls_provider();
-        let http = reqwest::Client::builder()
-            .timeout(proxy.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(proxy.max_concurrent)
-            .build()
-            .context("cannot set up the proxy's HTTP client")?;
         let graph_base = reqwest::Url::parse(&settings.graph.base_url)
             .context("[graph] base-url is not a URL")?;
+        let graph_base = target::graph_base(&graph_base);
+        let graph_uri = axum::http::Uri::try_from(graph_base.as_str())
+            .context("[graph] base-url is not a URL")?;
+        let upstream = upstream::Upstream::new(&graph_uri, proxy.timeout, proxy.max_concurrent)?;
         let accounts: Vec<AccountIds> = settings
             .accounts
             .iter()
@@ -105,8 +106,7 @@ impl Proxy {
                 accounts,
                 allow: proxy.allow.clone(),
                 graph_base,
-                usage: usage_memo::UsageMemo::default(),
-                http,
+                graph_uri,
                 client_token: BearerCheck::new(proxy.client_token.as_ref()),
                 permits,
                 max_concurrent: proxy.max_concurrent,
@@ -114,6 +114,16 @@ impl Proxy {
                 max_request_body: proxy.max_request_body,
                 timeout: proxy.timeout,
             }),
+            upstream: Arc::new(upstream),
+        })
+    }
+
+    /// The same proxy with an upstream client of its own, for another listener thread.
+    fn with_own_upstream(&self) -> anyhow::Result<Self> {
+        let upstream = upstream::Upstream::new(&self.graph_uri, self.timeout, self.max_concurrent)?;
+        Ok(Self {
+            inner: self.inner.clone(),
+            upstream: Arc::new(upstream),
         })
     }
 
@@ -170,11 +180,27 @@ pub async fn start(settings: &Settings, broker: TokenBroker) -> anyhow::Result<O
         return Ok(None);
     };
     let proxy = Proxy::new(settings, broker)?;
-    let app = axum::Router::new()
-        .fallback(forward::handle)
-        .with_state(proxy);
+    let mut first = Some(proxy.clone());
+    let app_for_thread = || {
+        let proxy = match first.take() {
+            Some(proxy) => proxy,
+            None => proxy.with_own_upstream()?,
+        };
+        Ok(axum::Router::new()
+            .fallback(forward::handle)
+            .with_state(proxy))
+    };
     let limits = crate::listener::Limits::new("the Graph API proxy");
-    let shown = crate::listener::bind::serve(&listen, app, limits, "[proxy] listen").await?;
+    let threads = crate::listener::threads::thread_count();
+    let shown = crate::listener::threads::serve(
+        &listen,
+        threads,
+        "tokentop-proxy",
+        app_for_thread,
+        limits,
+        "[proxy] listen",
+    )
+    .await?;
     tracing::info!("Graph API proxy on {shown}");
     Ok(Some(shown))
 }

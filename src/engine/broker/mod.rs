@@ -11,6 +11,7 @@
 //! [`RENEW_HOLD_OFF_SECS`].
 
 mod reads;
+mod send_batch;
 
 pub use reads::TokenReading;
 
@@ -28,7 +29,7 @@ use super::sends::guarded_token;
 use super::store::fingerprint;
 use super::telemetry::TelemetryInput;
 use super::telemetry::wamid_join::{self, JoinInput};
-use crate::graph::{ErrorClass, Usage, appsecret_proof};
+use crate::graph::{ErrorClass, UsageHeaders, appsecret_proof};
 
 /// How long a renewal that failed for a passing reason (network, rate limit) holds off the
 /// next one for the same token.
@@ -103,7 +104,7 @@ impl SendOutcome {
 pub struct TokenBroker {
     links: Arc<Vec<AccountLink>>,
     /// One per link: the usage headers of the borrower's latest call, for the health poller.
-    usage: Arc<Vec<watch::Sender<Usage>>>,
+    usage: Arc<Vec<watch::Sender<UsageHeaders>>>,
     shared: Arc<Shared>,
     failed: Arc<Mutex<HashMap<String, FailedRenewal>>>,
     /// Per account: the token Meta's inspection last found valid after a 190, and when. A
@@ -116,6 +117,8 @@ pub struct TokenBroker {
     /// Per account: the proof and fingerprint of the token lent last, which change only with
     /// the token (an HMAC and a SHA-256 per request otherwise).
     derived: Arc<Mutex<HashMap<String, Derived>>>,
+    /// Sends on their way to the telemetry hub.
+    send_batch: send_batch::SendBatch,
 }
 
 /// What a loan carries besides the token, computed once per token.
@@ -128,7 +131,7 @@ struct Derived {
 impl TokenBroker {
     pub(crate) fn new(
         links: Vec<AccountLink>,
-        usage: Vec<watch::Sender<Usage>>,
+        usage: Vec<watch::Sender<UsageHeaders>>,
         shared: Arc<Shared>,
     ) -> Self {
         Self {
@@ -140,6 +143,7 @@ impl TokenBroker {
             send_rows: Arc::default(),
             wamids: Arc::default(),
             derived: Arc::default(),
+            send_batch: send_batch::SendBatch::default(),
         }
     }
 
@@ -206,7 +210,7 @@ impl TokenBroker {
 
     /// Keeps the usage headers of a call: the account's rate-limit headroom (dashboard, `check`,
     /// metrics, the 80% alert) counts the borrower's calls from the next health round on.
-    pub fn report_usage(&self, account: &str, usage: Usage) {
+    pub fn report_usage(&self, account: &str, usage: UsageHeaders) {
         if usage.is_empty() {
             return;
         }
@@ -223,13 +227,25 @@ impl TokenBroker {
     /// While a renewal of the current token is held off, the token is lent as it is.
     pub async fn lend(&self, account: &str) -> Result<TokenLoan, LoanError> {
         let link = self.link(account)?;
+        let guard_secs = i64::try_from(self.shared.policy.send_guard.as_secs()).unwrap_or(i64::MAX);
+        // The usual case, a token not due for the send guard, is lent as it is: no copy of the
+        // account's whole view per request (what follows would lend it unchanged too).
+        let current = {
+            let view = link.token.borrow();
+            let expiring = view
+                .expires_at
+                .is_some_and(|at| at.saturating_sub(self.shared.clock.now_unix()) <= guard_secs);
+            view.token.clone().filter(|_| !expiring)
+        };
+        if let Some(token) = current {
+            return Ok(self.loan(link, token, false));
+        }
         let view = link.token.borrow().clone();
         if let (Some(token), Some(fingerprint)) = (&view.token, &view.fingerprint)
             && self.held_off(account, fingerprint).is_some()
         {
             return Ok(self.loan(link, token.clone(), false));
         }
-        let guard_secs = i64::try_from(self.shared.policy.send_guard.as_secs()).unwrap_or(i64::MAX);
         let expiring = view
             .expires_at
             .is_some_and(|at| at.saturating_sub(self.shared.clock.now_unix()) <= guard_secs);
@@ -331,14 +347,15 @@ impl TokenBroker {
                 at_ms: self.shared.clock.now().timestamp_millis(),
             });
         }
-        let _ = self.shared.telemetry.send(TelemetryInput::Send {
+        let send = TelemetryInput::Send {
             via: super::telemetry::SentVia::Proxy,
             account: account.to_string(),
             at: self.shared.clock.now(),
             delivered: outcome.accepted,
             failure_code: outcome.code,
             failure_title: outcome.title.clone(),
-        });
+        };
+        self.send_batch.push(send, &self.shared.telemetry);
         if outcome.accepted && !refreshed {
             return;
         }

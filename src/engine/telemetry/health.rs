@@ -32,7 +32,7 @@ use crate::engine::history::{HistoryEntry, Outcome};
 use crate::engine::source::AnalyticsWindow;
 use crate::graph::{
     Analytics, AppCredentials, DataPoint, Granularity, GraphError, PhoneHealthResult, PhoneRead,
-    Usage, WithUsage,
+    Usage, UsageHeaders, WithUsage,
 };
 
 /// Analytics are polled no more often than this.
@@ -71,7 +71,7 @@ pub fn load_analytics_cache(data_dir: &Path, account: &str) -> Option<AnalyticsC
 /// Polls every account until the engine stops; `once` for one-shot commands.
 pub(crate) async fn poll_accounts(
     links: Vec<AccountLink>,
-    proxy_usage: Vec<watch::Receiver<Usage>>,
+    proxy_usage: Vec<watch::Receiver<UsageHeaders>>,
     shared: Arc<Shared>,
     telemetry: mpsc::UnboundedSender<TelemetryInput>,
     interval: Duration,
@@ -171,7 +171,7 @@ struct Poller {
     usage_alerted: bool,
     usage: Usage,
     /// The latest usage headers of the Graph API proxy's calls for this account.
-    proxy_usage: watch::Receiver<Usage>,
+    proxy_usage: watch::Receiver<UsageHeaders>,
 }
 
 impl Poller {
@@ -218,7 +218,7 @@ impl Poller {
         };
         // The proxy's latest headers first: the poll's own answer, when there is one, is newer.
         if self.proxy_usage.has_changed().unwrap_or(false) {
-            let usage = self.proxy_usage.borrow_and_update().clone();
+            let usage = self.proxy_usage.borrow_and_update().parse();
             self.note_usage(usage);
         }
         match phone {
