@@ -89,6 +89,11 @@ impl LiveStatus {
             EngineEvent::History(entry) => self.history((**entry).clone()),
             EngineEvent::Telemetry(snapshot) => self.telemetry = Some((**snapshot).clone()),
             EngineEvent::Cluster(status) => self.cluster = Some((**status).clone()),
+            // A reload: the report and readiness cover the accounts running now.
+            EngineEvent::AccountsChanged(change) if change.refused.is_none() => {
+                self.settings.accounts = change.accounts.iter().map(|a| (**a).clone()).collect();
+                self.settings.account_files.invalid = change.invalid_files.clone();
+            }
             _ => {}
         }
     }
