@@ -60,10 +60,7 @@ pub async fn run(global: &GlobalArgs, args: &ReloadArgs) -> anyhow::Result<ExitC
 }
 
 /// The first record newer than `before`, looked for until [`ANSWER_WAIT`] has passed.
-async fn wait_for_answer(
-    data_dir: &std::path::Path,
-    before: Option<i64>,
-) -> Option<ReloadRecord> {
+async fn wait_for_answer(data_dir: &std::path::Path, before: Option<i64>) -> Option<ReloadRecord> {
     let deadline = tokio::time::Instant::now() + ANSWER_WAIT;
     while tokio::time::Instant::now() < deadline {
         if let Some(record) = reload_record::read(data_dir)

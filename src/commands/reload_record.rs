@@ -139,7 +139,10 @@ mod tests {
             changed: Vec::new(),
             invalid: vec![InvalidFileRecord {
                 file: PathBuf::from("/etc/tokentop/accounts.d/bad.toml"),
-                problems: vec!["/etc/tokentop/accounts.d/bad.toml:2: account.app-id = \"x\": not digits".into()],
+                problems: vec![
+                    "/etc/tokentop/accounts.d/bad.toml:2: account.app-id = \"x\": not digits"
+                        .into(),
+                ],
             }],
             refused: None,
         };

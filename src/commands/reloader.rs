@@ -31,7 +31,9 @@ pub fn spawn(overrides: Overrides, accounts_dir: Option<PathBuf>, handle: Engine
             tokio::spawn(on_hangup(hangup, wake));
         }
         Err(err) => {
-            tracing::warn!("cannot listen for SIGHUP ({err}): accounts reload on file changes only");
+            tracing::warn!(
+                "cannot listen for SIGHUP ({err}): accounts reload on file changes only"
+            );
         }
     }
     tokio::spawn(reload_on_wake(overrides, handle, woken));

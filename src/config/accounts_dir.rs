@@ -199,7 +199,9 @@ fn read_account_file(
 
 fn duplicate(path: &Path, line: usize, name: &str, first: &str) -> ConfigIssue {
     let invalid = Invalid::new(
-        format!("account name {name:?} is already used at {first} (names are unique across [[account]] tables and [accounts] dir, ignoring case)"),
+        format!(
+            "account name {name:?} is already used at {first} (names are unique across [[account]] tables and [accounts] dir, ignoring case)"
+        ),
         "a name no other account uses; without `name` the file's name is used",
     );
     ConfigIssue {
@@ -285,7 +287,10 @@ mod tests {
         write(dir.path(), "b.toml", "\nname = \"shop\"\n");
         write(dir.path(), "main.toml", "");
         let mut names = NamesInUse::new();
-        names.insert("main".to_string(), "/etc/tokentop/config.toml:7".to_string());
+        names.insert(
+            "main".to_string(),
+            "/etc/tokentop/config.toml:7".to_string(),
+        );
         let env = EnvSnapshot::default();
         let (accounts, files) = read_dir(dir.path(), &env, &mut names).unwrap();
         assert_eq!(accounts.len(), 1);
@@ -297,7 +302,10 @@ mod tests {
         assert_eq!(problems.len(), 2, "{problems:?}");
         let a = dir.path().join("a.toml");
         let b = dir.path().join("b.toml");
-        assert!(problems[0].starts_with(&format!("{}:2: ", b.display())), "{problems:?}");
+        assert!(
+            problems[0].starts_with(&format!("{}:2: ", b.display())),
+            "{problems:?}"
+        );
         assert!(problems[0].contains(&format!("already used at {}:1", a.display())));
         assert!(problems[1].contains("already used at /etc/tokentop/config.toml:7"));
     }

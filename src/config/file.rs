@@ -13,8 +13,8 @@ use super::settings::{
 use super::{EnvSnapshot, account, accounts_dir, cluster, proxy, sections, telemetry, webhook};
 
 const TOP_LEVEL_KEYS: &[&str] = &[
-    "graph", "refresh", "account", "accounts", "log", "patterns", "pattern", "ui", "serve", "proxy", "cluster",
-    "webhook",
+    "graph", "refresh", "account", "accounts", "log", "patterns", "pattern", "ui", "serve",
+    "proxy", "cluster", "webhook",
 ];
 
 /// What the file said, over the built-in defaults.

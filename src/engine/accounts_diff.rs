@@ -34,8 +34,7 @@ pub fn diff<'a>(
     let old: Vec<&AccountSettings> = old.into_iter().collect();
     let old_by_name: std::collections::HashMap<&str, &AccountSettings> =
         old.iter().map(|a| (a.name.as_str(), *a)).collect();
-    let new_names: std::collections::HashSet<&str> =
-        new.iter().map(|a| a.name.as_str()).collect();
+    let new_names: std::collections::HashSet<&str> = new.iter().map(|a| a.name.as_str()).collect();
     let mut result = AccountsDiff::default();
     for account in new {
         let slot = match old_by_name.get(account.name.as_str()) {
@@ -142,7 +141,10 @@ mod tests {
     #[test]
     fn a_name_changed_in_case_is_one_removed_and_one_added() {
         let diff = diff(&[account("Shop", "s")], &[account("shop", "s")]);
-        assert_eq!((diff.added, diff.removed), (vec!["shop".to_string()], vec!["Shop".to_string()]));
+        assert_eq!(
+            (diff.added, diff.removed),
+            (vec!["shop".to_string()], vec!["Shop".to_string()])
+        );
     }
 
     #[test]

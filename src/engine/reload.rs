@@ -115,7 +115,10 @@ impl Router {
             });
             return;
         }
-        let diff = diff(current.links().map(|l| l.settings.as_ref()), &update.accounts);
+        let diff = diff(
+            current.links().map(|l| l.settings.as_ref()),
+            &update.accounts,
+        );
         for name in diff.removed.iter().chain(&diff.changed) {
             if let Some(link) = current.link(name) {
                 let _ = link.tx.send(AccountMsg::Shutdown);

@@ -18,7 +18,10 @@ impl AccountSetMetrics {
     /// The gauges as the configuration read at start says.
     pub fn new(settings: &Settings) -> Self {
         let metrics = Self::default();
-        metrics.set(settings.accounts.len(), settings.account_files.invalid.len());
+        metrics.set(
+            settings.accounts.len(),
+            settings.account_files.invalid.len(),
+        );
         metrics
     }
 

@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use super::app::{AccountView, App};
+use crate::engine::AccountSnapshot;
 use crate::engine::reload::AccountsChange;
 use crate::engine::telemetry_types::ClassifiedLine;
-use crate::engine::AccountSnapshot;
 
 /// The log panel's source name of tokentop's own notices.
 const NOTICE_SOURCE: &str = "tokentop";
@@ -30,14 +30,19 @@ impl App {
             change.diff.removed.iter().map(String::as_str).collect();
         if !removed.is_empty() {
             self.accounts.retain(|view| !removed.contains(view.name()));
-            self.retired.extend(removed.iter().map(|name| name.to_string()));
+            self.retired
+                .extend(removed.iter().map(|name| name.to_string()));
         }
         for account in &change.accounts {
             self.retired.remove(&account.name);
         }
         let present: std::collections::HashSet<String> =
             self.accounts.iter().map(|v| v.name().to_string()).collect();
-        for account in change.accounts.iter().filter(|a| !present.contains(&a.name)) {
+        for account in change
+            .accounts
+            .iter()
+            .filter(|a| !present.contains(&a.name))
+        {
             let mut snapshot = AccountSnapshot::new(&account.name);
             snapshot.phone_number_id = account.phone_number_id.clone();
             snapshot.business_account_id = account.business_account_id.clone();
