@@ -5,7 +5,7 @@
 //! The report itself (its rules, its words) lives in [`crate::report`]; this is the command:
 //! run the engine once, print, exit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -77,6 +77,9 @@ fn print_report(report: &CheckReport, json: bool) -> anyhow::Result<()> {
     if let Some(cluster) = &report.cluster {
         stdout::line(cluster_line(cluster))?;
     }
+    for file in &report.invalid_account_files {
+        stdout::line(crate::report::invalid_file_line(file))?;
+    }
     // Said only when something is to be done: a version months from its end is not news.
     if let Some(graph) = report
         .graph_version
@@ -145,15 +148,14 @@ async fn collect(
     let mut phones: HashMap<String, PhoneSnapshot> = HashMap::new();
     let mut cluster: Option<ClusterStatus> = None;
     let mut deadline = tokio::time::Instant::now() + limit;
-    let accounts_done = |latest: &HashMap<String, AccountSnapshot>,
-                         phones: &HashMap<String, PhoneSnapshot>| {
-        names
-            .iter()
-            .all(|n| latest.get(n).is_some_and(AccountSnapshot::settled) && phones.contains_key(n))
-    };
+    // Accounts not settled or not polled yet: each event updates one of them, so the wait is
+    // linear in the accounts (checking them all per event was quadratic at 10,000).
+    let known: HashSet<&str> = names.iter().map(String::as_str).collect();
+    let mut unsettled = known.clone();
+    let mut unpolled = known.clone();
     let mut graced = false;
     loop {
-        if accounts_done(&latest, &phones) {
+        if unsettled.is_empty() && unpolled.is_empty() {
             if !wait_for_cluster || cluster.is_some() {
                 break;
             }
@@ -164,9 +166,15 @@ async fn collect(
         }
         match tokio::time::timeout_at(deadline, events.recv()).await {
             Ok(Some(EngineEvent::Account(snapshot))) => {
+                if snapshot.settled() {
+                    unsettled.remove(snapshot.name.as_str());
+                } else if let Some(name) = known.get(snapshot.name.as_str()) {
+                    unsettled.insert(name);
+                }
                 latest.insert(snapshot.name.clone(), *snapshot);
             }
             Ok(Some(EngineEvent::Phone(phone))) => {
+                unpolled.remove(phone.account.as_str());
                 phones.insert(phone.account.clone(), *phone);
             }
             Ok(Some(EngineEvent::Cluster(status))) => cluster = Some(*status),
