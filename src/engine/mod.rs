@@ -11,7 +11,7 @@ pub mod broker;
 pub mod clock;
 pub mod consumers;
 pub mod coordinator;
-mod directory;
+pub(crate) mod directory;
 pub mod events;
 pub mod fs;
 pub mod history;

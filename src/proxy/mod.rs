@@ -14,6 +14,7 @@
 //! answers), `usage_memo.rs` (the usage headers, parsed when they change), `listen.rs` (TCP
 //! and Unix sockets).
 
+mod accounts;
 mod body;
 mod forward;
 mod json_keys;
@@ -81,15 +82,7 @@ impl Proxy {
             .context("cannot set up the proxy's HTTP client")?;
         let graph_base = reqwest::Url::parse(&settings.graph.base_url)
             .context("[graph] base-url is not a URL")?;
-        let accounts: Vec<AccountIds> = settings
-            .accounts
-            .iter()
-            .map(|a| AccountIds {
-                name: a.name.clone(),
-                phone_number_id: a.phone_number_id.clone(),
-                business_account_id: a.business_account_id.clone(),
-            })
-            .collect();
+        let accounts: Vec<AccountIds> = accounts::account_ids(&settings.accounts);
         let permits = accounts
             .iter()
             .map(|a| {
@@ -171,8 +164,8 @@ pub async fn start(settings: &Settings, broker: TokenBroker) -> anyhow::Result<O
     };
     let proxy = Proxy::new(settings, broker)?;
     let app = axum::Router::new()
-        .fallback(forward::handle)
-        .with_state(proxy);
+        .fallback(accounts::handle_current)
+        .with_state(accounts::follow(proxy));
     let limits = crate::listener::Limits::new("the Graph API proxy");
     let shown = crate::listener::bind::serve(&listen, app, limits, "[proxy] listen").await?;
     tracing::info!("Graph API proxy on {shown}");

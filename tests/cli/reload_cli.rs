@@ -197,3 +197,43 @@ async fn a_name_in_both_places_is_refused_naming_both() {
     assert!(shown.contains("main: "), "{shown}");
     assert!(output.status.code().unwrap_or(0) >= 1, "{shown}");
 }
+
+#[tokio::test]
+async fn the_proxy_routes_to_an_account_added_by_a_reload() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("accounts.d")).unwrap();
+    let proxy_port = free_port();
+    let proxy = format!("[proxy]\nlisten = \"127.0.0.1:{proxy_port}\"\n");
+    let text = config(&sim, free_port(), &proxy);
+    let _daemon = spawn_in(dir.path(), &text, &sim.base_url(), &["daemon"], &[]);
+    let phone = "106540352242922";
+    sim.handle()
+        .set_phone(phone, tokentop::sim::SimPhone::default());
+    let url = format!("http://127.0.0.1:{proxy_port}/v25.0/{phone}");
+    let ask = async || {
+        let response = reqwest::Client::new()
+            .get(&url)
+            .header("x-tokentop-account", "shop")
+            .send()
+            .await
+            .ok()?;
+        Some((response.status().as_u16(), response.text().await.ok()?))
+    };
+    let (status, body) = wait_until("the proxy", DEADLINE, ask).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("\\\"shop\\\", which is not configured"),
+        "{body}"
+    );
+
+    let shop = format!("phone-number-id = \"{phone}\"\n{}", account_keys(&sim));
+    write_private(&dir.path().join("accounts.d/shop.toml"), &shop);
+    let (status, body) = wait_until("shop routed", DEADLINE, async || {
+        ask()
+            .await
+            .filter(|(_, body)| !body.contains("not configured"))
+    })
+    .await;
+    assert_eq!(status, 200, "{body}");
+}

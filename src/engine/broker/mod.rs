@@ -184,6 +184,11 @@ impl TokenBroker {
         self.failures().insert(account.to_string(), failed);
     }
 
+    /// The running accounts, replaced on every reload (the proxy routes by them).
+    pub(crate) fn accounts(&self) -> DirectoryWatch {
+        self.directory.clone()
+    }
+
     /// The account's entry in the directory as it is now (a reload may replace it).
     fn entry(&self, account: &str) -> Result<Arc<DirectoryEntry>, LoanError> {
         self.directory
