@@ -1,17 +1,22 @@
 //! `tokentop_accounts` and `tokentop_account_files_invalid`: how many accounts run and how
 //! many account files (`[accounts] dir`) were skipped, following reloads.
 
+use std::collections::HashSet;
+
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use super::metrics::Metrics;
 use crate::config::Settings;
 use crate::engine::EngineEvent;
 
-/// The two gauges, shared with the registry they are rendered from.
+/// The two gauges, shared with the registry they are rendered from, and the accounts a
+/// reload removed (whose late events must not bring their series back).
 #[derive(Clone, Default)]
 pub struct AccountSetMetrics {
     accounts: Gauge,
     invalid_files: Gauge,
+    removed: HashSet<String>,
 }
 
 impl AccountSetMetrics {
@@ -38,13 +43,24 @@ impl AccountSetMetrics {
         );
     }
 
-    /// True when the event moved a gauge (the exposition is encoded again).
-    pub fn observe(&self, event: &EngineEvent) -> bool {
-        let EngineEvent::AccountsChanged(change) = event else {
-            return false;
-        };
-        self.set(change.accounts.len(), change.invalid_files.len());
-        true
+    /// Applies a reload to `metrics` (the removed accounts' gauges go); true when `event`
+    /// must not reach the other metrics (it is about a removed account).
+    pub fn follow(&mut self, event: &EngineEvent, metrics: &mut Metrics) -> bool {
+        match event {
+            EngineEvent::AccountsChanged(change) => {
+                self.set(change.accounts.len(), change.invalid_files.len());
+                metrics.forget_accounts(&change.diff.removed);
+                self.removed.extend(change.diff.removed.iter().cloned());
+                for account in &change.accounts {
+                    self.removed.remove(&account.name);
+                }
+                metrics.outside_changed();
+                false
+            }
+            EngineEvent::Account(snapshot) => self.removed.contains(&snapshot.name),
+            EngineEvent::Phone(phone) => self.removed.contains(&phone.account),
+            _ => false,
+        }
     }
 
     fn set(&self, accounts: usize, invalid_files: usize) {

@@ -167,10 +167,12 @@ impl Monitor {
             }
             return;
         }
-        self.metrics.observe(event);
-        if self.account_set.observe(event) {
-            self.metrics.outside_changed();
+        if self.account_set.follow(event, &mut self.metrics) {
+            // A removed account's stopping actor may still send: its series stay gone.
+            self.status.observe(event);
+            return;
         }
+        self.metrics.observe(event);
         self.status.observe(event);
     }
 

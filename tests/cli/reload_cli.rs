@@ -53,9 +53,20 @@ async fn run(dir: &Path, graph_url: &str, args: &[&str]) -> std::process::Output
     tokentop(dir, &all, &[]).await
 }
 
-async fn metric(port: u16, name: &str) -> Option<String> {
+async fn metrics_text(port: u16) -> Option<String> {
     let url = format!("http://127.0.0.1:{port}/metrics");
-    let text = reqwest::get(&url).await.ok()?.text().await.ok()?;
+    reqwest::get(&url).await.ok()?.text().await.ok()
+}
+
+/// Whether every series of `account` left in `text` is a counter's (they stay until restart).
+fn only_counters_of(text: &str, account: &str) -> bool {
+    text.lines()
+        .filter(|line| line.contains(&format!("account=\"{account}\"")))
+        .all(|line| line.contains("_total{") || line.contains("tokentop_rate_limit_usage"))
+}
+
+async fn metric(port: u16, name: &str) -> Option<String> {
+    let text = metrics_text(port).await?;
     text.lines()
         .find(|line| line.starts_with(&format!("{name} ")))
         .map(|line| line[name.len() + 1..].to_string())
@@ -125,19 +136,35 @@ async fn tokentop_reload_prints_what_the_running_daemon_changed() {
     assert_eq!(record["accounts"], 4);
     assert_eq!(record["invalid"][0]["file"], bad.display().to_string());
 
+    // A removed file stops its account, and its series leave /metrics.
+    assert!(
+        metrics_text(port)
+            .await
+            .unwrap_or_default()
+            .contains("tokentop_token_state{account=\"a\"")
+    );
+    std::fs::remove_file(accounts.join("a.toml")).unwrap();
+    wait_until("a removed", DEADLINE, async || {
+        let text = metrics_text(port).await?;
+        let gone = !text.contains("account=\"a\"") || only_counters_of(&text, "a");
+        (gone && metric(port, "tokentop_accounts").await? == "3").then_some(())
+    })
+    .await;
+    assert!(dir.path().join("data").exists());
+
     // A config file that no longer reads: the daemon keeps its accounts and says why.
     write_private(&dir.path().join("config.toml"), "[[account]\n");
     let output = run(dir.path(), &sim.base_url(), &["reload"]).await;
     let shown = all_text(&output);
     assert_eq!(output.status.code(), Some(1), "{shown}");
     assert!(
-        shown.contains("not reloaded: the running accounts are kept (4 running)"),
+        shown.contains("not reloaded: the running accounts are kept (3 running)"),
         "{shown}"
     );
     assert!(shown.contains("invalid TOML"), "{shown}");
     assert_eq!(
         metric(port, "tokentop_accounts").await.as_deref(),
-        Some("4")
+        Some("3")
     );
     // Never-expiring tokens: nothing was exchanged by any of it.
     assert_eq!(exchanges(&sim), 0);
