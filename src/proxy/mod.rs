@@ -8,7 +8,8 @@
 //!        ──► lend token (send guard) ──► Graph API ──► 190? renew + retry once ──► app
 //! ```
 //!
-//! Files: `route.rs` (which account, allowed or not; pure), `scrub.rs` (credentials out; pure),
+//! Files: `accounts.rs` (the accounts it routes by, following reloads), `route.rs` (which
+//! account, allowed or not; pure), `scrub.rs` (credentials out; pure),
 //! `json_keys.rs` (a JSON body's top-level keys, read without building it), `body.rs` (buffer
 //! for retry or stream), `forward.rs` (one request), `reply.rs` (the proxy's own error
 //! answers), `usage_memo.rs` (the usage headers, parsed when they change), `listen.rs` (TCP
