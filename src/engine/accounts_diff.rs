@@ -92,29 +92,35 @@ pub fn same_settings(a: &AccountSettings, b: &AccountSettings) -> bool {
         && *test_message == b.test_message
 }
 
+/// An account named `name` with only an app id and secret, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_account(name: &str, secret: &str) -> AccountSettings {
+    AccountSettings {
+        name: name.to_string(),
+        app_id: Some("1".to_string()),
+        app_secret: Some(secrecy::SecretString::from(secret.to_string())),
+        access_token: None,
+        long_lived_token: None,
+        phone_number_id: None,
+        business_account_id: None,
+        env_file: None,
+        token_file: None,
+        token_file_mode: crate::config::DEFAULT_TOKEN_FILE_MODE,
+        on_refresh: None,
+        on_refresh_timeout: std::time::Duration::from_secs(30),
+        on_refresh_env: Vec::new(),
+        on_publish: Default::default(),
+        test_message: Default::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use secrecy::SecretString;
 
     fn account(name: &str, secret: &str) -> AccountSettings {
-        AccountSettings {
-            name: name.to_string(),
-            app_id: Some("1".to_string()),
-            app_secret: Some(SecretString::from(secret.to_string())),
-            access_token: None,
-            long_lived_token: None,
-            phone_number_id: None,
-            business_account_id: None,
-            env_file: None,
-            token_file: None,
-            token_file_mode: crate::config::DEFAULT_TOKEN_FILE_MODE,
-            on_refresh: None,
-            on_refresh_timeout: std::time::Duration::from_secs(30),
-            on_refresh_env: Vec::new(),
-            on_publish: Default::default(),
-            test_message: Default::default(),
-        }
+        test_account(name, secret)
     }
 
     #[test]

@@ -231,6 +231,29 @@ mod tests {
     }
 
     #[test]
+    fn a_reload_changes_the_accounts_reported_and_awaited() {
+        use crate::engine::accounts_diff::test_account;
+        let mut live = LiveStatus::new(settings(false), Vec::new());
+        assert!(live.ready());
+        let skipped = crate::config::InvalidAccountFile {
+            path: "/etc/tokentop/accounts.d/bad.toml".into(),
+            issues: Vec::new(),
+        };
+        let change = crate::engine::reload::AccountsChange {
+            accounts: vec![std::sync::Arc::new(test_account("shop", "s"))],
+            invalid_files: vec![skipped],
+            ..Default::default()
+        };
+        live.observe(&EngineEvent::AccountsChanged(Box::new(change)));
+        assert_eq!(live.waiting_for(), ["shop"]);
+        let json = serde_json::to_value(live.report(Utc::now())).unwrap_or_default();
+        assert_eq!(json["accounts"][0]["name"], "shop");
+        let file = &json["invalid_account_files"][0];
+        assert_eq!(file["file"], "/etc/tokentop/accounts.d/bad.toml");
+        assert_eq!(file["status"], "WARNING");
+    }
+
+    #[test]
     fn without_cluster_the_report_has_no_cluster_key() {
         let mut live = LiveStatus::new(settings(false), Vec::new());
         let json = serde_json::to_value(live.report(Utc::now())).unwrap_or_default();
