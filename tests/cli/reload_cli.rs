@@ -211,6 +211,15 @@ async fn a_name_in_both_places_is_refused_naming_both() {
     assert!(shown.contains("account file skipped: "), "{shown}");
     assert!(shown.contains("1 account file skipped"), "{shown}");
 
+    // `doctor` fails its config step on it, naming the file and line.
+    let output = run(dir.path(), &sim.base_url(), &["doctor"]).await;
+    let shown = all_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains(&format!("{}:1: account.name", file.display())),
+        "{shown}"
+    );
+
     // `check` runs the others and names the file as a WARNING.
     let output = run(dir.path(), &sim.base_url(), &["check"]).await;
     let shown = all_text(&output);
