@@ -197,6 +197,8 @@ pub struct App {
     pub(super) fleet_index: RefCell<FleetIndex>,
     /// Accounts a reload removed: a snapshot their stopping actor still sends adds no row.
     pub(super) retired: std::collections::HashSet<String>,
+    /// Where each account is in `accounts`, by name (`account_set.rs` keeps it).
+    pub(super) by_name: std::collections::HashMap<String, usize>,
 }
 
 impl App {
@@ -251,6 +253,7 @@ impl App {
             ticked: false,
             fleet_index: RefCell::default(),
             retired: std::collections::HashSet::new(),
+            by_name: std::collections::HashMap::new(),
         }
     }
 
@@ -277,7 +280,8 @@ impl App {
     }
 
     fn account_mut(&mut self, name: &str) -> Option<&mut AccountView> {
-        self.accounts.iter_mut().find(|a| a.name() == name)
+        let index = self.index_of(name)?;
+        self.accounts.get_mut(index)
     }
 
     pub(super) fn next_request_id(&mut self) -> RequestId {
@@ -345,7 +349,7 @@ impl App {
         let now = self.now;
         match event {
             EngineEvent::Account(snapshot) => {
-                match self.accounts.iter().position(|a| a.name() == snapshot.name) {
+                match self.index_of(&snapshot.name) {
                     Some(index) => {
                         self.accounts[index].snapshot = *snapshot;
                         self.fleet_index.get_mut().touch(index);

@@ -89,3 +89,29 @@ fn a_reload_is_told_in_the_log_panel_with_every_skipped_file() {
     assert!(lines.iter().any(|l| l == skipped), "{lines:#?}");
     insta::assert_snapshot!("fleet_after_reload_120x40", screen(&app, 120, 40));
 }
+
+#[test]
+fn events_after_a_reload_reach_the_right_rows() {
+    let mut app = reloaded();
+    for name in ["newco-01".to_string(), fleet_name(3)] {
+        let message = format!("alert for {name}");
+        engine(
+            &mut app,
+            EngineEvent::Alert {
+                account: name.clone(),
+                message: message.clone(),
+            },
+        );
+        let view = app.accounts.iter().find(|v| v.name() == name).unwrap();
+        assert_eq!(
+            view.last_alert.as_ref().map(|(_, m)| m.as_str()),
+            Some(message.as_str())
+        );
+    }
+    let alerted = app
+        .accounts
+        .iter()
+        .filter(|v| v.last_alert.is_some())
+        .count();
+    assert_eq!(alerted, 2);
+}
