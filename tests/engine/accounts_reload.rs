@@ -249,3 +249,41 @@ async fn a_refused_reload_keeps_the_running_accounts() {
             .any(|e| matches!(e, EngineEvent::Account(s) if s.name == "main"))
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_new_app_secret_gives_the_proxy_a_new_proof_for_the_same_token() {
+    use secrecy::SecretString;
+    let fake = FakeSource::new(
+        Clock::virtual_at(START),
+        ExchangeMode::Renew { lifetime_secs: 100 },
+    );
+    let token = fake.put("shop", START + 60 * 86_400, START);
+    let files = files(&fake.put("main", START + 60 * 86_400, START));
+    write(
+        &files.accounts_dir(),
+        "shop.toml",
+        &account_file(&token, ""),
+    );
+    let (handle, mut events) = start(&files.load(), &fake);
+    run_for(&mut events, 2).await;
+    let broker = handle.token_broker();
+    let proof = |secret: &str| {
+        let secret = SecretString::from(secret.to_string());
+        tokentop::graph::appsecret_proof(&secret, &SecretString::from(token.clone()))
+    };
+    let before = broker.lend("shop").await.unwrap();
+    assert_eq!(before.appsecret_proof, Some(proof("fake-app-secret")));
+
+    let rotated = account_file(&token, "").replace("fake-app-secret", "rotated-secret");
+    write(&files.accounts_dir(), "shop.toml", &rotated);
+    handle.send(EngineCommand::ApplyAccounts(Box::new(files.update())));
+    let seen = run_for(&mut events, 2).await;
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, EngineEvent::AccountsChanged(c) if c.diff.changed == ["shop"])),
+        "{seen:#?}"
+    );
+    let after = broker.lend("shop").await.unwrap();
+    assert_eq!(after.appsecret_proof, Some(proof("rotated-secret")));
+    assert_eq!(fake.exchanges.lock().unwrap().len(), 0);
+}

@@ -37,6 +37,8 @@ pub const RENEW_HOLD_OFF_SECS: i64 = 30;
 
 /// The last renewal of an account that failed.
 struct FailedRenewal {
+    /// The settings it failed under: a reload that changed them (a new app secret) lifts it.
+    settings: Arc<crate::config::AccountSettings>,
     fingerprint: String,
     at: i64,
     /// Meta refused the refresh for good (dead token, permission): only a new token helps.
@@ -121,6 +123,8 @@ pub struct TokenBroker {
 
 /// What a loan carries besides the token, computed once per token.
 struct Derived {
+    /// The settings the proof was made with: a reload may change the app secret.
+    settings: Arc<crate::config::AccountSettings>,
     token: SecretString,
     appsecret_proof: Option<String>,
     fingerprint: String,
@@ -165,17 +169,26 @@ impl TokenBroker {
     }
 
     /// Why renewing `fingerprint` is not tried again now, if it is held off.
-    fn held_off(&self, account: &str, fingerprint: &str) -> Option<String> {
+    fn held_off(&self, link: &AccountLink, fingerprint: &str) -> Option<String> {
         let now = self.shared.clock.now_unix();
-        self.failures().get(account).and_then(|failed| {
+        self.failures().get(&link.settings.name).and_then(|failed| {
             let holds = failed.fingerprint == fingerprint
+                && Arc::ptr_eq(&failed.settings, &link.settings)
                 && (failed.for_good || now.saturating_sub(failed.at) < RENEW_HOLD_OFF_SECS);
             holds.then(|| failed.message.clone())
         })
     }
 
-    fn remember_failure(&self, account: &str, fingerprint: &str, for_good: bool, message: String) {
+    fn remember_failure(
+        &self,
+        link: &AccountLink,
+        fingerprint: &str,
+        for_good: bool,
+        message: String,
+    ) {
+        let account = &link.settings.name;
         let failed = FailedRenewal {
+            settings: link.settings.clone(),
             fingerprint: fingerprint.to_string(),
             at: self.shared.clock.now_unix(),
             for_good,
@@ -218,7 +231,7 @@ impl TokenBroker {
         let link = &entry.link;
         let view = link.token.borrow().clone();
         if let (Some(token), Some(fingerprint)) = (&view.token, &view.fingerprint)
-            && self.held_off(account, fingerprint).is_some()
+            && self.held_off(link, fingerprint).is_some()
         {
             return Ok(self.loan(link, token.clone(), false));
         }
@@ -236,7 +249,7 @@ impl TokenBroker {
             && let Some(fingerprint) = &view.fingerprint
         {
             let message = "the send guard's refresh failed (see the log)".to_string();
-            self.remember_failure(account, fingerprint, false, message);
+            self.remember_failure(link, fingerprint, false, message);
         }
         Ok(self.loan(link, token, refreshed))
     }
@@ -252,7 +265,7 @@ impl TokenBroker {
     pub async fn renew(&self, account: &str, rejected: &TokenLoan) -> Result<TokenLoan, LoanError> {
         let entry = self.entry(account)?;
         let link = &entry.link;
-        if let Some(message) = self.held_off(account, &rejected.fingerprint) {
+        if let Some(message) = self.held_off(link, &rejected.fingerprint) {
             return Err(LoanError { message });
         }
         self.shown_dead(link, account, rejected).await?;
@@ -263,7 +276,7 @@ impl TokenBroker {
             Err(err) => {
                 let message = format!("{} ({})", err.message, err.remedy);
                 let for_good = matches!(err.class, ErrorClass::TokenDead | ErrorClass::Permission);
-                self.remember_failure(account, &rejected.fingerprint, for_good, message.clone());
+                self.remember_failure(link, &rejected.fingerprint, for_good, message.clone());
                 Err(LoanError { message })
             }
         }
@@ -372,13 +385,15 @@ impl TokenBroker {
     fn loan(&self, link: &AccountLink, token: SecretString, refreshed: bool) -> TokenLoan {
         let mut derived = self.derived.lock().unwrap_or_else(PoisonError::into_inner);
         let account = &link.settings.name;
-        let known = derived
-            .get(account)
-            .filter(|d| d.token.expose_secret() == token.expose_secret());
+        let known = derived.get(account).filter(|d| {
+            d.token.expose_secret() == token.expose_secret()
+                && Arc::ptr_eq(&d.settings, &link.settings)
+        });
         let (appsecret_proof, fingerprint) = match known {
             Some(d) => (d.appsecret_proof.clone(), d.fingerprint.clone()),
             None => {
                 let fresh = Derived {
+                    settings: link.settings.clone(),
                     appsecret_proof: link
                         .app
                         .as_ref()
