@@ -4,7 +4,7 @@
 //! daemon's event loop, and `STOPPING=1` on the way out. Without `$NOTIFY_SOCKET` it does
 //! nothing at all.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use tokio::time::{Interval, MissedTickBehavior};
@@ -29,9 +29,14 @@ struct Seen {
 pub struct ServiceLink {
     notifier: Option<Notifier>,
     watchdog: Option<Duration>,
-    /// The configured accounts, in config order.
-    accounts: Vec<String>,
+    /// Each configured account's place in config order, by name.
+    position: HashMap<String, usize>,
     seen: HashMap<String, Seen>,
+    /// Accounts whose latest snapshot is settled: kept as snapshots come, so that each costs
+    /// the same at 10,000 accounts as at one (counting them all per snapshot was quadratic).
+    settled: usize,
+    /// Accounts that need a person, by their place in config order: name and state's word.
+    troubled: BTreeMap<usize, (String, &'static str)>,
     ready: bool,
     /// A watchdog ping is out and its pong has not come back yet.
     ping_out: bool,
@@ -43,15 +48,38 @@ impl ServiceLink {
     pub fn new(env: &EnvSnapshot, settings: &Settings) -> Self {
         let notifier = Notifier::from_env(env);
         let watchdog = notifier.as_ref().and_then(|_| watchdog_period(env));
-        Self {
+        let mut link = Self {
             notifier,
             watchdog,
-            accounts: settings.accounts.iter().map(|a| a.name.clone()).collect(),
+            position: HashMap::new(),
             seen: HashMap::new(),
+            settled: 0,
+            troubled: BTreeMap::new(),
             ready: false,
             ping_out: false,
             last_status: String::new(),
-        }
+        };
+        link.follow_accounts(settings.accounts.iter().map(|a| a.name.as_str()));
+        link
+    }
+
+    /// The accounts running now (at start, and after each reload), in config order.
+    fn follow_accounts<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+        self.position = names
+            .into_iter()
+            .enumerate()
+            .map(|(at, name)| (name.to_string(), at))
+            .collect();
+        self.seen.retain(|name, _| self.position.contains_key(name));
+        self.settled = self.seen.values().filter(|seen| seen.settled).count();
+        self.troubled = self
+            .seen
+            .iter()
+            .filter_map(|(name, seen)| {
+                let word = seen.critical?;
+                Some((*self.position.get(name)?, (name.clone(), word)))
+            })
+            .collect();
     }
 
     /// Ticks at half the watchdog interval, the first at once; `None` without a watchdog.
@@ -83,6 +111,11 @@ impl ServiceLink {
     pub fn observe(&mut self, event: &EngineEvent) {
         match event {
             EngineEvent::Account(snapshot) => self.account(snapshot),
+            // A reload: the status counts the accounts running now.
+            EngineEvent::AccountsChanged(change) if change.refused.is_none() => {
+                self.follow_accounts(change.accounts.iter().map(|a| a.name.as_str()));
+                self.status();
+            }
             EngineEvent::Pong { request_id } if *request_id == WATCHDOG_PING && self.ping_out => {
                 self.ping_out = false;
                 self.send("WATCHDOG=1");
@@ -105,14 +138,28 @@ impl ServiceLink {
     }
 
     fn account(&mut self, snapshot: &AccountSnapshot) {
-        if !self.accounts.contains(&snapshot.name) {
+        let Some(&at) = self.position.get(&snapshot.name) else {
             return;
-        }
+        };
         let critical = snapshot.state.is_critical().then(|| snapshot.state.label());
         let seen = Seen {
             settled: snapshot.settled(),
             critical,
         };
+        let was_settled = self.seen.get(&snapshot.name).is_some_and(|s| s.settled);
+        match (was_settled, seen.settled) {
+            (false, true) => self.settled += 1,
+            (true, false) => self.settled -= 1,
+            _ => {}
+        }
+        match critical {
+            Some(word) => {
+                self.troubled.insert(at, (snapshot.name.clone(), word));
+            }
+            None => {
+                self.troubled.remove(&at);
+            }
+        }
         self.seen.insert(snapshot.name.clone(), seen);
         if !self.ready && self.all_settled() {
             self.ready = true;
@@ -122,7 +169,7 @@ impl ServiceLink {
     }
 
     fn all_settled(&self) -> bool {
-        self.accounts.iter().all(|name| self.settled(name))
+        self.settled == self.position.len()
     }
 
     /// Sends `STATUS=` when the words changed.
@@ -135,36 +182,31 @@ impl ServiceLink {
     }
 
     fn status_line(&self) -> String {
-        let total = self.accounts.len();
+        let total = self.position.len();
         let noun = if total == 1 { "account" } else { "accounts" };
         if !self.ready {
-            let done = self
-                .accounts
-                .iter()
-                .filter(|name| self.settled(name))
-                .count();
+            let done = self.settled;
             return format!("inspecting {total} {noun}: {done} of {total} done");
         }
         let troubled: Vec<String> = self
-            .accounts
-            .iter()
-            .filter_map(|name| {
-                let word = self.seen.get(name)?.critical?;
-                Some(format!("{name} ({word})"))
-            })
+            .troubled
+            .values()
+            .map(|(name, word)| format!("{name} ({word})"))
             .collect();
+        // After a reload, its new accounts are inspected while the others are watched.
+        let inspected = if self.settled == total {
+            "all inspected".to_string()
+        } else {
+            format!("{} of {total} inspected", self.settled)
+        };
         if troubled.is_empty() {
-            format!("watching {total} {noun}, all inspected")
+            format!("watching {total} {noun}, {inspected}")
         } else {
             format!(
-                "watching {total} {noun}, all inspected; needs attention: {}",
+                "watching {total} {noun}, {inspected}; needs attention: {}",
                 troubled.join(", ")
             )
         }
-    }
-
-    fn settled(&self, name: &str) -> bool {
-        self.seen.get(name).is_some_and(|seen| seen.settled)
     }
 
     fn send(&self, message: &str) {
@@ -190,15 +232,19 @@ mod tests {
     use crate::engine::TokenState;
 
     fn link(names: &[&str]) -> ServiceLink {
-        ServiceLink {
+        let mut link = ServiceLink {
             notifier: None,
             watchdog: None,
-            accounts: names.iter().map(|n| n.to_string()).collect(),
+            position: HashMap::new(),
             seen: HashMap::new(),
+            settled: 0,
+            troubled: BTreeMap::new(),
             ready: false,
             ping_out: false,
             last_status: String::new(),
-        }
+        };
+        link.follow_accounts(names.iter().copied());
+        link
     }
 
     fn snapshot(name: &str, state: TokenState, settled: bool) -> EngineEvent {
@@ -231,6 +277,35 @@ mod tests {
         assert_eq!(
             link.last_status,
             "watching 2 accounts, all inspected; needs attention: b (invalid)"
+        );
+    }
+
+    #[test]
+    fn a_reload_changes_the_accounts_counted_and_named() {
+        let mut link = link(&["a", "b"]);
+        let invalid = TokenState::Invalid {
+            code: Some(190),
+            subcode: None,
+        };
+        link.observe(&snapshot("a", TokenState::Valid, true));
+        link.observe(&snapshot("b", invalid.clone(), true));
+        assert_eq!(
+            link.last_status,
+            "watching 2 accounts, all inspected; needs attention: b (invalid)"
+        );
+        let change = crate::engine::reload::AccountsChange {
+            accounts: ["c", "a"]
+                .map(|n| std::sync::Arc::new(crate::engine::accounts_diff::test_account(n, "s")))
+                .to_vec(),
+            ..Default::default()
+        };
+        link.observe(&EngineEvent::AccountsChanged(Box::new(change)));
+        assert_eq!(link.last_status, "watching 2 accounts, 1 of 2 inspected");
+        link.observe(&snapshot("c", invalid, true));
+        link.observe(&snapshot("a", TokenState::Expired, true));
+        assert_eq!(
+            link.last_status,
+            "watching 2 accounts, all inspected; needs attention: c (invalid), a (expired)"
         );
     }
 

@@ -8,12 +8,14 @@
 //!        ──► lend token (send guard) ──► Graph API ──► 190? renew + retry once ──► app
 //! ```
 //!
-//! Files: `route.rs` (which account, allowed or not; pure), `scrub.rs` (credentials out; pure),
+//! Files: `accounts.rs` (the accounts it routes by, following reloads), `route.rs` (which
+//! account, allowed or not; pure), `scrub.rs` (credentials out; pure),
 //! `json_keys.rs` (a JSON body's top-level keys, read without building it), `body.rs` (buffer
 //! for retry or stream), `forward.rs` (one request), `reply.rs` (the proxy's own error
 //! answers), `target.rs` (the upstream URL and headers), `upstream.rs` (the HTTP client to the
 //! Graph API).
 
+mod accounts;
 mod body;
 mod forward;
 mod json_keys;
@@ -82,15 +84,7 @@ impl Proxy {
         let graph_uri = axum::http::Uri::try_from(graph_base.as_str())
             .context("[graph] base-url is not a URL")?;
         let upstream = upstream::Upstream::new(&graph_uri, proxy.timeout, proxy.max_concurrent)?;
-        let accounts: Vec<AccountIds> = settings
-            .accounts
-            .iter()
-            .map(|a| AccountIds {
-                name: a.name.clone(),
-                phone_number_id: a.phone_number_id.clone(),
-                business_account_id: a.business_account_id.clone(),
-            })
-            .collect();
+        let accounts: Vec<AccountIds> = accounts::account_ids(&settings.accounts);
         let permits = accounts
             .iter()
             .map(|a| {
@@ -180,6 +174,8 @@ pub async fn start(settings: &Settings, broker: TokenBroker) -> anyhow::Result<O
         return Ok(None);
     };
     let proxy = Proxy::new(settings, broker)?;
+    // Each listener thread follows the running accounts with a proxy of its own upstream
+    // client (its connections are driven on that thread).
     let mut first = Some(proxy.clone());
     let app_for_thread = || {
         let proxy = match first.take() {
@@ -187,8 +183,8 @@ pub async fn start(settings: &Settings, broker: TokenBroker) -> anyhow::Result<O
             None => proxy.with_own_upstream()?,
         };
         Ok(axum::Router::new()
-            .fallback(forward::handle)
-            .with_state(proxy))
+            .fallback(accounts::handle_current)
+            .with_state(accounts::follow(proxy)))
     };
     let limits = crate::listener::Limits::new("the Graph API proxy");
     let threads = crate::listener::threads::thread_count();

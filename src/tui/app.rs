@@ -195,6 +195,10 @@ pub struct App {
     ticked: bool,
     /// The fleet's order between frames; filled on first use.
     pub(super) fleet_index: RefCell<FleetIndex>,
+    /// Accounts a reload removed: a snapshot their stopping actor still sends adds no row.
+    pub(super) retired: std::collections::HashSet<String>,
+    /// Where each account is in `accounts`, by name (`account_set.rs` keeps it).
+    pub(super) by_name: std::collections::HashMap<String, usize>,
 }
 
 impl App {
@@ -248,6 +252,8 @@ impl App {
             next_request_id: REQUEST_ID_BASE,
             ticked: false,
             fleet_index: RefCell::default(),
+            retired: std::collections::HashSet::new(),
+            by_name: std::collections::HashMap::new(),
         }
     }
 
@@ -274,7 +280,8 @@ impl App {
     }
 
     fn account_mut(&mut self, name: &str) -> Option<&mut AccountView> {
-        self.accounts.iter_mut().find(|a| a.name() == name)
+        let index = self.index_of(name)?;
+        self.accounts.get_mut(index)
     }
 
     pub(super) fn next_request_id(&mut self) -> RequestId {
@@ -342,13 +349,16 @@ impl App {
         let now = self.now;
         match event {
             EngineEvent::Account(snapshot) => {
-                match self.accounts.iter().position(|a| a.name() == snapshot.name) {
+                match self.index_of(&snapshot.name) {
                     Some(index) => {
                         self.accounts[index].snapshot = *snapshot;
                         self.fleet_index.get_mut().touch(index);
                     }
                     // A new account: the index sees the count change and grades them all.
-                    None => self.accounts.push(AccountView::new(*snapshot)),
+                    None if !self.retired.contains(&snapshot.name) => {
+                        self.accounts.push(AccountView::new(*snapshot));
+                    }
+                    None => {}
                 }
             }
             EngineEvent::History(entry) => {
@@ -412,10 +422,11 @@ impl App {
             // Answers the `/healthz` probe's ping; the dashboard has nothing to show.
             EngineEvent::Pong { .. } => {}
             EngineEvent::Cluster(status) => self.cluster = Some(*status),
+            EngineEvent::AccountsChanged(change) => self.accounts_changed(*change),
         }
     }
 
-    fn push_log_lines(&mut self, lines: Vec<ClassifiedLine>) {
+    pub(super) fn push_log_lines(&mut self, lines: Vec<ClassifiedLine>) {
         let shown = self.logs.push(lines);
         if self.log_scroll > 0 {
             // Keep the lines the operator scrolled back to in place.

@@ -19,9 +19,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::account::{AccountLink, Shared};
+use super::directory::{DirectoryEntry, DirectoryWatch};
 use super::history::cause::{SendChannel, Trigger};
 use super::history::{HistoryEntry, Outcome};
 use super::send_rows::{SendRow, SendRowLimiter};
@@ -37,6 +38,8 @@ pub const RENEW_HOLD_OFF_SECS: i64 = 30;
 
 /// The last renewal of an account that failed.
 struct FailedRenewal {
+    /// The settings it failed under: a reload that changed them (a new app secret) lifts it.
+    settings: Arc<crate::config::AccountSettings>,
     fingerprint: String,
     at: i64,
     /// Meta refused the refresh for good (dead token, permission): only a new token helps.
@@ -102,9 +105,9 @@ impl SendOutcome {
 /// Cheap to clone; one per engine.
 #[derive(Clone)]
 pub struct TokenBroker {
-    links: Arc<Vec<AccountLink>>,
-    /// One per link: the usage headers of the borrower's latest call, for the health poller.
-    usage: Arc<Vec<watch::Sender<UsageHeaders>>>,
+    /// The running accounts, with the usage headers of the borrower's latest call per
+    /// account (for the health poller); replaced when accounts are reloaded.
+    directory: DirectoryWatch,
     shared: Arc<Shared>,
     failed: Arc<Mutex<HashMap<String, FailedRenewal>>>,
     /// Per account: the token Meta's inspection last found valid after a 190, and when. A
@@ -123,20 +126,17 @@ pub struct TokenBroker {
 
 /// What a loan carries besides the token, computed once per token.
 struct Derived {
+    /// The settings the proof was made with: a reload may change the app secret.
+    settings: Arc<crate::config::AccountSettings>,
     token: SecretString,
     appsecret_proof: Option<String>,
     fingerprint: String,
 }
 
 impl TokenBroker {
-    pub(crate) fn new(
-        links: Vec<AccountLink>,
-        usage: Vec<watch::Sender<UsageHeaders>>,
-        shared: Arc<Shared>,
-    ) -> Self {
+    pub(crate) fn new(directory: DirectoryWatch, shared: Arc<Shared>) -> Self {
         Self {
-            links: Arc::new(links),
-            usage: Arc::new(usage),
+            directory,
             shared,
             failed: Arc::default(),
             found_valid: Arc::default(),
@@ -173,17 +173,26 @@ impl TokenBroker {
     }
 
     /// Why renewing `fingerprint` is not tried again now, if it is held off.
-    fn held_off(&self, account: &str, fingerprint: &str) -> Option<String> {
+    fn held_off(&self, link: &AccountLink, fingerprint: &str) -> Option<String> {
         let now = self.shared.clock.now_unix();
-        self.failures().get(account).and_then(|failed| {
+        self.failures().get(&link.settings.name).and_then(|failed| {
             let holds = failed.fingerprint == fingerprint
+                && Arc::ptr_eq(&failed.settings, &link.settings)
                 && (failed.for_good || now.saturating_sub(failed.at) < RENEW_HOLD_OFF_SECS);
             holds.then(|| failed.message.clone())
         })
     }
 
-    fn remember_failure(&self, account: &str, fingerprint: &str, for_good: bool, message: String) {
+    fn remember_failure(
+        &self,
+        link: &AccountLink,
+        fingerprint: &str,
+        for_good: bool,
+        message: String,
+    ) {
+        let account = &link.settings.name;
         let failed = FailedRenewal {
+            settings: link.settings.clone(),
             fingerprint: fingerprint.to_string(),
             at: self.shared.clock.now_unix(),
             for_good,
@@ -192,20 +201,20 @@ impl TokenBroker {
         self.failures().insert(account.to_string(), failed);
     }
 
-    fn position(&self, account: &str) -> Result<usize, LoanError> {
-        self.links
-            .iter()
-            .position(|l| l.settings.name == account)
+    /// The running accounts, replaced on every reload (the proxy routes by them).
+    pub(crate) fn accounts(&self) -> DirectoryWatch {
+        self.directory.clone()
+    }
+
+    /// The account's entry in the directory as it is now (a reload may replace it).
+    fn entry(&self, account: &str) -> Result<Arc<DirectoryEntry>, LoanError> {
+        self.directory
+            .borrow()
+            .get(account)
+            .cloned()
             .ok_or_else(|| LoanError {
                 message: format!("no account named {account}"),
             })
-    }
-
-    fn link(&self, account: &str) -> Result<&AccountLink, LoanError> {
-        let index = self.position(account)?;
-        self.links.get(index).ok_or_else(|| LoanError {
-            message: format!("no account named {account}"),
-        })
     }
 
     /// Keeps the usage headers of a call: the account's rate-limit headroom (dashboard, `check`,
@@ -214,19 +223,16 @@ impl TokenBroker {
         if usage.is_empty() {
             return;
         }
-        if let Some(sender) = self
-            .position(account)
-            .ok()
-            .and_then(|index| self.usage.get(index))
-        {
-            sender.send_replace(usage);
+        if let Ok(entry) = self.entry(account) {
+            entry.proxy_usage.send_replace(usage);
         }
     }
 
     /// The account's token, refreshed first when it expires within the send guard.
     /// While a renewal of the current token is held off, the token is lent as it is.
     pub async fn lend(&self, account: &str) -> Result<TokenLoan, LoanError> {
-        let link = self.link(account)?;
+        let entry = self.entry(account)?;
+        let link = &entry.link;
         let guard_secs = i64::try_from(self.shared.policy.send_guard.as_secs()).unwrap_or(i64::MAX);
         // The usual case, a token not due for the send guard, is lent as it is: no copy of the
         // account's whole view per request (what follows would lend it unchanged too).
@@ -242,7 +248,7 @@ impl TokenBroker {
         }
         let view = link.token.borrow().clone();
         if let (Some(token), Some(fingerprint)) = (&view.token, &view.fingerprint)
-            && self.held_off(account, fingerprint).is_some()
+            && self.held_off(link, fingerprint).is_some()
         {
             return Ok(self.loan(link, token.clone(), false));
         }
@@ -259,7 +265,7 @@ impl TokenBroker {
             && let Some(fingerprint) = &view.fingerprint
         {
             let message = "the send guard's refresh failed (see the log)".to_string();
-            self.remember_failure(account, fingerprint, false, message);
+            self.remember_failure(link, fingerprint, false, message);
         }
         Ok(self.loan(link, token, refreshed))
     }
@@ -273,8 +279,9 @@ impl TokenBroker {
     /// must say it is invalid first (a token found valid is not inspected again for
     /// [`RENEW_HOLD_OFF_SECS`]).
     pub async fn renew(&self, account: &str, rejected: &TokenLoan) -> Result<TokenLoan, LoanError> {
-        let link = self.link(account)?;
-        if let Some(message) = self.held_off(account, &rejected.fingerprint) {
+        let entry = self.entry(account)?;
+        let link = &entry.link;
+        if let Some(message) = self.held_off(link, &rejected.fingerprint) {
             return Err(LoanError { message });
         }
         self.shown_dead(link, account, rejected).await?;
@@ -285,7 +292,7 @@ impl TokenBroker {
             Err(err) => {
                 let message = format!("{} ({})", err.message, err.remedy);
                 let for_good = matches!(err.class, ErrorClass::TokenDead | ErrorClass::Permission);
-                self.remember_failure(account, &rejected.fingerprint, for_good, message.clone());
+                self.remember_failure(link, &rejected.fingerprint, for_good, message.clone());
                 Err(LoanError { message })
             }
         }
@@ -395,13 +402,15 @@ impl TokenBroker {
     fn loan(&self, link: &AccountLink, token: SecretString, refreshed: bool) -> TokenLoan {
         let mut derived = self.derived.lock().unwrap_or_else(PoisonError::into_inner);
         let account = &link.settings.name;
-        let known = derived
-            .get(account)
-            .filter(|d| d.token.expose_secret() == token.expose_secret());
+        let known = derived.get(account).filter(|d| {
+            d.token.expose_secret() == token.expose_secret()
+                && Arc::ptr_eq(&d.settings, &link.settings)
+        });
         let (appsecret_proof, fingerprint) = match known {
             Some(d) => (d.appsecret_proof.clone(), d.fingerprint.clone()),
             None => {
                 let fresh = Derived {
+                    settings: link.settings.clone(),
                     appsecret_proof: link
                         .app
                         .as_ref()
