@@ -20,10 +20,23 @@ pub const DIR_POLL_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Starts reloading on SIGHUP and on changes in `accounts_dir`, until the engine stops.
 /// SIGHUP's handler is in place when this returns (its default action ends the process).
-pub fn spawn(overrides: Overrides, accounts_dir: Option<PathBuf>, handle: EngineHandle) {
+/// `started` is what the process started with: once the directory is watched, the
+/// configuration is read again and applied if its accounts differ, because a file written
+/// between the start's reading and the watch was seen by neither.
+pub fn spawn(overrides: Overrides, started: &config::Settings, handle: EngineHandle) {
     let (wake, woken) = mpsc::unbounded_channel();
-    if let Some(dir) = accounts_dir {
-        tokio::spawn(watch_dir(dir, wake.clone()));
+    if let Some(dir) = started.account_files.dir.clone() {
+        let watch = kernel::DirWatch::new(&dir);
+        let now = read_accounts(&overrides, &EnvSnapshot::from_process());
+        let as_started = AccountsUpdate {
+            accounts: started.accounts.clone(),
+            invalid_files: started.account_files.invalid.clone(),
+            refused: None,
+        };
+        if !same_accounts(&as_started, &now) {
+            handle.send(EngineCommand::ApplyAccounts(Box::new(now)));
+        }
+        tokio::spawn(watch_dir(dir, watch, wake.clone()));
     }
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::hangup()) {
@@ -37,6 +50,19 @@ pub fn spawn(overrides: Overrides, accounts_dir: Option<PathBuf>, handle: Engine
         }
     }
     tokio::spawn(reload_on_wake(overrides, handle, woken));
+}
+
+/// The same accounts, with the same settings, and the same files skipped.
+fn same_accounts(a: &AccountsUpdate, b: &AccountsUpdate) -> bool {
+    let paths = |u: &AccountsUpdate| {
+        u.invalid_files
+            .iter()
+            .map(|f| f.path.clone())
+            .collect::<Vec<_>>()
+    };
+    a.refused == b.refused
+        && crate::engine::accounts_diff::diff(&a.accounts, &b.accounts).is_empty()
+        && paths(a) == paths(b)
 }
 
 /// What the configuration says now, as the engine takes it.
@@ -79,8 +105,12 @@ async fn on_hangup(mut hangup: tokio::signal::unix::Signal, wake: mpsc::Unbounde
 }
 
 /// Wakes on every change of the directory's entries; polls when inotify cannot watch it.
-async fn watch_dir(dir: PathBuf, wake: mpsc::UnboundedSender<()>) {
-    match kernel::DirWatch::new(&dir) {
+async fn watch_dir(
+    dir: PathBuf,
+    watch: std::io::Result<kernel::DirWatch>,
+    wake: mpsc::UnboundedSender<()>,
+) {
+    match watch {
         Ok(mut watch) => {
             while watch.next_change().await.is_ok() {
                 if wake.send(()).is_err() {
