@@ -33,6 +33,10 @@ pub(crate) const ACCOUNT_KEYS: &[&str] = &[
     "on-publish-restart",
     "on-publish-timeout",
     "test-message",
+    // account_profile.rs:
+    "token-kind",
+    "purpose",
+    "labels",
 ];
 pub(crate) const TEST_MESSAGE_KEYS: &[&str] = &["to", "template", "language", "text"];
 const PATH: &str = "account";
@@ -103,6 +107,7 @@ fn account(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: &Range<usize>) -> Accou
         on_refresh_env: on_refresh_env(ctx, table),
         on_publish: super::on_publish::on_publish(ctx, table),
         test_message: test_message(ctx, table),
+        profile: super::account_profile::profile(ctx, table, PATH),
     }
 }
 

@@ -3,6 +3,7 @@
 //! Precedence: command-line flag > environment > config file > built-in default.
 
 mod account;
+mod account_profile;
 pub(crate) mod capped_read;
 mod cluster;
 mod credential;
@@ -21,6 +22,7 @@ mod token_readers;
 mod values;
 mod webhook;
 
+pub use account_profile::{AccountProfile, MAX_LABEL_VALUE_CHARS, MAX_LABELS, Purpose, TokenKind};
 pub use duration::parse_duration;
 pub use issues::{ConfigErrors, ConfigIssue};
 pub use on_publish::{

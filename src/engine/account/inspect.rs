@@ -8,6 +8,7 @@ use super::{AccountActor, LOG_NOT_CONFIGURED};
 use crate::engine::history::cause::InspectReason;
 use crate::engine::history::{HistoryError, Outcome};
 use crate::engine::state::Inspection;
+use crate::engine::token_class::classify;
 use crate::graph::{ErrorClass, Expiry, TokenInfo};
 use crate::mask::mask;
 
@@ -34,11 +35,16 @@ impl AccountActor {
         match access_result {
             Ok(info) => {
                 self.record_inspection(reason, &access, &info, latency_ms);
+                // Only the scopes the account's purpose needs are a problem: a messaging
+                // account without the management scope is healthy.
+                let needed = self.settings.profile.purpose.needed_scopes();
                 self.snapshot.missing_scopes = info
                     .missing_whatsapp_scopes()
-                    .iter()
-                    .map(|s| s.to_string())
+                    .into_iter()
+                    .filter(|scope| needed.contains(scope))
+                    .map(str::to_string)
                     .collect();
+                self.snapshot.token_class = classify(Some(&info), self.settings.profile.token_kind);
                 self.snapshot.access = Some(Inspection {
                     checked_at: now,
                     info,
