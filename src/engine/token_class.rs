@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use crate::config::TokenKind;
+use crate::config::{Purpose, TokenKind};
 use crate::graph::{Expiry, TokenInfo};
 
 /// A `USER` token whose whole lifetime is at most this long is short-lived (Meta: about 1-2 h,
@@ -115,6 +115,17 @@ fn user_class(info: &TokenInfo) -> TokenClass {
         }
         _ => TokenClass::UserLong,
     }
+}
+
+/// The WhatsApp scopes `info` lacks that `purpose` needs: a messaging account without the
+/// management scope is healthy, and the other way round.
+pub fn missing_scopes(info: &TokenInfo, purpose: Purpose) -> Vec<String> {
+    let needed = purpose.needed_scopes();
+    info.missing_whatsapp_scopes()
+        .into_iter()
+        .filter(|scope| needed.contains(scope))
+        .map(str::to_string)
+        .collect()
 }
 
 /// How a class is kept alive.

@@ -150,3 +150,24 @@ fn remedies_name_the_account_and_what_to_do() {
     );
     assert!(app_token_remedy("acme").contains("cannot send"));
 }
+
+#[test]
+fn only_the_scopes_a_purpose_needs_are_missing() {
+    let only = |scope: &str| {
+        info(&format!(
+            r#"{{"data":{{"type":"SYSTEM_USER","is_valid":true,"expires_at":0,"scopes":["{scope}"]}}}}"#
+        ))
+    };
+    let messaging = only("whatsapp_business_messaging");
+    let management = only("whatsapp_business_management");
+    assert!(missing_scopes(&messaging, Purpose::Messaging).is_empty());
+    assert!(missing_scopes(&management, Purpose::Management).is_empty());
+    assert_eq!(
+        missing_scopes(&management, Purpose::Messaging),
+        ["whatsapp_business_messaging"]
+    );
+    assert_eq!(
+        missing_scopes(&messaging, Purpose::Both),
+        ["whatsapp_business_management"]
+    );
+}

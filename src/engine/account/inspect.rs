@@ -8,7 +8,7 @@ use super::{AccountActor, LOG_NOT_CONFIGURED};
 use crate::engine::history::cause::InspectReason;
 use crate::engine::history::{HistoryError, Outcome};
 use crate::engine::state::Inspection;
-use crate::engine::token_class::classify;
+use crate::engine::token_class::{classify, missing_scopes};
 use crate::graph::{ErrorClass, Expiry, TokenInfo};
 use crate::mask::mask;
 
@@ -35,15 +35,8 @@ impl AccountActor {
         match access_result {
             Ok(info) => {
                 self.record_inspection(reason, &access, &info, latency_ms);
-                // Only the scopes the account's purpose needs are a problem: a messaging
-                // account without the management scope is healthy.
-                let needed = self.settings.profile.purpose.needed_scopes();
-                self.snapshot.missing_scopes = info
-                    .missing_whatsapp_scopes()
-                    .into_iter()
-                    .filter(|scope| needed.contains(scope))
-                    .map(str::to_string)
-                    .collect();
+                self.snapshot.missing_scopes =
+                    missing_scopes(&info, self.settings.profile.purpose);
                 self.snapshot.token_class = classify(Some(&info), self.settings.profile.token_kind);
                 self.snapshot.access = Some(Inspection {
                     checked_at: now,
