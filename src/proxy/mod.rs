@@ -88,6 +88,7 @@ impl Proxy {
                 name: a.name.clone(),
                 phone_number_id: a.phone_number_id.clone(),
                 business_account_id: a.business_account_id.clone(),
+                purpose: a.profile.purpose,
             })
             .collect();
         let permits = accounts
