@@ -112,7 +112,9 @@ pub fn route(
     }
     let parts = segments(path);
     let names = || accounts.iter().map(|a| a.name.clone()).collect::<Vec<_>>();
-    let by_id = parts.first().and_then(|first| account_by_id(accounts, first));
+    let by_id = parts
+        .first()
+        .and_then(|first| account_by_id(accounts, first));
     let allowed = by_id.is_some()
         || matches!(parts.as_slice(), ["debug_token"])
         || (is_get && matches!(parts.as_slice(), [id] if is_id(id)))

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use super::app::AccountView;
 use super::fleet::{RowKey, SortKey, compare, state_rank};
+use super::fleet_filter::{Subject, passes};
 use crate::engine::AccountSnapshot;
+use crate::engine::TokenClass;
 use crate::engine::urgency::{self, Level, Windows};
 use crate::graph::Expiry;
 
@@ -31,6 +33,8 @@ struct Key {
     stop: Stop,
     state_rank: u8,
     publishes: bool,
+    /// The class is a filter word: a change must forget the filtered rows.
+    class: TokenClass,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -122,6 +126,15 @@ fn next_change(snapshot: &AccountSnapshot, windows: &Windows, now: i64) -> i64 {
         .unwrap_or(i64::MAX)
 }
 
+fn subject(view: &AccountView) -> Subject<'_> {
+    Subject {
+        name: view.name(),
+        class: view.snapshot.token_class,
+        purpose: view.snapshot.purpose,
+        labels: &view.snapshot.labels,
+    }
+}
+
 fn entry(view: &AccountView, windows: &Windows, now: i64) -> Entry {
     let snapshot = &view.snapshot;
     let urgency = urgency::urgency(snapshot, windows, now);
@@ -136,6 +149,7 @@ fn entry(view: &AccountView, windows: &Windows, now: i64) -> Entry {
             stop,
             state_rank: state_rank(&snapshot.state),
             publishes: !snapshot.publish.is_empty(),
+            class: snapshot.token_class,
         },
         valid_until: next_change(snapshot, windows, now),
     }
@@ -275,6 +289,9 @@ impl FleetIndex {
                 Stop::Never => None,
             },
             state_rank: key.state_rank,
+            class: key.class,
+            purpose: accounts[account].snapshot.purpose,
+            labels: &accounts[account].snapshot.labels,
         }
     }
 
@@ -324,11 +341,10 @@ impl FleetIndex {
         {
             return Arc::clone(rows);
         }
-        let needle = filter.to_lowercase();
         let rows: Arc<[usize]> = sorted
             .iter()
             .copied()
-            .filter(|&i| accounts[i].name().to_lowercase().contains(&needle))
+            .filter(|&i| passes(&subject(&accounts[i]), filter))
             .collect();
         self.listed = Some((filter.to_string(), Arc::clone(&rows)));
         rows

@@ -4,6 +4,7 @@
 mod app;
 mod event_loop;
 pub mod fleet;
+mod fleet_filter;
 mod fleet_index;
 mod fleet_keys;
 mod keys;

@@ -35,8 +35,7 @@ impl AccountActor {
         match access_result {
             Ok(info) => {
                 self.record_inspection(reason, &access, &info, latency_ms);
-                self.snapshot.missing_scopes =
-                    missing_scopes(&info, self.settings.profile.purpose);
+                self.snapshot.missing_scopes = missing_scopes(&info, self.settings.profile.purpose);
                 self.snapshot.token_class = classify(Some(&info), self.settings.profile.token_kind);
                 self.snapshot.access = Some(Inspection {
                     checked_at: now,
