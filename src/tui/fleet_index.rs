@@ -55,6 +55,8 @@ pub struct FleetTable {
     counts: [usize; 4],
     /// Some account publishes its token somewhere (the publish column is drawn).
     pub publishing: bool,
+    /// Some account's token class is known: the fleet shows the class column.
+    pub classified: bool,
 }
 
 impl FleetTable {
@@ -90,6 +92,8 @@ pub struct FleetIndex {
     listed: Option<(String, Arc<[usize]>)>,
     counts: [usize; 4],
     publishing: usize,
+    /// Accounts whose class is known.
+    classified: usize,
     /// Keys made since the index was created: tests count them.
     keys_made: u64,
 }
@@ -190,6 +194,7 @@ impl FleetIndex {
             total: accounts.len(),
             counts: self.counts,
             publishing: self.publishing > 0,
+            classified: self.classified > 0,
         }
     }
 
@@ -244,9 +249,11 @@ impl FleetIndex {
             .unwrap_or(i64::MAX);
         self.counts = [0; 4];
         self.publishing = 0;
+        self.classified = 0;
         for e in &self.entries {
             self.counts[level_slot(e.key.level)] += 1;
             self.publishing += usize::from(e.key.publishes);
+            self.classified += usize::from(e.key.class != TokenClass::Unknown);
         }
         self.sorted = None;
         self.listed = None;
@@ -275,6 +282,8 @@ impl FleetIndex {
         self.counts[level_slot(new.key.level)] += 1;
         self.publishing =
             self.publishing + usize::from(new.key.publishes) - usize::from(old.key.publishes);
+        let known = |key: &Key| usize::from(key.class != TokenClass::Unknown);
+        self.classified = self.classified + known(&new.key) - known(&old.key);
         true
     }
 

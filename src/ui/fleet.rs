@@ -97,12 +97,14 @@ fn grow(columns: &mut [Column], col: Col, to: usize, room: usize) {
 }
 
 /// The columns for a table `width` cells wide (the cursor column included); the publish
-/// column only when some account publishes (else it would be a column of dashes).
-pub fn layout(width: u16, publish: bool) -> Vec<Column> {
+/// column only when some account publishes, the class column only when some account's class
+/// is known (else either would be a column of dashes).
+pub fn layout(width: u16, publish: bool, class: bool) -> Vec<Column> {
     let room = usize::from(width).saturating_sub(1);
     let mut columns: Vec<Column> = SPECS
         .iter()
         .filter(|s| publish || s.col != Col::Publish)
+        .filter(|s| class || s.col != Col::Class)
         .map(|s| Column {
             col: s.col,
             width: s.narrow,
@@ -294,7 +296,10 @@ mod tests {
     use super::*;
 
     fn cols(width: u16) -> Vec<Col> {
-        layout(width, true).into_iter().map(|c| c.col).collect()
+        layout(width, true, true)
+            .into_iter()
+            .map(|c| c.col)
+            .collect()
     }
 
     #[test]
@@ -307,28 +312,32 @@ mod tests {
             cols(72).contains(&Col::Rate),
             "the publish column goes first"
         );
-        let without: Vec<Col> = layout(200, false).into_iter().map(|c| c.col).collect();
+        let without: Vec<Col> = layout(200, false, false)
+            .into_iter()
+            .map(|c| c.col)
+            .collect();
         assert_eq!(
             without.len(),
-            9,
-            "no publish column when no account publishes"
+            8,
+            "no publish column when no account publishes, no class column when none is known"
         );
+        assert!(!without.contains(&Col::Class));
         assert!(!without.contains(&Col::Publish));
         assert!(!cols(58).contains(&Col::Rate));
         assert!(!cols(58).contains(&Col::Next));
         for width in 58..=300u16 {
-            let columns = layout(width, true);
+            let columns = layout(width, true, true);
             assert!(used(&columns) < usize::from(width), "{width}: {columns:?}");
         }
         for width in 0..58u16 {
-            let _ = layout(width, true);
+            let _ = layout(width, true, true);
         }
     }
 
     #[test]
     fn wider_screens_widen_columns_and_the_name() {
         let at = |width: u16, col: Col| {
-            layout(width, false)
+            layout(width, false, false)
                 .into_iter()
                 .find(|c| c.col == col)
                 .map(|c| c.width)

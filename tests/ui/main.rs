@@ -11,6 +11,7 @@ mod tui_fleet;
 mod tui_loop;
 mod tui_redraws;
 mod ui_charts;
+mod ui_classes;
 mod ui_cluster;
 mod ui_snapshots;
 mod ui_templates;
