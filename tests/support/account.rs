@@ -117,6 +117,24 @@ impl AccountBuilder {
         self
     }
 
+    pub fn token_kind(mut self, kind: Option<tokentop::config::TokenKind>) -> Self {
+        self.0.profile.token_kind = kind;
+        self
+    }
+
+    pub fn purpose(mut self, purpose: tokentop::config::Purpose) -> Self {
+        self.0.profile.purpose = purpose;
+        self
+    }
+
+    pub fn labels(mut self, labels: &[(&str, &str)]) -> Self {
+        self.0.profile.labels = labels
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        self
+    }
+
     pub fn build(self) -> AccountSettings {
         self.0
     }

@@ -114,10 +114,14 @@ impl AccountState {
         }
     }
 
-    /// Whether a remedy must stay on screen (re-auth, re-auth needed before a date, or the
-    /// customer's access to give back).
+    /// Whether a remedy must stay on screen (re-auth, re-auth needed before a date, the
+    /// customer's access to give back, a class only a person can keep alive, an app token).
     pub(super) fn needs_person(&self) -> bool {
-        self.reauth_reason().is_some() || self.capped_until.is_some() || self.revoked.is_some()
+        self.reauth_reason().is_some()
+            || self.capped_until.is_some()
+            || self.revoked.is_some()
+            || (self.renewal == Renewal::PersonBefore && self.deadline_announced.is_some())
+            || self.renewal == Renewal::Refused
     }
 
     /// Automatic refreshes may run (not in re-auth, not held after a permission error, not
