@@ -207,4 +207,29 @@ mod tests {
         ));
         assert!(!without.contains("refresh"), "{without}");
     }
+
+    #[test]
+    fn the_line_names_the_class_and_a_purpose_and_labels_when_set() {
+        let mut s = snapshot(NOW + 30 * 86_400, true);
+        let line = |s: &crate::engine::AccountSnapshot| {
+            account_line(&account_report(
+                s,
+                &RefreshPolicy::default(),
+                NOW,
+                &Extras::default(),
+            ))
+        };
+        let plain = line(&s);
+        assert!(plain.contains("; class unknown"), "{plain}");
+        assert!(!plain.contains("purpose") && !plain.contains("labels"), "{plain}");
+        s.token_class = crate::engine::TokenClass::Business60d;
+        s.purpose = crate::config::Purpose::Messaging;
+        s.labels.insert("team".into(), "payments".into());
+        s.labels.insert("customer".into(), "acme".into());
+        let text = line(&s);
+        assert!(
+            text.contains("; class business-60d; purpose messaging; labels customer=acme,team=payments"),
+            "{text}"
+        );
+    }
 }
