@@ -221,14 +221,19 @@ mod tests {
         };
         let plain = line(&s);
         assert!(plain.contains("; class unknown"), "{plain}");
-        assert!(!plain.contains("purpose") && !plain.contains("labels"), "{plain}");
+        assert!(
+            !plain.contains("purpose") && !plain.contains("labels"),
+            "{plain}"
+        );
         s.token_class = crate::engine::TokenClass::Business60d;
         s.purpose = crate::config::Purpose::Messaging;
         s.labels.insert("team".into(), "payments".into());
         s.labels.insert("customer".into(), "acme".into());
         let text = line(&s);
         assert!(
-            text.contains("; class business-60d; purpose messaging; labels customer=acme,team=payments"),
+            text.contains(
+                "; class business-60d; purpose messaging; labels customer=acme,team=payments"
+            ),
             "{text}"
         );
     }

@@ -296,10 +296,7 @@ async fn a_never_expiring_business_token_is_only_inspected_for_ninety_days() {
     let seen = run_months(&mut events, 90 * DAY).await;
     assert!(fake.exchanges.lock().unwrap().is_empty(), "never exchanged");
     let inspections = *fake.inspections.lock().unwrap();
-    assert!(
-        inspections >= 90,
-        "{inspections} inspections in 90 days"
-    );
+    assert!(inspections >= 90, "{inspections} inspections in 90 days");
     let last = seen
         .iter()
         .rev()

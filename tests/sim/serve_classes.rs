@@ -74,7 +74,11 @@ async fn classes_purposes_and_labels_reach_metrics_and_status() {
     for line in expected {
         assert!(scrape.contains(line), "missing {line} in:\n{scrape}");
     }
-    assert_eq!(scrape.matches("tokentop_token_info{").count(), 3, "{scrape}");
+    assert_eq!(
+        scrape.matches("tokentop_token_info{").count(),
+        3,
+        "{scrape}"
+    );
     // Labels stay on the info series: no other family carries them.
     assert_eq!(scrape.matches("label_team=").count(), 2, "{scrape}");
     promtool_check_metrics(&scrape);
@@ -107,6 +111,8 @@ async fn classes_purposes_and_labels_reach_metrics_and_status() {
     assert_eq!(account_json(&report, "acme-send")["status"], "OK", "{json}");
     let scrape = daemon.metrics(SCRAPE_TOKEN).await;
     assert!(scrape.contains(r#"tokentop_token_valid{account="acme-send"} 1"#));
-    assert!(scrape.contains(r#"tokentop_token_state{account="acme-send",state="never_expires"} 1"#));
+    assert!(
+        scrape.contains(r#"tokentop_token_state{account="acme-send",state="never_expires"} 1"#)
+    );
     daemon.stop().await;
 }
