@@ -26,7 +26,11 @@ fn classified(i: usize) -> AccountSnapshot {
     let mut s = fleet_snapshot(i);
     s.token_class = TokenClass::ALL[i % TokenClass::ALL.len()];
     s.purpose = [Purpose::Both, Purpose::Messaging, Purpose::Management][i % 3];
-    let team = if (i / 8) % 2 == 0 { "payments" } else { "ops" };
+    let team = if (i / 8).is_multiple_of(2) {
+        "payments"
+    } else {
+        "ops"
+    };
     s.labels.insert("team".to_string(), team.to_string());
     s
 }
@@ -64,8 +68,8 @@ fn the_fleet_filters_by_owner_label_and_class() {
         assert_eq!(snapshot.labels["team"], "payments");
         assert_eq!(snapshot.token_class, TokenClass::Business60d);
     }
-    let expected = (0..24)
-        .filter(|i| (i / 8) % 2 == 0 && TokenClass::ALL[i % 8] == TokenClass::Business60d)
+    let expected = (0..24usize)
+        .filter(|i| (i / 8).is_multiple_of(2) && TokenClass::ALL[i % 8] == TokenClass::Business60d)
         .count();
     assert_eq!(rows.len(), expected);
     assert_eq!(expected, 2);
