@@ -163,6 +163,27 @@ pub fn renewal(class: TokenClass, renew_business: bool) -> Renewal {
     }
 }
 
+/// Why a refresh of `account` must not exchange its token, and what to do instead: business
+/// and app tokens unless their class allows it. A never-expiring system-user token is left
+/// to the caller (a separate long-lived token may still re-mint a dead access token).
+pub fn exchange_refusal(
+    class: TokenClass,
+    renew_business: bool,
+    account: &str,
+) -> Option<(String, String)> {
+    let hint = match class {
+        _ if renewal(class, renew_business).may_exchange() => return None,
+        TokenClass::App => app_token_remedy(account),
+        TokenClass::Business60d => business_remedy(account),
+        TokenClass::BusinessNever => "a never-expiring business token needs no refresh; if Meta \
+            invalidated it, the customer must run Embedded Signup again"
+            .to_string(),
+        _ => return None,
+    };
+    let what = format!("not refreshed: a {} is not exchanged", class.describe());
+    Some((what, hint))
+}
+
 /// What a person must do before a 60-day business token runs out.
 pub fn business_remedy(account: &str) -> String {
     format!(

@@ -171,3 +171,25 @@ fn only_the_scopes_a_purpose_needs_are_missing() {
         ["whatsapp_business_management"]
     );
 }
+
+#[test]
+fn only_business_and_app_tokens_refuse_a_forced_exchange() {
+    let refused = |class, renew| exchange_refusal(class, renew, "acme").is_some();
+    assert!(refused(TokenClass::BusinessNever, false));
+    assert!(refused(TokenClass::BusinessNever, true));
+    assert!(refused(TokenClass::Business60d, false));
+    assert!(!refused(TokenClass::Business60d, true));
+    assert!(refused(TokenClass::App, true));
+    for class in [
+        TokenClass::SystemNever,
+        TokenClass::System60d,
+        TokenClass::UserShort,
+        TokenClass::UserLong,
+        TokenClass::Unknown,
+    ] {
+        assert!(!refused(class, false), "{class:?}");
+    }
+    let (what, hint) = exchange_refusal(TokenClass::Business60d, false, "acme").unwrap();
+    assert!(what.contains("business token, 60 days"), "{what}");
+    assert!(hint.contains("Embedded Signup again"), "{hint}");
+}
