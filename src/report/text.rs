@@ -78,6 +78,18 @@ pub fn account_line(report: &AccountReport) -> String {
         describe(&report.data_access_expiry),
         scopes
     );
+    line.push_str(&format!("; class {}", report.token_class.word()));
+    if report.purpose != crate::config::Purpose::Both {
+        line.push_str(&format!("; purpose {}", report.purpose.word()));
+    }
+    if !report.labels.is_empty() {
+        let labels: Vec<String> = report
+            .labels
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        line.push_str(&format!("; labels {}", labels.join(",")));
+    }
     if let Some(phone) = &report.phone {
         let field = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".to_string());
         match &phone.error {
@@ -194,5 +206,35 @@ mod tests {
             &Extras::default(),
         ));
         assert!(!without.contains("refresh"), "{without}");
+    }
+
+    #[test]
+    fn the_line_names_the_class_and_a_purpose_and_labels_when_set() {
+        let mut s = snapshot(NOW + 30 * 86_400, true);
+        let line = |s: &crate::engine::AccountSnapshot| {
+            account_line(&account_report(
+                s,
+                &RefreshPolicy::default(),
+                NOW,
+                &Extras::default(),
+            ))
+        };
+        let plain = line(&s);
+        assert!(plain.contains("; class unknown"), "{plain}");
+        assert!(
+            !plain.contains("purpose") && !plain.contains("labels"),
+            "{plain}"
+        );
+        s.token_class = crate::engine::TokenClass::Business60d;
+        s.purpose = crate::config::Purpose::Messaging;
+        s.labels.insert("team".into(), "payments".into());
+        s.labels.insert("customer".into(), "acme".into());
+        let text = line(&s);
+        assert!(
+            text.contains(
+                "; class business-60d; purpose messaging; labels customer=acme,team=payments"
+            ),
+            "{text}"
+        );
     }
 }

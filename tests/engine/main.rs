@@ -12,6 +12,7 @@ mod accounts_reload;
 mod cluster_redis;
 mod data_dir_safety;
 mod delivery;
+mod engine_classes;
 mod engine_paused;
 mod engine_sim;
 mod engine_supervise;

@@ -11,10 +11,11 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
 /// The `webhook_*` ones other than `webhook_message_statuses.json` are the shapes the
 /// simulator's webhooks are held to (`sim_webhooks.rs`, and the unit tests of
 /// `src/sim/webhook_payloads.rs` and `src/sim/webhook_events.rs`).
-const COVERED: [&str; 19] = [
+const COVERED: [&str; 20] = [
     "debug_token_app_token.json",
     "debug_token_cannot_parse.json",
     "debug_token_invalid_signature.json",
+    "debug_token_system_user_never.json",
     "debug_token_user_expired_463.json",
     "debug_token_user_long_lived_valid.json",
     "error_access_token_session_expired.json",
@@ -239,4 +240,17 @@ fn debug_token_caller_not_allowed_is_code_100_and_keeps_its_message() {
         err.message
     );
     assert_eq!(err.fbtrace_id.as_deref(), Some("ATro7hQJL1cSosoigB2Od10"));
+}
+
+/// REFERENCE.md section 3's example: a never-expiring system-user token (also what a
+/// customer's business token looks like; only the account's `token-kind` tells them apart).
+#[test]
+fn a_never_expiring_system_user_token_says_never_and_its_waba() {
+    let info =
+        tokentop::graph::parse_debug_token(&fixture("debug_token_system_user_never.json")).unwrap();
+    assert!(info.is_valid && info.is_system_user());
+    assert_eq!(info.expiry(), tokentop::graph::Expiry::Never);
+    assert_eq!(info.data_access_expiry(), tokentop::graph::Expiry::Never);
+    assert_eq!(info.granular_scopes[0].target_ids, ["102290129340398"]);
+    assert!(info.missing_whatsapp_scopes().is_empty());
 }

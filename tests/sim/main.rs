@@ -18,6 +18,7 @@ mod hostile_exchange;
 mod phone_batch;
 mod proxy_sim;
 mod proxy_undelivered;
+mod serve_classes;
 mod serve_sim;
 mod sim_control;
 mod sim_meta;

@@ -32,6 +32,7 @@ pub fn account(name: &str) -> AccountBuilder {
         on_refresh_env: Vec::new(),
         on_publish: Default::default(),
         test_message: TestMessageSettings::default(),
+        profile: Default::default(),
     })
 }
 
@@ -113,6 +114,24 @@ impl AccountBuilder {
     /// The `[account.test-message]` recipient.
     pub fn test_recipient(mut self, to: Option<&str>) -> Self {
         self.0.test_message.to = to.map(str::to_string);
+        self
+    }
+
+    pub fn token_kind(mut self, kind: Option<tokentop::config::TokenKind>) -> Self {
+        self.0.profile.token_kind = kind;
+        self
+    }
+
+    pub fn purpose(mut self, purpose: tokentop::config::Purpose) -> Self {
+        self.0.profile.purpose = purpose;
+        self
+    }
+
+    pub fn labels(mut self, labels: &[(&str, &str)]) -> Self {
+        self.0.profile.labels = labels
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
         self
     }
 

@@ -13,7 +13,7 @@ const CONFIG: &str = "deploy/prometheus/prometheus.example.yml";
 const README: &str = "deploy/prometheus/README.md";
 
 /// Every alert the rules must have, each tested firing and quiet.
-const ALERTS: [&str; 17] = [
+const ALERTS: [&str; 18] = [
     "TokentopTokenExpiringSoon",
     "TokentopTokenExpiresWithinDay",
     "TokentopTokenInvalid",
@@ -31,6 +31,7 @@ const ALERTS: [&str; 17] = [
     "TokentopWebhookQueueFilling",
     "TokentopGraphVersionSunset",
     "TokentopPublishBehind",
+    "TokentopBusinessTokenExpiring",
 ];
 
 fn repo() -> &'static Path {

@@ -17,6 +17,7 @@ use crate::engine::history::{HistoryEntry, HistoryError, Outcome};
 use crate::engine::state::Inspection;
 use crate::engine::store::new_token::{new_token_expiry, vet_new_token};
 use crate::engine::store::token_write::{Committed, NewToken, TokenWrite};
+use crate::engine::token_class::exchange_refusal;
 use crate::format::format_unix;
 use crate::graph::{ErrorClass, ExchangedToken, Expiry, GraphError, TokenInfo};
 use crate::mask::mask;
@@ -35,6 +36,9 @@ impl AccountActor {
                 &hint,
             ));
         }
+        if let Some(refused) = self.class_refuses_exchange() {
+            return Err(refused);
+        }
         let (Some(app), Some(credential)) = (self.app.clone(), self.credential().cloned()) else {
             self.report_missing_for_refresh();
             return Err(RefreshError::local(
@@ -51,6 +55,17 @@ impl AccountActor {
         self.state.refresh_finished();
         self.emit();
         result
+    }
+
+    /// Business and app tokens are never exchanged unless their class allows it.
+    fn class_refuses_exchange(&self) -> Option<RefreshError> {
+        let renew_business = self.shared.policy.renew_business_tokens;
+        let (what, hint) = exchange_refusal(
+            self.snapshot.token_class,
+            renew_business,
+            &self.settings.name,
+        )?;
+        Some(RefreshError::local(&what, &hint))
     }
 
     fn report_missing_for_refresh(&mut self) {
