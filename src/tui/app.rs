@@ -351,8 +351,15 @@ impl App {
             EngineEvent::Account(snapshot) => {
                 match self.index_of(&snapshot.name) {
                     Some(index) => {
+                        let was = &self.accounts[index].snapshot;
+                        // Purpose and labels are filter words that a reload can change.
+                        let words_changed =
+                            was.purpose != snapshot.purpose || was.labels != snapshot.labels;
                         self.accounts[index].snapshot = *snapshot;
                         self.fleet_index.get_mut().touch(index);
+                        if words_changed {
+                            self.fleet_index.get_mut().forget_filtered();
+                        }
                     }
                     // A new account: the index sees the count change and grades them all.
                     None if !self.retired.contains(&snapshot.name) => {

@@ -181,6 +181,11 @@ impl FleetIndex {
         self.listed = None;
     }
 
+    /// An account's filter words (purpose, labels) changed: the filtered rows are made again.
+    pub fn forget_filtered(&mut self) {
+        self.listed = None;
+    }
+
     /// Keys made so far (each costs an urgency grading).
     pub fn keys_made(&self) -> u64 {
         self.keys_made

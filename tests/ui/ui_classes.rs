@@ -91,6 +91,21 @@ fn a_class_change_refilters_the_fleet() {
 }
 
 #[test]
+fn a_label_changed_by_a_reload_refilters_the_fleet() {
+    let mut app = classified_fleet(24);
+    app.update(ch('/'));
+    for c in "team=payments".chars() {
+        app.update(ch(c));
+    }
+    let before = app.fleet_rows().len();
+    // Account 0 is on payments; its file now says ops (same class, same count).
+    let mut moved = classified(0);
+    moved.labels.insert("team".to_string(), "ops".to_string());
+    engine(&mut app, EngineEvent::Account(Box::new(moved)));
+    assert_eq!(app.fleet_rows().len(), before - 1);
+}
+
+#[test]
 fn the_token_panel_names_the_class() {
     let mut snapshot = healthy("production");
     snapshot.token_class = TokenClass::Business60d;
