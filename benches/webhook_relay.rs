@@ -42,6 +42,7 @@ fn settings(dir: &std::path::Path) -> Settings {
         graph: Default::default(),
         refresh: Default::default(),
         accounts: Vec::new(),
+        account_files: Default::default(),
         logs: Vec::new(),
         patterns: Default::default(),
         ui: Default::default(),

@@ -50,6 +50,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Force a refresh now; exit 0 ok, 1 failed
     Refresh(RefreshArgs),
+    /// Tell the running daemon to reload its accounts (SIGHUP) and print what changed; exit
+    /// 0 reloaded, 1 when the daemon kept its accounts (the config is invalid)
+    Reload(ReloadArgs),
     /// Send the account's test message through the send guard; exit 0 accepted, 1 failed
     SendTest(SendTestArgs),
     /// Turn a short-lived token into a long-lived one and store it for an account
@@ -117,6 +120,13 @@ fn parse_listen(text: &str) -> Result<SocketAddr, String> {
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Print one JSON document instead of one line per account
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// Print the daemon's reload record as JSON
     #[arg(long)]
     pub json: bool,
 }

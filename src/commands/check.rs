@@ -77,6 +77,9 @@ fn print_report(report: &CheckReport, json: bool) -> anyhow::Result<()> {
     if let Some(cluster) = &report.cluster {
         stdout::line(cluster_line(cluster))?;
     }
+    for file in &report.invalid_account_files {
+        stdout::line(crate::report::invalid_file_line(file))?;
+    }
     // Said only when something is to be done: a version months from its end is not news.
     if let Some(graph) = report
         .graph_version
@@ -145,13 +148,14 @@ async fn collect(
     let mut phones: HashMap<String, PhoneSnapshot> = HashMap::with_capacity(names.len());
     let mut cluster: Option<ClusterStatus> = None;
     let mut deadline = tokio::time::Instant::now() + limit;
-    // The accounts still waited for, each looked at again only when an event about it comes:
-    // asking every account after every event was quadratic (seconds at 10,000 accounts).
-    let configured: HashSet<&str> = names.iter().map(String::as_str).collect();
-    let mut waiting = configured.clone();
+    // Accounts not settled or not polled yet: each event updates one of them, so the wait is
+    // linear in the accounts (checking them all per event was quadratic at 10,000).
+    let known: HashSet<&str> = names.iter().map(String::as_str).collect();
+    let mut unsettled = known.clone();
+    let mut unpolled = known.clone();
     let mut graced = false;
     loop {
-        if waiting.is_empty() {
+        if unsettled.is_empty() && unpolled.is_empty() {
             if !wait_for_cluster || cluster.is_some() {
                 break;
             }
@@ -160,31 +164,22 @@ async fn collect(
                 deadline = deadline.min(tokio::time::Instant::now() + CLUSTER_GRACE);
             }
         }
-        let account = match tokio::time::timeout_at(deadline, events.recv()).await {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
             Ok(Some(EngineEvent::Account(snapshot))) => {
-                let name = snapshot.name.clone();
-                latest.insert(name.clone(), snapshot);
-                name
+                if snapshot.settled() {
+                    unsettled.remove(snapshot.name.as_str());
+                } else if let Some(name) = known.get(snapshot.name.as_str()) {
+                    unsettled.insert(name);
+                }
+                latest.insert(snapshot.name.clone(), snapshot);
             }
             Ok(Some(EngineEvent::Phone(phone))) => {
-                let name = phone.account.clone();
-                phones.insert(name.clone(), *phone);
-                name
+                unpolled.remove(phone.account.as_str());
+                phones.insert(phone.account.clone(), *phone);
             }
-            Ok(Some(EngineEvent::Cluster(status))) => {
-                cluster = Some(*status);
-                continue;
-            }
-            Ok(Some(_)) => continue,
+            Ok(Some(EngineEvent::Cluster(status))) => cluster = Some(*status),
+            Ok(Some(_)) => {}
             Ok(None) | Err(_) => break,
-        };
-        if let Some(&name) = configured.get(account.as_str()) {
-            let done = latest.get(name).is_some_and(|s| s.settled()) && phones.contains_key(name);
-            if done {
-                waiting.remove(name);
-            } else {
-                waiting.insert(name);
-            }
         }
     }
     (latest, phones, cluster)

@@ -28,8 +28,20 @@ pub async fn run(global: &GlobalArgs, command: &ConfigCommand) -> anyhow::Result
 
 fn check(overrides: &Overrides, env: &EnvSnapshot) -> anyhow::Result<ExitCode> {
     match config::load(overrides, env) {
+        Ok(settings) if !settings.account_files.invalid.is_empty() => {
+            print_summary(&settings)?;
+            let skipped = &settings.account_files.invalid;
+            for issue in skipped.iter().flat_map(|file| &file.issues) {
+                eprintln!("{issue}");
+            }
+            let count = skipped.len();
+            let noun = if count == 1 { "file" } else { "files" };
+            eprintln!("config check: {count} account {noun} skipped (the other accounts run)");
+            Ok(ExitCode::FAILURE)
+        }
         Ok(settings) => {
             print_summary(&settings)?;
+            stdout::line("config ok")?;
             Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {
@@ -58,10 +70,20 @@ fn print_summary(settings: &Settings) -> anyhow::Result<()> {
     if settings.accounts.is_empty() {
         stdout::line("accounts: none (add an [[account]] or set WHATSAPP_* variables)")?;
     }
+    if let Some(dir) = &settings.account_files.dir {
+        stdout::line(format_args!("accounts dir: {}", dir.display()))?;
+    }
     for account in &settings.accounts {
         stdout::line(account_line(account))?;
     }
-    stdout::line("config ok")
+    for file in &settings.account_files.invalid {
+        stdout::line(format_args!(
+            "account file skipped: {} ({} problems)",
+            file.path.display(),
+            file.issues.len()
+        ))?;
+    }
+    Ok(())
 }
 
 /// One line per account: ids, masked tokens and what it still lacks.

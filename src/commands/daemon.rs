@@ -6,7 +6,11 @@ use std::process::ExitCode;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Interval;
 
-use super::common::{load_settings, require_accounts, shutdown, start_engine_served, stop_signal};
+use super::common::{
+    load_settings, overrides, require_accounts, shutdown, start_engine_served, stop_signal,
+};
+use super::reload_record::{PidFile, ReloadRecord};
+use super::reloader;
 use super::service::{ServiceLink, next_tick};
 use crate::cli::{DaemonArgs, GlobalArgs};
 use crate::config::EnvSnapshot;
@@ -44,7 +48,16 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<ExitC
     service.starting();
     let (handle, mut events) =
         start_engine_served(&settings, EngineOptions::default(), &args.serve).await?;
-    follow(&handle, &mut events, &mut service, stop).await;
+    reloader::spawn(
+        overrides(global),
+        settings.account_files.dir.clone(),
+        handle.clone(),
+    );
+    // After SIGHUP has its handler: `tokentop reload` finds the daemon by this file.
+    let _pid_file = PidFile::create(&settings.data_dir)
+        .inspect_err(|err| tracing::warn!("cannot write the pid file for `tokentop reload`: {err}"))
+        .ok();
+    follow(&handle, &mut events, &mut service, stop, &settings.data_dir).await;
     tracing::info!("tokentop daemon stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -56,6 +69,7 @@ async fn follow(
     events: &mut UnboundedReceiver<EngineEvent>,
     service: &mut ServiceLink,
     mut stop: Pin<&mut impl Future<Output = &'static str>>,
+    data_dir: &std::path::Path,
 ) {
     let mut watchdog = service.watchdog_timer();
     loop {
@@ -66,7 +80,7 @@ async fn follow(
                     return;
                 };
                 service.observe(&event);
-                log_event(event);
+                log_event(event, data_dir);
             },
             () = next_tick(&mut watchdog) => service.tick(handle),
             signal = &mut stop => {
@@ -97,9 +111,25 @@ async fn shut_down(
     }
 }
 
-/// The events a person reading the daemon's log must see.
-fn log_event(event: EngineEvent) {
+/// The events a person reading the daemon's log must see; a reload's result is also left in
+/// the data dir for `tokentop reload`.
+fn log_event(event: EngineEvent, data_dir: &std::path::Path) {
     match event {
+        EngineEvent::AccountsChanged(change) => {
+            if change.refused.is_some() {
+                tracing::error!("{}", change.summary());
+            } else {
+                tracing::info!("{}", change.summary());
+            }
+            for issue in change.invalid_files.iter().flat_map(|f| &f.issues) {
+                tracing::warn!("account file skipped: {issue}");
+            }
+            let at_ms = chrono::Utc::now().timestamp_millis();
+            let record = ReloadRecord::from_change(&change, at_ms);
+            if let Err(err) = super::reload_record::write(data_dir, &record) {
+                tracing::warn!("cannot write {}: {err}", super::reload_record::RELOAD_FILE);
+            }
+        }
         EngineEvent::Alert { account, message } => {
             tracing::warn!(account = %account, "ALERT: {message}");
         }

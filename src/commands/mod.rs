@@ -14,6 +14,9 @@ mod history_source;
 mod history_summary;
 mod man;
 mod refresh_cmd;
+mod reload_cmd;
+mod reload_record;
+mod reloader;
 mod sd_notify;
 mod send_test;
 mod service;
@@ -38,6 +41,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Daemon(args)) => daemon::run(&cli.global, &args).await,
         Some(Command::Check(args)) => check::run(&cli.global, &args).await,
         Some(Command::Refresh(args)) => refresh_cmd::run(&cli.global, &args).await,
+        Some(Command::Reload(args)) => reload_cmd::run(&cli.global, &args).await,
         Some(Command::SendTest(args)) => send_test::run(&cli.global, &args).await,
         Some(Command::Exchange(args)) => exchange::run(&cli.global, &args).await,
         Some(Command::History(args)) => history_cmd::run(&cli.global, &args).await,

@@ -83,6 +83,12 @@ impl ServiceLink {
     pub fn observe(&mut self, event: &EngineEvent) {
         match event {
             EngineEvent::Account(snapshot) => self.account(snapshot),
+            // A reload: the status counts the accounts running now.
+            EngineEvent::AccountsChanged(change) if change.refused.is_none() => {
+                self.accounts = change.accounts.iter().map(|a| a.name.clone()).collect();
+                let running: std::collections::HashSet<&String> = self.accounts.iter().collect();
+                self.seen.retain(|name, _| running.contains(name));
+            }
             EngineEvent::Pong { request_id } if *request_id == WATCHDOG_PING && self.ping_out => {
                 self.ping_out = false;
                 self.send("WATCHDOG=1");

@@ -32,6 +32,11 @@ pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<ExitCo
     };
     let (handle, events) =
         start_engine_served(&settings, EngineOptions::default(), &args.serve).await?;
+    super::reloader::spawn(
+        super::common::overrides(global),
+        settings.account_files.dir.clone(),
+        handle.clone(),
+    );
     dashboard(&settings, handle, events, history).await
 }
 

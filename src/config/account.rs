@@ -74,7 +74,12 @@ pub(crate) fn accounts(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Vec<AccountSett
     accounts
 }
 
-fn account(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: &Range<usize>) -> AccountSettings {
+/// One account's table: an `[[account]]` or an account file's top level (`accounts_dir.rs`).
+pub(crate) fn account(
+    ctx: &mut Ctx<'_>,
+    table: &DeTable<'_>,
+    span: &Range<usize>,
+) -> AccountSettings {
     ctx.check_keys(table, PATH, "[[account]]", ACCOUNT_KEYS);
     if !table.contains_key("name") {
         ctx.missing(span, PATH, "name", values::ACCOUNT_NAME_ALLOWED);

@@ -6,6 +6,8 @@ use std::path::Path;
 
 /// Largest config file read: 10,000 accounts take about 3 MB.
 pub(crate) const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+/// Largest account file read (`[accounts] dir`): one account takes a few hundred bytes.
+pub(crate) const MAX_ACCOUNT_FILE_BYTES: u64 = 64 * 1024;
 /// Largest secret file read: a token or app secret is a few hundred bytes.
 pub(crate) const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
 

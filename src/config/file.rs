@@ -10,11 +10,11 @@ use super::settings::{
     AccountSettings, ClusterSettings, GraphSettings, LogSourceSettings, PatternSettings,
     ProxySettings, RefreshPolicy, ServeSettings, UiSettings,
 };
-use super::{EnvSnapshot, account, cluster, proxy, sections, telemetry, webhook};
+use super::{EnvSnapshot, account, accounts_dir, cluster, proxy, sections, telemetry, webhook};
 
 const TOP_LEVEL_KEYS: &[&str] = &[
-    "graph", "refresh", "account", "log", "patterns", "pattern", "ui", "serve", "proxy", "cluster",
-    "webhook",
+    "graph", "refresh", "account", "accounts", "log", "patterns", "pattern", "ui", "serve",
+    "proxy", "cluster", "webhook",
 ];
 
 /// What the file said, over the built-in defaults.
@@ -25,6 +25,8 @@ pub(crate) struct FileConfig {
     pub accounts: Vec<AccountSettings>,
     /// Whether the file has any `[[account]]`, valid or not: then the environment defines none.
     pub has_accounts: bool,
+    /// `[accounts] dir` and its files that were skipped.
+    pub account_files: super::AccountFiles,
     pub logs: Vec<LogSourceSettings>,
     pub patterns: PatternSettings,
     pub ui: UiSettings,
@@ -59,13 +61,15 @@ pub(crate) fn parse(
     ctx.check_keys(root, "", "the top level", TOP_LEVEL_KEYS);
     let graph = sections::graph(&mut ctx, root);
     let refresh = sections::refresh(&mut ctx, root);
-    let has_accounts = root.contains_key("account");
-    let accounts = account::accounts(&mut ctx, root);
+    let mut accounts = account::accounts(&mut ctx, root);
+    let account_files = accounts_dir::dir_accounts(&mut ctx, root, (file, text), &mut accounts);
+    let has_accounts = root.contains_key("account") || account_files.dir.is_some();
     let account_names = account_names(&accounts, has_accounts);
     let config = FileConfig {
         graph,
         refresh,
         has_accounts,
+        account_files,
         accounts,
         logs: telemetry::logs(&mut ctx, root),
         patterns: telemetry::patterns(&mut ctx, root),

@@ -3,6 +3,7 @@
 //! Precedence: command-line flag > environment > config file > built-in default.
 
 mod account;
+mod accounts_dir;
 pub(crate) mod capped_read;
 mod cluster;
 mod credential;
@@ -21,6 +22,7 @@ mod token_readers;
 mod values;
 mod webhook;
 
+pub use accounts_dir::{AccountFiles, InvalidAccountFile};
 pub use duration::parse_duration;
 pub use issues::{ConfigErrors, ConfigIssue};
 pub use on_publish::{
@@ -172,6 +174,7 @@ fn load_all(
         graph: file_config.graph,
         refresh: file_config.refresh,
         accounts: file_config.accounts,
+        account_files: file_config.account_files,
         logs: file_config.logs,
         patterns: file_config.patterns,
         ui: file_config.ui,
@@ -240,11 +243,12 @@ fn explicit_source(overrides: &Overrides, env: &EnvSnapshot) -> Option<&'static 
 /// example config and documentation check themselves against. `[[account]]`'s
 /// `test-message` is a table, listed as `account.test-message`.
 pub fn known_keys() -> Vec<(&'static str, &'static str)> {
-    let tables: [(&'static str, &[&'static str]); 14] = [
+    let tables: [(&'static str, &[&'static str]); 15] = [
         ("graph", sections::GRAPH_KEYS),
         ("refresh", sections::REFRESH_KEYS),
         ("account", account::ACCOUNT_KEYS),
         ("account.test-message", account::TEST_MESSAGE_KEYS),
+        ("accounts", accounts_dir::ACCOUNTS_KEYS),
         ("log", telemetry::LOG_KEYS),
         ("patterns", telemetry::PATTERNS_KEYS),
         ("pattern", telemetry::PATTERN_KEYS),

@@ -18,6 +18,9 @@ pub struct Settings {
     pub graph: GraphSettings,
     pub refresh: RefreshPolicy,
     pub accounts: Vec<AccountSettings>,
+    /// `[accounts] dir`: where accounts came from besides `[[account]]`, and the account
+    /// files that were skipped (each with its problems).
+    pub account_files: super::AccountFiles,
     pub logs: Vec<LogSourceSettings>,
     pub patterns: PatternSettings,
     pub ui: UiSettings,

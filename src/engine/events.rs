@@ -43,6 +43,9 @@ pub enum EngineCommand {
     /// Many of an account's messages failed in one minute (Meta's status webhooks): one
     /// history row for the burst, written by the account.
     FailureBurst(crate::engine::telemetry::failure_bursts::FailureBurst),
+    /// The accounts the configuration names now: new ones start, removed ones stop, changed
+    /// ones restart on their stored token; answered with [`EngineEvent::AccountsChanged`].
+    ApplyAccounts(Box<super::reload::AccountsUpdate>),
     /// Finish in-flight refreshes, persist, and stop.
     Shutdown,
 }
@@ -172,6 +175,9 @@ pub enum EngineEvent {
     Pong { request_id: RequestId },
     /// The cluster's members, leases and reachability (only with a shared coordinator).
     Cluster(Box<super::coordinator::ClusterStatus>),
+    /// The set of accounts changed (or a reload was refused): what was added, removed,
+    /// changed, the account files skipped, and the accounts running now.
+    AccountsChanged(Box<super::reload::AccountsChange>),
     /// Every account task has finished; no more events follow.
     Stopped,
 }

@@ -6,15 +6,18 @@
 //! carrying owned snapshots. Nothing here knows about the terminal.
 
 mod account;
+pub mod accounts_diff;
 pub mod broker;
 pub mod clock;
 pub mod consumers;
 pub mod coordinator;
+pub(crate) mod directory;
 pub mod events;
 pub mod fs;
 pub mod history;
 mod inspector;
 pub mod publish;
+pub mod reload;
 mod revocations;
 pub mod schedule;
 pub mod send_rows;
@@ -28,6 +31,7 @@ pub mod urgency;
 // The telemetry modules keep their engine-level paths for clients and tests.
 pub use telemetry::{delivery, health, logs, types as telemetry_types};
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +51,7 @@ pub use state::{AccountSnapshot, Inspection, TokenState};
 
 use account::spawn_account;
 use account::{AccountLink, AccountMsg, Shared};
+use directory::{AccountDirectory, DirectoryEntry, DirectoryWatch};
 use history::HistoryLog;
 use history::cause::Trigger;
 
@@ -174,11 +179,7 @@ impl Engine {
             poll_permits: Arc::new(tokio::sync::Semaphore::new(health::CONCURRENT_POLLS)),
             auto_refresh: options.auto_refresh,
             revocations: revocations::Revocations::load(&settings.data_dir),
-            token_readers: settings
-                .accounts
-                .iter()
-                .map(|a| (a.name.clone(), settings.serve.token_readers_of(&a.name)))
-                .collect(),
+            serve: settings.serve.clone(),
         });
         let stop_sources = start_telemetry(
             settings,
@@ -186,24 +187,19 @@ impl Engine {
             (event_tx, command_tx.clone()),
             telemetry_rx,
         );
-        let mut links = Vec::new();
-        let mut tasks = Vec::new();
-        let mut pollers = Vec::new();
+        let mut entries = Vec::with_capacity(settings.accounts.len());
+        let mut tasks = HashMap::with_capacity(settings.accounts.len());
         for account in &settings.accounts {
             let (link, task) = spawn_account(shared.clone(), account.clone());
-            links.push(link);
-            tasks.push(task);
+            tasks.insert(account.name.clone(), task);
+            entries.push(DirectoryEntry::new(link));
         }
-        // The usage headers of the proxy's calls, per account, for the health poller.
-        let (usage_senders, usage_receivers): (Vec<_>, Vec<_>) = links
-            .iter()
-            .map(|_| watch::channel(crate::graph::Usage::default()))
-            .unzip();
+        let (directory, directory_rx) = watch::channel(Arc::new(AccountDirectory::new(entries)));
+        let mut pollers = Vec::new();
         // One poller for every account, so that their phone reads share batch requests.
         if options.health != HealthPolling::Off {
             pollers.push(tokio::spawn(health::poll_accounts(
-                links.clone(),
-                usage_receivers,
+                directory_rx.clone(),
                 shared.clone(),
                 telemetry_tx.clone(),
                 settings.refresh.check_interval,
@@ -211,19 +207,36 @@ impl Engine {
             )));
         }
         if let Some(notices) = notices {
-            tokio::spawn(route_notices(notices, links.clone(), shared.events.clone()));
+            tokio::spawn(route_notices(
+                notices,
+                directory_rx.clone(),
+                shared.events.clone(),
+            ));
         }
-        let broker = broker::TokenBroker::new(links.clone(), usage_senders, shared.clone());
+        let broker = broker::TokenBroker::new(directory_rx, shared.clone());
+        if !settings.account_files.invalid.is_empty() {
+            // The files skipped at start, for the clients that show them.
+            let change = reload::AccountsChange {
+                accounts: settings.accounts.iter().cloned().map(Arc::new).collect(),
+                invalid_files: settings.account_files.invalid.clone(),
+                ..reload::AccountsChange::default()
+            };
+            let _ = shared
+                .events
+                .send(EngineEvent::AccountsChanged(Box::new(change)));
+        }
         let router = Router {
             shared,
-            links,
+            directory,
+            tasks,
+            stopping: Vec::new(),
             pollers,
             stop_sources,
         };
         let check_interval = options
             .periodic_checks
             .then_some(settings.refresh.check_interval);
-        tokio::spawn(router.run(command_rx, tasks, check_interval));
+        tokio::spawn(router.run(command_rx, check_interval));
         (
             EngineHandle {
                 commands: command_tx,
@@ -238,7 +251,12 @@ impl Engine {
 /// Routes commands to account actors and runs the periodic inspection.
 struct Router {
     shared: Arc<Shared>,
-    links: Vec<AccountLink>,
+    /// The running accounts, followed by the poller, the notices and the broker.
+    directory: watch::Sender<Arc<AccountDirectory>>,
+    /// Each running account's actor task, by name.
+    tasks: HashMap<String, JoinHandle<()>>,
+    /// Actors of removed accounts, finishing an in-flight refresh.
+    stopping: Vec<JoinHandle<()>>,
     pollers: Vec<JoinHandle<()>>,
     stop_sources: watch::Sender<bool>,
 }
@@ -282,15 +300,7 @@ fn start_telemetry(
         .filter(|l| l.format == crate::config::LogFormat::WebhookJson)
         .map(|l| l.name.clone())
         .collect();
-    let mut phone_accounts = std::collections::HashMap::new();
-    for account in &settings.accounts {
-        if let Some(phone) = &account.phone_number_id {
-            // Two accounts on one number: its statuses count for the first.
-            phone_accounts
-                .entry(phone.clone())
-                .or_insert_with(|| account.name.clone());
-        }
-    }
+    let phone_accounts = phone_accounts(&settings.accounts);
     let hub = telemetry::TelemetryHub::new(
         patterns,
         events,
@@ -304,14 +314,29 @@ fn start_telemetry(
     stop_tx
 }
 
+/// Phone-number id -> account name, for the statuses of Meta's webhooks.
+fn phone_accounts<'a>(
+    accounts: impl IntoIterator<Item = &'a crate::config::AccountSettings>,
+) -> HashMap<String, String> {
+    let mut phone_accounts = HashMap::new();
+    for account in accounts {
+        if let Some(phone) = &account.phone_number_id {
+            // Two accounts on one number: its statuses count for the first.
+            phone_accounts
+                .entry(phone.clone())
+                .or_insert_with(|| account.name.clone());
+        }
+    }
+    phone_accounts
+}
+
 /// The latest telemetry snapshot of a running daemon or dashboard, for `check`.
 pub const TELEMETRY_SUMMARY_FILE: &str = "telemetry.json";
 
 impl Router {
     async fn run(
-        self,
+        mut self,
         mut commands: mpsc::UnboundedReceiver<EngineCommand>,
-        tasks: Vec<JoinHandle<()>>,
         check_interval: Option<Duration>,
     ) {
         let mut next_check = check_interval.map(|i| tokio::time::Instant::now() + jittered(i));
@@ -325,6 +350,7 @@ impl Router {
             tokio::select! {
                 command = commands.recv() => match command {
                     None | Some(EngineCommand::Shutdown) => break,
+                    Some(EngineCommand::ApplyAccounts(update)) => self.apply_accounts(*update).await,
                     Some(command) => self.dispatch(command),
                 },
                 () = timer => {
@@ -337,11 +363,11 @@ impl Router {
         for poller in &self.pollers {
             poller.abort();
         }
-        for link in &self.links {
+        for link in self.current().links() {
             let _ = link.tx.send(AccountMsg::Shutdown);
         }
         // Each actor finishes its in-flight refresh (and persists it) before it reads Shutdown.
-        for task in tasks {
+        for task in self.tasks.into_values().chain(self.stopping) {
             let _ = task.await;
         }
         let _ = self.shared.events.send(EngineEvent::Stopped);
@@ -371,12 +397,12 @@ impl Router {
                 account,
                 to,
                 request_id,
-            } => match self.links.iter().find(|l| l.settings.name == account) {
+            } => match self.current().link(&account) {
                 Some(link) => {
                     tokio::spawn(send_test(link.clone(), self.shared.clone(), to, request_id));
                 }
                 None => {
-                    let error = Some(unknown_account(&account, &self.links));
+                    let error = Some(self.current().unknown_account(&account));
                     let report = SendReport::not_accepted(&account, to, error);
                     let _ = self
                         .shared
@@ -386,7 +412,7 @@ impl Router {
             },
             EngineCommand::AccountAccess { waba_id, change } => {
                 let mut matched = false;
-                for link in &self.links {
+                for link in self.current().links() {
                     if link.settings.business_account_id.as_deref() == Some(waba_id.as_str()) {
                         matched = true;
                         let _ = link.tx.send(AccountMsg::Access(change.clone()));
@@ -409,7 +435,7 @@ impl Router {
             EngineCommand::Ping { request_id } => {
                 let _ = self.shared.events.send(EngineEvent::Pong { request_id });
             }
-            EngineCommand::Shutdown => {}
+            EngineCommand::ApplyAccounts(_) | EngineCommand::Shutdown => {}
         }
     }
 
@@ -418,7 +444,7 @@ impl Router {
     fn phone_news(&self, waba_id: &str, news: telemetry_types::PhoneNews) {
         let at = self.shared.clock.now();
         let mut matched = false;
-        for link in &self.links {
+        for link in self.current().links() {
             if link.settings.business_account_id.as_deref() != Some(waba_id) {
                 continue;
             }
@@ -449,19 +475,25 @@ impl Router {
         }
     }
 
-    fn for_accounts(&self, account: Option<&str>, mut f: impl FnMut(&AccountLink)) {
-        for link in &self.links {
-            if account.is_none_or(|name| name == link.settings.name) {
-                f(link);
-            }
+    /// The running accounts now (the directory is only replaced by the router itself).
+    fn current(&self) -> Arc<AccountDirectory> {
+        self.directory.borrow().clone()
+    }
+
+    fn for_accounts(&self, account: Option<&str>, f: impl FnMut(&AccountLink)) {
+        let current = self.current();
+        match account {
+            Some(name) => current.link(name).into_iter().for_each(f),
+            None => current.links().for_each(f),
         }
     }
 
     fn report_unknown(&self, account: Option<&str>, request_id: RequestId) {
+        let current = self.current();
         if let Some(name) = account
-            && !self.links.iter().any(|l| l.settings.name == name)
+            && current.get(name).is_none()
         {
-            let message = unknown_account(name, &self.links);
+            let message = current.unknown_account(name);
             let report = RefreshReport {
                 account: name.to_string(),
                 ok: false,
@@ -496,31 +528,24 @@ fn phone_news_words(news: &telemetry_types::PhoneNews) -> String {
     words
 }
 
-fn unknown_account(name: &str, links: &[AccountLink]) -> String {
-    let known: Vec<&str> = links.iter().map(|l| l.settings.name.as_str()).collect();
-    format!(
-        "no account named {name:?}; configured accounts: {}",
-        known.join(", ")
-    )
-}
-
 /// Hands a shared coordinator's notices to the accounts (a token changed) and the clients
 /// (the cluster's status).
 async fn route_notices(
     mut notices: mpsc::UnboundedReceiver<coordinator::CoordinatorNotice>,
-    links: Vec<AccountLink>,
+    directory: DirectoryWatch,
     events: mpsc::UnboundedSender<EngineEvent>,
 ) {
     use coordinator::CoordinatorNotice;
     while let Some(notice) = notices.recv().await {
+        let current = directory.borrow().clone();
         match notice {
             CoordinatorNotice::TokenChanged { account } => {
-                for link in links.iter().filter(|l| l.settings.name == account) {
+                if let Some(link) = current.link(&account) {
                     let _ = link.tx.send(AccountMsg::StoreChanged);
                 }
             }
             CoordinatorNotice::Resync => {
-                for link in &links {
+                for link in current.links() {
                     let _ = link.tx.send(AccountMsg::StoreChanged);
                 }
             }

@@ -8,12 +8,14 @@
 //!        ──► lend token (send guard) ──► Graph API ──► 190? renew + retry once ──► app
 //! ```
 //!
-//! Files: `route.rs` (which account, allowed or not; pure), `scrub.rs` (credentials out; pure),
+//! Files: `accounts.rs` (the accounts it routes by, following reloads), `route.rs` (which
+//! account, allowed or not; pure), `scrub.rs` (credentials out; pure),
 //! `json_keys.rs` (a JSON body's top-level keys, read without building it), `body.rs` (buffer
 //! for retry or stream), `forward.rs` (one request), `reply.rs` (the proxy's own error
 //! answers), `usage_memo.rs` (the usage headers, parsed when they change), `listen.rs` (TCP
 //! and Unix sockets).
 
+mod accounts;
 mod body;
 mod forward;
 mod json_keys;
@@ -81,15 +83,7 @@ impl Proxy {
             .context("cannot set up the proxy's HTTP client")?;
         let graph_base = reqwest::Url::parse(&settings.graph.base_url)
             .context("[graph] base-url is not a URL")?;
-        let accounts: Vec<AccountIds> = settings
-            .accounts
-            .iter()
-            .map(|a| AccountIds {
-                name: a.name.clone(),
-                phone_number_id: a.phone_number_id.clone(),
-                business_account_id: a.business_account_id.clone(),
-            })
-            .collect();
+        let accounts: Vec<AccountIds> = accounts::account_ids(&settings.accounts);
         let permits = accounts
             .iter()
             .map(|a| {
@@ -171,8 +165,8 @@ pub async fn start(settings: &Settings, broker: TokenBroker) -> anyhow::Result<O
     };
     let proxy = Proxy::new(settings, broker)?;
     let app = axum::Router::new()
-        .fallback(forward::handle)
-        .with_state(proxy);
+        .fallback(accounts::handle_current)
+        .with_state(accounts::follow(proxy));
     let limits = crate::listener::Limits::new("the Graph API proxy");
     let shown = crate::listener::bind::serve(&listen, app, limits, "[proxy] listen").await?;
     tracing::info!("Graph API proxy on {shown}");

@@ -93,11 +93,13 @@ pub fn build_report(settings: &Settings, known: &Known<'_>, now: DateTime<Utc>) 
         .served_versions
         .and_then(|served| served.served_as(&settings.graph.version));
     let graph_version = super::graph_version_report(&settings.graph, served_as.as_deref(), now);
+    let invalid_account_files = super::invalid_file_reports(&settings.account_files.invalid);
     let status = accounts
         .iter()
         .map(|a| a.status)
         .chain(cluster.as_ref().map(|c| c.status))
         .chain(graph_version.as_ref().map(|g| g.status))
+        .chain(invalid_account_files.iter().map(|f| f.status))
         .max()
         .unwrap_or(Status::Unknown);
     CheckReport {
@@ -107,6 +109,7 @@ pub fn build_report(settings: &Settings, known: &Known<'_>, now: DateTime<Utc>) 
         accounts,
         cluster,
         graph_version,
+        invalid_account_files,
     }
 }
 

@@ -12,7 +12,9 @@
 //! | `cluster.rs` | the `[cluster]` part: whether Redis answered ([`cluster_report`]) |
 //! | `graph_version.rs` | the configured Graph API version against the day Meta stops serving it ([`graph_version_report`]) |
 //! | `text.rs` | the report in words, one line per account ([`account_line`]) |
+//! | `account_files.rs` | account files of `[accounts] dir` that were skipped: a WARNING each ([`invalid_file_reports`]) |
 
+mod account_files;
 mod cluster;
 #[cfg(test)]
 mod fixtures;
@@ -22,6 +24,7 @@ mod model;
 mod rules;
 mod text;
 
+pub use account_files::{InvalidFileReport, invalid_file_line, invalid_file_reports};
 pub use cluster::{CLUSTER_REMEDY, ClusterReport, cluster_line, cluster_report};
 pub use graph_version::{GraphVersionReport, graph_version_line, graph_version_report};
 pub use known::{

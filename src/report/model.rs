@@ -133,6 +133,10 @@ pub struct CheckReport {
     /// date is known for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub graph_version: Option<super::GraphVersionReport>,
+    /// Account files of `[accounts] dir` skipped for their problems, a WARNING each; absent
+    /// when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub invalid_account_files: Vec<super::InvalidFileReport>,
 }
 
 /// What `check` knows about one account besides the token snapshot.

@@ -73,6 +73,16 @@ pub fn outcome_label(outcome: Outcome) -> &'static str {
     }
 }
 
+/// Every publish target in metric spelling.
+pub const PUBLISH_TARGETS: [&str; 6] = [
+    "env_file",
+    "token_file",
+    "on_refresh",
+    "signal",
+    "restart",
+    "other",
+];
+
 /// A publish row's target in metric spelling; an unknown word is `other`.
 pub fn publish_target_label(cause: &Cause) -> &'static str {
     match cause {

@@ -417,6 +417,36 @@ impl Metrics {
         Ok(Bytes::from(out))
     }
 
+    /// The gauges of accounts a reload removed go, so no alert fires for an account that
+    /// is not there; counters and the rate-limit usage stay until a restart.
+    pub fn forget_accounts(&mut self, names: &[String]) {
+        for account in names {
+            let labels = account_labels(account);
+            self.token_valid.remove(&labels);
+            self.missing_scopes.remove(&labels);
+            self.last_success.remove(&labels);
+            for state in TOKEN_STATES {
+                let account = account.clone();
+                self.token_state.remove(&StateLabels { account, state });
+            }
+            for token in ["access", "long_lived", "data_access"] {
+                let account = account.clone();
+                self.token_expiry.remove(&TokenLabels { account, token });
+            }
+            for rating in labels::PHONE_QUALITIES {
+                let account = account.clone();
+                self.phone_quality.remove(&RatingLabels { account, rating });
+            }
+            for status in labels::PHONE_STATUSES {
+                let account = account.clone();
+                self.phone_status
+                    .remove(&PhoneStatusLabels { account, status });
+            }
+            self.publish.forget(account);
+        }
+        self.cached = [None, None, None, None];
+    }
+
     fn set_state(&self, account: &str, current: &str) {
         for state in TOKEN_STATES {
             let labels = StateLabels {

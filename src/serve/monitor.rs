@@ -3,6 +3,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::account_set_metrics::AccountSetMetrics;
 use super::metrics::{Format, Metrics};
 use super::status::LiveStatus;
 use crate::config::Settings;
@@ -50,6 +51,8 @@ impl MonitorLink {
 }
 
 struct Monitor {
+    /// `tokentop_accounts`, `tokentop_account_files_invalid`.
+    account_set: AccountSetMetrics,
     metrics: Metrics,
     status: LiveStatus,
     engine: EngineHandle,
@@ -89,11 +92,14 @@ pub fn spawn(
     if let Some(reads) = &token_reads {
         metrics.register_outside(|registry| reads.register(registry));
     }
+    let account_set = AccountSetMetrics::new(&settings);
+    metrics.register_outside(|registry| account_set.register(registry));
     let mut status = LiveStatus::new(settings, history);
     if let Some(served) = graph.served_versions {
         status.watch_served_versions(served);
     }
     let monitor = Monitor {
+        account_set,
         metrics,
         status,
         engine,
@@ -135,6 +141,7 @@ fn matters_to_monitor(event: &EngineEvent) -> bool {
             | EngineEvent::PhoneNews(_)
             | EngineEvent::Telemetry(_)
             | EngineEvent::Cluster(_)
+            | EngineEvent::AccountsChanged(_)
             | EngineEvent::Pong { .. }
     )
 }
@@ -158,6 +165,11 @@ impl Monitor {
             for (_, reply) in answered {
                 let _ = reply.send(());
             }
+            return;
+        }
+        if self.account_set.follow(event, &mut self.metrics) {
+            // A removed account's stopping actor may still send: its series stay gone.
+            self.status.observe(event);
             return;
         }
         self.metrics.observe(event);

@@ -82,6 +82,27 @@ impl PublishMetrics {
     }
 
     /// Sets the per-target gauges and the account's usability from its snapshot.
+    /// A removed account's gauges go (its failure counters stay until a restart).
+    pub fn forget(&self, account: &str) {
+        let labels = account_labels(account);
+        for family in [
+            &self.usable,
+            &self.readers,
+            &self.readers_picked_up,
+            &self.stale_sends,
+        ] {
+            family.remove(&labels);
+        }
+        for target in super::labels::PUBLISH_TARGETS {
+            let labels = TargetLabels {
+                account: account.to_string(),
+                target,
+            };
+            self.current.remove(&labels);
+            self.last_success.remove(&labels);
+        }
+    }
+
     pub fn account(&self, snapshot: &AccountSnapshot) {
         let account = &snapshot.name;
         let mut all_current = true;

@@ -90,6 +90,11 @@ impl LiveStatus {
             EngineEvent::History(entry) => self.history((**entry).clone()),
             EngineEvent::Telemetry(snapshot) => self.telemetry = Some((**snapshot).clone()),
             EngineEvent::Cluster(status) => self.cluster = Some((**status).clone()),
+            // A reload: the report and readiness cover the accounts running now.
+            EngineEvent::AccountsChanged(change) if change.refused.is_none() => {
+                self.settings.accounts = change.accounts.iter().map(|a| (**a).clone()).collect();
+                self.settings.account_files.invalid = change.invalid_files.clone();
+            }
             _ => {}
         }
     }
@@ -176,6 +181,7 @@ mod tests {
             graph: Default::default(),
             refresh: Default::default(),
             accounts: Vec::new(),
+            account_files: Default::default(),
             logs: Vec::new(),
             patterns: Default::default(),
             ui: Default::default(),
@@ -217,6 +223,29 @@ mod tests {
         live.observe(&EngineEvent::Cluster(Box::new(up)));
         let json = serde_json::to_value(live.report(Utc::now())).unwrap_or_default();
         assert_eq!(json["cluster"]["status"], "OK");
+    }
+
+    #[test]
+    fn a_reload_changes_the_accounts_reported_and_awaited() {
+        use crate::engine::accounts_diff::test_account;
+        let mut live = LiveStatus::new(settings(false), Vec::new());
+        assert!(live.ready());
+        let skipped = crate::config::InvalidAccountFile {
+            path: "/etc/tokentop/accounts.d/bad.toml".into(),
+            issues: Vec::new(),
+        };
+        let change = crate::engine::reload::AccountsChange {
+            accounts: vec![std::sync::Arc::new(test_account("shop", "s"))],
+            invalid_files: vec![skipped],
+            ..Default::default()
+        };
+        live.observe(&EngineEvent::AccountsChanged(Box::new(change)));
+        assert_eq!(live.waiting_for(), ["shop"]);
+        let json = serde_json::to_value(live.report(Utc::now())).unwrap_or_default();
+        assert_eq!(json["accounts"][0]["name"], "shop");
+        let file = &json["invalid_account_files"][0];
+        assert_eq!(file["file"], "/etc/tokentop/accounts.d/bad.toml");
+        assert_eq!(file["status"], "WARNING");
     }
 
     #[test]

@@ -139,6 +139,7 @@ impl Demo {
                 ..Default::default()
             },
             accounts,
+            account_files: Default::default(),
             logs: vec![LogSourceSettings {
                 name: "backend".to_string(),
                 input: LogInput::File(app_log.clone()),

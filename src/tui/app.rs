@@ -195,6 +195,8 @@ pub struct App {
     ticked: bool,
     /// The fleet's order between frames; filled on first use.
     pub(super) fleet_index: RefCell<FleetIndex>,
+    /// Accounts a reload removed: a snapshot their stopping actor still sends adds no row.
+    pub(super) retired: std::collections::HashSet<String>,
 }
 
 impl App {
@@ -248,6 +250,7 @@ impl App {
             next_request_id: REQUEST_ID_BASE,
             ticked: false,
             fleet_index: RefCell::default(),
+            retired: std::collections::HashSet::new(),
         }
     }
 
@@ -348,7 +351,10 @@ impl App {
                         self.fleet_index.get_mut().touch(index);
                     }
                     // A new account: the index sees the count change and grades them all.
-                    None => self.accounts.push(AccountView::new(*snapshot)),
+                    None if !self.retired.contains(&snapshot.name) => {
+                        self.accounts.push(AccountView::new(*snapshot));
+                    }
+                    None => {}
                 }
             }
             EngineEvent::History(entry) => {
@@ -412,10 +418,11 @@ impl App {
             // Answers the `/healthz` probe's ping; the dashboard has nothing to show.
             EngineEvent::Pong { .. } => {}
             EngineEvent::Cluster(status) => self.cluster = Some(*status),
+            EngineEvent::AccountsChanged(change) => self.accounts_changed(*change),
         }
     }
 
-    fn push_log_lines(&mut self, lines: Vec<ClassifiedLine>) {
+    pub(super) fn push_log_lines(&mut self, lines: Vec<ClassifiedLine>) {
         let shown = self.logs.push(lines);
         if self.log_scroll > 0 {
             // Keep the lines the operator scrolled back to in place.

@@ -154,6 +154,15 @@ impl FleetIndex {
         }
     }
 
+    /// The accounts changed under the index (a reload removed or added some): every key is
+    /// made again for the next table.
+    pub fn forget(&mut self) {
+        self.entries.clear();
+        self.touched.clear();
+        self.sorted = None;
+        self.listed = None;
+    }
+
     /// Keys made so far (each costs an urgency grading).
     pub fn keys_made(&self) -> u64 {
         self.keys_made

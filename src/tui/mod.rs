@@ -1,6 +1,7 @@
 //! The terminal dashboard: terminal lifecycle, the event loop, and the [`App`] state with its
 //! pure [`App::update`]. Drawing lives in [`crate::ui`].
 
+mod account_set;
 mod app;
 mod event_loop;
 pub mod fleet;

@@ -120,6 +120,7 @@ mod tests {
             graph: Default::default(),
             refresh: Default::default(),
             accounts: Vec::new(),
+            account_files: Default::default(),
             logs: Vec::new(),
             patterns: Default::default(),
             ui: Default::default(),

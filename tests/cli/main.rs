@@ -17,6 +17,7 @@ mod logs_daemon;
 mod operator_messages;
 mod publish_notify_cli;
 mod refresh_rates;
+mod reload_cli;
 mod sim_cli;
 mod stdout_closed;
 mod telemetry_cli;

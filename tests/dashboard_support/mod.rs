@@ -50,6 +50,7 @@ fn account(name: &str, recipient: Option<&str>) -> AccountSettings {
 /// Three accounts: production and staging have a test recipient, legacy has none.
 pub fn settings() -> Settings {
     Settings {
+        account_files: Default::default(),
         config_path: Some(PathBuf::from("/home/op/.config/tokentop/config.toml")),
         data_dir: PathBuf::from("/home/op/.local/share/tokentop"),
         graph: GraphSettings::default(),

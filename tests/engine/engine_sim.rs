@@ -49,6 +49,7 @@ fn settings(
             ..RefreshPolicy::default()
         },
         accounts,
+        account_files: Default::default(),
         logs: Vec::new(),
         patterns: PatternSettings::default(),
         ui: UiSettings::default(),

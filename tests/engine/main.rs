@@ -8,6 +8,7 @@ mod account;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod accounts_reload;
 mod cluster_redis;
 mod data_dir_safety;
 mod delivery;

@@ -57,6 +57,7 @@ async fn failed_publish_keeps_the_token_and_is_retried_at_the_next_check() {
         },
         refresh: RefreshPolicy::default(),
         accounts: vec![account],
+        account_files: Default::default(),
         logs: vec![],
         patterns: PatternSettings::default(),
         ui: UiSettings::default(),

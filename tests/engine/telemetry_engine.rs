@@ -61,6 +61,7 @@ fn settings(
             ..RefreshPolicy::default()
         },
         accounts,
+        account_files: Default::default(),
         logs,
         patterns: PatternSettings::default(),
         ui: UiSettings::default(),

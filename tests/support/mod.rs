@@ -35,6 +35,7 @@ pub fn settings(data_dir: &std::path::Path, accounts: Vec<AccountSettings>) -> S
             ..RefreshPolicy::default()
         },
         accounts,
+        account_files: Default::default(),
         logs: Vec::new(),
         patterns: PatternSettings::default(),
         ui: UiSettings::default(),

@@ -10,6 +10,7 @@ mod tui_app;
 mod tui_fleet;
 mod tui_loop;
 mod tui_redraws;
+mod tui_reload;
 mod ui_charts;
 mod ui_cluster;
 mod ui_snapshots;

@@ -41,6 +41,11 @@ pub fn attribute(checked: &CheckedConfig) -> Attributed {
         by_account: Vec::new(),
     };
     let count = checked.settings.accounts.len();
+    // A skipped account file is the config step's: its problems name the file and line.
+    let skipped = checked.settings.account_files.invalid.iter();
+    attributed
+        .general
+        .extend(skipped.flat_map(|file| file.issues.iter().cloned()));
     for issue in &checked.issues {
         let index = account_of(issue, &checked.account_lines, count);
         match (kind(issue), index) {

@@ -71,14 +71,15 @@ pub(crate) struct Shared {
     pub auto_refresh: bool,
     /// Accounts Meta said were revoked, kept across restarts.
     pub revocations: crate::engine::revocations::Revocations,
-    /// Per account: the token endpoint's readers allowed to read it (`[[serve.token-reader]]`).
-    pub token_readers: std::collections::HashMap<String, Vec<String>>,
+    /// `[serve]`: which of the token endpoint's readers (`[[serve.token-reader]]`) may read
+    /// an account's token, also for accounts added by a reload.
+    pub serve: crate::config::ServeSettings,
 }
 
 impl Shared {
     /// The named readers of the token endpoint that may read `account`'s token.
     pub fn token_readers_of(&self, account: &str) -> Vec<String> {
-        self.token_readers.get(account).cloned().unwrap_or_default()
+        self.serve.token_readers_of(account)
     }
 
     /// Appends to history and tells clients; a history write failure is logged, not fatal.

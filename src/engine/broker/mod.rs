@@ -18,9 +18,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::account::{AccountLink, Shared};
+use super::directory::{DirectoryEntry, DirectoryWatch};
 use super::history::cause::{SendChannel, Trigger};
 use super::history::{HistoryEntry, Outcome};
 use super::send_rows::{SendRow, SendRowLimiter};
@@ -101,9 +102,9 @@ impl SendOutcome {
 /// Cheap to clone; one per engine.
 #[derive(Clone)]
 pub struct TokenBroker {
-    links: Arc<Vec<AccountLink>>,
-    /// One per link: the usage headers of the borrower's latest call, for the health poller.
-    usage: Arc<Vec<watch::Sender<Usage>>>,
+    /// The running accounts, with the usage headers of the borrower's latest call per
+    /// account (for the health poller); replaced when accounts are reloaded.
+    directory: DirectoryWatch,
     shared: Arc<Shared>,
     failed: Arc<Mutex<HashMap<String, FailedRenewal>>>,
     /// Per account: the token Meta's inspection last found valid after a 190, and when. A
@@ -126,14 +127,9 @@ struct Derived {
 }
 
 impl TokenBroker {
-    pub(crate) fn new(
-        links: Vec<AccountLink>,
-        usage: Vec<watch::Sender<Usage>>,
-        shared: Arc<Shared>,
-    ) -> Self {
+    pub(crate) fn new(directory: DirectoryWatch, shared: Arc<Shared>) -> Self {
         Self {
-            links: Arc::new(links),
-            usage: Arc::new(usage),
+            directory,
             shared,
             failed: Arc::default(),
             found_valid: Arc::default(),
@@ -188,20 +184,20 @@ impl TokenBroker {
         self.failures().insert(account.to_string(), failed);
     }
 
-    fn position(&self, account: &str) -> Result<usize, LoanError> {
-        self.links
-            .iter()
-            .position(|l| l.settings.name == account)
+    /// The running accounts, replaced on every reload (the proxy routes by them).
+    pub(crate) fn accounts(&self) -> DirectoryWatch {
+        self.directory.clone()
+    }
+
+    /// The account's entry in the directory as it is now (a reload may replace it).
+    fn entry(&self, account: &str) -> Result<Arc<DirectoryEntry>, LoanError> {
+        self.directory
+            .borrow()
+            .get(account)
+            .cloned()
             .ok_or_else(|| LoanError {
                 message: format!("no account named {account}"),
             })
-    }
-
-    fn link(&self, account: &str) -> Result<&AccountLink, LoanError> {
-        let index = self.position(account)?;
-        self.links.get(index).ok_or_else(|| LoanError {
-            message: format!("no account named {account}"),
-        })
     }
 
     /// Keeps the usage headers of a call: the account's rate-limit headroom (dashboard, `check`,
@@ -210,19 +206,16 @@ impl TokenBroker {
         if usage.is_empty() {
             return;
         }
-        if let Some(sender) = self
-            .position(account)
-            .ok()
-            .and_then(|index| self.usage.get(index))
-        {
-            sender.send_replace(usage);
+        if let Ok(entry) = self.entry(account) {
+            entry.proxy_usage.send_replace(usage);
         }
     }
 
     /// The account's token, refreshed first when it expires within the send guard.
     /// While a renewal of the current token is held off, the token is lent as it is.
     pub async fn lend(&self, account: &str) -> Result<TokenLoan, LoanError> {
-        let link = self.link(account)?;
+        let entry = self.entry(account)?;
+        let link = &entry.link;
         let view = link.token.borrow().clone();
         if let (Some(token), Some(fingerprint)) = (&view.token, &view.fingerprint)
             && self.held_off(account, fingerprint).is_some()
@@ -257,7 +250,8 @@ impl TokenBroker {
     /// must say it is invalid first (a token found valid is not inspected again for
     /// [`RENEW_HOLD_OFF_SECS`]).
     pub async fn renew(&self, account: &str, rejected: &TokenLoan) -> Result<TokenLoan, LoanError> {
-        let link = self.link(account)?;
+        let entry = self.entry(account)?;
+        let link = &entry.link;
         if let Some(message) = self.held_off(account, &rejected.fingerprint) {
             return Err(LoanError { message });
         }

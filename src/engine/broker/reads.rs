@@ -26,7 +26,8 @@ impl TokenBroker {
     /// the reason) while there is none, it was not inspected yet, or it is expired, invalid or
     /// revoked.
     pub fn read_current(&self, account: &str, reader: &str) -> Result<TokenReading, LoanError> {
-        let link = self.link(account)?;
+        let entry = self.entry(account)?;
+        let link = &entry.link;
         let view = link.token.borrow().clone();
         let refuse = |why: String| {
             Err(LoanError {
@@ -71,9 +72,10 @@ impl TokenBroker {
     /// current token instead): when it is the account's previous token, the application missed
     /// the rotation, and that is counted.
     pub fn note_client_credential(&self, account: &str, credential: &str) {
-        let Ok(link) = self.link(account) else {
+        let Ok(entry) = self.entry(account) else {
             return;
         };
+        let link = &entry.link;
         let stale = {
             let view = link.token.borrow();
             view.previous_fingerprint.as_ref().is_some_and(|previous| {

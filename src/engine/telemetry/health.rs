@@ -25,6 +25,7 @@ use super::hub::TelemetryInput;
 use super::phone_reads::{PhoneAsk, read_phones};
 use super::types::PhoneSnapshot;
 use crate::engine::account::{AccountLink, Shared};
+use crate::engine::directory::{AccountDirectory, DirectoryEntry, DirectoryWatch};
 use crate::engine::events::EngineEvent;
 use crate::engine::fs::atomic_file::write_atomic;
 use crate::engine::history::cause::AlertKind;
@@ -68,33 +69,32 @@ pub fn load_analytics_cache(data_dir: &Path, account: &str) -> Option<AnalyticsC
     serde_json::from_str(&text).ok()
 }
 
-/// Polls every account until the engine stops; `once` for one-shot commands.
+/// Polls every account until the engine stops; `once` for one-shot commands. Follows the
+/// directory: a reload's new accounts join the next round, removed ones leave it.
 pub(crate) async fn poll_accounts(
-    links: Vec<AccountLink>,
-    proxy_usage: Vec<watch::Receiver<Usage>>,
+    mut directory: DirectoryWatch,
     shared: Arc<Shared>,
     telemetry: mpsc::UnboundedSender<TelemetryInput>,
     interval: Duration,
     once: bool,
 ) {
+    let current = directory.borrow_and_update().clone();
     let mut arrivals = Arrivals::new(
-        links
-            .iter()
+        current
+            .links()
             .map(|link| (link.app.is_some(), link.token.clone()))
             .collect(),
     );
-    let mut pollers: Vec<Poller> = links
-        .into_iter()
-        .zip(proxy_usage)
-        .map(|(link, proxy_usage)| Poller {
-            link,
-            shared: shared.clone(),
-            telemetry: telemetry.clone(),
-            usage_alerted: false,
-            usage: Usage::default(),
-            proxy_usage,
-        })
-        .collect();
+    let new_poller = |entry: &Arc<DirectoryEntry>| Poller {
+        entry: entry.clone(),
+        link: entry.link.clone(),
+        shared: shared.clone(),
+        telemetry: telemetry.clone(),
+        usage_alerted: false,
+        usage: Usage::default(),
+        proxy_usage: entry.proxy_usage.subscribe(),
+    };
+    let mut pollers: Vec<Poller> = current.entries().iter().map(new_poller).collect();
     loop {
         let group = arrivals.next_group().await;
         if group.is_empty() {
@@ -107,13 +107,47 @@ pub(crate) async fn poll_accounts(
     if once {
         return;
     }
-    let everyone: Vec<usize> = (0..pollers.len()).collect();
+    let jittered = || tokio::time::Instant::now() + interval.mul_f64(rand::random_range(0.9..=1.1));
+    let mut next_round = jittered();
     loop {
-        tokio::time::sleep(interval.mul_f64(rand::random_range(0.9..=1.1))).await;
+        tokio::select! {
+            () = tokio::time::sleep_until(next_round) => {}
+            changed = directory.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let current = directory.borrow_and_update().clone();
+                pollers = follow(pollers, &current, new_poller);
+                continue;
+            }
+        }
+        let everyone: Vec<usize> = (0..pollers.len()).collect();
         if !poll_round(&shared, &mut pollers, &everyone).await {
             return;
         }
+        next_round = jittered();
     }
+}
+
+/// The pollers of `directory`'s accounts: an unchanged account keeps its poller (its usage
+/// and alert state), a new or restarted one gets a new poller.
+fn follow(
+    pollers: Vec<Poller>,
+    directory: &AccountDirectory,
+    new_poller: impl Fn(&Arc<DirectoryEntry>) -> Poller,
+) -> Vec<Poller> {
+    let mut kept: HashMap<*const DirectoryEntry, Poller> = pollers
+        .into_iter()
+        .map(|poller| (Arc::as_ptr(&poller.entry), poller))
+        .collect();
+    directory
+        .entries()
+        .iter()
+        .map(|entry| {
+            kept.remove(&Arc::as_ptr(entry))
+                .unwrap_or_else(|| new_poller(entry))
+        })
+        .collect()
 }
 
 /// What one account's poll in a round works with.
@@ -165,6 +199,8 @@ async fn poll_round(shared: &Shared, pollers: &mut [Poller], group: &[usize]) ->
 }
 
 struct Poller {
+    /// The directory's entry this poller is for (its identity across reloads).
+    entry: Arc<DirectoryEntry>,
     link: AccountLink,
     shared: Arc<Shared>,
     telemetry: mpsc::UnboundedSender<TelemetryInput>,

@@ -75,6 +75,8 @@ pub(crate) enum TelemetryInput {
     },
     /// Proxied sends Meta accepted and did not deliver in time (`wamid_join.rs`).
     ProxyUndelivered(Box<super::wamid_join::ProxyUndelivered>),
+    /// The accounts changed (a reload): phone-number id -> account, for webhook statuses.
+    PhoneAccounts(HashMap<String, String>),
 }
 
 /// Who sent a message tokentop saw the answer to.
@@ -388,6 +390,7 @@ impl TelemetryHub {
                 self.record_analytics(&account, &points)
             }
             TelemetryInput::ProxyUndelivered(counts) => self.proxy_undelivered = Some(*counts),
+            TelemetryInput::PhoneAccounts(phones) => self.totals.set_phone_accounts(phones),
         }
         self.dirty = true;
     }

@@ -39,6 +39,11 @@ pub(crate) struct Totals {
 }
 
 impl Totals {
+    /// After a reload: statuses of a new account's number count for it from now on.
+    pub fn set_phone_accounts(&mut self, phone_accounts: HashMap<String, String>) {
+        self.phone_accounts = phone_accounts;
+    }
+
     pub fn new(phone_accounts: HashMap<String, String>) -> Self {
         Self {
             phone_accounts,

@@ -1,0 +1,338 @@
+//! `[accounts] dir`: one TOML file per account, beside or instead of `[[account]]` tables; a
+//! file that fails validation is skipped and reported while the others run.
+//!
+//! A file holds the keys of one `[[account]]` table at its top level; without `name` the
+//! account is named after the file (`shop.toml` is `shop`). Names are unique across the
+//! directory and the config file's `[[account]]` tables, ignoring case: the second use (the
+//! file read later, files in name order after the config file) is refused, naming both
+//! places. Dotfiles and editor leftovers (`*~`, `*.swp`, `#…#`) are not read.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::EnvSnapshot;
+use super::capped_read::{MAX_ACCOUNT_FILE_BYTES, read_capped};
+use super::issues::{ConfigIssue, Invalid};
+use super::reader::Ctx;
+use super::settings::AccountSettings;
+
+pub(crate) const ACCOUNTS_KEYS: &[&str] = &["dir"];
+
+/// An account file that was not used, and why; its problems name the file and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidAccountFile {
+    pub path: PathBuf,
+    pub issues: Vec<ConfigIssue>,
+}
+
+/// Where accounts came from besides `[[account]]`, and the files that were skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountFiles {
+    /// `[accounts] dir`, resolved against the config file's directory.
+    pub dir: Option<PathBuf>,
+    /// Per account read from the directory: its file (by account name).
+    pub sources: HashMap<String, PathBuf>,
+    pub invalid: Vec<InvalidAccountFile>,
+}
+
+/// `[accounts]`: the directory, resolved; `None` without the table.
+pub(crate) fn accounts_table(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Option<PathBuf> {
+    let (table, _) = ctx.table(root, "", "accounts")?;
+    ctx.check_keys(table, "accounts", "[accounts]", ACCOUNTS_KEYS);
+    ctx.checked(table, "accounts", "dir", super::values::non_empty)
+        .map(|dir| ctx.resolve(&dir))
+}
+
+/// The accounts of `[accounts] dir`, appended to the config file's `accounts`; a directory
+/// that cannot be read is a problem of the config file.
+pub(crate) fn dir_accounts(
+    ctx: &mut Ctx<'_>,
+    root: &DeTable<'_>,
+    (file, text): (&Path, &str),
+    accounts: &mut Vec<AccountSettings>,
+) -> AccountFiles {
+    let Some(dir) = accounts_table(ctx, root) else {
+        return AccountFiles::default();
+    };
+    let lines = super::file::account_lines(text);
+    let mut names = names_in_file(file, accounts, &lines);
+    match read_dir(&dir, ctx.env, &mut names) {
+        Ok((more, files)) => {
+            accounts.extend(more);
+            files
+        }
+        Err(problem) => {
+            if let Some((table, _)) = ctx.table(root, "", "accounts")
+                && let Some(item) = table.get("dir")
+            {
+                let shown = Some(ctx.shown(item));
+                let invalid = Invalid::new(problem, "an existing directory of account files");
+                ctx.issue(&item.span(), "accounts.dir".to_string(), shown, invalid);
+            }
+            AccountFiles {
+                dir: Some(dir),
+                ..AccountFiles::default()
+            }
+        }
+    }
+}
+
+/// Where a name is first used: `config.toml:12` or `accounts.d/shop.toml:1`.
+pub(crate) type NamesInUse = HashMap<String, String>;
+
+/// The config file's `[[account]]` names, lower-cased, with their `file:line`.
+pub(crate) fn names_in_file(
+    file: &Path,
+    accounts: &[AccountSettings],
+    lines: &[usize],
+) -> NamesInUse {
+    let mut names = NamesInUse::new();
+    for (index, account) in accounts.iter().enumerate() {
+        let line = lines.get(index).copied().unwrap_or(1);
+        names
+            .entry(account.name.to_lowercase())
+            .or_insert_with(|| format!("{}:{line}", file.display()));
+    }
+    names
+}
+
+/// Every account file of `dir` in name order: the valid ones' accounts, the others' problems.
+/// A directory that cannot be read is one problem, of the config file's `[accounts] dir`.
+pub(crate) fn read_dir(
+    dir: &Path,
+    env: &EnvSnapshot,
+    names: &mut NamesInUse,
+) -> Result<(Vec<AccountSettings>, AccountFiles), String> {
+    let entries = std::fs::read_dir(dir).map_err(|err| match err.kind() {
+        std::io::ErrorKind::NotFound => format!("the directory {} does not exist", dir.display()),
+        _ => format!("cannot read the directory {}: {err}", dir.display()),
+    })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| is_account_file(path))
+        .collect();
+    paths.sort();
+    let mut accounts = Vec::new();
+    let mut files = AccountFiles {
+        dir: Some(dir.to_path_buf()),
+        ..AccountFiles::default()
+    };
+    for path in paths {
+        match read_account_file(&path, env, names) {
+            Ok(account) => {
+                files.sources.insert(account.name.clone(), path);
+                accounts.push(account);
+            }
+            Err(issues) => files.invalid.push(InvalidAccountFile { path, issues }),
+        }
+    }
+    Ok((accounts, files))
+}
+
+/// `*.toml`, not hidden, not an editor's backup, swap or autosave file.
+pub(crate) fn is_account_file(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let leftover = name.starts_with('.')
+        || name.starts_with('#')
+        || name.ends_with('~')
+        || name.ends_with(".swp");
+    !leftover && name.ends_with(".toml") && name.len() > ".toml".len()
+}
+
+/// One account file, checked as an `[[account]]` table is, plus its mode and its name's
+/// uniqueness; on success its name is taken in `names`.
+fn read_account_file(
+    path: &Path,
+    env: &EnvSnapshot,
+    names: &mut NamesInUse,
+) -> Result<AccountSettings, Vec<ConfigIssue>> {
+    let text = read_capped(path, MAX_ACCOUNT_FILE_BYTES).map_err(|err| {
+        let allowed = format!("a regular TOML file of at most {MAX_ACCOUNT_FILE_BYTES} bytes");
+        vec![file_issue(path, None, err.to_string(), allowed)]
+    })?;
+    let mut ctx = Ctx::new(&text, path, env);
+    let mut doc = match DeTable::parse(&text) {
+        Ok(doc) => doc,
+        Err(err) => {
+            // Only the parser's message: the full Display quotes the line, maybe a secret.
+            let line = ctx.line(&err.span().unwrap_or(0..0));
+            let problem = format!("invalid TOML: {}", err.message().trim());
+            return Err(vec![file_issue(path, Some(line), problem, String::new())]);
+        }
+    };
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let root = doc.get_mut();
+    if !root.contains_key("name") {
+        // Checked below exactly as a written name is.
+        let value = Spanned::new(0..0, DeValue::String(stem.to_string().into()));
+        root.insert(Spanned::new(0..0, "name".into()), value);
+    }
+    let span = 0..text.len();
+    let account = super::account::account(&mut ctx, doc.get_ref(), &span);
+    let mut issues = std::mem::take(&mut ctx.issues);
+    issues.extend(super::secrets::check_file_mode(path, &ctx.plain_secrets));
+    if issues.is_empty() {
+        let line = doc
+            .get_ref()
+            .get("name")
+            .map_or(1, |item| ctx.line(&item.span()));
+        let here = format!("{}:{line}", path.display());
+        match names.get(&account.name.to_lowercase()) {
+            Some(first) => issues.push(duplicate(path, line, &account.name, first)),
+            None => {
+                names.insert(account.name.to_lowercase(), here);
+            }
+        }
+    }
+    if issues.is_empty() {
+        Ok(account)
+    } else {
+        Err(issues)
+    }
+}
+
+fn duplicate(path: &Path, line: usize, name: &str, first: &str) -> ConfigIssue {
+    let invalid = Invalid::new(
+        format!(
+            "account name {name:?} is already used at {first} (names are unique across [[account]] tables and [accounts] dir, ignoring case)"
+        ),
+        "a name no other account uses; without `name` the file's name is used",
+    );
+    ConfigIssue {
+        file: Some(path.to_path_buf()),
+        line: Some(line),
+        key: "account.name".to_string(),
+        value: Some(format!("{name:?}")),
+        problem: invalid.problem,
+        allowed: invalid.allowed,
+    }
+}
+
+fn file_issue(path: &Path, line: Option<usize>, problem: String, allowed: String) -> ConfigIssue {
+    ConfigIssue {
+        file: Some(path.to_path_buf()),
+        line,
+        key: String::new(),
+        value: None,
+        problem,
+        allowed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn editor_leftovers_and_dotfiles_are_not_account_files() {
+        for name in ["shop.toml", "a.b.toml"] {
+            assert!(is_account_file(Path::new(name)), "{name}");
+        }
+        for name in [
+            ".shop.toml",
+            "shop.toml~",
+            ".shop.toml.swp",
+            "shop.toml.swp",
+            "#shop.toml#",
+            "shop.txt",
+            ".toml",
+            "shop.toml.bak",
+        ] {
+            assert!(!is_account_file(Path::new(name)), "{name}");
+        }
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    #[test]
+    fn the_name_defaults_to_the_file_stem_and_bad_files_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "shop.toml", "app-id = \"123\"\n");
+        write(dir.path(), "named.toml", "name = \"Support\"\n");
+        write(dir.path(), "broken.toml", "app-id = \"12x\"\n");
+        write(dir.path(), "bad name!.toml", "");
+        write(dir.path(), "syntax.toml", "name = \n");
+        let mut names = NamesInUse::new();
+        let env = EnvSnapshot::default();
+        let (accounts, files) = read_dir(dir.path(), &env, &mut names).unwrap();
+        let read: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(read, ["Support", "shop"]);
+        assert_eq!(files.sources["shop"], dir.path().join("shop.toml"));
+        let invalid: Vec<String> = files
+            .invalid
+            .iter()
+            .map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(invalid, ["bad name!.toml", "broken.toml", "syntax.toml"]);
+        let broken = &files.invalid[1].issues[0];
+        assert_eq!(broken.line, Some(1));
+        assert_eq!(broken.key, "account.app-id");
+    }
+
+    #[test]
+    fn a_name_used_twice_ignoring_case_names_both_places() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.toml", "name = \"Shop\"\n");
+        write(dir.path(), "b.toml", "\nname = \"shop\"\n");
+        write(dir.path(), "main.toml", "");
+        let mut names = NamesInUse::new();
+        names.insert(
+            "main".to_string(),
+            "/etc/tokentop/config.toml:7".to_string(),
+        );
+        let env = EnvSnapshot::default();
+        let (accounts, files) = read_dir(dir.path(), &env, &mut names).unwrap();
+        assert_eq!(accounts.len(), 1);
+        let problems: Vec<String> = files
+            .invalid
+            .iter()
+            .flat_map(|f| f.issues.iter().map(ToString::to_string))
+            .collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        let a = dir.path().join("a.toml");
+        let b = dir.path().join("b.toml");
+        assert!(
+            problems[0].starts_with(&format!("{}:2: ", b.display())),
+            "{problems:?}"
+        );
+        assert!(problems[0].contains(&format!("already used at {}:1", a.display())));
+        assert!(problems[1].contains("already used at /etc/tokentop/config.toml:7"));
+    }
+
+    #[test]
+    fn plain_secrets_in_a_file_others_can_read_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "shop.toml", "app-secret = \"s3cr3tvalue\"\n");
+        let path = dir.path().join("shop.toml");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let env = EnvSnapshot::default();
+        let (accounts, files) = read_dir(dir.path(), &env, &mut NamesInUse::new()).unwrap();
+        assert!(accounts.is_empty());
+        let shown = files.invalid[0].issues[0].to_string();
+        assert!(shown.contains("readable by group or others"), "{shown}");
+        assert!(!shown.contains("s3cr3tvalue"));
+    }
+
+    #[test]
+    fn a_missing_directory_is_one_problem() {
+        let err = read_dir(
+            Path::new("/nonexistent/accounts.d"),
+            &EnvSnapshot::default(),
+            &mut NamesInUse::new(),
+        )
+        .unwrap_err();
+        assert!(err.contains("does not exist"), "{err}");
+    }
+}

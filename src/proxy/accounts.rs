@@ -1,0 +1,83 @@
+//! The proxy following the running accounts: the ids it routes requests by and each
+//! account's request slots are replaced when accounts are reloaded; a request already in
+//! flight finishes on the proxy it started with.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::Response;
+use tokio::sync::{Semaphore, watch};
+
+use super::route::AccountIds;
+use super::{Inner, Proxy};
+use crate::config::AccountSettings;
+
+/// The ids requests are routed by, one entry per account.
+pub(super) fn account_ids<'a>(
+    accounts: impl IntoIterator<Item = &'a AccountSettings>,
+) -> Vec<AccountIds> {
+    accounts
+        .into_iter()
+        .map(|a| AccountIds {
+            name: a.name.clone(),
+            phone_number_id: a.phone_number_id.clone(),
+            business_account_id: a.business_account_id.clone(),
+        })
+        .collect()
+}
+
+impl Proxy {
+    /// This proxy for another set of accounts: a kept account keeps its request slots (the
+    /// requests waiting for one stay in line).
+    fn with_accounts(&self, accounts: Vec<AccountIds>) -> Proxy {
+        let permits = accounts
+            .iter()
+            .map(|a| {
+                let slots = self.permits.get(&a.name).cloned();
+                let slots = slots.unwrap_or_else(|| Arc::new(Semaphore::new(self.max_concurrent)));
+                (a.name.clone(), slots)
+            })
+            .collect();
+        Proxy {
+            inner: Arc::new(Inner {
+                broker: self.broker.clone(),
+                accounts,
+                allow: self.allow.clone(),
+                graph_base: self.graph_base.clone(),
+                usage: Default::default(),
+                http: self.http.clone(),
+                client_token: self.client_token,
+                permits,
+                max_concurrent: self.max_concurrent,
+                retry_body_limit: self.retry_body_limit,
+                max_request_body: self.max_request_body,
+                timeout: self.timeout,
+            }),
+        }
+    }
+}
+
+/// The proxy of the accounts running now, replaced on every reload until the engine stops.
+pub(super) fn follow(proxy: Proxy) -> watch::Receiver<Proxy> {
+    let mut directory = proxy.broker.accounts();
+    let (current, followed) = watch::channel(proxy);
+    tokio::spawn(async move {
+        while directory.changed().await.is_ok() {
+            let accounts = directory.borrow_and_update().clone();
+            let ids = account_ids(accounts.links().map(|link| link.settings.as_ref()));
+            let next = current.borrow().with_accounts(ids);
+            current.send_replace(next);
+        }
+    });
+    followed
+}
+
+/// One request, on the proxy of the accounts running when it arrived.
+pub(super) async fn handle_current(
+    State(current): State<watch::Receiver<Proxy>>,
+    request: axum::extract::Request,
+) -> Response<Body> {
+    let proxy = current.borrow().clone();
+    super::forward::handle(State(proxy), request).await
+}
