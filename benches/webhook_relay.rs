@@ -67,6 +67,7 @@ fn settings(dir: &std::path::Path) -> Settings {
         on_refresh_env: Vec::new(),
         on_publish: Default::default(),
         test_message: Default::default(),
+        profile: Default::default(),
     };
     settings.accounts.push(account);
     settings.webhook.listen = Some(Listen::Tcp("127.0.0.1:0".parse().unwrap()));

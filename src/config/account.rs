@@ -33,6 +33,10 @@ pub(crate) const ACCOUNT_KEYS: &[&str] = &[
     "on-publish-restart",
     "on-publish-timeout",
     "test-message",
+    // account_profile.rs:
+    "token-kind",
+    "purpose",
+    "labels",
 ];
 pub(crate) const TEST_MESSAGE_KEYS: &[&str] = &["to", "template", "language", "text"];
 const PATH: &str = "account";
@@ -108,6 +112,7 @@ pub(crate) fn account(
         on_refresh_env: on_refresh_env(ctx, table),
         on_publish: super::on_publish::on_publish(ctx, table),
         test_message: test_message(ctx, table),
+        profile: super::account_profile::profile(ctx, table, PATH),
     }
 }
 

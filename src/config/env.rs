@@ -59,6 +59,7 @@ pub(crate) fn env_account(
             to,
             ..TestMessageSettings::default()
         },
+        profile: Default::default(),
     })
 }
 

@@ -4,6 +4,7 @@
 
 mod account;
 mod accounts_dir;
+mod account_profile;
 pub(crate) mod capped_read;
 mod cluster;
 mod credential;
@@ -23,6 +24,7 @@ mod values;
 mod webhook;
 
 pub use accounts_dir::{AccountFiles, InvalidAccountFile};
+pub use account_profile::{AccountProfile, MAX_LABEL_VALUE_CHARS, MAX_LABELS, Purpose, TokenKind};
 pub use duration::parse_duration;
 pub use issues::{ConfigErrors, ConfigIssue};
 pub use on_publish::{

@@ -24,6 +24,7 @@ pub(crate) const REFRESH_KEYS: &[&str] = &[
     "warn-before",
     "critical-before",
     "expiring-system-user",
+    "renew-business-tokens",
 ];
 pub(crate) const UI_KEYS: &[&str] = &["tick", "theme", "mouse"];
 pub(crate) const SERVE_KEYS: &[&str] = &[
@@ -126,6 +127,9 @@ pub(crate) fn refresh(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> RefreshPolicy {
     }
     if let Some(mode) = expiring_system_user(ctx, table) {
         policy.expiring_system_user = mode;
+    }
+    if let Some(renew) = ctx.bool(table, path, "renew-business-tokens") {
+        policy.renew_business_tokens = renew;
     }
     check_warn_after_critical(ctx, table, &policy);
     policy

@@ -86,6 +86,9 @@ pub struct RefreshPolicy {
     /// CRITICAL inside this (default 1 day).
     pub critical_before: Duration,
     pub expiring_system_user: ExpiringSystemUser,
+    /// `renew-business-tokens`: try exchanging 60-day business (Embedded Signup) tokens before
+    /// they expire (Meta documents no renewal for them; default off).
+    pub renew_business_tokens: bool,
 }
 
 impl Default for RefreshPolicy {
@@ -97,6 +100,7 @@ impl Default for RefreshPolicy {
             warn_before: Duration::from_secs(7 * 24 * 3600),
             critical_before: Duration::from_secs(24 * 3600),
             expiring_system_user: ExpiringSystemUser::Auto,
+            renew_business_tokens: false,
         }
     }
 }
@@ -136,6 +140,8 @@ pub struct AccountSettings {
     /// token's consumer once every publish target holds the new token.
     pub on_publish: super::OnPublishSettings,
     pub test_message: TestMessageSettings,
+    /// `token-kind`, `purpose` and `labels`.
+    pub profile: super::AccountProfile,
 }
 
 /// `[account.test-message]`.

@@ -71,6 +71,7 @@ pub fn same_settings(a: &AccountSettings, b: &AccountSettings) -> bool {
         on_refresh_env,
         on_publish,
         test_message,
+        profile,
     } = a;
     let same_secret = |x: &Option<secrecy::SecretString>, y: &Option<secrecy::SecretString>| {
         x.as_ref().map(|s| s.expose_secret()) == y.as_ref().map(|s| s.expose_secret())
@@ -90,6 +91,7 @@ pub fn same_settings(a: &AccountSettings, b: &AccountSettings) -> bool {
         && *on_refresh_env == b.on_refresh_env
         && *on_publish == b.on_publish
         && *test_message == b.test_message
+        && *profile == b.profile
 }
 
 /// An account named `name` with only an app id and secret, for unit tests.
@@ -111,6 +113,7 @@ pub(crate) fn test_account(name: &str, secret: &str) -> AccountSettings {
         on_refresh_env: Vec::new(),
         on_publish: Default::default(),
         test_message: Default::default(),
+        profile: Default::default(),
     }
 }
 

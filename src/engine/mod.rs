@@ -26,6 +26,7 @@ pub mod source;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod token_class;
 pub mod urgency;
 
 // The telemetry modules keep their engine-level paths for clients and tests.
@@ -48,6 +49,7 @@ pub use events::{
 pub use sends::{LOG_EXPIRED_ATTEMPTING, LOG_EXPIRING_REFRESHING};
 pub use source::TokenSource;
 pub use state::{AccountSnapshot, Inspection, TokenState};
+pub use token_class::TokenClass;
 
 use account::spawn_account;
 use account::{AccountLink, AccountMsg, Shared};

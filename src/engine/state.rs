@@ -121,6 +121,12 @@ pub struct AccountSnapshot {
     pub consumers: crate::engine::consumers::ConsumerView,
     /// Per configured publish target: does it hold the current token, its last failure.
     pub publish: Vec<crate::engine::publish::health::TargetHealth>,
+    /// The access token's class, from its last inspection and the account's `token-kind`.
+    pub token_class: crate::engine::TokenClass,
+    /// What the token is for (`purpose`).
+    pub purpose: crate::config::Purpose,
+    /// The owner labels of the account (`labels`), sorted by name.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl AccountSnapshot {
@@ -147,6 +153,9 @@ impl AccountSnapshot {
             test_recipient: None,
             consumers: Default::default(),
             publish: Vec::new(),
+            token_class: Default::default(),
+            purpose: Default::default(),
+            labels: Default::default(),
         }
     }
 

@@ -188,6 +188,10 @@ pub fn urgency(snapshot: &AccountSnapshot, windows: &Windows, now: i64) -> Urgen
     access_countdown(&mut urgency, snapshot, windows, now);
     long_lived_countdown(&mut urgency, snapshot, windows, now);
     reauth(&mut urgency, windows);
+    if snapshot.token_class == super::TokenClass::App {
+        let reason = "an app token cannot send WhatsApp messages".to_string();
+        urgency.raise(Level::Critical, reason);
+    }
     if !snapshot.missing_scopes.is_empty() {
         let missing = snapshot.missing_scopes.join(", ");
         urgency.raise(Level::Warning, format!("missing scopes: {missing}"));

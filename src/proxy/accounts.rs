@@ -23,6 +23,7 @@ pub(super) fn account_ids<'a>(
             name: a.name.clone(),
             phone_number_id: a.phone_number_id.clone(),
             business_account_id: a.business_account_id.clone(),
+            purpose: a.profile.purpose,
         })
         .collect()
 }

@@ -19,6 +19,8 @@ pub struct AccountIds {
     pub name: String,
     pub phone_number_id: Option<String>,
     pub business_account_id: Option<String>,
+    /// What the account's token is for: a phone-number id routes to a messaging account first.
+    pub purpose: crate::config::Purpose,
 }
 
 /// The decision on one request.
@@ -110,12 +112,9 @@ pub fn route(
     }
     let parts = segments(path);
     let names = || accounts.iter().map(|a| a.name.clone()).collect::<Vec<_>>();
-    let by_id = parts.first().and_then(|first| {
-        accounts.iter().find(|a| {
-            a.phone_number_id.as_deref() == Some(*first)
-                || a.business_account_id.as_deref() == Some(*first)
-        })
-    });
+    let by_id = parts
+        .first()
+        .and_then(|first| account_by_id(accounts, first));
     let allowed = by_id.is_some()
         || matches!(parts.as_slice(), ["debug_token"])
         || (is_get && matches!(parts.as_slice(), [id] if is_id(id)))
@@ -141,6 +140,20 @@ pub fn route(
     }
 }
 
+/// The account an id in the path names. Among several of one phone or WABA (a messaging and
+/// a management account), the one whose purpose fits: a phone-number id is for sending, a
+/// WABA id for managing; else the first that has the id.
+fn account_by_id<'a>(accounts: &'a [AccountIds], id: &str) -> Option<&'a AccountIds> {
+    let phone = |a: &&AccountIds| a.phone_number_id.as_deref() == Some(id);
+    let waba = |a: &&AccountIds| a.business_account_id.as_deref() == Some(id);
+    let mut phones = accounts.iter().filter(phone);
+    let mut wabas = accounts.iter().filter(waba);
+    phones
+        .find(|a| a.purpose.sends())
+        .or_else(|| wabas.find(|a| a.purpose.manages()))
+        .or_else(|| accounts.iter().find(|a| phone(a) || waba(a)))
+}
+
 /// `/*/message_templates` matches `["123", "message_templates"]`; a pattern matches the path
 /// and anything below it.
 fn matches_pattern(pattern: &str, parts: &[&str]) -> bool {
@@ -163,11 +176,13 @@ mod tests {
                 name: "production".into(),
                 phone_number_id: Some("106540352242922".into()),
                 business_account_id: Some("102290129340398".into()),
+                purpose: Default::default(),
             },
             AccountIds {
                 name: "staging".into(),
                 phone_number_id: Some("200000000000001".into()),
                 business_account_id: None,
+                purpose: Default::default(),
             },
         ]
     }
@@ -188,6 +203,43 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    #[test]
+    fn a_phone_shared_by_two_accounts_sends_with_the_messaging_one_and_manages_with_the_other() {
+        use crate::config::Purpose;
+        let shared = |name: &str, purpose| AccountIds {
+            name: name.into(),
+            phone_number_id: Some("106540352242922".into()),
+            business_account_id: Some("102290129340398".into()),
+            purpose,
+        };
+        for accounts in [
+            vec![
+                shared("ops", Purpose::Management),
+                shared("send", Purpose::Messaging),
+            ],
+            vec![
+                shared("send", Purpose::Messaging),
+                shared("ops", Purpose::Management),
+            ],
+        ] {
+            let to = |path| route(path, false, None, &accounts, &[]);
+            assert_eq!(
+                to("/v25.0/106540352242922/messages"),
+                Route::Account("send".into())
+            );
+            assert_eq!(
+                to("/v25.0/102290129340398/message_templates"),
+                Route::Account("ops".into())
+            );
+        }
+        // Only a management account has the phone: it is still the one named.
+        let only = [shared("ops", Purpose::Management)];
+        assert_eq!(
+            route("/106540352242922/messages", false, None, &only, &[]),
+            Route::Account("ops".into())
+        );
     }
 
     #[test]

@@ -86,6 +86,13 @@ pub struct AccountReport {
     pub state: String,
     pub reasons: Vec<String>,
     pub token_type: Option<String>,
+    /// The token's class (`user-short` ... `business-60d`, `app`, `unknown`).
+    pub token_class: crate::engine::TokenClass,
+    /// `messaging`, `management` or `both`.
+    pub purpose: crate::config::Purpose,
+    /// The account's owner labels; absent when it has none.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
     pub access_token: Option<String>,
     pub access_expiry: Option<ExpiryReport>,
     /// `null` when the access token is its own long-lived token.

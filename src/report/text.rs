@@ -78,6 +78,18 @@ pub fn account_line(report: &AccountReport) -> String {
         describe(&report.data_access_expiry),
         scopes
     );
+    line.push_str(&format!("; class {}", report.token_class.word()));
+    if report.purpose != crate::config::Purpose::Both {
+        line.push_str(&format!("; purpose {}", report.purpose.word()));
+    }
+    if !report.labels.is_empty() {
+        let labels: Vec<String> = report
+            .labels
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        line.push_str(&format!("; labels {}", labels.join(",")));
+    }
     if let Some(phone) = &report.phone {
         let field = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".to_string());
         match &phone.error {

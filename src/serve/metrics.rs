@@ -147,6 +147,7 @@ pub struct Metrics {
     refresh_duration: Family<AccountLabels, Histogram, fn() -> Histogram>,
     last_success: Family<AccountLabels, Gauge>,
     publish: super::publish_metrics::PublishMetrics,
+    info: super::account_info_metrics::AccountInfoMetrics,
     graph_requests: Family<GraphLabels, Counter>,
     messages: Family<MessageLabels, Counter>,
     message_failures: Family<FailureLabels, Counter>,
@@ -193,6 +194,7 @@ impl Metrics {
             refresh_duration: Family::new_with_constructor(refresh_duration_histogram),
             last_success: Family::default(),
             publish: Default::default(),
+            info: Default::default(),
             graph_requests: Family::default(),
             messages: Family::default(),
             message_failures: Family::default(),
@@ -265,6 +267,7 @@ impl Metrics {
             self.last_success.clone(),
         );
         self.publish.register(r);
+        self.info.register(r);
         r.register(
             "tokentop_graph_requests",
             "HTTP requests to the Graph API by endpoint and outcome",
@@ -444,7 +447,7 @@ impl Metrics {
             }
             self.publish.forget(account);
         }
-        self.cached = [None, None, None, None];
+        self.cached = [None, None];
     }
 
     fn set_state(&self, account: &str, current: &str) {
@@ -496,6 +499,7 @@ impl Metrics {
             }
         }
         self.publish.account(snapshot);
+        self.info.account(snapshot);
     }
 
     fn history(&mut self, entry: &HistoryEntry) {

@@ -15,6 +15,7 @@
 //! engine's router and the event path both answer.
 
 mod account_set_metrics;
+mod account_info_metrics;
 pub mod cluster_metrics;
 mod http;
 pub mod labels;

@@ -88,7 +88,7 @@ async fn mint(State(sim): State<SimHandle>, body: Bytes) -> Response {
     }
     let config = sim.config();
     let lifetime = match (request.lifetime_secs, request.kind) {
-        (Some(0), _) | (None, TokenKind::SystemUser) => None,
+        (Some(0), _) | (None, TokenKind::SystemUser | TokenKind::Business) => None,
         (Some(secs), _) => Some(Duration::from_secs(secs)),
         (None, TokenKind::ShortLivedUser) => Some(config.short_lived_lifetime),
         (None, TokenKind::LongLivedUser) => Some(config.long_lived_lifetime),

@@ -86,6 +86,7 @@ impl Demo {
                     to: Some(TEST_RECIPIENT.to_string()),
                     ..TestMessageSettings::default()
                 },
+                profile: Default::default(),
             };
         let production = sim_handle.mint_token(TokenKind::SystemUser, Some(SYSTEM_USER_LIFETIME));
         let marketing = sim_handle.mint_token(TokenKind::SystemUser, None);

@@ -90,7 +90,7 @@ fn inspect(sim: &SimHandle, input_token: &str, now: i64) -> Value {
 
 fn data_access_expires_at(record: &TokenRecord) -> i64 {
     match record.kind {
-        TokenKind::SystemUser => 0,
+        TokenKind::SystemUser | TokenKind::Business => 0,
         TokenKind::ShortLivedUser | TokenKind::LongLivedUser => {
             record.issued_at.saturating_add(DATA_ACCESS_SECS)
         }
@@ -207,6 +207,13 @@ fn try_exchange(sim: &SimHandle, request: &GraphRequest, now: i64) -> Result<Val
             Some(expiry_after(now, config.system_user_lifetime)),
         ),
         TokenKind::SystemUser => (TokenKind::SystemUser, source.expires_at),
+        // Meta documents no renewal of a business token; the simulator treats the exchange as
+        // a system user's (the flag gives 60 more days, without it the expiry stays).
+        TokenKind::Business if rolling => (
+            TokenKind::Business,
+            Some(expiry_after(now, config.system_user_lifetime)),
+        ),
+        TokenKind::Business => (TokenKind::Business, source.expires_at),
     };
     let minted = state.insert_token(kind, now, expires_at);
     let mut body = json!({"access_token": minted.access_token, "token_type": "bearer"});

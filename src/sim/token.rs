@@ -24,6 +24,11 @@ pub enum TokenKind {
     /// A SYSTEM_USER token, never expiring or renewable for 60 days at a time.
     #[serde(rename = "SYSTEM_USER")]
     SystemUser,
+    /// A customer's business integration system user token from Embedded Signup ("BISU"):
+    /// never expiring by default or 60 days; `debug_token` reports it as `SYSTEM_USER`
+    /// (REFERENCE.md 14.2).
+    #[serde(rename = "BUSINESS")]
+    Business,
 }
 
 impl TokenKind {
@@ -31,7 +36,7 @@ impl TokenKind {
     pub(crate) fn debug_type(self) -> &'static str {
         match self {
             TokenKind::ShortLivedUser | TokenKind::LongLivedUser => "USER",
-            TokenKind::SystemUser => "SYSTEM_USER",
+            TokenKind::SystemUser | TokenKind::Business => "SYSTEM_USER",
         }
     }
 }

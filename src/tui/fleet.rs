@@ -3,11 +3,14 @@
 //! the same account the account view shows, so Enter and Esc keep it.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use super::app::App;
+use super::fleet_filter::{Subject, passes};
 use super::fleet_index::FleetTable;
-use crate::engine::TokenState;
+use crate::config::Purpose;
 use crate::engine::urgency::{self, Level, Windows};
+use crate::engine::{TokenClass, TokenState};
 
 /// Above this many accounts the dashboard opens on the fleet view.
 pub const FLEET_DEFAULT_ABOVE: usize = 6;
@@ -60,7 +63,8 @@ impl SortKey {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fleet {
     pub sort: SortKey,
-    /// Accounts whose name contains this (any case) are listed; empty lists all.
+    /// The filter words ([`super::fleet_filter`]): a name part, `class=`, `purpose=` or a
+    /// `label=value`; empty lists all.
     pub filter: String,
     /// The `/` prompt is open: typed characters go to the filter.
     pub editing: bool,
@@ -79,6 +83,22 @@ pub struct RowKey<'a> {
     pub secs_left: Option<i64>,
     /// [`state_rank`] of the state.
     pub state_rank: u8,
+    /// What the filter reads besides the name.
+    pub class: TokenClass,
+    pub purpose: Purpose,
+    pub labels: &'a BTreeMap<String, String>,
+}
+
+impl<'a> RowKey<'a> {
+    /// What the fleet filter reads of this account.
+    pub fn subject(&self) -> Subject<'a> {
+        Subject {
+            name: self.name,
+            class: self.class,
+            purpose: self.purpose,
+            labels: self.labels,
+        }
+    }
 }
 
 /// A selection move.
@@ -141,16 +161,16 @@ pub(super) fn compare(a: &RowKey, b: &RowKey, sort: SortKey) -> Ordering {
     }
 }
 
-/// True when `name` passes the filter: it contains `filter`, in any case.
+/// True when `name` passes a name filter: it contains `filter`, in any case (the whole
+/// filter, with class and label words, is [`passes`]).
 pub fn matches(name: &str, filter: &str) -> bool {
     filter.is_empty() || name.to_lowercase().contains(&filter.to_lowercase())
 }
 
 /// Indices into `keys` of the rows to list, in table order.
 pub fn order(keys: &[RowKey], sort: SortKey, filter: &str) -> Vec<usize> {
-    let needle = filter.to_lowercase();
     let mut rows: Vec<usize> = (0..keys.len())
-        .filter(|&i| needle.is_empty() || keys[i].name.to_lowercase().contains(&needle))
+        .filter(|&i| passes(&keys[i].subject(), filter))
         .collect();
     rows.sort_by(|&a, &b| compare(&keys[a], &keys[b], sort));
     rows
@@ -218,6 +238,9 @@ impl App {
                     level: urgency.level,
                     secs_left: urgency.sending_stops_in,
                     state_rank: state_rank(&view.snapshot.state),
+                    class: view.snapshot.token_class,
+                    purpose: view.snapshot.purpose,
+                    labels: &view.snapshot.labels,
                 }
             })
             .collect()
@@ -266,12 +289,17 @@ impl App {
 mod tests {
     use super::*;
 
+    static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
+
     fn key(name: &str, level: Level, secs_left: Option<i64>, state_rank: u8) -> RowKey<'_> {
         RowKey {
             name,
             level,
             secs_left,
             state_rank,
+            class: TokenClass::Unknown,
+            purpose: Purpose::Both,
+            labels: &NO_LABELS,
         }
     }
 

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use super::app::AccountView;
 use super::fleet::{RowKey, SortKey, compare, state_rank};
+use super::fleet_filter::{Subject, passes};
 use crate::engine::AccountSnapshot;
+use crate::engine::TokenClass;
 use crate::engine::urgency::{self, Level, Windows};
 use crate::graph::Expiry;
 
@@ -31,6 +33,8 @@ struct Key {
     stop: Stop,
     state_rank: u8,
     publishes: bool,
+    /// The class is a filter word: a change must forget the filtered rows.
+    class: TokenClass,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +55,8 @@ pub struct FleetTable {
     counts: [usize; 4],
     /// Some account publishes its token somewhere (the publish column is drawn).
     pub publishing: bool,
+    /// Some account's token class is known: the fleet shows the class column.
+    pub classified: bool,
 }
 
 impl FleetTable {
@@ -86,6 +92,8 @@ pub struct FleetIndex {
     listed: Option<(String, Arc<[usize]>)>,
     counts: [usize; 4],
     publishing: usize,
+    /// Accounts whose class is known.
+    classified: usize,
     /// Keys made since the index was created: tests count them.
     keys_made: u64,
 }
@@ -122,6 +130,15 @@ fn next_change(snapshot: &AccountSnapshot, windows: &Windows, now: i64) -> i64 {
         .unwrap_or(i64::MAX)
 }
 
+fn subject(view: &AccountView) -> Subject<'_> {
+    Subject {
+        name: view.name(),
+        class: view.snapshot.token_class,
+        purpose: view.snapshot.purpose,
+        labels: &view.snapshot.labels,
+    }
+}
+
 fn entry(view: &AccountView, windows: &Windows, now: i64) -> Entry {
     let snapshot = &view.snapshot;
     let urgency = urgency::urgency(snapshot, windows, now);
@@ -136,6 +153,7 @@ fn entry(view: &AccountView, windows: &Windows, now: i64) -> Entry {
             stop,
             state_rank: state_rank(&snapshot.state),
             publishes: !snapshot.publish.is_empty(),
+            class: snapshot.token_class,
         },
         valid_until: next_change(snapshot, windows, now),
     }
@@ -185,6 +203,7 @@ impl FleetIndex {
             total: accounts.len(),
             counts: self.counts,
             publishing: self.publishing > 0,
+            classified: self.classified > 0,
         }
     }
 
@@ -239,9 +258,11 @@ impl FleetIndex {
             .unwrap_or(i64::MAX);
         self.counts = [0; 4];
         self.publishing = 0;
+        self.classified = 0;
         for e in &self.entries {
             self.counts[level_slot(e.key.level)] += 1;
             self.publishing += usize::from(e.key.publishes);
+            self.classified += usize::from(e.key.class != TokenClass::Unknown);
         }
         self.sorted = None;
         self.listed = None;
@@ -270,6 +291,8 @@ impl FleetIndex {
         self.counts[level_slot(new.key.level)] += 1;
         self.publishing =
             self.publishing + usize::from(new.key.publishes) - usize::from(old.key.publishes);
+        let known = |key: &Key| usize::from(key.class != TokenClass::Unknown);
+        self.classified = self.classified + known(&new.key) - known(&old.key);
         true
     }
 
@@ -284,6 +307,9 @@ impl FleetIndex {
                 Stop::Never => None,
             },
             state_rank: key.state_rank,
+            class: key.class,
+            purpose: accounts[account].snapshot.purpose,
+            labels: &accounts[account].snapshot.labels,
         }
     }
 
@@ -333,11 +359,10 @@ impl FleetIndex {
         {
             return Arc::clone(rows);
         }
-        let needle = filter.to_lowercase();
         let rows: Arc<[usize]> = sorted
             .iter()
             .copied()
-            .filter(|&i| accounts[i].name().to_lowercase().contains(&needle))
+            .filter(|&i| passes(&subject(&accounts[i]), filter))
             .collect();
         self.listed = Some((filter.to_string(), Arc::clone(&rows)));
         rows

@@ -5,6 +5,7 @@ mod account_set;
 mod app;
 mod event_loop;
 pub mod fleet;
+mod fleet_filter;
 mod fleet_index;
 mod fleet_keys;
 mod keys;

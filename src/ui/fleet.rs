@@ -34,11 +34,12 @@ const fn spec(col: Col, narrow: usize, wide: usize, titles: (&'static str, &'sta
 }
 
 /// In screen order. The name column is sized apart (see [`layout`]).
-const SPECS: [Spec; 9] = [
+const SPECS: [Spec; 10] = [
     spec(Col::State, 12, 18, ("STATE", "STATE")),
     spec(Col::Name, NAME_MIN, NAME_MIN, ("ACCOUNT", "ACCOUNT")),
     spec(Col::Access, 7, 12, ("ACCESS", "ACCESS")),
     spec(Col::LongLived, 7, 12, ("LONG", "LONG-LIVED")),
+    spec(Col::Class, 7, 14, ("CLASS", "CLASS")),
     spec(Col::Phone, 6, 16, ("PHONE", "PHONE")),
     spec(Col::Rate, 5, 7, ("1H", "RATE 1H")),
     spec(Col::Publish, 5, 14, ("PUB", "PUBLISHED")),
@@ -46,7 +47,9 @@ const SPECS: [Spec; 9] = [
     spec(Col::Next, 6, 15, ("NEXT", "NEXT REFRESH")),
 ];
 /// Dropped in this order while the columns do not fit.
-const DROP: [Col; 5] = [
+const DROP: [Col; 6] = [
+    // The class first: the 80-column table stays as it was.
+    Col::Class,
     Col::Publish,
     Col::Rate,
     Col::Next,
@@ -54,11 +57,12 @@ const DROP: [Col; 5] = [
     Col::LongLived,
 ];
 /// Widened in this order while there is room.
-const WIDEN: [Col; 8] = [
+const WIDEN: [Col; 9] = [
     Col::State,
     Col::Access,
     Col::LongLived,
     Col::Last,
+    Col::Class,
     Col::Phone,
     Col::Next,
     Col::Rate,
@@ -93,12 +97,14 @@ fn grow(columns: &mut [Column], col: Col, to: usize, room: usize) {
 }
 
 /// The columns for a table `width` cells wide (the cursor column included); the publish
-/// column only when some account publishes (else it would be a column of dashes).
-pub fn layout(width: u16, publish: bool) -> Vec<Column> {
+/// column only when some account publishes, the class column only when some account's class
+/// is known (else either would be a column of dashes).
+pub fn layout(width: u16, publish: bool, class: bool) -> Vec<Column> {
     let room = usize::from(width).saturating_sub(1);
     let mut columns: Vec<Column> = SPECS
         .iter()
         .filter(|s| publish || s.col != Col::Publish)
+        .filter(|s| class || s.col != Col::Class)
         .map(|s| Column {
             col: s.col,
             width: s.narrow,
@@ -290,40 +296,48 @@ mod tests {
     use super::*;
 
     fn cols(width: u16) -> Vec<Col> {
-        layout(width, true).into_iter().map(|c| c.col).collect()
+        layout(width, true, true)
+            .into_iter()
+            .map(|c| c.col)
+            .collect()
     }
 
     #[test]
     fn columns_drop_as_the_width_shrinks_and_always_fit() {
-        assert_eq!(cols(200).len(), 9);
-        assert_eq!(cols(78).len(), 9, "all nine fit at 80 columns");
+        assert_eq!(cols(200).len(), 10);
+        assert_eq!(cols(78).len(), 9, "all but the class fit at 80 columns");
+        assert!(cols(86).contains(&Col::Class));
         assert!(!cols(72).contains(&Col::Publish));
         assert!(
             cols(72).contains(&Col::Rate),
             "the publish column goes first"
         );
-        let without: Vec<Col> = layout(200, false).into_iter().map(|c| c.col).collect();
+        let without: Vec<Col> = layout(200, false, false)
+            .into_iter()
+            .map(|c| c.col)
+            .collect();
         assert_eq!(
             without.len(),
             8,
-            "no publish column when no account publishes"
+            "no publish column when no account publishes, no class column when none is known"
         );
+        assert!(!without.contains(&Col::Class));
         assert!(!without.contains(&Col::Publish));
         assert!(!cols(58).contains(&Col::Rate));
         assert!(!cols(58).contains(&Col::Next));
         for width in 58..=300u16 {
-            let columns = layout(width, true);
+            let columns = layout(width, true, true);
             assert!(used(&columns) < usize::from(width), "{width}: {columns:?}");
         }
         for width in 0..58u16 {
-            let _ = layout(width, true);
+            let _ = layout(width, true, true);
         }
     }
 
     #[test]
     fn wider_screens_widen_columns_and_the_name() {
         let at = |width: u16, col: Col| {
-            layout(width, false)
+            layout(width, false, false)
                 .into_iter()
                 .find(|c| c.col == col)
                 .map(|c| c.width)

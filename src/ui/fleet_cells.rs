@@ -11,7 +11,7 @@ use super::token::{state_symbol, state_words, urgency_of};
 use crate::engine::history::cause::Trigger;
 use crate::engine::history::{HistoryEvent, Outcome};
 use crate::engine::urgency::{self, long_lived_level};
-use crate::engine::{Inspection, TokenState};
+use crate::engine::{Inspection, TokenClass, TokenState};
 use crate::format::{left, span, within};
 use crate::graph::Expiry;
 use crate::tui::{AccountView, App};
@@ -32,6 +32,8 @@ pub enum Col {
     Name,
     Access,
     LongLived,
+    /// The token's class: `biz-60d`, `business-60d`.
+    Class,
     Phone,
     Rate,
     /// How many publish targets hold the current token.
@@ -54,6 +56,7 @@ pub fn cell(col: Col, width: usize, ctx: &RowCtx, palette: &Palette) -> (String,
         Col::Name => return (ctx.view.name().to_string(), Style::new()),
         Col::Access => access(ctx, width),
         Col::LongLived => long_lived(ctx, width),
+        Col::Class => class(ctx, width),
         Col::Phone => phone(ctx, width),
         Col::Rate => rate(ctx),
         Col::Publish => super::publish::cell(&ctx.view.snapshot, width),
@@ -126,6 +129,36 @@ fn long_lived(ctx: &RowCtx, width: usize) -> (String, Urgency) {
     let windows = ctx.app.windows();
     let colour = |secs| long_lived_level(&ctx.urgency, &windows, secs).into();
     countdown(ctx, snapshot.long_lived.as_ref(), width, &colour)
+}
+
+/// Width from which the class is written in full (`business-never`).
+const FULL_CLASS: usize = 14;
+
+/// The class, in full when there is room (`business-60d`), else short (`biz-60d`); an app token
+/// (it cannot send) critical, a class only a person can keep alive a warning.
+fn class(ctx: &RowCtx, width: usize) -> (String, Urgency) {
+    let class = ctx.view.snapshot.token_class;
+    let text = if width >= FULL_CLASS {
+        class.word()
+    } else {
+        match class {
+            TokenClass::UserShort => "usr-sh",
+            TokenClass::UserLong => "usr-lg",
+            TokenClass::SystemNever => "sys-nev",
+            TokenClass::System60d => "sys-60d",
+            TokenClass::BusinessNever => "biz-nev",
+            TokenClass::Business60d => "biz-60d",
+            TokenClass::App => "app",
+            TokenClass::Unknown => NOTHING,
+        }
+    };
+    let urgency = match class {
+        TokenClass::App => Urgency::Critical,
+        TokenClass::Business60d if ctx.view.snapshot.action_hint.is_some() => Urgency::Warn,
+        TokenClass::Unknown => Urgency::Neutral,
+        _ => Urgency::Fine,
+    };
+    (text.to_string(), urgency)
 }
 
 fn severity(urgency: Urgency) -> u8 {

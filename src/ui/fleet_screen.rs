@@ -38,7 +38,7 @@ pub fn screen(app: &App, area: Rect, palette: &Palette) -> FleetScreen {
     let cluster = super::cluster::fleet_row(app, usize::from(inner.width), palette);
     let extra_rows = u16::from(prompt) + u16::from(cluster.is_some());
     let body_rows = inner.height.saturating_sub(1 + extra_rows);
-    let columns = layout(inner.width, table.publishing);
+    let columns = layout(inner.width, table.publishing, table.classified);
     let mut lines = vec![header(&columns, palette)];
     lines.extend(body(
         app,

@@ -45,7 +45,7 @@ const FLEET_HELP_KEYS: [(&str, &str); 16] = [
     ("F", "switch between this table and the account view"),
     (
         "/",
-        "filter by name: typing narrows, Enter keeps, Esc clears",
+        "filter: name part, label (team=ops), class=, purpose= words",
     ),
     ("s", "sort: worst first, name, time left, state"),
     ("r", "force a refresh of the selected account"),

@@ -1,5 +1,5 @@
 //! The token panel: the three countdowns (access token, long-lived token, data access) as
-//! bars and text, token type, masked token, state in words, next refresh or retry, scopes,
+//! bars and text, token class, masked token, state in words, next refresh or retry, scopes,
 //! the latest activity, and a banner that cannot be missed when sending is down.
 
 use ratatui::Frame;
@@ -215,9 +215,13 @@ fn countdown_lines(
 ) -> Vec<Line<'static>> {
     let snapshot = &view.snapshot;
     let access = snapshot.access.as_ref();
-    let token_type = access
-        .and_then(|a| a.info.token_type.clone())
-        .unwrap_or_else(|| "?".to_string());
+    // The class says more than Meta's type (`business-60d` rather than `SYSTEM_USER`).
+    let token_type = match snapshot.token_class {
+        crate::engine::TokenClass::Unknown => access
+            .and_then(|a| a.info.token_type.clone())
+            .unwrap_or_else(|| "?".to_string()),
+        class => class.word().to_string(),
+    };
     let masked = snapshot
         .access_token_masked
         .clone()

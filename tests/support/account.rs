@@ -32,6 +32,7 @@ pub fn account(name: &str) -> AccountBuilder {
         on_refresh_env: Vec::new(),
         on_publish: Default::default(),
         test_message: TestMessageSettings::default(),
+        profile: Default::default(),
     })
 }
 

@@ -12,6 +12,7 @@ mod support;
 
 mod bounded_reads;
 mod config;
+mod config_classes;
 mod deb_assets;
 mod docs;
 mod kubernetes_deploy;

@@ -12,6 +12,7 @@ mod tui_loop;
 mod tui_redraws;
 mod tui_reload;
 mod ui_charts;
+mod ui_classes;
 mod ui_cluster;
 mod ui_snapshots;
 mod ui_templates;

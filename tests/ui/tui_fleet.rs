@@ -189,7 +189,7 @@ fn q_quits_the_fleet_and_help_opens_over_it() {
     let mut app = fleet_app(60);
     app.update(ch('?'));
     assert_eq!(app.overlay, Some(Overlay::Help));
-    assert!(screen(&app, 80, 24).contains("filter by name"));
+    assert!(screen(&app, 80, 24).contains("filter: name part"));
     app.update(key(KeyCode::Esc));
     assert_eq!(app.overlay, None);
     assert_eq!(app.update(ch('q')), [Effect::Quit]);

@@ -333,11 +333,12 @@ impl AccountActor {
             token: self.access.clone(),
             fingerprint: self.access.as_ref().map(fingerprint),
             expires_at: self.snapshot.access_expires_at(),
-            missing_scopes: self
-                .snapshot
-                .access
-                .as_ref()
-                .map(|_| self.snapshot.missing_scopes.clone()),
+            // Every WhatsApp scope the token lacks, whatever the purpose: the health polls
+            // skip what the token cannot read.
+            missing_scopes: self.snapshot.access.as_ref().map(|access| {
+                let missing = access.info.missing_whatsapp_scopes();
+                missing.into_iter().map(str::to_string).collect()
+            }),
             settled: self.snapshot.settled(),
             state: self.snapshot.state.clone(),
             version: self.seen_version,

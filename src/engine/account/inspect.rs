@@ -8,6 +8,7 @@ use super::{AccountActor, LOG_NOT_CONFIGURED};
 use crate::engine::history::cause::InspectReason;
 use crate::engine::history::{HistoryError, Outcome};
 use crate::engine::state::Inspection;
+use crate::engine::token_class::{classify, missing_scopes};
 use crate::graph::{ErrorClass, Expiry, TokenInfo};
 use crate::mask::mask;
 
@@ -34,11 +35,8 @@ impl AccountActor {
         match access_result {
             Ok(info) => {
                 self.record_inspection(reason, &access, &info, latency_ms);
-                self.snapshot.missing_scopes = info
-                    .missing_whatsapp_scopes()
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect();
+                self.snapshot.missing_scopes = missing_scopes(&info, self.settings.profile.purpose);
+                self.snapshot.token_class = classify(Some(&info), self.settings.profile.token_kind);
                 self.snapshot.access = Some(Inspection {
                     checked_at: now,
                     info,

@@ -194,6 +194,8 @@ fn blank_snapshot(settings: &AccountSettings) -> AccountSnapshot {
     snapshot.phone_number_id = settings.phone_number_id.clone();
     snapshot.business_account_id = settings.business_account_id.clone();
     snapshot.test_recipient = settings.test_message.to.clone();
+    snapshot.purpose = settings.profile.purpose;
+    snapshot.labels = settings.profile.labels.clone();
     snapshot
 }
 

@@ -6,6 +6,7 @@ use super::phase::{Action, Credential};
 use crate::engine::events::EngineEvent;
 use crate::engine::history::Outcome;
 use crate::engine::history::cause::AlertKind;
+use crate::engine::token_class::{TokenClass, app_token_remedy, business_remedy, renewal};
 use crate::engine::urgency::{self, reauth_before};
 
 impl AccountActor {
@@ -17,6 +18,12 @@ impl AccountActor {
             (Some(_), None) => Credential::SeparateUninspected,
             (None, _) => Credential::Access,
         };
+        let class = self.snapshot.token_class;
+        self.state
+            .set_renewal(renewal(class, self.shared.policy.renew_business_tokens));
+        if class == TokenClass::App {
+            self.snapshot.action_hint = Some(app_token_remedy(&self.settings.name));
+        }
         let access = self.snapshot.access.as_ref().map(|i| &i.info);
         let actions = self
             .state
@@ -55,6 +62,13 @@ impl AccountActor {
                     tracing::error!(account = %self.settings.name, "{message}");
                     self.alert(AlertKind::Revoked, message);
                     self.snapshot.action_hint = Some(hint);
+                }
+                Action::NoRenewal { until } => {
+                    let why = business_remedy(&self.settings.name);
+                    let alert = format!("{}: {why}", self.reauth_deadline(Some(until)));
+                    tracing::warn!(account = %self.settings.name, "{alert}");
+                    self.alert(AlertKind::ReAuth, alert);
+                    self.snapshot.action_hint = Some(format!("{}: {why}", reauth_before(until)));
                 }
                 Action::PermissionHeld => {
                     let detail = self.snapshot.last_error.clone().unwrap_or_default();

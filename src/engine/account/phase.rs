@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::config::RefreshBefore;
 use crate::engine::schedule::{RefreshPlan, backoff_delay, plan_refresh};
 use crate::engine::state::TokenState;
+use crate::engine::token_class::Renewal;
 use crate::graph::{ErrorClass, Expiry, TokenInfo};
 
 use super::{MIN_REFRESH_GAP_SECS, Trigger};
@@ -40,6 +41,9 @@ pub(super) enum Action {
     RefreshCapped { until: i64 },
     /// Meta refused the refresh for lack of permission: alert.
     PermissionHeld,
+    /// The token's class has no renewal (a 60-day business token): only a person can keep it
+    /// past this unix second. Alert once per deadline, show the remedy from day one.
+    NoRenewal { until: i64 },
 }
 
 /// Which token the exchange is made with, as last inspected.
@@ -67,6 +71,10 @@ pub(super) struct AccountState {
     capped_announced: bool,
     /// Meta's `account_update` event that took the app's access away, until it is given back.
     revoked: Option<String>,
+    /// How the token's class is kept alive (`token_class::renewal`).
+    renewal: Renewal,
+    /// The no-renewal deadline last announced, so each deadline alerts once.
+    deadline_announced: Option<i64>,
 }
 
 impl AccountState {
@@ -79,7 +87,14 @@ impl AccountState {
             capped_until: None,
             capped_announced: false,
             revoked: None,
+            renewal: Renewal::Exchange,
+            deadline_announced: None,
         }
+    }
+
+    /// The token's class decides how it is kept alive; set before each [`Self::plan`].
+    pub(super) fn set_renewal(&mut self, renewal: Renewal) {
+        self.renewal = renewal;
     }
 
     #[cfg(test)]
@@ -166,6 +181,12 @@ impl AccountState {
         if let Some(reason) = credential_info.and_then(|info| dead_reason(info, now)) {
             return self.require_reauth(format!("the {which} token {reason}"));
         }
+        let access_dead = access.is_some_and(|info| dead_reason(info, now).is_some());
+        if !self.renewal.may_exchange() && !access_dead {
+            // Never exchanged: inspected at every check interval, watched for revocation.
+            self.refresh_at = None;
+            return self.announce_deadline(access);
+        }
         if let Some(until) = self.capped_until.filter(|until| *until > now) {
             self.refresh_at = None;
             if self.capped_announced {
@@ -180,6 +201,19 @@ impl AccountState {
         };
         self.refresh_at = self.planned_refresh(access, now, refresh_before);
         Vec::new()
+    }
+
+    /// A class without renewal says its deadline up front, once per deadline.
+    fn announce_deadline(&mut self, access: Option<&TokenInfo>) -> Vec<Action> {
+        let until = match access.map(TokenInfo::expiry) {
+            Some(Expiry::At(until)) if self.renewal == Renewal::PersonBefore => until,
+            _ => return Vec::new(),
+        };
+        if self.deadline_announced == Some(until) {
+            return Vec::new();
+        }
+        self.deadline_announced = Some(until);
+        vec![Action::NoRenewal { until }]
     }
 
     fn planned_refresh(
@@ -744,5 +778,55 @@ mod tests {
             Some(NOW + 4),
             "a second before expiry at the latest"
         );
+    }
+
+    #[test]
+    fn a_class_without_renewal_plans_no_refresh_and_says_its_deadline_once() {
+        let token = valid(60 * 86_400);
+        let mut state = AccountState::new(0);
+        state.set_renewal(Renewal::PersonBefore);
+        let actions = state.plan(Some(&token), Credential::Access, NOW, SHARE);
+        let until = NOW + 60 * 86_400;
+        assert_eq!(actions, vec![Action::NoRenewal { until }]);
+        assert_eq!(state.next_refresh_at(true), None);
+        assert_eq!(state.due(until - 1, true), None);
+        assert!(
+            state
+                .plan(Some(&token), Credential::Access, NOW + 10, SHARE)
+                .is_empty()
+        );
+        // A dead token is still a re-auth, whatever its class.
+        let actions = state.plan(Some(&dead(463)), Credential::Access, NOW, SHARE);
+        assert!(matches!(actions[..], [Action::ReauthNeeded { .. }]));
+    }
+
+    #[test]
+    fn inspect_only_and_refused_classes_are_never_exchanged() {
+        for renewal in [Renewal::InspectOnly, Renewal::Refused] {
+            let mut state = AccountState::new(0);
+            state.set_renewal(renewal);
+            let token = valid(3000);
+            assert!(
+                state
+                    .plan(Some(&token), Credential::Access, NOW, SHARE)
+                    .is_empty()
+            );
+            assert_eq!(state.next_refresh_at(true), None, "{renewal:?}");
+            assert_eq!(state.due(NOW + 2999, true), None, "{renewal:?}");
+        }
+    }
+
+    #[test]
+    fn sixty_day_classes_are_planned_like_any_expiring_token() {
+        let mut state = AccountState::new(0);
+        state.set_renewal(Renewal::ExchangeSixtyDays);
+        let token = valid(60 * 86_400);
+        assert!(
+            state
+                .plan(Some(&token), Credential::Access, NOW, SHARE)
+                .is_empty()
+        );
+        let at = state.next_refresh_at(true).unwrap();
+        assert!(at > NOW && at < NOW + 60 * 86_400);
     }
 }

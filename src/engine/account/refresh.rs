@@ -17,6 +17,7 @@ use crate::engine::history::{HistoryEntry, HistoryError, Outcome};
 use crate::engine::state::Inspection;
 use crate::engine::store::new_token::{new_token_expiry, vet_new_token};
 use crate::engine::store::token_write::{Committed, NewToken, TokenWrite};
+use crate::engine::token_class::{TokenClass, app_token_remedy, business_remedy, renewal};
 use crate::format::format_unix;
 use crate::graph::{ErrorClass, ExchangedToken, Expiry, GraphError, TokenInfo};
 use crate::mask::mask;
@@ -35,6 +36,9 @@ impl AccountActor {
                 &hint,
             ));
         }
+        if let Some(refused) = self.class_refuses_exchange() {
+            return Err(refused);
+        }
         let (Some(app), Some(credential)) = (self.app.clone(), self.credential().cloned()) else {
             self.report_missing_for_refresh();
             return Err(RefreshError::local(
@@ -51,6 +55,29 @@ impl AccountActor {
         self.state.refresh_finished();
         self.emit();
         result
+    }
+
+    /// Business and app tokens are never exchanged unless their class allows it (a never
+    /// expiring system-user token may still be re-minted from a separate long-lived token).
+    fn class_refuses_exchange(&self) -> Option<RefreshError> {
+        let class = self.snapshot.token_class;
+        let business_or_app = matches!(
+            class,
+            TokenClass::BusinessNever | TokenClass::Business60d | TokenClass::App
+        );
+        let renewal = renewal(class, self.shared.policy.renew_business_tokens);
+        if !business_or_app || renewal.may_exchange() {
+            return None;
+        }
+        let hint = match class {
+            TokenClass::App => app_token_remedy(&self.settings.name),
+            TokenClass::Business60d => business_remedy(&self.settings.name),
+            _ => "a never-expiring business token needs no refresh; if Meta invalidated it, the \
+                  customer must run Embedded Signup again"
+                .to_string(),
+        };
+        let what = format!("not refreshed: a {} is not exchanged", class.describe());
+        Some(RefreshError::local(&what, &hint))
     }
 
     fn report_missing_for_refresh(&mut self) {

@@ -273,6 +273,7 @@ mod tests {
             on_publish: Default::default(),
             on_refresh_timeout: Duration::from_secs(1),
             test_message: crate::config::TestMessageSettings::default(),
+            profile: Default::default(),
         };
         let payload: Box<dyn Any + Send> = Box::new(format!(
             "bad EAAGsecretsecretsecret1234 appsecret123 {}",
