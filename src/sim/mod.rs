@@ -36,6 +36,7 @@ mod pacific;
 mod phone;
 mod request;
 mod server;
+mod signup;
 mod state;
 mod token;
 mod usage;
