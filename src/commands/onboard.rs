@@ -152,8 +152,13 @@ fn read_code(given: &str) -> anyhow::Result<SecretString> {
         if std::io::stdin().is_terminal() {
             eprint!("Embedded Signup code: ");
         }
-        super::exchange::read_capped_line(std::io::stdin().lock(), MAX_CODE_BYTES)
-            .map_err(|_| anyhow::anyhow!("cannot read the code from stdin (one line, at most {MAX_CODE_BYTES} bytes)"))?
+        super::exchange::read_capped_line(std::io::stdin().lock(), MAX_CODE_BYTES).map_err(
+            |_| {
+                anyhow::anyhow!(
+                    "cannot read the code from stdin (one line, at most {MAX_CODE_BYTES} bytes)"
+                )
+            },
+        )?
     } else {
         given.to_string()
     };
@@ -216,7 +221,12 @@ fn choose_phone(
             .iter()
             .find(|p| p.id == wanted)
             .cloned()
-            .with_context(|| format!("--phone {wanted} is not a number of WABA {waba_id}: {}", listed())),
+            .with_context(|| {
+                format!(
+                    "--phone {wanted} is not a number of WABA {waba_id}: {}",
+                    listed()
+                )
+            }),
         (None, [only]) => Ok(only.clone()),
         (None, _) => anyhow::bail!(
             "WABA {waba_id} has several phone numbers; choose one with --phone: {}",
@@ -244,7 +254,10 @@ fn print(done: &Onboarded, as_json: bool) {
         return;
     }
     say(format_args!("account {}: onboarded", done.name));
-    say(format_args!("  token class: {} (expires {expires})", done.class));
+    say(format_args!(
+        "  token class: {} (expires {expires})",
+        done.class
+    ));
     say(format_args!("  WABA: {}", done.waba_id));
     say(format_args!("  phone number: {} {display}", done.phone.id));
     say(format_args!("  account file: {}", done.file.display()));

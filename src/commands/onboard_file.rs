@@ -105,13 +105,18 @@ fn source_table(settings: &Settings, account: &str) -> anyhow::Result<(PathBuf, 
         .filter_map(toml::Value::as_table)
         .find(|table| table.get("name").and_then(toml::Value::as_str) == Some(account))
         .cloned()
-        .with_context(|| format!("account {account} is not an [[account]] of {}", path.display()))?;
+        .with_context(|| {
+            format!(
+                "account {account} is not an [[account]] of {}",
+                path.display()
+            )
+        })?;
     Ok((path, table))
 }
 
 fn read_table(path: &Path) -> anyhow::Result<toml::Table> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     // The file was validated when the settings were loaded; a parse error here is a race.
     text.parse::<toml::Table>()
         .map_err(|_| anyhow::anyhow!("{} changed while tokentop read it", path.display()))
@@ -180,7 +185,10 @@ mod tests {
         let path = create(dir.path(), &file("shop")).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("token-kind = \"business\""), "{text}");
-        assert!(text.contains("app-secret = { env = \"APP_SECRET\" }"), "{text}");
+        assert!(
+            text.contains("app-secret = { env = \"APP_SECRET\" }"),
+            "{text}"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

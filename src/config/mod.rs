@@ -3,8 +3,8 @@
 //! Precedence: command-line flag > environment > config file > built-in default.
 
 mod account;
-mod accounts_dir;
 mod account_profile;
+mod accounts_dir;
 pub(crate) mod capped_read;
 mod cluster;
 mod credential;
@@ -23,8 +23,8 @@ mod token_readers;
 mod values;
 mod webhook;
 
-pub use accounts_dir::{AccountFiles, InvalidAccountFile};
 pub use account_profile::{AccountProfile, MAX_LABEL_VALUE_CHARS, MAX_LABELS, Purpose, TokenKind};
+pub use accounts_dir::{AccountFiles, InvalidAccountFile};
 pub use duration::parse_duration;
 pub use issues::{ConfigErrors, ConfigIssue};
 pub use on_publish::{
@@ -32,8 +32,8 @@ pub use on_publish::{
 };
 pub use settings::*;
 pub use token_readers::{DEFAULT_READER, TokenReaderSettings};
-pub(crate) use values::{ACCOUNT_NAME_ALLOWED, account_name, listen_addr};
 pub use values::url_without_password;
+pub(crate) use values::{ACCOUNT_NAME_ALLOWED, account_name, listen_addr};
 pub use webhook::{DEFAULT_FAILURE_BURST, ForwardSettings, TlsFiles, WebhookSettings};
 
 use std::collections::HashMap;

@@ -173,6 +173,9 @@ mod tests {
         .unwrap();
         assert_eq!(phones.len(), 1);
         assert_eq!(phones[0].id, "1234");
-        assert_eq!(phones[0].display_phone_number.as_deref(), Some("+1 555-0100"));
+        assert_eq!(
+            phones[0].display_phone_number.as_deref(),
+            Some("+1 555-0100")
+        );
     }
 }

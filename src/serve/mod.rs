@@ -14,8 +14,8 @@
 //! engine a ping and waits for its pong to come back through the tee, which proves that the
 //! engine's router and the event path both answer.
 
-mod account_set_metrics;
 mod account_info_metrics;
+mod account_set_metrics;
 pub mod cluster_metrics;
 mod http;
 pub mod labels;

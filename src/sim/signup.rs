@@ -78,9 +78,12 @@ fn default_wabas() -> Vec<CustomerWaba> {
 }
 
 fn default_scopes() -> Vec<String> {
-    ["whatsapp_business_management", "whatsapp_business_messaging"]
-        .map(str::to_string)
-        .to_vec()
+    [
+        "whatsapp_business_management",
+        "whatsapp_business_messaging",
+    ]
+    .map(str::to_string)
+    .to_vec()
 }
 
 fn default_business_id() -> String {

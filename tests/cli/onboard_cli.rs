@@ -48,7 +48,12 @@ async fn mint_code(sim: &RunningSim, customer: Value) -> String {
     answer["code"].as_str().unwrap().to_string()
 }
 
-async fn run(dir: &Path, sim: &RunningSim, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+async fn run(
+    dir: &Path,
+    sim: &RunningSim,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::process::Output {
     let config = dir.join("config.toml");
     let data = dir.join("data");
     let base_url = sim.base_url();
@@ -98,7 +103,13 @@ async fn a_code_from_stdin_becomes_an_account_file_and_a_stored_token() {
         "scopes": ["whatsapp_business_manage_events", "whatsapp_business_messaging"],
     });
     let code = mint_code(&sim, customer).await;
-    let output = run(dir.path(), &sim, &["onboard", "--code", "-", "--json"], Some(&format!("{code}\n"))).await;
+    let output = run(
+        dir.path(),
+        &sim,
+        &["onboard", "--code", "-", "--json"],
+        Some(&format!("{code}\n")),
+    )
+    .await;
     let shown = all_text(&output);
     assert_eq!(output.status.code(), Some(0), "{shown}");
     let result: Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -111,10 +122,19 @@ async fn a_code_from_stdin_becomes_an_account_file_and_a_stored_token() {
     let file = dir.path().join("accounts.d/wa-410000000000001.toml");
     assert_eq!(result["file"], file.display().to_string());
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains("phone-number-id = \"410000000000001\""), "{text}");
-    assert!(text.contains("business-account-id = \"310000000000001\""), "{text}");
+    assert!(
+        text.contains("phone-number-id = \"410000000000001\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("business-account-id = \"310000000000001\""),
+        "{text}"
+    );
     assert!(text.contains("token-kind = \"business\""), "{text}");
-    assert!(text.contains("app-secret = { env = \"APP_SECRET\" }"), "{text}");
+    assert!(
+        text.contains("app-secret = { env = \"APP_SECRET\" }"),
+        "{text}"
+    );
     assert!(!text.contains("access-token"), "{text}");
 
     // The token is in the store, and nowhere else: not in the file, not in any output.
@@ -127,14 +147,23 @@ async fn a_code_from_stdin_becomes_an_account_file_and_a_stored_token() {
     assert!(!shown.contains(token), "{shown}");
     assert!(!shown.contains(&code), "{shown}");
     let everything = all_files(dir.path());
-    assert!(!everything.contains(&code), "the code is in a file under the data dir");
+    assert!(
+        !everything.contains(&code),
+        "the code is in a file under the data dir"
+    );
 
     // The result validates.
     let output = run(dir.path(), &sim, &["config", "check"], None).await;
     assert_eq!(output.status.code(), Some(0), "{}", all_text(&output));
 
     // The same code again: refused as Meta does, without quoting it.
-    let again = run(dir.path(), &sim, &["onboard", "--code", "-", "--name", "other"], Some(&code)).await;
+    let again = run(
+        dir.path(),
+        &sim,
+        &["onboard", "--code", "-", "--name", "other"],
+        Some(&code),
+    )
+    .await;
     let shown = all_text(&again);
     assert_eq!(again.status.code(), Some(1), "{shown}");
     assert!(shown.contains("Meta refused the code"), "{shown}");
@@ -159,7 +188,10 @@ async fn several_wabas_are_listed_until_one_is_chosen() {
     let shown = all_text(&output);
     assert_eq!(output.status.code(), Some(1), "{shown}");
     assert!(shown.contains("--waba"), "{shown}");
-    assert!(shown.contains("320000000000001") && shown.contains("320000000000002"), "{shown}");
+    assert!(
+        shown.contains("320000000000001") && shown.contains("320000000000002"),
+        "{shown}"
+    );
     assert!(!shown.contains(&code), "{shown}");
 
     // A code is used up by its exchange, even when onboarding stopped after it.
@@ -167,7 +199,17 @@ async fn several_wabas_are_listed_until_one_is_chosen() {
     let output = run(
         dir.path(),
         &sim,
-        &["onboard", "--code", &code, "--waba", "320000000000002", "--phone", "420000000000003", "--name", "acme"],
+        &[
+            "onboard",
+            "--code",
+            &code,
+            "--waba",
+            "320000000000002",
+            "--phone",
+            "420000000000003",
+            "--name",
+            "acme",
+        ],
         None,
     )
     .await;
@@ -186,12 +228,17 @@ async fn without_an_accounts_dir_onboarding_says_how_to_add_one() {
     let dir = tempfile::tempdir().unwrap();
     write_private(
         &dir.path().join("config.toml"),
-        &format!("[[account]]\nname = \"main\"\napp-id = \"{DEFAULT_APP_ID}\"\napp-secret = \"{DEFAULT_APP_SECRET}\"\n"),
+        &format!(
+            "[[account]]\nname = \"main\"\napp-id = \"{DEFAULT_APP_ID}\"\napp-secret = \"{DEFAULT_APP_SECRET}\"\n"
+        ),
     );
     let output = run(dir.path(), &sim, &["onboard", "--code", "abc"], None).await;
     let shown = all_text(&output);
     assert_eq!(output.status.code(), Some(1), "{shown}");
-    assert!(shown.contains("[accounts]") && shown.contains("dir ="), "{shown}");
+    assert!(
+        shown.contains("[accounts]") && shown.contains("dir ="),
+        "{shown}"
+    );
     // Nothing was exchanged.
     assert_eq!(sim.handle().stats().by_endpoint.get("exchange"), None);
 }
@@ -208,11 +255,22 @@ async fn a_running_daemon_starts_the_onboarded_account() {
     let _daemon = spawn_in(dir.path(), &config, &sim.base_url(), &["daemon"], &env);
     let status_url = format!("http://127.0.0.1:{port}/status");
     wait_until("the daemon serving /status", DEADLINE, async || {
-        reqwest::get(&status_url).await.ok()?.status().is_success().then_some(())
+        reqwest::get(&status_url)
+            .await
+            .ok()?
+            .status()
+            .is_success()
+            .then_some(())
     })
     .await;
     let code = mint_code(&sim, json!({})).await;
-    let output = run(dir.path(), &sim, &["onboard", "--code", &code, "--name", "shop"], None).await;
+    let output = run(
+        dir.path(),
+        &sim,
+        &["onboard", "--code", &code, "--name", "shop"],
+        None,
+    )
+    .await;
     assert_eq!(output.status.code(), Some(0), "{}", all_text(&output));
     let status = wait_until("shop valid in /status", DEADLINE, async || {
         let text = reqwest::get(&status_url).await.ok()?.text().await.ok()?;
@@ -221,5 +279,8 @@ async fn a_running_daemon_starts_the_onboarded_account() {
     .await;
     assert!(status.contains("shop"), "{status}");
     // A never-expiring business token is inspected, never exchanged.
-    assert_eq!(sim.handle().stats().by_endpoint.get("exchange").copied(), Some(1));
+    assert_eq!(
+        sim.handle().stats().by_endpoint.get("exchange").copied(),
+        Some(1)
+    );
 }

@@ -19,6 +19,7 @@ mod phone_batch;
 mod proxy_sim;
 mod proxy_undelivered;
 mod serve_sim;
+mod signup_sim;
 mod sim_control;
 mod sim_meta;
 mod sim_shapes;
