@@ -79,13 +79,27 @@ fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
 pub(super) fn app_secret_toml(settings: &Settings, account: &str) -> anyhow::Result<String> {
     let (path, table) = source_table(settings, account)?;
     match table.get("app-secret") {
-        Some(value) => Ok(value.to_string()),
+        Some(value) => Ok(anchored(value.clone(), &path).to_string()),
         None => anyhow::bail!(
             "account {account} in {} has no app-secret of its own; give it one (e.g. \
              app-secret = {{ env = \"WHATSAPP_APP_SECRET\" }}) or pick another with --account-app",
             path.display()
         ),
     }
+}
+
+/// A `{ file = "relative" }` reference made absolute: relative paths resolve against the
+/// directory of the file that holds them, and the new file lives elsewhere.
+fn anchored(mut value: toml::Value, source: &Path) -> toml::Value {
+    let base = source.parent().unwrap_or(Path::new(""));
+    if let Some(file) = value.get_mut("file")
+        && let Some(relative) = file.as_str().filter(|p| Path::new(p).is_relative())
+    {
+        let joined = base.join(relative);
+        let absolute = std::path::absolute(&joined).unwrap_or(joined);
+        *file = toml::Value::String(absolute.display().to_string());
+    }
+    value
 }
 
 /// The TOML table that defines `account`: its account file, or its `[[account]]` table.
@@ -200,5 +214,20 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "the staging file is removed");
+    }
+
+    #[test]
+    fn a_relative_secret_file_keeps_pointing_at_the_same_file() {
+        let value: toml::Value = toml::from_str::<toml::Table>("s = { file = \"app.secret\" }")
+            .unwrap()
+            .remove("s")
+            .unwrap();
+        let moved = anchored(value, Path::new("/etc/tokentop/config.toml"));
+        assert_eq!(moved.to_string(), "{ file = \"/etc/tokentop/app.secret\" }");
+        let env = toml::Value::Table(toml::Table::from_iter([(
+            "env".to_string(),
+            toml::Value::String("X".to_string()),
+        )]));
+        assert_eq!(anchored(env.clone(), Path::new("/a/b.toml")), env);
     }
 }

@@ -26,7 +26,11 @@ fn classified(i: usize) -> AccountSnapshot {
     let mut s = fleet_snapshot(i);
     s.token_class = TokenClass::ALL[i % TokenClass::ALL.len()];
     s.purpose = [Purpose::Both, Purpose::Messaging, Purpose::Management][i % 3];
-    let team = if (i / 8).is_multiple_of(2) { "payments" } else { "ops" };
+    let team = if (i / 8).is_multiple_of(2) {
+        "payments"
+    } else {
+        "ops"
+    };
     s.labels.insert("team".to_string(), team.to_string());
     s
 }
