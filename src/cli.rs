@@ -57,6 +57,9 @@ pub enum Command {
     SendTest(SendTestArgs),
     /// Turn a short-lived token into a long-lived one and store it for an account
     Exchange(ExchangeArgs),
+    /// Onboard an Embedded Signup customer: exchange the code, find the WABA and phone
+    /// number, store the business token and write the account file into `[accounts] dir`
+    Onboard(OnboardArgs),
     /// Print the refresh, send and alert history
     History(HistoryArgs),
     /// Print classified lines from the configured log sources as they arrive
@@ -169,6 +172,30 @@ pub struct ExchangeArgs {
     /// Print the token values in full instead of masked
     #[arg(long)]
     pub reveal: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OnboardArgs {
+    /// The Embedded Signup code, or `-` to read it from standard input (recommended: an
+    /// argument is visible to other users in `ps` while the command runs)
+    #[arg(long, value_name = "CODE")]
+    pub code: String,
+    /// The new account's name [default: wa-PHONE_NUMBER_ID]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// The customer's WhatsApp Business Account, when the token covers several
+    #[arg(long, value_name = "ID")]
+    pub waba: Option<String>,
+    /// The phone number id, when the WABA has several
+    #[arg(long, value_name = "ID")]
+    pub phone: Option<String>,
+    /// The configured account whose app (app-id, app-secret) ran the signup, when several
+    /// apps are configured
+    #[arg(long, value_name = "FROM")]
+    pub account_app: Option<String>,
+    /// Print the result as one JSON object
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -99,7 +99,7 @@ pub async fn run(global: &GlobalArgs, args: &ExchangeArgs) -> anyhow::Result<Exi
 }
 
 /// The engine's storage protocol ([`TokenWrite`]), as a refresh runs it.
-async fn store(
+pub(super) async fn store(
     settings: &Settings,
     account: &str,
     configured: Option<&AccountSettings>,
@@ -205,7 +205,7 @@ fn short_lived_token(args: &ExchangeArgs) -> anyhow::Result<SecretString> {
 }
 
 /// The first line of `input`, refusing one longer than `max_bytes` instead of reading on.
-fn read_capped_line(input: impl BufRead, max_bytes: u64) -> anyhow::Result<String> {
+pub(super) fn read_capped_line(input: impl BufRead, max_bytes: u64) -> anyhow::Result<String> {
     let mut bytes = Vec::new();
     input.take(max_bytes + 1).read_until(b'\n', &mut bytes)?;
     if bytes.len() as u64 > max_bytes {

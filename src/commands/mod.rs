@@ -13,6 +13,8 @@ mod history_cmd;
 mod history_source;
 mod history_summary;
 mod man;
+mod onboard;
+mod onboard_file;
 mod refresh_cmd;
 mod reload_cmd;
 mod reload_record;
@@ -44,6 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Reload(args)) => reload_cmd::run(&cli.global, &args).await,
         Some(Command::SendTest(args)) => send_test::run(&cli.global, &args).await,
         Some(Command::Exchange(args)) => exchange::run(&cli.global, &args).await,
+        Some(Command::Onboard(args)) => onboard::run(&cli.global, &args).await,
         Some(Command::History(args)) => history_cmd::run(&cli.global, &args).await,
         Some(Command::Tail(args)) => tail::run(&cli.global, &args).await,
         Some(Command::Templates(args)) => templates::run(&cli.global, &args).await,

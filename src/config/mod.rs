@@ -32,8 +32,8 @@ pub use on_publish::{
 };
 pub use settings::*;
 pub use token_readers::{DEFAULT_READER, TokenReaderSettings};
-pub(crate) use values::listen_addr;
 pub use values::url_without_password;
+pub(crate) use values::{ACCOUNT_NAME_ALLOWED, account_name, listen_addr};
 pub use webhook::{DEFAULT_FAILURE_BURST, ForwardSettings, TlsFiles, WebhookSettings};
 
 use std::collections::HashMap;

@@ -17,6 +17,7 @@ mod phone_fields;
 mod proof;
 mod request_counts;
 mod served_versions;
+mod signup;
 mod token_shape;
 mod types;
 mod usage;
@@ -38,6 +39,7 @@ pub use phone_fields::PhoneDetails;
 pub use proof::{AppCredentials, appsecret_proof};
 pub use request_counts::{Endpoint, RequestCounts, RequestOutcome};
 pub use served_versions::{API_VERSION_HEADER, ServedVersions, Upgrade, upgrade_words};
+pub use signup::{WabaPhone, parse_code_exchange, parse_phone_numbers, whatsapp_target_ids};
 pub use token_shape::{MAX_TOKEN_CHARS, MIN_TOKEN_CHARS, TokenShapeError, check_token_shape};
 pub use types::{
     Analytics, DataPoint, ExchangedToken, Expiry, GranularScope, Granularity, HealthEntity,

@@ -84,7 +84,8 @@ impl TokenInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GranularScope {
     pub scope: String,
-    #[serde(default)]
+    /// Meta's example writes the ids as strings; numbers are accepted too (REFERENCE.md 14.4).
+    #[serde(default, deserialize_with = "lenient_ids")]
     pub target_ids: Vec<String>,
 }
 
@@ -102,6 +103,19 @@ pub struct TokenInfoError {
 fn lenient_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     let value = Option::<Value>::deserialize(d)?;
     Ok(value.as_ref().and_then(as_i64_lenient))
+}
+
+/// Ids written as strings or numbers; anything else in the list is skipped.
+fn lenient_ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let values = Option::<Vec<Value>>::deserialize(d)?.unwrap_or_default();
+    Ok(values
+        .iter()
+        .filter_map(|value| match value {
+            Value::String(id) => Some(id.clone()),
+            Value::Number(id) => Some(id.to_string()),
+            _ => None,
+        })
+        .collect())
 }
 
 /// A fresh token from `oauth/access_token`. Deliberately not `Serialize`: it holds a secret.

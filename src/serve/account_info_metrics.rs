@@ -68,6 +68,16 @@ impl AccountInfoMetrics {
         self.account_info.get_or_create(&info).set(1);
         self.infos.insert(name.clone(), info);
     }
+
+    /// Removes the series of an account a reload removed.
+    pub(super) fn forget(&mut self, account: &str) {
+        if let Some(class) = self.classes.remove(account) {
+            self.token_info.remove(&class_labels(account, class));
+        }
+        if let Some(info) = self.infos.remove(account) {
+            self.account_info.remove(&info);
+        }
+    }
 }
 
 fn class_labels(account: &str, class: TokenClass) -> ClassLabels {
@@ -125,5 +135,19 @@ mod tests {
             "{text}"
         );
         assert_eq!(text.matches("tokentop_account_info{").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn a_forgotten_account_leaves_no_info_series() {
+        let mut metrics = AccountInfoMetrics::default();
+        metrics.account(&AccountSnapshot::new("gone"));
+        metrics.account(&AccountSnapshot::new("kept"));
+        metrics.forget("gone");
+        let text = render(&metrics);
+        assert!(!text.contains(r#"account="gone""#), "{text}");
+        assert!(
+            text.contains(r#"tokentop_account_info{account="kept""#),
+            "{text}"
+        );
     }
 }

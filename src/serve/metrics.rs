@@ -446,6 +446,7 @@ impl Metrics {
                     .remove(&PhoneStatusLabels { account, status });
             }
             self.publish.forget(account);
+            self.info.forget(account);
         }
         self.cached = [None, None];
     }

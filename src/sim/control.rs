@@ -40,6 +40,7 @@ pub(crate) fn router() -> Router<SimHandle> {
         .route("/_sim/messages", axum::routing::get(sent_messages))
         .route("/_sim/faults", post(set_faults).delete(clear_faults))
         .route("/_sim/phones/{id}", post(set_phone))
+        .route("/_sim/codes", post(super::signup::mint_code))
         .merge(super::webhook_control::router())
         .merge(super::versions::router())
 }

@@ -13,7 +13,7 @@ use super::request::{GraphRequest, Route};
 use super::state::{SimHandle, now_unix};
 use super::usage::{APP_USAGE_HEADER, BUSINESS_USAGE_HEADER, UseCase};
 use super::versions::API_VERSION_HEADER;
-use super::{analytics, media, messages, oauth, phone};
+use super::{analytics, media, messages, oauth, phone, signup};
 
 /// What a malformed-body fault answers: the start of a debug_token reply, cut off.
 const TRUNCATED_BODY: &str = r#"{"data":{"app_id":"100000000000001","type":"USER","applicat"#;
@@ -94,6 +94,7 @@ pub(crate) fn route_one(sim: &SimHandle, request: &GraphRequest, now: i64) -> Gr
             "(#100) A batch must be sent as POST / with the parameter batch; batches do not nest",
         )
         .response(),
+        Route::Unknown { .. } if signup::serves(request) => signup::serve(sim, request, now),
         // Without a token nothing is learnt about the path either.
         Route::Unknown { .. } if matches!(caller, Caller::Anonymous) => token_required().response(),
         Route::Unknown { object } => {

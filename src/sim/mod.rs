@@ -6,7 +6,8 @@
 //! mint and invalidate tokens, read request counts and the message log, inject faults, and
 //! declare Graph API versions dead (`/_sim/versions`: their calls are then served as the oldest
 //! live version, which the `facebook-api-version` header of every answer names).
-//! [`SimHandle`] does the same in-process.
+//! [`SimHandle`] does the same in-process. Embedded Signup (`signup.rs`): `/_sim/codes` mints
+//! one-time codes that `oauth/access_token?code=` exchanges once for a customer's business token.
 //!
 //! Like Meta, it posts signed webhooks to a target URL once one is set: statuses after each
 //! accepted send, and account, quality and template events on request (`/_sim/webhooks/...`).
@@ -36,6 +37,7 @@ mod pacific;
 mod phone;
 mod request;
 mod server;
+mod signup;
 mod state;
 mod token;
 mod usage;

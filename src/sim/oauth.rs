@@ -50,6 +50,7 @@ pub(crate) fn debug_token(sim: &SimHandle, request: &GraphRequest, now: i64) -> 
             .response();
     };
     let mut data = inspect(sim, input_token, now);
+    super::signup::add_target_ids(sim, input_token, &mut data);
     if let (Some(fields), Value::Object(map)) = (request.param("fields"), &mut data) {
         let wanted: Vec<&str> = fields.split(',').map(str::trim).collect();
         map.retain(|key, _| wanted.contains(&key.as_str()));
@@ -130,7 +131,7 @@ fn dead_data(app_id: &str, record: &TokenRecord, status: &TokenStatus, now: i64)
 }
 
 /// Checks `client_id` and `client_secret` against the simulated app (code 101 on mismatch).
-fn check_client(sim: &SimHandle, request: &GraphRequest) -> Result<(), GraphError> {
+pub(crate) fn check_client(sim: &SimHandle, request: &GraphRequest) -> Result<(), GraphError> {
     let config = sim.config();
     if request.param("client_id") != Some(config.app_id.as_str()) {
         return Err(GraphError::new(
@@ -173,6 +174,10 @@ pub(crate) fn exchange(sim: &SimHandle, request: &GraphRequest, now: i64) -> Gra
 }
 
 fn try_exchange(sim: &SimHandle, request: &GraphRequest, now: i64) -> Result<Value, GraphError> {
+    // Embedded Signup sends only client_id, client_secret and code (REFERENCE.md 14.2).
+    if request.param("grant_type").is_none() && request.param("code").is_some() {
+        return super::signup::exchange_code(sim, request, now);
+    }
     let grant_type = required(request, "grant_type")?;
     if grant_type == "client_credentials" {
         return client_credentials(sim, request);

@@ -69,6 +69,8 @@ pub(crate) struct SimState {
     /// Index in `RELEASED_VERSIONS` of the newest version declared dead (older ones are dead
     /// with it); `None` while every version is live.
     pub newest_dead_version: Option<usize>,
+    /// Embedded Signup codes and the customers of the business tokens minted from them.
+    pub signups: super::signup::Signups,
 }
 
 impl SimState {

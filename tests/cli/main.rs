@@ -14,6 +14,7 @@ mod doctor;
 mod graph_versions_cli;
 mod history_chart_cli;
 mod logs_daemon;
+mod onboard_cli;
 mod operator_messages;
 mod publish_notify_cli;
 mod refresh_rates;

@@ -10,8 +10,9 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
 /// Fixtures covered by a test in this file; a new fixture must be added here (and tested).
 /// The `webhook_*` ones other than `webhook_message_statuses.json` are the shapes the
 /// simulator's webhooks are held to (`sim_webhooks.rs`, and the unit tests of
-/// `src/sim/webhook_payloads.rs` and `src/sim/webhook_events.rs`).
-const COVERED: [&str; 20] = [
+/// `src/sim/webhook_payloads.rs` and `src/sim/webhook_events.rs`);
+/// `debug_token_system_user_never.json` is held by `src/engine/token_class_tests.rs`.
+const COVERED: [&str; 21] = [
     "debug_token_app_token.json",
     "debug_token_cannot_parse.json",
     "debug_token_invalid_signature.json",
@@ -23,6 +24,7 @@ const COVERED: [&str; 20] = [
     "error_debug_only_access_token.json",
     "error_debug_token_caller_not_allowed.json",
     "error_session_invalidated_password.json",
+    "es_code_exchange_response.json",
     "send_message_accepted.json",
     "webhook_account_update_disabled.json",
     "webhook_account_update_partner_app_installed.json",
@@ -49,6 +51,16 @@ fn every_fixture_is_covered_by_a_test() {
         .collect();
     names.sort();
     assert_eq!(names, COVERED.map(str::to_string).to_vec());
+}
+
+/// An Embedded Signup code exchange (REFERENCE.md 14.2): the token alone, no lifetime.
+#[test]
+fn an_embedded_signup_exchange_gives_a_token_without_a_lifetime() {
+    let exchanged =
+        tokentop::graph::parse_code_exchange(&fixture("es_code_exchange_response.json")).unwrap();
+    assert!(secrecy::ExposeSecret::expose_secret(&exchanged.access_token).starts_with("EAA"));
+    assert_eq!(exchanged.token_type.as_deref(), Some("bearer"));
+    assert_eq!(exchanged.expires_in_secs, None);
 }
 
 /// Meta's answer to an accepted send (REFERENCE.md section 7): its `messages[0].id` is the wamid

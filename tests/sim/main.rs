@@ -20,6 +20,7 @@ mod proxy_sim;
 mod proxy_undelivered;
 mod serve_classes;
 mod serve_sim;
+mod signup_sim;
 mod sim_control;
 mod sim_meta;
 mod sim_shapes;
