@@ -536,61 +536,6 @@ async fn a_torn_tail_is_cut_off_and_every_fsynced_body_still_comes_out() {
     }
 }
 
-/// How many bytes of the segment at `path` its records fill (the rest is unused zeros).
-fn records_end(path: &Path) -> u64 {
-    frame::scan(&std::fs::read(path).unwrap()).valid_end
-}
-
-#[tokio::test]
-async fn new_segments_are_zero_filled_ahead_and_trimmed_when_done_also_after_a_crash() {
-    let dir = tempfile::tempdir().unwrap();
-    let queue = WebhookQueue::open(options(dir.path(), 64 << 20, &["app"]))
-        .await
-        .unwrap();
-    for n in 0..1000 {
-        assert_eq!(
-            accept(&queue, n).await,
-            Accepted::Queued { seq: n as u64 + 1 }
-        );
-    }
-    let files = segments(dir.path());
-    assert!(files.len() >= 3, "1,000 bodies roll 256 KiB segments");
-    // The active segment came from the spare thread: its full size is written out ahead, so
-    // the writer's fsyncs flush data, not the file's growth.
-    let active = files.last().unwrap();
-    assert_eq!(std::fs::metadata(active).unwrap().len(), 256 << 10);
-    assert!(records_end(active) < 256 << 10);
-    let finished = &files[..files.len() - 1];
-    wait_until("finished segments trimmed to their records", || {
-        finished
-            .iter()
-            .all(|f| std::fs::metadata(f).unwrap().len() == records_end(f))
-    })
-    .await;
-    drop(queue);
-
-    // A crash between starting a segment and trimming the one before it.
-    let second = &files[1];
-    let records = std::fs::metadata(second).unwrap().len();
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(second)
-        .unwrap();
-    std::io::Write::write_all(&mut file, &vec![0; 100_000]).unwrap();
-    drop(file);
-
-    let queue = WebhookQueue::open(options(dir.path(), 64 << 20, &["app"]))
-        .await
-        .unwrap();
-    assert_eq!(std::fs::metadata(second).unwrap().len(), records);
-    assert_eq!(accept(&queue, 1000).await, Accepted::Queued { seq: 1001 });
-    for n in 0..=1000 {
-        let webhook = queue.next("app").await.unwrap();
-        assert_eq!((webhook.seq, number(&webhook.body)), (n as u64 + 1, n));
-        queue.ack("app", webhook.seq).await.unwrap();
-    }
-}
-
 #[tokio::test]
 async fn a_corrupt_record_in_the_middle_is_skipped_and_the_rest_is_served() {
     let dir = tempfile::tempdir().unwrap();

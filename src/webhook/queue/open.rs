@@ -1,4 +1,4 @@
-//! Opening the queue: the last segment recovered (the others trimmed of unused zeros), each destination placed after its saved
+//! Opening the queue: the last segment recovered, each destination placed after its saved
 //! ack (a new one at the end), the digests loaded, the writer prepared.
 
 use std::collections::BTreeMap;
@@ -27,12 +27,6 @@ pub fn open_blocking(options: QueueOptions) -> Result<Opened, QueueError> {
     })?;
     spare::recover(&dir)?;
     let mut segments = segment::list(&dir)?;
-    let last_first_seq = segments.last_key_value().map(|(&first_seq, _)| first_seq);
-    for (&first_seq, len) in segments.iter_mut() {
-        if Some(first_seq) != last_first_seq {
-            *len = segment::trim_unused(&segment::path(&dir, first_seq), *len)?;
-        }
-    }
     let (active, last_seq) = match segments.last_key_value() {
         Some((&first_seq, _)) => {
             let path = segment::path(&dir, first_seq);
@@ -62,7 +56,7 @@ pub fn open_blocking(options: QueueOptions) -> Result<Opened, QueueError> {
             path: dir.join(dedupe::FILE_NAME),
             source,
         })?;
-    let file = segment::open_for_writing(&segment::path(&dir, active))?;
+    let file = segment::open_append(&segment::path(&dir, active))?;
     let (durable, _) = watch::channel(last_seq);
     let core = Arc::new(Core {
         dir,

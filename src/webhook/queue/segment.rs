@@ -2,14 +2,7 @@
 //! crash, and reading one record back.
 //!
 //! A segment is named after the first seq it holds (`00000000000000000001.seg`), so an empty
-//! last segment still tells where the seqs stand. Only the last segment is written to.
-//!
-//! Segments made by the spare thread are zero-filled to their full size before the writer
-//! gets them: overwriting blocks that are already allocated and written lets each
-//! `fdatasync` flush data alone, without the file-system journal commit that growing a file
-//! needs (and that waits for every other process's metadata on the disk). So a segment may
-//! end in zeros: the unused rest of its preallocation, never a record. The writer trims a
-//! segment to its records when it starts the next one; a crash before that is trimmed at open.
+//! last segment still tells where the seqs stand. Only the last segment is appended to.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -62,14 +55,12 @@ pub fn list(dir: &Path) -> Result<BTreeMap<u64, u64>, QueueError> {
 }
 
 /// Makes the last segment end on a complete record: a torn tail (a write cut by a crash) is
-/// logged and cut off. Zeros after the last record are the unused preallocation, kept for the
-/// writer. Returns the last seq in it, if any, and the length of its records.
+/// logged and cut off. Returns the last seq in it, if any, and its length afterwards.
 pub fn recover(path: &Path) -> Result<(Option<u64>, u64), QueueError> {
     let bytes = std::fs::read(path).map_err(io_error(path))?;
     let scan = frame::scan(&bytes);
     report_skipped(path, &scan.skipped);
-    let unused_preallocation = bytes[scan.valid_end as usize..].iter().all(|b| *b == 0);
-    if let Some(reason) = scan.tail_reason.filter(|_| !unused_preallocation) {
+    if let Some(reason) = scan.tail_reason {
         tracing::warn!(
             file = %path.display(),
             offset = scan.valid_end,
@@ -97,60 +88,17 @@ fn report_skipped(path: &Path, skipped: &[(u64, u64, &'static str)]) {
     }
 }
 
-/// A segment other than the last, listed at open with `len` bytes: when it ends in zeros (a
-/// crash came between starting the next segment and trimming this one), its length is the
-/// end of its records, and the zeros are cut off. Returns its length afterwards.
-pub fn trim_unused(path: &Path, len: u64) -> Result<u64, QueueError> {
-    if len == 0 {
-        return Ok(0);
-    }
-    let file = open_read_no_follow(path).map_err(io_error(path))?;
-    let mut last = [0u8; 1];
-    file.read_exact_at(&mut last, len - 1)
-        .map_err(io_error(path))?;
-    drop(file);
-    if last[0] != 0 {
-        return Ok(len);
-    }
-    let (_, records_end) = recover(path)?;
-    trim(path, records_end)?;
-    Ok(records_end)
-}
-
-/// Cuts the file at `path` to `len` bytes (its records) when it is longer.
-pub fn trim(path: &Path, len: u64) -> Result<(), QueueError> {
-    let file = open_no_follow(path, OpenOptions::new().write(true)).map_err(io_error(path))?;
-    if file.metadata().map_err(io_error(path))?.len() > len {
-        file.set_len(len).map_err(io_error(path))?;
-    }
-    Ok(())
-}
-
-/// Writes `len` bytes of zeros over `file` from its start and makes them durable: the blocks
-/// a segment's records will overwrite.
-pub fn zero_fill(file: &File, path: &Path, len: u64) -> Result<(), QueueError> {
-    const CHUNK: usize = 256 << 10;
-    let zeros = vec![0u8; CHUNK];
-    let mut at = 0;
-    while at < len {
-        let n = (len - at).min(CHUNK as u64) as usize;
-        file.write_all_at(&zeros[..n], at).map_err(io_error(path))?;
-        at += n as u64;
-    }
-    file.sync_data().map_err(io_error(path))
-}
-
 /// Creates the segment that starts at `first_seq` (0600, never through a symlink) and makes
 /// its directory entry durable.
 pub fn create(dir: &Path, first_seq: u64) -> Result<File, QueueError> {
     create_at(dir, &path(dir, first_seq))
 }
 
-/// Creates the file at `path` in `dir` for writing at offsets (0600, never through a
-/// symlink) and makes its directory entry durable.
+/// Creates the file at `path` in `dir` for appending (0600, never through a symlink) and
+/// makes its directory entry durable.
 pub fn create_at(dir: &Path, path: &Path) -> Result<File, QueueError> {
     let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
+    options.append(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -161,9 +109,8 @@ pub fn create_at(dir: &Path, path: &Path) -> Result<File, QueueError> {
     Ok(file)
 }
 
-/// The last segment, for the writer, which writes at offsets (its records' end).
-pub fn open_for_writing(path: &Path) -> Result<File, QueueError> {
-    open_no_follow(path, OpenOptions::new().write(true)).map_err(io_error(path))
+pub fn open_append(path: &Path) -> Result<File, QueueError> {
+    open_no_follow(path, OpenOptions::new().append(true)).map_err(io_error(path))
 }
 
 pub fn sync_dir(dir: &Path) -> Result<(), QueueError> {

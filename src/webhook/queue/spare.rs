@@ -1,8 +1,7 @@
-//! The spare segment: the next segment file, created, zero-filled to its full size and made
-//! durable ahead of time by a side thread, so starting a segment costs the writer a rename
-//! instead of a create and a directory fsync (a journal commit that every caller of that
-//! commit waited for, several times a second at 100 MB/s), and its appends overwrite
-//! allocated blocks (see `segment`).
+//! The spare segment: the next segment file, created and made durable in its directory ahead
+//! of time by a side thread, so starting a segment costs the writer a rename instead of a
+//! create and a directory fsync (a journal commit that every caller of that commit waited
+//! for, several times a second at 100 MB/s).
 //!
 //! The rename is not fsynced: a crash may leave the segment under the spare's name, with
 //! acknowledged records in it. Opening the queue recovers it: a spare holding records is
@@ -23,9 +22,9 @@ pub fn path(dir: &Path) -> PathBuf {
     dir.join(FILE_NAME)
 }
 
-/// Creates a spare of `len` zeros (replacing an old one, which holds no records once the
-/// queue is open), durable in the directory and on the disk: see `segment` for why zeros.
-pub fn create(dir: &Path, len: u64) -> Result<File, QueueError> {
+/// Creates an empty spare (replacing an old one, which holds no records once the queue is
+/// open) and makes it durable in the directory.
+pub fn create(dir: &Path) -> Result<File, QueueError> {
     let path = path(dir);
     match std::fs::remove_file(&path) {
         Err(err) if err.kind() != io::ErrorKind::NotFound => {
@@ -33,9 +32,7 @@ pub fn create(dir: &Path, len: u64) -> Result<File, QueueError> {
         }
         _ => {}
     }
-    let file = segment::create_at(dir, &path)?;
-    segment::zero_fill(&file, &path, len)?;
-    Ok(file)
+    segment::create_at(dir, &path)
 }
 
 /// Makes the spare the segment whose first record is `first_seq`.
@@ -82,19 +79,17 @@ pub enum Chore {
     Spare { sync_first: Option<File> },
     /// Delete these delivered segments.
     Remove(Vec<PathBuf>),
-    /// Cut a finished segment to its records (`len` bytes), giving back its unused zeros.
-    Trim { path: PathBuf, len: u64 },
 }
 
 impl Preparer {
-    /// Starts the thread and asks for the first spare (of `segment_bytes` zeros); `None` if
-    /// the OS refuses a thread (the writer then creates segments itself, as before).
-    pub fn start(dir: PathBuf, segment_bytes: u64) -> Option<Preparer> {
+    /// Starts the thread and asks for the first spare; `None` if the OS refuses a thread (the
+    /// writer then creates segments itself, as before).
+    pub fn start(dir: PathBuf) -> Option<Preparer> {
         let (requests, chores) = mpsc::channel::<Chore>();
         let (made, ready) = mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name("webhook-queue-spare".into())
-            .spawn(move || run(&dir, segment_bytes, &chores, &made));
+            .spawn(move || run(&dir, &chores, &made));
         if let Err(err) = spawned {
             tracing::warn!(error = %err, "webhook queue: could not start the thread that prepares segments; the writer creates them");
             return None;
@@ -115,20 +110,15 @@ impl Preparer {
     }
 }
 
-fn run(dir: &Path, segment_bytes: u64, chores: &mpsc::Receiver<Chore>, made: &mpsc::Sender<File>) {
+fn run(dir: &Path, chores: &mpsc::Receiver<Chore>, made: &mpsc::Sender<File>) {
     while let Ok(chore) = chores.recv() {
         match chore {
             Chore::Remove(paths) => super::remove_segments(paths),
-            Chore::Trim { path, len } => {
-                if let Err(err) = segment::trim(&path, len) {
-                    tracing::warn!(error = %err, "webhook queue: could not give back a segment's unused space; it is trimmed at the next start");
-                }
-            }
             Chore::Spare { sync_first } => {
                 if let Some(Err(err)) = sync_first.map(|file| file.sync_data()) {
                     tracing::warn!(error = %err, "webhook queue: could not fsync the dedupe file");
                 }
-                match create(dir, segment_bytes) {
+                match create(dir) {
                     Ok(file) => {
                         if made.send(file).is_err() {
                             return;
@@ -166,7 +156,7 @@ mod tests {
     #[test]
     fn an_empty_or_torn_spare_is_removed() {
         let dir = tempfile::tempdir().unwrap();
-        drop(create(dir.path(), 4096).unwrap());
+        drop(create(dir.path()).unwrap());
         recover(dir.path()).unwrap();
         assert!(!path(dir.path()).exists());
         let torn = frame::encode(3, 0, b"sha256=x", b"{\"a\":1}");
@@ -177,17 +167,14 @@ mod tests {
     }
 
     #[test]
-    fn the_preparer_hands_over_a_zero_filled_durable_spare_and_adopting_it_names_the_segment() {
+    fn the_preparer_hands_over_an_empty_durable_spare_and_adopting_it_names_the_segment() {
         let dir = tempfile::tempdir().unwrap();
-        let preparer = Preparer::start(dir.path().to_path_buf(), 300_000).unwrap();
+        let preparer = Preparer::start(dir.path().to_path_buf()).unwrap();
         let spare = preparer
             .ready
             .recv_timeout(std::time::Duration::from_secs(20))
             .unwrap();
-        let bytes = std::fs::read(path(dir.path())).unwrap();
-        assert_eq!(bytes.len(), 300_000);
-        assert!(bytes.iter().all(|b| *b == 0));
-        drop(spare);
+        assert_eq!(spare.metadata().unwrap().len(), 0);
         adopt(dir.path(), 42).unwrap();
         assert!(segment::path(dir.path(), 42).exists());
         assert!(!path(dir.path()).exists());

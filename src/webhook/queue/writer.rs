@@ -8,8 +8,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io;
-use std::os::unix::fs::FileExt;
+use std::io::{self, Write};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -62,7 +61,7 @@ pub fn spawn(
         .name("webhook-queue-writer".into())
         .spawn(move || {
             let mut writer = writer;
-            writer.preparer = Preparer::start(writer.core.dir.clone(), writer.segment_bytes);
+            writer.preparer = Preparer::start(writer.core.dir.clone());
             writer.run(appends)
         })
         .map_err(
@@ -184,7 +183,7 @@ impl Writer {
             path: path.clone(),
             source,
         };
-        if let Err(err) = self.file.write_all_at(bytes, len) {
+        if let Err(err) = self.file.write_all(bytes) {
             // Cut the partial write off, so the next batch does not follow garbage.
             let stop = self.file.set_len(len).is_err();
             return Err((io(err), stop));
@@ -202,8 +201,6 @@ impl Writer {
     /// destination has passed happen on the preparer's thread, not in the callers' wait.
     fn roll(&mut self, first_seq: u64) -> Result<(), QueueError> {
         let dir = self.core.dir.clone();
-        let (finished, records_len) = self.active;
-        let finished = segment::path(&dir, finished);
         let prepared = self.preparer.as_ref().and_then(Preparer::take);
         let file = match prepared {
             Some(file) => match spare::adopt(&dir, first_seq) {
@@ -220,19 +217,12 @@ impl Writer {
         self.core.state().segment_started(first_seq);
         let passed = self.core.release_passed_segments();
         let Some(preparer) = &self.preparer else {
-            if let Err(err) = segment::trim(&finished, records_len) {
-                tracing::warn!(error = %err, "webhook queue: could not give back a segment's unused space; it is trimmed at the next start");
-            }
             super::remove_segments(passed);
             if let Err(err) = self.dedupe.sync() {
                 tracing::warn!(error = %err, "webhook queue: could not fsync the dedupe file");
             }
             return Ok(());
         };
-        preparer.ask(Chore::Trim {
-            path: finished,
-            len: records_len,
-        });
         if !passed.is_empty() {
             preparer.ask(Chore::Remove(passed));
         }
