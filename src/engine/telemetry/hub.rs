@@ -32,6 +32,8 @@ pub const MAX_LINES_PER_BATCH: usize = 500;
 const SNAPSHOT_MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// Even without news, a snapshot is re-sent this often so windows age visibly.
 const SNAPSHOT_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+/// The next snapshot's time when nothing would change in it (a timer far away, not none).
+const NOTHING_TO_REFRESH: Duration = Duration::from_secs(365 * 86_400);
 /// The summary file for `check` is rewritten at most this often.
 const SUMMARY_WRITE_INTERVAL: Duration = Duration::from_secs(10);
 /// Capacity of the bounded channel from the log sources.
@@ -185,13 +187,19 @@ impl TelemetryHub {
         let mut pacing = LinePacing::new();
         let mut last_snapshot = Instant::now() - SNAPSHOT_MIN_INTERVAL;
         let (mut sources_open, mut inputs_open) = (true, true);
+        // Re-sending an unchanged snapshot ages its windows and keeps the summary file fresh;
+        // with neither (no data yet, no summary file) it would say nothing new, every 30 s.
+        let mut seen_data = false;
         while sources_open || inputs_open {
+            seen_data |= self.dirty;
             let next_snapshot = if self.dirty {
                 last_snapshot + SNAPSHOT_MIN_INTERVAL
             } else if let Some(written) = self.last_summary_write.filter(|_| self.summary_behind) {
                 (written + SUMMARY_WRITE_INTERVAL).min(last_snapshot + SNAPSHOT_REFRESH_INTERVAL)
-            } else {
+            } else if seen_data || self.summary_path.is_some() {
                 last_snapshot + SNAPSHOT_REFRESH_INTERVAL
+            } else {
+                last_snapshot + NOTHING_TO_REFRESH
             };
             let wake = pacing.due().map_or(next_snapshot, |f| f.min(next_snapshot));
             tokio::select! {
