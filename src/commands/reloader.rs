@@ -33,7 +33,7 @@ pub fn spawn(overrides: Overrides, started: &config::Settings, handle: EngineHan
             invalid_files: started.account_files.invalid.clone(),
             refused: None,
         };
-        if !same_accounts(&as_started, &now) {
+        if as_started != now {
             handle.send(EngineCommand::ApplyAccounts(Box::new(now)));
         }
         tokio::spawn(watch_dir(dir, watch, wake.clone()));
@@ -50,19 +50,6 @@ pub fn spawn(overrides: Overrides, started: &config::Settings, handle: EngineHan
         }
     }
     tokio::spawn(reload_on_wake(overrides, handle, woken));
-}
-
-/// The same accounts, with the same settings, and the same files skipped.
-fn same_accounts(a: &AccountsUpdate, b: &AccountsUpdate) -> bool {
-    let paths = |u: &AccountsUpdate| {
-        u.invalid_files
-            .iter()
-            .map(|f| f.path.clone())
-            .collect::<Vec<_>>()
-    };
-    a.refused == b.refused
-        && crate::engine::accounts_diff::diff(&a.accounts, &b.accounts).is_empty()
-        && paths(a) == paths(b)
 }
 
 /// What the configuration says now, as the engine takes it.

@@ -28,13 +28,20 @@ impl PartialEq for AccountsUpdate {
     fn eq(&self, other: &Self) -> bool {
         self.invalid_files == other.invalid_files
             && self.refused == other.refused
-            && self.accounts.len() == other.accounts.len()
-            && self
-                .accounts
-                .iter()
-                .zip(&other.accounts)
-                .all(|(a, b)| same_settings(a, b))
+            && same_lists(&self.accounts, &other.accounts)
     }
+}
+
+/// The same accounts in the same order, each with the same settings (secrets by value).
+fn same_lists<A, B>(a: &[A], b: &[B]) -> bool
+where
+    A: std::borrow::Borrow<AccountSettings>,
+    B: std::borrow::Borrow<AccountSettings>,
+{
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(a, b)| same_settings(a.borrow(), b.borrow()))
 }
 
 impl Eq for AccountsUpdate {}
@@ -55,12 +62,7 @@ impl PartialEq for AccountsChange {
         self.diff == other.diff
             && self.invalid_files == other.invalid_files
             && self.refused == other.refused
-            && self.accounts.len() == other.accounts.len()
-            && self
-                .accounts
-                .iter()
-                .zip(&other.accounts)
-                .all(|(a, b)| same_settings(a, b))
+            && same_lists(&self.accounts, &other.accounts)
     }
 }
 

@@ -135,7 +135,14 @@ fn http_response(response: reqwest::Response) -> Response<reqwest::Body> {
 
 /// Keep-alive HTTP/1.1 to the Graph host, TLS as reqwest sets it up (every protocol version
 /// rustls has, the platform's verifier, ALPN http/1.1), no connect timeout but the request's.
-fn direct_client(max_idle: usize) -> anyhow::Result<Client<Connector, Body>> {
+/// The TLS configuration of every listener thread's client: made once, because each
+/// making loads the platform's certificate verifier and its roots; a clone shares them.
+static TLS: std::sync::OnceLock<rustls::ClientConfig> = std::sync::OnceLock::new();
+
+fn tls_config() -> anyhow::Result<rustls::ClientConfig> {
+    if let Some(tls) = TLS.get() {
+        return Ok(tls.clone());
+    }
     let provider = rustls::crypto::CryptoProvider::get_default()
         .cloned()
         .unwrap_or_else(|| std::sync::Arc::new(rustls::crypto::ring::default_provider()));
@@ -145,6 +152,11 @@ fn direct_client(max_idle: usize) -> anyhow::Result<Client<Connector, Body>> {
     let tls = hyper_rustls::ConfigBuilderExt::try_with_platform_verifier(tls)
         .context("cannot load the platform's certificate verifier for the proxy")?
         .with_no_client_auth();
+    Ok(TLS.get_or_init(|| tls).clone())
+}
+
+fn direct_client(max_idle: usize) -> anyhow::Result<Client<Connector, Body>> {
+    let tls = tls_config()?;
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     // Small requests and answers go out at once, on both legs.
