@@ -191,7 +191,6 @@ impl TelemetryHub {
         // with neither (no data yet, no summary file) it would say nothing new, every 30 s.
         let mut seen_data = false;
         while sources_open || inputs_open {
-            seen_data |= self.dirty;
             let next_snapshot = if self.dirty {
                 last_snapshot + SNAPSHOT_MIN_INTERVAL
             } else if let Some(written) = self.last_summary_write.filter(|_| self.summary_behind) {
@@ -205,6 +204,7 @@ impl TelemetryHub {
             tokio::select! {
                 event = sources.recv(), if sources_open => match event {
                     Some(event) => {
+                        seen_data = true;
                         self.on_source_event(event);
                         // What came with it (one read of a file) goes in the same batch.
                         for _ in 0..MAX_LINES_PER_BATCH {
@@ -218,7 +218,10 @@ impl TelemetryHub {
                     None => sources_open = false,
                 },
                 input = inputs.recv(), if inputs_open => match input {
-                    Some(input) => self.on_input(input),
+                    Some(input) => {
+                        seen_data = true;
+                        self.on_input(input);
+                    }
                     None => inputs_open = false,
                 },
                 () = tokio::time::sleep_until(wake) => {
