@@ -139,11 +139,9 @@ async fn signal_and_restart_run_in_order_after_every_target_and_not_when_one_fai
         std::fs::read_to_string(&systemctl_log).unwrap(),
         "try-reload-or-restart app.service\n"
     );
-    // The shell runs its trap between two `sleep 0.1`s: on a loaded machine (every test
-    // binary at once) that took over 10 s once in CI.
     wait_until(
         "the application's reread",
-        Duration::from_secs(30),
+        Duration::from_secs(10),
         async || {
             std::fs::read_to_string(&app_log)
                 .ok()
