@@ -107,18 +107,19 @@ async fn inspect_group(source: &dyn TokenSource, group: Vec<InspectRequest>) {
     let Some(app) = group.first().map(|r| r.app.clone()) else {
         return;
     };
-    // The same token asked twice (access == long-lived) is inspected once.
+    // The same token asked twice (access == long-lived) is inspected once. By a map: a
+    // search of the list per request was quadratic (a quarter of `check`'s time at 10,000).
     let mut unique: Vec<SecretString> = Vec::new();
     let mut index_of: Vec<usize> = Vec::with_capacity(group.len());
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(group.len());
     for request in &group {
-        let value = request.token.expose_secret();
-        match unique.iter().position(|t| t.expose_secret() == value) {
-            Some(i) => index_of.push(i),
-            None => {
-                index_of.push(unique.len());
+        let index = *seen
+            .entry(request.token.expose_secret())
+            .or_insert_with(|| {
                 unique.push(request.token.clone());
-            }
-        }
+                unique.len() - 1
+            });
+        index_of.push(index);
     }
     // A panicking source must not take batched inspection down for every account: each
     // asker gets the panic as an error (recorded in its history), and the inspector goes on.

@@ -22,6 +22,7 @@ pub mod labels;
 pub mod metrics;
 mod monitor;
 pub mod publish_metrics;
+mod series_order;
 pub mod status;
 pub mod token_endpoint;
 pub mod token_metrics;

@@ -16,7 +16,7 @@ mod on_disk;
 pub mod read;
 pub mod refresh_stats;
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -160,29 +160,50 @@ impl HistoryLog {
 
     /// Appends one line (a single `write` of the whole line, so concurrent appenders from
     /// several processes do not interleave), compacting first when past the cap.
+    ///
+    /// One open, one `fstat` and one 1-byte read besides the write: `check` appends a row
+    /// per account, and path lookups per row were a quarter of its time at 10,000 accounts.
     pub fn append(&self, entry: &HistoryEntry) -> io::Result<()> {
-        if let Some(dir) = self.path.parent() {
-            create_private_dir_all(dir)?;
-        }
-        if fs::metadata(&self.path).is_ok_and(|m| m.len() > self.size_cap_bytes) {
-            self.compact()?;
-        }
         let mut line = serde_json::to_vec(entry).map_err(io::Error::other)?;
         line.push(b'\n');
-        let mut options = OpenOptions::new();
-        options.create(true).append(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
+        let mut file = self.open_for_append()?;
+        let mut len = file.metadata()?.len();
+        if len > self.size_cap_bytes {
+            drop(file);
+            self.compact()?;
+            file = self.open_for_append()?;
+            len = file.metadata()?.len();
         }
-        // A symlink planted at the path is refused: appending would write through it.
-        let mut file = open_no_follow(&self.path, &mut options)?;
         // A torn last line (crash mid-write) has no newline: start on a fresh line after it.
-        if ends_without_newline(&self.path)? {
+        if ends_without_newline(&file, len)? {
             line.insert(0, b'\n');
         }
         file.write_all(&line)
+    }
+
+    /// The file opened to append (and to read its last byte), created 0600 with its
+    /// directory when missing; a symlink planted at the path is refused: appending would
+    /// write through it.
+    fn open_for_append(&self) -> io::Result<File> {
+        let open = || {
+            let mut options = OpenOptions::new();
+            options.read(true).create(true).append(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            open_no_follow(&self.path, &mut options)
+        };
+        match open() {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                if let Some(dir) = self.path.parent() {
+                    create_private_dir_all(dir)?;
+                }
+                open()
+            }
+            other => other,
+        }
     }
 
     /// Every readable entry, oldest first; unreadable or over-long lines (a torn last line)
@@ -244,16 +265,14 @@ impl HistoryLog {
     }
 }
 
-fn ends_without_newline(path: &Path) -> io::Result<bool> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = open_read_no_follow(path)?;
-    let len = file.metadata()?.len();
+/// Whether the file of `len` bytes ends without a newline.
+fn ends_without_newline(file: &File, len: u64) -> io::Result<bool> {
+    use std::os::unix::fs::FileExt;
     if len == 0 {
         return Ok(false);
     }
-    file.seek(SeekFrom::Start(len - 1))?;
     let mut last = [0u8; 1];
-    file.read_exact(&mut last)?;
+    file.read_exact_at(&mut last, len - 1)?;
     Ok(last[0] != b'\n')
 }
 
