@@ -100,6 +100,29 @@ pub(crate) fn check_text(
     })
 }
 
+/// `text` as the entry `name` at `place` will be read (relative paths against `base_dir`),
+/// except that its name is not compared with the other accounts': what `tokentop accounts
+/// add` checks before it writes.
+pub fn check_account_entry(
+    text: &str,
+    place: &Path,
+    base_dir: &Path,
+    name: &str,
+    env: &EnvSnapshot,
+) -> Result<AccountSettings, Vec<ConfigIssue>> {
+    let place = Place {
+        shown: place,
+        base_dir,
+        name: EntryName::Exactly(name),
+    };
+    let checked = check_text(place, text, env)?;
+    if checked.issues.is_empty() {
+        Ok(checked.account)
+    } else {
+        Err(checked.issues)
+    }
+}
+
 /// Takes the account's name in `names`, or says where it is already used (ignoring case).
 pub(crate) fn take_name(
     names: &mut NamesInUse,

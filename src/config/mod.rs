@@ -28,6 +28,7 @@ mod values;
 mod webhook;
 
 pub use account_profile::{AccountProfile, MAX_LABEL_VALUE_CHARS, MAX_LABELS, Purpose, TokenKind};
+pub use account_text::check_account_entry;
 pub use accounts_dir::{AccountFiles, InvalidAccountFile};
 pub use accounts_redis::{redis_accounts_channel, redis_accounts_key, redis_entry_place};
 pub use duration::parse_duration;
