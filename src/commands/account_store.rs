@@ -15,7 +15,7 @@ use crate::config::{Settings, redis_entry_place};
 /// See the module docs.
 pub(super) enum AccountStore {
     Dir(PathBuf),
-    Redis(AccountEntries),
+    Redis(Box<AccountEntries>),
 }
 
 impl AccountStore {
@@ -26,7 +26,7 @@ impl AccountStore {
         }
         if settings.account_files.redis_key.is_some() {
             let entries = AccountEntries::new(&settings.cluster)?;
-            return Ok(Some(AccountStore::Redis(entries)));
+            return Ok(Some(AccountStore::Redis(Box::new(entries))));
         }
         Ok(None)
     }

@@ -180,7 +180,7 @@ fn list(global: &GlobalArgs, args: &AccountsListArgs) -> anyhow::Result<()> {
             })
             .collect();
         let value = json!({"accounts": accounts, "skipped": skipped});
-        return stdout::line(serde_json::to_string_pretty(&value)?).map_err(Into::into);
+        return stdout::line(serde_json::to_string_pretty(&value)?);
     }
     let width = rows.iter().map(|row| row.name.len()).max().unwrap_or(0);
     for row in &rows {
