@@ -202,11 +202,6 @@ impl ChangeSubscription {
         })
     }
 
-    /// Whether the first subscription is in place (changes from now on are heard).
-    pub fn is_subscribed(&self) -> bool {
-        self.first.is_some()
-    }
-
     /// Sends each announcement (`added shop`) to `changes`, and `resubscribed` after each
     /// reconnection (announcements may have been missed), until `changes` closes.
     pub async fn follow(mut self, changes: mpsc::UnboundedSender<String>) {
