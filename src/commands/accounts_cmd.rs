@@ -56,15 +56,15 @@ async fn add(global: &GlobalArgs, args: &AccountsAddArgs) -> anyhow::Result<()> 
     let text = read_text(&args.file)?;
     let place = store.place(name);
     let env = EnvSnapshot::from_process();
-    config::check_account_entry(&text, &place, &store.base_dir(&settings), name, &env).map_err(
-        |issues| {
-            let lines: Vec<String> = issues.iter().map(|issue| format!("  {issue}")).collect();
-            anyhow::anyhow!(
-                "the account is not valid; nothing was written:\n{}",
-                lines.join("\n")
-            )
-        },
-    )?;
+    let (_, plain_secrets) =
+        config::check_account_entry(&text, &place, &store.base_dir(&settings), name, &env)
+            .map_err(|issues| {
+                let lines: Vec<String> = issues.iter().map(|issue| format!("  {issue}")).collect();
+                anyhow::anyhow!(
+                    "the account is not valid; nothing was written:\n{}",
+                    lines.join("\n")
+                )
+            })?;
     if let Some(other) = settings
         .accounts
         .iter()
@@ -89,6 +89,13 @@ async fn add(global: &GlobalArgs, args: &AccountsAddArgs) -> anyhow::Result<()> 
     };
     stdout::line(format_args!("account {name}: {word} ({})", place.display()))?;
     stdout::line(format_args!("  {}", store.pickup_note()))?;
+    if matches!(store, AccountStore::Redis(_)) && !plain_secrets.is_empty() {
+        eprintln!(
+            "note: {} hold(s) a plain secret, which anyone who can read the Redis reads; a reference \
+             ({{ env = \"...\" }}, {{ file = \"...\" }}, {{ credential = \"...\" }}) keeps it on each host",
+            plain_secrets.join(", ")
+        );
+    }
     Ok(())
 }
 

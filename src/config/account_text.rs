@@ -102,14 +102,14 @@ pub(crate) fn check_text(
 
 /// `text` as the entry `name` at `place` will be read (relative paths against `base_dir`),
 /// except that its name is not compared with the other accounts': what `tokentop accounts
-/// add` checks before it writes.
+/// add` checks before it writes. With the account, the keys that hold a plain secret.
 pub fn check_account_entry(
     text: &str,
     place: &Path,
     base_dir: &Path,
     name: &str,
     env: &EnvSnapshot,
-) -> Result<AccountSettings, Vec<ConfigIssue>> {
+) -> Result<(AccountSettings, Vec<String>), Vec<ConfigIssue>> {
     let place = Place {
         shown: place,
         base_dir,
@@ -117,7 +117,8 @@ pub fn check_account_entry(
     };
     let checked = check_text(place, text, env)?;
     if checked.issues.is_empty() {
-        Ok(checked.account)
+        let plain = checked.plain_secrets.into_iter().map(|p| p.key).collect();
+        Ok((checked.account, plain))
     } else {
         Err(checked.issues)
     }

@@ -128,6 +128,10 @@ async fn accounts_are_added_listed_and_removed_in_redis() {
         "{shown}"
     );
     assert!(!shown.contains("s3cr3t"), "{shown}");
+    assert!(
+        shown.contains("note: account.app-secret hold(s) a plain secret"),
+        "{shown}"
+    );
     let stored: Option<String> = conn.hget(HASH, "shop").await.unwrap();
     assert_eq!(stored.as_deref(), Some(shop));
     let message = tokio::time::timeout(
