@@ -60,6 +60,10 @@ pub enum Command {
     /// Onboard an Embedded Signup customer: exchange the code, find the WABA and phone
     /// number, store the business token and write the account file into `[accounts] dir`
     Onboard(OnboardArgs),
+    /// List, add or remove the accounts of `[accounts]`: files in its `dir`, or entries in
+    /// the cluster's Redis with `source = "redis"` (every member reloads at once)
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
     /// Print the refresh, send and alert history
     History(HistoryArgs),
     /// Print classified lines from the configured log sources as they arrive
@@ -196,6 +200,44 @@ pub struct OnboardArgs {
     /// Print the result as one JSON object
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Print each account and where it is defined (no secrets), then the skipped ones; exit 1
+    /// when the configuration is invalid
+    List(AccountsListArgs),
+    /// Add an account from the text of an account file (the keys of one [[account]]),
+    /// checked as it will be read; exit 1 when refused (an existing one needs --replace)
+    Add(AccountsAddArgs),
+    /// Remove an account of `[accounts]` (its stored token and history stay); exit 1 when
+    /// there is none
+    Remove(AccountsRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AccountsListArgs {
+    /// Print one JSON object instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AccountsAddArgs {
+    /// The account's name: the file NAME.toml in `dir`, or the Redis entry NAME
+    pub name: String,
+    /// The account file's text: a file, or `-` to read it from standard input
+    #[arg(long, value_name = "FILE")]
+    pub file: PathBuf,
+    /// Replace the account's file or entry when it exists
+    #[arg(long)]
+    pub replace: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AccountsRemoveArgs {
+    /// The account's name
+    pub name: String,
 }
 
 #[derive(Debug, Args)]

@@ -6,8 +6,10 @@
 //! Files: `conn.rs` the connection and reachability, `scripts.rs` the keys and Lua scripts,
 //! `record.rs` the checked token record, `remote.rs` reads, compare-and-set writes and the
 //! cache, `lease.rs` leases, `background.rs` the heartbeat, subscriber, deferred writes and
-//! history writer, `stream.rs` reading the history stream.
+//! history writer, `stream.rs` reading the history stream, `account_entries.rs` the accounts
+//! of `[accounts] source = "redis"` as commands change them and processes hear of it.
 
+pub mod account_entries;
 mod background;
 pub(crate) mod conn;
 pub(crate) mod lease;

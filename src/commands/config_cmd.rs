@@ -73,6 +73,9 @@ fn print_summary(settings: &Settings) -> anyhow::Result<()> {
     if let Some(dir) = &settings.account_files.dir {
         stdout::line(format_args!("accounts dir: {}", dir.display()))?;
     }
+    if let Some(key) = &settings.account_files.redis_key {
+        stdout::line(format_args!("accounts from Redis: the hash {key}"))?;
+    }
     for account in &settings.accounts {
         stdout::line(account_line(account))?;
     }

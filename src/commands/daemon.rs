@@ -48,7 +48,7 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> anyhow::Result<ExitC
     service.starting();
     let (handle, mut events) =
         start_engine_served(&settings, EngineOptions::default(), &args.serve).await?;
-    reloader::spawn(overrides(global), &settings, handle.clone());
+    reloader::spawn(overrides(global), &settings, handle.clone()).await;
     // After SIGHUP has its handler: `tokentop reload` finds the daemon by this file.
     let _pid_file = PidFile::create(&settings.data_dir)
         .inspect_err(|err| tracing::warn!("cannot write the pid file for `tokentop reload`: {err}"))

@@ -1,5 +1,7 @@
 //! One file per subcommand; [`run`] dispatches. The only layer that prints to stdout.
 
+mod account_store;
+mod accounts_cmd;
 mod check;
 mod common;
 mod completions;
@@ -47,6 +49,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::SendTest(args)) => send_test::run(&cli.global, &args).await,
         Some(Command::Exchange(args)) => exchange::run(&cli.global, &args).await,
         Some(Command::Onboard(args)) => onboard::run(&cli.global, &args).await,
+        Some(Command::Accounts(command)) => accounts_cmd::run(&cli.global, &command).await,
         Some(Command::History(args)) => history_cmd::run(&cli.global, &args).await,
         Some(Command::Tail(args)) => tail::run(&cli.global, &args).await,
         Some(Command::Templates(args)) => templates::run(&cli.global, &args).await,

@@ -1,21 +1,24 @@
 //! `tokentop onboard`: turn an Embedded Signup code into a running account (REFERENCE.md 14):
 //! exchange the code, inspect the business token, find the WABA and phone number, store the
-//! token and write the account file into `[accounts] dir`.
+//! token and write the account file into `[accounts] dir` (or, with `[accounts] source =
+//! "redis"`, as the account's entry in Redis, which every member picks up at once).
 //!
 //! The code is a secret (it buys the customer's token): it is never logged, printed or
 //! quoted in an error.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use secrecy::SecretString;
 use serde_json::json;
 
+use super::account_store::AccountStore;
 use super::common::load_settings;
-use super::onboard_file::{AccountFile, app_account, app_secret_toml, create, path_in};
+use super::onboard_file::{AccountFile, app_account, app_secret_toml, source_table};
 use crate::cli::{GlobalArgs, OnboardArgs};
+use crate::cluster::account_entries::Added;
 use crate::config::{Settings, TokenKind};
 use crate::engine::store::new_token::{new_token_expiry, vet_new_token};
 use crate::engine::token_class::classify;
@@ -28,7 +31,10 @@ const MAX_CODE_BYTES: u64 = 4096;
 /// What was found and written, as printed.
 struct Onboarded {
     name: String,
+    /// The account file, or `redis:{key}/{name}`.
     file: PathBuf,
+    /// What a running daemon does with it.
+    pickup: &'static str,
     class: &'static str,
     expires_at: Option<i64>,
     waba_id: String,
@@ -54,15 +60,17 @@ pub async fn run(global: &GlobalArgs, args: &OnboardArgs) -> anyhow::Result<Exit
 }
 
 async fn onboard(settings: &Settings, args: &OnboardArgs) -> anyhow::Result<Onboarded> {
-    let dir = settings.account_files.dir.clone().context(
+    let store = AccountStore::of(settings)?.context(
         "onboarding writes one file per account: add `[accounts]` with `dir = \"accounts.d\"` \
-         to the config file (and create the directory) first",
+         to the config file (and create the directory), or `source = \"redis\"` beside \
+         [cluster], first",
     )?;
     if let Some(name) = &args.name {
-        check_name_free(settings, &dir, name)?;
+        check_name_free(settings, &store, name).await?;
     }
     let source = app_account(settings, args.account_app.as_deref())?;
-    let secret_toml = app_secret_toml(settings, &source.name)?;
+    let source_table = source_table(settings, &store, &source.name).await?;
+    let secret_toml = app_secret_toml(&source_table, &source.name)?;
     let app = AppCredentials {
         // `app_account` only returns accounts with both.
         app_id: source.app_id.clone().unwrap_or_default(),
@@ -92,24 +100,27 @@ async fn onboard(settings: &Settings, args: &OnboardArgs) -> anyhow::Result<Onbo
         Some(name) => name.clone(),
         None => {
             let name = format!("wa-{}", phone.id);
-            check_name_free(settings, &dir, &name)?;
+            check_name_free(settings, &store, &name).await?;
             name
         }
     };
     super::exchange::store(settings, &name, None, &token, expires_at, now).await?;
-    let file = create(
-        &dir,
-        &AccountFile {
-            name: &name,
-            app_id: &app.app_id,
-            app_secret_toml: &secret_toml,
-            phone_number_id: &phone.id,
-            waba_id: &waba_id,
-        },
-    )?;
+    let text = AccountFile {
+        name: &name,
+        app_id: &app.app_id,
+        app_secret_toml: &secret_toml,
+        phone_number_id: &phone.id,
+        waba_id: &waba_id,
+    }
+    .text();
+    let file = store.place(&name);
+    if store.write(&name, &text, false).await? == Added::Exists {
+        anyhow::bail!("{}", taken(&file));
+    }
     Ok(Onboarded {
         name,
         file,
+        pickup: store.pickup_note(),
         class: classify(Some(&info), Some(TokenKind::Business)).word(),
         expires_at,
         waba_id,
@@ -119,7 +130,11 @@ async fn onboard(settings: &Settings, args: &OnboardArgs) -> anyhow::Result<Onbo
 
 /// Refuses a name that is invalid or already an account (ignoring case, as the config does),
 /// before anything is stored under it.
-fn check_name_free(settings: &Settings, dir: &Path, name: &str) -> anyhow::Result<()> {
+async fn check_name_free(
+    settings: &Settings,
+    store: &AccountStore,
+    name: &str,
+) -> anyhow::Result<()> {
     crate::config::account_name(name).map_err(|_| {
         anyhow::anyhow!(
             "--name {name:?} is not a valid account name: {}",
@@ -136,14 +151,17 @@ fn check_name_free(settings: &Settings, dir: &Path, name: &str) -> anyhow::Resul
             taken.name
         );
     }
-    let path = path_in(dir, name);
-    if path.exists() {
-        anyhow::bail!(
-            "{} already exists: choose another --name (an account file is never replaced)",
-            path.display()
-        );
+    if store.exists(name).await? {
+        anyhow::bail!("{}", taken(&store.place(name)));
     }
     Ok(())
+}
+
+fn taken(place: &std::path::Path) -> String {
+    format!(
+        "{} already exists: choose another --name (onboarding never replaces an account)",
+        place.display()
+    )
 }
 
 /// The code from the argument, or from stdin's first line when it is `-`.
@@ -262,7 +280,8 @@ fn print(done: &Onboarded, as_json: bool) {
     say(format_args!("  phone number: {} {display}", done.phone.id));
     say(format_args!("  account file: {}", done.file.display()));
     say(format_args!(
-        "  the token is in tokentop's store; a running daemon picks the file up by itself (or run `tokentop reload`)"
+        "  the token is in tokentop's store; {}",
+        done.pickup
     ));
 }
 

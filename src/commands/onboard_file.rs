@@ -1,12 +1,12 @@
-//! The account file `tokentop onboard` writes into `[accounts] dir`: 0600, created at once
-//! under its final name or not at all, never holding the token.
+//! The account file `tokentop onboard` writes (into `[accounts] dir`, or as an entry of
+//! `[accounts] source = "redis"`; see `account_store.rs`): never holding the token, its app
+//! secret copied from the app's account as written there (a reference stays a reference).
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use super::account_store::AccountStore;
 use crate::config::{AccountSettings, Settings};
 
 /// What the new account file holds besides its name.
@@ -20,7 +20,7 @@ pub(super) struct AccountFile<'a> {
 }
 
 impl AccountFile<'_> {
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         let quoted = |value: &str| toml::Value::String(value.to_string()).to_string();
         format!(
             "# Written by `tokentop onboard`. The token is in tokentop's token store, not here.\n\
@@ -35,63 +35,31 @@ impl AccountFile<'_> {
     }
 }
 
-/// The path `name`'s file gets in `dir`.
-pub(super) fn path_in(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!("{name}.toml"))
+/// The table that defines an account, and where relative paths in it resolve.
+pub(super) struct SourceTable {
+    /// Its file or entry, for messages.
+    shown: PathBuf,
+    base_dir: PathBuf,
+    table: toml::Table,
 }
 
-/// Writes the file as a dotfile (which the accounts directory does not read), then links it
-/// to its final name: the link fails if that name exists, so an account file is never
-/// replaced, and a reloading daemon never reads a half-written file.
-pub(super) fn create(dir: &Path, file: &AccountFile<'_>) -> anyhow::Result<PathBuf> {
-    let target = path_in(dir, file.name);
-    let staging = dir.join(format!(".{}.onboard-{}", file.name, std::process::id()));
-    let written = write_new(&staging, &file.text());
-    let linked = written.and_then(|()| {
-        std::fs::hard_link(&staging, &target).map_err(|err| match err.kind() {
-            std::io::ErrorKind::AlreadyExists => anyhow::anyhow!(
-                "{} already exists: choose another --name (an account file is never replaced)",
-                target.display()
-            ),
-            _ => anyhow::anyhow!("cannot create {}: {err}", target.display()),
-        })
-    });
-    let _ = std::fs::remove_file(&staging);
-    linked.map(|()| target)
-}
-
-fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// The `app-secret` value of `account` as its table writes it (TOML text), so that a
-/// reference (`{ env = ... }`, `{ file = ... }`, `{ credential = ... }`) is copied as a
-/// reference rather than as the secret.
-pub(super) fn app_secret_toml(settings: &Settings, account: &str) -> anyhow::Result<String> {
-    let (path, table) = source_table(settings, account)?;
-    match table.get("app-secret") {
-        Some(value) => Ok(anchored(value.clone(), &path).to_string()),
+/// The `app-secret` value of the account `source` defines, as its table writes it (TOML
+/// text), so that a reference (`{ env = ... }`, `{ file = ... }`, `{ credential = ... }`) is
+/// copied as a reference rather than as the secret.
+pub(super) fn app_secret_toml(source: &SourceTable, account: &str) -> anyhow::Result<String> {
+    match source.table.get("app-secret") {
+        Some(value) => Ok(anchored(value.clone(), &source.base_dir).to_string()),
         None => anyhow::bail!(
             "account {account} in {} has no app-secret of its own; give it one (e.g. \
              app-secret = {{ env = \"WHATSAPP_APP_SECRET\" }}) or pick another with --account-app",
-            path.display()
+            source.shown.display()
         ),
     }
 }
 
 /// A `{ file = "relative" }` reference made absolute: relative paths resolve against the
 /// directory of the file that holds them, and the new file lives elsewhere.
-fn anchored(mut value: toml::Value, source: &Path) -> toml::Value {
-    let base = source.parent().unwrap_or(Path::new(""));
+fn anchored(mut value: toml::Value, base: &Path) -> toml::Value {
     if let Some(file) = value.get_mut("file")
         && let Some(relative) = file.as_str().filter(|p| Path::new(p).is_relative())
     {
@@ -102,10 +70,30 @@ fn anchored(mut value: toml::Value, source: &Path) -> toml::Value {
     value
 }
 
-/// The TOML table that defines `account`: its account file, or its `[[account]]` table.
-fn source_table(settings: &Settings, account: &str) -> anyhow::Result<(PathBuf, toml::Table)> {
-    if let Some(path) = settings.account_files.sources.get(account) {
-        return Ok((path.clone(), read_table(path)?));
+/// The TOML table that defines `account`: its account file or Redis entry, or its
+/// `[[account]]` table.
+pub(super) async fn source_table(
+    settings: &Settings,
+    store: &AccountStore,
+    account: &str,
+) -> anyhow::Result<SourceTable> {
+    if let Some(place) = settings.account_files.sources.get(account) {
+        if let AccountStore::Redis(_) = store {
+            let changed = || anyhow::anyhow!("{} changed while tokentop read it", place.display());
+            let text = store.read_entry(account).await?.ok_or_else(changed)?;
+            // Validated when the settings were loaded; a parse error here is a race.
+            let table = text.parse::<toml::Table>().map_err(|_| changed())?;
+            return Ok(SourceTable {
+                shown: place.clone(),
+                base_dir: store.base_dir(settings),
+                table,
+            });
+        }
+        return Ok(SourceTable {
+            shown: place.clone(),
+            base_dir: place.parent().map(Path::to_path_buf).unwrap_or_default(),
+            table: read_table(place)?,
+        });
     }
     let Some(path) = settings.config_path.clone() else {
         anyhow::bail!("account {account} is not defined in a config file");
@@ -125,7 +113,11 @@ fn source_table(settings: &Settings, account: &str) -> anyhow::Result<(PathBuf, 
                 path.display()
             )
         })?;
-    Ok((path, table))
+    Ok(SourceTable {
+        base_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        shown: path,
+        table,
+    })
 }
 
 fn read_table(path: &Path) -> anyhow::Result<toml::Table> {
@@ -183,37 +175,22 @@ pub(super) fn app_account<'a>(
 mod tests {
     use super::*;
 
-    fn file<'a>(name: &'a str) -> AccountFile<'a> {
-        AccountFile {
-            name,
+    #[test]
+    fn the_text_holds_the_secret_reference_and_no_token() {
+        let file = AccountFile {
+            name: "shop",
             app_id: "123",
             app_secret_toml: "{ env = \"APP_SECRET\" }",
             phone_number_id: "456",
             waba_id: "789",
-        }
-    }
-
-    #[test]
-    fn the_file_is_private_and_never_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = create(dir.path(), &file("shop")).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
+        };
+        let text = file.text();
         assert!(text.contains("token-kind = \"business\""), "{text}");
         assert!(
             text.contains("app-secret = { env = \"APP_SECRET\" }"),
             "{text}"
         );
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        let err = create(dir.path(), &file("shop")).unwrap_err().to_string();
-        assert!(err.contains("already exists"), "{err}");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
-        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(left.len(), 1, "the staging file is removed");
+        assert!(!text.contains("access-token"), "{text}");
     }
 
     #[test]
@@ -222,12 +199,12 @@ mod tests {
             .unwrap()
             .remove("s")
             .unwrap();
-        let moved = anchored(value, Path::new("/etc/tokentop/config.toml"));
+        let moved = anchored(value, Path::new("/etc/tokentop"));
         assert_eq!(moved.to_string(), "{ file = \"/etc/tokentop/app.secret\" }");
         let env = toml::Value::Table(toml::Table::from_iter([(
             "env".to_string(),
             toml::Value::String("X".to_string()),
         )]));
-        assert_eq!(anchored(env.clone(), Path::new("/a/b.toml")), env);
+        assert_eq!(anchored(env.clone(), Path::new("/a")), env);
     }
 }

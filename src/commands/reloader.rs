@@ -1,13 +1,15 @@
-//! Reloading the accounts of a running daemon or dashboard: on SIGHUP, and when a file in
-//! `[accounts] dir` changes (inotify, debounced; polled where inotify cannot be had), the whole
-//! configuration is read again and its accounts handed to the engine. A configuration that no
-//! longer reads is reported and the running accounts are kept.
+//! Reloading the accounts of a running daemon or dashboard: on SIGHUP, when a file in
+//! `[accounts] dir` changes (inotify, debounced; polled where inotify cannot be had), and when
+//! a change of `[accounts] source = "redis"` is announced, the whole configuration is read
+//! again and its accounts handed to the engine. A configuration that no longer reads (Redis
+//! not answering included) is reported and the running accounts are kept.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 
+use crate::cluster::account_entries::ChangeSubscription;
 use crate::config::{self, EnvSnapshot, Overrides};
 use crate::engine::reload::AccountsUpdate;
 use crate::engine::{EngineCommand, EngineHandle};
@@ -18,16 +20,39 @@ pub const RELOAD_DEBOUNCE: Duration = Duration::from_millis(300);
 /// Without inotify: how often the directory is looked at.
 pub const DIR_POLL_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Starts reloading on SIGHUP and on changes in `accounts_dir`, until the engine stops.
-/// SIGHUP's handler is in place when this returns (its default action ends the process).
-/// `started` is what the process started with: once the directory is watched, the
-/// configuration is read again and applied if its accounts differ, because a file written
-/// between the start's reading and the watch was seen by neither.
-pub fn spawn(overrides: Overrides, started: &config::Settings, handle: EngineHandle) {
+/// Starts reloading on SIGHUP, on changes in `[accounts] dir` and on announcements of
+/// `[accounts] source = "redis"`, until the engine stops. SIGHUP's handler is in place when
+/// this returns (its default action ends the process). `started` is what the process started
+/// with: once the directory is watched (or the channel subscribed), the configuration is read
+/// again and applied if its accounts differ, because a change made between the start's
+/// reading and the watch was seen by neither.
+pub async fn spawn(overrides: Overrides, started: &config::Settings, handle: EngineHandle) {
     let (wake, woken) = mpsc::unbounded_channel();
-    if let Some(dir) = started.account_files.dir.clone() {
-        let watch = kernel::DirWatch::new(&dir);
-        let now = read_accounts(&overrides, &EnvSnapshot::from_process());
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(hangup) => {
+            tokio::spawn(on_hangup(hangup, wake.clone()));
+        }
+        Err(err) => {
+            tracing::warn!(
+                "cannot listen for SIGHUP ({err}): accounts reload on announced changes only"
+            );
+        }
+    }
+    let dir_watch = started
+        .account_files
+        .dir
+        .clone()
+        .map(|dir| (kernel::DirWatch::new(&dir), dir));
+    let subscription = match &started.account_files.redis_key {
+        Some(_) => ChangeSubscription::start(&started.cluster)
+            .await
+            .inspect_err(|err| tracing::warn!("cannot follow account changes in Redis: {err:#}"))
+            .ok(),
+        None => None,
+    };
+    if dir_watch.is_some() || subscription.is_some() {
+        let now = read_off_thread(&overrides).await;
         let as_started = AccountsUpdate {
             accounts: started.accounts.clone(),
             invalid_files: started.account_files.invalid.clone(),
@@ -36,18 +61,12 @@ pub fn spawn(overrides: Overrides, started: &config::Settings, handle: EngineHan
         if as_started != now {
             handle.send(EngineCommand::ApplyAccounts(Box::new(now)));
         }
+    }
+    if let Some((watch, dir)) = dir_watch {
         tokio::spawn(watch_dir(dir, watch, wake.clone()));
     }
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::hangup()) {
-        Ok(hangup) => {
-            tokio::spawn(on_hangup(hangup, wake));
-        }
-        Err(err) => {
-            tracing::warn!(
-                "cannot listen for SIGHUP ({err}): accounts reload on file changes only"
-            );
-        }
+    if let Some(subscription) = subscription {
+        tokio::spawn(follow_redis(subscription, wake));
     }
     tokio::spawn(reload_on_wake(overrides, handle, woken));
 }
@@ -67,6 +86,19 @@ pub fn read_accounts(overrides: &Overrides, env: &EnvSnapshot) -> AccountsUpdate
     }
 }
 
+/// [`read_accounts`] on a blocking thread: loading reads files, and with `source = "redis"`
+/// waits for Redis (seconds when it does not answer).
+async fn read_off_thread(overrides: &Overrides) -> AccountsUpdate {
+    let overrides = overrides.clone();
+    let read = move || read_accounts(&overrides, &EnvSnapshot::from_process());
+    tokio::task::spawn_blocking(read)
+        .await
+        .unwrap_or_else(|err| AccountsUpdate {
+            refused: Some(format!("the configuration could not be read: {err}")),
+            ..AccountsUpdate::default()
+        })
+}
+
 async fn reload_on_wake(
     overrides: Overrides,
     handle: EngineHandle,
@@ -75,8 +107,21 @@ async fn reload_on_wake(
     while woken.recv().await.is_some() {
         // Debounced: wait until the changes have been quiet for a moment.
         while let Ok(Some(())) = tokio::time::timeout(RELOAD_DEBOUNCE, woken.recv()).await {}
-        let update = read_accounts(&overrides, &EnvSnapshot::from_process());
+        let update = read_off_thread(&overrides).await;
         if !handle.send(EngineCommand::ApplyAccounts(Box::new(update))) {
+            return;
+        }
+    }
+}
+
+/// Wakes a reload on every announced change of the Redis entries (`tokentop accounts add`
+/// on any host), and after each reconnection of the subscription.
+async fn follow_redis(subscription: ChangeSubscription, wake: mpsc::UnboundedSender<()>) {
+    let (changes, mut changed) = mpsc::unbounded_channel();
+    tokio::spawn(subscription.follow(changes));
+    while let Some(what) = changed.recv().await {
+        tracing::info!("accounts changed in Redis ({what}): reloading");
+        if wake.send(()).is_err() {
             return;
         }
     }

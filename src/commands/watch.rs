@@ -32,7 +32,7 @@ pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<ExitCo
     };
     let (handle, events) =
         start_engine_served(&settings, EngineOptions::default(), &args.serve).await?;
-    super::reloader::spawn(super::common::overrides(global), &settings, handle.clone());
+    super::reloader::spawn(super::common::overrides(global), &settings, handle.clone()).await;
     dashboard(&settings, handle, events, history).await
 }
 

@@ -5,23 +5,21 @@
 //! account is named after the file (`shop.toml` is `shop`). Names are unique across the
 //! directory and the config file's `[[account]]` tables, ignoring case: the second use (the
 //! file read later, files in name order after the config file) is refused, naming both
-//! places. Dotfiles and editor leftovers (`*~`, `*.swp`, `#…#`) are not read.
+//! places. Dotfiles and editor leftovers (`*~`, `*.swp`, `#…#`) are not read. The `[accounts]`
+//! table itself is read in `accounts_table.rs`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use toml::Spanned;
-use toml::de::{DeTable, DeValue};
-
 use super::EnvSnapshot;
+use super::account_text::{EntryName, NamesInUse, Place, check_text, place_issue, take_name};
 use super::capped_read::{MAX_ACCOUNT_FILE_BYTES, read_capped};
 use super::issues::{ConfigIssue, Invalid};
-use super::reader::Ctx;
+use super::reader::{Ctx, Item};
 use super::settings::AccountSettings;
 
-pub(crate) const ACCOUNTS_KEYS: &[&str] = &["dir"];
-
-/// An account file that was not used, and why; its problems name the file and line.
+/// An account file that was not used, and why; its problems name the file and line. For an
+/// entry of `[accounts] source = "redis"`, `path` is `redis:{key}/{field}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidAccountFile {
     pub path: PathBuf,
@@ -33,45 +31,31 @@ pub struct InvalidAccountFile {
 pub struct AccountFiles {
     /// `[accounts] dir`, resolved against the config file's directory.
     pub dir: Option<PathBuf>,
-    /// Per account read from the directory: its file (by account name).
+    /// `[accounts] source = "redis"`: the hash the entries are read from (`{prefix}accounts`).
+    pub redis_key: Option<String>,
+    /// Per account read from the directory: its file (by account name); from Redis:
+    /// `redis:{key}/{field}`.
     pub sources: HashMap<String, PathBuf>,
     pub invalid: Vec<InvalidAccountFile>,
 }
 
-/// `[accounts]`: the directory, resolved; `None` without the table.
-pub(crate) fn accounts_table(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Option<PathBuf> {
-    let (table, _) = ctx.table(root, "", "accounts")?;
-    ctx.check_keys(table, "accounts", "[accounts]", ACCOUNTS_KEYS);
-    ctx.checked(table, "accounts", "dir", super::values::non_empty)
-        .map(|dir| ctx.resolve(&dir))
-}
-
-/// The accounts of `[accounts] dir`, appended to the config file's `accounts`; a directory
-/// that cannot be read is a problem of the config file.
+/// The accounts of `[accounts] dir` (`dir_item` is the key as written), appended to the
+/// config file's `accounts`; a directory that cannot be read is a problem of the config file.
 pub(crate) fn dir_accounts(
     ctx: &mut Ctx<'_>,
-    root: &DeTable<'_>,
-    (file, text): (&Path, &str),
+    (dir, dir_item): (PathBuf, &Item<'_>),
+    names: &mut NamesInUse,
     accounts: &mut Vec<AccountSettings>,
 ) -> AccountFiles {
-    let Some(dir) = accounts_table(ctx, root) else {
-        return AccountFiles::default();
-    };
-    let lines = super::file::account_lines(text);
-    let mut names = names_in_file(file, accounts, &lines);
-    match read_dir(&dir, ctx.env, &mut names) {
+    match read_dir(&dir, ctx.env, names) {
         Ok((more, files)) => {
             accounts.extend(more);
             files
         }
         Err(problem) => {
-            if let Some((table, _)) = ctx.table(root, "", "accounts")
-                && let Some(item) = table.get("dir")
-            {
-                let shown = Some(ctx.shown(item));
-                let invalid = Invalid::new(problem, "an existing directory of account files");
-                ctx.issue(&item.span(), "accounts.dir".to_string(), shown, invalid);
-            }
+            let shown = Some(ctx.shown(dir_item));
+            let invalid = Invalid::new(problem, "an existing directory of account files");
+            ctx.issue(&dir_item.span(), "accounts.dir".to_string(), shown, invalid);
             AccountFiles {
                 dir: Some(dir),
                 ..AccountFiles::default()
@@ -79,9 +63,6 @@ pub(crate) fn dir_accounts(
         }
     }
 }
-
-/// Where a name is first used: `config.toml:12` or `accounts.d/shop.toml:1`.
-pub(crate) type NamesInUse = HashMap<String, String>;
 
 /// The config file's `[[account]]` names, lower-cased, with their `file:line`.
 pub(crate) fn names_in_file(
@@ -154,74 +135,29 @@ fn read_account_file(
 ) -> Result<AccountSettings, Vec<ConfigIssue>> {
     let text = read_capped(path, MAX_ACCOUNT_FILE_BYTES).map_err(|err| {
         let allowed = format!("a regular TOML file of at most {MAX_ACCOUNT_FILE_BYTES} bytes");
-        vec![file_issue(path, None, err.to_string(), allowed)]
+        vec![place_issue(path, None, err.to_string(), &allowed)]
     })?;
-    let mut ctx = Ctx::new(&text, path, env);
-    let mut doc = match DeTable::parse(&text) {
-        Ok(doc) => doc,
-        Err(err) => {
-            // Only the parser's message: the full Display quotes the line, maybe a secret.
-            let line = ctx.line(&err.span().unwrap_or(0..0));
-            let problem = format!("invalid TOML: {}", err.message().trim());
-            return Err(vec![file_issue(path, Some(line), problem, String::new())]);
-        }
-    };
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    let root = doc.get_mut();
-    if !root.contains_key("name") {
-        // Checked below exactly as a written name is.
-        let value = Spanned::new(0..0, DeValue::String(stem.to_string().into()));
-        root.insert(Spanned::new(0..0, "name".into()), value);
-    }
-    let span = 0..text.len();
-    let account = super::account::account(&mut ctx, doc.get_ref(), &span);
-    let mut issues = std::mem::take(&mut ctx.issues);
-    issues.extend(super::secrets::check_file_mode(path, &ctx.plain_secrets));
-    if issues.is_empty() {
-        let line = doc
-            .get_ref()
-            .get("name")
-            .map_or(1, |item| ctx.line(&item.span()));
-        let here = format!("{}:{line}", path.display());
-        match names.get(&account.name.to_lowercase()) {
-            Some(first) => issues.push(duplicate(path, line, &account.name, first)),
-            None => {
-                names.insert(account.name.to_lowercase(), here);
-            }
-        }
+    let place = Place {
+        shown: path,
+        base_dir: path.parent().unwrap_or(Path::new("")),
+        name: EntryName::Default(stem),
+    };
+    let checked = check_text(place, &text, env)?;
+    let mut issues = checked.issues;
+    issues.extend(super::secrets::check_file_mode(
+        path,
+        &checked.plain_secrets,
+    ));
+    if issues.is_empty()
+        && let Err(duplicate) = take_name(names, path, checked.name_line, &checked.account.name)
+    {
+        issues.push(duplicate);
     }
     if issues.is_empty() {
-        Ok(account)
+        Ok(checked.account)
     } else {
         Err(issues)
-    }
-}
-
-fn duplicate(path: &Path, line: usize, name: &str, first: &str) -> ConfigIssue {
-    let invalid = Invalid::new(
-        format!(
-            "account name {name:?} is already used at {first} (names are unique across [[account]] tables and [accounts] dir, ignoring case)"
-        ),
-        "a name no other account uses; without `name` the file's name is used",
-    );
-    ConfigIssue {
-        file: Some(path.to_path_buf()),
-        line: Some(line),
-        key: "account.name".to_string(),
-        value: Some(format!("{name:?}")),
-        problem: invalid.problem,
-        allowed: invalid.allowed,
-    }
-}
-
-fn file_issue(path: &Path, line: Option<usize>, problem: String, allowed: String) -> ConfigIssue {
-    ConfigIssue {
-        file: Some(path.to_path_buf()),
-        line,
-        key: String::new(),
-        value: None,
-        problem,
-        allowed,
     }
 }
 

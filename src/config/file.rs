@@ -10,7 +10,7 @@ use super::settings::{
     AccountSettings, ClusterSettings, GraphSettings, LogSourceSettings, PatternSettings,
     ProxySettings, RefreshPolicy, ServeSettings, UiSettings,
 };
-use super::{EnvSnapshot, account, accounts_dir, cluster, proxy, sections, telemetry, webhook};
+use super::{EnvSnapshot, account, accounts_table, cluster, proxy, sections, telemetry, webhook};
 
 const TOP_LEVEL_KEYS: &[&str] = &[
     "graph", "refresh", "account", "accounts", "log", "patterns", "pattern", "ui", "serve",
@@ -25,7 +25,7 @@ pub(crate) struct FileConfig {
     pub accounts: Vec<AccountSettings>,
     /// Whether the file has any `[[account]]`, valid or not: then the environment defines none.
     pub has_accounts: bool,
-    /// `[accounts] dir` and its files that were skipped.
+    /// `[accounts]` (`dir`, or `source = "redis"`) and its accounts that were skipped.
     pub account_files: super::AccountFiles,
     pub logs: Vec<LogSourceSettings>,
     pub patterns: PatternSettings,
@@ -62,8 +62,13 @@ pub(crate) fn parse(
     let graph = sections::graph(&mut ctx, root);
     let refresh = sections::refresh(&mut ctx, root);
     let mut accounts = account::accounts(&mut ctx, root);
-    let account_files = accounts_dir::dir_accounts(&mut ctx, root, (file, text), &mut accounts);
-    let has_accounts = root.contains_key("account") || account_files.dir.is_some();
+    // Before `[accounts]`: `source = "redis"` reads the accounts from the cluster's Redis.
+    let cluster = cluster::cluster(&mut ctx, root);
+    let account_files =
+        accounts_table::extra_accounts(&mut ctx, root, (file, text), &cluster, &mut accounts);
+    let has_accounts = root.contains_key("account")
+        || account_files.dir.is_some()
+        || account_files.redis_key.is_some();
     let account_names = account_names(&accounts, has_accounts);
     let config = FileConfig {
         graph,
@@ -76,7 +81,7 @@ pub(crate) fn parse(
         ui: sections::ui(&mut ctx, root),
         serve: sections::serve(&mut ctx, root, &account_names),
         proxy: proxy::proxy(&mut ctx, root),
-        cluster: cluster::cluster(&mut ctx, root),
+        cluster,
         webhook: webhook::webhook(&mut ctx, root),
         plain_secrets: std::mem::take(&mut ctx.plain_secrets),
     };

@@ -4,7 +4,10 @@
 
 mod account;
 mod account_profile;
+mod account_text;
 mod accounts_dir;
+mod accounts_redis;
+mod accounts_table;
 pub(crate) mod capped_read;
 mod cluster;
 mod credential;
@@ -15,6 +18,7 @@ mod issues;
 mod on_publish;
 mod proxy;
 mod reader;
+mod redis_entries;
 mod secrets;
 mod sections;
 mod settings;
@@ -24,7 +28,9 @@ mod values;
 mod webhook;
 
 pub use account_profile::{AccountProfile, MAX_LABEL_VALUE_CHARS, MAX_LABELS, Purpose, TokenKind};
+pub use account_text::check_account_entry;
 pub use accounts_dir::{AccountFiles, InvalidAccountFile};
+pub use accounts_redis::{redis_accounts_channel, redis_accounts_key, redis_entry_place};
 pub use duration::parse_duration;
 pub use issues::{ConfigErrors, ConfigIssue};
 pub use on_publish::{
@@ -250,7 +256,7 @@ pub fn known_keys() -> Vec<(&'static str, &'static str)> {
         ("refresh", sections::REFRESH_KEYS),
         ("account", account::ACCOUNT_KEYS),
         ("account.test-message", account::TEST_MESSAGE_KEYS),
-        ("accounts", accounts_dir::ACCOUNTS_KEYS),
+        ("accounts", accounts_table::ACCOUNTS_KEYS),
         ("log", telemetry::LOG_KEYS),
         ("patterns", telemetry::PATTERNS_KEYS),
         ("pattern", telemetry::PATTERN_KEYS),

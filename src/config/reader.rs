@@ -55,7 +55,18 @@ pub(crate) fn join(path: &str, key: &str) -> String {
 
 impl<'a> Ctx<'a> {
     pub(crate) fn new(text: &'a str, file: &Path, env: &'a EnvSnapshot) -> Self {
-        let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base_dir = file.parent().unwrap_or(Path::new(""));
+        Self::with_base_dir(text, file, base_dir, env)
+    }
+
+    /// A text whose relative paths resolve against `base_dir` rather than its own directory
+    /// (a Redis entry has none).
+    pub(crate) fn with_base_dir(
+        text: &'a str,
+        file: &Path,
+        base_dir: &Path,
+        env: &'a EnvSnapshot,
+    ) -> Self {
         let line_starts = std::iter::once(0)
             .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|at| at + 1))
             .collect();
@@ -63,11 +74,16 @@ impl<'a> Ctx<'a> {
             text,
             line_starts,
             file: file.to_path_buf(),
-            base_dir,
+            base_dir: base_dir.to_path_buf(),
             env,
             issues: Vec::new(),
             plain_secrets: Vec::new(),
         }
+    }
+
+    /// The directory relative paths resolve against.
+    pub(crate) fn base_dir(&self) -> &Path {
+        &self.base_dir
     }
 
     /// 1-based line of a byte offset.

@@ -7,6 +7,7 @@ mod dashboard_support;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod accounts_redis_cli;
 mod commands_sim;
 mod completions_man;
 mod config_cli;
