@@ -17,9 +17,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::cluster_metrics::ClusterMetrics;
-use super::labels::{
-    self, PHONE_QUALITIES, PHONE_STATUSES, TOKEN_STATES, quality_label, status_label, trigger_label,
-};
+use super::labels::{self, quality_label, status_label, trigger_label};
+use super::state_sets::StateSets;
 use crate::engine::history::{HistoryEntry, HistoryEvent, Outcome};
 use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
 use crate::engine::{AccountSnapshot, EngineEvent};
@@ -36,12 +35,6 @@ pub(super) struct AccountLabels {
 struct TokenLabels {
     account: String,
     token: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StateLabels {
-    account: String,
-    state: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -68,18 +61,6 @@ struct MessageLabels {
 struct FailureLabels {
     account: String,
     code: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RatingLabels {
-    account: String,
-    rating: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct PhoneStatusLabels {
-    account: String,
-    status: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -140,7 +121,8 @@ impl Format {
 pub struct Metrics {
     registry: Registry,
     token_expiry: Family<TokenLabels, FloatGauge>,
-    token_state: Family<StateLabels, Gauge>,
+    /// `tokentop_token_state`, `tokentop_phone_quality` and `tokentop_phone_status`.
+    state_sets: StateSets,
     token_valid: Family<AccountLabels, Gauge>,
     missing_scopes: Family<AccountLabels, Gauge>,
     refreshes: Family<RefreshLabels, Counter>,
@@ -151,8 +133,6 @@ pub struct Metrics {
     graph_requests: Family<GraphLabels, Counter>,
     messages: Family<MessageLabels, Counter>,
     message_failures: Family<FailureLabels, Counter>,
-    phone_quality: Family<RatingLabels, Gauge>,
-    phone_status: Family<PhoneStatusLabels, Gauge>,
     rate_limit_usage: Family<UsageLabels, FloatGauge>,
     log_lines: Family<LogLineLabels, Counter>,
     /// Registered with the first cluster status, so a scrape without `[cluster]` is unchanged.
@@ -187,7 +167,7 @@ impl Metrics {
         let mut metrics = Self {
             registry: Registry::default(),
             token_expiry: Family::default(),
-            token_state: Family::default(),
+            state_sets: StateSets::default(),
             token_valid: Family::default(),
             missing_scopes: Family::default(),
             refreshes: Family::default(),
@@ -198,8 +178,6 @@ impl Metrics {
             graph_requests: Family::default(),
             messages: Family::default(),
             message_failures: Family::default(),
-            phone_quality: Family::default(),
-            phone_status: Family::default(),
             rate_limit_usage: Family::default(),
             log_lines: Family::default(),
             cluster: None,
@@ -235,11 +213,6 @@ impl Metrics {
             "tokentop_token_expiry_timestamp_seconds",
             "When the token expires (unix seconds; +Inf = never); token is access, long_lived or data_access",
             self.token_expiry.clone(),
-        );
-        r.register(
-            "tokentop_token_state",
-            "1 for the account's current state, 0 for the others",
-            self.token_state.clone(),
         );
         r.register(
             "tokentop_token_valid",
@@ -284,16 +257,6 @@ impl Metrics {
             self.message_failures.clone(),
         );
         r.register(
-            "tokentop_phone_quality",
-            "1 for the phone number's current quality rating, 0 for the others",
-            self.phone_quality.clone(),
-        );
-        r.register(
-            "tokentop_phone_status",
-            "1 for the phone number's current status, 0 for the others",
-            self.phone_status.clone(),
-        );
-        r.register(
             "tokentop_rate_limit_usage_ratio",
             "Share of Meta's rate limit used (1 = throttled) from the usage headers",
             self.rate_limit_usage.clone(),
@@ -303,6 +266,7 @@ impl Metrics {
             "Lines read from the [[log]] sources by matching pattern and level",
             self.log_lines.clone(),
         );
+        r.register_collector(Box::new(self.state_sets.clone()));
     }
 
     /// Applies one engine event.
@@ -439,22 +403,10 @@ impl Metrics {
             self.token_valid.remove(&labels);
             self.missing_scopes.remove(&labels);
             self.last_success.remove(&labels);
-            for state in TOKEN_STATES {
-                let account = account.clone();
-                self.token_state.remove(&StateLabels { account, state });
-            }
+            self.state_sets.forget(account);
             for token in ["access", "long_lived", "data_access"] {
                 let account = account.clone();
                 self.token_expiry.remove(&TokenLabels { account, token });
-            }
-            for rating in labels::PHONE_QUALITIES {
-                let account = account.clone();
-                self.phone_quality.remove(&RatingLabels { account, rating });
-            }
-            for status in labels::PHONE_STATUSES {
-                let account = account.clone();
-                self.phone_status
-                    .remove(&PhoneStatusLabels { account, status });
             }
             self.publish.forget(account);
             self.info.forget(account);
@@ -463,15 +415,7 @@ impl Metrics {
     }
 
     fn set_state(&self, account: &str, current: &str) {
-        for state in TOKEN_STATES {
-            let labels = StateLabels {
-                account: account.to_string(),
-                state,
-            };
-            self.token_state
-                .get_or_create(&labels)
-                .set(i64::from(state == current));
-        }
+        self.state_sets.set_token_state(account, current);
     }
 
     fn account(&mut self, snapshot: &AccountSnapshot) {
@@ -551,25 +495,8 @@ impl Metrics {
         let account = &phone.account;
         if let Some(health) = &phone.health {
             let quality = quality_label(health.quality_rating.as_deref());
-            for rating in PHONE_QUALITIES {
-                let labels = RatingLabels {
-                    account: account.clone(),
-                    rating,
-                };
-                self.phone_quality
-                    .get_or_create(&labels)
-                    .set(i64::from(rating == quality));
-            }
-            let current = status_label(health.status.as_deref());
-            for status in PHONE_STATUSES {
-                let labels = PhoneStatusLabels {
-                    account: account.clone(),
-                    status,
-                };
-                self.phone_status
-                    .get_or_create(&labels)
-                    .set(i64::from(status == current));
-            }
+            let status = status_label(health.status.as_deref());
+            self.state_sets.set_phone(account, quality, status);
         }
         for (header, metric, percent) in labels::usage_percents(&phone.usage) {
             let labels = UsageLabels {

@@ -23,6 +23,7 @@ pub mod metrics;
 mod monitor;
 pub mod publish_metrics;
 mod series_order;
+mod state_sets;
 pub mod status;
 pub mod token_endpoint;
 pub mod token_metrics;
