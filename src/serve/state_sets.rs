@@ -53,6 +53,9 @@ struct Current {
 
 const NONE: u8 = u8::MAX;
 
+/// Reads one family's current value out of an account's.
+type CurrentOf = fn(&Current) -> Option<u8>;
+
 fn index_of(values: &[&str], value: &str) -> u8 {
     values
         .iter()
@@ -116,7 +119,7 @@ impl StateSets {
 impl Collector for StateSets {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         self.with(|accounts| {
-            let families: [(&Family, fn(&Current) -> Option<u8>); 3] = [
+            let families: [(&Family, CurrentOf); 3] = [
                 (&TOKEN_STATE, |c| Some(c.token_state)),
                 (&PHONE_QUALITY, |c| c.phone.map(|(quality, _)| quality)),
                 (&PHONE_STATUS, |c| c.phone.map(|(_, status)| status)),
