@@ -215,10 +215,13 @@ fn not_known(urgency: &mut Urgency, snapshot: &AccountSnapshot) {
 /// States that say more than the countdowns. `ReauthRequired` is graded by [`reauth`].
 fn state(urgency: &mut Urgency, state: &TokenState) {
     match state {
-        // Sending is down, or nothing watches or refreshes the account any more.
-        TokenState::Expired | TokenState::Invalid { .. } | TokenState::Failed { .. } => {
-            urgency.raise(Level::Critical, state.label().to_string())
-        }
+        // Sending is down, or nothing watches or refreshes the account any more. A revoked
+        // account is down whatever its token's countdown says: the customer took the app's
+        // access away (a never-expiring business token was only WARNING without this).
+        TokenState::Expired
+        | TokenState::Invalid { .. }
+        | TokenState::Failed { .. }
+        | TokenState::Revoked { .. } => urgency.raise(Level::Critical, state.label().to_string()),
         TokenState::Backoff { .. } => {
             urgency.raise(Level::Warning, "refresh failing, retrying".to_string())
         }
@@ -510,6 +513,21 @@ mod tests {
                 None => assert!(got.reasons.is_empty(), "{name}: {:?}", got.reasons),
             }
         }
+    }
+
+    #[test]
+    fn a_revoked_account_is_critical_even_with_a_never_expiring_token() {
+        let revoked = TokenState::Revoked {
+            event: "PARTNER_APP_UNINSTALLED".into(),
+        };
+        let mut never = account(0, None, revoked);
+        never.access = Some(inspection("SYSTEM_USER", true, 0));
+        let urgency = judge(&never);
+        assert_eq!(urgency.level, Level::Critical, "{urgency:?}");
+        assert!(
+            urgency.reasons.iter().any(|r| r == "revoked"),
+            "{urgency:?}"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::cli::{
-    all_text, free_port, spawn_in, start_sim, tokentop_with_stdin, write_private,
+    all_text, free_port, post_signed, spawn_in, start_sim, tokentop_with_stdin, write_private,
 };
 use crate::support::wait_until;
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, RunningSim, TokenKind};
@@ -283,4 +283,62 @@ async fn a_running_daemon_starts_the_onboarded_account() {
         sim.handle().stats().by_endpoint.get("exchange").copied(),
         Some(1)
     );
+}
+
+/// Issue 23 part 6: a customer onboarded by code who then uninstalls the app (Meta's
+/// `account_update` through the relay) turns `revoked` with the re-onboarding remedy.
+#[tokio::test]
+async fn an_onboarded_customer_who_uninstalls_the_app_is_revoked() {
+    const WABA: &str = "271936480512847";
+    const FIXTURE_APP: &str = "952710384466120";
+    let uninstalled =
+        include_str!("../fixtures/webhook_account_update_partner_app_uninstalled.json")
+            .replace(FIXTURE_APP, DEFAULT_APP_ID);
+    assert!(uninstalled.contains(WABA), "the fixture names its WABA");
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let more = format!("[webhook]\nlisten = \"127.0.0.1:{port}\"\nverify-token = \"v-23\"\n\n");
+    setup(&sim, dir.path(), &more);
+    let customer = json!({"wabas": [{"id": WABA, "phones": [{"id": "420000000000009"}]}]});
+    let code = mint_code(&sim, customer).await;
+    let output = run(
+        dir.path(),
+        &sim,
+        &["onboard", "--code", &code, "--name", "acme"],
+        None,
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", all_text(&output));
+    let config = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+    let env = [("APP_SECRET", DEFAULT_APP_SECRET)];
+    let _daemon = spawn_in(dir.path(), &config, &sim.base_url(), &["daemon"], &env);
+    let relay = format!("http://127.0.0.1:{port}/webhook");
+    let handshake = format!("{relay}?hub.mode=subscribe&hub.challenge=77&hub.verify_token=v-23");
+    wait_until("the relay to answer", DEADLINE, async || {
+        let answer = reqwest::get(&handshake).await.ok()?;
+        (answer.text().await.ok()? == "77").then_some(())
+    })
+    .await;
+
+    assert_eq!(post_signed(&relay, &uninstalled).await, 200);
+    let revoked = dir.path().join("data").join("revoked.json");
+    wait_until("revoked.json to name acme", DEADLINE, async || {
+        std::fs::read_to_string(&revoked)
+            .ok()
+            .filter(|text| text.contains("\"acme\""))
+    })
+    .await;
+    let output = run(dir.path(), &sim, &["check", "--json"], None).await;
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let accounts = report["accounts"].as_array().unwrap();
+    let acme = accounts.iter().find(|a| a["name"] == "acme").unwrap();
+    assert_eq!(acme["state"], "revoked", "{report:#}");
+    assert_eq!(acme["status"], "CRITICAL", "{report:#}");
+    let hint = acme["action_hint"].as_str().unwrap_or_default();
+    assert!(hint.contains("onboard again"), "{report:#}");
+    // The other customer is untouched.
+    let main = accounts.iter().find(|a| a["name"] == "main").unwrap();
+    assert_ne!(main["state"], "revoked", "{report:#}");
+    assert_eq!(output.status.code(), Some(2), "{}", all_text(&output));
 }
