@@ -20,6 +20,7 @@ pub mod publish;
 pub mod reload;
 mod revocations;
 pub mod schedule;
+pub mod spread;
 pub mod send_rows;
 mod sends;
 pub mod source;
