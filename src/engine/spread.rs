@@ -161,9 +161,9 @@ impl Slices {
 /// When each slice is due: slice `k` of cycle `c` at `origin + (c * slots + k + 1) * slot`,
 /// one slice every `interval / slots`, so each account comes round once per interval.
 ///
-/// `origin` is the start moment minus a phase (a share of one slice, random per process so
+/// `origin` is the start moment minus a phase (up to half a slice, random per process so
 /// that several processes are not in lockstep): the last slice's first turn is at most one
-/// interval after start-up, never later.
+/// interval after start-up, never later, and the first one at least half a slice after it.
 #[derive(Debug, Clone)]
 pub struct Rotation {
     origin: Instant,
@@ -173,11 +173,11 @@ pub struct Rotation {
 }
 
 impl Rotation {
-    /// `phase` in 0..1 (a share of one slice), clamped.
+    /// `phase` in 0..1 (a share of half a slice), clamped.
     pub fn new(start: Instant, interval: Duration, slots: usize, phase: f64) -> Self {
         let slots = slots.max(1);
         let slot_len = interval / u32::try_from(slots).unwrap_or(u32::MAX);
-        let back = slot_len.mul_f64(phase.clamp(0.0, 1.0));
+        let back = slot_len.mul_f64(phase.clamp(0.0, 1.0) / 2.0);
         Self {
             origin: start.checked_sub(back).unwrap_or(start),
             slot_len,

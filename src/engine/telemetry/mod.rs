@@ -14,6 +14,7 @@ pub mod delivery;
 pub mod failure_bursts;
 pub mod health;
 mod health_rounds;
+mod health_slices;
 mod hub;
 mod line_pacing;
 pub mod logs;
