@@ -21,7 +21,9 @@ pub const MAX_SLOTS: usize = 60;
 /// How many slices `interval` is cut into: one a minute, at least 1, at most [`MAX_SLOTS`].
 pub fn slot_count(interval: Duration) -> usize {
     let minutes = interval.as_secs() / SLOT_TARGET.as_secs();
-    usize::try_from(minutes).unwrap_or(MAX_SLOTS).clamp(1, MAX_SLOTS)
+    usize::try_from(minutes)
+        .unwrap_or(MAX_SLOTS)
+        .clamp(1, MAX_SLOTS)
 }
 
 /// The batch an account's calls are sent in: its app (id and secret fingerprint), or none
@@ -34,7 +36,9 @@ struct Member {
     slot: usize,
 }
 
-/// Each account's slice. Sticky: an account keeps its slice across reloads (so it is still
+/// Each account's slice. Every slot held here is below `slots`, the length of `requests` and
+/// of each `counts` vector, so indexing them by a member's slot cannot go out of bounds.
+/// Sticky: an account keeps its slice across reloads (so it is still
 /// polled once per interval), a new one is placed where it costs the fewest requests.
 #[derive(Debug, Clone)]
 pub struct Slices {
@@ -113,7 +117,7 @@ impl Slices {
         if let Some(counts) = self.counts.get(app) {
             let partial = (0..self.slots)
                 .rev()
-                .filter(|&slot| counts[slot] % MAX_BATCH_ITEMS != 0)
+                .filter(|&slot| !counts[slot].is_multiple_of(MAX_BATCH_ITEMS))
                 .max_by_key(|&slot| (counts[slot], slot));
             if let Some(slot) = partial {
                 return slot;
@@ -131,7 +135,7 @@ impl Slices {
                 .counts
                 .entry(key.clone())
                 .or_insert_with(|| vec![0; self.slots]);
-            if counts[slot] % MAX_BATCH_ITEMS == 0 {
+            if counts[slot].is_multiple_of(MAX_BATCH_ITEMS) {
                 self.requests[slot] += 1;
             }
             counts[slot] += 1;
@@ -148,7 +152,7 @@ impl Slices {
         };
         if let Some(counts) = self.counts.get_mut(&key) {
             counts[member.slot] = counts[member.slot].saturating_sub(1);
-            if counts[member.slot] % MAX_BATCH_ITEMS == 0 {
+            if counts[member.slot].is_multiple_of(MAX_BATCH_ITEMS) {
                 self.requests[member.slot] = self.requests[member.slot].saturating_sub(1);
             }
             if counts.iter().all(|&n| n == 0) {

@@ -17,7 +17,10 @@ fn slices_of(slots: usize, accounts: &[(String, AppKey)]) -> Slices {
 }
 
 fn one_app(count: usize) -> Vec<(String, AppKey)> {
-    names("acct", count).into_iter().map(|n| (n, app("1"))).collect()
+    names("acct", count)
+        .into_iter()
+        .map(|n| (n, app("1")))
+        .collect()
 }
 
 #[test]
@@ -50,6 +53,15 @@ fn a_large_fleet_fills_batches_and_spreads_evenly() {
         per_slot[slices.slot_of(&format!("acct{i}"))] += 1;
     }
     assert!(per_slot.iter().all(|n| n % 50 == 0), "{per_slot:?}");
+}
+
+#[test]
+fn a_thousand_accounts_cost_one_or_two_requests_a_minute() {
+    // The rate docs/refresh.md states for the default check-interval.
+    let slices = slices_of(slot_count(Duration::from_secs(15 * 60)), &one_app(1000));
+    let requests = slices.requests_per_slot();
+    assert_eq!(requests.iter().sum::<usize>(), 20);
+    assert!(requests.iter().all(|&n| n == 1 || n == 2), "{requests:?}");
 }
 
 #[test]

@@ -110,14 +110,20 @@ async fn two_thousand_accounts_spread_their_requests_over_the_interval() {
     let inspections = fleet.fake.inspect_log.lock().unwrap().clone();
     let phones = fleet.fake.phone_log.lock().unwrap().clone();
     // Start-up: everything at once, as before (40 + 40 requests in the first seconds).
-    assert_eq!(requests(&inspections, START) - requests(&inspections, START + 10), 40);
+    assert_eq!(
+        requests(&inspections, START) - requests(&inspections, START + 10),
+        40
+    );
     assert_eq!(requests(&phones, START) - requests(&phones, START + 10), 40);
     // Steady state: 30 minutes, each minute its share.
     let inspect_minutes = requests_per_minute(&inspections, START + 10, 30);
     let phone_minutes = requests_per_minute(&phones, START + 10, 30);
     eprintln!("inspection requests a minute: {inspect_minutes:?}");
     eprintln!("phone requests a minute: {phone_minutes:?}");
-    assert!(inspect_minutes.iter().all(|&n| n <= 3), "{inspect_minutes:?}");
+    assert!(
+        inspect_minutes.iter().all(|&n| n <= 3),
+        "{inspect_minutes:?}"
+    );
     assert!(phone_minutes.iter().all(|&n| n <= 3), "{phone_minutes:?}");
     assert_eq!(requests(&inspections, START + 10), 80, "two rounds of 40");
     assert_eq!(requests(&phones, START + 10), 80, "two rounds of 40");
