@@ -195,3 +195,38 @@ async fn inspect_group(source: &dyn TokenSource, group: Vec<InspectRequest>) {
         let _ = request.reply.send(result);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn requests(count: usize, held_back: bool) -> Vec<InspectRequest> {
+        (0..count)
+            .map(|i| InspectRequest {
+                app: AppCredentials::new("1", SecretString::from("s".to_string())),
+                token: SecretString::from(format!("EAAGtoken{i}")),
+                reply: oneshot::channel().0,
+                held_back,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_cut_batch_sends_its_full_fifties_and_keeps_the_rest_once() {
+        let mut carried = Vec::new();
+        let sent = hold_back_partial(requests(120, false), &mut carried);
+        assert_eq!((sent.len(), carried.len()), (100, 20));
+        assert!(carried.iter().all(|r| r.held_back));
+        // Held back already: sent with the next batch, whatever its size.
+        let mut again = Vec::new();
+        let sent = hold_back_partial(std::mem::take(&mut carried), &mut again);
+        assert_eq!((sent.len(), again.len()), (20, 0));
+        // The held-back requests lead the next batch and go out in its full fifties.
+        let mut next = requests(20, true);
+        next.extend(requests(45, false));
+        let sent = hold_back_partial(next, &mut again);
+        assert_eq!((sent.len(), again.len()), (50, 15));
+        assert!(sent.iter().take(20).all(|r| r.held_back));
+        assert!(hold_back_partial(requests(100, false), &mut Vec::new()).len() == 100);
+    }
+}
