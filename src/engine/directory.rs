@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::account::AccountLink;
+use super::spread::{AppKey, Slices};
 use crate::graph::UsageHeaders;
 
 /// One running account: the link to its actor and the usage headers of the proxy's calls
@@ -28,13 +29,26 @@ impl DirectoryEntry {
     pub fn name(&self) -> &str {
         &self.link.settings.name
     }
+
+    /// The batch its Graph calls go in: its app id and secret (a batch runs under one app).
+    pub fn app_key(&self) -> AppKey {
+        self.link.app.as_ref().map(|app| {
+            format!(
+                "{}|{}",
+                app.app_id,
+                super::store::fingerprint(&app.app_secret)
+            )
+        })
+    }
 }
 
-/// The accounts in config order, and an index by name.
+/// The accounts in config order, an index by name, and each one's slice of the
+/// check-interval (`spread.rs`).
 #[derive(Default)]
 pub(crate) struct AccountDirectory {
     entries: Vec<Arc<DirectoryEntry>>,
     by_name: HashMap<String, usize>,
+    slices: Slices,
 }
 
 /// The current directory, followed by every consumer.
@@ -42,13 +56,34 @@ pub(crate) type DirectoryWatch = watch::Receiver<Arc<AccountDirectory>>;
 
 impl AccountDirectory {
     /// Names are unique (the config reader refuses a second use), so the first one of a name
-    /// is the one found.
-    pub fn new(entries: Vec<Arc<DirectoryEntry>>) -> Self {
+    /// is the one found. `slices` (the previous directory's, or new ones) follow the entries:
+    /// a running account keeps its slice.
+    pub fn new(entries: Vec<Arc<DirectoryEntry>>, mut slices: Slices) -> Self {
         let mut by_name = HashMap::with_capacity(entries.len());
         for (index, entry) in entries.iter().enumerate() {
             by_name.entry(entry.name().to_string()).or_insert(index);
         }
-        Self { entries, by_name }
+        slices.follow(entries.iter().map(|entry| (entry.name(), entry.app_key())));
+        Self {
+            entries,
+            by_name,
+            slices,
+        }
+    }
+
+    pub fn slices(&self) -> &Slices {
+        &self.slices
+    }
+
+    /// The indices of the entries in slice `slot`.
+    pub fn in_slot(&self, slot: usize) -> Vec<usize> {
+        (0..self.entries.len())
+            .filter(|&index| {
+                self.entries
+                    .get(index)
+                    .is_some_and(|entry| self.slices.slot_of(entry.name()) == slot)
+            })
+            .collect()
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<DirectoryEntry>> {

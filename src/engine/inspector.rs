@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{mpsc, oneshot};
 
 use super::source::TokenSource;
-use crate::graph::{AppCredentials, GraphError, TokenInfo};
+use crate::graph::{AppCredentials, GraphError, MAX_BATCH_ITEMS, TokenInfo};
 
 /// How long the inspector waits for more requests after the first (and after each window
 /// in which more arrived), to batch them.
@@ -27,6 +27,8 @@ struct InspectRequest {
     app: AppCredentials,
     token: SecretString,
     reply: oneshot::Sender<InspectResult>,
+    /// Already held back from one batch (see [`hold_back_partial`]).
+    held_back: bool,
 }
 
 /// Cheap handle for asking the inspector task to inspect one token.
@@ -50,6 +52,7 @@ impl Inspector {
             app: app.clone(),
             token: token.clone(),
             reply,
+            held_back: false,
         };
         if self.tx.send(request).is_err() {
             return Err(stopped());
@@ -63,23 +66,68 @@ fn stopped() -> GraphError {
 }
 
 async fn run(source: Arc<dyn TokenSource>, mut rx: mpsc::UnboundedReceiver<InspectRequest>) {
-    while let Some(first) = rx.recv().await {
-        let started = tokio::time::Instant::now();
-        let mut pending = vec![first];
-        loop {
-            tokio::time::sleep(COALESCE_WINDOW).await;
-            let before = pending.len();
-            while let Ok(more) = rx.try_recv() {
-                pending.push(more);
-            }
-            if pending.len() == before || started.elapsed() >= MAX_COALESCE {
-                break;
+    let mut carried: Vec<InspectRequest> = Vec::new();
+    loop {
+        let mut pending = std::mem::take(&mut carried);
+        if pending.is_empty() {
+            match rx.recv().await {
+                Some(first) => pending.push(first),
+                None => break,
             }
         }
+        let cut_short = collect(&mut rx, &mut pending).await;
         for group in group_by_app(pending) {
+            let group = if cut_short {
+                hold_back_partial(group, &mut carried)
+            } else {
+                group
+            };
             inspect_group(source.as_ref(), group).await;
         }
     }
+}
+
+/// Adds requests to `pending` while they keep arriving, at most [`MAX_COALESCE`]; true when
+/// it was cut short with requests still arriving.
+async fn collect(
+    rx: &mut mpsc::UnboundedReceiver<InspectRequest>,
+    pending: &mut Vec<InspectRequest>,
+) -> bool {
+    let started = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(COALESCE_WINDOW).await;
+        let before = pending.len();
+        while let Ok(more) = rx.try_recv() {
+            pending.push(more);
+        }
+        if pending.len() == before {
+            return false;
+        }
+        if started.elapsed() >= MAX_COALESCE {
+            return true;
+        }
+    }
+}
+
+/// A batch cut short while requests still arrive sends its full 50s now and keeps the
+/// partial rest for the next batch, which the rest of the arrivals fill (a slice of the
+/// check-interval or start-up arriving over more than one window would otherwise cost a
+/// part-filled request per cut). A request is held back once at most.
+fn hold_back_partial(
+    group: Vec<InspectRequest>,
+    carried: &mut Vec<InspectRequest>,
+) -> Vec<InspectRequest> {
+    let partial = group.len() % MAX_BATCH_ITEMS;
+    if partial == 0 || group.iter().rev().take(partial).any(|r| r.held_back) {
+        return group;
+    }
+    let mut group = group;
+    let rest = group.split_off(group.len() - partial);
+    carried.extend(rest.into_iter().map(|request| InspectRequest {
+        held_back: true,
+        ..request
+    }));
+    group
 }
 
 /// Groups requests by app (the batch is authorised by one app token), keeping order.
@@ -145,5 +193,40 @@ async fn inspect_group(source: &dyn TokenSource, group: Vec<InspectRequest>) {
         };
         // The asker may have given up (shutdown): nothing to do then.
         let _ = request.reply.send(result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn requests(count: usize, held_back: bool) -> Vec<InspectRequest> {
+        (0..count)
+            .map(|i| InspectRequest {
+                app: AppCredentials::new("1", SecretString::from("s".to_string())),
+                token: SecretString::from(format!("EAAGtoken{i}")),
+                reply: oneshot::channel().0,
+                held_back,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_cut_batch_sends_its_full_fifties_and_keeps_the_rest_once() {
+        let mut carried = Vec::new();
+        let sent = hold_back_partial(requests(120, false), &mut carried);
+        assert_eq!((sent.len(), carried.len()), (100, 20));
+        assert!(carried.iter().all(|r| r.held_back));
+        // Held back already: sent with the next batch, whatever its size.
+        let mut again = Vec::new();
+        let sent = hold_back_partial(std::mem::take(&mut carried), &mut again);
+        assert_eq!((sent.len(), again.len()), (20, 0));
+        // The held-back requests lead the next batch and go out in its full fifties.
+        let mut next = requests(20, true);
+        next.extend(requests(45, false));
+        let sent = hold_back_partial(next, &mut again);
+        assert_eq!((sent.len(), again.len()), (50, 15));
+        assert!(sent.iter().take(20).all(|r| r.held_back));
+        assert!(hold_back_partial(requests(100, false), &mut Vec::new()).len() == 100);
     }
 }

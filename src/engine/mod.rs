@@ -23,6 +23,7 @@ pub mod schedule;
 pub mod send_rows;
 mod sends;
 pub mod source;
+pub mod spread;
 pub mod state;
 pub mod store;
 pub mod telemetry;
@@ -196,7 +197,9 @@ impl Engine {
             tasks.insert(account.name.clone(), task);
             entries.push(DirectoryEntry::new(link));
         }
-        let (directory, directory_rx) = watch::channel(Arc::new(AccountDirectory::new(entries)));
+        let slices = spread::Slices::new(spread::slot_count(settings.refresh.check_interval));
+        let directory = AccountDirectory::new(entries, slices);
+        let (directory, directory_rx) = watch::channel(Arc::new(directory));
         let mut pollers = Vec::new();
         // One poller for every account, so that their phone reads share batch requests.
         if options.health != HealthPolling::Off {
@@ -341,8 +344,14 @@ impl Router {
         mut commands: mpsc::UnboundedReceiver<EngineCommand>,
         check_interval: Option<Duration>,
     ) {
-        let mut next_check = check_interval.map(|i| tokio::time::Instant::now() + jittered(i));
+        // Routine re-inspections, one slice of the accounts at a time (`spread.rs`); their
+        // first inspection was at start.
+        let slots = self.current().slices().slots();
+        let now = tokio::time::Instant::now();
+        let mut rotation =
+            check_interval.map(|i| spread::Rotation::new(now, i, slots, rand::random::<f64>()));
         loop {
+            let next_check = rotation.as_ref().map(spread::Rotation::next_at);
             let timer = async {
                 match next_check {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -356,8 +365,10 @@ impl Router {
                     Some(command) => self.dispatch(command),
                 },
                 () = timer => {
-                    self.for_accounts(None, |link| { let _ = link.tx.send(AccountMsg::Recheck); });
-                    next_check = check_interval.map(|i| tokio::time::Instant::now() + jittered(i));
+                    let now = tokio::time::Instant::now();
+                    while let Some(slot) = rotation.as_mut().and_then(|r| r.due(now)) {
+                        self.recheck_slot(slot);
+                    }
                 }
             }
         }
@@ -373,6 +384,16 @@ impl Router {
             let _ = task.await;
         }
         let _ = self.shared.events.send(EngineEvent::Stopped);
+    }
+
+    /// Re-inspects the accounts of one slice of the check-interval.
+    fn recheck_slot(&self, slot: usize) {
+        let current = self.current();
+        for index in current.in_slot(slot) {
+            if let Some(entry) = current.entries().get(index) {
+                let _ = entry.link.tx.send(AccountMsg::Recheck);
+            }
+        }
     }
 
     fn dispatch(&self, command: EngineCommand) {
@@ -558,11 +579,6 @@ async fn route_notices(
             }
         }
     }
-}
-
-/// `interval` ± 10%, so many tokentop processes do not inspect in lockstep.
-fn jittered(interval: Duration) -> Duration {
-    interval.mul_f64(rand::random_range(0.9..=1.1))
 }
 
 async fn forced_refresh(link: AccountLink, shared: Arc<Shared>, request_id: RequestId) {

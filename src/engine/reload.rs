@@ -151,7 +151,7 @@ impl Router {
                 }
             }
         }
-        let directory = Arc::new(AccountDirectory::new(entries));
+        let directory = Arc::new(AccountDirectory::new(entries, current.slices().clone()));
         self.directory.send_replace(directory.clone());
         let _ = self
             .shared

@@ -17,6 +17,7 @@ mod engine_paused;
 mod engine_sim;
 mod engine_supervise;
 mod failure_burst;
+mod graph_budget;
 mod logs_classify;
 mod logs_follow;
 mod publish_env_file;

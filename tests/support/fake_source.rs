@@ -75,6 +75,10 @@ pub struct FakeSource {
     pub usage_percent: Mutex<u32>,
     /// Sizes of the read lists passed to `phone_health_many`.
     pub phone_batches: Mutex<Vec<usize>>,
+    /// When (unix seconds on the clock) each `inspect_many` and `phone_health_many` call came,
+    /// and its size.
+    pub inspect_log: Mutex<Vec<(i64, usize)>>,
+    pub phone_log: Mutex<Vec<(i64, usize)>>,
     /// Calls of the one-phone `phone_health`.
     pub single_phone_reads: Mutex<u32>,
     /// Tokens inspected and exchanges made, per account.
@@ -98,6 +102,8 @@ impl FakeSource {
             invalidated: Mutex::new(Vec::new()),
             inspect_sizes: Mutex::new(Vec::new()),
             phone_batches: Mutex::new(Vec::new()),
+            inspect_log: Mutex::new(Vec::new()),
+            phone_log: Mutex::new(Vec::new()),
             single_phone_reads: Mutex::new(0),
             inspected_by: Mutex::new(HashMap::new()),
             exchanged_by: Mutex::new(HashMap::new()),
@@ -127,6 +133,18 @@ impl FakeSource {
             issued_at: now,
             data_access_expires_at: None,
             account: String::new(),
+        })
+    }
+
+    /// A never-expiring token of `kind` owned by `account` (so [`Self::inspected`] counts it).
+    pub fn mint_for(&self, account: &str, kind: &'static str) -> String {
+        let now = self.clock.now_unix();
+        self.insert(FakeToken {
+            kind,
+            expires_at: 0,
+            issued_at: now,
+            data_access_expires_at: None,
+            account: account.to_string(),
         })
     }
 
@@ -304,6 +322,8 @@ impl TokenSource for FakeSource {
                 panic!("fake source panics on the first inspection");
             }
             self.inspect_sizes.lock().unwrap().push(tokens.len());
+            let at = self.clock.now_unix();
+            self.inspect_log.lock().unwrap().push((at, tokens.len()));
             for token in tokens {
                 let account = self.account_of(token.expose_secret());
                 *self
@@ -381,6 +401,8 @@ impl TokenSource for FakeSource {
     ) -> BoxFuture<'a, Result<Vec<PhoneHealthResult>, GraphError>> {
         Box::pin(async move {
             self.phone_batches.lock().unwrap().push(reads.len());
+            let at = self.clock.now_unix();
+            self.phone_log.lock().unwrap().push((at, reads.len()));
             Ok(reads.iter().map(|_| Ok(self.health())).collect())
         })
     }

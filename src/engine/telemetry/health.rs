@@ -1,10 +1,11 @@
 //! Polling of phone-number health, WABA analytics and rate-limit usage, for all accounts.
 //!
-//! Health is read in rounds: all accounts at once every `check-interval` (±10%), their phone
-//! reads grouped by app and batched 50 per request (`phone_reads.rs`), so 1,000
-//! accounts cost 20 requests a round rather than 1,000 (each read still counts against its
-//! WABA's limits, and each account keeps its own usage headers). The first round waits for the
-//! accounts' first inspections (`health_rounds.rs`). Analytics at most every 15 minutes
+//! Health is read in rounds, their phone reads grouped by app and batched 50 per request
+//! (`phone_reads.rs`), so 1,000 accounts cost 20 requests rather than 1,000 (each read still
+//! counts against its WABA's limits, and each account keeps its own usage headers). The first
+//! round waits for the accounts' first inspections (`health_rounds.rs`); after it, one slice
+//! of the accounts is read each minute, each account once per `check-interval`
+//! (`health_slices.rs`). Analytics at most every 15 minutes
 //! (they count against the WABA's 200-per-hour management budget), also across processes: the
 //! last poll is cached in the data dir, and a fresh cache answers instead of Meta.
 
@@ -25,7 +26,7 @@ use super::hub::TelemetryInput;
 use super::phone_reads::{PhoneAsk, read_phones};
 use super::types::PhoneSnapshot;
 use crate::engine::account::{AccountLink, Shared};
-use crate::engine::directory::{AccountDirectory, DirectoryEntry, DirectoryWatch};
+use crate::engine::directory::{DirectoryEntry, DirectoryWatch};
 use crate::engine::events::EngineEvent;
 use crate::engine::fs::atomic_file::write_atomic;
 use crate::engine::history::cause::AlertKind;
@@ -70,7 +71,7 @@ pub fn load_analytics_cache(data_dir: &Path, account: &str) -> Option<AnalyticsC
 }
 
 /// Polls every account until the engine stops; `once` for one-shot commands. Follows the
-/// directory: a reload's new accounts join the next round, removed ones leave it.
+/// directory: a reload's new accounts join their slice, removed ones leave it.
 pub(crate) async fn poll_accounts(
     mut directory: DirectoryWatch,
     shared: Arc<Shared>,
@@ -107,51 +108,17 @@ pub(crate) async fn poll_accounts(
     if once {
         return;
     }
-    let jittered = || tokio::time::Instant::now() + interval.mul_f64(rand::random_range(0.9..=1.1));
-    let mut next_round = jittered();
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep_until(next_round) => {}
-            changed = directory.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                let current = directory.borrow_and_update().clone();
-                pollers = follow(pollers, &current, new_poller);
-                continue;
-            }
-        }
-        let everyone: Vec<usize> = (0..pollers.len()).collect();
-        if !poll_round(&shared, &mut pollers, &everyone).await {
-            return;
-        }
-        next_round = jittered();
-    }
-}
-
-/// The pollers of `directory`'s accounts: an unchanged account keeps its poller (its usage
-/// and alert state), a new or restarted one gets a new poller.
-fn follow(
-    pollers: Vec<Poller>,
-    directory: &AccountDirectory,
-    new_poller: impl Fn(&Arc<DirectoryEntry>) -> Poller,
-) -> Vec<Poller> {
-    let mut kept: HashMap<*const DirectoryEntry, Poller> = pollers
-        .into_iter()
-        .map(|poller| (Arc::as_ptr(&poller.entry), poller))
-        .collect();
-    directory
-        .entries()
-        .iter()
-        .map(|entry| {
-            kept.remove(&Arc::as_ptr(entry))
-                .unwrap_or_else(|| new_poller(entry))
-        })
-        .collect()
+    let steady = super::health_slices::Steady {
+        directory,
+        current,
+        pollers,
+        interval,
+    };
+    steady.run(&shared, new_poller).await;
 }
 
 /// What one account's poll in a round works with.
-enum Plan {
+pub(super) enum Plan {
     /// Nothing can be read without both.
     NoCredentials,
     Poll {
@@ -163,7 +130,7 @@ enum Plan {
 
 /// Polls the accounts at `group` (indices into `pollers`): their phones in shared batch
 /// requests, then each one's analytics and snapshot. False once the engine stopped listening.
-async fn poll_round(shared: &Shared, pollers: &mut [Poller], group: &[usize]) -> bool {
+pub(super) async fn poll_round(shared: &Shared, pollers: &mut [Poller], group: &[usize]) -> bool {
     let mut plans: HashMap<usize, Plan> = HashMap::with_capacity(group.len());
     let mut asks = Vec::new();
     let mut asked_by = Vec::new();
@@ -198,9 +165,9 @@ async fn poll_round(shared: &Shared, pollers: &mut [Poller], group: &[usize]) ->
     join_all(polls).await.into_iter().all(|sent| sent)
 }
 
-struct Poller {
+pub(super) struct Poller {
     /// The directory's entry this poller is for (its identity across reloads).
-    entry: Arc<DirectoryEntry>,
+    pub(super) entry: Arc<DirectoryEntry>,
     link: AccountLink,
     shared: Arc<Shared>,
     telemetry: mpsc::UnboundedSender<TelemetryInput>,

@@ -3,8 +3,8 @@
 //! turns them into snapshots for clients.
 //!
 //! `logs/` follows and classifies; `hub.rs` aggregates and batches; `delivery.rs` keeps the
-//! rolling rates; `health.rs` polls phone health (in rounds, `health_rounds.rs`, batched by
-//! `phone_reads.rs`) and analytics; `totals.rs` keeps the exact counts since start;
+//! rolling rates; `health.rs` polls phone health (a first round, `health_rounds.rs`, then one
+//! slice a minute, `health_slices.rs`; batched by `phone_reads.rs`) and analytics; `totals.rs` keeps the exact counts since start;
 //! `types.rs` holds the owned data sent to clients; `wamid_join.rs` joins proxied sends with
 //! their status webhooks; `account_delivery.rs` keeps the relay's statuses per account and
 //! `failure_bursts.rs` turns failures in bulk into history rows.
@@ -14,6 +14,7 @@ pub mod delivery;
 pub mod failure_bursts;
 pub mod health;
 mod health_rounds;
+mod health_slices;
 mod hub;
 mod line_pacing;
 pub mod logs;
