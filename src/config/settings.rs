@@ -75,7 +75,8 @@ pub enum ExpiringSystemUser {
 /// `[refresh]`: the policy shared by every account.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefreshPolicy {
-    /// How often each token is inspected with `debug_token` (default 15 min, ±10% jitter).
+    /// How often each token is inspected with `debug_token` (default 15 min), spread over the
+    /// interval in slices (`engine/spread.rs`).
     pub check_interval: Duration,
     /// Default 33% of the lifetime.
     pub refresh_before: RefreshBefore,
