@@ -39,6 +39,10 @@ use crate::graph::{
 
 /// Analytics are polled no more often than this.
 pub const ANALYTICS_MIN_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// An account's slice comes round every `check-interval` (15 min by default), give or take
+/// the time its slice's earlier calls took: a poll this early still counts as due, or every
+/// other round would be skipped and analytics read every 30 minutes.
+const ANALYTICS_EARLY_SECS: i64 = 30;
 /// Analytics calls running at once, across all accounts (phone reads share batch requests).
 pub const CONCURRENT_POLLS: usize = 4;
 /// An alert is raised when any usage percentage reaches this.
@@ -257,7 +261,8 @@ impl Poller {
         let name = self.link.settings.name.clone();
         let now = self.shared.clock.now_unix();
         let data_dir = self.shared.data_dir.clone();
-        let min_secs = i64::try_from(ANALYTICS_MIN_INTERVAL.as_secs()).unwrap_or(900);
+        let min_secs =
+            i64::try_from(ANALYTICS_MIN_INTERVAL.as_secs()).unwrap_or(900) - ANALYTICS_EARLY_SECS;
         if let Some(cache) = load_analytics_cache(&data_dir, &name)
             && now.saturating_sub(cache.polled_at) < min_secs
         {
