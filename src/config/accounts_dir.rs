@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::EnvSnapshot;
 use super::account_text::{EntryName, NamesInUse, Place, check_text, place_issue, take_name};
-use super::capped_read::{MAX_ACCOUNT_FILE_BYTES, read_capped};
+use super::capped_read::{MAX_ACCOUNT_FILE_BYTES, read_capped_file};
 use super::issues::{ConfigIssue, Invalid};
 use super::reader::{Ctx, Item};
 use super::settings::AccountSettings;
@@ -91,10 +91,14 @@ pub(crate) fn read_dir(
         std::io::ErrorKind::NotFound => format!("the directory {} does not exist", dir.display()),
         _ => format!("cannot read the directory {}: {err}", dir.display()),
     })?;
-    let mut paths: Vec<PathBuf> = entries
+    // The entry's type comes with the listing: a regular file is then opened at once.
+    let mut paths: Vec<(PathBuf, bool)> = entries
         .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| is_account_file(path))
+        .map(|entry| {
+            let regular = entry.file_type().is_ok_and(|kind| kind.is_file());
+            (entry.path(), regular)
+        })
+        .filter(|(path, _)| is_account_file(path))
         .collect();
     paths.sort();
     let mut accounts = Vec::new();
@@ -102,8 +106,8 @@ pub(crate) fn read_dir(
         dir: Some(dir.to_path_buf()),
         ..AccountFiles::default()
     };
-    for path in paths {
-        match read_account_file(&path, env, names) {
+    for (path, listed_regular) in paths {
+        match read_account_file(&path, listed_regular, env, names) {
             Ok(account) => {
                 files.sources.insert(account.name.clone(), path);
                 accounts.push(account);
@@ -130,13 +134,15 @@ pub(crate) fn is_account_file(path: &Path) -> bool {
 /// uniqueness; on success its name is taken in `names`.
 fn read_account_file(
     path: &Path,
+    listed_regular: bool,
     env: &EnvSnapshot,
     names: &mut NamesInUse,
 ) -> Result<AccountSettings, Vec<ConfigIssue>> {
-    let text = read_capped(path, MAX_ACCOUNT_FILE_BYTES).map_err(|err| {
+    let file = read_capped_file(path, listed_regular, MAX_ACCOUNT_FILE_BYTES).map_err(|err| {
         let allowed = format!("a regular TOML file of at most {MAX_ACCOUNT_FILE_BYTES} bytes");
         vec![place_issue(path, None, err.to_string(), &allowed)]
     })?;
+    let text = file.text;
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
     let place = Place {
         shown: path,
@@ -145,8 +151,9 @@ fn read_account_file(
     };
     let checked = check_text(place, &text, env)?;
     let mut issues = checked.issues;
-    issues.extend(super::secrets::check_file_mode(
+    issues.extend(super::secrets::check_mode(
         path,
+        &file.metadata,
         &checked.plain_secrets,
     ));
     if issues.is_empty()
