@@ -91,6 +91,9 @@ if [ -n "${STARTUP_ONLY:-}" ]; then
     done
     for i in $(seq "$runs"); do
         echo "  dashboard first frame: $(first_frame_ms "$work/data-dash-$i") ms"
+        # Quit and wait for it to end, so the next run starts on a quiet machine.
+        tmux -L "$socket" send-keys -t dash q 2>/dev/null || true
+        for _ in $(seq 500); do tmux -L "$socket" has-session -t dash 2>/dev/null || break; sleep 0.02; done
         tmux -L "$socket" kill-server 2>/dev/null || true
     done
     exit 0
