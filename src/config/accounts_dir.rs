@@ -344,6 +344,37 @@ mod tests {
     }
 
     #[test]
+    fn a_symlinked_file_is_read_and_one_to_a_fifo_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        // A Kubernetes ConfigMap mounts each file as a symlink into `..data/`.
+        write(elsewhere.path(), "shop.toml", "app-id = \"123\"\n");
+        std::os::unix::fs::symlink(
+            elsewhere.path().join("shop.toml"),
+            dir.path().join("shop.toml"),
+        )
+        .unwrap();
+        let fifo = elsewhere.path().join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::os::unix::fs::symlink(&fifo, dir.path().join("pipe.toml")).unwrap();
+        let (accounts, files) =
+            read_dir(dir.path(), &EnvSnapshot::default(), &mut NamesInUse::new()).unwrap();
+        assert_eq!(accounts.len(), 1);
+        assert_eq!(accounts[0].app_id.as_deref(), Some("123"));
+        let shown = files.invalid[0].issues[0].to_string();
+        assert!(
+            shown.contains("it is a FIFO (named pipe), not a regular file"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn a_missing_directory_is_one_problem() {
         let err = read_dir(
             Path::new("/nonexistent/accounts.d"),

@@ -1,5 +1,5 @@
-//! Reading a file from outside (the config, a secret `file =`) with its kind and size checked
-//! first, so a FIFO cannot hang tokentop and /dev/zero cannot fill its memory.
+//! Reading a file from outside (the config, a secret `file =`, an account file) with its kind
+//! and size checked first, so a FIFO cannot hang tokentop and /dev/zero cannot fill its memory.
 
 use std::io::Read;
 use std::path::Path;
