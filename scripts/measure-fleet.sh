@@ -9,6 +9,8 @@
 #      and the token exchanges it made (none may be)
 #   5. the Graph requests per minute the daemon made at rest (each endpoint), per 1,000 accounts
 #   6. the dashboard (tmux, 120x40): time to the first frame listing accounts, idle CPU
+# STARTUP_ONLY=1 measures only how fast the fleet comes up (RUNS times each, 5): `config check`
+# and the dashboard's first frame, without the minutes of the daemon and idle windows.
 # Builds nothing: needs target/release/tokentop (TOKENTOP_BIN=path for another build).
 # Needs tmux, curl and python3.   scripts/measure-fleet.sh        ACCOUNTS=10000 WINDOW_SECS=60
 set -euo pipefail
@@ -63,6 +65,39 @@ listen = "127.0.0.1:$serve_port"
 EOF
 chmod 600 "$work/fleet.toml"
 stats() { curl -s "$sim_url/_sim/stats"; }
+# Starts the dashboard in tmux (120x40, session dash) and prints the milliseconds until a frame
+# lists accounts (polling every 2 ms), or - after 10 s.
+first_frame_ms() { # data-dir
+    tmux -L "$socket" new-session -d -s dash -x 120 -y 40 \
+        "env TERM=xterm-256color $bin --config $work/fleet.toml --data-dir $1 --graph-url $sim_url watch"
+    local start_ns ms="-"
+    start_ns="$(date +%s%N)"
+    for _ in $(seq 5000); do
+        if tmux -L "$socket" capture-pane -p -t dash 2>/dev/null | grep -q "acct"; then
+            ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+            break
+        fi
+        sleep 0.002
+    done
+    echo "$ms"
+}
+if [ -n "${STARTUP_ONLY:-}" ]; then
+    runs="${RUNS:-5}"
+    echo "fleet of ${accounts} accounts, startup (${runs} runs each):"
+    for i in $(seq "$runs"); do
+        /usr/bin/time -f "%e s (user %U s, sys %S s)" -o "$work/config.time" \
+            "$bin" --config "$work/fleet.toml" --data-dir "$work/data-config" config check > /dev/null 2>&1 || true
+        echo "  config check: $(tail -1 "$work/config.time")"
+    done
+    for i in $(seq "$runs"); do
+        echo "  dashboard first frame: $(first_frame_ms "$work/data-dash-$i") ms"
+        # Quit and wait for it to end, so the next run starts on a quiet machine.
+        tmux -L "$socket" send-keys -t dash q 2>/dev/null || true
+        for _ in $(seq 500); do tmux -L "$socket" has-session -t dash 2>/dev/null || break; sleep 0.02; done
+        tmux -L "$socket" kill-server 2>/dev/null || true
+    done
+    exit 0
+fi
 total_of() { grep -o '"total":[0-9]*' | cut -d: -f2; }
 endpoint_of() { { grep -o "\"$1\":[0-9]*" || echo ":0"; } | head -1 | cut -d: -f2; }
 run() { exec "$bin" --config "$work/fleet.toml" --graph-url "$sim_url" "$@"; }
@@ -114,17 +149,7 @@ exchanges=$(( $(stats | endpoint_of exchange) - exchanges_before ))
 kill "$daemon_pid"
 
 # 6. the dashboard
-tmux -L "$socket" new-session -d -s dash -x 120 -y 40 \
-    "env TERM=xterm-256color $bin --config $work/fleet.toml --data-dir $work/data-dash --graph-url $sim_url watch"
-start_ns="$(date +%s%N)"
-first_ms="-"
-for _ in $(seq 5000); do
-    if tmux -L "$socket" capture-pane -p -t dash 2>/dev/null | grep -q "acct"; then
-        first_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
-        break
-    fi
-    sleep 0.002
-done
+first_ms="$(first_frame_ms "$work/data-dash")"
 dash_pid="$(tmux -L "$socket" display-message -p -t dash '#{pane_pid}')"
 sleep "$settle"
 thread_ns "$dash_pid" > "$work/dash-before"

@@ -185,25 +185,36 @@ pub fn pick_account(settings: &Settings, name: Option<&str>) -> anyhow::Result<S
 
 /// Resolves with the name of the first SIGINT or SIGTERM.
 pub async fn stop_signal() -> &'static str {
+    stop_signal_from_now().await
+}
+
+/// [`stop_signal`] listening from the call, not from the first poll: a SIGTERM between the
+/// two (the dashboard's engine start-up, its terminal already in raw mode) is answered once
+/// the future is awaited instead of killing the process with the terminal left raw.
+pub fn stop_signal_from_now() -> impl std::future::Future<Output = &'static str> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let term = signal(SignalKind::terminate());
         let int = signal(SignalKind::interrupt());
-        match (term, int) {
-            (Ok(mut term), Ok(mut int)) => tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = int.recv() => "SIGINT",
-            },
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => tokio::select! {
+                    _ = term.recv() => "SIGTERM",
+                    _ = int.recv() => "SIGINT",
+                },
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    "SIGINT"
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
     }
 }

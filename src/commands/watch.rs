@@ -9,7 +9,7 @@ use crossterm::event::EventStream;
 use futures_util::{StreamExt, future, stream};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::common::stop_signal;
+use super::common::stop_signal_from_now;
 use super::common::{load_settings, require_accounts, shutdown, start_engine_served};
 use crate::cli::{GlobalArgs, WatchArgs};
 use crate::config::{Settings, Theme};
@@ -23,17 +23,25 @@ pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<ExitCo
     let settings = load_settings(global)?;
     require_accounts(&settings)?;
     let _log_guard = init(&settings.data_dir, Console::None);
-    let history = match super::history_source::load(&settings).await {
-        Ok((rows, _)) => rows,
+    let mut app = new_app(&settings);
+    let stop = stop_signal_from_now();
+    let mut guard = enter_terminal(&settings)?;
+    // The fleet is on screen (every account, state unknown) before the engine starts: at
+    // 10,000 accounts its start-up (each account reading its token store on the workers)
+    // would otherwise hold the first frame back by most of a second.
+    crate::tui::draw_first(&mut guard.terminal, &mut app)?;
+    app.load_history(load_history(&settings).await);
+    let started = start_engine_served(&settings, EngineOptions::default(), &args.serve).await;
+    let (handle, events) = match started {
+        Ok(started) => started,
         Err(err) => {
-            tracing::warn!("cannot read the history: {err:#}");
-            Vec::new()
+            // Restored first, so the error is printed on the shell's screen.
+            drop(guard);
+            return Err(err);
         }
     };
-    let (handle, events) =
-        start_engine_served(&settings, EngineOptions::default(), &args.serve).await?;
     super::reloader::spawn(super::common::overrides(global), &settings, handle.clone()).await;
-    dashboard(&settings, handle, events, history).await
+    run_dashboard(guard, app, (handle, events), stop).await
 }
 
 /// Runs the dashboard on a started engine until the operator quits (or SIGTERM), restores
@@ -41,9 +49,18 @@ pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<ExitCo
 pub async fn dashboard(
     settings: &Settings,
     handle: EngineHandle,
-    mut events: UnboundedReceiver<EngineEvent>,
+    events: UnboundedReceiver<EngineEvent>,
     history: Vec<HistoryEntry>,
 ) -> anyhow::Result<ExitCode> {
+    let mut app = new_app(settings);
+    app.load_history(history);
+    let stop = stop_signal_from_now();
+    let guard = enter_terminal(settings)?;
+    run_dashboard(guard, app, (handle, events), stop).await
+}
+
+/// The dashboard's state for `settings`, before any engine event.
+fn new_app(settings: &Settings) -> App {
     let mut app = App::new(settings, current_log_file(&settings.data_dir), Utc::now());
     if crate::config::EnvSnapshot::from_process()
         .get("NO_COLOR")
@@ -51,12 +68,35 @@ pub async fn dashboard(
     {
         app.theme = Theme::Mono;
     }
-    app.load_history(history);
-    let mut guard =
-        TerminalGuard::enter(settings.ui.mouse).context("cannot set up the terminal")?;
+    app
+}
+
+fn enter_terminal(settings: &Settings) -> anyhow::Result<TerminalGuard> {
+    TerminalGuard::enter(settings.ui.mouse).context("cannot set up the terminal")
+}
+
+/// The history rows the panels start with; an unreadable history is logged, not fatal.
+async fn load_history(settings: &Settings) -> Vec<HistoryEntry> {
+    match super::history_source::load(settings).await {
+        Ok((rows, _)) => rows,
+        Err(err) => {
+            tracing::warn!("cannot read the history: {err:#}");
+            Vec::new()
+        }
+    }
+}
+
+/// The loop on the entered terminal until quit (or `stop`, SIGTERM); then the terminal is
+/// restored and the engine stopped.
+async fn run_dashboard(
+    mut guard: TerminalGuard,
+    mut app: App,
+    (handle, mut events): (EngineHandle, UnboundedReceiver<EngineEvent>),
+    stop: impl Future<Output = &'static str>,
+) -> anyhow::Result<ExitCode> {
     let keys = EventStream::new()
         .filter_map(|event| future::ready(event.ok().and_then(Msg::from_terminal)));
-    let sigterm = stream::once(stop_signal()).map(|_| Msg::Quit);
+    let sigterm = stream::once(stop).map(|_| Msg::Quit);
     let input = Box::pin(stream::select(keys, sigterm));
     let result = crate::tui::run(&mut guard.terminal, &mut app, input, &handle, &mut events).await;
     drop(guard);

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::EnvSnapshot;
 use super::account_text::{EntryName, NamesInUse, Place, check_text, place_issue, take_name};
-use super::capped_read::{MAX_ACCOUNT_FILE_BYTES, read_capped};
+use super::capped_read::{MAX_ACCOUNT_FILE_BYTES, read_capped_file};
 use super::issues::{ConfigIssue, Invalid};
 use super::reader::{Ctx, Item};
 use super::settings::AccountSettings;
@@ -91,19 +91,33 @@ pub(crate) fn read_dir(
         std::io::ErrorKind::NotFound => format!("the directory {} does not exist", dir.display()),
         _ => format!("cannot read the directory {}: {err}", dir.display()),
     })?;
-    let mut paths: Vec<PathBuf> = entries
+    // The entry's type comes with the listing: a regular file is then opened at once.
+    let mut paths: Vec<(PathBuf, bool)> = entries
         .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| is_account_file(path))
+        .map(|entry| {
+            let regular = entry.file_type().is_ok_and(|kind| kind.is_file());
+            (entry.path(), regular)
+        })
+        .filter(|(path, _)| is_account_file(path))
         .collect();
-    paths.sort();
+    // Name order: every path is `dir/` and a name, so their bytes order them as the names'
+    // do, without comparing path components 130,000 times for 10,000 files.
+    paths.sort_unstable_by(|(a, _), (b, _)| a.as_os_str().cmp(b.as_os_str()));
     let mut accounts = Vec::new();
     let mut files = AccountFiles {
         dir: Some(dir.to_path_buf()),
         ..AccountFiles::default()
     };
-    for path in paths {
-        match read_account_file(&path, env, names) {
+    // Names are taken in file order after the files are checked, so which of two files
+    // keeps a name does not depend on which worker checked it first.
+    let checked = check_files(&paths, env);
+    for ((path, _), checked) in paths.into_iter().zip(checked) {
+        let taken = checked.and_then(|(account, name_line)| {
+            take_name(names, &path, name_line, &account.name)
+                .map(|()| account)
+                .map_err(|duplicate| vec![duplicate])
+        });
+        match taken {
             Ok(account) => {
                 files.sources.insert(account.name.clone(), path);
                 accounts.push(account);
@@ -112,6 +126,41 @@ pub(crate) fn read_dir(
         }
     }
     Ok((accounts, files))
+}
+
+/// A directory with fewer files is checked on one thread: a second would cost more than it
+/// saves.
+const TWO_WORKERS_FROM_FILES: usize = 128;
+
+/// An account file that passed its own checks: the account and the line of its name.
+type CheckedFile = Result<(AccountSettings, usize), Vec<ConfigIssue>>;
+
+/// [`check_file`] for each of `paths`, in their order, on two threads for a large
+/// directory (reading and parsing 10,000 files is most of a fleet's start-up).
+fn check_files(paths: &[(PathBuf, bool)], env: &EnvSnapshot) -> Vec<CheckedFile> {
+    let check = |part: &[(PathBuf, bool)]| -> Vec<CheckedFile> {
+        (part.iter())
+            .map(|(path, listed_regular)| check_file(path, *listed_regular, env))
+            .collect()
+    };
+    if paths.len() < TWO_WORKERS_FROM_FILES {
+        return check(paths);
+    }
+    let (first, second) = paths.split_at(paths.len() / 2);
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("tokentop-accounts".to_string())
+            .spawn_scoped(scope, || check(second));
+        let mut checked = check(first);
+        match worker.map(|worker| worker.join()) {
+            Ok(Ok(rest)) => checked.extend(rest),
+            // A panic stays a panic, as it would have been on this thread.
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            // No second thread to be had: this one checks the rest too.
+            Err(_) => checked.extend(check(second)),
+        }
+        checked
+    })
 }
 
 /// `*.toml`, not hidden, not an editor's backup, swap or autosave file.
@@ -126,14 +175,10 @@ pub(crate) fn is_account_file(path: &Path) -> bool {
     !leftover && name.ends_with(".toml") && name.len() > ".toml".len()
 }
 
-/// One account file, checked as an `[[account]]` table is, plus its mode and its name's
-/// uniqueness; on success its name is taken in `names`.
-fn read_account_file(
-    path: &Path,
-    env: &EnvSnapshot,
-    names: &mut NamesInUse,
-) -> Result<AccountSettings, Vec<ConfigIssue>> {
-    let text = read_capped(path, MAX_ACCOUNT_FILE_BYTES).map_err(|err| {
+/// One account file, checked as an `[[account]]` table is, plus its mode; its name's
+/// uniqueness is checked afterwards, in file order.
+fn check_file(path: &Path, listed_regular: bool, env: &EnvSnapshot) -> CheckedFile {
+    let file = read_capped_file(path, listed_regular, MAX_ACCOUNT_FILE_BYTES).map_err(|err| {
         let allowed = format!("a regular TOML file of at most {MAX_ACCOUNT_FILE_BYTES} bytes");
         vec![place_issue(path, None, err.to_string(), &allowed)]
     })?;
@@ -143,19 +188,15 @@ fn read_account_file(
         base_dir: path.parent().unwrap_or(Path::new("")),
         name: EntryName::Default(stem),
     };
-    let checked = check_text(place, &text, env)?;
+    let checked = check_text(place, &file.text, env)?;
     let mut issues = checked.issues;
-    issues.extend(super::secrets::check_file_mode(
+    issues.extend(super::secrets::check_mode(
         path,
+        &file.metadata,
         &checked.plain_secrets,
     ));
-    if issues.is_empty()
-        && let Err(duplicate) = take_name(names, path, checked.name_line, &checked.account.name)
-    {
-        issues.push(duplicate);
-    }
     if issues.is_empty() {
-        Ok(checked.account)
+        Ok((checked.account, checked.name_line))
     } else {
         Err(issues)
     }
@@ -259,6 +300,78 @@ mod tests {
         let shown = files.invalid[0].issues[0].to_string();
         assert!(shown.contains("readable by group or others"), "{shown}");
         assert!(!shown.contains("s3cr3tvalue"));
+    }
+
+    #[test]
+    fn a_large_directory_read_on_two_threads_keeps_file_order_and_first_use_of_a_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let count = TWO_WORKERS_FROM_FILES * 2;
+        for i in 0..count {
+            let text = match i {
+                // Each takes a name a file of the other half has: the earlier file keeps it.
+                20 => "name = \"a200\"\n".to_string(),
+                210 => "name = \"a010\"\n".to_string(),
+                30 | 220 => "app-id = \"12x\"\n".to_string(),
+                _ => String::new(),
+            };
+            write(dir.path(), &format!("a{i:03}.toml"), &text);
+        }
+        let (accounts, files) =
+            read_dir(dir.path(), &EnvSnapshot::default(), &mut NamesInUse::new()).unwrap();
+        let invalid: Vec<String> = (files.invalid.iter())
+            .map(|f| f.path.file_stem().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(invalid, ["a030", "a200", "a210", "a220"]);
+        let names: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
+        let expected: Vec<String> = (0..count)
+            .filter(|i| ![30, 200, 210, 220].contains(i))
+            .map(|i| {
+                if i == 20 {
+                    "a200".to_string()
+                } else {
+                    format!("a{i:03}")
+                }
+            })
+            .collect();
+        assert_eq!(names, expected);
+        assert_eq!(files.sources["a200"], dir.path().join("a020.toml"));
+        let duplicate = files.invalid[1].issues[0].to_string();
+        let first = dir.path().join("a020.toml");
+        assert!(
+            duplicate.contains(&format!("already used at {}:1", first.display())),
+            "{duplicate}"
+        );
+    }
+
+    #[test]
+    fn a_symlinked_file_is_read_and_one_to_a_fifo_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        // A Kubernetes ConfigMap mounts each file as a symlink into `..data/`.
+        write(elsewhere.path(), "shop.toml", "app-id = \"123\"\n");
+        std::os::unix::fs::symlink(
+            elsewhere.path().join("shop.toml"),
+            dir.path().join("shop.toml"),
+        )
+        .unwrap();
+        let fifo = elsewhere.path().join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::os::unix::fs::symlink(&fifo, dir.path().join("pipe.toml")).unwrap();
+        let (accounts, files) =
+            read_dir(dir.path(), &EnvSnapshot::default(), &mut NamesInUse::new()).unwrap();
+        assert_eq!(accounts.len(), 1);
+        assert_eq!(accounts[0].app_id.as_deref(), Some("123"));
+        let shown = files.invalid[0].issues[0].to_string();
+        assert!(
+            shown.contains("it is a FIFO (named pipe), not a regular file"),
+            "{shown}"
+        );
     }
 
     #[test]

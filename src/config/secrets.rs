@@ -161,16 +161,25 @@ pub(super) fn read_secret_file(path: &Path) -> Result<SecretString, String> {
 }
 
 /// Refuses plain secrets in a file whose mode lets group or others in (mode & 0o077 != 0).
-#[cfg(unix)]
 pub(crate) fn check_file_mode(file: &Path, plain_secrets: &[PlainSecret]) -> Vec<ConfigIssue> {
-    use std::os::unix::fs::PermissionsExt;
-
     if plain_secrets.is_empty() {
         return Vec::new();
     }
     let Ok(metadata) = std::fs::metadata(file) else {
         return Vec::new();
     };
+    check_mode(file, &metadata, plain_secrets)
+}
+
+/// [`check_file_mode`] on the metadata of `file` at hand (from the file just read).
+#[cfg(unix)]
+pub(crate) fn check_mode(
+    file: &Path,
+    metadata: &std::fs::Metadata,
+    plain_secrets: &[PlainSecret],
+) -> Vec<ConfigIssue> {
+    use std::os::unix::fs::PermissionsExt;
+
     let mode = metadata.permissions().mode() & 0o777;
     if mode & 0o077 == 0 {
         return Vec::new();
@@ -198,7 +207,11 @@ pub(crate) fn check_file_mode(file: &Path, plain_secrets: &[PlainSecret]) -> Vec
 
 /// Other platforms have no group/other mode bits to check.
 #[cfg(not(unix))]
-pub(crate) fn check_file_mode(_file: &Path, _plain_secrets: &[PlainSecret]) -> Vec<ConfigIssue> {
+pub(crate) fn check_mode(
+    _file: &Path,
+    _metadata: &std::fs::Metadata,
+    _plain_secrets: &[PlainSecret],
+) -> Vec<ConfigIssue> {
     Vec::new()
 }
 

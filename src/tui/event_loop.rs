@@ -61,12 +61,7 @@ where
     let mut tick = tokio::time::interval(app.tick.max(Duration::from_millis(50)));
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut engine_open = true;
-    if let Ok(size) = terminal.size() {
-        app.update(Msg::Resize {
-            width: size.width,
-            height: size.height,
-        });
-    }
+    fit_to_terminal(terminal, app);
     draw(terminal, app, &mut drawn)?;
     loop {
         // Engine events first: what the engine already said is shown before a later key acts.
@@ -95,6 +90,24 @@ where
         if quit {
             return Ok(());
         }
+    }
+}
+
+/// Draws `app` as it is, sized to the terminal: the frame a command shows before its engine
+/// starts, as every account is known from the config alone (state unknown until the engine
+/// says). [`run`] draws it again (unchanged cells cost nothing) and goes on from there.
+pub fn draw_first<B: Backend>(terminal: &mut Terminal<B>, app: &mut App) -> Result<(), DrawError> {
+    fit_to_terminal(terminal, app);
+    draw(terminal, app, &mut None)
+}
+
+/// Tells `app` the terminal's size (what the loop would learn from a resize).
+fn fit_to_terminal<B: Backend>(terminal: &Terminal<B>, app: &mut App) {
+    if let Ok(size) = terminal.size() {
+        app.update(Msg::Resize {
+            width: size.width,
+            height: size.height,
+        });
     }
 }
 

@@ -17,7 +17,7 @@ pub mod terminal;
 pub use app::{
     AccountView, App, Charts, Focus, MAX_HISTORY_ROWS, Overlay, PAGE_ROWS, REQUEST_ID_BASE,
 };
-pub use event_loop::{DrawError, run, run_with_clock};
+pub use event_loop::{DrawError, draw_first, run, run_with_clock};
 pub use fleet::{FLEET_DEFAULT_ABOVE, Fleet, SortKey, View};
 pub use fleet_index::FleetTable;
 pub use log_buffer::{LogBuffer, MAX_LOG_LINES, MAX_PAUSED_LINES};

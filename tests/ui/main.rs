@@ -7,6 +7,7 @@ mod dashboard_support;
 
 mod tmux_smoke;
 mod tui_app;
+mod tui_first_frame;
 mod tui_fleet;
 mod tui_loop;
 mod tui_redraws;
