@@ -139,7 +139,7 @@ start_ns="$(date +%s%N)"
 mv "$work"/later/*.toml "$work/accounts.d/"
 reload_ms="-"
 for _ in $(seq 2500); do
-    if grep -q "\"accounts\":$total" "$work/data/reload.json" 2>/dev/null; then
+    if grep -q "\"accounts\": *$total" "$work/data/reload.json" 2>/dev/null; then
         reload_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
         break
     fi
