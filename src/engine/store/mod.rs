@@ -76,6 +76,9 @@ pub fn fingerprint(token: &SecretString) -> String {
     hex::encode(&digest[..8])
 }
 
+/// Crash leftovers by account.
+type TornFiles = HashMap<String, Vec<PathBuf>>;
+
 /// Where the store files of a data dir live.
 #[derive(Debug, Clone)]
 pub struct TokenStore {
@@ -83,7 +86,7 @@ pub struct TokenStore {
     /// Temp files a crash left behind, by account, listed at the first load: listing (and
     /// `stat`ing) the whole directory at every load cost a scan of 10,000 files per
     /// inspection at 10,000 stored accounts.
-    torn: Arc<OnceLock<Mutex<HashMap<String, Vec<PathBuf>>>>>,
+    torn: Arc<OnceLock<Mutex<TornFiles>>>,
 }
 
 impl TokenStore {
@@ -207,8 +210,8 @@ impl ClassifyKind for serde_json::Error {
 
 /// Every `.{account}.json.tmp.*` file in `dir` older than [`TORN_WRITE_AGE`], by account;
 /// only names of that shape are `stat`ed.
-fn stale_temp_files(dir: &Path) -> HashMap<String, Vec<PathBuf>> {
-    let mut stale: HashMap<String, Vec<PathBuf>> = HashMap::new();
+fn stale_temp_files(dir: &Path) -> TornFiles {
+    let mut stale = TornFiles::new();
     let Ok(entries) = fs::read_dir(dir) else {
         return stale;
     };
