@@ -10,7 +10,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 
-use crate::support::cli::{all_text, free_port, spawn_in, start_sim, tokentop_with_stdin};
+use crate::support::cli::{account_keys, all_text, free_port, run_in_dir, spawn_in, start_sim};
 use crate::support::redis_server::RedisServer;
 use crate::support::wait_until;
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, RunningSim, TokenKind};
@@ -19,16 +19,6 @@ use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, RunningSim, TokenKind};
 const DEADLINE: Duration = Duration::from_secs(30);
 const HASH: &str = "tokentop:accounts";
 const CHANNEL: &str = "tokentop:accounts-changed";
-
-fn account_keys(sim: &RunningSim) -> String {
-    let token = sim
-        .handle()
-        .mint_token(TokenKind::SystemUser, None)
-        .access_token;
-    format!(
-        "app-id = \"{DEFAULT_APP_ID}\"\napp-secret = \"{DEFAULT_APP_SECRET}\"\naccess-token = \"{token}\"\n"
-    )
-}
 
 /// `[serve]` on `port`, `[cluster]` on `redis`, `[accounts] source = "redis"` and `main`.
 fn config(redis: &RedisServer, port: u16, main: &str) -> String {
@@ -46,19 +36,8 @@ async fn run(
     args: &[&str],
     stdin: Option<&str>,
 ) -> std::process::Output {
-    let config = dir.join("config.toml");
-    let data = dir.join("data");
-    let mut all = vec![
-        "--config",
-        config.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--graph-url",
-        graph_url,
-    ];
-    all.extend_from_slice(args);
     let env = [("APP_SECRET", DEFAULT_APP_SECRET)];
-    tokentop_with_stdin(dir, &all, &env, stdin).await
+    run_in_dir(dir, graph_url, args, &env, stdin).await
 }
 
 async fn metric(port: u16, name: &str) -> Option<String> {

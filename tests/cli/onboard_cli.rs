@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::cli::{
-    all_text, free_port, post_signed, spawn_in, start_sim, tokentop_with_stdin, write_private,
+    all_text, free_port, post_signed, run_in_dir, spawn_in, start_sim, write_private,
 };
 use crate::support::wait_until;
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, RunningSim, TokenKind};
@@ -54,20 +54,8 @@ async fn run(
     args: &[&str],
     stdin: Option<&str>,
 ) -> std::process::Output {
-    let config = dir.join("config.toml");
-    let data = dir.join("data");
-    let base_url = sim.base_url();
-    let mut all = vec![
-        "--config",
-        config.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--graph-url",
-        &base_url,
-    ];
-    all.extend_from_slice(args);
     let env = [("APP_SECRET", DEFAULT_APP_SECRET)];
-    tokentop_with_stdin(dir, &all, &env, stdin).await
+    run_in_dir(dir, &sim.base_url(), args, &env, stdin).await
 }
 
 /// Every file under `dir`, concatenated (logs, history, the account files).

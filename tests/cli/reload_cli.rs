@@ -7,22 +7,14 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::support::cli::{all_text, free_port, spawn_in, start_sim, tokentop, write_private};
+use crate::support::cli::{
+    account_keys, all_text, free_port, run_in_dir, spawn_in, start_sim, tokentop, write_private,
+};
 use crate::support::wait_until;
-use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, RunningSim, TokenKind};
+use tokentop::sim::RunningSim;
 
 /// Generous: the machine running the tests may be busy; a hang still fails.
 const DEADLINE: Duration = Duration::from_secs(30);
-
-fn account_keys(sim: &RunningSim) -> String {
-    let token = sim
-        .handle()
-        .mint_token(TokenKind::SystemUser, None)
-        .access_token;
-    format!(
-        "app-id = \"{DEFAULT_APP_ID}\"\napp-secret = \"{DEFAULT_APP_SECRET}\"\naccess-token = \"{token}\"\n"
-    )
-}
 
 fn config(sim: &RunningSim, serve_port: u16, more: &str) -> String {
     format!(
@@ -39,18 +31,7 @@ fn exchanges(sim: &RunningSim) -> u64 {
 
 /// `tokentop --config … --data-dir … ARGS` in `dir`.
 async fn run(dir: &Path, graph_url: &str, args: &[&str]) -> std::process::Output {
-    let config = dir.join("config.toml");
-    let data = dir.join("data");
-    let mut all = vec![
-        "--config",
-        config.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--graph-url",
-        graph_url,
-    ];
-    all.extend_from_slice(args);
-    tokentop(dir, &all, &[]).await
+    run_in_dir(dir, graph_url, args, &[], None).await
 }
 
 async fn metrics_text(port: u16) -> Option<String> {

@@ -136,3 +136,39 @@ pub async fn post_signed(url: &str, body: &str) -> u16 {
         .status()
         .as_u16()
 }
+
+/// An account's `app-id`, `app-secret` and a fresh never-expiring system-user token of the
+/// simulator, as the lines of an account file or table.
+pub fn account_keys(sim: &RunningSim) -> String {
+    let token = sim
+        .handle()
+        .mint_token(tokentop::sim::TokenKind::SystemUser, None)
+        .access_token;
+    format!(
+        "app-id = \"{}\"\napp-secret = \"{}\"\naccess-token = \"{token}\"\n",
+        tokentop::sim::DEFAULT_APP_ID,
+        tokentop::sim::DEFAULT_APP_SECRET
+    )
+}
+
+/// `tokentop --config DIR/config.toml --data-dir DIR/data --graph-url URL ARGS` in `dir`.
+pub async fn run_in_dir(
+    dir: &Path,
+    graph_url: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> Output {
+    let config = dir.join("config.toml");
+    let data = dir.join("data");
+    let mut all = vec![
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--graph-url",
+        graph_url,
+    ];
+    all.extend_from_slice(args);
+    tokentop_with_stdin(dir, &all, env, stdin).await
+}
