@@ -10,7 +10,9 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 
-use crate::support::cli::{account_keys, all_text, free_port, run_in_dir, spawn_in, start_sim};
+use crate::support::cli::{
+    account_keys, all_text, free_port, mint_signup_code, run_in_dir, spawn_in, start_sim,
+};
 use crate::support::redis_server::RedisServer;
 use crate::support::wait_until;
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, RunningSim, TokenKind};
@@ -338,17 +340,7 @@ async fn onboarding_writes_the_redis_entry_and_the_daemon_runs_it() {
         "app-id = \"{DEFAULT_APP_ID}\"\napp-secret = {{ env = \"APP_SECRET\" }}\naccess-token = \"{token}\"\n"
     );
     let _daemon = start_daemon(dir.path(), &config(&redis, port, &main), &sim).await;
-    let url = format!("{}/_sim/codes", sim.base_url());
-    let answer: Value = reqwest::Client::new()
-        .post(url)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let code = answer["code"].as_str().unwrap().to_string();
+    let code = mint_signup_code(&sim, json!({})).await;
     let args = ["onboard", "--code", "-", "--name", "shop", "--json"];
     let output = run(dir.path(), &sim.base_url(), &args, Some(&code)).await;
     let shown = all_text(&output);

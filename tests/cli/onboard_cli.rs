@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::cli::{
-    all_text, free_port, post_signed, run_in_dir, spawn_in, start_sim, write_private,
+    all_text, free_port, mint_signup_code, post_signed, run_in_dir, spawn_in, start_sim,
+    write_private,
 };
 use crate::support::wait_until;
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, RunningSim, TokenKind};
@@ -32,20 +33,6 @@ fn setup(sim: &RunningSim, dir: &Path, more: &str) {
              access-token = \"{token}\"\n"
         ),
     );
-}
-
-async fn mint_code(sim: &RunningSim, customer: Value) -> String {
-    let url = format!("{}/_sim/codes", sim.base_url());
-    let answer: Value = reqwest::Client::new()
-        .post(url)
-        .json(&customer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["code"].as_str().unwrap().to_string()
 }
 
 async fn run(
@@ -90,7 +77,7 @@ async fn a_code_from_stdin_becomes_an_account_file_and_a_stored_token() {
         // The Chatwoot case: ids only under the events scope.
         "scopes": ["whatsapp_business_manage_events", "whatsapp_business_messaging"],
     });
-    let code = mint_code(&sim, customer).await;
+    let code = mint_signup_code(&sim, customer).await;
     let output = run(
         dir.path(),
         &sim,
@@ -171,7 +158,7 @@ async fn several_wabas_are_listed_until_one_is_chosen() {
         ],
         "expires_in_days": 60,
     });
-    let code = mint_code(&sim, customer.clone()).await;
+    let code = mint_signup_code(&sim, customer.clone()).await;
     let output = run(dir.path(), &sim, &["onboard", "--code", &code], None).await;
     let shown = all_text(&output);
     assert_eq!(output.status.code(), Some(1), "{shown}");
@@ -183,7 +170,7 @@ async fn several_wabas_are_listed_until_one_is_chosen() {
     assert!(!shown.contains(&code), "{shown}");
 
     // A code is used up by its exchange, even when onboarding stopped after it.
-    let code = mint_code(&sim, customer).await;
+    let code = mint_signup_code(&sim, customer).await;
     let output = run(
         dir.path(),
         &sim,
@@ -251,7 +238,7 @@ async fn a_running_daemon_starts_the_onboarded_account() {
             .then_some(())
     })
     .await;
-    let code = mint_code(&sim, json!({})).await;
+    let code = mint_signup_code(&sim, json!({})).await;
     let output = run(
         dir.path(),
         &sim,
@@ -289,7 +276,7 @@ async fn an_onboarded_customer_who_uninstalls_the_app_is_revoked() {
     let more = format!("[webhook]\nlisten = \"127.0.0.1:{port}\"\nverify-token = \"v-23\"\n\n");
     setup(&sim, dir.path(), &more);
     let customer = json!({"wabas": [{"id": WABA, "phones": [{"id": "420000000000009"}]}]});
-    let code = mint_code(&sim, customer).await;
+    let code = mint_signup_code(&sim, customer).await;
     let output = run(
         dir.path(),
         &sim,

@@ -31,16 +31,7 @@ async fn start() -> Env {
 }
 
 async fn mint_code(sim: &RunningSim, customer: Value) -> SecretString {
-    let answer: Value = reqwest::Client::new()
-        .post(format!("{}/_sim/codes", sim.base_url()))
-        .json(&customer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    SecretString::from(answer["code"].as_str().unwrap().to_string())
+    SecretString::from(crate::support::cli::mint_signup_code(sim, customer).await)
 }
 
 #[tokio::test]

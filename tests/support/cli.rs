@@ -172,3 +172,18 @@ pub async fn run_in_dir(
     all.extend_from_slice(args);
     tokentop_with_stdin(dir, &all, env, stdin).await
 }
+
+/// A one-time Embedded Signup code for `customer` (`POST /_sim/codes`, the simulator's
+/// stand-in for the code Meta's dialog hands the browser).
+pub async fn mint_signup_code(sim: &RunningSim, customer: serde_json::Value) -> String {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/_sim/codes", sim.base_url()))
+        .json(&customer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["code"].as_str().unwrap().to_string()
+}
