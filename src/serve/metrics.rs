@@ -191,7 +191,7 @@ impl Metrics {
         metrics.register(&mut registry);
         metrics.registry = registry;
         for account in accounts {
-            metrics.set_state(account, "unknown");
+            metrics.state_sets.set_token_state(account, "unknown");
             metrics
                 .token_valid
                 .get_or_create(&account_labels(account))
@@ -370,13 +370,9 @@ impl Metrics {
         Ok(bytes)
     }
 
-    /// The whole exposition as plain text, encoded at each call (see `cached`).
+    /// The whole exposition as plain text, its series in account order within each family,
+    /// encoded at each call (see `cached`).
     pub fn render(&mut self, format: Format) -> Result<Bytes, std::fmt::Error> {
-        self.encode(format)
-    }
-
-    /// The exposition as it stands, its series in account order within each family.
-    fn encode(&mut self, format: Format) -> Result<Bytes, std::fmt::Error> {
         let plain = self.encode_unordered(format)?;
         Ok(Bytes::from(super::series_order::ordered(&plain)))
     }
@@ -414,13 +410,10 @@ impl Metrics {
         self.cached = [None, None];
     }
 
-    fn set_state(&self, account: &str, current: &str) {
-        self.state_sets.set_token_state(account, current);
-    }
-
     fn account(&mut self, snapshot: &AccountSnapshot) {
         let name = &snapshot.name;
-        self.set_state(name, labels::state_label(&snapshot.state));
+        self.state_sets
+            .set_token_state(name, labels::state_label(&snapshot.state));
         let info = snapshot.access.as_ref().map(|i| &i.info);
         let valid = info.is_some_and(|i| i.is_valid);
         self.token_valid
