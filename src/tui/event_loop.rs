@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
+use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::MissedTickBehavior;
@@ -56,7 +57,7 @@ where
     S: Stream<Item = Msg> + Unpin,
     C: Fn() -> DateTime<Utc>,
 {
-    let mut drawn = None;
+    let mut drawn = Drawn::default();
     let mut input = input.fuse();
     let mut tick = tokio::time::interval(app.tick.max(Duration::from_millis(50)));
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -79,7 +80,7 @@ where
         };
         if !matches!(first, Msg::Tick(_) | Msg::Engine(_)) {
             // Keys, clicks and resizes always draw, as a person expects an answer on screen.
-            drawn = None;
+            drawn.screen = None;
         }
         let mut quit = apply(app, engine, first);
         for _ in 0..MAX_BATCH {
@@ -98,7 +99,7 @@ where
 /// says). [`run`] draws it again (unchanged cells cost nothing) and goes on from there.
 pub fn draw_first<B: Backend>(terminal: &mut Terminal<B>, app: &mut App) -> Result<(), DrawError> {
     fit_to_terminal(terminal, app);
-    draw(terminal, app, &mut None)
+    draw(terminal, app, &mut Drawn::default())
 }
 
 /// Tells `app` the terminal's size (what the loop would learn from a resize).
@@ -130,25 +131,45 @@ fn apply(app: &mut App, engine: &EngineHandle, msg: Msg) -> bool {
     quit
 }
 
+/// The fleet screen drawn last and the cells its painting left: a frame that differs only
+/// on the top border (the clock each second) starts from a copy of those cells and paints
+/// that row alone, instead of formatting every row's graphemes again (issue 21: an idle
+/// dashboard's cost follows what changed on screen).
+#[derive(Default)]
+struct Drawn {
+    screen: Option<crate::ui::fleet_screen::FleetScreen>,
+    cells: Buffer,
+}
+
 /// Draws `app` unless it would show `drawn`, the screen drawn last (which it then becomes).
 /// Skipping leaves the terminal's buffers as they were, so the next frame is still diffed
 /// against what is on screen.
 fn draw<B: Backend>(
     terminal: &mut Terminal<B>,
     app: &App,
-    drawn: &mut Option<crate::ui::fleet_screen::FleetScreen>,
+    drawn: &mut Drawn,
 ) -> Result<(), DrawError> {
     let size = terminal.size().map_err(|err| DrawError(err.to_string()))?;
-    let screen = crate::ui::screen(app, Rect::from((Position::ORIGIN, size)));
-    if screen.is_some() && screen == *drawn {
-        return Ok(());
-    }
-    terminal
+    let area = Rect::from((Position::ORIGIN, size));
+    let screen = crate::ui::screen(app, area);
+    let top_only = match (&screen, &drawn.screen) {
+        (Some(screen), Some(old)) if screen == old => return Ok(()),
+        (Some(screen), Some(old)) => screen.same_below_top(old) && drawn.cells.area == area,
+        _ => false,
+    };
+    let completed = terminal
         .draw(|frame| match &screen {
+            Some(screen) if top_only && frame.area() == drawn.cells.area => {
+                frame.buffer_mut().content.clone_from(&drawn.cells.content);
+                screen.paint_top(frame);
+            }
             Some(screen) => screen.paint(frame),
             None => crate::ui::render(frame, app),
         })
         .map_err(|err| DrawError(err.to_string()))?;
-    *drawn = screen;
+    if screen.is_some() {
+        drawn.cells.clone_from(completed.buffer);
+    }
+    drawn.screen = screen;
     Ok(())
 }

@@ -72,16 +72,45 @@ pub fn screen(app: &App, area: Rect, palette: &Palette) -> FleetScreen {
 impl FleetScreen {
     /// Draws the screen into `frame`.
     pub fn paint(&self, frame: &mut Frame) {
-        let block = super::panel_block()
-            .title_top(self.title.clone())
-            .title_top(self.right.clone())
-            .title_bottom(self.footer.clone());
+        let block = self.block();
         let inner = block.inner(self.area);
         frame.render_widget(block, self.area);
         frame.render_widget(Paragraph::new(self.table.clone()), inner);
         for (offset, line) in &self.pinned {
             frame.render_widget(Paragraph::new(line.clone()), row_at(inner, *offset));
         }
+    }
+}
+
+impl FleetScreen {
+    /// The border with its titles: brand and counts, the clock, the keys.
+    fn block(&self) -> ratatui::widgets::Block<'static> {
+        super::panel_block()
+            .title_top(self.title.clone())
+            .title_top(self.right.clone())
+            .title_bottom(self.footer.clone())
+    }
+
+    /// True when `self` shows what `drawn` showed except on the top border (the clock's next
+    /// second, the counts): only that row needs painting.
+    pub fn same_below_top(&self, drawn: &Self) -> bool {
+        self.area == drawn.area
+            && self.footer == drawn.footer
+            && self.table == drawn.table
+            && self.pinned == drawn.pinned
+    }
+
+    /// Paints the top border into `frame`, which must already hold a painting of a screen
+    /// [`same_below_top`](Self::same_below_top) this one: the row is cleared first, because a
+    /// border merged into a cell keeps the letter of a longer title painted there before.
+    pub fn paint_top(&self, frame: &mut Frame) {
+        let buffer = frame.buffer_mut();
+        for x in self.area.left()..self.area.right() {
+            if let Some(cell) = buffer.cell_mut((x, self.area.top())) {
+                cell.reset();
+            }
+        }
+        frame.render_widget(self.block(), self.area);
     }
 }
 
@@ -176,6 +205,53 @@ mod tests {
         assert!(
             top.contains("acct0500"),
             "the expired account moves to the top: {top}"
+        );
+    }
+
+    /// A terminal of `area`'s size with `screen` painted whole.
+    fn painted(screen: &FleetScreen) -> ratatui::Terminal<ratatui::backend::TestBackend> {
+        let backend = ratatui::backend::TestBackend::new(screen.area.width, screen.area.height);
+        let mut terminal = ratatui::Terminal::new(backend).unwrap_or_else(|e| panic!("{e}"));
+        terminal
+            .draw(|frame| screen.paint(frame))
+            .unwrap_or_else(|e| panic!("{e}"));
+        terminal
+    }
+
+    #[test]
+    fn painting_only_the_top_border_over_the_last_frame_shows_what_a_whole_paint_would() {
+        let mut app = fleet(1000);
+        let palette = Palette::new(Theme::Mono);
+        let area = Rect::new(0, 0, 120, 40);
+        let first = screen(&app, area, &palette);
+        app.update(Msg::Tick(at(1)));
+        let mut next = screen(&app, area, &palette);
+        // A counts title that got shorter: letters painted there before must not survive.
+        next.title = Line::from("┤ tokentop ├");
+        assert!(
+            next.same_below_top(&first),
+            "only the clock and the counts differ"
+        );
+        assert_ne!(next.right, first.right);
+
+        let mut terminal = painted(&first);
+        let last = terminal.backend().buffer().clone();
+        terminal
+            .draw(|frame| {
+                frame.buffer_mut().content.clone_from(&last.content);
+                next.paint_top(frame);
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            terminal.backend().buffer(),
+            painted(&next).backend().buffer()
+        );
+
+        let mut moved = next.clone();
+        moved.table.pop();
+        assert!(
+            !moved.same_below_top(&first),
+            "a row changed: paint it whole"
         );
     }
 }

@@ -71,7 +71,7 @@ struct Running {
     clock: Arc<Mutex<DateTime<Utc>>>,
     events: mpsc::UnboundedSender<EngineEvent>,
     input: mpsc::UnboundedSender<Msg>,
-    task: tokio::task::JoinHandle<Terminal<Counting>>,
+    task: tokio::task::JoinHandle<(Terminal<Counting>, App)>,
 }
 
 impl Running {
@@ -108,7 +108,7 @@ impl Running {
             )
             .await
             .unwrap();
-            terminal
+            (terminal, app)
         });
         Running {
             frames,
@@ -137,7 +137,7 @@ impl Running {
         self.frames.load(Ordering::SeqCst)
     }
 
-    async fn stop(self) -> Terminal<Counting> {
+    async fn stop(self) -> (Terminal<Counting>, App) {
         drop(self.input);
         self.task.await.unwrap()
     }
@@ -193,7 +193,7 @@ async fn ticks_and_off_page_events_that_change_nothing_on_screen_draw_nothing() 
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_eq!(running.frames(), first + 3, "input is always answered");
 
-    let terminal = running.stop().await;
+    let (terminal, _) = running.stop().await;
     let screen = terminal.backend().inner.to_string();
     assert!(screen.contains("14:03:13"), "{screen}");
 }
@@ -211,8 +211,30 @@ async fn a_countdown_shown_to_the_second_draws_every_second() {
         running.ticks_at(f64::from(second)).await;
         assert_eq!(running.frames(), first + second as usize);
     }
-    let terminal = running.stop().await;
+    let (terminal, _) = running.stop().await;
     let screen = terminal.backend().inner.to_string();
     // acme-02 (i = 1): 30 days and one hour left at the fixed clock, three seconds ago.
     assert!(screen.contains("30d 00:59:57"), "{screen}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn frames_that_move_only_the_clock_show_what_a_whole_paint_would() {
+    let app = dashboard_support::fleet_app(1000);
+    let running = Running::start(app, 120, 40);
+    running.ticks_at(0.0).await;
+    let first = running.frames();
+    for second in 1..=3 {
+        running.ticks_at(f64::from(second)).await;
+    }
+    assert_eq!(
+        running.frames(),
+        first + 3,
+        "one frame a second, for the clock"
+    );
+    let (terminal, mut app) = running.stop().await;
+    let mut whole = Terminal::new(TestBackend::new(120, 40)).unwrap();
+    tokentop::tui::draw_first(&mut whole, &mut app).unwrap();
+    let screen = whole.backend().to_string();
+    assert!(screen.contains("14:03:15"), "{screen}");
+    assert_eq!(terminal.backend().inner.buffer(), whole.backend().buffer());
 }
