@@ -33,6 +33,7 @@ pub mod graph;
 pub mod listener;
 pub mod logging;
 pub mod mask;
+pub mod memory;
 pub mod proxy;
 pub mod report;
 pub mod serve;

@@ -7,6 +7,7 @@ use tokentop::cli::Cli;
 use tokentop::commands::StdoutClosed;
 
 fn main() -> ExitCode {
+    tokentop::memory::limit_arenas();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -97,6 +97,7 @@ pub async fn start_engine_served(
     let counts = client.request_counts();
     let served_versions = client.served_versions();
     let (handle, events) = Engine::start(settings, Arc::new(client), options);
+    crate::memory::spawn_releases();
     let proxy = match crate::proxy::start(settings, handle.token_broker()).await {
         Ok(proxy) => proxy,
         Err(err) => {

@@ -1,0 +1,99 @@
+//! Keeps the long-running commands' resident memory near what they hold: fewer glibc malloc
+//! arenas, and the allocator's free pages handed back to the kernel after start-up.
+//!
+//! Start-up inspects every account at once and parses every account file; what that leaves
+//! behind is freed, but glibc keeps the pages, spread over an arena per thread that touched
+//! them. Measured with 1,000 accounts (issue 21): 32.7 MB resident, 28.9 MB with two arenas
+//! and one trim, against 12.4 MB the daemon actually holds.
+//!
+//! The only module allowed `unsafe` (the crate denies it): the two calls below are glibc's,
+//! take integers only and change no memory the program can see.
+#![allow(unsafe_code)]
+
+use std::time::Duration;
+
+/// Arenas for all threads. glibc's default is eight per core; the runtime's few threads
+/// contend little, and each extra arena keeps its own free pages.
+const MAX_ARENAS: i32 = 2;
+/// When start-up's transient allocations are freed (every account's first inspection is
+/// back within seconds even at 10,000 accounts).
+const FIRST_RELEASE_AFTER: Duration = Duration::from_secs(30);
+/// Later releases, for what reloads, scrapes and rounds leave behind. A release costs well
+/// under a millisecond at 1,000 accounts.
+const RELEASE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Limits glibc's malloc arenas; call before any thread starts (first thing in `main`).
+pub fn limit_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it takes plain integers and touches
+    // no memory of ours. Called before any other thread exists, as glibc recommends.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, MAX_ARENAS);
+    }
+}
+
+/// Hands the allocator's free pages back to the kernel.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let started = std::time::Instant::now();
+        // SAFETY: malloc_trim only returns free memory to the kernel; no pointer of ours is
+        // passed or invalidated, and glibc's allocator is thread-safe while it runs.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+        tracing::debug!(
+            micros = started.elapsed().as_micros(),
+            "returned free memory to the kernel"
+        );
+    }
+}
+
+/// Releases free memory once start-up settled, then every [`RELEASE_INTERVAL`]: a timer, no
+/// work in between.
+pub fn spawn_releases() {
+    tokio::spawn(async {
+        tokio::time::sleep(FIRST_RELEASE_AFTER).await;
+        loop {
+            release_free_memory();
+            tokio::time::sleep(RELEASE_INTERVAL).await;
+        }
+    });
+}
+
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+mod tests {
+    use super::*;
+
+    /// Resident anonymous memory of this process, in KiB.
+    fn rss_anon_kib() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("RssAnon:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn freed_small_allocations_stop_being_resident_once_released() {
+        // On a thread of its own, so the allocations share an arena with no other test's.
+        let (before, after) = std::thread::spawn(|| {
+            // 64 MiB in 256-byte blocks, one in a hundred kept: the free ones sit between
+            // live ones, where glibc keeps their pages until asked.
+            let blocks: Vec<Box<[u8; 256]>> = (0..262_144).map(|_| Box::new([1u8; 256])).collect();
+            let kept: Vec<Box<[u8; 256]>> = blocks.into_iter().step_by(100).collect();
+            let before = rss_anon_kib();
+            release_free_memory();
+            let after = rss_anon_kib();
+            drop(kept);
+            (before, after)
+        })
+        .join()
+        .unwrap_or_default();
+        assert!(
+            after + 32 * 1024 < before,
+            "resident before {before} KiB, after the release {after} KiB"
+        );
+    }
+}
