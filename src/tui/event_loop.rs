@@ -168,7 +168,9 @@ fn draw<B: Backend>(
         })
         .map_err(|err| DrawError(err.to_string()))?;
     if screen.is_some() {
-        drawn.cells.clone_from(completed.buffer);
+        // Into the cells kept from before: a buffer's derived `clone_from` would allocate.
+        drawn.cells.area = completed.buffer.area;
+        drawn.cells.content.clone_from(&completed.buffer.content);
     }
     drawn.screen = screen;
     Ok(())
