@@ -18,8 +18,8 @@ const MAX_ARENAS: i32 = 2;
 /// When start-up's transient allocations are freed (every account's first inspection is
 /// back within seconds even at 10,000 accounts).
 const FIRST_RELEASE_AFTER: Duration = Duration::from_secs(30);
-/// Later releases, for what reloads, scrapes and rounds leave behind. A release costs well
-/// under a millisecond at 1,000 accounts.
+/// Later releases, for what reloads, scrapes and rounds leave behind. A release took 0.5 ms
+/// at 1,000 accounts and 5 ms at 10,000.
 const RELEASE_INTERVAL: Duration = Duration::from_secs(600);
 
 /// Limits glibc's malloc arenas; call before any thread starts (first thing in `main`).
