@@ -358,8 +358,8 @@ impl<'s> CatchUp<'s> {
                 });
             return 0;
         }
-        let unsettled = exact::unsettled_lines(block);
-        let mut next = unsettled.iter().copied().peekable();
+        let examined = exact::examine(block);
+        let mut next = examined.unsettled.iter().copied().peekable();
         self.set
             .classify_lines(block, MAX_LINE_BYTES, |at, line, m| {
                 while let Some(start) = next.next_if(|&start| start < at) {
@@ -379,7 +379,7 @@ impl<'s> CatchUp<'s> {
         for start in next {
             exact::report_unsettled(block, offset, start, on_found);
         }
-        memchr::memchr_iter(b'\n', block).count() as u64
+        examined.lines
     }
 }
 
