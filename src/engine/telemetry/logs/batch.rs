@@ -50,8 +50,10 @@ impl LineBatch {
         Self {
             source,
             received_at: Utc::now(),
-            text: String::new(),
-            ends: Vec::new(),
+            // Sized for a full batch: growing to it would copy its text over and over, on
+            // the thread whose share of a catch-up read ends last.
+            text: String::with_capacity(MAX_BATCH_TEXT_BYTES),
+            ends: Vec::with_capacity(MAX_BATCH_LINES),
             slot: None,
         }
     }
