@@ -5,6 +5,7 @@
 //! are forwarded), aggregates live in fixed minute buckets, and the source channel is bounded
 //! so a flood of lines slows the readers, never the engine.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -18,7 +19,9 @@ use super::account_delivery::AccountDelivery;
 use super::delivery::{DeliverySource, DeliveryWindows};
 use super::failure_bursts::BurstWatch;
 use super::line_pacing::LinePacing;
-use super::logs::{PatternCounts, PatternSet, SourceEvent, StatusOutcome, StatusTracker};
+use super::logs::{
+    LineBatch, PatternCounts, PatternSet, SourceEvent, StatusOutcome, StatusTracker,
+};
 use super::totals::Totals;
 use super::types::{ClassifiedLine, MessageSource};
 use crate::config::{DEFAULT_FAILURE_BURST, PatternRole};
@@ -245,6 +248,7 @@ impl TelemetryHub {
             SourceEvent::Line(line) => {
                 self.on_line(line.source, line.received_at, line.text, line.truncated)
             }
+            SourceEvent::Lines(batch) => self.on_lines(batch),
             SourceEvent::Status(status) => self.observe_status(DeliverySource::Logs, &status),
             // Counted as `on_line` counts an unmatched line the batch skips.
             SourceEvent::Unmatched { source, lines } => {
@@ -303,24 +307,53 @@ impl TelemetryHub {
 
     fn on_line(&mut self, source: String, at: DateTime<Utc>, text: String, truncated: bool) {
         let is_webhook = self.webhook_sources.contains(&source);
-        let mut line = ClassifiedLine {
-            source: self.shared_name(source),
-            received_at: at,
-            // A backend that logs its own token must not put it on the screen.
-            text: match crate::mask::mask_meta_tokens(&text) {
-                std::borrow::Cow::Borrowed(_) => text.into_boxed_str(),
-                std::borrow::Cow::Owned(masked) => masked.into_boxed_str(),
-            },
-            truncated,
-            pattern: None,
-            level: None,
-            role: None,
+        let source = self.shared_name(source);
+        self.on_text(&source, is_webhook, at, Cow::Owned(text), truncated, true);
+    }
+
+    /// A catch-up read's lines, each counted as `on_line` counts it. Of a batch longer than
+    /// the line batch the clients get, the older lines would only be pushed out of it by the
+    /// newer: they are counted as skipped without being kept first.
+    fn on_lines(&mut self, mut batch: LineBatch) {
+        let is_webhook = self.webhook_sources.contains(&batch.source);
+        let source = self.shared_name(std::mem::take(&mut batch.source));
+        let kept_from = batch.len().saturating_sub(MAX_LINES_PER_BATCH);
+        for (i, (text, truncated)) in batch.lines().enumerate() {
+            let keep = i >= kept_from;
+            let text = Cow::Borrowed(text);
+            self.on_text(
+                &source,
+                is_webhook,
+                batch.received_at,
+                text,
+                truncated,
+                keep,
+            );
+        }
+    }
+
+    /// Classifies and counts one line; `keep` puts it in the next line batch (else it is
+    /// skipped, as the batch would have pushed it out).
+    fn on_text(
+        &mut self,
+        source: &Arc<str>,
+        is_webhook: bool,
+        at: DateTime<Utc>,
+        text: Cow<'_, str>,
+        truncated: bool,
+        keep: bool,
+    ) {
+        // A backend that logs its own token must not put it on the screen.
+        let text = match crate::mask::mask_meta_tokens(&text) {
+            Cow::Borrowed(_) => text,
+            Cow::Owned(masked) => Cow::Owned(masked),
         };
-        if let Some(found) = self.patterns.classify(&line.text) {
-            self.counts.record(at, &line.source, &line.text, &found);
-            line.pattern = self.pattern_names.get(found.index).cloned();
-            line.level = Some(found.level);
-            line.role = found.role;
+        let (mut pattern, mut level, mut line_role) = (None, None, None);
+        if let Some(found) = self.patterns.classify(&text) {
+            self.counts.record(at, source, &text, &found);
+            pattern = self.pattern_names.get(found.index).cloned();
+            level = Some(found.level);
+            line_role = found.role;
             // A webhook payload's text would double-count what its statuses already say.
             let role = found.role.filter(|_| !is_webhook);
             match role {
@@ -330,7 +363,7 @@ impl TelemetryHub {
                 }
                 Some(PatternRole::Failed) => {
                     self.windows.record(DeliverySource::Logs, at, false);
-                    let code = self.meta_error_code(&line.text);
+                    let code = self.meta_error_code(&text);
                     if let Some(code) = code {
                         self.windows.record_failure_code(at, code, None);
                     }
@@ -340,14 +373,25 @@ impl TelemetryHub {
             }
         }
         // Every line counts, matched or not, and before the batch may skip it.
-        self.totals
-            .record_line(&line.source, line.pattern.as_ref(), line.level);
+        self.totals.record_line(source, pattern.as_ref(), level);
         self.dirty = true;
+        if !keep {
+            self.skipped += 1;
+            return;
+        }
         if self.pending.len() >= MAX_LINES_PER_BATCH {
             self.pending.pop_front();
             self.skipped += 1;
         }
-        self.pending.push_back(line);
+        self.pending.push_back(ClassifiedLine {
+            source: source.clone(),
+            received_at: at,
+            text: text.into_owned().into_boxed_str(),
+            truncated,
+            pattern,
+            level,
+            role: line_role,
+        });
     }
 
     /// One allocation per source name, shared by all its lines.

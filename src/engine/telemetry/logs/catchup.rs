@@ -10,7 +10,7 @@ use std::io;
 use std::ops::Range;
 
 use super::catchup_exact as exact;
-use super::line::{MAX_LINE_BYTES, RawLine};
+use super::line::MAX_LINE_BYTES;
 use super::patterns::{Match, PatternSet};
 
 /// Bytes each thread reads at a time: small enough to stay in the core's L2 cache between
@@ -49,24 +49,21 @@ pub(crate) struct CaughtUp {
     pub lines: u64,
 }
 
-/// Like [`classify_file`], for a follower handing lines to the hub: `on_line` gets each line
-/// whose classification the hub must see (a match) or redo (a line whose text following
-/// would change: masked, lossily decoded or cut), as following would hand it on. Every
-/// other complete line is unmatched whatever the hub does to it, and only counted.
+/// Like [`classify_file`], for a follower handing lines to the hub: `on_line(line,
+/// dropped_bytes)` gets each line whose classification the hub must see (a match) or redo (a
+/// line whose text following would change: masked, lossily decoded or cut), as following
+/// would hand it on (its kept bytes, borrowed from the read buffer, and how many were cut
+/// off). Every other complete line is unmatched whatever the hub does to it, and only counted.
 pub(crate) fn catch_up_file(
     set: &PatternSet,
     file: &File,
     range: Range<u64>,
-    mut on_line: impl FnMut(u64, RawLine),
+    mut on_line: impl FnMut(&[u8], u64),
 ) -> io::Result<CaughtUp> {
     let mut catch_up = CatchUp::new(set);
     catch_up.exact = true;
     catch_up.run_counted(file, range, |found| {
-        let raw = RawLine {
-            bytes: found.line.to_vec(),
-            dropped_bytes: found.dropped_bytes,
-        };
-        on_line(found.offset, raw)
+        on_line(found.line, found.dropped_bytes)
     })
 }
 
@@ -361,8 +358,8 @@ impl<'s> CatchUp<'s> {
                 });
             return 0;
         }
-        let unsettled = exact::unsettled_lines(block);
-        let mut next = unsettled.iter().copied().peekable();
+        let examined = exact::examine(block);
+        let mut next = examined.unsettled.iter().copied().peekable();
         self.set
             .classify_lines(block, MAX_LINE_BYTES, |at, line, m| {
                 while let Some(start) = next.next_if(|&start| start < at) {
@@ -382,7 +379,7 @@ impl<'s> CatchUp<'s> {
         for start in next {
             exact::report_unsettled(block, offset, start, on_found);
         }
-        memchr::memchr_iter(b'\n', block).count() as u64
+        examined.lines
     }
 }
 
@@ -449,7 +446,7 @@ mod tests {
 
     use super::*;
     use crate::config::{PatternDef, PatternLevel};
-    use crate::engine::telemetry::logs::{LineAssembler, default_patterns};
+    use crate::engine::telemetry::logs::{LineAssembler, RawLine, default_patterns};
 
     /// `(line offset, line, pattern index)` of each match, the way following sees lines: every
     /// complete line out of a `LineAssembler`, classified alone; and where the unfinished rest

@@ -1,8 +1,11 @@
 //! Turning raw lines into source events, and sending them without outliving shutdown.
 
-use chrono::Utc;
-use tokio::sync::{mpsc, watch};
+use std::sync::Arc;
 
+use chrono::Utc;
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use super::batch::LineBatch;
 use super::line::RawLine;
 use super::webhook::parse_webhook_line;
 use super::{LogLine, SourceEvent};
@@ -73,6 +76,22 @@ pub(crate) async fn send(
         sent = tx.send(event) => sent.map_err(|_| Stop),
         () = stopped(shutdown) => Err(Stop),
     }
+}
+
+/// Sends a batch of lines once one of `slots` is free, which the batch holds until the hub
+/// drops it; gives up as [`send`] does.
+pub(crate) async fn send_batch(
+    tx: &mpsc::Sender<SourceEvent>,
+    shutdown: &mut watch::Receiver<bool>,
+    slots: &Arc<Semaphore>,
+    mut batch: LineBatch,
+) -> Result<(), Stop> {
+    let slot = tokio::select! {
+        slot = slots.clone().acquire_owned() => slot.map_err(|_| Stop)?,
+        () = stopped(shutdown) => return Err(Stop),
+    };
+    batch.hold(slot);
+    send(tx, shutdown, SourceEvent::Lines(batch)).await
 }
 
 /// Resolves once shutdown is `true` or its sender is gone.

@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use tokio::fs::File;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 
+use super::batch::LineBatch;
 use super::catchup::{CaughtUp, catch_up_file};
 use super::change::{ChangeWatch, Wake};
-use super::emit::{Emitter, Stop, send};
+use super::emit::{Emitter, Stop, send, send_batch};
 use super::fingerprint::{FINGERPRINT_BYTES, Fingerprint};
-use super::line::{LineAssembler, MAX_LINE_BYTES, RawLine};
+use super::line::{LineAssembler, MAX_LINE_BYTES};
 use super::{PatternSet, SourceEvent};
 use crate::engine::telemetry::MAX_LINES_PER_BATCH;
 
@@ -23,12 +24,17 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Reading backwards for the last lines stops here, so huge lines cannot make it unbounded.
 const MAX_TAIL_SCAN_BYTES: u64 = (TAIL_LINES * MAX_LINE_BYTES) as u64;
 
-/// Lines a catch-up read hands over at a time, from its blocking thread.
-const CATCH_UP_BATCH_LINES: usize = 1024;
+/// Line batches of a catch-up read on their way to the hub, per follower: with each at most
+/// [`super::MAX_BATCH_TEXT_BYTES`], the follower's lines waiting in the hub's channel stay
+/// under a megabyte and a half however long the lines are (one by one, 4,096 lines could be
+/// 32 MiB).
+const MAX_BATCHES_IN_FLIGHT: usize = 4;
+/// Batches the blocking thread may have ready before the follower takes them.
+const READY_BATCHES: usize = 2;
 
 /// Catch-up reads of a plain-text file source: unread stretches of at least `min_bytes` are
-/// classified in the follower on both cores; the hub gets the matching lines, a count of the
-/// others, and the newest lines of the stretch one by one as ever.
+/// classified in the follower on both cores; the hub gets the matching lines in batches, a
+/// count of the others, and the newest lines of the stretch one by one as ever.
 #[derive(Debug, Clone)]
 pub struct CatchUpSettings {
     pub patterns: Arc<PatternSet>,
@@ -65,6 +71,8 @@ struct Follower {
     emitter: Emitter,
     catch_up: Option<CatchUpSettings>,
     tx: mpsc::Sender<SourceEvent>,
+    /// Held by the catch-up line batches the hub has not dropped yet.
+    batch_slots: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
     open: Option<OpenFile>,
     lines: LineAssembler,
@@ -100,6 +108,7 @@ pub(crate) async fn follow_file(
         emitter,
         catch_up,
         tx,
+        batch_slots: Arc::new(Semaphore::new(MAX_BATCHES_IN_FLIGHT)),
         shutdown,
         open: None,
         lines: LineAssembler::new(),
@@ -303,8 +312,9 @@ impl Follower {
     }
 
     /// Classifies a long unread stretch (a burst, a file read from its start) on the
-    /// blocking pool and sends the hub its matching lines and a count of the rest. The
-    /// newest [`MAX_LINES_PER_BATCH`] lines, all a burst shows, are left to the ordinary read.
+    /// blocking pool and sends the hub its matching lines in batches and a count of the rest.
+    /// The newest [`MAX_LINES_PER_BATCH`] lines, all a burst shows, are left to the ordinary
+    /// read.
     async fn catch_up_read(&mut self) -> Result<(), Stop> {
         let (Some(settings), Some(open)) = (self.catch_up.clone(), self.open.as_mut()) else {
             return Ok(());
@@ -325,16 +335,13 @@ impl Follower {
         };
         let file = file.into_std().await;
         let start = open.offset;
-        let (lines_tx, mut lines_rx) = mpsc::channel(16);
+        let source = self.emitter.source.clone();
+        let (lines_tx, mut lines_rx) = mpsc::channel(READY_BATCHES);
         let read = tokio::task::spawn_blocking(move || {
-            catch_up_blocking(&settings, &file, start..meta.len(), &lines_tx)
+            catch_up_blocking(&settings, &source, &file, start..meta.len(), &lines_tx)
         });
         while let Some(batch) = lines_rx.recv().await {
-            let mut events = Vec::with_capacity(batch.len());
-            for raw in batch {
-                self.emitter.line_events(raw, &mut |e| events.push(e));
-            }
-            self.send_all(events).await?;
+            send_batch(&self.tx, &mut self.shutdown, &self.batch_slots, batch).await?;
         }
         let done = match read.await {
             Ok(Ok(done)) => done,
@@ -390,9 +397,10 @@ struct CatchUpDone {
 /// [`MAX_LINES_PER_BATCH`], sending the lines the hub must see in batches, in file order.
 fn catch_up_blocking(
     settings: &CatchUpSettings,
+    source: &str,
     file: &std::fs::File,
     range: std::ops::Range<u64>,
-    lines_tx: &mpsc::Sender<Vec<RawLine>>,
+    lines_tx: &mpsc::Sender<LineBatch>,
 ) -> std::io::Result<CatchUpDone> {
     let end = newest_lines_start(file, range.clone(), MAX_LINES_PER_BATCH)?;
     if end.saturating_sub(range.start) < settings.min_bytes {
@@ -402,15 +410,21 @@ fn catch_up_blocking(
             fingerprint: Vec::new(),
         });
     }
-    let (mut batch, mut reported, mut receiver_gone) = (Vec::new(), 0, false);
-    let caught: CaughtUp = catch_up_file(&settings.patterns, file, range.start..end, |_, raw| {
+    let new_batch = || LineBatch::new(source.to_string());
+    let (mut batch, mut reported, mut receiver_gone) = (new_batch(), 0, false);
+    let on_line = |line: &[u8], dropped_bytes| {
         reported += 1;
-        batch.push(raw);
-        if batch.len() >= CATCH_UP_BATCH_LINES && !receiver_gone {
-            // The follower stopped: the rest of the read is not sent anywhere.
-            receiver_gone = lines_tx.blocking_send(std::mem::take(&mut batch)).is_err();
+        // The follower stopped: the rest of the read is not sent anywhere.
+        if receiver_gone {
+            return;
         }
-    })?;
+        batch.push(line, dropped_bytes);
+        if batch.is_full() {
+            let full = std::mem::replace(&mut batch, new_batch());
+            receiver_gone = lines_tx.blocking_send(full).is_err();
+        }
+    };
+    let caught: CaughtUp = catch_up_file(&settings.patterns, file, range.start..end, on_line)?;
     if !batch.is_empty() && !receiver_gone {
         let _ = lines_tx.blocking_send(batch);
     }
@@ -576,6 +590,7 @@ mod tests {
             emitter: Emitter::new("app", LogFormat::Plain),
             catch_up,
             tx,
+            batch_slots: Arc::new(Semaphore::new(MAX_BATCHES_IN_FLIGHT)),
             shutdown,
             open: None,
             lines: LineAssembler::new(),
@@ -590,6 +605,9 @@ mod tests {
         while let Ok(event) = rx.try_recv() {
             match event {
                 SourceEvent::Line(line) => lines.push(line.text),
+                SourceEvent::Lines(batch) => {
+                    lines.extend(batch.lines().map(|(text, _)| text.to_string()))
+                }
                 SourceEvent::Notice { message, .. } => notices.push(message),
                 SourceEvent::Status(_) | SourceEvent::Unmatched { .. } => {}
             }
@@ -701,32 +719,49 @@ mod tests {
         out
     }
 
-    /// Follows a file through two bursts (the first ending in a partial line) and feeds
-    /// everything to a hub: its snapshot, last line batch and how many events carried lines.
-    async fn through_hub(
-        catch_up: Option<CatchUpSettings>,
-    ) -> (
-        crate::engine::telemetry::types::TelemetrySnapshot,
-        Vec<String>,
-        u64,
-        usize,
-    ) {
+    /// What a hub made of a follower's events, and how the lines came.
+    struct ThroughHub {
+        snapshot: crate::engine::telemetry::types::TelemetrySnapshot,
+        /// The last line batch for clients: each line with its pattern, level and cut.
+        shown: Vec<String>,
+        skipped: u64,
+        /// `Line` events.
+        line_events: usize,
+        /// `Lines` events, and the lines in them.
+        batches: usize,
+        batched_lines: usize,
+    }
+
+    /// Follows a file through two bursts (the first ending in a partial line) while a hub
+    /// takes the events as they come, through a channel of a few events (the follower waits
+    /// for the hub, as in the daemon).
+    async fn through_hub(catch_up: Option<CatchUpSettings>) -> ThroughHub {
         use crate::engine::EngineEvent;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.log");
         let mut first = burst(4000, 0);
         first.extend_from_slice(b"partial Message");
         std::fs::write(&path, &first).unwrap();
-        let (mut follower, mut rx, _stop) = follower_with(path.clone(), catch_up, 1 << 20);
-        follower.poll().await.unwrap();
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
-        file.write_all(b" sent, completed\n").unwrap();
-        file.write_all(&burst(3000, 5)).unwrap();
-        drop(file);
-        follower.poll().await.unwrap();
+        let (mut follower, mut rx, _stop) = follower_with(path.clone(), catch_up, 4);
+        let (polled, first_read) = tokio::sync::oneshot::channel();
+        let (appended, second_burst) = tokio::sync::oneshot::channel::<()>();
+        // Dropping the follower at the end closes the channel.
+        let polls = tokio::spawn(async move {
+            follower.poll().await.unwrap();
+            polled.send(()).unwrap();
+            second_burst.await.unwrap();
+            follower.poll().await.unwrap();
+        });
+        let append = async move {
+            first_read.await.unwrap();
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap();
+            file.write_all(b" sent, completed\n").unwrap();
+            file.write_all(&burst(3000, 5)).unwrap();
+            appended.send(()).unwrap();
+        };
 
         let (events_tx, mut events) = mpsc::unbounded_channel();
         let mut hub = crate::engine::telemetry::TelemetryHub::new(
@@ -737,11 +772,21 @@ mod tests {
             Vec::new(),
             std::collections::HashMap::new(),
         );
-        let mut line_events = 0;
-        while let Ok(event) = rx.try_recv() {
-            line_events += usize::from(matches!(event, SourceEvent::Line(_)));
-            hub.on_source_event(event);
-        }
+        let (mut line_events, mut batches, mut batched_lines) = (0, 0, 0);
+        let consume = async {
+            while let Some(event) = rx.recv().await {
+                match &event {
+                    SourceEvent::Line(_) => line_events += 1,
+                    SourceEvent::Lines(batch) => {
+                        (batches, batched_lines) = (batches + 1, batched_lines + batch.len())
+                    }
+                    _ => {}
+                }
+                hub.on_source_event(event);
+            }
+        };
+        let (polled, (), ()) = tokio::join!(polls, append, consume);
+        polled.unwrap();
         hub.flush_lines();
         let Ok(EngineEvent::LogLines { lines, skipped }) = events.try_recv() else {
             panic!("no line batch");
@@ -751,7 +796,14 @@ mod tests {
             .map(|l| format!("{} {:?} {:?} {}", l.text, l.pattern, l.level, l.truncated))
             .collect();
         let snapshot = hub.snapshot(chrono::Utc::now());
-        (snapshot, shown, skipped, line_events)
+        ThroughHub {
+            snapshot,
+            shown,
+            skipped,
+            line_events,
+            batches,
+            batched_lines,
+        }
     }
 
     #[tokio::test]
@@ -760,27 +812,37 @@ mod tests {
             patterns: Arc::new(patterns()),
             min_bytes: 64 * 1024,
         };
-        let (caught, caught_shown, caught_skipped, caught_lines) =
-            through_hub(Some(settings)).await;
-        let (read, read_shown, read_skipped, read_lines) = through_hub(None).await;
-        assert_eq!(caught.totals, read.totals);
-        assert_eq!(caught.patterns, read.patterns);
-        assert_eq!(caught.levels_1h, read.levels_1h);
-        assert_eq!(caught.delivery, read.delivery);
-        assert_eq!(caught.top_failures, read.top_failures);
-        assert_eq!(caught_shown, read_shown);
-        assert_eq!(caught_skipped, read_skipped);
+        let caught = through_hub(Some(settings)).await;
+        let read = through_hub(None).await;
+        let (c, r) = (&caught.snapshot, &read.snapshot);
+        assert_eq!(c.totals, r.totals);
+        assert_eq!(c.patterns, r.patterns);
+        assert_eq!(c.levels_1h, r.levels_1h);
+        assert_eq!(c.delivery, r.delivery);
+        assert_eq!(c.top_failures, r.top_failures);
+        assert_eq!(caught.shown, read.shown);
+        assert_eq!(caught.skipped, read.skipped);
         // Every line is counted, and the patterns only the hub's text matches did match.
-        assert_eq!(read_lines, 7001);
-        let total: u64 = read.totals.log_lines.iter().map(|l| l.count).sum();
+        assert_eq!((read.line_events, read.batches), (7001, 0));
+        let total: u64 = r.totals.log_lines.iter().map(|l| l.count).sum();
         assert_eq!(total, 7001);
         for name in ["ellipsis", "replacement", "message-sent", "message-failed"] {
-            let row = read.patterns.iter().find(|p| p.name == name).unwrap();
+            let row = r.patterns.iter().find(|p| p.name == name).unwrap();
             assert!(row.last_15m > 0, "{name}: {row:?}");
         }
+        // The catch-up's lines came in batches, some longer than the clients' line batch.
         assert!(
-            caught_lines < read_lines / 2,
-            "the catch-up read sent {caught_lines} of {read_lines} lines one by one"
+            caught.line_events < read.line_events / 2,
+            "the catch-up read sent {} of {} lines one by one",
+            caught.line_events,
+            read.line_events
+        );
+        assert!(
+            caught.batched_lines > MAX_LINES_PER_BATCH
+                && caught.batches < caught.batched_lines / 100,
+            "{} lines in {} batches",
+            caught.batched_lines,
+            caught.batches
         );
     }
 }

@@ -25,24 +25,38 @@ pub struct RawLine {
 impl RawLine {
     /// Decodes the line, adding the truncation marker when bytes were dropped.
     pub fn into_text(self) -> (String, bool) {
-        let mut kept = self.bytes;
-        let mut dropped = self.dropped_bytes;
-        if dropped > 0 {
-            // A cut in the middle of a multi-byte character would show as U+FFFD: move the
-            // cut back to the character boundary instead.
-            let incomplete = match std::str::from_utf8(&kept) {
-                Err(e) if e.error_len().is_none() => kept.len() - e.valid_up_to(),
-                _ => 0,
-            };
-            kept.truncate(kept.len() - incomplete);
-            dropped += incomplete as u64;
-        }
-        let mut text = String::from_utf8_lossy(&kept).into_owned();
-        if dropped > 0 {
-            text.push_str(&format!(" …[truncated {dropped} bytes]"));
-        }
-        (text, dropped > 0)
+        let mut text = String::with_capacity(self.bytes.len());
+        let truncated = push_line_text(&self.bytes, self.dropped_bytes, &mut text);
+        (text, truncated)
     }
+}
+
+/// Appends the text of a line to `out`: its kept `bytes` decoded lossily (invalid UTF-8
+/// becomes U+FFFD), then the truncation marker when `dropped_bytes` were cut off; whether
+/// the line was cut. [`RawLine::into_text`] and a catch-up's line batches both use it, so a
+/// line reads the same whichever way it reaches the hub.
+pub(crate) fn push_line_text(bytes: &[u8], dropped_bytes: u64, out: &mut String) -> bool {
+    let mut kept = bytes;
+    let mut dropped = dropped_bytes;
+    if dropped > 0 {
+        // A cut in the middle of a multi-byte character would show as U+FFFD: move the
+        // cut back to the character boundary instead.
+        let incomplete = match std::str::from_utf8(kept) {
+            Err(e) if e.error_len().is_none() => kept.len() - e.valid_up_to(),
+            _ => 0,
+        };
+        kept = &kept[..kept.len() - incomplete];
+        dropped += incomplete as u64;
+    }
+    // Checking first is much faster than the lossy decoder on the valid lines most are.
+    match std::str::from_utf8(kept) {
+        Ok(text) => out.push_str(text),
+        Err(_) => out.push_str(&String::from_utf8_lossy(kept)),
+    }
+    if dropped > 0 {
+        out.push_str(&format!(" …[truncated {dropped} bytes]"));
+    }
+    dropped > 0
 }
 
 /// Accumulates chunks and yields complete lines; a partial last line is held, bounded.

@@ -4,6 +4,7 @@
 //! channel; the consumer classifies lines with a [`PatternSet`], counts them in
 //! [`PatternCounts`] and feeds webhook statuses through a [`StatusTracker`].
 
+mod batch;
 mod catchup;
 mod catchup_exact;
 mod change;
@@ -25,6 +26,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{LogInput, LogSourceSettings};
 
+pub use batch::{LineBatch, MAX_BATCH_LINES, MAX_BATCH_TEXT_BYTES};
 pub use catchup::{PARALLEL_MIN_BYTES, classify_file};
 pub use change::{POLL_INTERVAL, SAFETY_POLL_INTERVAL};
 pub use command::{FIRST_RESTART_DELAY, MAX_QUEUED_EVENTS, MAX_RESTART_DELAY, STABLE_RUN};
@@ -42,6 +44,9 @@ pub use webhook::{DeliveryStatus, StatusError, WebhookStatus, parse_webhook_line
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceEvent {
     Line(LogLine),
+    /// Lines of a catch-up read the hub must classify (matches, and lines whose text it
+    /// changes), in file order: each counts exactly as the same [`SourceEvent::Line`] would.
+    Lines(LineBatch),
     /// Complete lines of a catch-up read that matched no pattern, counted but not sent one by
     /// one: none of them is among the newest lines a burst shows (those come as `Line`s).
     Unmatched {
