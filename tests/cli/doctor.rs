@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
-use support::cli::{all_text, start_sim, tokentop, write_private};
+use support::cli::{all_text, run_in_dir, start_sim, write_private};
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, RunningSim, SimPhone, TokenKind};
 
 const PHONE_ID: &str = "106540352242922";
@@ -70,19 +70,8 @@ impl Setup {
     }
 
     async fn doctor(&self, graph_url: &str, secret: Option<&str>) -> Output {
-        let config = self.path("config.toml");
-        let data = self.path("data");
-        let args = [
-            "--config",
-            config.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--graph-url",
-            graph_url,
-            "doctor",
-        ];
         let env: Vec<(&str, &str)> = secret.map(|s| (SECRET_VAR, s)).into_iter().collect();
-        let output = tokentop(self.dir.path(), &args, &env).await;
+        let output = run_in_dir(self.dir.path(), graph_url, &["doctor"], &env, None).await;
         self.assert_no_secret(&output, secret);
         assert!(!self.path("hook-ran").exists(), "doctor ran the hook");
         output

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokentop::sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, RunningSim, TokenKind};
 
-use crate::support::cli::{all_text, free_port, spawn_in, start_sim, tokentop, write_private};
+use crate::support::cli::{all_text, free_port, run_in_dir, spawn_in, start_sim, write_private};
 use crate::support::wait_until;
 
 const PHONE_ID: &str = "106540352242922";
@@ -97,24 +97,14 @@ async fn check_json_reports_the_upgraded_call_as_a_warning() {
     let sim = start_sim().await;
     sim.handle().set_dead_versions(&["v25.0"]).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config_path = dir.path().join("config.toml");
-    write_private(&config_path, &config(&sim, ""));
+    write_private(&dir.path().join("config.toml"), &config(&sim, ""));
     let run = async |json: bool| {
-        let data = dir.path().join("data");
-        let mut args = vec![
-            "--config",
-            config_path.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--graph-url",
-        ];
-        let url = sim.base_url();
-        args.push(&url);
-        args.push("check");
-        if json {
-            args.push("--json");
-        }
-        tokentop(dir.path(), &args, &[]).await
+        let args: &[&str] = if json {
+            &["check", "--json"]
+        } else {
+            &["check"]
+        };
+        run_in_dir(dir.path(), &sim.base_url(), args, &[], None).await
     };
     let output = run(true).await;
     assert_eq!(output.status.code(), Some(1), "{}", all_text(&output));
