@@ -154,11 +154,12 @@ fn draw<B: Backend>(
     let screen = crate::ui::screen(app, area);
     let top_only = match (&screen, &drawn.screen) {
         (Some(screen), Some(old)) if screen == old => return Ok(()),
-        (Some(screen), Some(old)) => screen.same_below_top(old) && drawn.cells.area == area,
+        (Some(screen), Some(old)) => screen.same_below_top(old),
         _ => false,
     };
     let completed = terminal
         .draw(|frame| match &screen {
+            // The kept cells are of the frame's size unless the terminal was resized since.
             Some(screen) if top_only && frame.area() == drawn.cells.area => {
                 frame.buffer_mut().content.clone_from(&drawn.cells.content);
                 screen.paint_top(frame);

@@ -145,11 +145,10 @@ impl TokenStore {
         }))
     }
 
-    /// Deletes temp files a crash left mid-write (each a 0600 copy of a token that either made
-    /// it into the store or was never acknowledged). Only old ones: a fresh one may be another
-    /// process's write in progress. Best effort.
-    /// Removes the account's temp files that were already stale when the store was first
-    /// read in this process (a write in progress then is left alone).
+    /// Deletes the account's temp files a crash left mid-write (each a 0600 copy of a token
+    /// that either made it into the store or was never acknowledged). Only those already old
+    /// when the store was first read in this process: a fresh one may be another process's
+    /// write in progress. Best effort.
     fn remove_torn_writes(&self, account: &str) {
         let torn = self
             .torn
