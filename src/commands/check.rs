@@ -131,7 +131,7 @@ pub async fn inspect_all(settings: &Settings) -> anyhow::Result<CheckReport> {
 
 type Collected = (
     HashMap<String, Box<AccountSnapshot>>,
-    HashMap<String, PhoneSnapshot>,
+    HashMap<String, Box<PhoneSnapshot>>,
     Option<ClusterStatus>,
 );
 
@@ -145,7 +145,7 @@ async fn collect(
     limit: Duration,
 ) -> Collected {
     let mut latest: HashMap<String, Box<AccountSnapshot>> = HashMap::with_capacity(names.len());
-    let mut phones: HashMap<String, PhoneSnapshot> = HashMap::with_capacity(names.len());
+    let mut phones: HashMap<String, Box<PhoneSnapshot>> = HashMap::with_capacity(names.len());
     let mut cluster: Option<ClusterStatus> = None;
     let mut deadline = tokio::time::Instant::now() + limit;
     // Accounts not settled or not polled yet: each event updates one of them, so the wait is
@@ -175,7 +175,7 @@ async fn collect(
             }
             Ok(Some(EngineEvent::Phone(phone))) => {
                 unpolled.remove(phone.account.as_str());
-                phones.insert(phone.account.clone(), *phone);
+                phones.insert(phone.account.clone(), phone);
             }
             Ok(Some(EngineEvent::Cluster(status))) => cluster = Some(*status),
             Ok(Some(_)) => {}

@@ -31,7 +31,8 @@ pub struct LiveStatus {
     /// Boxed: a table of 1,000 accounts has 2,048 slots, and an empty slot of a snapshot by
     /// value costs its whole size.
     latest: HashMap<String, Box<AccountSnapshot>>,
-    phones: HashMap<String, PhoneSnapshot>,
+    /// Boxed, as `latest` (480 bytes a snapshot).
+    phones: HashMap<String, Box<PhoneSnapshot>>,
     /// Each account's last refresh row, so a failing refresh shows as WARNING.
     last_refresh: HashMap<String, HistoryEntry>,
     /// The last 30 days' refresh rows, oldest first, for the refresh success rate.
@@ -78,13 +79,13 @@ impl LiveStatus {
                 self.latest.insert(snapshot.name.clone(), snapshot.clone());
             }
             EngineEvent::Phone(phone) => {
-                self.phones.insert(phone.account.clone(), (**phone).clone());
+                self.phones.insert(phone.account.clone(), phone.clone());
             }
             EngineEvent::PhoneNews(news) => {
-                let mut slot = self.phones.remove(&news.account);
+                let mut slot = self.phones.remove(&news.account).map(|phone| *phone);
                 PhoneSnapshot::take_news(&mut slot, (**news).clone());
                 if let Some(phone) = slot {
-                    self.phones.insert(news.account.clone(), phone);
+                    self.phones.insert(news.account.clone(), Box::new(phone));
                 }
             }
             EngineEvent::History(entry) => self.history((**entry).clone()),
