@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use secrecy::SecretString;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::phase::AccountState;
@@ -95,7 +95,7 @@ impl AccountActor {
     ///
     /// The actor comes boxed: an async fn keeps its arguments apart from its locals, so an
     /// actor passed by value would be held twice by every account's task.
-    pub(super) async fn run(mut self: Box<Self>, rx: &mut mpsc::UnboundedReceiver<AccountMsg>) {
+    pub(super) async fn run(mut self: Box<Self>, rx: &mut super::mailbox::Inbox<AccountMsg>) {
         Box::pin(self.start()).await;
         loop {
             let wake = self.next_wake();

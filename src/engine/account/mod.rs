@@ -26,7 +26,7 @@
 //! rows; `refresh.rs` the refresh procedure top to bottom (lock, take over or exchange, vet,
 //! commit, publish; the storage protocol is `engine::store::token_write`'s, shared with
 //! `tokentop exchange`); `publishing.rs` the publish targets; `supervise.rs` restarts after a
-//! panic.
+//! panic; `mailbox.rs` the actor's mailbox.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -109,8 +109,8 @@ pub type RefreshOutcome = Result<Refreshed, RefreshError>;
 
 /// Messages to an account actor.
 ///
-/// Kept small (the refresh request is boxed): each account's mailbox allocates its first block
-/// of 32 messages up front, 1,000 accounts hold 1,000 of them at rest.
+/// Kept small (the refresh request is boxed): a mailbox keeps the room its messages took
+/// until a burst drains (`mailbox.rs`), and every account has one.
 pub(crate) enum AccountMsg {
     Refresh(Box<RefreshRequest>),
     Recheck,
@@ -161,7 +161,7 @@ pub struct TokenView {
 pub(crate) struct AccountLink {
     pub settings: Arc<AccountSettings>,
     pub app: Option<AppCredentials>,
-    pub tx: mpsc::UnboundedSender<AccountMsg>,
+    pub tx: mailbox::Mailbox<AccountMsg>,
     pub token: watch::Receiver<TokenView>,
 }
 
@@ -202,6 +202,7 @@ fn blank_snapshot(settings: &AccountSettings) -> AccountSnapshot {
 mod actor;
 mod emit;
 mod inspect;
+mod mailbox;
 mod perform;
 mod phase;
 mod publishing;

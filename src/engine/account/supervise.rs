@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use secrecy::SecretString;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{
     AccountActor, AccountLink, AccountMsg, RefreshError, Shared, TokenView, blank_snapshot,
 };
+use super::mailbox::{Inbox, mailbox};
 use crate::config::AccountSettings;
 use crate::engine::events::EngineEvent;
 use crate::engine::history::cause::AlertKind;
@@ -47,7 +48,7 @@ pub(crate) fn spawn_account(
         }),
         _ => None,
     };
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mailbox();
     let (token_tx, token_rx) = watch::channel(TokenView::default());
     let task = tokio::spawn(supervise(
         shared,
@@ -70,7 +71,7 @@ async fn supervise(
     shared: Arc<Shared>,
     settings: Arc<AccountSettings>,
     app: Option<AppCredentials>,
-    mut rx: mpsc::UnboundedReceiver<AccountMsg>,
+    mut rx: Inbox<AccountMsg>,
     token_tx: watch::Sender<TokenView>,
 ) {
     let mut restarts: VecDeque<Instant> = VecDeque::new();
@@ -115,7 +116,7 @@ async fn give_up(
     shared: &Shared,
     settings: &AccountSettings,
     message: &str,
-    rx: &mut mpsc::UnboundedReceiver<AccountMsg>,
+    rx: &mut Inbox<AccountMsg>,
 ) {
     let reason = format!(
         "the account's task panicked {} times within {} s and was stopped: {message}",
@@ -216,7 +217,7 @@ mod tests {
             Arc<Shared>,
             Arc<AccountSettings>,
             Option<AppCredentials>,
-            mpsc::UnboundedReceiver<AccountMsg>,
+            Inbox<AccountMsg>,
             watch::Sender<TokenView>,
         ) -> F,
     ) -> usize {
@@ -251,7 +252,7 @@ mod tests {
         assert!(recheck <= 1024, "a check's future is {recheck} bytes");
     }
 
-    /// Every mailbox allocates room for 32 messages when it is made.
+    /// A mailbox keeps room for a few messages once it has had one, in every account.
     #[test]
     fn an_account_message_is_small() {
         assert!(std::mem::size_of::<AccountMsg>() <= 32);
