@@ -66,7 +66,7 @@ fn busy_metrics() -> Metrics {
             checked_at: now,
             info,
         });
-        metrics.observe(&EngineEvent::Account(Box::new(snapshot)));
+        metrics.observe(&EngineEvent::Account(std::sync::Arc::new(snapshot)));
         let phone = PhoneSnapshot {
             account: name.clone(),
             checked_at: now,
@@ -158,7 +158,7 @@ fn bench_render() {
     let mut metrics = busy_metrics();
     // One account's news, as between two scrapes of a busy daemon: the next render encodes
     // everything again (an unchanged state is served from the cache).
-    let news = EngineEvent::Account(Box::new(AccountSnapshot::new("acct-0000")));
+    let news = EngineEvent::Account(std::sync::Arc::new(AccountSnapshot::new("acct-0000")));
     println!("render of {ACCOUNTS} accounts, {LOG_SOURCES} log sources ({RENDERS} runs):");
     if std::env::var_os("TOKENTOP_BENCH_FAMILIES").is_some() {
         let body = metrics.render(Format::PrometheusText).unwrap();

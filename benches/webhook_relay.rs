@@ -69,7 +69,7 @@ fn settings(dir: &std::path::Path) -> Settings {
         test_message: Default::default(),
         profile: Default::default(),
     };
-    settings.accounts.push(account);
+    settings.accounts.push(account.into());
     settings.webhook.listen = Some(Listen::Tcp("127.0.0.1:0".parse().unwrap()));
     settings.webhook.verify_token = Some(SecretString::from("bench".to_string()));
     settings.webhook.max_queue = 8 << 30;

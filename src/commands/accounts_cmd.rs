@@ -264,9 +264,9 @@ mod tests {
         let mut checked = config::load_checked(&overrides, &EnvSnapshot::default());
         assert!(checked.issues.is_empty(), "{:?}", checked.issues);
         let settings = &mut checked.settings;
-        let mut shop = settings.accounts[0].clone();
+        let mut shop = crate::config::AccountSettings::clone(&settings.accounts[0]);
         shop.name = "shop".to_string();
-        settings.accounts.push(shop);
+        settings.accounts.push(shop.into());
         settings.account_files.redis_key = Some("tokentop:accounts".into());
         let entry = config::redis_entry_place("tokentop:accounts", "shop");
         settings.account_files.sources.insert("shop".into(), entry);

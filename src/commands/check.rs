@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -130,7 +131,7 @@ pub async fn inspect_all(settings: &Settings) -> anyhow::Result<CheckReport> {
 }
 
 type Collected = (
-    HashMap<String, Box<AccountSnapshot>>,
+    HashMap<String, Arc<AccountSnapshot>>,
     HashMap<String, Box<PhoneSnapshot>>,
     Option<ClusterStatus>,
 );
@@ -144,7 +145,7 @@ async fn collect(
     wait_for_cluster: bool,
     limit: Duration,
 ) -> Collected {
-    let mut latest: HashMap<String, Box<AccountSnapshot>> = HashMap::with_capacity(names.len());
+    let mut latest: HashMap<String, Arc<AccountSnapshot>> = HashMap::with_capacity(names.len());
     let mut phones: HashMap<String, Box<PhoneSnapshot>> = HashMap::with_capacity(names.len());
     let mut cluster: Option<ClusterStatus> = None;
     let mut deadline = tokio::time::Instant::now() + limit;

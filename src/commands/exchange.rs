@@ -28,7 +28,11 @@ pub async fn run(global: &GlobalArgs, args: &ExchangeArgs) -> anyhow::Result<Exi
         &settings.data_dir,
         crate::logging::Console::Stderr { verbose: false },
     );
-    let configured = settings.accounts.iter().find(|a| a.name == args.account);
+    let configured = settings
+        .accounts
+        .iter()
+        .find(|a| a.name == args.account)
+        .map(AsRef::as_ref);
     let app = AppCredentials {
         app_id: app_id(args, configured)?,
         app_secret: app_secret(configured)?,

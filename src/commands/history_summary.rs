@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -134,7 +135,7 @@ async fn inspect(settings: &Settings, names: &[String]) -> HashMap<String, Accou
     while !done(&latest) {
         match tokio::time::timeout_at(deadline, events.recv()).await {
             Ok(Some(EngineEvent::Account(snapshot))) => {
-                latest.insert(snapshot.name.clone(), *snapshot);
+                latest.insert(snapshot.name.clone(), Arc::unwrap_or_clone(snapshot));
             }
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => break,

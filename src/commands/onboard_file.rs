@@ -138,13 +138,19 @@ pub(super) fn app_account<'a>(
         return settings
             .accounts
             .iter()
+            .map(AsRef::as_ref)
             .filter(with_app)
             .find(|a| a.name == wanted)
             .with_context(|| {
                 format!("--account-app {wanted}: no configured account of that name with an app-id and app-secret")
             });
     }
-    let candidates: Vec<&AccountSettings> = settings.accounts.iter().filter(with_app).collect();
+    let candidates: Vec<&AccountSettings> = settings
+        .accounts
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(with_app)
+        .collect();
     let mut app_ids: Vec<&str> = candidates
         .iter()
         .filter_map(|a| a.app_id.as_deref())

@@ -253,7 +253,7 @@ mod tests {
         if settled {
             snapshot.last_error = Some("inspected".to_string());
         }
-        EngineEvent::Account(Box::new(snapshot))
+        EngineEvent::Account(std::sync::Arc::new(snapshot))
     }
 
     #[test]

@@ -181,7 +181,11 @@ fn load_all(
         data_dir: discover_data_dir(overrides, env),
         graph: file_config.graph,
         refresh: file_config.refresh,
-        accounts: file_config.accounts,
+        accounts: file_config
+            .accounts
+            .into_iter()
+            .map(std::sync::Arc::new)
+            .collect(),
         account_files: file_config.account_files,
         logs: file_config.logs,
         patterns: file_config.patterns,

@@ -17,7 +17,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub graph: GraphSettings,
     pub refresh: RefreshPolicy,
-    pub accounts: Vec<AccountSettings>,
+    /// Shared: the engine, `/status` and the proxy hold the same ones (issue 23: 10,000 of them).
+    pub accounts: Vec<std::sync::Arc<AccountSettings>>,
     /// `[accounts] dir`: where accounts came from besides `[[account]]`, and the account
     /// files that were skipped (each with its problems).
     pub account_files: super::AccountFiles,

@@ -29,14 +29,16 @@ impl AccountsDiff {
 /// filesystems, so it is one account removed and another added.
 pub fn diff<'a>(
     old: impl IntoIterator<Item = &'a AccountSettings>,
-    new: &[AccountSettings],
+    new: impl IntoIterator<Item = &'a AccountSettings>,
 ) -> AccountsDiff {
     let old: Vec<&AccountSettings> = old.into_iter().collect();
+    let new: Vec<&AccountSettings> = new.into_iter().collect();
     let old_by_name: std::collections::HashMap<&str, &AccountSettings> =
         old.iter().map(|a| (a.name.as_str(), *a)).collect();
     let new_names: std::collections::HashSet<&str> = new.iter().map(|a| a.name.as_str()).collect();
     let mut result = AccountsDiff::default();
     for account in new {
+        let account: &AccountSettings = account;
         let slot = match old_by_name.get(account.name.as_str()) {
             None => &mut result.added,
             Some(before) if same_settings(before, account) => &mut result.unchanged,

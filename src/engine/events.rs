@@ -142,7 +142,7 @@ impl SendReport {
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineEvent {
     /// The latest state of one account (sent on every change).
-    Account(Box<AccountSnapshot>),
+    Account(std::sync::Arc<AccountSnapshot>),
     /// A line was added to the history.
     History(Box<HistoryEntry>),
     RefreshFinished {

@@ -222,7 +222,7 @@ impl Engine {
         if !settings.account_files.invalid.is_empty() {
             // The files skipped at start, for the clients that show them.
             let change = reload::AccountsChange {
-                accounts: settings.accounts.iter().cloned().map(Arc::new).collect(),
+                accounts: settings.accounts.clone(),
                 invalid_files: settings.account_files.invalid.clone(),
                 ..reload::AccountsChange::default()
             };
@@ -305,7 +305,7 @@ fn start_telemetry(
         .filter(|l| l.format == crate::config::LogFormat::WebhookJson)
         .map(|l| l.name.clone())
         .collect();
-    let phone_accounts = phone_accounts(&settings.accounts);
+    let phone_accounts = phone_accounts(settings.accounts.iter().map(AsRef::as_ref));
     let hub = telemetry::TelemetryHub::new(
         patterns,
         events,

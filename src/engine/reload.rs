@@ -16,7 +16,7 @@ use crate::config::{AccountSettings, InvalidAccountFile};
 /// The accounts the configuration names now ([`super::EngineCommand::ApplyAccounts`]).
 #[derive(Debug, Clone, Default)]
 pub struct AccountsUpdate {
-    pub accounts: Vec<AccountSettings>,
+    pub accounts: Vec<Arc<AccountSettings>>,
     /// Account files skipped for their problems, told on to the clients.
     pub invalid_files: Vec<InvalidAccountFile>,
     /// The configuration could not be read (the config file itself is invalid): the running
@@ -119,7 +119,7 @@ impl Router {
         }
         let diff = diff(
             current.links().map(|l| l.settings.as_ref()),
-            &update.accounts,
+            update.accounts.iter().map(AsRef::as_ref),
         );
         for name in diff.removed.iter().chain(&diff.changed) {
             if let Some(link) = current.link(name) {

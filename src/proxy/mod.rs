@@ -84,7 +84,8 @@ impl Proxy {
         let graph_uri = axum::http::Uri::try_from(graph_base.as_str())
             .context("[graph] base-url is not a URL")?;
         let upstream = upstream::Upstream::new(&graph_uri, proxy.timeout, proxy.max_concurrent)?;
-        let accounts: Vec<AccountIds> = accounts::account_ids(&settings.accounts);
+        let accounts: Vec<AccountIds> =
+            accounts::account_ids(settings.accounts.iter().map(AsRef::as_ref));
         let permits = accounts
             .iter()
             .map(|a| {

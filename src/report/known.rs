@@ -4,6 +4,7 @@
 //! events; both build the same document here, so the two always agree.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -30,7 +31,7 @@ const HOUR_SECS: i64 = 3600;
 /// What is known about the accounts when a report is made, by `check` or by a running
 /// daemon's `/status`.
 pub struct Known<'a> {
-    pub latest: &'a HashMap<String, Box<AccountSnapshot>>,
+    pub latest: &'a HashMap<String, Arc<AccountSnapshot>>,
     /// Boxed for the same reason as `latest`: a table slot of a snapshot by value costs its
     /// whole size, full or empty (480 bytes; 16,384 slots at 10,000 accounts).
     pub phones: &'a HashMap<String, Box<PhoneSnapshot>>,

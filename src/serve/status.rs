@@ -2,6 +2,7 @@
 //! Meta anything. `/status` is the `tokentop check --json` document of the running engine.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
@@ -28,10 +29,11 @@ const MAX_REFRESHES: usize = 50_000;
 /// The engine's state as its events told it.
 pub struct LiveStatus {
     settings: Settings,
-    /// Boxed: a table of 1,000 accounts has 2,048 slots, and an empty slot of a snapshot by
+    /// Shared with the account's actor, which sent it (so it is held once), and behind a
+    /// pointer: a table of 1,000 accounts has 2,048 slots, and an empty slot of a snapshot by
     /// value costs its whole size.
-    latest: HashMap<String, Box<AccountSnapshot>>,
-    /// Boxed, as `latest` (480 bytes a snapshot).
+    latest: HashMap<String, Arc<AccountSnapshot>>,
+    /// Boxed, for the same reason (480 bytes a snapshot).
     phones: HashMap<String, Box<PhoneSnapshot>>,
     /// Each account's last refresh row, so a failing refresh shows as WARNING.
     last_refresh: HashMap<String, HistoryEntry>,
@@ -93,7 +95,7 @@ impl LiveStatus {
             EngineEvent::Cluster(status) => self.cluster = Some((**status).clone()),
             // A reload: the report and readiness cover the accounts running now.
             EngineEvent::AccountsChanged(change) if change.refused.is_none() => {
-                self.settings.accounts = change.accounts.iter().map(|a| (**a).clone()).collect();
+                self.settings.accounts = change.accounts.clone();
                 self.settings.account_files.invalid = change.invalid_files.clone();
             }
             _ => {}

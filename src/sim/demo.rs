@@ -139,7 +139,7 @@ impl Demo {
                 verify_token: Some(SecretString::from("tokentop-demo".to_string())),
                 ..Default::default()
             },
-            accounts,
+            accounts: accounts.into_iter().map(std::sync::Arc::new).collect(),
             account_files: Default::default(),
             logs: vec![LogSourceSettings {
                 name: "backend".to_string(),

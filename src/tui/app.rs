@@ -355,7 +355,7 @@ impl App {
                         // Purpose and labels are filter words that a reload can change.
                         let words_changed =
                             was.purpose != snapshot.purpose || was.labels != snapshot.labels;
-                        self.accounts[index].snapshot = *snapshot;
+                        self.accounts[index].snapshot = std::sync::Arc::unwrap_or_clone(snapshot);
                         self.fleet_index.get_mut().touch(index);
                         if words_changed {
                             self.fleet_index.get_mut().forget_filtered();
@@ -363,7 +363,8 @@ impl App {
                     }
                     // A new account: the index sees the count change and grades them all.
                     None if !self.retired.contains(&snapshot.name) => {
-                        self.accounts.push(AccountView::new(*snapshot));
+                        self.accounts
+                            .push(AccountView::new(std::sync::Arc::unwrap_or_clone(snapshot)));
                     }
                     None => {}
                 }

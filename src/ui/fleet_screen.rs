@@ -162,7 +162,9 @@ mod tests {
         for i in 0..count {
             let mut snapshot = AccountSnapshot::new(&format!("acct{i:04}"));
             snapshot.state = TokenState::NeverExpires;
-            app.update(Msg::Engine(EngineEvent::Account(Box::new(snapshot))));
+            app.update(Msg::Engine(EngineEvent::Account(std::sync::Arc::new(
+                snapshot,
+            ))));
         }
         app.view = View::Fleet;
         app
@@ -197,7 +199,9 @@ mod tests {
 
         let mut changed = AccountSnapshot::new("acct0500");
         changed.state = TokenState::Expired;
-        app.update(Msg::Engine(EngineEvent::Account(Box::new(changed))));
+        app.update(Msg::Engine(EngineEvent::Account(std::sync::Arc::new(
+            changed,
+        ))));
         let after = screen(&app, area, &palette);
         assert_eq!(rows_formatted(), 37);
         assert_eq!(app.fleet_keys_made(), 1001, "only the changed account");

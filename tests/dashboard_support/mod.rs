@@ -56,9 +56,9 @@ pub fn settings() -> Settings {
         graph: GraphSettings::default(),
         refresh: RefreshPolicy::default(),
         accounts: vec![
-            account("production", Some("15551234567")),
-            account("staging", Some("15557654321")),
-            account("legacy", None),
+            account("production", Some("15551234567")).into(),
+            account("staging", Some("15557654321")).into(),
+            account("legacy", None).into(),
         ],
         logs: Vec::new(),
         patterns: PatternSettings::default(),
@@ -344,13 +344,16 @@ pub fn app_with(snapshot: AccountSnapshot) -> App {
     app.selected = app.accounts.iter().position(|a| a.name() == name).unwrap();
     engine(
         &mut app,
-        EngineEvent::Account(Box::new(healthy("production"))),
+        EngineEvent::Account(std::sync::Arc::new(healthy("production"))),
     );
     engine(
         &mut app,
-        EngineEvent::Account(Box::new(expiring("staging"))),
+        EngineEvent::Account(std::sync::Arc::new(expiring("staging"))),
     );
-    engine(&mut app, EngineEvent::Account(Box::new(snapshot)));
+    engine(
+        &mut app,
+        EngineEvent::Account(std::sync::Arc::new(snapshot)),
+    );
     for entry in history_rows(&name) {
         engine(&mut app, EngineEvent::History(Box::new(entry)));
     }
@@ -398,7 +401,7 @@ pub fn fleet_name(i: usize) -> String {
 pub fn fleet_settings(count: usize) -> Settings {
     let mut settings = settings();
     settings.accounts = (0..count)
-        .map(|i| account(&fleet_name(i), Some("15551234567")))
+        .map(|i| account(&fleet_name(i), Some("15551234567")).into())
         .collect();
     settings
 }
@@ -503,7 +506,10 @@ pub fn fleet_app(count: usize) -> App {
         fixed_now(),
     );
     for i in 0..count {
-        engine(&mut app, EngineEvent::Account(Box::new(fleet_snapshot(i))));
+        engine(
+            &mut app,
+            EngineEvent::Account(std::sync::Arc::new(fleet_snapshot(i))),
+        );
         if let Some(phone) = fleet_phone(i) {
             engine(&mut app, EngineEvent::Phone(Box::new(phone)));
         }

@@ -72,7 +72,7 @@ async fn inspected_all(
     {
         match tokio::time::timeout_at(deadline, events.recv()).await {
             Ok(Some(EngineEvent::Account(s))) => {
-                latest.insert(s.name.clone(), *s);
+                latest.insert(s.name.clone(), std::sync::Arc::unwrap_or_clone(s));
             }
             Ok(Some(_)) => {}
             _ => panic!("not every account was inspected: {latest:#?}"),

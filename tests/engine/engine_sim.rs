@@ -48,7 +48,7 @@ fn settings(
             refresh_before,
             ..RefreshPolicy::default()
         },
-        accounts,
+        accounts: accounts.into_iter().map(std::sync::Arc::new).collect(),
         account_files: Default::default(),
         logs: Vec::new(),
         patterns: PatternSettings::default(),
@@ -120,7 +120,7 @@ async fn wait_snapshot(
     )
     .await;
     match found {
-        Some(EngineEvent::Account(snapshot)) => *snapshot,
+        Some(EngineEvent::Account(snapshot)) => std::sync::Arc::unwrap_or_clone(snapshot),
         _ => panic!("no matching snapshot within {limit:?}; events: {seen:#?}"),
     }
 }

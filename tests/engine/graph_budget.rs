@@ -171,11 +171,11 @@ async fn a_reload_keeps_the_running_accounts_once_per_interval() {
     let fleet = fleet(300);
     let (handle, mut events) = fleet.start();
     run_for(&mut events, 5 * 60).await;
-    let mut accounts: Vec<AccountSettings> = fleet.cfg.accounts.clone();
+    let mut accounts = fleet.cfg.accounts.clone();
     accounts.drain(..30);
     for i in 0..40 {
         let name = format!("new{i}");
-        accounts.push(account(&name, &fleet.fake.mint_for(&name, "SYSTEM_USER")));
+        accounts.push(account(&name, &fleet.fake.mint_for(&name, "SYSTEM_USER")).into());
     }
     let update = AccountsUpdate {
         accounts,

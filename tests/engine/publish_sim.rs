@@ -56,7 +56,7 @@ async fn failed_publish_keeps_the_token_and_is_retried_at_the_next_check() {
             ..GraphSettings::default()
         },
         refresh: RefreshPolicy::default(),
-        accounts: vec![account],
+        accounts: vec![account.into()],
         account_files: Default::default(),
         logs: vec![],
         patterns: PatternSettings::default(),
@@ -90,7 +90,7 @@ async fn failed_publish_keeps_the_token_and_is_retried_at_the_next_check() {
             EngineEvent::Account(snapshot)
                 if alert.is_some() && snapshot.publish.iter().any(|t| !t.current) =>
             {
-                behind = Some(snapshot.publish)
+                behind = Some(snapshot.publish.clone())
             }
             _ => {}
         }

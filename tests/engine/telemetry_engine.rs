@@ -60,7 +60,7 @@ fn settings(
             check_interval: Duration::from_millis(500),
             ..RefreshPolicy::default()
         },
-        accounts,
+        accounts: accounts.into_iter().map(std::sync::Arc::new).collect(),
         account_files: Default::default(),
         logs,
         patterns: PatternSettings::default(),

@@ -34,7 +34,7 @@ pub fn settings(data_dir: &std::path::Path, accounts: Vec<AccountSettings>) -> S
             refresh_before: RefreshBefore::ShareOfLifetime(33),
             ..RefreshPolicy::default()
         },
-        accounts,
+        accounts: accounts.into_iter().map(std::sync::Arc::new).collect(),
         account_files: Default::default(),
         logs: Vec::new(),
         patterns: PatternSettings::default(),

@@ -321,7 +321,8 @@ async fn pywa_verifies_the_signature_of_webhooks_the_relay_forwards() {
     settings.accounts = vec![
         crate::account::account("shop")
             .app(APP_ID, APP_SECRET)
-            .build(),
+            .build()
+            .into(),
     ];
     settings.webhook.listen = Some(tokentop::config::Listen::Tcp(
         "127.0.0.1:0".parse().unwrap(),

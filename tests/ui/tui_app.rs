@@ -552,12 +552,18 @@ fn tick_sets_the_clock_and_resize_the_size() {
 #[test]
 fn account_snapshots_replace_the_known_state_and_add_new_accounts() {
     let mut app = new_app();
-    engine(&mut app, EngineEvent::Account(Box::new(reauth("legacy"))));
+    engine(
+        &mut app,
+        EngineEvent::Account(std::sync::Arc::new(reauth("legacy"))),
+    );
     assert!(matches!(
         app.accounts[2].snapshot.state,
         TokenState::ReauthRequired { .. }
     ));
-    engine(&mut app, EngineEvent::Account(Box::new(healthy("extra"))));
+    engine(
+        &mut app,
+        EngineEvent::Account(std::sync::Arc::new(healthy("extra"))),
+    );
     assert_eq!(app.accounts.len(), 4);
 }
 

@@ -316,7 +316,10 @@ fn the_kept_order_is_the_fresh_one_as_the_clock_runs_and_snapshots_change() {
                 access.info.expires_at = Some(now.timestamp() + 60 * DAY);
                 access.info.is_valid = true;
             }
-            engine(&mut app, EngineEvent::Account(Box::new(snapshot)));
+            engine(
+                &mut app,
+                EngineEvent::Account(std::sync::Arc::new(snapshot)),
+            );
         }
         assert_eq!(
             kept_table(&app),

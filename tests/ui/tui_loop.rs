@@ -38,7 +38,8 @@ fn settings(sim: &RunningSim, config: &SimConfig, token: String, data_dir: PathB
             .app(&config.app_id, config.app_secret.expose_secret())
             .access_token(&token)
             .on_refresh_timeout(Duration::from_secs(10))
-            .build(),
+            .build()
+            .into(),
     ];
     settings
 }

@@ -160,7 +160,7 @@ async fn ticks_and_off_page_events_that_change_nothing_on_screen_draw_nothing() 
     let mut off_page = dashboard_support::fleet_snapshot(994);
     off_page.last_error = Some("a detail the table does not show".to_string());
     running
-        .event(EngineEvent::Account(Box::new(off_page)))
+        .event(EngineEvent::Account(std::sync::Arc::new(off_page)))
         .await;
     running
         .event(EngineEvent::Phone(Box::new(dashboard_support::phone(
@@ -179,7 +179,9 @@ async fn ticks_and_off_page_events_that_change_nothing_on_screen_draw_nothing() 
     // An account on the page goes from re-auth to expired: its state cell changes.
     let mut on_page = dashboard_support::fleet_snapshot(0);
     on_page.state = TokenState::Expired;
-    running.event(EngineEvent::Account(Box::new(on_page))).await;
+    running
+        .event(EngineEvent::Account(std::sync::Arc::new(on_page)))
+        .await;
     assert_eq!(running.frames(), first + 2, "a row on the page changed");
 
     // A resize to the same size changes nothing either, but input always draws.

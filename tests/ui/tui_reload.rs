@@ -35,7 +35,7 @@ fn reloaded() -> App {
     let mut app = fleet_app(8);
     let mut settings = fleet_settings(9);
     let removed = settings.accounts.remove(0);
-    settings.accounts[7].name = "newco-01".to_string();
+    Arc::make_mut(&mut settings.accounts[7]).name = "newco-01".to_string();
     let issue = ConfigIssue {
         file: Some("/etc/tokentop/accounts.d/bad.toml".into()),
         line: Some(2),
@@ -50,7 +50,7 @@ fn reloaded() -> App {
             removed: vec![removed.name.clone()],
             ..AccountsDiff::default()
         },
-        accounts: settings.accounts.into_iter().map(Arc::new).collect(),
+        accounts: settings.accounts,
         invalid_files: vec![InvalidAccountFile {
             path: "/etc/tokentop/accounts.d/bad.toml".into(),
             issues: vec![issue],
@@ -72,7 +72,10 @@ fn a_reload_adds_and_removes_rows_at_once() {
     assert!(after.contains(&"newco-01".to_string()), "{after:?}");
     assert!(!after.contains(&gone), "{after:?}");
     // The removed account's actor may still send a snapshot while it stops.
-    engine(&mut app, EngineEvent::Account(Box::new(fleet_snapshot(0))));
+    engine(
+        &mut app,
+        EngineEvent::Account(std::sync::Arc::new(fleet_snapshot(0))),
+    );
     assert!(!names(&app).contains(&gone));
 }
 

@@ -75,7 +75,9 @@ fn short_lived() -> AccountSnapshot {
 
 fn charts_app() -> App {
     let mut app = new_app();
-    app.update(Msg::Engine(EngineEvent::Account(Box::new(short_lived()))));
+    app.update(Msg::Engine(EngineEvent::Account(std::sync::Arc::new(
+        short_lived(),
+    ))));
     app.load_history(sawtooth_history());
     app.update(Msg::Engine(EngineEvent::Telemetry(Box::new(telemetry()))));
     app.update(Msg::Engine(EngineEvent::Phone(Box::new(phone(

@@ -38,7 +38,10 @@ fn classified(i: usize) -> AccountSnapshot {
 fn classified_fleet(count: usize) -> App {
     let mut app = fleet_app(count);
     for i in 0..count {
-        engine(&mut app, EngineEvent::Account(Box::new(classified(i))));
+        engine(
+            &mut app,
+            EngineEvent::Account(std::sync::Arc::new(classified(i))),
+        );
     }
     app
 }
@@ -86,7 +89,7 @@ fn a_class_change_refilters_the_fleet() {
     let before = app.fleet_rows().len();
     let mut moved = classified(0);
     moved.token_class = TokenClass::App;
-    engine(&mut app, EngineEvent::Account(Box::new(moved)));
+    engine(&mut app, EngineEvent::Account(std::sync::Arc::new(moved)));
     assert_eq!(app.fleet_rows().len(), before + 1);
 }
 
@@ -101,7 +104,7 @@ fn a_label_changed_by_a_reload_refilters_the_fleet() {
     // Account 0 is on payments; its file now says ops (same class, same count).
     let mut moved = classified(0);
     moved.labels.insert("team".to_string(), "ops".to_string());
-    engine(&mut app, EngineEvent::Account(Box::new(moved)));
+    engine(&mut app, EngineEvent::Account(std::sync::Arc::new(moved)));
     assert_eq!(app.fleet_rows().len(), before - 1);
 }
 

@@ -115,10 +115,10 @@ pub(super) fn label(step: &str, account: &AccountSettings) -> String {
 
 /// The accounts to check with their index in the config: the named one, or all.
 fn chosen<'a>(
-    accounts: &'a [AccountSettings],
+    accounts: &'a [std::sync::Arc<AccountSettings>],
     name: Option<&str>,
 ) -> Result<Vec<(usize, &'a AccountSettings)>, Outcome> {
-    let all = accounts.iter().enumerate();
+    let all = accounts.iter().map(AsRef::as_ref).enumerate();
     let Some(name) = name else {
         return Ok(all.collect());
     };

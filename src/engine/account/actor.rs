@@ -38,7 +38,10 @@ pub(super) struct AccountActor {
     /// The coordinator's version of the stored tokens as this process last saw it (how it
     /// notices other processes' refreshes, and what its own writes compare-and-set against).
     pub(super) seen_version: i64,
-    pub(super) snapshot: AccountSnapshot,
+    /// What clients see, shared with them: the daemon's `/status` keeps the one it was sent,
+    /// so at rest each account's snapshot exists once (issue 23: 10,000 of them).
+    /// Changed through [`Self::snapshot_mut`], which copies it when a client still holds it.
+    pub(super) snapshot: Arc<AccountSnapshot>,
     /// The pure lifecycle state: phase, refresh plan, what to announce.
     pub(super) state: AccountState,
     /// The publish targets whose last publish failed: retried at the next check.
@@ -70,7 +73,7 @@ impl AccountActor {
             shared,
             access: settings.access_token.clone(),
             long_lived: settings.long_lived_token.clone(),
-            snapshot: blank_snapshot(&settings),
+            snapshot: Arc::new(blank_snapshot(&settings)),
             settings,
             app,
             origin_fingerprint: String::new(),
@@ -83,6 +86,11 @@ impl AccountActor {
             consumers: Consumers::new(settings_readers),
             publish_health,
         }
+    }
+
+    /// The snapshot to change; a copy when clients still hold the one sent last.
+    pub(super) fn snapshot_mut(&mut self) -> &mut AccountSnapshot {
+        Arc::make_mut(&mut self.snapshot)
     }
 
     /// Runs until Shutdown. Borrows the mailbox so that a restarted actor keeps it (and every
@@ -240,7 +248,7 @@ impl AccountActor {
             Ok(None) => return self.publish_token_view(),
             Err(err) => {
                 tracing::error!(account = %self.settings.name, "{err}");
-                self.snapshot.last_error = Some(err.to_string());
+                self.snapshot_mut().last_error = Some(err.to_string());
                 return self.publish_token_view();
             }
         };

@@ -13,20 +13,20 @@ impl AccountActor {
     pub(super) fn emit(&mut self) {
         let now = self.shared.clock.now_unix();
         let access = self.snapshot.access.as_ref().map(|i| &i.info);
-        self.snapshot.state = self.state.token_state(access, now);
-        self.snapshot.access_token_masked = self.access.as_ref().map(mask);
-        self.snapshot.long_lived_token_masked = self.long_lived.as_ref().map(mask);
-        self.snapshot.next_refresh_at = self.state.next_refresh_at(self.shared.auto_refresh);
+        self.snapshot_mut().state = self.state.token_state(access, now);
+        self.snapshot_mut().access_token_masked = self.access.as_ref().map(mask);
+        self.snapshot_mut().long_lived_token_masked = self.long_lived.as_ref().map(mask);
+        self.snapshot_mut().next_refresh_at = self.state.next_refresh_at(self.shared.auto_refresh);
         let current = self.access.as_ref().map(fingerprint);
-        self.snapshot.publish = self.publish_health.view(current.as_deref());
-        self.snapshot.consumers = self.consumers.view();
+        self.snapshot_mut().publish = self.publish_health.view(current.as_deref());
+        self.snapshot_mut().consumers = self.consumers.view();
         if !self.state.needs_person() {
-            self.snapshot.action_hint = None;
+            self.snapshot_mut().action_hint = None;
         }
         let _ = self
             .shared
             .events
-            .send(EngineEvent::Account(Box::new(self.snapshot.clone())));
+            .send(EngineEvent::Account(self.snapshot.clone()));
     }
 
     /// Many of the account's messages failed in one minute (Meta's status webhooks, counted

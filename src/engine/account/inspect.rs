@@ -35,9 +35,11 @@ impl AccountActor {
         match access_result {
             Ok(info) => {
                 self.record_inspection(reason, &access, &info, latency_ms);
-                self.snapshot.missing_scopes = missing_scopes(&info, self.settings.profile.purpose);
-                self.snapshot.token_class = classify(Some(&info), self.settings.profile.token_kind);
-                self.snapshot.access = Some(Inspection {
+                self.snapshot_mut().missing_scopes =
+                    missing_scopes(&info, self.settings.profile.purpose);
+                self.snapshot_mut().token_class =
+                    classify(Some(&info), self.settings.profile.token_kind);
+                self.snapshot_mut().access = Some(Inspection {
                     checked_at: now,
                     info,
                 });
@@ -48,11 +50,11 @@ impl AccountActor {
                 entry.token = Some(mask(&access));
                 entry.error = Some(Box::new(HistoryError::from(&err)));
                 self.shared.record(entry);
-                self.snapshot.last_error = Some(format!("inspection failed: {err}"));
+                self.snapshot_mut().last_error = Some(format!("inspection failed: {err}"));
             }
         }
         if let Some(Ok(info)) = long_lived_result {
-            self.snapshot.long_lived = Some(Inspection {
+            self.snapshot_mut().long_lived = Some(Inspection {
                 checked_at: now,
                 info,
             });
@@ -105,8 +107,8 @@ impl AccountActor {
         if self.snapshot.config_problem.as_deref() != Some(problem.as_str()) {
             tracing::error!(account = %self.settings.name, "{LOG_NOT_CONFIGURED}");
         }
-        self.snapshot.config_problem = Some(problem);
-        self.snapshot.access_token_masked = self.access.as_ref().map(mask);
+        self.snapshot_mut().config_problem = Some(problem);
+        self.snapshot_mut().access_token_masked = self.access.as_ref().map(mask);
         self.emit();
     }
 

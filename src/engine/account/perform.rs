@@ -13,17 +13,17 @@ impl AccountActor {
     /// Replans from the latest inspections and performs what the state asks for.
     pub(super) fn plan(&mut self) {
         let now = self.shared.clock.now_unix();
+        let class = self.snapshot.token_class;
+        self.state
+            .set_renewal(renewal(class, self.shared.policy.renew_business_tokens));
+        if class == TokenClass::App {
+            self.snapshot_mut().action_hint = Some(app_token_remedy(&self.settings.name));
+        }
         let credential = match (&self.long_lived, &self.snapshot.long_lived) {
             (Some(_), Some(inspection)) => Credential::Separate(&inspection.info),
             (Some(_), None) => Credential::SeparateUninspected,
             (None, _) => Credential::Access,
         };
-        let class = self.snapshot.token_class;
-        self.state
-            .set_renewal(renewal(class, self.shared.policy.renew_business_tokens));
-        if class == TokenClass::App {
-            self.snapshot.action_hint = Some(app_token_remedy(&self.settings.name));
-        }
         let access = self.snapshot.access.as_ref().map(|i| &i.info);
         let actions = self
             .state
@@ -41,7 +41,7 @@ impl AccountActor {
                     let message = format!("{}; {reason}. {hint}", self.reauth_deadline(None));
                     tracing::error!(account = %self.settings.name, "{message}");
                     self.alert(AlertKind::ReAuth, message);
-                    self.snapshot.action_hint = Some(hint);
+                    self.snapshot_mut().action_hint = Some(hint);
                 }
                 Action::RefreshCapped { until } => {
                     let why = format!(
@@ -52,7 +52,8 @@ impl AccountActor {
                     tracing::warn!(account = %self.settings.name, "{alert}");
                     self.alert(AlertKind::ReAuth, alert);
                     // The hint stays on screen: a date, which does not go stale.
-                    self.snapshot.action_hint = Some(format!("{}: {why}", reauth_before(until)));
+                    self.snapshot_mut().action_hint =
+                        Some(format!("{}: {why}", reauth_before(until)));
                 }
                 Action::Revoked { event } => {
                     let hint = revoked_hint(&self.settings.name, &event);
@@ -61,14 +62,15 @@ impl AccountActor {
                     );
                     tracing::error!(account = %self.settings.name, "{message}");
                     self.alert(AlertKind::Revoked, message);
-                    self.snapshot.action_hint = Some(hint);
+                    self.snapshot_mut().action_hint = Some(hint);
                 }
                 Action::NoRenewal { until } => {
                     let why = business_remedy(&self.settings.name);
                     let alert = format!("{}: {why}", self.reauth_deadline(Some(until)));
                     tracing::warn!(account = %self.settings.name, "{alert}");
                     self.alert(AlertKind::ReAuth, alert);
-                    self.snapshot.action_hint = Some(format!("{}: {why}", reauth_before(until)));
+                    self.snapshot_mut().action_hint =
+                        Some(format!("{}: {why}", reauth_before(until)));
                 }
                 Action::PermissionHeld => {
                     let detail = self.snapshot.last_error.clone().unwrap_or_default();
@@ -88,7 +90,7 @@ impl AccountActor {
     fn reauth_deadline(&mut self, until: Option<i64>) -> String {
         let now = self.shared.clock.now_unix();
         let access = self.snapshot.access.as_ref().map(|i| &i.info);
-        self.snapshot.state = self.state.token_state(access, now);
+        self.snapshot_mut().state = self.state.token_state(access, now);
         let stops_at = until.or_else(|| urgency::sending_stops_at(&self.snapshot, now));
         urgency::reauth_alert_phrase(stops_at, now)
     }

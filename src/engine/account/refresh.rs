@@ -70,7 +70,7 @@ impl AccountActor {
 
     fn report_missing_for_refresh(&mut self) {
         tracing::error!(account = %self.settings.name, "{}", super::LOG_NOT_CONFIGURED);
-        self.snapshot.last_error = Some(super::LOG_NOT_CONFIGURED.to_string());
+        self.snapshot_mut().last_error = Some(super::LOG_NOT_CONFIGURED.to_string());
         self.emit();
     }
 
@@ -264,7 +264,7 @@ impl AccountActor {
         let (token, expires_at) = (new.token, new.expires_at);
         if rotation.replaces_credential {
             self.long_lived = Some(token.clone());
-            self.snapshot.long_lived = Some(Inspection {
+            self.snapshot_mut().long_lived = Some(Inspection {
                 checked_at: self.shared.clock.now(),
                 info: info.clone(),
             });
@@ -277,8 +277,8 @@ impl AccountActor {
             rotation.capped_until,
             super::actor::new_jitter(),
         );
-        self.snapshot.last_error = None;
-        self.snapshot.access = Some(Inspection {
+        self.snapshot_mut().last_error = None;
+        self.snapshot_mut().access = Some(Inspection {
             checked_at: self.shared.clock.now(),
             info,
         });
@@ -374,7 +374,7 @@ impl AccountActor {
         entry.error = Some(Box::new(HistoryError::from(err)));
         entry.token = self.credential().map(mask);
         self.shared.record(entry);
-        self.snapshot.last_error = Some(err.to_string());
+        self.snapshot_mut().last_error = Some(err.to_string());
         let reauth_reason = format!("the exchange was refused: {}", err.message);
         let failure = Failure {
             class: err.class,

@@ -13,7 +13,7 @@ impl AccountActor {
     pub(super) fn resume_revocation(&mut self) {
         if let Some(event) = self.shared.revocations.get(&self.settings.name) {
             let _already_announced = self.state.revoke(&event);
-            self.snapshot.action_hint =
+            self.snapshot_mut().action_hint =
                 Some(super::perform::revoked_hint(&self.settings.name, &event));
         }
     }

@@ -15,10 +15,10 @@ use secrecy::SecretString;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::mailbox::{Inbox, mailbox};
 use super::{
     AccountActor, AccountLink, AccountMsg, RefreshError, Shared, TokenView, blank_snapshot,
 };
-use super::mailbox::{Inbox, mailbox};
 use crate::config::AccountSettings;
 use crate::engine::events::EngineEvent;
 use crate::engine::history::cause::AlertKind;
@@ -38,9 +38,8 @@ const MAX_PANIC_MESSAGE_CHARS: usize = 300;
 /// the link to it.
 pub(crate) fn spawn_account(
     shared: Arc<Shared>,
-    settings: AccountSettings,
+    settings: Arc<AccountSettings>,
 ) -> (AccountLink, tokio::task::JoinHandle<()>) {
-    let settings = Arc::new(settings);
     let app = match (&settings.app_id, &settings.app_secret) {
         (Some(app_id), Some(app_secret)) => Some(AppCredentials {
             app_id: app_id.clone(),
@@ -135,7 +134,7 @@ async fn give_up(
         Some("restart tokentop; the panic is in its log and in history (please report it)".into());
     let _ = shared
         .events
-        .send(EngineEvent::Account(Box::new(snapshot.clone())));
+        .send(EngineEvent::Account(Arc::new(snapshot.clone())));
     while let Some(msg) = rx.recv().await {
         match msg {
             AccountMsg::Shutdown => return,
@@ -159,7 +158,7 @@ async fn give_up(
             AccountMsg::Recheck | AccountMsg::StoreChanged | AccountMsg::Access(_) => {
                 let _ = shared
                     .events
-                    .send(EngineEvent::Account(Box::new(snapshot.clone())));
+                    .send(EngineEvent::Account(Arc::new(snapshot.clone())));
             }
         }
     }
