@@ -224,7 +224,7 @@ impl TokenBroker {
             return;
         }
         if let Ok(entry) = self.entry(account) {
-            entry.proxy_usage.send_replace(usage);
+            entry.note_proxy_usage(usage);
         }
     }
 

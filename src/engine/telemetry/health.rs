@@ -19,7 +19,7 @@ use futures_util::FutureExt;
 use futures_util::future::join_all;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::health_rounds::Arrivals;
 use super::hub::TelemetryInput;
@@ -34,7 +34,7 @@ use crate::engine::history::{HistoryEntry, Outcome};
 use crate::engine::source::AnalyticsWindow;
 use crate::graph::{
     Analytics, AppCredentials, DataPoint, Granularity, GraphError, PhoneHealthResult, PhoneRead,
-    Usage, UsageHeaders, WithUsage,
+    Usage, WithUsage,
 };
 
 /// Analytics are polled no more often than this.
@@ -97,7 +97,6 @@ pub(crate) async fn poll_accounts(
         telemetry: telemetry.clone(),
         usage_alerted: false,
         usage: Usage::default(),
-        proxy_usage: entry.proxy_usage.subscribe(),
     };
     let mut pollers: Vec<Poller> = current.entries().iter().map(new_poller).collect();
     loop {
@@ -177,8 +176,6 @@ pub(super) struct Poller {
     telemetry: mpsc::UnboundedSender<TelemetryInput>,
     usage_alerted: bool,
     usage: Usage,
-    /// The latest usage headers of the Graph API proxy's calls for this account.
-    proxy_usage: watch::Receiver<UsageHeaders>,
 }
 
 impl Poller {
@@ -224,9 +221,8 @@ impl Poller {
             return snapshot;
         };
         // The proxy's latest headers first: the poll's own answer, when there is one, is newer.
-        if self.proxy_usage.has_changed().unwrap_or(false) {
-            let usage = self.proxy_usage.borrow_and_update().parse();
-            self.note_usage(usage);
+        if let Some(headers) = self.entry.take_proxy_usage() {
+            self.note_usage(headers.parse());
         }
         match phone {
             Some(Ok(answer)) => {
