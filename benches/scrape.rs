@@ -62,10 +62,10 @@ fn busy_metrics() -> Metrics {
             checked_at: now,
             info: info.clone(),
         });
-        snapshot.long_lived = Some(Inspection {
+        snapshot.long_lived = Some(Box::new(Inspection {
             checked_at: now,
             info,
-        });
+        }));
         metrics.observe(&EngineEvent::Account(std::sync::Arc::new(snapshot)));
         let phone = PhoneSnapshot {
             account: name.clone(),

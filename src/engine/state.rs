@@ -101,8 +101,9 @@ pub struct AccountSnapshot {
     /// Masked long-lived token; `None` when the access token is its own long-lived token.
     pub long_lived_token_masked: Option<String>,
     pub access: Option<Inspection>,
-    /// Inspection of the separate long-lived token, when there is one.
-    pub long_lived: Option<Inspection>,
+    /// Inspection of the separate long-lived token, when there is one. Boxed: most accounts
+    /// have none, and an inspection by value is a third of the snapshot.
+    pub long_lived: Option<Box<Inspection>>,
     /// Unix seconds of the next scheduled refresh or retry.
     pub next_refresh_at: Option<i64>,
     /// The last failure's one-line description, kept until a success.
@@ -174,5 +175,17 @@ fn expires_at(inspection: &Inspection) -> Option<i64> {
     match inspection.expiry() {
         Expiry::At(at) => Some(at),
         Expiry::Never | Expiry::Unknown => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every account keeps one snapshot for as long as it runs (10,000 of them in a large
+    /// fleet): what most accounts do not have stays behind a pointer. 672 bytes in a test
+    /// build, 936 with the long-lived token's inspection inline.
+    #[test]
+    fn a_snapshot_stays_small() {
+        let size = std::mem::size_of::<super::AccountSnapshot>();
+        assert!(size <= 704, "an account snapshot is {size} bytes");
     }
 }

@@ -171,7 +171,7 @@ fn reauth_needed(snapshot: &AccountSnapshot, now: i64) -> bool {
         TokenState::Failed { .. } => false,
         _ => {
             snapshot.action_hint.is_some()
-                || snapshot.long_lived.as_ref().is_some_and(|i| dead(i, now))
+                || snapshot.long_lived.as_deref().is_some_and(|i| dead(i, now))
         }
     }
 }
@@ -262,7 +262,7 @@ fn long_lived_countdown(
     windows: &Windows,
     now: i64,
 ) {
-    let Some(Expiry::At(at)) = snapshot.long_lived.as_ref().map(Inspection::expiry) else {
+    let Some(Expiry::At(at)) = snapshot.long_lived.as_deref().map(Inspection::expiry) else {
         return;
     };
     let secs_left = at.saturating_sub(now);
@@ -323,7 +323,7 @@ pub fn remedy(snapshot: &AccountSnapshot, urgency: &Urgency) -> Option<Remedy> {
     }
     let system_user = snapshot
         .long_lived
-        .as_ref()
+        .as_deref()
         .or(snapshot.access.as_ref())
         .is_some_and(|i| i.info.is_system_user());
     Some(Remedy {
@@ -362,7 +362,7 @@ mod tests {
         let mut s = AccountSnapshot::new("a");
         s.state = state;
         s.access = Some(inspection("USER", true, NOW + access_left));
-        s.long_lived = long_lived_left.map(|left| inspection("USER", true, NOW + left));
+        s.long_lived = long_lived_left.map(|left| Box::new(inspection("USER", true, NOW + left)));
         s
     }
 
@@ -578,7 +578,7 @@ mod tests {
                 for now in [i64::MIN, 0, NOW, i64::MAX] {
                     let mut s = account(0, Some(0), reauth_state());
                     s.access = Some(inspection("USER", true, access));
-                    s.long_lived = Some(inspection("USER", true, long_lived));
+                    s.long_lived = Some(Box::new(inspection("USER", true, long_lived)));
                     let got = urgency(&s, &windows(), now);
                     assert!(got.sending_stops_in.is_none_or(|secs| secs >= 0));
                 }

@@ -309,7 +309,7 @@ mod tests {
                 if let Some(inspection) = s.access.as_mut() {
                     inspection.info.data_access_expires_at = Some(data_access);
                 }
-                s.long_lived = s.access.clone();
+                s.long_lived = s.access.clone().map(Box::new);
                 s.long_lived_token_masked = Some("EAAG…x9Qf".into());
                 for now in [i64::MIN, 0, NOW, i64::MAX] {
                     let report =

@@ -423,7 +423,7 @@ impl Metrics {
         self.missing_scopes
             .get_or_create(&account_labels(name))
             .set(missing);
-        let long_lived = snapshot.long_lived.as_ref().map(|i| i.info.expiry());
+        let long_lived = snapshot.long_lived.as_deref().map(|i| i.info.expiry());
         let expiries = [
             ("access", info.map(|i| i.expiry())),
             ("long_lived", long_lived),

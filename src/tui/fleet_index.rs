@@ -117,7 +117,7 @@ fn secs(duration: std::time::Duration) -> i64 {
 /// entering a window or dying. `i64::MAX` when nothing there depends on the clock.
 fn next_change(snapshot: &AccountSnapshot, windows: &Windows, now: i64) -> i64 {
     let (critical, warn) = (secs(windows.critical_before), secs(windows.warn_before));
-    [snapshot.access.as_ref(), snapshot.long_lived.as_ref()]
+    [snapshot.access.as_ref(), snapshot.long_lived.as_deref()]
         .into_iter()
         .flatten()
         .filter_map(|inspection| match inspection.expiry() {
@@ -429,7 +429,7 @@ mod tests {
             },
         };
         snapshot.access = Some(inspection(10 * 86_400));
-        snapshot.long_lived = Some(inspection(20 * 86_400));
+        snapshot.long_lived = Some(Box::new(inspection(20 * 86_400)));
         let at = |now| next_change(&snapshot, &WINDOWS, now);
         assert_eq!(at(0), 3 * 86_400, "the access token enters the warn window");
         assert_eq!(at(3 * 86_400), 9 * 86_400, "then the critical one");

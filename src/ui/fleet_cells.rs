@@ -128,7 +128,7 @@ fn long_lived(ctx: &RowCtx, width: usize) -> (String, Urgency) {
     }
     let windows = ctx.app.windows();
     let colour = |secs| long_lived_level(&ctx.urgency, &windows, secs).into();
-    countdown(ctx, snapshot.long_lived.as_ref(), width, &colour)
+    countdown(ctx, snapshot.long_lived.as_deref(), width, &colour)
 }
 
 /// Width from which the class is written in full (`business-never`).

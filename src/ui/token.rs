@@ -244,7 +244,7 @@ fn countdown_lines(
             Span::styled("same token (renewed with each refresh)", palette.dim()),
         ]),
         (Some(masked), inspection) => {
-            let inspection = inspection.as_ref();
+            let inspection = inspection.as_deref();
             let kind = inspection
                 .and_then(|i| i.info.token_type.clone())
                 .unwrap_or_else(|| "?".to_string());

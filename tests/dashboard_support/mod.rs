@@ -139,12 +139,12 @@ pub fn expiring(name: &str) -> AccountSnapshot {
         now + 3 * DAY + 5 * 3600,
         now + 30 * DAY,
     )));
-    s.long_lived = Some(inspection(info(
+    s.long_lived = Some(Box::new(inspection(info(
         "USER",
         now - 20 * DAY,
         now + 40 * DAY,
         now + 70 * DAY,
-    )));
+    ))));
     s.next_refresh_at = Some(now + 90);
     s.missing_scopes = vec!["whatsapp_business_management".to_string()];
     s.test_recipient = Some("15557654321".to_string());
@@ -163,12 +163,12 @@ pub fn reauth(name: &str) -> AccountSnapshot {
     let mut access = info("USER", now - 2 * 3600, now - 125, now + 80 * DAY);
     access.is_valid = false;
     s.access = Some(inspection(access));
-    s.long_lived = Some(inspection(info(
+    s.long_lived = Some(Box::new(inspection(info(
         "USER",
         now - 60 * DAY,
         now - 600,
         now + 30 * DAY,
-    )));
+    ))));
     s.last_error = Some("190/463 the long-lived token expired".to_string());
     s.action_hint = Some(reauth_hint(name, false));
     s

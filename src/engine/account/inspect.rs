@@ -54,10 +54,10 @@ impl AccountActor {
             }
         }
         if let Some(Ok(info)) = long_lived_result {
-            self.snapshot_mut().long_lived = Some(Inspection {
+            self.snapshot_mut().long_lived = Some(Box::new(Inspection {
                 checked_at: now,
                 info,
-            });
+            }));
         }
         self.plan();
         self.publish_token_view();
@@ -116,7 +116,7 @@ impl AccountActor {
         let inspection = self
             .snapshot
             .long_lived
-            .as_ref()
+            .as_deref()
             .or(self.snapshot.access.as_ref());
         inspection.is_some_and(|i| i.info.is_system_user())
     }

@@ -226,7 +226,7 @@ impl AccountActor {
                 let inspection = self
                     .snapshot
                     .long_lived
-                    .as_ref()
+                    .as_deref()
                     .or(self.snapshot.access.as_ref());
                 inspection.is_some_and(|i| {
                     i.info.is_system_user() && matches!(i.info.expiry(), Expiry::At(_))
@@ -264,10 +264,10 @@ impl AccountActor {
         let (token, expires_at) = (new.token, new.expires_at);
         if rotation.replaces_credential {
             self.long_lived = Some(token.clone());
-            self.snapshot_mut().long_lived = Some(Inspection {
+            self.snapshot_mut().long_lived = Some(Box::new(Inspection {
                 checked_at: self.shared.clock.now(),
                 info: info.clone(),
-            });
+            }));
         }
         self.access = Some(token.clone());
         self.shared.record(row);
