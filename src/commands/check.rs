@@ -21,7 +21,6 @@ use super::stdout;
 use crate::cli::{CheckArgs, GlobalArgs};
 use crate::config::Settings;
 use crate::engine::coordinator::ClusterStatus;
-use crate::engine::fs::private_fs::read_capped_no_follow;
 use crate::engine::history::refresh_stats::rates_by_account;
 use crate::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
 use crate::engine::{
@@ -189,7 +188,5 @@ async fn collect(
 /// A running daemon's or dashboard's telemetry summary (the logs' and webhooks' rates).
 fn telemetry_summary(settings: &Settings) -> Option<TelemetrySnapshot> {
     let path = settings.data_dir.join(TELEMETRY_SUMMARY_FILE);
-    read_capped_no_follow(&path, SUMMARY_MAX_BYTES)
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok())
+    crate::engine::telemetry::summary_file::read_summary(&path, SUMMARY_MAX_BYTES)
 }

@@ -389,7 +389,7 @@ impl Router {
     /// Re-inspects the accounts of one slice of the check-interval.
     fn recheck_slot(&self, slot: usize) {
         let current = self.current();
-        for index in current.in_slot(slot) {
+        for &index in current.in_slot(slot) {
             if let Some(entry) = current.entries().get(index) {
                 let _ = entry.link.tx.send(AccountMsg::Recheck);
             }

@@ -48,7 +48,7 @@ impl Steady {
             let now = Instant::now();
             while let Some(slot) = rotation.due(now) {
                 let group = self.current.in_slot(slot);
-                if !group.is_empty() && !poll_round(shared, &mut self.pollers, &group).await {
+                if !group.is_empty() && !poll_round(shared, &mut self.pollers, group).await {
                     return;
                 }
             }

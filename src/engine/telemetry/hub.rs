@@ -108,7 +108,7 @@ pub(crate) struct TelemetryHub {
     /// Sources whose lines are webhook payloads: their statuses count, not their text.
     webhook_sources: Vec<String>,
     /// Where the latest snapshot is written for `tokentop check` (daemon and dashboard only).
-    summary_path: Option<std::path::PathBuf>,
+    summary: Option<super::summary_file::SummaryFile>,
     last_summary_write: Option<Instant>,
     /// A change was not written to the summary yet (it came within the write interval): a
     /// snapshot is made when the interval ends, not only 30 s later.
@@ -156,7 +156,7 @@ impl TelemetryHub {
             skipped: 0,
             dirty: true,
             totals: Totals::new(phone_accounts),
-            summary_path,
+            summary: summary_path.map(super::summary_file::SummaryFile::new),
             last_summary_write: None,
             summary_behind: false,
             webhook_sources,
@@ -198,7 +198,7 @@ impl TelemetryHub {
                 last_snapshot + SNAPSHOT_MIN_INTERVAL
             } else if let Some(written) = self.last_summary_write.filter(|_| self.summary_behind) {
                 (written + SUMMARY_WRITE_INTERVAL).min(last_snapshot + SNAPSHOT_REFRESH_INTERVAL)
-            } else if seen_data || self.summary_path.is_some() {
+            } else if seen_data || self.summary.is_some() {
                 last_snapshot + SNAPSHOT_REFRESH_INTERVAL
             } else {
                 last_snapshot + NOTHING_TO_REFRESH

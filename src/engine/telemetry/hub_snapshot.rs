@@ -15,9 +15,10 @@ use super::{
 use crate::config::PatternLevel;
 
 impl TelemetryHub {
-    /// Writes the snapshot for one-shot `check` runs, at most every [`SUMMARY_WRITE_INTERVAL`].
+    /// Writes the snapshot for one-shot `check` runs, at most every [`SUMMARY_WRITE_INTERVAL`];
+    /// content already in the file is only renewed (`summary_file.rs`).
     pub(super) fn write_summary(&mut self, snapshot: &TelemetrySnapshot) {
-        let Some(path) = &self.summary_path else {
+        let Some(summary) = &self.summary else {
             return;
         };
         if self
@@ -32,14 +33,11 @@ impl TelemetryHub {
         let Ok(text) = serde_json::to_vec(snapshot) else {
             return;
         };
-        let path = path.clone();
-        // The fsyncs can take milliseconds: not on the runtime's worker threads, which also
-        // answer the proxy's requests and the scrapes.
-        tokio::task::spawn_blocking(move || {
-            if let Err(err) = crate::engine::fs::atomic_file::write_atomic(&path, &text) {
-                tracing::warn!("cannot write telemetry summary {}: {err}", path.display());
-            }
-        });
+        if let Some(write) = summary.offer(text, snapshot.at) {
+            // The fsyncs can take milliseconds: not on the runtime's worker threads, which
+            // also answer the proxy's requests and the scrapes.
+            tokio::task::spawn_blocking(move || write.run());
+        }
     }
 
     /// The aggregates at `now`.

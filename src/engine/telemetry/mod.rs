@@ -7,7 +7,8 @@
 //! slice a minute, `health_slices.rs`; batched by `phone_reads.rs`) and analytics; `totals.rs` keeps the exact counts since start;
 //! `types.rs` holds the owned data sent to clients; `wamid_join.rs` joins proxied sends with
 //! their status webhooks; `account_delivery.rs` keeps the relay's statuses per account and
-//! `failure_bursts.rs` turns failures in bulk into history rows.
+//! `failure_bursts.rs` turns failures in bulk into history rows; `summary_file.rs` keeps the
+//! summary file `check` runs read.
 
 mod account_delivery;
 pub mod delivery;
@@ -19,6 +20,7 @@ mod hub;
 mod line_pacing;
 pub mod logs;
 mod phone_reads;
+pub mod summary_file;
 mod totals;
 pub mod types;
 pub mod wamid_join;
