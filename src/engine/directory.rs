@@ -144,7 +144,6 @@ mod tests {
     use std::time::Duration;
 
     use secrecy::SecretString;
-    use tokio::sync::mpsc;
 
     use super::*;
     use crate::config::AccountSettings;
@@ -173,7 +172,7 @@ mod tests {
         DirectoryEntry::new(AccountLink {
             settings: Arc::new(settings),
             app,
-            tx: mpsc::unbounded_channel().0,
+            tx: crate::engine::account::mailbox().0,
             token: watch::channel(Default::default()).1,
         })
     }

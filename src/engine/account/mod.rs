@@ -212,6 +212,8 @@ mod rotation;
 mod supervise;
 
 use actor::AccountActor;
+#[cfg(test)]
+pub(crate) use mailbox::mailbox;
 pub use perform::reauth_hint;
 pub use refresh::{LOG_REFRESH_FAILED, LOG_REFRESHED};
 pub(crate) use supervise::{panic_text, spawn_account};
