@@ -131,13 +131,13 @@ fn apply(app: &mut App, engine: &EngineHandle, msg: Msg) -> bool {
     quit
 }
 
-/// The fleet screen drawn last and the cells its painting left: a frame that differs only
-/// on the top border (the clock each second) starts from a copy of those cells and paints
-/// that row alone, instead of formatting every row's graphemes again (issue 21: an idle
-/// dashboard's cost follows what changed on screen).
+/// The screen drawn last and the cells its painting left: a frame that differs only in some
+/// parts (the clock on the top border each second, a panel's body) starts from a copy of those
+/// cells and paints those parts alone, instead of formatting every row's graphemes again
+/// (issue 21: an idle dashboard's cost follows what changed on screen).
 #[derive(Default)]
 struct Drawn {
-    screen: Option<crate::ui::fleet_screen::FleetScreen>,
+    screen: Option<crate::ui::screens::Screen>,
     cells: Buffer,
 }
 
@@ -152,20 +152,20 @@ fn draw<B: Backend>(
     let size = terminal.size().map_err(|err| DrawError(err.to_string()))?;
     let area = Rect::from((Position::ORIGIN, size));
     let screen = crate::ui::screen(app, area);
-    let top_only = match (&screen, &drawn.screen) {
+    let over = match (&screen, &drawn.screen) {
         (Some(screen), Some(old)) if screen == old => return Ok(()),
-        (Some(screen), Some(old)) => screen.same_below_top(old),
-        _ => false,
+        (Some(screen), Some(old)) if screen.paints_over(old) => Some(old),
+        _ => None,
     };
     let completed = terminal
-        .draw(|frame| match &screen {
+        .draw(|frame| match (&screen, over) {
             // The kept cells are of the frame's size unless the terminal was resized since.
-            Some(screen) if top_only && frame.area() == drawn.cells.area => {
+            (Some(screen), Some(old)) if frame.area() == drawn.cells.area => {
                 frame.buffer_mut().content.clone_from(&drawn.cells.content);
-                screen.paint_top(frame);
+                screen.paint_over(old, frame);
             }
-            Some(screen) => screen.paint(frame),
-            None => crate::ui::render(frame, app),
+            (Some(screen), _) => screen.paint(frame),
+            (None, _) => crate::ui::render(frame, app),
         })
         .map_err(|err| DrawError(err.to_string()))?;
     if screen.is_some() {
