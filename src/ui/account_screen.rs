@@ -326,3 +326,139 @@ fn clear(buf: &mut Buffer, area: Rect) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use chrono::{DateTime, TimeZone, Utc};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::config::{Settings, Theme};
+    use crate::engine::{AccountSnapshot, EngineEvent, TokenState};
+    use crate::tui::{Focus, Msg, View};
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + secs, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    /// One valid account whose next refresh counts down to the second.
+    fn one_account() -> App {
+        let settings = Settings {
+            config_path: None,
+            data_dir: PathBuf::new(),
+            graph: Default::default(),
+            refresh: Default::default(),
+            accounts: Vec::new(),
+            account_files: Default::default(),
+            logs: Vec::new(),
+            patterns: Default::default(),
+            ui: Default::default(),
+            serve: Default::default(),
+            proxy: Default::default(),
+            cluster: Default::default(),
+            webhook: Default::default(),
+        };
+        let mut app = App::new(&settings, PathBuf::new(), at(0));
+        let mut snapshot = AccountSnapshot::new("main");
+        snapshot.state = TokenState::Valid;
+        snapshot.next_refresh_at = Some(at(3600).timestamp());
+        app.update(Msg::Engine(EngineEvent::Account(Box::new(snapshot))));
+        app.view = View::Account;
+        app
+    }
+
+    fn screen_of(app: &App) -> AccountScreen {
+        screen(app, Rect::new(0, 0, 120, 40), &Palette::new(Theme::Mono))
+    }
+
+    fn terminal() -> Terminal<TestBackend> {
+        Terminal::new(TestBackend::new(120, 40)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn whole(screen: &AccountScreen) -> Buffer {
+        let mut terminal = terminal();
+        terminal
+            .draw(|frame| screen.paint(frame))
+            .unwrap_or_else(|e| panic!("{e}"));
+        terminal.backend().buffer().clone()
+    }
+
+    /// `screen` painted over a whole painting of `drawn`.
+    fn over(screen: &AccountScreen, drawn: &AccountScreen) -> Buffer {
+        let last = whole(drawn);
+        let mut terminal = terminal();
+        terminal
+            .draw(|frame| {
+                frame.buffer_mut().content.clone_from(&last.content);
+                screen.paint_over(drawn, frame);
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        terminal.backend().buffer().clone()
+    }
+
+    fn changed_bodies(screen: &AccountScreen, drawn: &AccountScreen) -> Vec<usize> {
+        (0..screen.panels.len())
+            .filter(|i| screen.panels[*i].body != drawn.panels[*i].body)
+            .collect()
+    }
+
+    #[test]
+    fn a_tick_paints_the_clock_and_the_countdown_over_the_last_frame_as_a_whole_paint_would() {
+        let mut app = one_account();
+        let first = screen_of(&app);
+        assert_eq!(screen_of(&app), first, "nothing moved: the loop skips");
+        app.update(Msg::Tick(at(1)));
+        let next = screen_of(&app);
+        assert!(next.paints_over(&first));
+        assert_ne!(next.panels[0].top, first.panels[0].top, "the clock");
+        assert_eq!(changed_bodies(&next, &first), [0], "the countdown alone");
+        assert_eq!(over(&next, &first), whole(&next));
+    }
+
+    #[test]
+    fn a_shorter_top_title_or_body_leaves_nothing_of_the_longer_one() {
+        let app = one_account();
+        let first = screen_of(&app);
+        let mut next = first.clone();
+        // Letters of a longer title on a border row, or of a longer line, must not survive.
+        next.panels[0].top[0] = Line::from(" t ");
+        next.panels[1].body = Body::note("x", Style::new());
+        next.panels[2].body = Body::Empty;
+        assert!(next.paints_over(&first));
+        assert_eq!(changed_bodies(&next, &first), [1, 2]);
+        assert_eq!(over(&next, &first), whole(&next));
+        assert_eq!(over(&first, &next), whole(&first));
+    }
+
+    #[test]
+    fn a_changed_border_or_size_is_painted_whole() {
+        let mut app = one_account();
+        let first = screen_of(&app);
+        app.focus = Focus::Logs;
+        let focused = screen_of(&app);
+        assert!(!focused.paints_over(&first), "the panel titles moved `▸`");
+        let smaller = screen(&app, Rect::new(0, 0, 100, 30), &Palette::new(Theme::Mono));
+        assert!(!smaller.paints_over(&focused));
+    }
+
+    #[test]
+    fn the_layout_remembered_is_the_one_solved_for_the_same_key() {
+        let keys = [
+            (Rect::new(0, 0, 120, 40), 8, true),
+            (Rect::new(0, 0, 120, 40), 8, true),
+            (Rect::new(0, 0, 120, 40), 9, true),
+            (Rect::new(0, 0, 120, 40), 9, false),
+            (Rect::new(0, 0, 100, 30), 9, false),
+            (Rect::new(0, 0, 100, 20), 8, true),
+            (Rect::new(0, 0, 120, 40), 8, true),
+        ];
+        for key in keys {
+            assert_eq!(areas(key), solve(key), "{key:?}");
+        }
+    }
+}
