@@ -8,7 +8,7 @@ use futures_util::{Stream, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Position, Rect};
+use ratatui::layout::Rect;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::MissedTickBehavior;
 
@@ -141,6 +141,16 @@ struct Drawn {
     cells: Buffer,
 }
 
+/// How a frame was drawn.
+enum Painted {
+    /// These parts over the kept cells: the only cells that changed.
+    Over(Vec<Rect>),
+    /// The screen whole.
+    Whole,
+    /// By `crate::ui::render`: no screen, or one built for another size than the frame's.
+    Rendered,
+}
+
 /// Draws `app` unless it would show `drawn`, the screen drawn last (which it then becomes).
 /// Skipping leaves the terminal's buffers as they were, so the next frame is still diffed
 /// against what is on screen.
@@ -149,30 +159,53 @@ fn draw<B: Backend>(
     app: &App,
     drawn: &mut Drawn,
 ) -> Result<(), DrawError> {
-    let size = terminal.size().map_err(|err| DrawError(err.to_string()))?;
-    let area = Rect::from((Position::ORIGIN, size));
+    // The size of the last frame: asking the terminal costs an open of /dev/tty, which
+    // `Terminal::draw` does anyway, and a frame of another size is rendered whole.
+    let area = terminal.get_frame().area();
     let screen = crate::ui::screen(app, area);
     let over = match (&screen, &drawn.screen) {
         (Some(screen), Some(old)) if screen == old => return Ok(()),
         (Some(screen), Some(old)) if screen.paints_over(old) => Some(old),
         _ => None,
     };
+    let mut painted = Painted::Rendered;
     let completed = terminal
         .draw(|frame| match (&screen, over) {
+            (Some(_), _) if frame.area() != area => crate::ui::render(frame, app),
             // The kept cells are of the frame's size unless the terminal was resized since.
             (Some(screen), Some(old)) if frame.area() == drawn.cells.area => {
                 frame.buffer_mut().content.clone_from(&drawn.cells.content);
-                screen.paint_over(old, frame);
+                painted = Painted::Over(screen.paint_over(old, frame));
             }
-            (Some(screen), _) => screen.paint(frame),
+            (Some(screen), _) => {
+                screen.paint(frame);
+                painted = Painted::Whole;
+            }
             (None, _) => crate::ui::render(frame, app),
         })
         .map_err(|err| DrawError(err.to_string()))?;
-    if screen.is_some() {
-        // Into the cells kept from before: a buffer's derived `clone_from` would allocate.
-        drawn.cells.area = completed.buffer.area;
-        drawn.cells.content.clone_from(&completed.buffer.content);
+    match &painted {
+        Painted::Over(parts) => keep(&mut drawn.cells, completed.buffer, parts),
+        Painted::Whole => {
+            // Into the cells kept from before: a buffer's derived `clone_from` would allocate.
+            drawn.cells.area = completed.buffer.area;
+            drawn.cells.content.clone_from(&completed.buffer.content);
+        }
+        Painted::Rendered => {}
     }
-    drawn.screen = screen;
+    drawn.screen = screen.filter(|_| !matches!(painted, Painted::Rendered));
     Ok(())
+}
+
+/// Copies the cells of `parts` from `frame` into `cells`, the rest of which `frame` shares.
+fn keep(cells: &mut Buffer, frame: &Buffer, parts: &[Rect]) {
+    for part in parts {
+        for y in part.top()..part.bottom() {
+            for x in part.left()..part.right() {
+                if let (Some(kept), Some(new)) = (cells.cell_mut((x, y)), frame.cell((x, y))) {
+                    kept.clone_from(new);
+                }
+            }
+        }
+    }
 }

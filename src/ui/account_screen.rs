@@ -286,35 +286,48 @@ impl AccountScreen {
     }
 
     /// Paints into `frame`, which must hold a painting of `drawn`, what differs from it
-    /// (see [`paints_over`](Self::paints_over)): the top border, the bodies.
-    pub fn paint_over(&self, drawn: &Self, frame: &mut Frame) {
+    /// (see [`paints_over`](Self::paints_over)): the top border, the bodies. Returns the
+    /// parts painted; no other cell changed.
+    pub fn paint_over(&self, drawn: &Self, frame: &mut Frame) -> Vec<Rect> {
         let buf = frame.buffer_mut();
+        let mut parts = Vec::new();
         for (i, (panel, old)) in self.panels.iter().zip(&drawn.panels).enumerate() {
             if i == 0 && panel.top != old.top {
-                paint_top_row(panel, buf);
+                parts.push(paint_top_row(panel, buf));
             }
             if panel.body != old.body {
                 let inner = panel.inner();
                 // Nothing else paints inside a border, and a whole paint starts from blanks.
                 clear(buf, inner);
                 panel.body.paint(inner, buf);
+                parts.push(inner);
             }
         }
+        parts
     }
 }
 
-/// The top row of `panel`'s border, as a whole paint leaves it: no other panel reaches the
-/// screen's top row, so the border is painted alone onto blanks and the row copied (painting
-/// it over the last frame would merge its sides into the titles of the panels below).
-fn paint_top_row(panel: &Panel, buf: &mut Buffer) {
-    let mut alone = Buffer::empty(panel.area);
-    panel.block().render(panel.area, &mut alone);
-    let y = panel.area.y;
-    for x in panel.area.left()..panel.area.right() {
-        if let (Some(cell), Some(painted)) = (buf.cell_mut((x, y)), alone.cell((x, y))) {
+/// Paints the top row of `panel`'s border as a whole paint leaves it, and returns that row.
+/// No other panel reaches the screen's top row, so the border is painted alone onto blanks
+/// and the row copied (painting it over the last frame would merge its sides into the titles
+/// of the panels below). Two rows tall, the border's top row is drawn as at any height.
+fn paint_top_row(panel: &Panel, buf: &mut Buffer) -> Rect {
+    let top = Rect {
+        height: panel.area.height.min(2),
+        ..panel.area
+    };
+    let mut alone = Buffer::empty(top);
+    panel.block().render(top, &mut alone);
+    let row = Rect {
+        height: top.height.min(1),
+        ..top
+    };
+    for x in row.left()..row.right() {
+        if let (Some(cell), Some(painted)) = (buf.cell_mut((x, row.y)), alone.cell((x, row.y))) {
             cell.clone_from(painted);
         }
     }
+    row
 }
 
 fn clear(buf: &mut Buffer, area: Rect) {

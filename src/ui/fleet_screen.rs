@@ -104,13 +104,24 @@ impl FleetScreen {
     /// [`same_below_top`](Self::same_below_top) this one: the row is cleared first, because a
     /// border merged into a cell keeps the letter of a longer title painted there before.
     pub fn paint_top(&self, frame: &mut Frame) {
+        let top = self.top_row();
         let buffer = frame.buffer_mut();
-        for x in self.area.left()..self.area.right() {
-            if let Some(cell) = buffer.cell_mut((x, self.area.top())) {
+        for x in top.left()..top.right() {
+            if let Some(cell) = buffer.cell_mut((x, top.y)) {
                 cell.reset();
             }
         }
         frame.render_widget(self.block(), self.area);
+    }
+}
+
+impl FleetScreen {
+    /// The top border's row, which [`paint_top`](Self::paint_top) paints.
+    pub fn top_row(&self) -> Rect {
+        Rect {
+            height: self.area.height.min(1),
+            ..self.area
+        }
     }
 }
 

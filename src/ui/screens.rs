@@ -3,6 +3,7 @@
 //! differs from that one.
 
 use ratatui::Frame;
+use ratatui::layout::Rect;
 
 use super::account_screen::AccountScreen;
 use super::fleet_screen::FleetScreen;
@@ -33,19 +34,23 @@ impl Screen {
         }
     }
 
-    /// Paints what differs from `drawn` into `frame`, which holds a painting of `drawn`; a
-    /// screen that [`paints_over`](Self::paints_over) `drawn` nothing is painted whole on
-    /// blanks.
-    pub fn paint_over(&self, drawn: &Self, frame: &mut Frame) {
-        if !self.paints_over(drawn) {
-            frame.buffer_mut().reset();
-            self.paint(frame);
-            return;
-        }
+    /// Paints what differs from `drawn` into `frame`, which holds a painting of `drawn`, and
+    /// returns the parts painted: no other cell changed. A screen that does not
+    /// [`paints_over`](Self::paints_over) `drawn` is painted whole on blanks.
+    pub fn paint_over(&self, drawn: &Self, frame: &mut Frame) -> Vec<Rect> {
         match (self, drawn) {
-            (Self::Fleet(screen), Self::Fleet(_)) => screen.paint_top(frame),
-            (Self::Account(screen), Self::Account(drawn)) => screen.paint_over(drawn, frame),
-            _ => self.paint(frame),
+            (Self::Fleet(screen), Self::Fleet(drawn)) if screen.same_below_top(drawn) => {
+                screen.paint_top(frame);
+                vec![screen.top_row()]
+            }
+            (Self::Account(screen), Self::Account(drawn)) if screen.paints_over(drawn) => {
+                screen.paint_over(drawn, frame)
+            }
+            _ => {
+                frame.buffer_mut().reset();
+                self.paint(frame);
+                vec![frame.area()]
+            }
         }
     }
 }

@@ -343,6 +343,19 @@ async fn account_frames_painted_over_the_last_show_what_a_whole_paint_would() {
     mirrored.check("help closed");
     mirrored.tick(5).await;
     assert!(mirrored.check("a tick after the help closed"));
+    // Webhook news of the phone: a line more in the delivery panel, its border the same;
+    // the next tick paints the clock over cells that must hold that line.
+    mirrored
+        .engine(|| {
+            let mut phone = dashboard_support::phone("staging");
+            let news = dashboard_support::phone_news("staging", "FLAGGED", "TIER_10K", 90);
+            phone.webhook = Some(news);
+            EngineEvent::Phone(Box::new(phone))
+        })
+        .await;
+    assert!(mirrored.check("phone news"));
+    mirrored.tick(6).await;
+    assert!(mirrored.check("a tick after the phone news"));
     mirrored
         .engine(|| EngineEvent::LogLines {
             lines: vec![dashboard_support::log_line(
@@ -354,7 +367,7 @@ async fn account_frames_painted_over_the_last_show_what_a_whole_paint_would() {
         })
         .await;
     mirrored.check("a log line arrived");
-    mirrored.tick(6).await;
+    mirrored.tick(7).await;
     mirrored.check("a tick after the log line");
     // 30 rows: no charts until `c`, then the charts alone with the keys on their border.
     *mirrored.running.size.lock().unwrap() = Size::new(100, 30);
@@ -365,16 +378,16 @@ async fn account_frames_painted_over_the_last_show_what_a_whole_paint_would() {
         })
         .await;
     mirrored.check("resized");
-    mirrored.tick(7).await;
+    mirrored.tick(8).await;
     assert!(mirrored.check("a tick after the resize"));
     mirrored.input(|| dashboard_support::ch('c')).await;
     mirrored.check("charts shown");
-    mirrored.tick(8).await;
+    mirrored.tick(9).await;
     assert!(mirrored.check("a tick with the charts"));
     let (terminal, _) = mirrored.running.stop().await;
     let screen = terminal.backend().inner.to_string();
     assert!(
-        screen.contains("14:03:20") && screen.contains("Token lifetime"),
+        screen.contains("14:03:21") && screen.contains("Token lifetime"),
         "{screen}"
     );
 }
