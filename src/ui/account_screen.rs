@@ -285,11 +285,10 @@ impl AccountScreen {
                 })
     }
 
-    /// Paints into `frame`, which must hold a painting of `drawn`, what differs from it
+    /// Paints into `buf`, which must hold a painting of `drawn`, what differs from it
     /// (see [`paints_over`](Self::paints_over)): the top border, the bodies. Returns the
     /// parts painted; no other cell changed.
-    pub fn paint_over(&self, drawn: &Self, frame: &mut Frame) -> Vec<Rect> {
-        let buf = frame.buffer_mut();
+    pub fn paint_over(&self, drawn: &Self, buf: &mut Buffer) -> Vec<Rect> {
         let mut parts = Vec::new();
         for (i, (panel, old)) in self.panels.iter().zip(&drawn.panels).enumerate() {
             if i == 0 && panel.top != old.top {
@@ -408,7 +407,7 @@ mod tests {
         terminal
             .draw(|frame| {
                 frame.buffer_mut().content.clone_from(&last.content);
-                screen.paint_over(drawn, frame);
+                screen.paint_over(drawn, frame.buffer_mut());
             })
             .unwrap_or_else(|e| panic!("{e}"));
         terminal.backend().buffer().clone()

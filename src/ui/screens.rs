@@ -3,6 +3,7 @@
 //! differs from that one.
 
 use ratatui::Frame;
+use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 
 use super::account_screen::AccountScreen;
@@ -34,23 +35,19 @@ impl Screen {
         }
     }
 
-    /// Paints what differs from `drawn` into `frame`, which holds a painting of `drawn`, and
-    /// returns the parts painted: no other cell changed. A screen that does not
-    /// [`paints_over`](Self::paints_over) `drawn` is painted whole on blanks.
-    pub fn paint_over(&self, drawn: &Self, frame: &mut Frame) -> Vec<Rect> {
+    /// Paints what differs from `drawn` into `buf`, which holds a painting of `drawn`, and
+    /// returns the parts painted (no other cell changed); `None`, painting nothing, unless
+    /// `self` [`paints_over`](Self::paints_over) `drawn`.
+    pub fn paint_over(&self, drawn: &Self, buf: &mut Buffer) -> Option<Vec<Rect>> {
         match (self, drawn) {
             (Self::Fleet(screen), Self::Fleet(drawn)) if screen.same_below_top(drawn) => {
-                screen.paint_top(frame);
-                vec![screen.top_row()]
+                screen.paint_top(buf);
+                Some(vec![screen.top_row()])
             }
             (Self::Account(screen), Self::Account(drawn)) if screen.paints_over(drawn) => {
-                screen.paint_over(drawn, frame)
+                Some(screen.paint_over(drawn, buf))
             }
-            _ => {
-                frame.buffer_mut().reset();
-                self.paint(frame);
-                vec![frame.area()]
-            }
+            _ => None,
         }
     }
 }
