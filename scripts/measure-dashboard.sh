@@ -6,7 +6,8 @@
 #   3. resident memory with 100 accounts, 10k history rows and 50k buffered log lines
 # Against a local `tokentop sim`; needs tmux and curl.   scripts/measure-dashboard.sh
 # IDLE_SECS=60 sets the idle window, FLEET_ACCOUNTS=1000 the fleet's size, IDLE_ONLY=1 stops
-# after 1, TOKENTOP_BIN=path measures that binary instead of building the release one.
+# after 1, ACCOUNT_ONLY=1 stops after the one account's idle CPU, TOKENTOP_BIN=path measures
+# that binary instead of building the release one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${TOKENTOP_BIN:-}" ]; then
@@ -56,6 +57,7 @@ idle_cpu() { # config-file data-dir settle-secs what
 mkdir -p "$work/idle"
 account main "$(mint)" > "$work/idle.toml"; chmod 600 "$work/idle.toml"
 idle_cpu "$work/idle.toml" "$work/idle" 5 "1 account (account view)"
+[ -n "${ACCOUNT_ONLY:-}" ] && exit 0
 # The fleet: every account has its own never-expiring token; the first inspections and phone
 # checks of all of them settle before the window starts.
 fleet_accounts="${FLEET_ACCOUNTS:-1000}"

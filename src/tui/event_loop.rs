@@ -7,22 +7,18 @@ use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
-use ratatui::buffer::Buffer;
-use ratatui::layout::{Position, Rect};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::MissedTickBehavior;
 
 use super::app::App;
 use super::msg::{Effect, Msg};
+use super::redraw::{Drawn, draw};
 use crate::engine::{EngineEvent, EngineHandle};
 
 /// Messages applied before one redraw at most, so a burst cannot starve the screen.
 const MAX_BATCH: usize = 256;
 
-/// Why the dashboard could not draw.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot draw the dashboard: {0}")]
-pub struct DrawError(String);
+pub use super::redraw::DrawError;
 
 /// Runs the dashboard until a quit key, [`Msg::Quit`], or the end of `input`.
 ///
@@ -80,7 +76,7 @@ where
         };
         if !matches!(first, Msg::Tick(_) | Msg::Engine(_)) {
             // Keys, clicks and resizes always draw, as a person expects an answer on screen.
-            drawn.screen = None;
+            drawn.forget_screen();
         }
         let mut quit = apply(app, engine, first);
         for _ in 0..MAX_BATCH {
@@ -129,50 +125,4 @@ fn apply(app: &mut App, engine: &EngineHandle, msg: Msg) -> bool {
         }
     }
     quit
-}
-
-/// The fleet screen drawn last and the cells its painting left: a frame that differs only
-/// on the top border (the clock each second) starts from a copy of those cells and paints
-/// that row alone, instead of formatting every row's graphemes again (issue 21: an idle
-/// dashboard's cost follows what changed on screen).
-#[derive(Default)]
-struct Drawn {
-    screen: Option<crate::ui::fleet_screen::FleetScreen>,
-    cells: Buffer,
-}
-
-/// Draws `app` unless it would show `drawn`, the screen drawn last (which it then becomes).
-/// Skipping leaves the terminal's buffers as they were, so the next frame is still diffed
-/// against what is on screen.
-fn draw<B: Backend>(
-    terminal: &mut Terminal<B>,
-    app: &App,
-    drawn: &mut Drawn,
-) -> Result<(), DrawError> {
-    let size = terminal.size().map_err(|err| DrawError(err.to_string()))?;
-    let area = Rect::from((Position::ORIGIN, size));
-    let screen = crate::ui::screen(app, area);
-    let top_only = match (&screen, &drawn.screen) {
-        (Some(screen), Some(old)) if screen == old => return Ok(()),
-        (Some(screen), Some(old)) => screen.same_below_top(old),
-        _ => false,
-    };
-    let completed = terminal
-        .draw(|frame| match &screen {
-            // The kept cells are of the frame's size unless the terminal was resized since.
-            Some(screen) if top_only && frame.area() == drawn.cells.area => {
-                frame.buffer_mut().content.clone_from(&drawn.cells.content);
-                screen.paint_top(frame);
-            }
-            Some(screen) => screen.paint(frame),
-            None => crate::ui::render(frame, app),
-        })
-        .map_err(|err| DrawError(err.to_string()))?;
-    if screen.is_some() {
-        // Into the cells kept from before: a buffer's derived `clone_from` would allocate.
-        drawn.cells.area = completed.buffer.area;
-        drawn.cells.content.clone_from(&completed.buffer.content);
-    }
-    drawn.screen = screen;
-    Ok(())
 }

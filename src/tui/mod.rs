@@ -11,6 +11,7 @@ mod fleet_keys;
 mod keys;
 pub mod log_buffer;
 mod msg;
+mod redraw;
 mod templates;
 pub mod terminal;
 

@@ -1,10 +1,9 @@
 //! The charts band of the account view: the selected account's token lifetime beside the delivery rate over 24 h; `c` shows or hides it.
 
-use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 
-use super::delivery_chart::DeliveryChart;
-use super::lifetime_chart::{self, LifetimeChart};
+use super::account_screen::{Body, Panel};
+use super::lifetime_chart;
 use super::theme::Palette;
 use crate::tui::{App, Charts};
 
@@ -31,21 +30,18 @@ pub fn shared_rows(bottom: u16) -> Option<u16> {
     (bottom >= SPLIT_MIN_ROWS).then(|| (bottom / 2).clamp(SHARED_MIN_ROWS, SHARED_MAX_ROWS))
 }
 
-/// Draws both charts side by side in `area`, each in its own panel.
-pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
-    let [left, right] = Layout::horizontal([Constraint::Percentage(50), Constraint::Fill(1)])
-        .spacing(-1)
-        .areas(area);
-    lifetime_panel(frame, left, app, palette);
-    delivery_panel(frame, right, app, palette);
+/// Both charts side by side, each in its own panel: the token lifetime in `left`, the
+/// delivery rate in `right`.
+pub fn panels([left, right]: [Rect; 2], app: &App, palette: &Palette) -> [Panel; 2] {
+    [
+        lifetime_panel(left, app, palette),
+        delivery_panel(right, app, palette),
+    ]
 }
 
-fn lifetime_panel(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
-    let block = super::panel_block();
-    let inner = block.inner(area);
+fn lifetime_panel(area: Rect, app: &App, palette: &Palette) -> Panel {
     let Some(view) = app.selected_account() else {
-        frame.render_widget(block.title_top(" Token lifetime "), area);
-        return;
+        return Panel::titled(area, " Token lifetime ", Body::Empty);
     };
     let now = app.now.timestamp();
     let span_secs = view.lifetime.span_secs(now);
@@ -53,22 +49,26 @@ fn lifetime_panel(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
     // Projecting the fold onto the span walks only the expiry changes inside it.
     let window = view.lifetime.window(span_secs, now, current);
     let title = lifetime_chart::title(&window, area.width);
-    frame.render_widget(block.title_top(title), area);
-    frame.render_widget(LifetimeChart::new(&window, *palette), inner);
+    // Without a line the chart is a sentence that stays the same as `now` moves on.
+    let body = match lifetime_chart::note(&window) {
+        Some(text) => Body::note(text, palette.dim()),
+        None => Body::Lifetime {
+            window,
+            palette: *palette,
+        },
+    };
+    Panel::titled(area, title, body)
 }
 
-fn delivery_panel(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
-    let block = super::panel_block().title_top(" Delivery rate 24h · app sends ");
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
+fn delivery_panel(area: Rect, app: &App, palette: &Palette) -> Panel {
     let hours = app
         .telemetry
         .as_ref()
-        .map(|t| t.delivery_rate_24h.as_slice())
+        .map(|t| t.delivery_rate_24h.clone())
         .unwrap_or_default();
-    let chart = DeliveryChart {
+    let body = Body::Delivery {
         hours,
         palette: *palette,
     };
-    frame.render_widget(chart, inner);
+    Panel::titled(area, " Delivery rate 24h · app sends ", body)
 }

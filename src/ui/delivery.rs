@@ -4,11 +4,10 @@
 
 use std::time::Duration;
 
-use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
 
+use super::account_screen::{Body, Panel};
 use super::format::{fit, sparkline};
 use super::theme::{Palette, Urgency};
 use crate::engine::delivery::{DeliverySource, RateSummary};
@@ -18,16 +17,14 @@ use crate::tui::{AccountView, App};
 
 const WINDOWS_SECS: [u64; 3] = [15 * 60, 3600, 24 * 3600];
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
+/// The panel in `area`.
+pub fn panel(area: Rect, app: &App, palette: &Palette) -> Panel {
     let spark = app
         .telemetry
         .as_ref()
         .filter(|t| t.delivery_sparkline.iter().any(|v| *v > 0))
         .map(|t| format!("· logs 1h {} ", sparkline(&t.delivery_sparkline)))
         .unwrap_or_default();
-    let block = super::panel_block().title_top(format!(" Delivery {spark}"));
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
     let selected = app.selected_account().map(AccountView::name);
     let mut lines = rate_lines(app.telemetry.as_ref(), selected, palette);
     if let Some(view) = app.selected_account() {
@@ -37,7 +34,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
     if let Some(view) = app.selected_account() {
         lines.extend(super::phone::lines(view.phone.as_ref(), palette, app.now));
     }
-    frame.render_widget(Paragraph::new(lines), inner);
+    Panel::titled(area, format!(" Delivery {spark}"), Body::lines(lines))
 }
 
 fn source_name(source: DeliverySource) -> &'static str {

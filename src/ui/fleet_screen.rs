@@ -3,9 +3,10 @@
 //! `59d` on a tick inside the same second, an event about an account off the page).
 
 use ratatui::Frame;
+use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Widget};
 
 use super::fleet::{body, header, layout, prompt_line, title};
 use super::theme::Palette;
@@ -100,17 +101,27 @@ impl FleetScreen {
             && self.pinned == drawn.pinned
     }
 
-    /// Paints the top border into `frame`, which must already hold a painting of a screen
+    /// Paints the top border into `buffer`, which must already hold a painting of a screen
     /// [`same_below_top`](Self::same_below_top) this one: the row is cleared first, because a
     /// border merged into a cell keeps the letter of a longer title painted there before.
-    pub fn paint_top(&self, frame: &mut Frame) {
-        let buffer = frame.buffer_mut();
-        for x in self.area.left()..self.area.right() {
-            if let Some(cell) = buffer.cell_mut((x, self.area.top())) {
+    pub fn paint_top(&self, buffer: &mut Buffer) {
+        let top = self.top_row();
+        for x in top.left()..top.right() {
+            if let Some(cell) = buffer.cell_mut((x, top.y)) {
                 cell.reset();
             }
         }
-        frame.render_widget(self.block(), self.area);
+        self.block().render(self.area, buffer);
+    }
+}
+
+impl FleetScreen {
+    /// The top border's row, which [`paint_top`](Self::paint_top) paints.
+    pub fn top_row(&self) -> Rect {
+        Rect {
+            height: self.area.height.min(1),
+            ..self.area
+        }
     }
 }
 
@@ -243,7 +254,7 @@ mod tests {
         terminal
             .draw(|frame| {
                 frame.buffer_mut().content.clone_from(&last.content);
-                next.paint_top(frame);
+                next.paint_top(frame.buffer_mut());
             })
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(

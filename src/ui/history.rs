@@ -3,11 +3,10 @@
 //! error code/subcode, newest first. Successful routine inspections are left out so refreshes,
 //! sends and failures stay visible.
 
-use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
 
+use super::account_screen::{Body, Panel};
 use super::format::fit;
 use super::theme::{Palette, Urgency};
 use crate::engine::history::refresh_stats::RefreshRates;
@@ -21,19 +20,20 @@ pub fn shown(entry: &HistoryEntry) -> bool {
     entry.event() != HistoryEvent::Inspect || entry.outcome != Outcome::Ok
 }
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
+/// The panel in `area`.
+pub fn panel(area: Rect, app: &App, palette: &Palette) -> Panel {
     let title = super::focus_title("Refresh history", app.focus == Focus::History);
-    let block = super::panel_block().title_top(title);
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
+    Panel::titled(area, title, body(area, app, palette))
+}
+
+fn body(area: Rect, app: &App, palette: &Palette) -> Body {
+    let inner = super::panel_block().inner(area);
     let Some(view) = app.selected_account() else {
-        return;
+        return Body::Empty;
     };
     let rows: Vec<&HistoryEntry> = view.history.iter().rev().filter(|e| shown(e)).collect();
     if rows.is_empty() {
-        let text = "no refreshes yet · r refreshes now";
-        frame.render_widget(Paragraph::new(text).style(palette.dim()), inner);
-        return;
+        return Body::note("no refreshes yet · r refreshes now", palette.dim());
     }
     let mut lines: Vec<Line> = Vec::new();
     if let Some((_, rates)) = &view.refresh_rates {
@@ -47,7 +47,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
             .take(height)
             .map(|entry| row(entry, palette)),
     );
-    frame.render_widget(Paragraph::new(lines), inner);
+    Body::lines(lines)
 }
 
 /// `refresh ok 24h 12/12 · 7d 83/84 (1 transient) · 30d 300/301 (1 transient)`, shortened to

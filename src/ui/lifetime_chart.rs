@@ -86,15 +86,22 @@ pub fn summary(window: &LifetimeWindow) -> String {
     text
 }
 
+/// The sentence drawn instead of a chart with nothing to plot (in the dim style).
+pub fn note(window: &LifetimeWindow) -> Option<&'static str> {
+    if !window.lines.is_empty() || !window.failures.is_empty() {
+        return None;
+    }
+    Some(if window.never {
+        "∞ the token never expires: nothing counts down"
+    } else {
+        "no expiry known yet: the chart starts with the first inspection"
+    })
+}
+
 impl Widget for LifetimeChart<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let window = self.window;
-        if window.lines.is_empty() && window.failures.is_empty() {
-            let text = if window.never {
-                "∞ the token never expires: nothing counts down"
-            } else {
-                "no expiry known yet: the chart starts with the first inspection"
-            };
+        if let Some(text) = note(window) {
             Paragraph::new(text)
                 .style(self.palette.dim())
                 .render(area, buf);

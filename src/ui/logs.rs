@@ -2,23 +2,30 @@
 //! level (the level is written as a word too), newest at the bottom. Its bottom border holds
 //! the footer with the keys.
 
-use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
 
+use super::account_screen::{Body, Panel};
 use super::theme::Palette;
 use crate::config::PatternLevel;
 use crate::format::{hms, level_word};
 use crate::tui::{App, Focus};
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
-    let block = super::panel_block()
-        .title_top(left_title(app))
-        .title_top(counts_title(app, palette).right_aligned())
-        .title_bottom(super::footer::line(app, area.width, palette));
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
+/// The panel in `area`, the keys on its bottom border.
+pub fn panel(area: Rect, app: &App, palette: &Palette) -> Panel {
+    Panel {
+        area,
+        top: vec![
+            Line::from(left_title(app)),
+            counts_title(app, palette).right_aligned(),
+        ],
+        bottom: Some(super::footer::line(app, area.width, palette)),
+        body: body(area, app, palette),
+    }
+}
+
+fn body(area: Rect, app: &App, palette: &Palette) -> Body {
+    let inner = super::panel_block().inner(area);
     let height = usize::from(inner.height);
     if app.logs.is_empty() {
         let text = if app.log_sources.is_empty() {
@@ -27,12 +34,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
         } else {
             format!("waiting for lines from {}", app.log_sources.join(", "))
         };
-        frame.render_widget(Paragraph::new(text).style(palette.dim()), inner);
-        return;
+        return Body::note(text, palette.dim());
     }
     let visible: Vec<_> = app.logs.visible_newest_first().collect();
     let skip = app.log_scroll.min(visible.len().saturating_sub(height));
-    let lines: Vec<Line> = visible
+    let lines: Vec<Line<'static>> = visible
         .into_iter()
         .skip(skip)
         .take(height)
@@ -48,11 +54,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
                 Span::raw(" "),
                 Span::styled(format!("{:<5}", level_word(line.level)), style),
                 Span::raw(" "),
-                Span::styled(&*line.text, text_style),
+                Span::styled(line.text.to_string(), text_style),
             ])
         })
         .collect();
-    frame.render_widget(Paragraph::new(lines), inner);
+    Body::lines(lines)
 }
 
 /// `Logs: backend · ‖ paused (+12) · filter /timeout/ · ↑ 30`

@@ -26,8 +26,10 @@
 //! └ footer.rs: fleet keys ─────────────────────────────────────────────────────┘
 //! ```
 //! fleet_screen.rs holds that view as lines before drawing, so the loop can skip a tick
-//! that changes none of them.
+//! that changes none of them; account_screen.rs does the same for the account view, panel by
+//! panel (each panel file builds its `Panel`: titles and body), and screens.rs is either.
 
+pub mod account_screen;
 pub mod charts;
 pub mod cluster;
 pub mod delivery;
@@ -45,12 +47,13 @@ pub mod overlay;
 pub mod phone;
 pub mod plot;
 pub mod publish;
+pub mod screens;
 pub mod templates;
 pub mod theme;
 pub mod token;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::symbols::merge::MergeStrategy;
 use ratatui::widgets::{Block, Paragraph};
 
@@ -60,9 +63,6 @@ use theme::Palette;
 /// Smallest terminal the dashboard draws in; below it a notice says so.
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 16;
-/// Rows of the history/delivery band at least (8 lines of content).
-const MIDDLE_MIN_ROWS: u16 = 10;
-
 /// Draws the whole dashboard.
 pub fn render(frame: &mut Frame, app: &App) {
     let area = frame.area();
@@ -73,58 +73,10 @@ pub fn render(frame: &mut Frame, app: &App) {
     let palette = Palette::new(app.theme);
     if app.view == View::Fleet {
         fleet::render(frame, area, app, &palette);
-        overlay::render(frame, area, app, &palette);
-        return;
+    } else {
+        account_screen::screen(app, area, &palette).paint(frame);
     }
-    let token_rows = token::height(app, area.width).min(area.height / 2);
-    // Panels overlap by one row/column so neighbours share a border.
-    let rest = area.height.saturating_sub(token_rows) + 1;
-    let middle_rows = (rest * 45 / 100).max(MIDDLE_MIN_ROWS);
-    let [top, middle, bottom] = Layout::vertical([
-        Constraint::Length(token_rows),
-        Constraint::Length(middle_rows),
-        Constraint::Fill(1),
-    ])
-    .spacing(-1)
-    .areas(area);
-    let [history_area, delivery_area] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Fill(1)])
-            .spacing(-1)
-            .areas(middle);
-    token::render(frame, top, app, &palette);
-    history::render(frame, history_area, app, &palette);
-    delivery::render(frame, delivery_area, app, &palette);
-    bottom_band(frame, bottom, app, &palette);
     overlay::render(frame, area, app, &palette);
-}
-
-/// The logs, the charts above them, or the charts alone with the footer on their border.
-fn bottom_band(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
-    if !charts::visible(app.charts, frame.area().height) {
-        logs::render(frame, area, app, palette);
-        return;
-    }
-    match charts::shared_rows(area.height) {
-        Some(rows) => {
-            let [charts_area, logs_area] =
-                Layout::vertical([Constraint::Length(rows), Constraint::Fill(1)])
-                    .spacing(-1)
-                    .areas(area);
-            charts::render(frame, charts_area, app, palette);
-            logs::render(frame, logs_area, app, palette);
-        }
-        None => {
-            charts::render(frame, area, app, palette);
-            let footer_row = Rect {
-                x: area.x.saturating_add(1),
-                y: area.bottom().saturating_sub(1),
-                width: area.width.saturating_sub(2),
-                height: 1.min(area.height),
-            };
-            let footer = footer::line(app, area.width, palette);
-            frame.render_widget(Paragraph::new(footer), footer_row);
-        }
-    }
 }
 
 fn too_small(frame: &mut Frame, area: Rect) {
@@ -140,13 +92,20 @@ fn too_small(frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(text).centered(), row);
 }
 
-/// What `app` shows in `area` when that can be told without drawing: the fleet view with no
+/// What `app` shows in `area` when that can be told without drawing: either view with no
 /// overlay open, in a terminal big enough for it. The loop draws a screen only when it differs
-/// from the one drawn last; `None` (any other screen) is always drawn.
-pub fn screen(app: &App, area: Rect) -> Option<fleet_screen::FleetScreen> {
+/// from the one drawn last, and paints over that one what changed; `None` (any other screen)
+/// is always drawn whole.
+pub fn screen(app: &App, area: Rect) -> Option<screens::Screen> {
     let drawable = area.width >= MIN_WIDTH && area.height >= MIN_HEIGHT;
-    (drawable && app.view == View::Fleet && app.overlay.is_none())
-        .then(|| fleet_screen::screen(app, area, &Palette::new(app.theme)))
+    if !drawable || app.overlay.is_some() {
+        return None;
+    }
+    let palette = Palette::new(app.theme);
+    Some(match app.view {
+        View::Fleet => screens::Screen::Fleet(fleet_screen::screen(app, area, &palette)),
+        View::Account => screens::Screen::Account(account_screen::screen(app, area, &palette)),
+    })
 }
 
 /// Every panel's block: borders merge where panels touch.

@@ -29,7 +29,7 @@ impl From<Level> for Urgency {
 }
 
 /// The styles of one theme.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Palette {
     color: bool,
     light: bool,

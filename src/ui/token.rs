@@ -2,11 +2,10 @@
 //! bars and text, token class, masked token, state in words, next refresh or retry, scopes,
 //! the latest activity, and a banner that cannot be missed when sending is down.
 
-use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
 
+use super::account_screen::{Body, Panel};
 use super::format::{bar, fit};
 use super::theme::{Palette, Urgency};
 use crate::engine::urgency::{self, Level, Windows, long_lived_level, remedy};
@@ -81,16 +80,26 @@ pub fn height(app: &App, width: u16) -> u16 {
     BODY_ROWS + 2 + banner + super::cluster::rows(app) + super::publish::rows(app)
 }
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
-    let block = super::panel_block()
-        .title_top(super::header::left_title(app, area.width, palette))
-        .title_top(super::header::right_title(app, palette).right_aligned());
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
+/// The panel in `area`, the header on its top border.
+pub fn panel(area: Rect, app: &App, palette: &Palette) -> Panel {
+    let top = vec![
+        super::header::left_title(app, area.width, palette),
+        super::header::right_title(app, palette).right_aligned(),
+    ];
+    let body = body(area, app, palette);
+    Panel {
+        area,
+        top,
+        bottom: None,
+        body,
+    }
+}
+
+fn body(area: Rect, app: &App, palette: &Palette) -> Body {
+    let inner = super::panel_block().inner(area);
     let Some(view) = app.selected_account() else {
         let text = "no accounts configured: add an [[account]] to the config file";
-        frame.render_widget(Paragraph::new(text).style(palette.dim()), inner);
-        return;
+        return Body::note(text, palette.dim());
     };
     let (banner, level) = banner_lines(app, view, area.width);
     let mut lines: Vec<Line> = banner
@@ -124,7 +133,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, palette: &Palette) {
         usize::from(inner.width),
         palette,
     ));
-    frame.render_widget(Paragraph::new(lines), inner);
+    Body::lines(lines)
 }
 
 /// Lines of the headline of the banner at most; the full reason is also in history.
