@@ -379,7 +379,9 @@ mod tests {
         let mut snapshot = AccountSnapshot::new("main");
         snapshot.state = TokenState::Valid;
         snapshot.next_refresh_at = Some(at(3600).timestamp());
-        app.update(Msg::Engine(EngineEvent::Account(Box::new(snapshot))));
+        app.update(Msg::Engine(EngineEvent::Account(std::sync::Arc::new(
+            snapshot,
+        ))));
         app.view = View::Account;
         app
     }
