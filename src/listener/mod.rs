@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::{Request, Response};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -79,14 +81,43 @@ impl Accept for tokio::net::UnixListener {
 /// Serves `app` on `listener` until the process ends (HTTP/1.1, as before).
 pub async fn serve(listener: impl Accept, app: Router, limits: Limits) {
     let open = Arc::new(Semaphore::new(limits.max_connections));
-    serve_within(listener, app, limits, open).await;
+    serve_within(listener, TowerToHyperService::new(app), limits, open).await;
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a listener serves: an axum `Router` (as a hyper service), or a hyper service of its
+/// own (the proxy's, which has no routes to look up); one clone per connection.
+pub trait Service:
+    hyper::service::Service<
+        Request<Incoming>,
+        Response = Response<Self::Body>,
+        Error: Into<BoxError>,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+    type Body: hyper::body::Body<Data: Send, Error: Into<BoxError>> + Send + 'static;
+}
+
+impl<S, B> Service for S
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Body = B;
 }
 
 /// As [`serve`], the open connections counted in `open`, which other accept loops of the same
 /// listener share (`threads.rs`).
 pub async fn serve_within(
     mut listener: impl Accept,
-    app: Router,
+    app: impl Service,
     limits: Limits,
     open: Arc<Semaphore>,
 ) {
@@ -117,7 +148,7 @@ pub async fn serve_within(
             continue;
         };
         let connection = http
-            .serve_connection(TokioIo::new(io), TowerToHyperService::new(app.clone()))
+            .serve_connection(TokioIo::new(io), app.clone())
             .with_upgrades();
         tokio::spawn(async move {
             // A client that goes away or times out ends only its own connection.

@@ -7,11 +7,10 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::Router;
 use tokio::sync::Semaphore;
 
-use super::Limits;
 use super::bind::{bind_tcp, bind_unix};
+use super::{Limits, Service};
 use crate::config::Listen;
 
 /// Threads for a listener: one per core, at most [`MAX_THREADS`].
@@ -39,7 +38,12 @@ impl Bound {
     }
 
     /// Serves on the runtime this runs in.
-    async fn serve(self, app: Router, limits: Limits, open: Arc<Semaphore>) -> std::io::Result<()> {
+    async fn serve(
+        self,
+        app: impl Service,
+        limits: Limits,
+        open: Arc<Semaphore>,
+    ) -> std::io::Result<()> {
         match self {
             Bound::Tcp(listener) => {
                 let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -55,13 +59,13 @@ impl Bound {
 }
 
 /// Binds `listen` (the value of config key `key`) and serves it on `threads` threads named
-/// `name`, each with the router `app_for_thread` makes for it (state a thread keeps to itself,
-/// such as a connection pool, is made there). Returns the address clients use.
-pub async fn serve(
+/// `name`, each with the service `app_for_thread` makes for it (state a thread keeps to
+/// itself, such as a connection pool, is made there). Returns the address clients use.
+pub async fn serve<S: Service>(
     listen: &Listen,
     threads: usize,
     name: &str,
-    mut app_for_thread: impl FnMut() -> anyhow::Result<Router>,
+    mut app_for_thread: impl FnMut() -> anyhow::Result<S>,
     limits: Limits,
     key: &'static str,
 ) -> anyhow::Result<String> {
@@ -123,7 +127,9 @@ mod tests {
             || {
                 made += 1;
                 let answer = format!("thread {made}");
-                Ok(Router::new().route("/", axum::routing::get(move || async move { answer })))
+                let router = axum::Router::new()
+                    .route("/", axum::routing::get(move || async move { answer }));
+                Ok(hyper_util::service::TowerToHyperService::new(router))
             },
             limits,
             "[test] listen",

@@ -9,6 +9,7 @@
 //! lines keep coming, a writer lingers before each batch so that many go in one `write`
 //! (`linger.rs`).
 
+pub mod access;
 mod daily_file;
 mod linger;
 
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use std::io::BufWriter;
 
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
+use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt};
 use tracing_subscriber::layer::SubscriberExt;
@@ -88,9 +89,13 @@ pub fn init_with(data_dir: &Path, console: Console, format: ConsoleFormat) -> Lo
 
 /// Stderr, from a writer thread or as each line comes. From the thread, no line is dropped: a
 /// full buffer makes the logging thread wait (journald or a file behind stderr is the record).
-fn stderr_writer(batch: bool, workers: &mut Vec<WorkerGuard>) -> BoxMakeWriter {
+/// The thread's writer is also returned, for the access lines written by hand.
+fn stderr_writer(
+    batch: bool,
+    workers: &mut Vec<WorkerGuard>,
+) -> (BoxMakeWriter, Option<NonBlocking>) {
     if !batch {
-        return BoxMakeWriter::new(std::io::stderr);
+        return (BoxMakeWriter::new(std::io::stderr), None);
     }
     let (writer, guard) = NonBlockingBuilder::default()
         .buffered_lines_limit(FILE_BUFFERED_LINES)
@@ -101,7 +106,7 @@ fn stderr_writer(batch: bool, workers: &mut Vec<WorkerGuard>) -> BoxMakeWriter {
             std::io::stderr(),
         )));
     workers.push(guard);
-    BoxMakeWriter::new(writer)
+    (BoxMakeWriter::new(writer.clone()), Some(writer))
 }
 
 /// Installs the global subscriber. When the log file cannot be used, logs to stderr only and
@@ -121,6 +126,7 @@ fn install(
     let mut workers = Vec::new();
     let file = crate::engine::fs::private_fs::create_private_dir_all(&dir)
         .and_then(|()| DailyFile::open(&dir));
+    let mut file_sink = None;
     let (file_layer, file_error) = match file {
         Ok(daily) => {
             // The worker flushes the buffer after each batch it drains.
@@ -132,6 +138,7 @@ fn install(
                     daily,
                 )));
             workers.push(guard);
+            file_sink = Some(writer.clone());
             let layer = tracing_subscriber::fmt::layer()
                 .with_ansi(false)
                 .with_writer(writer);
@@ -140,7 +147,12 @@ fn install(
         Err(err) => (None, Some(err)),
     };
     let stderr = matches!(console, Console::Stderr { .. });
-    let mut stderr_out = || stderr_writer(batch_stderr, &mut workers);
+    let mut stderr_sink = None;
+    let mut stderr_out = || {
+        let (writer, sink) = stderr_writer(batch_stderr, &mut workers);
+        stderr_sink = sink;
+        writer
+    };
     let colour = stderr_colour(
         std::io::stderr().is_terminal(),
         &EnvSnapshot::from_process(),
@@ -159,13 +171,23 @@ fn install(
             .with_ansi(false)
             .with_writer(stderr_out().with_max_level(stderr_level))
     });
+    // The access lines are written by hand only where every layer's line is reproduced:
+    // the file, and stderr when absent, below INFO, or plain text without colour.
+    let stderr_reproduced = match stderr_sink {
+        _ if !stderr || stderr_level < tracing::Level::INFO => Some(None),
+        Some(sink) if format == ConsoleFormat::Text && !colour => Some(Some(sink)),
+        _ => None,
+    };
     // A second init in one process (tests) is harmless: the first subscriber stays.
-    let _ = tracing_subscriber::registry()
+    let installed = tracing_subscriber::registry()
         .with(filter())
         .with(file_layer)
         .with(text_layer)
         .with(json_layer)
         .try_init();
+    if let (Ok(()), Some(stderr_sink)) = (installed, stderr_reproduced) {
+        access::register(file_sink, stderr_sink);
+    }
     if let Some(err) = file_error {
         tracing::warn!("not writing log files in {}: {err}", dir.display());
     }

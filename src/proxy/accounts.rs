@@ -2,11 +2,12 @@
 //! account's request slots are replaced when accounts are reloaded; a request already in
 //! flight finishes on the proxy it started with.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::Response;
+use axum::http::Request;
+use hyper::body::Incoming;
 use tokio::sync::{Semaphore, watch};
 
 use super::route::AccountIds;
@@ -74,11 +75,18 @@ pub(super) fn follow(proxy: Proxy) -> watch::Receiver<Proxy> {
     followed
 }
 
-/// One request, on the proxy of the accounts running when it arrived.
-pub(super) async fn handle_current(
-    State(current): State<watch::Receiver<Proxy>>,
-    request: axum::extract::Request,
-) -> Response<Body> {
-    let proxy = current.borrow().clone();
-    super::forward::handle(State(proxy), request).await
+/// The proxy's HTTP service: every request, whatever its method and path, goes to
+/// [`super::forward::handle`], which routes it itself (`route.rs`), on the proxy of the
+/// accounts running when it arrived. A plain hyper service: axum's router had only this one
+/// fallback to find, and boxed each request's future and body on the way.
+pub(super) fn service(
+    current: watch::Receiver<Proxy>,
+) -> impl crate::listener::Service<Body = Body> {
+    hyper::service::service_fn(move |request: Request<Incoming>| {
+        let proxy = current.borrow().clone();
+        async move {
+            let response = super::forward::handle(proxy, request.map(Body::new)).await;
+            Ok::<_, Infallible>(response)
+        }
+    })
 }

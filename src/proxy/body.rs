@@ -140,14 +140,22 @@ pub async fn read_request_body(
     }
     let kind = kind(headers)?;
     let mut chunks = body.into_data_stream();
+    // A small body usually arrives in one chunk: kept as it is, without a list or a copy.
+    let mut first: Option<Bytes> = None;
     let mut kept: Vec<Bytes> = Vec::new();
     let mut size: u64 = 0;
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk
             .map_err(|_| proxy_error(StatusCode::BAD_REQUEST, "the request body broke off"))?;
         size = size.saturating_add(chunk.len() as u64);
-        kept.push(chunk);
+        if first.is_none() && kept.is_empty() {
+            first = Some(chunk);
+        } else {
+            kept.extend(first.take());
+            kept.push(chunk);
+        }
         if size > limits.retry_body_limit {
+            kept.extend(first.take());
             if matches!(kind, Kind::Form | Kind::Json | Kind::Untyped) {
                 return Err(unscrubbable(limits));
             }
@@ -166,10 +174,9 @@ pub async fn read_request_body(
             });
         }
     }
-    // A small body usually arrives in one chunk: kept as it is, not copied.
-    let bytes: Bytes = match <[Bytes; 1]>::try_from(kept) {
-        Ok([only]) => only,
-        Err(kept) => kept.concat().into(),
+    let bytes: Bytes = match first {
+        Some(only) => only,
+        None => kept.concat().into(),
     };
     scrubbed(bytes, kind)
 }

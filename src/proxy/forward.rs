@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Response, StatusCode};
+use axum::http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode, header};
 use bytes::Bytes;
 
 use super::body::read_request_body;
@@ -15,15 +15,17 @@ use super::upstream::{UpstreamBody, UpstreamError};
 use super::{ACCOUNT_HEADER, Proxy};
 use crate::engine::broker::{SendOutcome, TokenLoan};
 use crate::graph::{ErrorClass, MAX_BODY_BYTES, UsageHeaders, parse_error_body};
+use crate::logging::access::AccessLine;
 
-/// Response headers not copied back: hop-by-hop, and the length axum sets itself.
-const DROPPED_RESPONSE_HEADERS: [&str; 6] = [
-    "connection",
-    "keep-alive",
-    "transfer-encoding",
-    "trailer",
-    "upgrade",
-    "content-length",
+/// Response headers not copied back: hop-by-hop, and the length hyper sets itself. Names, not
+/// strings: removing by a string parsed and hashed it again for every answer.
+const DROPPED_RESPONSE_HEADERS: [HeaderName; 6] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::TRANSFER_ENCODING,
+    header::TRAILER,
+    header::UPGRADE,
+    header::CONTENT_LENGTH,
 ];
 
 /// What the access log says about a request.
@@ -33,13 +35,12 @@ struct Outcome {
     retried: bool,
 }
 
-pub async fn handle(
-    axum::extract::State(proxy): axum::extract::State<Proxy>,
-    request: axum::extract::Request,
-) -> Response<Body> {
+/// One request, answered and written to the access log.
+pub async fn handle(proxy: Proxy, request: Request<Body>) -> Response<Body> {
     let started = Instant::now();
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    // The path alone: the query may hold a client's credential.
+    let uri = request.uri().clone();
     let (response, account, outcome) = match forward(&proxy, request).await {
         Ok((response, account, outcome)) => (response, account, outcome),
         Err(response) => {
@@ -52,24 +53,21 @@ pub async fn handle(
             (response, None, outcome)
         }
     };
-    tracing::info!(
-        target: "tokentop::proxy",
-        account = account.as_deref().unwrap_or("-"),
-        upstream_ms = outcome.upstream_ms.map(|ms| ms as u64),
-        retried = outcome.retried,
-        total_ms = started.elapsed().as_millis() as u64,
-        "{method} {path} {}",
-        outcome.status
-    );
+    crate::logging::access::log(&AccessLine {
+        method: method.as_str(),
+        path: uri.path(),
+        status: outcome.status,
+        account: account.as_deref(),
+        upstream_ms: outcome.upstream_ms.map(|ms| ms as u64),
+        retried: outcome.retried,
+        total_ms: started.elapsed().as_millis() as u64,
+    });
     response
 }
 
 type Forwarded = (Response<Body>, Option<String>, Outcome);
 
-async fn forward(
-    proxy: &Proxy,
-    request: axum::extract::Request,
-) -> Result<Forwarded, Response<Body>> {
+async fn forward(proxy: &Proxy, request: Request<Body>) -> Result<Forwarded, Response<Body>> {
     proxy.check_client(request.headers())?;
     let header_account = request
         .headers()
@@ -106,16 +104,19 @@ async fn forward(
         // An application still sending the token before the rotation has not picked it up.
         proxy.broker.note_client_credential(&account, credential);
     }
-    let target = Target::new(&proxy.graph_base, &parts.method, &parts.uri, &parts.headers);
+    let mut target = Target::new(&proxy.graph_base, &parts.method, &parts.uri, &parts.headers);
     // The request came with a credential of its own (removed before it went upstream).
     let carried_credential = parts
         .headers
         .contains_key(axum::http::header::AUTHORIZATION)
         || target.query_scrubbed
         || body.had_credentials();
+    // Only such a request with a body kept whole can be sent a second time.
+    let may_retry = !carried_credential && body.retriable();
     let upstream_started = Instant::now();
     let mut retried = false;
-    let mut answer = match send(proxy, &target, &loan, body.for_upstream()).await {
+    let first = send(proxy, &mut target, &loan, body.for_upstream(), may_retry).await;
+    let mut answer = match first {
         Ok(answer) => answer,
         Err(_) if body.stopped_for_credentials() => return Err(credential_part_refused()),
         Err(response) => return Err(response),
@@ -130,7 +131,7 @@ async fn forward(
     {
         loan = fresh;
         retried = true;
-        answer = send(proxy, &target, &loan, body.for_upstream()).await?;
+        answer = send(proxy, &mut target, &loan, body.for_upstream(), false).await?;
     }
     let upstream_ms = upstream_started.elapsed().as_millis();
     proxy
@@ -180,14 +181,15 @@ fn credential_part_refused() -> Response<Body> {
     )
 }
 
-/// One attempt with `loan`'s token.
+/// One attempt with `loan`'s token; `again` when another may follow.
 async fn send(
     proxy: &Proxy,
-    target: &Target,
+    target: &mut Target,
     loan: &TokenLoan,
     body: UpstreamBody,
+    again: bool,
 ) -> Result<Answer, Response<Body>> {
-    let Some(request) = target.request(loan, body) else {
+    let Some(request) = target.request(loan, body, again) else {
         return Err(proxy_error(
             StatusCode::BAD_GATEWAY,
             "the request's URL for the Graph API could not be built from [graph] base-url and the path",
@@ -241,7 +243,7 @@ impl Answer {
         let (parts, body) = response.into_parts();
         let status = parts.status;
         let mut headers = parts.headers;
-        for name in DROPPED_RESPONSE_HEADERS {
+        for name in &DROPPED_RESPONSE_HEADERS {
             headers.remove(name);
         }
         let small = hyper::body::Body::size_hint(&body)

@@ -183,9 +183,7 @@ pub async fn start(settings: &Settings, broker: TokenBroker) -> anyhow::Result<O
             Some(proxy) => proxy,
             None => proxy.with_own_upstream()?,
         };
-        Ok(axum::Router::new()
-            .fallback(accounts::handle_current)
-            .with_state(accounts::follow(proxy)))
+        Ok(accounts::service(accounts::follow(proxy)))
     };
     let limits = crate::listener::Limits::new("the Graph API proxy");
     let threads = crate::listener::threads::thread_count();

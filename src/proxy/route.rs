@@ -44,12 +44,16 @@ pub fn unsafe_path(path: &str) -> Option<&'static str> {
     if path.contains('\\') {
         return Some("a backslash in the path");
     }
-    let lower = path.to_ascii_lowercase();
-    // Graph paths are ids and edge names: nothing in them needs these encoded.
-    if ["%2e", "%2f", "%5c", "%25"]
-        .iter()
-        .any(|e| lower.contains(e))
-    {
+    // Graph paths are ids and edge names: nothing in them needs these encoded. Read in place,
+    // in any case, without a lowercase copy of every path.
+    let encoded_separator = path.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && matches!(
+                (w[1], w[2].to_ascii_lowercase()),
+                (b'2', b'e' | b'f' | b'5') | (b'5', b'c')
+            )
+    });
+    if encoded_separator {
         return Some("an encoded '.', '/', '\\' or '%' in the path");
     }
     if path

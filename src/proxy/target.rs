@@ -2,7 +2,7 @@
 //! checked and the query without the client's credentials, and the headers it keeps. Built
 //! once per request for both attempts; each attempt adds the lent token and its proof.
 
-use axum::http::{HeaderMap, HeaderValue, Method, Request, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, header};
 use secrecy::ExposeSecret;
 
 use super::ACCOUNT_HEADER;
@@ -11,18 +11,20 @@ use super::upstream::UpstreamBody;
 use crate::engine::broker::TokenLoan;
 
 /// Request headers never forwarded: hop-by-hop, the client's credentials, tokentop's own.
-const DROPPED_REQUEST_HEADERS: [&str; 11] = [
-    "authorization",
-    "proxy-authorization",
-    "connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-    "accept-encoding",
+/// Names, not strings: comparing a name with one is an enum's compare, not a string's.
+const DROPPED_REQUEST_HEADERS: [HeaderName; 12] = [
+    header::AUTHORIZATION,
+    header::PROXY_AUTHORIZATION,
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::HOST,
+    header::CONTENT_LENGTH,
+    header::ACCEPT_ENCODING,
+    HeaderName::from_static(ACCOUNT_HEADER),
 ];
 
 pub struct Target {
@@ -51,9 +53,7 @@ impl Target {
         };
         let mut forwarded = HeaderMap::with_capacity(headers.len() + 2);
         for (name, value) in headers {
-            let dropped = DROPPED_REQUEST_HEADERS.contains(&name.as_str())
-                || name.as_str().eq_ignore_ascii_case(ACCOUNT_HEADER);
-            if !dropped {
+            if !DROPPED_REQUEST_HEADERS.contains(name) {
                 forwarded.append(name.clone(), value.clone());
             }
         }
@@ -88,8 +88,14 @@ impl Target {
     }
 
     /// The request for one attempt with `loan`'s token; `None` when the URL is not one (a
-    /// base URL that config accepted but `http` does not).
-    pub fn request(&self, loan: &TokenLoan, body: UpstreamBody) -> Option<Request<UpstreamBody>> {
+    /// base URL that config accepted but `http` does not). The headers are copied for an
+    /// attempt that may be followed by another (`again`), else moved into it.
+    pub fn request(
+        &mut self,
+        loan: &TokenLoan,
+        body: UpstreamBody,
+        again: bool,
+    ) -> Option<Request<UpstreamBody>> {
         let mut url = String::with_capacity(self.url.len() + self.query.len() + 90);
         url.push_str(&self.url);
         let proof = loan.appsecret_proof.as_deref();
@@ -111,7 +117,11 @@ impl Target {
         let mut request = Request::new(body);
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = uri;
-        *request.headers_mut() = self.headers.clone();
+        *request.headers_mut() = if again {
+            self.headers.clone()
+        } else {
+            std::mem::take(&mut self.headers)
+        };
         request.headers_mut().insert(header::AUTHORIZATION, bearer);
         Some(request)
     }
@@ -145,12 +155,33 @@ fn encode_into(out: &mut String, text: &str, set: fn(u8) -> bool) {
 
 /// The URL standard's path percent-encode set.
 fn in_path_set(byte: u8) -> bool {
-    byte < 0x20 || byte == 0x7f || b" \"#<>?`{}".contains(&byte)
+    PATH_SET[usize::from(byte)]
 }
 
 /// The URL standard's special-query percent-encode set (http and https).
 fn in_query_set(byte: u8) -> bool {
-    byte < 0x20 || byte == 0x7f || b" \"#<>'".contains(&byte)
+    QUERY_SET[usize::from(byte)]
+}
+
+/// The sets as tables: every path and query byte of every request is looked up.
+const PATH_SET: [bool; 256] = byte_set(b" \"#<>?`{}");
+const QUERY_SET: [bool; 256] = byte_set(b" \"#<>'");
+
+/// Controls, DEL and `extra` (non-ASCII bytes are encoded apart from these).
+const fn byte_set(extra: &[u8]) -> [bool; 256] {
+    let mut set = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        set[byte] = true;
+        byte += 1;
+    }
+    set[0x7f] = true;
+    let mut i = 0;
+    while i < extra.len() {
+        set[extra[i] as usize] = true;
+        i += 1;
+    }
+    set
 }
 
 #[cfg(test)]

@@ -1327,3 +1327,71 @@ async fn a_send_still_carrying_the_previous_token_is_counted_as_stale() {
     assert!(!stderr.contains(&access), "the token reached the log");
     daemon.stop().await;
 }
+
+/// The proxy serves without a router in front: every method and path reaches its own routing,
+/// which refuses what is not allowed (a bare media id written to, unknown and empty paths)
+/// before Meta sees it, and each refusal gets its access line, the path without the query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_method_and_path_meets_the_proxys_own_routing_and_is_logged() {
+    let sim = start_sim().await;
+    let token = system_user(&sim);
+    let daemon = ProxyDaemon::start(
+        &sim,
+        &config(
+            LOOPBACK,
+            "",
+            DEFAULT_APP_SECRET,
+            &format!("access-token = \"{token}\""),
+        ),
+        &[],
+    )
+    .await;
+    let http = http();
+    let before = sim.handle().stats().total;
+    let junk = "EAAGsecretinthequery";
+    for (method, path, status) in [
+        (reqwest::Method::DELETE, "/v25.0/987654321", 403),
+        (reqwest::Method::PUT, "/v25.0/987654321", 403),
+        (reqwest::Method::GET, "/", 403),
+        (reqwest::Method::OPTIONS, "/v25.0/me", 403),
+        (reqwest::Method::PATCH, "/v25.0/102290129340398%2Fme", 400),
+    ] {
+        let url = format!("{}{path}?access_token={junk}", daemon.url());
+        let response = http.request(method.clone(), url).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        let line = format!("{method} {path} {status} account=\"-\" retried=false total_ms=");
+        daemon.wait_for_log(&line).await;
+    }
+    assert_eq!(sim.handle().stats().total, before);
+    // A send still goes through, and is logged with its account.
+    let response = http
+        .post(format!("{}{}", daemon.url(), messages_path()))
+        .json(&text_send("after the refusals"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    daemon
+        .wait_for_log(&format!(
+            "POST {} 200 account=\"main\" upstream_ms=",
+            messages_path()
+        ))
+        .await;
+    let stderr = daemon.stderr();
+    assert!(!stderr.contains(junk), "{stderr}");
+    assert!(!stderr.contains(&token), "{stderr}");
+    // The log file has the same lines, with their target.
+    let dir = daemon.stop().await;
+    let logs: String = support::proxy::files_under(&dir.path().join("data").join("logs"))
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect();
+    assert!(
+        logs.contains(&format!(
+            "  INFO tokentop::proxy: POST {} 200 account=\"main\" upstream_ms=",
+            messages_path()
+        )),
+        "{logs}"
+    );
+    assert!(!logs.contains(junk) && !logs.contains(&token), "{logs}");
+}
