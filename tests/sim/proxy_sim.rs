@@ -16,6 +16,17 @@ use tokentop::sim::{DEFAULT_APP_SECRET, RunningSim, SimConfig, TokenKind};
 const TO: &str = "15551234567";
 const LOOPBACK: &str = "listen = \"127.0.0.1:0\"";
 
+/// A proxy on loopback for one account holding `token`, with the simulator's app secret.
+async fn loopback_proxy(sim: &RunningSim, token: &str) -> ProxyDaemon {
+    let account = format!("access-token = \"{token}\"");
+    ProxyDaemon::start(
+        sim,
+        &config(LOOPBACK, "", DEFAULT_APP_SECRET, &account),
+        &[],
+    )
+    .await
+}
+
 async fn start_sim() -> RunningSim {
     tokentop::graph::install_tls_provider();
     RunningSim::start(
@@ -127,17 +138,7 @@ fn binary_file(len: usize) -> Vec<u8> {
 async fn json_form_and_media_reach_meta_with_the_accounts_token_and_proof() {
     let sim = start_sim().await;
     let token = system_user(&sim);
-    let daemon = ProxyDaemon::start(
-        &sim,
-        &config(
-            LOOPBACK,
-            "",
-            DEFAULT_APP_SECRET,
-            &format!("access-token = \"{token}\""),
-        ),
-        &[],
-    )
-    .await;
+    let daemon = loopback_proxy(&sim, &token).await;
     let http = http();
     let url = format!("{}{}", daemon.url(), messages_path());
 
@@ -369,17 +370,7 @@ fn without_trace(body: &str) -> Value {
 async fn an_invalidated_system_user_token_passes_metas_190_through_once() {
     let sim = start_sim().await;
     let token = system_user(&sim);
-    let daemon = ProxyDaemon::start(
-        &sim,
-        &config(
-            LOOPBACK,
-            "",
-            DEFAULT_APP_SECRET,
-            &format!("access-token = \"{token}\""),
-        ),
-        &[],
-    )
-    .await;
+    let daemon = loopback_proxy(&sim, &token).await;
     wait_inspected(&daemon).await;
     assert!(sim.handle().invalidate(&token));
     let http = http();
@@ -500,17 +491,7 @@ fn assert_no_secret(label: &str, text: &str, secrets: &[&str]) {
 async fn client_credentials_are_stripped_and_nothing_leaks() {
     let sim = start_sim().await;
     let token = system_user(&sim);
-    let daemon = ProxyDaemon::start(
-        &sim,
-        &config(
-            LOOPBACK,
-            "",
-            DEFAULT_APP_SECRET,
-            &format!("access-token = \"{token}\""),
-        ),
-        &[],
-    )
-    .await;
+    let daemon = loopback_proxy(&sim, &token).await;
     let junk = "EAAGjunkClientToken0000000000";
     let http = http();
     let url = format!("{}{}", daemon.url(), messages_path());
@@ -1335,17 +1316,7 @@ async fn a_send_still_carrying_the_previous_token_is_counted_as_stale() {
 async fn any_method_and_path_meets_the_proxys_own_routing_and_is_logged() {
     let sim = start_sim().await;
     let token = system_user(&sim);
-    let daemon = ProxyDaemon::start(
-        &sim,
-        &config(
-            LOOPBACK,
-            "",
-            DEFAULT_APP_SECRET,
-            &format!("access-token = \"{token}\""),
-        ),
-        &[],
-    )
-    .await;
+    let daemon = loopback_proxy(&sim, &token).await;
     let http = http();
     let before = sim.handle().stats().total;
     let junk = "EAAGsecretinthequery";
