@@ -179,6 +179,24 @@ mod tests {
 
     /// The slices worked out at construction are the ones `Slices` placed each account in,
     /// in config order, each account in exactly one.
+    /// The health poller takes the proxy's latest headers once: a newer call replaces an
+    /// older one not yet taken, and a round with no call since takes nothing.
+    #[test]
+    fn the_proxys_latest_usage_is_taken_once() {
+        let entry = entry("shop", Some("1"));
+        let usage = |percent: u32| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            let value = format!("{{\"call_count\":{percent}}}");
+            headers.insert("x-app-usage", value.parse().unwrap());
+            UsageHeaders::of(&headers)
+        };
+        assert_eq!(entry.take_proxy_usage(), None);
+        entry.note_proxy_usage(usage(10));
+        entry.note_proxy_usage(usage(20));
+        assert_eq!(entry.take_proxy_usage(), Some(usage(20)));
+        assert_eq!(entry.take_proxy_usage(), None);
+    }
+
     #[test]
     fn in_slot_lists_each_slice_members_in_config_order() {
         let entries: Vec<_> = (0..130)
