@@ -37,19 +37,8 @@ fn body(n: u64, statuses: usize) -> String {
 
 fn settings(dir: &std::path::Path) -> Settings {
     let mut settings = Settings {
-        config_path: None,
         data_dir: dir.to_path_buf(),
-        graph: Default::default(),
-        refresh: Default::default(),
-        accounts: Vec::new(),
-        account_files: Default::default(),
-        logs: Vec::new(),
-        patterns: Default::default(),
-        ui: Default::default(),
-        serve: Default::default(),
-        proxy: Default::default(),
-        cluster: Default::default(),
-        webhook: Default::default(),
+        ..Settings::default()
     };
     let account = AccountSettings {
         name: "bench".to_string(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 /// Everything tokentop needs to run, after flags, env, file and defaults were merged.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Settings {
     /// The config file that was read, if any (shown in `?` help and `config path`).
     pub config_path: Option<PathBuf>,

@@ -179,19 +179,9 @@ mod tests {
             cluster.redis_url = Some(secrecy::SecretString::from("redis://127.0.0.1:6379"));
         }
         Settings {
-            config_path: None,
             data_dir: std::path::PathBuf::from("/nonexistent"),
-            graph: Default::default(),
-            refresh: Default::default(),
-            accounts: Vec::new(),
-            account_files: Default::default(),
-            logs: Vec::new(),
-            patterns: Default::default(),
-            ui: Default::default(),
-            serve: Default::default(),
-            proxy: Default::default(),
             cluster,
-            webhook: Default::default(),
+            ..Settings::default()
         }
     }
 

@@ -12,8 +12,8 @@ use tokio::task::JoinHandle;
 
 use super::{Faults, RunningSim, SimConfig, SimPhone, TokenKind};
 use crate::config::{
-    AccountSettings, GraphSettings, LogFormat, LogInput, LogSourceSettings, PatternSettings,
-    RefreshBefore, RefreshPolicy, Settings, TestMessageSettings, UiSettings,
+    AccountSettings, GraphSettings, LogFormat, LogInput, LogSourceSettings, RefreshBefore,
+    RefreshPolicy, Settings, TestMessageSettings,
 };
 use crate::engine::{EngineCommand, EngineHandle};
 
@@ -119,7 +119,6 @@ impl Demo {
         // Status webhooks of the test sends, and the uninstall, go through the relay.
         let _ = sim_handle.set_webhook_target(&format!("http://{relay}/webhook"), None);
         let settings = Settings {
-            config_path: None,
             data_dir: dir.path().join("data"),
             graph: GraphSettings {
                 base_url: sim.base_url(),
@@ -133,23 +132,18 @@ impl Demo {
                 critical_before: Duration::from_secs(15),
                 ..RefreshPolicy::default()
             },
-            cluster: Default::default(),
             webhook: crate::config::WebhookSettings {
                 listen: Some(crate::config::Listen::Tcp(relay)),
                 verify_token: Some(SecretString::from("tokentop-demo".to_string())),
                 ..Default::default()
             },
             accounts: accounts.into_iter().map(std::sync::Arc::new).collect(),
-            account_files: Default::default(),
             logs: vec![LogSourceSettings {
                 name: "backend".to_string(),
                 input: LogInput::File(app_log.clone()),
                 format: LogFormat::Plain,
             }],
-            patterns: PatternSettings::default(),
-            ui: UiSettings::default(),
-            serve: Default::default(),
-            proxy: Default::default(),
+            ..Settings::default()
         };
         Ok(Demo {
             sim,

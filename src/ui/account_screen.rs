@@ -361,19 +361,8 @@ mod tests {
     /// One valid account whose next refresh counts down to the second.
     fn one_account() -> App {
         let settings = Settings {
-            config_path: None,
             data_dir: PathBuf::new(),
-            graph: Default::default(),
-            refresh: Default::default(),
-            accounts: Vec::new(),
-            account_files: Default::default(),
-            logs: Vec::new(),
-            patterns: Default::default(),
-            ui: Default::default(),
-            serve: Default::default(),
-            proxy: Default::default(),
-            cluster: Default::default(),
-            webhook: Default::default(),
+            ..Settings::default()
         };
         let mut app = App::new(&settings, PathBuf::new(), at(0));
         let mut snapshot = AccountSnapshot::new("main");

@@ -155,19 +155,8 @@ mod tests {
     /// A fleet of `count` accounts the engine reported (no config): never-expiring tokens.
     fn fleet(count: usize) -> App {
         let settings = Settings {
-            config_path: None,
             data_dir: PathBuf::new(),
-            graph: Default::default(),
-            refresh: Default::default(),
-            accounts: Vec::new(),
-            account_files: Default::default(),
-            logs: Vec::new(),
-            patterns: Default::default(),
-            ui: Default::default(),
-            serve: Default::default(),
-            proxy: Default::default(),
-            cluster: Default::default(),
-            webhook: Default::default(),
+            ..Settings::default()
         };
         let mut app = App::new(&settings, PathBuf::new(), at(0));
         for i in 0..count {

@@ -6,10 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use tokentop::config::{
-    AccountSettings, GraphSettings, PatternSettings, RefreshBefore, RefreshPolicy, Settings,
-    UiSettings,
-};
+use tokentop::config::{AccountSettings, GraphSettings, RefreshBefore, RefreshPolicy, Settings};
 use tokentop::engine::history::cause::{Cause, Trigger};
 use tokentop::engine::history::{HistoryEvent, Outcome};
 use tokentop::engine::store::{StoredTokens, TokenStore};
@@ -36,7 +33,6 @@ fn settings(
     accounts: Vec<AccountSettings>,
 ) -> Settings {
     Settings {
-        config_path: None,
         data_dir: data_dir.to_path_buf(),
         graph: GraphSettings {
             base_url: sim.base_url(),
@@ -49,14 +45,7 @@ fn settings(
             ..RefreshPolicy::default()
         },
         accounts: accounts.into_iter().map(std::sync::Arc::new).collect(),
-        account_files: Default::default(),
-        logs: Vec::new(),
-        patterns: PatternSettings::default(),
-        ui: UiSettings::default(),
-        serve: Default::default(),
-        proxy: Default::default(),
-        cluster: Default::default(),
-        webhook: Default::default(),
+        ..Settings::default()
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use tokentop::config::{GraphSettings, PatternSettings, RefreshPolicy, Settings, UiSettings};
+use tokentop::config::{GraphSettings, Settings};
 use tokentop::engine::history::cause::{Cause, PublishTarget};
 use tokentop::engine::history::{HistoryLog, Outcome};
 use tokentop::engine::publish::health::FailReason;
@@ -49,22 +49,13 @@ async fn failed_publish_keeps_the_token_and_is_retried_at_the_next_check() {
         .on_refresh_timeout(Duration::from_secs(10))
         .build();
     let settings = Settings {
-        config_path: None,
         data_dir: dir.path().join("data"),
         graph: GraphSettings {
             base_url: sim.base_url(),
             ..GraphSettings::default()
         },
-        refresh: RefreshPolicy::default(),
         accounts: vec![account.into()],
-        account_files: Default::default(),
-        logs: vec![],
-        patterns: PatternSettings::default(),
-        ui: UiSettings::default(),
-        serve: Default::default(),
-        proxy: Default::default(),
-        cluster: Default::default(),
-        webhook: Default::default(),
+        ..Settings::default()
     };
     let client = GraphClient::new(&settings.graph).unwrap();
     let (handle, mut events) = Engine::start(&settings, Arc::new(client), EngineOptions::default());

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokentop::config::{
-    AccountSettings, GraphSettings, LogFormat, LogInput, LogSourceSettings, PatternSettings,
-    RefreshPolicy, Settings, UiSettings,
+    AccountSettings, GraphSettings, LogFormat, LogInput, LogSourceSettings, RefreshPolicy, Settings,
 };
 use tokentop::engine::delivery::DeliverySource;
 use tokentop::engine::telemetry_types::{PhoneSnapshot, TelemetrySnapshot};
@@ -50,7 +49,6 @@ fn settings(
     logs: Vec<LogSourceSettings>,
 ) -> Settings {
     Settings {
-        config_path: None,
         data_dir: data_dir.to_path_buf(),
         graph: GraphSettings {
             base_url: sim.base_url(),
@@ -61,14 +59,8 @@ fn settings(
             ..RefreshPolicy::default()
         },
         accounts: accounts.into_iter().map(std::sync::Arc::new).collect(),
-        account_files: Default::default(),
         logs,
-        patterns: PatternSettings::default(),
-        ui: UiSettings::default(),
-        serve: Default::default(),
-        proxy: Default::default(),
-        cluster: Default::default(),
-        webhook: Default::default(),
+        ..Settings::default()
     }
 }
 

@@ -13,10 +13,7 @@ pub mod trace_capture;
 
 use std::time::Duration;
 
-use tokentop::config::{
-    AccountSettings, GraphSettings, PatternSettings, RefreshBefore, RefreshPolicy, Settings,
-    UiSettings,
-};
+use tokentop::config::{AccountSettings, RefreshBefore, RefreshPolicy, Settings};
 use tokentop::engine::{EngineEvent, TokenState};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -26,23 +23,14 @@ pub const START: i64 = 1_800_000_000;
 /// Settings for `accounts`: an hourly check, refresh at a third of the lifetime left.
 pub fn settings(data_dir: &std::path::Path, accounts: Vec<AccountSettings>) -> Settings {
     Settings {
-        config_path: None,
         data_dir: data_dir.to_path_buf(),
-        graph: GraphSettings::default(),
         refresh: RefreshPolicy {
             check_interval: Duration::from_secs(3600),
             refresh_before: RefreshBefore::ShareOfLifetime(33),
             ..RefreshPolicy::default()
         },
         accounts: accounts.into_iter().map(std::sync::Arc::new).collect(),
-        account_files: Default::default(),
-        logs: Vec::new(),
-        patterns: PatternSettings::default(),
-        ui: UiSettings::default(),
-        serve: Default::default(),
-        proxy: Default::default(),
-        cluster: Default::default(),
-        webhook: Default::default(),
+        ..Settings::default()
     }
 }
 
