@@ -141,33 +141,15 @@ impl AccountDirectory {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use secrecy::SecretString;
 
     use super::*;
-    use crate::config::AccountSettings;
     use crate::graph::AppCredentials;
 
     fn entry(name: &str, app_id: Option<&str>) -> Arc<DirectoryEntry> {
-        let settings = AccountSettings {
-            name: name.into(),
-            app_id: app_id.map(str::to_string),
-            app_secret: None,
-            access_token: None,
-            long_lived_token: None,
-            phone_number_id: None,
-            business_account_id: None,
-            env_file: None,
-            token_file: None,
-            token_file_mode: crate::config::DEFAULT_TOKEN_FILE_MODE,
-            on_refresh: None,
-            on_refresh_env: Vec::new(),
-            on_publish: Default::default(),
-            on_refresh_timeout: Duration::from_secs(1),
-            test_message: crate::config::TestMessageSettings::default(),
-            profile: Default::default(),
-        };
+        let mut settings = crate::engine::accounts_diff::test_account(name, "secret");
+        settings.app_id = app_id.map(str::to_string);
         let app = app_id.map(|id| AppCredentials::new(id, SecretString::from("secret")));
         DirectoryEntry::new(AccountLink {
             settings: Arc::new(settings),

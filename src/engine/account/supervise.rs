@@ -259,24 +259,9 @@ mod tests {
 
     #[test]
     fn panic_message_hides_secrets_and_is_bounded() {
-        let settings = AccountSettings {
-            name: "a".into(),
-            app_id: None,
-            app_secret: Some(SecretString::from("appsecret123")),
-            access_token: Some(SecretString::from("EAAGsecretsecretsecret1234")),
-            long_lived_token: None,
-            phone_number_id: None,
-            business_account_id: None,
-            env_file: None,
-            token_file: None,
-            token_file_mode: crate::config::DEFAULT_TOKEN_FILE_MODE,
-            on_refresh: None,
-            on_refresh_env: Vec::new(),
-            on_publish: Default::default(),
-            on_refresh_timeout: Duration::from_secs(1),
-            test_message: crate::config::TestMessageSettings::default(),
-            profile: Default::default(),
-        };
+        let mut settings = crate::engine::accounts_diff::test_account("a", "appsecret123");
+        settings.app_id = None;
+        settings.access_token = Some(SecretString::from("EAAGsecretsecretsecret1234"));
         let payload: Box<dyn Any + Send> = Box::new(format!(
             "bad EAAGsecretsecretsecret1234 appsecret123 {}",
             "x ".repeat(250)

@@ -152,6 +152,16 @@ mod tests {
         }
     }
 
+    /// A summary file in a fresh directory, written once with the snapshot returned.
+    fn written_once() -> (tempfile::TempDir, PathBuf, SummaryFile, TelemetrySnapshot) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("telemetry.json");
+        let summary = SummaryFile::new(path.clone());
+        let first = snapshot_at(0);
+        summary.offer(text_of(&first), first.at).unwrap().run();
+        (dir, path, summary, first)
+    }
+
     fn age(path: &Path, by: Duration) {
         let file = fs::File::options().write(true).open(path).unwrap();
         file.set_modified(SystemTime::now() - by).unwrap();
@@ -175,11 +185,7 @@ mod tests {
 
     #[test]
     fn unchanged_content_is_renewed_not_written_and_reads_as_current() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("telemetry.json");
-        let summary = SummaryFile::new(path.clone());
-        let first = snapshot_at(0);
-        summary.offer(text_of(&first), first.at).unwrap().run();
+        let (_dir, path, summary, first) = written_once();
         let inode = std::os::unix::fs::MetadataExt::ino(&fs::metadata(&path).unwrap());
         age(&path, Duration::from_secs(600));
 
@@ -203,11 +209,7 @@ mod tests {
 
     #[test]
     fn changed_content_or_a_missing_file_is_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("telemetry.json");
-        let summary = SummaryFile::new(path.clone());
-        let first = snapshot_at(0);
-        summary.offer(text_of(&first), first.at).unwrap().run();
+        let (_dir, path, summary, _) = written_once();
 
         let mut changed = snapshot_at(30);
         changed.levels_1h.error = 7;
@@ -227,11 +229,7 @@ mod tests {
 
     #[test]
     fn a_failed_write_is_not_renewed_later() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("telemetry.json");
-        let summary = SummaryFile::new(path.clone());
-        let first = snapshot_at(0);
-        summary.offer(text_of(&first), first.at).unwrap().run();
+        let (_dir, path, summary, first) = written_once();
         let mut changed = snapshot_at(30);
         changed.levels_1h.error = 3;
         // The write fails (a directory where its temp file would go is not the problem:
