@@ -8,7 +8,7 @@ use ratatui::buffer::{Buffer, Cell};
 use ratatui::layout::Rect;
 
 use super::app::App;
-use crate::ui::screens::Screen;
+use crate::ui::screens::{Screen, copy_cells};
 
 /// Why the dashboard could not draw.
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +81,7 @@ fn write_parts<B: Backend>(
         let after = copy(&drawn.next, *part);
         let diff = before.diff(&after);
         changed.extend(diff.into_iter().map(|(x, y, cell)| (x, y, cell.clone())));
-        keep(&mut drawn.cells, &drawn.next, *part);
+        copy_cells(&mut drawn.cells, &drawn.next, *part);
     }
     if changed.is_empty() {
         return Ok(());
@@ -148,17 +148,6 @@ fn catch_up<B: Backend>(terminal: &mut Terminal<B>, cells: &Buffer) -> Result<()
 /// The cells of `part` of `buffer`, in a buffer of that area.
 fn copy(buffer: &Buffer, part: Rect) -> Buffer {
     let mut copied = Buffer::empty(part);
-    keep(&mut copied, buffer, part);
+    copy_cells(&mut copied, buffer, part);
     copied
-}
-
-/// Copies the cells of `part` from `from` into `into`.
-fn keep(into: &mut Buffer, from: &Buffer, part: Rect) {
-    for y in part.top()..part.bottom() {
-        for x in part.left()..part.right() {
-            if let (Some(kept), Some(new)) = (into.cell_mut((x, y)), from.cell((x, y))) {
-                kept.clone_from(new);
-            }
-        }
-    }
 }

@@ -9,7 +9,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Paragraph, Widget};
+use ratatui::widgets::{Block, Clear, Paragraph, Widget};
 
 use super::delivery_chart::DeliveryChart;
 use super::lifetime_chart::LifetimeChart;
@@ -297,7 +297,7 @@ impl AccountScreen {
             if panel.body != old.body {
                 let inner = panel.inner();
                 // Nothing else paints inside a border, and a whole paint starts from blanks.
-                clear(buf, inner);
+                Clear.render(inner, buf);
                 panel.body.paint(inner, buf);
                 parts.push(inner);
             }
@@ -321,22 +321,8 @@ fn paint_top_row(panel: &Panel, buf: &mut Buffer) -> Rect {
         height: top.height.min(1),
         ..top
     };
-    for x in row.left()..row.right() {
-        if let (Some(cell), Some(painted)) = (buf.cell_mut((x, row.y)), alone.cell((x, row.y))) {
-            cell.clone_from(painted);
-        }
-    }
+    super::screens::copy_cells(buf, &alone, row);
     row
-}
-
-fn clear(buf: &mut Buffer, area: Rect) {
-    for y in area.top()..area.bottom() {
-        for x in area.left()..area.right() {
-            if let Some(cell) = buf.cell_mut((x, y)) {
-                cell.reset();
-            }
-        }
-    }
 }
 
 #[cfg(test)]

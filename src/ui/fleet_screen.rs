@@ -105,12 +105,7 @@ impl FleetScreen {
     /// [`same_below_top`](Self::same_below_top) this one: the row is cleared first, because a
     /// border merged into a cell keeps the letter of a longer title painted there before.
     pub fn paint_top(&self, buffer: &mut Buffer) {
-        let top = self.top_row();
-        for x in top.left()..top.right() {
-            if let Some(cell) = buffer.cell_mut((x, top.y)) {
-                cell.reset();
-            }
-        }
+        ratatui::widgets::Clear.render(self.top_row(), buffer);
         self.block().render(self.area, buffer);
     }
 }

@@ -51,3 +51,14 @@ impl Screen {
         }
     }
 }
+
+/// Copies the cells of `part` from `from` into `into` (cells outside either are skipped).
+pub(crate) fn copy_cells(into: &mut Buffer, from: &Buffer, part: Rect) {
+    for y in part.top()..part.bottom() {
+        for x in part.left()..part.right() {
+            if let (Some(kept), Some(new)) = (into.cell_mut((x, y)), from.cell((x, y))) {
+                kept.clone_from(new);
+            }
+        }
+    }
+}
