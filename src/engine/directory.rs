@@ -141,7 +141,6 @@ impl AccountDirectory {
 
 #[cfg(test)]
 mod tests {
-
     use secrecy::SecretString;
 
     use super::*;
@@ -159,8 +158,6 @@ mod tests {
         })
     }
 
-    /// The slices worked out at construction are the ones `Slices` placed each account in,
-    /// in config order, each account in exactly one.
     /// The health poller takes the proxy's latest headers once: a newer call replaces an
     /// older one not yet taken, and a round with no call since takes nothing.
     #[test]
@@ -179,6 +176,8 @@ mod tests {
         assert_eq!(entry.take_proxy_usage(), None);
     }
 
+    /// The slices worked out at construction are the ones `Slices` placed each account in,
+    /// in config order, each account in exactly one.
     #[test]
     fn in_slot_lists_each_slice_members_in_config_order() {
         let entries: Vec<_> = (0..130)
