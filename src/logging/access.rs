@@ -149,8 +149,13 @@ fn escaped_into(out: &mut Vec<u8>, text: &str) {
     }
 }
 
-fn push_number(out: &mut Vec<u8>, mut value: u64) {
-    let mut digits = [0u8; 20];
+fn push_number(out: &mut Vec<u8>, value: u64) {
+    padded(out, value, 1);
+}
+
+/// `value` in decimal, zero-padded to `width` digits (at most 20, a `u64`'s).
+fn padded(out: &mut Vec<u8>, mut value: u64, width: usize) {
+    let mut digits = [b'0'; 20];
     let mut at = digits.len();
     loop {
         at -= 1;
@@ -160,60 +165,33 @@ fn push_number(out: &mut Vec<u8>, mut value: u64) {
             break;
         }
     }
-    out.extend_from_slice(&digits[at..]);
+    let start = at.min(digits.len().saturating_sub(width));
+    out.extend_from_slice(&digits[start..]);
 }
 
 /// `2026-12-07T18:48:01.123456Z`, as tracing-subscriber's `SystemTime` timer writes it (UTC,
 /// microseconds; a clock before 1970 is written as 1970, which that timer never meets either).
+/// The calendar is chrono's; only the digits are written here, without a format string.
 fn write_timestamp(out: &mut Vec<u8>, now: SystemTime) {
+    use chrono::{Datelike, Timelike};
     let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (year, month, day) = civil_from_days(secs / 86_400);
-    let in_day = secs % 86_400;
-    let two = |out: &mut Vec<u8>, v: u64| {
-        out.extend_from_slice(&[b'0' + (v / 10) as u8, b'0' + (v % 10) as u8])
-    };
-    let mut year_digits = [b'0'; 4];
-    let mut y = year.min(9999);
-    for slot in year_digits.iter_mut().rev() {
-        *slot = b'0' + (y % 10) as u8;
-        y /= 10;
-    }
-    out.extend_from_slice(&year_digits);
+    let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
+    let at = chrono::DateTime::from_timestamp(secs, since.subsec_nanos()).unwrap_or_default();
+    let year = u64::try_from(at.year()).unwrap_or(0).min(9999);
+    padded(out, year, 4);
     out.push(b'-');
-    two(out, month);
+    padded(out, at.month().into(), 2);
     out.push(b'-');
-    two(out, day);
+    padded(out, at.day().into(), 2);
     out.push(b'T');
-    two(out, in_day / 3600);
+    padded(out, at.hour().into(), 2);
     out.push(b':');
-    two(out, in_day / 60 % 60);
+    padded(out, at.minute().into(), 2);
     out.push(b':');
-    two(out, in_day % 60);
+    padded(out, at.second().into(), 2);
     out.push(b'.');
-    let micros = u64::from(since.subsec_micros());
-    let mut micro_digits = [b'0'; 6];
-    let mut m = micros;
-    for slot in micro_digits.iter_mut().rev() {
-        *slot = b'0' + (m % 10) as u8;
-        m /= 10;
-    }
-    out.extend_from_slice(&micro_digits);
+    padded(out, since.subsec_micros().into(), 6);
     out.push(b'Z');
-}
-
-/// Year, month, day of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
