@@ -18,30 +18,68 @@ use crate::engine::{EngineEvent, EngineHandle, EngineOptions};
 use crate::logging::{Console, current_log_file, init};
 use crate::tui::{App, Msg, terminal::TerminalGuard};
 
+/// The account files read before the first frame: more than a terminal has rows, so the
+/// fleet's first screen is complete (every account's state is unknown until the engine
+/// starts, so the first screen is the first names).
+const FIRST_FRAME_ACCOUNT_FILES: usize = 256;
+
 pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<ExitCode> {
-    // Every config problem is printed before the terminal is touched.
-    let settings = load_settings(global)?;
-    require_accounts(&settings)?;
-    let _log_guard = init(&settings.data_dir, Console::None);
-    let mut app = new_app(&settings);
+    // Every problem of the config file is printed before the terminal is touched; of a large
+    // `[accounts] dir`, only a screenful of files is read before it (at 10,000 files reading
+    // them all would hold the first frame back by more than 100 ms).
+    let env = crate::config::EnvSnapshot::from_process();
+    let overrides = super::common::overrides(global);
+    let first = crate::config::load_first_files(&overrides, &env, FIRST_FRAME_ACCOUNT_FILES)
+        .map_err(|errors| anyhow::anyhow!("invalid configuration:\n{errors}"))?;
+    if first.account_files.unread == 0 {
+        require_accounts(&first)?;
+    }
+    let _log_guard = init(&first.data_dir, Console::None);
+    let mut app = new_app(&first);
     let stop = stop_signal_from_now();
-    let mut guard = enter_terminal(&settings)?;
+    let mut guard = enter_terminal(&first)?;
     // The fleet is on screen (every account, state unknown) before the engine starts: at
     // 10,000 accounts its start-up (each account reading its token store on the workers)
     // would otherwise hold the first frame back by most of a second.
     crate::tui::draw_first(&mut guard.terminal, &mut app)?;
+    let settings = if first.account_files.unread == 0 {
+        first
+    } else {
+        match read_every_file(global).await {
+            Ok(settings) => {
+                app = new_app(&settings);
+                crate::tui::draw_first(&mut guard.terminal, &mut app)?;
+                settings
+            }
+            Err(err) => {
+                // Restored first, so the error is printed on the shell's screen.
+                drop(guard);
+                return Err(err);
+            }
+        }
+    };
     app.load_history(load_history(&settings).await);
     let started = start_engine_served(&settings, EngineOptions::default(), &args.serve).await;
     let (handle, events) = match started {
         Ok(started) => started,
         Err(err) => {
-            // Restored first, so the error is printed on the shell's screen.
             drop(guard);
             return Err(err);
         }
     };
     super::reloader::spawn(super::common::overrides(global), &settings, handle.clone()).await;
     run_dashboard(guard, app, (handle, events), stop).await
+}
+
+/// The settings with every account file read (on a blocking thread: 10,000 files take a
+/// core for a tenth of a second), and at least one account.
+async fn read_every_file(global: &GlobalArgs) -> anyhow::Result<Settings> {
+    let global = global.clone();
+    let settings = tokio::task::spawn_blocking(move || load_settings(&global))
+        .await
+        .context("reading the account files stopped")??;
+    require_accounts(&settings)?;
+    Ok(settings)
 }
 
 /// Runs the dashboard on a started engine until the operator quits (or SIGTERM), restores

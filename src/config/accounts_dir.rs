@@ -37,6 +37,9 @@ pub struct AccountFiles {
     /// `redis:{key}/{field}`.
     pub sources: HashMap<String, PathBuf>,
     pub invalid: Vec<InvalidAccountFile>,
+    /// Account files of the directory left unread: the dashboard's first frame reads only a
+    /// screenful ([`super::load_first_files`]), then everything.
+    pub unread: usize,
 }
 
 /// The accounts of `[accounts] dir` (`dir_item` is the key as written), appended to the
@@ -47,7 +50,7 @@ pub(crate) fn dir_accounts(
     names: &mut NamesInUse,
     accounts: &mut Vec<AccountSettings>,
 ) -> AccountFiles {
-    match read_dir(&dir, ctx.env, names) {
+    match read_dir(&dir, ctx.env, names, ctx.read_at_most) {
         Ok((more, files)) => {
             accounts.extend(more);
             files
@@ -80,12 +83,14 @@ pub(crate) fn names_in_file(
     names
 }
 
-/// Every account file of `dir` in name order: the valid ones' accounts, the others' problems.
-/// A directory that cannot be read is one problem, of the config file's `[accounts] dir`.
+/// Every account file of `dir` in name order (or the first `read_at_most`, the others
+/// counted as unread): the valid ones' accounts, the others' problems. A directory that
+/// cannot be read is one problem, of the config file's `[accounts] dir`.
 pub(crate) fn read_dir(
     dir: &Path,
     env: &EnvSnapshot,
     names: &mut NamesInUse,
+    read_at_most: Option<usize>,
 ) -> Result<(Vec<AccountSettings>, AccountFiles), String> {
     let entries = std::fs::read_dir(dir).map_err(|err| match err.kind() {
         std::io::ErrorKind::NotFound => format!("the directory {} does not exist", dir.display()),
@@ -103,9 +108,14 @@ pub(crate) fn read_dir(
     // Name order: every path is `dir/` and a name, so their bytes order them as the names'
     // do, without comparing path components 130,000 times for 10,000 files.
     paths.sort_unstable_by(|(a, _), (b, _)| a.as_os_str().cmp(b.as_os_str()));
+    let unread = paths
+        .len()
+        .saturating_sub(read_at_most.unwrap_or(usize::MAX));
+    paths.truncate(paths.len() - unread);
     let mut accounts = Vec::new();
     let mut files = AccountFiles {
         dir: Some(dir.to_path_buf()),
+        unread,
         ..AccountFiles::default()
     };
     // Names are taken in file order after the files are checked, so which of two files
@@ -242,7 +252,7 @@ mod tests {
         write(dir.path(), "syntax.toml", "name = \n");
         let mut names = NamesInUse::new();
         let env = EnvSnapshot::default();
-        let (accounts, files) = read_dir(dir.path(), &env, &mut names).unwrap();
+        let (accounts, files) = read_dir(dir.path(), &env, &mut names, None).unwrap();
         let read: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(read, ["Support", "shop"]);
         assert_eq!(files.sources["shop"], dir.path().join("shop.toml"));
@@ -258,6 +268,29 @@ mod tests {
     }
 
     #[test]
+    fn reading_at_most_n_files_takes_the_first_names_and_counts_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["d", "b", "a", "c"] {
+            write(dir.path(), &format!("{name}.toml"), "app-id = \"123\"\n");
+        }
+        write(dir.path(), "e.toml", "app-id = \"12x\"\n");
+        write(dir.path(), "notes.txt", "");
+        let env = EnvSnapshot::default();
+        let (accounts, files) =
+            read_dir(dir.path(), &env, &mut NamesInUse::new(), Some(2)).unwrap();
+        let read: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(read, ["a", "b"]);
+        assert_eq!(files.unread, 3, "c, d and the broken e are not read yet");
+        assert!(files.invalid.is_empty(), "{:?}", files.invalid);
+        let (accounts, files) =
+            read_dir(dir.path(), &env, &mut NamesInUse::new(), Some(10)).unwrap();
+        assert_eq!(
+            (accounts.len(), files.unread, files.invalid.len()),
+            (4, 0, 1)
+        );
+    }
+
+    #[test]
     fn a_name_used_twice_ignoring_case_names_both_places() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "a.toml", "name = \"Shop\"\n");
@@ -269,7 +302,7 @@ mod tests {
             "/etc/tokentop/config.toml:7".to_string(),
         );
         let env = EnvSnapshot::default();
-        let (accounts, files) = read_dir(dir.path(), &env, &mut names).unwrap();
+        let (accounts, files) = read_dir(dir.path(), &env, &mut names, None).unwrap();
         assert_eq!(accounts.len(), 1);
         let problems: Vec<String> = files
             .invalid
@@ -295,7 +328,7 @@ mod tests {
         let path = dir.path().join("shop.toml");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let env = EnvSnapshot::default();
-        let (accounts, files) = read_dir(dir.path(), &env, &mut NamesInUse::new()).unwrap();
+        let (accounts, files) = read_dir(dir.path(), &env, &mut NamesInUse::new(), None).unwrap();
         assert!(accounts.is_empty());
         let shown = files.invalid[0].issues[0].to_string();
         assert!(shown.contains("readable by group or others"), "{shown}");
@@ -316,8 +349,13 @@ mod tests {
             };
             write(dir.path(), &format!("a{i:03}.toml"), &text);
         }
-        let (accounts, files) =
-            read_dir(dir.path(), &EnvSnapshot::default(), &mut NamesInUse::new()).unwrap();
+        let (accounts, files) = read_dir(
+            dir.path(),
+            &EnvSnapshot::default(),
+            &mut NamesInUse::new(),
+            None,
+        )
+        .unwrap();
         let invalid: Vec<String> = (files.invalid.iter())
             .map(|f| f.path.file_stem().unwrap().to_string_lossy().into_owned())
             .collect();
@@ -363,8 +401,13 @@ mod tests {
                 .success()
         );
         std::os::unix::fs::symlink(&fifo, dir.path().join("pipe.toml")).unwrap();
-        let (accounts, files) =
-            read_dir(dir.path(), &EnvSnapshot::default(), &mut NamesInUse::new()).unwrap();
+        let (accounts, files) = read_dir(
+            dir.path(),
+            &EnvSnapshot::default(),
+            &mut NamesInUse::new(),
+            None,
+        )
+        .unwrap();
         assert_eq!(accounts.len(), 1);
         assert_eq!(accounts[0].app_id.as_deref(), Some("123"));
         let shown = files.invalid[0].issues[0].to_string();
@@ -380,6 +423,7 @@ mod tests {
             Path::new("/nonexistent/accounts.d"),
             &EnvSnapshot::default(),
             &mut NamesInUse::new(),
+            None,
         )
         .unwrap_err();
         assert!(err.contains("does not exist"), "{err}");

@@ -43,8 +43,10 @@ pub(crate) fn parse(
     text: &str,
     env: &EnvSnapshot,
     issues: &mut Vec<ConfigIssue>,
+    read_at_most: Option<usize>,
 ) -> FileConfig {
     let mut ctx = Ctx::new(text, file, env);
+    ctx.read_at_most = read_at_most;
     let doc = match DeTable::parse(text) {
         Ok(doc) => doc,
         Err(err) => {

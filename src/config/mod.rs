@@ -120,7 +120,27 @@ impl EnvSnapshot {
 ///
 /// Every problem is collected; the error lists all of them, never just the first.
 pub fn load(overrides: &Overrides, env: &EnvSnapshot) -> Result<Settings, ConfigErrors> {
-    let (settings, issues, _) = load_all(overrides, env);
+    load_reading_at_most(overrides, env, None)
+}
+
+/// Like [`load`], but reads only the first `count` files of `[accounts] dir` (in name
+/// order) and counts the others in [`AccountFiles::unread`]: what the dashboard's first frame
+/// needs, while the rest of a 10,000-file directory is read after it. Every problem of the
+/// config file itself is found as by [`load`].
+pub fn load_first_files(
+    overrides: &Overrides,
+    env: &EnvSnapshot,
+    count: usize,
+) -> Result<Settings, ConfigErrors> {
+    load_reading_at_most(overrides, env, Some(count))
+}
+
+fn load_reading_at_most(
+    overrides: &Overrides,
+    env: &EnvSnapshot,
+    read_at_most: Option<usize>,
+) -> Result<Settings, ConfigErrors> {
+    let (settings, issues, _) = load_all(overrides, env, read_at_most);
     if issues.is_empty() {
         Ok(settings)
     } else {
@@ -141,7 +161,7 @@ pub struct CheckedConfig {
 
 /// Like [`load`], but keeps the settings next to the problems.
 pub fn load_checked(overrides: &Overrides, env: &EnvSnapshot) -> CheckedConfig {
-    let (settings, issues, text) = load_all(overrides, env);
+    let (settings, issues, text) = load_all(overrides, env, None);
     let account_lines = text.as_deref().map(file::account_lines).unwrap_or_default();
     CheckedConfig {
         settings,
@@ -154,6 +174,7 @@ pub fn load_checked(overrides: &Overrides, env: &EnvSnapshot) -> CheckedConfig {
 fn load_all(
     overrides: &Overrides,
     env: &EnvSnapshot,
+    read_at_most: Option<usize>,
 ) -> (Settings, Vec<ConfigIssue>, Option<String>) {
     let mut issues = Vec::new();
     let config_path = discover_config_path(overrides, env);
@@ -162,7 +183,7 @@ fn load_all(
         .and_then(|path| read_config(path, explicit_source(overrides, env), &mut issues));
     let mut file_config = match (&config_path, &text) {
         (Some(path), Some(text)) => {
-            let parsed = file::parse(path, text, env, &mut issues);
+            let parsed = file::parse(path, text, env, &mut issues, read_at_most);
             issues.extend(secrets::check_file_mode(path, &parsed.plain_secrets));
             parsed
         }

@@ -33,6 +33,8 @@ pub(crate) struct Ctx<'a> {
     pub env: &'a EnvSnapshot,
     pub issues: Vec<ConfigIssue>,
     pub plain_secrets: Vec<PlainSecret>,
+    /// `[accounts] dir`: how many of its files to read (all when `None`).
+    pub read_at_most: Option<usize>,
 }
 
 /// The full dotted name of `key` inside the table at `path`.
@@ -78,6 +80,7 @@ impl<'a> Ctx<'a> {
             env,
             issues: Vec::new(),
             plain_secrets: Vec::new(),
+            read_at_most: None,
         }
     }
 

@@ -180,6 +180,9 @@ pub struct App {
     pub tick: Duration,
     /// False once the engine has stopped.
     pub engine_running: bool,
+    /// Account files not read yet: the first frame of a large `[accounts] dir` lists the
+    /// first screenful while the others are read.
+    pub unread_account_files: usize,
     /// The terminal size, for mouse hit tests.
     pub size: (u16, u16),
     /// Names of the configured `[[log]]` sources.
@@ -240,6 +243,7 @@ impl App {
             mouse: settings.ui.mouse,
             tick: settings.ui.tick,
             engine_running: true,
+            unread_account_files: settings.account_files.unread,
             size: (80, 24),
             log_sources: settings.logs.iter().map(|l| l.name.clone()).collect(),
             data_dir: settings.data_dir.clone(),

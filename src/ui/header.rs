@@ -41,19 +41,23 @@ fn width_of(text: &str) -> u16 {
 
 /// The right part: `14:03:12 UTC ─ ● live`.
 pub fn right_title(app: &App, palette: &Palette) -> Line<'static> {
-    let (mark, style) = if !app.engine_running {
+    use super::theme::Urgency;
+    let (mark, urgency): (std::borrow::Cow<'static, str>, _) = if !app.engine_running {
+        ("■ stopped".into(), Urgency::Critical)
+    } else if app.unread_account_files > 0 {
+        let unread = app.unread_account_files;
         (
-            "■ stopped",
-            palette.urgency(super::theme::Urgency::Critical),
+            format!("◌ reading {unread} more account files").into(),
+            Urgency::Neutral,
         )
     } else if app.logs.is_paused() {
-        ("‖ paused", palette.urgency(super::theme::Urgency::Warn))
+        ("‖ paused".into(), Urgency::Warn)
     } else {
-        ("● live", palette.urgency(super::theme::Urgency::Fine))
+        ("● live".into(), Urgency::Fine)
     };
     Line::from(vec![
         Span::raw(format!(" {} UTC ─ ", hms(app.now))),
-        Span::styled(mark, style),
+        Span::styled(mark, palette.urgency(urgency)),
         Span::raw(" "),
     ])
 }

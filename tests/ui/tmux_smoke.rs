@@ -182,3 +182,47 @@ fn the_dashboard_serves_metrics_with_listen() {
         !s.contains("ACCESS TOKEN") && s.trim_end().ends_with("SMOKE-PROMPT$")
     });
 }
+
+/// A directory of more account files than the first frame reads: the dashboard lists the
+/// first screenful at once, then every valid file (a broken one among the later files is
+/// skipped, not fatal) and goes live.
+#[test]
+fn a_large_accounts_dir_is_listed_whole_after_the_first_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = dir.path().join("accounts.d");
+    std::fs::create_dir(&accounts).unwrap();
+    for i in 0..300 {
+        let text = format!(
+            "app-id = \"1\"\napp-secret = \"s{i}\"\naccess-token = \"EAAGtoken{i:04}x9Qf\"\n"
+        );
+        std::fs::write(accounts.join(format!("acct{i:03}.toml")), text).unwrap();
+    }
+    std::fs::write(accounts.join("acct290b.toml"), "app-id = [").unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[accounts]\ndir = \"accounts.d\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for entry in std::fs::read_dir(&accounts).unwrap() {
+        let private = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(entry.unwrap().path(), private).unwrap();
+    }
+    let binary = env!("CARGO_BIN_EXE_tokentop");
+    let data = dir.path().join("data");
+    let tmux = Tmux::start(
+        120,
+        40,
+        &format!(
+            "{binary} --config {} --data-dir {} --graph-url http://127.0.0.1:9 watch",
+            config.display(),
+            data.display()
+        ),
+    );
+    let screen = tmux.wait_for("every account file read", |s| {
+        s.contains(" 300 accounts") && s.contains("● live")
+    });
+    assert!(!screen.contains("reading"), "{screen}");
+    assert!(screen.contains("acct000"), "{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("shell prompt after quit", |s| {
+        s.trim_end().ends_with("SMOKE-PROMPT$")
+    });
+}

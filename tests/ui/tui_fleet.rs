@@ -45,6 +45,24 @@ fn the_fleet_is_the_default_above_six_accounts_only() {
 }
 
 #[test]
+fn the_first_frame_of_a_large_accounts_dir_says_the_rest_is_being_read() {
+    let mut settings = fleet_settings(8);
+    settings.account_files.unread = 9_992;
+    let app = App::new(&settings, std::path::PathBuf::from("/tmp/log"), fixed_now());
+    let first = screen(&app, 120, 20);
+    let top = first.lines().next().unwrap();
+    assert!(top.contains("reading 9992 more account files"), "{first}");
+    assert!(!top.contains("live"), "{first}");
+    let whole = App::new(
+        &fleet_settings(8),
+        std::path::PathBuf::from("/tmp/log"),
+        fixed_now(),
+    );
+    let top = screen(&whole, 120, 20).lines().next().unwrap().to_string();
+    assert!(top.contains("● live") && !top.contains("reading"), "{top}");
+}
+
+#[test]
 fn capital_f_switches_between_the_fleet_and_the_account_view() {
     let mut app = fleet_app(60);
     assert!(app.update(ch('F')).is_empty());
