@@ -78,7 +78,9 @@ pub enum Overlay {
 /// One account as the dashboard knows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccountView {
-    pub snapshot: AccountSnapshot,
+    /// Shared with the engine's event (and `/status`): an event per account per round at
+    /// 10,000 accounts made a deep copy each.
+    pub snapshot: std::sync::Arc<AccountSnapshot>,
     /// Oldest first, at most [`MAX_HISTORY_ROWS`].
     pub history: VecDeque<HistoryEntry>,
     pub phone: Option<PhoneSnapshot>,
@@ -99,9 +101,9 @@ pub struct AccountView {
 }
 
 impl AccountView {
-    pub fn new(snapshot: AccountSnapshot) -> Self {
+    pub fn new(snapshot: impl Into<std::sync::Arc<AccountSnapshot>>) -> Self {
         Self {
-            snapshot,
+            snapshot: snapshot.into(),
             history: VecDeque::new(),
             phone: None,
             refresh_pending: None,
@@ -183,6 +185,9 @@ pub struct App {
     /// Account files not read yet: the first frame of a large `[accounts] dir` lists the
     /// first screenful while the others are read.
     pub unread_account_files: usize,
+    /// Messages other than ticks applied so far: a fleet page made at the same count, from
+    /// the same rows, changes on a tick only where time moves it (`ui::fleet_screen`).
+    pub(crate) changes: u64,
     /// The terminal size, for mouse hit tests.
     pub size: (u16, u16),
     /// Names of the configured `[[log]]` sources.
@@ -244,6 +249,7 @@ impl App {
             tick: settings.ui.tick,
             engine_running: true,
             unread_account_files: settings.account_files.unread,
+            changes: 0,
             size: (80, 24),
             log_sources: settings.logs.iter().map(|l| l.name.clone()).collect(),
             data_dir: settings.data_dir.clone(),
@@ -296,7 +302,11 @@ impl App {
 
     /// Applies one input; returns what the loop must do.
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
-        self.ticked |= matches!(msg, Msg::Tick(_));
+        let tick = matches!(msg, Msg::Tick(_));
+        self.ticked |= tick;
+        if !tick {
+            self.changes = self.changes.wrapping_add(1);
+        }
         let effects = self.apply(msg);
         if self.ticked {
             self.refresh_selected_rates();
@@ -359,7 +369,7 @@ impl App {
                         // Purpose and labels are filter words that a reload can change.
                         let words_changed =
                             was.purpose != snapshot.purpose || was.labels != snapshot.labels;
-                        self.accounts[index].snapshot = std::sync::Arc::unwrap_or_clone(snapshot);
+                        self.accounts[index].snapshot = snapshot;
                         self.fleet_index.get_mut().touch(index);
                         if words_changed {
                             self.fleet_index.get_mut().forget_filtered();
@@ -367,8 +377,7 @@ impl App {
                     }
                     // A new account: the index sees the count change and grades them all.
                     None if !self.retired.contains(&snapshot.name) => {
-                        self.accounts
-                            .push(AccountView::new(std::sync::Arc::unwrap_or_clone(snapshot)));
+                        self.accounts.push(AccountView::new(snapshot));
                     }
                     None => {}
                 }

@@ -48,7 +48,7 @@ pub(super) fn draw<B: Backend>(
     // The size of the last frame: asking the terminal costs an open of /dev/tty, which
     // `Terminal::draw` does anyway, and a frame of another size is rendered whole.
     let area = terminal.get_frame().area();
-    let screen = crate::ui::screen(app, area);
+    let screen = crate::ui::screen(app, area, drawn.screen.as_ref());
     let parts = match (&screen, &drawn.screen) {
         (Some(screen), Some(old)) if screen == old => return Ok(()),
         // `next` holds the cells of `old` when they are of this size.

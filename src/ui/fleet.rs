@@ -155,14 +155,27 @@ pub(super) fn header(columns: &[Column], palette: &Palette) -> Line<'static> {
 
 /// The page of rows holding the cursor; the cursor row is reversed and marked `▸`. Only the
 /// rows of that page are formatted.
+/// The rows of the page the cursor is on (`height` rows a page), and the cursor.
+pub(super) fn page<'r>(
+    app: &App,
+    rows: &'r [usize],
+    height: usize,
+) -> (&'r [usize], Option<usize>) {
+    let cursor = app.fleet_cursor(rows);
+    let position = rows.iter().position(|&r| Some(r) == cursor).unwrap_or(0);
+    let height = height.max(1);
+    let first = (position / height * height).min(rows.len());
+    (&rows[first..rows.len().min(first + height)], cursor)
+}
+
+/// The lines of `page` (from [`page`]), or what an empty table says.
 pub(super) fn body(
     app: &App,
-    rows: &[usize],
+    (page, cursor): (&[usize], Option<usize>),
     columns: &[Column],
-    height: usize,
     palette: &Palette,
 ) -> Vec<Line<'static>> {
-    if rows.is_empty() {
+    if page.is_empty() {
         let text = if app.accounts.is_empty() {
             "no accounts configured: add an [[account]] to the config file".to_string()
         } else {
@@ -170,13 +183,7 @@ pub(super) fn body(
         };
         return vec![Line::styled(text, palette.dim())];
     }
-    let cursor = app.fleet_cursor(rows);
-    let position = rows.iter().position(|&r| Some(r) == cursor).unwrap_or(0);
-    let height = height.max(1);
-    let first = position / height * height;
-    rows.iter()
-        .skip(first)
-        .take(height)
+    page.iter()
         .filter_map(|&index| {
             let at_cursor = Some(index) == cursor;
             let line = row(app, index, columns, at_cursor, palette)?;

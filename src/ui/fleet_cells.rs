@@ -66,6 +66,23 @@ pub fn cell(col: Col, width: usize, ctx: &RowCtx, palette: &Palette) -> (String,
     (text, palette.urgency(urgency))
 }
 
+/// True when a row of `view` may read differently a second later with no new event: a
+/// countdown, the age of the last refresh, a test-send rate over the last hour. Errs towards
+/// true; a page of rows that are all false is kept from tick to tick.
+pub fn moves_with_time(view: &AccountView) -> bool {
+    let snapshot = &view.snapshot;
+    let counts_down = |inspection: Option<&Inspection>| {
+        matches!(inspection.map(Inspection::expiry), Some(Expiry::At(_)))
+    };
+    counts_down(snapshot.access.as_ref())
+        || counts_down(snapshot.long_lived.as_deref())
+        || snapshot.next_refresh_at.is_some()
+        || matches!(snapshot.state, TokenState::Backoff { .. })
+        || view.last_refresh.is_some()
+        || (view.history.iter())
+            .any(|e| matches!(e.event(), HistoryEvent::Refresh | HistoryEvent::Send))
+}
+
 /// The state as a short word in narrow columns: `re-auth`, `never`.
 fn short_word(state: &TokenState) -> &'static str {
     match state {

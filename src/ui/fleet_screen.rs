@@ -1,6 +1,10 @@
 //! What the fleet view shows, as lines before they are drawn: the loop compares it with the
 //! screen it drew last and skips a frame that would change nothing (a countdown shown as
-//! `59d` on a tick inside the same second, an event about an account off the page).
+//! `59d` on a tick inside the same second, an event about an account off the page). A tick
+//! that moves nothing on the page but the clock keeps the last screen's rows and keys instead
+//! of formatting them again (at rest, most ticks).
+
+use std::sync::Arc;
 
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
@@ -8,12 +12,13 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Widget};
 
-use super::fleet::{body, header, layout, prompt_line, title};
+use super::fleet::{body, header, layout, page, prompt_line, title};
+use super::fleet_cells::moves_with_time;
 use super::theme::Palette;
 use crate::tui::App;
 
 /// Everything the fleet view draws in `area`, overlays aside.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct FleetScreen {
     area: Rect,
     /// The top border: brand and counts on the left, the clock on the right.
@@ -22,32 +27,91 @@ pub struct FleetScreen {
     /// The keys on the bottom border.
     footer: Line<'static>,
     /// The column header, then the page of rows.
-    table: Vec<Line<'static>>,
+    table: Arc<[Line<'static>]>,
     /// Lines pinned to the bottom of the panel (the filter prompt, the cluster row), with
     /// their row inside the borders.
     pinned: Vec<(u16, Line<'static>)>,
+    /// What `table` and `footer` were made from.
+    made: Made,
+}
+
+/// What a screen's table and keys were made from: a later screen made from the same keeps
+/// them. `rows` is held, so a new order cannot take its address.
+#[derive(Debug, Clone)]
+struct Made {
+    changes: u64,
+    rows: Arc<[usize]>,
+    area: Rect,
+    /// No row of the page moves with time ([`moves_with_time`]).
+    still: bool,
+}
+
+impl Made {
+    fn same(&self, other: &Self) -> bool {
+        self.still
+            && other.still
+            && self.changes == other.changes
+            && self.area == other.area
+            && Arc::ptr_eq(&self.rows, &other.rows)
+    }
+}
+
+/// Screens are equal when they show the same; how they were made does not matter.
+impl PartialEq for FleetScreen {
+    fn eq(&self, other: &Self) -> bool {
+        self.area == other.area
+            && self.title == other.title
+            && self.right == other.right
+            && self.footer == other.footer
+            && self.table == other.table
+            && self.pinned == other.pinned
+    }
 }
 
 /// The fleet view of `app` in `area`: formats only the rows of the page on screen.
 pub fn screen(app: &App, area: Rect, palette: &Palette) -> FleetScreen {
+    screen_after(app, area, palette, None)
+}
+
+/// Like [`screen`], keeping the rows and keys of `drawn` (the screen drawn last) when nothing
+/// but time changed since and no row of the page moves with time.
+pub fn screen_after(
+    app: &App,
+    area: Rect,
+    palette: &Palette,
+    drawn: Option<&FleetScreen>,
+) -> FleetScreen {
     let table = app.fleet_table();
     let right = super::header::right_title(app, palette).right_aligned();
     let title = title(&table, &right, area.width, palette);
-    let footer = super::footer::fleet_line(app, area.width, palette);
     let inner = super::panel_block().inner(area);
     let prompt = app.fleet.editing || !app.fleet.filter.is_empty();
     let cluster = super::cluster::fleet_row(app, usize::from(inner.width), palette);
     let extra_rows = u16::from(prompt) + u16::from(cluster.is_some());
     let body_rows = inner.height.saturating_sub(1 + extra_rows);
-    let columns = layout(inner.width, table.publishing, table.classified);
-    let mut lines = vec![header(&columns, palette)];
-    lines.extend(body(
-        app,
-        &table.rows,
-        &columns,
-        usize::from(body_rows),
-        palette,
-    ));
+    let shown = page(app, &table.rows, usize::from(body_rows));
+    let made = Made {
+        changes: app.changes,
+        rows: Arc::clone(&table.rows),
+        area,
+        still: (shown.0.iter()).all(|&index| {
+            app.accounts
+                .get(index)
+                .is_some_and(|view| !moves_with_time(view))
+        }),
+    };
+    let (footer, lines) = match drawn {
+        Some(drawn) if made.same(&drawn.made) => (drawn.footer.clone(), Arc::clone(&drawn.table)),
+        _ => {
+            let columns = layout(inner.width, table.publishing, table.classified);
+            let mut lines = vec![header(&columns, palette)];
+            lines.extend(body(app, shown, &columns, palette));
+            (
+                super::footer::fleet_line(app, area.width, palette),
+                lines.into(),
+            )
+        }
+    };
     let mut pinned = Vec::new();
     let mut bottom = inner.height;
     if prompt && bottom >= 2 {
@@ -67,6 +131,7 @@ pub fn screen(app: &App, area: Rect, palette: &Palette) -> FleetScreen {
         footer,
         table: lines,
         pinned,
+        made,
     }
 }
 
@@ -76,7 +141,7 @@ impl FleetScreen {
         let block = self.block();
         let inner = block.inner(self.area);
         frame.render_widget(block, self.area);
-        frame.render_widget(Paragraph::new(self.table.clone()), inner);
+        frame.render_widget(Paragraph::new(self.table.to_vec()), inner);
         for (offset, line) in &self.pinned {
             frame.render_widget(Paragraph::new(line.clone()), row_at(inner, *offset));
         }
@@ -207,6 +272,63 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_tick_keeps_a_still_page_and_anything_else_formats_it_again() {
+        let mut app = fleet(1000);
+        let palette = Palette::new(Theme::Mono);
+        let area = Rect::new(0, 0, 120, 40);
+        let first = screen(&app, area, &palette);
+        rows_formatted();
+        app.update(Msg::Tick(at(1)));
+        let next = screen_after(&app, area, &palette, Some(&first));
+        assert_eq!(rows_formatted(), 0, "never-expiring rows are kept");
+        assert!(Arc::ptr_eq(&next.table, &first.table));
+        assert_ne!(next.right, first.right, "the clock moves");
+        assert_eq!(next, screen(&app, area, &palette));
+        rows_formatted();
+
+        // Any message, even about an account off the page, makes the page again.
+        let mut changed = AccountSnapshot::new("acct0999");
+        changed.state = TokenState::NeverExpires;
+        app.update(Msg::Engine(EngineEvent::Account(Arc::new(changed))));
+        let after = screen_after(&app, area, &palette, Some(&next));
+        assert_eq!(rows_formatted(), 37);
+        // Another size too.
+        app.update(Msg::Tick(at(2)));
+        let smaller = Rect::new(0, 0, 100, 30);
+        screen_after(&app, smaller, &palette, Some(&after));
+        assert_eq!(rows_formatted(), 27);
+    }
+
+    #[test]
+    fn a_kept_page_is_what_a_fresh_one_shows_as_time_and_events_go_by() {
+        let mut app = fleet(60);
+        let palette = Palette::new(Theme::Mono);
+        let area = Rect::new(0, 0, 120, 40);
+        let mut drawn = screen(&app, area, &palette);
+        for step in 1..400_i64 {
+            if step % 37 == 0 {
+                // An account on the page starts counting down: the page moves with time now.
+                let mut snapshot = AccountSnapshot::new(&format!("acct{:04}", step % 60));
+                snapshot.state = TokenState::Valid;
+                snapshot.next_refresh_at = Some(at(0).timestamp() + 500);
+                app.update(Msg::Engine(EngineEvent::Account(Arc::new(snapshot))));
+            }
+            if step % 91 == 0 {
+                app.update(Msg::Engine(EngineEvent::Account(Arc::new({
+                    let mut snapshot = AccountSnapshot::new(&format!("acct{:04}", step % 60));
+                    snapshot.state = TokenState::NeverExpires;
+                    snapshot
+                }))));
+            }
+            app.update(Msg::Tick(at(step)));
+            let kept = screen_after(&app, area, &palette, Some(&drawn));
+            let fresh = screen(&app, area, &palette);
+            assert_eq!(kept, fresh, "step {step}");
+            drawn = kept;
+        }
+    }
+
     /// A terminal of `area`'s size with `screen` painted whole.
     fn painted(screen: &FleetScreen) -> ratatui::Terminal<ratatui::backend::TestBackend> {
         let backend = ratatui::backend::TestBackend::new(screen.area.width, screen.area.height);
@@ -247,7 +369,7 @@ mod tests {
         );
 
         let mut moved = next.clone();
-        moved.table.pop();
+        moved.table = moved.table[..moved.table.len() - 1].into();
         assert!(
             !moved.same_below_top(&first),
             "a row changed: paint it whole"

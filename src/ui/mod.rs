@@ -96,14 +96,20 @@ fn too_small(frame: &mut Frame, area: Rect) {
 /// overlay open, in a terminal big enough for it. The loop draws a screen only when it differs
 /// from the one drawn last, and paints over that one what changed; `None` (any other screen)
 /// is always drawn whole.
-pub fn screen(app: &App, area: Rect) -> Option<screens::Screen> {
+pub fn screen(app: &App, area: Rect, drawn: Option<&screens::Screen>) -> Option<screens::Screen> {
     let drawable = area.width >= MIN_WIDTH && area.height >= MIN_HEIGHT;
     if !drawable || app.overlay.is_some() {
         return None;
     }
     let palette = Palette::new(app.theme);
     Some(match app.view {
-        View::Fleet => screens::Screen::Fleet(fleet_screen::screen(app, area, &palette)),
+        View::Fleet => {
+            let drawn = match drawn {
+                Some(screens::Screen::Fleet(drawn)) => Some(drawn),
+                _ => None,
+            };
+            screens::Screen::Fleet(fleet_screen::screen_after(app, area, &palette, drawn))
+        }
         View::Account => screens::Screen::Account(account_screen::screen(app, area, &palette)),
     })
 }

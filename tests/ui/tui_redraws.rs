@@ -314,7 +314,7 @@ impl Mirrored {
         let shown = self.running.shown.lock().unwrap().clone();
         assert_eq!(&shown, whole.backend().buffer(), "{step}");
         let area = ratatui::layout::Rect::from((Position::ORIGIN, size));
-        let screen = tokentop::ui::screen(&self.app, area);
+        let screen = tokentop::ui::screen(&self.app, area, None);
         let over = match (&screen, &self.screen) {
             (Some(screen), Some(last)) => screen.paints_over(last),
             _ => false,
