@@ -98,6 +98,8 @@ pub struct AccountView {
     /// The lifetime chart's series, folded in as rows arrive so a frame never walks the
     /// history.
     pub lifetime: Lifetime,
+    /// Events that changed this account so far: a kept fleet row must not have moved.
+    pub(crate) changes: u64,
 }
 
 impl AccountView {
@@ -114,6 +116,7 @@ impl AccountView {
             history_scroll: 0,
             refresh_rates: None,
             lifetime: Lifetime::default(),
+            changes: 0,
         }
     }
 
@@ -185,8 +188,9 @@ pub struct App {
     /// Account files not read yet: the first frame of a large `[accounts] dir` lists the
     /// first screenful while the others are read.
     pub unread_account_files: usize,
-    /// Messages other than ticks applied so far: a fleet page made at the same count, from
-    /// the same rows, changes on a tick only where time moves it (`ui::fleet_screen`).
+    /// Messages applied so far other than ticks and events about one account (those count on
+    /// the account's view): a fleet page made at the same counts, from the same rows, changes
+    /// on a tick only where time moves it (`ui::fleet_screen`).
     pub(crate) changes: u64,
     /// The terminal size, for mouse hit tests.
     pub size: (u16, u16),
@@ -207,6 +211,20 @@ pub struct App {
     pub(super) retired: std::collections::HashSet<String>,
     /// Where each account is in `accounts`, by name (`account_set.rs` keeps it).
     pub(super) by_name: std::collections::HashMap<String, usize>,
+}
+
+/// Events that change one account's view only (or add an account), which the view counts.
+fn about_one_account(event: &EngineEvent) -> bool {
+    matches!(
+        event,
+        EngineEvent::Account(_)
+            | EngineEvent::History(_)
+            | EngineEvent::RefreshFinished { .. }
+            | EngineEvent::SendFinished { .. }
+            | EngineEvent::Alert { .. }
+            | EngineEvent::Phone(_)
+            | EngineEvent::PhoneNews(_)
+    )
 }
 
 impl App {
@@ -289,9 +307,12 @@ impl App {
         self.accounts.get_mut(self.selected)
     }
 
+    /// The account named `name`, counted as changed.
     fn account_mut(&mut self, name: &str) -> Option<&mut AccountView> {
         let index = self.index_of(name)?;
-        self.accounts.get_mut(index)
+        let view = self.accounts.get_mut(index)?;
+        view.changes += 1;
+        Some(view)
     }
 
     pub(super) fn next_request_id(&mut self) -> RequestId {
@@ -302,10 +323,10 @@ impl App {
 
     /// Applies one input; returns what the loop must do.
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
-        let tick = matches!(msg, Msg::Tick(_));
-        self.ticked |= tick;
-        if !tick {
-            self.changes = self.changes.wrapping_add(1);
+        match &msg {
+            Msg::Tick(_) => self.ticked = true,
+            Msg::Engine(event) if about_one_account(event) => {}
+            _ => self.changes = self.changes.wrapping_add(1),
         }
         let effects = self.apply(msg);
         if self.ticked {
@@ -370,6 +391,7 @@ impl App {
                         let words_changed =
                             was.purpose != snapshot.purpose || was.labels != snapshot.labels;
                         self.accounts[index].snapshot = snapshot;
+                        self.accounts[index].changes += 1;
                         self.fleet_index.get_mut().touch(index);
                         if words_changed {
                             self.fleet_index.get_mut().forget_filtered();

@@ -41,6 +41,8 @@ pub struct FleetScreen {
 struct Made {
     changes: u64,
     rows: Arc<[usize]>,
+    /// The page's accounts and how many events had changed each.
+    page: Vec<(usize, u64)>,
     area: Rect,
     /// No row of the page moves with time ([`moves_with_time`]).
     still: bool,
@@ -53,6 +55,7 @@ impl Made {
             && self.changes == other.changes
             && self.area == other.area
             && Arc::ptr_eq(&self.rows, &other.rows)
+            && self.page == other.page
     }
 }
 
@@ -93,6 +96,14 @@ pub fn screen_after(
     let made = Made {
         changes: app.changes,
         rows: Arc::clone(&table.rows),
+        page: (shown.0.iter())
+            .map(|&index| {
+                (
+                    index,
+                    app.accounts.get(index).map_or(0, |view| view.changes),
+                )
+            })
+            .collect(),
         area,
         still: (shown.0.iter()).all(|&index| {
             app.accounts
@@ -287,11 +298,23 @@ mod tests {
         assert_eq!(next, screen(&app, area, &palette));
         rows_formatted();
 
-        // Any message, even about an account off the page, makes the page again.
-        let mut changed = AccountSnapshot::new("acct0999");
-        changed.state = TokenState::NeverExpires;
-        app.update(Msg::Engine(EngineEvent::Account(Arc::new(changed))));
-        let after = screen_after(&app, area, &palette, Some(&next));
+        // An event about an account off the page keeps it; one on the page makes it again.
+        let event = |name: &str| {
+            let mut changed = AccountSnapshot::new(name);
+            changed.state = TokenState::NeverExpires;
+            Msg::Engine(EngineEvent::Account(Arc::new(changed)))
+        };
+        app.update(event("acct0999"));
+        let kept = screen_after(&app, area, &palette, Some(&next));
+        assert_eq!(rows_formatted(), 0, "acct0999 is not on the first page");
+        app.update(event("acct0003"));
+        let after = screen_after(&app, area, &palette, Some(&kept));
+        assert_eq!(rows_formatted(), 37);
+        // So does any other message (a key: the cursor moves).
+        app.update(crate::tui::Msg::Key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Down,
+        )));
+        let after = screen_after(&app, area, &palette, Some(&after));
         assert_eq!(rows_formatted(), 37);
         // Another size too.
         app.update(Msg::Tick(at(2)));
@@ -312,6 +335,18 @@ mod tests {
                 let mut snapshot = AccountSnapshot::new(&format!("acct{:04}", step % 60));
                 snapshot.state = TokenState::Valid;
                 snapshot.next_refresh_at = Some(at(0).timestamp() + 500);
+                app.update(Msg::Engine(EngineEvent::Account(Arc::new(snapshot))));
+            }
+            if step % 53 == 0 {
+                app.update(Msg::Key(crossterm::event::KeyEvent::from(
+                    crossterm::event::KeyCode::Char('s'),
+                )));
+            }
+            if step % 7 == 0 {
+                // On the page or off it (37 rows of 60).
+                let mut snapshot = AccountSnapshot::new(&format!("acct{:04}", step % 60));
+                snapshot.state = TokenState::NeverExpires;
+                snapshot.phone_number_id = Some(format!("{step}"));
                 app.update(Msg::Engine(EngineEvent::Account(Arc::new(snapshot))));
             }
             if step % 91 == 0 {
