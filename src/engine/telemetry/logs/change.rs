@@ -293,7 +293,10 @@ mod tests {
         .await;
 
         std::fs::remove_file(&path).unwrap();
-        woken_by(&path, "creation", || std::fs::write(&path, "new\n").unwrap()).await;
+        woken_by(&path, "creation", || {
+            std::fs::write(&path, "new\n").unwrap()
+        })
+        .await;
 
         woken_by(&path, "rename", || {
             std::fs::rename(&path, dir.path().join("app.log.1")).unwrap();

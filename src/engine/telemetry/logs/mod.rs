@@ -82,8 +82,8 @@ pub fn spawn_sources(
 /// [`spawn_sources`] whose plain-text file sources classify long catch-up reads themselves
 /// (on both cores) when `catch_up` is given, sending matching lines and a count of the rest.
 ///
-/// File sources share one safety poll (a task of its own, not among the handles returned),
-/// which ends with them or at shutdown.
+/// File sources share one safety poll (a thread of its own, not among the handles
+/// returned), which ends with them or at shutdown.
 pub fn spawn_sources_with(
     sources: &[LogSourceSettings],
     catch_up: Option<CatchUpSettings>,
@@ -115,7 +115,7 @@ pub fn spawn_sources_with(
         })
         .collect();
     if !safety_slots.is_empty() {
-        tokio::spawn(safety::run(safety_slots, shutdown));
+        safety::start(safety_slots, shutdown);
     }
     tasks
 }
