@@ -3,12 +3,14 @@
 # between windows): one `tokentop sim`, ACCOUNTS (1,000) never-expiring accounts, one daemon
 # per binary given, SETTLE_SECS (75) to settle, then each one's CPU over WINDOW seconds from
 # its threads' schedstat and from `perf stat -e task-clock,context-switches` (which also
-# counts blocking-pool threads that end inside the window). Needs curl and perf.
-#   scripts/measure-daemon-pair.sh WINDOW BIN [BIN...]      ACCOUNTS=1000 SETTLE_SECS=75 KEEP=1
+# counts blocking-pool threads that end inside the window). FILES (0) idle `[[log]]` files
+# each, the same files for every daemon. Needs curl and perf.
+#   scripts/measure-daemon-pair.sh WINDOW BIN [BIN...]      ACCOUNTS=1000 FILES=0 SETTLE_SECS=75 KEEP=1
 set -euo pipefail
 window="$1"; shift
 settle="${SETTLE_SECS:-75}"
 accounts="${ACCOUNTS:-1000}"
+files="${FILES:-0}"
 work="$(mktemp -d)"
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"; }
@@ -21,6 +23,11 @@ sim_url="$(grep -o 'http://[0-9.:]*' "$work/sim.out")"
 curl -s -XPOST "$sim_url/_sim/tokens?n=[1-$accounts]" -d '{"type":"SYSTEM_USER","lifetime_secs":0}' \
     | grep -o '"access_token":"[^"]*"' | cut -d'"' -f4 > "$work/tokens"
 awk '{ printf "[[account]]\nname = \"acct%d\"\napp-id = \"100000000000001\"\napp-secret = \"sim-app-secret\"\naccess-token = \"%s\"\nphone-number-id = \"106540352242922\"\n\n", NR, $0 }' "$work/tokens" > "$work/fleet.toml"
+mkdir -p "$work/logs"
+for f in $(seq "$files"); do
+  echo started > "$work/logs/app$f.log"
+  printf '[[log]]\nname = "app%d"\nfile = "%s/logs/app%d.log"\n\n' "$f" "$work" "$f" >> "$work/fleet.toml"
+done
 chmod 600 "$work/fleet.toml"
 declare -a dpids names
 i=0

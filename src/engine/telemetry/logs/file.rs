@@ -11,10 +11,11 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::batch::LineBatch;
 use super::catchup::{CaughtUp, catch_up_file};
-use super::change::{ChangeWatch, Wake};
+use super::change::ChangeWatch;
 use super::emit::{Emitter, Stop, send, send_batch};
 use super::fingerprint::{FINGERPRINT_BYTES, Fingerprint};
 use super::line::{LineAssembler, MAX_LINE_BYTES};
+use super::safety::SafetySlot;
 use super::{PatternSet, SourceEvent};
 use crate::engine::telemetry::MAX_LINES_PER_BATCH;
 
@@ -80,24 +81,13 @@ struct Follower {
     absence_reported: bool,
     /// Wakes the follower when the file may have changed.
     change: ChangeWatch,
-    /// What the path's metadata said at the last full look: a safety poll that finds the same
-    /// costs one `stat`, not a read.
-    looked: Option<Looked>,
 }
 
-/// The metadata a safety poll compares: which file, how long, when last written.
-type Looked = (FileId, u64, Option<std::time::SystemTime>);
-
-fn look(path: &Path) -> Option<Looked> {
-    // A plain `stat`, not a blocking-pool hop: this path is on a local file system (remote
-    // ones are polled, not notified), and this runs every few seconds per file.
-    let meta = std::fs::metadata(path).ok()?;
-    Some((file_id(&meta), meta.len(), meta.modified().ok()))
-}
-
-/// Follows `path` until the receiver closes or shutdown is asked for.
+/// Follows `path` until the receiver closes or shutdown is asked for; `safety` is its slot
+/// in the shared safety poll.
 pub(crate) async fn follow_file(
     path: PathBuf,
+    safety: Arc<SafetySlot>,
     emitter: Emitter,
     catch_up: Option<CatchUpSettings>,
     tx: mpsc::Sender<SourceEvent>,
@@ -113,8 +103,7 @@ pub(crate) async fn follow_file(
         open: None,
         lines: LineAssembler::new(),
         absence_reported: false,
-        change: ChangeWatch::new(&path),
-        looked: None,
+        change: ChangeWatch::new(&path, safety),
     };
     let _ = follower.run().await;
 }
@@ -137,15 +126,11 @@ impl Follower {
         }
         loop {
             self.poll().await?;
-            self.looked = look(&self.path);
-            self.change.rewatch();
+            self.change.looked();
             if let Some(reason) = self.change.take_polling_reason() {
                 self.notice(reason).await?;
             }
-            while self.change.wait(&mut self.shutdown).await? == Wake::SafetyPoll
-                && self.looked.is_some()
-                && look(&self.path) == self.looked
-            {}
+            self.change.wait(&mut self.shutdown).await?;
         }
     }
 
@@ -585,7 +570,7 @@ mod tests {
         let (tx, rx) = mpsc::channel(capacity);
         let (stop, shutdown) = watch::channel(false);
         let follower = Follower {
-            change: ChangeWatch::new(&path),
+            change: ChangeWatch::new(&path, SafetySlot::new(&path)),
             path,
             emitter: Emitter::new("app", LogFormat::Plain),
             catch_up,
@@ -595,7 +580,6 @@ mod tests {
             open: None,
             lines: LineAssembler::new(),
             absence_reported: false,
-            looked: None,
         };
         (follower, rx, stop)
     }

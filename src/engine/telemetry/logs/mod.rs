@@ -17,6 +17,7 @@ mod line;
 mod patterns;
 mod prefilter;
 mod pricing;
+mod safety;
 mod status;
 mod webhook;
 pub(crate) mod window;
@@ -28,13 +29,14 @@ use crate::config::{LogInput, LogSourceSettings};
 
 pub use batch::{LineBatch, MAX_BATCH_LINES, MAX_BATCH_TEXT_BYTES};
 pub use catchup::{PARALLEL_MIN_BYTES, classify_file};
-pub use change::{POLL_INTERVAL, SAFETY_POLL_INTERVAL};
+pub use change::POLL_INTERVAL;
 pub use command::{FIRST_RESTART_DELAY, MAX_QUEUED_EVENTS, MAX_RESTART_DELAY, STABLE_RUN};
 pub use counts::{DEFAULT_RECENT_MATCHES, PatternCounts, RecentMatch};
 pub use file::{CatchUpSettings, TAIL_LINES};
 pub use line::{LineAssembler, LogLine, MAX_LINE_BYTES, RawLine};
 pub use patterns::{Match, PatternError, PatternSet, default_patterns};
 pub use pricing::{Pricing, PricingCategory};
+pub use safety::SAFETY_POLL_INTERVAL;
 pub use status::{
     DEFAULT_TRACKED_MESSAGES, OutcomeTransition, StatusOutcome, StatusProgress, StatusTracker,
 };
@@ -79,13 +81,17 @@ pub fn spawn_sources(
 
 /// [`spawn_sources`] whose plain-text file sources classify long catch-up reads themselves
 /// (on both cores) when `catch_up` is given, sending matching lines and a count of the rest.
+///
+/// File sources share one safety poll (a thread of its own, not among the handles
+/// returned), which ends with them or at shutdown.
 pub fn spawn_sources_with(
     sources: &[LogSourceSettings],
     catch_up: Option<CatchUpSettings>,
     tx: mpsc::Sender<SourceEvent>,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
-    sources
+    let mut safety_slots = Vec::new();
+    let tasks = sources
         .iter()
         .map(|source| {
             let emitter = emit::Emitter::new(&source.name, source.format);
@@ -96,7 +102,10 @@ pub fn spawn_sources_with(
                     let catch_up = catch_up
                         .clone()
                         .filter(|_| source.format != crate::config::LogFormat::WebhookJson);
-                    let follow = file::follow_file(path.clone(), emitter, catch_up, tx, shutdown);
+                    let slot = safety::SafetySlot::new(path);
+                    safety_slots.push(std::sync::Arc::downgrade(&slot));
+                    let follow =
+                        file::follow_file(path.clone(), slot, emitter, catch_up, tx, shutdown);
                     tokio::spawn(follow)
                 }
                 LogInput::Command(argv) => {
@@ -104,5 +113,9 @@ pub fn spawn_sources_with(
                 }
             }
         })
-        .collect()
+        .collect();
+    if !safety_slots.is_empty() {
+        safety::start(safety_slots, shutdown);
+    }
+    tasks
 }
