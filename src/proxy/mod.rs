@@ -13,12 +13,13 @@
 //! `json_keys.rs` (a JSON body's top-level keys, read without building it), `body.rs` (buffer
 //! for retry or stream), `forward.rs` (one request), `reply.rs` (the proxy's own error
 //! answers), `target.rs` (the upstream URL and headers), `upstream.rs` (the HTTP client to the
-//! Graph API).
+//! Graph API), `pool.rs` (its keep-alive connections).
 
 mod accounts;
 mod body;
 mod forward;
 mod json_keys;
+mod pool;
 mod reply;
 pub mod route;
 pub mod scrub;
