@@ -13,7 +13,9 @@
 #   scripts/measure-proxy.sh            DURATION=10 (seconds per run)   ROUNDS=1
 # ROUNDS=n repeats every run n times, interleaved, and prints the median of each cell.
 # PERF=1 also records `perf record -g` on the daemon during its 32-connection run and prints
-# `perf report --no-children` (the top of it) afterwards; PERF_DATA=path keeps perf.data.
+# `perf report --no-children` (the top of it) afterwards; PERF_DATA=path keeps perf.data;
+# PERF_CALL_GRAPH=dwarf records call graphs by DWARF unwinding (release builds have no frame
+# pointers, so `-g` alone loses most of the Rust stack).
 # Builds nothing: needs target/release/tokentop (TOKENTOP_BIN=path runs another build).
 # BEFORE_BIN=path adds a row "before": a second daemon of that build (e.g. an older commit's)
 # on the same simulator, measured in the same rounds, for a before/after comparison that a
@@ -188,7 +190,7 @@ for round in $(seq "$rounds"); do
     done
     for target in "${targets[@]}"; do
         if [ "${PERF:-0}" = 1 ] && [ "$target" = tokentop ] && [ "$round" = 1 ]; then
-            perf record -g -o "$work/perf.data" -p "$daemon" -- sleep "$duration" > /dev/null 2>&1 &
+            perf record --call-graph "${PERF_CALL_GRAPH:-fp}" -o "$work/perf.data" -p "$daemon" -- sleep "$duration" > /dev/null 2>&1 &
             perf_pid=$!
         fi
         case "$target" in

@@ -13,12 +13,13 @@
 //! `json_keys.rs` (a JSON body's top-level keys, read without building it), `body.rs` (buffer
 //! for retry or stream), `forward.rs` (one request), `reply.rs` (the proxy's own error
 //! answers), `target.rs` (the upstream URL and headers), `upstream.rs` (the HTTP client to the
-//! Graph API).
+//! Graph API), `pool.rs` (its keep-alive connections).
 
 mod accounts;
 mod body;
 mod forward;
 mod json_keys;
+mod pool;
 mod reply;
 pub mod route;
 pub mod scrub;
@@ -186,7 +187,7 @@ pub async fn start(settings: &Settings, broker: TokenBroker) -> anyhow::Result<O
         Ok(accounts::service(accounts::follow(proxy)))
     };
     let limits = crate::listener::Limits::new("the Graph API proxy");
-    let threads = crate::listener::threads::thread_count();
+    let threads = threads();
     let shown = crate::listener::threads::serve(
         &listen,
         threads,
@@ -198,6 +199,20 @@ pub async fn start(settings: &Settings, broker: TokenBroker) -> anyhow::Result<O
     .await?;
     tracing::info!("Graph API proxy on {shown}");
     Ok(Some(shown))
+}
+
+/// Environment override of the proxy's thread count (for measuring; see `threads`).
+pub const THREADS_ENV: &str = "TOKENTOP_PROXY_THREADS";
+
+/// The proxy's listener threads: `TOKENTOP_PROXY_THREADS` when set to a count, else one per
+/// core (at most [`crate::listener::threads::MAX_THREADS`]).
+fn threads() -> usize {
+    std::env::var(THREADS_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .map_or_else(crate::listener::threads::thread_count, |n| {
+            n.clamp(1, crate::listener::threads::MAX_THREADS)
+        })
 }
 
 /// The address form a client uses, for messages.

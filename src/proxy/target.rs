@@ -3,7 +3,6 @@
 //! once per request for both attempts; each attempt adds the lent token and its proof.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, header};
-use secrecy::ExposeSecret;
 
 use super::ACCOUNT_HEADER;
 use super::scrub;
@@ -88,7 +87,7 @@ impl Target {
     }
 
     /// The request for one attempt with `loan`'s token; `None` when the URL is not one (a
-    /// base URL that config accepted but `http` does not). The headers are copied for an
+    /// base URL that config accepted but `http` does not) or the token is no header value. The headers are copied for an
     /// attempt that may be followed by another (`again`), else moved into it.
     pub fn request(
         &mut self,
@@ -111,9 +110,8 @@ impl Target {
             url.push_str(proof);
         }
         let uri = Uri::try_from(url).ok()?;
-        let mut bearer =
-            HeaderValue::try_from(format!("Bearer {}", loan.token.expose_secret())).ok()?;
-        bearer.set_sensitive(true);
+        // Made once per token by the broker: a clone shares its bytes.
+        let bearer = loan.bearer.clone()?;
         let mut request = Request::new(body);
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = uri;

@@ -10,15 +10,16 @@
 //! again until the account has another token; any other failure holds renewals off for
 //! [`RENEW_HOLD_OFF_SECS`].
 
+mod loan;
 mod reads;
 mod send_batch;
 
+pub use loan::{Lent, TokenLoan};
 pub use reads::TokenReading;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::mpsc;
 
 use super::account::{AccountLink, Shared};
@@ -27,10 +28,9 @@ use super::history::cause::{SendChannel, Trigger};
 use super::history::{HistoryEntry, Outcome};
 use super::send_rows::{SendRow, SendRowLimiter};
 use super::sends::guarded_token;
-use super::store::fingerprint;
 use super::telemetry::TelemetryInput;
 use super::telemetry::wamid_join::{self, JoinInput};
-use crate::graph::{ErrorClass, UsageHeaders, appsecret_proof};
+use crate::graph::{ErrorClass, UsageHeaders};
 
 /// How long a renewal that failed for a passing reason (network, rate limit) holds off the
 /// next one for the same token.
@@ -45,16 +45,6 @@ struct FailedRenewal {
     /// Meta refused the refresh for good (dead token, permission): only a new token helps.
     for_good: bool,
     message: String,
-}
-
-/// A token lent for one request (and its one retry).
-pub struct TokenLoan {
-    pub token: SecretString,
-    /// `appsecret_proof` of the token, when the account has an app secret.
-    pub appsecret_proof: Option<String>,
-    /// The send guard refreshed the token before lending it.
-    pub refreshed: bool,
-    fingerprint: String,
 }
 
 /// Why no token can be lent; says what to do.
@@ -117,20 +107,11 @@ pub struct TokenBroker {
     send_rows: Arc<Mutex<SendRowLimiter>>,
     /// Into the wamid join, once it runs ([`Self::start_wamid_join`]).
     wamids: Arc<OnceLock<mpsc::UnboundedSender<JoinInput>>>,
-    /// Per account: the proof and fingerprint of the token lent last, which change only with
-    /// the token (an HMAC and a SHA-256 per request otherwise).
-    derived: Arc<Mutex<HashMap<String, Derived>>>,
+    /// Per account: the token lent last with its proof, fingerprint and header, which change
+    /// only with the token (an HMAC and a SHA-256 per request otherwise).
+    lent: Arc<loan::LentCache>,
     /// Sends on their way to the telemetry hub.
     send_batch: send_batch::SendBatch,
-}
-
-/// What a loan carries besides the token, computed once per token.
-struct Derived {
-    /// The settings the proof was made with: a reload may change the app secret.
-    settings: Arc<crate::config::AccountSettings>,
-    token: SecretString,
-    appsecret_proof: Option<String>,
-    fingerprint: String,
 }
 
 impl TokenBroker {
@@ -142,7 +123,7 @@ impl TokenBroker {
             found_valid: Arc::default(),
             send_rows: Arc::default(),
             wamids: Arc::default(),
-            derived: Arc::default(),
+            lent: Arc::default(),
             send_batch: send_batch::SendBatch::default(),
         }
     }
@@ -235,22 +216,22 @@ impl TokenBroker {
         let link = &entry.link;
         let guard_secs = i64::try_from(self.shared.policy.send_guard.as_secs()).unwrap_or(i64::MAX);
         // The usual case, a token not due for the send guard, is lent as it is: no copy of the
-        // account's whole view per request (what follows would lend it unchanged too).
-        let current = {
+        // account's whole view or of the token per request (what follows would lend it
+        // unchanged too).
+        {
             let view = link.token.borrow();
             let expiring = view
                 .expires_at
                 .is_some_and(|at| at.saturating_sub(self.shared.clock.now_unix()) <= guard_secs);
-            view.token.clone().filter(|_| !expiring)
-        };
-        if let Some(token) = current {
-            return Ok(self.loan(link, token, false));
+            if let Some(token) = view.token.as_ref().filter(|_| !expiring) {
+                return Ok(self.lent.loan(link, token, false));
+            }
         }
         let view = link.token.borrow().clone();
         if let (Some(token), Some(fingerprint)) = (&view.token, &view.fingerprint)
             && self.held_off(link, fingerprint).is_some()
         {
-            return Ok(self.loan(link, token.clone(), false));
+            return Ok(self.lent.loan(link, token, false));
         }
         let expiring = view
             .expires_at
@@ -267,7 +248,7 @@ impl TokenBroker {
             let message = "the send guard's refresh failed (see the log)".to_string();
             self.remember_failure(link, fingerprint, false, message);
         }
-        Ok(self.loan(link, token, refreshed))
+        Ok(self.lent.loan(link, &token, refreshed))
     }
 
     /// After Meta rejected `rejected` (190): a new token from the single-flight refresh (or
@@ -288,7 +269,7 @@ impl TokenBroker {
         tracing::warn!(account = %account, "{}", super::LOG_EXPIRED_ATTEMPTING);
         let stale = Some(rejected.fingerprint.clone());
         match link.refresh(Trigger::AuthError, stale).await {
-            Ok(fresh) => Ok(self.loan(link, fresh.token, true)),
+            Ok(fresh) => Ok(self.lent.loan(link, &fresh.token, true)),
             Err(err) => {
                 let message = format!("{} ({})", err.message, err.remedy);
                 let for_good = matches!(err.class, ErrorClass::TokenDead | ErrorClass::Permission);
@@ -396,38 +377,5 @@ impl TokenBroker {
         }
         entry.detail = Some(detail);
         self.shared.record(entry);
-    }
-
-    /// Lends `token` with its proof and fingerprint, computed again only for a new token.
-    fn loan(&self, link: &AccountLink, token: SecretString, refreshed: bool) -> TokenLoan {
-        let mut derived = self.derived.lock().unwrap_or_else(PoisonError::into_inner);
-        let account = &link.settings.name;
-        let known = derived.get(account).filter(|d| {
-            d.token.expose_secret() == token.expose_secret()
-                && Arc::ptr_eq(&d.settings, &link.settings)
-        });
-        let (appsecret_proof, fingerprint) = match known {
-            Some(d) => (d.appsecret_proof.clone(), d.fingerprint.clone()),
-            None => {
-                let fresh = Derived {
-                    settings: link.settings.clone(),
-                    appsecret_proof: link
-                        .app
-                        .as_ref()
-                        .map(|app| appsecret_proof(&app.app_secret, &token)),
-                    fingerprint: fingerprint(&token),
-                    token: token.clone(),
-                };
-                let lent = (fresh.appsecret_proof.clone(), fresh.fingerprint.clone());
-                derived.insert(account.clone(), fresh);
-                lent
-            }
-        };
-        TokenLoan {
-            appsecret_proof,
-            fingerprint,
-            token,
-            refreshed,
-        }
     }
 }
