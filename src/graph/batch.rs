@@ -2,13 +2,15 @@
 //! items, answered by an array of `{code, headers, body}`. The shared plumbing lives here, with
 //! batched `debug_token`; batched phone-health reads are in `phone_batch`.
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
+use std::fmt::Write as _;
 
+use reqwest::header::HeaderMap;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::batch_answer::{answer_items, item_answer};
 use super::body::Received;
 use super::client::GraphClient;
-use super::error::{GraphError, malformed};
+use super::error::GraphError;
 use super::parse::{self, Raw};
 use super::proof::AppCredentials;
 use super::request_counts::Endpoint;
@@ -87,163 +89,136 @@ fn batch_results(
     app_secret: &SecretString,
     secrets: &[&SecretString],
 ) -> Result<Vec<Result<TokenInfo, GraphError>>, GraphError> {
-    let items = answer_items(raw, secrets)?;
+    let items = answer_items(raw, tokens.len(), secrets)?;
     Ok(tokens
         .iter()
         .enumerate()
         .map(|(index, token)| {
             let secrets = [token, app_secret];
-            let answer = item_answer(items.get(index), &secrets)?;
-            parse::token_info(answer.raw(), &secrets)
+            let answer = item_answer(items.get(index).copied(), &secrets)?;
+            // An answer that reads as an inspection needs nothing more; only an error looks
+            // at the item's headers (a rate limit's wait is in them).
+            if let Some(info) = parse::plain_token_info(answer.http_status, &answer.body, &secrets)
+            {
+                return Ok(info);
+            }
+            let headers = answer.headers();
+            parse::token_info(answer.raw(&headers), &secrets)
         })
         .collect())
 }
 
 /// `[{"method":"GET","relative_url":"{v}/debug_token?input_token=..."}, ...]`.
 fn batch_json(version: &str, chunk: &[SecretString]) -> String {
-    let items: Vec<Value> = chunk
-        .iter()
-        .map(|token| {
-            serde_json::json!({
-                "method": "GET",
-                "relative_url": format!(
-                    "{version}/debug_token?input_token={}",
-                    percent_encode(token.expose_secret())
-                ),
-            })
-        })
-        .collect();
-    Value::Array(items).to_string()
-}
-
-/// The items of a batch answer: a JSON array, one entry per request item, in request order.
-pub(crate) fn answer_items(
-    raw: Raw<'_>,
-    secrets: &[&SecretString],
-) -> Result<Vec<Value>, GraphError> {
-    match parse::decode_value(raw, secrets)? {
-        Value::Array(items) => Ok(items),
-        _ => Err(malformed(
-            raw.http_status,
-            "a batch answer must be a JSON array",
-            secrets,
-        )),
-    }
-}
-
-/// One item of a batch answer, as if it had been a response of its own.
-pub(crate) struct ItemAnswer {
-    http_status: u16,
-    pub headers: HeaderMap,
-    body: String,
-}
-
-impl ItemAnswer {
-    pub(crate) fn raw(&self) -> Raw<'_> {
-        Raw {
-            http_status: self.http_status,
-            headers: &self.headers,
-            body: &self.body,
-        }
-    }
-}
-
-/// One item of the batch answer: `null` (timed out), or `{code, headers, body}` where the body
-/// is JSON inside a string and may be an error envelope (parsed by the caller).
-pub(crate) fn item_answer(
-    item: Option<&Value>,
-    secrets: &[&SecretString],
-) -> Result<ItemAnswer, GraphError> {
-    let item = match item {
-        None => {
-            return Err(GraphError::transient(
-                "the batch answer has no item for this request",
-            ));
-        }
-        Some(Value::Null) => {
-            return Err(GraphError::transient(
-                "this batch item got no answer (null: it timed out inside the batch)",
-            ));
-        }
-        Some(item) => item,
-    };
-    let Some(http_status) = item
-        .get("code")
-        .and_then(Value::as_u64)
-        .and_then(|c| u16::try_from(c).ok())
-    else {
-        return Err(malformed(
-            200,
-            "a batch item has no numeric `code`",
-            secrets,
-        ));
-    };
-    Ok(ItemAnswer {
-        http_status,
-        headers: item_headers(item.get("headers")),
-        body: item
-            .get("body")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
+    batch_text(chunk, |url, token| {
+        url.push_str(version);
+        url.push_str("/debug_token?input_token=");
+        push_percent_encoded(url, token.expose_secret());
     })
 }
 
-/// `[{"name":"...","value":"..."}]`; entries that are not valid headers are skipped.
-fn item_headers(value: Option<&Value>) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    let Some(list) = value.and_then(Value::as_array) else {
-        return headers;
-    };
-    for entry in list {
-        let name = entry.get("name").and_then(Value::as_str);
-        let value = entry.get("value").and_then(Value::as_str);
-        let (Some(name), Some(value)) = (name, value) else {
-            continue;
-        };
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            headers.append(name, value);
+/// A batch of GET items, `[{"method":"GET","relative_url":"..."}, ...]`, written as text at
+/// once (no JSON tree): `write_url` writes each item's URL into a buffer reused for all.
+pub(crate) fn batch_text<T>(items: &[T], mut write_url: impl FnMut(&mut String, &T)) -> String {
+    const HEAD: &str = r#"{"method":"GET","relative_url":""#;
+    let mut url = String::new();
+    let mut out = String::from("[");
+    for (index, item) in items.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        url.clear();
+        write_url(&mut url, item);
+        out.push_str(HEAD);
+        push_json_escaped(&mut out, &url);
+        out.push_str("\"}");
+        if index == 0 {
+            // Items are about the same length: one growth for the whole batch.
+            out.reserve(out.len().saturating_mul(items.len()));
         }
     }
-    headers
+    out.push(']');
+    out
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters, so a value cannot break
-/// out of its parameter inside `relative_url`.
-pub(crate) fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
+/// The inside of a JSON string: quotes, backslashes and control characters escaped.
+fn push_json_escaped(out: &mut String, text: &str) {
+    out.reserve(text.len());
+    for ch in text.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            ch if u32::from(ch) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(ch));
+            }
+            ch => out.push(ch),
+        }
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters onto the end of `out`, so
+/// a value cannot break out of its parameter inside `relative_url`.
+pub(crate) fn push_percent_encoded(out: &mut String, value: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.reserve(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(byte));
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
         }
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn percent_encode(value: &str) -> String {
+        let mut out = String::new();
+        push_percent_encoded(&mut out, value);
+        out
+    }
+
+    #[test]
+    fn batch_text_is_the_json_of_its_items_with_urls_escaped() {
+        let text = batch_text(&["a\"b", "c\\d\n", "é"], |url, part| {
+            url.push_str("v1/");
+            url.push_str(part);
+        });
+        let items: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+        let urls: Vec<&str> = items
+            .iter()
+            .map(|item| {
+                assert_eq!(item["method"], "GET");
+                item["relative_url"].as_str().unwrap()
+            })
+            .collect();
+        assert_eq!(urls, ["v1/a\"b", "v1/c\\d\n", "v1/é"]);
+        assert_eq!(batch_text(&[] as &[&str], |_, _| {}), "[]");
+    }
+
+    #[test]
+    fn debug_token_batch_items_carry_the_encoded_token() {
+        let tokens = [SecretString::from("EAAG+a/b"), SecretString::from("EAAGc")];
+        let items: Vec<serde_json::Value> =
+            serde_json::from_str(&batch_json("v25.0", &tokens)).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(
+            items[0]["relative_url"],
+            "v25.0/debug_token?input_token=EAAG%2Ba%2Fb"
+        );
+        assert_eq!(
+            items[1]["relative_url"],
+            "v25.0/debug_token?input_token=EAAGc"
+        );
+    }
+
     #[test]
     fn percent_encoding_keeps_unreserved_and_escapes_the_rest() {
         assert_eq!(percent_encode("EAAG-x_9.~"), "EAAG-x_9.~");
         assert_eq!(percent_encode("a|b&c=d é"), "a%7Cb%26c%3Dd%20%C3%A9");
-    }
-
-    #[test]
-    fn item_headers_skip_bad_entries() {
-        let value = serde_json::json!([
-            {"name": "X-App-Usage", "value": "{}"},
-            {"name": "bad name", "value": "x"},
-            {"value": "no name"}
-        ]);
-        let headers = item_headers(Some(&value));
-        assert_eq!(headers.len(), 1);
-        assert!(headers.contains_key("x-app-usage"));
     }
 }

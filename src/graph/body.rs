@@ -57,7 +57,9 @@ pub(crate) async fn read_response(
     Ok(Received {
         http_status,
         headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
+        // Valid UTF-8 (every Graph answer) is kept as read, not copied.
+        body: String::from_utf8(bytes)
+            .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned()),
     })
 }
 

@@ -8,9 +8,11 @@
 #![allow(clippy::result_large_err)]
 
 mod batch;
+mod batch_answer;
 mod body;
 mod client;
 mod error;
+mod json_probe;
 mod parse;
 mod phone_batch;
 mod phone_fields;

@@ -4,14 +4,16 @@
 
 use reqwest::header::HeaderMap;
 use secrecy::SecretString;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::error::{GraphError, envelope_of, malformed, not_json, parse_error_body};
+use super::json_probe::{ObjectOnly, has_error_object, reads_as_tree};
 use super::token_shape::check_token_shape;
 use super::types::{
-    Analytics, AnalyticsWire, DebugTokenWire, ExchangedToken, PhoneHealth, PhoneWire, SendResult,
-    SendWire, TokenInfo,
+    Analytics, AnalyticsWire, DebugTokenBody, DebugTokenWire, Enveloped, ExchangedToken,
+    PhoneHealth, PhoneWire, SendResult, SendWire, TokenInfo,
 };
 use crate::mask::redact;
 
@@ -57,6 +59,25 @@ pub(crate) fn decode_value(raw: Raw<'_>, secrets: &[&SecretString]) -> Result<Va
     Ok(value)
 }
 
+/// Whether a response is a 2xx JSON answer without an `error` object (as [`decode_value`]
+/// judges it, and with its error when not), without building its tree when it is one.
+pub(crate) fn check_answer(raw: Raw<'_>, secrets: &[&SecretString]) -> Result<(), GraphError> {
+    if (200..300).contains(&raw.http_status) && has_error_object(raw.body) == Some(false) {
+        return Ok(());
+    }
+    decode_value(raw, secrets).map(drop)
+}
+
+/// A 2xx body read straight into `W` when it is a JSON object of `W`'s shape without an
+/// `error` object; `None` sends the caller to the tree-based reading, which tells why not.
+fn typed<'a, W: Deserialize<'a> + Enveloped>(raw: Raw<'a>) -> Option<W> {
+    if !(200..300).contains(&raw.http_status) || !reads_as_tree(raw.body) {
+        return None;
+    }
+    let ObjectOnly(wire) = serde_json::from_str::<ObjectOnly<W>>(raw.body).ok()?;
+    (!wire.has_error_object()).then_some(wire)
+}
+
 pub(crate) fn decode<W: DeserializeOwned>(
     raw: Raw<'_>,
     secrets: &[&SecretString],
@@ -73,7 +94,27 @@ pub(crate) fn decode<W: DeserializeOwned>(
     serde_json::from_value(value).map_err(|e| malformed(raw.http_status, &e.to_string(), secrets))
 }
 
+/// A `debug_token` answer that reads as one (2xx, an object with a `data` object, no `error`
+/// object), without building its tree; `None` for anything else, which [`token_info`] tells.
+pub(crate) fn plain_token_info(
+    http_status: u16,
+    body: &str,
+    secrets: &[&SecretString],
+) -> Option<TokenInfo> {
+    let headers = HeaderMap::new();
+    let raw = Raw {
+        http_status,
+        headers: &headers,
+        body,
+    };
+    let wire = typed::<DebugTokenBody>(raw)?;
+    Some(redacted_info(wire.data.0, secrets))
+}
+
 pub(crate) fn token_info(raw: Raw<'_>, secrets: &[&SecretString]) -> Result<TokenInfo, GraphError> {
+    if let Some(info) = plain_token_info(raw.http_status, raw.body, secrets) {
+        return Ok(info);
+    }
     let value = decode_value(raw, secrets)?;
     // serde reads a struct from an array too (`{"data":[false]}`): only an object is an answer.
     if !value.get("data").is_some_and(Value::is_object) {
@@ -83,14 +124,18 @@ pub(crate) fn token_info(raw: Raw<'_>, secrets: &[&SecretString]) -> Result<Toke
             secrets,
         ));
     }
-    let mut info = serde_json::from_value::<DebugTokenWire>(value)
+    let info = serde_json::from_value::<DebugTokenWire>(value)
         .map_err(|e| malformed(raw.http_status, &e.to_string(), secrets))?
         .data;
-    // Meta's message for a dead token can quote the token it was given.
+    Ok(redacted_info(info, secrets))
+}
+
+/// Meta's message for a dead token can quote the token it was given.
+fn redacted_info(mut info: TokenInfo, secrets: &[&SecretString]) -> TokenInfo {
     if let Some(error) = info.error.as_mut() {
         error.message = redact(&error.message, secrets);
     }
-    Ok(info)
+    info
 }
 
 /// Longest lifetime an exchange answer may announce: Meta's longest is 60 days, so a year is
@@ -200,6 +245,9 @@ pub(crate) fn phone_health(
     raw: Raw<'_>,
     secrets: &[&SecretString],
 ) -> Result<PhoneHealth, GraphError> {
+    if let Some(wire) = typed::<PhoneWire>(raw) {
+        return Ok(PhoneHealth::from(wire));
+    }
     decode::<PhoneWire>(raw, secrets).map(PhoneHealth::from)
 }
 

@@ -9,9 +9,10 @@
 //! only, and each account keeps its own rate-limit headroom.
 
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
-use super::batch::{MAX_BATCH_ITEMS, answer_items, item_answer, percent_encode};
+use super::batch::{MAX_BATCH_ITEMS, batch_text, push_percent_encoded};
+use super::batch_answer::{answer_items, item_answer};
 use super::client::{GraphClient, validate_node_id};
 use super::error::GraphError;
 use super::parse;
@@ -90,12 +91,17 @@ impl GraphClient {
             .collect();
         let batch = phone_batch_json(self.version(), &self.health_fields(), &items);
         let received = self.post_batch(&app_token, &batch, &secrets).await?;
-        let answers = answer_items(received.raw(), &secrets)?;
+        let answers = answer_items(received.raw(), items.len(), &secrets)?;
         Ok(items
             .iter()
             .enumerate()
             .map(|(index, (read, proof))| {
-                item_health(answers.get(index), &read.token, proof, &app.app_secret)
+                item_health(
+                    answers.get(index).copied(),
+                    &read.token,
+                    proof,
+                    &app.app_secret,
+                )
             })
             .collect())
     }
@@ -103,37 +109,35 @@ impl GraphClient {
 
 /// `[{"method":"GET","relative_url":"{v}/{phone}?fields=...&access_token=...&appsecret_proof=..."}]`.
 fn phone_batch_json(version: &str, fields: &str, items: &[(&PhoneRead, &SecretString)]) -> String {
-    let items: Vec<Value> = items
-        .iter()
-        .map(|(read, proof)| {
-            serde_json::json!({
-                "method": "GET",
-                "relative_url": format!(
-                    "{version}/{}?fields={}&access_token={}&appsecret_proof={}",
-                    read.phone_number_id,
-                    percent_encode(fields),
-                    percent_encode(read.token.expose_secret()),
-                    percent_encode(proof.expose_secret()),
-                ),
-            })
-        })
-        .collect();
-    Value::Array(items).to_string()
+    let mut fields_encoded = String::new();
+    push_percent_encoded(&mut fields_encoded, fields);
+    batch_text(items, |url, (read, proof)| {
+        url.push_str(version);
+        url.push('/');
+        url.push_str(&read.phone_number_id);
+        url.push_str("?fields=");
+        url.push_str(&fields_encoded);
+        url.push_str("&access_token=");
+        push_percent_encoded(url, read.token.expose_secret());
+        url.push_str("&appsecret_proof=");
+        push_percent_encoded(url, proof.expose_secret());
+    })
 }
 
 /// One item's health with the usage headers Meta sent with that item.
 fn item_health(
-    item: Option<&Value>,
+    item: Option<&RawValue>,
     token: &SecretString,
     proof: &SecretString,
     app_secret: &SecretString,
 ) -> PhoneHealthResult {
     let secrets = [token, app_secret, proof];
     let answer = item_answer(item, &secrets)?;
-    let value = parse::phone_health(answer.raw(), &secrets)?;
+    let headers = answer.headers();
+    let value = parse::phone_health(answer.raw(&headers), &secrets)?;
     Ok(WithUsage {
         value,
-        usage: parse_usage(&answer.headers),
+        usage: parse_usage(&headers),
     })
 }
 
@@ -141,6 +145,11 @@ fn item_health(
 mod tests {
     use super::*;
     use crate::graph::appsecret_proof;
+    use serde_json::Value;
+
+    fn raw(value: &Value) -> Box<RawValue> {
+        RawValue::from_string(value.to_string()).unwrap()
+    }
 
     #[test]
     fn each_item_carries_its_own_token_and_proof() {
@@ -175,7 +184,7 @@ mod tests {
                 "value": "{\"call_count\":42,\"total_time\":1,\"total_cputime\":1}"}],
             "body": "{\"quality_rating\":\"GREEN\",\"id\":\"1\"}"
         });
-        let health = item_health(Some(&ok), &token, &proof, &secret).unwrap();
+        let health = item_health(Some(&raw(&ok)), &token, &proof, &secret).unwrap();
         assert_eq!(health.value.quality_rating.as_deref(), Some("GREEN"));
         assert_eq!(health.usage.max_percent(), Some(42));
         let dead = serde_json::json!({
@@ -183,9 +192,9 @@ mod tests {
             "body": "{\"error\":{\"message\":\"Error validating access token\",\
                 \"type\":\"OAuthException\",\"code\":190}}"
         });
-        let err = item_health(Some(&dead), &token, &proof, &secret).unwrap_err();
+        let err = item_health(Some(&raw(&dead)), &token, &proof, &secret).unwrap_err();
         assert_eq!(err.code, Some(190));
-        assert!(item_health(Some(&Value::Null), &token, &proof, &secret).is_err());
+        assert!(item_health(Some(&raw(&Value::Null)), &token, &proof, &secret).is_err());
         assert!(item_health(None, &token, &proof, &secret).is_err());
     }
 }

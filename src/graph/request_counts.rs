@@ -104,7 +104,7 @@ impl RequestOutcome {
     /// `ok`, anything else the class of the error the caller's parsing sees.
     pub(crate) fn of(result: &Result<Received, GraphError>, secrets: &[&SecretString]) -> Self {
         match result {
-            Ok(received) => match parse::decode_value(received.raw(), secrets) {
+            Ok(received) => match parse::check_answer(received.raw(), secrets) {
                 Ok(_) => Self::Ok,
                 Err(err) => Self::from_class(err.class),
             },

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::as_i64_lenient;
+use super::json_probe::{IsObject, ObjectOnly};
 
 /// Scopes WhatsApp needs: sending, and health/analytics (REFERENCE.md section 3).
 pub const WHATSAPP_SCOPES: [&str; 2] = [
@@ -287,6 +288,28 @@ impl<'de> Deserialize<'de> for DebugTokenWire {
     }
 }
 
+/// A `debug_token` answer read straight from its text (the fast path of `DebugTokenWire`):
+/// `data` only from an object, and an `error` object noticed, so the caller reads the
+/// answer as an error instead.
+#[derive(Deserialize)]
+pub(crate) struct DebugTokenBody {
+    pub data: ObjectOnly<TokenInfo>,
+    #[serde(default)]
+    error: Option<IsObject>,
+}
+
+/// Wire shapes read straight from text, which must say whether they held an `error` object
+/// (an answer with one is an error, whatever else it holds).
+pub(crate) trait Enveloped {
+    fn has_error_object(&self) -> bool;
+}
+
+impl Enveloped for DebugTokenBody {
+    fn has_error_object(&self) -> bool {
+        self.error == Some(IsObject(true))
+    }
+}
+
 #[derive(Deserialize)]
 pub(crate) struct SendWire {
     #[serde(default)]
@@ -354,6 +377,14 @@ pub(crate) struct PhoneWire {
     messaging_limit_tier: Option<Value>,
     #[serde(default)]
     health_status: Option<HealthStatus>,
+    #[serde(default)]
+    error: Option<IsObject>,
+}
+
+impl Enveloped for PhoneWire {
+    fn has_error_object(&self) -> bool {
+        self.error == Some(IsObject(true))
+    }
 }
 
 impl From<PhoneWire> for PhoneHealth {

@@ -180,12 +180,13 @@ pub(super) struct Poller {
 
 impl Poller {
     fn plan(&self) -> Plan {
-        let view = self.link.token.borrow().clone();
-        match (self.link.app.clone(), view.token) {
+        // Only the two fields a poll needs are copied out of the view (not its fingerprints).
+        let view = self.link.token.borrow();
+        match (&self.link.app, &view.token) {
             (Some(app), Some(token)) => Plan::Poll {
-                app,
-                token,
-                missing_scopes: view.missing_scopes,
+                app: app.clone(),
+                token: token.clone(),
+                missing_scopes: view.missing_scopes.clone(),
             },
             _ => Plan::NoCredentials,
         }

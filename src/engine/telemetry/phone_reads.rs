@@ -30,10 +30,14 @@ pub(crate) async fn read_phones(
     // the connections to Meta few.
     for (app, group) in group_by_app(asks) {
         let (indices, reads): (Vec<usize>, Vec<PhoneRead>) = group.into_iter().unzip();
-        let answers = read_group(source, &app, &reads).await;
-        for (position, index) in indices.into_iter().enumerate() {
-            let answer = match &answers {
-                Ok(items) => items.get(position).cloned().unwrap_or_else(|| {
+        // Each answer is moved to its ask (a round's answers used to be cloned, and dropped).
+        let mut answers = match read_group(source, &app, &reads).await {
+            Ok(items) => Ok(items.into_iter()),
+            Err(err) => Err(err),
+        };
+        for index in indices {
+            let answer = match &mut answers {
+                Ok(items) => items.next().unwrap_or_else(|| {
                     Err(local_error(
                         "the phone-health answer has fewer items than asked",
                     ))
