@@ -30,7 +30,8 @@ cleanup() {
     tmux -L "$socket" kill-server 2>/dev/null || true
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    rm -rf "$work"
+    # The dashboard is tmux's child, not ours: it may still be writing its data dir as it ends.
+    for _ in $(seq 100); do rm -rf "$work" 2>/dev/null && break; sleep 0.05; done
 }
 trap cleanup EXIT
 
