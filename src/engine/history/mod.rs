@@ -151,6 +151,9 @@ pub struct HistoryLog {
 struct AppendFile {
     file: File,
     id: (u64, u64),
+    /// The file's length after our last write, which ended in a newline: while the length is
+    /// still this, no one else wrote and the last byte needs no read.
+    ours_until: Option<u64>,
 }
 
 impl HistoryLog {
@@ -174,7 +177,8 @@ impl HistoryLog {
     /// Appends one line (a single `write` of the whole line, so concurrent appenders from
     /// several processes do not interleave), compacting first when past the cap.
     ///
-    /// One `lstat` of the path, one 1-byte read and the write: the file stays open between
+    /// One `lstat` of the path, one 1-byte read (skipped when the length is the one our last
+    /// write left) and the write: the file stays open between
     /// appends as long as the path still names it (same device and inode, not a symlink), so
     /// a file another process compacted (renamed over), an operator moved away or a symlink
     /// planted at the path is opened again, as it was by the open per append before. The
@@ -197,10 +201,13 @@ impl HistoryLog {
             return Err(io::Error::other("history file not open"));
         };
         // A torn last line (crash mid-write) has no newline: start on a fresh line after it.
-        if ends_without_newline(&current.file, len)? {
+        if current.ours_until != Some(len) && ends_without_newline(&current.file, len)? {
             line.insert(0, b'\n');
         }
-        current.file.write_all(&line)
+        current.ours_until = None;
+        current.file.write_all(&line)?;
+        current.ours_until = Some(len.saturating_add(line.len() as u64));
+        Ok(())
     }
 
     /// Makes `appending` the file the path names now, opening it when the one held is not
@@ -218,6 +225,7 @@ impl HistoryLog {
         *appending = Some(AppendFile {
             file,
             id: (meta.dev(), meta.ino()),
+            ours_until: None,
         });
         Ok(meta.len())
     }
