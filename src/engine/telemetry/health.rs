@@ -45,8 +45,7 @@ pub const ANALYTICS_MIN_INTERVAL: Duration = Duration::from_secs(15 * 60);
 const ANALYTICS_EARLY_SECS: i64 = 30;
 /// Analytics calls running at once, across all accounts (phone reads share batch requests).
 pub const CONCURRENT_POLLS: usize = 4;
-/// An alert is raised when any usage percentage reaches this.
-pub const USAGE_ALERT_PERCENT: u32 = 80;
+use super::usage_alerts::UsageAlerts;
 const ANALYTICS_SPAN_SECS: i64 = 24 * 3600;
 const MANAGEMENT_SCOPE: &str = "whatsapp_business_management";
 
@@ -90,12 +89,13 @@ pub(crate) async fn poll_accounts(
             .map(|link| (link.app.is_some(), link.token.clone()))
             .collect(),
     );
+    let usage_alerts = Arc::new(UsageAlerts::default());
     let new_poller = |entry: &Arc<DirectoryEntry>| Poller {
         entry: entry.clone(),
         link: entry.link.clone(),
         shared: shared.clone(),
         telemetry: telemetry.clone(),
-        usage_alerted: false,
+        usage_alerts: usage_alerts.clone(),
         usage: Usage::default(),
     };
     let mut pollers: Vec<Poller> = current.entries().iter().map(new_poller).collect();
@@ -174,7 +174,8 @@ pub(super) struct Poller {
     link: AccountLink,
     shared: Arc<Shared>,
     telemetry: mpsc::UnboundedSender<TelemetryInput>,
-    usage_alerted: bool,
+    /// Shared by every account's poller: a limit of the app or business alerts once.
+    usage_alerts: Arc<UsageAlerts>,
     usage: Usage,
 }
 
@@ -327,18 +328,16 @@ impl Poller {
         }
     }
 
-    /// Keeps the latest usage and alerts once each time it crosses the threshold.
+    /// Keeps the latest usage and alerts once each time a limit crosses the threshold (once
+    /// for all the accounts sharing the limit: the first to see it names itself).
     fn note_usage(&mut self, usage: Usage) {
         if usage.is_empty() {
             return;
         }
-        let percent = usage.max_percent().unwrap_or(0);
-        let name = self.link.settings.name.clone();
-        if percent >= USAGE_ALERT_PERCENT && !self.usage_alerted {
-            self.usage_alerted = true;
-            let message = format!(
-                "rate-limit usage at {percent}% of a Graph API limit (alert at {USAGE_ALERT_PERCENT}%)"
-            );
+        let app_id = self.link.app.as_ref().map_or("", |app| app.app_id.as_str());
+        for crossing in self.usage_alerts.crossings(app_id, &usage) {
+            let name = self.link.settings.name.clone();
+            let message = crossing.message();
             tracing::warn!(account = %name, "{message}");
             let mut entry = HistoryEntry::new(&name, AlertKind::RateLimit, Outcome::Failed);
             entry.detail = Some(message.clone());
@@ -347,8 +346,6 @@ impl Poller {
                 account: name,
                 message,
             });
-        } else if percent < USAGE_ALERT_PERCENT {
-            self.usage_alerted = false;
         }
         self.usage = usage;
     }

@@ -23,6 +23,7 @@ mod phone_reads;
 pub mod summary_file;
 mod totals;
 pub mod types;
+mod usage_alerts;
 pub mod wamid_join;
 
 pub(crate) use hub::*;
