@@ -51,8 +51,13 @@ impl GraphClient {
                 Err(err) => results.push(Some(Err(err))),
             }
         }
-        for chunk in valid.chunks(MAX_BATCH_ITEMS) {
-            let answers = self.phone_health_chunk(app, chunk).await?;
+        let chunks: Vec<&[(usize, &PhoneRead)]> = valid.chunks(MAX_BATCH_ITEMS).collect();
+        let mut answered = Vec::with_capacity(chunks.len());
+        for group in chunks.chunks(super::batch::CONCURRENT_BATCHES) {
+            let answers = (group.iter()).map(|chunk| self.phone_health_chunk(app, chunk));
+            answered.extend(futures_util::future::try_join_all(answers).await?);
+        }
+        for (chunk, answers) in chunks.iter().zip(answered) {
             for ((index, _), answer) in chunk.iter().zip(answers) {
                 if let Some(slot) = results.get_mut(*index) {
                     *slot = Some(answer);
