@@ -30,8 +30,18 @@ pub fn overrides(global: &GlobalArgs) -> Overrides {
 
 /// Loads settings from flags, env and file; every problem is in the error, one per line.
 pub fn load_settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
-    config::load(&overrides(global), &EnvSnapshot::from_process())
-        .map_err(|errors| anyhow::anyhow!("invalid configuration:\n{errors}"))
+    config::load(&overrides(global), &EnvSnapshot::from_process()).map_err(invalid)
+}
+
+/// Like [`load_settings`], reading only the first `count` files of `[accounts] dir`
+/// ([`config::load_first_files`]).
+pub fn load_first_settings(global: &GlobalArgs, count: usize) -> anyhow::Result<Settings> {
+    config::load_first_files(&overrides(global), &EnvSnapshot::from_process(), count)
+        .map_err(invalid)
+}
+
+fn invalid(errors: config::ConfigErrors) -> anyhow::Error {
+    anyhow::anyhow!("invalid configuration:\n{errors}")
 }
 
 /// Settings that must name at least one account.

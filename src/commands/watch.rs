@@ -10,7 +10,9 @@ use futures_util::{StreamExt, future, stream};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::common::stop_signal_from_now;
-use super::common::{load_settings, require_accounts, shutdown, start_engine_served};
+use super::common::{
+    load_first_settings, load_settings, require_accounts, shutdown, start_engine_served,
+};
 use crate::cli::{GlobalArgs, WatchArgs};
 use crate::config::{Settings, Theme};
 use crate::engine::history::HistoryEntry;
@@ -27,10 +29,7 @@ pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<ExitCo
     // Every problem of the config file is printed before the terminal is touched; of a large
     // `[accounts] dir`, only a screenful of files is read before it (at 10,000 files reading
     // them all would hold the first frame back by more than 100 ms).
-    let env = crate::config::EnvSnapshot::from_process();
-    let overrides = super::common::overrides(global);
-    let first = crate::config::load_first_files(&overrides, &env, FIRST_FRAME_ACCOUNT_FILES)
-        .map_err(|errors| anyhow::anyhow!("invalid configuration:\n{errors}"))?;
+    let first = load_first_settings(global, FIRST_FRAME_ACCOUNT_FILES)?;
     if first.account_files.unread == 0 {
         require_accounts(&first)?;
     }

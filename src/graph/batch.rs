@@ -20,10 +20,24 @@ use super::types::TokenInfo;
 pub const MAX_BATCH_ITEMS: usize = 50;
 
 /// Batch requests of one call in flight at once: 10,000 accounts' inspections are 200
-/// requests, whose round trips one after the other were most of a fleet's `check`. The first
-/// failed request still ends the call (the others of its group are dropped, no later one is
-/// started).
+/// requests, whose round trips one after the other were most of a fleet's `check`.
 pub const CONCURRENT_BATCHES: usize = 4;
+
+/// `request` for each of `chunks`, [`CONCURRENT_BATCHES`] at a time, the answers in chunk
+/// order; the first error ends it (the others of its group are dropped, no later group starts).
+pub(crate) async fn in_groups<'c, C, A, F>(
+    chunks: &'c [C],
+    request: impl Fn(&'c C) -> F,
+) -> Result<Vec<A>, GraphError>
+where
+    F: Future<Output = Result<A, GraphError>>,
+{
+    let mut answers = Vec::with_capacity(chunks.len());
+    for group in chunks.chunks(CONCURRENT_BATCHES) {
+        answers.extend(futures_util::future::try_join_all(group.iter().map(&request)).await?);
+    }
+    Ok(answers)
+}
 
 impl GraphClient {
     /// Batched debug_token: chunks of at most 50 per HTTP request (POST / with form body
@@ -35,14 +49,8 @@ impl GraphClient {
         tokens: &[SecretString],
     ) -> Result<Vec<Result<TokenInfo, GraphError>>, GraphError> {
         let chunks: Vec<&[SecretString]> = tokens.chunks(MAX_BATCH_ITEMS).collect();
-        let mut results = Vec::with_capacity(tokens.len());
-        for group in chunks.chunks(CONCURRENT_BATCHES) {
-            let answers = (group.iter()).map(|chunk| self.debug_token_chunk(app, chunk));
-            for answer in futures_util::future::try_join_all(answers).await? {
-                results.extend(answer);
-            }
-        }
-        Ok(results)
+        let answers = in_groups(&chunks, |chunk| self.debug_token_chunk(app, chunk)).await?;
+        Ok(answers.into_iter().flatten().collect())
     }
 
     async fn debug_token_chunk(

@@ -11,7 +11,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::value::RawValue;
 
-use super::batch::{MAX_BATCH_ITEMS, batch_text, push_percent_encoded};
+use super::batch::{MAX_BATCH_ITEMS, batch_text, in_groups, push_percent_encoded};
 use super::batch_answer::{answer_items, item_answer};
 use super::client::{GraphClient, validate_node_id};
 use super::error::GraphError;
@@ -52,11 +52,7 @@ impl GraphClient {
             }
         }
         let chunks: Vec<&[(usize, &PhoneRead)]> = valid.chunks(MAX_BATCH_ITEMS).collect();
-        let mut answered = Vec::with_capacity(chunks.len());
-        for group in chunks.chunks(super::batch::CONCURRENT_BATCHES) {
-            let answers = (group.iter()).map(|chunk| self.phone_health_chunk(app, chunk));
-            answered.extend(futures_util::future::try_join_all(answers).await?);
-        }
+        let answered = in_groups(&chunks, |chunk| self.phone_health_chunk(app, chunk)).await?;
         for (chunk, answers) in chunks.iter().zip(answered) {
             for ((index, _), answer) in chunk.iter().zip(answers) {
                 if let Some(slot) = results.get_mut(*index) {

@@ -153,9 +153,8 @@ pub(super) fn header(columns: &[Column], palette: &Palette) -> Line<'static> {
     Line::from(spans)
 }
 
-/// The page of rows holding the cursor; the cursor row is reversed and marked `▸`. Only the
+/// The rows of the page the cursor is on (`height` rows a page), and the cursor: only the
 /// rows of that page are formatted.
-/// The rows of the page the cursor is on (`height` rows a page), and the cursor.
 pub(super) fn page<'r>(
     app: &App,
     rows: &'r [usize],
@@ -168,7 +167,8 @@ pub(super) fn page<'r>(
     (&rows[first..rows.len().min(first + height)], cursor)
 }
 
-/// The lines of `page` (from [`page`]), or what an empty table says.
+/// The lines of `page` (from [`page`]), the cursor row reversed and marked `▸`, or what an
+/// empty table says.
 pub(super) fn body(
     app: &App,
     (page, cursor): (&[usize], Option<usize>),
