@@ -1,5 +1,6 @@
-//! Keeps the long-running commands' resident memory near what they hold: fewer glibc malloc
-//! arenas, and the allocator's free pages handed back to the kernel after start-up.
+//! Keeps the long-running commands' resident memory near what they hold: one glibc malloc
+//! arena, large blocks in their own mappings, and the allocator's free pages handed back to the
+//! kernel after start-up.
 //!
 //! Start-up inspects every account at once and parses every account file; what that leaves
 //! behind is freed, but glibc keeps the pages, spread over an arena per thread that touched
@@ -13,8 +14,16 @@
 use std::time::Duration;
 
 /// Arenas for all threads. glibc's default is eight per core; the runtime's few threads
-/// contend little, and each extra arena keeps its own free pages.
-const MAX_ARENAS: i32 = 2;
+/// contend little (each has its own small-block cache in front of the arena), and each extra
+/// arena keeps its own free pages: at 10,000 accounts two arenas held 144.5 MB resident, one
+/// 134.8 MB.
+const MAX_ARENAS: i32 = 1;
+/// Blocks from this size up get a mapping of their own, returned to the kernel when freed.
+/// glibc's default starts here too but rises to the largest block freed so far (up to 32 MiB),
+/// after which start-up's big transient tables and batch answers land in the heap and leave
+/// holes between long-lived blocks: at 10,000 accounts 134.8 MB resident with the rising
+/// threshold, 130.0 MB with it fixed.
+const MMAP_THRESHOLD_BYTES: i32 = 128 * 1024;
 /// When start-up's transient allocations are freed (every account's first inspection is
 /// back within seconds even at 10,000 accounts).
 const FIRST_RELEASE_AFTER: Duration = Duration::from_secs(30);
@@ -22,13 +31,15 @@ const FIRST_RELEASE_AFTER: Duration = Duration::from_secs(30);
 /// at 1,000 accounts and 5 ms at 10,000.
 const RELEASE_INTERVAL: Duration = Duration::from_secs(600);
 
-/// Limits glibc's malloc arenas; call before any thread starts (first thing in `main`).
+/// Limits glibc's malloc arenas and fixes its mapping threshold; call before any thread starts
+/// (first thing in `main`).
 pub fn limit_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; it takes plain integers and touches
-    // no memory of ours. Called before any other thread exists, as glibc recommends.
+    // SAFETY: mallopt only sets allocator parameters; it takes plain integers and touches no
+    // memory of ours. Called before any other thread exists, as glibc recommends.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, MAX_ARENAS);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
     }
 }
 
