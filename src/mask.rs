@@ -14,13 +14,24 @@ const MIN_LEN_TO_SHOW_ENDS: usize = 16;
 /// Tokens shorter than 16 characters are shown as `…` alone, because four characters at each
 /// end would give away too much of them.
 pub fn mask_str(token: &str) -> String {
-    let chars: Vec<char> = token.chars().collect();
-    if chars.len() < MIN_LEN_TO_SHOW_ENDS {
-        return "…".to_string();
+    // Byte offsets of the character boundaries, so that multi-byte characters stay whole;
+    // no copy of the token is made (this runs at every inspection of every account).
+    let long_enough = token.chars().nth(MIN_LEN_TO_SHOW_ENDS - 1).is_some();
+    let head_end = token.char_indices().nth(VISIBLE_CHARS).map(|(at, _)| at);
+    let tail_start = token
+        .char_indices()
+        .nth_back(VISIBLE_CHARS - 1)
+        .map(|(at, _)| at);
+    match (long_enough, head_end, tail_start) {
+        (true, Some(head_end), Some(tail_start)) => {
+            let mut masked = String::with_capacity(head_end + 3 + token.len() - tail_start);
+            masked.push_str(&token[..head_end]);
+            masked.push('…');
+            masked.push_str(&token[tail_start..]);
+            masked
+        }
+        _ => "…".to_string(),
     }
-    let head: String = chars[..VISIBLE_CHARS].iter().collect();
-    let tail: String = chars[chars.len() - VISIBLE_CHARS..].iter().collect();
-    format!("{head}…{tail}")
 }
 
 /// Masks a [`SecretString`]; see [`mask_str`].
@@ -107,6 +118,16 @@ mod tests {
     #[test]
     fn handles_multibyte_characters() {
         assert_eq!(mask_str("ééééxxxxxxxxxxxxxxxxyyyy"), "éééé…yyyy");
+        assert_eq!(mask_str("abcdxxxxxxxxxxxxxxxxüöäß"), "abcd…üöäß");
+        // Sixteen characters but more bytes: counted in characters, not bytes.
+        assert_eq!(mask_str("éééééééééééééééé"), "éééé…éééé");
+        assert_eq!(mask_str("ééééééééééééééé"), "…");
+    }
+
+    #[test]
+    fn the_ends_show_from_sixteen_characters() {
+        assert_eq!(mask_str("0123456789abcde"), "…");
+        assert_eq!(mask_str("0123456789abcdef"), "0123…cdef");
     }
 
     #[test]
