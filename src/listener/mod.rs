@@ -1,10 +1,11 @@
 //! The accept loop of tokentop's HTTP listeners (the proxy, `[serve]`, the webhook relay): a
-//! cap on open connections, and a timeout on reading each request head, which in hyper also
-//! closes a keep-alive connection left idle between requests. `axum::serve` has neither, so half-open
-//! or idle clients piled up until the daemon ran out of file descriptors (and history and
-//! telemetry writes failed with it).
+//! cap on open connections, and a timeout on reading each request head, which also closes a
+//! keep-alive connection left idle between requests (`deadline.rs`). `axum::serve` has
+//! neither, so half-open or idle clients piled up until the daemon ran out of file descriptors
+//! (and history and telemetry writes failed with it).
 
 pub mod bind;
+mod deadline;
 pub mod threads;
 pub mod tls;
 
@@ -92,21 +93,21 @@ pub trait Service:
     hyper::service::Service<
         Request<Incoming>,
         Response = Response<Self::Body>,
-        Error: Into<BoxError>,
+        Error: Into<BoxError> + Send,
         Future: Send + 'static,
     > + Clone
     + Send
     + 'static
 {
-    type Body: hyper::body::Body<Data: Send, Error: Into<BoxError>> + Send + 'static;
+    type Body: hyper::body::Body<Data: Send, Error: Into<BoxError>> + Send + Unpin + 'static;
 }
 
 impl<S, B> Service for S
 where
     S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Error: Into<BoxError>,
+    S::Error: Into<BoxError> + Send,
     S::Future: Send + 'static,
-    B: hyper::body::Body + Send + 'static,
+    B: hyper::body::Body + Send + Unpin + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
@@ -122,8 +123,9 @@ pub async fn serve_within(
     open: Arc<Semaphore>,
 ) {
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.head_and_idle_timeout);
+    // hyper's own header-read timeout (30 s unless set) armed a boxed timer per request head;
+    // each connection's `Deadline` keeps the same limit with one timer per connection.
+    http.timer(TokioTimer::new()).header_read_timeout(None);
     let mut last_full_log: Option<Instant> = None;
     loop {
         let io = match listener.accept().await {
@@ -147,12 +149,13 @@ pub async fn serve_within(
             drop(io);
             continue;
         };
+        let deadline = deadline::Deadline::new(limits.head_and_idle_timeout);
         let connection = http
-            .serve_connection(TokioIo::new(io), app.clone())
+            .serve_connection(TokioIo::new(io), deadline.service(app.clone()))
             .with_upgrades();
         tokio::spawn(async move {
             // A client that goes away or times out ends only its own connection.
-            let _ = connection.await;
+            let _ = deadline.drive(connection).await;
             drop(permit);
         });
     }

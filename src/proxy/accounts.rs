@@ -2,10 +2,10 @@
 //! account's request slots are replaced when accounts are reloaded; a request already in
 //! flight finishes on the proxy it started with.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::http::Request;
 use hyper::body::Incoming;
 use tokio::sync::{Semaphore, watch};
@@ -33,12 +33,18 @@ impl Proxy {
     /// This proxy for another set of accounts: a kept account keeps its request slots (the
     /// requests waiting for one stay in line).
     fn with_accounts(&self, accounts: Vec<AccountIds>) -> Proxy {
+        // By name, hashed once per reload (a fleet has thousands of accounts).
+        let kept: HashMap<&str, &Arc<Semaphore>> = self
+            .accounts
+            .iter()
+            .map(|a| a.name.as_str())
+            .zip(&self.permits)
+            .collect();
         let permits = accounts
             .iter()
-            .map(|a| {
-                let slots = self.permits.get(&a.name).cloned();
-                let slots = slots.unwrap_or_else(|| Arc::new(Semaphore::new(self.max_concurrent)));
-                (a.name.clone(), slots)
+            .map(|a| match kept.get(a.name.as_str()) {
+                Some(slots) => Arc::clone(slots),
+                None => Arc::new(Semaphore::new(self.max_concurrent)),
             })
             .collect();
         Proxy {
@@ -46,7 +52,7 @@ impl Proxy {
                 broker: self.broker.clone(),
                 accounts,
                 allow: self.allow.clone(),
-                graph_base: self.graph_base.clone(),
+                graph_path: self.graph_path.clone(),
                 graph_uri: self.graph_uri.clone(),
                 client_token: self.client_token,
                 permits,
@@ -81,11 +87,11 @@ pub(super) fn follow(proxy: Proxy) -> watch::Receiver<Proxy> {
 /// fallback to find, and boxed each request's future and body on the way.
 pub(super) fn service(
     current: watch::Receiver<Proxy>,
-) -> impl crate::listener::Service<Body = Body> {
+) -> impl crate::listener::Service<Body = super::bodies::ToClient> {
     hyper::service::service_fn(move |request: Request<Incoming>| {
         let proxy = current.borrow().clone();
         async move {
-            let response = super::forward::handle(proxy, request.map(Body::new)).await;
+            let response = super::forward::handle(proxy, request).await;
             Ok::<_, Infallible>(response)
         }
     })

@@ -7,14 +7,14 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
-use futures_util::{StreamExt, TryStreamExt, stream};
+use futures_util::{StreamExt, stream};
+use hyper::body::Incoming;
 
+use super::bodies::{Reply, UpstreamBody, next_data};
 use super::reply::proxy_error;
 use super::scrub;
-use super::upstream::UpstreamBody;
 
 /// Sizes from `[proxy]`.
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +56,7 @@ enum Kind {
 
 /// The body's kind; `Err` for a request with several `Content-Type` headers (the proxy would
 /// scrub by one while Meta may read the body by another).
-fn kind(headers: &HeaderMap) -> Result<Kind, axum::response::Response> {
+fn kind(headers: &HeaderMap) -> Result<Kind, Reply> {
     let mut types = headers.get_all(header::CONTENT_TYPE).iter();
     let first = types.next();
     if types.next().is_some() {
@@ -68,19 +68,30 @@ fn kind(headers: &HeaderMap) -> Result<Kind, axum::response::Response> {
     let Some(content_type) = first.map(|v| v.to_str().unwrap_or("\u{fffd}")) else {
         return Ok(Kind::Untyped);
     };
+    // Compared in place, in any case: no lowercase copy of every request's type.
     let essence = content_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
-    Ok(match essence.as_str() {
-        "" => Kind::Untyped,
-        "application/x-www-form-urlencoded" => Kind::Form,
-        "application/json" => Kind::Json,
-        e if e.ends_with("+json") => Kind::Json,
-        e if e.starts_with("multipart/") => Kind::Multipart,
-        _ => Kind::Other,
+        .as_bytes();
+    let ends_with = |suffix: &[u8]| {
+        essence.len() >= suffix.len()
+            && essence[essence.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    };
+    let starts_with = |prefix: &[u8]| {
+        essence.len() >= prefix.len() && essence[..prefix.len()].eq_ignore_ascii_case(prefix)
+    };
+    Ok(if essence.is_empty() {
+        Kind::Untyped
+    } else if essence.eq_ignore_ascii_case(b"application/x-www-form-urlencoded") {
+        Kind::Form
+    } else if essence.eq_ignore_ascii_case(b"application/json") || ends_with(b"+json") {
+        Kind::Json
+    } else if starts_with(b"multipart/") {
+        Kind::Multipart
+    } else {
+        Kind::Other
     })
 }
 
@@ -127,10 +138,10 @@ impl RequestBody {
 /// Reads up to `retry_body_limit` bytes; a larger body continues as a stream capped at
 /// `max_request_body`.
 pub async fn read_request_body(
-    body: Body,
+    mut body: Incoming,
     headers: &HeaderMap,
     limits: Limits,
-) -> Result<RequestBody, axum::response::Response> {
+) -> Result<RequestBody, Reply> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -139,12 +150,11 @@ pub async fn read_request_body(
         return Err(too_large(limits));
     }
     let kind = kind(headers)?;
-    let mut chunks = body.into_data_stream();
     // A small body usually arrives in one chunk: kept as it is, without a list or a copy.
     let mut first: Option<Bytes> = None;
     let mut kept: Vec<Bytes> = Vec::new();
     let mut size: u64 = 0;
-    while let Some(chunk) = chunks.next().await {
+    while let Some(chunk) = next_data(&mut body).await {
         let chunk = chunk
             .map_err(|_| proxy_error(StatusCode::BAD_REQUEST, "the request body broke off"))?;
         size = size.saturating_add(chunk.len() as u64);
@@ -160,7 +170,10 @@ pub async fn read_request_body(
                 return Err(unscrubbable(limits));
             }
             let max = limits.max_request_body;
-            let rest = chunks.map_err(std::io::Error::other);
+            let rest = stream::unfold(body, |mut body| async move {
+                let chunk = next_data(&mut body).await?;
+                Some((chunk.map_err(std::io::Error::other), body))
+            });
             let whole = stream::iter(kept.into_iter().map(Ok)).chain(rest);
             let stopped = Arc::new(AtomicBool::new(false));
             let body = if kind == Kind::Multipart {
@@ -221,7 +234,7 @@ fn capped(
 /// The body with its credentials removed, or refused when it carries one that cannot be
 /// removed with certainty: a body of another declared type (a file's bytes are never
 /// rewritten) or JSON that does not parse (a lenient parser upstream may still read it).
-fn scrubbed(bytes: Bytes, kind: Kind) -> Result<RequestBody, axum::response::Response> {
+fn scrubbed(bytes: Bytes, kind: Kind) -> Result<RequestBody, Reply> {
     let looks_like_json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     let clean = match kind {
         Kind::Multipart => {
@@ -258,7 +271,7 @@ fn scrubbed(bytes: Bytes, kind: Kind) -> Result<RequestBody, axum::response::Res
 }
 
 /// The JSON body without its credentials, `None` when it had none. Parsed once.
-fn json_scrubbed(bytes: &Bytes) -> Result<Option<Bytes>, axum::response::Response> {
+fn json_scrubbed(bytes: &Bytes) -> Result<Option<Bytes>, Reply> {
     match scrub::json_without_credentials(bytes) {
         Some(std::borrow::Cow::Owned(clean)) => Ok(Some(Bytes::from(clean))),
         Some(std::borrow::Cow::Borrowed(_)) => Ok(None),
@@ -270,14 +283,14 @@ fn json_scrubbed(bytes: &Bytes) -> Result<Option<Bytes>, axum::response::Respons
     }
 }
 
-fn credential_in_other_body() -> axum::response::Response {
+fn credential_in_other_body() -> Reply {
     proxy_error(
         StatusCode::BAD_REQUEST,
         "the body carries an access_token, appsecret_proof or appsecret_time parameter under a Content-Type the proxy does not rewrite: remove it (tokentop adds the token), or send it as JSON or a form",
     )
 }
 
-fn unscrubbable(limits: Limits) -> axum::response::Response {
+fn unscrubbable(limits: Limits) -> Reply {
     proxy_error(
         StatusCode::PAYLOAD_TOO_LARGE,
         &format!(
@@ -287,7 +300,7 @@ fn unscrubbable(limits: Limits) -> axum::response::Response {
     )
 }
 
-fn too_large(limits: Limits) -> axum::response::Response {
+fn too_large(limits: Limits) -> Reply {
     proxy_error(
         StatusCode::PAYLOAD_TOO_LARGE,
         &format!(
@@ -350,6 +363,32 @@ mod tests {
         assert_eq!(buffered(lenient, None), Err(StatusCode::BAD_REQUEST));
         let broken = "{\"to\":\"1555\",}";
         assert_eq!(buffered(broken, Some("application/json")).unwrap(), broken);
+    }
+
+    #[test]
+    fn a_content_type_is_read_in_any_case_and_with_parameters() {
+        let of = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
+            kind(&headers).map_err(|r| r.status()).unwrap()
+        };
+        assert_eq!(of("Application/JSON; charset=utf-8"), Kind::Json);
+        assert_eq!(of("application/vnd.api+JSON"), Kind::Json);
+        assert_eq!(of("APPLICATION/X-WWW-FORM-URLENCODED"), Kind::Form);
+        assert_eq!(of("Multipart/Form-Data; boundary=x"), Kind::Multipart);
+        assert_eq!(of(" ; charset=utf-8"), Kind::Untyped);
+        assert_eq!(of("json"), Kind::Other);
+        assert_eq!(of("text/plain"), Kind::Other);
+        let mut odd = HeaderMap::new();
+        odd.insert(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_bytes(b"caf\xc3\xa9+json").unwrap(),
+        );
+        assert_eq!(kind(&odd).map_err(|r| r.status()), Ok(Kind::Other));
+        assert_eq!(
+            kind(&HeaderMap::new()).map_err(|r| r.status()),
+            Ok(Kind::Untyped)
+        );
     }
 
     #[test]

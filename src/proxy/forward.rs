@@ -3,15 +3,16 @@
 
 use std::time::Instant;
 
-use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode, header};
 use bytes::Bytes;
+use hyper::body::Incoming;
 
+use super::bodies::{FromGraph, Reply, ToClient, UpstreamBody, read_whole};
 use super::body::read_request_body;
 use super::reply::proxy_error;
 use super::route::{Route, route};
 use super::target::Target;
-use super::upstream::{UpstreamBody, UpstreamError};
+use super::upstream::UpstreamError;
 use super::{ACCOUNT_HEADER, Proxy};
 use crate::engine::broker::{SendOutcome, TokenLoan};
 use crate::graph::{ErrorClass, MAX_BODY_BYTES, UsageHeaders, parse_error_body};
@@ -36,7 +37,7 @@ struct Outcome {
 }
 
 /// One request, answered and written to the access log.
-pub async fn handle(proxy: Proxy, request: Request<Body>) -> Response<Body> {
+pub async fn handle(proxy: Proxy, request: Request<Incoming>) -> Reply {
     let started = Instant::now();
     let method = request.method().clone();
     // The path alone: the query may hold a client's credential.
@@ -57,7 +58,9 @@ pub async fn handle(proxy: Proxy, request: Request<Body>) -> Response<Body> {
         method: method.as_str(),
         path: uri.path(),
         status: outcome.status,
-        account: account.as_deref(),
+        account: account
+            .and_then(|index| proxy.accounts.get(index))
+            .map(|a| a.name.as_str()),
         upstream_ms: outcome.upstream_ms.map(|ms| ms as u64),
         retried: outcome.retried,
         total_ms: started.elapsed().as_millis() as u64,
@@ -65,23 +68,27 @@ pub async fn handle(proxy: Proxy, request: Request<Body>) -> Response<Body> {
     response
 }
 
-type Forwarded = (Response<Body>, Option<String>, Outcome);
+/// The answer, the index of the account it was sent for, and what the log says.
+type Forwarded = (Reply, Option<usize>, Outcome);
 
-async fn forward(proxy: &Proxy, request: Request<Body>) -> Result<Forwarded, Response<Body>> {
+async fn forward(proxy: &Proxy, request: Request<Incoming>) -> Result<Forwarded, Reply> {
     proxy.check_client(request.headers())?;
     let header_account = request
         .headers()
         .get(ACCOUNT_HEADER)
         .and_then(|v| v.to_str().ok());
-    let account = match route(
+    let index = match route(
         request.uri().path(),
         request.method() == Method::GET,
         header_account,
         &proxy.accounts,
         &proxy.allow,
     ) {
-        Route::Account(account) => account,
+        Route::Account(index) => index,
         other => return Err(super::reply::refused(&other)),
+    };
+    let Some(account) = proxy.accounts.get(index).map(|a| a.name.as_str()) else {
+        return Err(super::reply::refused(&Route::Account(index)));
     };
     // The body is read before an upstream slot is taken, within the timeout: a client that
     // sends its body slowly holds no slot another send needs.
@@ -93,8 +100,8 @@ async fn forward(proxy: &Proxy, request: Request<Body>) -> Result<Forwarded, Res
     if body.has_multipart_credentials() {
         return Err(credential_part_refused());
     }
-    let _permit = proxy.permit(&account).await?;
-    let mut loan = proxy.broker.lend(&account).await.map_err(|err| {
+    let _permit = proxy.permit(index).await?;
+    let mut loan = proxy.broker.lend(account).await.map_err(|err| {
         proxy_error(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("account {account}: {err}"),
@@ -102,20 +109,16 @@ async fn forward(proxy: &Proxy, request: Request<Body>) -> Result<Forwarded, Res
     })?;
     if let Some(credential) = crate::bearer::bearer_token(&parts.headers) {
         // An application still sending the token before the rotation has not picked it up.
-        proxy.broker.note_client_credential(&account, credential);
+        proxy.broker.note_client_credential(account, credential);
     }
-    let mut target = Target::new(&proxy.graph_base, &parts.method, &parts.uri, &parts.headers);
+    let client_authorization = parts.headers.contains_key(header::AUTHORIZATION);
+    let target = Target::new(&proxy.graph_path, &parts.method, &parts.uri, parts.headers);
     // The request came with a credential of its own (removed before it went upstream).
-    let carried_credential = parts
-        .headers
-        .contains_key(axum::http::header::AUTHORIZATION)
-        || target.query_scrubbed
-        || body.had_credentials();
-    // Only such a request with a body kept whole can be sent a second time.
-    let may_retry = !carried_credential && body.retriable();
+    let carried_credential =
+        client_authorization || target.query_scrubbed || body.had_credentials();
     let upstream_started = Instant::now();
     let mut retried = false;
-    let first = send(proxy, &mut target, &loan, body.for_upstream(), may_retry).await;
+    let first = send(proxy, &target, &loan, body.for_upstream()).await;
     let mut answer = match first {
         Ok(answer) => answer,
         Err(_) if body.stopped_for_credentials() => return Err(credential_part_refused()),
@@ -126,31 +129,31 @@ async fn forward(proxy: &Proxy, request: Request<Body>) -> Result<Forwarded, Res
     // through is not sent again, but the renewal still serves the application's next request.
     if !carried_credential
         && answer.token_rejected()
-        && let Ok(fresh) = proxy.broker.renew(&account, &loan).await
+        && let Ok(fresh) = proxy.broker.renew(account, &loan).await
         && body.retriable()
     {
         loan = fresh;
         retried = true;
-        answer = send(proxy, &mut target, &loan, body.for_upstream(), false).await?;
+        answer = send(proxy, &target, &loan, body.for_upstream()).await?;
     }
     let upstream_ms = upstream_started.elapsed().as_millis();
     proxy
         .broker
-        .report_usage(&account, UsageHeaders::of(&answer.headers));
+        .report_usage(account, UsageHeaders::of(&answer.headers));
     // The wamid is read only while the join with the relay's statuses runs.
     let join_running = proxy.broker.wamid_feed().is_some();
     if target.is_message_send()
         && let Some(outcome) = answer.send_outcome(join_running)
     {
         let refreshed = retried || loan.refreshed;
-        proxy.broker.report_send(&account, outcome, refreshed);
+        proxy.broker.report_send(account, outcome, refreshed);
     }
     let outcome = Outcome {
         status: answer.status.as_u16(),
         upstream_ms: Some(upstream_ms),
         retried,
     };
-    Ok((answer.into_response(), Some(account), outcome))
+    Ok((answer.into_response(), Some(index), outcome))
 }
 
 /// `messages[0].id` of Meta's answer to an accepted send, the wamid its status webhooks name,
@@ -164,7 +167,7 @@ fn sent_wamid(body: &[u8]) -> Option<String> {
 /// A wamid is about 60 bytes; anything far longer is not one, and is not kept.
 const MAX_WAMID_BYTES: usize = 256;
 
-fn body_too_slow(timeout: std::time::Duration) -> Response<Body> {
+fn body_too_slow(timeout: std::time::Duration) -> Reply {
     proxy_error(
         StatusCode::REQUEST_TIMEOUT,
         &format!(
@@ -174,22 +177,21 @@ fn body_too_slow(timeout: std::time::Duration) -> Response<Body> {
     )
 }
 
-fn credential_part_refused() -> Response<Body> {
+fn credential_part_refused() -> Reply {
     proxy_error(
         StatusCode::BAD_REQUEST,
         "the multipart body has an access_token, appsecret_proof or appsecret_time part: remove it, tokentop adds the token",
     )
 }
 
-/// One attempt with `loan`'s token; `again` when another may follow.
+/// One attempt with `loan`'s token.
 async fn send(
     proxy: &Proxy,
-    target: &mut Target,
+    target: &Target,
     loan: &TokenLoan,
     body: UpstreamBody,
-    again: bool,
-) -> Result<Answer, Response<Body>> {
-    let Some(request) = target.request(loan, body, again) else {
+) -> Result<Answer, Reply> {
+    let Some(request) = target.request(loan, body) else {
         return Err(proxy_error(
             StatusCode::BAD_GATEWAY,
             "the request's URL for the Graph API could not be built from [graph] base-url and the path",
@@ -203,7 +205,7 @@ async fn send(
     Answer::read(response, target.is_message_send()).await
 }
 
-fn upstream_failed(proxy: &Proxy, err: UpstreamError) -> Response<Body> {
+fn upstream_failed(proxy: &Proxy, err: UpstreamError) -> Reply {
     match err {
         UpstreamError::Timeout => proxy_error(
             StatusCode::GATEWAY_TIMEOUT,
@@ -235,11 +237,11 @@ struct Answer {
 
 enum AnswerBody {
     Buffered(Bytes),
-    Streamed(Body),
+    Streamed(FromGraph),
 }
 
 impl Answer {
-    async fn read(response: Response<Body>, message_send: bool) -> Result<Answer, Response<Body>> {
+    async fn read(response: Response<FromGraph>, message_send: bool) -> Result<Answer, Reply> {
         let (parts, body) = response.into_parts();
         let status = parts.status;
         let mut headers = parts.headers;
@@ -256,14 +258,12 @@ impl Answer {
                 body: AnswerBody::Streamed(body),
             });
         }
-        let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-            .await
-            .map_err(|_| {
-                proxy_error(
-                    StatusCode::BAD_GATEWAY,
-                    "the Graph API's answer was cut short or larger than 8 MiB",
-                )
-            })?;
+        let bytes = read_whole(body, MAX_BODY_BYTES).await.ok_or_else(|| {
+            proxy_error(
+                StatusCode::BAD_GATEWAY,
+                "the Graph API's answer was cut short or larger than 8 MiB",
+            )
+        })?;
         Ok(Answer {
             status,
             headers,
@@ -301,10 +301,10 @@ impl Answer {
         Some(SendOutcome::failed(error.code, error.user_title))
     }
 
-    fn into_response(self) -> Response<Body> {
+    fn into_response(self) -> Reply {
         let body = match self.body {
-            AnswerBody::Buffered(bytes) => Body::from(bytes),
-            AnswerBody::Streamed(body) => body,
+            AnswerBody::Buffered(bytes) => ToClient::Whole(bytes),
+            AnswerBody::Streamed(body) => ToClient::Graph(body),
         };
         let mut response = Response::new(body);
         *response.status_mut() = self.status;

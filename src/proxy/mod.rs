@@ -11,11 +11,12 @@
 //! Files: `accounts.rs` (the accounts it routes by, following reloads), `route.rs` (which
 //! account, allowed or not; pure), `scrub.rs` (credentials out; pure),
 //! `json_keys.rs` (a JSON body's top-level keys, read without building it), `body.rs` (buffer
-//! for retry or stream), `forward.rs` (one request), `reply.rs` (the proxy's own error
-//! answers), `target.rs` (the upstream URL and headers), `upstream.rs` (the HTTP client to the
+//! for retry or stream), `bodies.rs` (the body types, unboxed), `forward.rs` (one request), `reply.rs` (the proxy's own error
+//! answers), `target.rs` (the upstream path, query and headers), `upstream.rs` (the HTTP client to the
 //! Graph API), `pool.rs` (its keep-alive connections).
 
 mod accounts;
+mod bodies;
 mod body;
 mod forward;
 mod json_keys;
@@ -26,7 +27,6 @@ pub mod scrub;
 mod target;
 mod upstream;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +37,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::bearer::BearerCheck;
 use crate::config::{Listen, Settings};
 use crate::engine::broker::TokenBroker;
+use bodies::Reply;
 use body::Limits;
 use reply::proxy_error;
 use route::AccountIds;
@@ -56,13 +57,14 @@ pub struct Inner {
     broker: TokenBroker,
     accounts: Vec<AccountIds>,
     allow: Vec<String>,
-    /// `[graph] base-url` as `scheme://host[:port][/path]`, parsed once: a request's URL is
-    /// this with its path and query appended.
-    graph_base: String,
-    /// The same, for the upstream clients.
+    /// `[graph] base-url`'s path without a trailing slash, parsed once: a request's path and
+    /// query go upstream after it.
+    graph_path: String,
+    /// `[graph] base-url`, for the upstream clients (scheme and host).
     graph_uri: axum::http::Uri,
     client_token: BearerCheck,
-    permits: HashMap<String, Arc<Semaphore>>,
+    /// Each account's request slots, at its index in `accounts`.
+    permits: Vec<Arc<Semaphore>>,
     max_concurrent: usize,
     retry_body_limit: u64,
     max_request_body: u64,
@@ -84,24 +86,20 @@ impl Proxy {
         let graph_base = target::graph_base(&graph_base);
         let graph_uri = axum::http::Uri::try_from(graph_base.as_str())
             .context("[graph] base-url is not a URL")?;
+        let graph_path = target::graph_path(&graph_uri).to_string();
         let upstream = upstream::Upstream::new(&graph_uri, proxy.timeout, proxy.max_concurrent)?;
         let accounts: Vec<AccountIds> =
             accounts::account_ids(settings.accounts.iter().map(AsRef::as_ref));
         let permits = accounts
             .iter()
-            .map(|a| {
-                (
-                    a.name.clone(),
-                    Arc::new(Semaphore::new(proxy.max_concurrent)),
-                )
-            })
+            .map(|_| Arc::new(Semaphore::new(proxy.max_concurrent)))
             .collect();
         Ok(Self {
             inner: Arc::new(Inner {
                 broker,
                 accounts,
                 allow: proxy.allow.clone(),
-                graph_base,
+                graph_path,
                 graph_uri,
                 client_token: BearerCheck::new(proxy.client_token.as_ref()),
                 permits,
@@ -132,7 +130,7 @@ impl Proxy {
 
     /// With a client token configured, the request must carry it as a bearer token.
     #[allow(clippy::result_large_err)]
-    fn check_client(&self, headers: &HeaderMap) -> Result<(), axum::response::Response> {
+    fn check_client(&self, headers: &HeaderMap) -> Result<(), Reply> {
         if self.client_token.allows(headers) {
             return Ok(());
         }
@@ -142,13 +140,10 @@ impl Proxy {
         ))
     }
 
-    /// A slot among the account's `max-concurrent` upstream requests, waiting at most the
-    /// proxy timeout for one.
-    async fn permit(
-        &self,
-        account: &str,
-    ) -> Result<Option<OwnedSemaphorePermit>, axum::response::Response> {
-        let Some(semaphore) = self.permits.get(account) else {
+    /// A slot among the account's (at `index` in `accounts`) `max-concurrent` upstream
+    /// requests, waiting at most the proxy timeout for one.
+    async fn permit(&self, index: usize) -> Result<Option<OwnedSemaphorePermit>, Reply> {
+        let Some(semaphore) = self.permits.get(index) else {
             return Ok(None);
         };
         // A free slot is taken without arming a timer (tokio's semaphore is fair: a waiting
@@ -161,7 +156,8 @@ impl Proxy {
             _ => Err(proxy_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &format!(
-                    "account {account} already has {} requests in flight and none finished within {} s ([proxy] max-concurrent, timeout)",
+                    "account {} already has {} requests in flight and none finished within {} s ([proxy] max-concurrent, timeout)",
+                    self.accounts.get(index).map_or("", |a| a.name.as_str()),
                     self.max_concurrent,
                     self.timeout.as_secs()
                 ),

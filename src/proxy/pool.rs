@@ -9,17 +9,17 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::http::{HeaderValue, Request, Response, Uri, header};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use tokio::time::Instant;
 
+use super::bodies::UpstreamBody;
 use super::upstream::UpstreamError;
 
 /// An idle connection, and since when.
 struct Idle {
-    sender: SendRequest<Body>,
+    sender: SendRequest<UpstreamBody>,
     since: Instant,
 }
 
@@ -72,7 +72,7 @@ where
     /// taking it (the host ended an idle connection meanwhile) goes on another.
     pub async fn send(
         self: &Arc<Self>,
-        mut request: Request<Body>,
+        mut request: Request<UpstreamBody>,
     ) -> Result<Response<Incoming>, UpstreamError> {
         request
             .headers_mut()
@@ -97,7 +97,7 @@ where
 
     /// The most recently used idle connection that is still open; older ones past the idle
     /// timeout are closed on the way.
-    fn checkout(&self) -> Option<SendRequest<Body>> {
+    fn checkout(&self) -> Option<SendRequest<UpstreamBody>> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         while let Some(entry) = idle.pop_back() {
             if entry.since.elapsed() < self.idle_timeout && entry.sender.is_ready() {
@@ -109,7 +109,7 @@ where
 
     /// Back into the pool once the connection can take the next request: at once when the
     /// answer was read whole already (the usual small answer), else when its body ends.
-    fn give_back(self: &Arc<Self>, mut sender: SendRequest<Body>) {
+    fn give_back(self: &Arc<Self>, mut sender: SendRequest<UpstreamBody>) {
         if sender.is_ready() {
             self.keep(sender);
             return;
@@ -122,7 +122,7 @@ where
         });
     }
 
-    fn keep(&self, sender: SendRequest<Body>) {
+    fn keep(&self, sender: SendRequest<UpstreamBody>) {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         while idle.len() >= self.max_idle.max(1)
             || idle
@@ -138,7 +138,7 @@ where
     }
 
     /// A new connection (TCP, then TLS for https), its I/O driven by a task of its own.
-    async fn connect(&self) -> Result<SendRequest<Body>, UpstreamError> {
+    async fn connect(&self) -> Result<SendRequest<UpstreamBody>, UpstreamError> {
         let mut connector = self.connector.clone();
         std::future::poll_fn(|cx| connector.poll_ready(cx))
             .await
@@ -156,13 +156,6 @@ where
         });
         Ok(sender)
     }
-}
-
-/// The path and query of `uri`, the form a request line takes to a host.
-pub fn origin_form(uri: &Uri) -> Uri {
-    let mut parts = axum::http::uri::Parts::default();
-    parts.path_and_query = uri.path_and_query().cloned();
-    Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("/"))
 }
 
 #[cfg(test)]
@@ -212,11 +205,11 @@ mod tests {
 
     async fn get(pool: &Arc<Pool<HttpConnector>>, path: &'static str) -> (String, String) {
         let request = Request::get(Uri::from_static(path))
-            .body(Body::empty())
+            .body(UpstreamBody::Whole(bytes::Bytes::new()))
             .unwrap();
         let answer = pool.send(request).await.unwrap();
         let host = answer.headers()["x-host"].to_str().unwrap().to_string();
-        let body = axum::body::to_bytes(Body::new(answer.into_body()), 1024)
+        let body = super::super::bodies::read_whole(answer.into_body(), 1024)
             .await
             .unwrap();
         (String::from_utf8(body.to_vec()).unwrap(), host)
@@ -242,13 +235,5 @@ mod tests {
             assert_eq!(get(&pool, "/x").await.0, "ok /x");
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 3);
-    }
-
-    #[test]
-    fn origin_form_keeps_the_path_and_query_only() {
-        let uri: Uri = "https://graph.facebook.com/v21.0/1/messages?appsecret_proof=p"
-            .parse()
-            .unwrap();
-        assert_eq!(origin_form(&uri), "/v21.0/1/messages?appsecret_proof=p");
     }
 }

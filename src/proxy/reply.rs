@@ -2,12 +2,13 @@
 //! the message, with `type` = `TokentopProxyError` and the HTTP status as `code` (no Meta
 //! error code is ever made up: a client must not mistake these for a 190 or a rate limit).
 
-use axum::body::Body;
 use axum::http::{Response, StatusCode, header};
+use bytes::Bytes;
 
+use super::bodies::{Reply, ToClient};
 use super::route::Route;
 
-pub fn proxy_error(status: StatusCode, message: &str) -> Response<Body> {
+pub fn proxy_error(status: StatusCode, message: &str) -> Reply {
     let envelope = serde_json::json!({
         "error": {
             "message": format!("tokentop proxy: {message}"),
@@ -15,7 +16,7 @@ pub fn proxy_error(status: StatusCode, message: &str) -> Response<Body> {
             "code": status.as_u16(),
         }
     });
-    let mut response = Response::new(Body::from(envelope.to_string()));
+    let mut response = Response::new(ToClient::Whole(Bytes::from(envelope.to_string())));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -25,7 +26,7 @@ pub fn proxy_error(status: StatusCode, message: &str) -> Response<Body> {
 }
 
 /// Why a route was refused, and what to do.
-pub fn refused(route: &Route) -> Response<Body> {
+pub fn refused(route: &Route) -> Reply {
     match route {
         Route::Account(_) => proxy_error(StatusCode::INTERNAL_SERVER_ERROR, "routing error"),
         Route::Forbidden { path } => proxy_error(

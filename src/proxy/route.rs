@@ -26,8 +26,9 @@ pub struct AccountIds {
 /// The decision on one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    /// Forward for this account.
-    Account(String),
+    /// Forward for the account at this index of the accounts routed by (an index, not its
+    /// name: a request copies no string to find its account's token and slots).
+    Account(usize),
     /// The path is not on the allow-list.
     Forbidden { path: String },
     /// Allowed, but no account could be chosen (several accounts, no id in the path, no header).
@@ -68,12 +69,8 @@ pub fn unsafe_path(path: &str) -> Option<&'static str> {
 /// The path sent upstream: the version (if any) and the segments [`route`] checked, so what
 /// reaches Meta is exactly what was allowed.
 pub fn upstream_path(path: &str) -> String {
-    let version = path
-        .split('/')
-        .find(|s| !s.is_empty())
-        .filter(|first| is_version(first));
     let mut out = String::with_capacity(path.len());
-    for part in version.into_iter().chain(segments(path)) {
+    for part in upstream_segments(path) {
         out.push('/');
         out.push_str(part);
     }
@@ -83,11 +80,21 @@ pub fn upstream_path(path: &str) -> String {
     out
 }
 
-/// The path's segments without an optional leading version (`/v25.0/...`).
-pub fn segments(path: &str) -> Vec<&str> {
-    let mut parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    if parts.first().is_some_and(|first| is_version(first)) {
-        parts.remove(0);
+/// The segments of [`upstream_path`]: the version (if any), then [`segments`].
+pub fn upstream_segments(path: &str) -> impl Iterator<Item = &str> {
+    let version = path
+        .split('/')
+        .find(|s| !s.is_empty())
+        .filter(|first| is_version(first));
+    version.into_iter().chain(segments(path))
+}
+
+/// The path's segments without an optional leading version (`/v25.0/...`); read in place, as
+/// every request's path is.
+pub fn segments(path: &str) -> impl Iterator<Item = &str> + Clone {
+    let mut parts = path.split('/').filter(|s| !s.is_empty()).peekable();
+    if parts.peek().is_some_and(|first| is_version(first)) {
+        parts.next();
     }
     parts
 }
@@ -116,63 +123,81 @@ pub fn route(
     }
     let parts = segments(path);
     let names = || accounts.iter().map(|a| a.name.clone()).collect::<Vec<_>>();
-    let by_id = parts
-        .first()
-        .and_then(|first| account_by_id(accounts, first));
+    let first = parts.clone().next();
+    let by_id = first.and_then(|first| account_by_id(accounts, first));
+    let only = |wanted: fn(&str) -> bool| {
+        let mut each = parts.clone();
+        each.next().is_some_and(wanted) && each.next().is_none()
+    };
     let allowed = by_id.is_some()
-        || matches!(parts.as_slice(), ["debug_token"])
-        || (is_get && matches!(parts.as_slice(), [id] if is_id(id)))
-        || allow.iter().any(|pattern| matches_pattern(pattern, &parts));
-    if !allowed || parts.is_empty() {
+        || only(|s| s == "debug_token")
+        || (is_get && only(is_id))
+        || allow
+            .iter()
+            .any(|pattern| matches_pattern(pattern, parts.clone()));
+    if !allowed || first.is_none() {
         return Route::Forbidden {
-            path: format!("/{}", parts.join("/")),
+            path: format!("/{}", parts.collect::<Vec<_>>().join("/")),
         };
     }
-    if let Some(account) = by_id {
-        return Route::Account(account.name.clone());
+    if let Some(index) = by_id {
+        return Route::Account(index);
     }
     match header_account.map(str::trim).filter(|h| !h.is_empty()) {
-        Some(name) if accounts.iter().any(|a| a.name == name) => Route::Account(name.to_string()),
-        Some(name) => Route::UnknownAccount {
-            name: name.to_string(),
-            accounts: names(),
+        Some(name) => match accounts.iter().position(|a| a.name == name) {
+            Some(index) => Route::Account(index),
+            None => Route::UnknownAccount {
+                name: name.to_string(),
+                accounts: names(),
+            },
         },
         None => match accounts {
-            [only] => Route::Account(only.name.clone()),
+            [_] => Route::Account(0),
             _ => Route::NoAccount { accounts: names() },
         },
     }
 }
 
-/// The account an id in the path names. Among several of one phone or WABA (a messaging and
-/// a management account), the one whose purpose fits: a phone-number id is for sending, a
-/// WABA id for managing; else the first that has the id.
-fn account_by_id<'a>(accounts: &'a [AccountIds], id: &str) -> Option<&'a AccountIds> {
-    let phone = |a: &&AccountIds| a.phone_number_id.as_deref() == Some(id);
-    let waba = |a: &&AccountIds| a.business_account_id.as_deref() == Some(id);
-    let mut phones = accounts.iter().filter(phone);
-    let mut wabas = accounts.iter().filter(waba);
-    phones
-        .find(|a| a.purpose.sends())
-        .or_else(|| wabas.find(|a| a.purpose.manages()))
-        .or_else(|| accounts.iter().find(|a| phone(a) || waba(a)))
+/// The account an id in the path names, by its index. Among several of one phone or WABA (a
+/// messaging and a management account), the one whose purpose fits: a phone-number id is for
+/// sending, a WABA id for managing; else the first that has the id.
+fn account_by_id(accounts: &[AccountIds], id: &str) -> Option<usize> {
+    let phone = |a: &AccountIds| a.phone_number_id.as_deref() == Some(id);
+    let waba = |a: &AccountIds| a.business_account_id.as_deref() == Some(id);
+    accounts
+        .iter()
+        .position(|a| phone(a) && a.purpose.sends())
+        .or_else(|| accounts.iter().position(|a| waba(a) && a.purpose.manages()))
+        .or_else(|| accounts.iter().position(|a| phone(a) || waba(a)))
 }
 
 /// `/*/message_templates` matches `["123", "message_templates"]`; a pattern matches the path
 /// and anything below it.
-fn matches_pattern(pattern: &str, parts: &[&str]) -> bool {
-    let wanted: Vec<&str> = segments(pattern);
-    !wanted.is_empty()
-        && wanted.len() <= parts.len()
-        && wanted
-            .iter()
-            .zip(parts)
-            .all(|(want, part)| *want == "*" || want == part)
+fn matches_pattern<'a>(pattern: &str, mut parts: impl Iterator<Item = &'a str>) -> bool {
+    let mut wanted = segments(pattern).peekable();
+    if wanted.peek().is_none() {
+        return false;
+    }
+    wanted.all(|want| parts.next().is_some_and(|part| want == "*" || want == part))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The name of the account `route` chose, or the refusal.
+    fn routed<'a>(
+        path: &str,
+        is_get: bool,
+        header_account: Option<&str>,
+        accounts: &'a [AccountIds],
+        allow: &[String],
+    ) -> Result<&'a str, Route> {
+        match route(path, is_get, header_account, accounts, allow) {
+            Route::Account(index) => Ok(&accounts[index].name),
+            other => Err(other),
+        }
+    }
 
     fn accounts() -> Vec<AccountIds> {
         vec![
@@ -202,8 +227,8 @@ mod tests {
         ];
         for (path, account) in cases {
             assert_eq!(
-                route(path, true, Some("staging"), &accounts, &[]),
-                Route::Account(account.to_string()),
+                routed(path, true, Some("staging"), &accounts, &[]),
+                Ok(account),
                 "{path}"
             );
         }
@@ -228,21 +253,15 @@ mod tests {
                 shared("ops", Purpose::Management),
             ],
         ] {
-            let to = |path| route(path, false, None, &accounts, &[]);
-            assert_eq!(
-                to("/v25.0/106540352242922/messages"),
-                Route::Account("send".into())
-            );
-            assert_eq!(
-                to("/v25.0/102290129340398/message_templates"),
-                Route::Account("ops".into())
-            );
+            let to = |path| routed(path, false, None, &accounts, &[]);
+            assert_eq!(to("/v25.0/106540352242922/messages"), Ok("send"));
+            assert_eq!(to("/v25.0/102290129340398/message_templates"), Ok("ops"));
         }
         // Only a management account has the phone: it is still the one named.
         let only = [shared("ops", Purpose::Management)];
         assert_eq!(
-            route("/106540352242922/messages", false, None, &only, &[]),
-            Route::Account("ops".into())
+            routed("/106540352242922/messages", false, None, &only, &[]),
+            Ok("ops")
         );
     }
 
@@ -250,8 +269,8 @@ mod tests {
     fn other_paths_need_the_header_or_a_single_account() {
         let accounts = accounts();
         assert_eq!(
-            route("/v25.0/987654321", true, Some("staging"), &accounts, &[]),
-            Route::Account("staging".into())
+            routed("/v25.0/987654321", true, Some("staging"), &accounts, &[]),
+            Ok("staging")
         );
         assert!(matches!(
             route("/v25.0/987654321", true, None, &accounts, &[]),
@@ -262,8 +281,8 @@ mod tests {
             Route::UnknownAccount { .. }
         ));
         assert_eq!(
-            route("/debug_token", true, None, &accounts[..1], &[]),
-            Route::Account("production".into())
+            routed("/debug_token", true, None, &accounts[..1], &[]),
+            Ok("production")
         );
     }
 
@@ -288,14 +307,14 @@ mod tests {
         }
         let allow = vec!["/*/subscribed_apps".to_string()];
         assert_eq!(
-            route(
+            routed(
                 "/v25.0/987654321/subscribed_apps",
                 true,
                 Some("production"),
                 &accounts,
                 &allow
             ),
-            Route::Account("production".into())
+            Ok("production")
         );
     }
 
@@ -341,8 +360,8 @@ mod tests {
     fn a_bare_media_id_is_read_only_unless_allowed() {
         let accounts = accounts();
         assert_eq!(
-            route("/v25.0/987654321", true, Some("staging"), &accounts, &[]),
-            Route::Account("staging".into())
+            routed("/v25.0/987654321", true, Some("staging"), &accounts, &[]),
+            Ok("staging")
         );
         assert!(matches!(
             route("/v25.0/987654321", false, Some("staging"), &accounts, &[]),
@@ -350,14 +369,14 @@ mod tests {
         ));
         let allow = vec!["/*".to_string()];
         assert_eq!(
-            route(
+            routed(
                 "/v25.0/987654321",
                 false,
                 Some("staging"),
                 &accounts,
                 &allow
             ),
-            Route::Account("staging".into())
+            Ok("staging")
         );
     }
 }

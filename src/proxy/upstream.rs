@@ -11,25 +11,16 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::body::Body;
 use axum::http::{Request, Response, Uri};
 use bytes::Bytes;
-use futures_util::Stream;
 use hyper::body::{Frame, SizeHint};
 use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::time::{Instant, Sleep};
 
-use super::pool::{Pool, origin_form};
+use super::bodies::{BoxError, FromGraph, UpstreamBody};
+use super::pool::Pool;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
-
-/// A request body as it goes upstream.
-pub enum UpstreamBody {
-    /// Known whole: sent with its `Content-Length`, and again for a retry.
-    Whole(Bytes),
-    /// Arriving as it is sent (chunked); sent once.
-    Stream(Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>),
-}
 
 /// Why no answer came back; each maps to one of the proxy's own errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,8 +41,12 @@ pub struct Upstream {
 
 enum Via {
     Direct(Arc<Pool<Connector>>),
-    /// The environment names an HTTP proxy for the Graph host.
-    SystemProxy(reqwest::Client),
+    /// The environment names an HTTP proxy for the Graph host; requests go to `origin`
+    /// (`scheme://host[:port]`) with their path and query.
+    SystemProxy {
+        client: reqwest::Client,
+        origin: String,
+    },
 }
 
 /// reqwest's TCP settings, kept as they were: keep-alive probes, and a user timeout so a dead
@@ -71,43 +66,45 @@ impl Upstream {
             .intercept(graph_base)
             .is_some();
         let client = if proxied {
-            Via::SystemProxy(
-                reqwest::Client::builder()
-                    .timeout(timeout)
-                    .redirect(reqwest::redirect::Policy::none())
-                    .pool_max_idle_per_host(max_idle)
-                    .build()
-                    .context("cannot set up the proxy's HTTP client")?,
-            )
+            let client = reqwest::Client::builder()
+                .timeout(timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_max_idle_per_host(max_idle)
+                .build()
+                .context("cannot set up the proxy's HTTP client")?;
+            let origin = match (graph_base.scheme_str(), graph_base.authority()) {
+                (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
+                _ => anyhow::bail!("[graph] base-url has no scheme or host"),
+            };
+            Via::SystemProxy { client, origin }
         } else {
             Via::Direct(Arc::new(direct_pool(graph_base, max_idle)?))
         };
         Ok(Self { client, timeout })
     }
 
-    /// Sends `request`; the answer's body ends in an error once the timeout has passed.
+    /// Sends `request`, whose URI is the path and query (the origin form of a request line);
+    /// the answer's body ends in an error once the timeout has passed.
     pub async fn send(
         &self,
         request: Request<UpstreamBody>,
-    ) -> Result<Response<Body>, UpstreamError> {
+    ) -> Result<Response<FromGraph>, UpstreamError> {
         match &self.client {
             Via::Direct(pool) => {
                 let deadline = Instant::now() + self.timeout;
-                let mut request = request.map(|body| match body {
-                    UpstreamBody::Whole(bytes) => Body::from(bytes),
-                    UpstreamBody::Stream(stream) => Body::from_stream(stream),
-                });
-                *request.uri_mut() = origin_form(request.uri());
                 let response = tokio::time::timeout_at(deadline, pool.send(request))
                     .await
                     .map_err(|_| UpstreamError::Timeout)??;
-                Ok(response.map(|body| Body::new(Deadline::new(body, deadline))))
+                Ok(response.map(|body| FromGraph::Direct(Deadline::new(body, deadline))))
             }
-            Via::SystemProxy(client) => {
-                let request = request.map(|body| match body {
+            Via::SystemProxy { client, origin } => {
+                let mut request = request.map(|body| match body {
                     UpstreamBody::Whole(bytes) => reqwest::Body::from(bytes),
                     UpstreamBody::Stream(stream) => reqwest::Body::wrap_stream(stream),
                 });
+                let absolute = format!("{origin}{}", request.uri());
+                *request.uri_mut() =
+                    Uri::try_from(absolute).map_err(|_| UpstreamError::Unreachable)?;
                 let request =
                     reqwest::Request::try_from(request).map_err(|_| UpstreamError::Unreachable)?;
                 let response = client.execute(request).await.map_err(|err| {
@@ -119,7 +116,8 @@ impl Upstream {
                         UpstreamError::Unreachable
                     }
                 })?;
-                Ok(http_response(response).map(Body::new))
+                Ok(http_response(response)
+                    .map(|body| FromGraph::Proxied(axum::body::Body::new(body))))
             }
         }
     }
@@ -172,7 +170,7 @@ fn direct_pool(graph_base: &Uri, max_idle: usize) -> anyhow::Result<Pool<Connect
 
 /// An answer's body that fails once `deadline` passes, as reqwest's total timeout did. The
 /// timer is armed only when the body has to wait.
-struct Deadline<B> {
+pub struct Deadline<B> {
     body: B,
     deadline: Instant,
     timer: Option<Pin<Box<Sleep>>>,
@@ -187,8 +185,6 @@ impl<B> Deadline<B> {
         }
     }
 }
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl<B> hyper::body::Body for Deadline<B>
 where
@@ -303,22 +299,24 @@ mod tests {
         drop(closed);
         let base: Uri = format!("http://127.0.0.1:{port}").parse().unwrap();
         let upstream = Upstream::new(&base, Duration::from_secs(10), 4).unwrap();
-        let refused = upstream.send(get(&format!("{base}/v21.0/me"))).await;
+        let refused = upstream.send(get("/v21.0/me")).await;
         assert_eq!(refused.err(), Some(UpstreamError::Unreachable));
         // TLS is verified: the test CA is no root of this machine.
         let port = untrusted_tls_server();
         let base: Uri = format!("https://localhost:{port}").parse().unwrap();
         let upstream = Upstream::new(&base, Duration::from_secs(10), 4).unwrap();
-        let untrusted = upstream.send(get(&format!("{base}/v21.0/me"))).await;
+        let untrusted = upstream.send(get("/v21.0/me")).await;
         assert_eq!(untrusted.err(), Some(UpstreamError::Unreachable));
     }
 
     #[tokio::test]
     async fn a_body_that_is_there_passes_without_a_timer() {
         let deadline = Instant::now();
-        let body = Deadline::new(Body::from("answer"), deadline);
+        let body = Deadline::new(axum::body::Body::from("answer"), deadline);
         assert_eq!(body.size_hint().exact(), Some(6));
-        let bytes = axum::body::to_bytes(Body::new(body), 64).await.unwrap();
+        let bytes = axum::body::to_bytes(axum::body::Body::new(body), 64)
+            .await
+            .unwrap();
         assert_eq!(&bytes[..], b"answer");
     }
 }
