@@ -202,6 +202,40 @@ async fn json_form_and_media_reach_meta_with_the_accounts_token_and_proof() {
     daemon.stop().await;
 }
 
+/// With `HTTP_PROXY` in the environment naming a proxy for the Graph host, the proxy's
+/// upstream requests go through it in absolute form (the request line names the Graph host),
+/// not to the host directly. The simulator plays the HTTP proxy: it answers an absolute-form
+/// request by its path, and the Graph host's name does not resolve, so only a request that
+/// went through the proxy can be answered.
+#[tokio::test]
+async fn a_send_goes_through_the_http_proxy_the_environment_names() {
+    let sim = start_sim().await;
+    let token = system_user(&sim);
+    let account = format!("access-token = \"{token}\"");
+    let graph_url = "http://graph.tokentop.invalid";
+    let sim_url = sim.base_url();
+    let daemon = ProxyDaemon::start_with_graph_url(
+        graph_url,
+        &config(LOOPBACK, "", DEFAULT_APP_SECRET, &account),
+        &[("HTTP_PROXY", &sim_url), ("http_proxy", &sim_url)],
+    )
+    .await;
+    let response = http()
+        .post(format!("{}{}", daemon.url(), messages_path()))
+        .json(&text_send("through the proxy"))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = read(response).await;
+    assert_eq!(status, 200, "{body}\n{}", daemon.stderr());
+    let sent = sim.handle().sent_messages();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].access_token, token);
+    assert_eq!(sent[0].text.as_deref(), Some("through the proxy"));
+    assert_eq!(body, accepted_body(TO, &sent[0].wamid));
+    daemon.stop().await;
+}
+
 /// Waits until the daemon's startup inspection is in the history: from then on the engine
 /// knows the tokens' expiry (the send guard needs it).
 async fn wait_inspected(daemon: &ProxyDaemon) {

@@ -48,6 +48,19 @@ impl ProxyDaemon {
         Self::start_in(dir, sim, config, env).await
     }
 
+    /// As [`ProxyDaemon::start`], with `graph_url` as the Graph API's base instead of the
+    /// simulator's (for a host reached through an HTTP proxy named in `env`).
+    pub async fn start_with_graph_url(
+        graph_url: &str,
+        config: &str,
+        env: &[(&str, &str)],
+    ) -> ProxyDaemon {
+        let dir = tempfile::tempdir().unwrap();
+        let child = super::cli::spawn_in(dir.path(), config, graph_url, &["daemon"], env);
+        let addr = wait_for_proxy(&dir.path().join("daemon.err")).await;
+        ProxyDaemon { addr, child, dir }
+    }
+
     /// As [`ProxyDaemon::start`], in a directory the caller prepared (for `unix:` paths).
     pub async fn start_in(
         dir: tempfile::TempDir,
