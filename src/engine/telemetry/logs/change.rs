@@ -6,11 +6,13 @@
 //!
 //! The directory's watch sees the file created, renamed, deleted, truncated and written; the
 //! file's own watch sees writes through a symlink into another directory; the shared safety
-//! poll ([`super::safety`]) catches what both missed. Where notification
-//! cannot be had (no inotify, the directory does not exist yet, a network file system whose
-//! remote writes never notify), the follower polls instead, and says so once for NFS.
+//! poll ([`super::safety`]) catches what both missed. Every follower's watches are in one
+//! inotify instance for the whole process (`notifier.rs`), as `tail -F` has one for all its
+//! files: an instance per file ran out at `fs.inotify.max_user_instances` (128). Where
+//! notification cannot be had (no inotify, the directory does not exist yet, a network file
+//! system whose remote writes never notify), the follower polls instead, and says so once for
+//! NFS.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,13 +25,9 @@ use super::safety::SafetySlot;
 /// Without notification: how often the path is looked at.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Events read at once; the kernel queues the rest.
-const EVENT_BUFFER_BYTES: usize = 4096;
-
 /// How a follower learns that its file may have changed.
 pub(crate) struct ChangeWatch {
     path: PathBuf,
-    name: Option<OsString>,
     kernel: Option<kernel::Watch>,
     /// The shared safety poll's view of this path, while it is notified.
     safety: Arc<SafetySlot>,
@@ -46,7 +44,6 @@ impl ChangeWatch {
     pub(crate) fn new(path: &Path, safety: Arc<SafetySlot>) -> Self {
         let mut watch = Self {
             path: path.to_path_buf(),
-            name: path.file_name().map(|n| n.to_os_string()),
             kernel: None,
             safety,
             polling_because: None,
@@ -72,14 +69,14 @@ impl ChangeWatch {
             }
             return Ok(());
         };
-        let name = self.name.as_deref();
         let woke = tokio::select! {
             () = self.safety.changed() => Ok(()),
             () = stopped(shutdown) => return Err(Stop),
-            relevant = kernel.next_change(name) => relevant,
+            relevant = kernel.next_change() => relevant,
         };
         if woke.is_err() {
-            // The notification broke (the directory itself went away): poll, and try again.
+            // The notification broke (the directory itself went away, or the shared reader
+            // stopped): poll, and try again.
             self.kernel = None;
             self.safety.forget();
             self.rearm = true;
@@ -129,13 +126,7 @@ impl ChangeWatch {
 
 #[cfg(target_os = "linux")]
 mod kernel {
-    use std::ffi::OsStr;
     use std::path::Path;
-
-    use futures_util::StreamExt;
-    use inotify::{EventMask, EventStream, Inotify, WatchDescriptor, WatchMask};
-
-    use super::EVENT_BUFFER_BYTES;
 
     /// Names of network file systems, by `statfs` magic number: remote writes to them are not
     /// seen by inotify.
@@ -149,87 +140,12 @@ mod kernel {
         }
     }
 
-    pub(super) struct Watch {
-        events: EventStream<Vec<u8>>,
-        dir: WatchDescriptor,
-        file: Option<WatchDescriptor>,
-    }
-
-    fn dir_mask() -> WatchMask {
-        WatchMask::MODIFY
-            | WatchMask::ATTRIB
-            | WatchMask::CREATE
-            | WatchMask::DELETE
-            | WatchMask::MOVED_FROM
-            | WatchMask::MOVED_TO
-            | WatchMask::DELETE_SELF
-            | WatchMask::MOVE_SELF
-    }
-
-    fn file_mask() -> WatchMask {
-        WatchMask::MODIFY | WatchMask::ATTRIB | WatchMask::DELETE_SELF | WatchMask::MOVE_SELF
-    }
-
-    impl Watch {
-        pub(super) fn new(dir: &Path, path: &Path) -> std::io::Result<Self> {
-            let inotify = Inotify::init()?;
-            let events = inotify.into_event_stream(vec![0u8; EVENT_BUFFER_BYTES])?;
-            let dir = events.watches().add(dir, dir_mask())?;
-            let mut watch = Self {
-                events,
-                dir,
-                file: None,
-            };
-            watch.rewatch_file(path);
-            Ok(watch)
-        }
-
-        /// Watches the file the path names now (following a symlink); a missing file is
-        /// seen by the directory's watch when it appears.
-        pub(super) fn rewatch_file(&mut self, path: &Path) {
-            let mut watches = self.events.watches();
-            let now = watches.add(path, file_mask()).ok();
-            if let Some(old) = self.file.take()
-                && Some(&old) != now.as_ref()
-            {
-                let _ = watches.remove(old);
-            }
-            self.file = now;
-        }
-
-        /// The next event that concerns the file (`name` in the directory, or the file's own
-        /// watch), then whatever else is already queued; `Err` when the directory itself went
-        /// away or the stream broke.
-        pub(super) async fn next_change(&mut self, name: Option<&OsStr>) -> Result<(), ()> {
-            loop {
-                let event = match self.events.next().await {
-                    Some(Ok(event)) => event,
-                    _ => return Err(()),
-                };
-                // The kernel's queue overflowed and events were lost: look.
-                if event.mask.contains(EventMask::Q_OVERFLOW) {
-                    return Ok(());
-                }
-                if event.wd == self.dir
-                    && event.mask.intersects(
-                        EventMask::DELETE_SELF | EventMask::MOVE_SELF | EventMask::IGNORED,
-                    )
-                {
-                    return Err(());
-                }
-                let ours = Some(&event.wd) == self.file.as_ref()
-                    || (event.wd == self.dir && event.name.as_deref() == name);
-                if ours {
-                    return Ok(());
-                }
-            }
-        }
-    }
+    /// A follower's watches in the process's one inotify instance.
+    pub(super) use super::super::notifier::Watch;
 }
 
 #[cfg(not(target_os = "linux"))]
 mod kernel {
-    use std::ffi::OsStr;
     use std::path::Path;
 
     pub(super) fn network_fs(_dir: &Path) -> Option<&'static str> {
@@ -244,7 +160,7 @@ mod kernel {
             Err(std::io::Error::other("this platform has no inotify"))
         }
         pub(super) fn rewatch_file(&mut self, _path: &Path) {}
-        pub(super) async fn next_change(&mut self, _name: Option<&OsStr>) -> Result<(), ()> {
+        pub(super) async fn next_change(&mut self) -> Result<(), ()> {
             Err(())
         }
     }

@@ -14,6 +14,8 @@ mod emit;
 mod file;
 mod fingerprint;
 mod line;
+#[cfg(target_os = "linux")]
+mod notifier;
 mod patterns;
 mod prefilter;
 mod pricing;
